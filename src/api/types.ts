@@ -1,0 +1,105 @@
+/**
+ * @module api/types
+ * The lean domain objects of DESIGN §3, as plain data shared by every component.
+ * Nothing here does I/O; nothing here imports from outside `api/`.
+ */
+
+export interface Resources {
+  cpuMillis: number;
+  memoryMiB: number;
+}
+
+/** KPA knobs (DESIGN §5, workload-and-policies §3). Windows and periods in seconds. */
+export interface ScalingSpec {
+  min: number;
+  max: number;
+  initial: number;
+  targetUtilization: number; // fraction in (0, 1]
+  stableWindowS: number;
+  panicWindowS: number;
+  panicThreshold: number; // ratio, 2.0 = 200 %
+  maxScaleUpRate: number;
+  maxScaleDownRate: number;
+  scaleToZeroGraceS: number;
+  scaleDownDelayS: number;
+  tickS: number;
+}
+
+export interface FunctionSpec {
+  name: string;
+  image: string; // oci/containerd runtimes; '' when command is used
+  command: string[]; // process runtime argv; [] when image is used
+  workingDir: string; // absolute; '' = the worker's scratch dir
+  port: number; // the port the function listens on inside an image; process runtime uses $PORT
+  env: Record<string, string>;
+  resources: Resources;
+  concurrency: number; // per-sandbox slots, 0 = unlimited
+  timeoutMs: number;
+  scaling: ScalingSpec;
+}
+
+/** A stored function: the spec plus bookkeeping. */
+export interface FunctionRecord {
+  spec: FunctionSpec;
+  generation: number;
+  createdAtMs: number;
+  updatedAtMs: number;
+}
+
+export interface WorkerNodeRecord {
+  id: string;
+  address: string;
+}
+
+export interface DataPlaneRecord {
+  id: string;
+  proxyAddress: string;
+  internalAddress: string;
+}
+
+export type SandboxState = 'creating' | 'ready' | 'draining';
+
+/** Live status shown by `GET /v1/functions/{name}`. */
+export interface FunctionStatus {
+  desired: number;
+  ready: number;
+  creating: number;
+  draining: number;
+  queueDepth: number;
+  inflight: number;
+  panicking: boolean;
+  lastScaleReason: string;
+}
+
+/** Error body of every 4xx/5xx answered by the management API and the data plane. */
+export interface ApiErrorBody {
+  error: { code: string; message: string; field?: string };
+}
+
+/** Stable error codes that cross a process boundary. */
+export const ErrorCode = {
+  invalidJson: 'invalid_json',
+  invalidField: 'invalid_field',
+  unknownField: 'unknown_field',
+  missingField: 'missing_field',
+  alreadyExists: 'already_exists',
+  notFound: 'not_found',
+  functionNotFound: 'function_not_found',
+  queueFull: 'queue_full',
+  queueTimeout: 'queue_timeout',
+  functionTimeout: 'function_timeout',
+  sandboxFailure: 'sandbox_failure',
+  bodyTooLarge: 'body_too_large',
+  methodNotAllowed: 'method_not_allowed',
+  storeFailure: 'store_failure',
+  internal: 'internal',
+} as const;
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+/** Response headers the data plane adds to every proxied answer. */
+export const Header = {
+  coldStart: 'x-dirigent-cold-start',
+  queueMs: 'x-dirigent-queue-ms',
+  sandbox: 'x-dirigent-sandbox',
+  emulatedDurationMs: 'x-emulated-duration-ms',
+} as const;

@@ -1,0 +1,18 @@
+/**
+ * @module cli/main
+ * The `dirigent` entry point: user commands (fn, cluster), component commands (control-plane,
+ * data-plane, worker), the local cluster (up), and the load tools (bench, loadgen).
+ */
+import { registerBenchCommands, registerLoadgenCommands } from '../loadgen/commands.js';
+import { registerComponentCommands } from './components.js';
+import { runCli } from './program.js';
+import { registerUpCommand } from './up.js';
+
+const code = await runCli(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr }, [
+  registerUpCommand,
+  registerComponentCommands,
+  registerBenchCommands,
+  registerLoadgenCommands,
+]);
+// Long-running commands (up, components) keep the event loop alive and exit on a signal.
+if (code !== 0) process.exit(code);

@@ -1,0 +1,151 @@
+/**
+ * @module config/defaults
+ * THE one place for defaults and named limits. Everything else reads these through the
+ * compiled configs in `config/compile.ts` or the validators in `api/validate.ts`.
+ */
+import type { ScalingSpec } from '../api/types.js';
+
+/** Dirigent's autoscaling defaults: Knative's KPA with target utilization 100 % and no grace. */
+export const scalingDefaults: Readonly<ScalingSpec> = Object.freeze({
+  min: 0,
+  max: 1_000_000,
+  initial: 0,
+  targetUtilization: 1.0,
+  stableWindowS: 60,
+  panicWindowS: 6,
+  panicThreshold: 2.0,
+  maxScaleUpRate: 1000,
+  maxScaleDownRate: 2,
+  scaleToZeroGraceS: 0,
+  scaleDownDelayS: 0,
+  tickS: 2,
+});
+
+/** Named scaling presets; a registration picks one, then per-field overrides apply. */
+export const scalingPresets = Object.freeze({
+  dirigent: scalingDefaults,
+  /** Knative Serving's shipped defaults (workload-and-policies §3.1). */
+  knative: Object.freeze({ ...scalingDefaults, targetUtilization: 0.7, scaleToZeroGraceS: 30, initial: 1 }),
+  /** The reference's `cold_start_sweep=true` preset: one sandbox at most, short windows. */
+  coldStartSweep: Object.freeze({ ...scalingDefaults, max: 1, stableWindowS: 6, panicWindowS: 2 }),
+} satisfies Record<string, Readonly<ScalingSpec>>);
+export type ScalingPresetName = keyof typeof scalingPresets;
+
+/** Legal ranges of every scaling knob: [min, max] inclusive. */
+export const scalingLimits = Object.freeze({
+  min: [0, 1_000_000],
+  max: [1, 1_000_000],
+  initial: [0, 1_000_000],
+  targetUtilization: [0.01, 1],
+  stableWindowS: [1, 3600],
+  panicWindowS: [1, 3600],
+  panicThreshold: [1.1, 1000],
+  maxScaleUpRate: [1.01, 1_000_000],
+  maxScaleDownRate: [1.01, 1_000_000],
+  scaleToZeroGraceS: [0, 3600],
+  scaleDownDelayS: [0, 3600],
+  tickS: [0.1, 60],
+} as const satisfies Record<keyof ScalingSpec, readonly [number, number]>);
+
+export const functionDefaults = Object.freeze({
+  port: 8080,
+  cpuMillis: 100,
+  memoryMiB: 128,
+  concurrency: 1,
+  timeoutMs: 900_000,
+});
+
+export const functionLimits = Object.freeze({
+  nameLengthMax: 63,
+  commandArgsMax: 256,
+  commandArgLengthMax: 4096,
+  envEntriesMax: 256,
+  envValueLengthMax: 32_768,
+  imageLengthMax: 1024,
+  cpuMillis: [1, 1_000_000] as const,
+  memoryMiB: [1, 4_194_304] as const,
+  port: [1, 65_535] as const,
+  concurrency: [0, 100_000] as const,
+  timeoutMs: [1, 3_600_000] as const,
+});
+
+export const ports = Object.freeze({
+  cpRpc: 9090,
+  cpApi: 9091,
+  dpProxy: 8080,
+  dpInternal: 8081,
+  worker: 10010,
+});
+
+export const apiDefaults = Object.freeze({
+  host: '127.0.0.1',
+  /** Largest JSON or form body the management API reads. */
+  bodyBytesMax: 1_048_576,
+  url: `http://127.0.0.1:${ports.cpApi}`,
+});
+
+export const controlPlaneDefaults = Object.freeze({
+  host: '127.0.0.1',
+  rpcPort: ports.cpRpc,
+  apiPort: ports.cpApi,
+  stateDir: '.dirigent',
+  placement: 'kubernetes' as 'kubernetes' | 'random' | 'round-robin',
+  /** A worker silent for this long is unschedulable and its sandboxes are replaced. */
+  heartbeatTimeoutMs: 3_000,
+  /** How often the health monitor and reconciler look at the cluster. */
+  monitorPeriodMs: 250,
+  /** A creation with no answer from the worker after this long counts as failed. */
+  creationTimeoutMs: 30_000,
+  /** DPs that have not reported a drain after this long are skipped and the sandbox deleted. */
+  drainTimeoutMs: 30_000,
+  /** Cap on sandboxes being created per function at once; demand beyond waits. */
+  creatingPerFunctionMax: 10_000,
+  /** Back-off before retrying a failed placement or creation for a function. */
+  retryBackoffMs: 200,
+  seed: 0, // 0 = derive from the clock at start-up
+});
+
+export const dataPlaneDefaults = Object.freeze({
+  host: '127.0.0.1',
+  proxyPort: ports.dpProxy,
+  internalPort: ports.dpInternal,
+  controlPlane: `127.0.0.1:${ports.cpRpc}`,
+  loadBalancing: 'least-loaded' as 'least-loaded' | 'round-robin' | 'random' | 'knative' | 'consistent-hash',
+  /** Requests waiting for a sandbox, per function. Beyond it: 503. */
+  queueDepthMax: 10_000,
+  /** Longest time a request waits for a sandbox. Beyond it: 504. */
+  queueWaitMsMax: 60_000,
+  /** Largest request body proxied. Beyond it: 413. */
+  requestBodyBytesMax: 6 * 1_048_576,
+  /** Period of demand reports to the CP (the first one on 0 -> >0 goes at once). */
+  demandReportPeriodMs: 1_000,
+  /** Idle keep-alive connections kept per sandbox. */
+  upstreamConnectionsMax: 128,
+  upstreamConnectTimeoutMs: 2_000,
+  reconnectBackoffMs: [50, 2_000] as const,
+});
+
+export const workerDefaults = Object.freeze({
+  host: '127.0.0.1',
+  port: ports.worker,
+  controlPlane: `127.0.0.1:${ports.cpRpc}`,
+  runtime: 'process' as 'process' | 'emulated',
+  heartbeatPeriodMs: 1_000,
+  /** Capacity advertised; 0 = read from the machine. */
+  cpuMillis: 0,
+  memoryMiB: 0,
+  /** Host ports handed to process sandboxes. */
+  sandboxPortRange: [20_000, 29_999] as const,
+  readinessTimeoutMs: 15_000,
+  readinessBackoffMs: [2, 50] as const,
+  /** Emulated runtime: how long a creation takes. */
+  emulatedCreateMs: 40,
+  stopGraceMs: 0,
+  reconnectBackoffMs: [50, 2_000] as const,
+});
+
+export const cliDefaults = Object.freeze({
+  apiUrl: apiDefaults.url,
+  proxyUrl: `http://127.0.0.1:${ports.dpProxy}`,
+  requestTimeoutMs: 30_000,
+});

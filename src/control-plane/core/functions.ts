@@ -1,0 +1,114 @@
+/**
+ * @module control-plane/core/functions
+ * Per-function scaling state held by the control-plane core, and the conversion of a stored
+ * function to its wire form. Pure data plus small helpers; no I/O.
+ */
+import { create } from '@bufbuild/protobuf';
+import type { FunctionRecord, FunctionStatus } from '../../api/types.js';
+import { FunctionSpecSchema, type FunctionSpec as WireSpec } from '../../gen/dirigent/v1/cluster_pb.js';
+import { kpaInitialState, type KpaState, type ScaleDecision } from '../../policy/autoscaler/kpa.js';
+
+export interface DpDemand {
+  value: number;
+  inflight: number;
+  queued: number;
+}
+
+export interface FnState {
+  record: FunctionRecord;
+  wire: WireSpec;
+  kpa: KpaState;
+  desired: number;
+  lastDecision: ScaleDecision | null;
+  nextDecisionAtMs: number;
+  sandboxIds: Set<string>;
+  creating: number;
+  ready: number;
+  draining: number;
+  demandByDp: Map<string, DpDemand>;
+  /** Consecutive failed creations; drives back-off and fail-fast. */
+  failures: number;
+  retryAtMs: number;
+  /** Capacity epoch at which placement last failed; -1 when not blocked. */
+  blockedEpoch: number;
+  lastUnschedulable: string;
+  /** Rebuilt after a CP failover: adopted sandboxes are kept for one stable window. */
+  noScaleDownUntilMs: number;
+}
+
+export function toWireSpec(record: FunctionRecord): WireSpec {
+  const s = record.spec;
+  return create(FunctionSpecSchema, {
+    name: s.name,
+    image: s.image,
+    command: s.command,
+    port: s.port,
+    env: s.env,
+    resources: { cpuMillis: s.resources.cpuMillis, memoryMib: s.resources.memoryMiB },
+    concurrency: s.concurrency,
+    timeoutMs: s.timeoutMs,
+    workingDir: s.workingDir,
+    generation: record.generation,
+  });
+}
+
+export function newFnState(record: FunctionRecord, nowMs: number, reconstructed: boolean): FnState {
+  const scaling = record.spec.scaling;
+  return {
+    record,
+    wire: toWireSpec(record),
+    kpa: kpaInitialState(scaling, nowMs, { reconstructed }),
+    desired: Math.max(scaling.min, scaling.initial),
+    lastDecision: null,
+    nextDecisionAtMs: nowMs + scaling.tickS * 1000,
+    sandboxIds: new Set(),
+    creating: 0,
+    ready: 0,
+    draining: 0,
+    demandByDp: new Map(),
+    failures: 0,
+    retryAtMs: 0,
+    blockedEpoch: -1,
+    lastUnschedulable: '',
+    noScaleDownUntilMs: reconstructed ? nowMs + scaling.stableWindowS * 1000 : 0,
+  };
+}
+
+export function demandTotals(fn: FnState): { value: number; inflight: number; queued: number } {
+  let value = 0;
+  let inflight = 0;
+  let queued = 0;
+  for (const d of fn.demandByDp.values()) {
+    value += d.value;
+    inflight += d.inflight;
+    queued += d.queued;
+  }
+  return { value, inflight, queued };
+}
+
+export function fnStatus(fn: FnState): FunctionStatus {
+  const totals = demandTotals(fn);
+  return {
+    desired: fn.desired,
+    ready: fn.ready,
+    creating: fn.creating,
+    draining: fn.draining,
+    queueDepth: totals.queued,
+    inflight: totals.inflight,
+    panicking: fn.lastDecision?.mode === 'panic',
+    lastScaleReason: fn.lastDecision?.reason ?? '',
+  };
+}
+
+/** Fields whose change means running sandboxes no longer match the spec. */
+export function sandboxSpecChanged(a: WireSpec, b: WireSpec): boolean {
+  return (
+    a.image !== b.image ||
+    a.command.join('\u0000') !== b.command.join('\u0000') ||
+    a.port !== b.port ||
+    a.workingDir !== b.workingDir ||
+    JSON.stringify(a.env) !== JSON.stringify(b.env) ||
+    a.resources?.cpuMillis !== b.resources?.cpuMillis ||
+    a.resources?.memoryMib !== b.resources?.memoryMib
+  );
+}

@@ -1,0 +1,94 @@
+/**
+ * @module control-plane/core/routing
+ * The routing table the CP pushes to every data plane: functions and ready endpoints, versioned.
+ * Changes made during one `handle`/`tick` call accumulate in a pending delta; `seal()` turns
+ * them into one delta with the next version. A (re)connecting DP gets `snapshot()`.
+ *
+ *   version:   1 ──delta──▶ 2 ──delta──▶ 3          DP at 2 receiving delta 4 = gap ▶ resync
+ */
+import { create } from '@bufbuild/protobuf';
+import {
+  RoutingDeltaSchema,
+  RoutingSnapshotSchema,
+  type Endpoint,
+  type FunctionSpec as WireSpec,
+  type RoutingDelta,
+  type RoutingSnapshot,
+} from '../../gen/dirigent/v1/cluster_pb.js';
+
+export class RoutingTable {
+  private versionNow = 0;
+  private readonly functions = new Map<string, WireSpec>();
+  private readonly endpoints = new Map<string, Endpoint>();
+  private pending: RoutingDelta = create(RoutingDeltaSchema);
+  private dirty = false;
+
+  get version(): number {
+    return this.versionNow;
+  }
+
+  upsertFunction(spec: WireSpec): void {
+    this.functions.set(spec.name, spec);
+    this.pending.upsertFunctions.push(spec);
+    this.dirty = true;
+  }
+
+  deleteFunction(name: string): void {
+    this.functions.delete(name);
+    for (const [id, ep] of this.endpoints) if (ep.function === name) this.endpoints.delete(id);
+    this.pending.deleteFunctions.push(name);
+    this.dirty = true;
+  }
+
+  addEndpoint(ep: Endpoint): void {
+    this.endpoints.set(ep.sandboxId, ep);
+    this.pending.addEndpoints.push(ep);
+    this.dirty = true;
+  }
+
+  /** Gone without draining (crash, worker loss): DPs drop it at once. */
+  removeEndpoint(sandboxId: string): void {
+    if (!this.endpoints.delete(sandboxId)) return;
+    this.pending.removeEndpoints.push(sandboxId);
+    this.dirty = true;
+  }
+
+  /** Scale-down: DPs stop routing to it and report when its last request is done. */
+  drainEndpoint(sandboxId: string): void {
+    if (!this.endpoints.delete(sandboxId)) return;
+    this.pending.drainEndpoints.push(sandboxId);
+    this.dirty = true;
+  }
+
+  failFunction(name: string, reason: string): void {
+    this.pending.failures.push({ $typeName: 'dirigent.v1.FunctionFailure', function: name, reason });
+    this.dirty = true;
+  }
+
+  /** The accumulated changes as one delta with the next version, or null if nothing changed. */
+  seal(): RoutingDelta | null {
+    if (!this.dirty) return null;
+    this.versionNow += 1;
+    const delta = this.pending;
+    delta.version = this.versionNow;
+    this.pending = create(RoutingDeltaSchema);
+    this.dirty = false;
+    return delta;
+  }
+
+  snapshot(): RoutingSnapshot {
+    return create(RoutingSnapshotSchema, {
+      version: this.versionNow,
+      functions: [...this.functions.values()],
+      endpoints: [...this.endpoints.values()],
+    });
+  }
+
+  endpointCount(): number {
+    return this.endpoints.size;
+  }
+
+  hasEndpoint(sandboxId: string): boolean {
+    return this.endpoints.has(sandboxId);
+  }
+}

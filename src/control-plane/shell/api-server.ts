@@ -1,0 +1,145 @@
+/**
+ * @module control-plane/shell/api-server
+ * The management API of DESIGN §8 on :9091 (JSON), plus the Dirigent-compatible form
+ * registration on `/` and `/registerService` so tools written for Dirigent (InVitro) work.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { FunctionSpec } from '../../api/types.js';
+import { parseRegistrationForm } from '../../api/form.js';
+import { validateFunctionCreate, validateFunctionPatch } from '../../api/validate.js';
+import type { Logger } from '../../shared/logger.js';
+import { HttpError, parseJson, readBody, sendError, sendJson } from './http-util.js';
+
+/** What the API needs from the control plane. */
+export interface ApiBackend {
+  createFunction(spec: FunctionSpec): Promise<'created' | 'exists'>;
+  updateFunction(name: string, patch: (current: FunctionSpec) => FunctionSpec): Promise<boolean>;
+  deleteFunction(name: string): Promise<boolean>;
+  getFunction(name: string): { function: FunctionSpec; status: unknown } | null;
+  listFunctions(): { function: FunctionSpec; status: unknown }[];
+  cluster(): unknown;
+  dataPlaneAddresses(): string[];
+  metrics(): Promise<{ contentType: string; body: string }>;
+}
+
+const functionPath = /^\/v1\/functions\/([^/]+)$/;
+
+export function startApiServer(opts: {
+  host: string;
+  port: number;
+  bodyBytesMax: number;
+  backend: ApiBackend;
+  log: Logger;
+}): Promise<Server> {
+  const server = createServer((req, res) => {
+    route(req, res, opts).catch((err: unknown) => {
+      if (err instanceof HttpError) {
+        sendError(res, err.status, err.code, err.message, err.field);
+        return;
+      }
+      opts.log.error('api.failed', { method: req.method, url: req.url, error: String(err) });
+      if (!res.headersSent) sendError(res, 500, 'internal', 'internal error; see control-plane log');
+    });
+  });
+  server.keepAliveTimeout = 65_000;
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(opts.port, opts.host, () => resolve(server));
+  });
+}
+
+async function route(
+  req: IncomingMessage,
+  res: ServerResponse,
+  opts: { bodyBytesMax: number; backend: ApiBackend },
+): Promise<void> {
+  const url = new URL(req.url ?? '/', 'http://api');
+  const path = url.pathname;
+  const method = req.method ?? 'GET';
+  const b = opts.backend;
+  if (path === '/health') return sendJson(res, 200, { status: 'ok' });
+  if (path === '/metrics' && method === 'GET') {
+    const m = await b.metrics();
+    res.writeHead(200, { 'content-type': m.contentType });
+    res.end(m.body);
+    return;
+  }
+  if (path === '/v1/cluster' && method === 'GET') return sendJson(res, 200, b.cluster());
+  if (path === '/v1/functions') {
+    if (method === 'GET') return sendJson(res, 200, { functions: b.listFunctions() });
+    if (method === 'POST') return createJson(req, res, opts);
+    throw methodNotAllowed(method, path);
+  }
+  const m = functionPath.exec(path);
+  if (m) return functionItem(req, res, decodeURIComponent(m[1]!), opts);
+  if (path === '/' || path === '/registerService') {
+    if (method !== 'POST') throw methodNotAllowed(method, path);
+    return createForm(req, res, opts);
+  }
+  throw new HttpError(404, 'not_found', `no route ${method} ${path}`);
+}
+
+async function createJson(req: IncomingMessage, res: ServerResponse, opts: { bodyBytesMax: number; backend: ApiBackend }): Promise<void> {
+  const body = parseJson(await readBody(req, opts.bodyBytesMax));
+  const v = validateFunctionCreate(body);
+  if (!v.ok) throw new HttpError(400, v.error.code, v.error.message, v.error.field);
+  if ((await opts.backend.createFunction(v.value)) === 'exists') {
+    throw new HttpError(409, 'already_exists', `function ${v.value.name} already exists`, 'name');
+  }
+  sendJson(res, 201, opts.backend.getFunction(v.value.name));
+}
+
+async function createForm(req: IncomingMessage, res: ServerResponse, opts: { bodyBytesMax: number; backend: ApiBackend }): Promise<void> {
+  const v = parseRegistrationForm(await readBody(req, opts.bodyBytesMax));
+  if (!v.ok) throw new HttpError(400, v.error.code, v.error.message, v.error.field);
+  if ((await opts.backend.createFunction(v.value)) === 'exists') {
+    res.writeHead(409, { 'content-type': 'text/plain' });
+    res.end('Failed to register service.');
+    return;
+  }
+  res.writeHead(200, { 'content-type': 'text/plain' });
+  res.end(opts.backend.dataPlaneAddresses().join(';'));
+}
+
+async function functionItem(
+  req: IncomingMessage,
+  res: ServerResponse,
+  name: string,
+  opts: { bodyBytesMax: number; backend: ApiBackend },
+): Promise<void> {
+  const b = opts.backend;
+  const method = req.method ?? 'GET';
+  if (method === 'GET') {
+    const item = b.getFunction(name);
+    if (!item) throw notFound(name);
+    return sendJson(res, 200, item);
+  }
+  if (method === 'DELETE') {
+    if (!(await b.deleteFunction(name))) throw notFound(name);
+    res.writeHead(204);
+    res.end();
+    return;
+  }
+  if (method === 'PATCH') {
+    const body = parseJson(await readBody(req, opts.bodyBytesMax));
+    let failure: HttpError | null = null;
+    const found = await b.updateFunction(name, (current) => {
+      const v = validateFunctionPatch(current, body);
+      if (v.ok) return v.value;
+      failure = new HttpError(400, v.error.code, v.error.message, v.error.field);
+      return current;
+    });
+    if (failure) throw failure;
+    if (!found) throw notFound(name);
+    return sendJson(res, 200, b.getFunction(name));
+  }
+  throw methodNotAllowed(method, `/v1/functions/${name}`);
+}
+
+function notFound(name: string): HttpError {
+  return new HttpError(404, 'not_found', `function ${name} not found`, 'name');
+}
+
+function methodNotAllowed(method: string, path: string): HttpError {
+  return new HttpError(405, 'method_not_allowed', `${method} is not allowed on ${path}`);
+}

@@ -1,0 +1,28 @@
+/**
+ * @module control-plane/store/store
+ * The Store port: durable Function, DataPlane and WorkerNode records (DESIGN §3). Sandbox state
+ * is never stored. Writes resolve once durable; implementations may group-commit.
+ */
+import type { DataPlaneRecord, FunctionRecord, WorkerNodeRecord } from '../../api/types.js';
+
+export interface StoreContents {
+  functions: FunctionRecord[];
+  workers: WorkerNodeRecord[];
+  dataPlanes: DataPlaneRecord[];
+}
+
+export interface Store {
+  load(): Promise<StoreContents>;
+  putFunction(record: FunctionRecord): Promise<void>;
+  deleteFunction(name: string): Promise<void>;
+  putWorker(record: WorkerNodeRecord): Promise<void>;
+  putDataPlane(record: DataPlaneRecord): Promise<void>;
+  close(): Promise<void>;
+}
+
+export class StoreError extends Error {
+  readonly code = 'CM_ERR_STORE';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+  }
+}

@@ -1,0 +1,93 @@
+/**
+ * @module data-plane/shell/cp-link
+ * The data plane's stream to the control plane: hello, then demand reports and drain
+ * acknowledgements up; routing snapshots and deltas down. Reconnects with capped exponential
+ * back-off; the DP keeps serving warm requests on its cached routing table meanwhile.
+ */
+import { create, type MessageInitShape } from '@bufbuild/protobuf';
+import type * as grpc from '@grpc/grpc-js';
+import {
+  ControlPlane,
+  DataPlaneBatchSchema,
+  type DataPlaneBatch,
+  DataPlaneEventSchema,
+  type RoutingBatch,
+  type RoutingUpdate,
+} from '../../gen/dirigent/v1/cluster_pb.js';
+import { Batcher, makeClient, openStream, type BidiStream } from '../../shared/grpc.js';
+import type { Logger } from '../../shared/logger.js';
+
+type EventInit = NonNullable<MessageInitShape<typeof DataPlaneEventSchema>['event']>;
+
+export class ControlPlaneLink {
+  private client: grpc.Client | null = null;
+  private stream: BidiStream<DataPlaneBatch, RoutingBatch> | null = null;
+  private backoffMs: number;
+  private closed = false;
+  private timer: NodeJS.Timeout | null = null;
+  connected = false;
+  private readonly out = new Batcher<EventInit>((events) => {
+    if (!this.stream || !this.connected) return;
+    this.stream.write(create(DataPlaneBatchSchema, { events: events.map((event) => ({ event })) }));
+  });
+
+  constructor(
+    private readonly opts: {
+      address: string;
+      hello: { dataPlaneId: string; proxyAddress: string; internalAddress: string };
+      backoffMs: readonly [number, number];
+      onUpdate: (u: RoutingUpdate) => void;
+    },
+    private readonly log: Logger,
+  ) {
+    this.backoffMs = opts.backoffMs[0];
+  }
+
+  start(): void {
+    this.connect();
+  }
+
+  send(event: EventInit): void {
+    this.out.push(event);
+  }
+
+  close(): void {
+    this.closed = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.stream?.cancel();
+    this.client?.close();
+  }
+
+  private connect(): void {
+    if (this.closed) return;
+    this.client ??= makeClient(ControlPlane, this.opts.address);
+    const stream = openStream<DataPlaneBatch, RoutingBatch>(this.client, ControlPlane, 'dataPlaneStream');
+    this.stream = stream;
+    let alive = true;
+    stream.on('data', (batch: RoutingBatch) => {
+      if (!this.connected) {
+        this.connected = true;
+        this.backoffMs = this.opts.backoffMs[0];
+        this.log.info('control_plane.connected', { address: this.opts.address });
+      }
+      for (const u of batch.updates) this.opts.onUpdate(u);
+    });
+    const lost = (reason: string): void => {
+      if (!alive) return;
+      alive = false;
+      const wasConnected = this.connected;
+      this.connected = false;
+      this.stream = null;
+      if (this.closed) return;
+      if (wasConnected) this.log.warn('control_plane.disconnected', { reason });
+      this.timer = setTimeout(() => this.connect(), this.backoffMs);
+      this.backoffMs = Math.min(this.opts.backoffMs[1], this.backoffMs * 2);
+    };
+    stream.on('error', (e: Error) => lost(e.message));
+    stream.on('end', () => lost('stream ended'));
+    stream.on('close', () => lost('stream closed'));
+    stream.write(create(DataPlaneBatchSchema, { events: [{ event: { case: 'hello', value: this.opts.hello } }] }));
+    // The hello is the first frame; later events wait until the CP has answered once.
+    this.connected = false;
+  }
+}

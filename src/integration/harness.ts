@@ -1,0 +1,198 @@
+/**
+ * @module integration/harness
+ * Starts real component processes (`node dist/cli/main.js ...`) on 127.0.0.1 with free ports,
+ * talks to them over HTTP, and stops every process it started by PID. Used by the integration
+ * suites; every wait is bounded.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { request } from 'undici';
+
+const mainJs = fileURLToPath(new URL('../cli/main.js', import.meta.url));
+export const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
+
+export interface Proc {
+  name: string;
+  proc: ChildProcess;
+  logs: string[];
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+export interface ClusterOptions {
+  workers?: number;
+  runtime?: 'process' | 'emulated';
+  cpArgs?: string[];
+  dpArgs?: string[];
+  workerArgs?: string[];
+}
+
+export class TestCluster {
+  readonly stateDir = mkdtempSync(join(tmpdir(), 'dirigent-it-'));
+  readonly procs: Proc[] = [];
+  apiPort = 0;
+  rpcPort = 0;
+  proxyPort = 0;
+  internalPort = 0;
+  workers: Proc[] = [];
+  private cp: Proc | null = null;
+
+  constructor(private readonly opts: ClusterOptions = {}) {}
+
+  get api(): string {
+    return `http://127.0.0.1:${this.apiPort}`;
+  }
+
+  get proxy(): string {
+    return `http://127.0.0.1:${this.proxyPort}`;
+  }
+
+  async start(): Promise<void> {
+    [this.apiPort, this.rpcPort, this.proxyPort, this.internalPort] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
+    await this.startControlPlane();
+    this.spawn('data-plane', ['data-plane', '--control-plane', `127.0.0.1:${this.rpcPort}`, '--proxy-port', String(this.proxyPort), '--internal-port', String(this.internalPort), ...(this.opts.dpArgs ?? [])]);
+    for (let i = 0; i < (this.opts.workers ?? 1); i += 1) await this.startWorker(`worker-${i + 1}`);
+    await waitFor(async () => (await this.get(`http://127.0.0.1:${this.internalPort}/health`)).status === 200, 15_000, 'data plane healthy');
+    await this.waitWorkers(this.opts.workers ?? 1);
+  }
+
+  async startControlPlane(): Promise<void> {
+    this.cp = this.spawn('control-plane', ['control-plane', '--state-dir', this.stateDir, '--api-port', String(this.apiPort), '--rpc-port', String(this.rpcPort), '--monitor-period-ms', '100', '--heartbeat-timeout-ms', '2000', ...(this.opts.cpArgs ?? [])]);
+    await waitFor(async () => (await this.get(`${this.api}/health`)).status === 200, 15_000, 'control plane healthy');
+  }
+
+  async startWorker(id: string): Promise<Proc> {
+    const port = await freePort();
+    const w = this.spawn(id, ['worker', '--id', id, '--port', String(port), '--control-plane', `127.0.0.1:${this.rpcPort}`, '--runtime', this.opts.runtime ?? 'process', '--state-dir', this.stateDir, '--heartbeat-period-ms', '250', ...(this.opts.workerArgs ?? [])]);
+    this.workers.push(w);
+    return w;
+  }
+
+  async waitWorkers(n: number): Promise<void> {
+    await waitFor(async () => {
+      const r = await this.get(`${this.api}/v1/cluster`);
+      const body = r.json as { workers: { connected: boolean; schedulable: boolean }[] };
+      return body.workers.filter((w) => w.connected && w.schedulable).length >= n;
+    }, 15_000, `${n} workers registered`);
+  }
+
+  async restartControlPlane(): Promise<void> {
+    const cp = this.cp!;
+    await stopProc(cp, 'SIGKILL');
+    await this.startControlPlane();
+  }
+
+  spawn(name: string, args: string[]): Proc {
+    const proc = spawn(process.execPath, [mainJs, ...args, '--log-level', 'info'], { stdio: ['ignore', 'pipe', 'pipe'], cwd: repoRoot });
+    const p: Proc = { name, proc, logs: [] };
+    const keep = (b: Buffer): void => {
+      p.logs.push(b.toString());
+      if (p.logs.length > 500) p.logs.shift();
+    };
+    proc.stdout!.on('data', keep);
+    proc.stderr!.on('data', keep);
+    this.procs.push(p);
+    return p;
+  }
+
+  async deploy(spec: Record<string, unknown>): Promise<Resp> {
+    return this.send('POST', `${this.api}/v1/functions`, JSON.stringify(spec), { 'content-type': 'application/json' });
+  }
+
+  async status(name: string): Promise<{ desired: number; ready: number; creating: number; draining: number }> {
+    const r = await this.get(`${this.api}/v1/functions/${name}`);
+    return (r.json as { status: { desired: number; ready: number; creating: number; draining: number } }).status;
+  }
+
+  async invoke(fn: string, opts: { path?: string; headers?: Record<string, string>; body?: string | Buffer; method?: string } = {}): Promise<Resp> {
+    return this.send(opts.method ?? (opts.body ? 'POST' : 'GET'), `${this.proxy}${opts.path ?? '/'}`, opts.body, { host: fn, ...(opts.headers ?? {}) });
+  }
+
+  get(url: string): Promise<Resp> {
+    return this.send('GET', url);
+  }
+
+  async send(method: string, url: string, body?: string | Buffer, headers: Record<string, string> = {}): Promise<Resp> {
+    const r = await request(url, { method: method as 'GET', body, headers, headersTimeout: 30_000, bodyTimeout: 30_000 });
+    const text = await r.body.text();
+    let json: unknown = null;
+    try {
+      json = JSON.parse(text);
+    } catch {
+      json = null;
+    }
+    return { status: r.statusCode, headers: r.headers as Record<string, string>, text, json };
+  }
+
+  dumpLogs(): string {
+    return this.procs.map((p) => `---- ${p.name}\n${p.logs.join('').slice(-4000)}`).join('\n');
+  }
+
+  /** Pids of sandboxes still alive that a process runtime recorded under the state dir. */
+  async stop(): Promise<void> {
+    await Promise.all([...this.procs].reverse().map((p) => stopProc(p, 'SIGTERM')));
+    rmSync(this.stateDir, { recursive: true, force: true });
+  }
+}
+
+export interface Resp {
+  status: number;
+  headers: Record<string, string>;
+  text: string;
+  json: unknown;
+}
+
+export async function stopProc(p: Proc, signal: NodeJS.Signals): Promise<void> {
+  const proc = p.proc;
+  if (proc.exitCode !== null || proc.signalCode !== null) return;
+  const exited = new Promise((r) => proc.once('exit', r));
+  proc.kill(signal);
+  const t = setTimeout(() => proc.kill('SIGKILL'), 5_000);
+  await exited;
+  clearTimeout(t);
+}
+
+export async function waitFor(pred: () => Promise<boolean> | boolean, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let lastErr: unknown = null;
+  while (Date.now() < deadline) {
+    try {
+      if (await pred()) return;
+    } catch (e) {
+      lastErr = e;
+    }
+    await sleep(50);
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastErr ? `: ${String(lastErr)}` : ''}`);
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+export function fixture(name: string): string {
+  return join(repoRoot, 'test', 'fixtures', name);
+}
+
+/** Whether a process with this pid is alive (and not a zombie). */
+export function alive(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return !/\) Z /.test(stat);
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,120 @@
+/**
+ * @module worker/main
+ * Starts one worker daemon (or N emulated ones sharing a process, a gRPC channel and one HTTP
+ * responder) with its runtime, plus a small health server on the worker port.
+ */
+import { createServer, type Server } from 'node:http';
+import { cpus, hostname, totalmem } from 'node:os';
+import { join } from 'node:path';
+import type { WorkerConfig } from '../config/compile.js';
+import { ConfigError } from '../config/compile.js';
+import { ControlPlane } from '../gen/dirigent/v1/cluster_pb.js';
+import { systemClock } from '../shared/clock.js';
+import { makeClient } from '../shared/grpc.js';
+import type { Logger } from '../shared/logger.js';
+import { WorkerDaemon } from './daemon.js';
+import { createEmulatedRuntime, startEmulatedResponder } from './runtime/emulated-runtime.js';
+import { createProcessRuntime } from './runtime/process-runtime.js';
+import type { SandboxRuntime } from './runtime/runtime.js';
+
+export interface RunningWorker {
+  port: number;
+  daemons: WorkerDaemon[];
+  close(): Promise<void>;
+}
+
+/** More emulated workers than this in one process is a configuration mistake. */
+const emulatedWorkersMax = 100_000;
+
+export async function startWorker(cfg: WorkerConfig, log: Logger): Promise<RunningWorker> {
+  if (cfg.runtime !== 'process' && cfg.runtime !== 'emulated') {
+    throw new ConfigError(`worker: runtime must be process or emulated, got ${cfg.runtime}`);
+  }
+  if (cfg.count < 1 || cfg.count > emulatedWorkersMax) {
+    throw new ConfigError(`worker: count must be in [1, ${emulatedWorkersMax}], got ${cfg.count}`);
+  }
+  if (cfg.count > 1 && cfg.runtime !== 'emulated') {
+    throw new ConfigError('worker: --count above 1 needs --runtime emulated');
+  }
+  const capacity = {
+    cpuMillis: cfg.cpuMillis > 0 ? cfg.cpuMillis : cpus().length * 1000,
+    memoryMiB: cfg.memoryMiB > 0 ? cfg.memoryMiB : Math.floor(totalmem() / 1_048_576),
+  };
+  const health = await startHealth(cfg);
+  const port = (health.address() as { port: number }).port;
+  const baseId = cfg.id || `worker-${hostname()}-${port}`;
+  const daemons: WorkerDaemon[] = [];
+  const closers: (() => Promise<void>)[] = [];
+  if (cfg.runtime === 'process') {
+    const runtime = await createProcessRuntime({
+      host: cfg.host,
+      portRange: cfg.sandboxPortRange,
+      stateDir: join(cfg.stateDir, 'workers', baseId),
+      readinessTimeoutMs: cfg.readinessTimeoutMs,
+      readinessBackoffMs: cfg.readinessBackoffMs,
+      logger: log,
+      clock: systemClock,
+    });
+    daemons.push(newDaemon(cfg, baseId, `${cfg.host}:${port}`, capacity, ['process'], runtime, log));
+  } else {
+    const responder = await startEmulatedResponder({ host: cfg.host, port: 0 });
+    closers.push(() => responder.close());
+    const client = cfg.count > 1 ? makeClient(ControlPlane, cfg.controlPlane) : undefined;
+    if (client) closers.push(async () => client.close());
+    for (let i = 0; i < cfg.count; i += 1) {
+      const id = cfg.count > 1 ? `${baseId}-${i + 1}` : baseId;
+      const runtime = createEmulatedRuntime({ createMs: cfg.emulatedCreateMs, responder, clock: systemClock });
+      daemons.push(newDaemon(cfg, id, `${cfg.host}:${port}`, capacity, ['process', 'image'], runtime, log, client));
+    }
+  }
+  for (const d of daemons) d.start();
+  log.info('worker.started', { id: baseId, count: daemons.length, runtime: cfg.runtime, port, controlPlane: cfg.controlPlane, capacity });
+  return {
+    port,
+    daemons,
+    async close() {
+      await Promise.all(daemons.map((d) => d.close()));
+      for (const c of closers) await c();
+      health.closeAllConnections();
+      await new Promise<void>((r) => health.close(() => r()));
+    },
+  };
+}
+
+function newDaemon(
+  cfg: WorkerConfig,
+  id: string,
+  address: string,
+  capacity: { cpuMillis: number; memoryMiB: number },
+  capabilities: string[],
+  runtime: SandboxRuntime,
+  log: Logger,
+  client?: ReturnType<typeof makeClient>,
+): WorkerDaemon {
+  return new WorkerDaemon(
+    {
+      id,
+      address,
+      controlPlane: cfg.controlPlane,
+      capacity,
+      capabilities,
+      heartbeatPeriodMs: cfg.heartbeatPeriodMs,
+      backoffMs: cfg.reconnectBackoffMs,
+      ...(client ? { client } : {}),
+    },
+    runtime,
+    systemClock,
+    log,
+  );
+}
+
+function startHealth(cfg: WorkerConfig): Promise<Server> {
+  const server = createServer((req, res) => {
+    res.writeHead(req.url === '/health' ? 200 : 404, { 'content-type': 'application/json' });
+    res.end(req.url === '/health' ? '{"status":"ok"}' : '{"error":{"code":"not_found","message":"try /health"}}');
+  });
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(cfg.port, cfg.host, () => resolve(server));
+  });
+}
