@@ -169,8 +169,8 @@ function writeClusterFile(stateDir: string, o: UpOptions, children: Child[]): vo
 
 function printBanner(o: UpOptions, stateDir: string, workers: number): void {
   const cmd = o.runtime === 'process'
-    ? "dirigent fn deploy hello --command 'node examples/hello/server.js'"
-    : 'dirigent fn deploy hello --image emulated';
+    ? "fn deploy hello --command 'node examples/hello/server.js'"
+    : 'fn deploy hello --image emulated';
   process.stdout.write(`
 Dirigent is up (${o.runtime} runtime, ${workers} worker${workers > 1 ? 's' : ''}).
   management API   http://127.0.0.1:${o.apiPort}   (GET /v1/functions, /v1/cluster, /metrics)
@@ -178,9 +178,9 @@ Dirigent is up (${o.runtime} runtime, ${workers} worker${workers > 1 ? 's' : ''}
   internal gRPC    127.0.0.1:${o.rpcPort}
   state and logs   ${stateDir}
 
-Try it from another terminal:
-  npx ${cmd}
-  npx dirigent fn invoke hello
+Try it from another terminal (in the repository; \`npm link\` puts \`dirigent\` on your PATH):
+  ./bin/dirigent.js ${cmd}
+  ./bin/dirigent.js fn invoke hello
   curl -H 'Host: hello' http://127.0.0.1:${o.proxyPort}/
 
 Ctrl-C stops the cluster.

@@ -234,7 +234,7 @@ export class ControlPlaneCore {
     const w = this.workers.get(workerId);
     if (!w) return;
     w.lastHeartbeatMs = nowMs;
-    const capacity = fromWire(hb.capacity);
+    const capacity = hb.capacity ? fromWire(hb.capacity) : w.capacity;
     if (capacity.cpuMillis !== w.capacity.cpuMillis || capacity.memoryMiB !== w.capacity.memoryMiB) {
       w.capacity = capacity;
       this.capacityEpoch += 1;

@@ -1,0 +1,149 @@
+/**
+ * Goal: pin the control-plane core's decisions: immediate scale from zero, placement commands,
+ * endpoint pushes, worker loss with replacement, crash-failure back-off with fail-fast, drain
+ * before delete, adoption after a CP restart, and exact allocation accounting throughout.
+ * Method: feed events to the pure core at chosen virtual times and inspect its effects.
+ */
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { create } from '@bufbuild/protobuf';
+import type { FunctionRecord } from '../../api/types.js';
+import { scalingDefaults } from '../../config/defaults.js';
+import { FailureKind, SandboxInfoSchema, WorkerHelloSchema, DataPlaneHelloSchema, DemandReportSchema } from '../../gen/dirigent/v1/cluster_pb.js';
+import { silentLogger } from '../../shared/logger.js';
+import { seededRng } from '../../shared/rng.js';
+import { ControlPlaneCore } from './control-plane.js';
+import type { CpEffect } from './types.js';
+
+const config = {
+  placement: 'kubernetes' as const,
+  heartbeatTimeoutMs: 60_000,
+  creationTimeoutMs: 5000,
+  drainTimeoutMs: 2000,
+  creatingPerFunctionMax: 100,
+  retryBackoffMs: 100,
+  failFastAfter: 2,
+};
+
+function record(name: string, scaling: Partial<typeof scalingDefaults> = {}): FunctionRecord {
+  return {
+    spec: {
+      name, image: '', command: ['node', 's.js'], workingDir: '', port: 8080, env: {},
+      resources: { cpuMillis: 500, memoryMiB: 256 }, concurrency: 1, timeoutMs: 1000,
+      scaling: { ...scalingDefaults, stableWindowS: 6, panicWindowS: 2, tickS: 1, ...scaling },
+    },
+    generation: 1, createdAtMs: 0, updatedAtMs: 0,
+  };
+}
+
+function worker(id: string, sandboxes: ReturnType<typeof info>[] = []) {
+  return create(WorkerHelloSchema, { workerId: id, address: `${id}:1`, capacity: { cpuMillis: 2000, memoryMib: 4096 }, runtimes: ['process'], sandboxes });
+}
+
+function info(id: string, fn: string, generation = 1) {
+  return create(SandboxInfoSchema, { sandboxId: id, function: fn, address: `a-${id}`, resources: { cpuMillis: 500, memoryMib: 256 }, functionGeneration: generation });
+}
+
+function demand(fn: string, inflight: number, queued: number, first: boolean) {
+  return create(DemandReportSchema, { firstDemand: first, functions: [{ function: fn, inflight, queued, concurrencyAvg: inflight + queued }] });
+}
+
+const creates = (effects: CpEffect[]) =>
+  effects.flatMap((e) => (e.kind === 'worker_send' && e.command.command.case === 'create' ? [{ worker: e.workerId, id: e.command.command.value.sandboxId }] : []));
+const deletes = (effects: CpEffect[]) =>
+  effects.flatMap((e) => (e.kind === 'worker_send' && e.command.command.case === 'delete' ? [e.command.command.value.sandboxId] : []));
+const broadcastAdds = (effects: CpEffect[]) =>
+  effects.flatMap((e) => (e.kind === 'dp_broadcast' && e.update.update.case === 'delta' ? e.update.update.value.addEndpoints.map((x) => x.sandboxId) : []));
+
+function cluster(heartbeatTimeoutMs = config.heartbeatTimeoutMs) {
+  const cp = new ControlPlaneCore({ ...config, heartbeatTimeoutMs }, seededRng(7), silentLogger);
+  cp.handle({ kind: 'dp_connected', hello: create(DataPlaneHelloSchema, { dataPlaneId: 'dp1', proxyAddress: 'p:1' }) }, 0);
+  cp.handle({ kind: 'worker_connected', hello: worker('w1') }, 0);
+  cp.handle({ kind: 'worker_connected', hello: worker('w2') }, 0);
+  cp.handle({ kind: 'function_upserted', record: record('f') }, 0);
+  return cp;
+}
+
+describe('ControlPlaneCore', () => {
+  it('scales from zero on first demand without waiting for a tick, then pushes the endpoint', () => {
+    const cp = cluster();
+    const eff = cp.handle({ kind: 'dp_demand', dataPlaneId: 'dp1', report: demand('f', 0, 1, true) }, 10);
+    const c = creates(eff);
+    assert.equal(c.length, 1);
+    assert.equal(cp.status('f')!.creating, 1);
+    const ready = cp.handle({ kind: 'sandbox_ready', workerId: c[0]!.worker, sandbox: info(c[0]!.id, 'f'), creationMs: 40 }, 60);
+    assert.deepEqual(broadcastAdds(ready), [c[0]!.id]);
+    assert.equal(cp.status('f')!.ready, 1);
+    cp.checkInvariants();
+  });
+
+  it('replaces the sandboxes of a worker whose stream drops, on another worker', () => {
+    const cp = cluster();
+    const first = creates(cp.handle({ kind: 'function_upserted', record: record('g', { min: 2 }) }, 0));
+    assert.equal(first.length, 2);
+    for (const s of first) cp.handle({ kind: 'sandbox_ready', workerId: s.worker, sandbox: info(s.id, 'g'), creationMs: 1 }, 150);
+    const victim = first[0]!.worker;
+    const eff = cp.handle({ kind: 'worker_disconnected', workerId: victim }, 200);
+    const lost = first.filter((s) => s.worker === victim).length;
+    const again = creates(eff);
+    assert.equal(again.length, lost);
+    assert.ok(again.every((s) => s.worker !== victim));
+    assert.equal(cp.workers.get(victim)!.allocated.cpuMillis, 0);
+    cp.checkInvariants();
+  });
+
+  it('marks a silent worker unschedulable after the heartbeat timeout and tells it to stop its sandboxes', () => {
+    const cp = cluster(1000);
+    const [s] = creates(cp.handle({ kind: 'function_upserted', record: record('g', { min: 1 }) }, 0));
+    cp.handle({ kind: 'sandbox_ready', workerId: s!.worker, sandbox: info(s!.id, 'g'), creationMs: 1 }, 150);
+    const other = s!.worker === 'w1' ? 'w2' : 'w1';
+    cp.handle({ kind: 'worker_heartbeat', workerId: other, heartbeat: { $typeName: 'dirigent.v1.Heartbeat', sandboxCount: 0 } }, 1500);
+    const eff = cp.tick(1600);
+    assert.equal(cp.workers.get(s!.worker)!.schedulable, false);
+    assert.deepEqual(deletes(eff), [s!.id]);
+    assert.equal(creates(eff)[0]!.worker, other);
+  });
+
+  it('backs off after creation failures and fails queued requests fast after the limit', () => {
+    const cp = cluster();
+    const [a] = creates(cp.handle({ kind: 'dp_demand', dataPlaneId: 'dp1', report: demand('f', 0, 1, true) }, 0));
+    const e1 = cp.handle({ kind: 'sandbox_failed', workerId: a!.worker, sandboxId: a!.id, failure: FailureKind.CREATE, reason: 'exit code 1' }, 10);
+    assert.equal(creates(e1).length, 0, 'no retry before the back-off');
+    const [b] = creates(cp.tick(120));
+    assert.ok(b, 'retried after 100 ms');
+    const e2 = cp.handle({ kind: 'sandbox_failed', workerId: b!.worker, sandboxId: b!.id, failure: FailureKind.CREATE, reason: 'exit code 1' }, 130);
+    const failures = e2.flatMap((e) => (e.kind === 'dp_broadcast' && e.update.update.case === 'delta' ? e.update.update.value.failures : []));
+    assert.equal(failures.length, 1);
+    assert.match(failures[0]!.reason, /exit code 1/);
+    cp.checkInvariants();
+  });
+
+  it('drains before deleting on scale-down, and deletes once every data plane reported', () => {
+    const cp = cluster();
+    const [a] = creates(cp.handle({ kind: 'dp_demand', dataPlaneId: 'dp1', report: demand('f', 1, 0, true) }, 0));
+    cp.handle({ kind: 'sandbox_ready', workerId: a!.worker, sandbox: info(a!.id, 'f'), creationMs: 1 }, 50);
+    cp.handle({ kind: 'dp_demand', dataPlaneId: 'dp1', report: demand('f', 0, 0, false) }, 1000);
+    let drained: string[] = [];
+    for (let t = 1000; t <= 9000 && drained.length === 0; t += 100) {
+      drained = cp.tick(t).flatMap((e) => (e.kind === 'dp_broadcast' && e.update.update.case === 'delta' ? e.update.update.value.drainEndpoints : []));
+    }
+    assert.deepEqual(drained, [a!.id], 'scaled to zero within the 6 s stable window plus ticks');
+    assert.equal(cp.status('f')!.draining, 1);
+    const eff = cp.handle({ kind: 'dp_drained', dataPlaneId: 'dp1', sandboxIds: [a!.id] }, 9100);
+    assert.deepEqual(deletes(eff), [a!.id]);
+    cp.handle({ kind: 'sandbox_deleted', workerId: a!.worker, sandboxId: a!.id }, 9200);
+    assert.equal(cp.workers.get(a!.worker)!.allocated.memoryMiB, 0);
+    cp.checkInvariants();
+  });
+
+  it('after a restart adopts the sandboxes workers report and keeps them for one stable window', () => {
+    const cp = new ControlPlaneCore(config, seededRng(3), silentLogger);
+    cp.handle({ kind: 'function_upserted', record: record('f'), reconstructed: true }, 0);
+    const eff = cp.handle({ kind: 'worker_connected', hello: worker('w1', [info('old-1', 'f'), info('stale', 'f', 0), info('orphan', 'gone')]) }, 10);
+    assert.equal(cp.status('f')!.ready, 1);
+    assert.deepEqual(deletes(eff).sort(), ['orphan', 'stale']);
+    for (let t = 100; t < 5000; t += 100) assert.deepEqual(deletes(cp.tick(t)), []);
+    assert.equal(cp.status('f')!.ready + cp.status('f')!.draining, 1);
+    cp.checkInvariants();
+  });
+});
