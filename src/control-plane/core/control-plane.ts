@@ -20,7 +20,7 @@ import {
   type SandboxInfo,
   type WorkerHello,
 } from '../../gen/dirigent/v1/cluster_pb.js';
-import { kpaDecide, kpaInitialState, kpaRecord } from '../../policy/autoscaler/kpa.js';
+import { kpaDecide, kpaRecord } from '../../policy/autoscaler/kpa.js';
 import { chooseVictims } from '../../policy/eviction.js';
 import { placeWith } from '../../policy/placement/placement.js';
 import { assert } from '../../shared/assert.js';
@@ -365,10 +365,9 @@ export class ControlPlaneCore {
     }
     const idle = fn.desired === 0 && fn.sandboxIds.size === 0 && demandTotals(fn).value === 0;
     if (idle && fn.record.spec.scaling.min === 0) {
-      // Nothing to watch until demand returns; a fresh window then starts from zero.
+      // Nothing to watch until demand returns. The KPA state is kept: its windows treat the
+      // silent gap as zeros, and a fresh state would re-apply the initial-scale hold.
       this.active.delete(name);
-      fn.kpa = kpaInitialState(fn.record.spec.scaling, nowMs);
-      fn.lastDecision = null;
     }
   }
 

@@ -1,0 +1,489 @@
+/**
+ * @module policy/autoscaler/kpa
+ * Knative's pod autoscaler (KPA) as a pure state machine, one instance per function.
+ *
+ * Owns: the observed-concurrency windows (1 s buckets in one ring buffer sized from the stable
+ * window; the panic window reads the newest buckets of the same ring), panic mode with its
+ * high-water mark, the scale-down delay window, scale from zero, the scale-to-zero grace hold,
+ * the initial-scale hold and the no-scale-down hold after a control-plane failover.
+ *
+ * Invariants: state is plain JSON-serializable data; inputs are never mutated (every call returns
+ * a new state); the decision is always within [spec.min, spec.max].
+ * Formulas: reference/workload-and-policies.md §3, reference/dirigent.md §4 (Autoscaler).
+ * Must not import anything but `api/` types and `shared/` helpers: no clock, no I/O.
+ *
+ * Call pattern (the control plane's shell):
+ *   state = kpaInitialState(spec, nowMs)               at registration (or failover)
+ *   state = kpaRecord(state, spec, inflight, nowMs)    on every demand report / tick
+ *   ({ decision, state } = kpaDecide(state, {...}))    every spec.tickS, and at once on the
+ *                                                      first demand while no sandbox is ready
+ */
+import type { ScalingSpec } from '../../api/types.js';
+import { assert } from '../../shared/assert.js';
+
+/**
+ * The observation ring. One slot per 1 s bucket; slot = bucket mod length. A slot whose
+ * `bucketIds` entry is not the bucket being read is stale and reads as 0 (a gap).
+ *
+ *   slot       0    1    2    3    4    5        stable window 6 s → length 6
+ *   bucketId  60   61   62   57   58   59       newest write: bucket 62 (t = 62.x s)
+ *   sum        3    0    4    1    1    2       bucket 62 got two records, 1 and 3:
+ *   count      1    1    2    1    1    1       its value is sum / count = 2
+ */
+export interface KpaRing {
+  bucketIds: number[];
+  sums: number[];
+  counts: number[];
+}
+
+export interface KpaState {
+  /** When this autoscaler started (registration or failover); the no-demand clock starts here. */
+  startedAtMs: number;
+  /** `spec.initial` is a floor until then (one stable window after creation). */
+  initialHoldUntilMs: number;
+  /** After a failover: no scale-down below the ready count until then; null otherwise. */
+  noScaleDownUntilMs: number | null;
+  ring: KpaRing;
+  /** Newest bucket written; null before the first record. */
+  lastBucket: number | null;
+  /** First bucket of the current stable / panic series; reset after a window with no record. */
+  stableFirstBucket: number | null;
+  panicFirstBucket: number | null;
+  /** Newest bucket that received a value > 0; null if there was never demand. */
+  lastDemandBucket: number | null;
+  /** The most recent record in the newest bucket. */
+  latestObserved: number;
+  /** Time of the latest over-threshold tick while panicking; null in stable mode. */
+  panicStartMs: number | null;
+  /** High-water mark of desired while panicking; 0 in stable mode. */
+  maxPanicPods: number;
+  /** Pre-delay desired per 1 s bucket over the scale-down delay, oldest first. */
+  delay: { bucket: number; desired: number }[];
+  /** The last desired count returned (after every hold and clamp). */
+  lastDesired: number;
+}
+
+export interface ScaleDecision {
+  desired: number;
+  mode: 'stable' | 'panic';
+  stableAvg: number;
+  panicAvg: number;
+  /** Target concurrency per sandbox. */
+  target: number;
+  bounds: { maxUp: number; maxDown: number };
+  /** Short human explanation, for logs and `FunctionStatus.lastScaleReason`. */
+  reason: string;
+}
+
+export interface KpaDecideInput {
+  spec: ScalingSpec;
+  /** Per-sandbox containerConcurrency; 0 = unlimited. */
+  concurrency: number;
+  readyCount: number;
+  nowMs: number;
+}
+
+/** Knative's `container-concurrency-target-default`: the per-sandbox total when unlimited. */
+export const kpaUnlimitedConcurrencyTotal = 100;
+/** Knative's lower bound on the target (`ResolveMetricTarget`). */
+export const kpaTargetMin = 0.01;
+const bucketMs = 1000;
+/**
+ * Float noise guard for ceil: 21 in flight at target 0.7 is 21 / 0.7 = 30.000000000000004,
+ * which must mean 30 sandboxes, not 31 (Knative's Go code, using the same doubles, says 31).
+ */
+const ceilEpsilon = 1e-9;
+
+export function kpaInitialState(
+  spec: ScalingSpec,
+  nowMs: number,
+  opts: { reconstructed?: boolean } = {},
+): KpaState {
+  const reconstructed = opts.reconstructed === true;
+  const stableMs = spec.stableWindowS * 1000;
+  const length = kpaStableBuckets(spec);
+  return {
+    startedAtMs: nowMs,
+    // A rebuilt function is not a new one: its initial scale was served long ago.
+    initialHoldUntilMs: reconstructed ? nowMs : nowMs + stableMs,
+    noScaleDownUntilMs: reconstructed ? nowMs + stableMs : null,
+    ring: {
+      bucketIds: new Array<number>(length).fill(-1),
+      sums: new Array<number>(length).fill(0),
+      counts: new Array<number>(length).fill(0),
+    },
+    lastBucket: null,
+    stableFirstBucket: null,
+    panicFirstBucket: null,
+    lastDemandBucket: null,
+    latestObserved: 0,
+    // Dirigent puts every reconstructed function in panic so that history lost in the failover
+    // cannot scale it down before a stable window of fresh data exists.
+    panicStartMs: reconstructed ? nowMs : null,
+    maxPanicPods: 0,
+    delay: [],
+    lastDesired: reconstructed ? 0 : kpaClamp(spec.initial, spec.min, spec.max),
+  };
+}
+
+/**
+ * Records the total observed concurrency (in flight + queued, summed over data planes) at nowMs.
+ * Several records in one 1 s bucket are averaged. A record older than the stable window behind
+ * the newest one is ignored.
+ */
+export function kpaRecord(
+  state: KpaState,
+  spec: ScalingSpec,
+  observedConcurrency: number,
+  nowMs: number,
+): KpaState {
+  assert(Number.isFinite(observedConcurrency), `kpaRecord: observed ${observedConcurrency}`);
+  assert(observedConcurrency >= 0, `kpaRecord: observed ${observedConcurrency} < 0`);
+  const length = kpaStableBuckets(spec);
+  const bucket = Math.floor(nowMs / bucketMs);
+  const last = state.lastBucket;
+  if (last !== null && bucket <= last - length) return state;
+  const ring = kpaRingCopy(state.ring, length, last);
+  const slot = kpaSlot(bucket, length);
+  if (ring.bucketIds[slot] !== bucket) {
+    ring.bucketIds[slot] = bucket;
+    ring.sums[slot] = 0;
+    ring.counts[slot] = 0;
+  }
+  ring.sums[slot] += observedConcurrency;
+  ring.counts[slot] += 1;
+  const isNewest = last === null || bucket >= last;
+  const demand = observedConcurrency > 0;
+  return {
+    ...state,
+    ring,
+    lastBucket: isNewest ? bucket : last,
+    stableFirstBucket: kpaFirstBucket(state.stableFirstBucket, last, bucket, length),
+    panicFirstBucket: kpaFirstBucket(
+      state.panicFirstBucket,
+      last,
+      bucket,
+      kpaPanicBuckets(spec, length),
+    ),
+    lastDemandBucket: demand
+      ? Math.max(bucket, state.lastDemandBucket ?? bucket)
+      : state.lastDemandBucket,
+    latestObserved: isNewest ? observedConcurrency : state.latestObserved,
+  };
+}
+
+/**
+ * One KPA decision (workload-and-policies §3.4). Steps, in order:
+ *   1. averages, bounds, dspc / dppc           5. scale from zero (readyCount 0, fresh demand)
+ *   2. panic entry / extension / exit           6. scale-down delay (max over the delay window)
+ *   3. stable or max(stable, panic)             7. holds: grace at 1, initial scale
+ *   4. failover floor, panic high-water mark    8. clamp to [min, max]
+ */
+export function kpaDecide(
+  state: KpaState,
+  input: KpaDecideInput,
+): { decision: ScaleDecision; state: KpaState } {
+  const { spec, readyCount, nowMs } = input;
+  assert(Number.isInteger(readyCount) && readyCount >= 0, `kpaDecide: readyCount ${readyCount}`);
+  assert(spec.min <= spec.max, `kpaDecide: min ${spec.min} > max ${spec.max}`);
+  const m = kpaMeasure(state, input);
+  const panic = kpaPanicStep(state, spec, m, nowMs);
+  const reasons: string[] = [kpaBaseReason(spec, m, panic.panicking)];
+
+  let desired = panic.panicking ? Math.max(m.stablePods, m.panicPods) : m.stablePods;
+  if (state.noScaleDownUntilMs !== null && nowMs < state.noScaleDownUntilMs) {
+    if (readyCount > desired) reasons.push(`no scale-down after failover: ready ${readyCount}`);
+    desired = Math.max(desired, readyCount);
+  }
+  let maxPanicPods = panic.maxPanicPods;
+  if (panic.panicking) {
+    if (desired < maxPanicPods) reasons.push(`panic holds high-water ${maxPanicPods}`);
+    maxPanicPods = Math.max(maxPanicPods, desired);
+    desired = maxPanicPods;
+  }
+  const fromZero = kpaFromZero(state, m, readyCount);
+  if (fromZero > desired) {
+    reasons.push(`scale from zero: observed ${kpaFmt(state.latestObserved)} → ${fromZero}`);
+    desired = fromZero;
+  }
+  const delayed = kpaDelayStep(state.delay, spec, desired, m.nowBucket);
+  if (delayed.desired > desired) {
+    reasons.push(`scale-down delay ${spec.scaleDownDelayS} s holds ${delayed.desired}`);
+  }
+  desired = kpaHolds(state, spec, { desired: delayed.desired, readyCount, nowMs }, reasons);
+  const clamped = kpaClamp(desired, spec.min, spec.max);
+  if (clamped !== desired) reasons.push(`clamped to [${spec.min}, ${spec.max}]`);
+
+  const decision: ScaleDecision = {
+    desired: clamped,
+    mode: panic.panicking ? 'panic' : 'stable',
+    stableAvg: m.stableAvg,
+    panicAvg: m.panicAvg,
+    target: m.target,
+    bounds: { maxUp: m.maxUp, maxDown: m.maxDown },
+    reason: reasons.join('; '),
+  };
+  const next: KpaState = {
+    ...state,
+    panicStartMs: panic.panicStartMs,
+    maxPanicPods: panic.panicking ? maxPanicPods : 0,
+    delay: delayed.window,
+    lastDesired: clamped,
+  };
+  return { decision, state: next };
+}
+
+/** target = max(0.01, total × targetUtilization); total = concurrency, or 100 if unlimited. */
+export function kpaTarget(targetUtilization: number, concurrency: number): number {
+  const total = concurrency > 0 ? concurrency : kpaUnlimitedConcurrencyTotal;
+  return Math.max(kpaTargetMin, total * targetUtilization);
+}
+
+/**
+ * Linear window average (Knative's `WindowAverage`): the sum of the buckets in
+ * (endBucket − window, endBucket] at or after `firstBucket`, divided by the number of buckets
+ * since `firstBucket`, capped at the window. Missing buckets count as 0, including a trailing
+ * gap: a data plane that stopped reporting reports no demand. (Knative's collector writes every
+ * second, so it never sees a trailing gap; it shrinks the divisor there instead.)
+ *
+ * Example: window 6, first write at bucket 10, buckets 10..12 = 4, 0 (gap), 2; at bucket 12
+ * the average is (4 + 0 + 2) / 3 = 2; at bucket 20 it is (0 + … + 0) / 6 = 0.
+ */
+export function kpaWindowAverage(
+  ring: KpaRing,
+  firstBucket: number | null,
+  endBucket: number,
+  windowBuckets: number,
+): number {
+  if (firstBucket === null) return 0;
+  const length = ring.bucketIds.length;
+  const window = Math.min(windowBuckets, length);
+  const divisor = Math.min(endBucket - firstBucket + 1, window);
+  if (divisor <= 0) return 0;
+  let sum = 0;
+  for (let bucket = Math.max(endBucket - window + 1, firstBucket); bucket <= endBucket; bucket++) {
+    const slot = kpaSlot(bucket, length);
+    if (ring.bucketIds[slot] === bucket && ring.counts[slot] > 0) {
+      sum += ring.sums[slot] / ring.counts[slot];
+    }
+  }
+  return sum / divisor;
+}
+
+interface KpaMeasurement {
+  nowBucket: number;
+  target: number;
+  stableAvg: number;
+  panicAvg: number;
+  ready: number; // R = max(1, readyCount)
+  maxUp: number;
+  maxDown: number;
+  dspc: number;
+  dppc: number;
+  stablePods: number;
+  panicPods: number;
+  panicWindowBuckets: number;
+}
+
+/** Step 1: averages, rate bounds and the raw stable / panic pod counts. */
+function kpaMeasure(state: KpaState, input: KpaDecideInput): KpaMeasurement {
+  const { spec } = input;
+  const length = Math.min(kpaStableBuckets(spec), state.ring.bucketIds.length);
+  const panicWindowBuckets = kpaPanicBuckets(spec, length);
+  const nowBucket = Math.floor(input.nowMs / bucketMs);
+  const endBucket = Math.max(nowBucket, state.lastBucket ?? nowBucket);
+  const target = kpaTarget(spec.targetUtilization, input.concurrency);
+  const stableAvg = kpaWindowAverage(state.ring, state.stableFirstBucket, endBucket, length);
+  const panicAvg = kpaWindowAverage(
+    state.ring,
+    state.panicFirstBucket,
+    endBucket,
+    panicWindowBuckets,
+  );
+  const ready = Math.max(1, input.readyCount);
+  // Rate bounds keep a bad sample from swinging the count; ceil lets a slow rate still add one.
+  const maxUp = Math.ceil(spec.maxScaleUpRate * ready);
+  const maxDown = Math.floor(ready / spec.maxScaleDownRate);
+  const dspc = kpaCeil(stableAvg / target);
+  const dppc = kpaCeil(panicAvg / target);
+  return {
+    nowBucket: endBucket,
+    target,
+    stableAvg,
+    panicAvg,
+    ready,
+    maxUp,
+    maxDown,
+    dspc,
+    dppc,
+    stablePods: kpaClamp(dspc, maxDown, maxUp),
+    panicPods: kpaClamp(dppc, maxDown, maxUp),
+    panicWindowBuckets,
+  };
+}
+
+/**
+ * Step 2. Entering or staying over the threshold refreshes panicStartMs; panic ends only when
+ * not over the threshold and a whole stable window has passed since the last over-threshold
+ * tick (the surge has then reached the stable average).
+ */
+function kpaPanicStep(
+  state: KpaState,
+  spec: ScalingSpec,
+  m: KpaMeasurement,
+  nowMs: number,
+): { panicking: boolean; panicStartMs: number | null; maxPanicPods: number } {
+  const over = m.dppc / m.ready >= spec.panicThreshold;
+  if (over) return { panicking: true, panicStartMs: nowMs, maxPanicPods: state.maxPanicPods };
+  const start = state.panicStartMs;
+  if (start === null) return { panicking: false, panicStartMs: null, maxPanicPods: 0 };
+  if (start + spec.stableWindowS * 1000 < nowMs) {
+    return { panicking: false, panicStartMs: null, maxPanicPods: 0 };
+  }
+  return { panicking: true, panicStartMs: start, maxPanicPods: state.maxPanicPods };
+}
+
+/**
+ * Step 5. With no ready sandbox and fresh demand (newest record within the panic window), want
+ * at least ceil(observed / target), bounded: the first request must not wait for averages.
+ * Returns 0 when the rule does not apply.
+ */
+function kpaFromZero(state: KpaState, m: KpaMeasurement, readyCount: number): number {
+  if (readyCount > 0 || state.latestObserved <= 0 || state.lastBucket === null) return 0;
+  if (m.nowBucket - state.lastBucket >= m.panicWindowBuckets) return 0;
+  return kpaClamp(kpaCeil(state.latestObserved / m.target), Math.max(1, m.maxDown), m.maxUp);
+}
+
+/**
+ * Step 6. Records the pre-delay desired in its 1 s bucket and returns the maximum over the
+ * buckets in (now − delay, now]. With delay 4 s and ticks every 2 s, a drop from 5 to 1 at
+ * t = 10 s is applied at t = 14 s.
+ */
+function kpaDelayStep(
+  window: readonly { bucket: number; desired: number }[],
+  spec: ScalingSpec,
+  desired: number,
+  nowBucket: number,
+): { desired: number; window: { bucket: number; desired: number }[] } {
+  if (spec.scaleDownDelayS <= 0) return { desired, window: [] };
+  const delayBuckets = Math.max(1, Math.ceil(spec.scaleDownDelayS));
+  const kept = window.filter(
+    (e) => e.bucket > nowBucket - delayBuckets && e.bucket < nowBucket,
+  );
+  const same = window.find((e) => e.bucket === nowBucket);
+  kept.push({ bucket: nowBucket, desired: Math.max(desired, same?.desired ?? 0) });
+  let max = 0;
+  for (const e of kept) max = Math.max(max, e.desired);
+  return { desired: max, window: kept };
+}
+
+/**
+ * Step 7. Scale to zero waits until there has been no demand for the grace period (the stable
+ * average turned 0 when the last demand bucket left the window); until then one sandbox stays.
+ * Nothing is held when nothing is up or wanted. The initial scale is a floor for one stable
+ * window after creation.
+ */
+function kpaHolds(
+  state: KpaState,
+  spec: ScalingSpec,
+  input: { desired: number; readyCount: number; nowMs: number },
+  reasons: string[],
+): number {
+  let desired = input.desired;
+  if (desired === 0 && (state.lastDesired > 0 || input.readyCount > 0)) {
+    const windowMs = kpaStableBuckets(spec) * bucketMs;
+    const zeroSinceMs =
+      state.lastDemandBucket === null
+        ? state.startedAtMs
+        : state.lastDemandBucket * bucketMs + windowMs;
+    const idleMs = input.nowMs - zeroSinceMs;
+    if (idleMs < spec.scaleToZeroGraceS * 1000) {
+      const idleS = kpaFmt(Math.max(0, idleMs) / 1000);
+      reasons.push(`held at 1: idle ${idleS} s < grace ${spec.scaleToZeroGraceS} s`);
+      desired = 1;
+    }
+  }
+  if (input.nowMs < state.initialHoldUntilMs && desired < spec.initial) {
+    reasons.push(`initial scale ${spec.initial} held for a stable window after creation`);
+    desired = spec.initial;
+  }
+  return desired;
+}
+
+function kpaBaseReason(spec: ScalingSpec, m: KpaMeasurement, panicking: boolean): string {
+  const target = kpaFmt(m.target);
+  if (!panicking) {
+    const bounded = m.stablePods !== m.dspc ? ` bounded by [${m.maxDown}, ${m.maxUp}]` : '';
+    return `stable: stableAvg ${m.stableAvg.toFixed(1)} / target ${target} = ${m.dspc}${bounded}`;
+  }
+  const over = m.dppc / m.ready >= spec.panicThreshold;
+  const relation = over ? '≥' : '<';
+  return (
+    `panic: panicAvg ${m.panicAvg.toFixed(1)} / target ${target} = ${m.dppc} ${relation} ` +
+    `${spec.panicThreshold.toFixed(1)}×ready ${m.ready}` +
+    (over ? '' : `, held ${spec.stableWindowS} s after the last surge`)
+  );
+}
+
+function kpaStableBuckets(spec: ScalingSpec): number {
+  return Math.max(1, Math.ceil(spec.stableWindowS));
+}
+
+function kpaPanicBuckets(spec: ScalingSpec, stableBuckets: number): number {
+  return Math.min(stableBuckets, Math.max(1, Math.ceil(spec.panicWindowS)));
+}
+
+/** A series restarts after a whole window without records (Knative resets `firstWrite`). */
+function kpaFirstBucket(
+  first: number | null,
+  last: number | null,
+  bucket: number,
+  windowBuckets: number,
+): number {
+  if (first === null || last === null) return bucket;
+  if (bucket - last >= windowBuckets) return bucket;
+  return Math.min(first, bucket);
+}
+
+/** Copies the ring, resizing it when the stable window changed (keeps buckets still inside). */
+function kpaRingCopy(ring: KpaRing, length: number, lastBucket: number | null): KpaRing {
+  if (ring.bucketIds.length === length) {
+    return {
+      bucketIds: ring.bucketIds.slice(),
+      sums: ring.sums.slice(),
+      counts: ring.counts.slice(),
+    };
+  }
+  const out: KpaRing = {
+    bucketIds: new Array<number>(length).fill(-1),
+    sums: new Array<number>(length).fill(0),
+    counts: new Array<number>(length).fill(0),
+  };
+  for (let slot = 0; slot < ring.bucketIds.length; slot++) {
+    const bucket = ring.bucketIds[slot];
+    if (bucket < 0 || lastBucket === null || bucket <= lastBucket - length) continue;
+    const to = kpaSlot(bucket, length);
+    out.bucketIds[to] = bucket;
+    out.sums[to] = ring.sums[slot];
+    out.counts[to] = ring.counts[slot];
+  }
+  return out;
+}
+
+function kpaSlot(bucket: number, length: number): number {
+  return ((bucket % length) + length) % length;
+}
+
+/** ceil with the float guard; never −0 (strict asserts tell −0 from 0). */
+function kpaCeil(x: number): number {
+  return Math.max(0, Math.ceil(x - ceilEpsilon));
+}
+
+function kpaClamp(x: number, lo: number, hi: number): number {
+  return Math.min(Math.max(x, lo), hi);
+}
+
+/** 1 → "1", 0.7 → "0.7", 2.25 → "2.25": short numbers for reasons. */
+function kpaFmt(x: number): string {
+  return String(Math.round(x * 100) / 100);
+}
