@@ -1,0 +1,73 @@
+/**
+ * Goal: `dirigent cluster status` asks GET /v1/cluster and prints the leader, a worker table
+ * and a data-plane table (or the raw answer with --json). Method: a fake control plane on
+ * 127.0.0.1 with a canned answer; runCli in-process.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { runCli } from './program.js';
+import { captureIo, startFakeServer, type FakeServer } from './fake-http.js';
+import type { ClusterReply } from './replies.js';
+
+const cluster: ClusterReply = {
+  leader: { id: 'cp-1', apiAddress: '127.0.0.1:9091' },
+  workers: [
+    { id: 'w-1', address: '127.0.0.1:10010', schedulable: true,
+      capacity: { cpuMillis: 2000, memoryMiB: 4096 }, allocated: { cpuMillis: 300, memoryMiB: 384 },
+      sandboxes: 3, lastHeartbeatAgoMs: 412.6 },
+    { id: 'w-2', address: '127.0.0.1:10011', schedulable: false,
+      capacity: { cpuMillis: 2000, memoryMiB: 4096 }, allocated: { cpuMillis: 0, memoryMiB: 0 },
+      sandboxes: 0, lastHeartbeatAgoMs: 16000 },
+  ],
+  dataPlanes: [{ id: 'dp-1', proxyAddress: '127.0.0.1:8080', connected: true }],
+};
+
+describe('dirigent cluster status', { timeout: 10_000 }, () => {
+  let cp: FakeServer;
+  let answer: unknown = cluster;
+
+  before(async () => {
+    cp = await startFakeServer(() => ({ status: 200, body: answer }));
+  });
+  after(async () => {
+    await cp.close();
+  });
+
+  test('prints the leader, the workers and the data planes', async () => {
+    answer = cluster;
+    const io = captureIo();
+    assert.equal(await runCli(['cluster', 'status', '--api', cp.url], io), 0);
+    assert.equal(cp.requests.at(-1)?.url, '/v1/cluster');
+    assert.equal(io.out(), [
+      'leader: cp-1 (127.0.0.1:9091)',
+      '',
+      'workers (2):',
+      'ID   ADDRESS          SCHEDULABLE  CPU MILLIS (ALLOC/CAP)  MEMORY MiB (ALLOC/CAP)  ' +
+        'SANDBOXES  HEARTBEAT',
+      'w-1  127.0.0.1:10010  yes          300/2000                384/4096                ' +
+        '3          413 ms ago',
+      'w-2  127.0.0.1:10011  no           0/2000                  0/4096                  ' +
+        '0          16000 ms ago',
+      '',
+      'data planes (1):',
+      'ID    PROXY           CONNECTED',
+      'dp-1  127.0.0.1:8080  yes',
+      '',
+    ].join('\n'));
+  });
+
+  test('--json prints the answer as sent, fields the CLI does not know included', async () => {
+    answer = { ...cluster, term: 7 };
+    const io = captureIo();
+    assert.equal(await runCli(['cluster', 'status', '--json', '--api', cp.url], io), 0);
+    assert.deepEqual(JSON.parse(io.out()), { ...cluster, term: 7 });
+  });
+
+  test('an empty cluster without a leader is shown as such', async () => {
+    answer = { leader: null, workers: [], dataPlanes: [] };
+    const io = captureIo();
+    assert.equal(await runCli(['cluster', 'status', '--api', cp.url], io), 0);
+    assert.equal(io.out(), 'leader: none (an election may be under way)\n\n' +
+      'workers (0):\n  none registered\n\ndata planes (0):\n  none connected\n');
+  });
+});

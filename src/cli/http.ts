@@ -1,0 +1,215 @@
+/**
+ * @module cli/http
+ * The CLI's HTTP client for the management API (JSON) and the data plane (raw bytes).
+ *
+ * - Where: `--api` flag, else env DIRIGENT_API, else cliDefaults.apiUrl; the same for
+ *   `--proxy` / DIRIGENT_PROXY / cliDefaults.proxyUrl.
+ * - Every call has one deadline covering connect, headers and body; a client owns its own
+ *   connection pool and closes it, so a finished command leaves no socket behind.
+ * - HTTP statuses are values (`ApiReply`); only "could not talk at all" throws, as CliError,
+ *   worded for a person: connection refused suggests `dirigent up`.
+ * - API error bodies `{"error":{code,message,field}}` become "<message> (field: <field>)".
+ */
+import { Agent, request } from 'undici';
+import type { ZodType } from 'zod';
+import { cliDefaults } from '../config/defaults.js';
+import { CliError, ExitCode, usageError } from './context.js';
+
+export type Env = Readonly<Record<string, string | undefined>>;
+
+export interface ApiReply {
+  status: number;
+  text: string;
+  url: string;
+}
+
+export interface RawReply {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: AsyncIterable<Uint8Array>;
+}
+
+export interface RawRequest {
+  url: string;
+  method: string;
+  headers: Record<string, string>;
+  body?: Uint8Array;
+}
+
+/** Transport errors that mean "nothing answers there", as opposed to "it broke mid-way". */
+const unreachableCodes: ReadonlySet<string> = new Set([
+  'ECONNREFUSED', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN',
+  'UND_ERR_CONNECT_TIMEOUT',
+]);
+/** Error bodies that are not API errors are quoted, cut to this length. */
+const bodySnippetCharsMax = 200;
+
+export function resolveApiUrl(flag: string | undefined, env: Env): string {
+  return checkBaseUrl(flag ?? env.DIRIGENT_API ?? cliDefaults.apiUrl, '--api / DIRIGENT_API');
+}
+
+export function resolveProxyUrl(flag: string | undefined, env: Env): string {
+  return checkBaseUrl(flag ?? env.DIRIGENT_PROXY ?? cliDefaults.proxyUrl,
+    '--proxy / DIRIGENT_PROXY');
+}
+
+function checkBaseUrl(text: string, source: string): string {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw usageError(`${source} must be an http URL like ${cliDefaults.apiUrl}, got "${text}"`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw usageError(`${source} must be an http or https URL, got "${text}"`);
+  }
+  return text.replace(/\/+$/, '');
+}
+
+/** A JSON client for the management API; `close()` it when done (see `withApiClient`). */
+export class ApiClient {
+  private readonly agent = new Agent();
+
+  constructor(
+    readonly baseUrl: string,
+    private readonly timeoutMs: number = cliDefaults.requestTimeoutMs,
+  ) {}
+
+  async call(method: string, path: string, body?: unknown): Promise<ApiReply> {
+    const url = `${this.baseUrl}${path}`;
+    const headers: Record<string, string> = { accept: 'application/json' };
+    if (body !== undefined) headers['content-type'] = 'application/json';
+    try {
+      const res = await request(url, {
+        method: method as 'GET',
+        headers,
+        body: body === undefined ? undefined : JSON.stringify(body),
+        dispatcher: this.agent,
+        signal: AbortSignal.timeout(this.timeoutMs),
+      });
+      return { status: res.statusCode, text: await res.body.text(), url };
+    } catch (err) {
+      throw transportError(err, 'the control plane', this.baseUrl, this.timeoutMs);
+    }
+  }
+
+  close(): Promise<void> {
+    return this.agent.close();
+  }
+}
+
+export async function withApiClient<T>(
+  baseUrl: string,
+  use: (api: ApiClient) => Promise<T>,
+): Promise<T> {
+  const api = new ApiClient(baseUrl);
+  try {
+    return await use(api);
+  } finally {
+    await api.close();
+  }
+}
+
+/** The reply's JSON if its status is one of `expected`, else a CliError with the API's words. */
+export function expectJson<T>(reply: ApiReply, expected: number[], schema: ZodType<T>): T {
+  if (!expected.includes(reply.status)) {
+    throw new CliError(formatApiError(reply.status, reply.text, reply.url));
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(reply.text);
+  } catch {
+    throw new CliError(`unexpected answer from ${reply.url}: not JSON: ${snippet(reply.text)}`);
+  }
+  const parsed = schema.safeParse(json);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const where = issue === undefined ? '' : ` at ${issue.path.join('.') || 'top level'}`;
+    throw new CliError(`unexpected answer from ${reply.url}${where}: ${issue?.message ?? ''}`);
+  }
+  return parsed.data;
+}
+
+/** Throws unless the reply's status is one of `expected`. */
+export function expectStatus(reply: ApiReply, expected: number[]): void {
+  if (!expected.includes(reply.status)) {
+    throw new CliError(formatApiError(reply.status, reply.text, reply.url));
+  }
+}
+
+/**
+ * One line for a failed reply: the API's own message and field when the body is an API
+ * error, else the status and the start of the body.
+ */
+export function formatApiError(status: number, text: string, url: string): string {
+  const apiError = parseApiError(text);
+  if (apiError !== undefined) {
+    const field = apiError.field ? ` (field: ${apiError.field})` : '';
+    return `${apiError.message}${field}`;
+  }
+  const body = text.trim() === '' ? '' : `: ${snippet(text)}`;
+  return `HTTP ${status} from ${url}${body}`;
+}
+
+function parseApiError(text: string): { message: string; field?: string } | undefined {
+  try {
+    const json: unknown = JSON.parse(text);
+    if (typeof json !== 'object' || json === null) return undefined;
+    const error = (json as { error?: unknown }).error;
+    if (typeof error !== 'object' || error === null) return undefined;
+    const { message, field } = error as { message?: unknown; field?: unknown };
+    if (typeof message !== 'string') return undefined;
+    return typeof field === 'string' ? { message, field } : { message };
+  } catch {
+    return undefined;
+  }
+}
+
+/** Sends one request to the data plane, streaming the answer's body back. */
+export async function sendRaw(
+  req: RawRequest,
+  timeoutMs: number,
+  baseUrl: string,
+): Promise<{ reply: RawReply; close: () => Promise<void> }> {
+  const agent = new Agent();
+  try {
+    const res = await request(req.url, {
+      method: req.method as 'GET',
+      headers: req.headers,
+      body: req.body,
+      dispatcher: agent,
+      signal: AbortSignal.timeout(timeoutMs),
+    });
+    const reply = { status: res.statusCode, headers: res.headers, body: res.body };
+    return { reply, close: () => agent.close() };
+  } catch (err) {
+    await agent.close();
+    throw transportError(err, 'the data plane', baseUrl, timeoutMs);
+  }
+}
+
+/** Words for a failed exchange; exported for commands that stream bodies themselves. */
+export function transportError(
+  err: unknown,
+  what: string,
+  baseUrl: string,
+  timeoutMs: number,
+): CliError {
+  const code = (err as { code?: unknown }).code;
+  const name = (err as { name?: unknown }).name;
+  if (typeof code === 'string' && unreachableCodes.has(code)) {
+    return new CliError(`cannot reach ${what} at ${baseUrl}: is \`dirigent up\` running?`,
+      ExitCode.failed);
+  }
+  if (name === 'TimeoutError' || code === 'UND_ERR_HEADERS_TIMEOUT' ||
+    code === 'UND_ERR_BODY_TIMEOUT') {
+    return new CliError(`no answer from ${what} at ${baseUrl} within ${timeoutMs} ms`);
+  }
+  const message = err instanceof Error ? err.message : String(err);
+  return new CliError(`request to ${what} at ${baseUrl} failed: ${message}`);
+}
+
+function snippet(text: string): string {
+  const line = text.trim().replace(/\s+/g, ' ');
+  return line.length <= bodySnippetCharsMax ? line : `${line.slice(0, bodySnippetCharsMax)}...`;
+}
