@@ -26,6 +26,8 @@ export interface RunningControlPlane {
   close(): Promise<void>;
 }
 
+/** Longest wait for data planes to acknowledge a new function before answering the API. */
+const routingAckWaitMsMax = 2_000;
 /** Creations failing this many times in a row fail the function's queued requests. */
 const failFastAfterFailures = 3;
 
@@ -68,10 +70,27 @@ export async function startControlPlane(cfg: ControlPlaneConfig, log: Logger, st
       }
     }
   };
+  const routingWaiters = new Set<{ version: number; resolve: () => void }>();
   const handle = (event: CpEvent): void => {
     if (event.kind === 'sandbox_ready') metrics.onReady(event.creationMs);
     if (event.kind === 'sandbox_failed') metrics.failures.inc();
     exec(core.handle(event, clock.nowMs()));
+    if ((event.kind === 'dp_ack' || event.kind === 'dp_disconnected') && routingWaiters.size > 0) {
+      for (const w of routingWaiters) if (core.routingAppliedEverywhere(w.version)) w.resolve();
+    }
+  };
+  /**
+   * Resolves once every connected DP applied the current routing version, or after
+   * routingAckWaitMsMax (a slow DP must not block registration forever).
+   */
+  const routingApplied = (): Promise<void> => {
+    const version = core.routing.version;
+    if (core.routingAppliedEverywhere(version)) return Promise.resolve();
+    return new Promise((resolve) => {
+      const w = { version, resolve: () => { clearTimeout(t); routingWaiters.delete(w); resolve(); } };
+      const t = setTimeout(w.resolve, routingAckWaitMsMax);
+      routingWaiters.add(w);
+    });
   };
   const rpc = new RpcServer({ handle }, log);
 
@@ -93,6 +112,7 @@ export async function startControlPlane(cfg: ControlPlaneConfig, log: Logger, st
         await db.putFunction(record);
         records.set(spec.name, record);
         handle({ kind: 'function_upserted', record });
+        await routingApplied();
         return 'created';
       } finally {
         pending.delete(spec.name);
@@ -107,6 +127,7 @@ export async function startControlPlane(cfg: ControlPlaneConfig, log: Logger, st
       await db.putFunction(record);
       records.set(name, record);
       handle({ kind: 'function_upserted', record });
+      await routingApplied();
       return true;
     },
     async deleteFunction(name) {
@@ -114,6 +135,7 @@ export async function startControlPlane(cfg: ControlPlaneConfig, log: Logger, st
       await db.deleteFunction(name);
       records.delete(name);
       handle({ kind: 'function_deleted', name });
+      await routingApplied();
       return true;
     },
     getFunction(name) {

@@ -10,6 +10,7 @@ import type { DataPlaneConfig } from '../config/compile.js';
 import { ConfigError } from '../config/compile.js';
 import { lbPolicyNames, type LbPolicyName } from '../policy/load-balancing/lb.js';
 import { systemClock } from '../shared/clock.js';
+import { Batcher } from '../shared/grpc.js';
 import type { Logger } from '../shared/logger.js';
 import { seededRng } from '../shared/rng.js';
 import { DataPlaneCore } from './core/data-plane.js';
@@ -76,6 +77,8 @@ export async function startDataPlane(cfg: DataPlaneConfig, log: Logger): Promise
   });
   const internalPort = await listen(internal, cfg.internalPort, cfg.host);
   const id = cfg.id || `dp-${cfg.host}-${proxyPort}`;
+  // One ack per event-loop turn, carrying the latest applied version.
+  const ack = new Batcher<number>((versions) => link.send({ case: 'ack', value: { version: Math.max(...versions) } }));
   link = new ControlPlaneLink(
     {
       address: cfg.controlPlane,
@@ -83,6 +86,7 @@ export async function startDataPlane(cfg: DataPlaneConfig, log: Logger): Promise
       backoffMs: cfg.reconnectBackoffMs,
       onUpdate: (u) => {
         if (!core.applyRouting(u, clock.nowMs())) link.send({ case: 'resync', value: { haveVersion: core.version } });
+        else ack.push(core.version);
         afterCoreCall();
       },
     },

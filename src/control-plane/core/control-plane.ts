@@ -90,6 +90,12 @@ export class ControlPlaneCore {
     return this.flush();
   }
 
+  /** Whether every connected data plane has applied routing version `version`. */
+  routingAppliedEverywhere(version: number): boolean {
+    for (const dp of this.dataPlanes.values()) if (dp.connected && dp.ackedVersion < version) return false;
+    return true;
+  }
+
   status(name: string): FunctionStatus | null {
     const fn = this.functions.get(name);
     return fn ? fnStatus(fn) : null;
@@ -114,6 +120,11 @@ export class ControlPlaneCore {
       case 'dp_demand': return this.onDemand(event.dataPlaneId, event.report, nowMs);
       case 'dp_drained': return this.onDrained(event.dataPlaneId, event.sandboxIds);
       case 'dp_resync': return this.sendSnapshot(event.dataPlaneId);
+      case 'dp_ack': {
+        const dp = this.dataPlanes.get(event.dataPlaneId);
+        if (dp) dp.ackedVersion = Math.max(dp.ackedVersion, event.version);
+        return;
+      }
     }
   }
 
@@ -305,6 +316,7 @@ export class ControlPlaneCore {
       proxyAddress: hello.proxyAddress,
       internalAddress: hello.internalAddress,
       connected: true,
+      ackedVersion: 0,
     });
     if (!known || known.proxyAddress !== hello.proxyAddress) {
       this.effects.push({

@@ -28,7 +28,8 @@ export type CpEvent =
   | { kind: 'dp_disconnected'; dataPlaneId: string }
   | { kind: 'dp_demand'; dataPlaneId: string; report: DemandReport }
   | { kind: 'dp_drained'; dataPlaneId: string; sandboxIds: string[] }
-  | { kind: 'dp_resync'; dataPlaneId: string };
+  | { kind: 'dp_resync'; dataPlaneId: string }
+  | { kind: 'dp_ack'; dataPlaneId: string; version: number };
 
 export type CpEffect =
   | { kind: 'worker_send'; workerId: string; command: WorkerCommand }
@@ -70,4 +71,6 @@ export interface DataPlaneRec {
   proxyAddress: string;
   internalAddress: string;
   connected: boolean;
+  /** Routing version this DP reported as applied. */
+  ackedVersion: number;
 }

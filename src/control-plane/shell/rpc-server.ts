@@ -134,6 +134,8 @@ export class RpcServer {
           this.hooks.handle({ kind: 'dp_drained', dataPlaneId: dpId, sandboxIds: e.value.sandboxIds });
         } else if (e.case === 'resync') {
           this.hooks.handle({ kind: 'dp_resync', dataPlaneId: dpId });
+        } else if (e.case === 'ack') {
+          this.hooks.handle({ kind: 'dp_ack', dataPlaneId: dpId, version: e.value.version });
         }
       }
     });

@@ -1,0 +1,154 @@
+/**
+ * Emulated runtime: the shared contract, then the responder's behaviour (duration header,
+ * 400 on a bad header, body drained, keep-alive) and crash(). Method: one responder on an
+ * ephemeral 127.0.0.1 port per runtime; sleeps are checked within a loose tolerance only, since
+ * these are not benchmarks.
+ */
+import assert from 'node:assert/strict';
+import { Agent, request } from 'node:http';
+import { describe, it } from 'node:test';
+import type { FunctionSpec } from '../../api/types.js';
+import { scalingDefaults } from '../../config/defaults.js';
+import { systemClock } from '../../shared/clock.js';
+import {
+  createEmulatedRuntime,
+  parseEmulatedDurationMs,
+  startEmulatedResponder,
+  type EmulatedResponder,
+} from './emulated-runtime.js';
+import { expectCreated, httpGet, runRuntimeContract } from './runtime.contract.js';
+
+const testTimeoutMs = 10_000;
+/** A timer may fire late under load, never early; this is how late we accept. */
+const sleepToleranceMs = 200;
+
+function emulatedSpec(name: string): FunctionSpec {
+  return {
+    name,
+    image: '',
+    command: [],
+    workingDir: '',
+    port: 0,
+    env: {},
+    resources: { cpuMillis: 100, memoryMiB: 128 },
+    concurrency: 1,
+    timeoutMs: 60_000,
+    scaling: { ...scalingDefaults },
+  };
+}
+
+runRuntimeContract('emulated', async () => {
+  const responder = await startEmulatedResponder({ host: '127.0.0.1', port: 0 });
+  const runtime = createEmulatedRuntime({ createMs: 5, responder, clock: systemClock });
+  return { runtime, fnSpec: emulatedSpec, cleanup: () => responder.close() };
+});
+
+async function withResponder(body: (responder: EmulatedResponder) => Promise<void>) {
+  const responder = await startEmulatedResponder({ host: '127.0.0.1', port: 0 });
+  try {
+    await body(responder);
+  } finally {
+    await responder.close();
+  }
+}
+
+describe('emulated runtime', () => {
+  const opts = { timeout: testTimeoutMs };
+
+  it('create waits createMs and returns the responder address', opts, () =>
+    withResponder(async (responder) => {
+      const runtime = createEmulatedRuntime({ createMs: 40, responder, clock: systemClock });
+      const result = await runtime.create({ sandboxId: 'sb-1', fn: emulatedSpec('f') });
+      const sandbox = expectCreated(result);
+      assert.equal(sandbox.address, responder.address);
+      assert.ok(result.ok && result.totalMs >= 39, `totalMs ${result.ok && result.totalMs}`);
+      await runtime.close();
+    }),
+  );
+
+  it('crash() fires exit listeners and forgets the sandbox', opts, () =>
+    withResponder(async (responder) => {
+      const runtime = createEmulatedRuntime({ createMs: 0, responder, clock: systemClock });
+      const exits: string[] = [];
+      runtime.onExit((id, reason) => exits.push(`${id}: ${reason}`));
+      expectCreated(await runtime.create({ sandboxId: 'sb-1', fn: emulatedSpec('f') }));
+      assert.equal(runtime.crash('sb-1', 'injected'), true);
+      assert.equal(runtime.crash('sb-1', 'again'), false);
+      assert.deepEqual(exits, ['sb-1: injected']);
+      assert.deepEqual(runtime.list(), []);
+      await runtime.close();
+    }),
+  );
+});
+
+describe('emulated responder', () => {
+  const opts = { timeout: testTimeoutMs };
+
+  it('answers with the sandbox header and sleeps the requested duration', opts, () =>
+    withResponder(async (responder) => {
+      const t0Ms = performance.now();
+      const answer = await httpGet(responder.address, 'sb-7', { 'x-emulated-duration-ms': '150' });
+      const elapsedMs = performance.now() - t0Ms;
+      assert.equal(answer.status, 200);
+      assert.deepEqual(JSON.parse(answer.body), { sandbox: 'sb-7', durationMs: 150 });
+      assert.ok(elapsedMs >= 149 && elapsedMs < 150 + sleepToleranceMs, `took ${elapsedMs} ms`);
+    }),
+  );
+
+  it('answers 400 naming the header when the duration is bad', opts, () =>
+    withResponder(async (responder) => {
+      for (const bad of ['soon', '-5', '1e3', '99999999999']) {
+        const answer = await httpGet(responder.address, 'sb-1', { 'x-emulated-duration-ms': bad });
+        assert.equal(answer.status, 400, bad);
+        const body = JSON.parse(answer.body);
+        assert.equal(body.error.code, 'invalid_field');
+        assert.equal(body.error.field, 'x-emulated-duration-ms');
+        assert.match(body.error.message, /x-emulated-duration-ms/);
+      }
+    }),
+  );
+
+  it('drains request bodies and keeps the connection alive', opts, () =>
+    withResponder(async (responder) => {
+      const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+      try {
+        const ports = new Set<number>();
+        for (let i = 0; i < 3; i++) {
+          const { status, localPort } = await postOnce(responder, agent, 'x'.repeat(100_000));
+          assert.equal(status, 200);
+          ports.add(localPort);
+        }
+        assert.equal(ports.size, 1, 'one connection served all three requests');
+      } finally {
+        agent.destroy();
+      }
+    }),
+  );
+
+  it('parses the duration header', () => {
+    assert.deepEqual(parseEmulatedDurationMs(undefined), { ok: true, durationMs: 0 });
+    assert.deepEqual(parseEmulatedDurationMs(' 12.5 '), { ok: true, durationMs: 12.5 });
+    assert.equal(parseEmulatedDurationMs('').ok, false);
+    assert.equal(parseEmulatedDurationMs(['1', '2']).ok, false);
+  });
+});
+
+function postOnce(
+  responder: EmulatedResponder,
+  agent: Agent,
+  body: string,
+): Promise<{ status: number; localPort: number }> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      { host: responder.host, port: responder.port, method: 'POST', path: '/', agent },
+      (res) => {
+        const localPort = res.socket.localPort ?? 0;
+        res.resume();
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, localPort }));
+      },
+    );
+    req.setTimeout(testTimeoutMs / 2, () => req.destroy(new Error('POST timed out')));
+    req.on('error', reject);
+    req.end(body);
+  });
+}

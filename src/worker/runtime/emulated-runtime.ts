@@ -1,0 +1,213 @@
+/**
+ * @module worker/runtime/emulated-runtime
+ * The "emulated" SandboxRuntime (DESIGN §7): no process at all. create() waits `createMs` on a
+ * timer (default 40 ms, Firecracker's snapshot-restore p50) and every sandbox's address is the
+ * one shared HTTP responder, which sleeps `x-emulated-duration-ms` and answers 200.
+ *
+ * Scale is the point: one process will emulate 10,000 workers, so a sandbox costs one map entry
+ * (plus one timer while it is being created) and all runtimes share one responder server.
+ * An emulated sandbox never crashes by itself; `crash()` lets tests and simulations say it did.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { ErrorCode, Header, type ApiErrorBody } from '../../api/types.js';
+import { functionLimits } from '../../config/defaults.js';
+import { assert } from '../../shared/assert.js';
+import type { Clock } from '../../shared/clock.js';
+import type {
+  CreateResult,
+  ExitListener,
+  RuntimeSandbox,
+  SandboxRuntime,
+  SandboxSpec,
+} from './runtime.js';
+import { isValidSandboxId } from './runtime.js';
+
+/** A request may ask for at most the longest function timeout there is. */
+const emulatedDurationMsMax = functionLimits.timeoutMs[1];
+/**
+ * Idle keep-alive connections live this long. Longer than a proxy's own idle timeout, so the
+ * client side closes first and never sends into a socket the server is closing.
+ */
+const responderKeepAliveMs = 65_000;
+
+export interface EmulatedResponder {
+  readonly host: string;
+  readonly port: number;
+  /** host:port, the address of every emulated sandbox using this responder. */
+  readonly address: string;
+  close(): Promise<void>;
+}
+
+export interface EmulatedRuntime extends SandboxRuntime {
+  readonly name: 'emulated';
+  /** Makes a ready sandbox vanish and fires the exit listeners. False if it was not ready. */
+  crash(sandboxId: string, reason: string): boolean;
+}
+
+export interface EmulatedRuntimeOptions {
+  createMs: number;
+  responder: EmulatedResponder;
+  clock: Clock;
+}
+
+export function createEmulatedRuntime(opts: EmulatedRuntimeOptions): EmulatedRuntime {
+  assert(Number.isFinite(opts.createMs) && opts.createMs >= 0, 'createMs must be >= 0');
+  return new EmulatedSandboxRuntime(opts);
+}
+
+/** Starts the one HTTP server that answers for every emulated sandbox in this process. */
+export function startEmulatedResponder(opts: {
+  host: string;
+  port: number; // 0 = ephemeral
+}): Promise<EmulatedResponder> {
+  const server = createServer({ keepAlive: true, noDelay: true }, respondEmulated);
+  server.keepAliveTimeout = responderKeepAliveMs;
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen({ host: opts.host, port: opts.port }, () => {
+      server.off('error', reject);
+      const { port } = server.address() as AddressInfo;
+      resolve({
+        host: opts.host,
+        port,
+        address: `${opts.host}:${port}`,
+        close: () => closeResponder(server),
+      });
+    });
+  });
+}
+
+/** A sandbox being created holds its timer; a ready one holds its record. */
+type EmulatedEntry =
+  | { state: 'starting'; cancel: () => void }
+  | { state: 'ready'; sandbox: RuntimeSandbox };
+
+class EmulatedSandboxRuntime implements EmulatedRuntime {
+  readonly name = 'emulated' as const;
+  private readonly sandboxes = new Map<string, EmulatedEntry>();
+  private readonly listeners: ExitListener[] = [];
+  private closed = false;
+
+  constructor(private readonly opts: EmulatedRuntimeOptions) {}
+
+  async create(spec: SandboxSpec): Promise<CreateResult> {
+    const t0Ms = this.opts.clock.nowMs();
+    if (this.closed) return { ok: false, reason: 'runtime closed' };
+    if (!isValidSandboxId(spec.sandboxId)) {
+      return { ok: false, reason: `invalid sandbox id '${spec.sandboxId}'` };
+    }
+    if (this.sandboxes.has(spec.sandboxId)) {
+      return { ok: false, reason: `sandbox '${spec.sandboxId}' already exists` };
+    }
+    const waited = await new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => resolve(true), this.opts.createMs);
+      const cancel = (): void => {
+        clearTimeout(timer);
+        resolve(false);
+      };
+      this.sandboxes.set(spec.sandboxId, { state: 'starting', cancel });
+    });
+    if (!waited) return { ok: false, reason: 'deleted during start' };
+    const startMs = this.opts.clock.nowMs() - t0Ms;
+    const sandbox: RuntimeSandbox = {
+      sandboxId: spec.sandboxId,
+      function: spec.fn.name,
+      address: this.opts.responder.address,
+      createdAtMs: this.opts.clock.wallMs(),
+    };
+    this.sandboxes.set(spec.sandboxId, { state: 'ready', sandbox });
+    return { ok: true, sandbox, startMs, readinessMs: 0, totalMs: this.opts.clock.nowMs() - t0Ms };
+  }
+
+  async delete(sandboxId: string): Promise<void> {
+    const entry = this.sandboxes.get(sandboxId);
+    if (entry === undefined) return;
+    this.sandboxes.delete(sandboxId);
+    if (entry.state === 'starting') entry.cancel();
+  }
+
+  list(): RuntimeSandbox[] {
+    const ready: RuntimeSandbox[] = [];
+    for (const entry of this.sandboxes.values()) {
+      if (entry.state === 'ready') ready.push(entry.sandbox);
+    }
+    return ready;
+  }
+
+  onExit(listener: ExitListener): void {
+    this.listeners.push(listener);
+  }
+
+  crash(sandboxId: string, reason: string): boolean {
+    const entry = this.sandboxes.get(sandboxId);
+    if (entry === undefined || entry.state !== 'ready') return false;
+    this.sandboxes.delete(sandboxId);
+    for (const listener of this.listeners) listener(sandboxId, reason);
+    return true;
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    for (const id of [...this.sandboxes.keys()]) await this.delete(id);
+    assert(this.sandboxes.size === 0, 'sandboxes left after close');
+  }
+}
+
+/** 200 {"sandbox", "durationMs"} after the requested sleep; 400 when the header is bad. */
+function respondEmulated(req: IncomingMessage, res: ServerResponse): void {
+  const sandboxHeader = req.headers[Header.sandbox];
+  const sandbox = typeof sandboxHeader === 'string' ? sandboxHeader : null;
+  const duration = parseEmulatedDurationMs(req.headers[Header.emulatedDurationMs]);
+  req.on('error', () => res.destroy());
+  req.once('end', () => {
+    if (!duration.ok) {
+      respondEmulatedJson(res, 400, duration.error);
+      return;
+    }
+    const body = { sandbox, durationMs: duration.durationMs };
+    if (duration.durationMs === 0) {
+      respondEmulatedJson(res, 200, body);
+      return;
+    }
+    const timer = setTimeout(() => respondEmulatedJson(res, 200, body), duration.durationMs);
+    res.once('close', () => clearTimeout(timer)); // the client gave up: free the timer now
+  });
+  req.resume(); // drain the body: a keep-alive connection is reusable only once it is read
+}
+
+function respondEmulatedJson(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, {
+    'content-type': 'application/json',
+    'content-length': Buffer.byteLength(text),
+  });
+  res.end(text);
+}
+
+type DurationParse = { ok: true; durationMs: number } | { ok: false; error: ApiErrorBody };
+
+/** Absent = 0; otherwise a non-negative decimal number of milliseconds within the limit. */
+export function parseEmulatedDurationMs(value: string | string[] | undefined): DurationParse {
+  if (value === undefined) return { ok: true, durationMs: 0 };
+  const text = Array.isArray(value) ? value.join(',') : value.trim();
+  const durationMs = /^\d+(\.\d+)?$/.test(text) ? Number(text) : NaN;
+  if (Number.isFinite(durationMs) && durationMs <= emulatedDurationMsMax) {
+    return { ok: true, durationMs };
+  }
+  const shown = text.length > 40 ? `${text.slice(0, 40)}...` : text;
+  const message =
+    `${Header.emulatedDurationMs} must be a number of ms in [0, ${emulatedDurationMsMax}],` +
+    ` got '${shown}'`;
+  return {
+    ok: false,
+    error: { error: { code: ErrorCode.invalidField, message, field: Header.emulatedDurationMs } },
+  };
+}
+
+function closeResponder(server: Server): Promise<void> {
+  return new Promise((resolve) => {
+    server.close(() => resolve());
+    server.closeAllConnections(); // idle keep-alive sockets would hold close() for 65 s
+  });
+}

@@ -1,0 +1,109 @@
+/**
+ * Process runtime with cgroup v1 limits: the shared contract again, then that limits are
+ * written, that a process which left the process group (setsid) still dies with its sandbox,
+ * and that no cgroup directory outlives its sandbox or the runtime. Method: real fixtures on
+ * ports 31600-31999; checks read /proc and /sys/fs/cgroup. Skipped, with the reason, where
+ * cgroup v1 is not usable.
+ */
+import assert from 'node:assert/strict';
+import { access, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import type { FunctionSpec } from '../../api/types.js';
+import { detectCgroupV1, sandboxPidsMax } from './cgroup-v1.js';
+import {
+  fixtureSpec,
+  makeRuntime,
+  portSlices,
+  processAlive,
+  withRuntime,
+} from './process-runtime.testkit.js';
+import { expectCreated, httpGet, runRuntimeContract } from './runtime.contract.js';
+
+const testTimeoutMs = 30_000;
+const nextPortRange = portSlices(31_600, 31_999).next;
+const detected = await detectCgroupV1();
+const skip = detected.ok ? undefined : `cgroup v1 not usable here: ${detected.reason}`;
+
+runRuntimeContract(
+  'process with cgroup v1 limits',
+  async () => {
+    const h = await makeRuntime({ portRange: nextPortRange(), limits: 'cgroup-v1' });
+    const fnSpec = (name: string): FunctionSpec => fixtureSpec(name, 'echo-server.js');
+    return { runtime: h.runtime, fnSpec, cleanup: h.cleanup };
+  },
+  { skip },
+);
+
+describe('process runtime: cgroup v1 limits', { skip }, () => {
+  const opts = { timeout: testTimeoutMs };
+  const limits = 'cgroup-v1' as const;
+
+  it('writes cpu, memory and pids limits and removes the cgroups on delete', opts, () =>
+    withRuntime({ portRange: nextPortRange(), limits }, async ({ runtime }) => {
+      const fn = fixtureSpec('f', 'echo-server.js');
+      fn.resources = { cpuMillis: 500, memoryMiB: 200 };
+      const sandbox = expectCreated(await runtime.create({ sandboxId: 'sb-lim', fn }));
+      const dirs = await sandboxCgroupDirs(sandbox.pid!);
+      assert.ok(dirs.memory.endsWith('/sb-lim'), dirs.memory);
+      assert.equal(await readNumber(dirs.memory, 'memory.limit_in_bytes'), 200 * 1_048_576);
+      assert.equal(await readNumber(dirs.cpu, 'cpu.cfs_quota_us'), 50_000);
+      assert.equal(await readNumber(dirs.cpu, 'cpu.cfs_period_us'), 100_000);
+      assert.equal(await readNumber(dirs.pids, 'pids.max'), sandboxPidsMax);
+      await runtime.delete('sb-lim');
+      for (const dir of Object.values(dirs)) assert.equal(await exists(dir), false, dir);
+    }),
+  );
+
+  it('kills a process that left the process group', opts, () =>
+    withRuntime({ portRange: nextPortRange(), limits }, async ({ runtime }) => {
+      const fn = fixtureSpec('f', 'escapes-group.js');
+      const sandbox = expectCreated(await runtime.create({ sandboxId: 'sb-esc', fn }));
+      const answer = await httpGet(sandbox.address, 'sb-esc');
+      const { escapeePid } = JSON.parse(answer.body) as Record<string, number>;
+      assert.equal(await processAlive(escapeePid), true);
+      await runtime.delete('sb-esc');
+      assert.equal(await processAlive(escapeePid), false);
+    }),
+  );
+
+  it('removes its parent cgroups on close', opts, async () => {
+    const h = await makeRuntime({ portRange: nextPortRange(), limits });
+    let dirs: Record<string, string>;
+    try {
+      const fn = fixtureSpec('f', 'echo-server.js');
+      const sandbox = expectCreated(await h.runtime.create({ sandboxId: 'sb-1', fn }));
+      dirs = await sandboxCgroupDirs(sandbox.pid!);
+    } finally {
+      await h.cleanup();
+    }
+    for (const dir of Object.values(dirs)) {
+      assert.equal(await exists(join(dir, '..')), false, `${dir}/..`);
+    }
+  });
+});
+
+/** The cpu, memory and pids cgroup directories of a process, from /proc/<pid>/cgroup. */
+async function sandboxCgroupDirs(pid: number): Promise<Record<'cpu' | 'memory' | 'pids', string>> {
+  const text = await readFile(`/proc/${pid}/cgroup`, 'utf8');
+  const dirs: Record<string, string> = {};
+  for (const line of text.split('\n')) {
+    const [, names = '', path = ''] = line.split(':');
+    for (const c of ['cpu', 'memory', 'pids']) {
+      if (names.split(',').includes(c)) dirs[c] = join('/sys/fs/cgroup', names, path);
+    }
+  }
+  assert.ok(dirs.cpu && dirs.memory && dirs.pids, `cgroups of ${pid}: ${text}`);
+  return dirs as Record<'cpu' | 'memory' | 'pids', string>;
+}
+
+async function readNumber(dir: string, file: string): Promise<number> {
+  return Number((await readFile(join(dir, file), 'utf8')).trim());
+}
+
+async function exists(path: string): Promise<boolean> {
+  return access(path).then(
+    () => true,
+    () => false,
+  );
+}
