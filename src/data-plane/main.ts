@@ -35,6 +35,7 @@ export async function startDataPlane(cfg: DataPlaneConfig, log: Logger): Promise
     log,
   );
   let link: ControlPlaneLink;
+  let coldReportScheduled = false;
   // Carries out whatever the last core call left in its outboxes.
   const afterCoreCall = (): void => {
     if (core.dispatched.length > 0) {
@@ -55,8 +56,14 @@ export async function startDataPlane(cfg: DataPlaneConfig, log: Logger): Promise
       link.send({ case: 'drained', value: { sandboxIds: core.drained } });
       core.drained = [];
     }
-    if (core.firstDemand.length > 0) {
-      link.send({ case: 'demand', value: { functions: core.firstDemandReport(), firstDemand: true } });
+    if (core.firstDemand.size > 0 && !coldReportScheduled) {
+      // One report per event-loop turn, so a burst arriving together is reported whole.
+      coldReportScheduled = true;
+      setImmediate(() => {
+        coldReportScheduled = false;
+        const functions = core.firstDemandReport();
+        if (functions.length > 0) link.send({ case: 'demand', value: { functions, firstDemand: true } });
+      });
     }
   };
   const proxy = new InvocationProxy(core, cfg, clock, log, afterCoreCall);

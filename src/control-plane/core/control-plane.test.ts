@@ -146,4 +146,19 @@ describe('ControlPlaneCore', () => {
     assert.equal(cp.status('f')!.ready + cp.status('f')!.draining, 1);
     cp.checkInvariants();
   });
+
+  it('evicts the idle sandbox on scale-down even when the busy one is newer', () => {
+    const cp = cluster();
+    const made = creates(cp.handle({ kind: 'function_upserted', record: record('h', { min: 2 }) }, 0));
+    assert.equal(made.length, 2);
+    cp.handle({ kind: 'sandbox_ready', workerId: made[0]!.worker, sandbox: info(made[0]!.id, 'h'), creationMs: 1 }, 10);
+    cp.handle({ kind: 'sandbox_ready', workerId: made[1]!.worker, sandbox: info(made[1]!.id, 'h'), creationMs: 1 }, 20);
+    const busy = made[1]!.id; // the newest: recency alone would pick it
+    const report = create(DemandReportSchema, { functions: [{ function: 'h', inflight: 1, queued: 0, concurrencyAvg: 1, sandboxInflight: { [busy]: 1 } }] });
+    cp.handle({ kind: 'dp_demand', dataPlaneId: 'dp1', report }, 30);
+    const eff = cp.handle({ kind: 'function_upserted', record: { ...record('h', { min: 1, max: 1 }), generation: 1 } }, 40);
+    const drained = eff.flatMap((e) => (e.kind === 'dp_broadcast' && e.update.update.case === 'delta' ? e.update.update.value.drainEndpoints : []));
+    assert.deepEqual(drained, [made[0]!.id]);
+    cp.checkInvariants();
+  });
 });

@@ -26,7 +26,9 @@ import { placeWith } from '../../policy/placement/placement.js';
 import { assert } from '../../shared/assert.js';
 import type { Logger } from '../../shared/logger.js';
 import type { Rng } from '../../shared/rng.js';
-import { demandTotals, fnStatus, newFnState, sandboxSpecChanged, toWireSpec, type FnState } from './functions.js';
+import {
+  demandTotals, fnStatus, newFnState, sandboxInflight, sandboxSpecChanged, toWireSpec, type FnState,
+} from './functions.js';
 import { RoutingTable } from './routing.js';
 import type { CpEffect, CpEvent, DataPlaneRec, SandboxRec, WorkerRec } from './types.js';
 
@@ -211,7 +213,13 @@ export class ControlPlaneCore {
   private adoptOrDelete(w: WorkerRec, info: SandboxInfo, nowMs: number): void {
     const fn = this.functions.get(info.function);
     if (this.sandboxes.has(info.sandboxId)) return;
-    if (!fn || info.functionGeneration !== fn.record.generation) {
+    const resources = fromWire(info.resources);
+    // A late report (a creation that outlived a stream) may not fit any more: the CP refilled
+    // the worker meanwhile. Allocation must stay within capacity, so such a sandbox goes.
+    const fits =
+      w.allocated.cpuMillis + resources.cpuMillis <= w.capacity.cpuMillis &&
+      w.allocated.memoryMiB + resources.memoryMiB <= w.capacity.memoryMiB;
+    if (!fn || info.functionGeneration !== fn.record.generation || !fits) {
       this.sendWorker(w.id, { case: 'delete', value: { sandboxId: info.sandboxId } });
       return;
     }
@@ -221,7 +229,7 @@ export class ControlPlaneCore {
       workerId: w.id,
       address: info.address,
       state: 'ready',
-      resources: fromWire(info.resources),
+      resources,
       requestedAtMs: nowMs,
       readyAtMs: nowMs,
       drainPending: new Set(),
@@ -347,10 +355,13 @@ export class ControlPlaneCore {
       if (!fn) continue;
       const instantaneous = d.inflight + d.queued;
       const value = report.firstDemand ? Math.max(instantaneous, d.concurrencyAvg) : d.concurrencyAvg;
-      fn.demandByDp.set(dataPlaneId, { value, inflight: d.inflight, queued: d.queued });
+      fn.demandByDp.set(dataPlaneId, { value, inflight: d.inflight, queued: d.queued, sandboxInflight: d.sandboxInflight });
       this.markActive(d.function);
-      // Scale from zero at once: do not wait for the next autoscaler tick.
-      if (instantaneous > 0 && fn.ready + fn.creating === 0) this.decide(fn, nowMs);
+      // Scale from zero at once: do not wait for the next autoscaler tick. While nothing is
+      // ready, a growing burst is decided on as it is reported (cold path only).
+      if (instantaneous > 0 && fn.ready === 0 && (report.firstDemand || fn.creating === 0)) {
+        this.decide(fn, nowMs);
+      }
     }
   }
 
@@ -474,7 +485,7 @@ export class ControlPlaneCore {
     for (const id of fn.sandboxIds) {
       const sb = this.sandboxes.get(id)!;
       if (sb.state === 'ready') {
-        candidates.push({ id, createdAtMs: sb.readyAtMs, inflight: 0, state: sb.state });
+        candidates.push({ id, createdAtMs: sb.readyAtMs, inflight: sandboxInflight(fn, id), state: sb.state });
       }
     }
     for (const id of chooseVictims(candidates, Math.min(excess, candidates.length))) {

@@ -12,6 +12,8 @@ export interface DpDemand {
   value: number;
   inflight: number;
   queued: number;
+  /** Busy sandboxes as last reported by this DP. */
+  sandboxInflight: Record<string, number>;
 }
 
 export interface FnState {
@@ -84,6 +86,13 @@ export function demandTotals(fn: FnState): { value: number; inflight: number; qu
     queued += d.queued;
   }
   return { value, inflight, queued };
+}
+
+/** Requests in flight on one sandbox, summed over data planes (as last reported). */
+export function sandboxInflight(fn: FnState, sandboxId: string): number {
+  let n = 0;
+  for (const d of fn.demandByDp.values()) n += d.sandboxInflight[sandboxId] ?? 0;
+  return n;
 }
 
 export function fnStatus(fn: FnState): FunctionStatus {

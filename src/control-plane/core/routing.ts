@@ -49,15 +49,27 @@ export class RoutingTable {
   /** Gone without draining (crash, worker loss): DPs drop it at once. */
   removeEndpoint(sandboxId: string): void {
     if (!this.endpoints.delete(sandboxId)) return;
+    this.unadd(sandboxId);
     this.pending.removeEndpoints.push(sandboxId);
     this.dirty = true;
   }
 
-  /** Scale-down: DPs stop routing to it and report when its last request is done. */
+  /**
+   * Scale-down: DPs stop routing to it and report when its last request is done. If it was
+   * added in this same delta, the add is withdrawn (DPs apply drains before adds, and would
+   * otherwise route to a deleted sandbox); the drain stays so DPs acknowledge it at once.
+   */
   drainEndpoint(sandboxId: string): void {
     if (!this.endpoints.delete(sandboxId)) return;
+    this.unadd(sandboxId);
     this.pending.drainEndpoints.push(sandboxId);
     this.dirty = true;
+  }
+
+  private unadd(sandboxId: string): void {
+    const adds = this.pending.addEndpoints;
+    const i = adds.findIndex((e) => e.sandboxId === sandboxId);
+    if (i >= 0) adds.splice(i, 1);
   }
 
   failFunction(name: string, reason: string): void {

@@ -35,7 +35,7 @@ describe('DataPlaneCore', () => {
     c.applyRouting(snapshot(1, [fnSpec('f')], []), 0);
     const w = waiter('f', 10);
     assert.deepEqual(c.admit('f', w, 10), { kind: 'queued' });
-    assert.deepEqual(c.firstDemand, ['f']);
+    assert.deepEqual([...c.firstDemand], ['f']);
     const report = c.firstDemandReport();
     assert.equal(report[0]!.queued, 1);
     assert.ok(c.applyRouting(delta(2, { addEndpoints: [ep('s1')] }), 50));

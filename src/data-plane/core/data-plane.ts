@@ -94,7 +94,8 @@ export class DataPlaneCore {
   failed: FailedWaiter[] = [];
   drained: string[] = [];
   retired: DpEndpoint[] = [];
-  firstDemand: string[] = [];
+  /** Functions whose demand grew while they had no sandbox: reported at once (cold path). */
+  firstDemand = new Set<string>();
   private readonly reporting = new Set<DpFunction>();
   private readonly queuedFns = new Set<DpFunction>();
 
@@ -330,7 +331,7 @@ export class DataPlaneCore {
       const fn = this.functions.get(name);
       if (fn) out.push(demandOf(fn, fn.level));
     }
-    this.firstDemand = [];
+    this.firstDemand.clear();
     return out;
   }
 
@@ -386,18 +387,20 @@ export class DataPlaneCore {
       fn.integral += fn.level * (nowMs - fn.levelSinceMs);
       fn.levelSinceMs = nowMs;
     }
-    const before = fn.level;
     fn.level += delta;
-    if (before === 0 && fn.level > 0 && fn.endpoints.length === 0) this.firstDemand.push(fn.name);
+    if (delta > 0 && fn.endpoints.length === 0) this.firstDemand.add(fn.name);
   }
 }
 
 function demandOf(fn: DpFunction, avg: number): FunctionDemand {
+  const sandboxInflight: Record<string, number> = {};
+  for (const ep of fn.endpoints) if (ep.inflight > 0) sandboxInflight[ep.id] = ep.inflight;
   return {
     $typeName: 'dirigent.v1.FunctionDemand',
     function: fn.name,
     concurrencyAvg: avg,
     inflight: fn.inflight,
     queued: fn.queued,
+    sandboxInflight,
   };
 }

@@ -1,0 +1,366 @@
+/**
+ * @module sim/cluster
+ * One simulated cluster: the real ControlPlaneCore and DataPlaneCores, unchanged, wired to
+ * fake workers, open-loop clients and a fake network, all in virtual time and all drawn from
+ * one seed. This file plays the shells: it turns messages into core events exactly as
+ * `control-plane/shell/rpc-server.ts` does, carries out the effects as
+ * `control-plane/main.ts` does, and empties the DP outboxes as `data-plane/main.ts` does.
+ *
+ *   clients ─admit─▶ DataPlaneCore ◀─routing── Network ── ControlPlaneCore
+ *                                  ──demand──▶            ◀── Network ──▶ FakeWorker ×N
+ *
+ * Periods (virtual): step 10 ms, CP tick 100 ms, DP expiry 50 ms, DP demand report 1000 ms,
+ * worker heartbeat 250 ms. Faults come from `options.faults` and stop at the quiet phase.
+ */
+import { create } from '@bufbuild/protobuf';
+import type { FunctionRecord } from '../api/types.js';
+import { ControlPlaneCore } from '../control-plane/core/control-plane.js';
+import type { CpEffect, CpEvent } from '../control-plane/core/types.js';
+import { DataPlaneCore, type Waiter } from '../data-plane/core/data-plane.js';
+import {
+  DataPlaneEventSchema,
+  WorkerCommandSchema,
+  type DataPlaneEvent,
+  type SandboxInfo as WorkerEventReady,
+  type RoutingUpdate,
+  type WorkerCommand,
+  type WorkerEvent,
+} from '../gen/dirigent/v1/cluster_pb.js';
+import { silentLogger, type Logger } from '../shared/logger.js';
+import { seededRng, type Rng } from '../shared/rng.js';
+import { TimerQueue, VirtualClock } from './clock.js';
+import { RequestLedger, startLoad } from './fake-client.js';
+import { FakeWorker } from './fake-worker.js';
+import { Network, type Link } from './network.js';
+import type { SimOptions } from './options.js';
+
+export type WorkerLink = Link<WorkerEvent, WorkerCommand>;
+export type DpLink = Link<DataPlaneEvent, RoutingUpdate>;
+
+export interface SimDataPlane {
+  id: string;
+  core: DataPlaneCore;
+  link: DpLink;
+}
+
+export const periods = Object.freeze({
+  cpTickMs: 100, dpExpiryMs: 50, dpDemandMs: 1_000, heartbeatMs: 250,
+});
+
+export class Cluster {
+  readonly clock = new VirtualClock();
+  readonly timers = new TimerQueue();
+  readonly rng: Rng;
+  readonly ledger = new RequestLedger();
+  /** The store: survives CP restarts, like the SQLite store does. */
+  readonly records = new Map<string, FunctionRecord>();
+  readonly workers = new Map<string, FakeWorker>();
+  readonly dps: SimDataPlane[] = [];
+  readonly workerNet: Network<WorkerEvent, WorkerCommand>;
+  readonly dpNet: Network<DataPlaneEvent, RoutingUpdate>;
+  readonly faultCounts = new Map<string, number>();
+  cp: ControlPlaneCore;
+  cpDown = false;
+  /** Peers whose hello the current CP has seen (the rpc-server's workerOut/dpOut maps). */
+  readonly cpWorkers = new Set<string>();
+  readonly cpDps = new Set<string>();
+  /** Last time the CP may have learnt of sandboxes it did not create (adoption). */
+  lastAdoptionRiskMs = 0;
+  quiet = false;
+  stepIndex = 0;
+
+  constructor(readonly options: SimOptions, readonly log: Logger = silentLogger) {
+    this.rng = seededRng(options.seed);
+    this.cp = this.newCp();
+    this.workerNet = new Network(options.link, this.rng.split(), this.timers, {
+      onCp: (l, m, now) => this.onWorkerMessage(l, m, now),
+      onPeer: (l, m, now) => this.workers.get(l.peerId)!.onCommand(m, now),
+      onBroken: (l, cpSees) => this.onWorkerBroken(l, cpSees),
+      onConnected: (l, now) => this.workerNet.sendToCp(l, this.workers.get(l.peerId)!.hello(), now),
+    });
+    this.dpNet = new Network(options.link, this.rng.split(), this.timers, {
+      onCp: (l, m, now) => this.onDpMessage(l, m, now),
+      onPeer: (l, m, now) => this.onRoutingUpdate(l, m, now),
+      onBroken: (l, cpSees) => this.onDpBroken(l, cpSees),
+      onConnected: (l, now) => this.dpNet.sendToCp(l, dpHello(l.peerId), now),
+    });
+    for (const r of options.functions) this.records.set(r.spec.name, r);
+    for (const record of this.records.values()) {
+      this.cpHandle({ kind: 'function_upserted', record }, 0);
+    }
+    this.buildPeers();
+    const stopAtMs = options.faultPhaseMs + options.quietLoadMs;
+    const invoke = (fn: string, holdMs: number, nowMs: number): void => {
+      this.invoke(fn, holdMs, nowMs);
+    };
+    for (const load of options.loads) {
+      startLoad(load, this.rng.split(), this.timers, stopAtMs, invoke);
+    }
+  }
+
+  private newCp(): ControlPlaneCore {
+    return new ControlPlaneCore(this.options.cp, this.rng.split(), this.log.child({ c: 'cp' }));
+  }
+
+  private buildPeers(): void {
+    for (const w of this.options.workers) {
+      const link = this.workerNet.add(w.id);
+      const send = (ev: WorkerEvent, nowMs: number): void => {
+        this.workerNet.sendToCp(link, ev, nowMs);
+      };
+      const capacity = { cpuMillis: w.cpuMillis, memoryMiB: w.memoryMiB };
+      const fake = new FakeWorker(
+        w.id, capacity, this.options.creation, this.rng.split(), this.timers, send,
+      );
+      this.workers.set(w.id, fake);
+      this.workerNet.connect(link, 0);
+    }
+    for (let i = 0; i < this.options.dataPlanes; i += 1) {
+      const id = `dp${i}`;
+      const core = new DataPlaneCore(this.options.dp, this.rng.split(), this.log.child({ c: id }));
+      const dp = { id, core, link: this.dpNet.add(id) };
+      this.dps.push(dp);
+      this.dpNet.connect(dp.link, 0);
+    }
+  }
+
+  get nowMs(): number {
+    return this.clock.nowMs();
+  }
+
+  countFault(kind: string): void {
+    this.faultCounts.set(kind, (this.faultCounts.get(kind) ?? 0) + 1);
+  }
+
+  // ------------------------------------------------------------------ CP shell
+
+  cpHandle(event: CpEvent, nowMs: number): void {
+    if (this.cpDown) return;
+    this.exec(this.cp.handle(event, nowMs), nowMs);
+  }
+
+  /** As control-plane/main.ts `exec`: sends go only to streams whose hello the CP has seen. */
+  private exec(effects: CpEffect[], nowMs: number): void {
+    for (const e of effects) {
+      if (e.kind === 'worker_send') {
+        if (this.cpWorkers.has(e.workerId)) {
+          this.workerNet.sendToPeer(this.workerNet.links.get(e.workerId)!, e.command, nowMs);
+        }
+      } else if (e.kind === 'dp_send') {
+        if (this.cpDps.has(e.dataPlaneId)) {
+          this.dpNet.sendToPeer(this.dpNet.links.get(e.dataPlaneId)!, e.update, nowMs);
+        }
+      } else if (e.kind === 'dp_broadcast') {
+        const update = e.update;
+        for (const id of this.cpDps) {
+          this.dpNet.sendToPeer(this.dpNet.links.get(id)!, update, nowMs);
+        }
+      }
+      // persist_worker / persist_data_plane: the sim store keeps functions only, which is
+      // all a restarted CP reads back (workers and DPs re-register on reconnect).
+    }
+  }
+
+  private onWorkerMessage(link: WorkerLink, msg: WorkerEvent, nowMs: number): void {
+    const e = msg.event;
+    const workerId = link.peerId;
+    if (e.case === 'hello') {
+      this.cpWorkers.add(workerId);
+      this.lastAdoptionRiskMs = nowMs;
+      this.cpHandle({ kind: 'worker_connected', hello: e.value }, nowMs);
+    } else if (!this.cpWorkers.has(workerId)) {
+      throw new Error(`worker ${workerId} sent ${e.case} before hello`);
+    } else if (e.case === 'heartbeat') {
+      this.cpHandle({ kind: 'worker_heartbeat', workerId, heartbeat: e.value }, nowMs);
+    } else if (e.case === 'ready') {
+      const sandbox = e.value.sandbox!;
+      this.cpHandle({ kind: 'sandbox_ready', workerId, sandbox, creationMs: 0 }, nowMs);
+    } else if (e.case === 'failed') {
+      const f = e.value;
+      const ev: CpEvent = {
+        kind: 'sandbox_failed', workerId, sandboxId: f.sandboxId, failure: f.kind, reason: f.reason,
+      };
+      this.cpHandle(ev, nowMs);
+    } else if (e.case === 'deleted') {
+      this.cpHandle({ kind: 'sandbox_deleted', workerId, sandboxId: e.value.sandboxId }, nowMs);
+    }
+  }
+
+  private onWorkerBroken(link: WorkerLink, cpSees: boolean): void {
+    const known = this.cpWorkers.delete(link.peerId);
+    if (cpSees && known) {
+      this.cpHandle({ kind: 'worker_disconnected', workerId: link.peerId }, this.nowMs);
+    }
+  }
+
+  private onDpMessage(link: DpLink, msg: DataPlaneEvent, nowMs: number): void {
+    const e = msg.event;
+    const dataPlaneId = link.peerId;
+    if (e.case === 'hello') {
+      this.cpDps.add(dataPlaneId);
+      this.cpHandle({ kind: 'dp_connected', hello: e.value }, nowMs);
+    } else if (!this.cpDps.has(dataPlaneId)) {
+      throw new Error(`data plane ${dataPlaneId} sent ${e.case} before hello`);
+    } else if (e.case === 'demand') {
+      this.cpHandle({ kind: 'dp_demand', dataPlaneId, report: e.value }, nowMs);
+    } else if (e.case === 'drained') {
+      this.cpHandle({ kind: 'dp_drained', dataPlaneId, sandboxIds: e.value.sandboxIds }, nowMs);
+    } else if (e.case === 'resync') {
+      this.cpHandle({ kind: 'dp_resync', dataPlaneId }, nowMs);
+    } else if (e.case === 'ack') {
+      this.cpHandle({ kind: 'dp_ack', dataPlaneId, version: e.value.version }, nowMs);
+    }
+  }
+
+  private onDpBroken(link: DpLink, cpSees: boolean): void {
+    const known = this.cpDps.delete(link.peerId);
+    if (cpSees && known) {
+      this.cpHandle({ kind: 'dp_disconnected', dataPlaneId: link.peerId }, this.nowMs);
+    }
+  }
+
+  // ------------------------------------------------------------------ DP shell
+
+  private onRoutingUpdate(link: DpLink, update: RoutingUpdate, nowMs: number): void {
+    const dp = this.dps.find((d) => d.link === link)!;
+    if (!dp.core.applyRouting(update, nowMs)) {
+      const value = { haveVersion: dp.core.version };
+      const ev = create(DataPlaneEventSchema, { event: { case: 'resync', value } });
+      this.dpNet.sendToCp(link, ev, nowMs);
+    } else {
+      // The shell acks once per event-loop turn with the newest version; one per update is
+      // the same to the core, which keeps the maximum.
+      const value = { version: dp.core.version };
+      const ev = create(DataPlaneEventSchema, { event: { case: 'ack', value } });
+      this.dpNet.sendToCp(link, ev, nowMs);
+    }
+    this.afterCoreCall(dp, nowMs);
+  }
+
+  /** As data-plane/main.ts `afterCoreCall`: empties every outbox after each core call. */
+  afterCoreCall(dp: SimDataPlane, nowMs: number): void {
+    const core = dp.core;
+    if (core.dispatched.length > 0) {
+      const d = core.dispatched;
+      core.dispatched = [];
+      for (const w of d) this.startRequest(dp, w, nowMs);
+    }
+    if (core.failed.length > 0) {
+      const f = core.failed;
+      core.failed = [];
+      for (const x of f) this.ledger.finish(x.waiter, x.status, x.code);
+    }
+    core.retired = []; // no connection pools to close in the sim
+    if (core.drained.length > 0) {
+      const value = { sandboxIds: core.drained };
+      core.drained = [];
+      this.dpSend(dp, create(DataPlaneEventSchema, { event: { case: 'drained', value } }), nowMs);
+    }
+    if (core.firstDemand.size > 0) {
+      const value = { functions: core.firstDemandReport(), firstDemand: true };
+      this.dpSend(dp, create(DataPlaneEventSchema, { event: { case: 'demand', value } }), nowMs);
+    }
+  }
+
+  private dpSend(dp: SimDataPlane, ev: DataPlaneEvent, nowMs: number): void {
+    this.dpNet.sendToCp(dp.link, ev, nowMs);
+  }
+
+  /** The front end sticks each function to one DP (hash of the name; here its index). */
+  invoke(fn: string, holdMs: number, nowMs: number): void {
+    const dp = this.dps[fnIndex(fn) % this.dps.length]!;
+    const waiter: Waiter = {
+      fn, arrivalMs: nowMs, state: 'queued', endpoint: null, cold: false, dispatchedAtMs: 0,
+    };
+    const r = dp.core.admit(fn, waiter, nowMs);
+    if (r.kind === 'not_found') this.ledger.reject(404, 'function_not_found');
+    else if (r.kind === 'queue_full') this.ledger.reject(503, 'queue_full');
+    else {
+      this.ledger.accept(waiter, fn, this.dps.indexOf(dp), holdMs, nowMs);
+      if (r.kind === 'dispatched') this.startRequest(dp, waiter, nowMs);
+    }
+    this.afterCoreCall(dp, nowMs);
+  }
+
+  /** The request runs in its sandbox; it fails with 502 if the sandbox is gone by the end. */
+  private startRequest(dp: SimDataPlane, waiter: Waiter, nowMs: number): void {
+    const req = this.ledger.byWaiter.get(waiter)!;
+    const ep = waiter.endpoint!;
+    this.ledger.started(req, ep);
+    this.timers.at(nowMs + req.holdMs, (t) => {
+      const alive = this.workers.get(ep.workerId)?.running.has(ep.id) === true;
+      this.ledger.finish(waiter, alive ? 200 : 502, alive ? 'ok' : 'sandbox_gone');
+      dp.core.release(waiter, t);
+      this.afterCoreCall(dp, t);
+    });
+  }
+
+  // ------------------------------------------------------------------ time
+
+  /** One step: timers, deliveries, periodic work, then faults. */
+  step(): void {
+    this.stepIndex += 1;
+    const nowMs = this.stepIndex * this.options.stepMs;
+    this.clock.advanceTo(nowMs);
+    this.timers.runDue(nowMs);
+    this.workerNet.deliver(nowMs);
+    this.dpNet.deliver(nowMs);
+    this.periodic(nowMs);
+  }
+
+  private periodic(nowMs: number): void {
+    const every = (periodMs: number): boolean => nowMs % periodMs === 0;
+    if (every(periods.dpExpiryMs)) {
+      for (const dp of this.dps) {
+        dp.core.expire(nowMs);
+        this.afterCoreCall(dp, nowMs);
+      }
+    }
+    if (every(periods.dpDemandMs)) {
+      for (const dp of this.dps) {
+        const functions = dp.core.takeDemand(nowMs);
+        if (functions.length === 0) continue;
+        const value = { functions, firstDemand: false };
+        this.dpSend(dp, create(DataPlaneEventSchema, { event: { case: 'demand', value } }), nowMs);
+      }
+    }
+    if (every(periods.heartbeatMs)) for (const w of this.workers.values()) w.heartbeat(nowMs);
+    if (every(periods.cpTickMs) && !this.cpDown) this.exec(this.cp.tick(nowMs), nowMs);
+  }
+
+  // ------------------------------------------------------------------ restarts
+
+  /** The CP process dies: every stream breaks unseen; a new core starts from the store. */
+  crashCp(nowMs: number): void {
+    this.cpDown = true;
+    this.workerNet.refuse = true;
+    this.dpNet.refuse = true;
+    for (const l of this.workerNet.links.values()) this.workerNet.breakLink(l, false, nowMs);
+    for (const l of this.dpNet.links.values()) this.dpNet.breakLink(l, false, nowMs);
+    this.cpWorkers.clear();
+    this.cpDps.clear();
+  }
+
+  startCp(nowMs: number): void {
+    if (!this.cpDown) return;
+    this.cp = this.newCp();
+    this.cpDown = false;
+    this.workerNet.refuse = false;
+    this.dpNet.refuse = false;
+    this.lastAdoptionRiskMs = nowMs;
+    for (const r of this.records.values()) {
+      this.cpHandle({ kind: 'function_upserted', record: r, reconstructed: true }, nowMs);
+    }
+  }
+}
+
+function dpHello(id: string): DataPlaneEvent {
+  const value = { dataPlaneId: id, proxyAddress: `${id}:8080`, internalAddress: `${id}:8081` };
+  return create(DataPlaneEventSchema, { event: { case: 'hello', value } });
+}
+
+function fnIndex(name: string): number {
+  let h = 0;
+  for (let i = 0; i < name.length; i += 1) h = (h * 31 + name.charCodeAt(i)) >>> 0;
+  return h;
+}
