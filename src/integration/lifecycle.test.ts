@@ -6,6 +6,7 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { connect } from 'node:http2';
 import { fixture, TestCluster, waitFor } from './harness.js';
 
 const fast = { stableWindowS: 2, panicWindowS: 1, tickS: 0.5 };
@@ -87,5 +88,43 @@ describe('function lifecycle on a real cluster', { timeout: 120_000 }, () => {
     const got = await c.get(`${c.api}/v1/functions/formfn`);
     const spec = (got.json as { function: { scaling: { max: number; stableWindowS: number; panicWindowS: number } } }).function;
     assert.deepEqual([spec.scaling.max, spec.scaling.stableWindowS, spec.scaling.panicWindowS], [1, 6, 2]);
+  });
+
+  it('speaks h2c (prior knowledge) on the invocation port, routing by :authority', async () => {
+    const r = await c.deploy({ name: 'viah2', command: ['node', fixture('sleep-server.js')] });
+    assert.equal(r.status, 201, r.text);
+    const session = connect(c.proxy);
+    try {
+      const answer = await new Promise<{ status: number; cold: string; body: string }>((resolve, reject) => {
+        const req = session.request({ ':method': 'POST', ':path': '/', ':authority': 'viah2' });
+        let status = 0;
+        let cold = '';
+        const chunks: Buffer[] = [];
+        req.on('response', (h) => {
+          status = Number(h[':status']);
+          cold = String(h['x-dirigent-cold-start']);
+        });
+        req.on('data', (d: Buffer) => chunks.push(d));
+        req.on('end', () => resolve({ status, cold, body: Buffer.concat(chunks).toString() }));
+        req.on('error', reject);
+        req.end('twelve bytes');
+      });
+      assert.equal(answer.status, 200, answer.body);
+      assert.equal(answer.cold, 'true');
+      assert.equal((JSON.parse(answer.body) as { bytes: number }).bytes, 12);
+    } finally {
+      session.close();
+    }
+  });
+
+  it('applies scaling knobs changed with PATCH to a live function', async () => {
+    await c.deploy({ name: 'knobs', command: ['node', fixture('sleep-server.js')] });
+    const p = await c.send('PATCH', `${c.api}/v1/functions/knobs`, JSON.stringify({ scaling: { min: 1, stableWindowS: 10 } }), { 'content-type': 'application/json' });
+    assert.equal(p.status, 200, p.text);
+    const spec = (p.json as { function: { scaling: { min: number; stableWindowS: number } } }).function;
+    assert.deepEqual([spec.scaling.min, spec.scaling.stableWindowS], [1, 10]);
+    await waitFor(async () => (await c.status('knobs')).ready === 1, 15_000, 'min 1 honoured');
+    const bad = await c.send('PATCH', `${c.api}/v1/functions/knobs`, JSON.stringify({ scaling: { panicWindowS: 20 } }), { 'content-type': 'application/json' });
+    assert.equal(bad.status, 400, bad.text);
   });
 });

@@ -161,4 +161,20 @@ describe('ControlPlaneCore', () => {
     assert.deepEqual(drained, [made[0]!.id]);
     cp.checkInvariants();
   });
+
+  it('keeps unschedulable demand waiting without retrying until capacity appears', () => {
+    const cp = new ControlPlaneCore(config, seededRng(5), silentLogger);
+    cp.handle({ kind: 'worker_connected', hello: worker('small') }, 0);
+    const big = record('big');
+    big.spec.resources = { cpuMillis: 3000, memoryMiB: 256 };
+    cp.handle({ kind: 'function_upserted', record: big }, 0);
+    assert.equal(creates(cp.handle({ kind: 'dp_demand', dataPlaneId: 'dp1', report: demand('big', 0, 1, true) }, 1)).length, 0);
+    let placements = 0;
+    for (let t = 100; t < 3000; t += 100) placements += creates(cp.tick(t)).length;
+    assert.equal(placements, 0, 'no node fits: nothing is created and nothing retried');
+    const roomy = create(WorkerHelloSchema, { workerId: 'roomy', address: 'r:1', capacity: { cpuMillis: 8000, memoryMib: 8192 }, runtimes: ['process'] });
+    const eff = cp.handle({ kind: 'worker_connected', hello: roomy }, 3000);
+    assert.deepEqual(creates(eff).map((c) => c.worker), ['roomy']);
+    cp.checkInvariants();
+  });
 });

@@ -1,0 +1,85 @@
+/**
+ * @module loadgen/core/recorder
+ * The outcome sink of the request benches: counts every finished request, and for the ones in
+ * the measured window records latency (µs HDR histogram), errors by status or code, and the
+ * cold-start header. O(1) per outcome and no allocation after construction. No I/O: times
+ * come in the outcomes.
+ */
+import { isOkStatus, newHistogram, recordMs, tally, type Histogram } from './stats.js';
+
+/** A finished request as the sender reports it. Valid only during `onOutcome`. */
+export interface Outcome {
+  readonly tag: number;
+  /** HTTP status, or 0 when no complete response arrived (then `error` is set). */
+  readonly status: number;
+  readonly error: string;
+  readonly startMs: number;
+  readonly endMs: number;
+  /** x-dirigent-cold-start: 1 true, 0 false, -1 absent. */
+  readonly coldStart: number;
+  /** x-dirigent-queue-ms, NaN when absent. */
+  readonly queueMs: number;
+  /** The body as text when it was captured, else ''. */
+  bodyText(): string;
+}
+
+export interface OutcomeSink {
+  onOutcome(outcome: Outcome): void;
+}
+
+export class RunRecorder implements OutcomeSink {
+  readonly latency: Histogram = newHistogram();
+  readonly errors = new Map<string, number>();
+  /** All outcomes, measured or not. */
+  completed = 0;
+  /** Outcomes inside the measured window. */
+  counted = 0;
+  ok = 0;
+  coldStartTrue = 0;
+  coldStartHeader = 0;
+  firstOkDoneMs = Number.POSITIVE_INFINITY;
+  lastOkDoneMs = Number.NEGATIVE_INFINITY;
+  private waitingFor = -1;
+  private wake: (() => void) | null = null;
+
+  /**
+   * @param measured decides whether an outcome is in the measured window (warm-up excluded).
+   * @param after called after recording, e.g. by a closed loop to send the next request.
+   */
+  constructor(
+    private readonly measured: (o: Outcome) => boolean = () => true,
+    private readonly after: ((o: Outcome) => void) | null = null,
+  ) {}
+
+  onOutcome(o: Outcome): void {
+    this.completed++;
+    if (this.measured(o)) this.record(o);
+    if (this.after !== null) this.after(o);
+    if (this.completed === this.waitingFor && this.wake !== null) this.wake();
+  }
+
+  /** Resolves once `n` outcomes in total have arrived. */
+  whenCompleted(n: number): Promise<void> {
+    if (this.completed >= n) return Promise.resolve();
+    return new Promise((resolve) => {
+      this.waitingFor = n;
+      this.wake = resolve;
+    });
+  }
+
+  private record(o: Outcome): void {
+    this.counted++;
+    if (!isOkStatus(o.status)) {
+      tally(this.errors, o.status === 0 ? o.error : String(o.status));
+      return;
+    }
+    this.ok++;
+    recordMs(this.latency, o.endMs - o.startMs);
+    if (o.endMs < this.firstOkDoneMs) this.firstOkDoneMs = o.endMs;
+    if (o.endMs > this.lastOkDoneMs) this.lastOkDoneMs = o.endMs;
+    if (o.coldStart >= 0) {
+      this.coldStartHeader++;
+      if (o.coldStart === 1) this.coldStartTrue++;
+    }
+  }
+}

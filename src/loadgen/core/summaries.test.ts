@@ -1,0 +1,65 @@
+/**
+ * Goal: the recorder counts only the measured window, splits successes from errors, reads the
+ * cold-start header, and the summaries derive achieved rate, CPU per request and the sweep's
+ * verdict from that.
+ * Method: synthetic outcomes with hand-picked times.
+ */
+import assert from 'node:assert/strict';
+import test from 'node:test';
+import { RunRecorder, type Outcome } from './recorder.js';
+import { defaultSaturationRule } from './saturation.js';
+import { newHistogram, type BenchSummary } from './stats.js';
+import { cdfOf, openLoopSummary, summaryReasons, sweepSummary } from './summaries.js';
+
+function outcome(tag: number, startMs: number, endMs: number, status = 200): Outcome {
+  return { tag, status, error: status === 0 ? 'ECONNREFUSED' : '', startMs, endMs, coldStart: 1,
+    queueMs: 1, bodyText: () => '' };
+}
+
+const cpu = { controlPlane: 0.5, dataPlane: null, workers: 0.25, loadgen: 0.1 };
+
+test('open-loop summary from 100 cold starts at 100 rps, one 503 and one refused', () => {
+  const rec = new RunRecorder((o) => o.tag >= 0);
+  for (let i = 0; i < 100; i++) rec.onOutcome(outcome(i, i * 10, i * 10 + 1.5));
+  rec.onOutcome(outcome(100, 1000, 1001, 503));
+  rec.onOutcome(outcome(101, 1010, 1010, 0));
+  rec.onOutcome(outcome(-1, 0, 5000)); // outside the window: counted as completed only
+  assert.equal(rec.completed, 103);
+  const s = openLoopSummary('cold', 100, rec,
+    { startMs: 0, endMs: 1000, lateness: newHistogram(), undrained: 0, inflightMax: 3 }, cpu);
+  assert.equal(s.count, 102);
+  assert.equal(s.ok, 100);
+  assert.equal(s.achievedRps, 100); // 99 gaps over 990 ms
+  assert.deepEqual(s.latencyMs, { p50: 1.5, p90: 1.5, p99: 1.5, max: 1.5 });
+  assert.deepEqual(s.errors, { 503: 1, ECONNREFUSED: 1 });
+  assert.equal(s.coldStartRatio, 1);
+  assert.deepEqual(s.cpuMsPerRequest, { controlPlane: 4.902, dataPlane: null, workers: 2.451,
+    loadgen: 0.9804 });
+  assert.deepEqual(summaryReasons(s, defaultSaturationRule), ['error rate 1.96% > 1%']);
+  assert.ok(cdfOf(s).length > 0);
+  assert.equal(JSON.parse(JSON.stringify(s)).latencyMs.p50, 1.5);
+});
+
+test('whenCompleted resolves at the n-th outcome', async () => {
+  const rec = new RunRecorder();
+  const done = rec.whenCompleted(2);
+  rec.onOutcome(outcome(0, 0, 1));
+  let resolved = false;
+  void done.then(() => (resolved = true));
+  await Promise.resolve();
+  assert.equal(resolved, false);
+  rec.onOutcome(outcome(1, 0, 1));
+  await done;
+});
+
+test('sweep summary: fields of the highest sustained rate, plus every run', () => {
+  const run = (rate: number): BenchSummary => ({ bench: 'cold', offeredRps: rate,
+    achievedRps: rate, latencyMs: { p50: 1, p90: 1, p99: 1, max: 1 }, errors: {}, count: 1,
+    ok: 1, durationS: 1, cpuSeconds: cpu });
+  const s = sweepSummary([run(100), run(500), run(1000)], 1000, ['p99 1200 ms > 1000 ms']);
+  assert.equal(s.offeredRps, 500);
+  assert.equal(s.maxSustainedRps, 500);
+  assert.equal(s.saturatedAtRps, 1000);
+  assert.equal((s.runs as BenchSummary[]).length, 3);
+  assert.equal(sweepSummary([run(100)], 100, ['x']).maxSustainedRps, null);
+});

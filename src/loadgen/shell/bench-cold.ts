@@ -1,0 +1,109 @@
+/**
+ * @module loadgen/shell/bench-cold
+ * `bench cold`: the cold-start sweep of InVitro's RPS mode with a 100 % cold ratio. Before a
+ * rate runs, ceil(R·S) fresh functions (scale 0..1, coldStartSweep preset) are registered;
+ * then send i goes to function i at i/R s, so every request needs a new sandbox. Afterwards
+ * the functions are deleted (unless --keep). A sweep runs rates in ascending order and stops
+ * at the first saturated one.
+ */
+import type { Dispatcher } from 'undici';
+import { Header } from '../../api/types.js';
+import {
+  benchFunctionName,
+  coldFunctionBody,
+  runPrefix,
+  type FunctionRuntime,
+} from '../core/functions.js';
+import { RunRecorder } from '../core/recorder.js';
+import { sweepOrder, type SaturationRule } from '../core/saturation.js';
+import { coldStartPlan } from '../core/schedule.js';
+import { openLoopSummary, summaryReasons, sweepSummary } from '../core/summaries.js';
+import { round, type BenchSummary } from '../core/stats.js';
+import { createSenderPool, prewarmPool } from './http-sender.js';
+import { deleteQuietly, registerOrThrow } from './lifecycle.js';
+import { createManagementClient, type ManagementClient } from './management.js';
+import { runOpenMeasurement } from './open-run.js';
+import type { CommandIo } from './output.js';
+
+export const coldDefaults = Object.freeze({
+  registerConcurrency: 16,
+  /** Pause between sweep steps so the previous rate's sandboxes are gone. */
+  cooldownS: 2,
+  drainSlackMs: 5_000,
+});
+
+export interface ColdBenchOptions {
+  apiUrl: string;
+  proxyUrl: string;
+  stateDir: string;
+  durationS: number;
+  registerConcurrency: number;
+  connections: number;
+  timeoutMs: number;
+  /** x-emulated-duration-ms sent with every request (0 = answer at once). */
+  functionDurationMs: number;
+  runtime: FunctionRuntime;
+  keep: boolean;
+  cooldownS: number;
+  /** Makes function names unique per run (clock and pid, from the entry point). */
+  entropy: number;
+  io: CommandIo;
+}
+
+/** One rate, or a sweep over `rates` that stops at the first saturated rate. */
+export async function runColdBench(o: ColdBenchOptions, rates: number[], rule: SaturationRule) {
+  const mgmt = createManagementClient(o.apiUrl, o.registerConcurrency);
+  const pool = createSenderPool({ origin: o.proxyUrl, connections: o.connections,
+    timeoutMs: o.timeoutMs });
+  const runs: BenchSummary[] = [];
+  try {
+    await prewarmPool(pool, o.connections);
+    const ordered = sweepOrder(rates);
+    for (const [step, rate] of ordered.entries()) {
+      if (step > 0) await new Promise((r) => setTimeout(r, o.cooldownS * 1000));
+      const run = await coldRate(o, rate, step, mgmt, pool);
+      runs.push(run);
+      const reasons = summaryReasons(run, rule);
+      if (ordered.length > 1 && reasons.length > 0) {
+        return { summary: sweepSummary(runs, rate, reasons), runs };
+      }
+    }
+    const summary = ordered.length > 1 ? sweepSummary(runs, null, []) : runs[0];
+    return { summary, runs };
+  } finally {
+    await pool.close();
+    await mgmt.close();
+  }
+}
+
+async function coldRate(o: ColdBenchOptions, rateRps: number, step: number,
+  mgmt: ManagementClient, pool: Dispatcher): Promise<BenchSummary> {
+  const plan = coldStartPlan(rateRps, o.durationS);
+  const prefix = runPrefix('cold', o.entropy + step);
+  const names = Array.from({ length: plan.functionCount }, (_, i) => benchFunctionName(prefix, i));
+  const registered = await registerOrThrow(o, mgmt,
+    names.map((name) => coldFunctionBody(name, o.runtime)));
+  try {
+    const duration = String(o.functionDurationMs);
+    const options: Dispatcher.DispatchOptions[] = names.map((name) => ({
+      path: '/',
+      method: 'GET',
+      headers: ['host', name, Header.emulatedDurationMs, duration],
+    }));
+    const recorder = new RunRecorder();
+    const run = await runOpenMeasurement({
+      pool, scheduleMs: plan.scheduleMs, recorder,
+      optionsFor: (i) => options[plan.functionOfSend[i]],
+      drainTimeoutMs: o.timeoutMs + coldDefaults.drainSlackMs, captureBody: false,
+      stateDir: o.stateDir, io: o.io, label: `cold ${rateRps} rps`,
+    });
+    const summary = openLoopSummary('cold', rateRps, recorder, run, run.cpu.cpu);
+    summary.functions = plan.functionCount;
+    summary.connections = o.connections;
+    summary.registrationsPerSecond = round((registered.ok * 1000) / registered.elapsedMs, 1);
+    if (run.cpu.note !== '') summary.cpuNote = run.cpu.note;
+    return summary;
+  } finally {
+    if (!o.keep) await deleteQuietly(o, mgmt, names);
+  }
+}

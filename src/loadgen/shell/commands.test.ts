@@ -1,0 +1,149 @@
+/**
+ * Goal: the bench and loadgen commands drive a cluster through the documented contract:
+ * register the right functions, send the right requests, read the Dirigent headers, clean up,
+ * and print one JSON object, a CSV and a plot.
+ * Method: an in-process fake cluster on 127.0.0.1 (testing/fake-cluster.ts) and small, short
+ * runs; assertions on the JSON summaries and on what the fake saw.
+ */
+import assert from 'node:assert/strict';
+import { readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import test from 'node:test';
+import { samplesSkip, tracesDir } from '../testing/sample-traces.js';
+import { startFakeCluster, type FakeCluster } from '../testing/fake-cluster.js';
+import { runCli } from '../testing/run-cli.js';
+
+const limit = { timeout: 60_000 };
+
+async function withCluster(fn: (c: FakeCluster, common: string[]) => Promise<void>) {
+  const c = await startFakeCluster();
+  try {
+    await fn(c, ['--api', c.apiUrl, '--proxy', c.proxyUrl, '--state-dir', c.stateDir, '--json']);
+  } finally {
+    await c.close();
+  }
+}
+
+test('bench cold: one request per fresh function, all cold, all deleted', limit, async () => {
+  await withCluster(async (c, common) => {
+    const plot = join(tmpdir(), `cold-${process.pid}.svg`);
+    const run = await runCli(['bench', 'cold', '--rate', '50', '--duration', '1', ...common,
+      '--connections', '16', '--plot', plot]);
+    assert.equal(run.exitCode, 0, run.err.join('\n'));
+    const s = JSON.parse(run.out[0]) as Record<string, any>;
+    assert.equal(s.functions, 50);
+    assert.equal(s.count, 50);
+    assert.equal(s.ok, 50);
+    assert.equal(s.coldStartRatio, 1);
+    assert.ok(Math.abs(s.achievedRps - 50) / 50 < 0.1, `achieved ${s.achievedRps}`);
+    assert.equal(typeof s.cpuSeconds.controlPlane, 'number');
+    assert.deepEqual(c.counters, { registered: 50, deleted: 50, invocations: 50 });
+    assert.equal(c.functions.size, 0);
+    assert.match(await readFile(plot, 'utf8'), /^<svg[^]*<circle[^]*<\/svg>$/);
+    await rm(plot);
+  });
+});
+
+test('bench cold --rates: a sweep reports every rate and stops at saturation', limit, async () => {
+  await withCluster(async (c, common) => {
+    const run = await runCli(['bench', 'cold', '--rates', '40,20', '--duration', '0.5',
+      '--cooldown', '0', ...common]);
+    assert.equal(run.exitCode, 0, run.err.join('\n'));
+    const s = JSON.parse(run.out[0]) as Record<string, any>;
+    assert.deepEqual(s.runs.map((r: { offeredRps: number }) => r.offeredRps), [20, 40]);
+    assert.equal(s.saturatedAtRps, null);
+    assert.equal(s.maxSustainedRps, 40);
+    assert.equal(c.counters.registered, 30);
+    assert.equal(c.functions.size, 0);
+  });
+});
+
+test('bench warm: closed loop on one warm function, then deleted', limit, async () => {
+  await withCluster(async (c, common) => {
+    const run = await runCli(['bench', 'warm', '--connections', '4', '--duration', '0.5',
+      '--warmup', '0.2', ...common]);
+    assert.equal(run.exitCode, 0, run.err.join('\n'));
+    const s = JSON.parse(run.out[0]) as Record<string, any>;
+    assert.equal(s.offeredRps, null);
+    assert.equal(s.connections, 4);
+    assert.ok(s.ok > 10 && s.count === s.ok, JSON.stringify(s));
+    assert.ok(s.achievedRps > 0);
+    assert.equal(c.functions.size, 0);
+    assert.equal(c.counters.registered, 1);
+  });
+});
+
+test('bench warm --rate: open loop counts only the measured window', limit, async () => {
+  await withCluster(async (_c, common) => {
+    const run = await runCli(['bench', 'warm', '--rate', '200', '--duration', '0.5',
+      '--warmup', '0.25', ...common]);
+    assert.equal(run.exitCode, 0, run.err.join('\n'));
+    const s = JSON.parse(run.out[0]) as Record<string, any>;
+    assert.equal(s.offeredRps, 200);
+    assert.equal(s.count, 100);
+    assert.equal(s.coldStartRatio, 0);
+  });
+});
+
+test('bench register: N registrations, then N deletions', limit, async () => {
+  await withCluster(async (c, common) => {
+    const run = await runCli(['bench', 'register', '--count', '200', '--concurrency', '8',
+      ...common]);
+    assert.equal(run.exitCode, 0, run.err.join('\n'));
+    const s = JSON.parse(run.out[0]) as Record<string, any>;
+    assert.equal(s.ok, 200);
+    assert.ok(s.achievedRps > 0 && s.deletesPerSecond > 0);
+    assert.deepEqual(c.counters, { registered: 200, deleted: 200, invocations: 0 });
+  });
+});
+
+test('a cluster that is not there: one error line, exit code 1', limit, async () => {
+  const run = await runCli(['bench', 'cold', '--rate', '5', '--duration', '1', '--api',
+    'http://127.0.0.1:1', '--proxy', 'http://127.0.0.1:1', '--json']);
+  assert.equal(run.exitCode, 1);
+  assert.equal(run.out.length, 0);
+  assert.match(run.err[0],
+    /^error: registration failed for 5 of 5 functions; first: .*unreachable/);
+});
+
+test('loadgen trace: invitro-example, 2 minutes at speed 60', { ...limit, skip: samplesSkip },
+  async () => {
+    await withCluster(async (c, common) => {
+      const csv = join(tmpdir(), `trace-${process.pid}.csv`);
+      const run = await runCli(['loadgen', 'trace', join(tracesDir, 'invitro-example'),
+        '--warmup-minutes', '1', '--minutes', '1', '--speed', '60', '--iat', 'equidistant',
+        '--out', csv, ...common]);
+      assert.equal(run.exitCode, 0, run.err.join('\n'));
+      const s = JSON.parse(run.out[0]) as Record<string, any>;
+      assert.equal(s.functions, 4);
+      assert.equal(s.invocations, 10);
+      assert.equal(s.count, 10);
+      assert.equal(s.failures, 0);
+      assert.ok(s.sandboxesCreated >= 1 && s.sandboxesCreated <= 4);
+      assert.equal(s.measuredDurationRows, 10);
+      assert.equal(s.resources.cpuMillis, 100);
+      const lines = (await readFile(csv, 'utf8')).trim().split('\n');
+      assert.equal(lines.length, 11);
+      assert.match(lines[1],
+        /^trace-func-\d+-[0-9a-z]+,min0\.inv0,1,\d{16},\d+,\d+,\d+,(true|false),/);
+      assert.ok(lines.slice(1).some((l) => l.includes(',min1.inv0,2,')));
+      assert.equal(c.functions.size, 0);
+      await rm(csv);
+    });
+  });
+
+test('loadgen trace --dry-run needs no cluster', { ...limit, skip: samplesSkip }, async () => {
+  const run = await runCli(['loadgen', 'trace', join(tracesDir, 'dirigent-samples_100'),
+    '--dry-run', '--json']);
+  assert.equal(run.exitCode, 0, run.err.join('\n'));
+  const s = JSON.parse(run.out[0]) as Record<string, any>;
+  assert.equal(s.functions, 100);
+  assert.equal(s.invocations, 19_058);
+});
+
+test('bad options fail at parse time naming the option and range', async () => {
+  await assert.rejects(runCli(['bench', 'cold', '--rate', '-3']),
+    /--rate: "-3" is not a number in/);
+  await assert.rejects(runCli(['loadgen', 'trace', 'x', '--iat', 'poisson']), /--iat/);
+});

@@ -1,0 +1,180 @@
+/**
+ * @module loadgen/shell/http-sender
+ * The hot path of every bench: one keep-alive undici Pool per target origin and a minimal
+ * dispatch handler per request. The handler object is the only allocation we add per request
+ * (undici needs one); it doubles as the outcome record handed to the sink, and it uses
+ * undici's raw-header callbacks so no header object is built. Only the two Dirigent headers
+ * are decoded.
+ */
+import { Pool } from 'undici';
+import type { Dispatcher } from 'undici';
+import { Header } from '../../api/types.js';
+import type { Outcome, OutcomeSink } from '../core/recorder.js';
+
+export const senderDefaults = Object.freeze({
+  /** Bounded so a saturated target queues requests in the client instead of opening sockets. */
+  connections: 256,
+  /** No pipelining: a slow cold start must not hold up the requests queued behind it. */
+  pipelining: 1,
+  keepAliveTimeoutMs: 60_000,
+  connectTimeoutMs: 10_000,
+  /** Response bytes kept when the body is needed (trace replay reads `durationMs`). */
+  responseBodyBytesMax: 65_536,
+  /**
+   * Requests sent before measuring: the first round opens the connections, the rest get
+   * undici's and our send path optimized by the JIT. Measured here: with 512 the first 0.5 s
+   * of a 10k req/s run showed 130 ms latency spikes; with ~5000 they were gone.
+   */
+  prewarmRequests: 5_000,
+});
+
+export interface SenderPoolOptions {
+  origin: string;
+  connections: number;
+  /** Headers and body timeout of each request. */
+  timeoutMs: number;
+}
+
+export function createSenderPool(o: SenderPoolOptions): Pool {
+  return new Pool(o.origin, {
+    connections: o.connections,
+    pipelining: senderDefaults.pipelining,
+    keepAliveTimeout: senderDefaults.keepAliveTimeoutMs,
+    headersTimeout: o.timeoutMs,
+    bodyTimeout: o.timeoutMs,
+    connect: { timeout: senderDefaults.connectTimeoutMs },
+  });
+}
+
+/**
+ * Sends one request now. `startMs` is the caller's clock reading (performance.now()) taken
+ * at the send, so the pacer and the latency share one clock read. The sink is called exactly
+ * once.
+ */
+export function send(
+  pool: Dispatcher,
+  options: Dispatcher.DispatchOptions,
+  tag: number,
+  startMs: number,
+  sink: OutcomeSink,
+  captureBody = false,
+): void {
+  pool.dispatch(options, new InvocationHandler(tag, startMs, sink, captureBody));
+}
+
+export interface Reply {
+  /** HTTP status, 0 when no response arrived. */
+  status: number;
+  /** Transport error code when status is 0. */
+  error: string;
+  text: string;
+}
+
+/**
+ * One request as a promise, on the same lean handler as the hot path (no stream objects):
+ * the management calls of `bench register` are themselves what is being timed.
+ */
+export function call(pool: Dispatcher, options: Dispatcher.DispatchOptions): Promise<Reply> {
+  return new Promise((resolve) => {
+    const sink: OutcomeSink = {
+      onOutcome: (o) => resolve({ status: o.status, error: o.error, text: o.bodyText() }),
+    };
+    send(pool, options, 0, performance.now(), sink, true);
+  });
+}
+
+/** Host of pre-warm requests: no function has it, so the data plane answers 404 at once. */
+export const prewarmHost = 'loadgen-prewarm';
+
+/**
+ * Opens up to `connections` keep-alive connections before measuring by sending that many
+ * requests at once, in rounds until `senderDefaults.prewarmRequests` were sent. Without it,
+ * the first ~0.5 s of a run pays for TCP connects, per-connection parser setup and JIT
+ * warm-up, which shows up as a latency spike that belongs to the generator, not the system
+ * under test. Any response (404 included) counts.
+ */
+export async function prewarmPool(pool: Dispatcher, connections: number): Promise<void> {
+  const rounds = Math.max(1, Math.ceil(senderDefaults.prewarmRequests / connections));
+  const options: Dispatcher.DispatchOptions = {
+    path: '/',
+    method: 'GET',
+    headers: ['host', prewarmHost],
+  };
+  for (let r = 0; r < rounds; r++) {
+    await new Promise<void>((resolve) => {
+      let left = connections;
+      const sink: OutcomeSink = { onOutcome: () => (--left === 0 ? resolve() : undefined) };
+      for (let i = 0; i < connections; i++) send(pool, options, i, performance.now(), sink);
+    });
+  }
+}
+
+const coldStartLength = Header.coldStart.length;
+const queueMsLength = Header.queueMs.length;
+
+/** undici's raw handler interface: fewer allocations than the controller-based one. */
+class InvocationHandler implements Outcome {
+  status = 0;
+  error = '';
+  endMs = 0;
+  coldStart = -1;
+  queueMs = Number.NaN;
+  private chunks: Buffer[] | null;
+  private bytes = 0;
+  private finished = false;
+
+  constructor(
+    readonly tag: number,
+    readonly startMs: number,
+    private readonly sink: OutcomeSink,
+    captureBody: boolean,
+  ) {
+    this.chunks = captureBody ? [] : null;
+  }
+
+  onConnect(): void {}
+
+  onHeaders(statusCode: number, rawHeaders: Buffer[]): boolean {
+    // 1xx informational responses come first and are not the answer.
+    if (statusCode < 200) return true;
+    this.status = statusCode;
+    for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
+      const len = rawHeaders[i].length;
+      if (len !== coldStartLength && len !== queueMsLength) continue;
+      const key = rawHeaders[i].toString('latin1').toLowerCase();
+      const value = rawHeaders[i + 1].toString();
+      if (key === Header.coldStart) this.coldStart = value === 'true' ? 1 : 0;
+      else if (key === Header.queueMs) this.queueMs = Number(value);
+    }
+    return true;
+  }
+
+  onData(chunk: Buffer): boolean {
+    if (this.chunks !== null && this.bytes < senderDefaults.responseBodyBytesMax) {
+      this.chunks.push(chunk);
+      this.bytes += chunk.length;
+    }
+    return true;
+  }
+
+  onComplete(): void {
+    this.finish();
+  }
+
+  onError(err: Error): void {
+    this.status = 0;
+    this.error = (err as { code?: string }).code ?? err.name;
+    this.finish();
+  }
+
+  bodyText(): string {
+    return this.chunks === null ? '' : Buffer.concat(this.chunks).toString();
+  }
+
+  private finish(): void {
+    if (this.finished) return;
+    this.finished = true;
+    this.endMs = performance.now();
+    this.sink.onOutcome(this);
+  }
+}
