@@ -11,6 +11,7 @@ import { cdfFromSorted, cdfPlot, sweepPlot, type PlotSpec } from './core/plot.js
 import { defaultSaturationRule } from './core/saturation.js';
 import type { BenchSummary } from './core/stats.js';
 import { cdfOf } from './core/summaries.js';
+import { coldResourceDefaults, warmResourceDefaults } from './core/functions.js';
 import { schedulingLatenciesSortedMs } from './core/trace-metrics.js';
 import { coldDefaults, runColdBench } from './shell/bench-cold.js';
 import { generatorDefaults, runGeneratorBench } from './shell/bench-generator.js';
@@ -72,7 +73,7 @@ function action<T extends unknown[]>(io: CommandIo, fn: (...args: T) => Promise<
 type ColdValues = CommonValues & {
   rate?: number; rates?: number[]; duration: number; registerConcurrency: number;
   connections: number; timeoutMs: number; functionDurationMs: number; functionCommand?: string;
-  keep: boolean; cooldown: number;
+  cpuMillis: number; memoryMib: number; keep: boolean; cooldown: number;
 };
 
 function addCold(bench: Command, io: CommandIo): void {
@@ -87,6 +88,8 @@ function addCold(bench: Command, io: CommandIo): void {
     .addOption(opt.timeoutMs(cliDefaults.requestTimeoutMs))
     .addOption(opt.functionDurationMs())
     .addOption(opt.functionCommand())
+    .addOption(opt.cpuMillis(coldResourceDefaults.cpuMillis))
+    .addOption(opt.memoryMiB(coldResourceDefaults.memoryMiB))
     .option('--cooldown <s>', 'pause between sweep rates', numberIn('--cooldown', 0, 3600),
       coldDefaults.cooldownS)
     .addOption(opt.keep());
@@ -98,6 +101,7 @@ function addCold(bench: Command, io: CommandIo): void {
       registerConcurrency: v.registerConcurrency, connections: v.connections,
       timeoutMs: v.timeoutMs, functionDurationMs: v.functionDurationMs,
       runtime: functionRuntime(v.functionCommand, process.cwd()), keep: v.keep,
+      resources: { cpuMillis: v.cpuMillis, memoryMiB: v.memoryMib },
       cooldownS: v.cooldown, entropy: entropy(), io,
     }, v.rates ?? [v.rate ?? 100], defaultSaturationRule);
     await report(io, v, 'cold starts', summary, runs);
@@ -107,7 +111,8 @@ function addCold(bench: Command, io: CommandIo): void {
 type WarmValues = CommonValues & {
   connections?: number; rate?: number; duration: number; warmup: number; concurrency: number;
   maxScale: number; function?: string; functionDurationMs: number; functionCommand?: string;
-  arrivals: ArrivalProcess; seed: number; timeoutMs: number; keep: boolean;
+  cpuMillis: number; memoryMib: number; arrivals: ArrivalProcess; seed: number;
+  timeoutMs: number; keep: boolean;
 };
 
 function addWarm(bench: Command, io: CommandIo): void {
@@ -127,6 +132,8 @@ function addWarm(bench: Command, io: CommandIo): void {
     .option('--function <name>', 'use this existing function instead of registering one')
     .addOption(opt.functionDurationMs())
     .addOption(opt.functionCommand())
+    .addOption(opt.cpuMillis(warmResourceDefaults.cpuMillis))
+    .addOption(opt.memoryMiB(warmResourceDefaults.memoryMiB))
     .addOption(opt.arrivals())
     .addOption(opt.seed('seed of exponential arrivals', 1))
     .addOption(opt.timeoutMs(cliDefaults.requestTimeoutMs))
@@ -140,6 +147,7 @@ function addWarm(bench: Command, io: CommandIo): void {
         : senderDefaults.connections),
       rateRps: v.rate ?? null, arrivals: v.arrivals, seed: v.seed, durationS: v.duration,
       warmupS: v.warmup, concurrency: v.concurrency, maxScale: v.maxScale,
+      resources: { cpuMillis: v.cpuMillis, memoryMiB: v.memoryMib },
       functionName: v.function ?? null, functionDurationMs: v.functionDurationMs,
       runtime: functionRuntime(v.functionCommand, process.cwd()), keep: v.keep,
       timeoutMs: v.timeoutMs, entropy: entropy(), io,
@@ -231,6 +239,7 @@ function runsTable(runs: BenchSummary[]) {
 type TraceValues = CommonValues & {
   warmupMinutes: number; minutes: number; iat: ReturnType<typeof iatOption>; seed: number;
   speed: number; functionCommand?: string; functionWorkdir: string; registerConcurrency: number;
+  cpuMillis?: number; memoryMib?: number;
   connections: number; timeoutMs: number; keep: boolean; out?: string; dryRun: boolean;
 };
 
@@ -250,6 +259,10 @@ function addTrace(loadgen: Command, io: CommandIo): void {
     .addOption(opt.functionCommand())
     .addOption(new Option('--function-workdir <dir>', 'working directory of --function-command')
       .default(process.cwd(), 'the current directory'))
+    .option('--cpu-millis <m>', 'override InVitro\'s CPU request (1000m/10) of every function',
+      numberIn('--cpu-millis', 1, 1_000_000, true))
+    .option('--memory-mib <n>', 'override InVitro\'s memory request (pct100/10) of every function',
+      numberIn('--memory-mib', 1, 4_194_304, true))
     .addOption(opt.registerConcurrency(coldDefaults.registerConcurrency))
     .addOption(opt.connections('keep-alive connections to the data plane',
       traceDefaults.connections))
@@ -270,6 +283,7 @@ function addTrace(loadgen: Command, io: CommandIo): void {
       warmupMinutes: v.warmupMinutes, minutes: v.minutes, iat: v.iat, seed: v.seed,
       speed: v.speed, runtime: functionRuntime(v.functionCommand, v.functionWorkdir),
       registerConcurrency: v.registerConcurrency, connections: v.connections,
+      resourceOverride: { cpuMillis: v.cpuMillis, memoryMiB: v.memoryMib },
       timeoutMs: v.timeoutMs, keep: v.keep, outCsv: v.out ?? null, entropy: entropy(), io,
     });
     emit(io, v.json, summary, formatTrace(summary, summary.cpuSeconds));

@@ -22,7 +22,12 @@ export const optionLimits = Object.freeze({
 });
 
 /** A number parser for commander: finite, within [min, max], optionally an integer. */
-export function numberIn(option: string, min: number, max: number, integer = false) {
+export function numberIn(
+  option: string,
+  min: number,
+  max: number,
+  integer = false,
+): (value: string) => number {
   return (value: string): number => {
     const n = Number(value);
     if (value.trim() === '' || !Number.isFinite(n) || n < min || n > max ||
@@ -36,7 +41,7 @@ export function numberIn(option: string, min: number, max: number, integer = fal
 }
 
 /** "100,500,1000" -> [100, 500, 1000]; every entry a positive rate. */
-export function rateList(option: string) {
+export function rateList(option: string): (value: string) => number[] {
   const one = numberIn(option, Number.MIN_VALUE, optionLimits.rateRpsMax);
   return (value: string): number[] => {
     const parts = value.split(',').map((p) => p.trim()).filter((p) => p !== '');
@@ -123,6 +128,12 @@ export const opt = {
   functionCommand: () =>
     new Option('--function-command <argv>', 'register process functions running this command ' +
       '(split like a shell, no shell run) instead of emulated ones'),
+  cpuMillis: (m: number) =>
+    new Option('--cpu-millis <m>', 'CPU request of each registered function, millicores')
+      .argParser(numberIn('--cpu-millis', 1, 1_000_000, true)).default(m),
+  memoryMiB: (n: number) =>
+    new Option('--memory-mib <n>', 'memory request of each registered function, MiB')
+      .argParser(numberIn('--memory-mib', 1, 4_194_304, true)).default(n),
   keep: () =>
     new Option('--keep', 'do not delete the registered functions afterwards').default(false),
 };

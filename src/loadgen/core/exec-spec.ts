@@ -116,7 +116,9 @@ export function drawExecSpec(
  * division (Go), raised to 1 MiB because our API needs a positive value.
  * Example: pct100 = 670.4 MB -> 670 / 10 = 67 MiB; pct100 = 9.9 -> 0 -> 1 MiB.
  */
-export function traceResourceRequests(memoryPct100: number) {
+export function traceResourceRequests(
+  memoryPct100: number,
+): { cpuMillis: number; memoryMiB: number } {
   const ratio = traceResourceDefaults.overcommitmentRatio;
   const memoryMiB = Math.trunc(Math.trunc(memoryPct100) / ratio);
   return {

@@ -4,14 +4,31 @@
  * Names are DNS labels made from a per-run prefix so concurrent or repeated runs never collide
  * (a 409 would otherwise silently reuse a warm sandbox). Pure.
  */
-import { functionLimits } from '../../config/defaults.js';
+import { functionDefaults, functionLimits } from '../../config/defaults.js';
 
 /** Image name the emulated runtime ignores; any non-empty image satisfies validation. */
 export const emulatedImage = 'emulated';
 
-export const benchFunctionDefaults = Object.freeze({
-  cpuMillis: 100,
-  memoryMiB: 128,
+export interface Resources {
+  cpuMillis: number;
+  memoryMiB: number;
+}
+
+/**
+ * Requests of the cold bench's functions. Tiny on purpose: one request leaves a sandbox alive
+ * until scale-down (coldStartSweep: ~6 s stable window), so R cold starts/s keep about 8·R
+ * sandboxes placed. At 100m each a 2-core worker would refuse the 21st ("insufficient cpu")
+ * and the bench would measure placement capacity instead of cold-start throughput.
+ */
+export const coldResourceDefaults: Readonly<Resources> = Object.freeze({
+  cpuMillis: 1,
+  memoryMiB: 1,
+});
+
+/** The warm bench's single function: the cluster's usual function defaults. */
+export const warmResourceDefaults: Readonly<Resources> = Object.freeze({
+  cpuMillis: functionDefaults.cpuMillis,
+  memoryMiB: functionDefaults.memoryMiB,
 });
 
 /** How a function's sandboxes run: the emulated runtime, or a real process (argv, no shell). */
@@ -24,7 +41,7 @@ export interface RegistrationBody {
   image?: string;
   command?: string[];
   workingDir?: string;
-  resources: { cpuMillis: number; memoryMiB: number };
+  resources: Resources;
   concurrency: number;
   scaling?: Record<string, number>;
   scalingPreset?: 'coldStartSweep';
@@ -57,11 +74,15 @@ function runtimeFields(runtime: FunctionRuntime): RuntimeFields {
 }
 
 /** Cold bench: at most one sandbox, scale to zero allowed, the cold-start sweep preset. */
-export function coldFunctionBody(name: string, runtime: FunctionRuntime): RegistrationBody {
+export function coldFunctionBody(
+  name: string,
+  runtime: FunctionRuntime,
+  resources: Resources = coldResourceDefaults,
+): RegistrationBody {
   return {
     name,
     ...runtimeFields(runtime),
-    resources: { ...benchFunctionDefaults },
+    resources: { ...resources },
     concurrency: 1,
     scaling: { min: 0, max: 1 },
     scalingPreset: 'coldStartSweep',
@@ -72,12 +93,12 @@ export function coldFunctionBody(name: string, runtime: FunctionRuntime): Regist
 export function warmFunctionBody(
   name: string,
   runtime: FunctionRuntime,
-  o: { concurrency: number; maxScale: number },
+  o: { concurrency: number; maxScale: number; resources?: Resources },
 ): RegistrationBody {
   return {
     name,
     ...runtimeFields(runtime),
-    resources: { ...benchFunctionDefaults },
+    resources: { ...(o.resources ?? warmResourceDefaults) },
     concurrency: o.concurrency,
     scaling: { min: 1, max: Math.max(1, o.maxScale) },
   };
@@ -88,7 +109,7 @@ export function registerBenchBody(name: string): RegistrationBody {
   return {
     name,
     image: emulatedImage,
-    resources: { ...benchFunctionDefaults },
+    resources: { ...coldResourceDefaults },
     concurrency: 1,
     scaling: { min: 0 },
   };
@@ -101,7 +122,7 @@ export function registerBenchBody(name: string): RegistrationBody {
 export function traceFunctionBody(
   name: string,
   runtime: FunctionRuntime,
-  resources: { cpuMillis: number; memoryMiB: number },
+  resources: Resources,
 ): RegistrationBody {
   return { name, ...runtimeFields(runtime), resources, concurrency: 1 };
 }

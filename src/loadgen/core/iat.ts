@@ -60,7 +60,11 @@ export function minuteGapsUs(n: number, mode: IatMode, rng: Rng): number[] {
  * InVitro sums the gaps over the whole trace; we restart the sum at every minute boundary,
  * which is the same value without accumulating float rounding over hours of trace.
  */
-export function functionArrivalsUs(countsPerMinute: readonly number[], mode: IatMode, rng: Rng) {
+export function functionArrivalsUs(
+  countsPerMinute: readonly number[],
+  mode: IatMode,
+  rng: Rng,
+): { timesUs: Float64Array; minute: Uint32Array } {
   const total = countsPerMinute.reduce((a, b) => a + b, 0);
   const timesUs = new Float64Array(total);
   const minute = new Uint32Array(total);

@@ -60,7 +60,8 @@ export function parseClusterJson(text: string): ClusterParse {
 }
 
 /** The PIDs of each component group. */
-export function componentPids(c: ClusterInfo) {
+export function componentPids(c: ClusterInfo): Record<'controlPlane' | 'dataPlane' | 'workers',
+  number[]> {
   return {
     controlPlane: [c.controlPlane.pid],
     dataPlane: c.dataPlanes.map((d) => d.pid),

@@ -56,7 +56,14 @@ export function arrivalScheduleMs(
  * `functionOfSend[i] = i` is spelled out so the "one request per function" invariant is data a
  * test can check.
  */
-export function coldStartPlan(rateRps: number, durationS: number) {
+export interface ColdStartPlan {
+  functionCount: number;
+  scheduleMs: Float64Array;
+  /** The function each send goes to. */
+  functionOfSend: Uint32Array;
+}
+
+export function coldStartPlan(rateRps: number, durationS: number): ColdStartPlan {
   const count = sendCount(rateRps, durationS);
   const functionOfSend = new Uint32Array(count);
   for (let i = 0; i < count; i++) functionOfSend[i] = i;
@@ -69,7 +76,12 @@ export function coldStartPlan(rateRps: number, durationS: number) {
  * Sends that are late are all due at once: the schedule is absolute, so catching up never
  * shifts later sends (no drift).
  */
-export function dueEnd(scheduleMs: Float64Array, cursor: number, elapsedMs: number, max: number) {
+export function dueEnd(
+  scheduleMs: Float64Array,
+  cursor: number,
+  elapsedMs: number,
+  max: number,
+): number {
   const limit = Math.min(scheduleMs.length, cursor + max);
   let i = cursor;
   while (i < limit && scheduleMs[i] <= elapsedMs) i++;

@@ -17,6 +17,12 @@ import {
   type Histogram,
 } from './stats.js';
 
+/** What a bench returns: the summary to print and every run behind it (one unless a sweep). */
+export interface BenchRuns {
+  summary: BenchSummary;
+  runs: BenchSummary[];
+}
+
 export interface RunWindow {
   /** Clock reading of the first send and of the last outcome, ms. */
   startMs: number;

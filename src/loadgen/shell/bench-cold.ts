@@ -13,11 +13,17 @@ import {
   coldFunctionBody,
   runPrefix,
   type FunctionRuntime,
+  type Resources,
 } from '../core/functions.js';
 import { RunRecorder } from '../core/recorder.js';
 import { sweepOrder, type SaturationRule } from '../core/saturation.js';
 import { coldStartPlan } from '../core/schedule.js';
-import { openLoopSummary, summaryReasons, sweepSummary } from '../core/summaries.js';
+import {
+  openLoopSummary,
+  summaryReasons,
+  sweepSummary,
+  type BenchRuns,
+} from '../core/summaries.js';
 import { round, type BenchSummary } from '../core/stats.js';
 import { createSenderPool, prewarmPool } from './http-sender.js';
 import { deleteQuietly, registerOrThrow } from './lifecycle.js';
@@ -43,6 +49,7 @@ export interface ColdBenchOptions {
   /** x-emulated-duration-ms sent with every request (0 = answer at once). */
   functionDurationMs: number;
   runtime: FunctionRuntime;
+  resources: Resources;
   keep: boolean;
   cooldownS: number;
   /** Makes function names unique per run (clock and pid, from the entry point). */
@@ -51,7 +58,11 @@ export interface ColdBenchOptions {
 }
 
 /** One rate, or a sweep over `rates` that stops at the first saturated rate. */
-export async function runColdBench(o: ColdBenchOptions, rates: number[], rule: SaturationRule) {
+export async function runColdBench(
+  o: ColdBenchOptions,
+  rates: number[],
+  rule: SaturationRule,
+): Promise<BenchRuns> {
   const mgmt = createManagementClient(o.apiUrl, o.registerConcurrency);
   const pool = createSenderPool({ origin: o.proxyUrl, connections: o.connections,
     timeoutMs: o.timeoutMs });
@@ -82,7 +93,7 @@ async function coldRate(o: ColdBenchOptions, rateRps: number, step: number,
   const prefix = runPrefix('cold', o.entropy + step);
   const names = Array.from({ length: plan.functionCount }, (_, i) => benchFunctionName(prefix, i));
   const registered = await registerOrThrow(o, mgmt,
-    names.map((name) => coldFunctionBody(name, o.runtime)));
+    names.map((name) => coldFunctionBody(name, o.runtime, o.resources)));
   try {
     const duration = String(o.functionDurationMs);
     const options: Dispatcher.DispatchOptions[] = names.map((name) => ({

@@ -9,7 +9,12 @@ import { seededRng } from '../../shared/rng.js';
 import { RunRecorder } from '../core/recorder.js';
 import { sweepOrder, type SaturationRule } from '../core/saturation.js';
 import { arrivalScheduleMs, sendCount, type ArrivalProcess } from '../core/schedule.js';
-import { openLoopSummary, summaryReasons, sweepSummary } from '../core/summaries.js';
+import {
+  openLoopSummary,
+  summaryReasons,
+  sweepSummary,
+  type BenchRuns,
+} from '../core/summaries.js';
 import { round, type BenchSummary } from '../core/stats.js';
 import { createSenderPool, prewarmPool } from './http-sender.js';
 import { startNoopServer } from './noop-server.js';
@@ -47,7 +52,7 @@ export async function runGeneratorBench(
   o: GeneratorBenchOptions,
   rates: number[] | null,
   rule: SaturationRule,
-): Promise<{ summary: BenchSummary; runs: BenchSummary[] }> {
+): Promise<BenchRuns> {
   const server = await startNoopServer();
   const pool = createSenderPool({ origin: server.url, connections: o.connections,
     timeoutMs: o.timeoutMs });

@@ -8,7 +8,12 @@ import { benchFunctionName, registerBenchBody, runPrefix } from '../core/functio
 import { round, summarizeMs, type BenchSummary } from '../core/stats.js';
 import { startCpuSampler } from './cpu.js';
 import { BenchSetupError, deleteQuietly } from './lifecycle.js';
-import { createManagementClient, describeOutcome, registerAll } from './management.js';
+import {
+  createManagementClient,
+  describeOutcome,
+  prewarmManagement,
+  registerAll,
+} from './management.js';
 import type { CommandIo } from './output.js';
 import { startProgress } from './progress.js';
 
@@ -33,6 +38,7 @@ export async function runRegisterBench(o: RegisterBenchOptions): Promise<BenchSu
   const bodies = Array.from({ length: o.count },
     (_, i) => registerBenchBody(benchFunctionName(prefix, i)));
   try {
+    await prewarmManagement(mgmt, o.concurrency);
     let done = 0;
     const progress = startProgress('registering', o.count, () => done, o.io.progressStream);
     const cpu = await startCpuSampler(o.stateDir);

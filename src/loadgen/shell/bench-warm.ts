@@ -13,6 +13,7 @@ import {
   runPrefix,
   warmFunctionBody,
   type FunctionRuntime,
+  type Resources,
 } from '../core/functions.js';
 import { RunRecorder, type Outcome } from '../core/recorder.js';
 import { arrivalScheduleMs, sendCount, type ArrivalProcess } from '../core/schedule.js';
@@ -48,6 +49,7 @@ export interface WarmBenchOptions {
   warmupS: number;
   concurrency: number;
   maxScale: number;
+  resources: Resources;
   /** Use this existing function instead of registering one. */
   functionName: string | null;
   functionDurationMs: number;
@@ -90,7 +92,7 @@ export async function runWarmBench(o: WarmBenchOptions): Promise<BenchSummary> {
 
 async function registerWarm(o: WarmBenchOptions, mgmt: ManagementClient, name: string) {
   const body = warmFunctionBody(name, o.runtime,
-    { concurrency: o.concurrency, maxScale: o.maxScale });
+    { concurrency: o.concurrency, maxScale: o.maxScale, resources: o.resources });
   await registerOrThrow({ registerConcurrency: 1, io: o.io }, mgmt, [body]);
 }
 

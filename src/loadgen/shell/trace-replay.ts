@@ -57,6 +57,8 @@ export interface TraceReplayOptions {
   speed: number;
   runtime: FunctionRuntime;
   registerConcurrency: number;
+  /** Replaces InVitro's requests when set (e.g. to fit many sandboxes on one machine). */
+  resourceOverride: { cpuMillis?: number; memoryMiB?: number };
   connections: number;
   timeoutMs: number;
   keep: boolean;
@@ -71,8 +73,9 @@ export interface TraceReplayResult {
 }
 
 /** Reads and plans the trace without touching the cluster (also used by `--dry-run`). */
-export async function loadTracePlan(o: Pick<TraceReplayOptions,
-  'dir' | 'warmupMinutes' | 'minutes' | 'iat' | 'seed'>) {
+export async function loadTracePlan(
+  o: Pick<TraceReplayOptions, 'dir' | 'warmupMinutes' | 'minutes' | 'iat' | 'seed'>,
+): Promise<{ functions: TraceFunction[]; plan: TracePlan }> {
   const read = (f: string) => readFile(join(o.dir, f), 'utf8');
   const [invocations, durations, memory] = await Promise.all([
     read('invocations.csv'), read('durations.csv'), read('memory.csv'),
@@ -94,13 +97,13 @@ export async function runTraceReplay(o: TraceReplayOptions): Promise<TraceReplay
   const names = functions.map((f) => traceFunctionName(runId, f.rowIndex));
   const mgmt = createManagementClient(o.apiUrl, o.registerConcurrency);
   const bodies = functions.map((f, i) =>
-    traceFunctionBody(names[i], o.runtime, traceResourceRequests(f.memoryMiB.p100)));
+    traceFunctionBody(names[i], o.runtime, resourcesOf(f, o.resourceOverride)));
   await registerOrThrow(o, mgmt, bodies);
   try {
     const { summary, rows } = await replay(o, plan, names);
     if (o.outCsv !== null) await writeCsv(o.outCsv, rows);
     return { summary: { ...summary, functions: functions.length,
-      resources: resourceNote(functions) }, rows };
+      resources: resourceNote(functions, o.resourceOverride) }, rows };
   } finally {
     if (!o.keep) await deleteQuietly(o, mgmt, names);
     await mgmt.close();
@@ -232,12 +235,25 @@ async function writeCsv(path: string, rows: InvocationRow[]): Promise<void> {
   await once(out, 'finish');
 }
 
-function resourceNote(functions: readonly TraceFunction[]) {
-  const mem = functions.map((f) => traceResourceRequests(f.memoryMiB.p100).memoryMiB);
+/** InVitro's requests for the function, with any command-line override applied. */
+function resourcesOf(f: TraceFunction, override: TraceReplayOptions['resourceOverride']) {
+  const invitro = traceResourceRequests(f.memoryMiB.p100);
   return {
-    rule: 'InVitro ApplyResourceLimits, CPULimit=1vCPU: cpu 1000m/10, memory trunc(pct100)/10 MiB',
-    cpuMillis: traceResourceRequests(0).cpuMillis,
-    memoryMiBMin: Math.min(...mem),
-    memoryMiBMax: Math.max(...mem),
+    cpuMillis: override.cpuMillis ?? invitro.cpuMillis,
+    memoryMiB: override.memoryMiB ?? invitro.memoryMiB,
+  };
+}
+
+function resourceNote(functions: readonly TraceFunction[],
+  override: TraceReplayOptions['resourceOverride']) {
+  const all = functions.map((f) => resourcesOf(f, override));
+  const overridden = override.cpuMillis !== undefined || override.memoryMiB !== undefined;
+  return {
+    rule: 'InVitro ApplyResourceLimits, CPULimit=1vCPU: cpu 1000m/10, memory trunc(pct100)/10 MiB' +
+      (overridden ? ' (overridden on the command line)' : ''),
+    cpuMillisMin: Math.min(...all.map((r) => r.cpuMillis)),
+    cpuMillisMax: Math.max(...all.map((r) => r.cpuMillis)),
+    memoryMiBMin: Math.min(...all.map((r) => r.memoryMiB)),
+    memoryMiBMax: Math.max(...all.map((r) => r.memoryMiB)),
   };
 }
