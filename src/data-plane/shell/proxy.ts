@@ -41,7 +41,11 @@ const functionPrefix = '/function/';
 
 export class InvocationProxy {
   readonly server: Server;
-  private readonly pools = new Map<string, Pool>();
+  /**
+   * Keep-alive pools keyed by upstream address, shared by the sandboxes behind it (emulated
+   * sandboxes of one worker share its responder), with a count of the sandboxes using each.
+   */
+  private readonly pools = new Map<string, { pool: Pool; users: Set<string> }>();
 
   constructor(
     private readonly core: DataPlaneCore,
@@ -97,14 +101,14 @@ export class InvocationProxy {
   }
 
   closePool(ep: DpEndpoint): void {
-    const pool = this.pools.get(ep.id);
-    if (!pool) return;
-    this.pools.delete(ep.id);
-    pool.close().catch(() => {});
+    const entry = this.pools.get(ep.address);
+    if (!entry || !entry.users.delete(ep.id) || entry.users.size > 0) return;
+    this.pools.delete(ep.address);
+    entry.pool.close().catch(() => {});
   }
 
   async close(): Promise<void> {
-    await Promise.all([...this.pools.values()].map((p) => p.destroy().catch(() => {})));
+    await Promise.all([...this.pools.values()].map((e) => e.pool.destroy().catch(() => {})));
     this.pools.clear();
   }
 
@@ -189,18 +193,20 @@ export class InvocationProxy {
   }
 
   private poolFor(ep: DpEndpoint): Pool {
-    let pool = this.pools.get(ep.id);
-    if (!pool) {
-      pool = new Pool(`http://${ep.address}`, {
-        connections: ep.slots > 0 ? Math.min(ep.slots, this.cfg.upstreamConnectionsMax) : this.cfg.upstreamConnectionsMax,
+    let entry = this.pools.get(ep.address);
+    if (!entry) {
+      const pool = new Pool(`http://${ep.address}`, {
+        connections: this.cfg.upstreamConnectionsMax,
         pipelining: 1,
         keepAliveTimeout: 60_000,
         keepAliveMaxTimeout: 600_000,
         connectTimeout: this.cfg.upstreamConnectTimeoutMs,
       });
-      this.pools.set(ep.id, pool);
+      entry = { pool, users: new Set() };
+      this.pools.set(ep.address, entry);
     }
-    return pool;
+    entry.users.add(ep.id);
+    return entry.pool;
   }
 }
 
