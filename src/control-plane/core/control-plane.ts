@@ -27,7 +27,8 @@ import { assert } from '../../shared/assert.js';
 import type { Logger } from '../../shared/logger.js';
 import type { Rng } from '../../shared/rng.js';
 import {
-  demandTotals, fnStatus, newFnState, sandboxInflight, sandboxSpecChanged, toWireSpec, type FnState,
+  demandTotals, fnStatus, newFnState, recordPeriodMs, sandboxInflight, sandboxSpecChanged, toWireSpec,
+  type FnState,
 } from './functions.js';
 import { RoutingTable } from './routing.js';
 import type { CpEffect, CpEvent, DataPlaneRec, SandboxRec, WorkerRec } from './types.js';
@@ -380,7 +381,10 @@ export class ControlPlaneCore {
       this.active.delete(name);
       return;
     }
-    fn.kpa = kpaRecord(fn.kpa, fn.record.spec.scaling, demandTotals(fn).value, nowMs);
+    if (nowMs >= fn.nextRecordAtMs) {
+      fn.kpa = kpaRecord(fn.kpa, fn.record.spec.scaling, demandTotals(fn).value, nowMs);
+      fn.nextRecordAtMs = nowMs + recordPeriodMs;
+    }
     if (nowMs >= fn.nextDecisionAtMs) this.decide(fn, nowMs);
     if (fn.retryAtMs > 0 && nowMs >= fn.retryAtMs) {
       fn.retryAtMs = 0;

@@ -16,6 +16,9 @@ export interface DpDemand {
   sandboxInflight: Record<string, number>;
 }
 
+/** Width of a KPA bucket: demand is recorded at most once per bucket per function. */
+export const recordPeriodMs = 1000;
+
 export interface FnState {
   record: FunctionRecord;
   wire: WireSpec;
@@ -23,6 +26,8 @@ export interface FnState {
   desired: number;
   lastDecision: ScaleDecision | null;
   nextDecisionAtMs: number;
+  /** Demand is recorded once per 1 s bucket (Knative scrapes once a second), staggered. */
+  nextRecordAtMs: number;
   sandboxIds: Set<string>;
   creating: number;
   ready: number;
@@ -63,6 +68,7 @@ export function newFnState(record: FunctionRecord, nowMs: number, reconstructed:
     desired: Math.max(scaling.min, scaling.initial),
     lastDecision: null,
     nextDecisionAtMs: nowMs + scaling.tickS * 1000,
+    nextRecordAtMs: nowMs,
     sandboxIds: new Set(),
     creating: 0,
     ready: 0,

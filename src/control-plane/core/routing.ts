@@ -20,6 +20,8 @@ export class RoutingTable {
   private versionNow = 0;
   private readonly functions = new Map<string, WireSpec>();
   private readonly endpoints = new Map<string, Endpoint>();
+  /** Endpoint ids per function, so deleting a function is O(its endpoints). */
+  private readonly byFunction = new Map<string, Set<string>>();
   private pending: RoutingDelta = create(RoutingDeltaSchema);
   private dirty = false;
 
@@ -35,20 +37,24 @@ export class RoutingTable {
 
   deleteFunction(name: string): void {
     this.functions.delete(name);
-    for (const [id, ep] of this.endpoints) if (ep.function === name) this.endpoints.delete(id);
+    for (const id of this.byFunction.get(name) ?? []) this.endpoints.delete(id);
+    this.byFunction.delete(name);
     this.pending.deleteFunctions.push(name);
     this.dirty = true;
   }
 
   addEndpoint(ep: Endpoint): void {
     this.endpoints.set(ep.sandboxId, ep);
+    let ids = this.byFunction.get(ep.function);
+    if (!ids) this.byFunction.set(ep.function, (ids = new Set()));
+    ids.add(ep.sandboxId);
     this.pending.addEndpoints.push(ep);
     this.dirty = true;
   }
 
   /** Gone without draining (crash, worker loss): DPs drop it at once. */
   removeEndpoint(sandboxId: string): void {
-    if (!this.endpoints.delete(sandboxId)) return;
+    if (!this.forget(sandboxId)) return;
     this.unadd(sandboxId);
     this.pending.removeEndpoints.push(sandboxId);
     this.dirty = true;
@@ -60,10 +66,18 @@ export class RoutingTable {
    * otherwise route to a deleted sandbox); the drain stays so DPs acknowledge it at once.
    */
   drainEndpoint(sandboxId: string): void {
-    if (!this.endpoints.delete(sandboxId)) return;
+    if (!this.forget(sandboxId)) return;
     this.unadd(sandboxId);
     this.pending.drainEndpoints.push(sandboxId);
     this.dirty = true;
+  }
+
+  private forget(sandboxId: string): boolean {
+    const ep = this.endpoints.get(sandboxId);
+    if (!ep) return false;
+    this.endpoints.delete(sandboxId);
+    this.byFunction.get(ep.function)?.delete(sandboxId);
+    return true;
   }
 
   private unadd(sandboxId: string): void {
