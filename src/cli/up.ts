@@ -24,6 +24,8 @@ interface UpOptions {
   placement: string;
   loadBalancing: string;
   logLevel: string;
+  workerCpuMillis?: string;
+  workerMemoryMib?: string;
   fresh?: boolean;
 }
 
@@ -35,6 +37,20 @@ interface Child {
 
 /** How long `up` waits for each component to answer its health check. */
 const startupTimeoutMs = 30_000;
+/**
+ * Heartbeats of many emulated workers in one process: up to 1,000 workers beat every second;
+ * beyond that the period grows with the count (10,000 workers: every 10 s) so heartbeats stay
+ * near 1,000 messages per second. Stream loss is still detected at once; the CP's silence limit
+ * is heartbeatTimeoutFactor periods.
+ */
+const heartbeatsPerSecondMax = 1_000;
+const heartbeatPeriodMsMin = 1_000;
+const heartbeatTimeoutFactor = 3;
+
+function heartbeatPeriodMs(workers: number): number {
+  return Math.max(heartbeatPeriodMsMin, Math.ceil((workers / heartbeatsPerSecondMax) * 1000));
+}
+
 /** How long children get to stop after SIGTERM before SIGKILL. */
 const stopGraceMs = 8_000;
 
@@ -55,6 +71,8 @@ export function registerUpCommand(program: Command): void {
     .option('--placement <policy>', 'kubernetes | random | round-robin', 'kubernetes')
     .option('--load-balancing <policy>', 'least-loaded | knative | round-robin | random | consistent-hash', 'least-loaded')
     .option('--log-level <level>', 'component log level (logs go to <state-dir>/logs)', 'info')
+    .option('--worker-cpu-millis <m>', 'CPU capacity each worker advertises (default: cores x 1000)')
+    .option('--worker-memory-mib <n>', 'memory capacity each worker advertises (default: total memory)')
     .option('--fresh', 'delete the state directory first (forget registered functions)')
     .addHelpText('after', '\nExample:\n  dirigent up\n  dirigent up --runtime emulated --workers 100\n')
     .action(async (opts: UpOptions) => {
@@ -91,7 +109,8 @@ async function runUp(o: UpOptions): Promise<void> {
     return child;
   };
   try {
-    start('control-plane', ['control-plane', '--state-dir', stateDir, '--api-port', o.apiPort, '--rpc-port', o.rpcPort, '--placement', o.placement]);
+    const beatMs = heartbeatPeriodMs(workers);
+    start('control-plane', ['control-plane', '--state-dir', stateDir, '--api-port', o.apiPort, '--rpc-port', o.rpcPort, '--placement', o.placement, '--heartbeat-timeout-ms', String(beatMs * heartbeatTimeoutFactor)]);
     await waitHealthy(`http://127.0.0.1:${o.apiPort}/health`, children[0]!);
     start('data-plane', ['data-plane', '--control-plane', rpc, '--proxy-port', o.proxyPort, '--internal-port', o.internalPort, '--load-balancing', o.loadBalancing]);
     startWorkers(o, workers, stateDir, rpc, start);
@@ -106,7 +125,9 @@ async function runUp(o: UpOptions): Promise<void> {
 }
 
 function startWorkers(o: UpOptions, n: number, stateDir: string, rpc: string, start: (name: string, args: string[]) => Child): void {
-  const base = ['worker', '--control-plane', rpc, '--runtime', o.runtime, '--state-dir', stateDir];
+  const base = ['worker', '--control-plane', rpc, '--runtime', o.runtime, '--state-dir', stateDir, '--heartbeat-period-ms', String(heartbeatPeriodMs(n))];
+  if (o.workerCpuMillis) base.push('--cpu-millis', o.workerCpuMillis);
+  if (o.workerMemoryMib) base.push('--memory-mib', o.workerMemoryMib);
   if (o.runtime === 'emulated') {
     start('worker', [...base, '--id', 'worker', '--port', o.workerPort, '--count', String(n)]);
     return;

@@ -6,13 +6,15 @@
  * rules are pinned on small clusters with a seeded Rng; invariants by fast-check.
  */
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
+import { describe, it, test } from 'node:test';
 import fc from 'fast-check';
 import type { Resources } from '../../api/types.js';
 import { seededRng } from '../../shared/rng.js';
 import {
   PlacementReason,
+  feasibleNodesToFind,
   placeKubernetes,
+  placeKubernetesFrom,
   placeRandom,
   placeRoundRobin,
   placeWith,
@@ -271,4 +273,29 @@ test('property: both scorers stay in 0..100 and are integers', () => {
       }
     }),
   );
+});
+
+describe('kubernetes placement on large clusters (percentageOfNodesToScore)', () => {
+  it('looks for the adaptive number of feasible nodes, as kube-scheduler does', () => {
+    assert.deepEqual(
+      [50, 100, 1000, 5000, 10000].map(feasibleNodesToFind),
+      [50, 100, 420, 500, 500],
+    );
+  });
+
+  it('scores only the sample and rotates the start between placements', () => {
+    const nodes = Array.from({ length: 1000 }, (_, i) => ({
+      id: `n${i}`, schedulable: true, runtimes: ['process'],
+      capacity: { cpuMillis: 1000, memoryMiB: 1000 }, allocated: { cpuMillis: 0, memoryMiB: 0 },
+    }));
+    // The emptiest node sits outside the first window: a full scan would pick it.
+    nodes[500]!.capacity = { cpuMillis: 100_000, memoryMiB: 100_000 };
+    const req = { resources: { cpuMillis: 100, memoryMiB: 100 }, runtime: 'process' };
+    const first = placeKubernetesFrom(nodes, req, seededRng(1), 0);
+    assert.equal(first.cursor, 420);
+    assert.notEqual(first.result.kind === 'placed' && first.result.nodeId, 'n500');
+    const second = placeKubernetesFrom(nodes, req, seededRng(1), first.cursor);
+    assert.equal(second.result.kind === 'placed' && second.result.nodeId, 'n500');
+    assert.equal(second.cursor, 840);
+  });
 });

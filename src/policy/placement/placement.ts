@@ -67,7 +67,7 @@ export function placeWith(
 ): { result: PlacementResult; cursor: number } {
   switch (policy) {
     case 'kubernetes':
-      return { result: placeKubernetes(nodes, req, ctx.rng), cursor: ctx.cursor };
+      return placeKubernetesFrom(nodes, req, ctx.rng, ctx.cursor);
     case 'random':
       return { result: placeRandom(nodes, req, ctx.rng), cursor: ctx.cursor };
     case 'round-robin':
@@ -100,17 +100,61 @@ export function placementFilter(node: NodeView, req: PlacementRequest): FilterRe
  * each) over requested = allocated + the new request. Highest total wins; ties are broken
  * uniformly by reservoir sampling (the k-th tied node replaces the pick with probability 1/k).
  */
+/** kube-scheduler's minFeasibleNodesToFind: below this many nodes every node is scored. */
+export const feasibleNodesToFindMin = 100;
+/** kube-scheduler's floor of the adaptive percentageOfNodesToScore. */
+export const feasibleNodesPercentMin = 5;
+/** kube-scheduler's base of the adaptive percentage: 50 % minus one point per 125 nodes. */
+const feasibleNodesPercentBase = 50;
+const feasibleNodesPercentStep = 125;
+
+/**
+ * How many feasible nodes kube-scheduler looks for before it stops filtering and scores them
+ * (numFeasibleNodesToFind with the adaptive percentage). Worked examples: 100 nodes -> 100;
+ * 1,000 nodes -> 42 % = 420; 5,000 nodes -> 10 % = 500; 10,000 nodes -> 5 % = 500.
+ */
+export function feasibleNodesToFind(total: number): number {
+  if (total < feasibleNodesToFindMin) return total;
+  const percent = Math.max(
+    feasibleNodesPercentMin,
+    feasibleNodesPercentBase - Math.floor(total / feasibleNodesPercentStep),
+  );
+  return Math.max(feasibleNodesToFindMin, Math.floor((total * percent) / 100));
+}
+
+/** Every node considered (small clusters, and the examples from kube-scheduler's tests). */
 export function placeKubernetes(
   nodes: readonly NodeView[],
   req: PlacementRequest,
   rng: Rng,
 ): PlacementResult {
+  return placeKubernetesFrom(nodes, req, rng, 0).result;
+}
+
+/**
+ * LeastAllocated + BalancedAllocation over the first `feasibleNodesToFind(n)` feasible nodes
+ * found from `start`, wrapping around; the cursor moves past the nodes examined so the next
+ * placement starts elsewhere (kube-scheduler's nextStartNodeIndex). Ties: reservoir sampling.
+ */
+export function placeKubernetesFrom(
+  nodes: readonly NodeView[],
+  req: PlacementRequest,
+  rng: Rng,
+  start: number,
+): { result: PlacementResult; cursor: number } {
+  const n = nodes.length;
+  const wanted = feasibleNodesToFind(n);
+  const first = n > 0 ? ((start % n) + n) % n : 0;
   let best = -1;
   let bestScore = -1;
   let ties = 0;
-  for (let i = 0; i < nodes.length; i++) {
+  let found = 0;
+  let examined = 0;
+  for (; examined < n && found < wanted; examined++) {
+    const i = (first + examined) % n;
     const node = nodes[i];
     if (!placementFilter(node, req).ok) continue;
+    found++;
     const requested: Resources = {
       cpuMillis: node.allocated.cpuMillis + req.resources.cpuMillis,
       memoryMiB: node.allocated.memoryMiB + req.resources.memoryMiB,
@@ -127,8 +171,9 @@ export function placeKubernetes(
       if (rng.int(ties) === 0) best = i;
     }
   }
-  if (best < 0) return placementUnschedulable(nodes, req);
-  return { kind: 'placed', nodeId: nodes[best].id, score: bestScore };
+  const cursor = n > 0 ? (first + examined) % n : start;
+  if (best < 0) return { result: placementUnschedulable(nodes, req), cursor };
+  return { result: { kind: 'placed', nodeId: nodes[best].id, score: bestScore }, cursor };
 }
 
 /** Uniform among the feasible nodes (Dirigent's default placement, with the filters added). */
