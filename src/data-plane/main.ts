@@ -24,6 +24,9 @@ export interface RunningDataPlane {
   close(): Promise<void>;
 }
 
+/** Demand reports are polled this many times per period, so each batch stays small. */
+const demandPollsPerPeriod = 10;
+const demandPollMsMin = 20;
 /** How often queued requests are checked against the wait limit. */
 const expiryPeriodMs = 50;
 
@@ -101,9 +104,9 @@ export async function startDataPlane(cfg: DataPlaneConfig, log: Logger): Promise
   );
   link.start();
   const demandTimer = setInterval(() => {
-    const functions = core.takeDemand(clock.nowMs());
+    const functions = core.takeDemand(clock.nowMs(), cfg.demandReportPeriodMs);
     if (functions.length > 0) link.send({ case: 'demand', value: { functions, firstDemand: false } });
-  }, cfg.demandReportPeriodMs);
+  }, Math.max(demandPollMsMin, cfg.demandReportPeriodMs / demandPollsPerPeriod));
   const expiryTimer = setInterval(() => {
     core.expire(clock.nowMs());
     afterCoreCall();

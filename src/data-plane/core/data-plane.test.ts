@@ -129,4 +129,15 @@ describe('DataPlaneCore', () => {
     assert.equal(c.takeDemand(2000)[0]!.concurrencyAvg, 0);
     assert.deepEqual(c.takeDemand(3000), []);
   });
+
+  it('reports each function one period after its previous report, spreading the work', () => {
+    const c = core(10);
+    c.applyRouting(snapshot(1, [fnSpec('a', 0), fnSpec('b', 0)], [ep('s1', 'a'), ep('s2', 'b')]), 0);
+    c.admit('a', waiter('a', 0), 0);
+    c.admit('b', waiter('b', 400), 400);
+    assert.deepEqual(c.takeDemand(1000, 1000).map((d) => d.function), ['a']);
+    assert.deepEqual(c.takeDemand(1100, 1000).map((d) => d.function), []);
+    assert.deepEqual(c.takeDemand(1400, 1000).map((d) => d.function), ['b']);
+    assert.deepEqual(c.takeDemand(2000, 1000).map((d) => d.function), ['a']);
+  });
 });

@@ -305,13 +305,17 @@ export class DataPlaneCore {
   // ------------------------------------------------------------------ demand
 
   /**
-   * Demand since the last report for every function that had any, as time-weighted average
+   * Demand since the last report for every function that had any and whose report is due
+   * (`periodMs` after its previous one; 0 = all), as time-weighted average
    * concurrency plus the instantaneous values. A function is reported once more at zero, then
    * dropped until demand returns.
    */
-  takeDemand(nowMs: number): FunctionDemand[] {
+  takeDemand(nowMs: number, periodMs = 0): FunctionDemand[] {
     const out: FunctionDemand[] = [];
     for (const fn of this.reporting) {
+      // Each function is due one period after its last report; callers poll often, so the
+      // encoding work of thousands of functions is spread over the period, not one turn.
+      if (nowMs - fn.reportedSinceMs < periodMs) continue;
       fn.integral += fn.level * (nowMs - fn.levelSinceMs);
       fn.levelSinceMs = nowMs;
       const spanMs = Math.max(1, nowMs - fn.reportedSinceMs);
