@@ -271,7 +271,7 @@ function addTrace(loadgen: Command, io: CommandIo): void {
     .addOption(opt.keep())
     .option('--dry-run', 'parse and plan only; print what would be sent', false);
   example(cmd, [
-    'dirigent loadgen trace /work/shared/traces/dirigent-samples_100 --minutes 30 ' +
+    'dirigent loadgen trace ../shared/traces/dirigent-samples_100 --minutes 30 ' +
       '--iat equidistant --out run.csv --plot run.html',
     'dirigent loadgen trace ./traces/invitro-example --minutes 5 --speed 10 ' +
       '--function-command "node examples/trace-function/server.js"',

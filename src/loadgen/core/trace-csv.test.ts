@@ -2,7 +2,8 @@
  * Goal: the parser reads the shipped InVitro samples exactly (function and invocation counts
  * from traces/README.md) and reports malformed input as values naming file and line.
  * Method: parse the real CSVs from the shared traces directory ($DIRIGENT_TRACES_DIR, default
- * /work/shared/traces; skipped with a reason when absent) and small hand-written tables.
+ * shared/traces beside the repository; skipped with a reason when absent, failing in CI) and
+ * small hand-written tables.
  */
 import assert from 'node:assert/strict';
 import test from 'node:test';

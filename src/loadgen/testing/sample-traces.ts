@@ -1,18 +1,26 @@
 /**
  * @module loadgen/testing/sample-traces
  * Test support: where the shipped InVitro samples live ($DIRIGENT_TRACES_DIR, default
- * /work/shared/traces) and a reader for one sample. Only tests import this.
+ * `shared/traces` beside the repository) and a reader for one sample. Only tests import this.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { TraceFiles } from '../core/trace-csv.js';
 
-export const tracesDir = process.env.DIRIGENT_TRACES_DIR ?? '/work/shared/traces';
+/** dist/loadgen/testing -> the repository -> its sibling shared/traces. */
+const besideRepo = fileURLToPath(new URL('../../../../shared/traces', import.meta.url));
 
-/** `false` when the samples exist, else the skip reason node:test prints. */
-export const samplesSkip: false | string = existsSync(tracesDir)
-  ? false
-  : `no trace samples at ${tracesDir}`;
+export const tracesDir = process.env.DIRIGENT_TRACES_DIR ?? besideRepo;
+
+/**
+ * `false` when the samples exist, else the skip reason node:test prints. In CI nothing may be
+ * skipped: there a missing sample fails the tests instead.
+ */
+export const samplesSkip: false | string =
+  existsSync(tracesDir) || process.env.CI === 'true'
+    ? false
+    : `no trace samples at ${tracesDir}; set DIRIGENT_TRACES_DIR to the shared/traces folder`;
 
 export function readSample(name: string): TraceFiles {
   const read = (f: string) => readFileSync(join(tracesDir, name, f), 'utf8');
