@@ -1,7 +1,8 @@
 /**
  * @module loadgen/testing/sample-traces
- * Test support: where the shipped InVitro samples live ($DIRIGENT_TRACES_DIR, default
- * `shared/traces` beside the repository) and a reader for one sample. Only tests import this.
+ * Test support: where the shipped InVitro samples live ($DIRIGENT_TRACES_DIR, else
+ * `shared/traces` beside the repository, else /work/shared/traces) and a reader for one sample.
+ * Only tests import this.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -10,8 +11,13 @@ import type { TraceFiles } from '../core/trace-csv.js';
 
 /** dist/loadgen/testing -> the repository -> its sibling shared/traces. */
 const besideRepo = fileURLToPath(new URL('../../../../shared/traces', import.meta.url));
+/** Where this workplace keeps shared/ when the repository is checked out elsewhere. */
+const workplaceShared = '/work/shared/traces';
 
-export const tracesDir = process.env.DIRIGENT_TRACES_DIR ?? besideRepo;
+export const tracesDir =
+  process.env.DIRIGENT_TRACES_DIR ??
+  [besideRepo, workplaceShared].find((dir) => existsSync(dir)) ??
+  besideRepo;
 
 /**
  * `false` when the samples exist, else the skip reason node:test prints. In CI nothing may be
