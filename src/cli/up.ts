@@ -11,6 +11,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { ports } from '../config/defaults.js';
+import { parentPidEnv } from './components.js';
 
 interface UpOptions {
   runtime: string;
@@ -99,7 +100,11 @@ async function runUp(o: UpOptions): Promise<void> {
   const start = (name: string, args: string[]): Child => {
     const log = join(stateDir, 'logs', `${name}.log`);
     const fd = openSync(log, 'a');
-    const proc = spawn(process.execPath, [mainJs, ...args, '--log-level', o.logLevel], { stdio: ['ignore', fd, fd] });
+    const proc = spawn(process.execPath, [mainJs, ...args, '--log-level', o.logLevel], {
+      stdio: ['ignore', fd, fd],
+      // Children stop themselves if `up` dies without stopping them (SIGKILL, OOM).
+      env: { ...process.env, [parentPidEnv]: String(process.pid) },
+    });
     const child = { name, proc, log };
     proc.on('exit', (code, signal) => {
       if (stopping) return;
