@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import client from 'prom-client';
 import type { FunctionRecord, FunctionSpec } from '../api/types.js';
 import { ConfigError, type ControlPlaneConfig } from '../config/compile.js';
+import { apiDefaults } from '../config/defaults.js';
 import { bindServer } from '../shared/grpc.js';
 import type { Logger } from '../shared/logger.js';
 import { systemClock } from '../shared/clock.js';
@@ -159,7 +160,7 @@ export async function startControlPlane(cfg: ControlPlaneConfig, log: Logger, st
   const rpcPort = await bindServer(cfg.host, cfg.rpcPort, rpc.server);
   let api: Server;
   try {
-    api = await startApiServer({ host: cfg.host, port: cfg.apiPort, bodyBytesMax: 1_048_576, backend, log });
+    api = await startApiServer({ host: cfg.host, port: cfg.apiPort, bodyBytesMax: apiDefaults.bodyBytesMax, backend, log });
   } catch (err) {
     rpc.server.forceShutdown();
     throw err;

@@ -550,13 +550,14 @@ export class ControlPlaneCore {
   }
 
   private dropWorkerSandboxes(w: WorkerRec, reason: string, tellWorker: boolean): void {
+    const dropped = w.sandboxes.size;
     for (const id of [...w.sandboxes]) {
       const sb = this.sandboxes.get(id)!;
       this.detach(sb);
       if (tellWorker) this.sendWorker(w.id, { case: 'delete', value: { sandboxId: id } });
       this.markDirty(sb.fn);
     }
-    if (reason && w.sandboxes.size === 0) this.log.debug('worker.sandboxes_dropped', { workerId: w.id, reason });
+    if (dropped > 0) this.log.info('worker.sandboxes_dropped', { workerId: w.id, reason, dropped });
   }
 
   // ------------------------------------------------------------------ timers
