@@ -41,6 +41,9 @@ export interface FunctionSpec {
 /** A stored function: the spec plus bookkeeping. */
 export interface FunctionRecord {
   spec: FunctionSpec;
+  /** Identity across updates; a deleted and re-created function gets a new one. */
+  uid: string;
+  /** Bumped on every update. */
   generation: number;
   createdAtMs: number;
   updatedAtMs: number;

@@ -3,6 +3,7 @@
  * Wires the control-plane core to its shells: the SQLite store, the gRPC stream server, the
  * management API, the monitor ticker and Prometheus metrics. Owns every timer of the CP.
  */
+import { randomUUID } from 'node:crypto';
 import type { Server } from 'node:http';
 import { join } from 'node:path';
 import client from 'prom-client';
@@ -109,7 +110,7 @@ export async function startControlPlane(cfg: ControlPlaneConfig, log: Logger, st
       pending.add(spec.name);
       try {
         const now = clock.wallMs();
-        const record: FunctionRecord = { spec, generation: 1, createdAtMs: now, updatedAtMs: now };
+        const record: FunctionRecord = { spec, uid: randomUUID(), generation: 1, createdAtMs: now, updatedAtMs: now };
         await db.putFunction(record);
         records.set(spec.name, record);
         handle({ kind: 'function_upserted', record });

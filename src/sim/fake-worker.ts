@@ -134,6 +134,7 @@ export class FakeWorker {
       resources: wireResources(e.resources),
       createdAtMs: nowMs,
       functionGeneration: wire.generation,
+      functionUid: wire.uid,
     };
     this.running.set(id, info);
     this.created += 1;

@@ -82,7 +82,7 @@ export function functionRecord(f: FnShape): FunctionRecord {
     resources: { cpuMillis: f.cpuMillis, memoryMiB: f.memoryMiB },
     concurrency: f.concurrency, timeoutMs: 60_000, scaling,
   };
-  return { spec, generation: 1, createdAtMs: 0, updatedAtMs: 0 };
+  return { spec, uid: `${spec.name}-1`, generation: 1, createdAtMs: 0, updatedAtMs: 0 };
 }
 
 /** Defaults shared by the swarm and the scenarios: short timeouts so runs converge fast. */

@@ -169,6 +169,7 @@ export class WorkerDaemon {
           resources: wireResources(spec.resources),
           createdAtMs: r.sandbox.createdAtMs,
           functionGeneration: wire.generation,
+          functionUid: wire.uid,
         };
         this.running.set(sandboxId, { info });
         if (entry.cancelled) {

@@ -32,7 +32,7 @@ function record(name: string, scaling: Partial<typeof scalingDefaults> = {}): Fu
       resources: { cpuMillis: 500, memoryMiB: 256 }, concurrency: 1, timeoutMs: 1000,
       scaling: { ...scalingDefaults, stableWindowS: 6, panicWindowS: 2, tickS: 1, ...scaling },
     },
-    generation: 1, createdAtMs: 0, updatedAtMs: 0,
+    uid: `${name}-1`, generation: 1, createdAtMs: 0, updatedAtMs: 0,
   };
 }
 

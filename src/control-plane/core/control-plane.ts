@@ -691,5 +691,6 @@ function endpointOf(sb: SandboxRec) {
     function: sb.fn,
     address: sb.address,
     workerId: sb.workerId,
+    functionUid: '',
   };
 }

@@ -56,6 +56,7 @@ export function toWireSpec(record: FunctionRecord): WireSpec {
     timeoutMs: s.timeoutMs,
     workingDir: s.workingDir,
     generation: record.generation,
+    uid: record.uid,
   });
 }
 

@@ -36,10 +36,12 @@ export class RoutingTable {
   }
 
   deleteFunction(name: string): void {
+    const spec = this.functions.get(name);
+    if (!spec) return;
     this.functions.delete(name);
     for (const id of this.byFunction.get(name) ?? []) this.endpoints.delete(id);
     this.byFunction.delete(name);
-    this.pending.deleteFunctions.push(name);
+    this.pending.deleteFunctions.push({ $typeName: 'dirigent.v1.FunctionRef', name, uid: spec.uid });
     this.dirty = true;
   }
 
@@ -87,7 +89,7 @@ export class RoutingTable {
   }
 
   failFunction(name: string, reason: string): void {
-    this.pending.failures.push({ $typeName: 'dirigent.v1.FunctionFailure', function: name, reason });
+    this.pending.failures.push({ $typeName: 'dirigent.v1.FunctionFailure', function: name, reason, functionUid: this.functions.get(name)?.uid ?? '' });
     this.dirty = true;
   }
 

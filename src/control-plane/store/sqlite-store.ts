@@ -46,7 +46,7 @@ export class SqliteStore implements Store {
 
   async load(): Promise<StoreContents> {
     const functions = (this.db.prepare('SELECT body FROM functions').all() as { body: string }[]).map(
-      (row) => JSON.parse(row.body) as FunctionRecord,
+      (row) => withUid(JSON.parse(row.body) as FunctionRecord),
     );
     const workers = this.db.prepare('SELECT id, address FROM workers').all() as WorkerNodeRecord[];
     const dataPlanes = (
@@ -108,4 +108,9 @@ export class SqliteStore implements Store {
       }
     }
   }
+}
+
+/** Records written before functions had a uid get a stable one derived from their creation. */
+function withUid(r: FunctionRecord): FunctionRecord {
+  return r.uid ? r : { ...r, uid: `${r.spec.name}-${r.createdAtMs}` };
 }

@@ -195,7 +195,7 @@ export class DataPlaneCore {
 
   private applyDelta(delta: RoutingDelta, nowMs: number): void {
     for (const spec of delta.upsertFunctions) this.upsertFunction(spec);
-    for (const name of delta.deleteFunctions) this.deleteFunction(name, nowMs);
+    for (const ref of delta.deleteFunctions) this.deleteFunction(ref.name, nowMs);
     for (const id of delta.removeEndpoints) this.removeEndpoint(id, false);
     for (const id of delta.drainEndpoints) {
       if (this.endpoints.has(id)) this.removeEndpoint(id, true);
@@ -406,5 +406,6 @@ function demandOf(fn: DpFunction, avg: number): FunctionDemand {
     inflight: fn.inflight,
     queued: fn.queued,
     sandboxInflight,
+    functionUid: fn.spec.uid,
   };
 }
