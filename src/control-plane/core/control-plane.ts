@@ -237,7 +237,7 @@ export class ControlPlaneCore {
       drainStartedAtMs: 0,
     };
     this.attach(sb, fn, w);
-    this.routing.addEndpoint(endpointOf(sb));
+    this.routing.addEndpoint(endpointOf(sb, fn.record.uid));
     this.markActive(fn.record.spec.name);
   }
 
@@ -283,7 +283,7 @@ export class ControlPlaneCore {
     fn.creating -= 1;
     fn.ready += 1;
     fn.failures = 0;
-    this.routing.addEndpoint(endpointOf(sb));
+    this.routing.addEndpoint(endpointOf(sb, fn.record.uid));
     this.markDirty(sb.fn);
     if (this.log.isDebugEnabled()) {
       this.log.debug('sandbox.ready', { id: sb.id, fn: sb.fn, workerId, coldMs: nowMs - sb.requestedAtMs });
@@ -684,13 +684,13 @@ function clamp(v: number, lo: number, hi: number): number {
   return Math.min(hi, Math.max(lo, v));
 }
 
-function endpointOf(sb: SandboxRec) {
+function endpointOf(sb: SandboxRec, functionUid: string) {
   return {
     $typeName: 'dirigent.v1.Endpoint' as const,
     sandboxId: sb.id,
     function: sb.fn,
     address: sb.address,
     workerId: sb.workerId,
-    functionUid: '',
+    functionUid,
   };
 }

@@ -89,7 +89,7 @@ export class RoutingTable {
   }
 
   failFunction(name: string, reason: string): void {
-    this.pending.failures.push({ $typeName: 'dirigent.v1.FunctionFailure', function: name, reason, functionUid: this.functions.get(name)?.uid ?? '' });
+    this.pending.failures.push({ $typeName: 'dirigent.v1.FunctionFailure', function: name, reason, functionUid: this.functions.get(name)?.uid ?? '', code: 'sandbox_failure' });
     this.dirty = true;
   }
 

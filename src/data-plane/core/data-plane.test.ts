@@ -109,7 +109,7 @@ describe('DataPlaneCore', () => {
     c.applyRouting(snapshot(1, [fnSpec('f'), fnSpec('g')], []), 0);
     c.admit('f', waiter('f', 0), 0);
     c.admit('g', waiter('g', 0), 0);
-    c.applyRouting(delta(2, { failures: [{ function: 'f', reason: 'exit code 1' }], deleteFunctions: ['g'] }), 1);
+    c.applyRouting(delta(2, { failures: [{ function: 'f', reason: 'exit code 1' }], deleteFunctions: [{ name: 'g', uid: '' }] }), 1);
     const byFn = new Map(c.failed.map((x) => [x.waiter.fn, x.status]));
     assert.deepEqual([byFn.get('f'), byFn.get('g')], [502, 404]);
   });

@@ -1,0 +1,157 @@
+/**
+ * @module api/cluster
+ * The messages of the internal CP<->DP and CP<->worker streams as plain data: what the cores
+ * consume and produce. They mirror `proto/dirigent/v1/cluster.proto` field for field (so a
+ * decoded wire message is structurally one of these), but carry no protobuf runtime: the
+ * cores never import generated code, and the shells convert at the boundary (`wire/codec.ts`),
+ * validating what comes in from another process.
+ */
+
+export interface ResourcesMsg {
+  cpuMillis: number;
+  memoryMib: number;
+}
+
+/** What a worker needs to start a sandbox of a function, and what a DP needs to route to it. */
+export interface FunctionSpecMsg {
+  name: string;
+  /** Identity across updates: a re-created function has a new uid. */
+  uid: string;
+  /** Bumped on every update. */
+  generation: number;
+  image: string;
+  command: string[];
+  port: number;
+  env: { [key: string]: string };
+  resources?: ResourcesMsg;
+  /** Per-sandbox slots; 0 = unlimited. */
+  concurrency: number;
+  timeoutMs: number;
+  workingDir: string;
+}
+
+export interface FunctionRefMsg {
+  name: string;
+  uid: string;
+}
+
+// ---------------------------------------------------------------- worker <-> CP
+
+export interface SandboxInfoMsg {
+  sandboxId: string;
+  function: string;
+  functionUid: string;
+  functionGeneration: number;
+  /** host:port the DP proxies to. */
+  address: string;
+  resources?: ResourcesMsg;
+  createdAtMs: number;
+}
+
+export interface WorkerHelloMsg {
+  workerId: string;
+  address: string;
+  capacity?: ResourcesMsg;
+  runtimes: string[];
+  /** What is running now (reconstruction after a CP failover or a reconnect). */
+  sandboxes: SandboxInfoMsg[];
+}
+
+export interface HeartbeatMsg {
+  capacity?: ResourcesMsg;
+  allocated?: ResourcesMsg;
+  sandboxCount: number;
+}
+
+export interface CreationBreakdownMsg {
+  totalMs: number;
+  startMs: number;
+  readinessMs: number;
+}
+
+export type FailureKindName = 'create' | 'crash';
+
+export type WorkerEventMsg =
+  | { case: 'hello'; value: WorkerHelloMsg }
+  | { case: 'heartbeat'; value: HeartbeatMsg }
+  | { case: 'ready'; value: { sandbox?: SandboxInfoMsg; breakdown?: CreationBreakdownMsg } }
+  | { case: 'failed'; value: { sandboxId: string; function: string; kind: FailureKindName; reason: string } }
+  | { case: 'deleted'; value: { sandboxId: string } };
+
+export type WorkerCommandMsg =
+  | { case: 'create'; value: { sandboxId: string; function: FunctionSpecMsg } }
+  | { case: 'delete'; value: { sandboxId: string } };
+
+// ---------------------------------------------------------------- DP <-> CP
+
+export interface DataPlaneHelloMsg {
+  dataPlaneId: string;
+  proxyAddress: string;
+  internalAddress: string;
+}
+
+export interface FunctionDemandMsg {
+  function: string;
+  /** A report for a uid the CP does not know (deleted, re-created) is ignored. */
+  functionUid: string;
+  /** Time-weighted in-flight + queued since the last report. */
+  concurrencyAvg: number;
+  inflight: number;
+  queued: number;
+  /** Requests in flight per busy sandbox: scale-down evicts idle ones first. */
+  sandboxInflight: { [sandboxId: string]: number };
+}
+
+export interface DemandReportMsg {
+  functions: FunctionDemandMsg[];
+  /** Sent at once on a 0 -> >0 transition. */
+  firstDemand: boolean;
+}
+
+export type DataPlaneEventMsg =
+  | { case: 'hello'; value: DataPlaneHelloMsg }
+  | { case: 'demand'; value: DemandReportMsg }
+  | { case: 'drained'; value: { sandboxIds: string[] } }
+  | { case: 'resync'; value: { haveVersion: number } }
+  | { case: 'ack'; value: { version: number } };
+
+export interface EndpointMsg {
+  sandboxId: string;
+  function: string;
+  functionUid: string;
+  address: string;
+  workerId: string;
+}
+
+/** Why a function's queued requests fail now: creation keeps failing, or nothing can place it. */
+export type FunctionFailureCode = 'sandbox_failure' | 'unschedulable';
+
+export interface FunctionFailureMsg {
+  function: string;
+  functionUid: string;
+  code: FunctionFailureCode;
+  reason: string;
+}
+
+export interface RoutingSnapshotMsg {
+  version: number;
+  functions: FunctionSpecMsg[];
+  endpoints: EndpointMsg[];
+}
+
+/** Moves a DP from `version - 1` to `version`; at any other version it is a gap (resync). */
+export interface RoutingDeltaMsg {
+  version: number;
+  upsertFunctions: FunctionSpecMsg[];
+  deleteFunctions: FunctionRefMsg[];
+  addEndpoints: EndpointMsg[];
+  /** Gone now (crash, worker loss): drop at once. */
+  removeEndpoints: string[];
+  /** Scale-down or delete: no new requests; report when idle. */
+  drainEndpoints: string[];
+  failures: FunctionFailureMsg[];
+}
+
+export type RoutingUpdateMsg =
+  | { case: 'snapshot'; value: RoutingSnapshotMsg }
+  | { case: 'delta'; value: RoutingDeltaMsg };

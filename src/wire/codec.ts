@@ -1,0 +1,273 @@
+/**
+ * @module wire/codec
+ * The boundary between the generated protobuf messages of the internal streams and the plain
+ * messages of `api/cluster.ts` that the cores use. Decoding validates: whatever another process
+ * sent is checked here (lengths, counts, finite non-negative numbers) and a bad message becomes
+ * a typed error naming the field, never an exception deeper in a core. Encoding builds the
+ * generated message. Every shell (CP stream server, DP link, worker daemon) and the simulator
+ * use these same functions, so the simulator crosses the same boundary the real shells do.
+ */
+import { create } from '@bufbuild/protobuf';
+import type {
+  DataPlaneEventMsg,
+  FunctionDemandMsg,
+  FunctionFailureCode,
+  FunctionSpecMsg,
+  ResourcesMsg,
+  RoutingUpdateMsg,
+  SandboxInfoMsg,
+  WorkerCommandMsg,
+  WorkerEventMsg,
+} from '../api/cluster.js';
+import {
+  DataPlaneEventSchema,
+  FailureKind,
+  RoutingUpdateSchema,
+  WorkerCommandSchema,
+  WorkerEventSchema,
+  type DataPlaneEvent,
+  type FunctionSpec,
+  type RoutingUpdate,
+  type SandboxInfo,
+  type WorkerCommand,
+  type WorkerEvent,
+} from '../gen/dirigent/v1/cluster_pb.js';
+
+/** Limits on what a peer may send; a message past one is refused with the field named. */
+export const wireLimits = Object.freeze({
+  idLengthMax: 256,
+  addressLengthMax: 512,
+  reasonLengthMax: 8_192,
+  /** Sandboxes a worker may report at once (hello). */
+  sandboxesPerHelloMax: 1_000_000,
+  /** Requests a DP may report in flight or queued for one function. */
+  demandCountMax: 100_000_000,
+});
+
+export type Decoded<T> = { ok: true; msg: T } | { ok: false; field: string; reason: string };
+
+class WireError extends Error {
+  constructor(readonly field: string, reason: string) {
+    super(reason);
+  }
+}
+
+function fail(field: string, reason: string): never {
+  throw new WireError(field, reason);
+}
+
+function str(v: unknown, field: string, lengthMax: number, allowEmpty = true): string {
+  if (typeof v !== 'string') fail(field, 'must be a string');
+  if (v.length > lengthMax) fail(field, `longer than ${lengthMax}`);
+  if (!allowEmpty && v.length === 0) fail(field, 'must not be empty');
+  return v;
+}
+
+function count(v: unknown, field: string, max = Number.MAX_SAFE_INTEGER): number {
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < 0 || v > max) fail(field, `must be a finite number in [0, ${max}]`);
+  return v;
+}
+
+function resources(r: ResourcesMsg | undefined, field: string): void {
+  if (!r) return;
+  count(r.cpuMillis, `${field}.cpuMillis`);
+  count(r.memoryMib, `${field}.memoryMib`);
+}
+
+function guard<T>(decode: () => T): Decoded<T> {
+  try {
+    return { ok: true, msg: decode() };
+  } catch (err) {
+    if (err instanceof WireError) return { ok: false, field: err.field, reason: err.message };
+    throw err;
+  }
+}
+
+// ---------------------------------------------------------------- worker -> CP
+
+export function decodeWorkerEvent(ev: WorkerEvent): Decoded<WorkerEventMsg> {
+  return guard(() => {
+    const e = ev.event;
+    switch (e.case) {
+      case 'hello': {
+        const h = e.value;
+        str(h.workerId, 'hello.workerId', wireLimits.idLengthMax, false);
+        str(h.address, 'hello.address', wireLimits.addressLengthMax);
+        resources(h.capacity, 'hello.capacity');
+        if (h.sandboxes.length > wireLimits.sandboxesPerHelloMax) fail('hello.sandboxes', `more than ${wireLimits.sandboxesPerHelloMax}`);
+        h.sandboxes.forEach((s, i) => sandboxInfo(s, `hello.sandboxes[${i}]`));
+        return { case: 'hello', value: h };
+      }
+      case 'heartbeat':
+        resources(e.value.capacity, 'heartbeat.capacity');
+        resources(e.value.allocated, 'heartbeat.allocated');
+        count(e.value.sandboxCount, 'heartbeat.sandboxCount');
+        return { case: 'heartbeat', value: e.value };
+      case 'ready': {
+        if (!e.value.sandbox) fail('ready.sandbox', 'missing');
+        sandboxInfo(e.value.sandbox, 'ready.sandbox');
+        const b = e.value.breakdown;
+        if (b) {
+          count(b.totalMs, 'ready.breakdown.totalMs');
+          count(b.startMs, 'ready.breakdown.startMs');
+          count(b.readinessMs, 'ready.breakdown.readinessMs');
+        }
+        return { case: 'ready', value: e.value };
+      }
+      case 'failed': {
+        const f = e.value;
+        str(f.sandboxId, 'failed.sandboxId', wireLimits.idLengthMax, false);
+        str(f.function, 'failed.function', wireLimits.idLengthMax);
+        str(f.reason, 'failed.reason', wireLimits.reasonLengthMax);
+        const kind = f.kind === FailureKind.CRASH ? 'crash' : f.kind === FailureKind.CREATE ? 'create' : fail('failed.kind', `unknown kind ${f.kind}`);
+        return { case: 'failed', value: { sandboxId: f.sandboxId, function: f.function, kind, reason: f.reason } };
+      }
+      case 'deleted':
+        str(e.value.sandboxId, 'deleted.sandboxId', wireLimits.idLengthMax, false);
+        return { case: 'deleted', value: e.value };
+      default:
+        return fail('event', 'empty or unknown event');
+    }
+  });
+}
+
+function sandboxInfo(s: SandboxInfo | SandboxInfoMsg, field: string): void {
+  str(s.sandboxId, `${field}.sandboxId`, wireLimits.idLengthMax, false);
+  str(s.function, `${field}.function`, wireLimits.idLengthMax, false);
+  str(s.functionUid, `${field}.functionUid`, wireLimits.idLengthMax);
+  count(s.functionGeneration, `${field}.functionGeneration`);
+  str(s.address, `${field}.address`, wireLimits.addressLengthMax);
+  resources(s.resources, `${field}.resources`);
+  count(s.createdAtMs, `${field}.createdAtMs`);
+}
+
+export function encodeWorkerEvent(msg: WorkerEventMsg): WorkerEvent {
+  if (msg.case === 'failed') {
+    const kind = msg.value.kind === 'crash' ? FailureKind.CRASH : FailureKind.CREATE;
+    return create(WorkerEventSchema, { event: { case: 'failed', value: { ...msg.value, kind } } });
+  }
+  return create(WorkerEventSchema, { event: msg });
+}
+
+// ---------------------------------------------------------------- CP -> worker
+
+export function encodeWorkerCommand(msg: WorkerCommandMsg): WorkerCommand {
+  return create(WorkerCommandSchema, { command: msg });
+}
+
+export function decodeWorkerCommand(c: WorkerCommand): Decoded<WorkerCommandMsg> {
+  return guard(() => {
+    const cmd = c.command;
+    if (cmd.case === 'create') {
+      str(cmd.value.sandboxId, 'create.sandboxId', wireLimits.idLengthMax, false);
+      if (!cmd.value.function) fail('create.function', 'missing');
+      functionSpec(cmd.value.function, 'create.function');
+      return { case: 'create', value: { sandboxId: cmd.value.sandboxId, function: cmd.value.function } };
+    }
+    if (cmd.case === 'delete') {
+      str(cmd.value.sandboxId, 'delete.sandboxId', wireLimits.idLengthMax, false);
+      return { case: 'delete', value: cmd.value };
+    }
+    return fail('command', 'empty or unknown command');
+  });
+}
+
+function functionSpec(f: FunctionSpec | FunctionSpecMsg, field: string): void {
+  str(f.name, `${field}.name`, wireLimits.idLengthMax, false);
+  str(f.uid, `${field}.uid`, wireLimits.idLengthMax);
+  count(f.generation, `${field}.generation`);
+  count(f.port, `${field}.port`, 65_535);
+  count(f.concurrency, `${field}.concurrency`);
+  count(f.timeoutMs, `${field}.timeoutMs`);
+  resources(f.resources, `${field}.resources`);
+}
+
+// ---------------------------------------------------------------- DP -> CP
+
+export function decodeDataPlaneEvent(ev: DataPlaneEvent): Decoded<DataPlaneEventMsg> {
+  return guard(() => {
+    const e = ev.event;
+    switch (e.case) {
+      case 'hello':
+        str(e.value.dataPlaneId, 'hello.dataPlaneId', wireLimits.idLengthMax, false);
+        str(e.value.proxyAddress, 'hello.proxyAddress', wireLimits.addressLengthMax);
+        str(e.value.internalAddress, 'hello.internalAddress', wireLimits.addressLengthMax);
+        return { case: 'hello', value: e.value };
+      case 'demand':
+        e.value.functions.forEach((d, i) => demand(d, `demand.functions[${i}]`));
+        return { case: 'demand', value: e.value };
+      case 'drained':
+        e.value.sandboxIds.forEach((id, i) => str(id, `drained.sandboxIds[${i}]`, wireLimits.idLengthMax, false));
+        return { case: 'drained', value: e.value };
+      case 'resync':
+        count(e.value.haveVersion, 'resync.haveVersion');
+        return { case: 'resync', value: e.value };
+      case 'ack':
+        count(e.value.version, 'ack.version');
+        return { case: 'ack', value: e.value };
+      default:
+        return fail('event', 'empty or unknown event');
+    }
+  });
+}
+
+function demand(d: FunctionDemandMsg, field: string): void {
+  str(d.function, `${field}.function`, wireLimits.idLengthMax, false);
+  str(d.functionUid, `${field}.functionUid`, wireLimits.idLengthMax);
+  count(d.concurrencyAvg, `${field}.concurrencyAvg`, wireLimits.demandCountMax);
+  count(d.inflight, `${field}.inflight`, wireLimits.demandCountMax);
+  count(d.queued, `${field}.queued`, wireLimits.demandCountMax);
+  for (const [id, n] of Object.entries(d.sandboxInflight)) {
+    str(id, `${field}.sandboxInflight`, wireLimits.idLengthMax, false);
+    count(n, `${field}.sandboxInflight[${id}]`, wireLimits.demandCountMax);
+  }
+}
+
+export function encodeDataPlaneEvent(msg: DataPlaneEventMsg): DataPlaneEvent {
+  return create(DataPlaneEventSchema, { event: msg });
+}
+
+// ---------------------------------------------------------------- CP -> DP
+
+export function encodeRoutingUpdate(msg: RoutingUpdateMsg): RoutingUpdate {
+  return create(RoutingUpdateSchema, { update: msg });
+}
+
+const failureCodes: readonly FunctionFailureCode[] = ['sandbox_failure', 'unschedulable'];
+
+export function decodeRoutingUpdate(u: RoutingUpdate): Decoded<RoutingUpdateMsg> {
+  return guard(() => {
+    const up = u.update;
+    if (up.case === 'snapshot') {
+      const s = up.value;
+      count(s.version, 'snapshot.version');
+      s.functions.forEach((f, i) => functionSpec(f, `snapshot.functions[${i}]`));
+      s.endpoints.forEach((ep, i) => endpoint(ep, `snapshot.endpoints[${i}]`));
+      return { case: 'snapshot', value: s };
+    }
+    if (up.case === 'delta') {
+      const d = up.value;
+      count(d.version, 'delta.version');
+      d.upsertFunctions.forEach((f, i) => functionSpec(f, `delta.upsertFunctions[${i}]`));
+      d.deleteFunctions.forEach((f, i) => str(f.name, `delta.deleteFunctions[${i}].name`, wireLimits.idLengthMax, false));
+      d.addEndpoints.forEach((ep, i) => endpoint(ep, `delta.addEndpoints[${i}]`));
+      d.removeEndpoints.forEach((id, i) => str(id, `delta.removeEndpoints[${i}]`, wireLimits.idLengthMax, false));
+      d.drainEndpoints.forEach((id, i) => str(id, `delta.drainEndpoints[${i}]`, wireLimits.idLengthMax, false));
+      const failures = d.failures.map((f, i) => {
+        const code = failureCodes.find((c) => c === (f.code || 'sandbox_failure'));
+        if (!code) fail(`delta.failures[${i}].code`, `unknown code ${f.code}`);
+        return { function: f.function, functionUid: f.functionUid, code, reason: str(f.reason, `delta.failures[${i}].reason`, wireLimits.reasonLengthMax) };
+      });
+      return { case: 'delta', value: { ...d, failures } };
+    }
+    return fail('update', 'empty or unknown update');
+  });
+}
+
+function endpoint(ep: { sandboxId: string; function: string; functionUid: string; address: string; workerId: string }, field: string): void {
+  str(ep.sandboxId, `${field}.sandboxId`, wireLimits.idLengthMax, false);
+  str(ep.function, `${field}.function`, wireLimits.idLengthMax, false);
+  str(ep.functionUid, `${field}.functionUid`, wireLimits.idLengthMax);
+  str(ep.address, `${field}.address`, wireLimits.addressLengthMax);
+  str(ep.workerId, `${field}.workerId`, wireLimits.idLengthMax);
+}
