@@ -1,0 +1,161 @@
+/**
+ * Goal: the codec is the only door from another process into a core, so (1) a valid plain
+ * message survives encode -> bytes -> decode unchanged, and (2) whatever a peer sends, decoding
+ * never throws: it yields a message or an error that names the field. Method: fast-check over
+ * plain messages and over arbitrary (hostile) field values, through real protobuf bytes.
+ */
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
+import type { DataPlaneEventMsg, FunctionSpecMsg, RoutingUpdateMsg, WorkerEventMsg } from '../api/cluster.js';
+import {
+  DataPlaneEventSchema,
+  RoutingUpdateSchema,
+  WorkerCommandSchema,
+  WorkerEventSchema,
+} from '../gen/dirigent/v1/cluster_pb.js';
+import {
+  decodeDataPlaneEvent,
+  decodeRoutingUpdate,
+  decodeWorkerCommand,
+  decodeWorkerEvent,
+  encodeDataPlaneEvent,
+  encodeRoutingUpdate,
+  encodeWorkerCommand,
+  encodeWorkerEvent,
+} from './codec.js';
+
+const id = fc.string({ minLength: 1, maxLength: 40 });
+const u32 = fc.nat({ max: 2 ** 32 - 1 });
+const ms = fc.double({ min: 0, max: 1e12, noNaN: true });
+const resources = fc.record({ cpuMillis: u32, memoryMib: u32 });
+
+const spec: fc.Arbitrary<FunctionSpecMsg> = fc.record({
+  name: id, uid: id, generation: fc.nat(), image: fc.string(), command: fc.array(fc.string(), { maxLength: 4 }),
+  port: fc.nat({ max: 65_535 }), env: fc.dictionary(fc.string({ maxLength: 8 }), fc.string({ maxLength: 8 }), { maxKeys: 3 }),
+  resources, concurrency: u32, timeoutMs: u32, workingDir: fc.string(),
+});
+const sandboxInfo = fc.record({
+  sandboxId: id, function: id, functionUid: id, functionGeneration: fc.nat(), address: fc.string(), resources, createdAtMs: ms,
+});
+const endpoint = fc.record({ sandboxId: id, function: id, functionUid: id, address: fc.string(), workerId: id });
+
+const workerEvent: fc.Arbitrary<WorkerEventMsg> = fc.oneof(
+  fc.record({ case: fc.constant('hello' as const), value: fc.record({ workerId: id, address: fc.string(), capacity: resources, runtimes: fc.array(fc.string(), { maxLength: 3 }), sandboxes: fc.array(sandboxInfo, { maxLength: 3 }) }) }),
+  fc.record({ case: fc.constant('heartbeat' as const), value: fc.record({ capacity: resources, allocated: resources, sandboxCount: u32 }) }),
+  fc.record({ case: fc.constant('ready' as const), value: fc.record({ sandbox: sandboxInfo, breakdown: fc.record({ totalMs: ms, startMs: ms, readinessMs: ms }) }) }),
+  fc.record({ case: fc.constant('failed' as const), value: fc.record({ sandboxId: id, function: fc.string(), kind: fc.constantFrom('create' as const, 'crash' as const), reason: fc.string() }) }),
+  fc.record({ case: fc.constant('deleted' as const), value: fc.record({ sandboxId: id }) }),
+);
+
+const demandCount = fc.nat({ max: 100_000_000 });
+const demand = fc.record({
+  function: id, functionUid: id, concurrencyAvg: fc.double({ min: 0, max: 1e6, noNaN: true }), inflight: demandCount, queued: demandCount,
+  sandboxInflight: fc.dictionary(id, demandCount, { maxKeys: 3 }),
+});
+const dpEvent: fc.Arbitrary<DataPlaneEventMsg> = fc.oneof(
+  fc.record({ case: fc.constant('hello' as const), value: fc.record({ dataPlaneId: id, proxyAddress: fc.string(), internalAddress: fc.string() }) }),
+  fc.record({ case: fc.constant('demand' as const), value: fc.record({ functions: fc.array(demand, { maxLength: 3 }), firstDemand: fc.boolean() }) }),
+  fc.record({ case: fc.constant('drained' as const), value: fc.record({ sandboxIds: fc.array(id, { maxLength: 3 }) }) }),
+  fc.record({ case: fc.constant('resync' as const), value: fc.record({ haveVersion: fc.nat() }) }),
+  fc.record({ case: fc.constant('ack' as const), value: fc.record({ version: fc.nat() }) }),
+);
+const routing: fc.Arbitrary<RoutingUpdateMsg> = fc.oneof(
+  fc.record({ case: fc.constant('snapshot' as const), value: fc.record({ version: fc.nat(), functions: fc.array(spec, { maxLength: 3 }), endpoints: fc.array(endpoint, { maxLength: 3 }) }) }),
+  fc.record({
+    case: fc.constant('delta' as const),
+    value: fc.record({
+      version: fc.nat(), upsertFunctions: fc.array(spec, { maxLength: 2 }), deleteFunctions: fc.array(fc.record({ name: id, uid: id }), { maxLength: 2 }),
+      addEndpoints: fc.array(endpoint, { maxLength: 2 }), removeEndpoints: fc.array(id, { maxLength: 2 }), drainEndpoints: fc.array(id, { maxLength: 2 }),
+      failures: fc.array(fc.record({ function: id, functionUid: id, code: fc.constantFrom('sandbox_failure' as const, 'unschedulable' as const), reason: fc.string() }), { maxLength: 2 }),
+    }),
+  }),
+);
+
+/** Drops protobuf-es bookkeeping so a decoded message compares with the plain one. */
+function plain(v: unknown): unknown {
+  return JSON.parse(JSON.stringify(v, (k, x) => (k === '$typeName' ? undefined : x)));
+}
+
+describe('wire codec round trip', () => {
+  test('worker events', () => {
+    fc.assert(fc.property(workerEvent, (msg) => {
+      const bytes = toBinary(WorkerEventSchema, encodeWorkerEvent(msg));
+      const d = decodeWorkerEvent(fromBinary(WorkerEventSchema, bytes));
+      assert.ok(d.ok, JSON.stringify(d));
+      assert.deepEqual(plain(d.msg), plain(msg));
+    }));
+  });
+
+  test('data-plane events', () => {
+    fc.assert(fc.property(dpEvent, (msg) => {
+      const d = decodeDataPlaneEvent(fromBinary(DataPlaneEventSchema, toBinary(DataPlaneEventSchema, encodeDataPlaneEvent(msg))));
+      assert.ok(d.ok, JSON.stringify(d));
+      assert.deepEqual(plain(d.msg), plain(msg));
+    }));
+  });
+
+  test('routing updates', () => {
+    fc.assert(fc.property(routing, (msg) => {
+      const d = decodeRoutingUpdate(fromBinary(RoutingUpdateSchema, toBinary(RoutingUpdateSchema, encodeRoutingUpdate(msg))));
+      assert.ok(d.ok, JSON.stringify(d));
+      assert.deepEqual(plain(d.msg), plain(msg));
+    }));
+  });
+
+  test('worker commands', () => {
+    fc.assert(fc.property(id, spec, fc.boolean(), (sandboxId, fn, isCreate) => {
+      const msg = isCreate ? { case: 'create' as const, value: { sandboxId, function: fn } } : { case: 'delete' as const, value: { sandboxId } };
+      const d = decodeWorkerCommand(fromBinary(WorkerCommandSchema, toBinary(WorkerCommandSchema, encodeWorkerCommand(msg))));
+      assert.ok(d.ok, JSON.stringify(d));
+      assert.deepEqual(plain(d.msg), plain(msg));
+    }));
+  });
+});
+
+describe('wire codec against hostile input', () => {
+  const anyNumber = fc.oneof(fc.double(), fc.integer(), fc.constant(-1), fc.constant(Number.NaN), fc.constant(Infinity));
+  const longString = fc.string({ minLength: 0, maxLength: 3000 });
+
+  test('a demand report with negative, NaN or infinite numbers is refused with the field named', () => {
+    fc.assert(fc.property(anyNumber, anyNumber, anyNumber, (avg, inflight, queued) => {
+      // Messages built in memory, as a decoded peer message could be: numbers of any value.
+      const ev = create(DataPlaneEventSchema, {
+        event: { case: 'demand', value: { functions: [{ function: 'f', functionUid: 'u', concurrencyAvg: avg, inflight, queued }] } },
+      });
+      const d = decodeDataPlaneEvent(ev);
+      const valid = [avg, inflight, queued].every((n) => Number.isFinite(n) && n >= 0 && n <= 1e8);
+      assert.equal(d.ok, valid);
+      if (!d.ok) assert.match(d.field, /^demand\.functions\[0\]\./);
+    }));
+  });
+
+  test('arbitrary bytes that protobuf accepts never make a decoder throw', () => {
+    fc.assert(fc.property(fc.uint8Array({ maxLength: 200 }), (bytes) => {
+      for (const [schema, decode] of [
+        [WorkerEventSchema, decodeWorkerEvent],
+        [DataPlaneEventSchema, decodeDataPlaneEvent],
+        [RoutingUpdateSchema, decodeRoutingUpdate],
+        [WorkerCommandSchema, decodeWorkerCommand],
+      ] as const) {
+        let msg;
+        try {
+          msg = fromBinary(schema as typeof WorkerEventSchema, bytes);
+        } catch {
+          continue; // the gRPC deserializer refuses it: the stream errors, the shell reconnects
+        }
+        const d = (decode as (m: unknown) => { ok: boolean; field?: string })(msg);
+        if (!d.ok) assert.ok(d.field && d.field.length > 0);
+      }
+    }), { numRuns: 2000 });
+  });
+
+  test('over-long identifiers are refused, not passed on', () => {
+    fc.assert(fc.property(longString, (s) => {
+      const ev = create(WorkerEventSchema, { event: { case: 'deleted', value: { sandboxId: s } } });
+      const d = decodeWorkerEvent(ev);
+      assert.equal(d.ok, s.length > 0 && s.length <= 256);
+    }));
+  });
+});
