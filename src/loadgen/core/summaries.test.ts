@@ -9,7 +9,7 @@ import test from 'node:test';
 import { RunRecorder, type Outcome } from './recorder.js';
 import { defaultSaturationRule } from './saturation.js';
 import { newHistogram, type BenchSummary } from './stats.js';
-import { cdfOf, openLoopSummary, summaryReasons, sweepSummary } from './summaries.js';
+import { benchErrorRateMax, cdfOf, errorRateVerdict, openLoopSummary, summaryReasons, sweepSummary } from './summaries.js';
 
 function outcome(tag: number, startMs: number, endMs: number, status = 200): Outcome {
   return { tag, status, error: status === 0 ? 'ECONNREFUSED' : '', startMs, endMs, coldStart: 1,
@@ -62,4 +62,12 @@ test('sweep summary: fields of the highest sustained rate, plus every run', () =
   assert.equal(s.saturatedAtRps, 1000);
   assert.equal((s.runs as BenchSummary[]).length, 3);
   assert.equal(sweepSummary([run(100)], 100, ['x']).maxSustainedRps, null);
+});
+
+test('error-rate verdict: at the limit passes, past it or with nothing counted fails', () => {
+  assert.equal(benchErrorRateMax, 0.01);
+  assert.equal(errorRateVerdict({ count: 100, errors: { 503: 1 } }), null);
+  assert.equal(errorRateVerdict({ count: 7500, errors: { 503: 5000, ECONNRESET: 390 } }),
+    '5390 of 7500 requests failed (71.87 %, limit 1 %): 503 x5000, ECONNRESET x390');
+  assert.equal(errorRateVerdict({ count: 0, errors: {} }), 'no request was counted in the measured window');
 });

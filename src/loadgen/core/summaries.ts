@@ -17,6 +17,24 @@ import {
   type Histogram,
 } from './stats.js';
 
+/**
+ * A bench whose failed requests pass this fraction of those counted measured a broken cluster,
+ * not its speed: it says why and exits non-zero.
+ */
+export const benchErrorRateMax = 0.01;
+
+/** Why a bench's numbers cannot stand (too many errors, or nothing counted); null when they can. */
+export function errorRateVerdict(s: { count: number; errors: Record<string, number> },
+  errorRateMax = benchErrorRateMax): string | null {
+  const failed = errorCount(s.errors);
+  if (s.count === 0) return 'no request was counted in the measured window';
+  const rate = failed / s.count;
+  if (rate <= errorRateMax) return null;
+  const kinds = Object.entries(s.errors).map(([k, n]) => `${k} x${n}`).join(', ');
+  return `${failed} of ${s.count} requests failed (${round(rate * 100, 2)} %, limit ` +
+    `${round(errorRateMax * 100, 2)} %): ${kinds}`;
+}
+
 /** What a bench returns: the summary to print and every run behind it (one unless a sweep). */
 export interface BenchRuns {
   summary: BenchSummary;
