@@ -30,6 +30,8 @@ const functionStatus = z.object({
   inflight: z.number().optional(),
   panicking: z.boolean().optional(),
   lastScaleReason: z.string().optional(),
+  /** Why placement cannot run the function (e.g. "no worker supports runtime oci"). */
+  unschedulableReason: z.string().optional(),
 }).passthrough();
 
 export const functionReply = z.object({ function: functionSpec, status: functionStatus });
