@@ -18,8 +18,11 @@
  * - `scalingPreset` resets `scaling` to the preset before the body's `scaling` overlays it.
  * - Giving `image` clears `command` and vice versa, so one field switches the runtime kind.
  *
- * Imports only `api/types` and `config/defaults`.
+ * Every field's type and range is a zod schema (below); the walk over the fields stays explicit
+ * because the API promises the FIRST error in the order above with our own wording, while zod
+ * reports every issue in its words. Imports only zod, `api/types` and `config/defaults`.
  */
+import { z } from 'zod';
 import { ErrorCode, type FunctionSpec, type ScalingSpec } from './types.js';
 import {
   functionDefaults,
@@ -29,7 +32,7 @@ import {
   type ScalingPresetName,
 } from '../config/defaults.js';
 
-export interface ValidationError {
+interface ValidationError {
   code: ErrorCode;
   message: string;
   field: string;
@@ -40,7 +43,7 @@ type Range = readonly [number, number];
 type Body = Record<string, unknown>;
 
 /** Top-level fields of a create body, in the order they are checked. */
-export const functionCreateFields = [
+const functionCreateFields = [
   'name', 'image', 'command', 'workingDir', 'port', 'env', 'resources',
   'concurrency', 'timeoutMs', 'scalingPreset', 'scaling',
 ] as const;
@@ -57,6 +60,33 @@ const reservedEnvNames: ReadonlySet<string> = new Set(['PORT']);
 const workingDirLengthMax = functionLimits.commandArgLengthMax;
 /** Echoed values are cut so one huge field cannot make a huge error line. */
 const messageValueCharsMax = 80;
+
+// ---- the schemas: one per field ---------------------------------------------------------------
+
+const noNul = (s: string): boolean => !s.includes('\0');
+const integerIn = (range: Range) => z.number().int().min(range[0]).max(range[1]);
+const numberIn = (range: Range) => z.number().finite().min(range[0]).max(range[1]);
+const plainObject = z.record(z.unknown());
+const nameSchema = z.string().max(functionLimits.nameLengthMax).regex(dnsLabel);
+const imageSchema = z.string().min(1).max(functionLimits.imageLengthMax).regex(/^\S+$/);
+/** argv[0] names the program, so it cannot be empty; later arguments may be. */
+const commandSchema = z.array(z.unknown()).min(1).max(functionLimits.commandArgsMax).pipe(
+  z.tuple([z.string().min(1).max(functionLimits.commandArgLengthMax).refine(noNul)])
+    .rest(z.string().max(functionLimits.commandArgLengthMax).refine(noNul)));
+/** '' is the stored form of "omitted" (the worker's scratch dir), so it round-trips. */
+const workingDirSchema = z.string().max(workingDirLengthMax).refine(noNul)
+  .refine((s) => s === '' || s.startsWith('/'));
+const envSchema = plainObject.refine((env) => Object.keys(env).length <= functionLimits.envEntriesMax);
+const envNameSchema = z.string().regex(envName);
+const envValueSchema = z.string().max(functionLimits.envValueLengthMax).refine(noNul);
+const presetSchema = z.string().refine((s) => Object.hasOwn(scalingPresets, s));
+
+/** `field` passes `schema`, or the error is `message` (our wording, naming field and value). */
+function checkWith<T>(schema: z.ZodType<T, z.ZodTypeDef, unknown>, value: unknown, field: string,
+  message: () => string): Validation<T> {
+  const parsed = schema.safeParse(value);
+  return parsed.success ? ok(parsed.data) : fail(ErrorCode.invalidField, field, message());
+}
 
 export function validateFunctionCreate(body: unknown): Validation<FunctionSpec> {
   const input = checkObject(body, '');
@@ -108,7 +138,7 @@ export function validateFunctionPatch(
 }
 
 /** The create body that yields `spec`: the unused one of image/command is left out. */
-export function specToCreateBody(spec: FunctionSpec): Body {
+function specToCreateBody(spec: FunctionSpec): Body {
   const { image, command, ...rest } = spec;
   return image !== '' ? { ...rest, image } : { ...rest, command: [...command] };
 }
@@ -214,7 +244,7 @@ function validateScaling(input: Body, baseScaling: ScalingSpec): Validation<Scal
 }
 
 /** Checks one scaling knob against its range; `min`, `max` and `initial` must be integers. */
-export function checkScalingKnob(key: keyof ScalingSpec, value: unknown): Validation<number> {
+function checkScalingKnob(key: keyof ScalingSpec, value: unknown): Validation<number> {
   const field = `scaling.${key}`;
   return scalingIntegerFields.has(key)
     ? checkInteger(value, field, scalingLimits[key])
@@ -222,7 +252,7 @@ export function checkScalingKnob(key: keyof ScalingSpec, value: unknown): Valida
 }
 
 /** Relations between knobs that each range check alone cannot see. */
-export function checkScalingRelations(scaling: ScalingSpec): Validation<ScalingSpec> {
+function checkScalingRelations(scaling: ScalingSpec): Validation<ScalingSpec> {
   if (scaling.min > scaling.max) {
     return fail(ErrorCode.invalidField, 'scaling.min',
       `scaling.min must be <= scaling.max (${scaling.max}), got ${scaling.min}`);
@@ -242,53 +272,36 @@ export function checkScalingRelations(scaling: ScalingSpec): Validation<ScalingS
 // ---- field checkers, shared with api/form ----------------------------------------------------
 
 export function checkName(value: unknown, field = 'name'): Validation<string> {
-  if (typeof value === 'string' && value.length <= functionLimits.nameLengthMax &&
-    dnsLabel.test(value)) {
-    return ok(value);
-  }
-  return fail(ErrorCode.invalidField, field,
+  return checkWith(nameSchema, value, field, () =>
     `${field} must be a DNS label (lower-case letters, digits and '-', starting with a letter, ` +
       `ending with a letter or digit, 1 to ${functionLimits.nameLengthMax} characters), ` +
       `got ${describe(value)}`);
 }
 
 export function checkImage(value: unknown, field = 'image'): Validation<string> {
-  if (typeof value === 'string' && value.length > 0 &&
-    value.length <= functionLimits.imageLengthMax && /^\S+$/.test(value)) {
-    return ok(value);
-  }
-  return fail(ErrorCode.invalidField, field,
+  return checkWith(imageSchema, value, field, () =>
     `${field} must be an image reference without whitespace, 1 to ` +
       `${functionLimits.imageLengthMax} characters, got ${describe(value)}`);
 }
 
-export function checkCommand(value: unknown, field = 'command'): Validation<string[]> {
-  const argsMax = functionLimits.commandArgsMax;
-  if (!Array.isArray(value) || value.length === 0 || value.length > argsMax) {
+function checkCommand(value: unknown, field = 'command'): Validation<string[]> {
+  const parsed = commandSchema.safeParse(value);
+  if (parsed.success) return ok([...parsed.data]);
+  const index = parsed.error.issues[0]!.path[0];
+  if (typeof index !== 'number' || !Array.isArray(value)) {
     return fail(ErrorCode.invalidField, field,
-      `${field} must be an array of 1 to ${argsMax} strings (argv, no shell), ` +
+      `${field} must be an array of 1 to ${functionLimits.commandArgsMax} strings (argv, no shell), ` +
         `got ${describe(value)}`);
   }
-  for (const [index, arg] of value.entries()) {
-    const argField = `${field}[${index}]`;
-    const lengthMin = index === 0 ? 1 : 0; // the program itself cannot be empty
-    if (typeof arg !== 'string' || arg.length < lengthMin ||
-      arg.length > functionLimits.commandArgLengthMax || arg.includes('\0')) {
-      return fail(ErrorCode.invalidField, argField,
-        `${argField} must be a string of ${lengthMin} to ${functionLimits.commandArgLengthMax} ` +
-          `characters without NUL, got ${describe(arg)}`);
-    }
-  }
-  return ok([...(value as string[])]);
+  const argField = `${field}[${index}]`;
+  const lengthMin = index === 0 ? 1 : 0;
+  return fail(ErrorCode.invalidField, argField,
+    `${argField} must be a string of ${lengthMin} to ${functionLimits.commandArgLengthMax} ` +
+      `characters without NUL, got ${describe(value[index])}`);
 }
 
 function checkWorkingDir(value: unknown, field: string): Validation<string> {
-  // '' is the stored form of "omitted" (the worker's scratch dir), so it round-trips.
-  if (typeof value === 'string' && (value === '' || value.startsWith('/')) &&
-    value.length <= workingDirLengthMax && !value.includes('\0')) {
-    return ok(value);
-  }
-  return fail(ErrorCode.invalidField, field,
+  return checkWith(workingDirSchema, value, field, () =>
     `${field} must be an absolute path of at most ${workingDirLengthMax} characters ` +
       `(or omitted), got ${describe(value)}`);
 }
@@ -297,74 +310,57 @@ export function checkEnv(value: unknown, field = 'env'): Validation<Record<strin
   const env = checkObject(value, field);
   if (!env.ok) return env;
   const entries = Object.entries(env.value);
-  if (entries.length > functionLimits.envEntriesMax) {
-    return fail(ErrorCode.invalidField, field,
-      `${field} must have at most ${functionLimits.envEntriesMax} entries, got ${entries.length}`);
-  }
+  const count = checkWith(envSchema, env.value, field, () =>
+    `${field} must have at most ${functionLimits.envEntriesMax} entries, got ${entries.length}`);
+  if (!count.ok) return count;
   for (const [key, entry] of entries) {
-    const entryField = `${field}.${key}`;
-    const checked = checkEnvEntry(key, entry, entryField);
+    const checked = checkEnvEntry(key, entry, `${field}.${key}`);
     if (!checked.ok) return checked;
   }
   // fromEntries defines own properties, so a key like "__proto__" cannot reach the prototype.
   return ok(Object.fromEntries(entries) as Record<string, string>);
 }
 
-export function checkEnvEntry(key: string, value: unknown, field: string): Validation<string> {
-  if (!envName.test(key)) {
-    return fail(ErrorCode.invalidField, field,
-      `${field}: environment variable names must match [A-Za-z_][A-Za-z0-9_]*, ` +
-        `got ${describe(key)}`);
-  }
+function checkEnvEntry(key: string, value: unknown, field: string): Validation<string> {
+  const name = checkWith(envNameSchema, key, field, () =>
+    `${field}: environment variable names must match [A-Za-z_][A-Za-z0-9_]*, got ${describe(key)}`);
+  if (!name.ok) return name;
   if (reservedEnvNames.has(key)) {
     return fail(ErrorCode.invalidField, field,
       `${field} is reserved: the runtime sets ${key} to the port the sandbox must listen on`);
   }
-  const lengthMax = functionLimits.envValueLengthMax;
-  if (typeof value !== 'string' || value.length > lengthMax || value.includes('\0')) {
-    return fail(ErrorCode.invalidField, field,
-      `${field} must be a string of at most ${lengthMax} characters without NUL, ` +
-        `got ${describe(value)}`);
-  }
-  return ok(value);
+  return checkWith(envValueSchema, value, field, () =>
+    `${field} must be a string of at most ${functionLimits.envValueLengthMax} characters without NUL, ` +
+      `got ${describe(value)}`);
 }
 
-export function checkPresetName(value: unknown, field: string): Validation<ScalingPresetName> {
-  if (typeof value === 'string' && Object.hasOwn(scalingPresets, value)) {
-    return ok(value as ScalingPresetName);
-  }
-  return fail(ErrorCode.invalidField, field,
-    `${field} must be one of ${Object.keys(scalingPresets).join(', ')}, got ${describe(value)}`);
+function checkPresetName(value: unknown, field: string): Validation<ScalingPresetName> {
+  return checkWith(presetSchema, value, field, () =>
+    `${field} must be one of ${Object.keys(scalingPresets).join(', ')}, got ${describe(value)}`,
+  ) as Validation<ScalingPresetName>;
 }
 
-export function checkInteger(value: unknown, field: string, range: Range): Validation<number> {
-  if (typeof value === 'number' && Number.isInteger(value) && inRange(value, range)) {
-    return ok(value);
-  }
-  return fail(ErrorCode.invalidField, field,
+function checkInteger(value: unknown, field: string, range: Range): Validation<number> {
+  return checkWith(integerIn(range), value, field, () =>
     `${field} must be an integer in [${range[0]}, ${range[1]}], got ${describe(value)}`);
 }
 
-export function checkNumber(value: unknown, field: string, range: Range): Validation<number> {
-  if (typeof value === 'number' && Number.isFinite(value) && inRange(value, range)) {
-    return ok(value);
-  }
-  return fail(ErrorCode.invalidField, field,
+function checkNumber(value: unknown, field: string, range: Range): Validation<number> {
+  return checkWith(numberIn(range), value, field, () =>
     `${field} must be a number in [${range[0]}, ${range[1]}], got ${describe(value)}`);
 }
 
 /** A plain JSON object; `field` '' means the whole body. */
-export function checkObject(value: unknown, field: string): Validation<Body> {
-  if (typeof value === 'object' && value !== null && !Array.isArray(value)) {
-    return ok(value as Body);
-  }
+function checkObject(value: unknown, field: string): Validation<Body> {
+  // Checked for shape only: the value itself is kept, so only own keys are read later.
+  if (plainObject.safeParse(value).success) return ok(value as Body);
   const what = field === '' ? 'the request body' : field;
   const code = field === '' ? ErrorCode.invalidJson : ErrorCode.invalidField;
   return fail(code, field, `${what} must be a JSON object, got ${describe(value)}`);
 }
 
 /** First key of `value` (in its own order) that is not in `known`, as unknown_field. */
-export function checkKnownKeys(
+function checkKnownKeys(
   value: Body,
   known: readonly string[],
   prefix: string,
@@ -392,16 +388,21 @@ export function ok<T>(value: T): Validation<T> {
 export function describe(value: unknown): string {
   const text = value === undefined || typeof value === 'number'
     ? String(value) // JSON would show NaN and Infinity as null
-    : (JSON.stringify(value) ?? String(value));
+    : safeJson(value);
   return text.length <= messageValueCharsMax ? text : `${text.slice(0, messageValueCharsMax)}...`;
+}
+
+/** JSON of a value; one nested too deep to print (a stack overflow) is named, not thrown. */
+function safeJson(value: unknown): string {
+  try {
+    return JSON.stringify(value) ?? String(value);
+  } catch {
+    return Array.isArray(value) ? '[...]' : typeof value === 'object' ? '{...}' : String(value);
+  }
 }
 
 function quote(text: string): string {
   return JSON.stringify(text);
-}
-
-function inRange(value: number, range: Range): boolean {
-  return value >= range[0] && value <= range[1];
 }
 
 /** The input's own value for `key` checked, or `fallback` when the key is absent. */
