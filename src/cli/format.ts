@@ -20,7 +20,7 @@ export function formatTable(headers: string[], rows: string[][]): string {
 }
 
 /** argv shown so it can be pasted back: arguments with spaces or quotes are JSON-quoted. */
-export function formatArgv(argv: readonly string[]): string {
+function formatArgv(argv: readonly string[]): string {
   return argv.map((arg) => (arg === '' || /[\s"'\\$`]/.test(arg) ? JSON.stringify(arg) : arg))
     .join(' ');
 }

@@ -32,7 +32,7 @@ function packageVersion(): string {
   return typeof pkg.version === 'string' ? pkg.version : 'unknown';
 }
 
-export function buildProgram(extraCommands: CommandInstaller[] = []): Command {
+function buildProgram(extraCommands: CommandInstaller[] = []): Command {
   const program = new Command('dirigent')
     .version(packageVersion(), '-V, --version', 'print the version')
     .description('Dirigent in TypeScript: a lightweight serverless (FaaS) cluster manager')

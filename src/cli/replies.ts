@@ -38,7 +38,6 @@ export const functionReply = z.object({ function: functionSpec, status: function
 export type FunctionReply = z.infer<typeof functionReply>;
 
 export const functionListReply = z.object({ functions: z.array(functionReply) });
-export type FunctionListReply = z.infer<typeof functionListReply>;
 
 export const clusterReply = z.object({
   leader: z.object({ id: z.string(), apiAddress: z.string() }).passthrough().nullable(),

@@ -21,9 +21,9 @@ export interface Knob {
   expect: string;
 }
 
-export const logLevels = Object.freeze(['debug', 'info', 'warn', 'error', 'silent'] as const);
-export const workerRuntimeNames = Object.freeze(['process', 'emulated'] as const);
-export const portRange = [0, 65_535] as const;
+const logLevels = Object.freeze(['debug', 'info', 'warn', 'error', 'silent'] as const);
+const workerRuntimeNames = Object.freeze(['process', 'emulated'] as const);
+const portRange = [0, 65_535] as const;
 /** Longest host name (RFC 1035), also the bound of ids and addresses built from one. */
 const hostLengthMax = 253;
 const pathLengthMax = 4096;
@@ -36,18 +36,18 @@ function toNumber(raw: unknown): unknown {
   return typeof raw === 'string' && raw.trim() !== '' ? Number(raw) : raw;
 }
 
-export function int(min: number, max: number): Knob {
+function int(min: number, max: number): Knob {
   return {
     schema: z.preprocess(toNumber, z.number().int().min(min).max(max)),
     expect: `an integer in [${min}, ${max}]`,
   };
 }
 
-export function oneOf<T extends string>(names: readonly [T, ...T[]]): Knob {
+function oneOf<T extends string>(names: readonly [T, ...T[]]): Knob {
   return { schema: z.enum(names), expect: `one of ${names.join(' | ')}` };
 }
 
-export function text(lengthMin: number, lengthMax: number): Knob {
+function text(lengthMin: number, lengthMax: number): Knob {
   return {
     schema: z.string().min(lengthMin).max(lengthMax).refine((s) => !s.includes('\0')),
     expect: lengthMin > 0 ? `a string of ${lengthMin} to ${lengthMax} characters` : `a string of at most ${lengthMax} characters`,
@@ -55,7 +55,7 @@ export function text(lengthMin: number, lengthMax: number): Knob {
 }
 
 /** `host:port`, the form gRPC clients dial. */
-export function address(): Knob {
+function address(): Knob {
   return {
     schema: z.string().max(hostLengthMax + 6).regex(/^[^\s:]+:\d{1,5}$/).refine((s) => Number(s.split(':')[1]) <= portRange[1]),
     expect: 'host:port',
@@ -63,7 +63,7 @@ export function address(): Knob {
 }
 
 /** [low, high] with low <= high; from a JSON array or "low,high". */
-export function pair(min: number, max: number): Knob {
+function pair(min: number, max: number): Knob {
   const bound = z.number().int().min(min).max(max);
   return {
     schema: z.preprocess(
@@ -160,7 +160,7 @@ export function compileWorker(options: Record<string, unknown>): WorkerConfig {
  * defaults overlaid with options, every key checked by its knob. A key in the defaults without
  * a knob (a new default not yet given a range) is checked against its default's type only.
  */
-export function compile(
+function compile(
   name: string,
   defaults: Record<string, unknown>,
   knobs: Record<string, Knob>,

@@ -54,7 +54,7 @@ export function readBody(req: IncomingMessage, limits: BodyLimits): Promise<stri
 }
 
 /** The media type of a request (lower case, without parameters), '' when absent. */
-export function mediaType(req: IncomingMessage): string {
+function mediaType(req: IncomingMessage): string {
   return (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
 }
 
@@ -80,7 +80,7 @@ export function parseJson(text: string, nestingDepthMax: number): unknown {
 }
 
 /** True when arrays/objects in `text` nest deeper than `depthMax` (brackets in strings skipped). */
-export function jsonNestingExceeds(text: string, depthMax: number): boolean {
+function jsonNestingExceeds(text: string, depthMax: number): boolean {
   let depth = 0;
   let inString = false;
   for (let i = 0; i < text.length; i++) {

@@ -48,7 +48,7 @@ export interface RunWindow {
 }
 
 /** Shared fields of every request bench from its recorder. */
-export function requestSummary(
+function requestSummary(
   bench: BenchSummary['bench'],
   offeredRps: number | null,
   achievedRps: number,
@@ -143,7 +143,7 @@ function cpuPerRequestMs(cpu: CpuSeconds, count: number) {
  */
 const cdfBySummary = new WeakMap<BenchSummary, Array<{ x: number; y: number }>>();
 
-export function attachCdf(s: BenchSummary, h: Histogram): BenchSummary {
+function attachCdf(s: BenchSummary, h: Histogram): BenchSummary {
   cdfBySummary.set(s, histogramCdfMs(h));
   return s;
 }

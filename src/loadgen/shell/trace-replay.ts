@@ -192,7 +192,7 @@ function storeOutcome(c: OutcomeColumns, x: Outcome): void {
 }
 
 /** `durationMs` from the function's JSON reply, in µs; NaN when absent or not JSON. */
-export function reportedDurationUs(body: string): number {
+function reportedDurationUs(body: string): number {
   if (body === '' || body[0] !== '{') return Number.NaN;
   try {
     const v = (JSON.parse(body) as { durationMs?: unknown }).durationMs;
