@@ -29,7 +29,8 @@ test('open-loop summary from 100 cold starts at 100 rps, one 503 and one refused
     { startMs: 0, endMs: 1000, lateness: newHistogram(), undrained: 0, inflightMax: 3 }, cpu);
   assert.equal(s.count, 102);
   assert.equal(s.ok, 100);
-  assert.equal(s.achievedRps, 100); // 99 gaps over 990 ms
+  // 99 gaps over 990 ms say 100 rps, but 2 of 102 failed: at most 100 x 100/102 were served.
+  assert.equal(s.achievedRps, 98.04);
   assert.deepEqual(s.latencyMs, { p50: 1.5, p90: 1.5, p99: 1.5, max: 1.5 });
   assert.deepEqual(s.errors, { 503: 1, ECONNREFUSED: 1 });
   assert.equal(s.coldStartRatio, 1);
@@ -38,6 +39,17 @@ test('open-loop summary from 100 cold starts at 100 rps, one 503 and one refused
   assert.deepEqual(summaryReasons(s, defaultSaturationRule), ['error rate 1.96% > 1%']);
   assert.ok(cdfOf(s).length > 0);
   assert.equal(JSON.parse(JSON.stringify(s)).latencyMs.p50, 1.5);
+});
+
+test('open loop: successes bunched early do not pass for the offered rate', () => {
+  // 5 s at 100 rps: the first 100 succeed within 1 s, the other 400 fail. The spacing of the
+  // successes alone says 100 rps; the run served 100 requests in 5 s.
+  const rec = new RunRecorder();
+  for (let i = 0; i < 100; i++) rec.onOutcome(outcome(i, i * 10, i * 10 + 1));
+  for (let i = 100; i < 500; i++) rec.onOutcome(outcome(i, i * 10, i * 10 + 1, 503));
+  const s = openLoopSummary('warm', 100, rec,
+    { startMs: 0, endMs: 5000, lateness: newHistogram(), undrained: 0, inflightMax: 1 }, cpu);
+  assert.equal(s.achievedRps, 20);
 });
 
 test('whenCompleted resolves at the n-th outcome', async () => {

@@ -75,7 +75,18 @@ function requestSummary(
   return attachCdf(summary, rec.latency);
 }
 
-/** Open loop: achieved rate from completion spacing (see `completionRateRps`). */
+/**
+ * Achieved rate of an open loop: the spacing of successful completions (see
+ * `completionRateRps`), capped by the offered rate times the share that succeeded, since
+ * spacing alone overstates a run whose failures cluster (successes early, errors late).
+ */
+export function openLoopAchievedRps(rec: RunRecorder, offeredRps: number, windowS: number): number {
+  const spacingRps = completionRateRps(rec.ok, rec.firstOkDoneMs, rec.lastOkDoneMs, windowS);
+  const servedShareRps = rec.counted > 0 ? (offeredRps * rec.ok) / rec.counted : 0;
+  return Math.min(spacingRps, servedShareRps);
+}
+
+/** Open loop summary; achieved as in `openLoopAchievedRps`. */
 export function openLoopSummary(
   bench: BenchSummary['bench'],
   offeredRps: number,
@@ -83,8 +94,7 @@ export function openLoopSummary(
   run: RunWindow & { lateness: Histogram; undrained: number; inflightMax: number },
   cpu: CpuSeconds,
 ): BenchSummary {
-  const fallbackS = (run.endMs - run.startMs) / 1000;
-  const achieved = completionRateRps(rec.ok, rec.firstOkDoneMs, rec.lastOkDoneMs, fallbackS);
+  const achieved = openLoopAchievedRps(rec, offeredRps, (run.endMs - run.startMs) / 1000);
   const summary = requestSummary(bench, offeredRps, achieved, rec, run, cpu);
   summary.sendLatenessMs = summarizeMs(run.lateness);
   summary.inflightMax = run.inflightMax;
