@@ -29,16 +29,8 @@
 import { z } from 'zod';
 import { ErrorCode, type FunctionSpec } from './types.js';
 import { functionLimits, scalingLimits, scalingPresets } from '../config/defaults.js';
-import {
-  checkEnv,
-  checkImage,
-  checkName,
-  describe,
-  fail,
-  ok,
-  validateFunctionCreate,
-  type Validation,
-} from './validate.js';
+import { checkEnv, checkImage, checkName, describe, fail, ok, type Validation } from './fields.js';
+import { validateFunctionCreate } from './validate.js';
 
 const formFields = [
   'name', 'image', 'port_forwarding', 'requested_cpu', 'requested_memory',
