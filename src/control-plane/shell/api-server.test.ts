@@ -82,6 +82,12 @@ describe('api server: malformed client input', () => {
     }
   });
 
+  it('brackets inside strings (escaped quotes too) do not count as nesting', async () => {
+    const body = JSON.stringify({ name: 'brackets', command: ['x'], env: { A: `\\"${'['.repeat(100)}`, B: '"{{{' } });
+    const r = await send(port, 'POST', '/v1/functions', json, [body]);
+    assert.equal(r.status, 201, r.body);
+  });
+
   it('a chunked body over the limit is answered 413, not reset', async () => {
     const chunk = 'x'.repeat(1024);
     const r = await send(port, 'POST', '/v1/functions', json, Array.from({ length: 16 }, () => chunk));
