@@ -23,20 +23,14 @@
  * minimum is 1, and refusing the loader's own registrations would defeat the point of the form.
  *
  * Errors name the form field (not the JSON field) so the loader's log points at what it sent.
- * Imports only `api/` and `config/defaults`.
+ * Values are checked by zod schemas (Go's integer and bool syntax below); the spec they build
+ * then goes through the JSON validator. Imports only zod, `api/` and `config/defaults`.
  */
+import { z } from 'zod';
 import { ErrorCode, type FunctionSpec } from './types.js';
 import { functionLimits, scalingLimits, scalingPresets } from '../config/defaults.js';
-import {
-  checkEnv,
-  checkImage,
-  checkName,
-  describe,
-  fail,
-  ok,
-  validateFunctionCreate,
-  type Validation,
-} from './validate.js';
+import { checkEnv, checkImage, checkName, describe, fail, ok, type Validation } from './fields.js';
+import { validateFunctionCreate } from './validate.js';
 
 const formFields = [
   'name', 'image', 'port_forwarding', 'requested_cpu', 'requested_memory',
@@ -48,14 +42,18 @@ const ignoredFormFields = [
 ] as const;
 /** Fields that legitimately appear more than once. */
 const repeatedFormFields: ReadonlySet<string> = new Set(['port_forwarding', 'env_vars']);
-const protocols: ReadonlySet<string> = new Set(['tcp', 'udp']);
+/** port_forwarding's second value, any case. */
+const protocolSchema = z.string().transform((p) => p.toLowerCase()).pipe(z.enum(['tcp', 'udp']));
 /** The reference's resource default when a field is absent. */
 const resourceDefault = 1;
 /** Go's strconv.ParseBool spellings, which the reference accepts. */
-const goBools: ReadonlyMap<string, boolean> = new Map([
-  ['1', true], ['t', true], ['T', true], ['true', true], ['TRUE', true], ['True', true],
-  ['0', false], ['f', false], ['F', false], ['false', false], ['FALSE', false], ['False', false],
+const goBoolSchema = z.union([
+  z.enum(['1', 't', 'T', 'true', 'TRUE', 'True']).transform(() => true),
+  z.enum(['0', 'f', 'F', 'false', 'FALSE', 'False']).transform(() => false),
 ]);
+/** strconv.Atoi's syntax: optional sign, decimal digits only. */
+const goIntSchema = z.string().regex(/^[+-]?\d{1,16}$/).transform(Number);
+const goIntIn = (low: number, high: number) => goIntSchema.pipe(z.number().int().min(low).max(high));
 
 /** Where an error found by the JSON validator points, in form terms. */
 const jsonToFormField: Readonly<Record<string, string>> = {
@@ -134,12 +132,9 @@ function required(params: URLSearchParams, field: string): Validation<string> {
 }
 
 function parsePortForwarding(values: string[]): Validation<number> {
-  const [portText, protocol] = values;
   const [low, high] = functionLimits.port;
-  const port = portText === undefined ? NaN : parseGoInt(portText);
-  const valid = values.length === 2 && Number.isInteger(port) && port >= low && port <= high &&
-    protocol !== undefined && protocols.has(protocol.toLowerCase());
-  if (valid) return ok(port);
+  const parsed = z.tuple([goIntIn(low, high), protocolSchema]).safeParse(values);
+  if (parsed.success) return ok(parsed.data[0]);
   // Missing entirely is its own code so clients can tell "forgot it" from "got it wrong".
   const code = values.length === 0 ? ErrorCode.missingField : ErrorCode.invalidField;
   return fail(code, 'port_forwarding',
@@ -150,12 +145,12 @@ function parsePortForwarding(values: string[]): Validation<number> {
 function parseResource(params: URLSearchParams, field: string, max: number): Validation<number> {
   const text = params.get(field);
   if (text === null || text === '') return ok(resourceDefault);
-  const value = parseGoInt(text);
-  if (!Number.isInteger(value) || value < 0 || value > max) {
+  const parsed = goIntIn(0, max).safeParse(text);
+  if (!parsed.success) {
     return fail(ErrorCode.invalidField, field,
       `${field} must be an integer in [0, ${max}] (0 counts as 1), got ${describe(text)}`);
   }
-  return ok(Math.max(value, resourceDefault));
+  return ok(Math.max(parsed.data, resourceDefault));
 }
 
 interface FormScaling {
@@ -165,7 +160,9 @@ interface FormScaling {
 
 function parseScalingFields(params: URLSearchParams): Validation<FormScaling> {
   const sweepText = params.get('cold_start_sweep');
-  const sweep = sweepText === null || sweepText === '' ? false : goBools.get(sweepText);
+  const parsedSweep = sweepText === null || sweepText === '' ? { success: true as const, data: false }
+    : goBoolSchema.safeParse(sweepText);
+  const sweep = parsedSweep.success ? parsedSweep.data : undefined;
   if (sweep === undefined) {
     return fail(ErrorCode.invalidField, 'cold_start_sweep',
       `cold_start_sweep must be true or false, got ${describe(sweepText)}`);
@@ -195,12 +192,12 @@ function parseBound(
 ): Validation<number | undefined> {
   const text = params.get(field);
   if (text === null || text === '') return ok(undefined);
-  const value = parseGoInt(text);
-  if (!Number.isInteger(value) || value < range[0] || value > range[1]) {
+  const parsed = goIntIn(range[0], range[1]).safeParse(text);
+  if (!parsed.success) {
     return fail(ErrorCode.invalidField, field,
       `${field} must be an integer in [${range[0]}, ${range[1]}], got ${describe(text)}`);
   }
-  return ok(value);
+  return ok(parsed.data);
 }
 
 function parseEnvVars(values: string[]): Validation<Record<string, string>> {
@@ -217,9 +214,4 @@ function parseEnvVars(values: string[]): Validation<Record<string, string>> {
   // fromEntries keeps "__proto__" an own key; a repeated key keeps its last value, as in a shell.
   const env = checkEnv(Object.fromEntries(entries), 'env_vars');
   return env.ok ? env : fail(env.error.code, 'env_vars', env.error.message);
-}
-
-/** strconv.Atoi's syntax: optional sign, decimal digits only. NaN when it does not parse. */
-function parseGoInt(text: string): number {
-  return /^[+-]?\d{1,16}$/.test(text) ? Number(text) : NaN;
 }

@@ -93,6 +93,8 @@ export const ErrorCode = {
   functionTimeout: 'function_timeout',
   sandboxFailure: 'sandbox_failure',
   bodyTooLarge: 'body_too_large',
+  unsupportedMediaType: 'unsupported_media_type',
+  invalidPath: 'invalid_path',
   methodNotAllowed: 'method_not_allowed',
   storeFailure: 'store_failure',
   internal: 'internal',

@@ -18,7 +18,9 @@
  * - `scalingPreset` resets `scaling` to the preset before the body's `scaling` overlays it.
  * - Giving `image` clears `command` and vice versa, so one field switches the runtime kind.
  *
- * Imports only `api/types` and `config/defaults`.
+ * Every field's type and range is a zod schema (api/fields); the walk over the fields stays
+ * explicit because the API promises the FIRST error in the order above with our own wording,
+ * while zod reports every issue in its words. Imports only `api/` and `config/defaults`.
  */
 import { ErrorCode, type FunctionSpec, type ScalingSpec } from './types.js';
 import {
@@ -26,21 +28,29 @@ import {
   functionLimits,
   scalingLimits,
   scalingPresets,
-  type ScalingPresetName,
 } from '../config/defaults.js';
+import {
+  checkCommand,
+  checkImage,
+  checkInteger,
+  checkKnownKeys,
+  checkName,
+  checkNumber,
+  checkObject,
+  checkPresetName,
+  checkWorkingDir,
+  checkEnv,
+  describe,
+  fail,
+  ok,
+  type Body,
+  type Validation,
+} from './fields.js';
 
-export interface ValidationError {
-  code: ErrorCode;
-  message: string;
-  field: string;
-}
-export type Validation<T> = { ok: true; value: T } | { ok: false; error: ValidationError };
-
-type Range = readonly [number, number];
-type Body = Record<string, unknown>;
+export type { Validation } from './fields.js';
 
 /** Top-level fields of a create body, in the order they are checked. */
-export const functionCreateFields = [
+const functionCreateFields = [
   'name', 'image', 'command', 'workingDir', 'port', 'env', 'resources',
   'concurrency', 'timeoutMs', 'scalingPreset', 'scaling',
 ] as const;
@@ -48,15 +58,6 @@ const resourceFields = ['cpuMillis', 'memoryMiB'] as const;
 const scalingFields = Object.keys(scalingLimits) as (keyof ScalingSpec)[];
 /** Knobs that count sandboxes; the others are windows, ratios and rates. */
 const scalingIntegerFields: ReadonlySet<keyof ScalingSpec> = new Set(['min', 'max', 'initial']);
-
-const dnsLabel = /^[a-z]([a-z0-9-]*[a-z0-9])?$/;
-const envName = /^[A-Za-z_][A-Za-z0-9_]*$/;
-/** The runtime sets PORT to the port the sandbox must listen on; a user value would lie. */
-const reservedEnvNames: ReadonlySet<string> = new Set(['PORT']);
-/** A path is one argv-sized string: reuse the argument bound rather than invent a new one. */
-const workingDirLengthMax = functionLimits.commandArgLengthMax;
-/** Echoed values are cut so one huge field cannot make a huge error line. */
-const messageValueCharsMax = 80;
 
 export function validateFunctionCreate(body: unknown): Validation<FunctionSpec> {
   const input = checkObject(body, '');
@@ -108,7 +109,7 @@ export function validateFunctionPatch(
 }
 
 /** The create body that yields `spec`: the unused one of image/command is left out. */
-export function specToCreateBody(spec: FunctionSpec): Body {
+function specToCreateBody(spec: FunctionSpec): Body {
   const { image, command, ...rest } = spec;
   return image !== '' ? { ...rest, image } : { ...rest, command: [...command] };
 }
@@ -214,7 +215,7 @@ function validateScaling(input: Body, baseScaling: ScalingSpec): Validation<Scal
 }
 
 /** Checks one scaling knob against its range; `min`, `max` and `initial` must be integers. */
-export function checkScalingKnob(key: keyof ScalingSpec, value: unknown): Validation<number> {
+function checkScalingKnob(key: keyof ScalingSpec, value: unknown): Validation<number> {
   const field = `scaling.${key}`;
   return scalingIntegerFields.has(key)
     ? checkInteger(value, field, scalingLimits[key])
@@ -222,7 +223,7 @@ export function checkScalingKnob(key: keyof ScalingSpec, value: unknown): Valida
 }
 
 /** Relations between knobs that each range check alone cannot see. */
-export function checkScalingRelations(scaling: ScalingSpec): Validation<ScalingSpec> {
+function checkScalingRelations(scaling: ScalingSpec): Validation<ScalingSpec> {
   if (scaling.min > scaling.max) {
     return fail(ErrorCode.invalidField, 'scaling.min',
       `scaling.min must be <= scaling.max (${scaling.max}), got ${scaling.min}`);
@@ -239,169 +240,8 @@ export function checkScalingRelations(scaling: ScalingSpec): Validation<ScalingS
   return ok(scaling);
 }
 
-// ---- field checkers, shared with api/form ----------------------------------------------------
-
-export function checkName(value: unknown, field = 'name'): Validation<string> {
-  if (typeof value === 'string' && value.length <= functionLimits.nameLengthMax &&
-    dnsLabel.test(value)) {
-    return ok(value);
-  }
-  return fail(ErrorCode.invalidField, field,
-    `${field} must be a DNS label (lower-case letters, digits and '-', starting with a letter, ` +
-      `ending with a letter or digit, 1 to ${functionLimits.nameLengthMax} characters), ` +
-      `got ${describe(value)}`);
-}
-
-export function checkImage(value: unknown, field = 'image'): Validation<string> {
-  if (typeof value === 'string' && value.length > 0 &&
-    value.length <= functionLimits.imageLengthMax && /^\S+$/.test(value)) {
-    return ok(value);
-  }
-  return fail(ErrorCode.invalidField, field,
-    `${field} must be an image reference without whitespace, 1 to ` +
-      `${functionLimits.imageLengthMax} characters, got ${describe(value)}`);
-}
-
-export function checkCommand(value: unknown, field = 'command'): Validation<string[]> {
-  const argsMax = functionLimits.commandArgsMax;
-  if (!Array.isArray(value) || value.length === 0 || value.length > argsMax) {
-    return fail(ErrorCode.invalidField, field,
-      `${field} must be an array of 1 to ${argsMax} strings (argv, no shell), ` +
-        `got ${describe(value)}`);
-  }
-  for (const [index, arg] of value.entries()) {
-    const argField = `${field}[${index}]`;
-    const lengthMin = index === 0 ? 1 : 0; // the program itself cannot be empty
-    if (typeof arg !== 'string' || arg.length < lengthMin ||
-      arg.length > functionLimits.commandArgLengthMax || arg.includes('\0')) {
-      return fail(ErrorCode.invalidField, argField,
-        `${argField} must be a string of ${lengthMin} to ${functionLimits.commandArgLengthMax} ` +
-          `characters without NUL, got ${describe(arg)}`);
-    }
-  }
-  return ok([...(value as string[])]);
-}
-
-function checkWorkingDir(value: unknown, field: string): Validation<string> {
-  // '' is the stored form of "omitted" (the worker's scratch dir), so it round-trips.
-  if (typeof value === 'string' && (value === '' || value.startsWith('/')) &&
-    value.length <= workingDirLengthMax && !value.includes('\0')) {
-    return ok(value);
-  }
-  return fail(ErrorCode.invalidField, field,
-    `${field} must be an absolute path of at most ${workingDirLengthMax} characters ` +
-      `(or omitted), got ${describe(value)}`);
-}
-
-export function checkEnv(value: unknown, field = 'env'): Validation<Record<string, string>> {
-  const env = checkObject(value, field);
-  if (!env.ok) return env;
-  const entries = Object.entries(env.value);
-  if (entries.length > functionLimits.envEntriesMax) {
-    return fail(ErrorCode.invalidField, field,
-      `${field} must have at most ${functionLimits.envEntriesMax} entries, got ${entries.length}`);
-  }
-  for (const [key, entry] of entries) {
-    const entryField = `${field}.${key}`;
-    const checked = checkEnvEntry(key, entry, entryField);
-    if (!checked.ok) return checked;
-  }
-  // fromEntries defines own properties, so a key like "__proto__" cannot reach the prototype.
-  return ok(Object.fromEntries(entries) as Record<string, string>);
-}
-
-export function checkEnvEntry(key: string, value: unknown, field: string): Validation<string> {
-  if (!envName.test(key)) {
-    return fail(ErrorCode.invalidField, field,
-      `${field}: environment variable names must match [A-Za-z_][A-Za-z0-9_]*, ` +
-        `got ${describe(key)}`);
-  }
-  if (reservedEnvNames.has(key)) {
-    return fail(ErrorCode.invalidField, field,
-      `${field} is reserved: the runtime sets ${key} to the port the sandbox must listen on`);
-  }
-  const lengthMax = functionLimits.envValueLengthMax;
-  if (typeof value !== 'string' || value.length > lengthMax || value.includes('\0')) {
-    return fail(ErrorCode.invalidField, field,
-      `${field} must be a string of at most ${lengthMax} characters without NUL, ` +
-        `got ${describe(value)}`);
-  }
-  return ok(value);
-}
-
-export function checkPresetName(value: unknown, field: string): Validation<ScalingPresetName> {
-  if (typeof value === 'string' && Object.hasOwn(scalingPresets, value)) {
-    return ok(value as ScalingPresetName);
-  }
-  return fail(ErrorCode.invalidField, field,
-    `${field} must be one of ${Object.keys(scalingPresets).join(', ')}, got ${describe(value)}`);
-}
-
-export function checkInteger(value: unknown, field: string, range: Range): Validation<number> {
-  if (typeof value === 'number' && Number.isInteger(value) && inRange(value, range)) {
-    return ok(value);
-  }
-  return fail(ErrorCode.invalidField, field,
-    `${field} must be an integer in [${range[0]}, ${range[1]}], got ${describe(value)}`);
-}
-
-export function checkNumber(value: unknown, field: string, range: Range): Validation<number> {
-  if (typeof value === 'number' && Number.isFinite(value) && inRange(value, range)) {
-    return ok(value);
-  }
-  return fail(ErrorCode.invalidField, field,
-    `${field} must be a number in [${range[0]}, ${range[1]}], got ${describe(value)}`);
-}
-
-/** A plain JSON object; `field` '' means the whole body. */
-export function checkObject(value: unknown, field: string): Validation<Body> {
-  if (typeof value === 'object' && value !== null && !Array.isArray(value)) {
-    return ok(value as Body);
-  }
-  const what = field === '' ? 'the request body' : field;
-  const code = field === '' ? ErrorCode.invalidJson : ErrorCode.invalidField;
-  return fail(code, field, `${what} must be a JSON object, got ${describe(value)}`);
-}
-
-/** First key of `value` (in its own order) that is not in `known`, as unknown_field. */
-export function checkKnownKeys(
-  value: Body,
-  known: readonly string[],
-  prefix: string,
-): Validation<Body> {
-  for (const key of Object.keys(value)) {
-    if (known.includes(key)) continue;
-    const suggestion = closestName(key, known);
-    const hint = suggestion === undefined
-      ? ` (known: ${known.join(', ')})`
-      : `; did you mean ${prefix}${suggestion}?`;
-    return fail(ErrorCode.unknownField, `${prefix}${key}`, `unknown field ${prefix}${key}${hint}`);
-  }
-  return ok(value);
-}
-
-export function fail(code: ErrorCode, field: string, message: string): Validation<never> {
-  return { ok: false, error: { code, message, field } };
-}
-
-export function ok<T>(value: T): Validation<T> {
-  return { ok: true, value };
-}
-
-/** A value as shown in messages: JSON, cut to a readable length. */
-export function describe(value: unknown): string {
-  const text = value === undefined || typeof value === 'number'
-    ? String(value) // JSON would show NaN and Infinity as null
-    : (JSON.stringify(value) ?? String(value));
-  return text.length <= messageValueCharsMax ? text : `${text.slice(0, messageValueCharsMax)}...`;
-}
-
 function quote(text: string): string {
   return JSON.stringify(text);
-}
-
-function inRange(value: number, range: Range): boolean {
-  return value >= range[0] && value <= range[1];
 }
 
 /** The input's own value for `key` checked, or `fallback` when the key is absent. */
@@ -412,41 +252,4 @@ function pick<T>(
   check: (value: unknown, field: string) => Validation<T>,
 ): Validation<T> {
   return Object.hasOwn(input, key) ? check(input[key], key) : ok(fallback);
-}
-
-/** The known name nearest to `key` (case-insensitive, small edit distance), if any. */
-function closestName(key: string, known: readonly string[]): string | undefined {
-  let best: { name: string; distance: number } | undefined;
-  for (const name of known) {
-    // Short names get a tighter bound, or "mix" would suggest both "min" and "max".
-    const distanceMax = Math.min(2, Math.max(1, Math.floor(name.length / 4)));
-    const distance = editDistance(key.toLowerCase(), name.toLowerCase());
-    if (distance <= distanceMax && (best === undefined || distance < best.distance)) {
-      best = { name, distance };
-    }
-  }
-  return best?.name;
-}
-
-/**
- * Edit distance counting a swap of neighbours as one edit (optimal string alignment), since
- * "nmae" for "name" is the typical slip. Field names are short, so O(n*m) is cheap.
- */
-function editDistance(a: string, b: string): number {
-  let beforePrevious: number[] = [];
-  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const current = [i];
-    for (let j = 1; j <= b.length; j++) {
-      const substitution = previous[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1);
-      let best = Math.min(previous[j] + 1, current[j - 1] + 1, substitution);
-      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) {
-        best = Math.min(best, beforePrevious[j - 2] + 1);
-      }
-      current.push(best);
-    }
-    beforePrevious = previous;
-    previous = current;
-  }
-  return previous[b.length];
 }

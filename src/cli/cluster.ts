@@ -36,7 +36,7 @@ Examples:
     });
 }
 
-export function formatCluster(status: ClusterReply): string {
+function formatCluster(status: ClusterReply): string {
   const leader = status.leader === null
     ? 'leader: none (an election may be under way)\n'
     : `leader: ${status.leader.id} (${status.leader.apiAddress})\n`;

@@ -5,14 +5,25 @@
  * JSON config file (`--config`); precedence: flag > env > file > defaults (config/defaults.ts).
  */
 import { readFileSync } from 'node:fs';
-import type { Command } from 'commander';
-import { compile, portRange, type ControlPlaneConfig, type DataPlaneConfig, type WorkerConfig } from '../config/compile.js';
+import { Option, type Command } from 'commander';
+import {
+  compileControlPlane,
+  compileDataPlane,
+  compileWorker,
+  ConfigError,
+  controlPlaneKnobs,
+  dataPlaneKnobs,
+  knobHelp,
+  workerKnobs,
+  type Knob,
+} from '../config/compile.js';
 import { controlPlaneDefaults, dataPlaneDefaults, workerDefaults } from '../config/defaults.js';
-import { pinoLogger, type LogLevel } from '../shared/pino-logger.js';
+import { pinoLogger } from '../shared/pino-logger.js';
+import { CliError, ExitCode } from './context.js';
 
 type Raw = Record<string, unknown>;
 
-/** Flag name (kebab) → option key (camel), value parser. */
+/** Flag name (kebab) -> config key (camel, as in config/defaults.ts), help. */
 interface FlagSpec {
   flag: string;
   key: string;
@@ -20,8 +31,8 @@ interface FlagSpec {
 }
 
 const common: FlagSpec[] = [
-  { flag: 'config', key: 'config', help: 'JSON file with options (keys as in config/defaults.ts)' },
-  { flag: 'log-level', key: 'logLevel', help: 'debug | info | warn | error | silent (default info)' },
+  { flag: 'config', key: 'config', help: 'JSON file with options (keys as in config/defaults.ts; flags and env win)' },
+  { flag: 'log-level', key: 'logLevel', help: 'log level (default info)' },
   { flag: 'host', key: 'host', help: 'address to listen on (default 127.0.0.1)' },
 ];
 
@@ -29,7 +40,7 @@ const cpFlags: FlagSpec[] = [
   { flag: 'rpc-port', key: 'rpcPort', help: `internal gRPC port (default ${controlPlaneDefaults.rpcPort})` },
   { flag: 'api-port', key: 'apiPort', help: `management API port (default ${controlPlaneDefaults.apiPort})` },
   { flag: 'state-dir', key: 'stateDir', help: `directory for the SQLite store (default ${controlPlaneDefaults.stateDir})` },
-  { flag: 'placement', key: 'placement', help: 'kubernetes | random | round-robin (default kubernetes)' },
+  { flag: 'placement', key: 'placement', help: `placement policy (default ${controlPlaneDefaults.placement})` },
   { flag: 'heartbeat-timeout-ms', key: 'heartbeatTimeoutMs', help: `worker silence before it is declared lost (default ${controlPlaneDefaults.heartbeatTimeoutMs})` },
   { flag: 'monitor-period-ms', key: 'monitorPeriodMs', help: `autoscaler/health tick (default ${controlPlaneDefaults.monitorPeriodMs})` },
   { flag: 'drain-timeout-ms', key: 'drainTimeoutMs', help: `longest wait for in-flight requests before deletion (default ${controlPlaneDefaults.drainTimeoutMs})` },
@@ -41,7 +52,7 @@ const dpFlags: FlagSpec[] = [
   { flag: 'proxy-port', key: 'proxyPort', help: `invocation port (default ${dataPlaneDefaults.proxyPort})` },
   { flag: 'internal-port', key: 'internalPort', help: `health and metrics port (default ${dataPlaneDefaults.internalPort})` },
   { flag: 'control-plane', key: 'controlPlane', help: `CP gRPC address (default ${dataPlaneDefaults.controlPlane})` },
-  { flag: 'load-balancing', key: 'loadBalancing', help: 'least-loaded | knative | round-robin | random | consistent-hash' },
+  { flag: 'load-balancing', key: 'loadBalancing', help: `load-balancing policy (default ${dataPlaneDefaults.loadBalancing})` },
   { flag: 'queue-depth-max', key: 'queueDepthMax', help: `requests queued per function before 503 (default ${dataPlaneDefaults.queueDepthMax})` },
   { flag: 'queue-wait-ms-max', key: 'queueWaitMsMax', help: `longest wait for a sandbox before 504 (default ${dataPlaneDefaults.queueWaitMsMax})` },
   { flag: 'request-body-bytes-max', key: 'requestBodyBytesMax', help: `largest request body before 413 (default ${dataPlaneDefaults.requestBodyBytesMax})` },
@@ -52,7 +63,7 @@ const workerFlags: FlagSpec[] = [
   { flag: 'id', key: 'id', help: 'worker identity; keep it stable across restarts (default worker-<hostname>-<port>)' },
   { flag: 'port', key: 'port', help: `health port (default ${workerDefaults.port})` },
   { flag: 'control-plane', key: 'controlPlane', help: `CP gRPC address (default ${workerDefaults.controlPlane})` },
-  { flag: 'runtime', key: 'runtime', help: 'process | emulated (default process)' },
+  { flag: 'runtime', key: 'runtime', help: `sandbox runtime (default ${workerDefaults.runtime})` },
   { flag: 'count', key: 'count', help: 'emulated workers in this process, each with its own stream (default 1)' },
   { flag: 'state-dir', key: 'stateDir', help: 'directory for sandbox logs and pid files (default .dirigent)' },
   { flag: 'cpu-millis', key: 'cpuMillis', help: 'advertised CPU capacity (default: cores x 1000)' },
@@ -63,22 +74,22 @@ const workerFlags: FlagSpec[] = [
 ];
 
 export function registerComponentCommands(program: Command): void {
-  addComponent(program, 'control-plane', 'run the control plane (registry, autoscaler, placer, health monitor)', cpFlags, async (raw) => {
+  addComponent(program, 'control-plane', 'run the control plane (registry, autoscaler, placer, health monitor)', cpFlags, controlPlaneKnobs, async (raw) => {
     const { startControlPlane } = await import('../control-plane/main.js');
-    const cfg = compile('control plane', { ...controlPlaneDefaults, logLevel: 'info' }, raw, { rpcPort: portRange, apiPort: portRange }) as ControlPlaneConfig;
-    const cp = await startControlPlane(cfg, pinoLogger('control-plane', cfg.logLevel as LogLevel));
+    const cfg = compileControlPlane(raw);
+    const cp = await startControlPlane(cfg, pinoLogger('control-plane', cfg.logLevel));
     return () => cp.close();
   });
-  addComponent(program, 'data-plane', 'run a data plane (invocation proxy with queues and load balancing)', dpFlags, async (raw) => {
+  addComponent(program, 'data-plane', 'run a data plane (invocation proxy with queues and load balancing)', dpFlags, dataPlaneKnobs, async (raw) => {
     const { startDataPlane } = await import('../data-plane/main.js');
-    const cfg = compile('data plane', { ...dataPlaneDefaults, id: '', logLevel: 'info' }, raw, { proxyPort: portRange, internalPort: portRange }) as DataPlaneConfig;
-    const dp = await startDataPlane(cfg, pinoLogger('data-plane', cfg.logLevel as LogLevel));
+    const cfg = compileDataPlane(raw);
+    const dp = await startDataPlane(cfg, pinoLogger('data-plane', cfg.logLevel));
     return () => dp.close();
   });
-  addComponent(program, 'worker', 'run a worker daemon (creates sandboxes through a runtime)', workerFlags, async (raw) => {
+  addComponent(program, 'worker', 'run a worker daemon (creates sandboxes through a runtime)', workerFlags, workerKnobs, async (raw) => {
     const { startWorker } = await import('../worker/main.js');
-    const cfg = compile('worker', { ...workerDefaults, id: '', stateDir: '.dirigent', logLevel: 'info', count: 1 }, raw, { port: portRange }) as WorkerConfig;
-    const w = await startWorker(cfg, pinoLogger('worker', cfg.logLevel as LogLevel));
+    const cfg = compileWorker(raw);
+    const w = await startWorker(cfg, pinoLogger('worker', cfg.logLevel));
     return () => w.close();
   });
 }
@@ -88,13 +99,14 @@ function addComponent(
   name: string,
   description: string,
   flags: FlagSpec[],
+  knobs: Record<string, Knob>,
   run: (raw: Raw) => Promise<() => Promise<void>>,
 ): void {
   const cmd = program.command(name).description(description);
-  for (const f of [...common, ...flags]) cmd.option(`--${f.flag} <value>`, `${f.help}; env DIRIGENT_${envName(f.flag)}`);
+  const all = [...common, ...flags];
+  for (const f of all) cmd.addOption(flagOption(f, knobs));
   cmd.action(async (opts: Record<string, string | undefined>) => {
-    const raw = gather([...common, ...flags], opts);
-    const close = await run(raw);
+    const close = await asUsageError(() => run(gather(all, opts)));
     let stopping = false;
     const stop = (signal: string): void => {
       if (stopping) return;
@@ -111,6 +123,23 @@ function addComponent(
     process.on('SIGTERM', () => stop('SIGTERM'));
     watchParent(() => stop('parent exited'));
   });
+}
+
+/** `--queue-depth-max <value>`, also read from DIRIGENT_QUEUE_DEPTH_MAX (commander: flag > env). */
+function flagOption(f: FlagSpec, knobs: Record<string, Knob>): Option {
+  const accepts = knobHelp(knobs, f.key);
+  const help = accepts === '' ? f.help : `${f.help}; ${accepts}`;
+  return new Option(`--${f.flag} <value>`, help).env(`DIRIGENT_${envName(f.flag)}`);
+}
+
+/** A bad config is the user's command line: one line and exit code 2, never a stack. */
+async function asUsageError<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    if (err instanceof ConfigError) throw new CliError(err.message, ExitCode.usage);
+    throw err;
+  }
 }
 
 /** Set by `dirigent up` on its children: the PID whose exit means "stop now". */
@@ -133,19 +162,38 @@ function watchParent(stop: () => void): void {
   timer.unref();
 }
 
-/** flag > env > config file. Keys not given stay undefined, so defaults apply. */
+/**
+ * flag > env > config file > defaults. Commander already applied flag > env (no commander
+ * defaults are set, so an absent option stays undefined and the compiled defaults apply).
+ */
 function gather(flags: FlagSpec[], opts: Record<string, string | undefined>): Raw {
   const raw: Raw = {};
-  const file = opts['config'] ?? process.env['DIRIGENT_CONFIG'];
-  if (file) Object.assign(raw, JSON.parse(readFileSync(file, 'utf8')) as Raw);
+  const file = opts['config'];
+  if (file) Object.assign(raw, readConfigFile(file));
   for (const f of flags) {
     if (f.key === 'config') continue;
-    const env = process.env[`DIRIGENT_${envName(f.flag)}`];
-    if (env !== undefined) raw[f.key] = env;
-    const camel = f.flag.replace(/-([a-z])/g, (_m, c: string) => c.toUpperCase());
-    if (opts[camel] !== undefined) raw[f.key] = opts[camel];
+    const value = opts[camel(f.flag)];
+    if (value !== undefined) raw[f.key] = value;
   }
   return raw;
+}
+
+function readConfigFile(path: string): Raw {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (err) {
+    throw new ConfigError(`--config ${path}: ${(err as Error).message}`);
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    throw new ConfigError(`--config ${path}: must hold one JSON object of options`);
+  }
+  return parsed as Raw;
+}
+
+/** Commander's attribute name for a flag: `memory-mib` -> `memoryMib`. */
+function camel(flag: string): string {
+  return flag.replace(/-([a-z])/g, (_m, c: string) => c.toUpperCase());
 }
 
 function envName(flag: string): string {

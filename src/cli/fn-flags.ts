@@ -75,7 +75,7 @@ export function specBodyFromFlags(flags: SpecFlags, cwd: string): SpecBody {
 }
 
 /** `node server.js` or `["node","my file.js"]` -> argv. */
-export function parseCommandFlag(text: string): string[] {
+function parseCommandFlag(text: string): string[] {
   const trimmed = text.trim();
   if (trimmed.startsWith('[')) {
     let parsed: unknown;
@@ -95,7 +95,7 @@ export function parseCommandFlag(text: string): string[] {
   return argv;
 }
 
-export function parseEnvFlags(entries: string[]): Record<string, string> {
+function parseEnvFlags(entries: string[]): Record<string, string> {
   const pairs = entries.map((entry): [string, string] => {
     const eq = entry.indexOf('=');
     if (eq <= 0) throw usageError(`--env must be KEY=VALUE, got "${entry}"`);

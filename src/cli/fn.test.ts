@@ -218,6 +218,7 @@ describe('fn list and get', { timeout: 10_000 }, () => {
     assert.match(got.out,
       /status: +desired 2, ready 1, creating 1, draining 0, queue 3, in flight 1\n/);
     assert.match(got.out, /last scaling: +demand 3 over target 1\n/);
+    assert.doesNotMatch(got.out, /port:/, 'a process function listens on $PORT, not spec.port');
     const json = await run(['fn', 'get', 'hello', '--json', ...api()]);
     assert.deepEqual(JSON.parse(json.out), { function: functions.get('hello'), status });
     const missing = await run(['fn', 'get', 'nope', ...api()]);
@@ -225,6 +226,29 @@ describe('fn list and get', { timeout: 10_000 }, () => {
     assert.equal(missing.err, 'error: function "nope" not found\n');
   });
 
+});
+
+describe('fn list and get: unschedulable functions', { timeout: 10_000 }, () => {
+  test('the placement reason shows in get and in a REASON column of list', async () => {
+    const spec = validateFunctionCreate({ name: 'img', image: 'docker.io/x/y:1', port: 80 });
+    assert.ok(spec.ok);
+    const stuck = { ...status, desired: 1, ready: 0, creating: 0,
+      unschedulableReason: 'no worker supports runtime oci' };
+    const server = await startFakeServer((req) => (req.url === '/v1/functions'
+      ? { status: 200, body: { functions: [{ function: spec.value, status: stuck }] } }
+      : { status: 200, body: { function: spec.value, status: stuck } }));
+    try {
+      const got = await run(['fn', 'get', 'img', '--api', server.url]);
+      assert.match(got.out, /unschedulable: +no worker supports runtime oci\n/);
+      assert.match(got.out, /port: +80\n/, 'an image function shows the port it listens on');
+      const list = await run(['fn', 'list', '--api', server.url]);
+      assert.equal(list.out,
+        'NAME  DESIRED  READY  CREATING  QUEUE  REASON\n' +
+        'img   1        0      0         3      no worker supports runtime oci\n');
+    } finally {
+      await server.close();
+    }
+  });
 });
 
 describe('fn update and delete', { timeout: 10_000 }, () => {
@@ -300,6 +324,16 @@ describe('runCli: help, usage and extra commands', { timeout: 10_000 }, () => {
       const io = captureIo();
       assert.equal(await runCli(argv, io), 0);
       assert.match(io.out(), /Examples:/, argv.join(' '));
+    }
+  });
+
+  test('--version and -V print the version from package.json and exit 0', async () => {
+    const { readFileSync } = await import('node:fs');
+    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8'));
+    for (const flag of ['--version', '-V']) {
+      const io = captureIo();
+      assert.equal(await runCli([flag], io), 0, flag);
+      assert.equal(io.out(), `${pkg.version}\n`);
     }
   });
 

@@ -112,9 +112,12 @@ Examples:
       }
       const rows = list.functions.map(({ function: spec, status }) => [
         spec.name, String(status.desired), String(status.ready), String(status.creating),
-        String(status.queueDepth),
+        String(status.queueDepth), status.unschedulableReason ?? '',
       ]);
-      ctx.stdout.write(formatTable(['NAME', 'DESIRED', 'READY', 'CREATING', 'QUEUE'], rows));
+      // The REASON column appears only when a function cannot be placed, so it stands out.
+      const headers = ['NAME', 'DESIRED', 'READY', 'CREATING', 'QUEUE', 'REASON'];
+      const shown = rows.some((row) => row[5] !== '') ? headers.length : headers.length - 1;
+      ctx.stdout.write(formatTable(headers.slice(0, shown), rows.map((row) => row.slice(0, shown))));
     });
 }
 

@@ -20,7 +20,7 @@ export function formatTable(headers: string[], rows: string[][]): string {
 }
 
 /** argv shown so it can be pasted back: arguments with spaces or quotes are JSON-quoted. */
-export function formatArgv(argv: readonly string[]): string {
+function formatArgv(argv: readonly string[]): string {
   return argv.map((arg) => (arg === '' || /[\s"'\\$`]/.test(arg) ? JSON.stringify(arg) : arg))
     .join(' ');
 }
@@ -29,15 +29,16 @@ export function formatArgv(argv: readonly string[]): string {
 export function formatFunction(reply: FunctionReply): string {
   const spec = reply.function;
   const status = reply.status;
+  // The port is where an image's server listens; a process sandbox gets $PORT from the worker,
+  // so the stored default would only be mistaken for the data plane's port.
   const runtime = spec.image !== ''
-    ? [['image', spec.image]]
+    ? [['image', spec.image], ['port', String(spec.port)]]
     : [['command', formatArgv(spec.command)],
       ['working dir', spec.workingDir === '' ? '(the worker\'s scratch dir)' : spec.workingDir]];
   const env = Object.entries(spec.env).map(([key, value]) => `${key}=${value}`).join(' ');
   const lines: [string, string][] = [
     ['name', spec.name],
     ...(runtime as [string, string][]),
-    ['port', String(spec.port)],
     ['env', env === '' ? '-' : env],
     ['resources', `${spec.resources.cpuMillis} milli-CPU, ${spec.resources.memoryMiB} MiB`],
     ['concurrency', spec.concurrency === 0 ? 'unlimited' : `${spec.concurrency} per sandbox`],
@@ -47,6 +48,7 @@ export function formatFunction(reply: FunctionReply): string {
     ['windows', formatWindows(spec.scaling)],
     ['status', formatStatus(status)],
   ];
+  if (status.unschedulableReason) lines.push(['unschedulable', status.unschedulableReason]);
   if (status.lastScaleReason) lines.push(['last scaling', status.lastScaleReason]);
   const width = Math.max(...lines.map(([key]) => key.length)) + 1;
   return lines.map(([key, value]) => `${`${key}:`.padEnd(width)}  ${value}\n`).join('');

@@ -67,7 +67,7 @@ function checkBaseUrl(text: string, source: string): string {
 }
 
 /** A JSON client for the management API; `close()` it when done (see `withApiClient`). */
-export class ApiClient {
+class ApiClient {
   private readonly agent = new Agent();
 
   constructor(

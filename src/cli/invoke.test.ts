@@ -52,7 +52,7 @@ describe('fn invoke: requests and output', { timeout: 10_000 }, () => {
   test('--data is POSTed with Host: <name>; body to stdout, status to stderr', async () => {
     const { code, out, err } = await run(['hello', '--data', 'world', '--proxy', dp.url]);
     assert.equal(code, 0);
-    assert.equal(out, 'Hello from hello! world');
+    assert.equal(out, 'Hello from hello! world\n');
     assert.equal(err, 'HTTP 200 OK, cold start: yes, queued: 12 ms\n');
     const [req] = dp.requests;
     assert.equal(req.method, 'POST');
@@ -83,6 +83,28 @@ describe('fn invoke: requests and output', { timeout: 10_000 }, () => {
     assert.equal(dp.requests[0].method, 'POST');
   });
 
+  test('output ends with a newline even when piped, so stdout and stderr never glue', async () => {
+    next = { status: 503, body: '{"error":{"code":"queue_full","message":"full"}}' };
+    const io = captureIo({ cwd: dir, env: {} });
+    const both: string[] = [];
+    const stdoutWrite = io.stdout.write.bind(io.stdout);
+    const stderrWrite = io.stderr.write.bind(io.stderr);
+    io.stdout.write = ((chunk: string | Uint8Array) => (both.push(String(chunk)), stdoutWrite(chunk))) as typeof io.stdout.write;
+    io.stderr.write = ((chunk: string | Uint8Array) => (both.push(String(chunk)), stderrWrite(chunk))) as typeof io.stderr.write;
+    const code = await runCli(['fn', 'invoke', 'hello', '--proxy', dp.url], io);
+    assert.equal(code, 1);
+    const lines = both.join('').split('\n');
+    assert.equal(lines[0], '{"error":{"code":"queue_full","message":"full"}}');
+    assert.equal(lines[1], 'HTTP 503 Service Unavailable');
+    assert.ok(both.join('').endsWith('\n'));
+  });
+
+  test('--raw prints the body byte for byte (no newline added)', async () => {
+    const { code, out } = await run(['hello', '--raw', '--proxy', dp.url]);
+    assert.equal(code, 0);
+    assert.equal(out, 'Hello from hello! world');
+  });
+
   test('the proxy URL comes from DIRIGENT_PROXY when --proxy is absent', async () => {
     const { code } = await run(['hello'], { DIRIGENT_PROXY: dp.url });
     assert.equal(code, 0);
@@ -105,7 +127,7 @@ describe('fn invoke: failures', { timeout: 10_000 }, () => {
     next = { status: 500, body: 'boom', headers: { 'x-dirigent-cold-start': 'false' } };
     const { code, out, err } = await run(['hello', '--proxy', dp.url]);
     assert.equal(code, 1);
-    assert.equal(out, 'boom');
+    assert.equal(out, 'boom\n');
     assert.equal(err, `HTTP 500 Internal Server Error, cold start: no\n` +
       `error: HTTP 500 from ${dp.url}/: boom\n`);
   });

@@ -21,6 +21,7 @@ interface InvokeFlags {
   method?: string;
   path: string;
   header?: string[];
+  raw: boolean;
   proxy?: string;
   requestTimeoutMs: number;
 }
@@ -37,6 +38,7 @@ export function registerInvokeCommand(fn: Command): void {
     .option('--method <M>', 'HTTP method (default: POST with a body, GET without)')
     .option('--path <p>', 'request path and query', '/')
     .option('--header <K:V>', 'extra request header (repeatable)', collect)
+    .option('--raw', 'print the body byte for byte (no final newline added)', false)
     .option('--proxy <url>',
       `data-plane URL (env DIRIGENT_PROXY, default ${cliDefaults.proxyUrl})`)
     .option('--request-timeout-ms <ms>', 'give up after this long, including a cold start',
@@ -65,7 +67,7 @@ Examples:
       const { reply, close } = await sendRaw({ url, method, headers, body }, timeoutMs, proxyUrl);
       let kept: Buffer;
       try {
-        kept = await streamBody(reply, ctx);
+        kept = await streamBody(reply, ctx, flags.raw);
       } catch (err) {
         throw transportError(err, 'the data plane', proxyUrl, timeoutMs);
       } finally {
@@ -103,7 +105,7 @@ export function parseHeaderFlags(entries: string[]): Record<string, string> {
 }
 
 /** Writes the body to stdout as it arrives; returns its start for the error line. */
-async function streamBody(reply: RawReply, ctx: CliContext): Promise<Buffer> {
+async function streamBody(reply: RawReply, ctx: CliContext, raw: boolean): Promise<Buffer> {
   const kept: Buffer[] = [];
   let keptBytes = 0;
   let last = 0x0a;
@@ -116,8 +118,9 @@ async function streamBody(reply: RawReply, ctx: CliContext): Promise<Buffer> {
       keptBytes += chunk.length;
     }
   }
-  // A terminal would glue the prompt to a body without a final newline; pipes get exact bytes.
-  if (ctx.stdout.isTTY === true && last !== 0x0a) ctx.stdout.write('\n');
+  // Without a final newline the status line on stderr (or the prompt) glues to the body, in a
+  // terminal and in `2>&1 | ...` alike; --raw is for byte-exact output.
+  if (!raw && last !== 0x0a) ctx.stdout.write('\n');
   return Buffer.concat(kept);
 }
 

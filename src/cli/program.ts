@@ -9,6 +9,7 @@
  * Exit codes (cli/context): 0 ok, 1 the cluster said no or is unreachable, 2 bad command line.
  * Commander's own usage errors are re-coded from its 1 to 2; `--help` is 0.
  */
+import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { bindCliContext, CliError, ExitCode, type CliIo } from './context.js';
 import { registerFnCommands } from './fn.js';
@@ -24,8 +25,16 @@ const successCodes: ReadonlySet<string> = new Set([
   'commander.helpDisplayed', 'commander.version',
 ]);
 
-export function buildProgram(extraCommands: CommandInstaller[] = []): Command {
+/** From package.json (dist/cli/ and src/cli/ both sit two levels below it). */
+function packageVersion(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as
+    { version?: unknown };
+  return typeof pkg.version === 'string' ? pkg.version : 'unknown';
+}
+
+function buildProgram(extraCommands: CommandInstaller[] = []): Command {
   const program = new Command('dirigent')
+    .version(packageVersion(), '-V, --version', 'print the version')
     .description('Dirigent in TypeScript: a lightweight serverless (FaaS) cluster manager')
     .showHelpAfterError('(add --help for usage)')
     .addHelpText('after', `

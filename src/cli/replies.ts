@@ -30,13 +30,14 @@ const functionStatus = z.object({
   inflight: z.number().optional(),
   panicking: z.boolean().optional(),
   lastScaleReason: z.string().optional(),
+  /** Why placement cannot run the function (e.g. "no worker supports runtime oci"). */
+  unschedulableReason: z.string().optional(),
 }).passthrough();
 
 export const functionReply = z.object({ function: functionSpec, status: functionStatus });
 export type FunctionReply = z.infer<typeof functionReply>;
 
 export const functionListReply = z.object({ functions: z.array(functionReply) });
-export type FunctionListReply = z.infer<typeof functionListReply>;
 
 export const clusterReply = z.object({
   leader: z.object({ id: z.string(), apiAddress: z.string() }).passthrough().nullable(),

@@ -9,8 +9,10 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, openSync, writeFileSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Command } from 'commander';
-import { ports } from '../config/defaults.js';
+import { Option, type Command } from 'commander';
+import { controlPlaneDefaults, dataPlaneDefaults, ports } from '../config/defaults.js';
+import { lbPolicyNames } from '../policy/load-balancing/lb.js';
+import { placementPolicyNames } from '../policy/placement/placement.js';
 import { parentPidEnv } from './components.js';
 
 interface UpOptions {
@@ -69,8 +71,8 @@ export function registerUpCommand(program: Command): void {
     .option('--proxy-port <port>', 'invocation port', String(ports.dpProxy))
     .option('--internal-port <port>', 'data-plane health/metrics port', String(ports.dpInternal))
     .option('--worker-port <port>', 'first worker health port', String(ports.worker))
-    .option('--placement <policy>', 'kubernetes | random | round-robin', 'kubernetes')
-    .option('--load-balancing <policy>', 'least-loaded | knative | round-robin | random | consistent-hash', 'least-loaded')
+    .addOption(new Option('--placement <policy>', 'placement policy').choices(placementPolicyNames).default(controlPlaneDefaults.placement))
+    .addOption(new Option('--load-balancing <policy>', 'load-balancing policy').choices(lbPolicyNames).default(dataPlaneDefaults.loadBalancing))
     .option('--log-level <level>', 'component log level (logs go to <state-dir>/logs)', 'info')
     .option('--worker-cpu-millis <m>', 'CPU capacity each worker advertises (default: cores x 1000)')
     .option('--worker-memory-mib <n>', 'memory capacity each worker advertises (default: total memory)')

@@ -1,54 +1,203 @@
 /**
  * @module config/compile
  * Options (all optional, from flags, env or a config file) compile into fully specified
- * configs. Errors name the key, the value and the legal range.
+ * configs through one zod schema per component. Every knob has a type and a legal range; a bad
+ * value is refused with one line naming the key, the value and the range, e.g.
+ *   data plane: queueDepthMax must be an integer in [1, 1000000], got -1
+ * Flags and env arrive as strings, the config file as JSON: numbers are accepted either way.
  */
+import { z } from 'zod';
+import { lbPolicyNames } from '../policy/load-balancing/lb.js';
+import { placementPolicyNames } from '../policy/placement/placement.js';
 import { controlPlaneDefaults, dataPlaneDefaults, workerDefaults } from './defaults.js';
 
 export class ConfigError extends Error {
   readonly code = 'CM_ERR_CONFIG';
 }
 
+/** One knob: its schema and the words that say what it accepts ("an integer in [1, 10]"). */
+export interface Knob {
+  schema: z.ZodTypeAny;
+  expect: string;
+}
+
+const logLevels = Object.freeze(['debug', 'info', 'warn', 'error', 'silent'] as const);
+const workerRuntimeNames = Object.freeze(['process', 'emulated'] as const);
+const portRange = [0, 65_535] as const;
+/** Longest host name (RFC 1035), also the bound of ids and addresses built from one. */
+const hostLengthMax = 253;
+const pathLengthMax = 4096;
+/** Emulated workers one process may run (`worker --count`). */
+const emulatedWorkersMax = 100_000;
+const hourMs = 3_600_000;
+
+/** Flags and env give text; the config file gives numbers. Anything else fails the number check. */
+function toNumber(raw: unknown): unknown {
+  return typeof raw === 'string' && raw.trim() !== '' ? Number(raw) : raw;
+}
+
+function int(min: number, max: number): Knob {
+  return {
+    schema: z.preprocess(toNumber, z.number().int().min(min).max(max)),
+    expect: `an integer in [${min}, ${max}]`,
+  };
+}
+
+function oneOf<T extends string>(names: readonly [T, ...T[]]): Knob {
+  return { schema: z.enum(names), expect: `one of ${names.join(' | ')}` };
+}
+
+function text(lengthMin: number, lengthMax: number): Knob {
+  return {
+    schema: z.string().min(lengthMin).max(lengthMax).refine((s) => !s.includes('\0')),
+    expect: lengthMin > 0 ? `a string of ${lengthMin} to ${lengthMax} characters` : `a string of at most ${lengthMax} characters`,
+  };
+}
+
+/** `host:port`, the form gRPC clients dial. */
+function address(): Knob {
+  return {
+    schema: z.string().max(hostLengthMax + 6).regex(/^[^\s:]+:\d{1,5}$/).refine((s) => Number(s.split(':')[1]) <= portRange[1]),
+    expect: 'host:port',
+  };
+}
+
+/** [low, high] with low <= high; from a JSON array or "low,high". */
+function pair(min: number, max: number): Knob {
+  const bound = z.number().int().min(min).max(max);
+  return {
+    schema: z.preprocess(
+      (raw) => (typeof raw === 'string' ? raw.split(',').map(toNumber) : raw),
+      z.tuple([bound, bound]).refine(([low, high]) => low <= high),
+    ),
+    expect: `two integers low,high with ${min} <= low <= high <= ${max}`,
+  };
+}
+
+const port = int(...portRange);
+const common = {
+  host: text(1, hostLengthMax),
+  logLevel: oneOf(logLevels as unknown as ['info']),
+};
+
+export const controlPlaneKnobs = {
+  ...common,
+  rpcPort: port,
+  apiPort: port,
+  stateDir: text(1, pathLengthMax),
+  placement: oneOf(placementPolicyNames as unknown as ['kubernetes']),
+  heartbeatTimeoutMs: int(100, hourMs),
+  monitorPeriodMs: int(10, 60_000),
+  creationTimeoutMs: int(100, hourMs),
+  drainTimeoutMs: int(0, hourMs),
+  creatingPerFunctionMax: int(1, 1_000_000),
+  retryBackoffMs: int(0, 600_000),
+  seed: int(0, 0xffff_ffff),
+} satisfies Record<string, Knob>;
+
+export const dataPlaneKnobs = {
+  ...common,
+  id: text(0, hostLengthMax),
+  proxyPort: port,
+  internalPort: port,
+  controlPlane: address(),
+  loadBalancing: oneOf(lbPolicyNames as unknown as ['least-loaded']),
+  queueDepthMax: int(1, 1_000_000),
+  queueWaitMsMax: int(1, hourMs),
+  requestBodyBytesMax: int(1, 1 << 30),
+  demandReportPeriodMs: int(10, 60_000),
+  upstreamConnectionsMax: int(1, 100_000),
+  upstreamConnectTimeoutMs: int(1, 600_000),
+  reconnectBackoffMs: pair(1, 600_000),
+} satisfies Record<string, Knob>;
+
+export const workerKnobs = {
+  ...common,
+  id: text(0, hostLengthMax),
+  stateDir: text(1, pathLengthMax),
+  count: int(1, emulatedWorkersMax),
+  port,
+  controlPlane: address(),
+  runtime: oneOf(workerRuntimeNames as unknown as ['process']),
+  heartbeatPeriodMs: int(10, 600_000),
+  cpuMillis: int(0, 1_000_000_000),
+  memoryMiB: int(0, 1_000_000_000),
+  sandboxPortRange: pair(1, portRange[1]),
+  readinessTimeoutMs: int(1, hourMs),
+  readinessBackoffMs: pair(0, 60_000),
+  emulatedCreateMs: int(0, 600_000),
+  stopGraceMs: int(0, 600_000),
+  reconnectBackoffMs: pair(1, 600_000),
+} satisfies Record<string, Knob>;
+
 type Widen<T> = T extends number ? number : T extends string ? string : T extends boolean ? boolean : T;
 type Mutable<T> = { -readonly [K in keyof T]: Widen<T[K]> };
+type LogLevelName = (typeof logLevels)[number];
 
-export type ControlPlaneConfig = Mutable<typeof controlPlaneDefaults> & { logLevel: string };
-export type DataPlaneConfig = Mutable<typeof dataPlaneDefaults> & { id: string; logLevel: string };
+export type ControlPlaneConfig = Mutable<typeof controlPlaneDefaults> & { logLevel: LogLevelName };
+export type DataPlaneConfig = Mutable<typeof dataPlaneDefaults> & { id: string; logLevel: LogLevelName };
 export type WorkerConfig = Mutable<typeof workerDefaults> & {
   id: string;
   stateDir: string;
-  logLevel: string;
+  logLevel: LogLevelName;
   count: number;
 };
 
-export function compile<T extends object>(
+export function compileControlPlane(options: Record<string, unknown>): ControlPlaneConfig {
+  return compile('control plane', { ...controlPlaneDefaults, logLevel: 'info' }, controlPlaneKnobs, options) as ControlPlaneConfig;
+}
+
+export function compileDataPlane(options: Record<string, unknown>): DataPlaneConfig {
+  return compile('data plane', { ...dataPlaneDefaults, id: '', logLevel: 'info' }, dataPlaneKnobs, options) as DataPlaneConfig;
+}
+
+export function compileWorker(options: Record<string, unknown>): WorkerConfig {
+  const base = { ...workerDefaults, id: '', stateDir: controlPlaneDefaults.stateDir, logLevel: 'info', count: 1 };
+  return compile('worker', base, workerKnobs, options) as WorkerConfig;
+}
+
+/**
+ * defaults overlaid with options, every key checked by its knob. A key in the defaults without
+ * a knob (a new default not yet given a range) is checked against its default's type only.
+ */
+function compile(
   name: string,
-  defaults: T,
-  options: Partial<Record<keyof T, unknown>>,
-  ranges: Partial<Record<keyof T, readonly [number, number]>> = {},
-): T {
-  const out: Record<string, unknown> = { ...(defaults as Record<string, unknown>) };
-  for (const [key, raw] of Object.entries(options)) {
-    if (raw === undefined) continue;
-    if (!(key in defaults)) throw new ConfigError(`${name}: unknown option ${key}`);
-    const def = (defaults as Record<string, unknown>)[key];
-    out[key] = coerce(name, key, def, raw, (ranges as Record<string, readonly [number, number]>)[key]);
-  }
-  return out as T;
+  defaults: Record<string, unknown>,
+  knobs: Record<string, Knob>,
+  options: Record<string, unknown>,
+): Record<string, unknown> {
+  const all: Record<string, Knob> = {};
+  for (const key of Object.keys(defaults)) all[key] = knobs[key] ?? typeKnob(defaults[key]);
+  const shape = Object.fromEntries(Object.entries(all).map(([key, knob]) => [key, knob.schema]));
+  const given = Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined));
+  const parsed = z.object(shape).strict().safeParse({ ...defaults, ...given });
+  if (parsed.success) return parsed.data as Record<string, unknown>;
+  throw new ConfigError(describeIssue(name, parsed.error.issues[0]!, all, given));
 }
 
-function coerce(name: string, key: string, def: unknown, raw: unknown, range?: readonly [number, number]): unknown {
-  if (typeof def === 'number') {
-    const n = typeof raw === 'number' ? raw : Number(raw);
-    if (!Number.isFinite(n)) throw new ConfigError(`${name}: ${key} must be a number, got ${JSON.stringify(raw)}`);
-    if (range && (n < range[0] || n > range[1])) {
-      throw new ConfigError(`${name}: ${key} must be in [${range[0]}, ${range[1]}], got ${n}`);
-    }
-    return n;
+function describeIssue(name: string, issue: z.ZodIssue, knobs: Record<string, Knob>, given: Record<string, unknown>): string {
+  if (issue.code === 'unrecognized_keys') {
+    return `${name}: unknown option ${issue.keys.join(', ')} (known: ${Object.keys(knobs).join(', ')})`;
   }
-  if (typeof def === 'boolean') return raw === true || raw === 'true' || raw === '1';
-  if (Array.isArray(def)) return raw;
-  return String(raw);
+  const key = String(issue.path[0]);
+  return `${name}: ${key} must be ${knobs[key]!.expect}, got ${show(given[key])}`;
 }
 
-export const portRange = [0, 65_535] as const;
+function show(value: unknown): string {
+  const textValue = typeof value === 'string' ? value : JSON.stringify(value) ?? String(value);
+  return textValue.length > 80 ? `${textValue.slice(0, 80)}...` : textValue;
+}
+
+function typeKnob(example: unknown): Knob {
+  if (typeof example === 'number') return { schema: z.preprocess(toNumber, z.number().finite()), expect: 'a finite number' };
+  if (typeof example === 'boolean') {
+    return { schema: z.preprocess((raw) => (raw === 'true' ? true : raw === 'false' ? false : raw), z.boolean()), expect: 'true or false' };
+  }
+  if (typeof example === 'string') return text(0, pathLengthMax);
+  return { schema: z.unknown(), expect: 'a value' };
+}
+
+/** "[1, 1000000]" / "one of a | b" for help texts, or '' for a key without a knob. */
+export function knobHelp(knobs: Record<string, Knob>, key: string): string {
+  return knobs[key]?.expect ?? '';
+}

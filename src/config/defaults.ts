@@ -81,6 +81,10 @@ export const apiDefaults = Object.freeze({
   host: '127.0.0.1',
   /** Largest JSON or form body the management API reads. */
   bodyBytesMax: 1_048_576,
+  /** Past bodyBytesMax, bytes read and dropped so the client sees our 413, not a reset. */
+  bodyDiscardBytesMax: 8 * 1_048_576,
+  /** Deepest array/object nesting in a JSON body (refused before parsing). */
+  jsonNestingDepthMax: 32,
   url: `http://127.0.0.1:${ports.cpApi}`,
 });
 

@@ -10,7 +10,7 @@ import { formatBench, formatSweep, formatTrace } from './core/format.js';
 import { cdfFromSorted, cdfPlot, sweepPlot, type PlotSpec } from './core/plot.js';
 import { defaultSaturationRule } from './core/saturation.js';
 import type { BenchSummary } from './core/stats.js';
-import { cdfOf } from './core/summaries.js';
+import { cdfOf, errorRateVerdict } from './core/summaries.js';
 import { coldResourceDefaults, warmResourceDefaults } from './core/functions.js';
 import { schedulingLatenciesSortedMs } from './core/trace-metrics.js';
 import { coldDefaults, runColdBench } from './shell/bench-cold.js';
@@ -211,6 +211,7 @@ async function report(io: CommandIo, v: CommonValues, title: string, summary: Be
   runs: BenchSummary[]): Promise<void> {
   const human = runs.length > 1 ? formatSweep(runs, sweepVerdict(summary)) : formatBench(summary);
   emit(io, v.json, summary, human);
+  failOnErrors(io, `bench ${summary.bench}`, summary);
   if (v.plot === undefined) return;
   const spec: PlotSpec = runs.length > 1
     ? sweepPlot(`${title}: latency vs offered load`, runs.map((r) => ({
@@ -218,6 +219,15 @@ async function report(io: CommandIo, v: CommonValues, title: string, summary: Be
     : cdfPlot(`${title}: latency CDF`, 'latency (ms)',
       [{ name: 'latency', points: cdfOf(summary) }]);
   await writePlot(v.plot, spec, runsTable(runs));
+}
+
+/** The numbers are printed either way (they show what failed); the exit code tells scripts. */
+function failOnErrors(io: CommandIo, label: string,
+  summary: { count: number; errors: Record<string, number> }): void {
+  const why = errorRateVerdict(summary);
+  if (why === null) return;
+  io.err(`error: ${label}: ${why}`);
+  process.exitCode = 1;
 }
 
 function sweepVerdict(s: BenchSummary): string {
@@ -287,6 +297,7 @@ function addTrace(loadgen: Command, io: CommandIo): void {
       timeoutMs: v.timeoutMs, keep: v.keep, outCsv: v.out ?? null, entropy: entropy(), io,
     });
     emit(io, v.json, summary, formatTrace(summary, summary.cpuSeconds));
+    failOnErrors(io, `bench ${summary.bench}`, summary);
     if (v.plot === undefined) return;
     await writePlot(v.plot, cdfPlot('trace replay: per-invocation scheduling latency CDF',
       'scheduling latency (ms)', [{ name: 'response − duration',

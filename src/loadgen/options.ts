@@ -41,7 +41,7 @@ export function numberIn(
 }
 
 /** "100,500,1000" -> [100, 500, 1000]; every entry a positive rate. */
-export function rateList(option: string): (value: string) => number[] {
+function rateList(option: string): (value: string) => number[] {
   const one = numberIn(option, Number.MIN_VALUE, optionLimits.rateRpsMax);
   return (value: string): number[] => {
     const parts = value.split(',').map((p) => p.trim()).filter((p) => p !== '');
@@ -59,7 +59,7 @@ export function iatOption(value: string): IatMode {
   return mode;
 }
 
-export function arrivalsOption(value: string): ArrivalProcess {
+function arrivalsOption(value: string): ArrivalProcess {
   if (value !== 'equidistant' && value !== 'exponential') {
     throw new InvalidArgumentError(`--arrivals: ${JSON.stringify(value)} is not equidistant ` +
       'or exponential');

@@ -7,8 +7,9 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { FunctionSpec } from '../../api/types.js';
 import { parseRegistrationForm } from '../../api/form.js';
 import { validateFunctionCreate, validateFunctionPatch } from '../../api/validate.js';
+import { apiDefaults } from '../../config/defaults.js';
 import type { Logger } from '../../shared/logger.js';
-import { HttpError, parseJson, readBody, sendError, sendJson } from './http-util.js';
+import { decodePathSegment, HttpError, parseJson, readBody, requireJson, sendError, sendJson } from './http-util.js';
 
 /** What the API needs from the control plane. */
 export interface ApiBackend {
@@ -24,21 +25,43 @@ export interface ApiBackend {
 
 const functionPath = /^\/v1\/functions\/([^/]+)$/;
 
-export function startApiServer(opts: {
+export interface ApiServerOptions {
   host: string;
   port: number;
   bodyBytesMax: number;
+  /** Defaults: config/defaults.ts apiDefaults. */
+  bodyDiscardBytesMax?: number;
+  jsonNestingDepthMax?: number;
   backend: ApiBackend;
   log: Logger;
-}): Promise<Server> {
+}
+
+interface RouteContext {
+  limits: { bodyBytesMax: number; bodyDiscardBytesMax: number };
+  jsonNestingDepthMax: number;
+  backend: ApiBackend;
+}
+
+export function startApiServer(opts: ApiServerOptions): Promise<Server> {
+  const ctx: RouteContext = {
+    limits: {
+      bodyBytesMax: opts.bodyBytesMax,
+      bodyDiscardBytesMax: opts.bodyDiscardBytesMax ?? apiDefaults.bodyDiscardBytesMax,
+    },
+    jsonNestingDepthMax: opts.jsonNestingDepthMax ?? apiDefaults.jsonNestingDepthMax,
+    backend: opts.backend,
+  };
   const server = createServer((req, res) => {
-    route(req, res, opts).catch((err: unknown) => {
+    route(req, res, ctx).catch((err: unknown) => {
+      if (res.headersSent) return;
       if (err instanceof HttpError) {
+        // An unread or partly read body must not be taken for the next request.
+        if (!req.complete) res.setHeader('connection', 'close');
         sendError(res, err.status, err.code, err.message, err.field);
         return;
       }
       opts.log.error('api.failed', { method: req.method, url: req.url, error: String(err) });
-      if (!res.headersSent) sendError(res, 500, 'internal', 'internal error; see control-plane log');
+      sendError(res, 500, 'internal', 'internal error; see control-plane log');
     });
   });
   server.keepAliveTimeout = 65_000;
@@ -48,13 +71,8 @@ export function startApiServer(opts: {
   });
 }
 
-async function route(
-  req: IncomingMessage,
-  res: ServerResponse,
-  opts: { bodyBytesMax: number; backend: ApiBackend },
-): Promise<void> {
-  const url = new URL(req.url ?? '/', 'http://api');
-  const path = url.pathname;
+async function route(req: IncomingMessage, res: ServerResponse, opts: RouteContext): Promise<void> {
+  const path = pathOf(req.url ?? '/');
   const method = req.method ?? 'GET';
   const b = opts.backend;
   if (path === '/health') return sendJson(res, 200, { status: 'ok' });
@@ -71,7 +89,7 @@ async function route(
     throw methodNotAllowed(method, path);
   }
   const m = functionPath.exec(path);
-  if (m) return functionItem(req, res, decodeURIComponent(m[1]!), opts);
+  if (m) return functionItem(req, res, decodePathSegment(m[1]!, path), opts);
   if (path === '/' || path === '/registerService') {
     if (method !== 'POST') throw methodNotAllowed(method, path);
     return createForm(req, res, opts);
@@ -79,8 +97,22 @@ async function route(
   throw new HttpError(404, 'not_found', `no route ${method} ${path}`);
 }
 
-async function createJson(req: IncomingMessage, res: ServerResponse, opts: { bodyBytesMax: number; backend: ApiBackend }): Promise<void> {
-  const body = parseJson(await readBody(req, opts.bodyBytesMax));
+/** The path of a request target, still percent-encoded (segments are decoded one by one). */
+function pathOf(target: string): string {
+  try {
+    return new URL(target, 'http://api').pathname;
+  } catch {
+    throw new HttpError(400, 'invalid_path', `request target ${JSON.stringify(target.slice(0, 200))} is not a valid URL path`, 'path');
+  }
+}
+
+async function readJson(req: IncomingMessage, opts: RouteContext): Promise<unknown> {
+  requireJson(req);
+  return parseJson(await readBody(req, opts.limits), opts.jsonNestingDepthMax);
+}
+
+async function createJson(req: IncomingMessage, res: ServerResponse, opts: RouteContext): Promise<void> {
+  const body = await readJson(req, opts);
   const v = validateFunctionCreate(body);
   if (!v.ok) throw new HttpError(400, v.error.code, v.error.message, v.error.field);
   if ((await opts.backend.createFunction(v.value)) === 'exists') {
@@ -89,8 +121,8 @@ async function createJson(req: IncomingMessage, res: ServerResponse, opts: { bod
   sendJson(res, 201, opts.backend.getFunction(v.value.name));
 }
 
-async function createForm(req: IncomingMessage, res: ServerResponse, opts: { bodyBytesMax: number; backend: ApiBackend }): Promise<void> {
-  const v = parseRegistrationForm(await readBody(req, opts.bodyBytesMax));
+async function createForm(req: IncomingMessage, res: ServerResponse, opts: RouteContext): Promise<void> {
+  const v = parseRegistrationForm(await readBody(req, opts.limits));
   if (!v.ok) throw new HttpError(400, v.error.code, v.error.message, v.error.field);
   if ((await opts.backend.createFunction(v.value)) === 'exists') {
     res.writeHead(409, { 'content-type': 'text/plain' });
@@ -105,7 +137,7 @@ async function functionItem(
   req: IncomingMessage,
   res: ServerResponse,
   name: string,
-  opts: { bodyBytesMax: number; backend: ApiBackend },
+  opts: RouteContext,
 ): Promise<void> {
   const b = opts.backend;
   const method = req.method ?? 'GET';
@@ -121,7 +153,7 @@ async function functionItem(
     return;
   }
   if (method === 'PATCH') {
-    const body = parseJson(await readBody(req, opts.bodyBytesMax));
+    const body = await readJson(req, opts);
     let failure: HttpError | null = null;
     const found = await b.updateFunction(name, (current) => {
       const v = validateFunctionPatch(current, body);

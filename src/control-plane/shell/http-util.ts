@@ -4,7 +4,7 @@
  * shape every client sees, `{"error":{"code","message","field"}}`.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { ApiErrorBody, ErrorCode } from '../../api/types.js';
+import { ErrorCode, type ApiErrorBody } from '../../api/types.js';
 
 export class HttpError extends Error {
   constructor(
@@ -17,36 +17,91 @@ export class HttpError extends Error {
   }
 }
 
-export function readBody(req: IncomingMessage, bytesMax: number): Promise<string> {
+export interface BodyLimits {
+  /** Largest body read. */
+  bodyBytesMax: number;
+  /**
+   * Past bodyBytesMax the rest is read and dropped up to this many bytes, so the client has
+   * sent everything and reads our 413 instead of a connection reset; beyond it we close.
+   */
+  bodyDiscardBytesMax: number;
+}
+
+/** The body as text; a body past the limit is drained (bounded) and answered with 413. */
+export function readBody(req: IncomingMessage, limits: BodyLimits): Promise<string> {
   return new Promise((resolve, reject) => {
+    const { bodyBytesMax, bodyDiscardBytesMax } = limits;
     const declared = Number(req.headers['content-length'] ?? 0);
-    if (declared > bytesMax) {
-      reject(new HttpError(413, 'body_too_large', `body of ${declared} bytes exceeds ${bytesMax}`));
-      req.resume();
+    const tooLarge = (): HttpError => new HttpError(413, ErrorCode.bodyTooLarge,
+      `body exceeds ${bodyBytesMax} bytes${declared > 0 ? ` (declared ${declared})` : ''}`, 'body');
+    if (declared > bodyBytesMax + bodyDiscardBytesMax) {
+      reject(tooLarge()); // not worth draining: answer now, the connection closes after it
       return;
     }
     const chunks: Buffer[] = [];
     let size = 0;
     req.on('data', (chunk: Buffer) => {
       size += chunk.length;
-      if (size > bytesMax) {
-        reject(new HttpError(413, 'body_too_large', `body exceeds ${bytesMax} bytes`));
-        req.destroy();
-        return;
+      if (size <= bodyBytesMax) chunks.push(chunk);
+      else if (size > bodyBytesMax + bodyDiscardBytesMax) {
+        req.pause();
+        reject(tooLarge());
       }
-      chunks.push(chunk);
     });
-    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.on('end', () => (size > bodyBytesMax ? reject(tooLarge()) : resolve(Buffer.concat(chunks).toString('utf8'))));
     req.on('error', reject);
   });
 }
 
-export function parseJson(text: string): unknown {
-  if (text.trim() === '') throw new HttpError(400, 'invalid_json', 'request body is empty; expected JSON', 'body');
+/** The media type of a request (lower case, without parameters), '' when absent. */
+function mediaType(req: IncomingMessage): string {
+  return (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+}
+
+/** JSON routes read only JSON: a text/plain body is a client mistake, not JSON. */
+export function requireJson(req: IncomingMessage): void {
+  const type = mediaType(req);
+  if (type === 'application/json') return;
+  throw new HttpError(415, ErrorCode.unsupportedMediaType,
+    `content-type must be application/json, got ${type === '' ? 'none' : JSON.stringify(type)}`, 'content-type');
+}
+
+export function parseJson(text: string, nestingDepthMax: number): unknown {
+  if (text.trim() === '') throw new HttpError(400, ErrorCode.invalidJson, 'request body is empty; expected JSON', 'body');
+  // Checked before parsing: every later walk of the value (validation, error messages) recurses.
+  if (jsonNestingExceeds(text, nestingDepthMax)) {
+    throw new HttpError(400, ErrorCode.invalidJson, `body nests deeper than ${nestingDepthMax} levels`, 'body');
+  }
   try {
     return JSON.parse(text);
   } catch (e) {
-    throw new HttpError(400, 'invalid_json', `body is not valid JSON: ${(e as Error).message}`, 'body');
+    throw new HttpError(400, ErrorCode.invalidJson, `body is not valid JSON: ${(e as Error).message}`, 'body');
+  }
+}
+
+/** True when arrays/objects in `text` nest deeper than `depthMax` (brackets in strings skipped). */
+function jsonNestingExceeds(text: string, depthMax: number): boolean {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c) i++; // backslash: skip the escaped character
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x5b || c === 0x7b) {
+      if (++depth > depthMax) return true;
+    } else if (c === 0x5d || c === 0x7d) depth--;
+  }
+  return false;
+}
+
+/** Decodes one percent-encoded path segment; a malformed one is the client's 400. */
+export function decodePathSegment(segment: string, path: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    throw new HttpError(400, ErrorCode.invalidPath, `path ${JSON.stringify(path)} is not valid percent-encoding`, 'path');
   }
 }
 

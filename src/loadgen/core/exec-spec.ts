@@ -47,7 +47,7 @@ export interface ExecSpec {
 }
 
 /** InVitro's clamps: `MinExecTimeMilli`, `MaxExecTimeMilli` ("avg. p96 from Wild"), mem quota. */
-export const execLimits = Object.freeze({
+const execLimits = Object.freeze({
   runtimeMsMin: 1,
   runtimeMsMax: 60_000,
   memoryMiBMin: 1,
@@ -55,7 +55,7 @@ export const execLimits = Object.freeze({
 });
 
 /** `ApplyResourceLimits` with `CPULimit=1vCPU` and `OvercommitmentRatio=10`. */
-export const traceResourceDefaults = Object.freeze({
+const traceResourceDefaults = Object.freeze({
   cpuLimitMillis: 1000,
   overcommitmentRatio: 10,
   /** Our API rejects 0 MiB; InVitro would send 0 for pct100 < 10 MB. */

@@ -31,13 +31,13 @@ function csvCell(s: string): string {
   return /[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
 }
 
-export function formatCpu(cpu: CpuSeconds): string {
+function formatCpu(cpu: CpuSeconds): string {
   const f = (v: number | null): string => (v === null ? 'n/a' : v.toFixed(2));
   return `cpu s: control-plane ${f(cpu.controlPlane)}, data-plane ${f(cpu.dataPlane)}, ` +
     `workers ${f(cpu.workers)}, loadgen ${f(cpu.loadgen)}`;
 }
 
-export function formatErrors(errors: Record<string, number>): string {
+function formatErrors(errors: Record<string, number>): string {
   const entries = Object.entries(errors);
   if (entries.length === 0) return 'errors: none';
   return `errors: ${entries.map(([k, n]) => `${k}×${n}`).join(', ')}`;

@@ -7,7 +7,7 @@
 import { functionDefaults, functionLimits } from '../../config/defaults.js';
 
 /** Image name the emulated runtime ignores; any non-empty image satisfies validation. */
-export const emulatedImage = 'emulated';
+const emulatedImage = 'emulated';
 
 export interface Resources {
   cpuMillis: number;

@@ -7,7 +7,7 @@
 import { z } from 'zod';
 
 /** USER_HZ on Linux: /proc reports CPU time in 1/100 s ticks. */
-export const clockTicksPerSecond = 100;
+const clockTicksPerSecond = 100;
 
 /**
  * utime + stime of a `/proc/<pid>/stat` line, in ticks; null when malformed.
@@ -25,7 +25,7 @@ export function parseProcStatTicks(text: string): number | null {
   return utime + stime;
 }
 
-export function ticksToSeconds(ticks: number): number {
+function ticksToSeconds(ticks: number): number {
   return ticks / clockTicksPerSecond;
 }
 

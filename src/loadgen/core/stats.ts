@@ -9,7 +9,7 @@ import type { Histogram } from 'hdr-histogram-js';
 
 export type { Histogram };
 
-export const histogramLimits = Object.freeze({
+const histogramLimits = Object.freeze({
   /** One hour in µs: anything slower is clamped (a 504 arrives long before). */
   valueUsMax: 3_600_000_000,
   significantDigits: 3,

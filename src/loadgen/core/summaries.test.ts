@@ -9,7 +9,7 @@ import test from 'node:test';
 import { RunRecorder, type Outcome } from './recorder.js';
 import { defaultSaturationRule } from './saturation.js';
 import { newHistogram, type BenchSummary } from './stats.js';
-import { cdfOf, openLoopSummary, summaryReasons, sweepSummary } from './summaries.js';
+import { benchErrorRateMax, cdfOf, errorRateVerdict, openLoopSummary, summaryReasons, sweepSummary } from './summaries.js';
 
 function outcome(tag: number, startMs: number, endMs: number, status = 200): Outcome {
   return { tag, status, error: status === 0 ? 'ECONNREFUSED' : '', startMs, endMs, coldStart: 1,
@@ -29,7 +29,8 @@ test('open-loop summary from 100 cold starts at 100 rps, one 503 and one refused
     { startMs: 0, endMs: 1000, lateness: newHistogram(), undrained: 0, inflightMax: 3 }, cpu);
   assert.equal(s.count, 102);
   assert.equal(s.ok, 100);
-  assert.equal(s.achievedRps, 100); // 99 gaps over 990 ms
+  // 99 gaps over 990 ms say 100 rps, but 2 of 102 failed: at most 100 x 100/102 were served.
+  assert.equal(s.achievedRps, 98.04);
   assert.deepEqual(s.latencyMs, { p50: 1.5, p90: 1.5, p99: 1.5, max: 1.5 });
   assert.deepEqual(s.errors, { 503: 1, ECONNREFUSED: 1 });
   assert.equal(s.coldStartRatio, 1);
@@ -38,6 +39,17 @@ test('open-loop summary from 100 cold starts at 100 rps, one 503 and one refused
   assert.deepEqual(summaryReasons(s, defaultSaturationRule), ['error rate 1.96% > 1%']);
   assert.ok(cdfOf(s).length > 0);
   assert.equal(JSON.parse(JSON.stringify(s)).latencyMs.p50, 1.5);
+});
+
+test('open loop: successes bunched early do not pass for the offered rate', () => {
+  // 5 s at 100 rps: the first 100 succeed within 1 s, the other 400 fail. The spacing of the
+  // successes alone says 100 rps; the run served 100 requests in 5 s.
+  const rec = new RunRecorder();
+  for (let i = 0; i < 100; i++) rec.onOutcome(outcome(i, i * 10, i * 10 + 1));
+  for (let i = 100; i < 500; i++) rec.onOutcome(outcome(i, i * 10, i * 10 + 1, 503));
+  const s = openLoopSummary('warm', 100, rec,
+    { startMs: 0, endMs: 5000, lateness: newHistogram(), undrained: 0, inflightMax: 1 }, cpu);
+  assert.equal(s.achievedRps, 20);
 });
 
 test('whenCompleted resolves at the n-th outcome', async () => {
@@ -62,4 +74,12 @@ test('sweep summary: fields of the highest sustained rate, plus every run', () =
   assert.equal(s.saturatedAtRps, 1000);
   assert.equal((s.runs as BenchSummary[]).length, 3);
   assert.equal(sweepSummary([run(100)], 100, ['x']).maxSustainedRps, null);
+});
+
+test('error-rate verdict: at the limit passes, past it or with nothing counted fails', () => {
+  assert.equal(benchErrorRateMax, 0.01);
+  assert.equal(errorRateVerdict({ count: 100, errors: { 503: 1 } }), null);
+  assert.equal(errorRateVerdict({ count: 7500, errors: { 503: 5000, ECONNRESET: 390 } }),
+    '5390 of 7500 requests failed (71.87 %, limit 1 %): 503 x5000, ECONNRESET x390');
+  assert.equal(errorRateVerdict({ count: 0, errors: {} }), 'no request was counted in the measured window');
 });

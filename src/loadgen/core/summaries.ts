@@ -17,6 +17,24 @@ import {
   type Histogram,
 } from './stats.js';
 
+/**
+ * A bench whose failed requests pass this fraction of those counted measured a broken cluster,
+ * not its speed: it says why and exits non-zero.
+ */
+export const benchErrorRateMax = 0.01;
+
+/** Why a bench's numbers cannot stand (too many errors, or nothing counted); null when they can. */
+export function errorRateVerdict(s: { count: number; errors: Record<string, number> },
+  errorRateMax = benchErrorRateMax): string | null {
+  const failed = errorCount(s.errors);
+  if (s.count === 0) return 'no request was counted in the measured window';
+  const rate = failed / s.count;
+  if (rate <= errorRateMax) return null;
+  const kinds = Object.entries(s.errors).map(([k, n]) => `${k} x${n}`).join(', ');
+  return `${failed} of ${s.count} requests failed (${round(rate * 100, 2)} %, limit ` +
+    `${round(errorRateMax * 100, 2)} %): ${kinds}`;
+}
+
 /** What a bench returns: the summary to print and every run behind it (one unless a sweep). */
 export interface BenchRuns {
   summary: BenchSummary;
@@ -30,7 +48,7 @@ export interface RunWindow {
 }
 
 /** Shared fields of every request bench from its recorder. */
-export function requestSummary(
+function requestSummary(
   bench: BenchSummary['bench'],
   offeredRps: number | null,
   achievedRps: number,
@@ -57,7 +75,18 @@ export function requestSummary(
   return attachCdf(summary, rec.latency);
 }
 
-/** Open loop: achieved rate from completion spacing (see `completionRateRps`). */
+/**
+ * Achieved rate of an open loop: the spacing of successful completions (see
+ * `completionRateRps`), capped by the offered rate times the share that succeeded, since
+ * spacing alone overstates a run whose failures cluster (successes early, errors late).
+ */
+export function openLoopAchievedRps(rec: RunRecorder, offeredRps: number, windowS: number): number {
+  const spacingRps = completionRateRps(rec.ok, rec.firstOkDoneMs, rec.lastOkDoneMs, windowS);
+  const servedShareRps = rec.counted > 0 ? (offeredRps * rec.ok) / rec.counted : 0;
+  return Math.min(spacingRps, servedShareRps);
+}
+
+/** Open loop summary; achieved as in `openLoopAchievedRps`. */
 export function openLoopSummary(
   bench: BenchSummary['bench'],
   offeredRps: number,
@@ -65,8 +94,7 @@ export function openLoopSummary(
   run: RunWindow & { lateness: Histogram; undrained: number; inflightMax: number },
   cpu: CpuSeconds,
 ): BenchSummary {
-  const fallbackS = (run.endMs - run.startMs) / 1000;
-  const achieved = completionRateRps(rec.ok, rec.firstOkDoneMs, rec.lastOkDoneMs, fallbackS);
+  const achieved = openLoopAchievedRps(rec, offeredRps, (run.endMs - run.startMs) / 1000);
   const summary = requestSummary(bench, offeredRps, achieved, rec, run, cpu);
   summary.sendLatenessMs = summarizeMs(run.lateness);
   summary.inflightMax = run.inflightMax;
@@ -125,7 +153,7 @@ function cpuPerRequestMs(cpu: CpuSeconds, count: number) {
  */
 const cdfBySummary = new WeakMap<BenchSummary, Array<{ x: number; y: number }>>();
 
-export function attachCdf(s: BenchSummary, h: Histogram): BenchSummary {
+function attachCdf(s: BenchSummary, h: Histogram): BenchSummary {
   cdfBySummary.set(s, histogramCdfMs(h));
   return s;
 }

@@ -35,7 +35,7 @@ export type TraceParseResult =
   | { kind: 'error'; file: keyof TraceFiles; line: number; message: string };
 
 /** InVitro reads at most one day of minute columns. */
-export const traceMinutesMax = 1440;
+const traceMinutesMax = 1440;
 
 type ParseError = Extract<TraceParseResult, { kind: 'error' }>;
 

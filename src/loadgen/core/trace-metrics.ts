@@ -48,12 +48,12 @@ export interface TraceSummary {
   errors: Record<string, number>;
 }
 
-export function isFailure(row: InvocationRow): boolean {
+function isFailure(row: InvocationRow): boolean {
   return !(row.status >= 200 && row.status < 300);
 }
 
 /** The actual duration the script subtracts, µs (see the module comment for fallbacks). */
-export function actualDurationUs(row: InvocationRow): number {
+function actualDurationUs(row: InvocationRow): number {
   if (!Number.isNaN(row.measuredDurationUs)) return row.measuredDurationUs;
   return isFailure(row) ? 0 : row.requestedDurationUs;
 }

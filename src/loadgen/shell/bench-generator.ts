@@ -77,7 +77,7 @@ export async function runGeneratorBench(
 }
 
 /** The request-bench saturation rule plus "the pacer itself fell behind". */
-export function generatorReasons(run: BenchSummary, rule: SaturationRule): string[] {
+function generatorReasons(run: BenchSummary, rule: SaturationRule): string[] {
   const reasons = summaryReasons(run, rule);
   const late = run.sendLatenessMs as { p99: number };
   if (late.p99 > generatorDefaults.latenessP99MsMax) {

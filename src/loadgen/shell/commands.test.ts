@@ -11,13 +11,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'node:test';
 import { samplesSkip, tracesDir } from '../testing/sample-traces.js';
-import { startFakeCluster, type FakeCluster } from '../testing/fake-cluster.js';
+import { startFakeCluster, type FakeCluster, type FakeClusterOptions } from '../testing/fake-cluster.js';
 import { runCli } from '../testing/run-cli.js';
 
 const limit = { timeout: 60_000 };
 
-async function withCluster(fn: (c: FakeCluster, common: string[]) => Promise<void>) {
-  const c = await startFakeCluster();
+async function withCluster(fn: (c: FakeCluster, common: string[]) => Promise<void>,
+  opts: FakeClusterOptions = {}) {
+  const c = await startFakeCluster(opts);
   try {
     await fn(c, ['--api', c.apiUrl, '--proxy', c.proxyUrl, '--state-dir', c.stateDir, '--json']);
   } finally {
@@ -146,4 +147,28 @@ test('bad options fail at parse time naming the option and range', async () => {
   await assert.rejects(runCli(['bench', 'cold', '--rate', '-3']),
     /--rate: "-3" is not a number in/);
   await assert.rejects(runCli(['loadgen', 'trace', 'x', '--iat', 'poisson']), /--iat/);
+});
+
+test('bench warm: errors are not work; past the error limit it says why and exits 1', limit, async () => {
+  await withCluster(async (_c, common) => {
+    const run = await runCli(['bench', 'warm', '--connections', '4', '--duration', '0.5',
+      '--warmup', '0', ...common]);
+    assert.equal(run.exitCode, 1, 'half the requests failed');
+    const s = JSON.parse(run.out[0]) as Record<string, any>;
+    assert.ok(s.errors['503'] > 0 && s.ok > 0 && s.ok + s.errors['503'] === s.count, JSON.stringify(s));
+    assert.ok(Math.abs(s.achievedRps - s.ok / 0.5) <= 1, `achieved ${s.achievedRps} counts ok only`);
+    assert.match(run.err.join('\n'), /bench warm: \d+ of \d+ requests failed \(\d+(\.\d+)? %, limit 1 %\): 503 x\d+/);
+  }, { failEveryNth: 2 });
+});
+
+test('bench cold: an open loop with failures exits 1 and counts successes only', limit, async () => {
+  await withCluster(async (_c, common) => {
+    const run = await runCli(['bench', 'cold', '--rate', '40', '--duration', '0.5', ...common]);
+    assert.equal(run.exitCode, 1);
+    const s = JSON.parse(run.out[0]) as Record<string, any>;
+    assert.equal(s.ok, 10);
+    assert.equal(s.errors['503'], 10);
+    assert.ok(s.achievedRps <= 25, `achieved ${s.achievedRps} from 10 successes in 0.5 s`);
+    assert.match(run.err.join('\n'), /bench cold: 10 of 20 requests failed/);
+  }, { failEveryNth: 2 });
 });

@@ -53,7 +53,7 @@ export async function startCpuSampler(
 }
 
 /** Reads one PID's utime + stime in ticks; null when the process is gone. */
-export async function readPidTicks(pid: number): Promise<number | null> {
+async function readPidTicks(pid: number): Promise<number | null> {
   try {
     return parseProcStatTicks(await readFile(`/proc/${pid}/stat`, 'utf8'));
   } catch {

@@ -84,7 +84,7 @@ export function call(pool: Dispatcher, options: Dispatcher.DispatchOptions): Pro
 }
 
 /** Host of pre-warm requests: no function has it, so the data plane answers 404 at once. */
-export const prewarmHost = 'loadgen-prewarm';
+const prewarmHost = 'loadgen-prewarm';
 
 /**
  * Opens up to `connections` keep-alive connections before measuring by sending that many

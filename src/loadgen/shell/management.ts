@@ -9,7 +9,7 @@ import { call as callRaw } from './http-sender.js';
 import type { RegistrationBody } from '../core/functions.js';
 import { newHistogram, recordMs, type Histogram } from '../core/stats.js';
 
-export const managementDefaults = Object.freeze({
+const managementDefaults = Object.freeze({
   requestTimeoutMs: 30_000,
   /**
    * Status reads of a function that does not exist, sent before `bench register` measures:

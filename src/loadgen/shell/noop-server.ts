@@ -6,7 +6,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
-export const noopServerDefaults = Object.freeze({
+const noopServerDefaults = Object.freeze({
   startTimeoutMs: 10_000,
   stopTimeoutMs: 5_000,
 });

@@ -9,7 +9,7 @@
 import { dueEnd } from '../core/schedule.js';
 import { newHistogram, recordMs, type Histogram } from '../core/stats.js';
 
-export const pacerDefaults = Object.freeze({
+const pacerDefaults = Object.freeze({
   /** Sends fired per tick before yielding to I/O; a catch-up burst cannot starve responses. */
   sendsPerTickMax: 1000,
 });

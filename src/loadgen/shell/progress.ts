@@ -4,7 +4,7 @@
  * exposes. Only when stderr is a terminal: piped or captured output stays clean.
  */
 
-export const progressDefaults = Object.freeze({
+const progressDefaults = Object.freeze({
   redrawMs: 250,
   barWidth: 30,
 });

@@ -23,7 +23,8 @@ import {
 } from '../core/functions.js';
 import { iatModeName, type IatMode } from '../core/iat.js';
 import { RunRecorder, type Outcome } from '../core/recorder.js';
-import { completionRateRps, round, summarizeMs, type CpuSeconds } from '../core/stats.js';
+import { round, summarizeMs, type CpuSeconds } from '../core/stats.js';
+import { openLoopAchievedRps } from '../core/summaries.js';
 import { parseTrace, type TraceFunction } from '../core/trace-csv.js';
 import { summarizeTrace, type InvocationRow, type TraceSummary } from '../core/trace-metrics.js';
 import { buildTracePlan, invocationId, tracePhase, type TracePlan } from '../core/trace-plan.js';
@@ -141,8 +142,7 @@ async function replay(o: TraceReplayOptions, plan: TracePlan, names: string[]) {
       trace: o.dir, invocations: plan.count, warmupMinutes: plan.warmupMinutes,
       minutes: plan.minutes - plan.warmupMinutes, iat: iatModeName(o.iat), seed: o.seed,
       speed: o.speed, offeredRps: round(plan.count / traceMinutesS, 3),
-      achievedRps: round(completionRateRps(recorder.ok, recorder.firstOkDoneMs,
-        recorder.lastOkDoneMs, traceMinutesS), 3),
+      achievedRps: round(openLoopAchievedRps(recorder, plan.count / traceMinutesS, traceMinutesS), 3),
       latencyMs: summarizeMs(recorder.latency),
       sendLatenessMs: summarizeMs(run.lateness), undrained: run.undrained,
       inflightMax: run.inflightMax, connections: o.connections,
@@ -192,7 +192,7 @@ function storeOutcome(c: OutcomeColumns, x: Outcome): void {
 }
 
 /** `durationMs` from the function's JSON reply, in µs; NaN when absent or not JSON. */
-export function reportedDurationUs(body: string): number {
+function reportedDurationUs(body: string): number {
   if (body === '' || body[0] !== '{') return Number.NaN;
   try {
     const v = (JSON.parse(body) as { durationMs?: unknown }).durationMs;

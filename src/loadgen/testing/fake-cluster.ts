@@ -27,12 +27,21 @@ export interface FakeFunction {
   sandboxes: number;
 }
 
-export async function startFakeCluster(createMs = 5): Promise<FakeCluster> {
+export interface FakeClusterOptions {
+  /** Emulated sandbox creation time, ms. */
+  createMs?: number;
+  /** Every Nth invocation answers 503 (0: none fail), to check benches count errors right. */
+  failEveryNth?: number;
+}
+
+export async function startFakeCluster(opts: FakeClusterOptions = {}): Promise<FakeCluster> {
+  const createMs = opts.createMs ?? 5;
+  const failEveryNth = opts.failEveryNth ?? 0;
   const functions = new Map<string, FakeFunction>();
   const counters = { registered: 0, deleted: 0, invocations: 0 };
   const api = createServer((req, res) => void handleApi(req, res, functions, counters));
   const proxy = createServer(
-    (req, res) => void handleProxy(req, res, functions, counters, createMs));
+    (req, res) => void handleProxy(req, res, functions, counters, { createMs, failEveryNth }));
   const apiUrl = await listen(api);
   const proxyUrl = await listen(proxy);
   const stateDir = await mkdtemp(join(tmpdir(), 'loadgen-fake-'));
@@ -105,7 +114,8 @@ async function handleApi(req: IncomingMessage, res: ServerResponse,
 }
 
 async function handleProxy(req: IncomingMessage, res: ServerResponse,
-  functions: Map<string, FakeFunction>, counters: FakeCluster['counters'], createMs: number) {
+  functions: Map<string, FakeFunction>, counters: FakeCluster['counters'],
+  { createMs, failEveryNth }: { createMs: number; failEveryNth: number }) {
   await readBody(req);
   const fn = functions.get(req.headers.host ?? '');
   if (fn === undefined) {
@@ -113,6 +123,9 @@ async function handleProxy(req: IncomingMessage, res: ServerResponse,
     return json(res, 404, { error });
   }
   counters.invocations++;
+  if (failEveryNth > 0 && counters.invocations % failEveryNth === 0) {
+    return json(res, 503, { error: { code: 'queue_full', message: 'injected failure' } });
+  }
   const min = (fn.body.scaling as { min?: number } | undefined)?.min ?? 0;
   const cold = fn.sandboxes === 0 && min < 1;
   if (cold) {
