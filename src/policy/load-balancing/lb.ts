@@ -199,13 +199,17 @@ export function pickConsistentHash(
   endpoints: readonly LbEndpoint[],
   state: LbState,
   key: string,
+  totalInflight?: number,
 ): { index: number; state: LbState } {
   const n = endpoints.length;
   if (n === 0) return { index: -1, state };
-  const ring = lbRingMatches(state.ring, endpoints) ? state.ring : lbBuildRing(endpoints);
+  // A caller passing the total keeps the ring in step with the endpoints itself (lb-index).
+  const owned = totalInflight !== undefined && state.ring !== undefined;
+  const ring = owned || lbRingMatches(state.ring, endpoints) ? state.ring! : lbBuildRing(endpoints);
   const next: LbState = ring === state.ring ? state : { cursor: state.cursor, ring };
-  let total = 0;
-  for (let i = 0; i < n; i++) total += endpoints[i].inflight;
+  // An index that keeps the running total passes it; otherwise it is summed here.
+  let total = totalInflight ?? 0;
+  if (totalInflight === undefined) for (let i = 0; i < n; i++) total += endpoints[i].inflight;
   const bound = Math.ceil((lbConsistentHashLoadFactor * (total + 1)) / n);
   const points = ring.hashes.length;
   const home = lbLowerBound(ring.hashes, lbHash(key));
