@@ -219,6 +219,13 @@ describe('invocation proxy', () => {
     assert.equal(rig.upstreamSeen.length, 0);
   });
 
+  it('a chunked body past the limit gets 413 and frees the slot', async () => {
+    rig.handler = (req, res) => { req.resume(); req.on('end', () => res.end('all')); };
+    const r = await call(rig.proxyPort, { body: Buffer.alloc(bodyBytesMax + 1024, 1), headers: { 'transfer-encoding': 'chunked' } });
+    assert.equal(r.status, 413, JSON.stringify(r));
+    await settle('slot freed', () => rig.inflight() === 0);
+  });
+
   it('closes a slowloris connection after the header timeout', async () => {
     const sock = connect(rig.proxyPort, '127.0.0.1');
     sock.on('error', () => {});
