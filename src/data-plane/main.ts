@@ -40,29 +40,7 @@ export async function startDataPlane(cfg: DataPlaneConfig, log: Logger): Promise
     log,
   );
   let link: ControlPlaneLink;
-  let coldReportScheduled = false;
-  const runEffects = (effects: DpEffect[]): void => {
-    const sandboxIds: string[] = [];
-    for (const fx of effects) {
-      if (fx.kind === 'dispatch') proxy.start(fx.waiter as Parameters<InvocationProxy['start']>[0]);
-      else if (fx.kind === 'fail') proxy.fail(fx.waiter, fx.status, fx.code, fx.message);
-      else if (fx.kind === 'close_pool') proxy.closePool(fx.endpoint);
-      else if (fx.kind === 'drained') sandboxIds.push(fx.sandboxId);
-      else if (!coldReportScheduled) {
-        // One first-demand report per event-loop turn, so a burst arriving together goes whole.
-        coldReportScheduled = true;
-        setImmediate(guarded(log, 'timer', 'first_demand', () => {
-          coldReportScheduled = false;
-          const functions = core.firstDemandReport();
-          if (functions.length > 0) link.send({ case: 'demand', value: { functions, firstDemand: true } });
-        }));
-      }
-    }
-    if (sandboxIds.length > 0) {
-      log.info('sandbox.drained', { sandboxIds });
-      link.send({ case: 'drained', value: { sandboxIds } });
-    }
-  };
+  const runEffects = effectRunner(core, log, () => proxy, () => link);
   const proxy = new InvocationProxy(core, cfg, clock, log, runEffects);
   const proxyPort = await listen(proxy.server, cfg.proxyPort, cfg.host);
   const internal = createInternalServer(core, () => link.connected);
@@ -105,6 +83,34 @@ export async function startDataPlane(cfg: DataPlaneConfig, log: Logger): Promise
       await closeServer(internal);
       await proxy.close();
     },
+  };
+}
+
+/** Carries out what a core call returned: proxy work, drain acks, the first-demand report. */
+function effectRunner(core: DataPlaneCore, log: Logger, proxy: () => InvocationProxy, link: () => ControlPlaneLink): (effects: DpEffect[]) => void {
+  let coldReportScheduled = false;
+  const reportFirstDemand = guarded(log, 'timer', 'first_demand', () => {
+    coldReportScheduled = false;
+    const functions = core.firstDemandReport();
+    if (functions.length > 0) link().send({ case: 'demand', value: { functions, firstDemand: true } });
+  });
+  return (effects) => {
+    const sandboxIds: string[] = [];
+    for (const fx of effects) {
+      if (fx.kind === 'dispatch') proxy().start(fx.waiter as Parameters<InvocationProxy['start']>[0]);
+      else if (fx.kind === 'fail') proxy().fail(fx.waiter, fx.status, fx.code, fx.message);
+      else if (fx.kind === 'close_pool') proxy().closePool(fx.endpoint);
+      else if (fx.kind === 'drained') sandboxIds.push(fx.sandboxId);
+      else if (!coldReportScheduled) {
+        // One first-demand report per event-loop turn, so a burst arriving together goes whole.
+        coldReportScheduled = true;
+        setImmediate(reportFirstDemand);
+      }
+    }
+    if (sandboxIds.length > 0) {
+      log.info('sandbox.drained', { sandboxIds });
+      link().send({ case: 'drained', value: { sandboxIds } });
+    }
   };
 }
 
