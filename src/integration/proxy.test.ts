@@ -168,6 +168,20 @@ describe('invocation proxy', () => {
     await settle('upstream aborted', () => rig.upstreamSeen.every((s) => s.closedEarly));
   });
 
+  it('a client that stalls mid-body is bounded by the deadline: 504, slot freed', async () => {
+    rig.route(200);
+    rig.handler = (req, res) => { req.on('end', () => res.end('all')); };
+    const req = httpRequest({ host: '127.0.0.1', port: rig.proxyPort, path: '/function/f/slow-upload', method: 'POST', headers: { 'transfer-encoding': 'chunked' }, agent: false });
+    const answer = new Promise<number>((resolve) => {
+      req.on('response', (res) => { res.resume(); resolve(res.statusCode ?? 0); });
+      req.on('error', () => resolve(0));
+    });
+    req.write(Buffer.alloc(10, 1)); // and never more
+    assert.equal(await answer, 504);
+    assert.equal(rig.inflight(), 0);
+    req.destroy();
+  });
+
   it('a delete while a request runs lets it finish with 200; drained is acknowledged only after', async () => {
     let finish: (() => void) | null = null;
     rig.handler = (_req, res) => { finish = () => res.end('done'); };

@@ -8,7 +8,13 @@
  * slots = 0 meaning unlimited) and returns its index, or -1 when none is free (the caller queues
  * the request). State goes in and comes back out; the input state is never mutated.
  *
- * Hot path: each call is O(n) in the number of endpoints or better, allocates no arrays (only the
+ * These scan-based pickers are the specification of each policy (pinned by lb.test.ts). The
+ * data plane's hot path uses `lb-index.ts`, the same policies as incremental indexes that
+ * answer without scanning every endpoint; consistent-hash shares `pickConsistentHash` with it.
+ * The data plane takes the consistent-hash key from the `x-dirigent-hash-key` request header
+ * (the function name when absent).
+ *
+ * Each call here is O(n) in the number of endpoints or better, allocates no arrays (only the
  * small result object, and a new state object when the cursor moves), and draws randomness only
  * from the `Rng` port. The consistent-hash ring is built once per endpoint list and cached in the
  * state. Must not import anything but `shared/` helpers.
