@@ -240,6 +240,18 @@ describe('invocation proxy', () => {
     await settle('slot freed', () => rig.inflight() === 0);
   });
 
+  it('survives a client that resets its connection before sending anything', async () => {
+    for (let i = 0; i < 5; i++) {
+      const sock = connect(rig.proxyPort, '127.0.0.1');
+      sock.on('error', () => {});
+      await new Promise((r) => sock.once('connect', r));
+      sock.resetAndDestroy();
+    }
+    await new Promise((r) => setTimeout(r, 100));
+    const r = await call(rig.proxyPort);
+    assert.deepEqual([r.status, r.body], [200, 'ok']);
+  });
+
   it('closes a slowloris connection after the header timeout', async () => {
     const sock = connect(rig.proxyPort, '127.0.0.1');
     sock.on('error', () => {});

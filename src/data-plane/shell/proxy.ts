@@ -88,6 +88,12 @@ export class InvocationProxy {
     h2.setTimeout(cfg.invocationKeepAliveTimeoutMs);
     this.server = createNetServer((socket: Socket) => {
       socket.setNoDelay(true);
+      // A client may reset before the HTTP servers own the socket: without a listener that
+      // error would be uncaught and end the process.
+      socket.on('error', (err) => {
+        if (log.isDebugEnabled()) log.debug('proxy.connection_failed', { error: err.message });
+        socket.destroy();
+      });
       socket.once('readable', guarded(log, 'callback', 'proxy.connection', () => {
         const head: Buffer | null = socket.read();
         if (head) socket.unshift(head);
