@@ -83,6 +83,17 @@ describe('data plane CP link', { timeout: 60_000 }, () => {
     assert.ok(dp.core.functions.has('f'));
   });
 
+  it('a CP that keeps sending bad updates gets a bounded number of resyncs, not a busy loop', async () => {
+    const call = cp.calls[0]!;
+    const before = cp.count('resync');
+    for (let i = 0; i < 20; i++) cp.send(call, { updates: [{ update: { case: 'delta', value: { version: 2, removeEndpoints: [''] } } }] });
+    await waitFor(() => logs.filter((l) => l.event === 'cp_link.invalid_message').length >= 21, 10_000, 'all bad updates seen');
+    await waitFor(() => cp.count('resync') > before, 10_000, 'a resync');
+    await new Promise((r) => setTimeout(r, 2_500));
+    const sent = cp.count('resync') - before;
+    assert.ok(sent >= 1 && sent <= 3, `resyncs for 20 bad updates: ${sent}`);
+  });
+
   it('reconnects with a new hello when the CP ends the stream', async () => {
     cp.calls[0]!.end();
     await waitFor(() => cp.count('hello') === 2, 10_000, 'second hello');

@@ -25,12 +25,20 @@ import { guarded, runGuarded } from './guard.js';
 
 type EventInit = NonNullable<MessageInitShape<typeof DataPlaneEventSchema>['event']>;
 
+/**
+ * At most one resync per this period for invalid messages: a CP that keeps sending a bad
+ * snapshot must not turn the link into a snapshot/resync busy loop.
+ */
+const invalidResyncMsMin = 1_000;
+
 export class ControlPlaneLink {
   private client: grpc.Client | null = null;
   private stream: BidiStream<DataPlaneBatch, RoutingBatch> | null = null;
   private backoffMs: number;
   private closed = false;
   private timer: NodeJS.Timeout | null = null;
+  private resyncHold: NodeJS.Timeout | null = null;
+  private resyncOwed = false;
   connected = false;
   private readonly out = new Batcher<EventInit>((events) => runGuarded(this.log, 'callback', 'cp_link.flush', () => {
     if (!this.stream || !this.connected) return;
@@ -62,8 +70,23 @@ export class ControlPlaneLink {
   close(): void {
     this.closed = true;
     if (this.timer) clearTimeout(this.timer);
+    if (this.resyncHold) clearTimeout(this.resyncHold);
     this.stream?.cancel();
     this.client?.close();
+  }
+
+  private requestResync(): void {
+    if (this.resyncHold) {
+      this.resyncOwed = true;
+      return;
+    }
+    this.opts.onInvalid();
+    this.resyncHold = setTimeout(guarded(this.log, 'timer', 'cp_link.resync_hold', () => {
+      this.resyncHold = null;
+      if (!this.resyncOwed) return;
+      this.resyncOwed = false;
+      this.requestResync();
+    }), invalidResyncMsMin);
   }
 
   private connect(): void {
@@ -86,7 +109,7 @@ export class ControlPlaneLink {
         }
         this.log.warn('cp_link.invalid_message', { field: decoded.field, reason: decoded.reason });
         // Later deltas of this batch would not follow the skipped one: a snapshot replaces all.
-        this.opts.onInvalid();
+        this.requestResync();
         return;
       }
     }));
