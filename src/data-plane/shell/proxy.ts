@@ -191,7 +191,7 @@ export class InvocationProxy {
   /** The response is closed: finished, or the client went away first. */
   private clientClosed(x: Exchange): void {
     if (x.state === 'queued') this.run(this.core.cancel(x, this.clock.nowMs()));
-    else if (x.state === 'dispatched') this.done(x, 'client_gone');
+    else if (x.state === 'dispatched') this.done(x, x.res.writableFinished ? 'ok' : 'client_gone');
   }
 
   private deadlinePassed(x: Exchange, timeoutMs: number): void {
