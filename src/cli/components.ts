@@ -57,6 +57,10 @@ const dpFlags: FlagSpec[] = [
   { flag: 'queue-wait-ms-max', key: 'queueWaitMsMax', help: `longest wait for a sandbox before 504 (default ${dataPlaneDefaults.queueWaitMsMax})` },
   { flag: 'request-body-bytes-max', key: 'requestBodyBytesMax', help: `largest request body before 413 (default ${dataPlaneDefaults.requestBodyBytesMax})` },
   { flag: 'demand-report-period-ms', key: 'demandReportPeriodMs', help: `demand report period (default ${dataPlaneDefaults.demandReportPeriodMs})` },
+  { flag: 'invocation-headers-timeout-ms', key: 'invocationHeadersTimeoutMs', help: `time for a request head to arrive (default ${dataPlaneDefaults.invocationHeadersTimeoutMs})` },
+  { flag: 'invocation-request-timeout-ms', key: 'invocationRequestTimeoutMs', help: `time for a whole request to arrive (default ${dataPlaneDefaults.invocationRequestTimeoutMs})` },
+  { flag: 'invocation-keep-alive-timeout-ms', key: 'invocationKeepAliveTimeoutMs', help: `idle keep-alive connection limit (default ${dataPlaneDefaults.invocationKeepAliveTimeoutMs})` },
+  { flag: 'invocation-connections-max', key: 'invocationConnectionsMax', help: `open client connections (default ${dataPlaneDefaults.invocationConnectionsMax})` },
 ];
 
 const workerFlags: FlagSpec[] = [

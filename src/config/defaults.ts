@@ -127,6 +127,14 @@ export const dataPlaneDefaults = Object.freeze({
   upstreamConnectionsMax: 128,
   upstreamConnectTimeoutMs: 2_000,
   reconnectBackoffMs: [50, 2_000] as const,
+  /** Invocation port: the request head must arrive within this (slowloris). Beyond it: 408, closed. */
+  invocationHeadersTimeoutMs: 10_000,
+  /** Invocation port: the whole request, head and body, must arrive within this. */
+  invocationRequestTimeoutMs: 300_000,
+  /** Invocation port: an idle keep-alive connection is closed after this. */
+  invocationKeepAliveTimeoutMs: 65_000,
+  /** Invocation port: open client connections; more are refused. */
+  invocationConnectionsMax: 10_000,
 });
 
 export const workerDefaults = Object.freeze({

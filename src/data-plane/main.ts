@@ -1,7 +1,8 @@
 /**
  * @module data-plane/main
  * Wires the data-plane core to the proxy, the CP link, timers (demand reports, queue expiry)
- * and the internal server (:8081, `/health` and `/metrics`).
+ * and the internal server (:8081, `/health` and `/metrics`). Every core call returns effects;
+ * `runEffects` carries them out.
  */
 import { createServer, type Server as HttpServer } from 'node:http';
 import type { Server } from 'node:net';
@@ -13,8 +14,9 @@ import { systemClock } from '../shared/clock.js';
 import { Batcher } from '../shared/grpc.js';
 import type { Logger } from '../shared/logger.js';
 import { seededRng } from '../shared/rng.js';
-import { DataPlaneCore } from './core/data-plane.js';
+import { DataPlaneCore, type DpEffect } from './core/data-plane.js';
 import { ControlPlaneLink } from './shell/cp-link.js';
+import { guarded } from './shell/guard.js';
 import { InvocationProxy } from './shell/proxy.js';
 
 export interface RunningDataPlane {
@@ -38,79 +40,36 @@ export async function startDataPlane(cfg: DataPlaneConfig, log: Logger): Promise
     log,
   );
   let link: ControlPlaneLink;
-  let coldReportScheduled = false;
-  // Carries out whatever the last core call left in its outboxes.
-  const afterCoreCall = (): void => {
-    if (core.dispatched.length > 0) {
-      const d = core.dispatched;
-      core.dispatched = [];
-      for (const w of d) proxy.start(w as Parameters<InvocationProxy['start']>[0]);
-    }
-    if (core.failed.length > 0) {
-      const f = core.failed;
-      core.failed = [];
-      for (const x of f) proxy.fail(x.waiter, x.status, x.code, x.message);
-    }
-    if (core.retired.length > 0) {
-      for (const ep of core.retired) proxy.closePool(ep);
-      core.retired = [];
-    }
-    if (core.drained.length > 0) {
-      link.send({ case: 'drained', value: { sandboxIds: core.drained } });
-      core.drained = [];
-    }
-    if (core.firstDemand.size > 0 && !coldReportScheduled) {
-      // One report per event-loop turn, so a burst arriving together is reported whole.
-      coldReportScheduled = true;
-      setImmediate(() => {
-        coldReportScheduled = false;
-        const functions = core.firstDemandReport();
-        if (functions.length > 0) link.send({ case: 'demand', value: { functions, firstDemand: true } });
-      });
-    }
-  };
-  const proxy = new InvocationProxy(core, cfg, clock, log, afterCoreCall);
+  const runEffects = effectRunner(core, log, () => proxy, () => link);
+  const proxy = new InvocationProxy(core, cfg, clock, log, runEffects);
   const proxyPort = await listen(proxy.server, cfg.proxyPort, cfg.host);
-  const metrics = createMetrics(core);
-  const internal = createServer(async (req, res) => {
-    if (req.url === '/health') {
-      const ok = link.connected;
-      res.writeHead(ok ? 200 : 503, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ status: ok ? 'ok' : 'control plane unreachable', routingVersion: core.version }));
-    } else if (req.url === '/metrics') {
-      res.writeHead(200, { 'content-type': metrics.contentType });
-      res.end(await metrics.metrics());
-    } else {
-      res.writeHead(404, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ error: { code: 'not_found', message: 'try /health or /metrics' } }));
-    }
-  });
+  const internal = createInternalServer(core, () => link.connected);
   const internalPort = await listen(internal, cfg.internalPort, cfg.host);
   const id = cfg.id || `dp-${cfg.host}-${proxyPort}`;
   // One ack per event-loop turn, carrying the latest applied version.
   const ack = new Batcher<number>((versions) => link.send({ case: 'ack', value: { version: Math.max(...versions) } }));
+  const resync = (): void => link.send({ case: 'resync', value: { haveVersion: core.version } });
   link = new ControlPlaneLink(
     {
       address: cfg.controlPlane,
       hello: { dataPlaneId: id, proxyAddress: `${cfg.host}:${proxyPort}`, internalAddress: `${cfg.host}:${internalPort}` },
       backoffMs: cfg.reconnectBackoffMs,
       onUpdate: (u) => {
-        if (!core.applyRouting(u, clock.nowMs())) link.send({ case: 'resync', value: { haveVersion: core.version } });
+        const r = core.applyRouting(u, clock.nowMs());
+        if (!r.ok) resync();
         else ack.push(core.version);
-        afterCoreCall();
+        runEffects(r.effects);
       },
+      onInvalid: resync,
     },
     log,
   );
   link.start();
-  const demandTimer = setInterval(() => {
+  const demandTimer = setInterval(guarded(log, 'timer', 'demand', () => {
     const functions = core.takeDemand(clock.nowMs(), cfg.demandReportPeriodMs);
     if (functions.length > 0) link.send({ case: 'demand', value: { functions, firstDemand: false } });
-  }, Math.max(demandPollMsMin, cfg.demandReportPeriodMs / demandPollsPerPeriod));
-  const expiryTimer = setInterval(() => {
-    core.expire(clock.nowMs());
-    afterCoreCall();
-  }, expiryPeriodMs);
+  }), Math.max(demandPollMsMin, cfg.demandReportPeriodMs / demandPollsPerPeriod));
+  const expiryTimer = setInterval(guarded(log, 'timer', 'expiry', () => runEffects(core.expire(clock.nowMs()))), expiryPeriodMs);
   log.info('data_plane.started', { id, proxy: `${cfg.host}:${proxyPort}`, internal: `${cfg.host}:${internalPort}`, controlPlane: cfg.controlPlane, loadBalancing: cfg.loadBalancing });
   return {
     proxyPort,
@@ -125,6 +84,51 @@ export async function startDataPlane(cfg: DataPlaneConfig, log: Logger): Promise
       await proxy.close();
     },
   };
+}
+
+/** Carries out what a core call returned: proxy work, drain acks, the first-demand report. */
+function effectRunner(core: DataPlaneCore, log: Logger, proxy: () => InvocationProxy, link: () => ControlPlaneLink): (effects: DpEffect[]) => void {
+  let coldReportScheduled = false;
+  const reportFirstDemand = guarded(log, 'timer', 'first_demand', () => {
+    coldReportScheduled = false;
+    const functions = core.firstDemandReport();
+    if (functions.length > 0) link().send({ case: 'demand', value: { functions, firstDemand: true } });
+  });
+  return (effects) => {
+    const sandboxIds: string[] = [];
+    for (const fx of effects) {
+      if (fx.kind === 'dispatch') proxy().start(fx.waiter as Parameters<InvocationProxy['start']>[0]);
+      else if (fx.kind === 'fail') proxy().fail(fx.waiter, fx.status, fx.code, fx.message);
+      else if (fx.kind === 'close_pool') proxy().closePool(fx.endpoint);
+      else if (fx.kind === 'drained') sandboxIds.push(fx.sandboxId);
+      else if (!coldReportScheduled) {
+        // One first-demand report per event-loop turn, so a burst arriving together goes whole.
+        coldReportScheduled = true;
+        setImmediate(reportFirstDemand);
+      }
+    }
+    if (sandboxIds.length > 0) {
+      log.info('sandbox.drained', { sandboxIds });
+      link().send({ case: 'drained', value: { sandboxIds } });
+    }
+  };
+}
+
+function createInternalServer(core: DataPlaneCore, connected: () => boolean): HttpServer {
+  const metrics = createMetrics(core);
+  return createServer(async (req, res) => {
+    if (req.url === '/health') {
+      const ok = connected();
+      res.writeHead(ok ? 200 : 503, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ status: ok ? 'ok' : 'control plane unreachable', routingVersion: core.version }));
+    } else if (req.url === '/metrics') {
+      res.writeHead(200, { 'content-type': metrics.contentType });
+      res.end(await metrics.metrics());
+    } else {
+      res.writeHead(404, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ error: { code: 'not_found', message: 'try /health or /metrics' } }));
+    }
+  });
 }
 
 function toLbPolicy(name: string): LbPolicyName {

@@ -4,7 +4,7 @@
  * fake workers, open-loop clients and a fake network, all in virtual time and all drawn from
  * one seed. This file plays the shells: it turns messages into core events exactly as
  * `control-plane/shell/rpc-server.ts` does, carries out the effects as
- * `control-plane/main.ts` does, and empties the DP outboxes as `data-plane/main.ts` does.
+ * `control-plane/main.ts` does, and carries out the DP effects as `data-plane/main.ts` does.
  *
  *   clients ─admit─▶ DataPlaneCore ◀─routing── Network ── ControlPlaneCore
  *                                  ──demand──▶            ◀── Network ──▶ FakeWorker ×N
@@ -16,7 +16,8 @@ import { create } from '@bufbuild/protobuf';
 import type { FunctionRecord } from '../api/types.js';
 import { ControlPlaneCore } from '../control-plane/core/control-plane.js';
 import type { CpEffect, CpEvent } from '../control-plane/core/types.js';
-import { DataPlaneCore, type Waiter } from '../data-plane/core/data-plane.js';
+import { DataPlaneCore, newWaiter, type DpEffect, type Waiter } from '../data-plane/core/data-plane.js';
+import { decodeRoutingUpdate } from '../wire/codec.js';
 import {
   DataPlaneEventSchema,
   WorkerCommandSchema,
@@ -223,7 +224,10 @@ export class Cluster {
 
   private onRoutingUpdate(link: DpLink, update: RoutingUpdate, nowMs: number): void {
     const dp = this.dps.find((d) => d.link === link)!;
-    if (!dp.core.applyRouting(update, nowMs)) {
+    const decoded = decodeRoutingUpdate(update);
+    if (!decoded.ok) throw new Error(`CP sent an invalid routing update: ${decoded.field} ${decoded.reason}`);
+    const applied = dp.core.applyRouting(decoded.msg, nowMs);
+    if (!applied.ok) {
       const value = { haveVersion: dp.core.version };
       const ev = create(DataPlaneEventSchema, { event: { case: 'resync', value } });
       this.dpNet.sendToCp(link, ev, nowMs);
@@ -234,30 +238,27 @@ export class Cluster {
       const ev = create(DataPlaneEventSchema, { event: { case: 'ack', value } });
       this.dpNet.sendToCp(link, ev, nowMs);
     }
-    this.afterCoreCall(dp, nowMs);
+    this.runEffects(dp, applied.effects, nowMs);
   }
 
-  /** As data-plane/main.ts `afterCoreCall`: empties every outbox after each core call. */
-  afterCoreCall(dp: SimDataPlane, nowMs: number): void {
-    const core = dp.core;
-    if (core.dispatched.length > 0) {
-      const d = core.dispatched;
-      core.dispatched = [];
-      for (const w of d) this.startRequest(dp, w, nowMs);
+  /** As data-plane/main.ts `runEffects`: carries out what a DP core call returned. */
+  runEffects(dp: SimDataPlane, effects: DpEffect[], nowMs: number): void {
+    const sandboxIds: string[] = [];
+    let firstDemand = false;
+    for (const fx of effects) {
+      if (fx.kind === 'dispatch') this.startRequest(dp, fx.waiter, nowMs);
+      else if (fx.kind === 'fail') this.ledger.finish(fx.waiter, fx.status, fx.code);
+      else if (fx.kind === 'drained') sandboxIds.push(fx.sandboxId);
+      else if (fx.kind === 'first_demand') firstDemand = true;
+      // close_pool: no connection pools in the sim
     }
-    if (core.failed.length > 0) {
-      const f = core.failed;
-      core.failed = [];
-      for (const x of f) this.ledger.finish(x.waiter, x.status, x.code);
-    }
-    core.retired = []; // no connection pools to close in the sim
-    if (core.drained.length > 0) {
-      const value = { sandboxIds: core.drained };
-      core.drained = [];
+    if (sandboxIds.length > 0) {
+      const value = { sandboxIds };
       this.dpSend(dp, create(DataPlaneEventSchema, { event: { case: 'drained', value } }), nowMs);
     }
-    if (core.firstDemand.size > 0) {
-      const value = { functions: core.firstDemandReport(), firstDemand: true };
+    const functions = firstDemand ? dp.core.firstDemandReport() : [];
+    if (functions.length > 0) {
+      const value = { functions, firstDemand: true };
       this.dpSend(dp, create(DataPlaneEventSchema, { event: { case: 'demand', value } }), nowMs);
     }
   }
@@ -269,17 +270,12 @@ export class Cluster {
   /** The front end sticks each function to one DP (hash of the name; here its index). */
   invoke(fn: string, holdMs: number, nowMs: number): void {
     const dp = this.dps[fnIndex(fn) % this.dps.length]!;
-    const waiter: Waiter = {
-      fn, arrivalMs: nowMs, state: 'queued', endpoint: null, cold: false, dispatchedAtMs: 0,
-    };
+    const waiter = newWaiter(fn, nowMs);
     const r = dp.core.admit(fn, waiter, nowMs);
     if (r.kind === 'not_found') this.ledger.reject(404, 'function_not_found');
     else if (r.kind === 'queue_full') this.ledger.reject(503, 'queue_full');
-    else {
-      this.ledger.accept(waiter, fn, this.dps.indexOf(dp), holdMs, nowMs);
-      if (r.kind === 'dispatched') this.startRequest(dp, waiter, nowMs);
-    }
-    this.afterCoreCall(dp, nowMs);
+    else this.ledger.accept(waiter, fn, this.dps.indexOf(dp), holdMs, nowMs);
+    this.runEffects(dp, r.effects, nowMs);
   }
 
   /** The request runs in its sandbox; it fails with 502 if the sandbox is gone by the end. */
@@ -290,8 +286,7 @@ export class Cluster {
     this.timers.at(nowMs + req.holdMs, (t) => {
       const alive = this.workers.get(ep.workerId)?.running.has(ep.id) === true;
       this.ledger.finish(waiter, alive ? 200 : 502, alive ? 'ok' : 'sandbox_gone');
-      dp.core.release(waiter, t);
-      this.afterCoreCall(dp, t);
+      this.runEffects(dp, dp.core.release(waiter, t), t);
     });
   }
 
@@ -312,8 +307,7 @@ export class Cluster {
     const every = (periodMs: number): boolean => nowMs % periodMs === 0;
     if (every(periods.dpExpiryMs)) {
       for (const dp of this.dps) {
-        dp.core.expire(nowMs);
-        this.afterCoreCall(dp, nowMs);
+        this.runEffects(dp, dp.core.expire(nowMs), nowMs);
       }
     }
     if (every(periods.dpDemandMs)) {

@@ -1,131 +1,227 @@
 /**
- * Goal: pin the data-plane core's queueing, slot, drain, routing-version and demand behaviour.
- * Method: drive the pure core with hand-built routing updates and waiters at chosen times.
+ * Goal: pin the data-plane core's queueing, slot, drain, identity, routing-version and demand
+ * behaviour. Method: drive the pure core with hand-built plain routing messages and waiters at
+ * chosen virtual times, and read the effects it returns.
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { create } from '@bufbuild/protobuf';
-import { RoutingUpdateSchema, type RoutingUpdate } from '../../gen/dirigent/v1/cluster_pb.js';
+import type { EndpointMsg, FunctionSpecMsg, RoutingDeltaMsg, RoutingUpdateMsg } from '../../api/cluster.js';
 import { silentLogger } from '../../shared/logger.js';
 import { seededRng } from '../../shared/rng.js';
-import { DataPlaneCore, type Waiter } from './data-plane.js';
+import { DataPlaneCore, newWaiter, type DpEffect, type Waiter } from './data-plane.js';
 
-const fnSpec = (name: string, concurrency = 1) => ({ name, concurrency, timeoutMs: 1000, command: ['x'] });
-const ep = (id: string, fn = 'f') => ({ sandboxId: id, function: fn, address: `127.0.0.1:${id.length}`, workerId: 'w' });
+const fnSpec = (name: string, concurrency = 1, uid = `${name}-1`): FunctionSpecMsg => ({
+  name, uid, generation: 1, image: '', command: ['x'], port: 0, env: {}, concurrency, timeoutMs: 1000, workingDir: '',
+});
+const ep = (id: string, fn = 'f', uid = `${fn}-1`): EndpointMsg => ({
+  sandboxId: id, function: fn, functionUid: uid, address: `127.0.0.1:${id.length}`, workerId: 'w',
+});
 
-function snapshot(version: number, fns: ReturnType<typeof fnSpec>[], eps: ReturnType<typeof ep>[]): RoutingUpdate {
-  return create(RoutingUpdateSchema, { update: { case: 'snapshot', value: { version, functions: fns, endpoints: eps } } });
+function snapshot(version: number, functions: FunctionSpecMsg[], endpoints: EndpointMsg[]): RoutingUpdateMsg {
+  return { case: 'snapshot', value: { version, functions, endpoints } };
 }
 
-function delta(version: number, d: Record<string, unknown>): RoutingUpdate {
-  return create(RoutingUpdateSchema, { update: { case: 'delta', value: { version, ...d } } });
-}
-
-function waiter(fn: string, arrivalMs: number): Waiter {
-  return { fn, arrivalMs, state: 'queued', endpoint: null, cold: false, dispatchedAtMs: 0 };
+function delta(version: number, d: Partial<RoutingDeltaMsg>): RoutingUpdateMsg {
+  const empty = { upsertFunctions: [], deleteFunctions: [], addEndpoints: [], removeEndpoints: [], drainEndpoints: [], failures: [] };
+  return { case: 'delta', value: { version, ...empty, ...d } };
 }
 
 function core(queueDepthMax = 3, queueWaitMsMax = 100): DataPlaneCore {
   return new DataPlaneCore({ queueDepthMax, queueWaitMsMax, loadBalancing: 'least-loaded' }, seededRng(1), silentLogger);
 }
 
+const kinds = (fx: DpEffect[]): string[] => fx.map((e) => e.kind);
+const drained = (fx: DpEffect[]): string[] => fx.flatMap((e) => (e.kind === 'drained' ? [e.sandboxId] : []));
+const fails = (fx: DpEffect[]): [Waiter, number, string][] => fx.flatMap((e) => (e.kind === 'fail' ? [[e.waiter, e.status, e.code] as [Waiter, number, string]] : []));
+
+function admit(c: DataPlaneCore, fn: string, atMs: number): { w: Waiter; kind: string; effects: DpEffect[] } {
+  const w = newWaiter(fn, atMs);
+  const r = c.admit(fn, w, atMs);
+  return { w, kind: r.kind, effects: r.effects };
+}
+
 describe('DataPlaneCore', () => {
-  it('queues without a sandbox, reports first demand at once, and dispatches cold when one appears', () => {
+  it('queues without a sandbox, asks for a first-demand report, and dispatches cold when one appears', () => {
     const c = core();
     c.applyRouting(snapshot(1, [fnSpec('f')], []), 0);
-    const w = waiter('f', 10);
-    assert.deepEqual(c.admit('f', w, 10), { kind: 'queued' });
-    assert.deepEqual([...c.firstDemand], ['f']);
-    const report = c.firstDemandReport();
-    assert.equal(report[0]!.queued, 1);
-    assert.ok(c.applyRouting(delta(2, { addEndpoints: [ep('s1')] }), 50));
-    assert.equal(c.dispatched.length, 1);
-    assert.equal(w.state, 'dispatched');
-    assert.equal(w.cold, true);
-    assert.equal(w.dispatchedAtMs - w.arrivalMs, 40);
+    const a = admit(c, 'f', 10);
+    assert.equal(a.kind, 'queued');
+    assert.deepEqual(kinds(a.effects), ['first_demand']);
+    assert.equal(c.firstDemandReport()[0]!.queued, 1);
+    const r = c.applyRouting(delta(2, { addEndpoints: [ep('s1')] }), 50);
+    assert.ok(r.ok);
+    assert.deepEqual(kinds(r.effects), ['dispatch']);
+    assert.equal(a.w.state, 'dispatched');
+    assert.equal(a.w.cold, true);
+    assert.equal(a.w.dispatchedAtMs - a.w.arrivalMs, 40);
   });
 
   it('never puts more than `concurrency` requests on a sandbox; a release hands the slot to the queue head', () => {
     const c = core();
     c.applyRouting(snapshot(1, [fnSpec('f', 1)], [ep('s1')]), 0);
-    const a = waiter('f', 1);
-    const b = waiter('f', 2);
-    assert.equal(c.admit('f', a, 1).kind, 'dispatched');
-    assert.equal(a.cold, false);
-    assert.equal(c.admit('f', b, 2).kind, 'queued');
+    const a = admit(c, 'f', 1);
+    assert.equal(a.kind, 'dispatched');
+    assert.deepEqual(kinds(a.effects), ['dispatch']);
+    assert.equal(a.w.cold, false);
+    const b = admit(c, 'f', 2);
+    assert.equal(b.kind, 'queued');
     assert.equal(c.endpoints.get('s1')!.inflight, 1);
-    c.release(a, 5);
-    assert.equal(b.state, 'dispatched');
+    assert.deepEqual(kinds(c.release(a.w, 5)), ['dispatch']);
+    assert.equal(b.w.state, 'dispatched');
     assert.equal(c.endpoints.get('s1')!.inflight, 1);
-    assert.equal(b.cold, false, 'a freed warm slot is not a cold start');
+    assert.equal(b.w.cold, false, 'a freed warm slot is not a cold start');
+    assert.deepEqual(c.release(a.w, 6), [], 'a second release is a no-op');
   });
 
   it('bounds the queue (queue_full) and expires waiters past the wait limit with 504', () => {
     const c = core(2, 100);
     c.applyRouting(snapshot(1, [fnSpec('f')], []), 0);
-    c.admit('f', waiter('f', 0), 0);
-    c.admit('f', waiter('f', 60), 60);
-    assert.deepEqual(c.admit('f', waiter('f', 61), 61), { kind: 'queue_full', depth: 2 });
-    c.expire(99);
-    assert.equal(c.failed.length, 0);
-    c.expire(100);
-    assert.equal(c.failed.length, 1);
-    assert.equal(c.failed[0]!.status, 504);
+    admit(c, 'f', 0);
+    admit(c, 'f', 60);
+    const full = c.admit('f', newWaiter('f', 61), 61);
+    assert.equal(full.kind, 'queue_full');
+    assert.deepEqual(c.expire(99), []);
+    const expired = fails(c.expire(100));
+    assert.deepEqual(expired.map(([, s, code]) => [s, code]), [[504, 'queue_timeout']]);
     assert.equal(c.functions.get('f')!.queued, 1);
+  });
+
+  it('a cancelled queued request leaves the queue at once, so the depth limit counts only live waiters', () => {
+    const c = core(2, 100);
+    c.applyRouting(snapshot(1, [fnSpec('f')], []), 0);
+    for (let i = 0; i < 1000; i += 1) {
+      const { w } = admit(c, 'f', i);
+      c.cancel(w, i);
+    }
+    const fn = c.functions.get('f')!;
+    assert.equal(fn.queue.length, 0);
+    assert.equal(fn.queued, 0);
+    assert.equal(admit(c, 'f', 1000).kind, 'queued');
+    assert.deepEqual(c.expire(5000).length, 1, 'cancelled waiters are not expired again');
   });
 
   it('drains: no new requests, reports drained only when the last in-flight one ends', () => {
     const c = core();
     c.applyRouting(snapshot(1, [fnSpec('f', 0)], [ep('s1')]), 0);
-    const a = waiter('f', 0);
-    c.admit('f', a, 0);
-    c.applyRouting(delta(2, { drainEndpoints: ['s1'] }), 1);
-    assert.deepEqual(c.drained, []);
-    assert.equal(c.admit('f', waiter('f', 2), 2).kind, 'queued');
-    c.release(a, 3);
-    assert.deepEqual(c.drained, ['s1']);
+    const a = admit(c, 'f', 0);
+    assert.deepEqual(drained(c.applyRouting(delta(2, { drainEndpoints: ['s1'] }), 1).effects), []);
+    assert.equal(admit(c, 'f', 2).kind, 'queued');
+    const fx = c.release(a.w, 3);
+    assert.deepEqual(drained(fx), ['s1']);
+    assert.ok(kinds(fx).includes('close_pool'));
   });
 
   it('acknowledges a drain of a sandbox it never routed to at once', () => {
     const c = core();
     c.applyRouting(snapshot(1, [fnSpec('f')], []), 0);
-    c.applyRouting(delta(2, { drainEndpoints: ['ghost'] }), 1);
-    assert.deepEqual(c.drained, ['ghost']);
+    assert.deepEqual(drained(c.applyRouting(delta(2, { drainEndpoints: ['ghost'] }), 1).effects), ['ghost']);
+  });
+
+  it('a delete drains: queued requests get 404, the running one finishes, drained comes after it', () => {
+    const c = core();
+    c.applyRouting(snapshot(1, [fnSpec('f', 1)], [ep('s1')]), 0);
+    const running = admit(c, 'f', 0);
+    const queued = admit(c, 'f', 1);
+    const del = c.applyRouting(delta(2, { drainEndpoints: ['s1'], deleteFunctions: [{ name: 'f', uid: 'f-1' }] }), 2);
+    assert.deepEqual(fails(del.effects).map(([w, s]) => [w, s]), [[queued.w, 404]]);
+    assert.deepEqual(drained(del.effects), [], 'busy sandbox not acknowledged');
+    assert.equal(admit(c, 'f', 3).kind, 'not_found');
+    assert.equal(running.w.state, 'dispatched');
+    assert.deepEqual(drained(c.release(running.w, 4)), ['s1']);
+  });
+
+  it('a delete without a drain in the same delta still drains the function endpoints', () => {
+    const c = core();
+    c.applyRouting(snapshot(1, [fnSpec('f', 1)], [ep('s1')]), 0);
+    const running = admit(c, 'f', 0);
+    const del = c.applyRouting(delta(2, { deleteFunctions: [{ name: 'f', uid: 'f-1' }] }), 2);
+    assert.deepEqual(drained(del.effects), []);
+    assert.deepEqual(drained(c.release(running.w, 4)), ['s1']);
+  });
+
+  it('delete + re-create under the same name while a request runs: the old release never touches the new function', () => {
+    const c = core(10);
+    c.applyRouting(snapshot(1, [fnSpec('f', 1, 'uid1')], [ep('s1', 'f', 'uid1')]), 0);
+    const old = admit(c, 'f', 0);
+    assert.equal(old.kind, 'dispatched');
+    c.applyRouting(delta(2, { deleteFunctions: [{ name: 'f', uid: 'uid1' }], drainEndpoints: ['s1'] }), 10);
+    c.applyRouting(delta(3, { upsertFunctions: [fnSpec('f', 1, 'uid2')] }), 20);
+    const fresh = c.functions.get('f')!;
+    assert.equal(fresh.uid, 'uid2');
+    c.release(old.w, 30);
+    assert.equal(fresh.level, 0);
+    assert.equal(fresh.inflight, 0);
+    for (const d of c.takeDemand(1000)) assert.ok(d.concurrencyAvg >= 0 && d.inflight >= 0, JSON.stringify(d));
+    // A new request on the new function is accounted there only.
+    const next = admit(c, 'f', 1000);
+    assert.equal(next.kind, 'queued');
+    assert.equal(fresh.level, 1);
+  });
+
+  it('an upsert with a new uid replaces the function; stale deletes, endpoints and failures are ignored', () => {
+    const c = core(10);
+    c.applyRouting(snapshot(1, [fnSpec('f', 1, 'uid1')], [ep('s1', 'f', 'uid1')]), 0);
+    const running = admit(c, 'f', 0);
+    const replaced = c.applyRouting(delta(2, { upsertFunctions: [fnSpec('f', 1, 'uid2')] }), 1);
+    assert.deepEqual(drained(replaced.effects), [], 'the old sandbox drains');
+    assert.equal(c.endpoints.has('s1'), false);
+    c.applyRouting(delta(3, { addEndpoints: [ep('s0', 'f', 'uid1')] }), 2);
+    assert.equal(c.endpoints.has('s0'), false, 'endpoint of the old uid is stale');
+    const q = admit(c, 'f', 3);
+    c.applyRouting(delta(4, { deleteFunctions: [{ name: 'f', uid: 'uid1' }], failures: [{ function: 'f', functionUid: 'uid1', code: 'sandbox_failure', reason: 'x' }] }), 4);
+    assert.equal(c.functions.get('f')!.uid, 'uid2', 'stale delete ignored');
+    assert.equal(q.w.state, 'queued', 'stale failure ignored');
+    assert.deepEqual(drained(c.release(running.w, 5)), ['s1']);
   });
 
   it('applies deltas in order, ignores old ones, and asks for a resync on a gap', () => {
     const c = core();
     c.applyRouting(snapshot(5, [fnSpec('f')], []), 0);
-    assert.equal(c.applyRouting(delta(5, { addEndpoints: [ep('old')] }), 1), true);
+    assert.equal(c.applyRouting(delta(5, { addEndpoints: [ep('old')] }), 1).ok, true);
     assert.equal(c.endpoints.has('old'), false, 'version 5 is already in the snapshot');
-    assert.equal(c.applyRouting(delta(7, { addEndpoints: [ep('s7')] }), 1), false);
+    assert.equal(c.applyRouting(delta(7, { addEndpoints: [ep('s7')] }), 1).ok, false);
     assert.equal(c.endpoints.has('s7'), false);
-    assert.equal(c.applyRouting(delta(6, { addEndpoints: [ep('s6')] }), 1), true);
+    assert.equal(c.applyRouting(delta(6, { addEndpoints: [ep('s6')] }), 1).ok, true);
     assert.equal(c.version, 6);
   });
 
-  it('fails queued requests fast when the CP reports creation failures, and 404s them on delete', () => {
+  it('fails queued requests fast on creation failures (502) and unschedulable (503), and 404s them on delete', () => {
     const c = core();
-    c.applyRouting(snapshot(1, [fnSpec('f'), fnSpec('g')], []), 0);
-    c.admit('f', waiter('f', 0), 0);
-    c.admit('g', waiter('g', 0), 0);
-    c.applyRouting(delta(2, { failures: [{ function: 'f', reason: 'exit code 1' }], deleteFunctions: [{ name: 'g', uid: '' }] }), 1);
-    const byFn = new Map(c.failed.map((x) => [x.waiter.fn, x.status]));
-    assert.deepEqual([byFn.get('f'), byFn.get('g')], [502, 404]);
+    c.applyRouting(snapshot(1, [fnSpec('f'), fnSpec('g'), fnSpec('h')], []), 0);
+    for (const name of ['f', 'g', 'h']) admit(c, name, 0);
+    const r = c.applyRouting(delta(2, {
+      failures: [
+        { function: 'f', functionUid: 'f-1', code: 'sandbox_failure', reason: 'exit code 1' },
+        { function: 'h', functionUid: 'h-1', code: 'unschedulable', reason: 'no capacity' },
+      ],
+      deleteFunctions: [{ name: 'g', uid: 'g-1' }],
+    }), 1);
+    const byFn = new Map(fails(r.effects).map(([w, s]) => [w.fn, s]));
+    assert.deepEqual([byFn.get('f'), byFn.get('g'), byFn.get('h')], [502, 404, 503]);
+  });
+
+  it('removing one of many endpoints keeps the others routable (swap-remove keeps indexes right)', () => {
+    const c = core(10);
+    c.applyRouting(snapshot(1, [fnSpec('f', 1)], [ep('a'), ep('b'), ep('c')]), 0);
+    c.applyRouting(delta(2, { removeEndpoints: ['a'] }), 1);
+    const fn = c.functions.get('f')!;
+    assert.deepEqual(fn.endpoints.map((e) => e.id).sort(), ['b', 'c']);
+    fn.endpoints.forEach((e, i) => assert.equal(e.index, i));
+    const got = [admit(c, 'f', 2), admit(c, 'f', 2), admit(c, 'f', 2)].map((x) => x.w.endpoint?.id ?? x.kind);
+    assert.deepEqual(got.sort(), ['b', 'c', 'queued']);
   });
 
   it('reports time-weighted average concurrency, then a final zero, then nothing', () => {
     const c = core(10);
     c.applyRouting(snapshot(1, [fnSpec('f', 0)], [ep('s1')]), 0);
-    const a = waiter('f', 0);
-    const b = waiter('f', 0);
-    c.admit('f', a, 0);
-    c.admit('f', b, 0);
-    c.release(b, 500); // 2 in flight for 500 ms, then 1 for 500 ms
+    const a = admit(c, 'f', 0);
+    const b = admit(c, 'f', 0);
+    c.release(b.w, 500); // 2 in flight for 500 ms, then 1 for 500 ms
     const r1 = c.takeDemand(1000);
     assert.equal(r1.length, 1);
     assert.equal(r1[0]!.concurrencyAvg, 1.5);
-    c.release(a, 1000);
+    assert.equal(r1[0]!.functionUid, 'f-1');
+    c.release(a.w, 1000);
     assert.equal(c.takeDemand(2000)[0]!.concurrencyAvg, 0);
     assert.deepEqual(c.takeDemand(3000), []);
   });
@@ -133,8 +229,8 @@ describe('DataPlaneCore', () => {
   it('reports each function one period after its previous report, spreading the work', () => {
     const c = core(10);
     c.applyRouting(snapshot(1, [fnSpec('a', 0), fnSpec('b', 0)], [ep('s1', 'a'), ep('s2', 'b')]), 0);
-    c.admit('a', waiter('a', 0), 0);
-    c.admit('b', waiter('b', 400), 400);
+    admit(c, 'a', 0);
+    admit(c, 'b', 400);
     assert.deepEqual(c.takeDemand(1000, 1000).map((d) => d.function), ['a']);
     assert.deepEqual(c.takeDemand(1100, 1000).map((d) => d.function), []);
     assert.deepEqual(c.takeDemand(1400, 1000).map((d) => d.function), ['b']);

@@ -3,6 +3,10 @@
  * The data plane's stream to the control plane: hello, then demand reports and drain
  * acknowledgements up; routing snapshots and deltas down. Reconnects with capped exponential
  * back-off; the DP keeps serving warm requests on its cached routing table meanwhile.
+ *
+ * Every update is decoded and validated here (`decodeRoutingUpdate`): a bad one is logged as
+ * `cp_link.invalid_message` and answered with a resync, never passed on or thrown. Exceptions
+ * in stream callbacks are logged naming the event (see `guard.ts`).
  */
 import { create, type MessageInitShape } from '@bufbuild/protobuf';
 import type * as grpc from '@grpc/grpc-js';
@@ -12,12 +16,20 @@ import {
   type DataPlaneBatch,
   DataPlaneEventSchema,
   type RoutingBatch,
-  type RoutingUpdate,
 } from '../../gen/dirigent/v1/cluster_pb.js';
+import type { RoutingUpdateMsg } from '../../api/cluster.js';
+import { decodeRoutingUpdate } from '../../wire/codec.js';
 import { Batcher, makeClient, openStream, type BidiStream } from '../../shared/grpc.js';
 import type { Logger } from '../../shared/logger.js';
+import { guarded, runGuarded } from './guard.js';
 
 type EventInit = NonNullable<MessageInitShape<typeof DataPlaneEventSchema>['event']>;
+
+/**
+ * At most one resync per this period for invalid messages: a CP that keeps sending a bad
+ * snapshot must not turn the link into a snapshot/resync busy loop.
+ */
+const invalidResyncMsMin = 1_000;
 
 export class ControlPlaneLink {
   private client: grpc.Client | null = null;
@@ -25,18 +37,22 @@ export class ControlPlaneLink {
   private backoffMs: number;
   private closed = false;
   private timer: NodeJS.Timeout | null = null;
+  private resyncHold: NodeJS.Timeout | null = null;
+  private resyncOwed = false;
   connected = false;
-  private readonly out = new Batcher<EventInit>((events) => {
+  private readonly out = new Batcher<EventInit>((events) => runGuarded(this.log, 'callback', 'cp_link.flush', () => {
     if (!this.stream || !this.connected) return;
     this.stream.write(create(DataPlaneBatchSchema, { events: events.map((event) => ({ event })) }));
-  });
+  }));
 
   constructor(
     private readonly opts: {
       address: string;
       hello: { dataPlaneId: string; proxyAddress: string; internalAddress: string };
       backoffMs: readonly [number, number];
-      onUpdate: (u: RoutingUpdate) => void;
+      onUpdate: (u: RoutingUpdateMsg) => void;
+      /** A message failed validation: the DP asks for a snapshot. */
+      onInvalid: () => void;
     },
     private readonly log: Logger,
   ) {
@@ -54,8 +70,23 @@ export class ControlPlaneLink {
   close(): void {
     this.closed = true;
     if (this.timer) clearTimeout(this.timer);
+    if (this.resyncHold) clearTimeout(this.resyncHold);
     this.stream?.cancel();
     this.client?.close();
+  }
+
+  private requestResync(): void {
+    if (this.resyncHold) {
+      this.resyncOwed = true;
+      return;
+    }
+    this.opts.onInvalid();
+    this.resyncHold = setTimeout(guarded(this.log, 'timer', 'cp_link.resync_hold', () => {
+      this.resyncHold = null;
+      if (!this.resyncOwed) return;
+      this.resyncOwed = false;
+      this.requestResync();
+    }), invalidResyncMsMin);
   }
 
   private connect(): void {
@@ -64,14 +95,24 @@ export class ControlPlaneLink {
     const stream = openStream<DataPlaneBatch, RoutingBatch>(this.client, ControlPlane, 'dataPlaneStream');
     this.stream = stream;
     let alive = true;
-    stream.on('data', (batch: RoutingBatch) => {
+    stream.on('data', guarded(this.log, 'callback', 'cp_link.data', (batch: RoutingBatch) => {
       if (!this.connected) {
         this.connected = true;
         this.backoffMs = this.opts.backoffMs[0];
         this.log.info('control_plane.connected', { address: this.opts.address });
       }
-      for (const u of batch.updates) this.opts.onUpdate(u);
-    });
+      for (const u of batch.updates) {
+        const decoded = decodeRoutingUpdate(u);
+        if (decoded.ok) {
+          this.opts.onUpdate(decoded.msg);
+          continue;
+        }
+        this.log.warn('cp_link.invalid_message', { field: decoded.field, reason: decoded.reason });
+        // Later deltas of this batch would not follow the skipped one: a snapshot replaces all.
+        this.requestResync();
+        return;
+      }
+    }));
     const lost = (reason: string): void => {
       if (!alive) return;
       alive = false;
@@ -80,12 +121,12 @@ export class ControlPlaneLink {
       this.stream = null;
       if (this.closed) return;
       if (wasConnected) this.log.warn('control_plane.disconnected', { reason });
-      this.timer = setTimeout(() => this.connect(), this.backoffMs);
+      this.timer = setTimeout(guarded(this.log, 'timer', 'cp_link.reconnect', () => this.connect()), this.backoffMs);
       this.backoffMs = Math.min(this.opts.backoffMs[1], this.backoffMs * 2);
     };
-    stream.on('error', (e: Error) => lost(e.message));
-    stream.on('end', () => lost('stream ended'));
-    stream.on('close', () => lost('stream closed'));
+    stream.on('error', guarded(this.log, 'callback', 'cp_link.error', (e: Error) => lost(e.message)));
+    stream.on('end', guarded(this.log, 'callback', 'cp_link.end', () => lost('stream ended')));
+    stream.on('close', guarded(this.log, 'callback', 'cp_link.close', () => lost('stream closed')));
     stream.write(create(DataPlaneBatchSchema, { events: [{ event: { case: 'hello', value: this.opts.hello } }] }));
     // The hello is the first frame; later events wait until the CP has answered once.
     this.connected = false;

@@ -2,27 +2,42 @@
  * @module data-plane/shell/proxy
  * The invocation proxy on :8080. One TCP listener speaks HTTP/1.1 and h2c (prior knowledge): the
  * first bytes of a connection decide which server gets it. The function comes from the
- * `/function/<name>/...` path prefix or the Host header. Bodies stream both ways; upstream
- * connections come from a keep-alive pool per sandbox.
+ * `/function/<name>/...` path prefix or the Host header. Bodies stream both ways through
+ * `stream.pipeline`, so an error on either side ends both; upstream connections come from a
+ * keep-alive pool per sandbox.
+ *
+ * Slots are freed at once when an exchange ends for any reason: the response finished, the
+ * client went away (the upstream request is aborted), the function's `timeoutMs` passed (504,
+ * upstream aborted), or the upstream failed (502).
  */
-import { createServer as createH1Server, type IncomingMessage, type ServerResponse } from 'node:http';
-import { createServer as createH2Server, type Http2ServerRequest, type Http2ServerResponse } from 'node:http2';
+import { createServer as createH1Server } from 'node:http';
+import { createServer as createH2Server } from 'node:http2';
 import { createServer as createNetServer, type Server, type Socket } from 'node:net';
-import { Transform, type TransformCallback } from 'node:stream';
-import { Pool } from 'undici';
-import type { Dispatcher } from 'undici';
+import { pipeline } from 'node:stream';
+import { Pool, type Dispatcher } from 'undici';
 import { Header } from '../../api/types.js';
 import type { Clock } from '../../shared/clock.js';
 import type { Logger } from '../../shared/logger.js';
-import type { DataPlaneCore, DpEndpoint, Waiter } from '../core/data-plane.js';
+import { newWaiter, type DataPlaneCore, type DpEffect, type DpEndpoint, type Waiter } from '../core/data-plane.js';
+import { guarded, runGuarded } from './guard.js';
+import {
+  bodyTooLargeCode, ByteLimit, declaredLength, forwardHeaders, hashKeyOf, hasBody, hopByHop, resolveFunction, sendError,
+  type Req, type Res,
+} from './http-util.js';
 
-type Req = IncomingMessage | Http2ServerRequest;
-type Res = ServerResponse | Http2ServerResponse;
+export { sendError } from './http-util.js';
 
 export interface ProxyConfig {
   requestBodyBytesMax: number;
   upstreamConnectionsMax: number;
   upstreamConnectTimeoutMs: number;
+  /** The request head must arrive within this (slowloris). */
+  invocationHeadersTimeoutMs: number;
+  /** The whole request (head and body) must arrive within this. */
+  invocationRequestTimeoutMs: number;
+  /** An idle keep-alive connection is closed after this. */
+  invocationKeepAliveTimeoutMs: number;
+  invocationConnectionsMax: number;
 }
 
 /** An invocation in flight in the shell: the core's waiter plus the HTTP exchange. */
@@ -30,20 +45,22 @@ interface Exchange extends Waiter {
   req: Req;
   res: Res;
   path: string;
+  upstream: AbortController | null;
+  deadline: NodeJS.Timeout | null;
 }
 
 const h2Preface = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
-const hopByHop = new Set([
-  'connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'te', 'trailer',
-  'proxy-authenticate', 'proxy-authorization', 'http2-settings', 'host',
-]);
-const functionPrefix = '/function/';
+/** How often Node checks connections against the header and request timeouts. */
+const connectionsCheckingIntervalMs = 1_000;
+const upstreamKeepAliveMs = 60_000;
+const upstreamKeepAliveMsMax = 600_000;
 
 export class InvocationProxy {
   readonly server: Server;
+  private readonly h1;
   /**
    * Keep-alive pools keyed by upstream address, shared by the sandboxes behind it (emulated
-   * sandboxes of one worker share its responder), with a count of the sandboxes using each.
+   * sandboxes of one worker share its responder), with the sandboxes using each.
    */
   private readonly pools = new Map<string, { pool: Pool; users: Set<string> }>();
 
@@ -52,52 +69,78 @@ export class InvocationProxy {
     private readonly cfg: ProxyConfig,
     private readonly clock: Clock,
     private readonly log: Logger,
-    private readonly afterCoreCall: () => void,
+    private readonly run: (effects: DpEffect[]) => void,
   ) {
-    const onRequest = (req: Req, res: Res): void => this.onRequest(req, res);
-    const h1 = createH1Server({ keepAliveTimeout: 65_000 }, onRequest);
+    const onRequest = guarded(log, 'callback', 'proxy.request', (req: Req, res: Res) => this.onRequest(req, res));
+    const onContinue = guarded(log, 'callback', 'proxy.check_continue', (req: Req, res: Res) => this.onCheckContinue(req, res));
+    this.h1 = createH1Server({
+      keepAliveTimeout: cfg.invocationKeepAliveTimeoutMs,
+      headersTimeout: cfg.invocationHeadersTimeoutMs,
+      requestTimeout: cfg.invocationRequestTimeoutMs,
+      connectionsCheckingInterval: Math.min(connectionsCheckingIntervalMs, cfg.invocationHeadersTimeoutMs),
+    }, onRequest);
+    this.h1.on('checkContinue', onContinue);
+    // The h1 server never listens itself (the TCP listener hands it connections); its header
+    // and request timeouts are checked by a timer Node starts on 'listening'.
+    this.h1.emit('listening');
     const h2 = createH2Server({ maxSessionMemory: 64 }, onRequest);
+    h2.on('checkContinue', onContinue);
+    h2.setTimeout(cfg.invocationKeepAliveTimeoutMs);
     this.server = createNetServer((socket: Socket) => {
       socket.setNoDelay(true);
-      socket.once('readable', () => {
+      // A client may reset before the HTTP servers own the socket: without a listener that
+      // error would be uncaught and end the process.
+      socket.on('error', (err) => {
+        if (log.isDebugEnabled()) log.debug('proxy.connection_failed', { error: err.message });
+        socket.destroy();
+      });
+      socket.once('readable', guarded(log, 'callback', 'proxy.connection', () => {
         const head: Buffer | null = socket.read();
         if (head) socket.unshift(head);
-        const isH2 = head !== null && head.length >= 3 && head.subarray(0, Math.min(head.length, h2Preface.length)).equals(h2Preface.subarray(0, Math.min(head.length, h2Preface.length)));
-        (isH2 ? h2 : h1).emit('connection', socket);
-      });
+        const n = head === null ? 0 : Math.min(head.length, h2Preface.length);
+        const isH2 = head !== null && head.length >= 3 && head.subarray(0, n).equals(h2Preface.subarray(0, n));
+        (isH2 ? h2 : this.h1).emit('connection', socket);
+      }));
+      // Until the first bytes decide the protocol, the header timeout applies here.
+      socket.setTimeout(cfg.invocationHeadersTimeoutMs, () => socket.destroy());
+      socket.once('readable', () => socket.setTimeout(0));
     });
+    this.server.maxConnections = cfg.invocationConnectionsMax;
   }
 
-  /** Starts the request on a sandbox the core assigned (now or after queueing). */
+  /** Starts the request on the sandbox the core assigned (now or after queueing). */
   start(x: Exchange): void {
     const ep = x.endpoint!;
-    const pool = this.poolFor(ep);
-    const queueMs = x.dispatchedAtMs - x.arrivalMs;
     const headers = forwardHeaders(x.req);
     headers[Header.sandbox] = ep.id;
-    const timeoutMs = this.core.functions.get(x.fn)?.spec.timeoutMs ?? 0;
-    const body = bodyOf(x.req, this.cfg.requestBodyBytesMax);
-    pool.request(
+    const timeoutMs = x.owner!.spec.timeoutMs;
+    x.upstream = new AbortController();
+    if (timeoutMs > 0) x.deadline = setTimeout(guarded(this.log, 'timer', 'deadline', () => this.deadlinePassed(x, timeoutMs)), timeoutMs);
+    this.poolFor(ep).request(
       {
         method: x.req.method as Dispatcher.HttpMethod,
         path: x.path,
         headers,
-        body: body ?? null,
-
-        headersTimeout: timeoutMs,
-        bodyTimeout: timeoutMs,
+        body: this.bodyOf(x),
+        signal: x.upstream.signal,
+        // One deadline (above) bounds the whole exchange; undici's own timers stay off.
+        headersTimeout: 0,
+        bodyTimeout: 0,
       },
-      (err, data) => {
-        if (err) return this.upstreamFailed(x, err, timeoutMs);
-        this.relay(x, data, queueMs);
-      },
+      guarded(this.log, 'callback', 'proxy.upstream_response', (err: Error | null, data: Dispatcher.ResponseData) => {
+        if (x.state !== 'dispatched') {
+          data?.body.destroy();
+          return;
+        }
+        if (err) this.upstreamFailed(x, err);
+        else this.relay(x, data);
+      }),
     );
   }
 
   /** Answers a request the core failed (queue timeout, function deleted, creation failing). */
   fail(w: Waiter, status: number, code: string, message: string): void {
-    const x = w as Exchange;
-    sendError(x.res, status, code, message);
+    sendError((w as Exchange).res, status, code, message);
   }
 
   closePool(ep: DpEndpoint): void {
@@ -108,8 +151,21 @@ export class InvocationProxy {
   }
 
   async close(): Promise<void> {
+    this.h1.close(() => {}); // stops the timeout-checking timer
     await Promise.all([...this.pools.values()].map((e) => e.pool.destroy().catch(() => {})));
     this.pools.clear();
+  }
+
+  private onCheckContinue(req: Req, res: Res): void {
+    const declared = declaredLength(req);
+    if (declared > this.cfg.requestBodyBytesMax) {
+      // No 100 Continue: the client never sends the body it announced.
+      res.setHeader('connection', 'close');
+      sendError(res, 413, 'body_too_large', `request body of ${declared} bytes exceeds ${this.cfg.requestBodyBytesMax}`);
+      return;
+    }
+    res.writeContinue();
+    this.onRequest(req, res);
   }
 
   private onRequest(req: Req, res: Res): void {
@@ -118,78 +174,88 @@ export class InvocationProxy {
       sendError(res, 404, 'function_not_found', 'no function named: use the Host header or /function/<name>/');
       return;
     }
-    const declared = Number(req.headers['content-length'] ?? 0);
+    const declared = declaredLength(req);
     if (declared > this.cfg.requestBodyBytesMax) {
       sendError(res, 413, 'body_too_large', `request body of ${declared} bytes exceeds ${this.cfg.requestBodyBytesMax}`);
       return;
     }
-    const x: Exchange = {
-      fn: route.fn, arrivalMs: this.clock.nowMs(), state: 'queued', endpoint: null, cold: false,
-      dispatchedAtMs: 0, req, res, path: route.path,
-    };
-    const r = this.core.admit(route.fn, x, x.arrivalMs);
-    if (r.kind === 'dispatched') {
-      this.start(x);
-    } else if (r.kind === 'not_found') {
-      sendError(res, 404, 'function_not_found', `function ${route.fn} not found`);
-    } else if (r.kind === 'queue_full') {
-      sendError(res, 503, 'queue_full', `queue of ${route.fn} is full (${r.depth} waiting)`);
-    } else {
-      res.once('close', () => {
-        if (x.state === 'queued') {
-          this.core.cancel(x, this.clock.nowMs());
-          this.afterCoreCall();
-        }
-      });
-    }
-    this.afterCoreCall();
+    const nowMs = this.clock.nowMs();
+    const x: Exchange = Object.assign(newWaiter(route.fn, nowMs, hashKeyOf(req)), { req, res, path: route.path, upstream: null, deadline: null });
+    res.once('close', guarded(this.log, 'callback', 'proxy.client_closed', () => this.clientClosed(x)));
+    const r = this.core.admit(route.fn, x, nowMs);
+    if (r.kind === 'not_found') sendError(res, 404, 'function_not_found', `function ${route.fn} not found`);
+    else if (r.kind === 'queue_full') sendError(res, 503, 'queue_full', `queue of ${route.fn} is full (${r.depth} waiting)`);
+    this.run(r.effects);
   }
 
-  private relay(x: Exchange, data: Dispatcher.ResponseData, queueMs: number): void {
+  /** The response is closed: finished, or the client went away first. */
+  private clientClosed(x: Exchange): void {
+    if (x.state === 'queued') this.run(this.core.cancel(x, this.clock.nowMs()));
+    else if (x.state === 'dispatched') this.done(x, x.res.writableFinished ? 'ok' : 'client_gone');
+  }
+
+  private deadlinePassed(x: Exchange, timeoutMs: number): void {
+    if (x.state !== 'dispatched') return;
+    sendError(x.res, 504, 'function_timeout', `function ${x.fn} did not answer within ${timeoutMs} ms`);
+    this.done(x, 'deadline');
+  }
+
+  private bodyOf(x: Exchange): ByteLimit | null {
+    if (!hasBody(x.req)) return null;
+    const limit = new ByteLimit(this.cfg.requestBodyBytesMax, (err, then) => {
+      if (x.res.headersSent || x.res.destroyed) return then();
+      x.res.setHeader('connection', 'close');
+      sendError(x.res, 413, 'body_too_large', err.message);
+      x.res.once('finish', then);
+      this.done(x, 'body_too_large');
+    });
+    pipeline(x.req as NodeJS.ReadableStream, limit, guarded(this.log, 'callback', 'proxy.request_body', (err: Error | null | undefined) => {
+      // A client that stops sending mid-body: the upstream request cannot complete.
+      if (err && x.state === 'dispatched') this.done(x, 'request_body_failed');
+    }));
+    return limit;
+  }
+
+  private relay(x: Exchange, data: Dispatcher.ResponseData): void {
     const { res } = x;
+    if (res.headersSent || res.destroyed) {
+      data.body.destroy();
+      this.done(x, 'client_gone');
+      return;
+    }
     const out: Record<string, string | string[]> = {};
     for (const [k, v] of Object.entries(data.headers)) {
       if (v !== undefined && !hopByHop.has(k)) out[k] = v;
     }
     out[Header.coldStart] = x.cold ? 'true' : 'false';
-    out[Header.queueMs] = queueMs.toFixed(3);
-    if (res.headersSent || res.destroyed) {
-      data.body.destroy();
-      this.done(x);
-      return;
-    }
+    out[Header.queueMs] = (x.dispatchedAtMs - x.arrivalMs).toFixed(3);
     res.writeHead(data.statusCode, out);
-    data.body.on('error', () => res.destroy());
-    data.body.pipe(res as NodeJS.WritableStream);
-    let finished = false;
-    const finish = (): void => {
-      if (finished) return;
-      finished = true;
-      this.done(x);
-    };
-    res.once('finish', finish);
-    res.once('close', () => {
-      if (!data.body.destroyed) data.body.destroy();
-      finish();
-    });
+    pipeline(data.body, res as NodeJS.WritableStream, guarded(this.log, 'callback', 'proxy.response_body', (err: Error | null | undefined) => {
+      this.done(x, err ? 'response_body_failed' : 'ok');
+    }));
   }
 
-  private upstreamFailed(x: Exchange, err: Error, timeoutMs: number): void {
+  private upstreamFailed(x: Exchange, err: Error): void {
     const code = (err as { code?: string }).code ?? '';
-    if (code === 'DIRIGENT_BODY_TOO_LARGE') {
+    if (code === bodyTooLargeCode) {
       sendError(x.res, 413, 'body_too_large', err.message);
-    } else if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT') {
-      sendError(x.res, 504, 'function_timeout', `function ${x.fn} did not answer within ${timeoutMs} ms`);
     } else {
       if (this.log.isDebugEnabled()) this.log.debug('proxy.upstream_failed', { fn: x.fn, sandbox: x.endpoint?.id, error: err.message });
       sendError(x.res, 502, 'sandbox_failure', `sandbox of ${x.fn} failed: ${err.message}`);
     }
-    this.done(x);
+    this.done(x, 'upstream_failed');
   }
 
-  private done(x: Exchange): void {
-    this.core.release(x, this.clock.nowMs());
-    this.afterCoreCall();
+  /** Ends the exchange once: aborts the upstream call if still running, frees the slot. */
+  private done(x: Exchange, outcome: string): void {
+    if (x.state !== 'dispatched') return;
+    if (x.deadline) clearTimeout(x.deadline);
+    x.deadline = null;
+    if (outcome !== 'ok' && x.upstream && !x.upstream.signal.aborted) x.upstream.abort(new Error(`exchange ended: ${outcome}`));
+    if (outcome !== 'ok' && outcome !== 'upstream_failed' && this.log.isDebugEnabled()) {
+      this.log.debug('proxy.exchange_ended', { fn: x.fn, sandbox: x.endpoint?.id, outcome });
+    }
+    runGuarded(this.log, 'callback', 'proxy.release', () => this.run(this.core.release(x, this.clock.nowMs())));
   }
 
   private poolFor(ep: DpEndpoint): Pool {
@@ -198,8 +264,8 @@ export class InvocationProxy {
       const pool = new Pool(`http://${ep.address}`, {
         connections: this.cfg.upstreamConnectionsMax,
         pipelining: 1,
-        keepAliveTimeout: 60_000,
-        keepAliveMaxTimeout: 600_000,
+        keepAliveTimeout: upstreamKeepAliveMs,
+        keepAliveMaxTimeout: upstreamKeepAliveMsMax,
         connectTimeout: this.cfg.upstreamConnectTimeoutMs,
       });
       entry = { pool, users: new Set() };
@@ -208,75 +274,4 @@ export class InvocationProxy {
     entry.users.add(ep.id);
     return entry.pool;
   }
-}
-
-function resolveFunction(req: Req): { fn: string; path: string } | null {
-  const url = req.url ?? '/';
-  if (url.startsWith(functionPrefix)) {
-    const rest = url.slice(functionPrefix.length);
-    const cut = rest.search(/[/?]/);
-    const fn = cut < 0 ? rest : rest.slice(0, cut);
-    const tail = cut < 0 ? '/' : rest.slice(cut);
-    return fn ? { fn, path: tail.startsWith('/') ? tail : `/${tail}` } : null;
-  }
-  const host = (req.headers[':authority'] as string | undefined) ?? req.headers.host;
-  if (!host) return null;
-  const colon = host.lastIndexOf(':');
-  const fn = colon > 0 && !host.endsWith(']') ? host.slice(0, colon) : host;
-  return { fn, path: url };
-}
-
-function forwardHeaders(req: Req): Record<string, string | string[]> {
-  const out: Record<string, string | string[]> = {};
-  for (const [k, v] of Object.entries(req.headers)) {
-    if (v === undefined || k.startsWith(':') || hopByHop.has(k)) continue;
-    out[k] = v;
-  }
-  const host = (req.headers[':authority'] as string | undefined) ?? req.headers.host;
-  if (host) out['x-forwarded-host'] = host;
-  return out;
-}
-
-/** The request body as a stream with a byte limit, or undefined when there is none. */
-function bodyOf(req: Req, bytesMax: number): Transform | undefined {
-  const method = req.method ?? 'GET';
-  const length = req.headers['content-length'];
-  const hasBody =
-    length !== undefined
-      ? Number(length) > 0
-      : 'stream' in req
-        ? method !== 'GET' && method !== 'HEAD'
-        : req.headers['transfer-encoding'] !== undefined;
-  if (!hasBody) return undefined;
-  return (req as NodeJS.ReadableStream).pipe(new ByteLimit(bytesMax));
-}
-
-class ByteLimit extends Transform {
-  private seen = 0;
-  constructor(private readonly bytesMax: number) {
-    super();
-  }
-  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
-    this.seen += chunk.length;
-    if (this.seen > this.bytesMax) {
-      const err = Object.assign(new Error(`request body exceeds ${this.bytesMax} bytes`), { code: 'DIRIGENT_BODY_TOO_LARGE' });
-      cb(err);
-      return;
-    }
-    cb(null, chunk);
-  }
-}
-
-export function sendError(res: Res, status: number, code: string, message: string): void {
-  if (res.headersSent) {
-    res.destroy();
-    return;
-  }
-  if (res.destroyed) return;
-  const text = JSON.stringify({ error: { code, message } });
-  (res as ServerResponse).writeHead(status, {
-    'content-type': 'application/json',
-    'content-length': Buffer.byteLength(text),
-  });
-  res.end(text);
 }

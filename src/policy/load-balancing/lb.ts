@@ -8,7 +8,13 @@
  * slots = 0 meaning unlimited) and returns its index, or -1 when none is free (the caller queues
  * the request). State goes in and comes back out; the input state is never mutated.
  *
- * Hot path: each call is O(n) in the number of endpoints or better, allocates no arrays (only the
+ * These scan-based pickers are the specification of each policy (pinned by lb.test.ts). The
+ * data plane's hot path uses `lb-index.ts`, the same policies as incremental indexes that
+ * answer without scanning every endpoint; consistent-hash shares `pickConsistentHash` with it.
+ * The data plane takes the consistent-hash key from the `x-dirigent-hash-key` request header
+ * (the function name when absent).
+ *
+ * Each call here is O(n) in the number of endpoints or better, allocates no arrays (only the
  * small result object, and a new state object when the cursor moves), and draws randomness only
  * from the `Rng` port. The consistent-hash ring is built once per endpoint list and cached in the
  * state. Must not import anything but `shared/` helpers.
@@ -199,13 +205,17 @@ export function pickConsistentHash(
   endpoints: readonly LbEndpoint[],
   state: LbState,
   key: string,
+  totalInflight?: number,
 ): { index: number; state: LbState } {
   const n = endpoints.length;
   if (n === 0) return { index: -1, state };
-  const ring = lbRingMatches(state.ring, endpoints) ? state.ring : lbBuildRing(endpoints);
+  // A caller passing the total keeps the ring in step with the endpoints itself (lb-index).
+  const owned = totalInflight !== undefined && state.ring !== undefined;
+  const ring = owned || lbRingMatches(state.ring, endpoints) ? state.ring! : lbBuildRing(endpoints);
   const next: LbState = ring === state.ring ? state : { cursor: state.cursor, ring };
-  let total = 0;
-  for (let i = 0; i < n; i++) total += endpoints[i].inflight;
+  // An index that keeps the running total passes it; otherwise it is summed here.
+  let total = totalInflight ?? 0;
+  if (totalInflight === undefined) for (let i = 0; i < n; i++) total += endpoints[i].inflight;
   const bound = Math.ceil((lbConsistentHashLoadFactor * (total + 1)) / n);
   const points = ring.hashes.length;
   const home = lbLowerBound(ring.hashes, lbHash(key));

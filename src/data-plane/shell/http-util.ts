@@ -1,0 +1,109 @@
+/**
+ * @module data-plane/shell/http-util
+ * HTTP helpers of the invocation proxy: which function a request is for, which headers go
+ * upstream, the request body with a byte limit, and JSON error answers.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
+import { Transform, type TransformCallback } from 'node:stream';
+
+export type Req = IncomingMessage | Http2ServerRequest;
+export type Res = ServerResponse | Http2ServerResponse;
+
+/**
+ * Request header carrying the key for `consistent-hash` load balancing: requests with the same
+ * key go to the same sandbox while its load stays within the bound. Without it, the function
+ * name is the key.
+ */
+export const hashKeyHeader = 'x-dirigent-hash-key';
+
+/**
+ * Not forwarded: hop-by-hop headers, and `expect` (the proxy answers `100 Continue` itself; a
+ * sandbox server seeing it would wait for a continue or refuse).
+ */
+export const hopByHop = new Set([
+  'connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'te', 'trailer',
+  'proxy-authenticate', 'proxy-authorization', 'http2-settings', 'host', 'expect',
+]);
+
+const functionPrefix = '/function/';
+
+export function resolveFunction(req: Req): { fn: string; path: string } | null {
+  const url = req.url ?? '/';
+  if (url.startsWith(functionPrefix)) {
+    const rest = url.slice(functionPrefix.length);
+    const cut = rest.search(/[/?]/);
+    const fn = cut < 0 ? rest : rest.slice(0, cut);
+    const tail = cut < 0 ? '/' : rest.slice(cut);
+    return fn ? { fn, path: tail.startsWith('/') ? tail : `/${tail}` } : null;
+  }
+  const host = (req.headers[':authority'] as string | undefined) ?? req.headers.host;
+  if (!host) return null;
+  const colon = host.lastIndexOf(':');
+  const fn = colon > 0 && !host.endsWith(']') ? host.slice(0, colon) : host;
+  return { fn, path: url };
+}
+
+export function forwardHeaders(req: Req): Record<string, string | string[]> {
+  const out: Record<string, string | string[]> = {};
+  for (const [k, v] of Object.entries(req.headers)) {
+    if (v === undefined || k.startsWith(':') || hopByHop.has(k)) continue;
+    out[k] = v;
+  }
+  const host = (req.headers[':authority'] as string | undefined) ?? req.headers.host;
+  if (host) out['x-forwarded-host'] = host;
+  return out;
+}
+
+export function hashKeyOf(req: Req): string | undefined {
+  const v = req.headers[hashKeyHeader];
+  return typeof v === 'string' && v.length > 0 ? v : undefined;
+}
+
+/** Declared body length, or NaN when absent or not a number. */
+export function declaredLength(req: Req): number {
+  const v = req.headers['content-length'];
+  return v === undefined ? Number.NaN : Number(v);
+}
+
+export function hasBody(req: Req): boolean {
+  const method = req.method ?? 'GET';
+  const length = req.headers['content-length'];
+  if (length !== undefined) return Number(length) > 0;
+  if ('stream' in req) return method !== 'GET' && method !== 'HEAD';
+  return req.headers['transfer-encoding'] !== undefined;
+}
+
+export const bodyTooLargeCode = 'DIRIGENT_BODY_TOO_LARGE';
+
+/** Passes bytes through until `bytesMax`; past it, calls `onExceeded` then fails the stream. */
+export class ByteLimit extends Transform {
+  private seen = 0;
+  constructor(private readonly bytesMax: number, private readonly onExceeded: (err: Error, then: () => void) => void) {
+    super();
+  }
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    this.seen += chunk.length;
+    if (this.seen <= this.bytesMax) {
+      cb(null, chunk);
+      return;
+    }
+    const err = Object.assign(new Error(`request body exceeds ${this.bytesMax} bytes`), { code: bodyTooLargeCode });
+    // The 413 goes out before the error tears both sides down.
+    this.onExceeded(err, () => cb(err));
+  }
+}
+
+export function sendError(res: Res, status: number, code: string, message: string): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  if (res.destroyed) return;
+  const text = JSON.stringify({ error: { code, message } });
+  (res as ServerResponse).writeHead(status, {
+    'content-type': 'application/json',
+    'content-length': Buffer.byteLength(text),
+  });
+  res.end(text);
+}

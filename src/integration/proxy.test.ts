@@ -1,0 +1,267 @@
+/**
+ * Goal: the invocation proxy frees a sandbox slot whenever an exchange ends (client abort,
+ * deadline, body errors on either side, half-closed client), drains before acknowledging,
+ * supports `Expect: 100-continue`, and closes slowloris connections.
+ * Method: the real proxy and core in-process, routing applied directly to the core, a real
+ * upstream HTTP server on loopback whose handlers the test controls, and raw clients
+ * (node:http, node:net). Waits poll state with generous bounds; nothing asserts a duration.
+ */
+import assert from 'node:assert/strict';
+import { createServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { connect, type AddressInfo } from 'node:net';
+import { after, before, beforeEach, describe, it } from 'node:test';
+import type { FunctionSpecMsg, RoutingUpdateMsg } from '../api/cluster.js';
+import { dataPlaneDefaults } from '../config/defaults.js';
+import { DataPlaneCore, type DpEffect } from '../data-plane/core/data-plane.js';
+import { InvocationProxy, type ProxyConfig } from '../data-plane/shell/proxy.js';
+import { systemClock } from '../shared/clock.js';
+import { silentLogger } from '../shared/logger.js';
+import { seededRng } from '../shared/rng.js';
+import { waitFor } from './harness.js';
+
+type Handler = (req: IncomingMessage, res: ServerResponse) => void;
+
+const bodyBytesMax = 6 * 1_048_576;
+const headersTimeoutMs = 300;
+
+class ProxyRig {
+  readonly core = new DataPlaneCore({ queueDepthMax: 100, queueWaitMsMax: 10_000, loadBalancing: 'least-loaded' }, seededRng(1), silentLogger);
+  readonly drained: string[] = [];
+  readonly upstreamSeen: { path: string; closedEarly: boolean; bytes: number; headers: IncomingMessage['headers'] }[] = [];
+  handler: Handler = (_req, res) => res.end('ok');
+  proxy!: InvocationProxy;
+  upstream!: Server;
+  proxyPort = 0;
+  upstreamPort = 0;
+  private version = 0;
+
+  async start(): Promise<void> {
+    const cfg: ProxyConfig = {
+      ...dataPlaneDefaults, requestBodyBytesMax: bodyBytesMax, invocationHeadersTimeoutMs: headersTimeoutMs,
+    };
+    this.proxy = new InvocationProxy(this.core, cfg, systemClock, silentLogger, (fx) => this.run(fx));
+    this.upstream = createServer((req, res) => {
+      const seen = { path: req.url ?? '', closedEarly: false, bytes: 0, headers: req.headers };
+      this.upstreamSeen.push(seen);
+      req.on('data', (b: Buffer) => { seen.bytes += b.length; });
+      res.on('close', () => { if (!res.writableFinished) seen.closedEarly = true; });
+      this.handler(req, res);
+    });
+    this.upstreamPort = await listen(this.upstream);
+    this.proxyPort = await listen(this.proxy.server);
+  }
+
+  route(timeoutMs = 10_000, concurrency = 1): void {
+    const spec: FunctionSpecMsg = {
+      name: 'f', uid: 'u1', generation: 1, image: '', command: ['x'], port: 0, env: {}, concurrency, timeoutMs, workingDir: '',
+    };
+    this.apply({ case: 'snapshot', value: { version: ++this.version, functions: [spec], endpoints: [
+      { sandboxId: 's1', function: 'f', functionUid: 'u1', address: `127.0.0.1:${this.upstreamPort}`, workerId: 'w' },
+    ] } });
+  }
+
+  apply(u: RoutingUpdateMsg): void {
+    const r = this.core.applyRouting(u, systemClock.nowMs());
+    assert.ok(r.ok);
+    this.run(r.effects);
+  }
+
+  deleteF(): void {
+    const empty = { upsertFunctions: [], addEndpoints: [], removeEndpoints: [], failures: [] };
+    this.apply({ case: 'delta', value: { ...empty, version: ++this.version, drainEndpoints: ['s1'], deleteFunctions: [{ name: 'f', uid: 'u1' }] } });
+  }
+
+  inflight(): number {
+    return this.core.functions.get('f')?.inflight ?? -1;
+  }
+
+  async stop(): Promise<void> {
+    this.upstream.closeAllConnections();
+    await new Promise((r) => this.upstream.close(r));
+    await new Promise((r) => this.proxy.server.close(r));
+    await this.proxy.close();
+  }
+
+  private run(effects: DpEffect[]): void {
+    for (const fx of effects) {
+      if (fx.kind === 'dispatch') this.proxy.start(fx.waiter as Parameters<InvocationProxy['start']>[0]);
+      else if (fx.kind === 'fail') this.proxy.fail(fx.waiter, fx.status, fx.code, fx.message);
+      else if (fx.kind === 'close_pool') this.proxy.closePool(fx.endpoint);
+      else if (fx.kind === 'drained') this.drained.push(fx.sandboxId);
+    }
+  }
+}
+
+function listen(server: Server | import('node:net').Server): Promise<number> {
+  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve((server.address() as AddressInfo).port)));
+}
+
+interface Answer { status: number; body: string; error?: string }
+
+/** A request to the proxy; `onRequest` gets the client request to write, abort or end. */
+function call(port: number, opts: { path?: string; method?: string; headers?: Record<string, string | number>; body?: Buffer; expectContinue?: boolean } = {}): Promise<Answer> {
+  return new Promise((resolve) => {
+    const req = httpRequest({ host: '127.0.0.1', port, path: `/function/f${opts.path ?? '/'}`, method: opts.method ?? (opts.body ? 'POST' : 'GET'), headers: opts.headers, agent: false });
+    req.on('response', (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => { body += d; });
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      res.on('error', (e) => resolve({ status: res.statusCode ?? 0, body, error: e.message }));
+    });
+    req.on('error', (e) => resolve({ status: 0, body: '', error: e.message }));
+    if (opts.expectContinue) req.on('continue', () => req.end(opts.body));
+    else req.end(opts.body);
+  });
+}
+
+const settle = (what: string, pred: () => boolean): Promise<void> => waitFor(pred, 5_000, what);
+
+describe('invocation proxy', () => {
+  const rig = new ProxyRig();
+  before(() => rig.start());
+  after(() => rig.stop());
+  beforeEach(() => {
+    rig.handler = (_req, res) => res.end('ok');
+    rig.upstreamSeen.length = 0;
+    rig.drained.length = 0;
+    rig.route();
+  });
+
+  it('a client that goes away after dispatch aborts the upstream call and frees the slot at once', async () => {
+    rig.handler = () => {}; // never answers
+    const req = httpRequest({ host: '127.0.0.1', port: rig.proxyPort, path: '/function/f/hang', agent: false });
+    req.on('error', () => {});
+    req.end();
+    await settle('upstream got the request', () => rig.upstreamSeen.length === 1);
+    assert.equal(rig.inflight(), 1);
+    req.destroy();
+    await settle('slot freed', () => rig.inflight() === 0);
+    await settle('upstream request aborted', () => rig.upstreamSeen[0]!.closedEarly);
+    rig.handler = (_req, res) => res.end('next');
+    const next = await call(rig.proxyPort);
+    assert.deepEqual([next.status, next.body], [200, 'next']);
+  });
+
+  it('a client that half-closes after its request does not leak the slot', async () => {
+    rig.handler = () => {};
+    const sock = connect(rig.proxyPort, '127.0.0.1');
+    sock.on('error', () => {});
+    sock.write('GET /function/f/ HTTP/1.1\r\nHost: x\r\n\r\n');
+    await settle('upstream got the request', () => rig.upstreamSeen.length === 1);
+    sock.end();
+    await settle('slot freed', () => rig.inflight() === 0);
+    sock.destroy();
+  });
+
+  it("the function's timeoutMs is a total deadline: 504, upstream aborted, slot freed", async () => {
+    rig.route(200);
+    rig.handler = (_req, res) => { res.writeHead(200); res.write('partial'); }; // headers, then silence
+    const first = await call(rig.proxyPort, { path: '/slow-body' });
+    assert.ok(first.error !== undefined || first.status === 504, JSON.stringify(first));
+    assert.equal(rig.inflight(), 0);
+    rig.handler = () => {};
+    const second = await call(rig.proxyPort);
+    assert.equal(second.status, 504, second.body);
+    assert.match(second.body, /function_timeout/);
+    assert.equal(rig.inflight(), 0);
+    await settle('upstream aborted', () => rig.upstreamSeen.every((s) => s.closedEarly));
+  });
+
+  it('a client that stalls mid-body is bounded by the deadline: 504, slot freed', async () => {
+    rig.route(200);
+    rig.handler = (req, res) => { req.on('end', () => res.end('all')); };
+    const req = httpRequest({ host: '127.0.0.1', port: rig.proxyPort, path: '/function/f/slow-upload', method: 'POST', headers: { 'transfer-encoding': 'chunked' }, agent: false });
+    const answer = new Promise<number>((resolve) => {
+      req.on('response', (res) => { res.resume(); resolve(res.statusCode ?? 0); });
+      req.on('error', () => resolve(0));
+    });
+    req.write(Buffer.alloc(10, 1)); // and never more
+    assert.equal(await answer, 504);
+    assert.equal(rig.inflight(), 0);
+    req.destroy();
+  });
+
+  it('a delete while a request runs lets it finish with 200; drained is acknowledged only after', async () => {
+    let finish: (() => void) | null = null;
+    rig.handler = (_req, res) => { finish = () => res.end('done'); };
+    const running = call(rig.proxyPort);
+    await settle('upstream got the request', () => finish !== null);
+    rig.deleteF();
+    assert.deepEqual(rig.drained, []);
+    const late = await call(rig.proxyPort);
+    assert.equal(late.status, 404);
+    finish!();
+    const r = await running;
+    assert.deepEqual([r.status, r.body], [200, 'done']);
+    await settle('drained acknowledged', () => rig.drained.length === 1);
+    assert.deepEqual(rig.drained, ['s1']);
+  });
+
+  it('a request body that breaks mid-way ends the upstream request and frees the slot', async () => {
+    rig.handler = (req, res) => { req.on('end', () => res.end('got all')); };
+    const req = httpRequest({ host: '127.0.0.1', port: rig.proxyPort, path: '/function/f/upload', method: 'POST', headers: { 'transfer-encoding': 'chunked' }, agent: false });
+    req.on('error', () => {});
+    req.write(Buffer.alloc(1024, 1));
+    await settle('upstream got bytes', () => (rig.upstreamSeen[0]?.bytes ?? 0) > 0);
+    req.destroy();
+    await settle('slot freed', () => rig.inflight() === 0);
+    await settle('upstream request ended', () => rig.upstreamSeen[0]!.closedEarly);
+  });
+
+  it('an upstream body that breaks mid-way ends the client response and frees the slot', async () => {
+    rig.handler = (_req, res) => {
+      res.writeHead(200, { 'content-length': '100000' });
+      res.write(Buffer.alloc(1000, 1), () => res.destroy());
+    };
+    const r = await call(rig.proxyPort);
+    assert.ok(r.error !== undefined || r.status === 0, `client must see the break: ${JSON.stringify({ ...r, body: r.body.length })}`);
+    await settle('slot freed', () => rig.inflight() === 0);
+  });
+
+  it('Expect: 100-continue: a 5 MB body is continued and proxied, the header is not forwarded', async () => {
+    rig.handler = (req, res) => { let n = 0; req.on('data', (b: Buffer) => { n += b.length; }); req.on('end', () => res.end(String(n))); };
+    const body = Buffer.alloc(5 * 1_048_576, 7);
+    const r = await call(rig.proxyPort, { body, headers: { expect: '100-continue', 'content-length': body.length }, expectContinue: true });
+    assert.deepEqual([r.status, r.body], [200, String(body.length)]);
+    assert.equal(rig.upstreamSeen[0]!.headers.expect, undefined);
+  });
+
+  it('Expect: 100-continue past the body limit gets 413 at once, without the body', async () => {
+    const r = await call(rig.proxyPort, { headers: { expect: '100-continue', 'content-length': bodyBytesMax + 1 }, expectContinue: true, body: Buffer.alloc(1) });
+    assert.equal(r.status, 413);
+    assert.equal(rig.upstreamSeen.length, 0);
+  });
+
+  it('a chunked body past the limit gets 413 and frees the slot', async () => {
+    rig.handler = (req, res) => { req.resume(); req.on('end', () => res.end('all')); };
+    const r = await call(rig.proxyPort, { body: Buffer.alloc(bodyBytesMax + 1024, 1), headers: { 'transfer-encoding': 'chunked' } });
+    assert.equal(r.status, 413, JSON.stringify(r));
+    await settle('slot freed', () => rig.inflight() === 0);
+  });
+
+  it('survives a client that resets its connection before sending anything', async () => {
+    for (let i = 0; i < 5; i++) {
+      const sock = connect(rig.proxyPort, '127.0.0.1');
+      sock.on('error', () => {});
+      await new Promise((r) => sock.once('connect', r));
+      sock.resetAndDestroy();
+    }
+    await new Promise((r) => setTimeout(r, 100));
+    const r = await call(rig.proxyPort);
+    assert.deepEqual([r.status, r.body], [200, 'ok']);
+  });
+
+  it('closes a slowloris connection after the header timeout', async () => {
+    const sock = connect(rig.proxyPort, '127.0.0.1');
+    sock.on('error', () => {});
+    let reply = '';
+    sock.on('data', (d) => { reply += d.toString(); });
+    const closed = new Promise((r) => sock.on('close', r));
+    sock.write('GET /function/f/ HTTP/1.1\r\nHost: x\r\n'); // never finishes the head
+    const bound = new Promise((r) => setTimeout(() => r('still open'), headersTimeoutMs * 20));
+    assert.notEqual(await Promise.race([closed, bound]), 'still open');
+    assert.ok(reply === '' || reply.startsWith('HTTP/1.1 408'), reply);
+    assert.equal(rig.upstreamSeen.length, 0);
+  });
+});
