@@ -109,6 +109,10 @@ export const dataPlaneKnobs = {
   upstreamConnectionsMax: int(1, 100_000),
   upstreamConnectTimeoutMs: int(1, 600_000),
   reconnectBackoffMs: pair(1, 600_000),
+  invocationHeadersTimeoutMs: int(1, hourMs),
+  invocationRequestTimeoutMs: int(1, hourMs),
+  invocationKeepAliveTimeoutMs: int(1, hourMs),
+  invocationConnectionsMax: int(1, 1_000_000),
 } satisfies Record<string, Knob>;
 
 export const workerKnobs = {
