@@ -38,6 +38,8 @@ export class SqliteStore implements Store {
       putFunction: this.db.prepare('INSERT OR REPLACE INTO functions (name, body) VALUES (?, ?)'),
       deleteFunction: this.db.prepare('DELETE FROM functions WHERE name = ?'),
       putWorker: this.db.prepare('INSERT OR REPLACE INTO workers (id, address) VALUES (?, ?)'),
+      deleteWorker: this.db.prepare('DELETE FROM workers WHERE id = ?'),
+      deleteDataPlane: this.db.prepare('DELETE FROM data_planes WHERE id = ?'),
       putDataPlane: this.db.prepare(
         'INSERT OR REPLACE INTO data_planes (id, proxy_address, internal_address) VALUES (?, ?, ?)',
       ),
@@ -78,6 +80,14 @@ export class SqliteStore implements Store {
     );
   }
 
+  deleteWorker(id: string): Promise<void> {
+    return this.enqueue(() => this.stmts.deleteWorker.run(id));
+  }
+
+  deleteDataPlane(id: string): Promise<void> {
+    return this.enqueue(() => this.stmts.deleteDataPlane.run(id));
+  }
+
   async close(): Promise<void> {
     this.commit();
     this.db.close();
@@ -113,4 +123,9 @@ export class SqliteStore implements Store {
 /** Records written before functions had a uid get a stable one derived from their creation. */
 function withUid(r: FunctionRecord): FunctionRecord {
   return r.uid ? r : { ...r, uid: `${r.spec.name}-${r.createdAtMs}` };
+}
+
+/** The CP's store: SQLite at `path`. */
+export async function openSqliteStore(path: string): Promise<SqliteStore> {
+  return new SqliteStore(path);
 }
