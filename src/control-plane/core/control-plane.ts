@@ -70,9 +70,11 @@ export class ControlPlaneCore {
     health.onPeersLoaded(this.s, workers, dataPlanes, nowMs);
   }
 
-  /** Whether every connected data plane has applied routing version `version`. */
+  /** Whether every connected (or restored and expected back) DP has applied routing `version`. */
   routingAppliedEverywhere(version: number): boolean {
-    for (const dp of this.s.dataPlanes.values()) if (dp.connected && dp.ackedVersion < version) return false;
+    for (const dp of this.s.dataPlanes.values()) {
+      if ((dp.connected || dp.expectedBack) && dp.ackedVersion < version) return false;
+    }
     return true;
   }
 
@@ -129,6 +131,7 @@ export class ControlPlaneCore {
         case 'heartbeat': health.onHeartbeatDeadline(s, d.key, nowMs); break;
         case 'forget_worker': health.onForgetWorkerDeadline(s, d.key, nowMs); break;
         case 'forget_dp': health.onForgetDataPlaneDeadline(s, d.key, nowMs); break;
+        case 'dp_expected': health.onDataPlaneExpectedDeadline(s, d.key); break;
         case 'unschedulable': {
           const fn = s.functions.get(d.key);
           if (fn) maybeFailUnschedulable(s, fn, nowMs);

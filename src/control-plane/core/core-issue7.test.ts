@@ -204,6 +204,17 @@ describe('ControlPlaneCore (issue 7)', () => {
     assert.deepEqual(deltas(cp.tick(5000)).flatMap((d) => d.failures), []);
   });
 
+  it('no worker connected (a CP restart) is waiting, not a failure', () => {
+    const cp = new ControlPlaneCore(config, seededRng(12), silentLogger);
+    cp.handle({ kind: 'dp_connected', hello: { dataPlaneId: 'dp1', proxyAddress: 'p:1', internalAddress: 'i:1' } }, 0);
+    cp.handle({ kind: 'function_upserted', record: record('f', 'u1'), reconstructed: true }, 0);
+    cp.handle({ kind: 'dp_demand', dataPlaneId: 'dp1', report: demand('f', 'u1', 0, 3) }, 10);
+    assert.match(cp.status('f')!.unschedulableReason ?? '', /no workers/);
+    assert.deepEqual(deltas(cp.tick(5000)).flatMap((d) => d.failures), []);
+    cp.handle({ kind: 'dp_demand', dataPlaneId: 'dp1', report: demand('f', 'u1', 0, 3, false) }, 5100);
+    assert.deepEqual(deltas(cp.tick(5200)).flatMap((d) => d.failures), []);
+  });
+
   it('forgets a worker and a data plane gone longer than the limit, in memory and in the store', () => {
     const cp = core();
     cp.handle({ kind: 'worker_disconnected', workerId: 'w1' }, 1000);

@@ -9,6 +9,9 @@ import { adoptOrDelete, dropWorkerSandboxes, maybeFinishDrain } from './sandboxe
 import { fromWire, type CoreState } from './state.js';
 import type { WorkerRec } from './types.js';
 
+/** How long after a CP start API answers also wait for DPs the store knows to reconnect. */
+export const restoredDataPlaneGraceMs = 10_000;
+
 function newWorker(hello: WorkerHelloMsg, nowMs: number): WorkerRec {
   return {
     id: hello.workerId,
@@ -121,6 +124,7 @@ export function onDataPlaneHello(s: CoreState, hello: DataPlaneHelloMsg, sendSna
     internalAddress: hello.internalAddress,
     connected: true,
     disconnectedAtMs: 0,
+    expectedBack: false,
     ackedVersion: 0,
   });
   if (!known || known.proxyAddress !== hello.proxyAddress || known.internalAddress !== hello.internalAddress) {
@@ -146,6 +150,12 @@ export function onDataPlaneGone(s: CoreState, dataPlaneId: string, nowMs: number
   }
   s.deadlines.push({ dueMs: nowMs + s.peerForgetAfterMs, kind: 'forget_dp', key: dataPlaneId });
   s.log.warn('data_plane.lost', { dataPlaneId });
+}
+
+/** A restored DP that did not come back within the grace: API answers stop waiting for it. */
+export function onDataPlaneExpectedDeadline(s: CoreState, dataPlaneId: string): void {
+  const dp = s.dataPlanes.get(dataPlaneId);
+  if (dp) dp.expectedBack = false;
 }
 
 export function onForgetDataPlaneDeadline(s: CoreState, dataPlaneId: string, nowMs: number): void {
@@ -175,7 +185,8 @@ export function onPeersLoaded(
   s.workerList = [...s.workers.values()];
   for (const r of dataPlanes) {
     if (s.dataPlanes.has(r.id)) continue;
-    s.dataPlanes.set(r.id, { ...r, connected: false, disconnectedAtMs: nowMs, ackedVersion: 0 });
+    s.dataPlanes.set(r.id, { ...r, connected: false, disconnectedAtMs: nowMs, expectedBack: true, ackedVersion: 0 });
     s.deadlines.push({ dueMs: nowMs + s.peerForgetAfterMs, kind: 'forget_dp', key: r.id });
+    s.deadlines.push({ dueMs: nowMs + restoredDataPlaneGraceMs, kind: 'dp_expected', key: r.id });
   }
 }

@@ -141,8 +141,11 @@ function scaleUp(s: CoreState, fn: FnState, missing: number, nowMs: number): voi
  * waiting. If not, nothing will change without an operator, and waiting only hides the reason.
  */
 function fitsSomeWorker(s: CoreState, r: { cpuMillis: number; memoryMiB: number }, runtime: string): boolean {
-  return s.workerList.some((w) => w.schedulable && w.runtimes.includes(runtime) &&
-    w.capacity.cpuMillis >= r.cpuMillis && w.capacity.memoryMiB >= r.memoryMiB);
+  const up = s.workerList.filter((w) => w.connected && w.schedulable);
+  // No worker at all (a CP restart before workers reconnect, a worker restart): that is
+  // waiting, not a function no worker can run.
+  if (up.length === 0) return true;
+  return up.some((w) => w.runtimes.includes(runtime) && w.capacity.cpuMillis >= r.cpuMillis && w.capacity.memoryMiB >= r.memoryMiB);
 }
 
 function setUnschedulable(s: CoreState, fn: FnState, reason: string, nowMs: number): void {

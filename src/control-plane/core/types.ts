@@ -106,6 +106,12 @@ export interface DataPlaneRec {
   internalAddress: string;
   connected: boolean;
   disconnectedAtMs: number;
+  /**
+   * Known from the store at start-up and expected back soon: until it reconnects (or the grace
+   * passes) API answers wait for it too, so a function created right after a CP restart is
+   * routable on that DP when the API says 201.
+   */
+  expectedBack: boolean;
   /** Routing version this DP reported as applied. */
   ackedVersion: number;
 }
