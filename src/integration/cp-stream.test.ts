@@ -7,7 +7,10 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { create } from '@bufbuild/protobuf';
-import { ControlPlane, DataPlaneBatchSchema, type DataPlaneBatch, type RoutingBatch } from '../gen/dirigent/v1/cluster_pb.js';
+import {
+  ControlPlane, DataPlaneBatchSchema, WorkerBatchSchema, type FailureKind,
+  type DataPlaneBatch, type RoutingBatch, type WorkerBatch, type WorkerCommandBatch,
+} from '../gen/dirigent/v1/cluster_pb.js';
 import { makeClient, openStream, type BidiStream } from '../shared/grpc.js';
 import { freePort, sleep, TestCluster, waitFor } from './harness.js';
 
@@ -38,6 +41,7 @@ describe('control plane stream boundary', { timeout: 60_000 }, () => {
     await c.stop();
   });
 
+  const allLogs = (): string => c.procs.map((p) => p.logs.join('')).join('');
   const cpAlive = async (): Promise<boolean> => (await c.get(`${c.api}/health`)).status === 200;
 
   it('stays up when a DP reports concurrencyAvg -1, NaN or garbage, and logs the field', async () => {
@@ -53,8 +57,8 @@ describe('control plane stream boundary', { timeout: 60_000 }, () => {
       // Several ticks pass (monitor period 100 ms): a recorded -1 would throw from the ticker.
       await sleep(1_500);
       assert.ok(await cpAlive(), `CP died:\n${c.dumpLogs()}`);
-      await waitFor(() => c.dumpLogs().includes('rpc.invalid_message'), 5_000, 'rpc.invalid_message logged');
-      assert.match(c.dumpLogs(), /concurrencyAvg/);
+      await waitFor(() => allLogs().includes('rpc.invalid_message'), 5_000, 'rpc.invalid_message logged');
+      assert.match(allLogs(), /concurrencyAvg/);
     } finally {
       dp.close();
     }
@@ -75,6 +79,28 @@ describe('control plane stream boundary', { timeout: 60_000 }, () => {
     } finally {
       dp.close();
       raw.cancel();
+      client.close();
+    }
+  });
+
+  it('stays up when a worker sends a ready without sandbox, or an unknown failure kind', async () => {
+    const client = makeClient(ControlPlane, `127.0.0.1:${c.rpcPort}`);
+    const w = openStream<WorkerBatch, WorkerCommandBatch>(client, ControlPlane, 'workerStream');
+    w.on('error', () => {});
+    w.on('data', () => {});
+    try {
+      const hello = { workerId: 'w-evil', address: '127.0.0.1:1', capacity: { cpuMillis: 1000, memoryMib: 1000 }, runtimes: ['process'] };
+      w.write(create(WorkerBatchSchema, { events: [{ event: { case: 'hello', value: hello } }] }));
+      w.write(create(WorkerBatchSchema, { events: [
+        { event: { case: 'ready', value: {} } },
+        { event: { case: 'failed', value: { sandboxId: 'x', kind: 99 as FailureKind, reason: 'r' } } },
+      ] }));
+      await sleep(1_000);
+      assert.ok(await cpAlive(), `CP died:\n${c.dumpLogs()}`);
+      assert.match(allLogs(), /ready\.sandbox/);
+      assert.match(allLogs(), /failed\.kind/);
+    } finally {
+      w.cancel();
       client.close();
     }
   });

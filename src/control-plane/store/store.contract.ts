@@ -24,7 +24,74 @@ function fnRecord(name: string, generation = 1): FunctionRecord {
   };
 }
 
-export function storeContract(backend: string, open: (dir: string) => Promise<Store>): void {
+type Open = (dir: string) => Promise<Store>;
+type Case = (open: Open, freshDir: () => string) => Promise<void>;
+
+const cases: [string, Case][] = [
+  ['starts empty', async (open, freshDir) => {
+    const s = await open(freshDir());
+    try {
+      assert.deepEqual(await s.load(), { functions: [], workers: [], dataPlanes: [] });
+    } finally {
+      await s.close();
+    }
+  }],
+  ['puts, overwrites, loads and deletes every record kind', async (open, freshDir) => {
+    const s = await open(freshDir());
+    try {
+      await s.putFunction(fnRecord('a'));
+      await s.putFunction(fnRecord('a', 2));
+      await s.putFunction(fnRecord('b'));
+      await s.putWorker({ id: 'w1', address: 'h:1' });
+      await s.putWorker({ id: 'w1', address: 'h:2' });
+      await s.putDataPlane({ id: 'dp1', proxyAddress: 'p:1', internalAddress: 'i:1' });
+      let c = await s.load();
+      assert.deepEqual(c.functions.sort((x, y) => x.spec.name.localeCompare(y.spec.name)), [fnRecord('a', 2), fnRecord('b')]);
+      assert.deepEqual(c.workers, [{ id: 'w1', address: 'h:2' }]);
+      assert.deepEqual(c.dataPlanes, [{ id: 'dp1', proxyAddress: 'p:1', internalAddress: 'i:1' }]);
+      await s.deleteFunction('a');
+      await s.deleteWorker('w1');
+      await s.deleteDataPlane('dp1');
+      await s.deleteFunction('never-there');
+      c = await s.load();
+      assert.deepEqual(c, { functions: [fnRecord('b')], workers: [], dataPlanes: [] });
+    } finally {
+      await s.close();
+    }
+  }],
+  ['keeps what was written across a reopen', async (open, freshDir) => {
+    const dir = freshDir();
+    const s1 = await open(dir);
+    await s1.putFunction(fnRecord('kept'));
+    await s1.putWorker({ id: 'w9', address: 'h:9' });
+    await s1.close();
+    const s2 = await open(dir);
+    try {
+      const c = await s2.load();
+      assert.deepEqual(c.functions, [fnRecord('kept')]);
+      assert.deepEqual(c.workers, [{ id: 'w9', address: 'h:9' }]);
+    } finally {
+      await s2.close();
+    }
+  }],
+  ['applies many concurrent writes of one turn, the last write of a key winning', async (open, freshDir) => {
+    const s = await open(freshDir());
+    try {
+      const writes: Promise<void>[] = [];
+      for (let i = 0; i < 500; i += 1) writes.push(s.putFunction(fnRecord(`f${i % 100}`, i)));
+      writes.push(s.deleteFunction('f0'));
+      await Promise.all(writes);
+      const c = await s.load();
+      assert.equal(c.functions.length, 99);
+      const f1 = c.functions.find((f) => f.spec.name === 'f1')!;
+      assert.equal(f1.generation, 401);
+    } finally {
+      await s.close();
+    }
+  }],
+];
+
+export function storeContract(backend: string, open: Open): void {
   describe(`Store contract: ${backend}`, () => {
     const dirs: string[] = [];
     const freshDir = (): string => {
@@ -35,70 +102,6 @@ export function storeContract(backend: string, open: (dir: string) => Promise<St
     after(() => {
       for (const d of dirs) rmSync(d, { recursive: true, force: true });
     });
-
-    it('starts empty', async () => {
-      const s = await open(freshDir());
-      try {
-        assert.deepEqual(await s.load(), { functions: [], workers: [], dataPlanes: [] });
-      } finally {
-        await s.close();
-      }
-    });
-
-    it('puts, overwrites, loads and deletes every record kind', async () => {
-      const s = await open(freshDir());
-      try {
-        await s.putFunction(fnRecord('a'));
-        await s.putFunction(fnRecord('a', 2));
-        await s.putFunction(fnRecord('b'));
-        await s.putWorker({ id: 'w1', address: 'h:1' });
-        await s.putWorker({ id: 'w1', address: 'h:2' });
-        await s.putDataPlane({ id: 'dp1', proxyAddress: 'p:1', internalAddress: 'i:1' });
-        let c = await s.load();
-        assert.deepEqual(c.functions.sort((x, y) => x.spec.name.localeCompare(y.spec.name)), [fnRecord('a', 2), fnRecord('b')]);
-        assert.deepEqual(c.workers, [{ id: 'w1', address: 'h:2' }]);
-        assert.deepEqual(c.dataPlanes, [{ id: 'dp1', proxyAddress: 'p:1', internalAddress: 'i:1' }]);
-        await s.deleteFunction('a');
-        await s.deleteWorker('w1');
-        await s.deleteDataPlane('dp1');
-        await s.deleteFunction('never-there');
-        c = await s.load();
-        assert.deepEqual(c, { functions: [fnRecord('b')], workers: [], dataPlanes: [] });
-      } finally {
-        await s.close();
-      }
-    });
-
-    it('keeps what was written across a reopen', async () => {
-      const dir = freshDir();
-      const s1 = await open(dir);
-      await s1.putFunction(fnRecord('kept'));
-      await s1.putWorker({ id: 'w9', address: 'h:9' });
-      await s1.close();
-      const s2 = await open(dir);
-      try {
-        const c = await s2.load();
-        assert.deepEqual(c.functions, [fnRecord('kept')]);
-        assert.deepEqual(c.workers, [{ id: 'w9', address: 'h:9' }]);
-      } finally {
-        await s2.close();
-      }
-    });
-
-    it('applies many concurrent writes of one turn, the last write of a key winning', async () => {
-      const s = await open(freshDir());
-      try {
-        const writes: Promise<void>[] = [];
-        for (let i = 0; i < 500; i += 1) writes.push(s.putFunction(fnRecord(`f${i % 100}`, i)));
-        writes.push(s.deleteFunction('f0'));
-        await Promise.all(writes);
-        const c = await s.load();
-        assert.equal(c.functions.length, 99);
-        const f1 = c.functions.find((f) => f.spec.name === 'f1')!;
-        assert.equal(f1.generation, 401);
-      } finally {
-        await s.close();
-      }
-    });
+    for (const [title, run] of cases) it(title, () => run(open, freshDir));
   });
 }
