@@ -39,17 +39,21 @@ export class CpRuntime {
     private readonly log: Logger,
   ) {}
 
-  handle(event: CpEvent): void {
+  /** Feed one event to the core; false if handling it threw (logged with the event's kind). */
+  handle(event: CpEvent): boolean {
     if (event.kind === 'sandbox_ready') this.metrics.onReady(event.creationMs);
     if (event.kind === 'sandbox_failed') this.metrics.onFailure();
+    let ok = true;
     try {
       this.exec(this.core.handle(event, this.clock.nowMs()));
     } catch (err) {
+      ok = false;
       this.log.error('control_plane.event_failed', { event: event.kind, error: String(err), stack: (err as Error).stack });
     }
     if ((event.kind === 'dp_ack' || event.kind === 'dp_disconnected') && this.routingWaiters.size > 0) {
       for (const w of this.routingWaiters) if (this.core.routingAppliedEverywhere(w.version)) w.resolve();
     }
+    return ok;
   }
 
   tick(): void {
@@ -66,9 +70,11 @@ export class CpRuntime {
     const requestId = this.requestSeq;
     const done = new Promise<ApiResult>((resolve) => this.requests.set(requestId, resolve));
     const wallMs = this.clock.wallMs();
-    if (op.kind === 'api_create') this.handle({ ...op, requestId, uid: randomUUID(), wallMs });
-    else if (op.kind === 'api_update') this.handle({ ...op, requestId, wallMs });
-    else this.handle({ ...op, requestId });
+    let ok: boolean;
+    if (op.kind === 'api_create') ok = this.handle({ ...op, requestId, uid: randomUUID(), wallMs });
+    else if (op.kind === 'api_update') ok = this.handle({ ...op, requestId, wallMs });
+    else ok = this.handle({ ...op, requestId });
+    if (!ok && this.requests.delete(requestId)) return Promise.reject(new Error(`${op.kind} failed; see control-plane log`));
     return done;
   }
 
