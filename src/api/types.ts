@@ -74,7 +74,7 @@ export interface FunctionStatus {
   lastScaleReason: string;
   /** Why placement cannot start a sandbox now (e.g. "insufficient cpu"); absent when it can. */
   unschedulableReason?: string;
-  /** CP monotonic time since when it has been unschedulable. */
+  /** Since when it has been unschedulable (epoch ms in the API; monotonic ms inside the CP core). */
   unschedulableSinceMs?: number;
 }
 

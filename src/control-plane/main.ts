@@ -5,10 +5,10 @@
  */
 import type { Server } from 'node:http';
 import { join } from 'node:path';
-import type { FunctionSpec } from '../api/types.js';
+import type { FunctionSpec, FunctionStatus } from '../api/types.js';
 import { ConfigError, type ControlPlaneConfig } from '../config/compile.js';
 import { apiDefaults } from '../config/defaults.js';
-import { systemClock } from '../shared/clock.js';
+import { systemClock, type Clock } from '../shared/clock.js';
 import { bindServer } from '../shared/grpc.js';
 import type { Logger } from '../shared/logger.js';
 import { seededRng } from '../shared/rng.js';
@@ -64,7 +64,7 @@ export async function startControlPlane(cfg: ControlPlaneConfig, log: Logger, st
   log.info('control_plane.restored', { functions: loaded.functions.length, workers: loaded.workers.length, dataPlanes: loaded.dataPlanes.length });
 
   const ports = { api: cfg.apiPort, rpc: 0 };
-  const backend = apiBackend(runtime, () => clusterView(core, cfg, ports, clock.nowMs()), metrics.registry);
+  const backend = apiBackend(runtime, clock, () => clusterView(core, cfg, ports, clock.nowMs()), metrics.registry);
   ports.rpc = await bindServer(cfg.host, cfg.rpcPort, rpc.server);
   let api: Server;
   try {
@@ -93,11 +93,11 @@ export async function startControlPlane(cfg: ControlPlaneConfig, log: Logger, st
 }
 
 /** The management API's view of the CP: registry operations go through the core, in order. */
-function apiBackend(runtime: CpRuntime, cluster: () => unknown, registry: ReturnType<typeof createMetrics>['registry']): ApiBackend {
+function apiBackend(runtime: CpRuntime, clock: Clock, cluster: () => unknown, registry: ReturnType<typeof createMetrics>['registry']): ApiBackend {
   const core = runtime.core;
   const item = (name: string) => {
     const r = core.record(name);
-    return r ? { function: r.spec, status: core.status(name) } : null;
+    return r ? { function: r.spec, status: wallTimes(core.status(name), clock) } : null;
   };
   return {
     async createFunction(spec: FunctionSpec) {
@@ -134,6 +134,13 @@ function apiBackend(runtime: CpRuntime, cluster: () => unknown, registry: Return
       return { contentType: registry.contentType, body: await registry.metrics() };
     },
   };
+}
+
+/** The core counts in monotonic time; people read epoch milliseconds. */
+function wallTimes(status: FunctionStatus | null, clock: Clock): FunctionStatus | null {
+  if (!status || status.unschedulableSinceMs === undefined) return status;
+  const sinceWallMs = Math.round(clock.wallMs() - (clock.nowMs() - status.unschedulableSinceMs));
+  return { ...status, unschedulableSinceMs: sinceWallMs };
 }
 
 function orThrow(result: ApiResult): ApiResult {
