@@ -72,6 +72,10 @@ export interface FunctionStatus {
   inflight: number;
   panicking: boolean;
   lastScaleReason: string;
+  /** Why placement cannot start a sandbox now (e.g. "insufficient cpu"); absent when it can. */
+  unschedulableReason?: string;
+  /** Since when it has been unschedulable (epoch ms in the API; monotonic ms inside the CP core). */
+  unschedulableSinceMs?: number;
 }
 
 /** Error body of every 4xx/5xx answered by the management API and the data plane. */

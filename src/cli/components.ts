@@ -45,6 +45,8 @@ const cpFlags: FlagSpec[] = [
   { flag: 'monitor-period-ms', key: 'monitorPeriodMs', help: `autoscaler/health tick (default ${controlPlaneDefaults.monitorPeriodMs})` },
   { flag: 'drain-timeout-ms', key: 'drainTimeoutMs', help: `longest wait for in-flight requests before deletion (default ${controlPlaneDefaults.drainTimeoutMs})` },
   { flag: 'seed', key: 'seed', help: 'seed for placement tie-breaks (default: random)' },
+  { flag: 'peer-forget-after-ms', key: 'peerForgetAfterMs', help: `forget workers and data planes gone this long (default ${controlPlaneDefaults.peerForgetAfterMs})` },
+  { flag: 'unschedulable-fail-after-ms', key: 'unschedulableFailAfterMs', help: `fail queued requests of a function no worker can run after this long (default ${controlPlaneDefaults.unschedulableFailAfterMs})` },
 ];
 
 const dpFlags: FlagSpec[] = [

@@ -100,8 +100,17 @@ export const controlPlaneDefaults = Object.freeze({
   monitorPeriodMs: 250,
   /** A creation with no answer from the worker after this long counts as failed. */
   creationTimeoutMs: 30_000,
-  /** DPs that have not reported a drain after this long are skipped and the sandbox deleted. */
+  /**
+   * Cap on a drain: a draining sandbox waits for every DP to report it idle, at most the
+   * function's timeoutMs and at most this; then it is deleted anyway.
+   */
   drainTimeoutMs: 30_000,
+  /** Workers and data planes disconnected this long are forgotten, in memory and in the store. */
+  peerForgetAfterMs: 10 * 60_000,
+  /** Placement failing this long makes DPs fail the function's queued requests with 503. */
+  unschedulableFailAfterMs: 2_000,
+  /** Registry operations (create/update/delete) queued per function name while one is stored. */
+  registryQueuePerNameMax: 1_000,
   /** Cap on sandboxes being created per function at once; demand beyond waits. */
   creatingPerFunctionMax: 10_000,
   /** Back-off before retrying a failed placement or creation for a function. */

@@ -61,11 +61,17 @@ describe('faults on a real cluster', { timeout: 150_000 }, () => {
     const r = await c.deploy({ name: 'durable', command: ['node', fixture('sleep-server.js')], scaling: keepOne });
     assert.equal(r.status, 201, r.text);
     await waitFor(async () => (await c.invoke('durable')).status === 200, 20_000, 'first answer');
+    const before = ((await c.invoke('durable')).json as { sandbox: string }).sandbox;
     await c.restartControlPlane();
     const got = await c.get(`${c.api}/v1/functions/durable`);
     assert.equal(got.status, 200, got.text);
     await c.waitWorkers(2);
-    await waitFor(async () => (await c.status('durable')).ready >= 1, 20_000, 'sandbox adopted or recreated');
-    for (let i = 0; i < 3; i += 1) assert.equal((await c.invoke('durable')).status, 200);
+    await waitFor(async () => (await c.status('durable')).ready === 1, 20_000, 'sandbox adopted');
+    // Adopted, not recreated: the same sandbox answers.
+    for (let i = 0; i < 3; i += 1) {
+      const inv = await c.invoke('durable');
+      assert.equal(inv.status, 200, inv.text);
+      assert.equal((inv.json as { sandbox: string }).sandbox, before);
+    }
   });
 });

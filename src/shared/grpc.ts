@@ -17,6 +17,10 @@ export const channelOptions: grpc.ChannelOptions = {
   'grpc.http2.min_time_between_pings_ms': 5_000,
   'grpc.max_receive_message_length': 64 * 1024 * 1024,
   'grpc.max_send_message_length': 64 * 1024 * 1024,
+  // grpc-js's own reconnect back-off (1 s, x1.6, up to 120 s) would keep a channel refusing
+  // for seconds after a restarted CP listens again; the callers' back-off paces retries.
+  'grpc.initial_reconnect_backoff_ms': 100,
+  'grpc.max_reconnect_backoff_ms': 500,
 };
 
 export function serviceDefinition(service: AnyService): grpc.ServiceDefinition {

@@ -17,9 +17,10 @@ import type { FunctionRecord } from '../api/types.js';
 import { ControlPlaneCore } from '../control-plane/core/control-plane.js';
 import type { CpEffect, CpEvent } from '../control-plane/core/types.js';
 import { DataPlaneCore, newWaiter, type DpEffect, type Waiter } from '../data-plane/core/data-plane.js';
-import { decodeRoutingUpdate } from '../wire/codec.js';
+import { decodeRoutingUpdate, encodeRoutingUpdate, encodeWorkerCommand } from '../wire/codec.js';
 import {
   DataPlaneEventSchema,
+  FailureKind,
   WorkerCommandSchema,
   type DataPlaneEvent,
   type SandboxInfo as WorkerEventReady,
@@ -145,14 +146,14 @@ export class Cluster {
     for (const e of effects) {
       if (e.kind === 'worker_send') {
         if (this.cpWorkers.has(e.workerId)) {
-          this.workerNet.sendToPeer(this.workerNet.links.get(e.workerId)!, e.command, nowMs);
+          this.workerNet.sendToPeer(this.workerNet.links.get(e.workerId)!, encodeWorkerCommand(e.command), nowMs);
         }
       } else if (e.kind === 'dp_send') {
         if (this.cpDps.has(e.dataPlaneId)) {
-          this.dpNet.sendToPeer(this.dpNet.links.get(e.dataPlaneId)!, e.update, nowMs);
+          this.dpNet.sendToPeer(this.dpNet.links.get(e.dataPlaneId)!, encodeRoutingUpdate(e.update), nowMs);
         }
       } else if (e.kind === 'dp_broadcast') {
-        const update = e.update;
+        const update = encodeRoutingUpdate(e.update);
         for (const id of this.cpDps) {
           this.dpNet.sendToPeer(this.dpNet.links.get(id)!, update, nowMs);
         }
@@ -179,7 +180,7 @@ export class Cluster {
     } else if (e.case === 'failed') {
       const f = e.value;
       const ev: CpEvent = {
-        kind: 'sandbox_failed', workerId, sandboxId: f.sandboxId, failure: f.kind, reason: f.reason,
+        kind: 'sandbox_failed', workerId, sandboxId: f.sandboxId, failure: f.kind === FailureKind.CRASH ? 'crash' : 'create', reason: f.reason,
       };
       this.cpHandle(ev, nowMs);
     } else if (e.case === 'deleted') {

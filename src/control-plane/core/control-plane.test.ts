@@ -6,10 +6,9 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { create } from '@bufbuild/protobuf';
 import type { FunctionRecord } from '../../api/types.js';
 import { scalingDefaults } from '../../config/defaults.js';
-import { FailureKind, SandboxInfoSchema, WorkerHelloSchema, DataPlaneHelloSchema, DemandReportSchema } from '../../gen/dirigent/v1/cluster_pb.js';
+import type { SandboxInfoMsg, WorkerHelloMsg } from '../../api/cluster.js';
 import { silentLogger } from '../../shared/logger.js';
 import { seededRng } from '../../shared/rng.js';
 import { ControlPlaneCore } from './control-plane.js';
@@ -36,28 +35,28 @@ function record(name: string, scaling: Partial<typeof scalingDefaults> = {}): Fu
   };
 }
 
-function worker(id: string, sandboxes: ReturnType<typeof info>[] = []) {
-  return create(WorkerHelloSchema, { workerId: id, address: `${id}:1`, capacity: { cpuMillis: 2000, memoryMib: 4096 }, runtimes: ['process'], sandboxes });
+function worker(id: string, sandboxes: SandboxInfoMsg[] = []): WorkerHelloMsg {
+  return { workerId: id, address: `${id}:1`, capacity: { cpuMillis: 2000, memoryMib: 4096 }, runtimes: ['process'], sandboxes };
 }
 
-function info(id: string, fn: string, generation = 1) {
-  return create(SandboxInfoSchema, { sandboxId: id, function: fn, address: `a-${id}`, resources: { cpuMillis: 500, memoryMib: 256 }, functionGeneration: generation });
+function info(id: string, fn: string, generation = 1, uid = `${fn}-1`): SandboxInfoMsg {
+  return { sandboxId: id, function: fn, functionUid: uid, address: `a-${id}`, resources: { cpuMillis: 500, memoryMib: 256 }, functionGeneration: generation, createdAtMs: 0 };
 }
 
-function demand(fn: string, inflight: number, queued: number, first: boolean) {
-  return create(DemandReportSchema, { firstDemand: first, functions: [{ function: fn, inflight, queued, concurrencyAvg: inflight + queued }] });
+function demand(fn: string, inflight: number, queued: number, first: boolean, uid = `${fn}-1`) {
+  return { firstDemand: first, functions: [{ function: fn, functionUid: uid, inflight, queued, concurrencyAvg: inflight + queued, sandboxInflight: {} }] };
 }
 
 const creates = (effects: CpEffect[]) =>
-  effects.flatMap((e) => (e.kind === 'worker_send' && e.command.command.case === 'create' ? [{ worker: e.workerId, id: e.command.command.value.sandboxId }] : []));
+  effects.flatMap((e) => (e.kind === 'worker_send' && e.command.case === 'create' ? [{ worker: e.workerId, id: e.command.value.sandboxId }] : []));
 const deletes = (effects: CpEffect[]) =>
-  effects.flatMap((e) => (e.kind === 'worker_send' && e.command.command.case === 'delete' ? [e.command.command.value.sandboxId] : []));
+  effects.flatMap((e) => (e.kind === 'worker_send' && e.command.case === 'delete' ? [e.command.value.sandboxId] : []));
 const broadcastAdds = (effects: CpEffect[]) =>
-  effects.flatMap((e) => (e.kind === 'dp_broadcast' && e.update.update.case === 'delta' ? e.update.update.value.addEndpoints.map((x) => x.sandboxId) : []));
+  effects.flatMap((e) => (e.kind === 'dp_broadcast' && e.update.case === 'delta' ? e.update.value.addEndpoints.map((x) => x.sandboxId) : []));
 
 function cluster(heartbeatTimeoutMs = config.heartbeatTimeoutMs) {
   const cp = new ControlPlaneCore({ ...config, heartbeatTimeoutMs }, seededRng(7), silentLogger);
-  cp.handle({ kind: 'dp_connected', hello: create(DataPlaneHelloSchema, { dataPlaneId: 'dp1', proxyAddress: 'p:1' }) }, 0);
+  cp.handle({ kind: 'dp_connected', hello: { dataPlaneId: 'dp1', proxyAddress: 'p:1', internalAddress: 'i:1' } }, 0);
   cp.handle({ kind: 'worker_connected', hello: worker('w1') }, 0);
   cp.handle({ kind: 'worker_connected', hello: worker('w2') }, 0);
   cp.handle({ kind: 'function_upserted', record: record('f') }, 0);
@@ -97,7 +96,7 @@ describe('ControlPlaneCore', () => {
     const [s] = creates(cp.handle({ kind: 'function_upserted', record: record('g', { min: 1 }) }, 0));
     cp.handle({ kind: 'sandbox_ready', workerId: s!.worker, sandbox: info(s!.id, 'g'), creationMs: 1 }, 150);
     const other = s!.worker === 'w1' ? 'w2' : 'w1';
-    cp.handle({ kind: 'worker_heartbeat', workerId: other, heartbeat: { $typeName: 'dirigent.v1.Heartbeat', sandboxCount: 0 } }, 1500);
+    cp.handle({ kind: 'worker_heartbeat', workerId: other, heartbeat: { sandboxCount: 0 } }, 1500);
     const eff = cp.tick(1600);
     assert.equal(cp.workers.get(s!.worker)!.schedulable, false);
     assert.deepEqual(deletes(eff), [s!.id]);
@@ -107,12 +106,12 @@ describe('ControlPlaneCore', () => {
   it('backs off after creation failures and fails queued requests fast after the limit', () => {
     const cp = cluster();
     const [a] = creates(cp.handle({ kind: 'dp_demand', dataPlaneId: 'dp1', report: demand('f', 0, 1, true) }, 0));
-    const e1 = cp.handle({ kind: 'sandbox_failed', workerId: a!.worker, sandboxId: a!.id, failure: FailureKind.CREATE, reason: 'exit code 1' }, 10);
+    const e1 = cp.handle({ kind: 'sandbox_failed', workerId: a!.worker, sandboxId: a!.id, failure: 'create', reason: 'exit code 1' }, 10);
     assert.equal(creates(e1).length, 0, 'no retry before the back-off');
     const [b] = creates(cp.tick(120));
     assert.ok(b, 'retried after 100 ms');
-    const e2 = cp.handle({ kind: 'sandbox_failed', workerId: b!.worker, sandboxId: b!.id, failure: FailureKind.CREATE, reason: 'exit code 1' }, 130);
-    const failures = e2.flatMap((e) => (e.kind === 'dp_broadcast' && e.update.update.case === 'delta' ? e.update.update.value.failures : []));
+    const e2 = cp.handle({ kind: 'sandbox_failed', workerId: b!.worker, sandboxId: b!.id, failure: 'create', reason: 'exit code 1' }, 130);
+    const failures = e2.flatMap((e) => (e.kind === 'dp_broadcast' && e.update.case === 'delta' ? e.update.value.failures : []));
     assert.equal(failures.length, 1);
     assert.match(failures[0]!.reason, /exit code 1/);
     cp.checkInvariants();
@@ -125,7 +124,7 @@ describe('ControlPlaneCore', () => {
     cp.handle({ kind: 'dp_demand', dataPlaneId: 'dp1', report: demand('f', 0, 0, false) }, 1000);
     let drained: string[] = [];
     for (let t = 1000; t <= 9000 && drained.length === 0; t += 100) {
-      drained = cp.tick(t).flatMap((e) => (e.kind === 'dp_broadcast' && e.update.update.case === 'delta' ? e.update.update.value.drainEndpoints : []));
+      drained = cp.tick(t).flatMap((e) => (e.kind === 'dp_broadcast' && e.update.case === 'delta' ? e.update.value.drainEndpoints : []));
     }
     assert.deepEqual(drained, [a!.id], 'scaled to zero within the 6 s stable window plus ticks');
     assert.equal(cp.status('f')!.draining, 1);
@@ -154,10 +153,10 @@ describe('ControlPlaneCore', () => {
     cp.handle({ kind: 'sandbox_ready', workerId: made[0]!.worker, sandbox: info(made[0]!.id, 'h'), creationMs: 1 }, 10);
     cp.handle({ kind: 'sandbox_ready', workerId: made[1]!.worker, sandbox: info(made[1]!.id, 'h'), creationMs: 1 }, 20);
     const busy = made[1]!.id; // the newest: recency alone would pick it
-    const report = create(DemandReportSchema, { functions: [{ function: 'h', inflight: 1, queued: 0, concurrencyAvg: 1, sandboxInflight: { [busy]: 1 } }] });
+    const report = { firstDemand: false, functions: [{ function: 'h', functionUid: 'h-1', inflight: 1, queued: 0, concurrencyAvg: 1, sandboxInflight: { [busy]: 1 } }] };
     cp.handle({ kind: 'dp_demand', dataPlaneId: 'dp1', report }, 30);
     const eff = cp.handle({ kind: 'function_upserted', record: { ...record('h', { min: 1, max: 1 }), generation: 1 } }, 40);
-    const drained = eff.flatMap((e) => (e.kind === 'dp_broadcast' && e.update.update.case === 'delta' ? e.update.update.value.drainEndpoints : []));
+    const drained = eff.flatMap((e) => (e.kind === 'dp_broadcast' && e.update.case === 'delta' ? e.update.value.drainEndpoints : []));
     assert.deepEqual(drained, [made[0]!.id]);
     cp.checkInvariants();
   });
@@ -172,7 +171,7 @@ describe('ControlPlaneCore', () => {
     let placements = 0;
     for (let t = 100; t < 3000; t += 100) placements += creates(cp.tick(t)).length;
     assert.equal(placements, 0, 'no node fits: nothing is created and nothing retried');
-    const roomy = create(WorkerHelloSchema, { workerId: 'roomy', address: 'r:1', capacity: { cpuMillis: 8000, memoryMib: 8192 }, runtimes: ['process'] });
+    const roomy = { ...worker('roomy'), capacity: { cpuMillis: 8000, memoryMib: 8192 } };
     const eff = cp.handle({ kind: 'worker_connected', hello: roomy }, 3000);
     assert.deepEqual(creates(eff).map((c) => c.worker), ['roomy']);
     cp.checkInvariants();

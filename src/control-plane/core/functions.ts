@@ -3,9 +3,8 @@
  * Per-function scaling state held by the control-plane core, and the conversion of a stored
  * function to its wire form. Pure data plus small helpers; no I/O.
  */
-import { create } from '@bufbuild/protobuf';
+import type { FunctionSpecMsg as WireSpec } from '../../api/cluster.js';
 import type { FunctionRecord, FunctionStatus } from '../../api/types.js';
-import { FunctionSpecSchema, type FunctionSpec as WireSpec } from '../../gen/dirigent/v1/cluster_pb.js';
 import { kpaInitialState, type KpaState, type ScaleDecision } from '../../policy/autoscaler/kpa.js';
 
 export interface DpDemand {
@@ -39,25 +38,32 @@ export interface FnState {
   /** Capacity epoch at which placement last failed; -1 when not blocked. */
   blockedEpoch: number;
   lastUnschedulable: string;
+  /** Why placement cannot place it ('' when it can), and since when (for status and fail-fast). */
+  unschedulableReason: string;
+  unschedulableSinceMs: number;
+  /** No worker could host it even if empty: queued requests are failed fast (503). */
+  unschedulableForGood: boolean;
+  /** Last time DPs were told to fail its queued requests as unschedulable. */
+  unschedulableFailedAtMs: number;
   /** Rebuilt after a CP failover: adopted sandboxes are kept for one stable window. */
   noScaleDownUntilMs: number;
 }
 
 export function toWireSpec(record: FunctionRecord): WireSpec {
   const s = record.spec;
-  return create(FunctionSpecSchema, {
+  return {
     name: s.name,
     image: s.image,
-    command: s.command,
+    command: [...s.command],
     port: s.port,
-    env: s.env,
+    env: { ...s.env },
     resources: { cpuMillis: s.resources.cpuMillis, memoryMib: s.resources.memoryMiB },
     concurrency: s.concurrency,
     timeoutMs: s.timeoutMs,
     workingDir: s.workingDir,
     generation: record.generation,
     uid: record.uid,
-  });
+  };
 }
 
 export function newFnState(record: FunctionRecord, nowMs: number, reconstructed: boolean): FnState {
@@ -79,6 +85,10 @@ export function newFnState(record: FunctionRecord, nowMs: number, reconstructed:
     retryAtMs: 0,
     blockedEpoch: -1,
     lastUnschedulable: '',
+    unschedulableReason: '',
+    unschedulableSinceMs: 0,
+    unschedulableForGood: false,
+    unschedulableFailedAtMs: 0,
     noScaleDownUntilMs: reconstructed ? nowMs + scaling.stableWindowS * 1000 : 0,
   };
 }
@@ -113,6 +123,9 @@ export function fnStatus(fn: FnState): FunctionStatus {
     inflight: totals.inflight,
     panicking: fn.lastDecision?.mode === 'panic',
     lastScaleReason: fn.lastDecision?.reason ?? '',
+    ...(fn.unschedulableReason
+      ? { unschedulableReason: fn.unschedulableReason, unschedulableSinceMs: fn.unschedulableSinceMs }
+      : {}),
   };
 }
 

@@ -6,15 +6,17 @@
  *
  *   version:   1 ──delta──▶ 2 ──delta──▶ 3          DP at 2 receiving delta 4 = gap ▶ resync
  */
-import { create } from '@bufbuild/protobuf';
-import {
-  RoutingDeltaSchema,
-  RoutingSnapshotSchema,
-  type Endpoint,
-  type FunctionSpec as WireSpec,
-  type RoutingDelta,
-  type RoutingSnapshot,
-} from '../../gen/dirigent/v1/cluster_pb.js';
+import type {
+  EndpointMsg as Endpoint,
+  FunctionFailureCode,
+  FunctionSpecMsg as WireSpec,
+  RoutingDeltaMsg as RoutingDelta,
+  RoutingSnapshotMsg as RoutingSnapshot,
+} from '../../api/cluster.js';
+
+function emptyDelta(): RoutingDelta {
+  return { version: 0, upsertFunctions: [], deleteFunctions: [], addEndpoints: [], removeEndpoints: [], drainEndpoints: [], failures: [] };
+}
 
 export class RoutingTable {
   private versionNow = 0;
@@ -22,7 +24,7 @@ export class RoutingTable {
   private readonly endpoints = new Map<string, Endpoint>();
   /** Endpoint ids per function, so deleting a function is O(its endpoints). */
   private readonly byFunction = new Map<string, Set<string>>();
-  private pending: RoutingDelta = create(RoutingDeltaSchema);
+  private pending: RoutingDelta = emptyDelta();
   private dirty = false;
 
   get version(): number {
@@ -41,7 +43,7 @@ export class RoutingTable {
     this.functions.delete(name);
     for (const id of this.byFunction.get(name) ?? []) this.endpoints.delete(id);
     this.byFunction.delete(name);
-    this.pending.deleteFunctions.push({ $typeName: 'dirigent.v1.FunctionRef', name, uid: spec.uid });
+    this.pending.deleteFunctions.push({ name, uid: spec.uid });
     this.dirty = true;
   }
 
@@ -88,8 +90,10 @@ export class RoutingTable {
     if (i >= 0) adds.splice(i, 1);
   }
 
-  failFunction(name: string, reason: string): void {
-    this.pending.failures.push({ $typeName: 'dirigent.v1.FunctionFailure', function: name, reason, functionUid: this.functions.get(name)?.uid ?? '', code: 'sandbox_failure' });
+  /** DPs fail the function's queued requests now: 502 for 'sandbox_failure', 503 for 'unschedulable'. */
+  failFunction(name: string, code: FunctionFailureCode, reason: string): void {
+    const functionUid = this.functions.get(name)?.uid ?? '';
+    this.pending.failures.push({ function: name, functionUid, code, reason });
     this.dirty = true;
   }
 
@@ -99,17 +103,17 @@ export class RoutingTable {
     this.versionNow += 1;
     const delta = this.pending;
     delta.version = this.versionNow;
-    this.pending = create(RoutingDeltaSchema);
+    this.pending = emptyDelta();
     this.dirty = false;
     return delta;
   }
 
   snapshot(): RoutingSnapshot {
-    return create(RoutingSnapshotSchema, {
+    return {
       version: this.versionNow,
       functions: [...this.functions.values()],
       endpoints: [...this.endpoints.values()],
-    });
+    };
   }
 
   endpointCount(): number {

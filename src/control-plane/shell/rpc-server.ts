@@ -1,10 +1,14 @@
 /**
  * @module control-plane/shell/rpc-server
- * The CP's gRPC side: accepts worker and data-plane streams, turns their messages into core
- * events, and writes the core's effects back, batched per event-loop turn.
+ * The CP's gRPC side: accepts worker and data-plane streams, decodes and validates every event
+ * with the wire codec, turns valid ones into core events, and writes the core's effects back,
+ * batched per event-loop turn. An invalid message is logged (`rpc.invalid_message`, naming the
+ * peer and the field) and dropped: nothing another process sends reaches a core assertion. An
+ * exception while handling a batch is logged with the event and never ends the process.
  */
 import * as grpc from '@grpc/grpc-js';
 import { create } from '@bufbuild/protobuf';
+import type { DataPlaneEventMsg, WorkerEventMsg } from '../../api/cluster.js';
 import {
   ControlPlane,
   RoutingBatchSchema,
@@ -18,6 +22,7 @@ import {
 } from '../../gen/dirigent/v1/cluster_pb.js';
 import { Batcher, serviceDefinition } from '../../shared/grpc.js';
 import type { Logger } from '../../shared/logger.js';
+import { decodeDataPlaneEvent, decodeWorkerEvent } from '../../wire/codec.js';
 import type { CpEvent } from '../core/types.js';
 
 type WorkerCall = grpc.ServerDuplexStream<WorkerBatch, WorkerCommandBatch>;
@@ -27,6 +32,9 @@ export interface RpcHooks {
   /** Feed one event to the core and carry out its effects. */
   handle(event: CpEvent): void;
 }
+
+/** Events before hello, or invalid messages, tolerated per stream before it is closed. */
+const invalidMessagesPerStreamMax = 100;
 
 export class RpcServer {
   readonly server = new grpc.Server({
@@ -59,93 +67,118 @@ export class RpcServer {
     for (const out of this.dpOut.values()) out.push(update);
   }
 
+  /** Runs a stream callback; whatever it throws is logged with the peer and never escapes. */
+  private guarded(peer: string, what: string, fn: () => void): void {
+    try {
+      fn();
+    } catch (err) {
+      this.log.error('rpc.handler_failed', { peer, event: what, error: String(err), stack: (err as Error).stack });
+    }
+  }
+
   private onWorkerStream(call: WorkerCall): void {
-    let workerId = '';
+    const peer = { id: '', invalid: 0 };
     const out = new Batcher<WorkerCommand>((commands) => {
       if (!call.destroyed && call.writable) call.write(create(WorkerCommandBatchSchema, { commands }));
     });
-    call.on('data', (batch: WorkerBatch) => {
+    call.on('data', (batch: WorkerBatch) => this.guarded(peer.id || call.getPeer(), 'worker.batch', () => {
       for (const ev of batch.events) {
-        const e = ev.event;
-        if (e.case === 'hello') {
-          workerId = e.value.workerId;
-          const previous = this.workerOut.get(workerId);
-          if (previous) this.hooks.handle({ kind: 'worker_disconnected', workerId });
-          this.workerOut.set(workerId, out);
-          this.hooks.handle({ kind: 'worker_connected', hello: e.value });
-        } else if (!workerId) {
-          this.log.warn('worker.protocol_error', { reason: 'event before hello' });
-          call.end();
-          return;
-        } else if (e.case === 'heartbeat') {
-          this.hooks.handle({ kind: 'worker_heartbeat', workerId, heartbeat: e.value });
-        } else if (e.case === 'ready') {
-          const ready = e.value;
-          this.hooks.handle({
-            kind: 'sandbox_ready',
-            workerId,
-            sandbox: ready.sandbox!,
-            creationMs: ready.breakdown?.totalMs ?? 0,
-          });
-        } else if (e.case === 'failed') {
-          const f = e.value;
-          this.hooks.handle({
-            kind: 'sandbox_failed', workerId, sandboxId: f.sandboxId, failure: f.kind, reason: f.reason,
-          });
-        } else if (e.case === 'deleted') {
-          this.hooks.handle({ kind: 'sandbox_deleted', workerId, sandboxId: e.value.sandboxId });
+        const d = decodeWorkerEvent(ev);
+        if (!d.ok) {
+          this.invalid(call, peer, 'worker', d.field, d.reason);
+          continue;
         }
+        if (d.msg.case !== 'hello' && !peer.id) {
+          this.invalid(call, peer, 'worker', 'event', 'event before hello');
+          continue;
+        }
+        this.guarded(peer.id, `worker.${d.msg.case}`, () => this.onWorkerEvent(peer, out, d.msg));
       }
-    });
-    const closed = (): void => {
-      if (workerId && this.workerOut.get(workerId) === out) {
-        this.workerOut.delete(workerId);
-        this.hooks.handle({ kind: 'worker_disconnected', workerId });
+    }));
+    const closed = (): void => this.guarded(peer.id, 'worker.closed', () => {
+      if (peer.id && this.workerOut.get(peer.id) === out) {
+        this.workerOut.delete(peer.id);
+        this.hooks.handle({ kind: 'worker_disconnected', workerId: peer.id });
       }
-      workerId = '';
-    };
-    call.on('end', () => {
-      closed();
-      call.end();
+      peer.id = '';
     });
-    call.on('error', closed);
-    call.on('cancelled', closed);
-    call.on('close', closed);
+    this.onClose(call, closed);
+  }
+
+  private onWorkerEvent(peer: { id: string }, out: Batcher<WorkerCommand>, e: WorkerEventMsg): void {
+    const workerId = peer.id;
+    switch (e.case) {
+      case 'hello': {
+        peer.id = e.value.workerId;
+        if (this.workerOut.get(peer.id)) this.hooks.handle({ kind: 'worker_disconnected', workerId: peer.id });
+        this.workerOut.set(peer.id, out);
+        return this.hooks.handle({ kind: 'worker_connected', hello: e.value });
+      }
+      case 'heartbeat': return this.hooks.handle({ kind: 'worker_heartbeat', workerId, heartbeat: e.value });
+      case 'ready':
+        return this.hooks.handle({ kind: 'sandbox_ready', workerId, sandbox: e.value.sandbox!, creationMs: e.value.breakdown?.totalMs ?? 0 });
+      case 'failed': {
+        const f = e.value;
+        return this.hooks.handle({ kind: 'sandbox_failed', workerId, sandboxId: f.sandboxId, failure: f.kind, reason: f.reason });
+      }
+      case 'deleted': return this.hooks.handle({ kind: 'sandbox_deleted', workerId, sandboxId: e.value.sandboxId });
+    }
   }
 
   private onDataPlaneStream(call: DpCall): void {
-    let dpId = '';
+    const peer = { id: '', invalid: 0 };
     const out = new Batcher<RoutingUpdate>((updates) => {
       if (!call.destroyed && call.writable) call.write(create(RoutingBatchSchema, { updates }));
     });
-    call.on('data', (batch: DataPlaneBatch) => {
+    call.on('data', (batch: DataPlaneBatch) => this.guarded(peer.id || call.getPeer(), 'data_plane.batch', () => {
       for (const ev of batch.events) {
-        const e = ev.event;
-        if (e.case === 'hello') {
-          dpId = e.value.dataPlaneId;
-          this.dpOut.set(dpId, out);
-          this.hooks.handle({ kind: 'dp_connected', hello: e.value });
-        } else if (!dpId) {
-          call.end();
-          return;
-        } else if (e.case === 'demand') {
-          this.hooks.handle({ kind: 'dp_demand', dataPlaneId: dpId, report: e.value });
-        } else if (e.case === 'drained') {
-          this.hooks.handle({ kind: 'dp_drained', dataPlaneId: dpId, sandboxIds: e.value.sandboxIds });
-        } else if (e.case === 'resync') {
-          this.hooks.handle({ kind: 'dp_resync', dataPlaneId: dpId });
-        } else if (e.case === 'ack') {
-          this.hooks.handle({ kind: 'dp_ack', dataPlaneId: dpId, version: e.value.version });
+        const d = decodeDataPlaneEvent(ev);
+        if (!d.ok) {
+          this.invalid(call, peer, 'data_plane', d.field, d.reason);
+          continue;
         }
+        if (d.msg.case !== 'hello' && !peer.id) {
+          this.invalid(call, peer, 'data_plane', 'event', 'event before hello');
+          continue;
+        }
+        this.guarded(peer.id, `data_plane.${d.msg.case}`, () => this.onDataPlaneEvent(peer, out, d.msg));
       }
+    }));
+    const closed = (): void => this.guarded(peer.id, 'data_plane.closed', () => {
+      if (peer.id && this.dpOut.get(peer.id) === out) {
+        this.dpOut.delete(peer.id);
+        this.hooks.handle({ kind: 'dp_disconnected', dataPlaneId: peer.id });
+      }
+      peer.id = '';
     });
-    const closed = (): void => {
-      if (dpId && this.dpOut.get(dpId) === out) {
-        this.dpOut.delete(dpId);
-        this.hooks.handle({ kind: 'dp_disconnected', dataPlaneId: dpId });
-      }
-      dpId = '';
-    };
+    this.onClose(call, closed);
+  }
+
+  private onDataPlaneEvent(peer: { id: string }, out: Batcher<RoutingUpdate>, e: DataPlaneEventMsg): void {
+    const dataPlaneId = peer.id;
+    switch (e.case) {
+      case 'hello':
+        peer.id = e.value.dataPlaneId;
+        this.dpOut.set(peer.id, out);
+        return this.hooks.handle({ kind: 'dp_connected', hello: e.value });
+      case 'demand': return this.hooks.handle({ kind: 'dp_demand', dataPlaneId, report: e.value });
+      case 'drained': return this.hooks.handle({ kind: 'dp_drained', dataPlaneId, sandboxIds: e.value.sandboxIds });
+      case 'resync': return this.hooks.handle({ kind: 'dp_resync', dataPlaneId });
+      case 'ack': return this.hooks.handle({ kind: 'dp_ack', dataPlaneId, version: e.value.version });
+    }
+  }
+
+  /** Log and drop an invalid message; a peer that keeps sending them loses its stream. */
+  private invalid(call: WorkerCall | DpCall, peer: { id: string; invalid: number }, role: string, field: string, reason: string): void {
+    peer.invalid += 1;
+    this.log.warn('rpc.invalid_message', { peer: peer.id || call.getPeer(), role, field, reason });
+    if (peer.invalid === invalidMessagesPerStreamMax) {
+      this.log.warn('rpc.stream_closed', { peer: peer.id || call.getPeer(), role, reason: 'too many invalid messages' });
+      call.end();
+    }
+  }
+
+  private onClose(call: WorkerCall | DpCall, closed: () => void): void {
     call.on('end', () => {
       closed();
       call.end();

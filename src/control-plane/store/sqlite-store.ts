@@ -1,116 +1,102 @@
 /**
  * @module control-plane/store/sqlite-store
  * The embedded Store: SQLite through better-sqlite3, WAL with synchronous=FULL, so a write is on
- * disk when its promise resolves. Writes arriving in the same event-loop turn share one
- * transaction (group commit): one fsync for a burst of registrations instead of one each.
- * better-sqlite3 is synchronous; the commit runs on setImmediate, off any invocation path (the
- * CP is never on the invocation path of a warm request).
+ * disk when its promise resolves. The database lives in a worker_thread (`sqlite-thread.ts`):
+ * commits and their fsyncs never block the CP's event loop, even during a registration burst.
+ * Writes arriving together share one transaction (group commit).
  */
-import Database from 'better-sqlite3';
-import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { Worker } from 'node:worker_threads';
 import type { DataPlaneRecord, FunctionRecord, WorkerNodeRecord } from '../../api/types.js';
+import type { LoadedRows, StoreReply, StoreRequest } from './sqlite-protocol.js';
 import { StoreError, type Store, type StoreContents } from './store.js';
 
-type Op = () => void;
-
-/** Writes per transaction at most; larger bursts take several commits. */
-const groupCommitOpsMax = 4096;
+type Pending = { resolve: (rows: LoadedRows | undefined) => void; reject: (e: Error) => void };
+type RequestBody = StoreRequest extends infer R ? (R extends StoreRequest ? Omit<R, 'seq'> : never) : never;
 
 export class SqliteStore implements Store {
-  private readonly db: Database.Database;
-  private readonly stmts;
-  private queue: { op: Op; resolve: () => void; reject: (e: Error) => void }[] = [];
-  private scheduled = false;
+  private readonly thread: Worker;
+  private readonly pending = new Map<number, Pending>();
+  private seq = 0;
+  private failure: Error | null = null;
 
   constructor(path: string) {
-    mkdirSync(dirname(path), { recursive: true });
-    this.db = new Database(path);
-    this.db.pragma('journal_mode = WAL');
-    this.db.pragma('synchronous = FULL');
-    this.db.exec(`
-      CREATE TABLE IF NOT EXISTS functions (name TEXT PRIMARY KEY, body TEXT NOT NULL);
-      CREATE TABLE IF NOT EXISTS workers (id TEXT PRIMARY KEY, address TEXT NOT NULL);
-      CREATE TABLE IF NOT EXISTS data_planes (
-        id TEXT PRIMARY KEY, proxy_address TEXT NOT NULL, internal_address TEXT NOT NULL);
-    `);
-    this.stmts = {
-      putFunction: this.db.prepare('INSERT OR REPLACE INTO functions (name, body) VALUES (?, ?)'),
-      deleteFunction: this.db.prepare('DELETE FROM functions WHERE name = ?'),
-      putWorker: this.db.prepare('INSERT OR REPLACE INTO workers (id, address) VALUES (?, ?)'),
-      putDataPlane: this.db.prepare(
-        'INSERT OR REPLACE INTO data_planes (id, proxy_address, internal_address) VALUES (?, ?, ?)',
-      ),
-    };
+    this.thread = new Worker(new URL('./sqlite-thread.js', import.meta.url), { workerData: { path } });
+    this.thread.on('message', (r: StoreReply) => this.onReply(r));
+    this.thread.on('error', (err) => this.failAll(new StoreError(`sqlite thread failed: ${err.message}`, { cause: err })));
+    this.thread.on('exit', () => this.failAll(new StoreError('sqlite thread exited')));
   }
 
   async load(): Promise<StoreContents> {
-    const functions = (this.db.prepare('SELECT body FROM functions').all() as { body: string }[]).map(
-      (row) => withUid(JSON.parse(row.body) as FunctionRecord),
-    );
-    const workers = this.db.prepare('SELECT id, address FROM workers').all() as WorkerNodeRecord[];
-    const dataPlanes = (
-      this.db.prepare('SELECT id, proxy_address, internal_address FROM data_planes').all() as {
-        id: string;
-        proxy_address: string;
-        internal_address: string;
-      }[]
-    ).map((r) => ({ id: r.id, proxyAddress: r.proxy_address, internalAddress: r.internal_address }));
-    return { functions, workers, dataPlanes };
+    const rows = (await this.request({ op: 'load' }))!;
+    return {
+      functions: rows.functions.map((body) => withUid(JSON.parse(body) as FunctionRecord)),
+      workers: rows.workers,
+      dataPlanes: rows.dataPlanes,
+    };
   }
 
-  putFunction(record: FunctionRecord): Promise<void> {
-    const body = JSON.stringify(record);
-    return this.enqueue(() => this.stmts.putFunction.run(record.spec.name, body));
+  async putFunction(record: FunctionRecord): Promise<void> {
+    await this.request({ op: 'putFunction', name: record.spec.name, body: JSON.stringify(record) });
   }
 
-  deleteFunction(name: string): Promise<void> {
-    return this.enqueue(() => this.stmts.deleteFunction.run(name));
+  async deleteFunction(name: string): Promise<void> {
+    await this.request({ op: 'deleteFunction', name });
   }
 
-  putWorker(record: WorkerNodeRecord): Promise<void> {
-    return this.enqueue(() => this.stmts.putWorker.run(record.id, record.address));
+  async putWorker(record: WorkerNodeRecord): Promise<void> {
+    await this.request({ op: 'putWorker', id: record.id, address: record.address });
   }
 
-  putDataPlane(record: DataPlaneRecord): Promise<void> {
-    return this.enqueue(() =>
-      this.stmts.putDataPlane.run(record.id, record.proxyAddress, record.internalAddress),
-    );
+  async deleteWorker(id: string): Promise<void> {
+    await this.request({ op: 'deleteWorker', id });
+  }
+
+  async putDataPlane(record: DataPlaneRecord): Promise<void> {
+    await this.request({ op: 'putDataPlane', id: record.id, proxyAddress: record.proxyAddress, internalAddress: record.internalAddress });
+  }
+
+  async deleteDataPlane(id: string): Promise<void> {
+    await this.request({ op: 'deleteDataPlane', id });
   }
 
   async close(): Promise<void> {
-    this.commit();
-    this.db.close();
+    if (this.failure) return;
+    const exited = new Promise<void>((r) => this.thread.once('exit', () => r()));
+    await this.request({ op: 'close' });
+    await exited;
   }
 
-  private enqueue(op: Op): Promise<void> {
+  private request(body: RequestBody): Promise<LoadedRows | undefined> {
+    if (this.failure) return Promise.reject(this.failure);
+    this.seq += 1;
+    const seq = this.seq;
     return new Promise((resolve, reject) => {
-      this.queue.push({ op, resolve, reject });
-      if (!this.scheduled) {
-        this.scheduled = true;
-        setImmediate(() => this.commit());
-      }
+      this.pending.set(seq, { resolve, reject });
+      this.thread.postMessage({ ...body, seq } as StoreRequest);
     });
   }
 
-  private commit(): void {
-    this.scheduled = false;
-    while (this.queue.length > 0) {
-      const batch = this.queue.splice(0, groupCommitOpsMax);
-      try {
-        this.db.transaction(() => {
-          for (const item of batch) item.op();
-        })();
-        for (const item of batch) item.resolve();
-      } catch (cause) {
-        const err = new StoreError(`sqlite commit failed: ${(cause as Error).message}`, { cause });
-        for (const item of batch) item.reject(err);
-      }
-    }
+  private onReply(r: StoreReply): void {
+    const p = this.pending.get(r.seq);
+    if (!p) return;
+    this.pending.delete(r.seq);
+    if (r.ok) p.resolve(r.contents);
+    else p.reject(new StoreError(`sqlite commit failed: ${r.error}`));
+  }
+
+  private failAll(err: Error): void {
+    this.failure ??= err;
+    for (const p of this.pending.values()) p.reject(err);
+    this.pending.clear();
   }
 }
 
 /** Records written before functions had a uid get a stable one derived from their creation. */
 function withUid(r: FunctionRecord): FunctionRecord {
   return r.uid ? r : { ...r, uid: `${r.spec.name}-${r.createdAtMs}` };
+}
+
+/** The CP's store: SQLite at `path`, ready once its schema exists. */
+export async function openSqliteStore(path: string): Promise<SqliteStore> {
+  return new SqliteStore(path);
 }

@@ -17,6 +17,9 @@ export interface Store {
   deleteFunction(name: string): Promise<void>;
   putWorker(record: WorkerNodeRecord): Promise<void>;
   putDataPlane(record: DataPlaneRecord): Promise<void>;
+  /** Forget a worker or data plane gone for good; a missing id is not an error. */
+  deleteWorker(id: string): Promise<void>;
+  deleteDataPlane(id: string): Promise<void>;
   close(): Promise<void>;
 }
 

@@ -1,0 +1,192 @@
+/**
+ * @module control-plane/core/health
+ * Workers and data planes as the control-plane core sees them: registration, reconnects,
+ * heartbeats, loss, and forgetting peers gone past `peerForgetAfterMs`. Heartbeat and forget
+ * timeouts are deadlines in the heap (one pending entry per worker), never a scan.
+ */
+import type { DataPlaneHelloMsg, HeartbeatMsg, WorkerHelloMsg } from '../../api/cluster.js';
+import { adoptOrDelete, dropWorkerSandboxes, maybeFinishDrain } from './sandboxes.js';
+import { fromWire, type CoreState } from './state.js';
+import type { WorkerRec } from './types.js';
+
+/** How long after a CP start API answers also wait for DPs the store knows to reconnect. */
+export const restoredDataPlaneGraceMs = 10_000;
+
+function newWorker(hello: WorkerHelloMsg, nowMs: number): WorkerRec {
+  return {
+    id: hello.workerId,
+    address: hello.address,
+    connected: true,
+    schedulable: true,
+    capacity: fromWire(hello.capacity),
+    allocated: { cpuMillis: 0, memoryMiB: 0 },
+    runtimes: [...hello.runtimes],
+    lastHeartbeatMs: nowMs,
+    disconnectedAtMs: 0,
+    heartbeatWatched: false,
+    sandboxes: new Set(),
+  };
+}
+
+export function onWorkerHello(s: CoreState, hello: WorkerHelloMsg, nowMs: number): void {
+  let w = s.workers.get(hello.workerId);
+  if (!w) {
+    w = newWorker(hello, nowMs);
+    s.workers.set(w.id, w);
+    s.workerList = [...s.workers.values()];
+    s.effects.push({ kind: 'persist_worker', id: w.id, address: w.address });
+  } else {
+    // A reconnect: whatever the CP still attributes to it was lost with the old stream.
+    dropWorkerSandboxes(s, w, 'worker reconnected', false);
+    if (w.address !== hello.address) s.effects.push({ kind: 'persist_worker', id: w.id, address: hello.address });
+    w.address = hello.address;
+    w.capacity = fromWire(hello.capacity);
+    w.runtimes = [...hello.runtimes];
+  }
+  w.connected = true;
+  w.schedulable = true;
+  w.disconnectedAtMs = 0;
+  w.lastHeartbeatMs = nowMs;
+  watchHeartbeat(s, w);
+  s.capacityEpoch += 1;
+  for (const info of hello.sandboxes) adoptOrDelete(s, w, info, nowMs);
+  s.log.info('worker.registered', { workerId: w.id, adopted: w.sandboxes.size });
+  s.markAllActiveDirty();
+}
+
+function watchHeartbeat(s: CoreState, w: WorkerRec): void {
+  if (w.heartbeatWatched) return;
+  w.heartbeatWatched = true;
+  s.deadlines.push({ dueMs: w.lastHeartbeatMs + s.config.heartbeatTimeoutMs + 1, kind: 'heartbeat', key: w.id });
+}
+
+export function onWorkerGone(s: CoreState, workerId: string, reason: string, nowMs: number): void {
+  const w = s.workers.get(workerId);
+  if (!w || !w.connected) return;
+  w.connected = false;
+  w.schedulable = false;
+  w.disconnectedAtMs = nowMs;
+  dropWorkerSandboxes(s, w, reason, false);
+  s.deadlines.push({ dueMs: nowMs + s.peerForgetAfterMs, kind: 'forget_worker', key: w.id });
+  s.log.warn('worker.lost', { workerId, reason, atMs: nowMs });
+}
+
+export function onHeartbeat(s: CoreState, workerId: string, hb: HeartbeatMsg, nowMs: number): void {
+  const w = s.workers.get(workerId);
+  if (!w) return;
+  w.lastHeartbeatMs = nowMs;
+  const capacity = hb.capacity ? fromWire(hb.capacity) : w.capacity;
+  if (capacity.cpuMillis !== w.capacity.cpuMillis || capacity.memoryMiB !== w.capacity.memoryMiB) {
+    w.capacity = capacity;
+    s.capacityEpoch += 1;
+  }
+  if (w.connected && !w.schedulable) {
+    w.schedulable = true;
+    s.capacityEpoch += 1;
+    s.log.info('worker.recovered', { workerId });
+    s.markAllActiveDirty();
+  }
+  if (w.connected) watchHeartbeat(s, w);
+}
+
+/**
+ * A heartbeat deadline popped. Silent but connected: treat as failed, replace its sandboxes,
+ * and tell it to stop them in case it is alive (a partition), so nothing runs twice for long.
+ */
+export function onHeartbeatDeadline(s: CoreState, workerId: string, nowMs: number): void {
+  const w = s.workers.get(workerId);
+  if (!w) return;
+  w.heartbeatWatched = false;
+  if (!w.connected || !w.schedulable) return;
+  if (nowMs - w.lastHeartbeatMs <= s.config.heartbeatTimeoutMs) {
+    watchHeartbeat(s, w);
+    return;
+  }
+  w.schedulable = false;
+  dropWorkerSandboxes(s, w, 'heartbeat timeout', true);
+  s.log.warn('worker.lost', { workerId: w.id, reason: 'heartbeat timeout' });
+}
+
+export function onForgetWorkerDeadline(s: CoreState, workerId: string, nowMs: number): void {
+  const w = s.workers.get(workerId);
+  if (!w || w.connected || nowMs - w.disconnectedAtMs < s.peerForgetAfterMs) return;
+  s.workers.delete(workerId);
+  s.workerList = [...s.workers.values()];
+  s.effects.push({ kind: 'forget_worker', id: workerId });
+  s.log.info('worker.forgotten', { workerId, goneMs: nowMs - w.disconnectedAtMs });
+}
+
+export function onDataPlaneHello(s: CoreState, hello: DataPlaneHelloMsg, sendSnapshot: (id: string) => void): void {
+  const known = s.dataPlanes.get(hello.dataPlaneId);
+  s.dataPlanes.set(hello.dataPlaneId, {
+    id: hello.dataPlaneId,
+    proxyAddress: hello.proxyAddress,
+    internalAddress: hello.internalAddress,
+    connected: true,
+    disconnectedAtMs: 0,
+    expectedBack: false,
+    ackedVersion: 0,
+  });
+  if (!known || known.proxyAddress !== hello.proxyAddress || known.internalAddress !== hello.internalAddress) {
+    s.effects.push({
+      kind: 'persist_data_plane',
+      id: hello.dataPlaneId,
+      proxyAddress: hello.proxyAddress,
+      internalAddress: hello.internalAddress,
+    });
+  }
+  sendSnapshot(hello.dataPlaneId);
+  s.log.info('data_plane.registered', { dataPlaneId: hello.dataPlaneId });
+}
+
+export function onDataPlaneGone(s: CoreState, dataPlaneId: string, nowMs: number): void {
+  const dp = s.dataPlanes.get(dataPlaneId);
+  if (!dp || !dp.connected) return;
+  dp.connected = false;
+  dp.disconnectedAtMs = nowMs;
+  for (const fn of s.functions.values()) fn.demandByDp.delete(dataPlaneId);
+  for (const sb of s.sandboxes.values()) {
+    if (sb.state === 'draining' && sb.drainPending.delete(dataPlaneId)) maybeFinishDrain(s, sb);
+  }
+  s.deadlines.push({ dueMs: nowMs + s.peerForgetAfterMs, kind: 'forget_dp', key: dataPlaneId });
+  s.log.warn('data_plane.lost', { dataPlaneId });
+}
+
+/** A restored DP that did not come back within the grace: API answers stop waiting for it. */
+export function onDataPlaneExpectedDeadline(s: CoreState, dataPlaneId: string): void {
+  const dp = s.dataPlanes.get(dataPlaneId);
+  if (dp) dp.expectedBack = false;
+}
+
+export function onForgetDataPlaneDeadline(s: CoreState, dataPlaneId: string, nowMs: number): void {
+  const dp = s.dataPlanes.get(dataPlaneId);
+  if (!dp || dp.connected || nowMs - dp.disconnectedAtMs < s.peerForgetAfterMs) return;
+  s.dataPlanes.delete(dataPlaneId);
+  s.effects.push({ kind: 'forget_data_plane', id: dataPlaneId });
+  s.log.info('data_plane.forgotten', { dataPlaneId, goneMs: nowMs - dp.disconnectedAtMs });
+}
+
+/**
+ * Peers the store remembers from before a restart: known but disconnected until they say hello,
+ * and forgotten like any gone peer if they never come back.
+ */
+export function onPeersLoaded(
+  s: CoreState,
+  workers: { id: string; address: string }[],
+  dataPlanes: { id: string; proxyAddress: string; internalAddress: string }[],
+  nowMs: number,
+): void {
+  for (const r of workers) {
+    if (s.workers.has(r.id)) continue;
+    const hello = { workerId: r.id, address: r.address, runtimes: [], sandboxes: [] };
+    s.workers.set(r.id, { ...newWorker(hello, nowMs), connected: false, schedulable: false, disconnectedAtMs: nowMs });
+    s.deadlines.push({ dueMs: nowMs + s.peerForgetAfterMs, kind: 'forget_worker', key: r.id });
+  }
+  s.workerList = [...s.workers.values()];
+  for (const r of dataPlanes) {
+    if (s.dataPlanes.has(r.id)) continue;
+    s.dataPlanes.set(r.id, { ...r, connected: false, disconnectedAtMs: nowMs, expectedBack: true, ackedVersion: 0 });
+    s.deadlines.push({ dueMs: nowMs + s.peerForgetAfterMs, kind: 'forget_dp', key: r.id });
+    s.deadlines.push({ dueMs: nowMs + restoredDataPlaneGraceMs, kind: 'dp_expected', key: r.id });
+  }
+}

@@ -1,0 +1,182 @@
+/**
+ * @module control-plane/core/registry
+ * The function registry: existence, uid and generation of every function, and the order of
+ * the API's create/update/delete operations. Operations on one name run one at a time:
+ *
+ *   api op ──▶ queue(name) ──▶ store_function / store_delete_function effect ──▶ shell awaits
+ *   the store ──▶ persisted ──▶ apply (routing, sandboxes) ──▶ api_done ──▶ next op of name
+ *
+ * so 50 concurrent PATCHes all apply (each patches the result of the previous one), a DELETE
+ * racing a PATCH never answers 204 and then sees the function come back, and 50 concurrent
+ * creates of one name store exactly one record. The queue per name is bounded.
+ */
+import type { FunctionRecord } from '../../api/types.js';
+import { newFnState, sandboxSpecChanged, toWireSpec } from './functions.js';
+import { cancelSandbox, drain } from './sandboxes.js';
+import type { CoreState } from './state.js';
+import type { ApiOp, ApiResult } from './types.js';
+
+interface InFlight {
+  op: ApiOp;
+  opId: number;
+  record: FunctionRecord | null;
+}
+
+interface NameQueue {
+  inFlight: InFlight | null;
+  waiting: ApiOp[];
+}
+
+export class Registry {
+  private readonly queues = new Map<string, NameQueue>();
+  private readonly byOpId = new Map<number, string>();
+  private opSeq = 0;
+
+  constructor(private readonly s: CoreState) {}
+
+  submit(op: ApiOp, nowMs: number): void {
+    const name = op.kind === 'api_create' ? op.spec.name : op.name;
+    let q = this.queues.get(name);
+    if (!q) this.queues.set(name, (q = { inFlight: null, waiting: [] }));
+    if (q.inFlight) {
+      if (q.waiting.length >= this.s.registryQueuePerNameMax) return this.done(op, 'queue_full');
+      q.waiting.push(op);
+      return;
+    }
+    this.start(name, q, op, nowMs);
+  }
+
+  onPersisted(opId: number, nowMs: number): void {
+    const { name, q, f } = this.take(opId) ?? {};
+    if (!name || !q || !f) return;
+    if (f.op.kind === 'api_delete') {
+      applyDelete(this.s, name, nowMs);
+      this.done(f.op, 'deleted');
+    } else {
+      applyUpsert(this.s, f.record!, nowMs, false);
+      this.done(f.op, f.op.kind === 'api_create' ? 'created' : 'updated');
+    }
+    this.next(name, q, nowMs);
+  }
+
+  onPersistFailed(opId: number, error: string, nowMs: number): void {
+    const { name, q, f } = this.take(opId) ?? {};
+    if (!name || !q || !f) return;
+    this.s.log.error('function.store_failed', { fn: name, op: f.op.kind, error });
+    this.done(f.op, 'store_failed');
+    this.next(name, q, nowMs);
+  }
+
+  /** Operations waiting or in flight (for tests and metrics). */
+  pendingCount(): number {
+    let n = 0;
+    for (const q of this.queues.values()) n += q.waiting.length + (q.inFlight ? 1 : 0);
+    return n;
+  }
+
+  private take(opId: number) {
+    const name = this.byOpId.get(opId);
+    if (name === undefined) return null;
+    this.byOpId.delete(opId);
+    const q = this.queues.get(name);
+    const f = q?.inFlight;
+    if (!q || !f || f.opId !== opId) return null;
+    q.inFlight = null;
+    return { name, q, f };
+  }
+
+  /** Start the next waiting operation of `name`; drop the queue once it is empty. */
+  private next(name: string, q: NameQueue, nowMs: number): void {
+    while (!q.inFlight && q.waiting.length > 0) this.start(name, q, q.waiting.shift()!, nowMs);
+    if (!q.inFlight && q.waiting.length === 0) this.queues.delete(name);
+  }
+
+  /** Decide the operation against the current registry; ask the store if it changes anything. */
+  private start(name: string, q: NameQueue, op: ApiOp, nowMs: number): void {
+    const current = this.s.functions.get(name)?.record;
+    if (op.kind === 'api_create') {
+      if (current) return this.finishNow(name, q, op, 'exists', nowMs);
+      const record: FunctionRecord = { spec: op.spec, uid: op.uid, generation: 1, createdAtMs: op.wallMs, updatedAtMs: op.wallMs };
+      return this.store(name, q, op, record);
+    }
+    if (!current) return this.finishNow(name, q, op, 'not_found', nowMs);
+    if (op.kind === 'api_delete') return this.store(name, q, op, null);
+    const spec = op.patch(current.spec);
+    if (spec === current.spec) return this.finishNow(name, q, op, 'updated', nowMs);
+    const record: FunctionRecord = { ...current, spec, generation: current.generation + 1, updatedAtMs: op.wallMs };
+    this.store(name, q, op, record);
+  }
+
+  private finishNow(name: string, q: NameQueue, op: ApiOp, result: ApiResult, nowMs: number): void {
+    this.done(op, result);
+    this.next(name, q, nowMs);
+  }
+
+  private store(name: string, q: NameQueue, op: ApiOp, record: FunctionRecord | null): void {
+    this.opSeq += 1;
+    const opId = this.opSeq;
+    q.inFlight = { op, opId, record };
+    this.byOpId.set(opId, name);
+    if (record) this.s.effects.push({ kind: 'store_function', opId, record });
+    else this.s.effects.push({ kind: 'store_delete_function', opId, name });
+  }
+
+  private done(op: ApiOp, result: ApiResult): void {
+    // routingVersion is filled in by flush(), after this call's routing changes are sealed.
+    this.s.effects.push({ kind: 'api_done', requestId: op.requestId, result, routingVersion: 0 });
+  }
+}
+
+/** Make a stored record live: routing, and sandboxes of an old spec drained. */
+export function applyUpsert(s: CoreState, record: FunctionRecord, nowMs: number, reconstructed: boolean): void {
+  const name = record.spec.name;
+  const existing = s.functions.get(name);
+  if (existing && existing.record.uid !== record.uid) applyDelete(s, name, nowMs);
+  const fn = s.functions.get(name);
+  if (!fn) {
+    const created = newFnState(record, nowMs, reconstructed);
+    s.functions.set(name, created);
+    s.routing.upsertFunction(created.wire);
+    s.markDirty(name);
+    s.log.info('function.registered', { fn: name, uid: record.uid, desired: created.desired });
+    return;
+  }
+  const wire = toWireSpec(record);
+  const restart = sandboxSpecChanged(fn.wire, wire);
+  fn.record = record;
+  fn.wire = wire;
+  fn.failures = 0;
+  fn.retryAtMs = 0;
+  fn.blockedEpoch = -1;
+  fn.desired = Math.min(record.spec.scaling.max, Math.max(record.spec.scaling.min, fn.desired));
+  s.routing.upsertFunction(wire);
+  if (restart) {
+    // Running sandboxes run the old spec: drain them all; reconcile starts new ones.
+    for (const id of [...fn.sandboxIds]) {
+      const sb = s.sandboxes.get(id)!;
+      if (sb.state === 'ready') drain(s, sb, fn, nowMs);
+      else if (sb.state === 'creating') cancelSandbox(s, sb, 'spec changed');
+    }
+  }
+  s.markDirty(name);
+  s.log.info('function.updated', { fn: name, generation: record.generation, restart });
+}
+
+/**
+ * Remove a function: creations are cancelled, ready sandboxes drain (requests in flight finish,
+ * bounded by the drain limit) and are deleted once every DP reported them idle.
+ */
+export function applyDelete(s: CoreState, name: string, nowMs: number): void {
+  const fn = s.functions.get(name);
+  if (!fn) return;
+  for (const id of [...fn.sandboxIds]) {
+    const sb = s.sandboxes.get(id)!;
+    if (sb.state === 'creating') cancelSandbox(s, sb, 'function deleted');
+    else if (sb.state === 'ready') drain(s, sb, fn, nowMs);
+  }
+  s.routing.deleteFunction(name);
+  s.functions.delete(name);
+  s.active.delete(name);
+  s.dirty.delete(name);
+  s.log.info('function.deleted', { fn: name, uid: fn.record.uid });
+}

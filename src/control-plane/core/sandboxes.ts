@@ -1,0 +1,217 @@
+/**
+ * @module control-plane/core/sandboxes
+ * Sandbox lifecycle in the control-plane core: create, ready, fail, drain, delete, adopt.
+ *
+ *   creating ──ready──▶ ready ──drain──▶ draining ──every DP drained, or drain limit──▶ delete sent
+ *      │                  │                                                      ──deleted──▶ gone
+ *      └─fail/timeout─────┴─crash / worker lost──▶ gone
+ *
+ * A sandbox belongs to a function identity (name + uid): events about a sandbox of a deleted
+ * function never touch a re-created function of the same name.
+ */
+import type { SandboxInfoMsg } from '../../api/cluster.js';
+import { assert } from '../../shared/assert.js';
+import type { FnState } from './functions.js';
+import { addResources, drainTimeoutMsMax, fromWire, type CoreState } from './state.js';
+import type { SandboxRec, WorkerRec } from './types.js';
+
+const retryBackoffMsMax = 10_000;
+
+export function attach(s: CoreState, sb: SandboxRec, fn: FnState, w: WorkerRec): void {
+  s.sandboxes.set(sb.id, sb);
+  fn.sandboxIds.add(sb.id);
+  if (sb.state === 'creating') fn.creating += 1;
+  else fn.ready += 1;
+  w.sandboxes.add(sb.id);
+  addResources(w.allocated, sb.resources, 1);
+}
+
+/** Forget a sandbox entirely: counters, allocation, routing. */
+export function detach(s: CoreState, sb: SandboxRec): void {
+  s.sandboxes.delete(sb.id);
+  const fn = s.fnOf(sb);
+  if (fn) {
+    fn.sandboxIds.delete(sb.id);
+    if (sb.state === 'creating') fn.creating -= 1;
+    else if (sb.state === 'ready') fn.ready -= 1;
+    else fn.draining -= 1;
+  }
+  if (sb.state === 'ready') s.routing.removeEndpoint(sb.id);
+  const w = s.workers.get(sb.workerId);
+  if (w && w.sandboxes.delete(sb.id)) addResources(w.allocated, sb.resources, -1);
+}
+
+function newRec(fn: FnState, id: string, workerId: string, nowMs: number): SandboxRec {
+  return {
+    id,
+    fn: fn.record.spec.name,
+    fnUid: fn.record.uid,
+    workerId,
+    address: '',
+    state: 'creating',
+    resources: { ...fn.record.spec.resources },
+    requestedAtMs: nowMs,
+    readyAtMs: 0,
+    drainPending: new Set(),
+    drainStartedAtMs: 0,
+    drainDeadlineMs: 0,
+    deleteSent: false,
+  };
+}
+
+export function createSandbox(s: CoreState, fn: FnState, w: WorkerRec, nowMs: number): void {
+  s.sandboxSeq += 1;
+  const sb = newRec(fn, `sb-${s.idPrefix}-${s.sandboxSeq.toString(36)}`, w.id, nowMs);
+  attach(s, sb, fn, w);
+  s.deadlines.push({ dueMs: nowMs + s.config.creationTimeoutMs, kind: 'creation', key: sb.id });
+  s.sendWorker(w.id, { case: 'create', value: { sandboxId: sb.id, function: fn.wire } });
+}
+
+/** How long a drain of this function's sandboxes may wait for DPs: its timeout, capped. */
+export function drainLimitMs(s: CoreState, fn: FnState): number {
+  const cap = Math.min(s.config.drainTimeoutMs, drainTimeoutMsMax);
+  const timeoutMs = fn.record.spec.timeoutMs;
+  return timeoutMs > 0 ? Math.min(timeoutMs, cap) : cap;
+}
+
+/** Stop routing to a ready sandbox; it is deleted once every connected DP reports it idle. */
+export function drain(s: CoreState, sb: SandboxRec, fn: FnState, nowMs: number): void {
+  assert(sb.state === 'ready', `drain of ${sb.id} in state ${sb.state}`);
+  fn.ready -= 1;
+  fn.draining += 1;
+  sb.state = 'draining';
+  sb.drainStartedAtMs = nowMs;
+  sb.drainDeadlineMs = nowMs + drainLimitMs(s, fn);
+  s.routing.drainEndpoint(sb.id);
+  for (const dp of s.dataPlanes.values()) if (dp.connected) sb.drainPending.add(dp.id);
+  if (sb.drainPending.size > 0) s.deadlines.push({ dueMs: sb.drainDeadlineMs, kind: 'drain', key: sb.id });
+  maybeFinishDrain(s, sb);
+}
+
+export function maybeFinishDrain(s: CoreState, sb: SandboxRec): void {
+  if (sb.drainPending.size > 0 || sb.deleteSent) return;
+  sb.deleteSent = true;
+  s.sendWorker(sb.workerId, { case: 'delete', value: { sandboxId: sb.id } });
+}
+
+/** Stop a creating sandbox (or one whose worker is gone) without draining. */
+export function cancelSandbox(s: CoreState, sb: SandboxRec, reason: string): void {
+  detach(s, sb);
+  s.sendWorker(sb.workerId, { case: 'delete', value: { sandboxId: sb.id } });
+  s.log.info('sandbox.cancelled', { id: sb.id, fn: sb.fn, reason });
+}
+
+export function dropWorkerSandboxes(s: CoreState, w: WorkerRec, reason: string, tellWorker: boolean): void {
+  const dropped = w.sandboxes.size;
+  for (const id of [...w.sandboxes]) {
+    const sb = s.sandboxes.get(id)!;
+    detach(s, sb);
+    if (tellWorker) s.sendWorker(w.id, { case: 'delete', value: { sandboxId: id } });
+    if (s.fnOf(sb)) s.markDirty(sb.fn);
+  }
+  if (dropped > 0) s.log.info('worker.sandboxes_dropped', { workerId: w.id, reason, dropped });
+}
+
+/** A sandbox the CP did not ask for (CP failover, or a creation that outlived its CP). */
+export function adoptOrDelete(s: CoreState, w: WorkerRec, info: SandboxInfoMsg, nowMs: number): void {
+  if (s.sandboxes.has(info.sandboxId)) return;
+  const fn = s.functions.get(info.function);
+  const resources = fromWire(info.resources);
+  // A late report (a creation that outlived a stream) may not fit any more: the CP refilled
+  // the worker meanwhile. Allocation must stay within capacity, so such a sandbox goes.
+  const fits =
+    w.allocated.cpuMillis + resources.cpuMillis <= w.capacity.cpuMillis &&
+    w.allocated.memoryMiB + resources.memoryMiB <= w.capacity.memoryMiB;
+  const same = fn && info.functionUid === fn.record.uid && info.functionGeneration === fn.record.generation;
+  if (!fn || !same || !fits) {
+    s.sendWorker(w.id, { case: 'delete', value: { sandboxId: info.sandboxId } });
+    return;
+  }
+  const sb: SandboxRec = { ...newRec(fn, info.sandboxId, w.id, nowMs), state: 'ready', address: info.address, resources, readyAtMs: nowMs };
+  attach(s, sb, fn, w);
+  s.routing.addEndpoint(endpointOf(sb));
+  s.markDirty(fn.record.spec.name);
+}
+
+export function onSandboxReady(s: CoreState, workerId: string, info: SandboxInfoMsg, nowMs: number): void {
+  const sb = s.sandboxes.get(info.sandboxId);
+  const w = s.workers.get(workerId);
+  if (!sb) {
+    if (w && w.connected) adoptOrDelete(s, w, info, nowMs);
+    return;
+  }
+  if (sb.state !== 'creating' || sb.workerId !== workerId) return; // duplicate or misdirected
+  const fn = s.fnOf(sb);
+  assert(fn, `creating sandbox ${sb.id} without function ${sb.fn}`);
+  sb.state = 'ready';
+  sb.address = info.address;
+  sb.readyAtMs = nowMs;
+  fn.creating -= 1;
+  fn.ready += 1;
+  fn.failures = 0;
+  s.routing.addEndpoint(endpointOf(sb));
+  s.markDirty(sb.fn);
+  if (s.log.isDebugEnabled()) {
+    s.log.debug('sandbox.ready', { id: sb.id, fn: sb.fn, workerId, coldMs: nowMs - sb.requestedAtMs });
+  }
+}
+
+export function onSandboxFailed(s: CoreState, sandboxId: string, kind: 'create' | 'crash', reason: string, nowMs: number): void {
+  const sb = s.sandboxes.get(sandboxId);
+  if (!sb) return;
+  const fn = s.fnOf(sb);
+  const wasCreating = sb.state === 'creating';
+  detach(s, sb);
+  s.capacityEpoch += 1;
+  s.log.warn('sandbox.failed', { id: sandboxId, fn: sb.fn, workerId: sb.workerId, kind, reason });
+  if (!fn) return;
+  if (wasCreating || kind === 'create') {
+    fn.failures += 1;
+    const backoffMs = Math.min(retryBackoffMsMax, s.config.retryBackoffMs * 2 ** (fn.failures - 1));
+    fn.retryAtMs = nowMs + backoffMs;
+    if (fn.failures >= s.config.failFastAfter) {
+      s.routing.failFunction(sb.fn, 'sandbox_failure', `sandbox failed to start: ${reason}`);
+    }
+  }
+  s.markDirty(sb.fn);
+}
+
+export function onSandboxDeleted(s: CoreState, sandboxId: string): void {
+  const sb = s.sandboxes.get(sandboxId);
+  if (!sb) return;
+  detach(s, sb);
+  s.capacityEpoch += 1;
+  if (s.fnOf(sb)) s.markDirty(sb.fn);
+}
+
+export function onDrained(s: CoreState, dataPlaneId: string, sandboxIds: string[]): void {
+  for (const id of sandboxIds) {
+    const sb = s.sandboxes.get(id);
+    if (sb && sb.state === 'draining' && sb.drainPending.delete(dataPlaneId)) maybeFinishDrain(s, sb);
+  }
+}
+
+/** A creation deadline popped: still creating (the same request) means it timed out. */
+export function onCreationDeadline(s: CoreState, sandboxId: string, nowMs: number): void {
+  const sb = s.sandboxes.get(sandboxId);
+  if (!sb || sb.state !== 'creating') return;
+  const fn = s.fnOf(sb);
+  cancelSandbox(s, sb, 'creation timeout');
+  if (!fn) return;
+  fn.failures += 1;
+  fn.retryAtMs = nowMs + s.config.retryBackoffMs;
+  s.markDirty(sb.fn);
+}
+
+/** A drain deadline popped: DPs that have not reported are skipped; the sandbox goes. */
+export function onDrainDeadline(s: CoreState, sandboxId: string, nowMs: number): void {
+  const sb = s.sandboxes.get(sandboxId);
+  if (!sb || sb.state !== 'draining' || sb.drainPending.size === 0 || nowMs < sb.drainDeadlineMs) return;
+  s.log.info('sandbox.drain_timed_out', { id: sb.id, fn: sb.fn, pending: [...sb.drainPending] });
+  sb.drainPending.clear();
+  maybeFinishDrain(s, sb);
+}
+
+export function endpointOf(sb: SandboxRec) {
+  return { sandboxId: sb.id, function: sb.fn, address: sb.address, workerId: sb.workerId, functionUid: sb.fnUid };
+}

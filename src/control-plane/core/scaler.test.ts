@@ -1,0 +1,59 @@
+/**
+ * Goal: demand is matched by function uid; unschedulable shows in status and fails queued requests fast only when no worker could ever run the function.
+ * Method: the pure core in virtual time, driven with events; effects inspected.
+ */
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { seededRng } from '../../shared/rng.js';
+import { silentLogger } from '../../shared/logger.js';
+import { ControlPlaneCore } from './control-plane.js';
+import { config, spec, record, worker, demand, creates, deltas, core } from './testkit.js';
+
+describe('Scaler (control-plane core)', () => {
+  it('ignores demand for an unknown uid (a deleted and re-created function)', () => {
+    const cp = core();
+    cp.handle({ kind: 'function_upserted', record: record('f', 'uid-new') }, 0);
+    const eff = cp.handle({ kind: 'dp_demand', dataPlaneId: 'dp1', report: demand('f', 'uid-old', 3, 0) }, 10);
+    assert.equal(creates(eff).length, 0);
+    assert.equal(cp.status('f')!.desired, 0);
+    assert.equal(cp.status('f')!.inflight, 0);
+  });
+
+  it('unschedulable: the reason shows in status, and after 2 s queued requests are failed with 503', () => {
+    const cp = core();
+    cp.handle({ kind: 'function_upserted', record: { ...record('img', 'u1'), spec: { ...spec('img'), command: [], image: 'x' } } }, 0);
+    cp.handle({ kind: 'dp_demand', dataPlaneId: 'dp1', report: demand('img', 'u1', 0, 2) }, 10);
+    const st = cp.status('img')!;
+    assert.match(st.unschedulableReason ?? '', /runtime image/);
+    assert.equal(st.unschedulableSinceMs, 10);
+    assert.deepEqual(deltas(cp.tick(1000)).flatMap((d) => d.failures), []);
+    const failed = deltas(cp.tick(2100)).flatMap((d) => d.failures);
+    assert.equal(failed.length, 1);
+    assert.equal(failed[0]!.code, 'unschedulable');
+    assert.equal(failed[0]!.functionUid, 'u1');
+    // New demand while still unschedulable is failed again.
+    const again = deltas(cp.handle({ kind: 'dp_demand', dataPlaneId: 'dp1', report: demand('img', 'u1', 0, 1, false) }, 3000));
+    assert.equal(again.flatMap((d) => d.failures).length, 1);
+  });
+
+  it('unschedulable only for lack of free capacity: the reason shows, requests keep waiting', () => {
+    const cp = core();
+    cp.handle({ kind: 'function_upserted', record: record('hog', 'h1', { resources: { cpuMillis: 2000, memoryMiB: 256 } }) }, 0);
+    cp.handle({ kind: 'dp_demand', dataPlaneId: 'dp1', report: demand('hog', 'h1', 0, 1) }, 0);
+    cp.handle({ kind: 'function_upserted', record: record('f', 'u1') }, 0);
+    cp.handle({ kind: 'dp_demand', dataPlaneId: 'dp1', report: demand('f', 'u1', 0, 2) }, 10);
+    assert.match(cp.status('f')!.unschedulableReason ?? '', /insufficient cpu/);
+    assert.deepEqual(deltas(cp.tick(5000)).flatMap((d) => d.failures), []);
+  });
+
+  it('no worker connected (a CP restart) is waiting, not a failure', () => {
+    const cp = new ControlPlaneCore(config, seededRng(12), silentLogger);
+    cp.handle({ kind: 'dp_connected', hello: { dataPlaneId: 'dp1', proxyAddress: 'p:1', internalAddress: 'i:1' } }, 0);
+    cp.handle({ kind: 'function_upserted', record: record('f', 'u1'), reconstructed: true }, 0);
+    cp.handle({ kind: 'dp_demand', dataPlaneId: 'dp1', report: demand('f', 'u1', 0, 3) }, 10);
+    assert.match(cp.status('f')!.unschedulableReason ?? '', /no workers/);
+    assert.deepEqual(deltas(cp.tick(5000)).flatMap((d) => d.failures), []);
+    cp.handle({ kind: 'dp_demand', dataPlaneId: 'dp1', report: demand('f', 'u1', 0, 3, false) }, 5100);
+    assert.deepEqual(deltas(cp.tick(5200)).flatMap((d) => d.failures), []);
+  });
+});

@@ -1,0 +1,197 @@
+/**
+ * @module control-plane/core/scaler
+ * Demand in, sandboxes out: records DP demand reports (matched by function uid), runs the KPA
+ * on its schedule, and reconciles desired against creating + ready by placing new sandboxes
+ * or draining the cheapest victims. A function placement cannot serve is unschedulable: the
+ * reason shows in its status. If no worker could host it even when empty (runtime missing,
+ * request larger than any worker), once that has lasted `unschedulableFailAfterMs` the DPs are
+ * told to fail its queued requests (503) instead of letting them wait for the queue limit.
+ */
+import type { DemandReportMsg } from '../../api/cluster.js';
+import { kpaDecide, kpaRecord } from '../../policy/autoscaler/kpa.js';
+import { chooseVictims } from '../../policy/eviction.js';
+import { placeWith } from '../../policy/placement/placement.js';
+import { demandTotals, recordPeriodMs, sandboxInflight, type FnState } from './functions.js';
+import { createSandbox, drain } from './sandboxes.js';
+import type { CoreState } from './state.js';
+
+/**
+ * Runtime capability a function needs from a worker: 'process' for a command, 'image' for an
+ * image. Workers advertise the capabilities of their runtime (the emulated one has both).
+ */
+export function requiredCapability(spec: { command: string[] }): string {
+  return spec.command.length > 0 ? 'process' : 'image';
+}
+
+export function onDemand(s: CoreState, dataPlaneId: string, report: DemandReportMsg, nowMs: number): void {
+  for (const d of report.functions) {
+    const fn = s.functions.get(d.function);
+    if (!fn || d.functionUid !== fn.record.uid) {
+      // Deleted, or deleted and re-created: the DP still counts for an identity that is gone.
+      s.log.debug('demand.ignored', { dataPlaneId, fn: d.function, uid: d.functionUid });
+      continue;
+    }
+    const instantaneous = d.inflight + d.queued;
+    const value = report.firstDemand ? Math.max(instantaneous, d.concurrencyAvg) : d.concurrencyAvg;
+    fn.demandByDp.set(dataPlaneId, { value, inflight: d.inflight, queued: d.queued, sandboxInflight: d.sandboxInflight });
+    s.markDirty(d.function);
+    // Scale from zero at once: do not wait for the next autoscaler tick. While nothing is
+    // ready, a growing burst is decided on as it is reported (cold path only).
+    if (instantaneous > 0 && fn.ready === 0 && (report.firstDemand || fn.creating === 0)) decide(s, fn, nowMs);
+    if (d.queued > 0) maybeFailUnschedulable(s, fn, nowMs);
+  }
+}
+
+export function tickFunction(s: CoreState, name: string, nowMs: number): void {
+  const fn = s.functions.get(name);
+  if (!fn) {
+    s.active.delete(name);
+    return;
+  }
+  if (nowMs >= fn.nextRecordAtMs) {
+    fn.kpa = kpaRecord(fn.kpa, fn.record.spec.scaling, demandTotals(fn).value, nowMs);
+    fn.nextRecordAtMs = nowMs + recordPeriodMs;
+  }
+  if (nowMs >= fn.nextDecisionAtMs) decide(s, fn, nowMs);
+  if (fn.retryAtMs > 0 && nowMs >= fn.retryAtMs) {
+    fn.retryAtMs = 0;
+    s.markDirty(name);
+  }
+  const idle = fn.desired === 0 && fn.sandboxIds.size === 0 && demandTotals(fn).value === 0;
+  if (idle && fn.record.spec.scaling.min === 0) {
+    // Nothing to watch until demand returns. The KPA state is kept: its windows treat the
+    // silent gap as zeros, and a fresh state would re-apply the initial-scale hold.
+    s.active.delete(name);
+  }
+}
+
+export function decide(s: CoreState, fn: FnState, nowMs: number): void {
+  const spec = fn.record.spec;
+  fn.kpa = kpaRecord(fn.kpa, spec.scaling, demandTotals(fn).value, nowMs);
+  const { decision, state } = kpaDecide(fn.kpa, {
+    spec: spec.scaling,
+    concurrency: spec.concurrency,
+    readyCount: fn.ready,
+    nowMs,
+  });
+  fn.kpa = state;
+  fn.nextDecisionAtMs = nowMs + spec.scaling.tickS * 1000;
+  if (decision.desired !== fn.desired) {
+    s.log.info('function.scaled', { fn: spec.name, from: fn.desired, to: decision.desired, mode: decision.mode, reason: decision.reason });
+  }
+  fn.desired = decision.desired;
+  fn.lastDecision = decision;
+  s.markDirty(spec.name);
+}
+
+export function reconcileDirty(s: CoreState, nowMs: number): void {
+  for (const name of s.dirty) {
+    const fn = s.functions.get(name);
+    if (fn) reconcile(s, fn, nowMs);
+  }
+  s.dirty.clear();
+}
+
+function reconcile(s: CoreState, fn: FnState, nowMs: number): void {
+  const activeCount = fn.creating + fn.ready;
+  if (fn.desired > activeCount) scaleUp(s, fn, fn.desired - activeCount, nowMs);
+  else {
+    if (fn.unschedulableReason) setUnschedulable(s, fn, '', nowMs);
+    if (fn.desired < activeCount && fn.ready > 0 && nowMs >= fn.noScaleDownUntilMs) {
+      scaleDown(s, fn, activeCount - fn.desired, nowMs);
+    }
+  }
+}
+
+function scaleUp(s: CoreState, fn: FnState, missing: number, nowMs: number): void {
+  if (nowMs < fn.retryAtMs || fn.blockedEpoch === s.capacityEpoch) return;
+  fn.blockedEpoch = -1;
+  const n = Math.min(missing, s.config.creatingPerFunctionMax - fn.creating);
+  const spec = fn.record.spec;
+  const runtime = requiredCapability(spec);
+  for (let i = 0; i < n; i += 1) {
+    const { result, cursor } = placeWith(
+      s.config.placement,
+      s.workerList,
+      { resources: spec.resources, runtime },
+      { rng: s.rng, cursor: s.placementCursor },
+    );
+    s.placementCursor = cursor;
+    if (result.kind === 'unschedulable') {
+      fn.blockedEpoch = s.capacityEpoch;
+      const why = summarizeReasons(result.reasons, runtime);
+      if (why !== fn.lastUnschedulable) {
+        s.log.warn('function.unschedulable', { fn: spec.name, missing: n - i, reasons: why });
+        fn.lastUnschedulable = why;
+      }
+      // Partly placed is not unschedulable: the function serves, only slower.
+      if (fn.creating + fn.ready === 0) setUnschedulable(s, fn, why, nowMs);
+      fn.unschedulableForGood = !fitsSomeWorker(s, spec.resources, runtime);
+      return;
+    }
+    fn.lastUnschedulable = '';
+    setUnschedulable(s, fn, '', nowMs);
+    createSandbox(s, fn, s.workers.get(result.nodeId)!, nowMs);
+  }
+}
+
+/**
+ * Whether some schedulable worker could host the function if it were empty. If so, the
+ * function only waits for capacity other functions hold (they scale down); its requests keep
+ * waiting. If not, nothing will change without an operator, and waiting only hides the reason.
+ */
+function fitsSomeWorker(s: CoreState, r: { cpuMillis: number; memoryMiB: number }, runtime: string): boolean {
+  const up = s.workerList.filter((w) => w.connected && w.schedulable);
+  // No worker at all (a CP restart before workers reconnect, a worker restart): that is
+  // waiting, not a function no worker can run.
+  if (up.length === 0) return true;
+  return up.some((w) => w.runtimes.includes(runtime) && w.capacity.cpuMillis >= r.cpuMillis && w.capacity.memoryMiB >= r.memoryMiB);
+}
+
+function setUnschedulable(s: CoreState, fn: FnState, reason: string, nowMs: number): void {
+  if (reason === fn.unschedulableReason) return;
+  if (reason && !fn.unschedulableReason) {
+    fn.unschedulableSinceMs = nowMs;
+    s.deadlines.push({ dueMs: nowMs + s.unschedulableFailAfterMs, kind: 'unschedulable', key: fn.record.spec.name });
+  }
+  if (!reason) {
+    fn.unschedulableSinceMs = 0;
+    fn.unschedulableForGood = false;
+  }
+  fn.unschedulableReason = reason;
+}
+
+/** Tell DPs to fail queued requests with 503 once placement has failed for long enough. */
+export function maybeFailUnschedulable(s: CoreState, fn: FnState, nowMs: number): void {
+  if (!fn.unschedulableReason || !fn.unschedulableForGood) return;
+  if (nowMs - fn.unschedulableSinceMs < s.unschedulableFailAfterMs) return;
+  if (fn.unschedulableFailedAtMs === nowMs || demandTotals(fn).queued === 0) return;
+  fn.unschedulableFailedAtMs = nowMs;
+  s.routing.failFunction(fn.record.spec.name, 'unschedulable', `unschedulable: ${fn.unschedulableReason}`);
+  s.log.warn('function.failed_unschedulable', { fn: fn.record.spec.name, reason: fn.unschedulableReason });
+}
+
+/** "0/3 workers available: 2 insufficient cpu, 1 runtime image not supported", as kube says it. */
+export function summarizeReasons(reasons: { nodeId: string; reason: string }[], runtime: string): string {
+  if (reasons.length === 1 && reasons[0]!.nodeId === '*') return 'no workers registered';
+  const counts = new Map<string, number>();
+  for (const r of reasons) {
+    const text = r.reason === 'runtime not supported' ? `no support for runtime ${runtime}` : r.reason;
+    counts.set(text, (counts.get(text) ?? 0) + 1);
+  }
+  const parts = [...counts.entries()].sort((a, b) => b[1] - a[1]).map(([t, n]) => `${n} ${t}`);
+  return `0/${reasons.length} workers available: ${parts.join(', ')}`;
+}
+
+function scaleDown(s: CoreState, fn: FnState, excess: number, nowMs: number): void {
+  const candidates = [];
+  for (const id of fn.sandboxIds) {
+    const sb = s.sandboxes.get(id)!;
+    if (sb.state === 'ready') {
+      candidates.push({ id, createdAtMs: sb.readyAtMs, inflight: sandboxInflight(fn, id), state: sb.state });
+    }
+  }
+  for (const id of chooseVictims(candidates, Math.min(excess, candidates.length))) {
+    drain(s, s.sandboxes.get(id)!, fn, nowMs);
+  }
+}

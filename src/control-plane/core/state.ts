@@ -1,0 +1,103 @@
+/**
+ * @module control-plane/core/state
+ * The state every part of the control-plane core shares (functions, workers, data planes,
+ * sandboxes, routing table, deadline heap) and the few helpers they all use to emit effects.
+ * The parts (registry, scaler, sandboxes, health) are functions over this state.
+ */
+import type { WorkerCommandMsg } from '../../api/cluster.js';
+import type { Resources } from '../../api/types.js';
+import { controlPlaneDefaults } from '../../config/defaults.js';
+import type { Logger } from '../../shared/logger.js';
+import type { Rng } from '../../shared/rng.js';
+import { DeadlineHeap } from './deadlines.js';
+import type { FnState } from './functions.js';
+import { RoutingTable } from './routing.js';
+import type { CpEffect, DataPlaneRec, SandboxRec, WorkerRec } from './types.js';
+
+export interface ControlPlaneCoreConfig {
+  placement: 'kubernetes' | 'random' | 'round-robin';
+  heartbeatTimeoutMs: number;
+  creationTimeoutMs: number;
+  /** Cap on a drain (a drain waits for the function's timeoutMs, at most this). */
+  drainTimeoutMs: number;
+  creatingPerFunctionMax: number;
+  retryBackoffMs: number;
+  /** Consecutive failed creations after which queued requests are failed fast. */
+  failFastAfter: number;
+  /** Workers and DPs disconnected this long are forgotten (memory and store). */
+  peerForgetAfterMs?: number;
+  /** Placement failing this long makes DPs fail the function's queued requests with 503. */
+  unschedulableFailAfterMs?: number;
+  /** Registry operations waiting per function name while one is being stored. */
+  registryQueuePerNameMax?: number;
+}
+
+/** A drain never waits longer than this, whatever the function's timeout. */
+export const drainTimeoutMsMax = 30_000;
+
+export class CoreState {
+  readonly functions = new Map<string, FnState>();
+  readonly workers = new Map<string, WorkerRec>();
+  readonly dataPlanes = new Map<string, DataPlaneRec>();
+  readonly sandboxes = new Map<string, SandboxRec>();
+  readonly routing = new RoutingTable();
+  readonly deadlines = new DeadlineHeap();
+  /** Functions that need a reconcile pass, and functions the ticker must look at. */
+  readonly dirty = new Set<string>();
+  readonly active = new Set<string>();
+  workerList: WorkerRec[] = [];
+  placementCursor = 0;
+  /** Bumped whenever capacity may have appeared; blocked functions retry only then. */
+  capacityEpoch = 0;
+  sandboxSeq = 0;
+  readonly idPrefix: string;
+  readonly peerForgetAfterMs: number;
+  readonly unschedulableFailAfterMs: number;
+  readonly registryQueuePerNameMax: number;
+  effects: CpEffect[] = [];
+
+  constructor(readonly config: ControlPlaneCoreConfig, readonly rng: Rng, readonly log: Logger) {
+    this.idPrefix = rng.int(0x100000000).toString(36).padStart(7, '0');
+    this.peerForgetAfterMs = config.peerForgetAfterMs ?? controlPlaneDefaults.peerForgetAfterMs;
+    this.unschedulableFailAfterMs = config.unschedulableFailAfterMs ?? controlPlaneDefaults.unschedulableFailAfterMs;
+    this.registryQueuePerNameMax = config.registryQueuePerNameMax ?? controlPlaneDefaults.registryQueuePerNameMax;
+  }
+
+  /** The function a sandbox belongs to, or undefined if that function was deleted (or re-created). */
+  fnOf(sb: SandboxRec): FnState | undefined {
+    const fn = this.functions.get(sb.fn);
+    return fn && fn.record.uid === sb.fnUid ? fn : undefined;
+  }
+
+  sendWorker(workerId: string, command: WorkerCommandMsg): void {
+    this.effects.push({ kind: 'worker_send', workerId, command });
+  }
+
+  markDirty(name: string): void {
+    this.dirty.add(name);
+    this.active.add(name);
+  }
+
+  markAllActiveDirty(): void {
+    for (const name of this.active) this.dirty.add(name);
+  }
+
+  /** Seal the routing changes of this call into one broadcast delta, then hand out the effects. */
+  flush(): CpEffect[] {
+    const delta = this.routing.seal();
+    if (delta) this.effects.push({ kind: 'dp_broadcast', update: { case: 'delta', value: delta } });
+    for (const e of this.effects) if (e.kind === 'api_done') e.routingVersion = this.routing.version;
+    const out = this.effects;
+    this.effects = [];
+    return out;
+  }
+}
+
+export function addResources(into: Resources, r: Resources, sign: 1 | -1): void {
+  into.cpuMillis += sign * r.cpuMillis;
+  into.memoryMiB += sign * r.memoryMiB;
+}
+
+export function fromWire(r: { cpuMillis: number; memoryMib: number } | undefined): Resources {
+  return { cpuMillis: r?.cpuMillis ?? 0, memoryMiB: r?.memoryMib ?? 0 };
+}

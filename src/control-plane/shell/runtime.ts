@@ -1,0 +1,139 @@
+/**
+ * @module control-plane/shell/runtime
+ * Drives the control-plane core: feeds it events (stream messages, API operations, store
+ * completions, ticks) with the clock's time and carries out its effects (encode and send,
+ * store writes fed back as `persisted`, API answers after the DPs applied the routing change).
+ * Every core call is guarded: an exception is logged with the event's kind and never ends the
+ * process from a timer or stream callback.
+ */
+import { randomUUID } from 'node:crypto';
+import type { FunctionSpec } from '../../api/types.js';
+import type { Clock } from '../../shared/clock.js';
+import type { Logger } from '../../shared/logger.js';
+import { encodeRoutingUpdate, encodeWorkerCommand } from '../../wire/codec.js';
+import type { ControlPlaneCore } from '../core/control-plane.js';
+import type { ApiResult, CpEffect, CpEvent } from '../core/types.js';
+import type { Store } from '../store/store.js';
+import type { CpMetrics } from './metrics.js';
+import type { RpcServer } from './rpc-server.js';
+
+/** Longest wait for data planes to acknowledge a routing change before answering the API. */
+export const routingAckWaitMsMax = 2_000;
+
+type ApiOpInit =
+  | { kind: 'api_create'; spec: FunctionSpec }
+  | { kind: 'api_update'; name: string; patch: (current: FunctionSpec) => FunctionSpec }
+  | { kind: 'api_delete'; name: string };
+
+export class CpRuntime {
+  rpc: RpcServer | null = null;
+  private readonly requests = new Map<number, (r: ApiResult) => void>();
+  private requestSeq = 0;
+  private readonly routingWaiters = new Set<{ version: number; resolve: () => void }>();
+
+  constructor(
+    readonly core: ControlPlaneCore,
+    private readonly db: Store,
+    private readonly clock: Clock,
+    private readonly metrics: CpMetrics,
+    private readonly log: Logger,
+  ) {}
+
+  /** Feed one event to the core; false if handling it threw (logged with the event's kind). */
+  handle(event: CpEvent): boolean {
+    if (event.kind === 'sandbox_ready') this.metrics.onReady(event.creationMs);
+    if (event.kind === 'sandbox_failed') this.metrics.onFailure();
+    let ok = true;
+    try {
+      this.exec(this.core.handle(event, this.clock.nowMs()));
+    } catch (err) {
+      ok = false;
+      this.log.error('control_plane.event_failed', { event: event.kind, error: String(err), stack: (err as Error).stack });
+    }
+    if ((event.kind === 'dp_ack' || event.kind === 'dp_disconnected') && this.routingWaiters.size > 0) {
+      for (const w of this.routingWaiters) if (this.core.routingAppliedEverywhere(w.version)) w.resolve();
+    }
+    return ok;
+  }
+
+  tick(): void {
+    try {
+      this.exec(this.core.tick(this.clock.nowMs()));
+    } catch (err) {
+      this.log.error('control_plane.tick_failed', { error: String(err), stack: (err as Error).stack });
+    }
+  }
+
+  /** One registry operation through the core; resolves with its result once routed. */
+  submit(op: ApiOpInit): Promise<ApiResult> {
+    this.requestSeq += 1;
+    const requestId = this.requestSeq;
+    const done = new Promise<ApiResult>((resolve) => this.requests.set(requestId, resolve));
+    const wallMs = this.clock.wallMs();
+    let ok: boolean;
+    if (op.kind === 'api_create') ok = this.handle({ ...op, requestId, uid: randomUUID(), wallMs });
+    else if (op.kind === 'api_update') ok = this.handle({ ...op, requestId, wallMs });
+    else ok = this.handle({ ...op, requestId });
+    if (!ok && this.requests.delete(requestId)) return Promise.reject(new Error(`${op.kind} failed; see control-plane log`));
+    return done;
+  }
+
+  private exec(effects: CpEffect[]): void {
+    for (const e of effects) this.execOne(e);
+  }
+
+  private execOne(e: CpEffect): void {
+    const rpc = this.rpc!;
+    switch (e.kind) {
+      case 'worker_send': return rpc.sendWorker(e.workerId, encodeWorkerCommand(e.command));
+      case 'dp_send': return rpc.sendDataPlane(e.dataPlaneId, encodeRoutingUpdate(e.update));
+      case 'dp_broadcast': return rpc.broadcastDataPlanes(encodeRoutingUpdate(e.update));
+      case 'persist_worker': return this.background(this.db.putWorker({ id: e.id, address: e.address }));
+      case 'persist_data_plane':
+        return this.background(this.db.putDataPlane({ id: e.id, proxyAddress: e.proxyAddress, internalAddress: e.internalAddress }));
+      case 'forget_worker': return this.background(this.db.deleteWorker(e.id));
+      case 'forget_data_plane': return this.background(this.db.deleteDataPlane(e.id));
+      case 'store_function': return this.stored(e.opId, this.db.putFunction(e.record));
+      case 'store_delete_function': return this.stored(e.opId, this.db.deleteFunction(e.name));
+      case 'api_done': return this.answer(e.requestId, e.result, e.routingVersion);
+    }
+  }
+
+  private background(p: Promise<void>): void {
+    p.catch((err) => this.log.error('store.failed', { error: String(err) }));
+  }
+
+  private stored(opId: number, p: Promise<void>): void {
+    p.then(
+      () => this.handle({ kind: 'persisted', opId }),
+      (err) => this.handle({ kind: 'persist_failed', opId, error: String(err) }),
+    );
+  }
+
+  private answer(requestId: number, result: ApiResult, version: number): void {
+    const resolve = this.requests.get(requestId);
+    if (!resolve) return;
+    this.requests.delete(requestId);
+    const changed = result === 'created' || result === 'updated' || result === 'deleted';
+    if (!changed) return resolve(result);
+    void this.routingApplied(version).then(() => resolve(result));
+  }
+
+  /**
+   * Resolves once every connected DP applied routing `version`, or after routingAckWaitMsMax
+   * (a slow DP must not block registration forever).
+   */
+  private routingApplied(version: number): Promise<void> {
+    if (this.core.routingAppliedEverywhere(version)) return Promise.resolve();
+    return new Promise((resolve) => {
+      const w = { version, resolve: () => { clearTimeout(t); this.routingWaiters.delete(w); resolve(); } };
+      const t = setTimeout(w.resolve, routingAckWaitMsMax);
+      this.routingWaiters.add(w);
+    });
+  }
+
+  /** Stop waiting on DPs: answer whatever waits now (shutdown). */
+  close(): void {
+    for (const w of [...this.routingWaiters]) w.resolve();
+  }
+}

@@ -1,0 +1,26 @@
+/**
+ * @module control-plane/store/sqlite-protocol
+ * Messages between `SqliteStore` (CP thread) and `sqlite-thread` (its worker_thread).
+ */
+
+export type StoreRequest = { seq: number } & (
+  | { op: 'load' }
+  | { op: 'close' }
+  | { op: 'putFunction'; name: string; body: string }
+  | { op: 'deleteFunction'; name: string }
+  | { op: 'putWorker'; id: string; address: string }
+  | { op: 'deleteWorker'; id: string }
+  | { op: 'putDataPlane'; id: string; proxyAddress: string; internalAddress: string }
+  | { op: 'deleteDataPlane'; id: string }
+);
+
+export interface LoadedRows {
+  /** JSON bodies of FunctionRecords. */
+  functions: string[];
+  workers: { id: string; address: string }[];
+  dataPlanes: { id: string; proxyAddress: string; internalAddress: string }[];
+}
+
+export type StoreReply =
+  | { seq: number; ok: true; contents?: LoadedRows }
+  | { seq: number; ok: false; error: string };

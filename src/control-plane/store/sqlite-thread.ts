@@ -1,0 +1,99 @@
+/**
+ * @module control-plane/store/sqlite-thread
+ * The SQLite side of `SqliteStore`, run in a worker_thread so a commit (an fsync with
+ * synchronous=FULL) never stalls the CP's event loop. Requests arriving in one turn of this
+ * thread's loop share one transaction (group commit); each is answered only after its commit,
+ * so a write is durable when the CP's promise resolves.
+ */
+import Database from 'better-sqlite3';
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { parentPort, workerData } from 'node:worker_threads';
+import type { StoreReply, StoreRequest } from './sqlite-protocol.js';
+
+/** Writes per transaction at most; larger bursts take several commits. */
+const groupCommitOpsMax = 4096;
+
+const path = (workerData as { path: string }).path;
+mkdirSync(dirname(path), { recursive: true });
+const db = new Database(path);
+db.pragma('journal_mode = WAL');
+db.pragma('synchronous = FULL');
+db.exec(`
+  CREATE TABLE IF NOT EXISTS functions (name TEXT PRIMARY KEY, body TEXT NOT NULL);
+  CREATE TABLE IF NOT EXISTS workers (id TEXT PRIMARY KEY, address TEXT NOT NULL);
+  CREATE TABLE IF NOT EXISTS data_planes (
+    id TEXT PRIMARY KEY, proxy_address TEXT NOT NULL, internal_address TEXT NOT NULL);
+`);
+const stmts = {
+  putFunction: db.prepare('INSERT OR REPLACE INTO functions (name, body) VALUES (?, ?)'),
+  deleteFunction: db.prepare('DELETE FROM functions WHERE name = ?'),
+  putWorker: db.prepare('INSERT OR REPLACE INTO workers (id, address) VALUES (?, ?)'),
+  deleteWorker: db.prepare('DELETE FROM workers WHERE id = ?'),
+  putDataPlane: db.prepare('INSERT OR REPLACE INTO data_planes (id, proxy_address, internal_address) VALUES (?, ?, ?)'),
+  deleteDataPlane: db.prepare('DELETE FROM data_planes WHERE id = ?'),
+};
+
+let queue: StoreRequest[] = [];
+let scheduled = false;
+const port = parentPort!;
+
+function reply(r: StoreReply): void {
+  port.postMessage(r);
+}
+
+function apply(req: StoreRequest): void {
+  switch (req.op) {
+    case 'putFunction': stmts.putFunction.run(req.name, req.body); break;
+    case 'deleteFunction': stmts.deleteFunction.run(req.name); break;
+    case 'putWorker': stmts.putWorker.run(req.id, req.address); break;
+    case 'deleteWorker': stmts.deleteWorker.run(req.id); break;
+    case 'putDataPlane': stmts.putDataPlane.run(req.id, req.proxyAddress, req.internalAddress); break;
+    case 'deleteDataPlane': stmts.deleteDataPlane.run(req.id); break;
+    default: break;
+  }
+}
+
+function commit(): void {
+  scheduled = false;
+  while (queue.length > 0) {
+    const batch = queue.slice(0, groupCommitOpsMax);
+    queue = queue.slice(batch.length);
+    try {
+      db.transaction(() => {
+        for (const req of batch) apply(req);
+      })();
+      for (const req of batch) reply({ seq: req.seq, ok: true });
+    } catch (err) {
+      for (const req of batch) reply({ seq: req.seq, ok: false, error: (err as Error).message });
+    }
+  }
+}
+
+function load(seq: number): void {
+  const functions = (db.prepare('SELECT body FROM functions').all() as { body: string }[]).map((r) => r.body);
+  const workers = db.prepare('SELECT id, address FROM workers').all() as { id: string; address: string }[];
+  const dataPlanes = (db.prepare('SELECT id, proxy_address, internal_address FROM data_planes').all() as {
+    id: string; proxy_address: string; internal_address: string;
+  }[]).map((r) => ({ id: r.id, proxyAddress: r.proxy_address, internalAddress: r.internal_address }));
+  reply({ seq, ok: true, contents: { functions, workers, dataPlanes } });
+}
+
+port.on('message', (req: StoreRequest) => {
+  if (req.op === 'load') {
+    commit();
+    return load(req.seq);
+  }
+  if (req.op === 'close') {
+    commit();
+    db.close();
+    reply({ seq: req.seq, ok: true });
+    port.close();
+    return;
+  }
+  queue.push(req);
+  if (!scheduled) {
+    scheduled = true;
+    setImmediate(commit);
+  }
+});

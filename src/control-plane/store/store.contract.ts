@@ -1,0 +1,107 @@
+/**
+ * @module control-plane/store/store.contract
+ * The behaviour every Store backend must have, as a reusable suite: call `storeContract` with a
+ * name and a factory from a test file of the backend (today SQLite; an etcd backend adds its
+ * own one-line test file). `open(dir)` must return a store whose data lives under `dir`, so
+ * opening the same dir again shows what was durably written before.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import type { FunctionRecord } from '../../api/types.js';
+import { scalingDefaults } from '../../config/defaults.js';
+import type { Store } from './store.js';
+
+function fnRecord(name: string, generation = 1): FunctionRecord {
+  return {
+    spec: {
+      name, image: '', command: ['node', 'a.js'], workingDir: '', port: 8080, env: { K: 'v' },
+      resources: { cpuMillis: 100, memoryMiB: 128 }, concurrency: 1, timeoutMs: 1000, scaling: { ...scalingDefaults },
+    },
+    uid: `${name}-uid`, generation, createdAtMs: 1, updatedAtMs: 2,
+  };
+}
+
+type Open = (dir: string) => Promise<Store>;
+type Case = (open: Open, freshDir: () => string) => Promise<void>;
+
+const cases: [string, Case][] = [
+  ['starts empty', async (open, freshDir) => {
+    const s = await open(freshDir());
+    try {
+      assert.deepEqual(await s.load(), { functions: [], workers: [], dataPlanes: [] });
+    } finally {
+      await s.close();
+    }
+  }],
+  ['puts, overwrites, loads and deletes every record kind', async (open, freshDir) => {
+    const s = await open(freshDir());
+    try {
+      await s.putFunction(fnRecord('a'));
+      await s.putFunction(fnRecord('a', 2));
+      await s.putFunction(fnRecord('b'));
+      await s.putWorker({ id: 'w1', address: 'h:1' });
+      await s.putWorker({ id: 'w1', address: 'h:2' });
+      await s.putDataPlane({ id: 'dp1', proxyAddress: 'p:1', internalAddress: 'i:1' });
+      let c = await s.load();
+      assert.deepEqual(c.functions.sort((x, y) => x.spec.name.localeCompare(y.spec.name)), [fnRecord('a', 2), fnRecord('b')]);
+      assert.deepEqual(c.workers, [{ id: 'w1', address: 'h:2' }]);
+      assert.deepEqual(c.dataPlanes, [{ id: 'dp1', proxyAddress: 'p:1', internalAddress: 'i:1' }]);
+      await s.deleteFunction('a');
+      await s.deleteWorker('w1');
+      await s.deleteDataPlane('dp1');
+      await s.deleteFunction('never-there');
+      c = await s.load();
+      assert.deepEqual(c, { functions: [fnRecord('b')], workers: [], dataPlanes: [] });
+    } finally {
+      await s.close();
+    }
+  }],
+  ['keeps what was written across a reopen', async (open, freshDir) => {
+    const dir = freshDir();
+    const s1 = await open(dir);
+    await s1.putFunction(fnRecord('kept'));
+    await s1.putWorker({ id: 'w9', address: 'h:9' });
+    await s1.close();
+    const s2 = await open(dir);
+    try {
+      const c = await s2.load();
+      assert.deepEqual(c.functions, [fnRecord('kept')]);
+      assert.deepEqual(c.workers, [{ id: 'w9', address: 'h:9' }]);
+    } finally {
+      await s2.close();
+    }
+  }],
+  ['applies many concurrent writes of one turn, the last write of a key winning', async (open, freshDir) => {
+    const s = await open(freshDir());
+    try {
+      const writes: Promise<void>[] = [];
+      for (let i = 0; i < 500; i += 1) writes.push(s.putFunction(fnRecord(`f${i % 100}`, i)));
+      writes.push(s.deleteFunction('f0'));
+      await Promise.all(writes);
+      const c = await s.load();
+      assert.equal(c.functions.length, 99);
+      const f1 = c.functions.find((f) => f.spec.name === 'f1')!;
+      assert.equal(f1.generation, 401);
+    } finally {
+      await s.close();
+    }
+  }],
+];
+
+export function storeContract(backend: string, open: Open): void {
+  describe(`Store contract: ${backend}`, () => {
+    const dirs: string[] = [];
+    const freshDir = (): string => {
+      const d = mkdtempSync(join(tmpdir(), 'dirigent-store-'));
+      dirs.push(d);
+      return d;
+    };
+    after(() => {
+      for (const d of dirs) rmSync(d, { recursive: true, force: true });
+    });
+    for (const [title, run] of cases) it(title, () => run(open, freshDir));
+  });
+}
