@@ -22,7 +22,7 @@ const coreImportAllowed = [
   'src/api/',
   'src/config/defaults.ts',
   'src/shared/assert.ts',
-  'src/shared/fifo.ts',
+  'src/shared/linked-list.ts',
   'src/shared/logger.ts',
   'src/shared/rng.ts',
 ];

@@ -39,7 +39,6 @@ export async function startDataPlane(cfg: DataPlaneConfig, log: Logger): Promise
     seededRng(Math.floor(Math.random() * 2 ** 31)),
     log,
   );
-  let link: ControlPlaneLink;
   const runEffects = effectRunner(core, log, () => proxy, () => link);
   const proxy = new InvocationProxy(core, cfg, clock, log, runEffects);
   const proxyPort = await listen(proxy.server, cfg.proxyPort, cfg.host);
@@ -49,7 +48,7 @@ export async function startDataPlane(cfg: DataPlaneConfig, log: Logger): Promise
   // One ack per event-loop turn, carrying the latest applied version.
   const ack = new Batcher<number>((versions) => link.send({ case: 'ack', value: { version: Math.max(...versions) } }));
   const resync = (): void => link.send({ case: 'resync', value: { haveVersion: core.version } });
-  link = new ControlPlaneLink(
+  const link: ControlPlaneLink = new ControlPlaneLink(
     {
       address: cfg.controlPlane,
       hello: { dataPlaneId: id, proxyAddress: `${cfg.host}:${proxyPort}`, internalAddress: `${cfg.host}:${internalPort}` },

@@ -6,7 +6,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { FunctionSpec } from '../../api/types.js';
 import type { ApiResult, CpEffect } from './types.js';
-import { spec, record, creates, core, drive } from './testkit.js';
+import { spec, core, drive } from './testkit.js';
 
 describe('Registry (control-plane core)', () => {
   it('50 concurrent patches of different fields all apply, in order', () => {

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { seededRng } from '../../shared/rng.js';
 import { silentLogger } from '../../shared/logger.js';
 import { ControlPlaneCore } from './control-plane.js';
-import { config, spec, record, worker, demand, creates, deltas, core } from './testkit.js';
+import { config, spec, record, demand, creates, deltas, core } from './testkit.js';
 
 describe('Scaler (control-plane core)', () => {
   it('ignores demand for an unknown uid (a deleted and re-created function)', () => {
