@@ -12,25 +12,24 @@
  * Periods (virtual): step 10 ms, CP tick 100 ms, DP expiry 50 ms, DP demand report 1000 ms,
  * worker heartbeat 250 ms. Faults come from `options.faults` and stop at the quiet phase.
  */
-import { create } from '@bufbuild/protobuf';
 import type { FunctionRecord } from '../api/types.js';
 import { ControlPlaneCore } from '../control-plane/core/control-plane.js';
 import type { CpEffect, CpEvent } from '../control-plane/core/types.js';
 import { DataPlaneCore, type Waiter } from '../data-plane/core/data-plane.js';
 import {
-  DataPlaneEventSchema,
-  WorkerCommandSchema,
   type DataPlaneEvent,
-  type SandboxInfo as WorkerEventReady,
   type RoutingUpdate,
   type WorkerCommand,
   type WorkerEvent,
 } from '../gen/dirigent/v1/cluster_pb.js';
 import { silentLogger, type Logger } from '../shared/logger.js';
+import {
+  decodeDataPlaneEvent, decodeRoutingUpdate, decodeWorkerEvent, encodeDataPlaneEvent,
+} from '../wire/codec.js';
 import { seededRng, type Rng } from '../shared/rng.js';
 import { TimerQueue, VirtualClock } from './clock.js';
 import { RequestLedger, startLoad } from './fake-client.js';
-import { FakeWorker } from './fake-worker.js';
+import { FakeWorker, type SimWorkerIo } from './fake-worker.js';
 import { Network, type Link } from './network.js';
 import type { SimOptions } from './options.js';
 
@@ -68,6 +67,10 @@ export class Cluster {
   lastAdoptionRiskMs = 0;
   quiet = false;
   stepIndex = 0;
+  /** Work for the end of the current step (worker flushes). */
+  private readonly deferred: (() => void)[] = [];
+  /** Sandboxes the workers stopped since the checkers last looked. */
+  readonly stoppedSandboxes: { workerId: string; sandboxId: string; atMs: number }[] = [];
 
   constructor(readonly options: SimOptions, readonly log: Logger = silentLogger) {
     this.rng = seededRng(options.seed);
@@ -75,8 +78,11 @@ export class Cluster {
     this.workerNet = new Network(options.link, this.rng.split(), this.timers, {
       onCp: (l, m, now) => this.onWorkerMessage(l, m, now),
       onPeer: (l, m, now) => this.workers.get(l.peerId)!.onCommand(m, now),
-      onBroken: (l, cpSees) => this.onWorkerBroken(l, cpSees),
-      onConnected: (l, now) => this.workerNet.sendToCp(l, this.workers.get(l.peerId)!.hello(), now),
+      onBroken: (l, cpSees, now) => {
+        this.workers.get(l.peerId)!.onBroken(now);
+        this.onWorkerBroken(l, cpSees);
+      },
+      onConnected: (l, now) => this.workers.get(l.peerId)!.onConnected(now),
     });
     this.dpNet = new Network(options.link, this.rng.split(), this.timers, {
       onCp: (l, m, now) => this.onDpMessage(l, m, now),
@@ -105,12 +111,16 @@ export class Cluster {
   private buildPeers(): void {
     for (const w of this.options.workers) {
       const link = this.workerNet.add(w.id);
-      const send = (ev: WorkerEvent, nowMs: number): void => {
-        this.workerNet.sendToCp(link, ev, nowMs);
+      const io: SimWorkerIo = {
+        send: (ev, nowMs) => this.workerNet.sendToCp(link, ev, nowMs),
+        defer: (fn) => this.deferred.push(fn),
+        onDelete: (workerId, sandboxId, nowMs) => this.onSandboxStopped(workerId, sandboxId, nowMs),
+        heartbeatPeriodMs: periods.heartbeatMs,
+        log: this.log.child({ c: w.id }),
       };
       const capacity = { cpuMillis: w.cpuMillis, memoryMiB: w.memoryMiB };
       const fake = new FakeWorker(
-        w.id, capacity, this.options.creation, this.rng.split(), this.timers, send,
+        w.id, capacity, this.options.creation, this.rng.split(), this.timers, io,
       );
       this.workers.set(w.id, fake);
       this.workerNet.connect(link, 0);
@@ -162,6 +172,8 @@ export class Cluster {
   }
 
   private onWorkerMessage(link: WorkerLink, msg: WorkerEvent, nowMs: number): void {
+    const decoded = decodeWorkerEvent(msg);
+    if (!decoded.ok) throw new Error(`worker ${link.peerId} sent an invalid ${decoded.field}: ${decoded.reason}`);
     const e = msg.event;
     const workerId = link.peerId;
     if (e.case === 'hello') {
@@ -194,6 +206,8 @@ export class Cluster {
   }
 
   private onDpMessage(link: DpLink, msg: DataPlaneEvent, nowMs: number): void {
+    const decoded = decodeDataPlaneEvent(msg);
+    if (!decoded.ok) throw new Error(`${link.peerId} sent an invalid ${decoded.field}: ${decoded.reason}`);
     const e = msg.event;
     const dataPlaneId = link.peerId;
     if (e.case === 'hello') {
@@ -223,15 +237,17 @@ export class Cluster {
 
   private onRoutingUpdate(link: DpLink, update: RoutingUpdate, nowMs: number): void {
     const dp = this.dps.find((d) => d.link === link)!;
+    const decoded = decodeRoutingUpdate(update);
+    if (!decoded.ok) throw new Error(`CP sent ${dp.id} an invalid ${decoded.field}: ${decoded.reason}`);
     if (!dp.core.applyRouting(update, nowMs)) {
       const value = { haveVersion: dp.core.version };
-      const ev = create(DataPlaneEventSchema, { event: { case: 'resync', value } });
+      const ev = encodeDataPlaneEvent({ case: 'resync', value });
       this.dpNet.sendToCp(link, ev, nowMs);
     } else {
       // The shell acks once per event-loop turn with the newest version; one per update is
       // the same to the core, which keeps the maximum.
       const value = { version: dp.core.version };
-      const ev = create(DataPlaneEventSchema, { event: { case: 'ack', value } });
+      const ev = encodeDataPlaneEvent({ case: 'ack', value });
       this.dpNet.sendToCp(link, ev, nowMs);
     }
     this.afterCoreCall(dp, nowMs);
@@ -254,11 +270,11 @@ export class Cluster {
     if (core.drained.length > 0) {
       const value = { sandboxIds: core.drained };
       core.drained = [];
-      this.dpSend(dp, create(DataPlaneEventSchema, { event: { case: 'drained', value } }), nowMs);
+      this.dpSend(dp, encodeDataPlaneEvent({ case: 'drained', value }), nowMs);
     }
     if (core.firstDemand.size > 0) {
       const value = { functions: core.firstDemandReport(), firstDemand: true };
-      this.dpSend(dp, create(DataPlaneEventSchema, { event: { case: 'demand', value } }), nowMs);
+      this.dpSend(dp, encodeDataPlaneEvent({ case: 'demand', value }), nowMs);
     }
   }
 
@@ -306,6 +322,18 @@ export class Cluster {
     this.workerNet.deliver(nowMs);
     this.dpNet.deliver(nowMs);
     this.periodic(nowMs);
+    this.runDeferred();
+  }
+
+  /** The end of a turn: the worker drivers flush their batches (as the daemon's setImmediate). */
+  runDeferred(): void {
+    for (let i = 0; i < this.deferred.length; i += 1) this.deferred[i]!();
+    this.deferred.length = 0;
+  }
+
+  /** A worker's runtime stops a sandbox on its core's order: was a request still running on it? */
+  private onSandboxStopped(workerId: string, sandboxId: string, nowMs: number): void {
+    this.stoppedSandboxes.push({ workerId, sandboxId, atMs: nowMs });
   }
 
   private periodic(nowMs: number): void {
@@ -321,10 +349,10 @@ export class Cluster {
         const functions = dp.core.takeDemand(nowMs);
         if (functions.length === 0) continue;
         const value = { functions, firstDemand: false };
-        this.dpSend(dp, create(DataPlaneEventSchema, { event: { case: 'demand', value } }), nowMs);
+        this.dpSend(dp, encodeDataPlaneEvent({ case: 'demand', value }), nowMs);
       }
     }
-    if (every(periods.heartbeatMs)) for (const w of this.workers.values()) w.heartbeat(nowMs);
+    if (every(periods.heartbeatMs)) for (const w of this.workers.values()) w.tick(nowMs);
     if (every(periods.cpTickMs) && !this.cpDown) this.exec(this.cp.tick(nowMs), nowMs);
   }
 
@@ -356,7 +384,7 @@ export class Cluster {
 
 function dpHello(id: string): DataPlaneEvent {
   const value = { dataPlaneId: id, proxyAddress: `${id}:8080`, internalAddress: `${id}:8081` };
-  return create(DataPlaneEventSchema, { event: { case: 'hello', value } });
+  return encodeDataPlaneEvent({ case: 'hello', value });
 }
 
 function fnIndex(name: string): number {
