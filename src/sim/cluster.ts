@@ -40,6 +40,10 @@ export interface SimDataPlane {
   id: string;
   core: DataPlaneCore;
   link: DpLink;
+  /** The DP process is dead (churn): requests to it are refused; a restart gives a new core. */
+  down: boolean;
+  /** Bumped by a DP crash so requests started before it never release into the new core. */
+  incarnation: number;
 }
 
 export const periods = Object.freeze({
@@ -67,6 +71,8 @@ export class Cluster {
   lastAdoptionRiskMs = 0;
   quiet = false;
   stepIndex = 0;
+  /** Re-created functions so far (their uids). */
+  recreateSeq = 0;
   /** Work for the end of the current step (worker flushes). */
   private readonly deferred: (() => void)[] = [];
   /** Sandboxes the workers stopped since the checkers last looked. */
@@ -127,11 +133,27 @@ export class Cluster {
     }
     for (let i = 0; i < this.options.dataPlanes; i += 1) {
       const id = `dp${i}`;
-      const core = new DataPlaneCore(this.options.dp, this.rng.split(), this.log.child({ c: id }));
-      const dp = { id, core, link: this.dpNet.add(id) };
+      const core = this.newDpCore(id);
+      const dp = { id, core, link: this.dpNet.add(id), down: false, incarnation: 0 };
       this.dps.push(dp);
       this.dpNet.connect(dp.link, 0);
     }
+  }
+
+  /** A DP core as data-plane/main.ts builds it (also for a DP that restarts empty). */
+  newDpCore(id: string): DataPlaneCore {
+    return new DataPlaneCore(this.options.dp, this.rng.split(), this.log.child({ c: id }));
+  }
+
+  /** As the API does: the store first, then the CP core (a change while the CP is down fails). */
+  upsertFunction(record: FunctionRecord, nowMs: number): void {
+    this.records.set(record.spec.name, record);
+    this.cpHandle({ kind: 'function_upserted', record }, nowMs);
+  }
+
+  deleteFunction(name: string, nowMs: number): void {
+    this.records.delete(name);
+    this.cpHandle({ kind: 'function_deleted', name }, nowMs);
   }
 
   get nowMs(): number {
@@ -285,6 +307,10 @@ export class Cluster {
   /** The front end sticks each function to one DP (hash of the name; here its index). */
   invoke(fn: string, holdMs: number, nowMs: number): void {
     const dp = this.dps[fnIndex(fn) % this.dps.length]!;
+    if (dp.down) {
+      this.ledger.reject(503, 'dp_down'); // the front end has no other DP for this hash
+      return;
+    }
     const waiter: Waiter = {
       fn, arrivalMs: nowMs, state: 'queued', endpoint: null, cold: false, dispatchedAtMs: 0,
     };
@@ -302,8 +328,10 @@ export class Cluster {
   private startRequest(dp: SimDataPlane, waiter: Waiter, nowMs: number): void {
     const req = this.ledger.byWaiter.get(waiter)!;
     const ep = waiter.endpoint!;
-    this.ledger.started(req, ep);
+    this.ledger.started(req, ep, nowMs);
+    const incarnation = dp.incarnation;
     this.timers.at(nowMs + req.holdMs, (t) => {
+      if (dp.incarnation !== incarnation) return; // the DP died: the request failed with it
       const alive = this.workers.get(ep.workerId)?.running.has(ep.id) === true;
       this.ledger.finish(waiter, alive ? 200 : 502, alive ? 'ok' : 'sandbox_gone');
       dp.core.release(waiter, t);
@@ -340,12 +368,14 @@ export class Cluster {
     const every = (periodMs: number): boolean => nowMs % periodMs === 0;
     if (every(periods.dpExpiryMs)) {
       for (const dp of this.dps) {
+        if (dp.down) continue;
         dp.core.expire(nowMs);
         this.afterCoreCall(dp, nowMs);
       }
     }
     if (every(periods.dpDemandMs)) {
       for (const dp of this.dps) {
+        if (dp.down) continue;
         const functions = dp.core.takeDemand(nowMs);
         if (functions.length === 0) continue;
         const value = { functions, firstDemand: false };

@@ -9,7 +9,7 @@ import { seededRng } from '../shared/rng.js';
 import { checkSettled, checkStep } from './checkers.js';
 import { Cluster } from './cluster.js';
 import { beginQuiet, injectFaults } from './faults.js';
-import { swarmOptions, type SimOptions } from './options.js';
+import { churnOptions, swarmOptions, type SimOptions } from './options.js';
 
 export interface SimResult {
   seed: number;
@@ -19,8 +19,14 @@ export interface SimResult {
   cluster: Cluster;
 }
 
-export function optionsForSeed(seed: number): SimOptions {
-  return swarmOptions(seed, seededRng(seed ^ 0x5eed));
+export function optionsForSeed(seed: number, opts: { churn?: boolean } = {}): SimOptions {
+  const rng = seededRng(seed ^ 0x5eed);
+  const o = swarmOptions(seed, rng);
+  if (opts.churn) {
+    o.churn = churnOptions(rng);
+    o.checkDrains = true;
+  }
+  return o;
 }
 
 /** `hook` runs after each step (scenarios use it to inject exact faults). */
