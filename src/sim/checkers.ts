@@ -92,6 +92,7 @@ function checkSlots(c: Cluster): string | null {
     }
   }
   for (const dp of c.dps) {
+    if (dp.down) continue; // a dead DP's core is garbage; it restarts with a new one
     for (const ep of dp.core.endpoints.values()) {
       if (ep.inflight !== (c.ledger.inflight.get(ep) ?? 0)) {
         return `S3 endpoint ${ep.id} on ${dp.id} inflight ${ep.inflight} without client requests`;
