@@ -1,7 +1,7 @@
 /**
  * @module sim/cluster
- * One simulated cluster: the real ControlPlaneCore and DataPlaneCores, unchanged, wired to
- * fake workers, open-loop clients and a fake network, all in virtual time and all drawn from
+ * One simulated cluster: the real ControlPlaneCore, DataPlaneCores and WorkerCores (behind the
+ * daemon's own driver, over fake runtimes), wired to open-loop clients and a fake network, all in virtual time and all drawn from
  * one seed. This file plays the shells: it turns messages into core events exactly as
  * `control-plane/shell/rpc-server.ts` does, carries out the effects as
  * `control-plane/main.ts` does, and empties the DP outboxes as `data-plane/main.ts` does.
@@ -10,7 +10,8 @@
  *                                  ──demand──▶            ◀── Network ──▶ FakeWorker ×N
  *
  * Periods (virtual): step 10 ms, CP tick 100 ms, DP expiry 50 ms, DP demand report 1000 ms,
- * worker heartbeat 250 ms. Faults come from `options.faults` and stop at the quiet phase.
+ * worker heartbeat 250 ms. Faults come from `options.faults` (and `options.churn`, see
+ * churn.ts) and stop at the quiet phase. Every stream message crosses the wire codec.
  */
 import type { FunctionRecord } from '../api/types.js';
 import { ControlPlaneCore } from '../control-plane/core/control-plane.js';
