@@ -97,11 +97,6 @@ export class WorkerCore {
     return n;
   }
 
-  /** Sandboxes in a given state, by id (tests and the simulator's checkers). */
-  idsIn(state: SandboxState): string[] {
-    return [...this.sandboxes.values()].filter((s) => s.state === state).map((s) => s.id);
-  }
-
   /** Events waiting for a flush or for replay. */
   get queuedEventCount(): number {
     return this.outbox.size;
@@ -230,7 +225,9 @@ export class WorkerCore {
   private onCreated(sandboxId: string, result: CreatedResult, nowMs: number): void {
     const sb = this.sandboxes.get(sandboxId);
     if (!sb || sb.state !== 'creating' || !sb.spec) {
+      // Not ours to run (a bug in the shell): stop it rather than leave an orphan process.
       this.log.warn('sandbox.created_unexpected', { workerId: this.config.workerId, sandboxId });
+      if (result.ok) this.effects.push({ kind: 'runtime_delete', sandboxId });
       return;
     }
     const spec = sb.spec;
