@@ -128,10 +128,20 @@ describe('worker core: hello and heartbeat', () => {
     assert.equal(hello.value.workerId, 'w1');
   });
 
+  it('a tick a little early (timer jitter) still heartbeats: one heartbeat per period', () => {
+    const core = runningCore({ heartbeatPeriodMs: 1_000 });
+    let n = 0;
+    for (const t of [999, 1_998, 2_997, 3_996]) {
+      core.tick(t);
+      n += sent(core.flush()).filter((e) => e.case === 'heartbeat').length;
+    }
+    assert.equal(n, 4);
+  });
+
   it('heartbeats every period while connected, with capacity and what creating and running sandboxes hold', () => {
     const core = runningCore({ heartbeatPeriodMs: 1_000 });
     core.handle(create('s2'), 60);
-    assert.deepEqual(core.tick(500), []);
+    assert.deepEqual(core.tick(400), []);
     core.tick(1_000);
     const hb = sent(core.flush());
     assert.equal(hb.length, 1);
@@ -139,7 +149,7 @@ describe('worker core: hello and heartbeat', () => {
     assert.deepEqual(hb[0]!.value.allocated, { cpuMillis: 500, memoryMib: 256 });
     assert.deepEqual(hb[0]!.value.capacity, { cpuMillis: 4000, memoryMib: 8192 });
     assert.equal(hb[0]!.value.sandboxCount, 1);
-    core.tick(1_500);
+    core.tick(1_400);
     assert.deepEqual(core.flush(), [], 'not due yet');
     core.handle({ kind: 'disconnected' }, 1_600);
     core.tick(5_000);

@@ -114,9 +114,13 @@ export class WorkerCore {
     return this.takeEffects();
   }
 
-  /** Heartbeats when due (only while connected: a heartbeat is never replayed). */
+  /**
+   * Heartbeats when due (only while connected: a heartbeat is never replayed). The shell ticks
+   * once per period with timer jitter either way, so half a period of slack keeps it at one
+   * heartbeat per tick instead of skipping every other one.
+   */
   tick(nowMs: number): WorkerEffect[] {
-    if (this.connected && nowMs >= this.nextHeartbeatMs) {
+    if (this.connected && nowMs >= this.nextHeartbeatMs - this.config.heartbeatPeriodMs / 2) {
       this.nextHeartbeatMs = nowMs + this.config.heartbeatPeriodMs;
       this.emit({ case: 'heartbeat', value: this.heartbeat() });
     }
