@@ -87,9 +87,8 @@ function deleteAndRecreate(c: Cluster, r: FunctionRecord, nowMs: number): void {
       c.timers.at(t + apiRetryMs, recreate);
       return;
     }
-    c.recreateSeq += 1;
-    const uid = `${r.spec.name}-r${c.recreateSeq}`;
     c.countFault('fn_recreate');
+    const uid = `${r.spec.name}-r${c.faultCounts.get('fn_recreate')}`;
     c.upsertFunction({ ...r, uid, generation: 1, createdAtMs: t, updatedAtMs: t }, t);
   };
   c.timers.at(nowMs + draw(c, c.options.churn.recreateAfterMs), recreate);

@@ -10,8 +10,7 @@
  *                                  ──demand──▶            ◀── Network ──▶ FakeWorker ×N
  *
  * Periods (virtual): step 10 ms, CP tick 100 ms, DP expiry 50 ms, DP demand report 1000 ms,
- * worker heartbeat 250 ms. Faults come from `options.faults` (and `options.churn`, see
- * churn.ts) and stop at the quiet phase. Every stream message crosses the wire codec.
+ * worker heartbeat 250 ms. Faults (`options.faults`, `options.churn`) stop at the quiet phase.
  */
 import type { FunctionRecord } from '../api/types.js';
 import { ControlPlaneCore } from '../control-plane/core/control-plane.js';
@@ -30,7 +29,7 @@ import {
 import { seededRng, type Rng } from '../shared/rng.js';
 import { TimerQueue, VirtualClock } from './clock.js';
 import { RequestLedger, startLoad } from './fake-client.js';
-import { FakeWorker, type SimWorkerIo } from './fake-worker.js';
+import { newFakeWorker, type FakeWorker } from './fake-worker.js';
 import { Network, type Link } from './network.js';
 import type { SimOptions } from './options.js';
 
@@ -41,9 +40,8 @@ export interface SimDataPlane {
   id: string;
   core: DataPlaneCore;
   link: DpLink;
-  /** The DP process is dead (churn): requests to it are refused; a restart gives a new core. */
+  /** The DP process is dead (churn.ts); a crash bumps the incarnation (old requests are void). */
   down: boolean;
-  /** Bumped by a DP crash so requests started before it never release into the new core. */
   incarnation: number;
 }
 
@@ -72,10 +70,8 @@ export class Cluster {
   lastAdoptionRiskMs = 0;
   quiet = false;
   stepIndex = 0;
-  /** Re-created functions so far (their uids). */
-  recreateSeq = 0;
   /** Work for the end of the current step (worker flushes). */
-  private readonly deferred: (() => void)[] = [];
+  readonly deferred: (() => void)[] = [];
   /** Sandboxes the workers stopped since the checkers last looked. */
   readonly stoppedSandboxes: { workerId: string; sandboxId: string; atMs: number }[] = [];
 
@@ -117,20 +113,8 @@ export class Cluster {
 
   private buildPeers(): void {
     for (const w of this.options.workers) {
-      const link = this.workerNet.add(w.id);
-      const io: SimWorkerIo = {
-        send: (ev, nowMs) => this.workerNet.sendToCp(link, ev, nowMs),
-        defer: (fn) => this.deferred.push(fn),
-        onDelete: (workerId, sandboxId, nowMs) => this.onSandboxStopped(workerId, sandboxId, nowMs),
-        heartbeatPeriodMs: periods.heartbeatMs,
-        log: this.log.child({ c: w.id }),
-      };
-      const capacity = { cpuMillis: w.cpuMillis, memoryMiB: w.memoryMiB };
-      const fake = new FakeWorker(
-        w.id, capacity, this.options.creation, this.rng.split(), this.timers, io,
-      );
-      this.workers.set(w.id, fake);
-      this.workerNet.connect(link, 0);
+      this.workers.set(w.id, newFakeWorker(this, w, this.workerNet.add(w.id), periods.heartbeatMs));
+      this.workerNet.connect(this.workerNet.links.get(w.id)!, 0);
     }
     for (let i = 0; i < this.options.dataPlanes; i += 1) {
       const id = `dp${i}`;
@@ -351,18 +335,9 @@ export class Cluster {
     this.workerNet.deliver(nowMs);
     this.dpNet.deliver(nowMs);
     this.periodic(nowMs);
-    this.runDeferred();
-  }
-
-  /** The end of a turn: the worker drivers flush their batches (as the daemon's setImmediate). */
-  runDeferred(): void {
+    // The end of a turn: the worker drivers flush their batches (as the daemon's setImmediate).
     for (let i = 0; i < this.deferred.length; i += 1) this.deferred[i]!();
     this.deferred.length = 0;
-  }
-
-  /** A worker's runtime stops a sandbox on its core's order: was a request still running on it? */
-  private onSandboxStopped(workerId: string, sandboxId: string, nowMs: number): void {
-    this.stoppedSandboxes.push({ workerId, sandboxId, atMs: nowMs });
   }
 
   private periodic(nowMs: number): void {

@@ -18,6 +18,8 @@ import type { Rng } from '../shared/rng.js';
 import { WorkerCore } from '../worker/core/worker-core.js';
 import { WorkerDriver, type RuntimePort } from '../worker/driver.js';
 import type { TimerQueue } from './clock.js';
+import type { Cluster, WorkerLink } from './cluster.js';
+import type { WorkerOptions } from './options.js';
 
 /** Creation faults; the cluster zeroes the rates for the quiet phase. */
 export interface CreationFaults {
@@ -185,4 +187,19 @@ export class FakeWorker {
     }
     return sum;
   }
+}
+
+/** A worker of the cluster, talking over `link`; the runtime's stops feed checker S7. */
+export function newFakeWorker(
+  c: Cluster, w: WorkerOptions, link: WorkerLink, heartbeatPeriodMs: number,
+): FakeWorker {
+  const io: SimWorkerIo = {
+    send: (ev, nowMs) => c.workerNet.sendToCp(link, ev, nowMs),
+    defer: (fn) => c.deferred.push(fn),
+    onDelete: (workerId, sandboxId, atMs) => c.stoppedSandboxes.push({ workerId, sandboxId, atMs }),
+    heartbeatPeriodMs,
+    log: c.log.child({ c: w.id }),
+  };
+  const capacity = { cpuMillis: w.cpuMillis, memoryMiB: w.memoryMiB };
+  return new FakeWorker(w.id, capacity, c.options.creation, c.rng.split(), c.timers, io);
 }

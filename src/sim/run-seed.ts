@@ -58,7 +58,12 @@ export function runSeed(
 }
 
 export function summarize(c: Cluster, result: string): string {
-  const codes = [...c.ledger.counts.entries()].sort().map(([k, v]) => `${k.split(' ')[0]}:${v}`);
+  const byStatus = new Map<string, number>();
+  for (const [k, v] of c.ledger.counts) {
+    const status = k.split(' ')[0]!;
+    byStatus.set(status, (byStatus.get(status) ?? 0) + v);
+  }
+  const codes = [...byStatus.entries()].sort().map(([k, v]) => `${k}:${v}`);
   let created = 0;
   for (const w of c.workers.values()) created += w.created;
   const faults = [...c.faultCounts.entries()].sort().map(([k, v]) => `${k}:${v}`);
