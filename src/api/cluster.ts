@@ -137,6 +137,8 @@ export interface RoutingSnapshotMsg {
   version: number;
   functions: FunctionSpecMsg[];
   endpoints: EndpointMsg[];
+  /** Draining now: a (re)connecting DP acknowledges each once it has no request on it. */
+  drainEndpoints: string[];
 }
 
 /** Moves a DP from `version - 1` to `version`; at any other version it is a gap (resync). */

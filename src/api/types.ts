@@ -45,6 +45,12 @@ export interface FunctionRecord {
   uid: string;
   /** Bumped on every update. */
   generation: number;
+  /**
+   * The generation at which the part of the spec a sandbox runs (command, image, env, resources,
+   * port, working dir) last changed; a sandbox started at or after it runs the current spec.
+   * Absent in records written before it existed: then `generation` stands in.
+   */
+  specGeneration?: number;
   createdAtMs: number;
   updatedAtMs: number;
 }

@@ -77,6 +77,7 @@ const workerFlags: FlagSpec[] = [
   { flag: 'heartbeat-period-ms', key: 'heartbeatPeriodMs', help: `heartbeat period (default ${workerDefaults.heartbeatPeriodMs})` },
   { flag: 'emulated-create-ms', key: 'emulatedCreateMs', help: `emulated sandbox creation time (default ${workerDefaults.emulatedCreateMs})` },
   { flag: 'readiness-timeout-ms', key: 'readinessTimeoutMs', help: `process sandbox readiness limit (default ${workerDefaults.readinessTimeoutMs})` },
+  { flag: 'replay-events-max', key: 'replayEventsMax', help: `sandbox events kept while the CP stream is down (default ${workerDefaults.replayEventsMax})` },
 ];
 
 export function registerComponentCommands(program: Command): void {

@@ -164,6 +164,8 @@ export const workerDefaults = Object.freeze({
   emulatedCreateMs: 40,
   stopGraceMs: 0,
   reconnectBackoffMs: [50, 2_000] as const,
+  /** Sandbox events (crashes, deletions) kept while the stream to the CP is down; oldest dropped past it. */
+  replayEventsMax: 10_000,
 });
 
 export const cliDefaults = Object.freeze({

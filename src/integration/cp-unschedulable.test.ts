@@ -41,7 +41,7 @@ describe('unschedulable functions on a real cluster', { timeout: 60_000 }, () =>
     }, 5_000, 'unschedulableReason in status');
   });
 
-  it('answers 503 (not 502) for an unschedulable function', { todo: 'needs the DP mapping of failure codes (data-plane branch)' }, async () => {
+  it('answers 503 (not 502) for an unschedulable function', async () => {
     const inv = await c.invoke('needs-image');
     assert.equal(inv.status, 503, inv.text);
   });

@@ -128,10 +128,9 @@ describe('function lifecycle on a real cluster', { timeout: 120_000 }, () => {
     assert.equal(bad.status, 400, bad.text);
   });
 
-  // The CP side (drain, bounded by the function's timeout) is here; the DP side (drain before
-  // the function's deletion, ack only when idle) comes from the data-plane branch: drop `todo`
-  // once both are merged.
-  it('lets a request in flight finish when its function is deleted (drain before delete)', { todo: 'needs the DP drain-on-delete fix' }, async () => {
+  // The CP drains (bounded by the function's timeout); the DP drains before it forgets the
+  // function and acknowledges only when the sandbox is idle.
+  it('lets a request in flight finish when its function is deleted (drain before delete)', async () => {
     const r = await c.deploy({ name: 'draining', command: ['node', fixture('sleep-server.js')], scaling: fast });
     assert.equal(r.status, 201, r.text);
     assert.equal((await c.invoke('draining')).status, 200);

@@ -57,7 +57,7 @@ class ProxyRig {
     };
     this.apply({ case: 'snapshot', value: { version: ++this.version, functions: [spec], endpoints: [
       { sandboxId: 's1', function: 'f', functionUid: 'u1', address: `127.0.0.1:${this.upstreamPort}`, workerId: 'w' },
-    ] } });
+    ], drainEndpoints: [] } });
   }
 
   apply(u: RoutingUpdateMsg): void {

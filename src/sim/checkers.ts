@@ -17,9 +17,14 @@
  *     create (a worker hello, a CP restart, a worker marked unschedulable): adopting them can
  *     overshoot max legitimately until the next scale-down; that window is one stable window
  *     plus the longest creation plus a tick;
- *  S5 every request is answered at most once (asserted in the ledger).
+ *  S5 every request is answered at most once (asserted in the ledger);
+ *  S6 no DP function has a negative in-flight level, queued count or demand level;
+ *  S7 no worker stops a sandbox (on its core's order, not a crash) while a request runs on it,
+ *     unless the request, or the CP's drain of the sandbox, has lasted past the drain limit
+ *     (drain before delete; a DP partitioned from the CP may route to it after the drain began).
  * Liveness, after the quiet phase:
- *  L1 no accepted request is still pending; every DP queue and inflight count is 0;
+ *  L1 no accepted request is still pending (none lost from a queue: every admitted request
+ *     ended served or failed with a status); every DP queue and inflight count is 0;
  *  L2 every DP's functions and per-function endpoint ids equal the CP routing table, at the
  *     same version;
  *  L3 per function: desired = ready, creating = 0, draining = 0, min ≤ ready ≤ max;
@@ -34,7 +39,43 @@ export function checkStep(c: Cluster): string | null {
   } catch (e) {
     return `S1 cp.checkInvariants: ${(e as Error).message}`;
   }
-  return checkCapacity(c) ?? checkSlots(c) ?? checkScale(c);
+  return checkCapacity(c) ?? checkSlots(c) ?? checkScale(c) ?? checkLevels(c) ?? checkDrains(c);
+}
+
+function checkLevels(c: Cluster): string | null {
+  for (const dp of c.dps) {
+    if (dp.down) continue;
+    for (const fn of dp.core.functions.values()) {
+      if (fn.inflight < 0 || fn.queued < 0 || fn.level < 0) {
+        return `S6 ${dp.id} ${fn.name} inflight ${fn.inflight} queued ${fn.queued} level ${fn.level}`;
+      }
+    }
+  }
+  return null;
+}
+
+/** The CP's drain limit: a request may outlive its sandbox only past it. */
+function drainLimitMs(c: Cluster): number {
+  return c.options.cp.drainTimeoutMs;
+}
+
+function checkDrains(c: Cluster): string | null {
+  const stopped = c.stoppedSandboxes.splice(0);
+  if (!c.options.checkDrains) return null;
+  for (const s of stopped) {
+    for (const r of c.ledger.pending) {
+      const ep = r.endpoint;
+      if (!ep || ep.id !== s.sandboxId || ep.workerId !== s.workerId) continue;
+      // A request may outlive the drain limit (it ran that long, or a DP cut off from the CP
+      // kept routing to the sandbox after the drain began); before that the stop is a bug.
+      const ranMs = s.atMs - r.startedAtMs;
+      const drainedMs = s.drainStartedAtMs === null ? 0 : s.atMs - s.drainStartedAtMs;
+      if (ranMs < drainLimitMs(c) && drainedMs < drainLimitMs(c)) {
+        return `S7 ${s.workerId} stopped ${s.sandboxId} at ${s.atMs} while request #${r.id} ${r.fn} ran on it for ${ranMs} ms`;
+      }
+    }
+  }
+  return null;
 }
 
 function checkCapacity(c: Cluster): string | null {
@@ -55,6 +96,7 @@ function checkSlots(c: Cluster): string | null {
     }
   }
   for (const dp of c.dps) {
+    if (dp.down) continue; // a dead DP's core is garbage; it restarts with a new one
     for (const ep of dp.core.endpoints.values()) {
       if (ep.inflight !== (c.ledger.inflight.get(ep) ?? 0)) {
         return `S3 endpoint ${ep.id} on ${dp.id} inflight ${ep.inflight} without client requests`;

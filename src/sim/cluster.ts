@@ -1,7 +1,7 @@
 /**
  * @module sim/cluster
- * One simulated cluster: the real ControlPlaneCore and DataPlaneCores, unchanged, wired to
- * fake workers, open-loop clients and a fake network, all in virtual time and all drawn from
+ * One simulated cluster: the real ControlPlaneCore, DataPlaneCores and WorkerCores (behind the
+ * daemon's own driver, over fake runtimes), wired to open-loop clients and a fake network, all in virtual time and all drawn from
  * one seed. This file plays the shells: it turns messages into core events exactly as
  * `control-plane/shell/rpc-server.ts` does, carries out the effects as
  * `control-plane/main.ts` does, and carries out the DP effects as `data-plane/main.ts` does.
@@ -10,29 +10,27 @@
  *                                  ──demand──▶            ◀── Network ──▶ FakeWorker ×N
  *
  * Periods (virtual): step 10 ms, CP tick 100 ms, DP expiry 50 ms, DP demand report 1000 ms,
- * worker heartbeat 250 ms. Faults come from `options.faults` and stop at the quiet phase.
+ * worker heartbeat 250 ms. Faults (`options.faults`, `options.churn`) stop at the quiet phase.
  */
-import { create } from '@bufbuild/protobuf';
-import type { FunctionRecord } from '../api/types.js';
+import type { FunctionRecord, FunctionSpec } from '../api/types.js';
 import { ControlPlaneCore } from '../control-plane/core/control-plane.js';
 import type { CpEffect, CpEvent } from '../control-plane/core/types.js';
 import { DataPlaneCore, newWaiter, type DpEffect, type Waiter } from '../data-plane/core/data-plane.js';
-import { decodeRoutingUpdate, encodeRoutingUpdate, encodeWorkerCommand } from '../wire/codec.js';
+import { dataPlaneEventToCp, workerEventToCp } from '../control-plane/shell/peer-events.js';
 import {
-  DataPlaneEventSchema,
-  FailureKind,
-  WorkerCommandSchema,
   type DataPlaneEvent,
-  type SandboxInfo as WorkerEventReady,
   type RoutingUpdate,
   type WorkerCommand,
   type WorkerEvent,
 } from '../gen/dirigent/v1/cluster_pb.js';
 import { silentLogger, type Logger } from '../shared/logger.js';
+import {
+  decodeDataPlaneEvent, decodeRoutingUpdate, decodeWorkerEvent, encodeDataPlaneEvent, encodeRoutingUpdate, encodeWorkerCommand,
+} from '../wire/codec.js';
 import { seededRng, type Rng } from '../shared/rng.js';
 import { TimerQueue, VirtualClock } from './clock.js';
 import { RequestLedger, startLoad } from './fake-client.js';
-import { FakeWorker } from './fake-worker.js';
+import { newFakeWorker, type FakeWorker } from './fake-worker.js';
 import { Network, type Link } from './network.js';
 import type { SimOptions } from './options.js';
 
@@ -43,7 +41,13 @@ export interface SimDataPlane {
   id: string;
   core: DataPlaneCore;
   link: DpLink;
+  /** The DP process is dead (churn.ts); a crash bumps the incarnation (old requests are void). */
+  down: boolean;
+  incarnation: number;
 }
+
+/** Virtual time a store write takes (SQLite group commit is about this). */
+const storeLatencyMs = 3;
 
 export const periods = Object.freeze({
   cpTickMs: 100, dpExpiryMs: 50, dpDemandMs: 1_000, heartbeatMs: 250,
@@ -56,6 +60,7 @@ export class Cluster {
   readonly ledger = new RequestLedger();
   /** The store: survives CP restarts, like the SQLite store does. */
   readonly records = new Map<string, FunctionRecord>();
+  private apiSeq = 0;
   readonly workers = new Map<string, FakeWorker>();
   readonly dps: SimDataPlane[] = [];
   readonly workerNet: Network<WorkerEvent, WorkerCommand>;
@@ -70,6 +75,10 @@ export class Cluster {
   lastAdoptionRiskMs = 0;
   quiet = false;
   stepIndex = 0;
+  /** Work for the end of the current step (worker flushes). */
+  readonly deferred: (() => void)[] = [];
+  /** Sandboxes the workers stopped since the checkers last looked. */
+  readonly stoppedSandboxes: { workerId: string; sandboxId: string; atMs: number; drainStartedAtMs: number | null }[] = [];
 
   constructor(readonly options: SimOptions, readonly log: Logger = silentLogger) {
     this.rng = seededRng(options.seed);
@@ -77,8 +86,11 @@ export class Cluster {
     this.workerNet = new Network(options.link, this.rng.split(), this.timers, {
       onCp: (l, m, now) => this.onWorkerMessage(l, m, now),
       onPeer: (l, m, now) => this.workers.get(l.peerId)!.onCommand(m, now),
-      onBroken: (l, cpSees) => this.onWorkerBroken(l, cpSees),
-      onConnected: (l, now) => this.workerNet.sendToCp(l, this.workers.get(l.peerId)!.hello(), now),
+      onBroken: (l, cpSees, now) => {
+        this.workers.get(l.peerId)!.onBroken(now);
+        this.onWorkerBroken(l, cpSees);
+      },
+      onConnected: (l, now) => this.workers.get(l.peerId)!.onConnected(now),
     });
     this.dpNet = new Network(options.link, this.rng.split(), this.timers, {
       onCp: (l, m, now) => this.onDpMessage(l, m, now),
@@ -106,24 +118,51 @@ export class Cluster {
 
   private buildPeers(): void {
     for (const w of this.options.workers) {
-      const link = this.workerNet.add(w.id);
-      const send = (ev: WorkerEvent, nowMs: number): void => {
-        this.workerNet.sendToCp(link, ev, nowMs);
-      };
-      const capacity = { cpuMillis: w.cpuMillis, memoryMiB: w.memoryMiB };
-      const fake = new FakeWorker(
-        w.id, capacity, this.options.creation, this.rng.split(), this.timers, send,
-      );
-      this.workers.set(w.id, fake);
-      this.workerNet.connect(link, 0);
+      this.workers.set(w.id, newFakeWorker(this, w, this.workerNet.add(w.id), periods.heartbeatMs));
+      this.workerNet.connect(this.workerNet.links.get(w.id)!, 0);
     }
     for (let i = 0; i < this.options.dataPlanes; i += 1) {
       const id = `dp${i}`;
-      const core = new DataPlaneCore(this.options.dp, this.rng.split(), this.log.child({ c: id }));
-      const dp = { id, core, link: this.dpNet.add(id) };
+      const core = this.newDpCore(id);
+      const dp = { id, core, link: this.dpNet.add(id), down: false, incarnation: 0 };
       this.dps.push(dp);
       this.dpNet.connect(dp.link, 0);
     }
+  }
+
+  /** A DP core as data-plane/main.ts builds it (also for a DP that restarts empty). */
+  newDpCore(id: string): DataPlaneCore {
+    return new DataPlaneCore(this.options.dp, this.rng.split(), this.log.child({ c: id }));
+  }
+
+  /** As the API does: the store first, then the CP core (a change while the CP is down fails). */
+  /**
+   * Management API calls, as the API server makes them: the registry in the core decides, the
+   * store effect is carried out after `storeLatencyMs` (virtual), then the core completes it.
+   */
+  apiCreate(spec: FunctionSpec, uid: string, nowMs: number): void {
+    this.apiSeq += 1;
+    this.cpHandle({ kind: 'api_create', requestId: this.apiSeq, spec, uid, wallMs: nowMs }, nowMs);
+  }
+
+  apiUpdate(name: string, patch: (current: FunctionSpec) => FunctionSpec, nowMs: number): void {
+    this.apiSeq += 1;
+    this.cpHandle({ kind: 'api_update', requestId: this.apiSeq, name, patch, wallMs: nowMs }, nowMs);
+  }
+
+  apiDelete(name: string, nowMs: number): void {
+    this.apiSeq += 1;
+    this.cpHandle({ kind: 'api_delete', requestId: this.apiSeq, name }, nowMs);
+  }
+
+  /** The store write of a registry operation: durable after a virtual latency, then reported. */
+  private storeWrite(opId: number, apply: () => void, nowMs: number): void {
+    const cp = this.cp;
+    this.timers.at(nowMs + storeLatencyMs, (t) => {
+      if (this.cp !== cp) return; // the CP died before the write: it never happened
+      apply();
+      this.cpHandle({ kind: 'persisted', opId }, t);
+    });
   }
 
   get nowMs(): number {
@@ -158,34 +197,31 @@ export class Cluster {
           this.dpNet.sendToPeer(this.dpNet.links.get(id)!, update, nowMs);
         }
       }
+      else if (e.kind === 'store_function') {
+        const record = e.record;
+        this.storeWrite(e.opId, () => this.records.set(record.spec.name, record), nowMs);
+      } else if (e.kind === 'store_delete_function') {
+        const name = e.name;
+        this.storeWrite(e.opId, () => this.records.delete(name), nowMs);
+      }
       // persist_worker / persist_data_plane: the sim store keeps functions only, which is
-      // all a restarted CP reads back (workers and DPs re-register on reconnect).
+      // all a restarted CP reads back (workers and DPs re-register on reconnect). api_done:
+      // no client waits on the answer.
     }
   }
 
   private onWorkerMessage(link: WorkerLink, msg: WorkerEvent, nowMs: number): void {
-    const e = msg.event;
+    const decoded = decodeWorkerEvent(msg);
+    if (!decoded.ok) throw new Error(`worker ${link.peerId} sent an invalid ${decoded.field}: ${decoded.reason}`);
+    const e = decoded.msg;
     const workerId = link.peerId;
     if (e.case === 'hello') {
       this.cpWorkers.add(workerId);
       this.lastAdoptionRiskMs = nowMs;
-      this.cpHandle({ kind: 'worker_connected', hello: e.value }, nowMs);
     } else if (!this.cpWorkers.has(workerId)) {
       throw new Error(`worker ${workerId} sent ${e.case} before hello`);
-    } else if (e.case === 'heartbeat') {
-      this.cpHandle({ kind: 'worker_heartbeat', workerId, heartbeat: e.value }, nowMs);
-    } else if (e.case === 'ready') {
-      const sandbox = e.value.sandbox!;
-      this.cpHandle({ kind: 'sandbox_ready', workerId, sandbox, creationMs: 0 }, nowMs);
-    } else if (e.case === 'failed') {
-      const f = e.value;
-      const ev: CpEvent = {
-        kind: 'sandbox_failed', workerId, sandboxId: f.sandboxId, failure: f.kind === FailureKind.CRASH ? 'crash' : 'create', reason: f.reason,
-      };
-      this.cpHandle(ev, nowMs);
-    } else if (e.case === 'deleted') {
-      this.cpHandle({ kind: 'sandbox_deleted', workerId, sandboxId: e.value.sandboxId }, nowMs);
     }
+    this.cpHandle(workerEventToCp(workerId, e), nowMs);
   }
 
   private onWorkerBroken(link: WorkerLink, cpSees: boolean): void {
@@ -196,22 +232,13 @@ export class Cluster {
   }
 
   private onDpMessage(link: DpLink, msg: DataPlaneEvent, nowMs: number): void {
-    const e = msg.event;
+    const decoded = decodeDataPlaneEvent(msg);
+    if (!decoded.ok) throw new Error(`${link.peerId} sent an invalid ${decoded.field}: ${decoded.reason}`);
+    const e = decoded.msg;
     const dataPlaneId = link.peerId;
-    if (e.case === 'hello') {
-      this.cpDps.add(dataPlaneId);
-      this.cpHandle({ kind: 'dp_connected', hello: e.value }, nowMs);
-    } else if (!this.cpDps.has(dataPlaneId)) {
-      throw new Error(`data plane ${dataPlaneId} sent ${e.case} before hello`);
-    } else if (e.case === 'demand') {
-      this.cpHandle({ kind: 'dp_demand', dataPlaneId, report: e.value }, nowMs);
-    } else if (e.case === 'drained') {
-      this.cpHandle({ kind: 'dp_drained', dataPlaneId, sandboxIds: e.value.sandboxIds }, nowMs);
-    } else if (e.case === 'resync') {
-      this.cpHandle({ kind: 'dp_resync', dataPlaneId }, nowMs);
-    } else if (e.case === 'ack') {
-      this.cpHandle({ kind: 'dp_ack', dataPlaneId, version: e.value.version }, nowMs);
-    }
+    if (e.case === 'hello') this.cpDps.add(dataPlaneId);
+    else if (!this.cpDps.has(dataPlaneId)) throw new Error(`data plane ${dataPlaneId} sent ${e.case} before hello`);
+    this.cpHandle(dataPlaneEventToCp(dataPlaneId, e), nowMs);
   }
 
   private onDpBroken(link: DpLink, cpSees: boolean): void {
@@ -226,17 +253,17 @@ export class Cluster {
   private onRoutingUpdate(link: DpLink, update: RoutingUpdate, nowMs: number): void {
     const dp = this.dps.find((d) => d.link === link)!;
     const decoded = decodeRoutingUpdate(update);
-    if (!decoded.ok) throw new Error(`CP sent an invalid routing update: ${decoded.field} ${decoded.reason}`);
+    if (!decoded.ok) throw new Error(`CP sent ${dp.id} an invalid ${decoded.field}: ${decoded.reason}`);
     const applied = dp.core.applyRouting(decoded.msg, nowMs);
     if (!applied.ok) {
       const value = { haveVersion: dp.core.version };
-      const ev = create(DataPlaneEventSchema, { event: { case: 'resync', value } });
+      const ev = encodeDataPlaneEvent({ case: 'resync', value });
       this.dpNet.sendToCp(link, ev, nowMs);
     } else {
       // The shell acks once per event-loop turn with the newest version; one per update is
       // the same to the core, which keeps the maximum.
       const value = { version: dp.core.version };
-      const ev = create(DataPlaneEventSchema, { event: { case: 'ack', value } });
+      const ev = encodeDataPlaneEvent({ case: 'ack', value });
       this.dpNet.sendToCp(link, ev, nowMs);
     }
     this.runEffects(dp, applied.effects, nowMs);
@@ -255,12 +282,12 @@ export class Cluster {
     }
     if (sandboxIds.length > 0) {
       const value = { sandboxIds };
-      this.dpSend(dp, create(DataPlaneEventSchema, { event: { case: 'drained', value } }), nowMs);
+      this.dpSend(dp, encodeDataPlaneEvent({ case: 'drained', value }), nowMs);
     }
     const functions = firstDemand ? dp.core.firstDemandReport() : [];
     if (functions.length > 0) {
       const value = { functions, firstDemand: true };
-      this.dpSend(dp, create(DataPlaneEventSchema, { event: { case: 'demand', value } }), nowMs);
+      this.dpSend(dp, encodeDataPlaneEvent({ case: 'demand', value }), nowMs);
     }
   }
 
@@ -271,6 +298,10 @@ export class Cluster {
   /** The front end sticks each function to one DP (hash of the name; here its index). */
   invoke(fn: string, holdMs: number, nowMs: number): void {
     const dp = this.dps[fnIndex(fn) % this.dps.length]!;
+    if (dp.down) {
+      this.ledger.reject(503, 'dp_down'); // the front end has no other DP for this hash
+      return;
+    }
     const waiter = newWaiter(fn, nowMs);
     const r = dp.core.admit(fn, waiter, nowMs);
     if (r.kind === 'not_found') this.ledger.reject(404, 'function_not_found');
@@ -283,8 +314,10 @@ export class Cluster {
   private startRequest(dp: SimDataPlane, waiter: Waiter, nowMs: number): void {
     const req = this.ledger.byWaiter.get(waiter)!;
     const ep = waiter.endpoint!;
-    this.ledger.started(req, ep);
+    this.ledger.started(req, ep, nowMs);
+    const incarnation = dp.incarnation;
     this.timers.at(nowMs + req.holdMs, (t) => {
+      if (dp.incarnation !== incarnation) return; // the DP died: the request failed with it
       const alive = this.workers.get(ep.workerId)?.running.has(ep.id) === true;
       this.ledger.finish(waiter, alive ? 200 : 502, alive ? 'ok' : 'sandbox_gone');
       this.runEffects(dp, dp.core.release(waiter, t), t);
@@ -302,24 +335,29 @@ export class Cluster {
     this.workerNet.deliver(nowMs);
     this.dpNet.deliver(nowMs);
     this.periodic(nowMs);
+    // The end of a turn: the worker drivers flush their batches (as the daemon's setImmediate).
+    for (let i = 0; i < this.deferred.length; i += 1) this.deferred[i]!();
+    this.deferred.length = 0;
   }
 
   private periodic(nowMs: number): void {
     const every = (periodMs: number): boolean => nowMs % periodMs === 0;
     if (every(periods.dpExpiryMs)) {
       for (const dp of this.dps) {
+        if (dp.down) continue;
         this.runEffects(dp, dp.core.expire(nowMs), nowMs);
       }
     }
     if (every(periods.dpDemandMs)) {
       for (const dp of this.dps) {
+        if (dp.down) continue;
         const functions = dp.core.takeDemand(nowMs);
         if (functions.length === 0) continue;
         const value = { functions, firstDemand: false };
-        this.dpSend(dp, create(DataPlaneEventSchema, { event: { case: 'demand', value } }), nowMs);
+        this.dpSend(dp, encodeDataPlaneEvent({ case: 'demand', value }), nowMs);
       }
     }
-    if (every(periods.heartbeatMs)) for (const w of this.workers.values()) w.heartbeat(nowMs);
+    if (every(periods.heartbeatMs)) for (const w of this.workers.values()) w.tick(nowMs);
     if (every(periods.cpTickMs) && !this.cpDown) this.exec(this.cp.tick(nowMs), nowMs);
   }
 
@@ -351,7 +389,7 @@ export class Cluster {
 
 function dpHello(id: string): DataPlaneEvent {
   const value = { dataPlaneId: id, proxyAddress: `${id}:8080`, internalAddress: `${id}:8081` };
-  return create(DataPlaneEventSchema, { event: { case: 'hello', value } });
+  return encodeDataPlaneEvent({ case: 'hello', value });
 }
 
 function fnIndex(name: string): number {

@@ -30,6 +30,8 @@ export interface SimRequest {
   status: number;
   code: string;
   endpoint: DpEndpoint | null;
+  /** When it was dispatched to its endpoint; 0 while queued. */
+  startedAtMs: number;
 }
 
 export class RequestLedger {
@@ -44,6 +46,7 @@ export class RequestLedger {
     this.seq += 1;
     const r: SimRequest = {
       id: this.seq, fn, dp, acceptedAtMs: nowMs, holdMs, status: 0, code: '', endpoint: null,
+      startedAtMs: 0,
     };
     this.byWaiter.set(waiter, r);
     this.pending.add(r);
@@ -55,9 +58,10 @@ export class RequestLedger {
     this.count(`${status} ${code}`);
   }
 
-  started(r: SimRequest, ep: DpEndpoint): void {
+  started(r: SimRequest, ep: DpEndpoint, nowMs: number): void {
     assert(r.endpoint === null && r.status === 0, `request ${r.id} started twice`);
     r.endpoint = ep;
+    r.startedAtMs = nowMs;
     this.inflight.set(ep, (this.inflight.get(ep) ?? 0) + 1);
   }
 

@@ -1,25 +1,25 @@
 /**
  * @module sim/fake-worker
- * A worker daemon in virtual time, mirroring `worker/daemon.ts` message for message: create →
- * ready or failed(CREATE) after a creation delay; delete → deleted (a delete during creation
- * lets the creation finish, then deletes); a sandbox crash → failed(CRASH); a hello listing the
- * running sandboxes on every (re)connect; heartbeats with capacity and allocation. Events
- * produced while the stream is down are lost, as the daemon's Batcher drops them.
- * A crashed worker loses every sandbox; it restarts empty.
+ * A worker in virtual time: the real WorkerCore behind the real WorkerDriver (the same command
+ * decoding and event encoding as `worker/daemon.ts`), with a fake runtime underneath. Only the
+ * runtime is fake: creation takes a seeded time and may be slow or fail; delete takes
+ * `runtimeDeleteMs`; `crashSandbox` is a sandbox process dying on its own. A crashed worker loses
+ * every sandbox and its core; it restarts empty with a new core.
+ *
+ * `running` is the runtime's truth (a sandbox process exists), which the checkers compare with
+ * the CP's view and requests use to know whether their sandbox is still there.
  */
-import { create } from '@bufbuild/protobuf';
+import type { FunctionSpecMsg } from '../api/cluster.js';
 import type { Resources } from '../api/types.js';
-import {
-  FailureKind,
-  WorkerEventSchema,
-  type FunctionSpec as WireSpec,
-  type SandboxInfo,
-  type WorkerCommand,
-  type WorkerEvent,
-} from '../gen/dirigent/v1/cluster_pb.js';
+import type { WorkerCommand, WorkerEvent } from '../gen/dirigent/v1/cluster_pb.js';
 import { assert } from '../shared/assert.js';
+import type { Logger } from '../shared/logger.js';
 import type { Rng } from '../shared/rng.js';
+import { WorkerCore } from '../worker/core/worker-core.js';
+import { WorkerDriver, type RuntimePort } from '../worker/driver.js';
 import type { TimerQueue } from './clock.js';
+import type { Cluster, WorkerLink } from './cluster.js';
+import type { WorkerOptions } from './options.js';
 
 /** Creation faults; the cluster zeroes the rates for the quiet phase. */
 export interface CreationFaults {
@@ -29,20 +29,32 @@ export interface CreationFaults {
   failRate: number;
 }
 
-interface Creating {
-  fn: string;
-  resources: Resources;
-  cancelled: boolean;
+/** How long the fake runtime takes to stop a sandbox (the real one waits for the process). */
+const runtimeDeleteMs = 1;
+/** The daemon's default; the sim never keeps more while a link is down. */
+const replayEventsMax = 10_000;
+
+export interface SimWorkerIo {
+  /** Writes one event on the current stream; lost if there is none. */
+  send(ev: WorkerEvent, nowMs: number): void;
+  /** Runs `fn` at the end of the current step (the daemon's once-per-turn flush). */
+  defer(fn: () => void): void;
+  /** The runtime is about to stop a sandbox on the core's order (the drain checker's hook). */
+  onDelete(workerId: string, sandboxId: string, nowMs: number): void;
+  heartbeatPeriodMs: number;
+  log: Logger;
 }
 
 export class FakeWorker {
   alive = true;
-  /** Bumped by a crash so creations started before it never complete. */
+  /** Bumped by a crash so runtime work started before it never completes. */
   private incarnation = 0;
-  readonly running = new Map<string, SandboxInfo>();
-  readonly creating = new Map<string, Creating>();
+  /** Sandboxes whose process exists, by id, with the function they run. */
+  readonly running = new Map<string, { fn: string; resources: Resources }>();
+  readonly creating = new Set<string>();
   private portSeq = 0;
   created = 0;
+  driver: WorkerDriver;
 
   constructor(
     readonly id: string,
@@ -50,59 +62,67 @@ export class FakeWorker {
     private readonly faults: CreationFaults,
     private readonly rng: Rng,
     private readonly timers: TimerQueue,
-    /** Sends one event on the current stream; lost if there is none. */
-    private readonly send: (ev: WorkerEvent, nowMs: number) => void,
-  ) {}
-
-  hello(): WorkerEvent {
-    return create(WorkerEventSchema, {
-      event: {
-        case: 'hello',
-        value: {
-          workerId: this.id,
-          address: `${this.id}:10010`,
-          capacity: wireResources(this.capacity),
-          runtimes: ['process', 'image'],
-          sandboxes: [...this.running.values()],
-        },
-      },
-    });
+    private readonly io: SimWorkerIo,
+  ) {
+    this.driver = this.newDriver();
   }
 
-  heartbeat(nowMs: number): void {
-    if (!this.alive) return;
-    const allocated = { cpuMillis: 0, memoryMiB: 0 };
-    for (const r of this.running.values()) {
-      allocated.cpuMillis += r.resources?.cpuMillis ?? 0;
-      allocated.memoryMiB += r.resources?.memoryMib ?? 0;
-    }
-    for (const c of this.creating.values()) {
-      allocated.cpuMillis += c.resources.cpuMillis;
-      allocated.memoryMiB += c.resources.memoryMiB;
-    }
-    const value = {
-      capacity: wireResources(this.capacity),
-      allocated: wireResources(allocated),
-      sandboxCount: this.running.size,
+  private newDriver(): WorkerDriver {
+    const core = new WorkerCore(
+      {
+        workerId: this.id,
+        address: `${this.id}:10010`,
+        capacity: { cpuMillis: this.capacity.cpuMillis, memoryMib: this.capacity.memoryMiB },
+        runtimes: ['process', 'image'],
+        heartbeatPeriodMs: this.io.heartbeatPeriodMs,
+        replayEventsMax,
+      },
+      this.io.log,
+    );
+    const incarnation = this.incarnation;
+    const runtime: RuntimePort = {
+      create: (sandboxId, spec) => this.runtimeCreate(sandboxId, spec),
+      delete: (sandboxId) => this.runtimeDelete(sandboxId),
     };
-    this.send(create(WorkerEventSchema, { event: { case: 'heartbeat', value } }), nowMs);
+    const io = {
+      write: (events: WorkerEvent[]) => {
+        for (const ev of events) this.io.send(ev, this.nowMs);
+      },
+      runtime,
+      defer: (fn: () => void) => this.io.defer(() => {
+        if (incarnation === this.incarnation) fn();
+      }),
+    };
+    return new WorkerDriver(core, io, this.io.log, this.id);
+  }
+
+  /** The time of the step in progress, for callbacks that carry none (writes). */
+  nowMs = 0;
+
+  onConnected(nowMs: number): void {
+    this.nowMs = nowMs;
+    this.driver.connected(nowMs);
+  }
+
+  onBroken(nowMs: number): void {
+    this.nowMs = nowMs;
+    if (this.alive) this.driver.disconnected(nowMs);
   }
 
   onCommand(cmd: WorkerCommand, nowMs: number): void {
     assert(this.alive, `dead worker ${this.id} got a command`);
-    const c = cmd.command;
-    if (c.case === 'create') this.create(c.value.sandboxId, c.value.function!, nowMs);
-    else if (c.case === 'delete') this.delete(c.value.sandboxId, nowMs);
+    this.nowMs = nowMs;
+    this.driver.commands([cmd], nowMs);
   }
 
-  private create(sandboxId: string, wire: WireSpec, nowMs: number): void {
-    if (this.running.has(sandboxId) || this.creating.has(sandboxId)) return; // duplicate command
-    const resources = {
-      cpuMillis: wire.resources?.cpuMillis ?? 0,
-      memoryMiB: wire.resources?.memoryMib ?? 0,
-    };
-    const entry: Creating = { fn: wire.name, resources, cancelled: false };
-    this.creating.set(sandboxId, entry);
+  tick(nowMs: number): void {
+    this.nowMs = nowMs;
+    if (this.alive) this.driver.tick(nowMs);
+  }
+
+  private runtimeCreate(sandboxId: string, spec: FunctionSpecMsg): void {
+    assert(!this.creating.has(sandboxId) && !this.running.has(sandboxId), `runtime create of known ${sandboxId}`);
+    this.creating.add(sandboxId);
     const f = this.faults;
     let delayMs = f.createMs[0] + this.rng.next() * (f.createMs[1] - f.createMs[0]);
     if (this.rng.next() < f.slowRate) {
@@ -110,66 +130,42 @@ export class FakeWorker {
     }
     const fails = this.rng.next() < f.failRate;
     const incarnation = this.incarnation;
-    this.timers.at(nowMs + delayMs, (atMs) => {
+    this.timers.at(this.nowMs + delayMs, (atMs) => {
       if (incarnation !== this.incarnation) return; // the worker crashed meanwhile
-      this.finishCreate(sandboxId, wire, entry, fails, atMs);
+      this.nowMs = atMs;
+      this.creating.delete(sandboxId);
+      if (fails) {
+        this.driver.created(sandboxId, { ok: false, reason: 'sim' }, atMs);
+        return;
+      }
+      this.portSeq += 1;
+      const resources = { cpuMillis: spec.resources?.cpuMillis ?? 0, memoryMiB: spec.resources?.memoryMib ?? 0 };
+      this.running.set(sandboxId, { fn: spec.name, resources });
+      this.created += 1;
+      const address = `${this.id}:${20000 + this.portSeq}`;
+      this.driver.created(sandboxId, { ok: true, address, createdAtMs: atMs, startMs: 0, readinessMs: 0 }, atMs);
     });
   }
 
-  private finishCreate(
-    id: string, wire: WireSpec, e: Creating, fails: boolean, nowMs: number,
-  ): void {
-    this.creating.delete(id);
-    if (fails) {
-      const value = { sandboxId: id, function: wire.name, kind: FailureKind.CREATE, reason: 'sim' };
-      this.send(create(WorkerEventSchema, { event: { case: 'failed', value } }), nowMs);
-      return;
-    }
-    this.portSeq += 1;
-    const info: SandboxInfo = {
-      $typeName: 'dirigent.v1.SandboxInfo',
-      sandboxId: id,
-      function: wire.name,
-      address: `${this.id}:${20000 + this.portSeq}`,
-      resources: wireResources(e.resources),
-      createdAtMs: nowMs,
-      functionGeneration: wire.generation,
-      functionUid: wire.uid,
-    };
-    this.running.set(id, info);
-    this.created += 1;
-    if (e.cancelled) {
-      this.delete(id, nowMs);
-      return;
-    }
-    const value = { sandbox: info, breakdown: { totalMs: 0, startMs: 0, readinessMs: 0 } };
-    this.send(create(WorkerEventSchema, { event: { case: 'ready', value } }), nowMs);
-  }
-
-  private delete(sandboxId: string, nowMs: number): void {
-    const pending = this.creating.get(sandboxId);
-    if (pending) {
-      pending.cancelled = true; // finishes creating, then deletes itself
-      return;
-    }
+  private runtimeDelete(sandboxId: string): void {
+    if (this.running.has(sandboxId)) this.io.onDelete(this.id, sandboxId, this.nowMs);
     this.running.delete(sandboxId);
-    // The daemon answers `deleted` even for unknown ids: the CP's state converges either way.
-    const value = { sandboxId };
-    this.send(create(WorkerEventSchema, { event: { case: 'deleted', value } }), nowMs);
+    const incarnation = this.incarnation;
+    this.timers.at(this.nowMs + runtimeDeleteMs, (atMs) => {
+      if (incarnation !== this.incarnation) return;
+      this.nowMs = atMs;
+      this.driver.deleted(sandboxId, atMs);
+    });
   }
 
   /** A sandbox process dies on its own. */
   crashSandbox(sandboxId: string, nowMs: number): void {
-    const info = this.running.get(sandboxId);
-    if (!info) return;
-    this.running.delete(sandboxId);
-    const value = {
-      sandboxId, function: info.function, kind: FailureKind.CRASH, reason: 'sim crash',
-    };
-    this.send(create(WorkerEventSchema, { event: { case: 'failed', value } }), nowMs);
+    if (!this.running.delete(sandboxId)) return;
+    this.nowMs = nowMs;
+    this.driver.exited(sandboxId, 'sim crash', nowMs);
   }
 
-  /** The whole worker dies: every sandbox and pending creation is gone. */
+  /** The whole worker dies: every sandbox, pending creation and queued event is gone. */
   crash(): void {
     this.alive = false;
     this.incarnation += 1;
@@ -180,19 +176,35 @@ export class FakeWorker {
   restart(): void {
     assert(!this.alive, `restart of live worker ${this.id}`);
     this.alive = true;
+    this.driver = this.newDriver();
   }
 
   allocated(): Resources {
     const sum = { cpuMillis: 0, memoryMiB: 0 };
     for (const r of this.running.values()) {
-      sum.cpuMillis += r.resources?.cpuMillis ?? 0;
-      sum.memoryMiB += r.resources?.memoryMib ?? 0;
+      sum.cpuMillis += r.resources.cpuMillis;
+      sum.memoryMiB += r.resources.memoryMiB;
     }
     return sum;
   }
 }
 
-function wireResources(r: Resources) {
-  const $typeName = 'dirigent.v1.Resources' as const;
-  return { $typeName, cpuMillis: r.cpuMillis, memoryMib: r.memoryMiB };
+/** A worker of the cluster, talking over `link`; the runtime's stops feed checker S7. */
+export function newFakeWorker(
+  c: Cluster, w: WorkerOptions, link: WorkerLink, heartbeatPeriodMs: number,
+): FakeWorker {
+  const io: SimWorkerIo = {
+    send: (ev, nowMs) => c.workerNet.sendToCp(link, ev, nowMs),
+    defer: (fn) => c.deferred.push(fn),
+    onDelete: (workerId, sandboxId, atMs) => {
+      // When the CP began draining it, if it did (the checker allows a stop past the drain limit).
+      const sb = c.cp.sandboxes.get(sandboxId);
+      const drainStartedAtMs = sb && sb.state === 'draining' ? sb.drainStartedAtMs : null;
+      c.stoppedSandboxes.push({ workerId, sandboxId, atMs, drainStartedAtMs });
+    },
+    heartbeatPeriodMs,
+    log: c.log.child({ c: w.id }),
+  };
+  const capacity = { cpuMillis: w.cpuMillis, memoryMiB: w.memoryMiB };
+  return new FakeWorker(w.id, capacity, c.options.creation, c.rng.split(), c.timers, io);
 }

@@ -5,6 +5,7 @@
  * everything for the liveness phase: partitions end, crashed processes restart, and the
  * per-message faults (drops, slow messages, slow or failing creations) stop.
  */
+import { injectChurn, restartDp } from './churn.js';
 import type { Cluster } from './cluster.js';
 
 export function injectFaults(c: Cluster, nowMs: number): void {
@@ -20,6 +21,7 @@ export function injectFaults(c: Cluster, nowMs: number): void {
     c.crashCp(nowMs);
     c.timers.at(nowMs + draw(c, f.cpDownMs), (t) => c.startCp(t));
   }
+  injectChurn(c, nowMs);
 }
 
 function draw(c: Cluster, r: readonly [number, number]): number {
@@ -105,5 +107,6 @@ export function beginQuiet(c: Cluster, nowMs: number): void {
   cr.failRate = 0;
   for (const x of allLinks(c)) if (x.link.down) x.net.setDown(x.link, false, nowMs);
   for (const w of c.workers.values()) if (!w.alive) restartWorker(c, w.id, nowMs);
+  for (const dp of c.dps) restartDp(c, dp, nowMs);
   c.startCp(nowMs);
 }

@@ -11,6 +11,7 @@ import type { ControlPlaneCoreConfig } from '../control-plane/core/control-plane
 import type { DataPlaneCoreConfig } from '../data-plane/core/data-plane.js';
 import { assert } from '../shared/assert.js';
 import type { Rng } from '../shared/rng.js';
+import { noChurn, type ChurnRates } from './churn.js';
 import type { FunctionLoad } from './fake-client.js';
 import type { CreationFaults } from './fake-worker.js';
 import type { LinkFaults } from './network.js';
@@ -43,6 +44,13 @@ export interface SimOptions {
   link: LinkFaults;
   creation: CreationFaults;
   faults: FaultRates;
+  /** Function changes and DP restarts under traffic (off unless the swarm asks: `--churn`). */
+  churn: ChurnRates;
+  /**
+   * Check S7 (no sandbox stopped while a request runs on it). Off for the fixed regression seeds:
+   * it fails there today (a worker stream break re-adopts and drains sandboxes the DP forgot).
+   */
+  checkDrains: boolean;
   /** Faults and load; then load without faults; then no load until the end. */
   faultPhaseMs: number;
   quietLoadMs: number;
@@ -95,6 +103,8 @@ export function baseOptions(seed: number): SimOptions {
     },
     creation: { createMs: [20, 200], slowRate: 0, slowFactor: [1, 1], failRate: 0 },
     faults: noFaults,
+    churn: noChurn,
+    checkDrains: false,
     faultPhaseMs: 30_000, quietLoadMs: 5_000, quietMs: 40_000,
     cp: {
       placement: 'kubernetes', heartbeatTimeoutMs: 1_500, creationTimeoutMs: 10_000,
@@ -158,4 +168,16 @@ export function swarmOptions(seed: number, rng: Rng): SimOptions {
   o.faultPhaseMs = 20_000 + rng.int(40) * 1_000;
   assert(o.workers.length > 0 && o.functions.length > 0, 'swarm drew an empty cluster');
   return o;
+}
+
+/**
+ * Churn rates for a swarm seed. Drawn after everything else from the same Rng, so a seed's
+ * cluster, load and faults are the same with and without `--churn`.
+ */
+export function churnOptions(rng: Rng): ChurnRates {
+  return {
+    specUpdatePerS: maybe(rng, 0.2), knobUpdatePerS: maybe(rng, 0.2), deletePerS: maybe(rng, 0.15),
+    recreateAfterMs: [0, between(rng, 10, 5_000)],
+    dpRestartPerS: maybe(rng, 0.05), dpDownMs: [50, between(rng, 100, 3_000)],
+  };
 }

@@ -9,7 +9,7 @@ import { seededRng } from '../shared/rng.js';
 import { checkSettled, checkStep } from './checkers.js';
 import { Cluster } from './cluster.js';
 import { beginQuiet, injectFaults } from './faults.js';
-import { swarmOptions, type SimOptions } from './options.js';
+import { churnOptions, swarmOptions, type SimOptions } from './options.js';
 
 export interface SimResult {
   seed: number;
@@ -19,8 +19,14 @@ export interface SimResult {
   cluster: Cluster;
 }
 
-export function optionsForSeed(seed: number): SimOptions {
-  return swarmOptions(seed, seededRng(seed ^ 0x5eed));
+export function optionsForSeed(seed: number, opts: { churn?: boolean } = {}): SimOptions {
+  const rng = seededRng(seed ^ 0x5eed);
+  const o = swarmOptions(seed, rng);
+  if (opts.churn) {
+    o.churn = churnOptions(rng);
+    o.checkDrains = true;
+  }
+  return o;
 }
 
 /** `hook` runs after each step (scenarios use it to inject exact faults). */
@@ -52,7 +58,12 @@ export function runSeed(
 }
 
 export function summarize(c: Cluster, result: string): string {
-  const codes = [...c.ledger.counts.entries()].sort().map(([k, v]) => `${k.split(' ')[0]}:${v}`);
+  const byStatus = new Map<string, number>();
+  for (const [k, v] of c.ledger.counts) {
+    const status = k.split(' ')[0]!;
+    byStatus.set(status, (byStatus.get(status) ?? 0) + v);
+  }
+  const codes = [...byStatus.entries()].sort().map(([k, v]) => `${k}:${v}`);
   let created = 0;
   for (const w of c.workers.values()) created += w.created;
   const faults = [...c.faultCounts.entries()].sort().map(([k, v]) => `${k}:${v}`);

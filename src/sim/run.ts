@@ -1,7 +1,8 @@
 /**
  * @module sim/run
  * CLI: `node dist/sim/run.js --seed N [--ticks T]` replays one seed; `--swarm --seconds S`
- * runs random seeds until the budget is spent, printing each failing seed. Exit code 1 on any
+ * runs random seeds until the budget is spent, printing each failing seed; `--churn` adds
+ * function changes and DP restarts under traffic (sim/churn.ts). Exit code 1 on any
  * failure. Only this file reads real time and Math.random, and only to choose swarm seeds.
  */
 import { optionsForSeed, runSeed } from './run-seed.js';
@@ -11,10 +12,12 @@ interface Args {
   ticks: number | null;
   swarm: boolean;
   seconds: number;
+  /** Function changes and DP restarts under traffic (sim/churn.ts). */
+  churn: boolean;
 }
 
 function parseArgs(argv: string[]): Args {
-  const args: Args = { seed: null, ticks: null, swarm: false, seconds: 60 };
+  const args: Args = { seed: null, ticks: null, swarm: false, seconds: 60, churn: false };
   for (let i = 0; i < argv.length; i += 1) {
     const [flag, inline] = argv[i]!.split('=', 2) as [string, string | undefined];
     const value = (): number => {
@@ -26,16 +29,17 @@ function parseArgs(argv: string[]): Args {
     else if (flag === '--ticks') args.ticks = value();
     else if (flag === '--seconds') args.seconds = value();
     else if (flag === '--swarm') args.swarm = true;
+    else if (flag === '--churn') args.churn = true;
     else {
-      const usage = '--seed N [--ticks T] | --swarm --seconds S';
+      const usage = '--seed N [--ticks T] [--churn] | --swarm --seconds S [--churn]';
       throw new Error(`unknown flag ${flag}; usage: ${usage}`);
     }
   }
   return args;
 }
 
-function runOne(seed: number, ticks: number | null): boolean {
-  const options = optionsForSeed(seed);
+function runOne(seed: number, ticks: number | null, churn: boolean): boolean {
+  const options = optionsForSeed(seed, { churn });
   if (ticks !== null) {
     // --ticks bounds the whole run in steps; the quiet phase keeps its length.
     options.faultPhaseMs = Math.max(0, ticks * options.stepMs - options.quietMs);
@@ -45,13 +49,13 @@ function runOne(seed: number, ticks: number | null): boolean {
   return r.ok;
 }
 
-function swarm(seconds: number): boolean {
+function swarm(seconds: number, churn: boolean): boolean {
   const endMs = Date.now() + seconds * 1000;
   let runs = 0;
   let failures = 0;
   while (Date.now() < endMs) {
     const seed = Math.floor(Math.random() * 2 ** 31);
-    const options = optionsForSeed(seed);
+    const options = optionsForSeed(seed, { churn });
     const r = runSeed(options);
     runs += 1;
     if (!r.ok) {
@@ -66,8 +70,8 @@ function swarm(seconds: number): boolean {
 function main(): void {
   const args = parseArgs(process.argv.slice(2));
   let ok: boolean;
-  if (args.swarm) ok = swarm(args.seconds);
-  else ok = runOne(args.seed ?? 1, args.ticks);
+  if (args.swarm) ok = swarm(args.seconds, args.churn);
+  else ok = runOne(args.seed ?? 1, args.ticks, args.churn);
   process.exitCode = ok ? 0 : 1;
 }
 

@@ -62,7 +62,7 @@ const dpEvent: fc.Arbitrary<DataPlaneEventMsg> = fc.oneof(
   fc.record({ case: fc.constant('ack' as const), value: fc.record({ version: fc.nat() }) }),
 );
 const routing: fc.Arbitrary<RoutingUpdateMsg> = fc.oneof(
-  fc.record({ case: fc.constant('snapshot' as const), value: fc.record({ version: fc.nat(), functions: fc.array(spec, { maxLength: 3 }), endpoints: fc.array(endpoint, { maxLength: 3 }) }) }),
+  fc.record({ case: fc.constant('snapshot' as const), value: fc.record({ version: fc.nat(), functions: fc.array(spec, { maxLength: 3 }), endpoints: fc.array(endpoint, { maxLength: 3 }), drainEndpoints: fc.array(id, { maxLength: 3 }) }) }),
   fc.record({
     case: fc.constant('delta' as const),
     value: fc.record({

@@ -243,6 +243,7 @@ export function decodeRoutingUpdate(u: RoutingUpdate): Decoded<RoutingUpdateMsg>
       count(s.version, 'snapshot.version');
       s.functions.forEach((f, i) => functionSpec(f, `snapshot.functions[${i}]`));
       s.endpoints.forEach((ep, i) => endpoint(ep, `snapshot.endpoints[${i}]`));
+      s.drainEndpoints.forEach((id, i) => str(id, `snapshot.drainEndpoints[${i}]`, wireLimits.idLengthMax, false));
       return { case: 'snapshot', value: s };
     }
     if (up.case === 'delta') {

@@ -1,32 +1,34 @@
 /**
  * @module worker/daemon
- * The worker daemon's link logic: one stream to the CP; executes create/delete commands through
- * a SandboxRuntime, reports ready/failed/deleted/crashed sandboxes and heartbeats with capacity
- * and allocation. After a reconnect (CP failover) its hello lists the running sandboxes so the
- * new leader can rebuild its state from the workers. Several daemons can share one process
+ * The worker daemon's shell: one gRPC stream to the CP, the heartbeat timer, reconnect back-off and
+ * the runtime calls. All decisions live in `core/worker-core.ts`; `driver.ts` decodes commands and
+ * encodes events, exactly as the simulator does. Several daemons can share one process
  * (`dirigent worker --count N`), each with its own identity, stream and heartbeats.
+ *
+ * No exception from a timer, a stream callback or a runtime promise ends the process silently:
+ * each callback is wrapped and logs `worker.callback_failed {event}` before the error goes on.
  */
-import { create, type MessageInitShape } from '@bufbuild/protobuf';
+import { create } from '@bufbuild/protobuf';
 import type * as grpc from '@grpc/grpc-js';
+import type { FunctionSpecMsg } from '../api/cluster.js';
 import type { Resources } from '../api/types.js';
 import {
   ControlPlane,
-  FailureKind,
   WorkerBatchSchema,
-  type FunctionSpec as WireSpec,
-  type SandboxInfo,
   type WorkerBatch,
   type WorkerCommandBatch,
-  WorkerEventSchema,
+  type WorkerEvent,
 } from '../gen/dirigent/v1/cluster_pb.js';
-import { assert } from '../shared/assert.js';
 import type { Clock } from '../shared/clock.js';
-import { Batcher, makeClient, openStream, type BidiStream } from '../shared/grpc.js';
+import { makeClient, openStream, type BidiStream } from '../shared/grpc.js';
 import type { Logger } from '../shared/logger.js';
+import { WorkerCore } from './core/worker-core.js';
+import { WorkerDriver, type RuntimePort } from './driver.js';
 import type { SandboxRuntime } from './runtime/runtime.js';
-import { fromWireSpec } from './wire.js';
+import { runtimeSpec } from './wire.js';
 
-type EventInit = NonNullable<MessageInitShape<typeof WorkerEventSchema>['event']>;
+/** How long past the back-off a connect waits for the channel before trying again. */
+const channelReadyWaitMs = 2_000;
 
 export interface WorkerDaemonOptions {
   id: string;
@@ -36,29 +38,20 @@ export interface WorkerDaemonOptions {
   capabilities: string[];
   heartbeatPeriodMs: number;
   backoffMs: readonly [number, number];
+  /** Sandbox events kept while the stream is down. */
+  replayEventsMax: number;
   /** Share one gRPC channel among the daemons of one process. */
   client?: grpc.Client;
 }
 
-interface Running {
-  info: SandboxInfo;
-}
-
 export class WorkerDaemon {
-  private readonly running = new Map<string, Running>();
-  private readonly creating = new Map<string, { resources: Resources; cancelled: boolean }>();
   private stream: BidiStream<WorkerBatch, WorkerCommandBatch> | null = null;
   private client: grpc.Client | null;
-  private connected = false;
   private closed = false;
   private backoffMs: number;
   private heartbeatTimer: NodeJS.Timeout | null = null;
   private reconnectTimer: NodeJS.Timeout | null = null;
-  private readonly out = new Batcher<EventInit>((events) => {
-    if (this.stream && this.connected) {
-      this.stream.write(create(WorkerBatchSchema, { events: events.map((event) => ({ event })) }));
-    }
-  });
+  private readonly driver: WorkerDriver;
 
   constructor(
     private readonly opts: WorkerDaemonOptions,
@@ -68,16 +61,39 @@ export class WorkerDaemon {
   ) {
     this.backoffMs = opts.backoffMs[0];
     this.client = opts.client ?? null;
-    runtime.onExit((sandboxId, reason) => this.onCrash(sandboxId, reason));
+    const core = new WorkerCore(
+      {
+        workerId: opts.id,
+        address: opts.address,
+        capacity: { cpuMillis: opts.capacity.cpuMillis, memoryMib: opts.capacity.memoryMiB },
+        runtimes: opts.capabilities,
+        heartbeatPeriodMs: opts.heartbeatPeriodMs,
+        replayEventsMax: opts.replayEventsMax,
+      },
+      log,
+    );
+    const port: RuntimePort = {
+      create: (sandboxId, spec) => this.runtimeCreate(sandboxId, spec),
+      delete: (sandboxId) => this.runtimeDelete(sandboxId),
+    };
+    const io = {
+      write: (events: WorkerEvent[]) => this.write(events),
+      runtime: port,
+      defer: (fn: () => void) => setImmediate(() => this.guard('flush', fn)),
+    };
+    this.driver = new WorkerDriver(core, io, log, opts.id);
+    runtime.onExit((sandboxId, reason) => {
+      this.guard('sandbox_exit', () => this.driver.exited(sandboxId, reason, this.clock.nowMs()));
+    });
   }
 
   start(): void {
     this.connect();
-    this.heartbeatTimer = setInterval(() => this.heartbeat(), this.opts.heartbeatPeriodMs);
+    this.heartbeatTimer = setInterval(() => this.guard('heartbeat', () => this.driver.tick(this.clock.nowMs())), this.opts.heartbeatPeriodMs);
   }
 
   get sandboxCount(): number {
-    return this.running.size;
+    return this.driver.core.runningCount();
   }
 
   async close(): Promise<void> {
@@ -89,134 +105,88 @@ export class WorkerDaemon {
     await this.runtime.close();
   }
 
+  /** Runs a callback; a throw is logged with the event's name, then rethrown (a bug of ours). */
+  private guard(event: string, fn: () => void): void {
+    try {
+      fn();
+    } catch (err) {
+      this.log.error('worker.callback_failed', { workerId: this.opts.id, event, error: String(err), stack: (err as Error)?.stack });
+      throw err;
+    }
+  }
+
+  private write(events: WorkerEvent[]): void {
+    this.stream?.write(create(WorkerBatchSchema, { events }));
+  }
+
+  /**
+   * Opens the stream only once the channel is up: a hello and a replay written into a stream to a
+   * CP that is down would be lost with it (the replay is kept until a stream can carry it).
+   */
   private connect(): void {
     if (this.closed) return;
-    this.client ??= makeClient(ControlPlane, this.opts.controlPlane);
-    const stream = openStream<WorkerBatch, WorkerCommandBatch>(this.client, ControlPlane, 'workerStream');
+    const client = (this.client ??= makeClient(ControlPlane, this.opts.controlPlane));
+    client.waitForReady(Date.now() + this.backoffMs + channelReadyWaitMs, (err) => {
+      this.guard('channel_ready', () => {
+        if (this.closed) return;
+        if (err) this.retryLater(`channel not ready: ${err.message}`);
+        else this.openStream(client);
+      });
+    });
+  }
+
+  private retryLater(reason: string): void {
+    this.log.warn('control_plane.disconnected', { workerId: this.opts.id, reason, retryInMs: this.backoffMs });
+    this.reconnectTimer = setTimeout(() => this.guard('reconnect', () => this.connect()), this.backoffMs);
+    this.backoffMs = Math.min(this.opts.backoffMs[1], this.backoffMs * 2);
+  }
+
+  private openStream(client: grpc.Client): void {
+    const stream = openStream<WorkerBatch, WorkerCommandBatch>(client, ControlPlane, 'workerStream');
     this.stream = stream;
-    this.connected = true;
     let alive = true;
     stream.on('data', (batch: WorkerCommandBatch) => {
-      this.backoffMs = this.opts.backoffMs[0];
-      for (const c of batch.commands) {
-        const cmd = c.command;
-        if (cmd.case === 'create') this.create(cmd.value.sandboxId, cmd.value.function!);
-        else if (cmd.case === 'delete') this.delete(cmd.value.sandboxId);
-      }
+      this.guard('commands', () => {
+        this.backoffMs = this.opts.backoffMs[0];
+        this.driver.commands(batch.commands, this.clock.nowMs());
+      });
     });
     const lost = (reason: string): void => {
       if (!alive) return;
       alive = false;
-      this.connected = false;
       this.stream = null;
-      if (this.closed) return;
-      this.log.warn('control_plane.disconnected', { workerId: this.opts.id, reason });
-      this.reconnectTimer = setTimeout(() => this.connect(), this.backoffMs);
-      this.backoffMs = Math.min(this.opts.backoffMs[1], this.backoffMs * 2);
+      this.driver.disconnected(this.clock.nowMs());
+      if (!this.closed) this.retryLater(reason);
     };
-    stream.on('error', (e: Error) => lost(e.message));
-    stream.on('end', () => lost('stream ended'));
-    stream.on('close', () => lost('stream closed'));
-    const hello = {
-      workerId: this.opts.id,
-      address: this.opts.address,
-      capacity: wireResources(this.opts.capacity),
-      runtimes: this.opts.capabilities,
-      sandboxes: [...this.running.values()].map((r) => r.info),
-    };
-    stream.write(create(WorkerBatchSchema, { events: [{ event: { case: 'hello', value: hello } }] }));
+    stream.on('error', (e: Error) => this.guard('stream_error', () => lost(e.message)));
+    stream.on('end', () => this.guard('stream_end', () => lost('stream ended')));
+    stream.on('close', () => this.guard('stream_close', () => lost('stream closed')));
+    // The hello and the replay of what happened while down go out first on the new stream.
+    this.driver.connected(this.clock.nowMs());
   }
 
-  private heartbeat(): void {
-    const allocated = { cpuMillis: 0, memoryMiB: 0 };
-    for (const r of this.running.values()) {
-      allocated.cpuMillis += r.info.resources?.cpuMillis ?? 0;
-      allocated.memoryMiB += r.info.resources?.memoryMib ?? 0;
-    }
-    for (const c of this.creating.values()) {
-      allocated.cpuMillis += c.resources.cpuMillis;
-      allocated.memoryMiB += c.resources.memoryMiB;
-    }
-    this.out.push({
-      case: 'heartbeat',
-      value: {
-        capacity: wireResources(this.opts.capacity),
-        allocated: wireResources(allocated),
-        sandboxCount: this.running.size,
-      },
-    });
-  }
-
-  private create(sandboxId: string, wire: WireSpec): void {
-    if (this.running.has(sandboxId) || this.creating.has(sandboxId)) return; // duplicate command
-    const spec = fromWireSpec(wire);
-    const entry = { resources: spec.resources, cancelled: false };
-    this.creating.set(sandboxId, entry);
-    const startedMs = this.clock.nowMs();
-    this.runtime.create({ sandboxId, fn: spec }).then(
-      (r) => {
-        this.creating.delete(sandboxId);
-        if (!r.ok) {
-          this.out.push({ case: 'failed', value: { sandboxId, function: spec.name, kind: FailureKind.CREATE, reason: r.reason } });
-          this.log.warn('sandbox.create_failed', { workerId: this.opts.id, sandboxId, fn: spec.name, reason: r.reason });
-          return;
-        }
-        const info: SandboxInfo = {
-          $typeName: 'dirigent.v1.SandboxInfo',
-          sandboxId,
-          function: spec.name,
-          address: r.sandbox.address,
-          resources: wireResources(spec.resources),
-          createdAtMs: r.sandbox.createdAtMs,
-          functionGeneration: wire.generation,
-          functionUid: wire.uid,
-        };
-        this.running.set(sandboxId, { info });
-        if (entry.cancelled) {
-          this.delete(sandboxId);
-          return;
-        }
-        const totalMs = this.clock.nowMs() - startedMs;
-        this.out.push({
-          case: 'ready',
-          value: { sandbox: info, breakdown: { totalMs, startMs: r.startMs, readinessMs: r.readinessMs } },
-        });
-      },
-      (err: unknown) => {
-        this.creating.delete(sandboxId);
-        const reason = `runtime error: ${(err as Error).message}`;
-        this.out.push({ case: 'failed', value: { sandboxId, function: spec.name, kind: FailureKind.CREATE, reason } });
-      },
+  private runtimeCreate(sandboxId: string, spec: FunctionSpecMsg): void {
+    this.runtime.create({ sandboxId, fn: runtimeSpec(spec) }).then(
+      (r) => this.guard('sandbox_created', () => {
+        const result = r.ok
+          ? { ok: true as const, address: r.sandbox.address, createdAtMs: r.sandbox.createdAtMs, startMs: r.startMs, readinessMs: r.readinessMs }
+          : r;
+        this.driver.created(sandboxId, result, this.clock.nowMs());
+      }),
+      (err: unknown) => this.guard('sandbox_created', () => {
+        const reason = `runtime error: ${(err as Error)?.message ?? String(err)}`;
+        this.driver.created(sandboxId, { ok: false, reason }, this.clock.nowMs());
+      }),
     );
   }
 
-  private delete(sandboxId: string): void {
-    const pending = this.creating.get(sandboxId);
-    if (pending) {
-      pending.cancelled = true; // finishes creating, then deletes itself
-      return;
-    }
-    const known = this.running.delete(sandboxId);
+  private runtimeDelete(sandboxId: string): void {
     this.runtime.delete(sandboxId).then(
-      () => this.out.push({ case: 'deleted', value: { sandboxId } }),
-      (err: unknown) => {
+      () => this.guard('sandbox_deleted', () => this.driver.deleted(sandboxId, this.clock.nowMs())),
+      (err: unknown) => this.guard('sandbox_deleted', () => {
         this.log.error('sandbox.delete_failed', { workerId: this.opts.id, sandboxId, error: String(err) });
-        this.out.push({ case: 'deleted', value: { sandboxId } });
-      },
+        this.driver.deleted(sandboxId, this.clock.nowMs());
+      }),
     );
-    if (!known && this.log.isDebugEnabled()) this.log.debug('sandbox.delete_unknown', { sandboxId });
   }
-
-  private onCrash(sandboxId: string, reason: string): void {
-    const r = this.running.get(sandboxId);
-    if (!r) return;
-    this.running.delete(sandboxId);
-    assert(!this.creating.has(sandboxId), `crashed sandbox ${sandboxId} still creating`);
-    this.log.warn('sandbox.crashed', { workerId: this.opts.id, sandboxId, fn: r.info.function, reason });
-    this.out.push({ case: 'failed', value: { sandboxId, function: r.info.function, kind: FailureKind.CRASH, reason } });
-  }
-}
-
-function wireResources(r: Resources) {
-  return { $typeName: 'dirigent.v1.Resources' as const, cpuMillis: r.cpuMillis, memoryMib: r.memoryMiB };
 }

@@ -100,6 +100,7 @@ function newDaemon(
       capabilities,
       heartbeatPeriodMs: cfg.heartbeatPeriodMs,
       backoffMs: cfg.reconnectBackoffMs,
+      replayEventsMax: cfg.replayEventsMax,
       ...(client ? { client } : {}),
     },
     runtime,

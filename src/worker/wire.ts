@@ -1,13 +1,13 @@
 /**
  * @module worker/wire
- * The wire FunctionSpec a worker receives, as the domain FunctionSpec its runtimes take.
- * Scaling knobs do not travel to workers; defaults fill them.
+ * The plain FunctionSpecMsg a worker receives (decoded by the codec), as the domain FunctionSpec its
+ * runtimes take. Scaling knobs do not travel to workers; defaults fill them.
  */
+import type { FunctionSpecMsg } from '../api/cluster.js';
 import type { FunctionSpec } from '../api/types.js';
 import { scalingDefaults } from '../config/defaults.js';
-import type { FunctionSpec as WireSpec } from '../gen/dirigent/v1/cluster_pb.js';
 
-export function fromWireSpec(w: WireSpec): FunctionSpec {
+export function runtimeSpec(w: FunctionSpecMsg): FunctionSpec {
   return {
     name: w.name,
     image: w.image,

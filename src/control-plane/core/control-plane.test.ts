@@ -91,7 +91,7 @@ describe('ControlPlaneCore', () => {
     cp.checkInvariants();
   });
 
-  it('marks a silent worker unschedulable after the heartbeat timeout and tells it to stop its sandboxes', () => {
+  it('marks a silent worker unschedulable after the heartbeat timeout, replaces its sandboxes and drains them before telling it to stop them', () => {
     const cp = cluster(1000);
     const [s] = creates(cp.handle({ kind: 'function_upserted', record: record('g', { min: 1 }) }, 0));
     cp.handle({ kind: 'sandbox_ready', workerId: s!.worker, sandbox: info(s!.id, 'g'), creationMs: 1 }, 150);
@@ -99,8 +99,13 @@ describe('ControlPlaneCore', () => {
     cp.handle({ kind: 'worker_heartbeat', workerId: other, heartbeat: { sandboxCount: 0 } }, 1500);
     const eff = cp.tick(1600);
     assert.equal(cp.workers.get(s!.worker)!.schedulable, false);
-    assert.deepEqual(deletes(eff), [s!.id]);
     assert.equal(creates(eff)[0]!.worker, other);
+    // A partition, not necessarily a death: a DP may still run a request on it.
+    const drained = eff.flatMap((e) => (e.kind === 'dp_broadcast' && e.update.case === 'delta' ? e.update.value.drainEndpoints : []));
+    assert.deepEqual(drained, [s!.id]);
+    assert.deepEqual(deletes(eff), []);
+    assert.deepEqual(deletes(cp.handle({ kind: 'dp_drained', dataPlaneId: 'dp1', sandboxIds: [s!.id] }, 1700)), [s!.id]);
+    cp.checkInvariants();
   });
 
   it('backs off after creation failures and fails queued requests fast after the limit', () => {
@@ -140,7 +145,9 @@ describe('ControlPlaneCore', () => {
     cp.handle({ kind: 'function_upserted', record: record('f'), reconstructed: true }, 0);
     const eff = cp.handle({ kind: 'worker_connected', hello: worker('w1', [info('old-1', 'f'), info('stale', 'f', 0), info('orphan', 'gone')]) }, 10);
     assert.equal(cp.status('f')!.ready, 1);
+    // No DP is connected yet, so the leftovers need no drain acknowledgement: deleted at once.
     assert.deepEqual(deletes(eff).sort(), ['orphan', 'stale']);
+    for (const id of ['orphan', 'stale']) cp.handle({ kind: 'sandbox_deleted', workerId: 'w1', sandboxId: id }, 20);
     for (let t = 100; t < 5000; t += 100) assert.deepEqual(deletes(cp.tick(t)), []);
     assert.equal(cp.status('f')!.ready + cp.status('f')!.draining, 1);
     cp.checkInvariants();

@@ -145,7 +145,9 @@ export class ControlPlaneCore {
   private sendSnapshot(dataPlaneId: string): void {
     const delta = this.s.routing.seal();
     if (delta) this.s.effects.push({ kind: 'dp_broadcast', update: { case: 'delta', value: delta } });
-    this.s.effects.push({ kind: 'dp_send', dataPlaneId, update: { case: 'snapshot', value: this.s.routing.snapshot() } });
+    const draining: string[] = [];
+    for (const sb of this.s.sandboxes.values()) if (sb.state === 'draining' && !sb.deleteSent) draining.push(sb.id);
+    this.s.effects.push({ kind: 'dp_send', dataPlaneId, update: { case: 'snapshot', value: this.s.routing.snapshot(draining) } });
   }
 
   /** Invariants of the module header; the simulator calls this after every step. */

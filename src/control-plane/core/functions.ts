@@ -141,3 +141,8 @@ export function sandboxSpecChanged(a: WireSpec, b: WireSpec): boolean {
     a.resources?.memoryMib !== b.resources?.memoryMib
   );
 }
+
+/** The generation whose sandboxes run the current spec (see `FunctionRecord.specGeneration`). */
+export function specGenerationOf(record: FunctionRecord): number {
+  return record.specGeneration ?? record.generation;
+}

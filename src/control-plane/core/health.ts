@@ -5,7 +5,7 @@
  * timeouts are deadlines in the heap (one pending entry per worker), never a scan.
  */
 import type { DataPlaneHelloMsg, HeartbeatMsg, WorkerHelloMsg } from '../../api/cluster.js';
-import { adoptOrDelete, dropWorkerSandboxes, maybeFinishDrain } from './sandboxes.js';
+import { adoptOrDelete, drainWorkerSandboxes, dropWorkerSandboxes, maybeFinishDrain } from './sandboxes.js';
 import { fromWire, type CoreState } from './state.js';
 import type { WorkerRec } from './types.js';
 
@@ -90,8 +90,9 @@ export function onHeartbeat(s: CoreState, workerId: string, hb: HeartbeatMsg, no
 }
 
 /**
- * A heartbeat deadline popped. Silent but connected: treat as failed, replace its sandboxes,
- * and tell it to stop them in case it is alive (a partition), so nothing runs twice for long.
+ * A heartbeat deadline popped. Silent but connected: treat as failed and replace its sandboxes;
+ * in case it is alive (a partition) they drain and are then deleted, so nothing runs twice for
+ * long and no request still running on one is cut off before the drain limit.
  */
 export function onHeartbeatDeadline(s: CoreState, workerId: string, nowMs: number): void {
   const w = s.workers.get(workerId);
@@ -103,7 +104,7 @@ export function onHeartbeatDeadline(s: CoreState, workerId: string, nowMs: numbe
     return;
   }
   w.schedulable = false;
-  dropWorkerSandboxes(s, w, 'heartbeat timeout', true);
+  drainWorkerSandboxes(s, w, nowMs);
   s.log.warn('worker.lost', { workerId: w.id, reason: 'heartbeat timeout' });
 }
 
@@ -145,9 +146,9 @@ export function onDataPlaneGone(s: CoreState, dataPlaneId: string, nowMs: number
   dp.connected = false;
   dp.disconnectedAtMs = nowMs;
   for (const fn of s.functions.values()) fn.demandByDp.delete(dataPlaneId);
-  for (const sb of s.sandboxes.values()) {
-    if (sb.state === 'draining' && sb.drainPending.delete(dataPlaneId)) maybeFinishDrain(s, sb);
-  }
+  // Drains it owes stay pending: the DP may be alive with requests on those sandboxes (a broken
+  // stream, not a dead process). It acknowledges them from its next snapshot, or the drain
+  // limit ends the wait.
   s.deadlines.push({ dueMs: nowMs + s.peerForgetAfterMs, kind: 'forget_dp', key: dataPlaneId });
   s.log.warn('data_plane.lost', { dataPlaneId });
 }
@@ -162,6 +163,9 @@ export function onForgetDataPlaneDeadline(s: CoreState, dataPlaneId: string, now
   const dp = s.dataPlanes.get(dataPlaneId);
   if (!dp || dp.connected || nowMs - dp.disconnectedAtMs < s.peerForgetAfterMs) return;
   s.dataPlanes.delete(dataPlaneId);
+  for (const sb of s.sandboxes.values()) {
+    if (sb.state === 'draining' && sb.drainPending.delete(dataPlaneId)) maybeFinishDrain(s, sb);
+  }
   s.effects.push({ kind: 'forget_data_plane', id: dataPlaneId });
   s.log.info('data_plane.forgotten', { dataPlaneId, goneMs: nowMs - dp.disconnectedAtMs });
 }

@@ -11,7 +11,7 @@
  * creates of one name store exactly one record. The queue per name is bounded.
  */
 import type { FunctionRecord } from '../../api/types.js';
-import { newFnState, sandboxSpecChanged, toWireSpec } from './functions.js';
+import { newFnState, sandboxSpecChanged, specGenerationOf, toWireSpec } from './functions.js';
 import { cancelSandbox, drain } from './sandboxes.js';
 import type { CoreState } from './state.js';
 import type { ApiOp, ApiResult } from './types.js';
@@ -103,7 +103,10 @@ export class Registry {
     if (op.kind === 'api_delete') return this.store(name, q, op, null);
     const spec = op.patch(current.spec);
     if (spec === current.spec) return this.finishNow(name, q, op, 'updated', nowMs);
-    const record: FunctionRecord = { ...current, spec, generation: current.generation + 1, updatedAtMs: op.wallMs };
+    const generation = current.generation + 1;
+    const record: FunctionRecord = { ...current, spec, generation, updatedAtMs: op.wallMs };
+    const restart = sandboxSpecChanged(toWireSpec(current), toWireSpec(record));
+    record.specGeneration = restart ? generation : specGenerationOf(current);
     this.store(name, q, op, record);
   }
 

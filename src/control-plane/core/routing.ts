@@ -76,6 +76,16 @@ export class RoutingTable {
     this.dirty = true;
   }
 
+  /**
+   * A sandbox the table never routed in this incarnation (a reconnecting worker's leftover): DPs
+   * that still run requests on it from before acknowledge it when idle, the others at once.
+   */
+  drainUnrouted(sandboxId: string): void {
+    if (this.endpoints.has(sandboxId)) return this.drainEndpoint(sandboxId);
+    this.pending.drainEndpoints.push(sandboxId);
+    this.dirty = true;
+  }
+
   private forget(sandboxId: string): boolean {
     const ep = this.endpoints.get(sandboxId);
     if (!ep) return false;
@@ -108,11 +118,13 @@ export class RoutingTable {
     return delta;
   }
 
-  snapshot(): RoutingSnapshot {
+  /** The whole table; `draining` lists the sandboxes a DP must still acknowledge as idle. */
+  snapshot(draining: string[]): RoutingSnapshot {
     return {
       version: this.versionNow,
       functions: [...this.functions.values()],
       endpoints: [...this.endpoints.values()],
+      drainEndpoints: draining,
     };
   }
 

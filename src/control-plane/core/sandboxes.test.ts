@@ -41,9 +41,14 @@ describe('Sandbox lifecycle (control-plane core)', () => {
     cp.handle({ kind: 'sandbox_deleted', workerId: 'w1', sandboxId: a!.id }, 130);
     cp.checkInvariants();
     assert.equal(cp.status('f')!.draining, 0);
-    // And the old function's sandbox reported again (late ready) is not adopted into the new one.
+    // And the old function's sandbox reported again (late ready) is not adopted into the new one:
+    // it drains (a DP may have requests on it from before) and then goes.
     const eff = cp.handle({ kind: 'sandbox_ready', workerId: 'w1', sandbox: info('late', 'f', 'u1'), creationMs: 1 }, 140);
-    assert.deepEqual(deletes(eff), ['late']);
+    assert.deepEqual(deletes(eff), []);
+    assert.equal(cp.status('f')!.draining, 0, 'not counted under the new function');
+    cp.checkInvariants();
+    assert.deepEqual(deletes(cp.handle({ kind: 'dp_drained', dataPlaneId: 'dp1', sandboxIds: ['late'] }, 150)), ['late']);
+    cp.handle({ kind: 'sandbox_deleted', workerId: 'w1', sandboxId: 'late' }, 160);
     cp.checkInvariants();
   });
 });

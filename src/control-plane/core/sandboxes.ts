@@ -11,7 +11,7 @@
  */
 import type { SandboxInfoMsg } from '../../api/cluster.js';
 import { assert } from '../../shared/assert.js';
-import type { FnState } from './functions.js';
+import { specGenerationOf, type FnState } from './functions.js';
 import { addResources, drainTimeoutMsMax, fromWire, type CoreState } from './state.js';
 import type { SandboxRec, WorkerRec } from './types.js';
 
@@ -83,9 +83,18 @@ export function drain(s: CoreState, sb: SandboxRec, fn: FnState, nowMs: number):
   sb.drainStartedAtMs = nowMs;
   sb.drainDeadlineMs = nowMs + drainLimitMs(s, fn);
   s.routing.drainEndpoint(sb.id);
-  for (const dp of s.dataPlanes.values()) if (dp.connected) sb.drainPending.add(dp.id);
+  addDrainPending(s, sb);
   if (sb.drainPending.size > 0) s.deadlines.push({ dueMs: sb.drainDeadlineMs, kind: 'drain', key: sb.id });
   maybeFinishDrain(s, sb);
+}
+
+/**
+ * Every DP the CP knows must report the sandbox idle, connected or not: one whose stream broke
+ * may still be serving requests on it, and acknowledges from its next snapshot. A DP that never
+ * comes back costs the drain limit (and is forgotten after `peerForgetAfterMs`).
+ */
+function addDrainPending(s: CoreState, sb: SandboxRec): void {
+  for (const dp of s.dataPlanes.values()) sb.drainPending.add(dp.id);
 }
 
 export function maybeFinishDrain(s: CoreState, sb: SandboxRec): void {
@@ -112,6 +121,52 @@ export function dropWorkerSandboxes(s: CoreState, w: WorkerRec, reason: string, 
   if (dropped > 0) s.log.info('worker.sandboxes_dropped', { workerId: w.id, reason, dropped });
 }
 
+/**
+ * A worker went silent but its stream is up (a partition, or a hung daemon): its sandboxes leave
+ * the routing tables at once and are replaced, but the running ones drain rather than die, so a
+ * request a DP still has in flight on one finishes (bounded by the drain limit) before the
+ * delete reaches the worker. Creating ones are cancelled: nothing runs on them yet.
+ */
+export function drainWorkerSandboxes(s: CoreState, w: WorkerRec, nowMs: number): void {
+  let moved = 0;
+  for (const id of [...w.sandboxes]) {
+    const sb = s.sandboxes.get(id)!;
+    const fn = s.fnOf(sb);
+    if (sb.state === 'draining') continue;
+    moved += 1;
+    if (sb.state === 'ready' && fn) drain(s, sb, fn, nowMs);
+    else cancelSandbox(s, sb, 'worker silent');
+    if (fn) s.markDirty(sb.fn);
+  }
+  if (moved > 0) s.log.info('worker.sandboxes_drained', { workerId: w.id, reason: 'heartbeat timeout', sandboxes: moved });
+}
+
+/**
+ * A sandbox a worker reports that the CP will not adopt (its function is gone, re-created, or
+ * now runs another spec). A DP may still run requests on it from before the CP lost track of
+ * it, so it drains like any other before the delete: tracked as draining on its worker (its
+ * resources stay allocated until it is gone) and under its function if that still exists.
+ */
+function drainLeftover(s: CoreState, w: WorkerRec, info: SandboxInfoMsg, fn: FnState | undefined, nowMs: number): void {
+  const limitMs = fn ? drainLimitMs(s, fn) : Math.min(s.config.drainTimeoutMs, drainTimeoutMsMax);
+  const sb: SandboxRec = {
+    id: info.sandboxId, fn: info.function, fnUid: info.functionUid, workerId: w.id, address: info.address,
+    state: 'draining', resources: fromWire(info.resources), requestedAtMs: nowMs, readyAtMs: nowMs,
+    drainPending: new Set(), drainStartedAtMs: nowMs, drainDeadlineMs: nowMs + limitMs, deleteSent: false,
+  };
+  s.sandboxes.set(sb.id, sb);
+  w.sandboxes.add(sb.id);
+  addResources(w.allocated, sb.resources, 1);
+  if (fn) {
+    fn.sandboxIds.add(sb.id);
+    fn.draining += 1;
+  }
+  s.routing.drainUnrouted(sb.id);
+  addDrainPending(s, sb);
+  if (sb.drainPending.size > 0) s.deadlines.push({ dueMs: sb.drainDeadlineMs, kind: 'drain', key: sb.id });
+  maybeFinishDrain(s, sb);
+}
+
 /** A sandbox the CP did not ask for (CP failover, or a creation that outlived its CP). */
 export function adoptOrDelete(s: CoreState, w: WorkerRec, info: SandboxInfoMsg, nowMs: number): void {
   if (s.sandboxes.has(info.sandboxId)) return;
@@ -122,11 +177,13 @@ export function adoptOrDelete(s: CoreState, w: WorkerRec, info: SandboxInfoMsg, 
   const fits =
     w.allocated.cpuMillis + resources.cpuMillis <= w.capacity.cpuMillis &&
     w.allocated.memoryMiB + resources.memoryMiB <= w.capacity.memoryMiB;
-  const same = fn && info.functionUid === fn.record.uid && info.functionGeneration === fn.record.generation;
-  if (!fn || !same || !fits) {
+  // A sandbox of an older generation runs the current spec if only knobs changed since.
+  const same = fn && info.functionUid === fn.record.uid && info.functionGeneration >= specGenerationOf(fn.record);
+  if (!fits) {
     s.sendWorker(w.id, { case: 'delete', value: { sandboxId: info.sandboxId } });
     return;
   }
+  if (!fn || !same) return drainLeftover(s, w, info, fn && info.functionUid === fn.record.uid ? fn : undefined, nowMs);
   const sb: SandboxRec = { ...newRec(fn, info.sandboxId, w.id, nowMs), state: 'ready', address: info.address, resources, readyAtMs: nowMs };
   attach(s, sb, fn, w);
   s.routing.addEndpoint(endpointOf(sb));

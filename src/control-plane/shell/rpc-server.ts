@@ -24,6 +24,7 @@ import { Batcher, serviceDefinition } from '../../shared/grpc.js';
 import type { Logger } from '../../shared/logger.js';
 import { decodeDataPlaneEvent, decodeWorkerEvent } from '../../wire/codec.js';
 import type { CpEvent } from '../core/types.js';
+import { dataPlaneEventToCp, workerEventToCp } from './peer-events.js';
 
 type WorkerCall = grpc.ServerDuplexStream<WorkerBatch, WorkerCommandBatch>;
 type DpCall = grpc.ServerDuplexStream<DataPlaneBatch, RoutingBatch>;
@@ -106,23 +107,12 @@ export class RpcServer {
   }
 
   private onWorkerEvent(peer: { id: string }, out: Batcher<WorkerCommand>, e: WorkerEventMsg): void {
-    const workerId = peer.id;
-    switch (e.case) {
-      case 'hello': {
-        peer.id = e.value.workerId;
-        if (this.workerOut.get(peer.id)) this.hooks.handle({ kind: 'worker_disconnected', workerId: peer.id });
-        this.workerOut.set(peer.id, out);
-        return this.hooks.handle({ kind: 'worker_connected', hello: e.value });
-      }
-      case 'heartbeat': return this.hooks.handle({ kind: 'worker_heartbeat', workerId, heartbeat: e.value });
-      case 'ready':
-        return this.hooks.handle({ kind: 'sandbox_ready', workerId, sandbox: e.value.sandbox!, creationMs: e.value.breakdown?.totalMs ?? 0 });
-      case 'failed': {
-        const f = e.value;
-        return this.hooks.handle({ kind: 'sandbox_failed', workerId, sandboxId: f.sandboxId, failure: f.kind, reason: f.reason });
-      }
-      case 'deleted': return this.hooks.handle({ kind: 'sandbox_deleted', workerId, sandboxId: e.value.sandboxId });
+    if (e.case === 'hello') {
+      peer.id = e.value.workerId;
+      if (this.workerOut.get(peer.id)) this.hooks.handle({ kind: 'worker_disconnected', workerId: peer.id });
+      this.workerOut.set(peer.id, out);
     }
+    this.hooks.handle(workerEventToCp(peer.id, e));
   }
 
   private onDataPlaneStream(call: DpCall): void {
@@ -155,17 +145,11 @@ export class RpcServer {
   }
 
   private onDataPlaneEvent(peer: { id: string }, out: Batcher<RoutingUpdate>, e: DataPlaneEventMsg): void {
-    const dataPlaneId = peer.id;
-    switch (e.case) {
-      case 'hello':
-        peer.id = e.value.dataPlaneId;
-        this.dpOut.set(peer.id, out);
-        return this.hooks.handle({ kind: 'dp_connected', hello: e.value });
-      case 'demand': return this.hooks.handle({ kind: 'dp_demand', dataPlaneId, report: e.value });
-      case 'drained': return this.hooks.handle({ kind: 'dp_drained', dataPlaneId, sandboxIds: e.value.sandboxIds });
-      case 'resync': return this.hooks.handle({ kind: 'dp_resync', dataPlaneId });
-      case 'ack': return this.hooks.handle({ kind: 'dp_ack', dataPlaneId, version: e.value.version });
+    if (e.case === 'hello') {
+      peer.id = e.value.dataPlaneId;
+      this.dpOut.set(peer.id, out);
     }
+    this.hooks.handle(dataPlaneEventToCp(peer.id, e));
   }
 
   /** Log and drop an invalid message; a peer that keeps sending them loses its stream. */

@@ -17,8 +17,8 @@ const ep = (id: string, fn = 'f', uid = `${fn}-1`): EndpointMsg => ({
   sandboxId: id, function: fn, functionUid: uid, address: `127.0.0.1:${id.length}`, workerId: 'w',
 });
 
-function snapshot(version: number, functions: FunctionSpecMsg[], endpoints: EndpointMsg[]): RoutingUpdateMsg {
-  return { case: 'snapshot', value: { version, functions, endpoints } };
+function snapshot(version: number, functions: FunctionSpecMsg[], endpoints: EndpointMsg[], drainEndpoints: string[] = []): RoutingUpdateMsg {
+  return { case: 'snapshot', value: { version, functions, endpoints, drainEndpoints } };
 }
 
 function delta(version: number, d: Partial<RoutingDeltaMsg>): RoutingUpdateMsg {

@@ -33,6 +33,12 @@ export class RoutingTable {
   readonly endpoints = new Map<string, DpEndpoint>();
   /** Endpoints that take no new requests and report `drained` when idle. */
   readonly draining = new Map<string, DpEndpoint>();
+  /**
+   * Endpoints removed (worker lost, crash) while requests still ran on them, until the last one
+   * ends. The CP may route such a sandbox again (a reconnecting worker's hello) or drain it; the
+   * DP must then count the requests still on it, never take it for idle.
+   */
+  private readonly detached = new Map<string, DpEndpoint>();
   version = 0;
 
   constructor(
@@ -56,6 +62,7 @@ export class RoutingTable {
 
   /** The endpoint's last request ended after it stopped being routable. */
   retire(ep: DpEndpoint, effects: DpEffect[]): void {
+    this.detached.delete(ep.id);
     if (ep.state === 'draining') {
       this.draining.delete(ep.id);
       ep.state = 'removed';
@@ -92,6 +99,8 @@ export class RoutingTable {
     const ids = new Set(snap.endpoints.map((e) => e.sandboxId));
     for (const ep of [...this.endpoints.values()]) if (!ids.has(ep.id)) this.removeEndpoint(ep.id, effects);
     for (const e of snap.endpoints) this.addEndpoint(e, nowMs);
+    // Drains the CP still waits for (this DP reconnected): acknowledged when idle, or at once.
+    for (const id of snap.drainEndpoints) this.drainEndpoint(id, effects);
     this.version = snap.version;
     for (const fn of this.functions.values()) if (fn.queued > 0) this.hooks.dispatchQueued(fn, nowMs, effects);
     this.log.info('routing.snapshot_applied', { version: snap.version, functions: snap.functions.length, endpoints: snap.endpoints.length });
@@ -136,9 +145,10 @@ export class RoutingTable {
     if (this.endpoints.has(e.sandboxId)) return null;
     const fn = this.functions.get(e.function);
     if (!fn || fn.uid !== e.functionUid) return null; // stale: for a function that is gone
-    const waking = this.draining.get(e.sandboxId);
+    const waking = this.draining.get(e.sandboxId) ?? this.detached.get(e.sandboxId);
     if (waking && waking.owner !== fn) return null;
     this.draining.delete(e.sandboxId);
+    this.detached.delete(e.sandboxId);
     // A draining endpoint the CP routes again (e.g. a new CP adopted it) keeps its requests.
     const ep: DpEndpoint = waking ?? {
       id: e.sandboxId, fn: fn.name, owner: fn, address: e.address, workerId: e.workerId, inflight: 0,
@@ -160,9 +170,18 @@ export class RoutingTable {
     this.draining.delete(id);
     ep.state = 'removed';
     if (ep.inflight === 0) effects.push({ kind: 'close_pool', endpoint: ep });
+    else this.detached.set(id, ep);
   }
 
   private drainEndpoint(id: string, effects: DpEffect[]): void {
+    const busy = this.detached.get(id);
+    if (busy) {
+      // Removed while busy, now drained: acknowledged when its last request ends.
+      this.detached.delete(id);
+      busy.state = 'draining';
+      this.draining.set(id, busy);
+      return;
+    }
     const ep = this.endpoints.get(id);
     if (!ep) {
       // Never routed here (or already acknowledged): idle by definition.

@@ -48,6 +48,17 @@ describe('process runtime: failures', () => {
     }),
   );
 
+  it('fails a create whose workingDir does not exist, naming the directory (not a spawn ENOENT)', opts, () =>
+    withRuntime({ portRange: nextPortRange() }, async ({ runtime }) => {
+      const missing = join(tmpdir(), 'dirigent-no-such-dir', 'app');
+      const fn = { ...fixtureSpec('f', 'echo-server.js'), workingDir: missing };
+      const result = await runtime.create({ sandboxId: 'sb-1', fn });
+      assert.equal(result.ok, false);
+      assert.equal(!result.ok ? result.reason : '', `workingDir '${missing}' does not exist or is not a directory`);
+      assert.deepEqual(runtime.list(), []);
+    }),
+  );
+
   it('fails a create whose process exits before listening, quoting stderr', opts, () =>
     withRuntime({ portRange: nextPortRange() }, async ({ runtime }) => {
       const fn = fixtureSpec('f', 'exits-at-start.js');

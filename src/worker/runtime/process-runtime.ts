@@ -20,7 +20,7 @@ import type { Logger } from '../../shared/logger.js';
 import { assert } from '../../shared/assert.js';
 import { removeCgroupParent } from './cgroup-v1.js';
 import { acquireCheckedPort, createPortAllocator, type PortAllocator } from './port-allocator.js';
-import { describeExit, portIsFree, resolveCommand, type ExitInfo } from './process-spawn.js';
+import { describeExit, isDirectory, portIsFree, resolveCommand, type ExitInfo } from './process-spawn.js';
 import { probeReadyOrExit } from './readiness.js';
 import type {
   CreateResult,
@@ -244,6 +244,7 @@ class ProcessSandboxRuntime implements ProcessRuntime {
     const paths = sandboxPaths(this.opts.stateDir, spec.sandboxId);
     await mkdir(paths.scratchDir, { recursive: true });
     const cwd = spec.fn.workingDir !== '' ? spec.fn.workingDir : paths.scratchDir;
+    if (!(await isDirectory(cwd))) return { ok: false, reason: `workingDir '${cwd}' does not exist or is not a directory` };
     const searchPath = spec.fn.env.PATH ?? this.searchPath;
     const command = await resolveCommand(spec.fn.command[0], searchPath, cwd);
     if (command === undefined) {

@@ -6,7 +6,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { constants as fsConstants } from 'node:fs';
-import { access, open, type FileHandle } from 'node:fs/promises';
+import { access, open, stat, type FileHandle } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { delimiter, isAbsolute, join, resolve } from 'node:path';
 import type { Writable } from 'node:stream';
@@ -207,5 +207,18 @@ export class StderrTail {
       if (line !== '') return line.slice(0, stderrLineCharsMax);
     }
     return '';
+  }
+}
+
+
+/**
+ * True for an existing directory. Checked before spawn because spawn() reports a missing cwd as
+ * ENOENT of the executable ("spawn /usr/bin/setpriv ENOENT"), which blames the wrong path.
+ */
+export async function isDirectory(path: string): Promise<boolean> {
+  try {
+    return (await stat(path)).isDirectory();
+  } catch {
+    return false;
   }
 }
