@@ -60,6 +60,9 @@ export class Cluster {
   readonly ledger = new RequestLedger();
   /** The store: survives CP restarts, like the SQLite store does. */
   readonly records = new Map<string, FunctionRecord>();
+  /** Worker and DP records, as the store keeps them for a restarted CP. */
+  private readonly storedWorkers = new Map<string, { id: string; address: string }>();
+  private readonly storedDps = new Map<string, { id: string; proxyAddress: string; internalAddress: string }>();
   private apiSeq = 0;
   readonly workers = new Map<string, FakeWorker>();
   readonly dps: SimDataPlane[] = [];
@@ -204,9 +207,11 @@ export class Cluster {
         const name = e.name;
         this.storeWrite(e.opId, () => this.records.delete(name), nowMs);
       }
-      // persist_worker / persist_data_plane: the sim store keeps functions only, which is
-      // all a restarted CP reads back (workers and DPs re-register on reconnect). api_done:
-      // no client waits on the answer.
+      else if (e.kind === 'persist_worker') this.storedWorkers.set(e.id, { id: e.id, address: e.address });
+      else if (e.kind === 'persist_data_plane') this.storedDps.set(e.id, { id: e.id, proxyAddress: e.proxyAddress, internalAddress: e.internalAddress });
+      else if (e.kind === 'forget_worker') this.storedWorkers.delete(e.id);
+      else if (e.kind === 'forget_data_plane') this.storedDps.delete(e.id);
+      // api_done: no client waits on the answer.
     }
   }
 
@@ -384,6 +389,8 @@ export class Cluster {
     for (const r of this.records.values()) {
       this.cpHandle({ kind: 'function_upserted', record: r, reconstructed: true }, nowMs);
     }
+    this.cp.loadPeers([...this.storedWorkers.values()], [...this.storedDps.values()], nowMs);
+    this.exec(this.cp.tick(nowMs), nowMs);
   }
 }
 

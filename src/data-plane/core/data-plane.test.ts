@@ -117,6 +117,36 @@ describe('DataPlaneCore', () => {
     assert.deepEqual(drained(c.applyRouting(delta(2, { drainEndpoints: ['ghost'] }), 1).effects), ['ghost']);
   });
 
+  it('a sandbox removed while busy (worker stream lost) and then drained is acknowledged only when its last request ends', () => {
+    const c = core();
+    c.applyRouting(snapshot(1, [fnSpec('f')], [ep('s1')]), 0);
+    const a = admit(c, 'f', 10);
+    assert.equal(a.kind, 'dispatched');
+    c.applyRouting(delta(2, { removeEndpoints: ['s1'] }), 20); // the CP lost the worker's stream
+    const r = c.applyRouting(delta(3, { drainEndpoints: ['s1'] }), 30); // it came back; the CP drains the leftover
+    assert.deepEqual(drained(r.effects), [], 'a request still runs on it');
+    assert.deepEqual(drained(c.release(a.w, 40)), ['s1']);
+  });
+
+  it('a sandbox removed while busy and routed again keeps counting the request on it', () => {
+    const c = core();
+    c.applyRouting(snapshot(1, [fnSpec('f')], [ep('s1')]), 0);
+    const a = admit(c, 'f', 10);
+    c.applyRouting(delta(2, { removeEndpoints: ['s1'] }), 20);
+    c.applyRouting(delta(3, { addEndpoints: [ep('s1')] }), 30); // adopted again
+    assert.equal(admit(c, 'f', 40).kind, 'queued', 'its one slot is still taken');
+    assert.deepEqual(kinds(c.release(a.w, 50)), ['dispatch']);
+  });
+
+  it('a snapshot names the drains the CP still waits for: busy ones are acknowledged when idle, unknown ones at once', () => {
+    const c = core();
+    c.applyRouting(snapshot(1, [fnSpec('f')], [ep('s1')]), 0);
+    const a = admit(c, 'f', 10);
+    const r = c.applyRouting(snapshot(5, [fnSpec('f')], [], ['s1', 'never-seen']), 20); // after a reconnect
+    assert.deepEqual(drained(r.effects), ['never-seen']);
+    assert.deepEqual(drained(c.release(a.w, 30)), ['s1']);
+  });
+
   it('a delete drains: queued requests get 404, the running one finishes, drained comes after it', () => {
     const c = core();
     c.applyRouting(snapshot(1, [fnSpec('f', 1)], [ep('s1')]), 0);
