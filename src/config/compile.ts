@@ -135,6 +135,7 @@ export const workerKnobs = {
   emulatedCreateMs: int(0, 600_000),
   stopGraceMs: int(0, 600_000),
   reconnectBackoffMs: pair(1, 600_000),
+  replayEventsMax: int(0, 10_000_000),
 } satisfies Record<string, Knob>;
 
 type Widen<T> = T extends number ? number : T extends string ? string : T extends boolean ? boolean : T;

@@ -6,7 +6,6 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { FunctionRecord } from '../api/types.js';
 import { memoryLogger, type RecordedLog } from '../shared/logger.js';
 import { checkSettled, checkStep } from './checkers.js';
 import { crashDp, restartDp } from './churn.js';
@@ -47,12 +46,6 @@ function closedLoop(fn: string, n: number, holdMs: number, untilMs: number) {
     for (const r of c.ledger.pending) if (r.fn === fn) outstanding += 1;
     for (; outstanding < n; outstanding += 1) c.invoke(fn, holdMs, c.nowMs);
   };
-}
-
-function next(r: FunctionRecord, change: (r: FunctionRecord) => void): FunctionRecord {
-  const out = { ...r, spec: { ...r.spec, scaling: { ...r.spec.scaling } }, generation: r.generation + 1 };
-  change(out);
-  return out;
 }
 
 const small = { cpuMillis: 500, memoryMiB: 256 };
