@@ -135,7 +135,7 @@ export const dataPlaneDefaults = Object.freeze({
   /** Idle keep-alive connections kept per sandbox. */
   upstreamConnectionsMax: 128,
   upstreamConnectTimeoutMs: 2_000,
-  reconnectBackoffMs: [50, 2_000] as const,
+  reconnectBackoffMs: [50, 500] as const,
   /** Invocation port: the request head must arrive within this (slowloris). Beyond it: 408, closed. */
   invocationHeadersTimeoutMs: 10_000,
   /** Invocation port: the whole request, head and body, must arrive within this. */
@@ -163,7 +163,7 @@ export const workerDefaults = Object.freeze({
   /** Emulated runtime: how long a creation takes. */
   emulatedCreateMs: 40,
   stopGraceMs: 0,
-  reconnectBackoffMs: [50, 2_000] as const,
+  reconnectBackoffMs: [50, 500] as const,
   /** Sandbox events (crashes, deletions) kept while the stream to the CP is down; oldest dropped past it. */
   replayEventsMax: 10_000,
 });
