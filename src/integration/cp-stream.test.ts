@@ -12,7 +12,7 @@ import {
   type DataPlaneBatch, type RoutingBatch, type WorkerBatch, type WorkerCommandBatch,
 } from '../gen/dirigent/v1/cluster_pb.js';
 import { makeClient, openStream, type BidiStream } from '../shared/grpc.js';
-import { freePort, sleep, TestCluster, waitFor } from './harness.js';
+import { sleep, TestCluster, waitFor } from './harness.js';
 
 type DpStream = BidiStream<DataPlaneBatch, RoutingBatch>;
 
@@ -34,8 +34,7 @@ function demandBatch(fn: string, uid: string, concurrencyAvg: number, first: boo
 describe('control plane stream boundary', { timeout: 60_000 }, () => {
   const c = new TestCluster();
   before(async () => {
-    [c.apiPort, c.rpcPort] = await Promise.all([freePort(), freePort()]);
-    await c.startControlPlane();
+    await c.startControlPlaneAlone();
   });
   after(async () => {
     await c.stop();

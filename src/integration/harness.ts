@@ -69,6 +69,12 @@ export class TestCluster {
     await this.waitWorkers(this.opts.workers ?? 1);
   }
 
+  /** A control plane alone, on free ports (no data plane, no workers). */
+  async startControlPlaneAlone(): Promise<void> {
+    [this.apiPort, this.rpcPort] = await Promise.all([freePort(), freePort()]);
+    await this.startControlPlane();
+  }
+
   async startControlPlane(): Promise<void> {
     this.cp = this.spawn('control-plane', ['control-plane', '--state-dir', this.stateDir, '--api-port', String(this.apiPort), '--rpc-port', String(this.rpcPort), '--monitor-period-ms', '100', '--heartbeat-timeout-ms', '2000', ...(this.opts.cpArgs ?? [])]);
     await waitFor(async () => (await this.get(`${this.api}/health`)).status === 200, 15_000, 'control plane healthy');

@@ -6,7 +6,7 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { freePort, TestCluster } from './harness.js';
+import { TestCluster } from './harness.js';
 
 /** One field per PATCH body, each with a value different from its default. */
 const fieldPatches: { body: Record<string, unknown>; check: (spec: Spec) => unknown; want: unknown }[] = [
@@ -40,8 +40,7 @@ interface Spec {
 describe('registry serialization on a real control plane', { timeout: 120_000 }, () => {
   const c = new TestCluster();
   before(async () => {
-    [c.apiPort, c.rpcPort] = await Promise.all([freePort(), freePort()]);
-    await c.startControlPlane();
+    await c.startControlPlaneAlone();
   });
   after(async () => {
     await c.stop();

@@ -8,7 +8,8 @@
  * Safety, every step:
  *  S1 the CP core's own invariants (`checkInvariants`: allocation = sum of its sandboxes'
  *     resources, counters = sandbox states, routing table = ready sandboxes);
- *  S2 the CP never places beyond a worker's capacity: allocated ≤ capacity;
+ *  S2 the CP never places beyond a worker's capacity: the resources of its creating and ready
+ *     sandboxes ≤ capacity (draining leftovers a reconnecting worker still runs may exceed it);
  *  S3 per DP endpoint: the core's inflight equals the requests the clients see running on it,
  *     and never exceeds its slots (the function's concurrency; 0 = unlimited);
  *  S4 per function: min ≤ desired ≤ max; and ready + creating ≤ max, where draining sandboxes
@@ -78,9 +79,21 @@ function checkDrains(c: Cluster): string | null {
   return null;
 }
 
+/**
+ * Placement never exceeds a worker's capacity. Sandboxes draining are left out: leftovers a
+ * reconnecting worker still runs are tracked (they occupy it) even when they no longer fit.
+ */
 function checkCapacity(c: Cluster): string | null {
+  const live = new Map<string, { cpuMillis: number; memoryMiB: number }>();
+  for (const sb of c.cp.sandboxes.values()) {
+    if (sb.state === 'draining') continue;
+    const a = live.get(sb.workerId) ?? { cpuMillis: 0, memoryMiB: 0 };
+    a.cpuMillis += sb.resources.cpuMillis;
+    a.memoryMiB += sb.resources.memoryMiB;
+    live.set(sb.workerId, a);
+  }
   for (const w of c.cp.workers.values()) {
-    const a = w.allocated;
+    const a = live.get(w.id) ?? { cpuMillis: 0, memoryMiB: 0 };
     if (a.cpuMillis > w.capacity.cpuMillis || a.memoryMiB > w.capacity.memoryMiB) {
       return `S2 worker ${w.id} allocated ${JSON.stringify(a)} > ${JSON.stringify(w.capacity)}`;
     }

@@ -7,36 +7,11 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { memoryLogger, type RecordedLog } from '../shared/logger.js';
-import { checkSettled, checkStep } from './checkers.js';
+import { checkSettled } from './checkers.js';
 import { crashDp, restartDp } from './churn.js';
 import { Cluster } from './cluster.js';
-import { baseOptions, functionRecord, type FnShape } from './options.js';
 import { optionsForSeed, runSeed } from './run-seed.js';
-
-function scenario(fns: FnShape[], workers: number) {
-  const o = baseOptions(42);
-  o.functions = fns.map(functionRecord);
-  o.checkDrains = true;
-  for (let i = 0; i < workers; i += 1) o.workers.push({ id: `w${i}`, cpuMillis: 4000, memoryMiB: 8192 });
-  return o;
-}
-
-function runUntil(c: Cluster, untilMs: number, each: (c: Cluster) => void = () => {}): void {
-  while (c.nowMs < untilMs) {
-    c.step();
-    each(c);
-    const bad = checkStep(c);
-    assert.equal(bad, null, `t=${c.nowMs}: ${bad}`);
-  }
-}
-
-function readyIds(c: Cluster, fn: string): string[] {
-  return [...c.cp.sandboxes.values()].filter((s) => s.fn === fn && s.state === 'ready').map((s) => s.id).sort();
-}
-
-function dpIds(c: Cluster, fn: string): string[] {
-  return (c.dps[0]!.core.functions.get(fn)?.endpoints ?? []).map((e) => e.id).sort();
-}
+import { dpIds, readyIds, runUntil, scenario } from './testkit.js';
 
 /** Keeps `n` requests of `holdMs` outstanding on `fn` until `untilMs`. */
 function closedLoop(fn: string, n: number, holdMs: number, untilMs: number) {
@@ -52,7 +27,7 @@ const small = { cpuMillis: 500, memoryMiB: 256 };
 
 describe('churn scenarios', () => {
   it('a knob-only update keeps the running sandboxes', () => {
-    const c = new Cluster(scenario([{ name: 'a', concurrency: 1, min: 2, max: 4, ...small }], 1));
+    const c = new Cluster(scenario([{ name: 'a', concurrency: 1, min: 2, max: 4, ...small }], 1, { checkDrains: true }));
     runUntil(c, 5_000);
     const before = readyIds(c, 'a');
     assert.equal(before.length, 2);
@@ -63,7 +38,7 @@ describe('churn scenarios', () => {
   });
 
   it('a spec update replaces every sandbox and no request fails', () => {
-    const c = new Cluster(scenario([{ name: 'a', concurrency: 1, min: 2, max: 4, ...small }], 2));
+    const c = new Cluster(scenario([{ name: 'a', concurrency: 1, min: 2, max: 4, ...small }], 2, { checkDrains: true }));
     const load = closedLoop('a', 2, 300, 12_000);
     runUntil(c, 5_000, load);
     const before = readyIds(c, 'a');
@@ -77,7 +52,7 @@ describe('churn scenarios', () => {
   });
 
   it('a DP restart fails its in-flight requests, comes back empty and resyncs', () => {
-    const c = new Cluster(scenario([{ name: 'a', concurrency: 4, min: 1, max: 1, ...small }], 1));
+    const c = new Cluster(scenario([{ name: 'a', concurrency: 4, min: 1, max: 1, ...small }], 1, { checkDrains: true }));
     runUntil(c, 5_000);
     for (let i = 0; i < 3; i += 1) c.invoke('a', 2_000, c.nowMs);
     runUntil(c, 5_100);
@@ -98,7 +73,7 @@ describe('churn scenarios', () => {
 
   it('a sandbox crash while the worker stream is down reaches the CP after the reconnect', () => {
     const logs: RecordedLog[] = [];
-    const c = new Cluster(scenario([{ name: 'a', concurrency: 1, min: 2, max: 2, ...small }], 1), memoryLogger(logs));
+    const c = new Cluster(scenario([{ name: 'a', concurrency: 1, min: 2, max: 2, ...small }], 1, { checkDrains: true }), memoryLogger(logs));
     runUntil(c, 5_000);
     const [victim, survivor] = readyIds(c, 'a') as [string, string];
     const link = c.workerNet.links.get('w0')!;
@@ -116,7 +91,7 @@ describe('churn scenarios', () => {
   });
 
   it('a delete under traffic lets running requests finish before the sandbox goes', () => {
-    const c = new Cluster(scenario([{ name: 'a', concurrency: 1, min: 1, max: 1, ...small }], 1));
+    const c = new Cluster(scenario([{ name: 'a', concurrency: 1, min: 1, max: 1, ...small }], 1, { checkDrains: true }));
     runUntil(c, 5_000);
     c.invoke('a', 1_000, c.nowMs);
     runUntil(c, 5_200);
@@ -127,7 +102,7 @@ describe('churn scenarios', () => {
   });
 
   it('a re-create while a request of the old function runs never makes a level negative', () => {
-    const o = scenario([{ name: 'a', concurrency: 1, min: 1, max: 2, ...small }], 1);
+    const o = scenario([{ name: 'a', concurrency: 1, min: 1, max: 2, ...small }], 1, { checkDrains: true });
     const c = new Cluster(o);
     runUntil(c, 5_000);
     c.invoke('a', 1_000, c.nowMs);

@@ -9,10 +9,9 @@ import { describe, it } from 'node:test';
 import { checkSettled, checkStep } from './checkers.js';
 import { Cluster } from './cluster.js';
 import { crashWorker } from './faults.js';
-import {
-  baseOptions, functionRecord, noFaults, type FnShape, type SimOptions,
-} from './options.js';
+import { noFaults } from './options.js';
 import { optionsForSeed, runSeed } from './run-seed.js';
+import { dpIds, readyIds, runUntil, scenario } from './testkit.js';
 
 /**
  * Seeds that found real core bugs, kept as regressions: 1, 7, 8 (a sandbox drained in the delta
@@ -66,34 +65,6 @@ describe('swarm seeds', () => {
     assert.equal(a, b);
   });
 });
-
-function scenario(fns: FnShape[], workers: number): SimOptions {
-  const o = baseOptions(42);
-  o.functions = fns.map(functionRecord);
-  for (let i = 0; i < workers; i += 1) {
-    o.workers.push({ id: `w${i}`, cpuMillis: 4000, memoryMiB: 8192 });
-  }
-  return o;
-}
-
-/** Steps until `untilMs`, checking safety after every step; `each` runs before the checks. */
-function runUntil(c: Cluster, untilMs: number, each: (c: Cluster) => void = () => {}): void {
-  while (c.nowMs < untilMs) {
-    c.step();
-    each(c);
-    const bad = checkStep(c);
-    assert.equal(bad, null, `t=${c.nowMs}: ${bad}`);
-  }
-}
-
-function readyIds(c: Cluster, fn: string): string[] {
-  const ready = [...c.cp.sandboxes.values()].filter((s) => s.fn === fn && s.state === 'ready');
-  return ready.map((s) => s.id).sort();
-}
-
-function dpIds(c: Cluster, fn: string): string[] {
-  return (c.dps[0]!.core.functions.get(fn)?.endpoints ?? []).map((e) => e.id).sort();
-}
 
 const small = { cpuMillis: 500, memoryMiB: 256 };
 

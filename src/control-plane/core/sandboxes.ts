@@ -172,18 +172,16 @@ export function adoptOrDelete(s: CoreState, w: WorkerRec, info: SandboxInfoMsg, 
   if (s.sandboxes.has(info.sandboxId)) return;
   const fn = s.functions.get(info.function);
   const resources = fromWire(info.resources);
-  // A late report (a creation that outlived a stream) may not fit any more: the CP refilled
-  // the worker meanwhile. Allocation must stay within capacity, so such a sandbox goes.
+  // A late report (a creation that outlived a stream, or leftovers the worker still runs) may
+  // not fit any more: the CP refilled the worker meanwhile. Such a sandbox is not adopted; it
+  // drains like any leftover (it does occupy the worker until it is gone, so its resources stay
+  // allocated and placement sees the worker as full until then).
   const fits =
     w.allocated.cpuMillis + resources.cpuMillis <= w.capacity.cpuMillis &&
     w.allocated.memoryMiB + resources.memoryMiB <= w.capacity.memoryMiB;
   // A sandbox of an older generation runs the current spec if only knobs changed since.
   const same = fn && info.functionUid === fn.record.uid && info.functionGeneration >= specGenerationOf(fn.record);
-  if (!fits) {
-    s.sendWorker(w.id, { case: 'delete', value: { sandboxId: info.sandboxId } });
-    return;
-  }
-  if (!fn || !same) return drainLeftover(s, w, info, fn && info.functionUid === fn.record.uid ? fn : undefined, nowMs);
+  if (!fn || !same || !fits) return drainLeftover(s, w, info, fn && info.functionUid === fn.record.uid ? fn : undefined, nowMs);
   const sb: SandboxRec = { ...newRec(fn, info.sandboxId, w.id, nowMs), state: 'ready', address: info.address, resources, readyAtMs: nowMs };
   attach(s, sb, fn, w);
   s.routing.addEndpoint(endpointOf(sb));

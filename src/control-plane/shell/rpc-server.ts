@@ -22,7 +22,7 @@ import {
 } from '../../gen/dirigent/v1/cluster_pb.js';
 import { Batcher, serviceDefinition } from '../../shared/grpc.js';
 import type { Logger } from '../../shared/logger.js';
-import { decodeDataPlaneEvent, decodeWorkerEvent } from '../../wire/codec.js';
+import { decodeDataPlaneEvent, decodeWorkerEvent, type Decoded } from '../../wire/codec.js';
 import type { CpEvent } from '../core/types.js';
 import { dataPlaneEventToCp, workerEventToCp } from './peer-events.js';
 
@@ -32,6 +32,14 @@ type DpCall = grpc.ServerDuplexStream<DataPlaneBatch, RoutingBatch>;
 export interface RpcHooks {
   /** Feed one event to the core and carry out its effects. */
   handle(event: CpEvent): void;
+}
+
+interface StreamHandlers<Batch, Msg> {
+  role: 'worker' | 'data_plane';
+  events(batch: Batch): Decoded<Msg>[];
+  onEvent(peer: { id: string }, msg: Msg): void;
+  /** The stream of peer `id` ended. */
+  closed(id: string): void;
 }
 
 /** Events before hello, or invalid messages, tolerated per stream before it is closed. */
@@ -78,32 +86,19 @@ export class RpcServer {
   }
 
   private onWorkerStream(call: WorkerCall): void {
-    const peer = { id: '', invalid: 0 };
     const out = new Batcher<WorkerCommand>((commands) => {
       if (!call.destroyed && call.writable) call.write(create(WorkerCommandBatchSchema, { commands }));
     });
-    call.on('data', (batch: WorkerBatch) => this.guarded(peer.id || call.getPeer(), 'worker.batch', () => {
-      for (const ev of batch.events) {
-        const d = decodeWorkerEvent(ev);
-        if (!d.ok) {
-          this.invalid(call, peer, 'worker', d.field, d.reason);
-          continue;
-        }
-        if (d.msg.case !== 'hello' && !peer.id) {
-          this.invalid(call, peer, 'worker', 'event', 'event before hello');
-          continue;
-        }
-        this.guarded(peer.id, `worker.${d.msg.case}`, () => this.onWorkerEvent(peer, out, d.msg));
-      }
-    }));
-    const closed = (): void => this.guarded(peer.id, 'worker.closed', () => {
-      if (peer.id && this.workerOut.get(peer.id) === out) {
-        this.workerOut.delete(peer.id);
-        this.hooks.handle({ kind: 'worker_disconnected', workerId: peer.id });
-      }
-      peer.id = '';
+    this.serve<WorkerBatch, WorkerEventMsg>(call, {
+      role: 'worker',
+      events: (batch) => batch.events.map(decodeWorkerEvent),
+      onEvent: (peer, e) => this.onWorkerEvent(peer, out, e),
+      closed: (id) => {
+        if (this.workerOut.get(id) !== out) return;
+        this.workerOut.delete(id);
+        this.hooks.handle({ kind: 'worker_disconnected', workerId: id });
+      },
     });
-    this.onClose(call, closed);
   }
 
   private onWorkerEvent(peer: { id: string }, out: Batcher<WorkerCommand>, e: WorkerEventMsg): void {
@@ -116,29 +111,42 @@ export class RpcServer {
   }
 
   private onDataPlaneStream(call: DpCall): void {
-    const peer = { id: '', invalid: 0 };
     const out = new Batcher<RoutingUpdate>((updates) => {
       if (!call.destroyed && call.writable) call.write(create(RoutingBatchSchema, { updates }));
     });
-    call.on('data', (batch: DataPlaneBatch) => this.guarded(peer.id || call.getPeer(), 'data_plane.batch', () => {
-      for (const ev of batch.events) {
-        const d = decodeDataPlaneEvent(ev);
+    this.serve<DataPlaneBatch, DataPlaneEventMsg>(call, {
+      role: 'data_plane',
+      events: (batch) => batch.events.map(decodeDataPlaneEvent),
+      onEvent: (peer, e) => this.onDataPlaneEvent(peer, out, e),
+      closed: (id) => {
+        if (this.dpOut.get(id) !== out) return;
+        this.dpOut.delete(id);
+        this.hooks.handle({ kind: 'dp_disconnected', dataPlaneId: id });
+      },
+    });
+  }
+
+  /**
+   * One peer stream: every event is decoded (an invalid one is logged and dropped), nothing but a
+   * hello is taken before the hello, and the stream's end reports the peer gone once.
+   */
+  private serve<Batch, Msg extends { case: string }>(call: WorkerCall | DpCall, h: StreamHandlers<Batch, Msg>): void {
+    const peer = { id: '', invalid: 0 };
+    call.on('data', (batch: Batch) => this.guarded(peer.id || call.getPeer(), `${h.role}.batch`, () => {
+      for (const d of h.events(batch)) {
         if (!d.ok) {
-          this.invalid(call, peer, 'data_plane', d.field, d.reason);
+          this.invalid(call, peer, h.role, d.field, d.reason);
           continue;
         }
         if (d.msg.case !== 'hello' && !peer.id) {
-          this.invalid(call, peer, 'data_plane', 'event', 'event before hello');
+          this.invalid(call, peer, h.role, 'event', 'event before hello');
           continue;
         }
-        this.guarded(peer.id, `data_plane.${d.msg.case}`, () => this.onDataPlaneEvent(peer, out, d.msg));
+        this.guarded(peer.id, `${h.role}.${d.msg.case}`, () => h.onEvent(peer, d.msg));
       }
     }));
-    const closed = (): void => this.guarded(peer.id, 'data_plane.closed', () => {
-      if (peer.id && this.dpOut.get(peer.id) === out) {
-        this.dpOut.delete(peer.id);
-        this.hooks.handle({ kind: 'dp_disconnected', dataPlaneId: peer.id });
-      }
+    const closed = (): void => this.guarded(peer.id, `${h.role}.closed`, () => {
+      if (peer.id) h.closed(peer.id);
       peer.id = '';
     });
     this.onClose(call, closed);
