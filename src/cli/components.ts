@@ -18,6 +18,7 @@ import {
   type Knob,
 } from '../config/compile.js';
 import { controlPlaneDefaults, dataPlaneDefaults, workerDefaults } from '../config/defaults.js';
+import { exitLoudlyOnUncaught } from '../shared/fatal.js';
 import { pinoLogger } from '../shared/pino-logger.js';
 import { CliError, ExitCode } from './context.js';
 
@@ -84,19 +85,25 @@ export function registerComponentCommands(program: Command): void {
   addComponent(program, 'control-plane', 'run the control plane (registry, autoscaler, placer, health monitor)', cpFlags, controlPlaneKnobs, async (raw) => {
     const { startControlPlane } = await import('../control-plane/main.js');
     const cfg = compileControlPlane(raw);
-    const cp = await startControlPlane(cfg, pinoLogger('control-plane', cfg.logLevel));
+    const log = pinoLogger('control-plane', cfg.logLevel);
+    exitLoudlyOnUncaught(log);
+    const cp = await startControlPlane(cfg, log);
     return () => cp.close();
   });
   addComponent(program, 'data-plane', 'run a data plane (invocation proxy with queues and load balancing)', dpFlags, dataPlaneKnobs, async (raw) => {
     const { startDataPlane } = await import('../data-plane/main.js');
     const cfg = compileDataPlane(raw);
-    const dp = await startDataPlane(cfg, pinoLogger('data-plane', cfg.logLevel));
+    const log = pinoLogger('data-plane', cfg.logLevel);
+    exitLoudlyOnUncaught(log);
+    const dp = await startDataPlane(cfg, log);
     return () => dp.close();
   });
   addComponent(program, 'worker', 'run a worker daemon (creates sandboxes through a runtime)', workerFlags, workerKnobs, async (raw) => {
     const { startWorker } = await import('../worker/main.js');
     const cfg = compileWorker(raw);
-    const w = await startWorker(cfg, pinoLogger('worker', cfg.logLevel));
+    const log = pinoLogger('worker', cfg.logLevel);
+    exitLoudlyOnUncaught(log);
+    const w = await startWorker(cfg, log);
     return () => w.close();
   });
 }
