@@ -10,7 +10,7 @@ import type { GenService } from '@bufbuild/protobuf/codegenv2';
 type AnyService = GenService<Record<string, { methodKind: 'bidi_streaming'; input: DescMessage; output: DescMessage }>>;
 
 /** Channel options shared by both ends: generous stream limits, fast liveness detection. */
-export const channelOptions: grpc.ChannelOptions = {
+const channelOptions: grpc.ChannelOptions = {
   'grpc.keepalive_time_ms': 10_000,
   'grpc.keepalive_timeout_ms': 5_000,
   'grpc.keepalive_permit_without_calls': 1,

@@ -78,7 +78,7 @@ export function crashWorker(c: Cluster, id: string, nowMs: number): void {
   c.workerNet.breakLink(link, true, nowMs);
 }
 
-export function restartWorker(c: Cluster, id: string, nowMs: number): void {
+function restartWorker(c: Cluster, id: string, nowMs: number): void {
   const w = c.workers.get(id)!;
   if (w.alive) return;
   w.restart();

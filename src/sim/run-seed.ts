@@ -57,7 +57,7 @@ export function runSeed(
   return { seed: options.seed, ok: !failure, failure, summary: summarize(c, result), cluster: c };
 }
 
-export function summarize(c: Cluster, result: string): string {
+function summarize(c: Cluster, result: string): string {
   const byStatus = new Map<string, number>();
   for (const [k, v] of c.ledger.counts) {
     const status = k.split(' ')[0]!;

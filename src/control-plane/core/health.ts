@@ -10,7 +10,7 @@ import { fromWire, type CoreState } from './state.js';
 import type { WorkerRec } from './types.js';
 
 /** How long after a CP start API answers also wait for DPs the store knows to reconnect. */
-export const restoredDataPlaneGraceMs = 10_000;
+const restoredDataPlaneGraceMs = 10_000;
 
 function newWorker(hello: WorkerHelloMsg, nowMs: number): WorkerRec {
   return {

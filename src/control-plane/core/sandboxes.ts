@@ -17,7 +17,7 @@ import type { SandboxRec, WorkerRec } from './types.js';
 
 const retryBackoffMsMax = 10_000;
 
-export function attach(s: CoreState, sb: SandboxRec, fn: FnState, w: WorkerRec): void {
+function attach(s: CoreState, sb: SandboxRec, fn: FnState, w: WorkerRec): void {
   s.sandboxes.set(sb.id, sb);
   fn.sandboxIds.add(sb.id);
   if (sb.state === 'creating') fn.creating += 1;
@@ -27,7 +27,7 @@ export function attach(s: CoreState, sb: SandboxRec, fn: FnState, w: WorkerRec):
 }
 
 /** Forget a sandbox entirely: counters, allocation, routing. */
-export function detach(s: CoreState, sb: SandboxRec): void {
+function detach(s: CoreState, sb: SandboxRec): void {
   s.sandboxes.delete(sb.id);
   const fn = s.fnOf(sb);
   if (fn) {
@@ -267,6 +267,6 @@ export function onDrainDeadline(s: CoreState, sandboxId: string, nowMs: number):
   maybeFinishDrain(s, sb);
 }
 
-export function endpointOf(sb: SandboxRec) {
+function endpointOf(sb: SandboxRec) {
   return { sandboxId: sb.id, function: sb.fn, address: sb.address, workerId: sb.workerId, functionUid: sb.fnUid };
 }

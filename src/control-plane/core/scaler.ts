@@ -172,7 +172,7 @@ export function maybeFailUnschedulable(s: CoreState, fn: FnState, nowMs: number)
 }
 
 /** "0/3 workers available: 2 insufficient cpu, 1 runtime image not supported", as kube says it. */
-export function summarizeReasons(reasons: { nodeId: string; reason: string }[], runtime: string): string {
+function summarizeReasons(reasons: { nodeId: string; reason: string }[], runtime: string): string {
   if (reasons.length === 1 && reasons[0]!.nodeId === '*') return 'no workers registered';
   const counts = new Map<string, number>();
   for (const r of reasons) {

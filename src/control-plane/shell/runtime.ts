@@ -18,7 +18,7 @@ import type { CpMetrics } from './metrics.js';
 import type { RpcServer } from './rpc-server.js';
 
 /** Longest wait for data planes to acknowledge a routing change before answering the API. */
-export const routingAckWaitMsMax = 2_000;
+const routingAckWaitMsMax = 2_000;
 
 type ApiOpInit =
   | { kind: 'api_create'; spec: FunctionSpec }

@@ -84,9 +84,9 @@ export interface KpaDecideInput {
 }
 
 /** Knative's `container-concurrency-target-default`: the per-sandbox total when unlimited. */
-export const kpaUnlimitedConcurrencyTotal = 100;
+const kpaUnlimitedConcurrencyTotal = 100;
 /** Knative's lower bound on the target (`ResolveMetricTarget`). */
-export const kpaTargetMin = 0.01;
+const kpaTargetMin = 0.01;
 const bucketMs = 1000;
 /**
  * Float noise guard for ceil: 21 in flight at target 0.7 is 21 / 0.7 = 30.000000000000004,

@@ -53,7 +53,7 @@ export const PlacementReason = Object.freeze({
 export type PlacementReason = (typeof PlacementReason)[keyof typeof PlacementReason];
 
 /** kube-scheduler's `MaxNodeScore`: every scorer returns an integer in 0..100. */
-export const placementScoreMax = 100;
+const placementScoreMax = 100;
 
 export type FilterResult = { ok: true } | { ok: false; reason: PlacementReason };
 const filterOk: FilterResult = Object.freeze({ ok: true });
@@ -101,9 +101,9 @@ export function placementFilter(node: NodeView, req: PlacementRequest): FilterRe
  * uniformly by reservoir sampling (the k-th tied node replaces the pick with probability 1/k).
  */
 /** kube-scheduler's minFeasibleNodesToFind: below this many nodes every node is scored. */
-export const feasibleNodesToFindMin = 100;
+const feasibleNodesToFindMin = 100;
 /** kube-scheduler's floor of the adaptive percentageOfNodesToScore. */
-export const feasibleNodesPercentMin = 5;
+const feasibleNodesPercentMin = 5;
 /** kube-scheduler's base of the adaptive percentage: 50 % minus one point per 125 nodes. */
 const feasibleNodesPercentBase = 50;
 const feasibleNodesPercentStep = 125;

@@ -31,7 +31,7 @@ export function killProcessGroup(pgid: number): boolean {
 }
 
 /** True while any process (zombies included: they hold their pid) is in the group. */
-export function processGroupExists(pgid: number): boolean {
+function processGroupExists(pgid: number): boolean {
   assert(Number.isInteger(pgid) && pgid > 1, `bad process group ${pgid}`);
   try {
     process.kill(-pgid, 0);
@@ -68,7 +68,7 @@ export async function killProcessGroupAndWait(pgid: number, timeoutMs: number): 
 }
 
 /** True when every process of the group is a zombie (dead, waiting to be reaped). */
-export async function processGroupAllZombies(pgid: number): Promise<boolean> {
+async function processGroupAllZombies(pgid: number): Promise<boolean> {
   const stats = await readAllProcessStats();
   return stats.every((stat) => stat.pgid !== pgid || stat.state === 'Z');
 }
@@ -92,7 +92,7 @@ export interface ProcessStat {
 }
 
 /** The stat of every process; processes that vanish during the scan are left out. */
-export async function readAllProcessStats(): Promise<ProcessStat[]> {
+async function readAllProcessStats(): Promise<ProcessStat[]> {
   const pids = (await readdir('/proc')).filter((name) => /^\d+$/.test(name)).map(Number);
   // In parallel: each read is a thread-pool round trip, sequential reads cost ~0.2 ms each.
   const stats = await Promise.all(pids.map(readProcessStat));
@@ -100,7 +100,7 @@ export async function readAllProcessStats(): Promise<ProcessStat[]> {
 }
 
 /** Fields of /proc/<pid>/stat, or undefined if the process is gone. */
-export async function readProcessStat(pid: number): Promise<ProcessStat | undefined> {
+async function readProcessStat(pid: number): Promise<ProcessStat | undefined> {
   let stat: string;
   try {
     stat = await readFile(`/proc/${pid}/stat`, 'utf8');

@@ -26,7 +26,7 @@ export type ProbeResult =
   | { ok: true; attempts: number }
   | { ok: false; reason: 'timeout' | 'aborted' };
 
-export async function probeTcpReady(opts: ProbeOptions): Promise<ProbeResult> {
+async function probeTcpReady(opts: ProbeOptions): Promise<ProbeResult> {
   const [pauseMsFirst, pauseMsMax] = opts.backoffMs;
   assert(pauseMsFirst > 0 && pauseMsFirst <= pauseMsMax, 'bad readiness backoff');
   assert(opts.timeoutMs > 0, 'readiness timeout must be positive');
@@ -51,7 +51,7 @@ export async function probeTcpReady(opts: ProbeOptions): Promise<ProbeResult> {
 }
 
 /** True when a TCP connection was accepted within `timeoutMs`. Never throws. */
-export function probeTcpReadyAttempt(
+function probeTcpReadyAttempt(
   host: string,
   port: number,
   timeoutMs: number,

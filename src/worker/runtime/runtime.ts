@@ -50,7 +50,7 @@ export interface SandboxRuntime {
 }
 
 /** Sandbox ids become file names under the state dir, so they are restricted to a safe set. */
-export const sandboxIdPattern = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+const sandboxIdPattern = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 
 export function isValidSandboxId(sandboxId: string): boolean {
   return sandboxIdPattern.test(sandboxId);
