@@ -20,6 +20,21 @@ describe('Sandbox lifecycle (control-plane core)', () => {
     cp.checkInvariants();
   });
 
+  it('a sandbox it told a worker to delete is never adopted again, even if a late ready arrives first', () => {
+    const cp = core();
+    cp.handle({ kind: 'function_upserted', record: record('f', 'u1') }, 0);
+    const [a] = creates(cp.handle({ kind: 'dp_demand', dataPlaneId: 'dp1', report: demand('f', 'u1', 1, 0) }, 10));
+    // The function goes while the creation runs: the CP cancels it (a delete on its way).
+    assert.deepEqual(deletes(cp.handle({ kind: 'function_deleted', name: 'f' }, 20)), [a!.id]);
+    cp.handle({ kind: 'function_upserted', record: record('f', 'u1') }, 30); // same identity again
+    // The worker finished creating before the delete reached it: its ready report comes first.
+    const late = cp.handle({ kind: 'sandbox_ready', workerId: 'w1', sandbox: info(a!.id, 'f', 'u1'), creationMs: 1 }, 40);
+    assert.deepEqual(deltas(late).flatMap((d) => d.addEndpoints), [], 'not routed');
+    assert.deepEqual(deletes(late), [a!.id], 'the delete is repeated');
+    assert.equal(cp.status('f')!.ready, 0);
+    cp.checkInvariants();
+  });
+
   it('a drain gives up after the function timeout (capped), not at once', () => {
     const cp = core();
     cp.handle({ kind: 'function_upserted', record: record('f', 'u1', { timeoutMs: 3000 }) }, 0);

@@ -100,13 +100,13 @@ function addDrainPending(s: CoreState, sb: SandboxRec): void {
 export function maybeFinishDrain(s: CoreState, sb: SandboxRec): void {
   if (sb.drainPending.size > 0 || sb.deleteSent) return;
   sb.deleteSent = true;
-  s.sendWorker(sb.workerId, { case: 'delete', value: { sandboxId: sb.id } });
+  s.deleteOnWorker(sb.workerId, sb.id);
 }
 
 /** Stop a creating sandbox (or one whose worker is gone) without draining. */
 export function cancelSandbox(s: CoreState, sb: SandboxRec, reason: string): void {
   detach(s, sb);
-  s.sendWorker(sb.workerId, { case: 'delete', value: { sandboxId: sb.id } });
+  s.deleteOnWorker(sb.workerId, sb.id);
   s.log.info('sandbox.cancelled', { id: sb.id, fn: sb.fn, reason });
 }
 
@@ -115,7 +115,7 @@ export function dropWorkerSandboxes(s: CoreState, w: WorkerRec, reason: string, 
   for (const id of [...w.sandboxes]) {
     const sb = s.sandboxes.get(id)!;
     detach(s, sb);
-    if (tellWorker) s.sendWorker(w.id, { case: 'delete', value: { sandboxId: id } });
+    if (tellWorker) s.deleteOnWorker(w.id, id);
     if (s.fnOf(sb)) s.markDirty(sb.fn);
   }
   if (dropped > 0) s.log.info('worker.sandboxes_dropped', { workerId: w.id, reason, dropped });
@@ -170,6 +170,11 @@ function drainLeftover(s: CoreState, w: WorkerRec, info: SandboxInfoMsg, fn: FnS
 /** A sandbox the CP did not ask for (CP failover, or a creation that outlived its CP). */
 export function adoptOrDelete(s: CoreState, w: WorkerRec, info: SandboxInfoMsg, nowMs: number): void {
   if (s.sandboxes.has(info.sandboxId)) return;
+  if (s.isTombstoned(info.sandboxId)) {
+    // Deleted already; the command may still be on its way (or was lost with a stream).
+    s.deleteOnWorker(w.id, info.sandboxId);
+    return;
+  }
   const fn = s.functions.get(info.function);
   const resources = fromWire(info.resources);
   // A late report (a creation that outlived a stream, or leftovers the worker still runs) may

@@ -35,6 +35,9 @@ export interface ControlPlaneCoreConfig {
 /** A drain never waits longer than this, whatever the function's timeout. */
 export const drainTimeoutMsMax = 30_000;
 
+/** Deleted sandbox ids remembered per CP; older ones are forgotten first. */
+export const sandboxTombstonesMax = 65_536;
+
 export class CoreState {
   readonly functions = new Map<string, FnState>();
   readonly workers = new Map<string, WorkerRec>();
@@ -55,6 +58,8 @@ export class CoreState {
   readonly unschedulableFailAfterMs: number;
   readonly registryQueuePerNameMax: number;
   effects: CpEffect[] = [];
+  /** Sandbox ids this CP has told a worker to delete, oldest first (bounded). */
+  private readonly tombstones = new Set<string>();
 
   constructor(readonly config: ControlPlaneCoreConfig, readonly rng: Rng, readonly log: Logger) {
     this.idPrefix = rng.int(0x100000000).toString(36).padStart(7, '0');
@@ -71,6 +76,24 @@ export class CoreState {
 
   sendWorker(workerId: string, command: WorkerCommandMsg): void {
     this.effects.push({ kind: 'worker_send', workerId, command });
+  }
+
+  /**
+   * Tell a worker to delete a sandbox. The id is remembered (a bounded tombstone), because the
+   * command may reach the worker late (a partition): a report of that sandbox arriving before it
+   * (a late ready, a reconnect's hello) must not bring it back into routing, or the late delete
+   * would stop it under a request.
+   */
+  deleteOnWorker(workerId: string, sandboxId: string): void {
+    this.tombstones.delete(sandboxId);
+    this.tombstones.add(sandboxId);
+    if (this.tombstones.size > sandboxTombstonesMax) this.tombstones.delete(this.tombstones.values().next().value!);
+    this.sendWorker(workerId, { case: 'delete', value: { sandboxId } });
+  }
+
+  /** Whether this CP has asked for the sandbox's deletion (see `deleteOnWorker`). */
+  isTombstoned(sandboxId: string): boolean {
+    return this.tombstones.has(sandboxId);
   }
 
   markDirty(name: string): void {
