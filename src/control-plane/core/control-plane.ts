@@ -132,6 +132,7 @@ export class ControlPlaneCore {
         case 'forget_worker': health.onForgetWorkerDeadline(s, d.key, nowMs); break;
         case 'forget_dp': health.onForgetDataPlaneDeadline(s, d.key, nowMs); break;
         case 'dp_expected': health.onDataPlaneExpectedDeadline(s, d.key); break;
+        case 'worker_expected': health.onWorkerExpectedDeadline(s, d.key); break;
         case 'unschedulable': {
           const fn = s.functions.get(d.key);
           if (fn) maybeFailUnschedulable(s, fn, nowMs);

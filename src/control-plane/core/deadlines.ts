@@ -6,7 +6,7 @@
  * removed early: when one pops, the caller checks that it still applies (lazy invalidation).
  */
 
-export type DeadlineKind = 'creation' | 'drain' | 'heartbeat' | 'forget_worker' | 'forget_dp' | 'dp_expected' | 'unschedulable';
+export type DeadlineKind = 'creation' | 'drain' | 'heartbeat' | 'forget_worker' | 'forget_dp' | 'dp_expected' | 'worker_expected' | 'unschedulable';
 
 export interface Deadline {
   dueMs: number;

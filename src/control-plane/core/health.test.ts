@@ -4,7 +4,10 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { worker, core } from './testkit.js';
+import { ControlPlaneCore } from './control-plane.js';
+import { seededRng } from '../../shared/rng.js';
+import { silentLogger } from '../../shared/logger.js';
+import { config, creates, info, record, worker, core } from './testkit.js';
 
 describe('Health (control-plane core)', () => {
   it('forgets a worker and a data plane gone longer than the limit, in memory and in the store', () => {
@@ -24,5 +27,27 @@ describe('Health (control-plane core)', () => {
     cp.handle({ kind: 'worker_connected', hello: worker('w1') }, 2000);
     assert.deepEqual(cp.tick(62_000).filter((e) => e.kind.startsWith('forget')), []);
     assert.equal(cp.workers.size, 1);
+  });
+
+  it('after a restart, a restored function waits for the workers the store knows instead of replacing their sandboxes', () => {
+    const cp = new ControlPlaneCore(config, seededRng(3), silentLogger);
+    cp.handle({ kind: 'function_upserted', record: record('f', 'u1', { scaling: { ...record('f', 'u1').spec.scaling, min: 1 } }), reconstructed: true }, 0);
+    cp.loadPeers([{ id: 'w1', address: 'w1:1' }, { id: 'w2', address: 'w2:1' }], [], 0);
+    // w1 is back first and runs nothing of f; w2 runs f's sandbox but reconnects later.
+    assert.deepEqual(creates(cp.handle({ kind: 'worker_connected', hello: worker('w1') }, 100)), []);
+    assert.deepEqual(creates(cp.tick(500)), [], 'no replacement while w2 is expected back');
+    assert.deepEqual(creates(cp.handle({ kind: 'worker_connected', hello: worker('w2', [info('old', 'f', 'u1')]) }, 600)), []);
+    assert.equal(cp.status('f')!.ready, 1, 'adopted');
+    assert.deepEqual(creates(cp.tick(5000)), []);
+    cp.checkInvariants();
+  });
+
+  it('a worker the store knows that never comes back stops holding restored functions after the heartbeat timeout', () => {
+    const cp = new ControlPlaneCore({ ...config, heartbeatTimeoutMs: 3000 }, seededRng(3), silentLogger);
+    cp.handle({ kind: 'function_upserted', record: record('f', 'u1', { scaling: { ...record('f', 'u1').spec.scaling, min: 1 } }), reconstructed: true }, 0);
+    cp.loadPeers([{ id: 'w1', address: 'w1:1' }, { id: 'gone', address: 'g:1' }], [], 0);
+    cp.handle({ kind: 'worker_connected', hello: worker('w1') }, 100);
+    assert.deepEqual(creates(cp.tick(2900)), []);
+    assert.equal(creates(cp.tick(3100)).length, 1, 'replaced once the grace is over');
   });
 });

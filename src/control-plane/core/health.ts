@@ -29,6 +29,7 @@ function newWorker(hello: WorkerHelloMsg, nowMs: number): WorkerRec {
 }
 
 export function onWorkerHello(s: CoreState, hello: WorkerHelloMsg, nowMs: number): void {
+  s.workersExpectedBack.delete(hello.workerId);
   let w = s.workers.get(hello.workerId);
   if (!w) {
     w = newWorker(hello, nowMs);
@@ -153,6 +154,11 @@ export function onDataPlaneGone(s: CoreState, dataPlaneId: string, nowMs: number
   s.log.warn('data_plane.lost', { dataPlaneId });
 }
 
+/** A restored worker that did not come back within the grace: counted lost for scaling. */
+export function onWorkerExpectedDeadline(s: CoreState, workerId: string): void {
+  if (s.workersExpectedBack.delete(workerId)) s.markAllActiveDirty();
+}
+
 /** A restored DP that did not come back within the grace: API answers stop waiting for it. */
 export function onDataPlaneExpectedDeadline(s: CoreState, dataPlaneId: string): void {
   const dp = s.dataPlanes.get(dataPlaneId);
@@ -185,6 +191,10 @@ export function onPeersLoaded(
     const hello = { workerId: r.id, address: r.address, runtimes: [], sandboxes: [] };
     s.workers.set(r.id, { ...newWorker(hello, nowMs), connected: false, schedulable: false, disconnectedAtMs: nowMs });
     s.deadlines.push({ dueMs: nowMs + s.peerForgetAfterMs, kind: 'forget_worker', key: r.id });
+    // Its sandboxes come back with its hello; until then (or the grace) restored functions do
+    // not start replacements, which would run beside the ones it is about to report.
+    s.workersExpectedBack.add(r.id);
+    s.deadlines.push({ dueMs: nowMs + s.config.heartbeatTimeoutMs, kind: 'worker_expected', key: r.id });
   }
   s.workerList = [...s.workers.values()];
   for (const r of dataPlanes) {

@@ -105,6 +105,8 @@ function reconcile(s: CoreState, fn: FnState, nowMs: number): void {
 
 function scaleUp(s: CoreState, fn: FnState, missing: number, nowMs: number): void {
   if (nowMs < fn.retryAtMs || fn.blockedEpoch === s.capacityEpoch) return;
+  // Restored after a CP restart: workers still reconnecting will report its sandboxes.
+  if (fn.noScaleDownUntilMs > nowMs && s.workersExpectedBack.size > 0) return;
   fn.blockedEpoch = -1;
   const n = Math.min(missing, s.config.creatingPerFunctionMax - fn.creating);
   const spec = fn.record.spec;

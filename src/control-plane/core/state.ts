@@ -58,6 +58,11 @@ export class CoreState {
   readonly unschedulableFailAfterMs: number;
   readonly registryQueuePerNameMax: number;
   effects: CpEffect[] = [];
+  /**
+   * Workers known from the store at start-up that have not said hello yet (for at most the
+   * heartbeat timeout): restored functions wait for their sandboxes instead of replacing them.
+   */
+  readonly workersExpectedBack = new Set<string>();
   /** Sandbox ids this CP has told a worker to delete, oldest first (bounded). */
   private readonly tombstones = new Set<string>();
 
