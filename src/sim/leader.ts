@@ -1,0 +1,116 @@
+/**
+ * @module sim/leader
+ * Leader changes (the swarm turns them on with `--leader-changes`):
+ *  - leader kill: the leader's process dies; after the lease runs out the standby wins the
+ *    election with a higher term, loads the store, and workers and DPs reconnect to it;
+ *  - paused leader (SIGSTOP past its lease): the same takeover, but the old leader's core is not
+ *    dead. When it resumes it first delivers what it had in flight, then keeps ticking for a while
+ *    (until it learns it lost the lease) and sends what its ticks decide (workers lost, endpoints
+ *    removed, drains and deletes), straight to the peers, late, with its old term.
+ * The invariant that matters is checked where peers apply messages (`fake-worker.ts`,
+ * `fencing.ts`): nothing of a term lower than one a peer has received is ever acted on.
+ */
+import type { ControlPlaneCore } from '../control-plane/core/control-plane.js';
+import type { CpEffect } from '../control-plane/core/types.js';
+import type { RoutingBatch, WorkerCommandBatch } from '../gen/dirigent/v1/cluster_pb.js';
+import { encodeRoutingBatch, encodeRoutingUpdate, encodeWorkerCommand, encodeWorkerCommandBatch } from '../wire/codec.js';
+import { periods, type Cluster } from './cluster.js';
+import { deliverRouting } from './fencing.js';
+
+export interface LeaderChangeRates {
+  killPerS: number;
+  pausePerS: number;
+  /** From the leader's death or pause until the standby has taken over (the lease TTL and more). */
+  takeoverMs: readonly [number, number];
+  /** How long a paused leader stays paused (past the takeover, so it comes back deposed). */
+  pauseMs: readonly [number, number];
+  /** How long a resumed old leader keeps acting before it notices it lost the lease. */
+  zombieMs: readonly [number, number];
+  /** Extra delay of each late message from the old leader. */
+  lateMs: readonly [number, number];
+}
+
+export const noLeaderChanges: Readonly<LeaderChangeRates> = Object.freeze<LeaderChangeRates>({
+  killPerS: 0, pausePerS: 0, takeoverMs: [0, 0], pauseMs: [0, 0], zombieMs: [0, 0], lateMs: [0, 0],
+});
+
+export function injectLeaderChanges(c: Cluster, nowMs: number): void {
+  const r = c.options.leader;
+  const p = (ratePerS: number): boolean => ratePerS > 0 && c.rng.next() < (ratePerS * c.options.stepMs) / 1000;
+  if (c.cpDown) return;
+  if (p(r.killPerS)) killLeader(c, nowMs);
+  else if (p(r.pausePerS)) pauseLeader(c, nowMs);
+}
+
+function draw(c: Cluster, r: readonly [number, number]): number {
+  return r[0] + c.rng.next() * (r[1] - r[0]);
+}
+
+export function killLeader(c: Cluster, nowMs: number): void {
+  c.countFault('leader_kill');
+  c.crashCp(nowMs);
+  c.timers.at(nowMs + draw(c, c.options.leader.takeoverMs), (t) => c.startCp(t));
+}
+
+/** What the paused leader had on its streams: delivered when it resumes, not before. */
+interface Held {
+  workers: { id: string; batch: WorkerCommandBatch }[];
+  dps: { id: string; batch: RoutingBatch }[];
+}
+
+export function pauseLeader(c: Cluster, nowMs: number): void {
+  c.countFault('leader_pause');
+  const r = c.options.leader;
+  const old = c.cp;
+  const held: Held = { workers: [], dps: [] };
+  for (const l of c.workerNet.links.values()) for (const m of l.toPeer) held.workers.push({ id: l.peerId, batch: m.msg });
+  for (const l of c.dpNet.links.values()) for (const m of l.toPeer) held.dps.push({ id: l.peerId, batch: m.msg });
+  const dpIds = [...c.cpDps];
+  // To the peers the leader is gone (its streams time out); the store and etcd see it lose the lease.
+  c.crashCp(nowMs);
+  const takeoverMs = draw(c, r.takeoverMs);
+  c.timers.at(nowMs + takeoverMs, (t) => c.startCp(t));
+  const resumeAtMs = nowMs + takeoverMs + draw(c, r.pauseMs);
+  c.timers.at(resumeAtMs, (t) => {
+    for (const h of held.workers) late(c, t, () => toWorker(c, h.id, h.batch));
+    for (const h of held.dps) late(c, t, () => toDp(c, h.id, h.batch));
+    runDeposed(c, old, dpIds, t, t + draw(c, r.zombieMs));
+  });
+}
+
+/** The resumed old leader ticks on until `untilMs`, sending what it decides with its old term. */
+function runDeposed(c: Cluster, old: ControlPlaneCore, dpIds: string[], nowMs: number, untilMs: number): void {
+  if (nowMs > untilMs || c.quiet) return;
+  sendLate(c, old, dpIds, old.tick(nowMs), nowMs);
+  c.timers.at(nowMs + periods.cpTickMs, (t) => runDeposed(c, old, dpIds, t, untilMs));
+}
+
+function sendLate(c: Cluster, old: ControlPlaneCore, dpIds: string[], effects: CpEffect[], nowMs: number): void {
+  const header = { term: old.term, leaderAddress: '' };
+  for (const e of effects) {
+    if (e.kind === 'worker_send') {
+      const batch = encodeWorkerCommandBatch(header, [encodeWorkerCommand(e.command)]);
+      late(c, nowMs, () => toWorker(c, e.workerId, batch));
+    } else if (e.kind === 'dp_send' || e.kind === 'dp_broadcast') {
+      const batch = encodeRoutingBatch(header, [encodeRoutingUpdate(e.update)]);
+      const ids = e.kind === 'dp_send' ? [e.dataPlaneId] : dpIds;
+      for (const id of ids) late(c, nowMs, () => toDp(c, id, batch));
+    }
+    // Store writes of a deposed leader fail their revision check: they never happen.
+  }
+}
+
+function late(c: Cluster, nowMs: number, deliver: () => void): void {
+  c.countFault('late_message');
+  c.timers.at(nowMs + draw(c, c.options.leader.lateMs), deliver);
+}
+
+function toWorker(c: Cluster, id: string, batch: WorkerCommandBatch): void {
+  const w = c.workers.get(id);
+  if (w?.alive) w.onCommand(batch, c.nowMs);
+}
+
+function toDp(c: Cluster, id: string, batch: RoutingBatch): void {
+  const dp = c.dps.find((d) => d.id === id);
+  if (dp && !dp.down) deliverRouting(c, dp, batch, c.nowMs, false);
+}
