@@ -66,48 +66,68 @@ export function pauseLeader(c: Cluster, nowMs: number): void {
   for (const l of c.workerNet.links.values()) for (const m of l.toPeer) held.workers.push({ id: l.peerId, batch: m.msg });
   for (const l of c.dpNet.links.values()) for (const m of l.toPeer) held.dps.push({ id: l.peerId, batch: m.msg });
   const dpIds = [...c.cpDps];
+  const lanes: Lanes = new Map();
   // To the peers the leader is gone (its streams time out); the store and etcd see it lose the lease.
   c.crashCp(nowMs);
   const takeoverMs = draw(c, r.takeoverMs);
   c.timers.at(nowMs + takeoverMs, (t) => c.startCp(t));
   const resumeAtMs = nowMs + takeoverMs + draw(c, r.pauseMs);
   c.timers.at(resumeAtMs, (t) => {
-    for (const h of held.workers) late(c, t, () => toWorker(c, h.id, h.batch));
-    for (const h of held.dps) late(c, t, () => toDp(c, h.id, h.batch));
-    runDeposed(c, old, dpIds, t, t + draw(c, r.zombieMs));
+    for (const h of held.workers) late(c, lanes, `w:${h.id}`, t, () => toWorker(c, h.id, h.batch));
+    for (const h of held.dps) late(c, lanes, `dp:${h.id}`, t, () => toDp(c, h.id, h.batch));
+    runDeposed(c, { core: old, dpIds, lanes }, t, t + draw(c, r.zombieMs));
   });
 }
 
-/** The resumed old leader ticks on until `untilMs`, sending what it decides with its old term. */
-function runDeposed(c: Cluster, old: ControlPlaneCore, dpIds: string[], nowMs: number, untilMs: number): void {
-  if (nowMs > untilMs || c.quiet) return;
-  sendLate(c, old, dpIds, old.tick(nowMs), nowMs);
-  c.timers.at(nowMs + periods.cpTickMs, (t) => runDeposed(c, old, dpIds, t, untilMs));
+/**
+ * Per old stream (peer), the time of the last late delivery: an old stream is still one ordered
+ * stream, so its late messages arrive in the order they were sent.
+ */
+type Lanes = Map<string, number>;
+
+interface Deposed {
+  core: ControlPlaneCore;
+  /** The DPs it had streams to when it was paused (its broadcasts go there). */
+  dpIds: string[];
+  lanes: Lanes;
 }
 
-function sendLate(c: Cluster, old: ControlPlaneCore, dpIds: string[], effects: CpEffect[], nowMs: number): void {
-  const header = { term: old.term, leaderAddress: '' };
+/** The resumed old leader ticks on until `untilMs`, sending what it decides with its old term. */
+function runDeposed(c: Cluster, d: Deposed, nowMs: number, untilMs: number): void {
+  if (nowMs > untilMs || c.quiet) return;
+  sendLate(c, d, d.core.tick(nowMs), nowMs);
+  c.timers.at(nowMs + periods.cpTickMs, (t) => runDeposed(c, d, t, untilMs));
+}
+
+function sendLate(c: Cluster, d: Deposed, effects: CpEffect[], nowMs: number): void {
+  const header = { term: d.core.term, leaderAddress: '' };
   for (const e of effects) {
     if (e.kind === 'worker_send') {
       const batch = encodeWorkerCommandBatch(header, [encodeWorkerCommand(e.command)]);
-      late(c, nowMs, () => toWorker(c, e.workerId, batch));
+      late(c, d.lanes, `w:${e.workerId}`, nowMs, () => toWorker(c, e.workerId, batch));
     } else if (e.kind === 'dp_send' || e.kind === 'dp_broadcast') {
       const batch = encodeRoutingBatch(header, [encodeRoutingUpdate(e.update)]);
-      const ids = e.kind === 'dp_send' ? [e.dataPlaneId] : dpIds;
-      for (const id of ids) late(c, nowMs, () => toDp(c, id, batch));
+      const ids = e.kind === 'dp_send' ? [e.dataPlaneId] : d.dpIds;
+      for (const id of ids) late(c, d.lanes, `dp:${id}`, nowMs, () => toDp(c, id, batch));
     }
     // Store writes of a deposed leader fail their revision check: they never happen.
   }
 }
 
-function late(c: Cluster, nowMs: number, deliver: () => void): void {
+function late(c: Cluster, lanes: Lanes, lane: string, nowMs: number, deliver: () => void): void {
   c.countFault('late_message');
-  c.timers.at(nowMs + draw(c, c.options.leader.lateMs), deliver);
+  // Timers of equal time run in insertion order, so max() keeps the lane FIFO.
+  const atMs = Math.max(nowMs + draw(c, c.options.leader.lateMs), lanes.get(lane) ?? 0);
+  lanes.set(lane, atMs);
+  c.timers.at(atMs, deliver);
 }
 
 function toWorker(c: Cluster, id: string, batch: WorkerCommandBatch): void {
   const w = c.workers.get(id);
-  if (w?.alive) w.onCommand(batch, c.nowMs);
+  if (!w?.alive) return;
+  const stale = w.staleBatches;
+  w.onCommand(batch, c.nowMs);
+  if (w.staleBatches > stale) c.countFault('stale_commands_ignored');
 }
 
 function toDp(c: Cluster, id: string, batch: RoutingBatch): void {
