@@ -62,6 +62,10 @@ export class FakeWorker {
   /** Batches of a term below one already received (the core must ignore them). */
   staleBatches = 0;
 
+  get termReceived(): number {
+    return this.termDelivered;
+  }
+
   constructor(
     readonly id: string,
     readonly capacity: Resources,

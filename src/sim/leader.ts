@@ -6,7 +6,13 @@
  *  - paused leader (SIGSTOP past its lease): the same takeover, but the old leader's core is not
  *    dead. When it resumes it first delivers what it had in flight, then keeps ticking for a while
  *    (until it learns it lost the lease) and sends what its ticks decide (workers lost, endpoints
- *    removed, drains and deletes), straight to the peers, late, with its old term.
+ *    removed, drains and deletes), late, with its old term.
+ * Where a late message can arrive: a peer has one stream at a time, and the streams to the old
+ * leader broke at the pause, so a peer whose stream is to the new leader never receives the old
+ * one's messages. It does when it opens a stream to the old leader again while that one still
+ * believes it leads (a reconnect to the old address, a stale redirect): by then it has heard from
+ * the new leader. So a late message reaches only a peer that has received a higher term, and
+ * the peer must refuse it; a peer that has not (or restarted since) never gets it.
  * The invariant that matters is checked where peers apply messages (`fake-worker.ts`,
  * `fencing.ts`): nothing of a term lower than one a peer has received is ever acted on.
  */
@@ -115,7 +121,7 @@ function sendLate(c: Cluster, d: Deposed, effects: CpEffect[], nowMs: number): v
 }
 
 function late(c: Cluster, lanes: Lanes, lane: string, nowMs: number, deliver: () => void): void {
-  c.countFault('late_message');
+  c.countFault('late_message_sent');
   // Timers of equal time run in insertion order, so max() keeps the lane FIFO.
   const atMs = Math.max(nowMs + draw(c, c.options.leader.lateMs), lanes.get(lane) ?? 0);
   lanes.set(lane, atMs);
@@ -124,7 +130,8 @@ function late(c: Cluster, lanes: Lanes, lane: string, nowMs: number, deliver: ()
 
 function toWorker(c: Cluster, id: string, batch: WorkerCommandBatch): void {
   const w = c.workers.get(id);
-  if (!w?.alive) return;
+  if (!w?.alive || w.termReceived <= batch.term) return; // no stream to the old leader
+  c.countFault('late_message_delivered');
   const stale = w.staleBatches;
   w.onCommand(batch, c.nowMs);
   if (w.staleBatches > stale) c.countFault('stale_commands_ignored');
@@ -132,5 +139,7 @@ function toWorker(c: Cluster, id: string, batch: WorkerCommandBatch): void {
 
 function toDp(c: Cluster, id: string, batch: RoutingBatch): void {
   const dp = c.dps.find((d) => d.id === id);
-  if (dp && !dp.down) deliverRouting(c, dp, batch, c.nowMs, false);
+  if (!dp || dp.down || dp.termDelivered <= batch.term) return; // no stream to the old leader
+  c.countFault('late_message_delivered');
+  deliverRouting(c, dp, batch, c.nowMs, false);
 }
