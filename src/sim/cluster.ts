@@ -24,15 +24,12 @@ import {
   type WorkerEvent,
 } from '../gen/dirigent/v1/cluster_pb.js';
 import { silentLogger, type Logger } from '../shared/logger.js';
-import {
-  decodeDataPlaneEvent, decodeWorkerEvent, encodeDataPlaneEvent, encodeRoutingBatch, encodeRoutingUpdate, encodeWorkerCommand,
-  encodeWorkerCommandBatch,
-} from '../wire/codec.js';
+import { decodeDataPlaneEvent, decodeWorkerEvent, encodeDataPlaneEvent } from '../wire/codec.js';
 import { seededRng, type Rng } from '../shared/rng.js';
 import { TimerQueue, VirtualClock } from './clock.js';
 import { RequestLedger, startLoad } from './fake-client.js';
 import { newFakeWorker, type FakeWorker } from './fake-worker.js';
-import { deliverRouting } from './fencing.js';
+import { commandBatch, deliverRouting, routingBatch } from './fencing.js';
 import { Network, type Link } from './network.js';
 import type { SimOptions } from './options.js';
 
@@ -148,7 +145,6 @@ export class Cluster {
     return new DataPlaneCore(this.options.dp, this.rng.split(), this.log.child({ c: id }));
   }
 
-  /** As the API does: the store first, then the CP core (a change while the CP is down fails). */
   /**
    * Management API calls, as the API server makes them: the registry in the core decides, the
    * store effect is carried out after `storeLatencyMs` (virtual), then the core completes it.
@@ -193,25 +189,20 @@ export class Cluster {
     this.exec(this.cp.handle(event, nowMs), nowMs);
   }
 
-  /**
-   * As control-plane/main.ts `exec`: sends go only to streams whose hello the CP has seen, one
-   * batch per message, each with the leader's term as the rpc-server writes it.
-   */
+  /** As control-plane/main.ts `exec`: sends go only to streams whose hello the CP has seen. */
   private exec(effects: CpEffect[], nowMs: number): void {
-    const header = { term: this.cp.term, leaderAddress: '' };
+    const term = this.cp.term;
     for (const e of effects) {
       if (e.kind === 'worker_send') {
         if (this.cpWorkers.has(e.workerId)) {
-          const batch = encodeWorkerCommandBatch(header, [encodeWorkerCommand(e.command)]);
-          this.workerNet.sendToPeer(this.workerNet.links.get(e.workerId)!, batch, nowMs);
+          this.workerNet.sendToPeer(this.workerNet.links.get(e.workerId)!, commandBatch(term, e.command), nowMs);
         }
       } else if (e.kind === 'dp_send') {
         if (this.cpDps.has(e.dataPlaneId)) {
-          const batch = encodeRoutingBatch(header, [encodeRoutingUpdate(e.update)]);
-          this.dpNet.sendToPeer(this.dpNet.links.get(e.dataPlaneId)!, batch, nowMs);
+          this.dpNet.sendToPeer(this.dpNet.links.get(e.dataPlaneId)!, routingBatch(term, e.update), nowMs);
         }
       } else if (e.kind === 'dp_broadcast') {
-        const update = encodeRoutingBatch(header, [encodeRoutingUpdate(e.update)]);
+        const update = routingBatch(term, e.update);
         for (const id of this.cpDps) {
           this.dpNet.sendToPeer(this.dpNet.links.get(id)!, update, nowMs);
         }

@@ -9,9 +9,13 @@
  * each DP process received (`termDelivered`), independent of the core's, so a fence that
  * forgets its term (or a shell that skips it) fails here.
  */
-import type { RoutingBatch } from '../gen/dirigent/v1/cluster_pb.js';
+import type { RoutingUpdateMsg, WorkerCommandMsg } from '../api/cluster.js';
+import type { RoutingBatch, WorkerCommandBatch } from '../gen/dirigent/v1/cluster_pb.js';
 import { assert } from '../shared/assert.js';
-import { decodeBatchHeader, decodeRoutingUpdate, encodeDataPlaneEvent } from '../wire/codec.js';
+import {
+  decodeBatchHeader, decodeRoutingUpdate, encodeDataPlaneEvent, encodeRoutingBatch, encodeRoutingUpdate, encodeWorkerCommand,
+  encodeWorkerCommandBatch,
+} from '../wire/codec.js';
 import type { Cluster, SimDataPlane } from './cluster.js';
 
 /**
@@ -43,4 +47,14 @@ export function deliverRouting(c: Cluster, dp: SimDataPlane, batch: RoutingBatch
     }
     c.runEffects(dp, applied.effects, nowMs);
   }
+}
+
+/** One command in a batch with the sending leader's term, as the CP's rpc-server writes it. */
+export function commandBatch(term: number, command: WorkerCommandMsg): WorkerCommandBatch {
+  return encodeWorkerCommandBatch({ term, leaderAddress: '' }, [encodeWorkerCommand(command)]);
+}
+
+/** One routing update in a batch with the sending leader's term. */
+export function routingBatch(term: number, update: RoutingUpdateMsg): RoutingBatch {
+  return encodeRoutingBatch({ term, leaderAddress: '' }, [encodeRoutingUpdate(update)]);
 }

@@ -19,9 +19,8 @@
 import type { ControlPlaneCore } from '../control-plane/core/control-plane.js';
 import type { CpEffect } from '../control-plane/core/types.js';
 import type { RoutingBatch, WorkerCommandBatch } from '../gen/dirigent/v1/cluster_pb.js';
-import { encodeRoutingBatch, encodeRoutingUpdate, encodeWorkerCommand, encodeWorkerCommandBatch } from '../wire/codec.js';
 import { periods, type Cluster } from './cluster.js';
-import { deliverRouting } from './fencing.js';
+import { commandBatch, deliverRouting, routingBatch } from './fencing.js';
 
 export interface LeaderChangeRates {
   killPerS: number;
@@ -106,13 +105,12 @@ function runDeposed(c: Cluster, d: Deposed, nowMs: number, untilMs: number): voi
 }
 
 function sendLate(c: Cluster, d: Deposed, effects: CpEffect[], nowMs: number): void {
-  const header = { term: d.core.term, leaderAddress: '' };
   for (const e of effects) {
     if (e.kind === 'worker_send') {
-      const batch = encodeWorkerCommandBatch(header, [encodeWorkerCommand(e.command)]);
+      const batch = commandBatch(d.core.term, e.command);
       late(c, d.lanes, `w:${e.workerId}`, nowMs, () => toWorker(c, e.workerId, batch));
     } else if (e.kind === 'dp_send' || e.kind === 'dp_broadcast') {
-      const batch = encodeRoutingBatch(header, [encodeRoutingUpdate(e.update)]);
+      const batch = routingBatch(d.core.term, e.update);
       const ids = e.kind === 'dp_send' ? [e.dataPlaneId] : d.dpIds;
       for (const id of ids) late(c, d.lanes, `dp:${id}`, nowMs, () => toDp(c, id, batch));
     }
