@@ -157,3 +157,29 @@ export interface RoutingDeltaMsg {
 export type RoutingUpdateMsg =
   | { case: 'snapshot'; value: RoutingSnapshotMsg }
   | { case: 'delta'; value: RoutingDeltaMsg };
+
+// ---------------------------------------------------------------- leader terms (fencing)
+
+/**
+ * What every CP -> worker and CP -> DP batch carries besides its messages: the sending leader's
+ * term (only grows; 0 = no term, an old CP or a test), or from a standby the leader's address.
+ */
+export interface BatchHeaderMsg {
+  term: number;
+  leaderAddress: string;
+}
+
+/**
+ * The fencing rule, one pure function for the worker, the DP and the simulator: a batch of a
+ * term lower than the highest seen is stale and ignored whole; an equal term is the current
+ * leader; a higher one is a new leader, adopted. Term 0 is simply the lowest term: it is
+ * accepted only while the receiver has seen no term. Real CPs always send a term of at least 1
+ * (etcd revision, or the SQLite start counter), so 0 only ever comes from a CP that predates
+ * fencing, and mixing it with a fenced leader would let that CP act behind the leader's back.
+ */
+export type TermVerdict = 'stale' | 'current' | 'newer';
+
+export function fenceTerm(seenTerm: number, term: number): TermVerdict {
+  if (term < seenTerm) return 'stale';
+  return term === seenTerm ? 'current' : 'newer';
+}

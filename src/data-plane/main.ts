@@ -60,6 +60,8 @@ export async function startDataPlane(cfg: DataPlaneConfig, log: Logger): Promise
         runEffects(r.effects);
       },
       onInvalid: resync,
+      admitTerm: (term) => core.admitTerm(term),
+      seenTerm: () => core.term,
     },
     log,
   );

@@ -104,6 +104,7 @@ export function crashDp(c: Cluster, dp: SimDataPlane, nowMs: number): void {
 export function restartDp(c: Cluster, dp: SimDataPlane, nowMs: number): void {
   if (!dp.down) return;
   dp.core = c.newDpCore(dp.id);
+  dp.termDelivered = 0;
   dp.down = false;
   dp.link.peerAlive = true;
   dp.link.backoffMs = c.options.link.backoffMs[0];

@@ -19,23 +19,22 @@ import { DataPlaneCore, newWaiter, type DpEffect, type Waiter } from '../data-pl
 import { dataPlaneEventToCp, workerEventToCp } from '../control-plane/shell/peer-events.js';
 import {
   type DataPlaneEvent,
-  type RoutingUpdate,
-  type WorkerCommand,
+  type RoutingBatch,
+  type WorkerCommandBatch,
   type WorkerEvent,
 } from '../gen/dirigent/v1/cluster_pb.js';
 import { silentLogger, type Logger } from '../shared/logger.js';
-import {
-  decodeDataPlaneEvent, decodeRoutingUpdate, decodeWorkerEvent, encodeDataPlaneEvent, encodeRoutingUpdate, encodeWorkerCommand,
-} from '../wire/codec.js';
+import { decodeDataPlaneEvent, decodeWorkerEvent, encodeDataPlaneEvent } from '../wire/codec.js';
 import { seededRng, type Rng } from '../shared/rng.js';
 import { TimerQueue, VirtualClock } from './clock.js';
 import { RequestLedger, startLoad } from './fake-client.js';
 import { newFakeWorker, type FakeWorker } from './fake-worker.js';
+import { commandBatch, deliverRouting, routingBatch } from './fencing.js';
 import { Network, type Link } from './network.js';
 import type { SimOptions } from './options.js';
 
-export type WorkerLink = Link<WorkerEvent, WorkerCommand>;
-export type DpLink = Link<DataPlaneEvent, RoutingUpdate>;
+export type WorkerLink = Link<WorkerEvent, WorkerCommandBatch>;
+export type DpLink = Link<DataPlaneEvent, RoutingBatch>;
 
 export interface SimDataPlane {
   id: string;
@@ -44,6 +43,8 @@ export interface SimDataPlane {
   /** The DP process is dead (churn.ts); a crash bumps the incarnation (old requests are void). */
   down: boolean;
   incarnation: number;
+  /** The highest leader term of any batch this DP process received (checks fencing). */
+  termDelivered: number;
 }
 
 /** Virtual time a store write takes (SQLite group commit is about this). */
@@ -66,10 +67,14 @@ export class Cluster {
   private apiSeq = 0;
   readonly workers = new Map<string, FakeWorker>();
   readonly dps: SimDataPlane[] = [];
-  readonly workerNet: Network<WorkerEvent, WorkerCommand>;
-  readonly dpNet: Network<DataPlaneEvent, RoutingUpdate>;
+  readonly workerNet: Network<WorkerEvent, WorkerCommandBatch>;
+  readonly dpNet: Network<DataPlaneEvent, RoutingBatch>;
   readonly faultCounts = new Map<string, number>();
   cp: ControlPlaneCore;
+  /** The standby CP: it takes over (loads the store, gets a higher term) when the leader dies. */
+  standby: ControlPlaneCore;
+  /** The leader's term: grows on every takeover (etcd) or restart (the SQLite counter). */
+  term = 1;
   cpDown = false;
   /** Peers whose hello the current CP has seen (the rpc-server's workerOut/dpOut maps). */
   readonly cpWorkers = new Set<string>();
@@ -86,6 +91,8 @@ export class Cluster {
   constructor(readonly options: SimOptions, readonly log: Logger = silentLogger) {
     this.rng = seededRng(options.seed);
     this.cp = this.newCp();
+    this.cp.setTerm(this.term);
+    this.standby = this.newCp();
     this.workerNet = new Network(options.link, this.rng.split(), this.timers, {
       onCp: (l, m, now) => this.onWorkerMessage(l, m, now),
       onPeer: (l, m, now) => this.workers.get(l.peerId)!.onCommand(m, now),
@@ -97,7 +104,7 @@ export class Cluster {
     });
     this.dpNet = new Network(options.link, this.rng.split(), this.timers, {
       onCp: (l, m, now) => this.onDpMessage(l, m, now),
-      onPeer: (l, m, now) => this.onRoutingUpdate(l, m, now),
+      onPeer: (l, m, now) => deliverRouting(this, this.dps.find((d) => d.link === l)!, m, now, true),
       onBroken: (l, cpSees) => this.onDpBroken(l, cpSees),
       onConnected: (l, now) => this.dpNet.sendToCp(l, dpHello(l.peerId), now),
     });
@@ -127,7 +134,7 @@ export class Cluster {
     for (let i = 0; i < this.options.dataPlanes; i += 1) {
       const id = `dp${i}`;
       const core = this.newDpCore(id);
-      const dp = { id, core, link: this.dpNet.add(id), down: false, incarnation: 0 };
+      const dp = { id, core, link: this.dpNet.add(id), down: false, incarnation: 0, termDelivered: 0 };
       this.dps.push(dp);
       this.dpNet.connect(dp.link, 0);
     }
@@ -138,7 +145,6 @@ export class Cluster {
     return new DataPlaneCore(this.options.dp, this.rng.split(), this.log.child({ c: id }));
   }
 
-  /** As the API does: the store first, then the CP core (a change while the CP is down fails). */
   /**
    * Management API calls, as the API server makes them: the registry in the core decides, the
    * store effect is carried out after `storeLatencyMs` (virtual), then the core completes it.
@@ -185,17 +191,18 @@ export class Cluster {
 
   /** As control-plane/main.ts `exec`: sends go only to streams whose hello the CP has seen. */
   private exec(effects: CpEffect[], nowMs: number): void {
+    const term = this.cp.term;
     for (const e of effects) {
       if (e.kind === 'worker_send') {
         if (this.cpWorkers.has(e.workerId)) {
-          this.workerNet.sendToPeer(this.workerNet.links.get(e.workerId)!, encodeWorkerCommand(e.command), nowMs);
+          this.workerNet.sendToPeer(this.workerNet.links.get(e.workerId)!, commandBatch(term, e.command), nowMs);
         }
       } else if (e.kind === 'dp_send') {
         if (this.cpDps.has(e.dataPlaneId)) {
-          this.dpNet.sendToPeer(this.dpNet.links.get(e.dataPlaneId)!, encodeRoutingUpdate(e.update), nowMs);
+          this.dpNet.sendToPeer(this.dpNet.links.get(e.dataPlaneId)!, routingBatch(term, e.update), nowMs);
         }
       } else if (e.kind === 'dp_broadcast') {
-        const update = encodeRoutingUpdate(e.update);
+        const update = routingBatch(term, e.update);
         for (const id of this.cpDps) {
           this.dpNet.sendToPeer(this.dpNet.links.get(id)!, update, nowMs);
         }
@@ -255,25 +262,6 @@ export class Cluster {
 
   // ------------------------------------------------------------------ DP shell
 
-  private onRoutingUpdate(link: DpLink, update: RoutingUpdate, nowMs: number): void {
-    const dp = this.dps.find((d) => d.link === link)!;
-    const decoded = decodeRoutingUpdate(update);
-    if (!decoded.ok) throw new Error(`CP sent ${dp.id} an invalid ${decoded.field}: ${decoded.reason}`);
-    const applied = dp.core.applyRouting(decoded.msg, nowMs);
-    if (!applied.ok) {
-      const value = { haveVersion: dp.core.version };
-      const ev = encodeDataPlaneEvent({ case: 'resync', value });
-      this.dpNet.sendToCp(link, ev, nowMs);
-    } else {
-      // The shell acks once per event-loop turn with the newest version; one per update is
-      // the same to the core, which keeps the maximum.
-      const value = { version: dp.core.version };
-      const ev = encodeDataPlaneEvent({ case: 'ack', value });
-      this.dpNet.sendToCp(link, ev, nowMs);
-    }
-    this.runEffects(dp, applied.effects, nowMs);
-  }
-
   /** As data-plane/main.ts `runEffects`: carries out what a DP core call returned. */
   runEffects(dp: SimDataPlane, effects: DpEffect[], nowMs: number): void {
     const sandboxIds: string[] = [];
@@ -296,7 +284,7 @@ export class Cluster {
     }
   }
 
-  private dpSend(dp: SimDataPlane, ev: DataPlaneEvent, nowMs: number): void {
+  dpSend(dp: SimDataPlane, ev: DataPlaneEvent, nowMs: number): void {
     this.dpNet.sendToCp(dp.link, ev, nowMs);
   }
 
@@ -379,9 +367,13 @@ export class Cluster {
     this.cpDps.clear();
   }
 
+  /** The standby takes over (or, in the single-CP layout, the CP restarts) with a higher term. */
   startCp(nowMs: number): void {
     if (!this.cpDown) return;
-    this.cp = this.newCp();
+    this.cp = this.standby;
+    this.standby = this.newCp();
+    this.term += 1;
+    this.cp.setTerm(this.term);
     this.cpDown = false;
     this.workerNet.refuse = false;
     this.dpNet.refuse = false;

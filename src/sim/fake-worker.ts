@@ -11,7 +11,7 @@
  */
 import type { FunctionSpecMsg } from '../api/cluster.js';
 import type { Resources } from '../api/types.js';
-import type { WorkerCommand, WorkerEvent } from '../gen/dirigent/v1/cluster_pb.js';
+import type { WorkerCommandBatch, WorkerEvent } from '../gen/dirigent/v1/cluster_pb.js';
 import { assert } from '../shared/assert.js';
 import type { Logger } from '../shared/logger.js';
 import type { Rng } from '../shared/rng.js';
@@ -55,6 +55,16 @@ export class FakeWorker {
   private portSeq = 0;
   created = 0;
   driver: WorkerDriver;
+  /** The highest leader term of any batch this worker process received (0 after a restart). */
+  private termDelivered = 0;
+  /** While a batch is applied: its term, and the highest term seen before it. */
+  private applying: { term: number; seenBefore: number } | null = null;
+  /** Batches of a term below one already received (the core must ignore them). */
+  staleBatches = 0;
+
+  get termReceived(): number {
+    return this.termDelivered;
+  }
 
   constructor(
     readonly id: string,
@@ -109,10 +119,29 @@ export class FakeWorker {
     if (this.alive) this.driver.disconnected(nowMs);
   }
 
-  onCommand(cmd: WorkerCommand, nowMs: number): void {
+  /**
+   * A command batch from a leader (the current one over the link, or a paused old one late).
+   * Fencing invariant: whatever the runtime does on a batch's orders, the batch's term is at least
+   * every term this worker received before it (checked in runtimeCreate/runtimeDelete).
+   */
+  onCommand(batch: WorkerCommandBatch, nowMs: number): void {
     assert(this.alive, `dead worker ${this.id} got a command`);
     this.nowMs = nowMs;
-    this.driver.commands([cmd], nowMs);
+    const seenBefore = this.termDelivered;
+    if (batch.term < seenBefore) this.staleBatches += 1;
+    this.termDelivered = Math.max(seenBefore, batch.term);
+    this.applying = { term: batch.term, seenBefore };
+    try {
+      this.driver.commands(batch, nowMs);
+    } finally {
+      this.applying = null;
+    }
+  }
+
+  private checkFenced(what: string, sandboxId: string): void {
+    const a = this.applying;
+    if (!a) return; // not on a command's orders (a creation that ended cancelled)
+    assert(a.term >= a.seenBefore, `worker ${this.id} ran ${what} ${sandboxId} of term ${a.term} after seeing term ${a.seenBefore}`);
   }
 
   tick(nowMs: number): void {
@@ -121,6 +150,7 @@ export class FakeWorker {
   }
 
   private runtimeCreate(sandboxId: string, spec: FunctionSpecMsg): void {
+    this.checkFenced('create', sandboxId);
     assert(!this.creating.has(sandboxId) && !this.running.has(sandboxId), `runtime create of known ${sandboxId}`);
     this.creating.add(sandboxId);
     const f = this.faults;
@@ -148,6 +178,7 @@ export class FakeWorker {
   }
 
   private runtimeDelete(sandboxId: string): void {
+    this.checkFenced('delete', sandboxId);
     if (this.running.has(sandboxId)) this.io.onDelete(this.id, sandboxId, this.nowMs);
     this.running.delete(sandboxId);
     const incarnation = this.incarnation;
@@ -176,6 +207,7 @@ export class FakeWorker {
   restart(): void {
     assert(!this.alive, `restart of live worker ${this.id}`);
     this.alive = true;
+    this.termDelivered = 0;
     this.driver = this.newDriver();
   }
 

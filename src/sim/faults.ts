@@ -7,6 +7,7 @@
  */
 import { injectChurn, restartDp } from './churn.js';
 import type { Cluster } from './cluster.js';
+import { injectLeaderChanges } from './leader.js';
 
 export function injectFaults(c: Cluster, nowMs: number): void {
   const f = c.options.faults;
@@ -22,6 +23,7 @@ export function injectFaults(c: Cluster, nowMs: number): void {
     c.timers.at(nowMs + draw(c, f.cpDownMs), (t) => c.startCp(t));
   }
   injectChurn(c, nowMs);
+  injectLeaderChanges(c, nowMs);
 }
 
 function draw(c: Cluster, r: readonly [number, number]): number {

@@ -14,6 +14,7 @@ import type { Rng } from '../shared/rng.js';
 import { noChurn, type ChurnRates } from './churn.js';
 import type { FunctionLoad } from './fake-client.js';
 import type { CreationFaults } from './fake-worker.js';
+import { noLeaderChanges, type LeaderChangeRates } from './leader.js';
 import type { LinkFaults } from './network.js';
 
 export interface WorkerOptions {
@@ -46,6 +47,8 @@ export interface SimOptions {
   faults: FaultRates;
   /** Function changes and DP restarts under traffic (off unless the swarm asks: `--churn`). */
   churn: ChurnRates;
+  /** Leader kills and paused old leaders (off unless the swarm asks: `--leader-changes`). */
+  leader: LeaderChangeRates;
   /**
    * Check S7 (no sandbox stopped while a request runs on it). Off for the fixed regression seeds:
    * it fails there today (a worker stream break re-adopts and drains sandboxes the DP forgot).
@@ -104,6 +107,7 @@ export function baseOptions(seed: number): SimOptions {
     creation: { createMs: [20, 200], slowRate: 0, slowFactor: [1, 1], failRate: 0 },
     faults: noFaults,
     churn: noChurn,
+    leader: noLeaderChanges,
     checkDrains: false,
     faultPhaseMs: 30_000, quietLoadMs: 5_000, quietMs: 40_000,
     cp: {
@@ -179,5 +183,14 @@ export function churnOptions(rng: Rng): ChurnRates {
     specUpdatePerS: maybe(rng, 0.2), knobUpdatePerS: maybe(rng, 0.2), deletePerS: maybe(rng, 0.15),
     recreateAfterMs: [0, between(rng, 10, 5_000)],
     dpRestartPerS: maybe(rng, 0.05), dpDownMs: [50, between(rng, 100, 3_000)],
+  };
+}
+
+/** Leader-change rates for a swarm seed; drawn last, like the churn rates. */
+export function leaderChangeOptions(rng: Rng): LeaderChangeRates {
+  return {
+    killPerS: maybe(rng, 0.05), pausePerS: 0.02 + rng.next() * 0.08,
+    takeoverMs: [50, between(rng, 100, 3_000)], pauseMs: [0, between(rng, 10, 4_000)],
+    zombieMs: [0, between(rng, 100, 5_000)], lateMs: [0, between(rng, 1, 500)],
   };
 }

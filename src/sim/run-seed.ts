@@ -9,7 +9,7 @@ import { seededRng } from '../shared/rng.js';
 import { checkSettled, checkStep } from './checkers.js';
 import { Cluster } from './cluster.js';
 import { beginQuiet, injectFaults } from './faults.js';
-import { churnOptions, swarmOptions, type SimOptions } from './options.js';
+import { churnOptions, leaderChangeOptions, swarmOptions, type SimOptions } from './options.js';
 
 export interface SimResult {
   seed: number;
@@ -19,13 +19,14 @@ export interface SimResult {
   cluster: Cluster;
 }
 
-export function optionsForSeed(seed: number, opts: { churn?: boolean } = {}): SimOptions {
+export function optionsForSeed(seed: number, opts: { churn?: boolean; leaderChanges?: boolean } = {}): SimOptions {
   const rng = seededRng(seed ^ 0x5eed);
   const o = swarmOptions(seed, rng);
   if (opts.churn) {
     o.churn = churnOptions(rng);
     o.checkDrains = true;
   }
+  if (opts.leaderChanges) o.leader = leaderChangeOptions(rng);
   return o;
 }
 

@@ -2,7 +2,8 @@
  * @module sim/run
  * CLI: `node dist/sim/run.js --seed N [--ticks T]` replays one seed; `--swarm --seconds S`
  * runs random seeds until the budget is spent, printing each failing seed; `--churn` adds
- * function changes and DP restarts under traffic (sim/churn.ts). Exit code 1 on any
+ * function changes and DP restarts under traffic (sim/churn.ts); `--leader-changes` adds leader
+ * kills and paused old leaders that act late (sim/leader.ts). Exit code 1 on any
  * failure. Only this file reads real time and Math.random, and only to choose swarm seeds.
  */
 import { optionsForSeed, runSeed } from './run-seed.js';
@@ -14,10 +15,12 @@ interface Args {
   seconds: number;
   /** Function changes and DP restarts under traffic (sim/churn.ts). */
   churn: boolean;
+  /** Leader kills and paused old leaders (sim/leader.ts). */
+  leaderChanges: boolean;
 }
 
 function parseArgs(argv: string[]): Args {
-  const args: Args = { seed: null, ticks: null, swarm: false, seconds: 60, churn: false };
+  const args: Args = { seed: null, ticks: null, swarm: false, seconds: 60, churn: false, leaderChanges: false };
   for (let i = 0; i < argv.length; i += 1) {
     const [flag, inline] = argv[i]!.split('=', 2) as [string, string | undefined];
     const value = (): number => {
@@ -30,16 +33,19 @@ function parseArgs(argv: string[]): Args {
     else if (flag === '--seconds') args.seconds = value();
     else if (flag === '--swarm') args.swarm = true;
     else if (flag === '--churn') args.churn = true;
+    else if (flag === '--leader-changes') args.leaderChanges = true;
     else {
-      const usage = '--seed N [--ticks T] [--churn] | --swarm --seconds S [--churn]';
+      const usage = '--seed N [--ticks T] [--churn] [--leader-changes] | --swarm --seconds S [--churn] [--leader-changes]';
       throw new Error(`unknown flag ${flag}; usage: ${usage}`);
     }
   }
   return args;
 }
 
-function runOne(seed: number, ticks: number | null, churn: boolean): boolean {
-  const options = optionsForSeed(seed, { churn });
+type Mix = { churn: boolean; leaderChanges: boolean };
+
+function runOne(seed: number, ticks: number | null, mix: Mix): boolean {
+  const options = optionsForSeed(seed, mix);
   if (ticks !== null) {
     // --ticks bounds the whole run in steps; the quiet phase keeps its length.
     options.faultPhaseMs = Math.max(0, ticks * options.stepMs - options.quietMs);
@@ -49,13 +55,13 @@ function runOne(seed: number, ticks: number | null, churn: boolean): boolean {
   return r.ok;
 }
 
-function swarm(seconds: number, churn: boolean): boolean {
+function swarm(seconds: number, mix: Mix): boolean {
   const endMs = Date.now() + seconds * 1000;
   let runs = 0;
   let failures = 0;
   while (Date.now() < endMs) {
     const seed = Math.floor(Math.random() * 2 ** 31);
-    const options = optionsForSeed(seed, { churn });
+    const options = optionsForSeed(seed, mix);
     const r = runSeed(options);
     runs += 1;
     if (!r.ok) {
@@ -70,8 +76,9 @@ function swarm(seconds: number, churn: boolean): boolean {
 function main(): void {
   const args = parseArgs(process.argv.slice(2));
   let ok: boolean;
-  if (args.swarm) ok = swarm(args.seconds, args.churn);
-  else ok = runOne(args.seed ?? 1, args.ticks, args.churn);
+  const mix = { churn: args.churn, leaderChanges: args.leaderChanges };
+  if (args.swarm) ok = swarm(args.seconds, mix);
+  else ok = runOne(args.seed ?? 1, args.ticks, mix);
   process.exitCode = ok ? 0 : 1;
 }
 

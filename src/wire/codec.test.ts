@@ -11,18 +11,23 @@ import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
 import type { DataPlaneEventMsg, FunctionSpecMsg, RoutingUpdateMsg, WorkerEventMsg } from '../api/cluster.js';
 import {
   DataPlaneEventSchema,
+  RoutingBatchSchema,
   RoutingUpdateSchema,
+  WorkerCommandBatchSchema,
   WorkerCommandSchema,
   WorkerEventSchema,
 } from '../gen/dirigent/v1/cluster_pb.js';
 import {
+  decodeBatchHeader,
   decodeDataPlaneEvent,
   decodeRoutingUpdate,
   decodeWorkerCommand,
   decodeWorkerEvent,
   encodeDataPlaneEvent,
+  encodeRoutingBatch,
   encodeRoutingUpdate,
   encodeWorkerCommand,
+  encodeWorkerCommandBatch,
   encodeWorkerEvent,
 } from './codec.js';
 
@@ -112,9 +117,30 @@ describe('wire codec round trip', () => {
       assert.deepEqual(plain(d.msg), plain(msg));
     }));
   });
+
+  test('the term and leader address of command and routing batches', () => {
+    const header = fc.record({ term: fc.oneof(fc.nat(), fc.constant(Number.MAX_SAFE_INTEGER)), leaderAddress: fc.string({ maxLength: 60 }) });
+    fc.assert(fc.property(header, routing, id, (h, update, sandboxId) => {
+      const cmd = encodeWorkerCommand({ case: 'delete', value: { sandboxId } });
+      const wb = fromBinary(WorkerCommandBatchSchema, toBinary(WorkerCommandBatchSchema, encodeWorkerCommandBatch(h, [cmd])));
+      const rb = fromBinary(RoutingBatchSchema, toBinary(RoutingBatchSchema, encodeRoutingBatch(h, [encodeRoutingUpdate(update)])));
+      for (const b of [wb, rb]) assert.deepEqual(decodeBatchHeader(b), { ok: true, msg: { term: h.term, leaderAddress: h.leaderAddress } });
+      assert.equal(wb.commands.length, 1);
+      assert.deepEqual(plain(decodeRoutingUpdate(rb.updates[0]!)), plain({ ok: true, msg: update }));
+    }));
+  });
 });
 
 describe('wire codec against hostile input', () => {
+  test('a batch term that is negative, NaN or infinite is refused with the field named', () => {
+    for (const term of [-1, Number.NaN, Infinity, -Infinity]) {
+      const d = decodeBatchHeader(create(WorkerCommandBatchSchema, { term }));
+      assert.deepEqual(d.ok ? null : d.field, 'batch.term');
+    }
+    const long = decodeBatchHeader(create(RoutingBatchSchema, { term: 1, leaderAddress: 'x'.repeat(600) }));
+    assert.deepEqual(long.ok ? null : long.field, 'batch.leaderAddress');
+  });
+
   const anyNumber = fc.oneof(fc.double(), fc.integer(), fc.constant(-1), fc.constant(Number.NaN), fc.constant(Infinity));
   const longString = fc.string({ minLength: 0, maxLength: 3000 });
 

@@ -9,6 +9,7 @@
  */
 import { create } from '@bufbuild/protobuf';
 import type {
+  BatchHeaderMsg,
   DataPlaneEventMsg,
   FunctionDemandMsg,
   FunctionFailureCode,
@@ -22,14 +23,18 @@ import type {
 import {
   DataPlaneEventSchema,
   FailureKind,
+  RoutingBatchSchema,
   RoutingUpdateSchema,
+  WorkerCommandBatchSchema,
   WorkerCommandSchema,
   WorkerEventSchema,
   type DataPlaneEvent,
   type FunctionSpec,
+  type RoutingBatch,
   type RoutingUpdate,
   type SandboxInfo,
   type WorkerCommand,
+  type WorkerCommandBatch,
   type WorkerEvent,
 } from '../gen/dirigent/v1/cluster_pb.js';
 
@@ -147,6 +152,24 @@ export function encodeWorkerEvent(msg: WorkerEventMsg): WorkerEvent {
     return create(WorkerEventSchema, { event: { case: 'failed', value: { ...msg.value, kind } } });
   }
   return create(WorkerEventSchema, { event: msg });
+}
+
+// ---------------------------------------------------------------- CP -> peer batches
+
+/** The term and leader address of a command or routing batch (the messages decode one by one). */
+export function decodeBatchHeader(b: WorkerCommandBatch | RoutingBatch): Decoded<BatchHeaderMsg> {
+  return guard(() => ({
+    term: count(b.term, 'batch.term'),
+    leaderAddress: str(b.leaderAddress, 'batch.leaderAddress', wireLimits.addressLengthMax),
+  }));
+}
+
+export function encodeWorkerCommandBatch(header: BatchHeaderMsg, commands: WorkerCommand[]): WorkerCommandBatch {
+  return create(WorkerCommandBatchSchema, { ...header, commands });
+}
+
+export function encodeRoutingBatch(header: BatchHeaderMsg, updates: RoutingUpdate[]): RoutingBatch {
+  return create(RoutingBatchSchema, { ...header, updates });
 }
 
 // ---------------------------------------------------------------- CP -> worker

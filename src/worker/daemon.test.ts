@@ -92,7 +92,7 @@ const spec: FunctionSpecMsg = {
 };
 
 describe('worker daemon', () => {
-  it('serves commands, drops an invalid one with a log line, and replays a crash after a reconnect', { timeout: 30_000 }, async () => {
+  it('serves commands, drops an invalid one with a log line, replays a crash after a reconnect, and fences stale terms', { timeout: 30_000 }, async () => {
     const cp = await fakeCp();
     const logs: RecordedLog[] = [];
     const runtime = new MemoryRuntime();
@@ -109,7 +109,7 @@ describe('worker daemon', () => {
       const first = await until('first stream hello', () => cp.streams[0]?.events[0]);
       assert.equal(first.case, 'hello');
       const send = (cmds: ReturnType<typeof encodeWorkerCommand>[]): void => {
-        cp.streams[0]!.call.write(create(WorkerCommandBatchSchema, { commands: cmds }));
+        cp.streams[0]!.call.write(create(WorkerCommandBatchSchema, { term: 5, commands: cmds }));
       };
       send([
         encodeWorkerCommand({ case: 'create', value: { sandboxId: '', function: spec } }),
@@ -126,6 +126,15 @@ describe('worker daemon', () => {
       assert.equal(replay[0]!.case, 'hello');
       assert.ok(replay[0]!.case === 'hello' && replay[0]!.value.sandboxes.length === 0);
       assert.ok(replay[1]!.case === 'failed' && replay[1]!.value.kind === 'crash' && replay[1]!.value.sandboxId === 's1');
+
+      // Fencing across the reconnect: the term 5 of the first stream is remembered, so an old
+      // leader's batch (term 4) is ignored whole and a newer leader's (term 6) is served.
+      const createOf = (sandboxId: string) => encodeWorkerCommand({ case: 'create', value: { sandboxId, function: spec } });
+      cp.streams[1]!.call.write(create(WorkerCommandBatchSchema, { term: 4, commands: [createOf('s2')] }));
+      cp.streams[1]!.call.write(create(WorkerCommandBatchSchema, { term: 6, commands: [createOf('s3')] }));
+      await until('ready s3', () => cp.streams[1]!.events.find((e) => e.case === 'ready' && e.value.sandbox?.sandboxId === 's3'));
+      assert.equal(runtime.live.has('s2'), false, 'the stale create never reached the runtime');
+      assert.deepEqual(logs.find((l) => l.event === 'worker.stale_term')?.fields, { workerId: 'w-test', term: 4, seen: 5 });
     } finally {
       await daemon.close();
       cp.close();

@@ -148,7 +148,7 @@ export class WorkerDaemon {
     stream.on('data', (batch: WorkerCommandBatch) => {
       this.guard('commands', () => {
         this.backoffMs = this.opts.backoffMs[0];
-        this.driver.commands(batch.commands, this.clock.nowMs());
+        this.driver.commands(batch, this.clock.nowMs());
       });
     });
     const lost = (reason: string): void => {

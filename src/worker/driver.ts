@@ -8,9 +8,9 @@
  * (the daemon: setImmediate, i.e. once per event-loop turn; the simulator: end of the step).
  */
 import type { FunctionSpecMsg } from '../api/cluster.js';
-import type { WorkerCommand, WorkerEvent } from '../gen/dirigent/v1/cluster_pb.js';
+import type { WorkerCommandBatch, WorkerEvent } from '../gen/dirigent/v1/cluster_pb.js';
 import type { Logger } from '../shared/logger.js';
-import { decodeWorkerCommand, encodeWorkerEvent } from '../wire/codec.js';
+import { decodeBatchHeader, decodeWorkerCommand, encodeWorkerEvent } from '../wire/codec.js';
 import type { CreatedResult, WorkerCore, WorkerCoreEvent, WorkerEffect } from './core/worker-core.js';
 
 /** Starts and stops sandboxes; reports back through `WorkerDriver.created/deleted/exited`. */
@@ -46,16 +46,26 @@ export class WorkerDriver {
     this.handle({ kind: 'disconnected' }, nowMs);
   }
 
-  /** One batch of commands as received from the stream. */
-  commands(batch: readonly WorkerCommand[], nowMs: number): void {
-    for (const wire of batch) {
+  /**
+   * One batch as received from the stream. Its term goes with every command to the core, which
+   * ignores the lot if the term is stale; a batch with an invalid header is dropped whole.
+   */
+  commands(batch: WorkerCommandBatch, nowMs: number): void {
+    const header = decodeBatchHeader(batch);
+    if (!header.ok) {
+      this.invalidCommandCount += batch.commands.length;
+      this.log.warn('worker.invalid_command', { workerId: this.workerId, field: header.field, reason: header.reason });
+      return;
+    }
+    const term = header.msg.term;
+    for (const wire of batch.commands) {
       const d = decodeWorkerCommand(wire);
       if (!d.ok) {
         this.invalidCommandCount += 1;
         this.log.warn('worker.invalid_command', { workerId: this.workerId, field: d.field, reason: d.reason });
         continue;
       }
-      this.handle({ kind: 'command', command: d.msg }, nowMs);
+      this.handle({ kind: 'command', term, command: d.msg }, nowMs);
     }
   }
 

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import type { FunctionRecord } from '../../api/types.js';
 import { scalingDefaults } from '../../config/defaults.js';
 import type { SandboxInfoMsg, WorkerHelloMsg } from '../../api/cluster.js';
-import { silentLogger } from '../../shared/logger.js';
+import { memoryLogger, silentLogger, type RecordedLog } from '../../shared/logger.js';
 import { seededRng } from '../../shared/rng.js';
 import { ControlPlaneCore } from './control-plane.js';
 import type { CpEffect } from './types.js';
@@ -182,5 +182,18 @@ describe('ControlPlaneCore', () => {
     const eff = cp.handle({ kind: 'worker_connected', hello: roomy }, 3000);
     assert.deepEqual(creates(eff).map((c) => c.worker), ['roomy']);
     cp.checkInvariants();
+  });
+
+  it('the leader term starts at 0 (no election), is set on taking over, and never goes back', () => {
+    const logs: RecordedLog[] = [];
+    const cp = new ControlPlaneCore(config, seededRng(6), memoryLogger(logs));
+    assert.equal(cp.term, 0);
+    cp.setTerm(7);
+    assert.equal(cp.term, 7);
+    cp.setTerm(5);
+    assert.equal(cp.term, 7, 'a lower term is refused');
+    assert.deepEqual(logs.find((l) => l.event === 'control_plane.term_regressed')?.fields, { term: 5, current: 7 });
+    cp.setTerm(9);
+    assert.equal(cp.term, 9);
   });
 });

@@ -36,6 +36,7 @@ export { requiredCapability } from './scaler.js';
 export class ControlPlaneCore {
   private readonly s: CoreState;
   private readonly registry: Registry;
+  private termNow = 0;
 
   constructor(config: ControlPlaneCoreConfig, rng: Rng, log: Logger) {
     this.s = new CoreState(config, rng, log);
@@ -47,6 +48,23 @@ export class ControlPlaneCore {
   get dataPlanes(): ReadonlyMap<string, DataPlaneRec> { return this.s.dataPlanes; }
   get sandboxes(): ReadonlyMap<string, SandboxRec> { return this.s.sandboxes; }
   get routing(): RoutingTable { return this.s.routing; }
+
+  /**
+   * The leader term this core acts under (0 until set: no election, old tests). The shell writes
+   * it on every batch to workers and DPs, which refuse a batch of a term below one they have seen.
+   */
+  get term(): number {
+    return this.termNow;
+  }
+
+  /** Set on winning an election (or on start in the single-CP layout); terms only grow. */
+  setTerm(term: number): void {
+    if (term < this.termNow) {
+      this.s.log.warn('control_plane.term_regressed', { term, current: this.termNow });
+      return;
+    }
+    this.termNow = term;
+  }
 
   handle(event: CpEvent, nowMs: number): CpEffect[] {
     this.dispatch(event, nowMs);

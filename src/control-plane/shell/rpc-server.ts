@@ -32,6 +32,8 @@ type DpCall = grpc.ServerDuplexStream<DataPlaneBatch, RoutingBatch>;
 export interface RpcHooks {
   /** Feed one event to the core and carry out its effects. */
   handle(event: CpEvent): void;
+  /** The leader's term, written on every command and routing batch (fencing; the runtime's core). */
+  readonly core: { readonly term: number };
 }
 
 interface StreamHandlers<Batch, Msg> {
@@ -87,7 +89,7 @@ export class RpcServer {
 
   private onWorkerStream(call: WorkerCall): void {
     const out = new Batcher<WorkerCommand>((commands) => {
-      if (!call.destroyed && call.writable) call.write(create(WorkerCommandBatchSchema, { commands }));
+      if (!call.destroyed && call.writable) call.write(create(WorkerCommandBatchSchema, { term: this.hooks.core.term, commands }));
     });
     this.serve<WorkerBatch, WorkerEventMsg>(call, {
       role: 'worker',
@@ -112,7 +114,7 @@ export class RpcServer {
 
   private onDataPlaneStream(call: DpCall): void {
     const out = new Batcher<RoutingUpdate>((updates) => {
-      if (!call.destroyed && call.writable) call.write(create(RoutingBatchSchema, { updates }));
+      if (!call.destroyed && call.writable) call.write(create(RoutingBatchSchema, { term: this.hooks.core.term, updates }));
     });
     this.serve<DataPlaneBatch, DataPlaneEventMsg>(call, {
       role: 'data_plane',

@@ -12,7 +12,7 @@
  * inflight never exceeds its slots (unless slots is 0); a function's `queued` equals the length
  * of its queue; a waiter settles on the function object it was admitted to.
  */
-import type { FunctionDemandMsg, RoutingUpdateMsg } from '../../api/cluster.js';
+import type { FunctionDemandMsg, RoutingUpdateMsg, TermVerdict } from '../../api/cluster.js';
 import { assert } from '../../shared/assert.js';
 import { LinkedList } from '../../shared/linked-list.js';
 import type { Logger } from '../../shared/logger.js';
@@ -125,6 +125,19 @@ export class DataPlaneCore {
       effects.push({ kind: 'fail', waiter: w, status: 504, code: 'queue_timeout', message });
     }
     return effects;
+  }
+
+  /**
+   * Fencing, asked once per routing batch before its updates are applied: 'stale' = a batch of a
+   * leader older than one already seen, to be ignored whole (see routing.ts for a newer term).
+   */
+  admitTerm(term: number): TermVerdict {
+    return this.table.admitTerm(term);
+  }
+
+  /** The highest leader term seen. */
+  get term(): number {
+    return this.table.term;
   }
 
   /** Applies a CP update; `ok: false` when a delta does not follow (the shell resyncs). */

@@ -9,7 +9,14 @@
  * stale and ignored. Deletes drain: the function's queued requests get 404 at once, its
  * endpoints stop taking requests and report `drained` when idle. Within a delta, removals and
  * drains apply before function deletes, so a sandbox is never acknowledged while busy.
+ *
+ * Leader terms (fencing): the shell asks `admitTerm` for every batch before applying it. A batch
+ * of a lower term than the highest seen is ignored whole. A higher term is a new leader whose
+ * routing versions start afresh: the version baseline is dropped (version 0) and its deltas are
+ * ignored until its snapshot arrives (it sends one on every hello), so the old leader's versions
+ * never hide the new leader's changes. The table itself keeps serving meanwhile.
  */
+import { fenceTerm, type TermVerdict } from '../../api/cluster.js';
 import type { EndpointMsg, FunctionFailureCode, FunctionSpecMsg, RoutingDeltaMsg, RoutingSnapshotMsg, RoutingUpdateMsg } from '../../api/cluster.js';
 import { createLbIndex } from '../../policy/load-balancing/lb-index.js';
 import type { LbPolicyName } from '../../policy/load-balancing/lb.js';
@@ -40,6 +47,10 @@ export class RoutingTable {
    */
   private readonly detached = new Map<string, DpEndpoint>();
   version = 0;
+  /** The highest leader term seen (0: none yet). */
+  term = 0;
+  /** A newer leader spoke: its deltas wait for its snapshot. */
+  private snapshotOwed = false;
 
   constructor(
     private readonly policy: LbPolicyName,
@@ -47,12 +58,25 @@ export class RoutingTable {
     private readonly hooks: QueueHooks,
   ) {}
 
+  /** Fencing for one batch of `term`: 'stale' means ignore it whole. */
+  admitTerm(term: number): TermVerdict {
+    const verdict = fenceTerm(this.term, term);
+    if (verdict !== 'newer') return verdict;
+    this.log.info('routing.term_adopted', { term, previous: this.term, version: this.version });
+    this.term = term;
+    this.version = 0;
+    this.snapshotOwed = true;
+    return verdict;
+  }
+
   apply(update: RoutingUpdateMsg, nowMs: number, effects: DpEffect[]): boolean {
     if (update.case === 'snapshot') {
+      this.snapshotOwed = false;
       this.applySnapshot(update.value, nowMs, effects);
       return true;
     }
     const delta = update.value;
+    if (this.snapshotOwed) return true; // relative to a table we do not have yet: the snapshot follows
     if (delta.version <= this.version) return true; // already contained in a snapshot
     if (delta.version !== this.version + 1) return false;
     this.applyDelta(delta, nowMs, effects);

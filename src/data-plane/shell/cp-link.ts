@@ -7,6 +7,10 @@
  * Every update is decoded and validated here (`decodeRoutingUpdate`): a bad one is logged as
  * `cp_link.invalid_message` and answered with a resync, never passed on or thrown. Exceptions
  * in stream callbacks are logged naming the event (see `guard.ts`).
+ *
+ * Fencing: each batch's term goes to the core first (`admitTerm`); a batch of a term below the
+ * highest seen comes from a deposed leader and is ignored whole (`cp_link.stale_term`, once per
+ * stream).
  */
 import { create, type MessageInitShape } from '@bufbuild/protobuf';
 import type * as grpc from '@grpc/grpc-js';
@@ -17,8 +21,8 @@ import {
   DataPlaneEventSchema,
   type RoutingBatch,
 } from '../../gen/dirigent/v1/cluster_pb.js';
-import type { RoutingUpdateMsg } from '../../api/cluster.js';
-import { decodeRoutingUpdate } from '../../wire/codec.js';
+import type { RoutingUpdateMsg, TermVerdict } from '../../api/cluster.js';
+import { decodeBatchHeader, decodeRoutingUpdate } from '../../wire/codec.js';
 import { Batcher, makeClient, openStream, type BidiStream } from '../../shared/grpc.js';
 import type { Logger } from '../../shared/logger.js';
 import { guarded, runGuarded } from './guard.js';
@@ -51,6 +55,9 @@ export class ControlPlaneLink {
       hello: { dataPlaneId: string; proxyAddress: string; internalAddress: string };
       backoffMs: readonly [number, number];
       onUpdate: (u: RoutingUpdateMsg) => void;
+      /** The core's fencing decision for a batch of `term`, and the highest term it has seen. */
+      admitTerm: (term: number) => TermVerdict;
+      seenTerm: () => number;
       /** A message failed validation: the DP asks for a snapshot. */
       onInvalid: () => void;
     },
@@ -95,11 +102,23 @@ export class ControlPlaneLink {
     const stream = openStream<DataPlaneBatch, RoutingBatch>(this.client, ControlPlane, 'dataPlaneStream');
     this.stream = stream;
     let alive = true;
+    let staleLogged = false;
     stream.on('data', guarded(this.log, 'callback', 'cp_link.data', (batch: RoutingBatch) => {
       if (!this.connected) {
         this.connected = true;
         this.backoffMs = this.opts.backoffMs[0];
         this.log.info('control_plane.connected', { address: this.opts.address });
+      }
+      const header = decodeBatchHeader(batch);
+      if (!header.ok) {
+        this.log.warn('cp_link.invalid_message', { field: header.field, reason: header.reason });
+        return;
+      }
+      const seen = this.opts.seenTerm();
+      if (this.opts.admitTerm(header.msg.term) === 'stale') {
+        if (!staleLogged) this.log.warn('cp_link.stale_term', { term: header.msg.term, seen });
+        staleLogged = true;
+        return;
       }
       for (const u of batch.updates) {
         const decoded = decodeRoutingUpdate(u);

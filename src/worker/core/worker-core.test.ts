@@ -22,8 +22,8 @@ function newCore(over: Partial<WorkerCoreConfig> = {}, logs: RecordedLog[] = [])
   return new WorkerCore(config, memoryLogger(logs));
 }
 
-const create = (sandboxId: string) => ({ kind: 'command' as const, command: { case: 'create' as const, value: { sandboxId, function: spec } } });
-const del = (sandboxId: string) => ({ kind: 'command' as const, command: { case: 'delete' as const, value: { sandboxId } } });
+const create = (sandboxId: string, term = 0) => ({ kind: 'command' as const, term, command: { case: 'create' as const, value: { sandboxId, function: spec } } });
+const del = (sandboxId: string, term = 0) => ({ kind: 'command' as const, term, command: { case: 'delete' as const, value: { sandboxId } } });
 const ok = (sandboxId: string, nowMs: number) => ({
   kind: 'created' as const, sandboxId, result: { ok: true as const, address: `h:${sandboxId}`, createdAtMs: nowMs, startMs: 1, readinessMs: 2 },
 });
@@ -209,5 +209,46 @@ describe('worker core: replay after a disconnect', () => {
     assert.deepEqual(cases(events), ['hello', 'failed:crash:s2', 'failed:crash:s3', 'failed:crash:s4']);
     const replayed = logs.find((l) => l.event === 'worker.replayed');
     assert.deepEqual(replayed?.fields, { workerId: 'w1', events: 3, dropped: 2 });
+  });
+});
+
+describe('worker core: leader terms (fencing)', () => {
+  it('a command of a term below the highest seen is ignored and logged once per stream; a higher term is adopted', () => {
+    const logs: RecordedLog[] = [];
+    const core = newCore({}, logs);
+    core.handle({ kind: 'connected' }, 0);
+    assert.equal(core.handle(create('s1', 3), 10).length, 1);
+    core.handle(ok('s1', 15), 15);
+    assert.equal(core.highestTerm, 3);
+    // The old leader (term 2), paused and back: neither its create nor its delete acts.
+    assert.deepEqual(core.handle(create('s2', 2), 20), []);
+    assert.deepEqual(core.handle(del('s1', 2), 20), []);
+    assert.equal(core.staleCommandCount, 2);
+    const stale = logs.filter((l) => l.event === 'worker.stale_term');
+    assert.equal(stale.length, 1, 'one line per stream');
+    assert.deepEqual(stale[0]!.fields, { workerId: 'w1', term: 2, seen: 3 });
+    // A new leader with a higher term acts.
+    assert.deepEqual(core.handle(del('s1', 4), 30), [{ kind: 'runtime_delete', sandboxId: 's1' }]);
+    assert.equal(core.highestTerm, 4);
+  });
+
+  it('the highest term survives a reconnect: the old leader is still refused on the new stream', () => {
+    const logs: RecordedLog[] = [];
+    const core = newCore({}, logs);
+    core.handle({ kind: 'connected' }, 0);
+    core.handle(create('s1', 5), 10);
+    core.handle({ kind: 'disconnected' }, 20);
+    core.handle({ kind: 'connected' }, 30);
+    assert.deepEqual(core.handle(create('s2', 4), 40), []);
+    assert.equal(core.highestTerm, 5);
+    assert.equal(logs.filter((l) => l.event === 'worker.stale_term').length, 1, 'logged again on the new stream');
+  });
+
+  it('term 0 (no term) is accepted only while no term has been seen', () => {
+    const core = newCore();
+    core.handle({ kind: 'connected' }, 0);
+    assert.equal(core.handle(create('s1', 0), 10).length, 1);
+    assert.equal(core.handle(create('s2', 1), 10).length, 1);
+    assert.deepEqual(core.handle(create('s3', 0), 10), []);
   });
 });

@@ -15,17 +15,22 @@
  * already cancelled sandbox change nothing. A delete for an unknown id still goes to the runtime
  * (idempotent there) and is answered with `deleted`, so the CP converges either way.
  *
+ * Fencing: every command carries the term of the leader that sent it. The core keeps the highest
+ * term seen (across reconnects, not restarts) and ignores a command of a lower term: a paused or
+ * partitioned old leader cannot act once a newer one has spoken (`fenceTerm` in api/cluster.ts).
+ *
  * Events reach the CP through the outbox (`outbox.ts`): batched per flush while connected, kept for
  * replay (bounded) while not; on every (re)connect the hello goes first, then the replayed events.
  */
-import type {
-  FunctionSpecMsg,
-  HeartbeatMsg,
-  ResourcesMsg,
-  SandboxInfoMsg,
-  WorkerCommandMsg,
-  WorkerEventMsg,
-  WorkerHelloMsg,
+import {
+  fenceTerm,
+  type FunctionSpecMsg,
+  type HeartbeatMsg,
+  type ResourcesMsg,
+  type SandboxInfoMsg,
+  type WorkerCommandMsg,
+  type WorkerEventMsg,
+  type WorkerHelloMsg,
 } from '../../api/cluster.js';
 import type { Logger } from '../../shared/logger.js';
 import { Outbox } from './outbox.js';
@@ -48,7 +53,8 @@ export type CreatedResult =
 export type WorkerCoreEvent =
   | { kind: 'connected' }
   | { kind: 'disconnected' }
-  | { kind: 'command'; command: WorkerCommandMsg }
+  /** `term`: of the leader whose batch carried it (0 = none, see `fenceTerm`). */
+  | { kind: 'command'; term: number; command: WorkerCommandMsg }
   | { kind: 'created'; sandboxId: string; result: CreatedResult }
   | { kind: 'runtime_deleted'; sandboxId: string }
   | { kind: 'exited'; sandboxId: string; reason: string };
@@ -79,6 +85,11 @@ export class WorkerCore {
   private connected = false;
   private nextHeartbeatMs = 0;
   private effects: WorkerEffect[] = [];
+  private seenTerm = 0;
+  /** A stale command was logged on this stream (one line per stream, not per command). */
+  private staleLogged = false;
+  /** Commands ignored for a stale term, ever. */
+  staleCommandCount = 0;
   /** Sandboxes whose runtime creation succeeded, ever (the simulator's accounting). */
   createdCount = 0;
 
@@ -88,6 +99,11 @@ export class WorkerCore {
 
   get isConnected(): boolean {
     return this.connected;
+  }
+
+  /** The highest leader term this worker has seen (0: none yet). */
+  get highestTerm(): number {
+    return this.seenTerm;
   }
 
   /** Running sandboxes (ready and serving), as the hello lists them. */
@@ -106,7 +122,7 @@ export class WorkerCore {
     switch (event.kind) {
       case 'connected': this.onConnected(nowMs); break;
       case 'disconnected': this.onDisconnected(); break;
-      case 'command': this.onCommand(event.command, nowMs); break;
+      case 'command': if (this.admitTerm(event.term)) this.onCommand(event.command, nowMs); break;
       case 'created': this.onCreated(event.sandboxId, event.result, nowMs); break;
       case 'runtime_deleted': this.onRuntimeDeleted(event.sandboxId); break;
       case 'exited': this.onExited(event.sandboxId, event.reason); break;
@@ -148,6 +164,7 @@ export class WorkerCore {
   private onConnected(nowMs: number): void {
     if (this.connected) this.onDisconnected(); // a new stream replaces the old one
     this.connected = true;
+    this.staleLogged = false;
     this.nextHeartbeatMs = nowMs + this.config.heartbeatPeriodMs;
     const replay = this.outbox.take();
     const dropped = this.outbox.resetDropped();
@@ -190,6 +207,24 @@ export class WorkerCore {
   }
 
   // ---------------------------------------------------------------- commands
+
+  /** Fencing: false for a command of a term below the highest seen; a higher term is adopted. */
+  private admitTerm(term: number): boolean {
+    const verdict = fenceTerm(this.seenTerm, term);
+    if (verdict === 'stale') {
+      this.staleCommandCount += 1;
+      if (!this.staleLogged) {
+        this.staleLogged = true;
+        this.log.warn('worker.stale_term', { workerId: this.config.workerId, term, seen: this.seenTerm });
+      }
+      return false;
+    }
+    if (verdict === 'newer') {
+      this.log.info('worker.term_adopted', { workerId: this.config.workerId, term, previous: this.seenTerm });
+      this.seenTerm = term;
+    }
+    return true;
+  }
 
   private onCommand(cmd: WorkerCommandMsg, nowMs: number): void {
     if (cmd.case === 'create') this.create(cmd.value.sandboxId, cmd.value.function, nowMs);
