@@ -61,6 +61,9 @@ function drainLimitMs(c: Cluster): number {
 }
 
 function checkDrains(c: Cluster): string | null {
+  for (const sb of c.cp.sandboxes.values()) {
+    if (sb.state === 'draining' && !c.drainsSeen.has(sb.id)) c.drainsSeen.set(sb.id, sb.drainStartedAtMs);
+  }
   const stopped = c.stoppedSandboxes.splice(0);
   if (!c.options.checkDrains) return null;
   for (const s of stopped) {

@@ -87,6 +87,11 @@ export class Cluster {
   readonly deferred: (() => void)[] = [];
   /** Sandboxes the workers stopped since the checkers last looked. */
   readonly stoppedSandboxes: { workerId: string; sandboxId: string; atMs: number; drainStartedAtMs: number | null }[] = [];
+  /**
+   * When the CP began draining each sandbox, as the checker saw it: the CP may forget a drained
+   * sandbox (its worker's stream broke) before the delete it already sent reaches the worker.
+   */
+  readonly drainsSeen = new Map<string, number>();
 
   constructor(readonly options: SimOptions, readonly log: Logger = silentLogger) {
     this.rng = seededRng(options.seed);

@@ -231,7 +231,7 @@ export function newFakeWorker(
     onDelete: (workerId, sandboxId, atMs) => {
       // When the CP began draining it, if it did (the checker allows a stop past the drain limit).
       const sb = c.cp.sandboxes.get(sandboxId);
-      const drainStartedAtMs = sb && sb.state === 'draining' ? sb.drainStartedAtMs : null;
+      const drainStartedAtMs = sb && sb.state === 'draining' ? sb.drainStartedAtMs : (c.drainsSeen.get(sandboxId) ?? null);
       c.stoppedSandboxes.push({ workerId, sandboxId, atMs, drainStartedAtMs });
     },
     heartbeatPeriodMs,

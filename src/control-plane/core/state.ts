@@ -94,6 +94,7 @@ export class CoreState {
     this.tombstones.add(sandboxId);
     if (this.tombstones.size > sandboxTombstonesMax) this.tombstones.delete(this.tombstones.values().next().value!);
     this.sendWorker(workerId, { case: 'delete', value: { sandboxId } });
+    if (this.log.isDebugEnabled()) this.log.debug('sandbox.delete_sent', { id: sandboxId, workerId });
   }
 
   /** Whether this CP has asked for the sandbox's deletion (see `deleteOnWorker`). */
