@@ -1,0 +1,23 @@
+/**
+ * @module frontend/binary
+ * Finds an external program (haproxy, etcd) on PATH, or fails with one line naming the Debian
+ * package that provides it.
+ */
+import { accessSync, constants } from 'node:fs';
+import { delimiter, join } from 'node:path';
+
+export class MissingBinaryError extends Error {}
+
+export function findBinary(name: string, debianPackage: string, path = process.env['PATH'] ?? ''): string {
+  for (const dir of path.split(delimiter)) {
+    if (dir === '') continue;
+    const candidate = join(dir, name);
+    try {
+      accessSync(candidate, constants.X_OK);
+      return candidate;
+    } catch {
+      // not in this directory
+    }
+  }
+  throw new MissingBinaryError(`\`${name}\` not found on PATH; install the Debian package \`${debianPackage}\` (apt-get install -y ${debianPackage})`);
+}
