@@ -8,8 +8,11 @@ import { delimiter, join } from 'node:path';
 
 export class MissingBinaryError extends Error {}
 
+/** Debian installs daemons such as haproxy here, often missing from a user's PATH. */
+const systemDirs = ['/usr/sbin', '/sbin'];
+
 export function findBinary(name: string, debianPackage: string, path = process.env['PATH'] ?? ''): string {
-  for (const dir of path.split(delimiter)) {
+  for (const dir of [...path.split(delimiter), ...systemDirs]) {
     if (dir === '') continue;
     const candidate = join(dir, name);
     try {

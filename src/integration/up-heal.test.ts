@@ -85,4 +85,15 @@ describe('dirigent up heals its components', { timeout: 120_000 }, () => {
     await waitFor(invokeOk, 30_000, `invocations after the CP restart\n${output.slice(-3000)}`);
     assert.notEqual(clusterFile().controlPlane.pid, before);
   });
+
+  it('restarts the emulated workers as one component; they register again', async () => {
+    const before = clusterFile().workers[0]!.pid;
+    process.kill(before, 'SIGKILL');
+    await waitFor(() => restarts('worker') === 1, 15_000, 'the restart log line');
+    await waitFor(async () => {
+      const body = (await c.get(`${c.api}/v1/cluster`)).json as { workers: { connected: boolean }[] };
+      return body.workers.filter((w) => w.connected).length === 2;
+    }, 30_000, 'both emulated workers registered again');
+    await waitFor(invokeOk, 30_000, `invocations after the worker restart\n${output.slice(-3000)}`);
+  });
 });
