@@ -145,8 +145,7 @@ async function runUp(o: UpOptions): Promise<void> {
   process.on('SIGTERM', () => void stopAll(0));
   const start = (c: PlannedComponent): Supervised => sup.start({
     name: c.name,
-    command: c.kind === 'etcd' ? etcdBin : process.execPath,
-    args: c.kind === 'etcd' ? c.args : [mainJs, ...c.args, '--log-level', o.logLevel],
+    ...(c.kind === 'etcd' ? etcdCommand(etcdBin, c.args) : { command: process.execPath, args: [mainJs, ...c.args, '--log-level', o.logLevel] }),
     log: join(stateDir, 'logs', `${c.name}.log`),
     // Children stop themselves if `up` dies without stopping them (SIGKILL, OOM).
     env: { ...process.env, [parentPidEnv]: String(process.pid) },
@@ -164,6 +163,18 @@ async function runUp(o: UpOptions): Promise<void> {
   }
   writeClusterFile(stateDir, layout, sup.children);
   printBanner(o, layout, stateDir);
+}
+
+/**
+ * etcd cannot watch its parent like our components do: where util-linux's setpriv is present,
+ * the kernel sends it SIGTERM when `up` dies (even by SIGKILL).
+ */
+function etcdCommand(etcdBin: string, args: string[]): { command: string; args: string[] } {
+  try {
+    return { command: findBinary('setpriv', 'util-linux'), args: ['--pdeathsig', 'SIGTERM', etcdBin, ...args] };
+  } catch {
+    return { command: etcdBin, args };
+  }
 }
 
 function writeClusterFile(stateDir: string, layout: UpLayout, children: Supervised[]): void {

@@ -13,6 +13,10 @@ describe('dataPlanesFromCluster', () => {
     assert.equal(dataPlanesFromCluster({ dataPlanes: 'x' }), null);
     assert.deepEqual(dataPlanesFromCluster({ dataPlanes: [null, { proxyAddress: 5 }, { proxyAddress: 'nope' }] }), []);
   });
+
+  it('skips data planes that advertise the unspecified address', () => {
+    assert.deepEqual(dataPlanesFromCluster({ dataPlanes: [{ proxyAddress: '0.0.0.0:8080' }, { proxyAddress: '10.0.0.2:8080' }] }), ['10.0.0.2:8080']);
+  });
 });
 
 describe('wantedDataPlanes', () => {

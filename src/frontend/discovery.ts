@@ -15,7 +15,8 @@ export function dataPlanesFromCluster(body: unknown): string[] | null {
   const out: string[] = [];
   for (const dp of dps) {
     const addr = (dp as { proxyAddress?: unknown } | null)?.proxyAddress;
-    if (typeof addr === 'string' && parseHostPort(addr)) out.push(addr);
+    // A DP listening on every interface advertises 0.0.0.0, which names no machine.
+    if (typeof addr === 'string' && parseHostPort(addr) && !addr.startsWith('0.0.0.0:')) out.push(addr);
   }
   return out;
 }

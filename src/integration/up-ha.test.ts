@@ -32,7 +32,8 @@ function portFree(port: number): Promise<boolean> {
 /** Base ports whose replica ports (+100*i) are all free, and the extra single ports. */
 async function pickPorts(replicas: number): Promise<Record<string, number>> {
   for (let attempt = 0; attempt < 50; attempt += 1) {
-    const b = 20_000 + Math.floor(Math.random() * 20_000);
+    // Below process sandboxes (20000-29999) and the kernel's ephemeral range (32768-).
+    const b = 11_000 + Math.floor(Math.random() * 7_000);
     const p = { api: b + 1, rpc: b, proxy: b + 10, internal: b + 11, worker: b + 20, fe: b + 30, feApi: b + 31, etcd: b + 40 };
     const all = [...[p.api, p.rpc, p.proxy, p.internal].flatMap((x) => Array.from({ length: replicas }, (_, i) => x + stride * i)), p.worker, p.worker + 1, p.fe, p.feApi, p.etcd, p.etcd + 1];
     if ((await Promise.all(all.map(portFree))).every(Boolean)) return p;
