@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { Option, type Command } from 'commander';
 import { controlPlaneDefaults, dataPlaneDefaults, ports } from '../config/defaults.js';
 import { frontendDefaults } from '../frontend/command.js';
-import { findBinary } from '../frontend/binary.js';
+import { diesWithParent, findBinary } from '../frontend/binary.js';
 import { lbPolicyNames } from '../policy/load-balancing/lb.js';
 import { placementPolicyNames } from '../policy/placement/placement.js';
 import { pinoLogger, type LogLevel } from '../shared/pino-logger.js';
@@ -145,7 +145,7 @@ async function runUp(o: UpOptions): Promise<void> {
   process.on('SIGTERM', () => void stopAll(0));
   const start = (c: PlannedComponent): Supervised => sup.start({
     name: c.name,
-    ...(c.kind === 'etcd' ? etcdCommand(etcdBin, c.args) : { command: process.execPath, args: [mainJs, ...c.args, '--log-level', o.logLevel] }),
+    ...(c.kind === 'etcd' ? diesWithParent(etcdBin, c.args) : { command: process.execPath, args: [mainJs, ...c.args, '--log-level', o.logLevel] }),
     log: join(stateDir, 'logs', `${c.name}.log`),
     // Children stop themselves if `up` dies without stopping them (SIGKILL, OOM).
     env: { ...process.env, [parentPidEnv]: String(process.pid) },
@@ -163,18 +163,6 @@ async function runUp(o: UpOptions): Promise<void> {
   }
   writeClusterFile(stateDir, layout, sup.children);
   printBanner(o, layout, stateDir);
-}
-
-/**
- * etcd cannot watch its parent like our components do: where util-linux's setpriv is present,
- * the kernel sends it SIGTERM when `up` dies (even by SIGKILL).
- */
-function etcdCommand(etcdBin: string, args: string[]): { command: string; args: string[] } {
-  try {
-    return { command: findBinary('setpriv', 'util-linux'), args: ['--pdeathsig', 'SIGTERM', etcdBin, ...args] };
-  } catch {
-    return { command: etcdBin, args };
-  }
 }
 
 function writeClusterFile(stateDir: string, layout: UpLayout, children: Supervised[]): void {

@@ -24,3 +24,16 @@ export function findBinary(name: string, debianPackage: string, path = process.e
   }
   throw new MissingBinaryError(`\`${name}\` not found on PATH; install the Debian package \`${debianPackage}\` (apt-get install -y ${debianPackage})`);
 }
+
+/**
+ * A command line that the kernel ends with SIGTERM when our process dies, even by SIGKILL, for
+ * programs that cannot watch their parent themselves (haproxy, etcd); plain where util-linux's
+ * setpriv is missing.
+ */
+export function diesWithParent(bin: string, args: string[]): { command: string; args: string[] } {
+  try {
+    return { command: findBinary('setpriv', 'util-linux'), args: ['--pdeathsig', 'SIGTERM', bin, ...args] };
+  } catch {
+    return { command: bin, args };
+  }
+}

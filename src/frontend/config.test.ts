@@ -11,7 +11,6 @@ const layout: FrontendLayout = {
   slots: 4,
   apiHealthPath: '/health/leader',
   statsSocketPath: '/state/frontend/haproxy.sock',
-  pidFilePath: '/state/frontend/haproxy.pid',
 };
 
 function lines(cfg: string): string[] {
@@ -46,7 +45,6 @@ describe('haproxyConfig', () => {
     assert.ok(l.includes('retry-on conn-failure empty-response'));
     assert.ok(l.some((x) => /^retries \d+$/.test(x)));
     assert.ok(l.includes('stats socket /state/frontend/haproxy.sock mode 600 level admin'));
-    assert.ok(l.includes('pidfile /state/frontend/haproxy.pid'));
   });
 
   it('refuses fewer slots than data planes', () => {

@@ -9,7 +9,7 @@ import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { join, resolve } from 'node:path';
 import type { Logger } from '../shared/logger.js';
-import { findBinary } from './binary.js';
+import { diesWithParent, findBinary } from './binary.js';
 import { haproxyConfig, type FrontendLayout } from './config.js';
 
 /** Bound on waiting for HAProxy's stats socket after spawning it. */
@@ -41,17 +41,22 @@ export interface Haproxy {
 
 export async function startHaproxy(
   files: HaproxyFiles,
-  layout: Omit<FrontendLayout, 'statsSocketPath' | 'pidFilePath'>,
+  layout: Omit<FrontendLayout, 'statsSocketPath'>,
   log: Logger,
 ): Promise<Haproxy> {
   const bin = findBinary('haproxy', 'haproxy');
   mkdirSync(files.dir, { recursive: true });
   await stopStale(files.pidFile, log);
   rmSync(files.socket, { force: true });
-  writeFileSync(files.config, haproxyConfig({ ...layout, statsSocketPath: files.socket, pidFilePath: files.pidFile }));
+  writeFileSync(files.config, haproxyConfig({ ...layout, statsSocketPath: files.socket }));
   const check = spawnSync(bin, ['-c', '-f', files.config], { encoding: 'utf8' });
   if (check.status !== 0) throw new Error(`haproxy rejected ${files.config}: ${check.stderr.trim() || check.stdout.trim()}`);
-  const proc = spawn(bin, ['-db', '-f', files.config], { stdio: ['ignore', 'inherit', 'inherit'] });
+  // HAProxy stops with the front end even when that is SIGKILLed (and a restarted front end
+  // stops a leftover one by its pid file, below).
+  const cmd = diesWithParent(bin, ['-db', '-f', files.config]);
+  const proc = spawn(cmd.command, cmd.args, { stdio: ['ignore', 'inherit', 'inherit'] });
+  // HAProxy writes no pid file in the foreground (-db); setpriv execs it, so this is its pid.
+  writeFileSync(files.pidFile, `${proc.pid}\n`);
   log.info('haproxy.started', { pid: proc.pid, config: files.config });
   const runtime = (commands: string[]): Promise<string> => runtimeCommand(files.socket, commands);
   await waitSocket(proc, runtime);

@@ -6,7 +6,9 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { freePort, stopProc, TestCluster, waitFor, type Proc } from './harness.js';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { alive, freePort, stopProc, TestCluster, waitFor, type Proc } from './harness.js';
 
 const functions = ['fa', 'fb', 'fc', 'fd', 'fe', 'ff'];
 
@@ -62,5 +64,12 @@ describe('frontend: two data planes behind HAProxy', { timeout: 90_000 }, () => 
     c.spawn('frontend-discovering', ['frontend', '--state-dir', `${c.stateDir}/fe2`, '--invocation-port', String(inv), '--api-port', String(api),
       '--control-planes', `127.0.0.1:${c.apiPort}`, '--api-health-path', '/health', '--slots', '4', '--discover-period-ms', '200']);
     await waitFor(async () => (await c.send('GET', `http://127.0.0.1:${inv}/`, undefined, { host: 'fa' })).status === 200, 15_000, 'an invocation through the discovering front end');
+  });
+
+  it('takes its HAProxy along when the front end is SIGKILLed', async () => {
+    const haproxyPid = Number(readFileSync(join(c.stateDir, 'frontend', 'haproxy.pid'), 'utf8').trim());
+    assert.ok(alive(haproxyPid));
+    await stopProc(c.procs.find((p) => p.name === 'frontend')!, 'SIGKILL');
+    await waitFor(() => !alive(haproxyPid), 5_000, 'HAProxy to stop with its front end');
   });
 });

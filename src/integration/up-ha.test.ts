@@ -93,6 +93,13 @@ function haSuite(title: string, extra: string[], replicas: number, skip: string 
       await waitFor(async () => (await c.get(`${c.api}/v1/functions/ha-fn`)).status === 200, 30_000, 'the API through the front end');
       await waitFor(invokeOk, 30_000, 'an invocation after the CP failover');
     });
+
+    it('restarts a SIGKILLed front end; invocations go through it again', async () => {
+      const fe = clusterFile()['frontend'] as { pid: number };
+      process.kill(fe.pid, 'SIGKILL');
+      await waitFor(() => (clusterFile()['frontend'] as { pid: number }).pid !== fe.pid, 15_000, 'a new front-end pid');
+      await waitFor(invokeOk, 30_000, 'an invocation through the restarted front end');
+    });
   });
 }
 
