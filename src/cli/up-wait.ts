@@ -10,9 +10,13 @@ const healthPollMs = 50;
 const workersPollMs = 100;
 const probeTimeoutMs = 1_000;
 
-export async function waitHealthy(url: string, name: string, log: string): Promise<void> {
+/** A component that died this many times before it was ever healthy will not get better. */
+export const startupRestartsMax = 3;
+
+export async function waitHealthy(url: string, name: string, log: string, restarts: () => number): Promise<void> {
   const deadline = Date.now() + startupTimeoutMs;
   while (Date.now() < deadline) {
+    if (restarts() >= startupRestartsMax) throw new Error(`${name} died ${restarts()} times during start-up; see ${log}`);
     try {
       const r = await fetch(url, { signal: AbortSignal.timeout(probeTimeoutMs) });
       await r.body?.cancel();

@@ -153,7 +153,7 @@ async function runUp(o: UpOptions): Promise<void> {
   try {
     for (const stage of layout.stages) {
       const started = stage.map(start);
-      await Promise.all(started.map((s, k) => (stage[k]!.healthUrl ? waitHealthy(stage[k]!.healthUrl!, s.spec.name, s.spec.log) : Promise.resolve())));
+      await Promise.all(started.map((s, k) => (stage[k]!.healthUrl ? waitHealthy(stage[k]!.healthUrl!, s.spec.name, s.spec.log, () => s.restarts) : Promise.resolve())));
     }
     // Through the front end in HA: only the leader knows the workers.
     await waitWorkers(`${layout.apiUrl}/v1/cluster`, Number(o.workers));
