@@ -1,21 +1,30 @@
 /**
  * @module cli/up
- * `dirigent up`: a whole local cluster in the foreground — one control plane, one data plane and
- * N workers as child processes on 127.0.0.1 — with logs under the state directory. Writes
- * `<stateDir>/cluster.json` (PIDs and addresses, read by `dirigent bench` for CPU accounting)
- * and stops every child by PID on Ctrl-C or SIGTERM.
+ * `dirigent up`: a whole local cluster in the foreground as supervised child processes on
+ * 127.0.0.1, with logs under the state directory. The default layout is one control plane
+ * (SQLite), one data plane and N workers; `--store etcd --control-planes 3 --data-planes 2` runs
+ * the HA layout (a local etcd, CP replicas, DP replicas and the HAProxy front end; cli/up-layout).
+ * A component that dies is restarted with backoff (cli/supervisor). Writes
+ * `<stateDir>/cluster.json` (PIDs and addresses, read by `dirigent bench` for CPU accounting) and
+ * stops every child by PID on Ctrl-C or SIGTERM.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, openSync, writeFileSync, rmSync } from 'node:fs';
+import { mkdirSync, writeFileSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Option, type Command } from 'commander';
 import { controlPlaneDefaults, dataPlaneDefaults, ports } from '../config/defaults.js';
+import { frontendDefaults } from '../frontend/command.js';
+import { diesWithParent, findBinary } from '../frontend/binary.js';
 import { lbPolicyNames } from '../policy/load-balancing/lb.js';
 import { placementPolicyNames } from '../policy/placement/placement.js';
+import { pinoLogger, type LogLevel } from '../shared/pino-logger.js';
 import { parentPidEnv } from './components.js';
+import { Supervisor, type Supervised } from './supervisor.js';
+import { planUp, type PlannedComponent, type UpLayout, type UpLayoutInput } from './up-layout.js';
+import { waitHealthy, waitWorkers } from './up-wait.js';
+import { printBanner } from './up-banner.js';
 
-interface UpOptions {
+export interface UpOptions {
   runtime: string;
   workers: string;
   stateDir: string;
@@ -30,16 +39,14 @@ interface UpOptions {
   workerCpuMillis?: string;
   workerMemoryMib?: string;
   fresh?: boolean;
+  store: 'sqlite' | 'etcd';
+  controlPlanes: string;
+  dataPlanes: string;
+  frontendPort: string;
+  frontendApiPort: string;
+  etcdPort: string;
 }
 
-interface Child {
-  name: string;
-  proc: ChildProcess;
-  log: string;
-}
-
-/** How long `up` waits for each component to answer its health check. */
-const startupTimeoutMs = 30_000;
 /**
  * Heartbeats of many emulated workers in one process: up to 1,000 workers beat every second;
  * beyond that the period grows with the count (10,000 workers: every 10 s) so heartbeats stay
@@ -49,13 +56,12 @@ const startupTimeoutMs = 30_000;
 const heartbeatsPerSecondMax = 1_000;
 const heartbeatPeriodMsMin = 1_000;
 const heartbeatTimeoutFactor = 3;
+/** Replicas `up` runs on one machine at most (ports are spaced by 100). */
+const replicasMax = 9;
 
 function heartbeatPeriodMs(workers: number): number {
   return Math.max(heartbeatPeriodMsMin, Math.ceil((workers / heartbeatsPerSecondMax) * 1000));
 }
-
-/** How long children get to stop after SIGTERM before SIGKILL. */
-const stopGraceMs = 8_000;
 
 const mainJs = fileURLToPath(new URL('./main.js', import.meta.url));
 
@@ -66,155 +72,108 @@ export function registerUpCommand(program: Command): void {
     .option('--runtime <name>', 'sandbox runtime: process | emulated', 'process')
     .option('--workers <n>', 'number of workers (emulated ones share one process)', '1')
     .option('--state-dir <dir>', 'state directory (SQLite store, logs, cluster.json)', '.dirigent')
-    .option('--api-port <port>', 'management API port', String(ports.cpApi))
-    .option('--rpc-port <port>', 'control-plane gRPC port', String(ports.cpRpc))
-    .option('--proxy-port <port>', 'invocation port', String(ports.dpProxy))
-    .option('--internal-port <port>', 'data-plane health/metrics port', String(ports.dpInternal))
+    .option('--api-port <port>', 'management API port (CP i: +100*i)', String(ports.cpApi))
+    .option('--rpc-port <port>', 'control-plane gRPC port (CP i: +100*i)', String(ports.cpRpc))
+    .option('--proxy-port <port>', 'invocation port (DP j: +100*j)', String(ports.dpProxy))
+    .option('--internal-port <port>', 'data-plane health/metrics port (DP j: +100*j)', String(ports.dpInternal))
     .option('--worker-port <port>', 'first worker health port', String(ports.worker))
     .addOption(new Option('--placement <policy>', 'placement policy').choices(placementPolicyNames).default(controlPlaneDefaults.placement))
     .addOption(new Option('--load-balancing <policy>', 'load-balancing policy').choices(lbPolicyNames).default(dataPlaneDefaults.loadBalancing))
+    .addOption(new Option('--store <kind>', 'control-plane store: sqlite (one CP) | etcd (a local etcd, CP replicas)').choices(['sqlite', 'etcd']).default('sqlite'))
+    .option('--control-planes <n>', 'control-plane replicas (more than one needs --store etcd)', '1')
+    .option('--data-planes <n>', 'data-plane replicas (more than one adds the front end)', '1')
+    .option('--frontend-port <port>', 'front-end invocation port (HA layout)', String(frontendDefaults.invocationPort))
+    .option('--frontend-api-port <port>', 'front-end management API port (HA layout)', String(frontendDefaults.apiPort))
+    .option('--etcd-port <port>', 'local etcd client port (peer port: +1)', '2379')
     .option('--log-level <level>', 'component log level (logs go to <state-dir>/logs)', 'info')
     .option('--worker-cpu-millis <m>', 'CPU capacity each worker advertises (default: cores x 1000)')
     .option('--worker-memory-mib <n>', 'memory capacity each worker advertises (default: total memory)')
     .option('--fresh', 'delete the state directory first (forget registered functions)')
-    .addHelpText('after', '\nExample:\n  dirigent up\n  dirigent up --runtime emulated --workers 100\n')
+    .addHelpText('after', '\nExample:\n  dirigent up\n  dirigent up --runtime emulated --workers 100\n  dirigent up --store etcd --control-planes 3 --data-planes 2\n')
     .action(async (opts: UpOptions) => {
       await runUp(opts);
     });
 }
 
+function intOption(name: string, text: string, min: number, max: number): number {
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < min || n > max) throw new Error(`--${name} must be an integer in [${min}, ${max}], got ${text}`);
+  return n;
+}
+
+export function layoutInput(o: UpOptions, stateDir: string): UpLayoutInput {
+  const workers = intOption('workers', o.workers, 1, 1_000_000);
+  const beatMs = heartbeatPeriodMs(workers);
+  const port = (name: string, text: string): number => intOption(name, text, 1, 65_535);
+  return {
+    runtime: o.runtime, workers, stateDir,
+    apiPort: port('api-port', o.apiPort), rpcPort: port('rpc-port', o.rpcPort), proxyPort: port('proxy-port', o.proxyPort),
+    internalPort: port('internal-port', o.internalPort), workerPort: port('worker-port', o.workerPort),
+    placement: o.placement, loadBalancing: o.loadBalancing,
+    ...(o.workerCpuMillis ? { workerCpuMillis: o.workerCpuMillis } : {}),
+    ...(o.workerMemoryMib ? { workerMemoryMib: o.workerMemoryMib } : {}),
+    store: o.store,
+    controlPlanes: intOption('control-planes', o.controlPlanes, 1, replicasMax),
+    dataPlanes: intOption('data-planes', o.dataPlanes, 1, replicasMax),
+    frontendPort: port('frontend-port', o.frontendPort), frontendApiPort: port('frontend-api-port', o.frontendApiPort),
+    etcdPort: port('etcd-port', o.etcdPort),
+    heartbeatPeriodMs: beatMs, heartbeatTimeoutMs: beatMs * heartbeatTimeoutFactor,
+  };
+}
+
 async function runUp(o: UpOptions): Promise<void> {
   const stateDir = resolve(o.stateDir);
-  const workers = Number(o.workers);
-  if (!Number.isInteger(workers) || workers < 1) throw new Error(`--workers must be a positive integer, got ${o.workers}`);
+  let layout: UpLayout;
+  let etcdBin = '';
+  try {
+    layout = planUp(layoutInput(o, stateDir));
+    if (layout.etcdUrl) etcdBin = findBinary('etcd', 'etcd-server');
+    if (layout.ha) findBinary('haproxy', 'haproxy');
+  } catch (err) {
+    process.stderr.write(`dirigent up: ${(err as Error).message}\n`);
+    process.exit(2);
+  }
   if (o.fresh) rmSync(stateDir, { recursive: true, force: true });
   mkdirSync(join(stateDir, 'logs'), { recursive: true });
-  const children: Child[] = [];
-  let stopping = false;
+  const log = pinoLogger('up', o.logLevel as LogLevel);
+  const sup = new Supervisor(log, () => writeClusterFile(stateDir, layout, sup.children));
   const stopAll = async (code: number): Promise<never> => {
-    stopping = true;
-    await stopChildren(children);
+    await sup.stopAll();
     process.exit(code);
   };
   process.on('SIGINT', () => void stopAll(0));
   process.on('SIGTERM', () => void stopAll(0));
-  const rpc = `127.0.0.1:${o.rpcPort}`;
-  const start = (name: string, args: string[]): Child => {
-    const log = join(stateDir, 'logs', `${name}.log`);
-    const fd = openSync(log, 'a');
-    const proc = spawn(process.execPath, [mainJs, ...args, '--log-level', o.logLevel], {
-      stdio: ['ignore', fd, fd],
-      // Children stop themselves if `up` dies without stopping them (SIGKILL, OOM).
-      env: { ...process.env, [parentPidEnv]: String(process.pid) },
-    });
-    const child = { name, proc, log };
-    proc.on('exit', (code, signal) => {
-      if (stopping) return;
-      process.stderr.write(`dirigent up: ${name} exited (${signal ?? `code ${code}`}); see ${log}\n`);
-    });
-    children.push(child);
-    return child;
-  };
+  const start = (c: PlannedComponent): Supervised => sup.start({
+    name: c.name,
+    ...(c.kind === 'etcd' ? diesWithParent(etcdBin, c.args) : { command: process.execPath, args: [mainJs, ...c.args, '--log-level', o.logLevel] }),
+    log: join(stateDir, 'logs', `${c.name}.log`),
+    // Children stop themselves if `up` dies without stopping them (SIGKILL, OOM).
+    env: { ...process.env, [parentPidEnv]: String(process.pid) },
+  });
   try {
-    const beatMs = heartbeatPeriodMs(workers);
-    start('control-plane', ['control-plane', '--state-dir', stateDir, '--api-port', o.apiPort, '--rpc-port', o.rpcPort, '--placement', o.placement, '--heartbeat-timeout-ms', String(beatMs * heartbeatTimeoutFactor)]);
-    await waitHealthy(`http://127.0.0.1:${o.apiPort}/health`, children[0]!);
-    start('data-plane', ['data-plane', '--control-plane', rpc, '--proxy-port', o.proxyPort, '--internal-port', o.internalPort, '--load-balancing', o.loadBalancing]);
-    startWorkers(o, workers, stateDir, rpc, start);
-    await waitHealthy(`http://127.0.0.1:${o.internalPort}/health`, children[1]!);
-    await waitWorkers(`http://127.0.0.1:${o.apiPort}/v1/cluster`, workers);
+    for (const stage of layout.stages) {
+      const started = stage.map(start);
+      await Promise.all(started.map((s, k) => (stage[k]!.healthUrl ? waitHealthy(stage[k]!.healthUrl!, s.spec.name, s.spec.log, () => s.restarts) : Promise.resolve())));
+    }
+    // Through the front end in HA: only the leader knows the workers.
+    await waitWorkers(`${layout.apiUrl}/v1/cluster`, Number(o.workers));
   } catch (err) {
     process.stderr.write(`dirigent up: ${(err as Error).message}\n`);
     await stopAll(1);
   }
-  writeClusterFile(stateDir, o, children);
-  printBanner(o, stateDir, workers);
+  writeClusterFile(stateDir, layout, sup.children);
+  printBanner(o, layout, stateDir);
 }
 
-function startWorkers(o: UpOptions, n: number, stateDir: string, rpc: string, start: (name: string, args: string[]) => Child): void {
-  const base = ['worker', '--control-plane', rpc, '--runtime', o.runtime, '--state-dir', stateDir, '--heartbeat-period-ms', String(heartbeatPeriodMs(n))];
-  if (o.workerCpuMillis) base.push('--cpu-millis', o.workerCpuMillis);
-  if (o.workerMemoryMib) base.push('--memory-mib', o.workerMemoryMib);
-  if (o.runtime === 'emulated') {
-    start('worker', [...base, '--id', 'worker', '--port', o.workerPort, '--count', String(n)]);
-    return;
-  }
-  for (let i = 0; i < n; i += 1) {
-    start(`worker-${i + 1}`, [...base, '--id', `worker-${i + 1}`, '--port', String(Number(o.workerPort) + i)]);
-  }
-}
-
-async function waitHealthy(url: string, child: Child): Promise<void> {
-  const deadline = Date.now() + startupTimeoutMs;
-  while (Date.now() < deadline) {
-    if (child.proc.exitCode !== null) throw new Error(`${child.name} exited during start-up; see ${child.log}`);
-    try {
-      const r = await fetch(url, { signal: AbortSignal.timeout(1_000) });
-      if (r.ok) return;
-    } catch {
-      // not up yet
-    }
-    await sleep(50);
-  }
-  throw new Error(`${child.name} not healthy at ${url} after ${startupTimeoutMs} ms; see ${child.log}`);
-}
-
-async function waitWorkers(url: string, n: number): Promise<void> {
-  const deadline = Date.now() + startupTimeoutMs;
-  while (Date.now() < deadline) {
-    try {
-      const r = await fetch(url, { signal: AbortSignal.timeout(1_000) });
-      const body = (await r.json()) as { workers: { connected: boolean }[] };
-      if (body.workers.filter((w) => w.connected).length >= n) return;
-    } catch {
-      // not up yet
-    }
-    await sleep(100);
-  }
-  throw new Error(`fewer than ${n} workers registered after ${startupTimeoutMs} ms; see the worker logs`);
-}
-
-async function stopChildren(children: Child[]): Promise<void> {
-  const alive = children.filter((c) => c.proc.exitCode === null && c.proc.signalCode === null);
-  // Workers first so they delete their sandboxes while the CP still listens.
-  for (const c of [...alive].reverse()) c.proc.kill('SIGTERM');
-  await Promise.race([
-    Promise.all(alive.map((c) => new Promise((r) => (c.proc.exitCode !== null ? r(null) : c.proc.once('exit', r))))),
-    sleep(stopGraceMs),
-  ]);
-  for (const c of alive) if (c.proc.exitCode === null && c.proc.signalCode === null) c.proc.kill('SIGKILL');
-}
-
-function writeClusterFile(stateDir: string, o: UpOptions, children: Child[]): void {
-  const byName = (prefix: string) => children.filter((c) => c.name.startsWith(prefix));
+function writeClusterFile(stateDir: string, layout: UpLayout, children: Supervised[]): void {
+  const of = (kind: string): Supervised[] => children.filter((c) => c.spec.name.startsWith(kind));
+  const cps = of('control-plane');
   const cluster = {
-    controlPlane: { pid: byName('control-plane')[0]!.proc.pid, apiUrl: `http://127.0.0.1:${o.apiPort}` },
-    dataPlanes: byName('data-plane').map((c) => ({ pid: c.proc.pid, proxyUrl: `http://127.0.0.1:${o.proxyPort}` })),
-    workers: byName('worker').map((c) => ({ pid: c.proc.pid, id: c.name })),
+    controlPlane: { pid: cps[0]?.proc.pid, apiUrl: layout.apiUrl },
+    controlPlanes: cps.map((c, k) => ({ pid: c.proc.pid, apiUrl: `http://${layout.controlPlaneApis[k]}` })),
+    dataPlanes: of('data-plane').map((c, k) => ({ pid: c.proc.pid, proxyUrl: `http://${layout.dataPlaneProxies[k]}` })),
+    workers: of('worker').map((c) => ({ pid: c.proc.pid, id: c.spec.name })),
+    ...(layout.ha ? { frontend: { pid: of('frontend')[0]?.proc.pid, apiUrl: layout.apiUrl, proxyUrl: layout.proxyUrl } } : {}),
   };
   writeFileSync(join(stateDir, 'cluster.json'), JSON.stringify(cluster, null, 2));
-}
-
-function printBanner(o: UpOptions, stateDir: string, workers: number): void {
-  const cmd = o.runtime === 'process'
-    ? "fn deploy hello --command 'node examples/hello/server.js'"
-    : 'fn deploy hello --image emulated';
-  process.stdout.write(`
-Dirigent is up (${o.runtime} runtime, ${workers} worker${workers > 1 ? 's' : ''}).
-  management API   http://127.0.0.1:${o.apiPort}   (GET /v1/functions, /v1/cluster, /metrics)
-  invocations      http://127.0.0.1:${o.proxyPort}   (Host: <function> or /function/<function>/)
-  internal gRPC    127.0.0.1:${o.rpcPort}
-  state and logs   ${stateDir}
-
-Try it from another terminal (in the repository; \`npm link\` puts \`dirigent\` on your PATH):
-  ./bin/dirigent.js ${cmd}
-  ./bin/dirigent.js fn invoke hello
-  curl -H 'Host: hello' http://127.0.0.1:${o.proxyPort}/
-
-Ctrl-C stops the cluster.
-`);
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
 }

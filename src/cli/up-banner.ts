@@ -1,0 +1,33 @@
+/**
+ * @module cli/up-banner
+ * What `dirigent up` prints once the cluster is up: every address, and how to try it.
+ */
+import type { UpLayout } from './up-layout.js';
+
+export function printBanner(o: { runtime: string; workers: string }, layout: UpLayout, stateDir: string): void {
+  const workers = Number(o.workers);
+  const cmd = o.runtime === 'process'
+    ? "fn deploy hello --command 'node examples/hello/server.js'"
+    : 'fn deploy hello --image emulated';
+  const env = layout.ha ? `DIRIGENT_API=${layout.apiUrl} DIRIGENT_PROXY=${layout.proxyUrl} ` : '';
+  process.stdout.write(`
+Dirigent is up (${o.runtime} runtime, ${workers} worker${workers > 1 ? 's' : ''}${layout.ha ? ', high availability' : ''}).
+  management API   ${layout.apiUrl}   (GET /v1/functions, /v1/cluster, /metrics)
+  invocations      ${layout.proxyUrl}   (Host: <function> or /function/<function>/)
+${replicaLines(layout)}  state and logs   ${stateDir}
+
+Try it from another terminal (in the repository; \`npm link\` puts \`dirigent\` on your PATH):
+  ${env}./bin/dirigent.js ${cmd}
+  ${env}./bin/dirigent.js fn invoke hello
+  curl -H 'Host: hello' ${layout.proxyUrl}/
+
+Ctrl-C stops the cluster; a component that dies is restarted.
+`);
+}
+
+function replicaLines(l: UpLayout): string {
+  if (!l.ha) return `  internal gRPC    ${l.controlPlaneRpcs[0]}\n`;
+  const cps = l.controlPlaneApis.map((api, k) => `  control plane ${k}  API http://${api}   gRPC ${l.controlPlaneRpcs[k]}\n`);
+  const dps = l.dataPlaneProxies.map((p, k) => `  data plane ${k}     http://${p}\n`);
+  return [...cps, ...dps, l.etcdUrl ? `  etcd             ${l.etcdUrl}\n` : ''].join('');
+}

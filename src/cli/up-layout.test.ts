@@ -1,0 +1,68 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { planUp, type UpLayoutInput } from './up-layout.js';
+
+const base: UpLayoutInput = {
+  runtime: 'emulated', workers: 4, stateDir: '/s', apiPort: 9091, rpcPort: 9090, proxyPort: 8080, internalPort: 8081, workerPort: 10010,
+  placement: 'kubernetes', loadBalancing: 'least-processing', store: 'sqlite', controlPlanes: 1, dataPlanes: 1,
+  frontendPort: 8079, frontendApiPort: 9092, etcdPort: 2379, heartbeatPeriodMs: 1000, heartbeatTimeoutMs: 3000,
+};
+
+const names = (l: ReturnType<typeof planUp>): string[][] => l.stages.map((s) => s.map((c) => c.name));
+const argAfter = (args: string[], flag: string): string | undefined => args[args.indexOf(flag) + 1];
+
+describe('planUp', () => {
+  it('runs one CP, then one DP and one emulated worker process, without front end', () => {
+    const l = planUp(base);
+    assert.equal(l.ha, false);
+    assert.deepEqual(names(l), [['control-plane'], ['data-plane', 'worker']]);
+    assert.equal(l.apiUrl, 'http://127.0.0.1:9091');
+    assert.equal(l.proxyUrl, 'http://127.0.0.1:8080');
+    const worker = l.stages[1]![1]!;
+    assert.equal(argAfter(worker.args, '--count'), '4');
+    assert.equal(argAfter(worker.args, '--control-plane'), '127.0.0.1:9090');
+  });
+
+  it('gives each process-runtime worker its own process and port', () => {
+    const l = planUp({ ...base, runtime: 'process', workers: 2 });
+    const workers = l.stages[1]!.filter((c) => c.kind === 'worker');
+    assert.deepEqual(workers.map((c) => [c.name, argAfter(c.args, '--id'), argAfter(c.args, '--port')]), [
+      ['worker-1', 'worker-1', '10010'],
+      ['worker-2', 'worker-2', '10011'],
+    ]);
+  });
+
+  it('lays out etcd, three CPs, two DPs, workers and the front end on the documented ports', () => {
+    const l = planUp({ ...base, store: 'etcd', controlPlanes: 3, dataPlanes: 2 });
+    assert.equal(l.ha, true);
+    assert.deepEqual(names(l), [['etcd'], ['control-plane-0', 'control-plane-1', 'control-plane-2'], ['data-plane-0', 'data-plane-1', 'worker'], ['frontend']]);
+    const cps = l.stages[1]!;
+    assert.deepEqual(cps.map((c) => [argAfter(c.args, '--api-port'), argAfter(c.args, '--rpc-port'), argAfter(c.args, '--id'), argAfter(c.args, '--store')]), [
+      ['9091', '9090', 'cp-0', 'etcd://127.0.0.1:2379'],
+      ['9191', '9190', 'cp-1', 'etcd://127.0.0.1:2379'],
+      ['9291', '9290', 'cp-2', 'etcd://127.0.0.1:2379'],
+    ]);
+    const rpcs = '127.0.0.1:9090,127.0.0.1:9190,127.0.0.1:9290';
+    for (const c of l.stages[2]!) assert.equal(argAfter(c.args, '--control-plane'), rpcs);
+    assert.deepEqual(l.stages[2]!.slice(0, 2).map((c) => [argAfter(c.args, '--proxy-port'), argAfter(c.args, '--internal-port')]), [['8080', '8081'], ['8180', '8181']]);
+    const fe = l.stages[3]![0]!;
+    assert.equal(argAfter(fe.args, '--control-planes'), '127.0.0.1:9091,127.0.0.1:9191,127.0.0.1:9291');
+    assert.equal(argAfter(fe.args, '--data-planes'), '127.0.0.1:8080,127.0.0.1:8180');
+    assert.equal(fe.args.includes('--api-health-path'), false, 'replicas need the leader check');
+    assert.equal(l.apiUrl, 'http://127.0.0.1:9092');
+    assert.equal(l.proxyUrl, 'http://127.0.0.1:8079');
+    assert.equal(l.etcdUrl, 'http://127.0.0.1:2379');
+    assert.equal(argAfter(l.stages[0]![0]!.args, '--data-dir'), '/s/etcd');
+  });
+
+  it('puts a front end before several DPs even with one SQLite CP, checking plain /health', () => {
+    const l = planUp({ ...base, dataPlanes: 2 });
+    const fe = l.stages.at(-1)![0]!;
+    assert.equal(fe.kind, 'frontend');
+    assert.equal(argAfter(fe.args, '--api-health-path'), '/health');
+  });
+
+  it('refuses several CPs on SQLite', () => {
+    assert.throws(() => planUp({ ...base, controlPlanes: 3 }), /--store etcd/);
+  });
+});

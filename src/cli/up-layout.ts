@@ -1,0 +1,141 @@
+/**
+ * @module cli/up-layout
+ * Which processes `dirigent up` runs, with which command lines, in which order: pure, so the
+ * layouts are unit-tested without starting anything.
+ *
+ *   single (default): control plane (SQLite) -> data plane + workers
+ *   HA (--store etcd, or several CPs or DPs): etcd -> CPs -> DPs + workers -> front end (HAProxy)
+ *
+ * Replica i of a kind listens on the base port + 100*i (DESIGN.md §2).
+ */
+import { join } from 'node:path';
+
+export const replicaPortStride = 100;
+
+export interface UpLayoutInput {
+  runtime: string;
+  workers: number;
+  stateDir: string;
+  apiPort: number;
+  rpcPort: number;
+  proxyPort: number;
+  internalPort: number;
+  workerPort: number;
+  placement: string;
+  loadBalancing: string;
+  workerCpuMillis?: string;
+  workerMemoryMib?: string;
+  store: 'sqlite' | 'etcd';
+  controlPlanes: number;
+  dataPlanes: number;
+  frontendPort: number;
+  frontendApiPort: number;
+  etcdPort: number;
+  heartbeatPeriodMs: number;
+  heartbeatTimeoutMs: number;
+}
+
+export type ComponentKind = 'etcd' | 'control-plane' | 'data-plane' | 'worker' | 'frontend';
+
+export interface PlannedComponent {
+  name: string;
+  kind: ComponentKind;
+  /** Arguments of `dirigent` (or of `etcd` for kind etcd). */
+  args: string[];
+  /** Answers 200 once the component is up. */
+  healthUrl?: string;
+}
+
+export interface UpLayout {
+  ha: boolean;
+  /** Start-up stages: each waits for the health of the previous one. */
+  stages: PlannedComponent[][];
+  /** Where the management API and invocations are for users (the front end in HA). */
+  apiUrl: string;
+  proxyUrl: string;
+  controlPlaneApis: string[];
+  controlPlaneRpcs: string[];
+  dataPlaneProxies: string[];
+  etcdUrl?: string;
+}
+
+const host = '127.0.0.1';
+
+export function planUp(i: UpLayoutInput): UpLayout {
+  const ha = i.store === 'etcd' || i.controlPlanes > 1 || i.dataPlanes > 1;
+  if (i.store === 'sqlite' && i.controlPlanes > 1) throw new Error('several control planes need a shared store: add --store etcd');
+  const nth = (base: number, k: number): number => base + replicaPortStride * k;
+  const cpApis = range(i.controlPlanes).map((k) => `${host}:${nth(i.apiPort, k)}`);
+  const cpRpcs = range(i.controlPlanes).map((k) => `${host}:${nth(i.rpcPort, k)}`);
+  const dpProxies = range(i.dataPlanes).map((k) => `${host}:${nth(i.proxyPort, k)}`);
+  const etcdUrl = i.store === 'etcd' ? `http://${host}:${i.etcdPort}` : undefined;
+  const cps = range(i.controlPlanes).map((k) => controlPlane(i, k, cpApis[k]!, nth(i.rpcPort, k), etcdUrl));
+  const dps = range(i.dataPlanes).map((k) => dataPlane(i, k, cpRpcs.join(','), nth(i.proxyPort, k), nth(i.internalPort, k)));
+  const stages: PlannedComponent[][] = [];
+  if (etcdUrl) stages.push([etcd(i, etcdUrl)]);
+  stages.push(cps, [...dps, ...workers(i, cpRpcs.join(','))]);
+  if (ha) stages.push([frontend(i, cpApis, dpProxies)]);
+  return {
+    ha,
+    stages,
+    apiUrl: ha ? `http://${host}:${i.frontendApiPort}` : `http://${cpApis[0]}`,
+    proxyUrl: ha ? `http://${host}:${i.frontendPort}` : `http://${dpProxies[0]}`,
+    controlPlaneApis: cpApis,
+    controlPlaneRpcs: cpRpcs,
+    dataPlaneProxies: dpProxies,
+    ...(etcdUrl ? { etcdUrl } : {}),
+  };
+}
+
+function range(n: number): number[] {
+  return Array.from({ length: n }, (_, k) => k);
+}
+
+function etcd(i: UpLayoutInput, clientUrl: string): PlannedComponent {
+  const peerUrl = `http://${host}:${i.etcdPort + 1}`;
+  return {
+    name: 'etcd',
+    kind: 'etcd',
+    args: ['--name', 'dirigent', '--data-dir', join(i.stateDir, 'etcd'), '--listen-client-urls', clientUrl, '--advertise-client-urls', clientUrl,
+      '--listen-peer-urls', peerUrl, '--initial-advertise-peer-urls', peerUrl, '--initial-cluster', `dirigent=${peerUrl}`],
+    healthUrl: `${clientUrl}/health`,
+  };
+}
+
+function controlPlane(i: UpLayoutInput, k: number, api: string, rpcPort: number, etcdUrl: string | undefined): PlannedComponent {
+  const single = etcdUrl === undefined;
+  const args = ['control-plane', '--state-dir', single ? i.stateDir : join(i.stateDir, `cp-${k}`), '--api-port', api.split(':')[1]!, '--rpc-port', String(rpcPort),
+    '--placement', i.placement, '--heartbeat-timeout-ms', String(i.heartbeatTimeoutMs)];
+  if (!single) args.push('--store', etcdUrl.replace(/^http:/, 'etcd:'), '--id', `cp-${k}`);
+  return { name: single ? 'control-plane' : `control-plane-${k}`, kind: 'control-plane', args, healthUrl: `http://${api}/health` };
+}
+
+function dataPlane(i: UpLayoutInput, k: number, cps: string, proxyPort: number, internalPort: number): PlannedComponent {
+  const single = i.dataPlanes === 1;
+  const args = ['data-plane', '--control-plane', cps, '--proxy-port', String(proxyPort), '--internal-port', String(internalPort), '--load-balancing', i.loadBalancing];
+  if (!single) args.push('--id', `dp-${k}`);
+  return { name: single ? 'data-plane' : `data-plane-${k}`, kind: 'data-plane', args, healthUrl: `http://${host}:${internalPort}/health` };
+}
+
+function workers(i: UpLayoutInput, cps: string): PlannedComponent[] {
+  const base = ['worker', '--control-plane', cps, '--runtime', i.runtime, '--state-dir', i.stateDir, '--heartbeat-period-ms', String(i.heartbeatPeriodMs)];
+  if (i.workerCpuMillis) base.push('--cpu-millis', i.workerCpuMillis);
+  if (i.workerMemoryMib) base.push('--memory-mib', i.workerMemoryMib);
+  if (i.runtime === 'emulated') {
+    // Many emulated workers share one process: one component to supervise.
+    return [{ name: 'worker', kind: 'worker', args: [...base, '--id', 'worker', '--port', String(i.workerPort), '--count', String(i.workers)] }];
+  }
+  return range(i.workers).map((k) => ({
+    name: `worker-${k + 1}`,
+    kind: 'worker' as const,
+    args: [...base, '--id', `worker-${k + 1}`, '--port', String(i.workerPort + k)],
+  }));
+}
+
+function frontend(i: UpLayoutInput, cpApis: string[], dpProxies: string[]): PlannedComponent {
+  const args = ['frontend', '--state-dir', i.stateDir, '--invocation-port', String(i.frontendPort), '--api-port', String(i.frontendApiPort),
+    '--control-planes', cpApis.join(','), '--data-planes', dpProxies.join(',')];
+  // One CP is always the leader; /health/leader is what tells replicas apart.
+  if (cpApis.length === 1) args.push('--api-health-path', '/health');
+  return { name: 'frontend', kind: 'frontend', args, healthUrl: `http://${host}:${i.frontendApiPort}/health` };
+}

@@ -1,0 +1,176 @@
+/**
+ * @module frontend/command
+ * `dirigent frontend`: runs HAProxy in front of the data planes (invocations hashed by Host) and
+ * the control planes (API to the leader), and keeps its data-plane slots in step with the
+ * leader's `GET /v1/cluster` through the runtime API, so joins and leaves drop no connection.
+ */
+import type { Command } from 'commander';
+import { pinoLogger, type LogLevel } from '../shared/pino-logger.js';
+import type { Logger } from '../shared/logger.js';
+import { CliError, ExitCode } from '../cli/context.js';
+import { parseHostPort, planSlots, type HostPort, type SlotTable } from './config.js';
+import { dataPlanesFromCluster, resolveHostPort, wantedDataPlanes } from './discovery.js';
+import { haproxyFiles, startHaproxy, type Haproxy } from './haproxy.js';
+
+export const frontendDefaults = Object.freeze({
+  invocationPort: 8079,
+  apiPort: 9092,
+  bindHost: '127.0.0.1',
+  controlPlanes: '127.0.0.1:9091',
+  /** Data planes the front end can hold without a reload. */
+  slots: 16,
+  apiHealthPath: '/health/leader',
+  discoverPeriodMs: 1_000,
+});
+const discoverTimeoutMs = 1_000;
+/** Env var set by `dirigent up` on its children (see cli/components). */
+const parentPidEnv = 'DIRIGENT_PARENT_PID';
+const parentCheckPeriodMs = 500;
+
+interface FrontendOptions {
+  stateDir: string;
+  bindHost: string;
+  invocationPort: string;
+  apiPort: string;
+  dataPlanes?: string;
+  controlPlanes: string;
+  slots: string;
+  apiHealthPath: string;
+  discoverPeriodMs: string;
+  logLevel: string;
+}
+
+export function registerFrontendCommand(program: Command): void {
+  const d = frontendDefaults;
+  program
+    .command('frontend')
+    .description('run HAProxy in front of the data planes (invocations) and control planes (API)')
+    .option('--state-dir <dir>', 'directory for haproxy.cfg, its pid file and stats socket', '.dirigent')
+    .option('--bind-host <host>', 'address the front end listens on', d.bindHost)
+    .option('--invocation-port <port>', 'invocation port (hashed by Host onto data planes)', String(d.invocationPort))
+    .option('--api-port <port>', 'management API port (routed to the leader CP)', String(d.apiPort))
+    .option('--data-planes <list>', 'data-plane invocation addresses host:port, comma-separated (more are found through the CP)')
+    .option('--control-planes <list>', 'control-plane API addresses host:port, comma-separated', d.controlPlanes)
+    .option('--slots <n>', 'data planes the front end can hold', String(d.slots))
+    .option('--api-health-path <path>', 'CP path that answers 200 only on the leader', d.apiHealthPath)
+    .option('--discover-period-ms <ms>', 'how often to read the data planes from GET /v1/cluster (0: never)', String(d.discoverPeriodMs))
+    .option('--log-level <level>', 'log level', 'info')
+    .action(async (o: FrontendOptions) => {
+      await runFrontend(o);
+    });
+}
+
+function intFlag(name: string, text: string, min: number, max: number): number {
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < min || n > max) throw new CliError(`--${name} must be an integer in [${min}, ${max}], got ${text}`, ExitCode.usage);
+  return n;
+}
+
+function listFlag(name: string, text: string | undefined): HostPort[] {
+  if (!text) return [];
+  return text.split(',').filter((s) => s.trim() !== '').map((s) => {
+    const hp = parseHostPort(s);
+    if (!hp) throw new CliError(`--${name}: ${s} is not host:port`, ExitCode.usage);
+    return hp;
+  });
+}
+
+async function runFrontend(o: FrontendOptions): Promise<void> {
+  const log = pinoLogger('frontend', o.logLevel as LogLevel);
+  const slots = intFlag('slots', o.slots, 1, 4096);
+  const apiPort = intFlag('api-port', o.apiPort, 1, 65_535);
+  const periodMs = intFlag('discover-period-ms', o.discoverPeriodMs, 0, 3_600_000);
+  const staticDps: string[] = [];
+  for (const hp of listFlag('data-planes', o.dataPlanes)) {
+    const ip = await resolveHostPort(`${hp.host}:${hp.port}`);
+    if (!ip) throw new CliError(`--data-planes: cannot resolve ${hp.host}`, ExitCode.usage);
+    staticDps.push(ip);
+  }
+  if (staticDps.length > slots) throw new CliError(`--data-planes lists ${staticDps.length} > --slots ${slots}`, ExitCode.usage);
+  const haproxy = await asCliError(() => startHaproxy(haproxyFiles(o.stateDir), {
+    bindHost: o.bindHost,
+    invocationPort: intFlag('invocation-port', o.invocationPort, 1, 65_535),
+    apiPort,
+    dataPlanes: staticDps.map((k) => parseHostPort(k)!),
+    controlPlanes: listFlag('control-planes', o.controlPlanes),
+    slots,
+    apiHealthPath: o.apiHealthPath,
+  }, log));
+  const table: SlotTable = Array.from({ length: slots }, (_, i) => staticDps[i] ?? null);
+  const apiHost = o.bindHost === '0.0.0.0' ? '127.0.0.1' : o.bindHost;
+  const timer = periodMs > 0
+    ? startDiscovery(`http://${apiHost}:${apiPort}/v1/cluster`, periodMs, staticDps, table, haproxy, log)
+    : null;
+  let stopping = false;
+  const stop = (why: string): void => {
+    if (stopping) return;
+    stopping = true;
+    log.info('frontend.stopping', { why });
+    if (timer) clearInterval(timer);
+    haproxy.stop().then(() => process.exit(0), () => process.exit(1));
+  };
+  haproxy.proc.on('exit', (code, signal) => {
+    if (stopping) return;
+    log.error('haproxy.exited', { exitCode: code, signal });
+    process.exit(1);
+  });
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  watchParent(() => stop('parent exited'));
+}
+
+/** A missing binary or a refused config is one line for the user, not a stack. */
+async function asCliError<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    throw new CliError((err as Error).message, ExitCode.failed);
+  }
+}
+
+function startDiscovery(url: string, periodMs: number, staticDps: string[], table: SlotTable, haproxy: Haproxy, log: Logger): NodeJS.Timeout {
+  let busy = false;
+  let previous: string[] = [];
+  return setInterval(() => {
+    if (busy) return;
+    busy = true;
+    void discoverOnce(url, staticDps, previous, table, haproxy, log)
+      .then((wanted) => { previous = wanted; })
+      .catch((err: unknown) => log.warn('frontend.discovery_failed', { error: String(err) }))
+      .finally(() => { busy = false; });
+  }, periodMs);
+}
+
+/** One round: read the leader's data planes, move the slot table, tell HAProxy. */
+async function discoverOnce(url: string, staticDps: string[], previous: string[], table: SlotTable, haproxy: Haproxy, log: Logger): Promise<string[]> {
+  const r = await fetch(url, { signal: AbortSignal.timeout(discoverTimeoutMs) });
+  const listed = r.ok ? dataPlanesFromCluster(await r.json()) : null;
+  const resolved: string[] = [];
+  for (const key of listed ?? []) {
+    const ip = await resolveHostPort(key);
+    if (ip) resolved.push(ip);
+  }
+  const discovered = listed === null ? null : resolved;
+  const wanted = wantedDataPlanes(staticDps, discovered, previous);
+  const plan = planSlots(table, wanted);
+  if (plan.commands.length > 0) {
+    const answer = await haproxy.runtime(plan.commands);
+    table.splice(0, table.length, ...plan.slots);
+    log.info('frontend.data_planes_changed', { dataPlanes: wanted, commands: plan.commands.length, answer: answer.trim() });
+  }
+  if (plan.unplaced.length > 0) log.warn('frontend.slots_exhausted', { unplaced: plan.unplaced, slots: table.length });
+  return wanted.filter((k) => !staticDps.includes(k));
+}
+
+/** Stop with `up` when it is gone (SIGKILLed), like the other components it starts. */
+function watchParent(stop: () => void): void {
+  const parent = Number(process.env[parentPidEnv] ?? 0);
+  if (!parent) return;
+  const timer = setInterval(() => {
+    if (process.ppid !== parent) {
+      clearInterval(timer);
+      stop();
+    }
+  }, parentCheckPeriodMs);
+  timer.unref();
+}

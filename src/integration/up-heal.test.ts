@@ -1,0 +1,99 @@
+/**
+ * Goal: issue #8 part 6 from outside. `dirigent up` (default layout, emulated runtime, free
+ * ports) restarts a SIGKILLed data plane and a SIGKILLed control plane, logs each restart as
+ * `up.component_restarted`, and invocations work again afterwards; Ctrl-C stops everything.
+ */
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { after, before, describe, it } from 'node:test';
+import { alive, freePort, sleep, TestCluster, waitFor } from './harness.js';
+
+const mainJs = fileURLToPath(new URL('../cli/main.js', import.meta.url));
+
+interface ClusterFile {
+  controlPlane: { pid: number };
+  dataPlanes: { pid: number }[];
+  workers: { pid: number }[];
+}
+
+describe('dirigent up heals its components', { timeout: 120_000 }, () => {
+  const stateDir = mkdtempSync(join(tmpdir(), 'dirigent-up-'));
+  // Only for its HTTP helpers and base URLs; `up` starts the processes.
+  const c = new TestCluster();
+  let up: ChildProcess;
+  let output = '';
+  const clusterFile = (): ClusterFile => JSON.parse(readFileSync(join(stateDir, 'cluster.json'), 'utf8')) as ClusterFile;
+  const restarts = (name: string): number => output.split('\n').filter((l) => l.includes('up.component_restarted') && l.includes(`"name":"${name}"`)).length;
+  const invokeOk = async (): Promise<boolean> => (await c.invoke('healer')).status === 200;
+
+  before(async () => {
+    const [api, rpc, proxy, internal, worker] = await Promise.all([freePort(), freePort(), freePort(), freePort(), freePort()]);
+    [c.apiPort, c.proxyPort] = [api, proxy];
+    up = spawn(process.execPath, [mainJs, 'up', '--runtime', 'emulated', '--workers', '2', '--state-dir', stateDir, '--api-port', String(api), '--rpc-port', String(rpc),
+      '--proxy-port', String(proxy), '--internal-port', String(internal), '--worker-port', String(worker)], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const keep = (b: Buffer): void => { output += b.toString(); };
+    up.stdout!.on('data', keep);
+    up.stderr!.on('data', keep);
+    await waitFor(() => output.includes('Dirigent is up'), 60_000, '`up` to print its banner');
+    const r = await c.deploy({ name: 'healer', image: 'emulated', scaling: { min: 1, initial: 1 } });
+    assert.equal(r.status, 201, r.text);
+    await waitFor(invokeOk, 30_000, 'a first invocation');
+  });
+
+  after(async () => {
+    const pids = (() => {
+      try {
+        const f = clusterFile();
+        return [f.controlPlane.pid, ...f.dataPlanes.map((d) => d.pid), ...f.workers.map((w) => w.pid)];
+      } catch {
+        return [];
+      }
+    })();
+    if (up.exitCode === null && up.signalCode === null) {
+      const exited = new Promise((r) => up.once('exit', r));
+      up.kill('SIGINT');
+      await Promise.race([exited, sleep(15_000)]);
+      if (up.exitCode === null && up.signalCode === null) up.kill('SIGKILL');
+    }
+    await waitFor(() => pids.every((p) => !alive(p)), 10_000, 'every component stopped with `up`');
+    rmSync(stateDir, { recursive: true, force: true });
+  });
+
+  it('restarts a SIGKILLed data plane', async () => {
+    const before = clusterFile().dataPlanes[0]!.pid;
+    process.kill(before, 'SIGKILL');
+    await waitFor(() => restarts('data-plane') === 1, 15_000, 'the restart log line');
+    await waitFor(() => clusterFile().dataPlanes[0]!.pid !== before, 15_000, 'a new data-plane pid');
+    await waitFor(invokeOk, 30_000, `invocations after the DP restart\n${output.slice(-3000)}`);
+    const line = output.split('\n').find((l) => l.includes('up.component_restarted'))!;
+    const fields = JSON.parse(line) as Record<string, unknown>;
+    assert.equal(fields['signal'], 'SIGKILL');
+    assert.equal(fields['exitCode'], null);
+    assert.equal(fields['restarts'], 1);
+    assert.equal(typeof fields['backoffMs'], 'number');
+  });
+
+  it('restarts a SIGKILLed control plane; the function still answers', async () => {
+    const before = clusterFile().controlPlane.pid;
+    process.kill(before, 'SIGKILL');
+    await waitFor(() => restarts('control-plane') === 1, 15_000, 'the restart log line');
+    await waitFor(async () => (await c.get(`${c.api}/v1/functions/healer`)).status === 200, 30_000, 'the API after the CP restart');
+    await waitFor(invokeOk, 30_000, `invocations after the CP restart\n${output.slice(-3000)}`);
+    assert.notEqual(clusterFile().controlPlane.pid, before);
+  });
+
+  it('restarts the emulated workers as one component; they register again', async () => {
+    const before = clusterFile().workers[0]!.pid;
+    process.kill(before, 'SIGKILL');
+    await waitFor(() => restarts('worker') === 1, 15_000, 'the restart log line');
+    await waitFor(async () => {
+      const body = (await c.get(`${c.api}/v1/cluster`)).json as { workers: { connected: boolean }[] };
+      return body.workers.filter((w) => w.connected).length === 2;
+    }, 30_000, 'both emulated workers registered again');
+    await waitFor(invokeOk, 30_000, `invocations after the worker restart\n${output.slice(-3000)}`);
+  });
+});
