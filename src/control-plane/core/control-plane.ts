@@ -47,6 +47,9 @@ export class ControlPlaneCore {
   get dataPlanes(): ReadonlyMap<string, DataPlaneRec> { return this.s.dataPlanes; }
   get sandboxes(): ReadonlyMap<string, SandboxRec> { return this.s.sandboxes; }
   get routing(): RoutingTable { return this.s.routing; }
+  /** The leader term this core acts under; the shell writes it on every outgoing batch. */
+  term = 0;
+  setTerm(term: number): void { this.term = term; }
 
   handle(event: CpEvent, nowMs: number): CpEffect[] {
     this.dispatch(event, nowMs);
