@@ -11,26 +11,34 @@ describe('CpAddresses', () => {
   it('walks the list on failures and wraps around', () => {
     const a = new CpAddresses('a:1, b:2,c:3');
     assert.equal(a.current(), 'a:1');
-    a.failed();
+    assert.equal(a.ended(), false);
     assert.equal(a.current(), 'b:2');
-    a.failed();
-    a.failed();
+    a.ended();
+    a.ended();
     assert.equal(a.current(), 'a:1');
   });
 
-  it('dials a redirect next, and falls back to the list when the leader fails', () => {
+  it('dials a redirect next at once, and falls back to the list when the leader fails', () => {
     const a = new CpAddresses('a:1,b:2');
-    assert.equal(a.redirected('c:3'), true);
+    a.redirected('c:3');
+    assert.equal(a.ended(), true);
     assert.equal(a.current(), 'c:3');
     assert.equal(a.single, false);
-    a.failed();
+    assert.equal(a.ended(), false);
     assert.equal(a.current(), 'a:1');
   });
 
-  it('backs off after too many redirects in a row, until a stream is served', () => {
+  it('keeps following redirects past the limit, but after a back-off, until a stream is served', () => {
     const a = new CpAddresses('a:1');
-    assert.deepEqual([a.redirected('b:2'), a.redirected('a:1'), a.redirected('b:2'), a.redirected('a:1')], [true, true, true, false]);
+    const atOnce: boolean[] = [];
+    for (let i = 0; i < 4; i += 1) {
+      a.redirected('b:2');
+      atOnce.push(a.ended());
+      assert.equal(a.current(), 'b:2');
+    }
+    assert.deepEqual(atOnce, [true, true, true, false]);
     a.served();
-    assert.equal(a.redirected('b:2'), true);
+    a.redirected('b:2');
+    assert.equal(a.ended(), true);
   });
 });

@@ -15,6 +15,7 @@ export class CpAddresses {
   private index = 0;
   private redirect: string | null = null;
   private redirectsInARow = 0;
+  private redirectJustNow = false;
 
   constructor(addresses: string) {
     this.list = addresses.split(',').map((a) => a.trim()).filter((a) => a !== '');
@@ -31,11 +32,11 @@ export class CpAddresses {
     return this.list.length === 1 && this.redirect === null;
   }
 
-  /** A standby named the leader: true if the caller should dial it at once (no back-off). */
-  redirected(leader: string): boolean {
+  /** A standby named the leader (its stream ends next). */
+  redirected(leader: string): void {
     this.redirect = leader;
+    this.redirectJustNow = true;
     this.redirectsInARow += 1;
-    return this.redirectsInARow <= redirectsInARowMax;
   }
 
   /** A stream was established and served: the next redirect starts a fresh count. */
@@ -43,9 +44,18 @@ export class CpAddresses {
     this.redirectsInARow = 0;
   }
 
-  /** The dial failed or the stream ended without a redirect: try the next address. */
-  failed(): void {
+  /**
+   * The dial failed or the stream ended: after a redirect the leader is dialled next (at once,
+   * unless too many redirects came in a row); otherwise the next address of the list, after the
+   * caller's back-off. True: dial at once.
+   */
+  ended(): boolean {
+    if (this.redirectJustNow) {
+      this.redirectJustNow = false;
+      return this.redirectsInARow <= redirectsInARowMax;
+    }
     if (this.redirect !== null) this.redirect = null;
     else this.index = (this.index + 1) % this.list.length;
+    return false;
   }
 }

@@ -55,7 +55,6 @@ export class WorkerDaemon {
   private readonly driver: WorkerDriver;
   /** The CP list and the standbys' redirects: which CP to dial next. */
   private readonly targets: CpAddresses;
-  private redirectNow = false;
 
   constructor(
     private readonly opts: WorkerDaemonOptions,
@@ -141,10 +140,8 @@ export class WorkerDaemon {
   }
 
   private retryLater(reason: string): void {
-    const now = this.redirectNow;
-    this.redirectNow = false;
     const before = this.targets.current();
-    if (!now) this.targets.failed();
+    const now = this.targets.ended();
     // A channel belongs to one address; a shared one (emulated workers) is never closed here.
     if (this.targets.current() !== before || !this.targets.single) {
       if (this.client !== this.opts.client) this.client?.close();
@@ -164,7 +161,7 @@ export class WorkerDaemon {
       this.guard('commands', () => {
         if (batch.leaderAddress !== '' && batch.commands.length === 0) {
           // A standby: it names the leader and ends the stream; the next dial goes there.
-          this.redirectNow = this.targets.redirected(batch.leaderAddress);
+          this.targets.redirected(batch.leaderAddress);
           this.log.info('worker.redirected', { workerId: this.opts.id, leader: batch.leaderAddress });
           return;
         }

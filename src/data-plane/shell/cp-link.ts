@@ -42,7 +42,6 @@ export class ControlPlaneLink {
   private resyncOwed = false;
   /** The CP list and the standbys' redirects: which CP to dial next. */
   private readonly targets: CpAddresses;
-  private redirectNow = false;
   connected = false;
   private readonly out = new Batcher<EventInit>((events) => runGuarded(this.log, 'callback', 'cp_link.flush', () => {
     if (!this.stream || !this.connected) return;
@@ -104,7 +103,7 @@ export class ControlPlaneLink {
     stream.on('data', guarded(this.log, 'callback', 'cp_link.data', (batch: RoutingBatch) => {
       if (batch.leaderAddress !== '' && batch.updates.length === 0) {
         // A standby: it names the leader and ends the stream; the next dial goes there.
-        this.redirectNow = this.targets.redirected(batch.leaderAddress);
+        this.targets.redirected(batch.leaderAddress);
         this.log.info('cp_link.redirected', { from: address, leader: batch.leaderAddress });
         return;
       }
@@ -134,9 +133,7 @@ export class ControlPlaneLink {
       this.stream = null;
       if (this.closed) return;
       if (wasConnected) this.log.warn('control_plane.disconnected', { reason });
-      const now = this.redirectNow;
-      this.redirectNow = false;
-      if (!now) this.targets.failed();
+      const now = this.targets.ended();
       if (this.targets.current() !== address) {
         this.client?.close();
         this.client = null;
