@@ -83,7 +83,7 @@ export async function startControlPlane(cfg: ControlPlaneConfig, log: Logger, st
     role.term = term;
     role.leading = true;
     timers.ticker = setInterval(() => runtime.tick(), cfg.monitorPeriodMs);
-  }, (err: unknown) => log.error('control_plane.lead_failed', { error: String(err) }));
+  }, (err: unknown) => deposed(role, rpc, log, `taking over failed: ${String(err)}`));
 
   return {
     apiPort: ports.api,

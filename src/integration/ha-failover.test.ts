@@ -9,75 +9,20 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { TestEtcd } from './etcd.js';
-import { freePort, sleep, stopProc, TestCluster, waitFor, type Proc } from './harness.js';
-
-interface Health { role: 'leader' | 'standby'; term: number; pid: number; id: string }
-interface Cp { id: string; api: number; rpc: number; proc: Proc }
+import { HaCluster, type Cp } from './ha-cluster.js';
+import { sleep, stopProc, waitFor } from './harness.js';
 
 /** A new leader must be serving within this long of the old one's death (lease 1 s + polls). */
 const newLeaderMsMax = 5_000;
 
 describe('HA control planes on etcd', { timeout: 120_000 }, () => {
-  const etcd = new TestEtcd();
-  const c = new TestCluster({ runtime: 'emulated' });
-  const cps: Cp[] = [];
-  const health = async (cp: Cp): Promise<Health | null> => {
-    try {
-      return (await c.get(`http://127.0.0.1:${cp.api}/health`)).json as Health;
-    } catch {
-      return null;
-    }
-  };
-  const leader = async (exclude: Cp[] = []): Promise<{ cp: Cp; term: number } | null> => {
-    for (const cp of cps) {
-      if (exclude.includes(cp)) continue;
-      const h = await health(cp);
-      if (h?.role === 'leader') return { cp, term: h.term };
-    }
-    return null;
-  };
-  const startCp = async (i: number): Promise<void> => {
-    const [api, rpc] = [await freePort(), await freePort()];
-    const id = `cp-${i}`;
-    const proc = c.spawn(id, ['control-plane', '--store', etcd.url, '--store-prefix', '/ha-test/', '--id', id, '--lease-ttl-s', '1',
-      '--election-poll-ms', '100', '--api-port', String(api), '--rpc-port', String(rpc), '--state-dir', c.stateDir,
-      '--monitor-period-ms', '100', '--heartbeat-timeout-ms', '2000']);
-    cps.push({ id, api, rpc, proc });
-  };
-
-  before(async () => {
-    await etcd.start();
-    for (let i = 0; i < 3; i += 1) await startCp(i);
-    await waitFor(async () => (await leader()) !== null, 15_000, 'a leader');
-    const list = cps.map((cp) => `127.0.0.1:${cp.rpc}`).join(',');
-    const first = (await leader())!.cp;
-    [c.apiPort, c.proxyPort, c.internalPort] = [first.api, await freePort(), await freePort()];
-    c.spawn('data-plane', ['data-plane', '--control-plane', list, '--proxy-port', String(c.proxyPort), '--internal-port', String(c.internalPort)]);
-    c.spawn('worker-1', ['worker', '--id', 'worker-1', '--port', String(await freePort()), '--control-plane', list, '--runtime', 'emulated',
-      '--state-dir', c.stateDir, '--heartbeat-period-ms', '250']);
-    await waitFor(async () => (await c.get(`http://127.0.0.1:${c.internalPort}/health`)).status === 200, 15_000, 'data plane healthy');
-    await c.waitWorkers(1);
-  });
-  after(async () => {
-    for (const cp of cps) if (cp.proc.proc.exitCode === null) cp.proc.proc.kill('SIGCONT');
-    await c.stop();
-    await etcd.destroy();
-  });
-
-  const sandboxIds = async (api: number): Promise<string[]> => {
-    const v = (await c.get(`http://127.0.0.1:${api}/v1/cluster`)).json as { workers: { sandboxIds: string[] }[] };
-    return v.workers.flatMap((w) => w.sandboxIds).sort();
-  };
-
-  const followersOn = async (cp: Cp): Promise<void> => {
-    await waitFor(async () => {
-      const v = (await c.get(`http://127.0.0.1:${cp.api}/v1/cluster`)).json as { workers: { connected: boolean }[]; dataPlanes: { connected: boolean }[] };
-      return v.workers.some((w) => w.connected) && v.dataPlanes.some((d) => d.connected);
-    }, 10_000, `DP and worker connected to ${cp.id}`).catch((err: Error) => {
-      throw new Error(`${err.message}\n${c.dumpLogs()}`);
-    });
-  };
+  const ha = new HaCluster();
+  const { c, cps } = ha;
+  const leader = (exclude: Cp[] = []) => ha.leader(exclude);
+  const sandboxIds = async (api: number): Promise<string[]> => ha.sandboxIds(cps.find((cp) => cp.api === api)!);
+  const followersOn = (cp: Cp): Promise<void> => ha.followersOn(cp);
+  before(() => ha.start(3));
+  after(() => ha.stop());
 
   it('answers /health and /health/leader by role, and standbys forward the API to the leader', async () => {
     const l = (await leader())!;
