@@ -14,6 +14,7 @@ import { Command, CommanderError } from 'commander';
 import { bindCliContext, CliError, ExitCode, type CliIo } from './context.js';
 import { registerFnCommands } from './fn.js';
 import { registerClusterCommands } from './cluster.js';
+import { registerStoreCommands } from './store.js';
 
 export { CliError, ExitCode, processCliIo, type CliIo } from './context.js';
 
@@ -48,6 +49,7 @@ Examples:
 Environment: DIRIGENT_API (control-plane URL), DIRIGENT_PROXY (data-plane URL).`);
   registerFnCommands(program);
   registerClusterCommands(program);
+  registerStoreCommands(program);
   for (const install of extraCommands) install(program);
   return program;
 }
