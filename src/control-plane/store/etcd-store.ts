@@ -139,7 +139,12 @@ export class EtcdStore implements Store {
     } catch (err) {
       error = new StoreError(`etcd write failed: ${String(err)}`, { cause: err });
     }
-    for (const [, w] of chunk) for (const waiter of w.waiters) (error ? waiter.reject(error) : waiter.resolve());
+    for (const [, w] of chunk) {
+      for (const waiter of w.waiters) {
+        if (error) waiter.reject(error);
+        else waiter.resolve();
+      }
+    }
   }
 }
 

@@ -4,9 +4,12 @@
  * so the term still grows across restarts and workers fence off commands of an older run.
  * Runs once at start-up, before the store thread serves requests (WAL allows the second handle).
  */
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 
 export function nextSqliteTerm(path: string): number {
+  mkdirSync(dirname(path), { recursive: true });
   const db = new Database(path);
   try {
     db.pragma('journal_mode = WAL');
