@@ -60,9 +60,18 @@ export async function startControlPlane(cfg: ControlPlaneConfig, log: Logger, st
   runtime.mayAct = () => election.holdsLease();
   const rpc = new RpcServer({
     handle: (e) => runtime.handle(e),
-    standbyLeader: () => (role.leading ? null : (election.leader()?.rpcAddress ?? '')),
+    standbyLeader: () => (role.leading ? null : (otherLeader(election, role)?.rpcAddress ?? '')),
   }, log);
   runtime.rpc = rpc;
+  const timers: { ticker: NodeJS.Timeout | null } = { ticker: null };
+  const takeOver = (): Promise<void> => lead(election, db, runtime, clock, log).then((term) => {
+    role.term = term;
+    role.leading = true;
+    timers.ticker = setInterval(() => runtime.tick(), cfg.monitorPeriodMs);
+  });
+  // The lone CP leads before it listens: no caller ever meets it standing by.
+  const solo = election instanceof SoloElection;
+  if (solo) await takeOver();
   const ports = { api: cfg.apiPort, rpc: await bindServer(cfg.host, cfg.rpcPort, rpc.server) };
   const cluster = async () => ({ ...clusterView(core, cfg, ports, clock.nowMs(), role.id), controlPlanes: await election.members() });
   const backend = withRole(apiBackend(runtime, clock, cluster, metrics.registry), role, election);
@@ -77,13 +86,8 @@ export async function startControlPlane(cfg: ControlPlaneConfig, log: Logger, st
   self.rpcAddress = `${advertised(cfg)}:${ports.rpc}`;
   self.apiAddress = `${advertised(cfg)}:${ports.api}`;
   log.info('control_plane.started', { id: self.id, api: self.apiAddress, rpc: self.rpcAddress, placement: cfg.placement, seed, store: cfg.store || 'sqlite' });
-  const timers: { ticker: NodeJS.Timeout | null } = { ticker: null };
   election.onLost((reason) => deposed(role, rpc, log, reason));
-  lead(election, db, runtime, clock, log).then((term) => {
-    role.term = term;
-    role.leading = true;
-    timers.ticker = setInterval(() => runtime.tick(), cfg.monitorPeriodMs);
-  }, (err: unknown) => deposed(role, rpc, log, `taking over failed: ${String(err)}`));
+  if (!solo) takeOver().catch((err: unknown) => deposed(role, rpc, log, `taking over failed: ${String(err)}`));
 
   return {
     apiPort: ports.api,
@@ -120,8 +124,17 @@ function withRole(backend: ApiBackend, role: Role, election: Election): ApiBacke
   return {
     ...backend,
     health: () => ({ role: role.leading ? 'leader' : 'standby', term: role.term, pid: process.pid, id: role.id }),
-    leaderApi: () => (role.leading ? null : (election.leader()?.apiAddress ?? '')),
+    leaderApi: () => (role.leading ? null : (otherLeader(election, role)?.apiAddress ?? '')),
   };
+}
+
+/**
+ * The leader to send callers to while this CP does not lead. Never this CP itself: while it is
+ * still taking over (loading records), forwarding to itself would loop; callers retry instead.
+ */
+function otherLeader(election: Election, role: Role): CpMember | null {
+  const leader = election.leader();
+  return leader && leader.id !== role.id ? leader : null;
 }
 
 function newCore(cfg: ControlPlaneConfig, seed: number, log: Logger): ControlPlaneCore {
