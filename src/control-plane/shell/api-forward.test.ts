@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { request, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer, type AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import type { FunctionSpec } from '../../api/types.js';
 import { silentLogger } from '../../shared/logger.js';
@@ -33,7 +33,13 @@ function send(port: number, method: string, path: string, body?: string): Promis
     const req = request({ host: '127.0.0.1', port, method, path, headers }, (res) => {
       let text = '';
       res.on('data', (c: Buffer) => { text += c.toString(); });
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, json: JSON.parse(text) as Record<string, unknown> }));
+      res.on('end', () => {
+        try {
+          resolve({ status: res.statusCode ?? 0, json: JSON.parse(text) as Record<string, unknown> });
+        } catch {
+          reject(new Error(`status ${res.statusCode}, not JSON: ${text.slice(0, 200)}`));
+        }
+      });
     });
     req.on('error', reject);
     req.end(body);
@@ -79,9 +85,16 @@ describe('API on a standby control plane', () => {
   });
 
   it('answers 503 leader_unavailable when the leader does not answer', async () => {
-    leaderAddress = '127.0.0.1:1';
-    const r = await send(port(standby), 'GET', '/v1/functions');
-    assert.equal(r.status, 503);
-    assert.equal((r.json['error'] as { code: string }).code, 'leader_unavailable');
+    // A "leader" that drops every connection (a fixed port could belong to anything).
+    const dead = createServer((socket) => socket.destroy());
+    await new Promise<void>((r) => dead.listen(0, '127.0.0.1', () => r()));
+    try {
+      leaderAddress = `127.0.0.1:${(dead.address() as AddressInfo).port}`;
+      const r = await send(port(standby), 'GET', '/v1/functions');
+      assert.equal(r.status, 503);
+      assert.equal((r.json['error'] as { code: string }).code, 'leader_unavailable');
+    } finally {
+      dead.close();
+    }
   });
 });

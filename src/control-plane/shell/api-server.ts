@@ -125,9 +125,9 @@ function forward(req: IncomingMessage, res: ServerResponse, leader: string): Pro
   }
   return new Promise((resolve) => {
     const [host, port] = [leader.slice(0, leader.lastIndexOf(':')), Number(leader.slice(leader.lastIndexOf(':') + 1))];
-    const headers = { ...req.headers, 'x-dirigent-forwarded-by': 'standby' };
+    const headers = { ...withoutHopHeaders(req.headers), 'x-dirigent-forwarded-by': 'standby' };
     const up = httpRequest({ host, port, method: req.method, path: req.url, headers, timeout: forwardTimeoutMs }, (answer) => {
-      res.writeHead(answer.statusCode ?? 502, answer.headers);
+      res.writeHead(answer.statusCode ?? 502, withoutHopHeaders(answer.headers));
       pipeline(answer, res, () => resolve());
     });
     up.on('timeout', () => up.destroy(new Error('leader did not answer in time')));
@@ -138,6 +138,15 @@ function forward(req: IncomingMessage, res: ServerResponse, leader: string): Pro
     });
     pipeline(req, up, () => undefined);
   });
+}
+
+/** Headers about one connection (RFC 9110 §7.6.1) are not passed on by a forwarder. */
+const hopHeaders = ['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'upgrade'];
+
+function withoutHopHeaders(headers: IncomingMessage['headers']): IncomingMessage['headers'] {
+  const out = { ...headers };
+  for (const h of hopHeaders) delete out[h];
+  return out;
 }
 
 /** The path of a request target, still percent-encoded (segments are decoded one by one). */
