@@ -47,6 +47,12 @@ const cpFlags: FlagSpec[] = [
   { flag: 'drain-timeout-ms', key: 'drainTimeoutMs', help: `longest wait for in-flight requests before deletion (default ${controlPlaneDefaults.drainTimeoutMs})` },
   { flag: 'seed', key: 'seed', help: 'seed for placement tie-breaks (default: random)' },
   { flag: 'peer-forget-after-ms', key: 'peerForgetAfterMs', help: `forget workers and data planes gone this long (default ${controlPlaneDefaults.peerForgetAfterMs})` },
+  { flag: 'store', key: 'store', help: 'sqlite:<path> (default: control-plane.db under --state-dir) or etcd://host:port[,host:port...] (HA: replicas elect a leader)' },
+  { flag: 'store-prefix', key: 'storePrefix', help: `etcd key prefix (default ${controlPlaneDefaults.storePrefix})` },
+  { flag: 'id', key: 'id', help: 'this CP replica\'s identity (default cp-<host>-<rpc port>)' },
+  { flag: 'lease-ttl-s', key: 'leaseTtlS', help: `etcd leader lease; a leader silent this long is replaced (default ${controlPlaneDefaults.leaseTtlS})` },
+  { flag: 'election-poll-ms', key: 'electionPollMs', help: `how often a standby checks for a vacant leadership (default ${controlPlaneDefaults.electionPollMs})` },
+  { flag: 'advertise-host', key: 'advertiseHost', help: 'host other processes dial to reach this CP (default --host)' },
   { flag: 'unschedulable-fail-after-ms', key: 'unschedulableFailAfterMs', help: `fail queued requests of a function no worker can run after this long (default ${controlPlaneDefaults.unschedulableFailAfterMs})` },
 ];
 
@@ -54,7 +60,7 @@ const dpFlags: FlagSpec[] = [
   { flag: 'id', key: 'id', help: 'data-plane identity (default dp-<host>-<port>)' },
   { flag: 'proxy-port', key: 'proxyPort', help: `invocation port (default ${dataPlaneDefaults.proxyPort})` },
   { flag: 'internal-port', key: 'internalPort', help: `health and metrics port (default ${dataPlaneDefaults.internalPort})` },
-  { flag: 'control-plane', key: 'controlPlane', help: `CP gRPC address (default ${dataPlaneDefaults.controlPlane})` },
+  { flag: 'control-plane', key: 'controlPlane', help: `CP gRPC address, or several comma-separated (replicas: any one leads to the leader) (default ${dataPlaneDefaults.controlPlane})` },
   { flag: 'load-balancing', key: 'loadBalancing', help: `load-balancing policy (default ${dataPlaneDefaults.loadBalancing})` },
   { flag: 'queue-depth-max', key: 'queueDepthMax', help: `requests queued per function before 503 (default ${dataPlaneDefaults.queueDepthMax})` },
   { flag: 'queue-wait-ms-max', key: 'queueWaitMsMax', help: `longest wait for a sandbox before 504 (default ${dataPlaneDefaults.queueWaitMsMax})` },
@@ -69,7 +75,7 @@ const dpFlags: FlagSpec[] = [
 const workerFlags: FlagSpec[] = [
   { flag: 'id', key: 'id', help: 'worker identity; keep it stable across restarts (default worker-<hostname>-<port>)' },
   { flag: 'port', key: 'port', help: `health port (default ${workerDefaults.port})` },
-  { flag: 'control-plane', key: 'controlPlane', help: `CP gRPC address (default ${workerDefaults.controlPlane})` },
+  { flag: 'control-plane', key: 'controlPlane', help: `CP gRPC address, or several comma-separated (replicas: any one leads to the leader) (default ${workerDefaults.controlPlane})` },
   { flag: 'runtime', key: 'runtime', help: `sandbox runtime (default ${workerDefaults.runtime})` },
   { flag: 'count', key: 'count', help: 'emulated workers in this process, each with its own stream (default 1)' },
   { flag: 'state-dir', key: 'stateDir', help: 'directory for sandbox logs and pid files (default .dirigent)' },

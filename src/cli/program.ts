@@ -15,6 +15,7 @@ import { bindCliContext, CliError, ExitCode, type CliIo } from './context.js';
 import { registerFnCommands } from './fn.js';
 import { registerClusterCommands } from './cluster.js';
 import { registerFrontendCommand } from '../frontend/command.js';
+import { registerStoreCommands } from './store.js';
 
 export { CliError, ExitCode, processCliIo, type CliIo } from './context.js';
 
@@ -50,6 +51,7 @@ Environment: DIRIGENT_API (control-plane URL), DIRIGENT_PROXY (data-plane URL).`
   registerFnCommands(program);
   registerClusterCommands(program);
   registerFrontendCommand(program);
+  registerStoreCommands(program);
   for (const install of extraCommands) install(program);
   return program;
 }

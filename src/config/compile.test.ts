@@ -42,7 +42,9 @@ test('a bad value names the key, the value and the range', () => {
     [() => compileDataPlane({ queueDepthMax: '2.5' }), 'data plane: queueDepthMax must be an integer in [1, 1000000], got 2.5'],
     [() => compileControlPlane({ apiPort: 70000 }), 'control plane: apiPort must be an integer in [0, 65535], got 70000'],
     [() => compileWorker({ reconnectBackoffMs: [5, 1] }), 'worker: reconnectBackoffMs must be two integers low,high with 1 <= low <= high <= 600000, got [5,1]'],
-    [() => compileDataPlane({ controlPlane: 'nowhere' }), 'data plane: controlPlane must be host:port, got nowhere'],
+    [() => compileDataPlane({ controlPlane: 'nowhere' }), 'data plane: controlPlane must be host:port[,host:port...], got nowhere'],
+    [() => compileWorker({ controlPlane: 'a:1,,b:2' }), 'worker: controlPlane must be host:port[,host:port...], got a:1,,b:2'],
+    [() => compileControlPlane({ store: 'redis://x' }), 'control plane: store must be sqlite:<path> or etcd://host:port[,host:port...], got redis://x'],
     [() => compileWorker({ runtime: 'oci' }), 'worker: runtime must be one of process | emulated, got oci'],
   ];
   for (const [run, message] of cases) assert.throws(run, (e) => e instanceof ConfigError && e.message === message, message);

@@ -54,11 +54,20 @@ function text(lengthMin: number, lengthMax: number): Knob {
   };
 }
 
-/** `host:port`, the form gRPC clients dial. */
-function address(): Knob {
+/** A comma-separated list of `host:port` (CP replicas); any of them leads the others' followers to the leader. */
+function addressList(): Knob {
+  const one = /^[^\s:,]+:\d{1,5}$/;
   return {
-    schema: z.string().max(hostLengthMax + 6).regex(/^[^\s:]+:\d{1,5}$/).refine((s) => Number(s.split(':')[1]) <= portRange[1]),
-    expect: 'host:port',
+    schema: z.string().max(64 * (hostLengthMax + 7)).refine((s) => s.split(',').every((a) => one.test(a.trim()) && Number(a.trim().split(':')[1]) <= portRange[1])),
+    expect: 'host:port[,host:port...]',
+  };
+}
+
+/** `sqlite:<path>`, `etcd://host:port[,host:port...]`, or '' (SQLite under the state dir). */
+function storeUrl(): Knob {
+  return {
+    schema: z.string().max(pathLengthMax).regex(/^$|^sqlite:.+$|^etcd:\/\/[^\s:,]+:\d{1,5}(,[^\s:,]+:\d{1,5})*$/),
+    expect: 'sqlite:<path> or etcd://host:port[,host:port...]',
   };
 }
 
@@ -96,6 +105,12 @@ export const controlPlaneKnobs = {
   creatingPerFunctionMax: int(1, 1_000_000),
   retryBackoffMs: int(0, 600_000),
   seed: int(0, 0xffff_ffff),
+  store: storeUrl(),
+  storePrefix: text(1, pathLengthMax),
+  id: text(0, hostLengthMax),
+  leaseTtlS: int(1, 60),
+  electionPollMs: int(10, 60_000),
+  advertiseHost: text(0, hostLengthMax),
 } satisfies Record<string, Knob>;
 
 export const dataPlaneKnobs = {
@@ -103,7 +118,7 @@ export const dataPlaneKnobs = {
   id: text(0, hostLengthMax),
   proxyPort: port,
   internalPort: port,
-  controlPlane: address(),
+  controlPlane: addressList(),
   loadBalancing: oneOf(lbPolicyNames as unknown as ['least-loaded']),
   queueDepthMax: int(1, 1_000_000),
   queueWaitMsMax: int(1, hourMs),
@@ -124,7 +139,7 @@ export const workerKnobs = {
   stateDir: text(1, pathLengthMax),
   count: int(1, emulatedWorkersMax),
   port,
-  controlPlane: address(),
+  controlPlane: addressList(),
   runtime: oneOf(workerRuntimeNames as unknown as ['process']),
   heartbeatPeriodMs: int(10, 600_000),
   cpuMillis: int(0, 1_000_000_000),

@@ -116,6 +116,18 @@ export const controlPlaneDefaults = Object.freeze({
   /** Back-off before retrying a failed placement or creation for a function. */
   retryBackoffMs: 200,
   seed: 0, // 0 = derive from the clock at start-up
+  /** `sqlite:<path>` (embedded; '' = control-plane.db under stateDir) or `etcd://h:p[,h:p...]` (HA). */
+  store: '',
+  /** Key prefix of every record and of the election in etcd. */
+  storePrefix: '/dirigent/',
+  /** This CP's identity among replicas ('' = cp-<host>-<rpcPort>). */
+  id: '',
+  /** etcd lease of the leader: a leader silent this long loses leadership and stops acting. */
+  leaseTtlS: 2,
+  /** How often a standby looks for a vacant leadership (and refreshes who leads). */
+  electionPollMs: 200,
+  /** RPC/API host other processes dial to reach this CP ('' = host, or the hostname if host is a wildcard). */
+  advertiseHost: '',
 });
 
 export const dataPlaneDefaults = Object.freeze({

@@ -1,10 +1,18 @@
 /**
  * @module control-plane/main
- * Wires the control-plane core to its shells: the store, the gRPC stream server, the management
- * API, the monitor ticker and metrics. Owns every timer of the CP.
+ * Wires the control-plane core to its shells: the store, the election, the gRPC stream server,
+ * the management API, the monitor ticker and metrics. Owns every timer of the CP.
+ *
+ * A CP starts as a standby: its API forwards to the leader and its RPC port redirects streams
+ * there. Once elected it takes the term, fences the store with it, loads the records and serves.
+ * A leader that loses its lease closes every stream and exits with `deposedExitCode`, so its
+ * supervisor restarts it as a standby with empty memory (simpler and safer than un-learning
+ * the state it built as leader).
  */
 import type { Server } from 'node:http';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
+import { Etcd3 } from 'etcd3';
 import type { FunctionSpec, FunctionStatus } from '../api/types.js';
 import { ConfigError, type ControlPlaneConfig } from '../config/compile.js';
 import { apiDefaults } from '../config/defaults.js';
@@ -16,11 +24,15 @@ import { ControlPlaneCore } from './core/control-plane.js';
 import type { ApiResult } from './core/types.js';
 import { startApiServer, type ApiBackend } from './shell/api-server.js';
 import { clusterView } from './shell/cluster-view.js';
+import { EtcdElection, leaderKey } from './shell/election-etcd.js';
+import { SoloElection, type CpMember, type Election } from './shell/election.js';
 import { HttpError } from './shell/http-util.js';
 import { createMetrics } from './shell/metrics.js';
 import { RpcServer } from './shell/rpc-server.js';
 import { CpRuntime } from './shell/runtime.js';
-import { openSqliteStore } from './store/sqlite-store.js';
+import { EtcdStore, etcdClientOptions, parseEtcdUrl } from './store/etcd-store.js';
+import { SqliteStore } from './store/sqlite-store.js';
+import { nextSqliteTerm } from './store/sqlite-term.js';
 import type { Store } from './store/store.js';
 
 export interface RunningControlPlane {
@@ -32,12 +44,102 @@ export interface RunningControlPlane {
 
 /** Creations failing this many times in a row fail the function's queued requests. */
 const failFastAfterFailures = 3;
+/** Exit status of a leader that lost its lease (EX_TEMPFAIL): its supervisor restarts it. */
+export const deposedExitCode = 75;
 
 export async function startControlPlane(cfg: ControlPlaneConfig, log: Logger, store?: Store): Promise<RunningControlPlane> {
   const clock = systemClock;
-  const db = store ?? (await openSqliteStore(join(cfg.stateDir, 'control-plane.db')));
   const seed = cfg.seed !== 0 ? cfg.seed : Math.floor(Math.random() * 2 ** 31);
-  const core = new ControlPlaneCore(
+  const core = newCore(cfg, seed, log);
+  const metrics = createMetrics(core);
+  const role: Role = { leading: false, term: 0, id: cpId(cfg) };
+  // Addresses are known once the ports are bound; the election reads them when it campaigns.
+  const self: CpMember = { id: role.id, rpcAddress: '', apiAddress: '', pid: process.pid };
+  const { db, election } = openBackends(cfg, self, clock, log, store);
+  const runtime = new CpRuntime(core, db, clock, metrics, log);
+  runtime.mayAct = () => election.holdsLease();
+  const rpc = new RpcServer({
+    core,
+    handle: (e) => runtime.handle(e),
+    standbyLeader: () => (role.leading ? null : (otherLeader(election, role)?.rpcAddress ?? '')),
+  }, log);
+  runtime.rpc = rpc;
+  const timers: { ticker: NodeJS.Timeout | null } = { ticker: null };
+  const takeOver = (): Promise<void> => lead(election, db, runtime, clock, log).then((term) => {
+    role.term = term;
+    role.leading = true;
+    timers.ticker = setInterval(() => runtime.tick(), cfg.monitorPeriodMs);
+  });
+  // The lone CP leads before it listens: no caller ever meets it standing by.
+  const solo = election instanceof SoloElection;
+  if (solo) await takeOver();
+  const ports = { api: cfg.apiPort, rpc: await bindServer(cfg.host, cfg.rpcPort, rpc.server) };
+  const cluster = async () => ({ ...clusterView(core, cfg, ports, clock.nowMs(), role.id), controlPlanes: await election.members() });
+  const backend = withRole(apiBackend(runtime, clock, cluster, metrics.registry), role, election);
+  let api: Server;
+  try {
+    api = await startApiServer({ host: cfg.host, port: cfg.apiPort, bodyBytesMax: apiDefaults.bodyBytesMax, backend, log });
+  } catch (err) {
+    rpc.server.forceShutdown();
+    throw err;
+  }
+  ports.api = (api.address() as { port: number }).port;
+  self.rpcAddress = `${advertised(cfg)}:${ports.rpc}`;
+  self.apiAddress = `${advertised(cfg)}:${ports.api}`;
+  log.info('control_plane.started', { id: self.id, api: self.apiAddress, rpc: self.rpcAddress, placement: cfg.placement, seed, store: cfg.store || 'sqlite' });
+  election.onLost((reason) => deposed(role, rpc, log, reason));
+  if (!solo) takeOver().catch((err: unknown) => deposed(role, rpc, log, `taking over failed: ${String(err)}`));
+
+  return {
+    apiPort: ports.api,
+    rpcPort: ports.rpc,
+    core,
+    async close() {
+      if (timers.ticker) clearInterval(timers.ticker);
+      runtime.close();
+      api.closeAllConnections();
+      await new Promise<void>((r) => api.close(() => r()));
+      rpc.server.forceShutdown();
+      await election.close();
+      await db.close();
+    },
+  };
+}
+
+interface Role {
+  leading: boolean;
+  term: number;
+  id: string;
+}
+
+/** Lost the lease: stop acting at once (no stream stays open) and exit for the supervisor. */
+function deposed(role: Role, rpc: RpcServer, log: Logger, reason: string): void {
+  role.leading = false;
+  rpc.server.forceShutdown();
+  log.error('control_plane.deposed', { id: role.id, term: role.term, reason, exitCode: deposedExitCode });
+  process.exit(deposedExitCode);
+}
+
+/** Health and leader forwarding on top of the leader's API backend. */
+function withRole(backend: ApiBackend, role: Role, election: Election): ApiBackend {
+  return {
+    ...backend,
+    health: () => ({ role: role.leading ? 'leader' : 'standby', term: role.term, pid: process.pid, id: role.id }),
+    leaderApi: () => (role.leading ? null : (otherLeader(election, role)?.apiAddress ?? '')),
+  };
+}
+
+/**
+ * The leader to send callers to while this CP does not lead. Never this CP itself: while it is
+ * still taking over (loading records), forwarding to itself would loop; callers retry instead.
+ */
+function otherLeader(election: Election, role: Role): CpMember | null {
+  const leader = election.leader();
+  return leader && leader.id !== role.id ? leader : null;
+}
+
+function newCore(cfg: ControlPlaneConfig, seed: number, log: Logger): ControlPlaneCore {
+  return new ControlPlaneCore(
     {
       placement: toPlacementPolicy(cfg.placement),
       heartbeatTimeoutMs: cfg.heartbeatTimeoutMs,
@@ -53,45 +155,43 @@ export async function startControlPlane(cfg: ControlPlaneConfig, log: Logger, st
     seededRng(seed),
     log,
   );
-  const metrics = createMetrics(core);
-  const runtime = new CpRuntime(core, db, clock, metrics, log);
-  const rpc = new RpcServer(runtime, log);
-  runtime.rpc = rpc;
-
-  const loaded = await db.load();
-  for (const record of loaded.functions) runtime.handle({ kind: 'function_upserted', record, reconstructed: true });
-  core.loadPeers(loaded.workers, loaded.dataPlanes, clock.nowMs());
-  log.info('control_plane.restored', { functions: loaded.functions.length, workers: loaded.workers.length, dataPlanes: loaded.dataPlanes.length });
-
-  const ports = { api: cfg.apiPort, rpc: 0 };
-  const backend = apiBackend(runtime, clock, () => clusterView(core, cfg, ports, clock.nowMs()), metrics.registry);
-  ports.rpc = await bindServer(cfg.host, cfg.rpcPort, rpc.server);
-  let api: Server;
-  try {
-    api = await startApiServer({ host: cfg.host, port: cfg.apiPort, bodyBytesMax: apiDefaults.bodyBytesMax, backend, log });
-  } catch (err) {
-    rpc.server.forceShutdown();
-    throw err;
-  }
-  ports.api = (api.address() as { port: number }).port;
-  const ticker = setInterval(() => runtime.tick(), cfg.monitorPeriodMs);
-  log.info('control_plane.started', { api: `${cfg.host}:${ports.api}`, rpc: `${cfg.host}:${ports.rpc}`, placement: cfg.placement, seed });
-
-  return {
-    apiPort: ports.api,
-    rpcPort: ports.rpc,
-    core,
-    async close() {
-      clearInterval(ticker);
-      runtime.close();
-      api.closeAllConnections();
-      await new Promise<void>((r) => api.close(() => r()));
-      rpc.server.forceShutdown();
-      await db.close();
-    },
-  };
 }
 
+function cpId(cfg: ControlPlaneConfig): string {
+  return cfg.id !== '' ? cfg.id : `cp-${advertised(cfg)}-${cfg.rpcPort}`;
+}
+
+/** The host other processes dial: a wildcard listen address is not dialable. */
+function advertised(cfg: ControlPlaneConfig): string {
+  if (cfg.advertiseHost !== '') return cfg.advertiseHost;
+  return cfg.host === '0.0.0.0' || cfg.host === '::' ? hostname() : cfg.host;
+}
+
+/** Waits for leadership, then takes over: term, fenced store, records from the store. */
+async function lead(election: Election, db: Store, runtime: CpRuntime, clock: Clock, log: Logger): Promise<number> {
+  const term = await election.campaign();
+  runtime.core.setTerm(term);
+  if (db instanceof EtcdStore) db.fence(leaderKey, String(term));
+  const loaded = await db.load();
+  for (const record of loaded.functions) runtime.handle({ kind: 'function_upserted', record, reconstructed: true });
+  runtime.core.loadPeers(loaded.workers, loaded.dataPlanes, clock.nowMs());
+  log.info('control_plane.restored', { term, functions: loaded.functions.length, workers: loaded.workers.length, dataPlanes: loaded.dataPlanes.length });
+  return term;
+}
+
+/** The store and the election its URL implies: SQLite and solo, or etcd for both. */
+function openBackends(cfg: ControlPlaneConfig, self: CpMember, clock: Clock, log: Logger, store?: Store): { db: Store; election: Election } {
+  const endpoints = parseEtcdUrl(cfg.store);
+  if (endpoints) {
+    const client = new Etcd3(etcdClientOptions(endpoints));
+    const ns = client.namespace(cfg.storePrefix);
+    const election = new EtcdElection(ns, { self, leaseTtlS: cfg.leaseTtlS, pollMs: cfg.electionPollMs }, clock, log);
+    return { db: store ?? new EtcdStore(ns, client), election };
+  }
+  const path = cfg.store.startsWith('sqlite:') ? cfg.store.slice('sqlite:'.length) : join(cfg.stateDir, 'control-plane.db');
+  const election = new SoloElection(self, () => nextSqliteTerm(path));
+  return { db: store ?? new SqliteStore(path), election };
+}
 /** The management API's view of the CP: registry operations go through the core, in order. */
 function apiBackend(runtime: CpRuntime, clock: Clock, cluster: () => unknown, registry: ReturnType<typeof createMetrics>['registry']): ApiBackend {
   const core = runtime.core;

@@ -29,7 +29,7 @@ describe('frontend: two data planes behind HAProxy', { timeout: 90_000 }, () => 
     // A single CP has no /health/leader yet on this branch: /health is its leader check.
     c.spawn('frontend', ['frontend', '--state-dir', c.stateDir, '--invocation-port', String(feInvoke), '--api-port', String(feApi),
       '--control-planes', `127.0.0.1:${c.apiPort}`, '--data-planes', `127.0.0.1:${c.proxyPort},127.0.0.1:${proxy2}`,
-      '--api-health-path', '/health', '--slots', '4']);
+      '--slots', '4']);
     await waitFor(async () => (await c.get(`http://127.0.0.1:${feApi}/v1/functions`)).status === 200, 15_000, 'front end API');
     for (const name of functions) {
       const r = await c.deploy({ name, image: 'emulated', scaling: { min: 1, initial: 1 } });
@@ -62,7 +62,7 @@ describe('frontend: two data planes behind HAProxy', { timeout: 90_000 }, () => 
   it('finds data planes through GET /v1/cluster when none are given', async () => {
     const [inv, api] = await Promise.all([freePort(), freePort()]);
     c.spawn('frontend-discovering', ['frontend', '--state-dir', `${c.stateDir}/fe2`, '--invocation-port', String(inv), '--api-port', String(api),
-      '--control-planes', `127.0.0.1:${c.apiPort}`, '--api-health-path', '/health', '--slots', '4', '--discover-period-ms', '200']);
+      '--control-planes', `127.0.0.1:${c.apiPort}`, '--slots', '4', '--discover-period-ms', '200']);
     await waitFor(async () => (await c.send('GET', `http://127.0.0.1:${inv}/`, undefined, { host: 'fa' })).status === 200, 15_000, 'an invocation through the discovering front end');
   });
 

@@ -22,6 +22,7 @@ import {
 import type { Clock } from '../shared/clock.js';
 import { makeClient, openStream, type BidiStream } from '../shared/grpc.js';
 import type { Logger } from '../shared/logger.js';
+import { CpAddresses } from '../shared/cp-addresses.js';
 import { WorkerCore } from './core/worker-core.js';
 import { WorkerDriver, type RuntimePort } from './driver.js';
 import type { SandboxRuntime } from './runtime/runtime.js';
@@ -52,6 +53,8 @@ export class WorkerDaemon {
   private heartbeatTimer: NodeJS.Timeout | null = null;
   private reconnectTimer: NodeJS.Timeout | null = null;
   private readonly driver: WorkerDriver;
+  /** The CP list and the standbys' redirects: which CP to dial next. */
+  private readonly targets: CpAddresses;
 
   constructor(
     private readonly opts: WorkerDaemonOptions,
@@ -60,7 +63,8 @@ export class WorkerDaemon {
     private readonly log: Logger,
   ) {
     this.backoffMs = opts.backoffMs[0];
-    this.client = opts.client ?? null;
+    this.targets = new CpAddresses(opts.controlPlane);
+    this.client = this.targets.single ? (opts.client ?? null) : null;
     const core = new WorkerCore(
       {
         workerId: opts.id,
@@ -125,7 +129,7 @@ export class WorkerDaemon {
    */
   private connect(): void {
     if (this.closed) return;
-    const client = (this.client ??= makeClient(ControlPlane, this.opts.controlPlane));
+    const client = (this.client ??= makeClient(ControlPlane, this.targets.current()));
     client.waitForReady(Date.now() + this.backoffMs + channelReadyWaitMs, (err) => {
       this.guard('channel_ready', () => {
         if (this.closed) return;
@@ -136,9 +140,17 @@ export class WorkerDaemon {
   }
 
   private retryLater(reason: string): void {
-    this.log.warn('control_plane.disconnected', { workerId: this.opts.id, reason, retryInMs: this.backoffMs });
-    this.reconnectTimer = setTimeout(() => this.guard('reconnect', () => this.connect()), this.backoffMs);
-    this.backoffMs = Math.min(this.opts.backoffMs[1], this.backoffMs * 2);
+    const before = this.targets.current();
+    const now = this.targets.ended();
+    // A channel belongs to one address; a shared one (emulated workers) is never closed here.
+    if (this.targets.current() !== before || !this.targets.single) {
+      if (this.client !== this.opts.client) this.client?.close();
+      this.client = null;
+    }
+    const waitMs = now ? 0 : this.backoffMs;
+    this.log.warn('control_plane.disconnected', { workerId: this.opts.id, reason, next: this.targets.current(), retryInMs: waitMs });
+    this.reconnectTimer = setTimeout(() => this.guard('reconnect', () => this.connect()), waitMs);
+    if (!now) this.backoffMs = Math.min(this.opts.backoffMs[1], this.backoffMs * 2);
   }
 
   private openStream(client: grpc.Client): void {
@@ -147,6 +159,13 @@ export class WorkerDaemon {
     let alive = true;
     stream.on('data', (batch: WorkerCommandBatch) => {
       this.guard('commands', () => {
+        if (batch.leaderAddress !== '' && batch.commands.length === 0) {
+          // A standby: it names the leader and ends the stream; the next dial goes there.
+          this.targets.redirected(batch.leaderAddress);
+          this.log.info('worker.redirected', { workerId: this.opts.id, leader: batch.leaderAddress });
+          return;
+        }
+        this.targets.served();
         this.backoffMs = this.opts.backoffMs[0];
         this.driver.commands(batch, this.clock.nowMs());
       });

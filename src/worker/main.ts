@@ -59,7 +59,7 @@ export async function startWorker(cfg: WorkerConfig, log: Logger): Promise<Runni
   } else {
     const responder = await startEmulatedResponder({ host: cfg.host, port: 0 });
     closers.push(() => responder.close());
-    const client = cfg.count > 1 ? makeClient(ControlPlane, cfg.controlPlane) : undefined;
+    const client = cfg.count > 1 && !cfg.controlPlane.includes(',') ? makeClient(ControlPlane, cfg.controlPlane) : undefined;
     if (client) closers.push(async () => client.close());
     for (let i = 0; i < cfg.count; i += 1) {
       const id = cfg.count > 1 ? `${baseId}-${i + 1}` : baseId;

@@ -3,7 +3,8 @@
  * The management API of DESIGN §8 on :9091 (JSON), plus the Dirigent-compatible form
  * registration on `/` and `/registerService` so tools written for Dirigent (InVitro) work.
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { pipeline } from 'node:stream';
 import type { FunctionSpec } from '../../api/types.js';
 import { parseRegistrationForm } from '../../api/form.js';
 import { validateFunctionCreate, validateFunctionPatch } from '../../api/validate.js';
@@ -21,7 +22,16 @@ export interface ApiBackend {
   cluster(): unknown;
   dataPlaneAddresses(): string[];
   metrics(): Promise<{ contentType: string; body: string }>;
+  /** This CP's role for `GET /health` (absent: a lone CP, always the leader). */
+  health?(): { role: 'leader' | 'standby'; term: number; pid: number; id: string };
+  /** null while this CP leads; on a standby the leader's API `host:port` ('' = unknown). */
+  leaderApi?(): string | null;
 }
+
+/** Requests a standby answers itself; everything else is the leader's business. */
+const localPaths = new Set(['/health', '/health/leader', '/metrics']);
+/** Longest wait for the leader's answer to a forwarded request. */
+const forwardTimeoutMs = 30_000;
 
 const functionPath = /^\/v1\/functions\/([^/]+)$/;
 
@@ -75,14 +85,20 @@ async function route(req: IncomingMessage, res: ServerResponse, opts: RouteConte
   const path = pathOf(req.url ?? '/');
   const method = req.method ?? 'GET';
   const b = opts.backend;
-  if (path === '/health') return sendJson(res, 200, { status: 'ok' });
+  const leaderApi = b.leaderApi?.() ?? null;
+  if (leaderApi !== null && !localPaths.has(path)) return forward(req, res, leaderApi);
+  if (path === '/health') return sendJson(res, 200, { status: 'ok', ...(b.health?.() ?? { role: 'leader' }) });
+  if (path === '/health/leader') {
+    const role = b.health?.().role ?? 'leader';
+    return sendJson(res, role === 'leader' ? 200 : 503, { role });
+  }
   if (path === '/metrics' && method === 'GET') {
     const m = await b.metrics();
     res.writeHead(200, { 'content-type': m.contentType });
     res.end(m.body);
     return;
   }
-  if (path === '/v1/cluster' && method === 'GET') return sendJson(res, 200, b.cluster());
+  if (path === '/v1/cluster' && method === 'GET') return sendJson(res, 200, await b.cluster());
   if (path === '/v1/functions') {
     if (method === 'GET') return sendJson(res, 200, { functions: b.listFunctions() });
     if (method === 'POST') return createJson(req, res, opts);
@@ -95,6 +111,42 @@ async function route(req: IncomingMessage, res: ServerResponse, opts: RouteConte
     return createForm(req, res, opts);
   }
   throw new HttpError(404, 'not_found', `no route ${method} ${path}`);
+}
+
+/**
+ * A standby passes a management call to the leader unchanged (method, path, headers, body) and
+ * relays its answer, so clients and the front end may talk to any CP (forwarding rather than 307:
+ * curl and most HTTP clients do not resend a POST body on a redirect without extra flags).
+ */
+function forward(req: IncomingMessage, res: ServerResponse, leader: string): Promise<void> {
+  if (leader === '') {
+    sendError(res, 503, 'leader_unknown', 'no control-plane leader is known yet; retry');
+    return Promise.resolve();
+  }
+  return new Promise((resolve) => {
+    const [host, port] = [leader.slice(0, leader.lastIndexOf(':')), Number(leader.slice(leader.lastIndexOf(':') + 1))];
+    const headers = { ...withoutHopHeaders(req.headers), 'x-dirigent-forwarded-by': 'standby' };
+    const up = httpRequest({ host, port, method: req.method, path: req.url, headers, timeout: forwardTimeoutMs }, (answer) => {
+      res.writeHead(answer.statusCode ?? 502, withoutHopHeaders(answer.headers));
+      pipeline(answer, res, () => resolve());
+    });
+    up.on('timeout', () => up.destroy(new Error('leader did not answer in time')));
+    up.on('error', (err) => {
+      if (!res.headersSent) sendError(res, 503, 'leader_unavailable', `the leader at ${leader} did not answer: ${err.message}; retry`);
+      else res.destroy();
+      resolve();
+    });
+    pipeline(req, up, () => undefined);
+  });
+}
+
+/** Headers about one connection (RFC 9110 §7.6.1) are not passed on by a forwarder. */
+const hopHeaders = ['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'upgrade'];
+
+function withoutHopHeaders(headers: IncomingMessage['headers']): IncomingMessage['headers'] {
+  const out = { ...headers };
+  for (const h of hopHeaders) delete out[h];
+  return out;
 }
 
 /** The path of a request target, still percent-encoded (segments are decoded one by one). */

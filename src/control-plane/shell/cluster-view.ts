@@ -6,9 +6,9 @@
 import type { ControlPlaneConfig } from '../../config/compile.js';
 import type { ControlPlaneCore } from '../core/control-plane.js';
 
-export function clusterView(core: ControlPlaneCore, cfg: ControlPlaneConfig, ports: { api: number; rpc: number }, nowMs: number) {
+export function clusterView(core: ControlPlaneCore, cfg: ControlPlaneConfig, ports: { api: number; rpc: number }, nowMs: number, id = 'control-plane-0') {
   return {
-    leader: { id: 'control-plane-0', apiAddress: `${cfg.host}:${ports.api}`, rpcAddress: `${cfg.host}:${ports.rpc}` },
+    leader: { id, apiAddress: `${cfg.host}:${ports.api}`, rpcAddress: `${cfg.host}:${ports.rpc}` },
     workers: [...core.workers.values()].map((w) => ({
       id: w.id,
       address: w.address,

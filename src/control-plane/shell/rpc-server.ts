@@ -34,6 +34,8 @@ export interface RpcHooks {
   handle(event: CpEvent): void;
   /** The leader's term, written on every command and routing batch (fencing; the runtime's core). */
   readonly core: { readonly term: number };
+  /** null while this CP leads; on a standby the leader's RPC address ('' = unknown), for a redirect. */
+  standbyLeader?(): string | null;
 }
 
 interface StreamHandlers<Batch, Msg> {
@@ -61,9 +63,23 @@ export class RpcServer {
 
   constructor(private readonly hooks: RpcHooks, private readonly log: Logger) {
     this.server.addService(serviceDefinition(ControlPlane), {
-      workerStream: (call: WorkerCall) => this.onWorkerStream(call),
-      dataPlaneStream: (call: DpCall) => this.onDataPlaneStream(call),
+      workerStream: (call: WorkerCall) => {
+        if (!this.redirected(call, (leaderAddress) => create(WorkerCommandBatchSchema, { leaderAddress }))) this.onWorkerStream(call);
+      },
+      dataPlaneStream: (call: DpCall) => {
+        if (!this.redirected(call, (leaderAddress) => create(RoutingBatchSchema, { leaderAddress }))) this.onDataPlaneStream(call);
+      },
     });
+  }
+
+  /** A standby answers a stream with one batch naming the leader and ends it (DESIGN §6). */
+  private redirected<T>(call: grpc.ServerDuplexStream<unknown, T>, batch: (leaderAddress: string) => T): boolean {
+    const leader = this.hooks.standbyLeader?.() ?? null;
+    if (leader === null) return false;
+    call.on('error', () => undefined);
+    call.write(batch(leader));
+    call.end();
+    return true;
   }
 
   sendWorker(workerId: string, command: WorkerCommand): void {

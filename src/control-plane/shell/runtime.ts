@@ -27,6 +27,8 @@ type ApiOpInit =
 
 export class CpRuntime {
   rpc: RpcServer | null = null;
+  /** False once this CP may have lost leadership: from then on it sends and writes nothing. */
+  mayAct: () => boolean = () => true;
   private readonly requests = new Map<number, (r: ApiResult) => void>();
   private requestSeq = 0;
   private readonly routingWaiters = new Set<{ version: number; resolve: () => void }>();
@@ -79,6 +81,7 @@ export class CpRuntime {
   }
 
   private exec(effects: CpEffect[]): void {
+    if (effects.length > 0 && !this.mayAct()) return;
     for (const e of effects) this.execOne(e);
   }
 

@@ -25,6 +25,7 @@ import type { RoutingUpdateMsg, TermVerdict } from '../../api/cluster.js';
 import { decodeBatchHeader, decodeRoutingUpdate } from '../../wire/codec.js';
 import { Batcher, makeClient, openStream, type BidiStream } from '../../shared/grpc.js';
 import type { Logger } from '../../shared/logger.js';
+import { CpAddresses } from '../../shared/cp-addresses.js';
 import { guarded, runGuarded } from './guard.js';
 
 type EventInit = NonNullable<MessageInitShape<typeof DataPlaneEventSchema>['event']>;
@@ -43,6 +44,8 @@ export class ControlPlaneLink {
   private timer: NodeJS.Timeout | null = null;
   private resyncHold: NodeJS.Timeout | null = null;
   private resyncOwed = false;
+  /** The CP list and the standbys' redirects: which CP to dial next. */
+  private readonly targets: CpAddresses;
   connected = false;
   private readonly out = new Batcher<EventInit>((events) => runGuarded(this.log, 'callback', 'cp_link.flush', () => {
     if (!this.stream || !this.connected) return;
@@ -64,6 +67,7 @@ export class ControlPlaneLink {
     private readonly log: Logger,
   ) {
     this.backoffMs = opts.backoffMs[0];
+    this.targets = new CpAddresses(opts.address);
   }
 
   start(): void {
@@ -98,16 +102,24 @@ export class ControlPlaneLink {
 
   private connect(): void {
     if (this.closed) return;
-    this.client ??= makeClient(ControlPlane, this.opts.address);
+    const address = this.targets.current();
+    this.client ??= makeClient(ControlPlane, address);
     const stream = openStream<DataPlaneBatch, RoutingBatch>(this.client, ControlPlane, 'dataPlaneStream');
     this.stream = stream;
     let alive = true;
     let staleLogged = false;
     stream.on('data', guarded(this.log, 'callback', 'cp_link.data', (batch: RoutingBatch) => {
+      if (batch.leaderAddress !== '' && batch.updates.length === 0) {
+        // A standby: it names the leader and ends the stream; the next dial goes there.
+        this.targets.redirected(batch.leaderAddress);
+        this.log.info('cp_link.redirected', { from: address, leader: batch.leaderAddress });
+        return;
+      }
       if (!this.connected) {
         this.connected = true;
         this.backoffMs = this.opts.backoffMs[0];
-        this.log.info('control_plane.connected', { address: this.opts.address });
+        this.targets.served();
+        this.log.info('control_plane.connected', { address });
       }
       const header = decodeBatchHeader(batch);
       if (!header.ok) {
@@ -140,8 +152,13 @@ export class ControlPlaneLink {
       this.stream = null;
       if (this.closed) return;
       if (wasConnected) this.log.warn('control_plane.disconnected', { reason });
-      this.timer = setTimeout(guarded(this.log, 'timer', 'cp_link.reconnect', () => this.connect()), this.backoffMs);
-      this.backoffMs = Math.min(this.opts.backoffMs[1], this.backoffMs * 2);
+      const now = this.targets.ended();
+      if (this.targets.current() !== address) {
+        this.client?.close();
+        this.client = null;
+      }
+      this.timer = setTimeout(guarded(this.log, 'timer', 'cp_link.reconnect', () => this.connect()), now ? 0 : this.backoffMs);
+      if (!now) this.backoffMs = Math.min(this.opts.backoffMs[1], this.backoffMs * 2);
     };
     stream.on('error', guarded(this.log, 'callback', 'cp_link.error', (e: Error) => lost(e.message)));
     stream.on('end', guarded(this.log, 'callback', 'cp_link.end', () => lost('stream ended')));

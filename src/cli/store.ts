@@ -1,0 +1,50 @@
+/**
+ * @module cli/store
+ * `dirigent store migrate --from <store> --to <store>`: copies every Function, WorkerNode and
+ * DataPlane record from one store to another, e.g. from the embedded SQLite file to etcd when a
+ * single-CP cluster becomes a replicated one. Stop the control planes first: the copy is a
+ * snapshot of the source, and records in the target with the same keys are overwritten.
+ */
+import type { Command } from 'commander';
+import { controlPlaneDefaults } from '../config/defaults.js';
+import { openEtcdStore, parseEtcdUrl } from '../control-plane/store/etcd-store.js';
+import { SqliteStore } from '../control-plane/store/sqlite-store.js';
+import type { Store } from '../control-plane/store/store.js';
+import { cliContext, usageError } from './context.js';
+
+/** `sqlite:<path>` or `etcd://h:p[,h:p...]` (keys under `prefix`). */
+function openStoreUrl(url: string, prefix: string, flag: string): Store {
+  const endpoints = parseEtcdUrl(url);
+  if (endpoints) return openEtcdStore(endpoints, prefix);
+  if (url.startsWith('sqlite:') && url.length > 'sqlite:'.length) return new SqliteStore(url.slice('sqlite:'.length));
+  throw usageError(`--${flag} must be sqlite:<path> or etcd://host:port[,host:port...], got ${JSON.stringify(url)}`);
+}
+
+export async function migrateStore(from: Store, to: Store): Promise<{ functions: number; workers: number; dataPlanes: number }> {
+  const c = await from.load();
+  await Promise.all([
+    ...c.functions.map((r) => to.putFunction(r)),
+    ...c.workers.map((r) => to.putWorker(r)),
+    ...c.dataPlanes.map((r) => to.putDataPlane(r)),
+  ]);
+  return { functions: c.functions.length, workers: c.workers.length, dataPlanes: c.dataPlanes.length };
+}
+
+export function registerStoreCommands(program: Command): void {
+  const store = program.command('store').description('control-plane store maintenance');
+  store.command('migrate')
+    .description('copy every record from one store to another (stop the control planes first)')
+    .requiredOption('--from <store>', 'source: sqlite:<path> or etcd://host:port[,host:port...]')
+    .requiredOption('--to <store>', 'target: sqlite:<path> or etcd://host:port[,host:port...]')
+    .option('--store-prefix <prefix>', 'etcd key prefix of both sides', controlPlaneDefaults.storePrefix)
+    .action(async (opts: { from: string; to: string; storePrefix: string }, cmd: Command) => {
+      const from = openStoreUrl(opts.from, opts.storePrefix, 'from');
+      const to = openStoreUrl(opts.to, opts.storePrefix, 'to');
+      try {
+        const n = await migrateStore(from, to);
+        cliContext(cmd).stdout.write(`copied ${n.functions} functions, ${n.workers} workers, ${n.dataPlanes} data planes from ${opts.from} to ${opts.to}\n`);
+      } finally {
+        await Promise.all([from.close(), to.close()]);
+      }
+    });
+}
