@@ -29,6 +29,12 @@ describe('haproxyConfig', () => {
     assert.ok(l.includes('server dp4 127.0.0.1:1 check disabled'));
   });
 
+  it('sends invocations only to DPs that have their routing table (readiness check the DP answers itself)', () => {
+    const l = lines(haproxyConfig(layout));
+    assert.ok(l.includes('option httpchk'));
+    assert.ok(l.includes('http-check send meth GET uri / hdr x-dirigent-ready-check 1'));
+  });
+
   it('routes the API to the leader by its health check', () => {
     const l = lines(haproxyConfig(layout));
     assert.ok(l.includes('bind 127.0.0.1:9092'));

@@ -5,6 +5,7 @@
  * slots, so data planes can join and leave through HAProxy's runtime API (no reload, no dropped
  * connections); the management API goes to whichever control plane answers the leader check.
  */
+import { readyCheckHeader } from '../data-plane/shell/http-util.js';
 
 /** A `host:port` pair as HAProxy takes it. */
 export interface HostPort {
@@ -91,6 +92,11 @@ function invocationSections(l: FrontendLayout): string[] {
     // Each function (Host) sticks to one DP, so its queue and warm sandboxes stay together.
     '  balance hdr(host)',
     '  hash-type consistent',
+    // Only a DP with a routing table takes traffic: a restarted one would 404 every function
+    // until its first snapshot. The DP answers this header itself, whether or not its CP is up.
+    '  option httpchk',
+    `  http-check send meth GET uri / hdr ${readyCheckHeader} 1`,
+    '  http-check expect status 200',
     ...servers,
     '',
   ];

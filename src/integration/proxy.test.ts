@@ -265,3 +265,20 @@ describe('invocation proxy', () => {
     assert.equal(rig.upstreamSeen.length, 0);
   });
 });
+
+describe('readiness check of the invocation port', () => {
+  const rig = new ProxyRig();
+  before(() => rig.start());
+  after(() => rig.stop());
+
+  it('answers the front end 503 until the first routing snapshot, 200 after, and never proxies the check', async () => {
+    const headers = { 'x-dirigent-ready-check': '1' };
+    const before = await call(rig.proxyPort, { headers });
+    assert.equal(before.status, 503, before.body);
+    assert.match(before.body, /not_ready/);
+    rig.route();
+    const after = await call(rig.proxyPort, { headers });
+    assert.equal(after.status, 200, after.body);
+    assert.equal(rig.upstreamSeen.length, 0, 'the check never reaches a sandbox');
+  });
+});

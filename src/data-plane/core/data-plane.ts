@@ -65,6 +65,15 @@ export class DataPlaneCore {
     return this.table.version;
   }
 
+  /**
+   * Whether it has applied a routing snapshot since it started. A front end sends invocations
+   * only to a synced DP: a restarted one would answer 404 for every function it has not heard of.
+   * It stays true while the CP is away (warm traffic flows on the cached table).
+   */
+  get synced(): boolean {
+    return this.table.synced;
+  }
+
   // ------------------------------------------------------------------ requests
 
   admit(name: string, w: Waiter, nowMs: number): AdmitResult {

@@ -46,6 +46,8 @@ export class RoutingTable {
    * DP must then count the requests still on it, never take it for idle.
    */
   private readonly detached = new Map<string, DpEndpoint>();
+  /** A snapshot has been applied since the process started: the table is worth routing by. */
+  synced = false;
   version = 0;
   /** The highest leader term seen (0: none yet). */
   term = 0;
@@ -117,6 +119,7 @@ export class RoutingTable {
   }
 
   private applySnapshot(snap: RoutingSnapshotMsg, nowMs: number, effects: DpEffect[]): void {
+    this.synced = true;
     const names = new Set(snap.functions.map((f) => f.name));
     for (const fn of [...this.functions.values()]) if (!names.has(fn.name)) this.deleteFunction(fn, nowMs, effects);
     for (const spec of snap.functions) this.upsertFunction(spec, nowMs, effects);

@@ -16,6 +16,11 @@ export type Res = ServerResponse | Http2ServerResponse;
  * name is the key.
  */
 export const hashKeyHeader = 'x-dirigent-hash-key';
+/**
+ * A request carrying this header is the front end's readiness check, answered by the DP itself:
+ * 200 once it has its routing table, 503 before. It is never proxied.
+ */
+export const readyCheckHeader = 'x-dirigent-ready-check';
 
 /**
  * Not forwarded: hop-by-hop headers, and `expect` (the proxy answers `100 Continue` itself; a
@@ -95,12 +100,16 @@ export class ByteLimit extends Transform {
 }
 
 export function sendError(res: Res, status: number, code: string, message: string): void {
+  sendJson(res, status, { error: { code, message } });
+}
+
+export function sendJson(res: Res, status: number, body: unknown): void {
   if (res.headersSent) {
     res.destroy();
     return;
   }
   if (res.destroyed) return;
-  const text = JSON.stringify({ error: { code, message } });
+  const text = JSON.stringify(body);
   (res as ServerResponse).writeHead(status, {
     'content-type': 'application/json',
     'content-length': Buffer.byteLength(text),

@@ -21,8 +21,8 @@ import type { Logger } from '../../shared/logger.js';
 import { newWaiter, type DataPlaneCore, type DpEffect, type DpEndpoint, type Waiter } from '../core/data-plane.js';
 import { guarded, runGuarded } from './guard.js';
 import {
-  bodyTooLargeCode, ByteLimit, declaredLength, forwardHeaders, hashKeyOf, hasBody, hopByHop, resolveFunction, sendError,
-  type Req, type Res,
+  bodyTooLargeCode, ByteLimit, declaredLength, forwardHeaders, hashKeyOf, hasBody, hopByHop, readyCheckHeader, resolveFunction,
+  sendError, sendJson, type Req, type Res,
 } from './http-util.js';
 
 export { sendError } from './http-util.js';
@@ -169,6 +169,11 @@ export class InvocationProxy {
   }
 
   private onRequest(req: Req, res: Res): void {
+    if (req.headers[readyCheckHeader] !== undefined) {
+      if (this.core.synced) sendJson(res, 200, { ready: true, routingVersion: this.core.version });
+      else sendError(res, 503, 'not_ready', 'no routing table from a control plane yet');
+      return;
+    }
     const route = resolveFunction(req);
     if (!route) {
       sendError(res, 404, 'function_not_found', 'no function named: use the Host header or /function/<name>/');
