@@ -11,6 +11,7 @@ import {
   leaderBefore,
   newLeaderMs,
   recoveryMs,
+  warmServedAgain,
   type Bucket,
   type HealthPoll,
   type RequestRecord,
@@ -51,6 +52,8 @@ export interface FailoverSummary {
   /** ms after the kill; null = did not happen within the run. */
   recoveryMs: { all: number | null; warm: number | null; cold: number | null };
   firstColdOkAfterKillMs: number | null;
+  /** Per warm function, kill -> first success of a request sent after it: max and median. */
+  warmServedAgainMs: { max: number | null; median: number | null; neverServed: number };
   newLeaderAfterKillMs: number | null;
   oldLeader: { id: string; term: number } | null;
   stableMs: number;
@@ -95,6 +98,7 @@ export function failoverSummary(run: FailoverRun): FailoverSummary {
       cold: roundOrNull(recoveryMs(records, killMs, stableMs, 'cold')),
     },
     firstColdOkAfterKillMs: roundOrNull(firstColdOkAfterMs(records, killMs)),
+    warmServedAgainMs: servedAgain(records, killMs),
     newLeaderAfterKillMs: run.target === 'cp-leader'
       ? roundOrNull(newLeaderMs(run.polls, killMs, oldLeader)) : null,
     oldLeader: oldLeader === null ? null : { id: oldLeader.id, term: oldLeader.term },
@@ -103,6 +107,12 @@ export function failoverSummary(run: FailoverRun): FailoverSummary {
     buckets: bucketize(records, run.bucketMs),
     notes: run.notes,
   };
+}
+
+function servedAgain(records: readonly RequestRecord[], killMs: number):
+  FailoverSummary['warmServedAgainMs'] {
+  const w = warmServedAgain(records, killMs);
+  return { max: roundOrNull(w.maxMs), median: roundOrNull(w.medianMs), neverServed: w.never.length };
 }
 
 function roundOrNull(ms: number | null): number | null {
@@ -129,6 +139,9 @@ export function formatFailover(s: FailoverSummary): string {
     `  failure rate back at zero (for ${s.stableMs} ms): ${ms(s.recoveryMs.all)} after the kill ` +
       `(warm ${ms(s.recoveryMs.warm)}, cold ${ms(s.recoveryMs.cold)})`,
     `  first successful cold start after the kill: ${ms(s.firstColdOkAfterKillMs)}`,
+    `  warm functions served again after the kill: max ${ms(s.warmServedAgainMs.max)}, median ` +
+      `${ms(s.warmServedAgainMs.median)}` + (s.warmServedAgainMs.neverServed > 0
+      ? `, ${s.warmServedAgainMs.neverServed} never` : ''),
   ];
   if (s.target === 'cp-leader') {
     lines.push(`  new leader answering /health: ${ms(s.newLeaderAfterKillMs)} (old: ` +
@@ -158,8 +171,8 @@ export function failoverPlot(s: FailoverSummary): PlotSpec {
 
 export function bucketTable(s: FailoverSummary): { header: string[]; rows: string[][] } {
   return {
-    header: ['t since kill (s)', 'ok', 'failed', 'warm failed', 'cold failed'],
+    header: ['t since kill (s)', 'ok', 'failed', 'warm failed', 'cold failed', 'ok latency max ms'],
     rows: s.buckets.map((b) => [String(round(b.startMs / 1000 - s.killAtS, 3)), String(b.ok),
-      String(b.failed), String(b.warmFailed), String(b.coldFailed)]),
+      String(b.failed), String(b.warmFailed), String(b.coldFailed), String(b.okLatencyMaxMs)]),
   };
 }

@@ -15,6 +15,8 @@ export type RequestKind = 'warm' | 'cold';
 
 export interface RequestRecord {
   kind: RequestKind;
+  /** Index of the function within its kind (warm i, cold i). */
+  fn: number;
   sentMs: number;
   doneMs: number;
   /** HTTP status, 0 when no response arrived. */
@@ -42,6 +44,8 @@ export interface Bucket {
   failed: number;
   warmFailed: number;
   coldFailed: number;
+  /** Slowest successful request sent in the bucket (0 when none): queued, not failed. */
+  okLatencyMaxMs: number;
 }
 
 export const failoverDefaults = Object.freeze({
@@ -82,11 +86,13 @@ function jsonErrorCode(body: string): string | null {
 export function bucketize(records: readonly RequestRecord[], bucketMs: number): Bucket[] {
   const lastMs = records.reduce((m, r) => Math.max(m, r.sentMs), 0);
   const buckets: Bucket[] = Array.from({ length: Math.floor(lastMs / bucketMs) + 1 },
-    (_, i) => ({ startMs: i * bucketMs, ok: 0, failed: 0, warmFailed: 0, coldFailed: 0 }));
+    (_, i) => ({ startMs: i * bucketMs, ok: 0, failed: 0, warmFailed: 0, coldFailed: 0,
+      okLatencyMaxMs: 0 }));
   for (const r of records) {
     const b = buckets[Math.floor(Math.max(0, r.sentMs) / bucketMs)];
     if (isOk(r)) {
       b.ok++;
+      b.okLatencyMaxMs = Math.max(b.okLatencyMaxMs, Math.round(r.doneMs - r.sentMs));
       continue;
     }
     b.failed++;
@@ -116,6 +122,28 @@ export function firstColdOkAfterMs(records: readonly RequestRecord[], killMs: nu
     if (r.kind === 'cold' && r.sentMs >= killMs && isOk(r) && r.doneMs < best) best = r.doneMs;
   }
   return best === Number.POSITIVE_INFINITY ? null : best - killMs;
+}
+
+/**
+ * Per warm function: ms from the kill to the completion of its first successful request sent
+ * after the kill. A request that waits in a queue for a replacement sandbox does not fail, so
+ * this, not the failure rate, shows how long the affected functions were not served. Functions
+ * with no successful request after the kill are listed in `never`.
+ */
+export function warmServedAgain(records: readonly RequestRecord[], killMs: number):
+  { maxMs: number | null; medianMs: number | null; never: number[] } {
+  const first = new Map<number, number>();
+  const seen = new Set<number>();
+  for (const r of records) {
+    if (r.kind !== 'warm' || r.sentMs < killMs) continue;
+    seen.add(r.fn);
+    if (isOk(r) && r.doneMs < (first.get(r.fn) ?? Number.POSITIVE_INFINITY)) first.set(r.fn, r.doneMs);
+  }
+  const times = [...first.values()].map((t) => t - killMs).sort((a, b) => a - b);
+  const never = [...seen].filter((f) => !first.has(f)).sort((a, b) => a - b);
+  if (times.length === 0) return { maxMs: null, medianMs: null, never };
+  return { maxMs: times[times.length - 1], medianMs: times[Math.floor((times.length - 1) / 2)],
+    never };
 }
 
 /**

@@ -128,7 +128,7 @@ async function measure(o: FailoverBenchOptions, cluster: FailoverCluster,
     const options = buildOptions(plan, t);
     const t0 = performance.now();
     poller.setOrigin(t0);
-    const sink = recordingSink(records, plan.kind, t0);
+    const sink = recordingSink(records, plan, t0);
     const kill = scheduleKill(o, cluster, polls, t0);
     // Awaited after the run; a failed kill must not surface as an unhandled rejection first.
     kill.catch(() => undefined);
@@ -158,14 +158,14 @@ function buildOptions(plan: ReturnType<typeof failoverPlan>, t: Targets):
 }
 
 /** Copies each outcome (valid only during the call) into a record, times relative to t0. */
-function recordingSink(records: RequestRecord[], kinds: readonly ('warm' | 'cold')[], t0: number):
+function recordingSink(records: RequestRecord[], plan: ReturnType<typeof failoverPlan>, t0: number):
   OutcomeSink & { whenAll(n: number): Promise<void> } {
   let wake: (() => void) | null = null;
   let want = -1;
   return {
     onOutcome(x: Outcome): void {
       const ok = x.status >= 200 && x.status < 300;
-      records.push({ kind: kinds[x.tag], sentMs: x.startMs - t0, doneMs: x.endMs - t0,
+      records.push({ kind: plan.kind[x.tag], fn: plan.fn[x.tag], sentMs: x.startMs - t0, doneMs: x.endMs - t0,
         status: x.status, error: x.error, body: ok ? '' : x.bodyText() });
       if (records.length === want && wake !== null) wake();
     },
