@@ -171,8 +171,9 @@ export function failoverPlot(s: FailoverSummary): PlotSpec {
 
 export function bucketTable(s: FailoverSummary): { header: string[]; rows: string[][] } {
   return {
-    header: ['t since kill (s)', 'ok', 'failed', 'warm failed', 'cold failed', 'ok latency max ms'],
+    header: ['t since kill (s)', 'ok', 'failed', 'warm failed', 'cold failed',
+      'warm latency max ms', 'cold latency max ms'],
     rows: s.buckets.map((b) => [String(round(b.startMs / 1000 - s.killAtS, 3)), String(b.ok),
-      String(b.failed), String(b.warmFailed), String(b.coldFailed), String(b.okLatencyMaxMs)]),
+      String(b.failed), String(b.warmFailed), String(b.coldFailed), String(b.warmLatencyMaxMs), String(b.coldLatencyMaxMs)]),
   };
 }

@@ -56,7 +56,8 @@ test('buckets by send time: a late failure counts where it was sent', () => {
   const b = bucketize(records, 250);
   assert.deepEqual(b.map((x) => [x.startMs, x.ok, x.failed, x.warmFailed, x.coldFailed]),
     [[0, 1, 1, 1, 0], [250, 1, 1, 0, 1], [500, 0, 0, 0, 0], [750, 1, 0, 0, 0]]);
-  assert.equal(b[1].okLatencyMaxMs, 150, 'latency of successes only');
+  assert.equal(b[1].warmLatencyMaxMs, 150, 'latency of successes only');
+  assert.equal(b[1].coldLatencyMaxMs, 0);
 });
 
 test('recovery: first send after the last failure that starts a quiet stretch', () => {

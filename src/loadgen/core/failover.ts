@@ -44,8 +44,10 @@ export interface Bucket {
   failed: number;
   warmFailed: number;
   coldFailed: number;
-  /** Slowest successful request sent in the bucket (0 when none): queued, not failed. */
-  okLatencyMaxMs: number;
+  /** Slowest successful warm / cold request sent in the bucket (0 when none): a request that
+   * waited in a queue through the outage shows here, not as a failure. */
+  warmLatencyMaxMs: number;
+  coldLatencyMaxMs: number;
 }
 
 export const failoverDefaults = Object.freeze({
@@ -87,12 +89,14 @@ export function bucketize(records: readonly RequestRecord[], bucketMs: number): 
   const lastMs = records.reduce((m, r) => Math.max(m, r.sentMs), 0);
   const buckets: Bucket[] = Array.from({ length: Math.floor(lastMs / bucketMs) + 1 },
     (_, i) => ({ startMs: i * bucketMs, ok: 0, failed: 0, warmFailed: 0, coldFailed: 0,
-      okLatencyMaxMs: 0 }));
+      warmLatencyMaxMs: 0, coldLatencyMaxMs: 0 }));
   for (const r of records) {
     const b = buckets[Math.floor(Math.max(0, r.sentMs) / bucketMs)];
     if (isOk(r)) {
       b.ok++;
-      b.okLatencyMaxMs = Math.max(b.okLatencyMaxMs, Math.round(r.doneMs - r.sentMs));
+      const latencyMs = Math.round(r.doneMs - r.sentMs);
+      if (r.kind === 'warm') b.warmLatencyMaxMs = Math.max(b.warmLatencyMaxMs, latencyMs);
+      else b.coldLatencyMaxMs = Math.max(b.coldLatencyMaxMs, latencyMs);
       continue;
     }
     b.failed++;
