@@ -4,7 +4,14 @@
  */
 import assert from 'node:assert/strict';
 import test from 'node:test';
-import { chooseVictims, controlPlaneApis, parseFailoverCluster, type FailoverCluster } from './failover-cluster.js';
+import {
+  busiestDataPlane,
+  chooseVictims,
+  controlPlaneApis,
+  parseFailoverCluster,
+  parseHaproxyStat,
+  type FailoverCluster,
+} from './failover-cluster.js';
 import { failoverPlot, failoverSummary, formatFailover } from './failover-report.js';
 
 const haJson = JSON.stringify({
@@ -37,7 +44,9 @@ test('victims: the leader /health named, the first DP, half the workers or the o
     { pids: [11], what: 'control-plane leader cp-1 (pid 11)', notes: [] });
   assert.ok('error' in chooseVictims('cp-leader', c, null));
   const dp = chooseVictims('dp', c, null);
-  assert.ok(!('error' in dp) && dp.pids[0] === 20 && dp.notes.length === 1);
+  assert.ok(!('error' in dp) && dp.pids[0] === 20 && /first DP/.test(dp.notes[0]));
+  const busy = chooseVictims('dp', c, null, 1);
+  assert.ok(!('error' in busy) && busy.pids[0] === 21 && /the most/.test(busy.notes[0]));
   const one = chooseVictims('worker', c, null);
   assert.ok(!('error' in one) && one.pids[0] === 30 && /ALL workers/.test(one.notes[0]));
   const four = chooseVictims('worker', { ...c, workers: [1, 2, 3, 4].map((pid) => ({ pid,
@@ -62,3 +71,21 @@ test('summary: counts, text and a plot whose x axis is time since the kill', () 
   assert.deepEqual(plot.series[1].points.map((p) => [p.x, p.y]),
     [[-0.5, 0], [-0.25, 0], [0, 1], [0.25, 0], [0.5, 0]]);
 });
+
+test('busiest DP: the largest growth of HAProxy stot between two snapshots, matched by address',
+  () => {
+    const stat = (a: number, b: number) => '# pxname,svname,qcur,scur,stot,addr,status\n' +
+      'invocations,FRONTEND,,0,900,,OPEN\n' +
+      `dataplanes,dp1,0,0,${a},127.0.0.1:8080,UP\n` +
+      `dataplanes,dp2,0,0,${b},127.0.0.1:8180,UP\n` +
+      'dataplanes,dp3,0,0,0,127.0.0.1:1,MAINT\ndataplanes,BACKEND,0,0,77,,UP\n';
+    const before = parseHaproxyStat(stat(1000, 10));
+    assert.deepEqual([...before], [['127.0.0.1:8080', 1000], ['127.0.0.1:8180', 10],
+      ['127.0.0.1:1', 0]]);
+    const c = { ...ha(), dataPlanes: [{ pid: 20, proxyUrl: 'http://127.0.0.1:8080' },
+      { pid: 21, proxyUrl: 'http://127.0.0.1:8180' }] };
+    // More requests in total went to dp1, but during this run dp2 got more.
+    assert.equal(busiestDataPlane(c, before, parseHaproxyStat(stat(1100, 300))), 1);
+    assert.equal(busiestDataPlane(c, before, before), null, 'no traffic: unknown');
+    assert.equal(parseHaproxyStat('garbage').size, 0);
+  });

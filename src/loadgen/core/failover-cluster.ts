@@ -49,25 +49,64 @@ export interface Victims {
 }
 
 /**
- * The PIDs to SIGKILL. `leaderPid` comes from the leader's own /health (null when no CP said
- * leader). Workers: half of the worker processes, at least one; when `up` runs all emulated
+ * Requests per server address from HAProxy's `show stat` CSV (`# pxname,svname,...` header,
+ * columns found by name): `stot`, the cumulative sessions, which in HTTP mode grows by one per
+ * request forwarded. Rows without an address (FRONTEND, BACKEND) are skipped.
+ */
+export function parseHaproxyStat(text: string): Map<string, number> {
+  const lines = text.split('\n');
+  const header = (lines[0] ?? '').replace(/^# /, '').split(',');
+  const addrAt = header.indexOf('addr');
+  const stotAt = header.indexOf('stot');
+  const out = new Map<string, number>();
+  if (addrAt < 0 || stotAt < 0) return out;
+  for (const line of lines.slice(1)) {
+    const cells = line.split(',');
+    const addr = cells[addrAt] ?? '';
+    const stot = Number(cells[stotAt]);
+    if (addr !== '' && Number.isInteger(stot)) out.set(addr, (out.get(addr) ?? 0) + stot);
+  }
+  return out;
+}
+
+/** Index of the DP the front end forwarded the most requests to between two stat snapshots. */
+export function busiestDataPlane(c: FailoverCluster, before: ReadonlyMap<string, number>,
+  after: ReadonlyMap<string, number>): number | null {
+  let best: number | null = null;
+  let bestCount = 0;
+  c.dataPlanes.forEach((dp, i) => {
+    const addr = dp.proxyUrl === undefined ? '' : dp.proxyUrl.replace(/^https?:\/\//, '');
+    const delta = (after.get(addr) ?? 0) - (before.get(addr) ?? 0);
+    if (delta > bestCount) {
+      best = i;
+      bestCount = delta;
+    }
+  });
+  return best;
+}
+
+/**
+ * The PIDs to SIGKILL. `leader` comes from the leader's own /health (null when no CP said
+ * leader); `busiestDp` from the front end's stats (null when unknown: then the first DP). Workers: half of the worker processes, at least one; when `up` runs all emulated
  * workers in one process, that process (all workers), and the note says so.
  */
 export function chooseVictims(target: KillTarget, c: FailoverCluster,
-  leader: { pid: number; id: string } | null): Victims | { error: string } {
+  leader: { pid: number; id: string } | null, busiestDp: number | null = null):
+  Victims | { error: string } {
   if (target === 'cp-leader') {
     if (leader === null) return { error: 'no control plane answered /health as leader' };
     return { pids: [leader.pid], what: `control-plane leader ${leader.id} (pid ${leader.pid})`,
       notes: [] };
   }
   if (target === 'dp') {
-    const dp = c.dataPlanes[0];
+    const index = busiestDp ?? 0;
+    const dp = c.dataPlanes[index];
     if (dp === undefined) return { error: 'cluster.json lists no data plane' };
-    const notes = c.dataPlanes.length > 1
-      ? ['the front end hashes Host consistently onto DPs; the bench cannot see that mapping, ' +
-        'so it kills the first DP']
-      : [];
-    return { pids: [dp.pid], what: `data plane ${dp.proxyUrl ?? '#0'} (pid ${dp.pid})`, notes };
+    const notes = c.dataPlanes.length < 2 ? []
+      : busiestDp === null ? ['no front-end stats: killed the first DP']
+        : ['killed the DP the front end forwarded the most of this run\'s requests to'];
+    return { pids: [dp.pid], what: `data plane ${dp.proxyUrl ?? `#${index}`} (pid ${dp.pid})`,
+      notes };
   }
   if (c.workers.length === 0) return { error: 'cluster.json lists no worker process' };
   if (c.workers.length === 1) {

@@ -7,13 +7,16 @@
  * result, not a bench error; only a bench malfunction throws.
  */
 import { readFile } from 'node:fs/promises';
+import { createConnection } from 'node:net';
 import { join } from 'node:path';
 import type { Dispatcher } from 'undici';
 import { Header } from '../../api/types.js';
 import {
+  busiestDataPlane,
   chooseVictims,
   controlPlaneApis,
   parseFailoverCluster,
+  parseHaproxyStat,
   type FailoverCluster,
 } from '../core/failover-cluster.js';
 import { failoverSummary, type FailoverSummary, type KillTarget } from '../core/failover-report.js';
@@ -42,6 +45,7 @@ export const failoverBenchDefaults = Object.freeze({
   registerConcurrency: 16,
   healthPollMs: 100,
   healthTimeoutMs: 300,
+  frontendStatsTimeoutMs: 300,
   drainSlackMs: 2_000,
 });
 
@@ -126,10 +130,11 @@ async function measure(o: FailoverBenchOptions, cluster: FailoverCluster,
     await prewarmPool(pool, o.connections);
     const records: RequestRecord[] = [];
     const options = buildOptions(plan, t);
+    const statsBefore = o.target === 'dp' ? await frontendStats(o.stateDir) : null;
     const t0 = performance.now();
     poller.setOrigin(t0);
     const sink = recordingSink(records, plan, t0);
-    const kill = scheduleKill(o, cluster, polls, t0);
+    const kill = scheduleKill(o, cluster, { polls, statsBefore }, t0);
     // Awaited after the run; a failed kill must not surface as an unhandled rejection first.
     kill.catch(() => undefined);
     await runOpenLoop(plan.scheduleMs, (i, nowMs) => send(pool, options[i], i, nowMs, sink, true));
@@ -180,13 +185,17 @@ function recordingSink(records: RequestRecord[], plan: ReturnType<typeof failove
 interface KillResult { pids: number[]; what: string; notes: string[]; atMs: number }
 
 /** SIGKILLs the victim at killAtS; the victim is chosen at that moment (PIDs change on restart). */
-function scheduleKill(o: FailoverBenchOptions, cluster: FailoverCluster, polls: HealthPoll[],
-  t0: number): Promise<KillResult> {
+function scheduleKill(o: FailoverBenchOptions, cluster: FailoverCluster,
+  seen: { polls: HealthPoll[]; statsBefore: Map<string, number> | null }, t0: number):
+  Promise<KillResult> {
   return new Promise((resolve, reject) => {
     setTimeout(() => {
-      void readCluster(o.stateDir).catch(() => cluster).then((now) => {
-        const leader = [...polls].reverse().find((p) => p.role === 'leader' && p.pid > 0);
-        const v = chooseVictims(o.target, now, leader === undefined ? null : leader);
+      void Promise.all([readCluster(o.stateDir).catch(() => cluster),
+        seen.statsBefore === null ? null : frontendStats(o.stateDir)]).then(([now, stats]) => {
+        const leader = [...seen.polls].reverse().find((p) => p.role === 'leader' && p.pid > 0);
+        const busiest = seen.statsBefore === null || stats === null ? null
+          : busiestDataPlane(now, seen.statsBefore, stats);
+        const v = chooseVictims(o.target, now, leader ?? null, busiest);
         if ('error' in v) return reject(new Error(`bench failover: ${v.error}`));
         const atMs = performance.now() - t0;
         for (const pid of v.pids) process.kill(pid, 'SIGKILL');
@@ -194,6 +203,27 @@ function scheduleKill(o: FailoverBenchOptions, cluster: FailoverCluster, polls: 
         resolve({ ...v, atMs });
       }).catch(reject);
     }, Math.max(0, t0 + o.killAtS * 1000 - performance.now()));
+  });
+}
+
+/**
+ * Requests per DP address from the front end's HAProxy stats socket (`up` puts it at
+ * <stateDir>/frontend/haproxy.sock); null when there is none or it does not answer in time.
+ */
+function frontendStats(stateDir: string): Promise<Map<string, number> | null> {
+  return new Promise((resolve) => {
+    const socket = createConnection(join(stateDir, 'frontend', 'haproxy.sock'));
+    let text = '';
+    const done = (v: Map<string, number> | null): void => {
+      clearTimeout(timer);
+      socket.destroy();
+      resolve(v);
+    };
+    const timer = setTimeout(() => done(null), failoverBenchDefaults.frontendStatsTimeoutMs);
+    socket.on('data', (d) => (text += d.toString()));
+    socket.on('end', () => done(parseHaproxyStat(text)));
+    socket.on('error', () => done(null));
+    socket.write('show stat\n');
   });
 }
 
