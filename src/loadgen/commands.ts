@@ -15,6 +15,7 @@ import { coldResourceDefaults, warmResourceDefaults } from './core/functions.js'
 import { schedulingLatenciesSortedMs } from './core/trace-metrics.js';
 import { coldDefaults, runColdBench } from './shell/bench-cold.js';
 import { generatorDefaults, runGeneratorBench } from './shell/bench-generator.js';
+import { addFailover } from './shell/bench-failover-command.js';
 import { registerDefaults, runRegisterBench } from './shell/bench-register.js';
 import { runWarmBench, warmDefaults } from './shell/bench-warm.js';
 import { senderDefaults } from './shell/http-sender.js';
@@ -37,6 +38,7 @@ export function registerBenchCommands(program: Command, io: CommandIo = processI
   addWarm(bench, io);
   addRegister(bench, io);
   addGenerator(bench, io);
+  addFailover(bench, io);
 }
 
 export function registerLoadgenCommands(program: Command, io: CommandIo = processIo): void {
