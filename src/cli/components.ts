@@ -19,6 +19,7 @@ import {
 } from '../config/compile.js';
 import { controlPlaneDefaults, dataPlaneDefaults, workerDefaults } from '../config/defaults.js';
 import { exitLoudlyOnUncaught } from '../shared/fatal.js';
+import { watchParent } from '../shared/parent-watch.js';
 import { pinoLogger } from '../shared/pino-logger.js';
 import { CliError, ExitCode } from './context.js';
 
@@ -162,25 +163,6 @@ async function asUsageError<T>(fn: () => Promise<T>): Promise<T> {
   }
 }
 
-/** Set by `dirigent up` on its children: the PID whose exit means "stop now". */
-export const parentPidEnv = 'DIRIGENT_PARENT_PID';
-const parentCheckPeriodMs = 500;
-
-/**
- * A component started by `dirigent up` stops when `up` is gone (its parent PID changes), so a
- * SIGKILLed `up` leaves nothing running.
- */
-function watchParent(stop: () => void): void {
-  const parent = Number(process.env[parentPidEnv] ?? 0);
-  if (!parent) return;
-  const timer = setInterval(() => {
-    if (process.ppid !== parent) {
-      clearInterval(timer);
-      stop();
-    }
-  }, parentCheckPeriodMs);
-  timer.unref();
-}
 
 /**
  * flag > env > config file > defaults. Commander already applied flag > env (no commander

@@ -18,7 +18,7 @@ import { diesWithParent, findBinary } from '../frontend/binary.js';
 import { lbPolicyNames } from '../policy/load-balancing/lb.js';
 import { placementPolicyNames } from '../policy/placement/placement.js';
 import { pinoLogger, type LogLevel } from '../shared/pino-logger.js';
-import { parentPidEnv } from './components.js';
+import { parentPidEnv } from '../shared/parent-watch.js';
 import { Supervisor, type Supervised } from './supervisor.js';
 import { planUp, type PlannedComponent, type UpLayout, type UpLayoutInput } from './up-layout.js';
 import { waitHealthy, waitWorkers } from './up-wait.js';

@@ -4,6 +4,7 @@
  * the control planes (API to the leader), and keeps its data-plane slots in step with the
  * leader's `GET /v1/cluster` through the runtime API, so joins and leaves drop no connection.
  */
+import { watchParent } from '../shared/parent-watch.js';
 import type { Command } from 'commander';
 import { pinoLogger, type LogLevel } from '../shared/pino-logger.js';
 import type { Logger } from '../shared/logger.js';
@@ -24,8 +25,6 @@ export const frontendDefaults = Object.freeze({
 });
 const discoverTimeoutMs = 1_000;
 /** Env var set by `dirigent up` on its children (see cli/components). */
-const parentPidEnv = 'DIRIGENT_PARENT_PID';
-const parentCheckPeriodMs = 500;
 
 interface FrontendOptions {
   stateDir: string;
@@ -162,15 +161,3 @@ async function discoverOnce(url: string, staticDps: string[], previous: string[]
   return wanted.filter((k) => !staticDps.includes(k));
 }
 
-/** Stop with `up` when it is gone (SIGKILLed), like the other components it starts. */
-function watchParent(stop: () => void): void {
-  const parent = Number(process.env[parentPidEnv] ?? 0);
-  if (!parent) return;
-  const timer = setInterval(() => {
-    if (process.ppid !== parent) {
-      clearInterval(timer);
-      stop();
-    }
-  }, parentCheckPeriodMs);
-  timer.unref();
-}
