@@ -10,6 +10,24 @@ import { ControlPlaneCore } from './control-plane.js';
 import { config, spec, record, demand, creates, deltas, core } from './testkit.js';
 
 describe('Scaler (control-plane core)', () => {
+  it('sums the demand of every data plane per function, and drops a DP\'s share when it goes', () => {
+    const cp = core();
+    for (const id of ['dp2', 'dp3']) {
+      cp.handle({ kind: 'dp_connected', hello: { dataPlaneId: id, proxyAddress: `${id}:1`, internalAddress: `${id}:2` } }, 0);
+    }
+    cp.handle({ kind: 'function_upserted', record: record('f', 'u1') }, 0);
+    cp.handle({ kind: 'dp_demand', dataPlaneId: 'dp1', report: demand('f', 'u1', 2, 0, false) }, 10);
+    cp.handle({ kind: 'dp_demand', dataPlaneId: 'dp2', report: demand('f', 'u1', 3, 1, false) }, 10);
+    cp.handle({ kind: 'dp_demand', dataPlaneId: 'dp3', report: demand('f', 'u1', 0, 2, false) }, 10);
+    assert.equal(cp.status('f')!.inflight, 5);
+    assert.equal(cp.status('f')!.queueDepth, 3);
+    cp.tick(1100); // the autoscaler decides on the sum: 8 requests, 1 per sandbox
+    assert.equal(cp.status('f')!.desired, 8);
+    cp.handle({ kind: 'dp_disconnected', dataPlaneId: 'dp2' }, 1200);
+    assert.equal(cp.status('f')!.inflight, 2);
+    assert.equal(cp.status('f')!.queueDepth, 2);
+  });
+
   it('ignores demand for an unknown uid (a deleted and re-created function)', () => {
     const cp = core();
     cp.handle({ kind: 'function_upserted', record: record('f', 'uid-new') }, 0);
