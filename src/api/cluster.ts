@@ -28,6 +28,8 @@ export interface FunctionSpecMsg {
   concurrency: number;
   timeoutMs: number;
   workingDir: string;
+  /** May the sandbox connect beyond this host and the private ranges (FunctionSpec.egress)? */
+  egress: boolean;
 }
 
 export interface FunctionRefMsg {

@@ -124,6 +124,12 @@ export function checkPresetName(value: unknown, field: string): Validation<Scali
   ) as Validation<ScalingPresetName>;
 }
 
+export function checkBoolean(value: unknown, field: string): Validation<boolean> {
+  return typeof value === 'boolean'
+    ? ok(value)
+    : fail(ErrorCode.invalidField, field, `${field} must be true or false, got ${describe(value)}`);
+}
+
 export function checkInteger(value: unknown, field: string, range: Range): Validation<number> {
   return checkWith(integerIn(range), value, field, () =>
     `${field} must be an integer in [${range[0]}, ${range[1]}], got ${describe(value)}`);

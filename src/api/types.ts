@@ -32,6 +32,11 @@ export interface FunctionSpec {
   workingDir: string; // absolute; '' = the worker's scratch dir
   port: number; // the port the function listens on inside an image; process runtime uses $PORT
   env: Record<string, string>;
+  /**
+   * May the sandbox open connections beyond this host and the cluster's private ranges?
+   * Default false: a sandbox only answers on its port.
+   */
+  egress: boolean;
   resources: Resources;
   concurrency: number; // per-sandbox slots, 0 = unlimited
   timeoutMs: number;

@@ -26,6 +26,7 @@ const helloSpec: FunctionSpec = {
   workingDir: '',
   port: 8080,
   env: {},
+  egress: false,
   resources: { cpuMillis: 100, memoryMiB: 128 },
   concurrency: 1,
   timeoutMs: 900_000,

@@ -39,6 +39,7 @@ import {
   checkObject,
   checkPresetName,
   checkWorkingDir,
+  checkBoolean,
   checkEnv,
   describe,
   fail,
@@ -51,7 +52,7 @@ export type { Validation } from './fields.js';
 
 /** Top-level fields of a create body, in the order they are checked. */
 const functionCreateFields = [
-  'name', 'image', 'command', 'workingDir', 'port', 'env', 'resources',
+  'name', 'image', 'command', 'workingDir', 'port', 'env', 'egress', 'resources',
   'concurrency', 'timeoutMs', 'scalingPreset', 'scaling',
 ] as const;
 const resourceFields = ['cpuMillis', 'memoryMiB'] as const;
@@ -74,6 +75,7 @@ export function validateFunctionCreate(body: unknown): Validation<FunctionSpec> 
     workingDir: '',
     port: functionDefaults.port,
     env: {},
+    egress: false,
     resources: { cpuMillis: functionDefaults.cpuMillis, memoryMiB: functionDefaults.memoryMiB },
     concurrency: functionDefaults.concurrency,
     timeoutMs: functionDefaults.timeoutMs,
@@ -131,6 +133,8 @@ function validateSpecFields(input: Body, base: FunctionSpec): Validation<Functio
   if (!port.ok) return port;
   const env = pick(input, 'env', base.env, checkEnv);
   if (!env.ok) return env;
+  const egress = pick(input, 'egress', base.egress, checkBoolean);
+  if (!egress.ok) return egress;
   const resources = validateResources(input, base);
   if (!resources.ok) return resources;
   const concurrency = pick(input, 'concurrency', base.concurrency,
@@ -148,6 +152,7 @@ function validateSpecFields(input: Body, base: FunctionSpec): Validation<Functio
     workingDir: workingDir.value,
     port: port.value,
     env: { ...env.value },
+    egress: egress.value,
     resources: resources.value,
     concurrency: concurrency.value,
     timeoutMs: timeoutMs.value,

@@ -16,6 +16,7 @@ export interface SpecFlags {
   workingDir?: string;
   port?: number;
   env?: string[];
+  egress?: boolean;
   cpu?: number;
   memory?: number;
   concurrency?: number;
@@ -38,6 +39,8 @@ export function addSpecOptions(command: Command): Command {
       'directory the command runs in (default with --command: the current directory)')
     .option('--port <n>', 'port the function listens on inside an image', numberArg)
     .option('--env <K=V>', 'environment variable for the function (repeatable)', collect)
+    .option('--egress', 'let the sandbox connect beyond this host and the private ranges')
+    .option('--no-egress', 'a sandbox only answers on its port (the default)')
     .option('--cpu <millis>', 'CPU request in milli-CPU (1000 = one core)', numberArg)
     .option('--memory <MiB>', 'memory request in MiB', numberArg)
     .option('--concurrency <n>', 'requests one sandbox serves at once (0 = unlimited)', numberArg)
@@ -60,6 +63,7 @@ export function specBodyFromFlags(flags: SpecFlags, cwd: string): SpecBody {
   else if (flags.command !== undefined) body.workingDir = cwd;
   if (flags.port !== undefined) body.port = flags.port;
   if (flags.env !== undefined) body.env = parseEnvFlags(flags.env);
+  if (flags.egress !== undefined) body.egress = flags.egress;
   const resources: Record<string, number> = {};
   if (flags.cpu !== undefined) resources.cpuMillis = flags.cpu;
   if (flags.memory !== undefined) resources.memoryMiB = flags.memory;

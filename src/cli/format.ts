@@ -40,6 +40,7 @@ export function formatFunction(reply: FunctionReply): string {
     ['name', spec.name],
     ...(runtime as [string, string][]),
     ['env', env === '' ? '-' : env],
+    ['egress', spec.egress === true ? 'on (beyond this host and the private ranges)' : 'off'],
     ['resources', `${spec.resources.cpuMillis} milli-CPU, ${spec.resources.memoryMiB} MiB`],
     ['concurrency', spec.concurrency === 0 ? 'unlimited' : `${spec.concurrency} per sandbox`],
     ['timeout', `${spec.timeoutMs} ms`],

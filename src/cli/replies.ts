@@ -15,6 +15,7 @@ const functionSpec = z.object({
   workingDir: z.string(),
   port: z.number(),
   env: z.record(z.string()),
+  egress: z.boolean().optional(),
   resources,
   concurrency: z.number(),
   timeoutMs: z.number(),

@@ -22,7 +22,8 @@ export interface Knob {
 }
 
 const logLevels = Object.freeze(['debug', 'info', 'warn', 'error', 'silent'] as const);
-const workerRuntimeNames = Object.freeze(['process', 'emulated'] as const);
+export const workerRuntimeNames = Object.freeze(['process', 'emulated', 'oci', 'containerd'] as const);
+export type WorkerRuntimeName = (typeof workerRuntimeNames)[number];
 const portRange = [0, 65_535] as const;
 /** Longest host name (RFC 1035), also the bound of ids and addresses built from one. */
 const hostLengthMax = 253;
@@ -72,6 +73,45 @@ function storeUrl(): Knob {
 }
 
 /** [low, high] with low <= high; from a JSON array or "low,high". */
+/** 'process', 'oci,containerd', ...: known names, no repeats; 'emulated' only alone. */
+function runtimeList(): Knob {
+  const known = new Set<string>(workerRuntimeNames);
+  const ok = (s: string): boolean => {
+    const names = s.split(',').map((n) => n.trim());
+    if (new Set(names).size !== names.length || !names.every((n) => known.has(n))) return false;
+    return !names.includes('emulated') || names.length === 1;
+  };
+  return {
+    schema: z.string().max(64).refine(ok),
+    expect: `a comma-separated list of ${workerRuntimeNames.join(' | ')} (emulated alone)`,
+  };
+}
+
+/** The runtimes of a compiled worker config, in the order given. */
+export function workerRuntimes(cfg: { runtime: string }): WorkerRuntimeName[] {
+  return cfg.runtime.split(',').map((n) => n.trim() as WorkerRuntimeName);
+}
+
+/** '' or comma-separated IPv4/IPv6 CIDRs ('10.0.0.0/8,fc00::/7'). */
+function cidrList(): Knob {
+  const v4 = /^(\d{1,3}\.){3}\d{1,3}\/\d{1,2}$/;
+  const v6 = /^[0-9a-fA-F:]+\/\d{1,3}$/;
+  const one = (c: string): boolean => v4.test(c) || (v6.test(c) && c.includes(':'));
+  return {
+    schema: z.string().max(16_384).refine((s) => s === '' || s.split(',').every((c) => one(c.trim()))),
+    expect: "'' or comma-separated CIDRs (10.0.0.0/8,fc00::/7)",
+  };
+}
+
+/** '' or comma-separated host:port. */
+function hostPortList(): Knob {
+  const one = /^[^\s:,/]+:\d{1,5}$/;
+  return {
+    schema: z.string().max(16_384).refine((s) => s === '' || s.split(',').every((a) => one.test(a.trim()))),
+    expect: "'' or comma-separated host:port",
+  };
+}
+
 function pair(min: number, max: number): Knob {
   const bound = z.number().int().min(min).max(max);
   return {
@@ -140,7 +180,15 @@ export const workerKnobs = {
   count: int(1, emulatedWorkersMax),
   port,
   controlPlane: addressList(),
-  runtime: oneOf(workerRuntimeNames as unknown as ['process']),
+  runtime: runtimeList(),
+  isolation: oneOf(['bwrap', 'none', 'auto']),
+  sandboxUidRange: pair(1_000, 2 ** 31 - 2),
+  sandboxPidsMax: int(16, 1_000_000),
+  sandboxTmpMiB: int(1, 1_048_576),
+  egressDenyCidrs: cidrList(),
+  ociRuntimeBinary: text(1, pathLengthMax),
+  insecureRegistries: hostPortList(),
+  containerdSocket: text(0, pathLengthMax),
   heartbeatPeriodMs: int(10, 600_000),
   cpuMillis: int(0, 1_000_000_000),
   memoryMiB: int(0, 1_000_000_000),

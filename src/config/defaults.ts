@@ -162,7 +162,41 @@ export const workerDefaults = Object.freeze({
   host: '127.0.0.1',
   port: ports.worker,
   controlPlane: `127.0.0.1:${ports.cpRpc}`,
-  runtime: 'process' as 'process' | 'emulated',
+  /**
+   * Sandbox runtimes, comma-separated: process (commands) and/or oci, containerd (images); or
+   * emulated alone. A worker advertises what it has; placement only picks workers that fit.
+   */
+  runtime: 'process' as string,
+  /**
+   * How process sandboxes are walled in: 'bwrap' (bubblewrap namespaces, non-root uid, cgroup
+   * limits, packet filter; the worker refuses to start without bwrap), 'none' (plain processes,
+   * for trusted code only), or 'auto' (bwrap when installed, else none with a warning).
+   */
+  isolation: 'bwrap' as 'bwrap' | 'none' | 'auto',
+  /**
+   * Host uids handed to sandboxes, one per sandbox: the first half for sandboxes without
+   * egress, the second half for those with it (the packet filter matches on these ranges).
+   */
+  sandboxUidRange: [200_000, 219_999] as const,
+  /** Processes (threads count) one sandbox may hold: stops fork bombs, allows thread pools. */
+  sandboxPidsMax: 512,
+  /** Size of each sandbox's private /tmp (tmpfs; counts against its memory limit). */
+  sandboxTmpMiB: 64,
+  /**
+   * Destinations refused even to sandboxes with egress on, besides every address of this host
+   * (always refused): private, link-local (cloud metadata) and carrier-grade NAT ranges.
+   */
+  egressDenyCidrs:
+    '10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,169.254.0.0/16,100.64.0.0/10,fc00::/7,fe80::/10',
+  /** OCI runtime binary the `oci` runtime drives (runc works on cgroup v1 hosts as is). */
+  ociRuntimeBinary: 'runc',
+  /**
+   * Registries spoken to over plain HTTP (host:port, comma-separated). Loopback registries
+   * always are, as Docker does.
+   */
+  insecureRegistries: '',
+  /** containerd socket for the `containerd` runtime; '' = start a private containerd. */
+  containerdSocket: '',
   heartbeatPeriodMs: 1_000,
   /** Capacity advertised; 0 = read from the machine. */
   cpuMillis: 0,

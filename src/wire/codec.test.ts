@@ -38,7 +38,7 @@ const resources = fc.record({ cpuMillis: u32, memoryMib: u32 });
 
 const spec: fc.Arbitrary<FunctionSpecMsg> = fc.record({
   name: id, uid: id, generation: fc.nat(), image: fc.string(), command: fc.array(fc.string(), { maxLength: 4 }),
-  port: fc.nat({ max: 65_535 }), env: fc.dictionary(fc.string({ maxLength: 8 }), fc.string({ maxLength: 8 }), { maxKeys: 3 }),
+  port: fc.nat({ max: 65_535 }), env: fc.dictionary(fc.string({ maxLength: 8 }), fc.string({ maxLength: 8 }), { maxKeys: 3 }), egress: fc.boolean(),
   resources, concurrency: u32, timeoutMs: u32, workingDir: fc.string(),
 });
 const sandboxInfo = fc.record({

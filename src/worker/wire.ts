@@ -15,6 +15,7 @@ export function runtimeSpec(w: FunctionSpecMsg): FunctionSpec {
     workingDir: w.workingDir,
     port: w.port,
     env: { ...w.env },
+    egress: w.egress,
     resources: { cpuMillis: w.resources?.cpuMillis ?? 0, memoryMiB: w.resources?.memoryMib ?? 0 },
     concurrency: w.concurrency,
     timeoutMs: w.timeoutMs,

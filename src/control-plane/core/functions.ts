@@ -61,6 +61,7 @@ export function toWireSpec(record: FunctionRecord): WireSpec {
     concurrency: s.concurrency,
     timeoutMs: s.timeoutMs,
     workingDir: s.workingDir,
+    egress: s.egress,
     generation: record.generation,
     uid: record.uid,
   };
@@ -136,6 +137,7 @@ export function sandboxSpecChanged(a: WireSpec, b: WireSpec): boolean {
     a.command.join('\u0000') !== b.command.join('\u0000') ||
     a.port !== b.port ||
     a.workingDir !== b.workingDir ||
+    a.egress !== b.egress ||
     JSON.stringify(a.env) !== JSON.stringify(b.env) ||
     a.resources?.cpuMillis !== b.resources?.cpuMillis ||
     a.resources?.memoryMib !== b.resources?.memoryMib

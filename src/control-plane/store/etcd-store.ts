@@ -51,7 +51,7 @@ export class EtcdStore implements Store {
   async load(): Promise<StoreContents> {
     const [functions, workers, dataPlanes] = await Promise.all([functionsDir, workersDir, dataPlanesDir].map((dir) => this.list(dir)));
     return {
-      functions: functions!.map((v) => JSON.parse(v) as FunctionRecord),
+      functions: functions!.map((v) => withDefaults(JSON.parse(v) as FunctionRecord)),
       workers: workers!.map((v) => JSON.parse(v) as WorkerNodeRecord),
       dataPlanes: dataPlanes!.map((v) => JSON.parse(v) as DataPlaneRecord),
     };
@@ -159,4 +159,9 @@ export function parseEtcdUrl(url: string): string[] | null {
 export function openEtcdStore(endpoints: string[], prefix: string): EtcdStore {
   const client = new Etcd3(etcdClientOptions(endpoints));
   return new EtcdStore(client.namespace(prefix), client);
+}
+
+/** Records written by older versions: fields added since get their defaults. */
+function withDefaults(r: FunctionRecord): FunctionRecord {
+  return typeof r.spec.egress === 'boolean' ? r : { ...r, spec: { ...r.spec, egress: false } };
 }

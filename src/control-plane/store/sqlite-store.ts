@@ -29,7 +29,7 @@ export class SqliteStore implements Store {
   async load(): Promise<StoreContents> {
     const rows = (await this.request({ op: 'load' }))!;
     return {
-      functions: rows.functions.map((body) => withUid(JSON.parse(body) as FunctionRecord)),
+      functions: rows.functions.map((body) => upgradeRecord(JSON.parse(body) as FunctionRecord)),
       workers: rows.workers,
       dataPlanes: rows.dataPlanes,
     };
@@ -94,6 +94,12 @@ export class SqliteStore implements Store {
 /** Records written before functions had a uid get a stable one derived from their creation. */
 function withUid(r: FunctionRecord): FunctionRecord {
   return r.uid ? r : { ...r, uid: `${r.spec.name}-${r.createdAtMs}` };
+}
+
+/** Records written by older versions: fields added since get their defaults. */
+function upgradeRecord(r: FunctionRecord): FunctionRecord {
+  const withId = withUid(r);
+  return typeof withId.spec.egress === 'boolean' ? withId : { ...withId, spec: { ...withId.spec, egress: false } };
 }
 
 /** The CP's store: SQLite at `path`, ready once its schema exists. */

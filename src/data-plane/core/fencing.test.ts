@@ -13,7 +13,7 @@ import { seededRng } from '../../shared/rng.js';
 import { DataPlaneCore } from './data-plane.js';
 
 const fnSpec = (name: string): FunctionSpecMsg => ({
-  name, uid: `${name}-1`, generation: 1, image: '', command: ['x'], port: 0, env: {}, concurrency: 1, timeoutMs: 1000, workingDir: '',
+  name, uid: `${name}-1`, generation: 1, image: '', command: ['x'], port: 0, env: {}, egress: false, concurrency: 1, timeoutMs: 1000, workingDir: '',
 });
 const ep = (id: string, fn: string): EndpointMsg => ({ sandboxId: id, function: fn, functionUid: `${fn}-1`, address: `h:${id}`, workerId: 'w' });
 const snapshot = (version: number, functions: FunctionSpecMsg[], endpoints: EndpointMsg[]): RoutingUpdateMsg =>

@@ -49,6 +49,7 @@ export function fixtureSpec(
     workingDir: '',
     port: 0,
     env,
+    egress: false,
     resources: { cpuMillis: 1000, memoryMiB: 256 },
     concurrency: 1,
     timeoutMs: 60_000,

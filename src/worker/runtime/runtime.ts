@@ -37,7 +37,7 @@ export type CreateResult =
 export type ExitListener = (sandboxId: string, reason: string) => void;
 
 export interface SandboxRuntime {
-  readonly name: 'process' | 'emulated';
+  readonly name: 'process' | 'emulated' | 'oci' | 'containerd';
   /** Resolves when ready (or failed); never rejects for expected failures. */
   create(spec: SandboxSpec): Promise<CreateResult>;
   /** Idempotent; resolves only when every process of the sandbox is gone and its port is free. */
