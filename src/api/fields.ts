@@ -7,6 +7,7 @@
  */
 import { z } from 'zod';
 import { ErrorCode } from './types.js';
+import { parseImageRef } from './image-ref.js';
 import { functionLimits, scalingPresets, type ScalingPresetName } from '../config/defaults.js';
 interface ValidationError {
   code: ErrorCode;
@@ -63,9 +64,15 @@ export function checkName(value: unknown, field = 'name'): Validation<string> {
 }
 
 export function checkImage(value: unknown, field = 'image'): Validation<string> {
-  return checkWith(imageSchema, value, field, () =>
+  const shape = checkWith(imageSchema, value, field, () =>
     `${field} must be an image reference without whitespace, 1 to ` +
       `${functionLimits.imageLengthMax} characters, got ${describe(value)}`);
+  if (!shape.ok) return shape;
+  const parsed = parseImageRef(shape.value);
+  if (parsed.ok) return shape;
+  return fail(ErrorCode.invalidField, field,
+    `${field} must be registry/name[:tag][@sha256:...] or oci-archive:/absolute/path.tar ` +
+      `(${parsed.reason}), got ${describe(value)}`);
 }
 
 export function checkCommand(value: unknown, field = 'command'): Validation<string[]> {

@@ -63,6 +63,7 @@ describe('validateFunctionCreate: good bodies', () => {
       workingDir: '/srv',
       port: 80,
       env: { A: '1', _b: '' },
+      egress: true,
       resources: { cpuMillis: 250, memoryMiB: 256 },
       concurrency: 0,
       timeoutMs: 5000,
@@ -75,6 +76,7 @@ describe('validateFunctionCreate: good bodies', () => {
       workingDir: '/srv',
       port: 80,
       env: { A: '1', _b: '' },
+      egress: true,
       resources: { cpuMillis: 250, memoryMiB: 256 },
       concurrency: 0,
       timeoutMs: 5000,
@@ -176,6 +178,15 @@ describe('validateFunctionCreate: name', () => {
   }
 });
 
+describe('validateFunctionCreate: egress', () => {
+  test('egress must be a boolean', () => {
+    expectError(validateFunctionCreate(body({ egress: 'yes' })), 'invalid_field', 'egress');
+  });
+  test('egress is off unless asked for', () => {
+    assert.equal(expectSpec(validateFunctionCreate(body())).egress, false);
+  });
+});
+
 describe('validateFunctionCreate: image and command', () => {
   test('neither image nor command', () => {
     expectError(validateFunctionCreate({ name: 'a' }), 'missing_field', 'command');
@@ -183,7 +194,7 @@ describe('validateFunctionCreate: image and command', () => {
   test('both image and command', () => {
     expectError(validateFunctionCreate(body({ image: 'x' })), 'invalid_field', 'image');
   });
-  for (const image of ['', 'a b', 5, 'x'.repeat(functionLimits.imageLengthMax + 1)]) {
+  for (const image of ['', 'a b', 5, 'docker://x', 'oci-archive:rel.tar', 'UPPER/x', 'x'.repeat(functionLimits.imageLengthMax + 1)]) {
     test(`image ${JSON.stringify(image).slice(0, 20)} is invalid`, () => {
       expectError(validateFunctionCreate({ name: 'a', image }), 'invalid_field', 'image');
     });
