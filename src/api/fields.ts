@@ -137,9 +137,11 @@ export function checkBoolean(value: unknown, field: string): Validation<boolean>
     : fail(ErrorCode.invalidField, field, `${field} must be true or false, got ${describe(value)}`);
 }
 
-export function checkInteger(value: unknown, field: string, range: Range): Validation<number> {
+/** `limit` names the bound (a key of sandboxBounds) so an error says which rule refused it. */
+export function checkInteger(value: unknown, field: string, range: Range, limit?: string): Validation<number> {
+  const named = limit === undefined ? '' : ` (limit ${limit})`;
   return checkWith(integerIn(range), value, field, () =>
-    `${field} must be an integer in [${range[0]}, ${range[1]}], got ${describe(value)}`);
+    `${field} must be an integer in [${range[0]}, ${range[1]}]${named}, got ${describe(value)}`);
 }
 
 export function checkNumber(value: unknown, field: string, range: Range): Validation<number> {

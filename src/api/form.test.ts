@@ -11,7 +11,7 @@ import type { FunctionSpec, ScalingSpec } from './types.js';
 import { functionLimits } from '../config/defaults.js';
 
 const dirigentScaling: ScalingSpec = {
-  min: 0, max: 1_000_000, initial: 0, targetUtilization: 1, stableWindowS: 60, panicWindowS: 6,
+  min: 0, max: 10_000, initial: 0, targetUtilization: 1, stableWindowS: 60, panicWindowS: 6,
   panicThreshold: 2, maxScaleUpRate: 1000, maxScaleDownRate: 2, scaleToZeroGraceS: 0,
   scaleDownDelayS: 0, tickS: 2,
 };
@@ -57,6 +57,7 @@ describe('parseRegistrationForm: good forms', () => {
       workingDir: '',
       port: 80,
       env: {},
+      egress: false,
       resources: { cpuMillis: 100, memoryMiB: 15 },
       concurrency: 1,
       timeoutMs: 900_000,
@@ -64,10 +65,10 @@ describe('parseRegistrationForm: good forms', () => {
     });
   });
 
-  test('only name, image and port_forwarding: reference defaults of 1 for resources', () => {
+  test('only name, image and port_forwarding: resources default to our minimums', () => {
     const form = 'name=f&image=img&port_forwarding=8080&port_forwarding=udp';
     const spec = expectSpec(parseRegistrationForm(form));
-    assert.deepEqual(spec.resources, { cpuMillis: 1, memoryMiB: 1 });
+    assert.deepEqual(spec.resources, { cpuMillis: 10, memoryMiB: 8 });
     assert.equal(spec.port, 8080);
     assert.deepEqual(spec.scaling, dirigentScaling);
   });
@@ -96,10 +97,10 @@ describe('parseRegistrationForm: good forms', () => {
 });
 
 describe('parseRegistrationForm: good forms, compatibility details', () => {
-  test('0 cpu or memory from a small trace function counts as 1', () => {
+  test('0 cpu or memory from a small trace function counts as our minimum', () => {
     const spec = expectSpec(parseRegistrationForm(invitroForm(
       [['requested_cpu', '0'], ['requested_memory', '0']])));
-    assert.deepEqual(spec.resources, { cpuMillis: 1, memoryMiB: 1 });
+    assert.deepEqual(spec.resources, { cpuMillis: 10, memoryMiB: 8 });
   });
 
   test('fields InVitro or newer clients send are accepted and ignored', () => {

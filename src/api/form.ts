@@ -9,8 +9,8 @@
  *
  *   name, image              required; name is a DNS label, image goes to `image`, command []
  *   port_forwarding (x2)     the port, then tcp|udp: ["80", "tcp"] -> port 80
- *   requested_cpu            milli-CPU, default 1; 0 counts as 1 (see below)
- *   requested_memory         MiB, default 1; 0 counts as 1
+ *   requested_cpu            milli-CPU; missing or below our minimum (10) counts as it
+ *   requested_memory         MiB; missing or below our minimum (8) counts as it
  *   cold_start_sweep         Go bool; true selects the coldStartSweep preset
  *   scaling_upper_bound      overrides scaling.max (after the preset)
  *   scaling_lower_bound      overrides scaling.min (after the preset)
@@ -18,9 +18,10 @@
  *   requested_gpu, program_args, prepull_mode, iteration_multiplier, cold_start_busy_loop_ms
  *                            sent by InVitro or newer Dirigent clients: accepted and ignored
  *
- * Why 0 counts as 1 for the resources: InVitro derives them from the trace (memory request =
- * p100 memory / 10), so a small function arrives with 0, which the reference accepts. Our
- * minimum is 1, and refusing the loader's own registrations would defeat the point of the form.
+ * Why small requests are raised to the minimum: InVitro derives them from the trace (memory
+ * request = p100 memory / 10), so a small function arrives with 0 or 1, which the reference
+ * accepts. Our minimums (sandboxBounds) keep sandboxes from being packed by the thousand on a
+ * core; refusing the loader's own registrations would defeat the point of the form.
  *
  * Errors name the form field (not the JSON field) so the loader's log points at what it sent.
  * Values are checked by zod schemas (Go's integer and bool syntax below); the spec they build
@@ -44,8 +45,6 @@ const ignoredFormFields = [
 const repeatedFormFields: ReadonlySet<string> = new Set(['port_forwarding', 'env_vars']);
 /** port_forwarding's second value, any case. */
 const protocolSchema = z.string().transform((p) => p.toLowerCase()).pipe(z.enum(['tcp', 'udp']));
-/** The reference's resource default when a field is absent. */
-const resourceDefault = 1;
 /** Go's strconv.ParseBool spellings, which the reference accepts. */
 const goBoolSchema = z.union([
   z.enum(['1', 't', 'T', 'true', 'TRUE', 'True']).transform(() => true),
@@ -80,9 +79,9 @@ export function parseRegistrationForm(body: string): Validation<FunctionSpec> {
   if (!checkedImage.ok) return checkedImage;
   const port = parsePortForwarding(params.getAll('port_forwarding'));
   if (!port.ok) return port;
-  const cpuMillis = parseResource(params, 'requested_cpu', functionLimits.cpuMillis[1]);
+  const cpuMillis = parseResource(params, 'requested_cpu', functionLimits.cpuMillis);
   if (!cpuMillis.ok) return cpuMillis;
-  const memoryMiB = parseResource(params, 'requested_memory', functionLimits.memoryMiB[1]);
+  const memoryMiB = parseResource(params, 'requested_memory', functionLimits.memoryMiB);
   if (!memoryMiB.ok) return memoryMiB;
   const scaling = parseScalingFields(params);
   if (!scaling.ok) return scaling;
@@ -142,15 +141,16 @@ function parsePortForwarding(values: string[]): Validation<number> {
       `then tcp or udp; got ${describe(values)}`);
 }
 
-function parseResource(params: URLSearchParams, field: string, max: number): Validation<number> {
+function parseResource(params: URLSearchParams, field: string, range: readonly [number, number]): Validation<number> {
+  const [min, max] = range;
   const text = params.get(field);
-  if (text === null || text === '') return ok(resourceDefault);
+  if (text === null || text === '') return ok(min);
   const parsed = goIntIn(0, max).safeParse(text);
   if (!parsed.success) {
     return fail(ErrorCode.invalidField, field,
-      `${field} must be an integer in [0, ${max}] (0 counts as 1), got ${describe(text)}`);
+      `${field} must be an integer in [0, ${max}] (below ${min} counts as ${min}), got ${describe(text)}`);
   }
-  return ok(Math.max(parsed.data, resourceDefault));
+  return ok(Math.max(parsed.data, min));
 }
 
 interface FormScaling {

@@ -14,7 +14,7 @@ import type { FunctionSpec, ScalingSpec } from './types.js';
 import { scalingLimits, scalingPresets, functionLimits } from '../config/defaults.js';
 
 const defaultScaling: ScalingSpec = {
-  min: 0, max: 1_000_000, initial: 0, targetUtilization: 1, stableWindowS: 60, panicWindowS: 6,
+  min: 0, max: 10_000, initial: 0, targetUtilization: 1, stableWindowS: 60, panicWindowS: 6,
   panicThreshold: 2, maxScaleUpRate: 1000, maxScaleDownRate: 2, scaleToZeroGraceS: 0,
   scaleDownDelayS: 0, tickS: 2,
 };
@@ -125,7 +125,7 @@ describe('validateFunctionCreate: good bodies, edge cases', () => {
   });
 
   test('the returned spec shares nothing with the input', () => {
-    const input = body({ env: { A: '1' }, resources: { cpuMillis: 5 } });
+    const input = body({ env: { A: '1' }, resources: { cpuMillis: 50 } });
     const spec = expectSpec(validateFunctionCreate(input));
     (input.command as string[]).push('mutated');
     (input.env as Record<string, string>).A = 'mutated';
@@ -286,8 +286,9 @@ describe('validateFunctionCreate: scaling knobs', () => {
       for (const value of [low - 0.01 * Math.max(1, low), high + 1, '1', null]) {
         const message = expectError(
           validateFunctionCreate(body({ scaling: { [key]: value } })), 'invalid_field', field);
+        const named = integerKnobs.has(key) ? ' (limit sandboxesPerFunctionMax)' : '';
         assert.equal(message,
-          `${field} must be ${kind} in [${low}, ${high}], got ${JSON.stringify(value)}`);
+          `${field} must be ${kind} in [${low}, ${high}]${named}, got ${JSON.stringify(value)}`);
       }
     });
   }
@@ -428,5 +429,20 @@ describe('validateFunctionPatch: rules on the merged result', () => {
   test('the stored part is re-validated too', () => {
     const stale: FunctionSpec = { ...existing, port: 0 };
     expectError(validateFunctionPatch(stale, { concurrency: 2 }), 'invalid_field', 'port');
+  });
+});
+
+describe('validateFunctionCreate: sane bounds', () => {
+  test('scaling.min of a million is refused, naming the limit', () => {
+    const message = expectError(validateFunctionCreate(body({ scaling: { min: 1_000_000 } })), 'invalid_field', 'scaling.min');
+    assert.match(message, /sandboxesPerFunctionMax/);
+  });
+  test('1-milli-CPU sandboxes (2,000 on a 2-core worker) are refused, naming the limit', () => {
+    const message = expectError(validateFunctionCreate(body({ resources: { cpuMillis: 1 } })), 'invalid_field', 'resources.cpuMillis');
+    assert.match(message, /cpuMillisMin: at most 100 sandboxes per core/);
+  });
+  test('a 1 MiB sandbox is refused, naming the limit', () => {
+    const message = expectError(validateFunctionCreate(body({ resources: { memoryMiB: 1 } })), 'invalid_field', 'resources.memoryMiB');
+    assert.match(message, /memoryMiBMin/);
   });
 });

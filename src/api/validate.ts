@@ -190,10 +190,11 @@ function validateResources(input: Body, base: FunctionSpec): Validation<Function
   const unknown = checkKnownKeys(resources.value, resourceFields, 'resources.');
   if (!unknown.ok) return unknown;
   const cpuMillis = pick(resources.value, 'cpuMillis', base.resources.cpuMillis,
-    (v) => checkInteger(v, 'resources.cpuMillis', functionLimits.cpuMillis));
+    (v) => checkInteger(v, 'resources.cpuMillis', functionLimits.cpuMillis, cpuLimitName(v)));
   if (!cpuMillis.ok) return cpuMillis;
   const memoryMiB = pick(resources.value, 'memoryMiB', base.resources.memoryMiB,
-    (v) => checkInteger(v, 'resources.memoryMiB', functionLimits.memoryMiB));
+    (v) => checkInteger(v, 'resources.memoryMiB', functionLimits.memoryMiB,
+      typeof v === 'number' && v < functionLimits.memoryMiB[0] ? 'memoryMiBMin' : 'memoryMiBMax'));
   if (!memoryMiB.ok) return memoryMiB;
   return ok({ cpuMillis: cpuMillis.value, memoryMiB: memoryMiB.value });
 }
@@ -219,11 +220,18 @@ function validateScaling(input: Body, baseScaling: ScalingSpec): Validation<Scal
   return ok(scaling);
 }
 
+/** Which bound a CPU request broke: too small packs too many sandboxes on a core. */
+function cpuLimitName(value: unknown): string {
+  return typeof value === 'number' && value < functionLimits.cpuMillis[0]
+    ? `cpuMillisMin: at most ${1000 / functionLimits.cpuMillis[0]} sandboxes per core`
+    : 'cpuMillisMax';
+}
+
 /** Checks one scaling knob against its range; `min`, `max` and `initial` must be integers. */
 function checkScalingKnob(key: keyof ScalingSpec, value: unknown): Validation<number> {
   const field = `scaling.${key}`;
   return scalingIntegerFields.has(key)
-    ? checkInteger(value, field, scalingLimits[key])
+    ? checkInteger(value, field, scalingLimits[key], 'sandboxesPerFunctionMax')
     : checkNumber(value, field, scalingLimits[key]);
 }
 

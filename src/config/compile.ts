@@ -196,6 +196,8 @@ export const workerKnobs = {
   readinessTimeoutMs: int(1, hourMs),
   readinessBackoffMs: pair(0, 60_000),
   emulatedCreateMs: int(0, 600_000),
+  emulatedNodeCpuMillis: int(1, 1_000_000_000),
+  emulatedNodeMemoryMiB: int(1, 1_000_000_000),
   stopGraceMs: int(0, 600_000),
   reconnectBackoffMs: pair(1, 600_000),
   replayEventsMax: int(0, 10_000_000),

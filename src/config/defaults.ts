@@ -5,10 +5,28 @@
  */
 import type { ScalingSpec } from '../api/types.js';
 
+/**
+ * Named bounds on what one function may ask for (issue: a single POST with 1-milli-CPU
+ * sandboxes and scaling.min 1,000,000 must be refused, not attempted). Quotas per namespace
+ * come on top of these.
+ */
+export const sandboxBounds = Object.freeze({
+  /** Most sandboxes one function may keep (scaling.min, initial and max). */
+  sandboxesPerFunctionMax: 10_000,
+  /** Smallest CPU request: at most 100 sandboxes share one core. */
+  cpuMillisMin: 10,
+  /** Largest CPU request of one sandbox: 64 cores. */
+  cpuMillisMax: 64_000,
+  /** Smallest memory request: below this not even a static server keeps its pages. */
+  memoryMiBMin: 8,
+  /** Largest memory request of one sandbox: 256 GiB. */
+  memoryMiBMax: 262_144,
+});
+
 /** Dirigent's autoscaling defaults: Knative's KPA with target utilization 100 % and no grace. */
 export const scalingDefaults: Readonly<ScalingSpec> = Object.freeze({
   min: 0,
-  max: 1_000_000,
+  max: sandboxBounds.sandboxesPerFunctionMax,
   initial: 0,
   targetUtilization: 1.0,
   stableWindowS: 60,
@@ -33,9 +51,9 @@ export type ScalingPresetName = keyof typeof scalingPresets;
 
 /** Legal ranges of every scaling knob: [min, max] inclusive. */
 export const scalingLimits = Object.freeze({
-  min: [0, 1_000_000],
-  max: [1, 1_000_000],
-  initial: [0, 1_000_000],
+  min: [0, sandboxBounds.sandboxesPerFunctionMax],
+  max: [1, sandboxBounds.sandboxesPerFunctionMax],
+  initial: [0, sandboxBounds.sandboxesPerFunctionMax],
   targetUtilization: [0.01, 1],
   stableWindowS: [1, 3600],
   panicWindowS: [1, 3600],
@@ -62,8 +80,8 @@ export const functionLimits = Object.freeze({
   envEntriesMax: 256,
   envValueLengthMax: 32_768,
   imageLengthMax: 1024,
-  cpuMillis: [1, 1_000_000] as const,
-  memoryMiB: [1, 4_194_304] as const,
+  cpuMillis: [sandboxBounds.cpuMillisMin, sandboxBounds.cpuMillisMax] as const,
+  memoryMiB: [sandboxBounds.memoryMiBMin, sandboxBounds.memoryMiBMax] as const,
   port: [1, 65_535] as const,
   concurrency: [0, 100_000] as const,
   timeoutMs: [1, 3_600_000] as const,
@@ -208,6 +226,12 @@ export const workerDefaults = Object.freeze({
   readinessBackoffMs: [1, 10] as const,
   /** Emulated runtime: how long a creation takes. */
   emulatedCreateMs: 40,
+  /**
+   * Emulated runtime: the node size advertised when cpuMillis/memoryMiB are 0. A scale test
+   * emulates servers, not this VM: 32 cores and 128 GiB hold 3,200 minimum-size sandboxes.
+   */
+  emulatedNodeCpuMillis: 32_000,
+  emulatedNodeMemoryMiB: 131_072,
   stopGraceMs: 0,
   reconnectBackoffMs: [50, 500] as const,
   /** Sandbox events (crashes, deletions) kept while the stream to the CP is down; oldest dropped past it. */

@@ -36,9 +36,10 @@ export async function startWorker(cfg: WorkerConfig, log: Logger): Promise<Runni
   if (cfg.count > 1 && cfg.runtime !== 'emulated') {
     throw new ConfigError('worker: --count above 1 needs --runtime emulated');
   }
+  const emulated = cfg.runtime === 'emulated';
   const capacity = {
-    cpuMillis: cfg.cpuMillis > 0 ? cfg.cpuMillis : cpus().length * 1000,
-    memoryMiB: cfg.memoryMiB > 0 ? cfg.memoryMiB : Math.floor(totalmem() / 1_048_576),
+    cpuMillis: cfg.cpuMillis > 0 ? cfg.cpuMillis : emulated ? cfg.emulatedNodeCpuMillis : cpus().length * 1000,
+    memoryMiB: cfg.memoryMiB > 0 ? cfg.memoryMiB : emulated ? cfg.emulatedNodeMemoryMiB : Math.floor(totalmem() / 1_048_576),
   };
   const health = await startHealth(cfg);
   const port = (health.address() as { port: number }).port;

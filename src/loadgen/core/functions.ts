@@ -4,7 +4,7 @@
  * Names are DNS labels made from a per-run prefix so concurrent or repeated runs never collide
  * (a 409 would otherwise silently reuse a warm sandbox). Pure.
  */
-import { functionDefaults, functionLimits } from '../../config/defaults.js';
+import { functionDefaults, functionLimits, sandboxBounds } from '../../config/defaults.js';
 
 /** Image name the emulated runtime ignores; any non-empty image satisfies validation. */
 const emulatedImage = 'emulated';
@@ -15,14 +15,15 @@ export interface Resources {
 }
 
 /**
- * Requests of the cold bench's functions. Tiny on purpose: one request leaves a sandbox alive
- * until scale-down (coldStartSweep: ~6 s stable window), so R cold starts/s keep about 8·R
- * sandboxes placed. At 100m each a 2-core worker would refuse the 21st ("insufficient cpu")
- * and the bench would measure placement capacity instead of cold-start throughput.
+ * Requests of the cold bench's functions: the smallest the API accepts (sandboxBounds). One
+ * request leaves a sandbox alive until scale-down (coldStartSweep: ~6 s stable window), so R
+ * cold starts/s keep about 8·R sandboxes placed; at 100m each a 2-core worker would refuse the
+ * 21st ("insufficient cpu") and the bench would measure placement capacity instead of
+ * cold-start throughput. Emulated workers advertise a 32-core node for the same reason.
  */
 export const coldResourceDefaults: Readonly<Resources> = Object.freeze({
-  cpuMillis: 1,
-  memoryMiB: 1,
+  cpuMillis: sandboxBounds.cpuMillisMin,
+  memoryMiB: sandboxBounds.memoryMiBMin,
 });
 
 /** The warm bench's single function: the cluster's usual function defaults. */
