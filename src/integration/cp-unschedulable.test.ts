@@ -33,11 +33,11 @@ describe('unschedulable functions on a real cluster', { timeout: 60_000 }, () =>
     const tookMs = Date.now() - started;
     assert.ok(tookMs < failFastMsMax, `answered after ${tookMs} ms`);
     assert.ok(inv.status === 503 || inv.status === 502, `${inv.status} ${inv.text}`);
-    assert.match(inv.text, /runtime image/);
+    assert.match(inv.text, /without an image runtime/);
     await waitFor(async () => {
       const s = ((await c.get(`${c.api}/v1/functions/needs-image`)).json as { status: Status }).status;
       const since = s.unschedulableSinceMs ?? 0;
-      return /no support for runtime image/.test(s.unschedulableReason ?? '') && since >= started - 1_000 && since <= Date.now();
+      return /1 without an image runtime \(start workers with --runtime oci or containerd\)/.test(s.unschedulableReason ?? '') && since >= started - 1_000 && since <= Date.now();
     }, 5_000, 'unschedulableReason in status');
   });
 

@@ -42,7 +42,7 @@ describe('Scaler (control-plane core)', () => {
     cp.handle({ kind: 'function_upserted', record: { ...record('img', 'u1'), spec: { ...spec('img'), command: [], image: 'x' } } }, 0);
     cp.handle({ kind: 'dp_demand', dataPlaneId: 'dp1', report: demand('img', 'u1', 0, 2) }, 10);
     const st = cp.status('img')!;
-    assert.match(st.unschedulableReason ?? '', /runtime image/);
+    assert.match(st.unschedulableReason ?? '', /without an image runtime/);
     assert.equal(st.unschedulableSinceMs, 10);
     assert.deepEqual(deltas(cp.tick(1000)).flatMap((d) => d.failures), []);
     const failed = deltas(cp.tick(2100)).flatMap((d) => d.failures);

@@ -173,12 +173,19 @@ export function maybeFailUnschedulable(s: CoreState, fn: FnState, nowMs: number)
   s.log.warn('function.failed_unschedulable', { fn: fn.record.spec.name, reason: fn.unschedulableReason });
 }
 
-/** "0/3 workers available: 2 insufficient cpu, 1 runtime image not supported", as kube says it. */
+/** What a worker must have for a capability, in words an operator can act on. */
+function runtimeLabel(runtime: string): string {
+  if (runtime === 'image') return 'an image runtime (start workers with --runtime oci or containerd)';
+  if (runtime === 'process') return 'the process runtime (start workers with --runtime process)';
+  return `runtime ${runtime}`;
+}
+
+/** "0/3 workers available: 2 insufficient cpu, 1 without an image runtime (...)", as kube says it. */
 function summarizeReasons(reasons: { nodeId: string; reason: string }[], runtime: string): string {
   if (reasons.length === 1 && reasons[0]!.nodeId === '*') return 'no workers registered';
   const counts = new Map<string, number>();
   for (const r of reasons) {
-    const text = r.reason === 'runtime not supported' ? `no support for runtime ${runtime}` : r.reason;
+    const text = r.reason === 'runtime not supported' ? `without ${runtimeLabel(runtime)}` : r.reason;
     counts.set(text, (counts.get(text) ?? 0) + 1);
   }
   const parts = [...counts.entries()].sort((a, b) => b[1] - a[1]).map(([t, n]) => `${n} ${t}`);
