@@ -30,6 +30,11 @@ describe('planUp', () => {
       ['worker-1', 'worker-1', '10010'],
       ['worker-2', 'worker-2', '10011'],
     ]);
+    // Sandbox uids are their wall: two workers on one host never hand out the same one.
+    assert.deepEqual(workers.map((c) => [argAfter(c.args, '--sandbox-uid-range'), argAfter(c.args, '--sandbox-port-range')]), [
+      ['200000,209999', '20000,24999'],
+      ['210000,219999', '25000,29999'],
+    ]);
   });
 
   it('lays out etcd, three CPs, two DPs, workers and the front end on the documented ports', () => {

@@ -9,11 +9,14 @@
  * Replica i of a kind listens on the base port + 100*i (DESIGN.md §2).
  */
 import { join } from 'node:path';
+import { workerDefaults } from '../config/defaults.js';
 
 export const replicaPortStride = 100;
 
 export interface UpLayoutInput {
   runtime: string;
+  /** Worker --isolation; absent = the worker's default. */
+  isolation?: string;
   workers: number;
   stateDir: string;
   apiPort: number;
@@ -121,14 +124,20 @@ function workers(i: UpLayoutInput, cps: string): PlannedComponent[] {
   const base = ['worker', '--control-plane', cps, '--runtime', i.runtime, '--state-dir', i.stateDir, '--heartbeat-period-ms', String(i.heartbeatPeriodMs)];
   if (i.workerCpuMillis) base.push('--cpu-millis', i.workerCpuMillis);
   if (i.workerMemoryMib) base.push('--memory-mib', i.workerMemoryMib);
+  if (i.isolation !== undefined && i.runtime !== 'emulated') base.push('--isolation', i.isolation);
   if (i.runtime === 'emulated') {
     // Many emulated workers share one process: one component to supervise.
     return [{ name: 'worker', kind: 'worker', args: [...base, '--id', 'worker', '--port', String(i.workerPort), '--count', String(i.workers)] }];
   }
+  // Workers on one host must not share sandbox uids (the uid is a sandbox's wall) nor race
+  // for the same ports: each gets its own slice of the default ranges.
+  const uids = slices(workerDefaults.sandboxUidRange, i.workers);
+  const ports = slices(workerDefaults.sandboxPortRange, i.workers);
   return range(i.workers).map((k) => ({
     name: `worker-${k + 1}`,
     kind: 'worker' as const,
-    args: [...base, '--id', `worker-${k + 1}`, '--port', String(i.workerPort + k)],
+    args: [...base, '--id', `worker-${k + 1}`, '--port', String(i.workerPort + k),
+      '--sandbox-uid-range', uids[k]!.join(','), '--sandbox-port-range', ports[k]!.join(',')],
   }));
 }
 
@@ -138,4 +147,11 @@ function frontend(i: UpLayoutInput, cpApis: string[], dpProxies: string[]): Plan
   // One CP is always the leader; /health/leader is what tells replicas apart.
   if (cpApis.length === 1) args.push('--api-health-path', '/health');
   return { name: 'frontend', kind: 'frontend', args, healthUrl: `http://${host}:${i.frontendApiPort}/health` };
+}
+
+/** [first, last] cut into n contiguous inclusive slices of equal size. */
+export function slices(range: readonly [number, number], n: number): [number, number][] {
+  const size = Math.floor((range[1] - range[0] + 1) / n);
+  if (size < 2) throw new Error(`${n} workers are too many to share [${range[0]}, ${range[1]}]`);
+  return Array.from({ length: n }, (_, k): [number, number] => [range[0] + k * size, range[0] + (k + 1) * size - 1]);
 }

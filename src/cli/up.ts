@@ -26,6 +26,7 @@ import { printBanner } from './up-banner.js';
 
 export interface UpOptions {
   runtime: string;
+  isolation: string;
   workers: string;
   stateDir: string;
   apiPort: string;
@@ -69,7 +70,8 @@ export function registerUpCommand(program: Command): void {
   program
     .command('up')
     .description('run a local cluster (control plane, data plane, workers) in the foreground')
-    .option('--runtime <name>', 'sandbox runtime: process | emulated', 'process')
+    .option('--runtime <names>', 'sandbox runtimes: process, oci, containerd (comma-separated), or emulated', 'process')
+    .addOption(new Option('--isolation <mode>', 'process sandboxes: bwrap (needs bubblewrap, nftables, root) | none | auto (bwrap when usable)').choices(['bwrap', 'none', 'auto']).default('bwrap'))
     .option('--workers <n>', 'number of workers (emulated ones share one process)', '1')
     .option('--state-dir <dir>', 'state directory (SQLite store, logs, cluster.json)', '.dirigent')
     .option('--api-port <port>', 'management API port (CP i: +100*i)', String(ports.cpApi))
@@ -106,7 +108,7 @@ export function layoutInput(o: UpOptions, stateDir: string): UpLayoutInput {
   const beatMs = heartbeatPeriodMs(workers);
   const port = (name: string, text: string): number => intOption(name, text, 1, 65_535);
   return {
-    runtime: o.runtime, workers, stateDir,
+    runtime: o.runtime, isolation: o.isolation, workers, stateDir,
     apiPort: port('api-port', o.apiPort), rpcPort: port('rpc-port', o.rpcPort), proxyPort: port('proxy-port', o.proxyPort),
     internalPort: port('internal-port', o.internalPort), workerPort: port('worker-port', o.workerPort),
     placement: o.placement, loadBalancing: o.loadBalancing,
