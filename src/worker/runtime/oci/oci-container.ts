@@ -10,7 +10,6 @@
  *   <stateDir>/bundles/<id>/pid           the container's init pid, written by runc
  *   <stateDir>/logs/<id>.log              the container's stdout and stderr, and runc's
  */
-import { existsSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { constants as osConstants } from 'node:os';
 import { join } from 'node:path';
@@ -19,7 +18,7 @@ import type { Logger } from '../../../shared/logger.js';
 import type { ImageConfig } from '../image/image-cache.js';
 import { describeExit, openSandboxLog, spawnSandboxProcess, type ExitInfo, type SpawnedProcess } from '../process-spawn.js';
 import type { SandboxSpec } from '../runtime.js';
-import { buildBundleSpec, hostBindFiles } from './bundle-spec.js';
+import { buildBundleSpec } from './bundle-spec.js';
 import { oomCounterFile, parseOomKills, type CgroupHierarchyDir } from './cgroup-dirs.js';
 import { mountOverlay, unmountOverlay } from './overlay.js';
 import type { Runc } from './runc.js';
@@ -43,6 +42,8 @@ export interface OciContext {
   /** `dirigent-<hash>`: our parent below the worker's own cgroups. */
   cgroupParent: string;
   cgroupDirs: readonly CgroupHierarchyDir[];
+  /** The members of `hostBindFiles` present on this host, found once at start-up. */
+  hostFiles: readonly string[];
   clock: Clock;
   log: Logger;
 }
@@ -93,7 +94,7 @@ export async function prepareBundle(ctx: OciContext, input: BundleInput): Promis
     pidsMax: ctx.pidsMax,
     tmpMiB: ctx.tmpMiB,
     cgroupsPath: containerCgroupsPath(ctx, sandboxId),
-    hostFiles: hostBindFiles.filter((file) => existsSync(file)),
+    hostFiles: ctx.hostFiles,
   });
   if (!built.ok) return built.reason;
   for (const dir of [paths.rootfs, paths.upper, paths.work]) await mkdir(dir, { recursive: true });
@@ -182,17 +183,32 @@ export async function describeContainerExit(
   return describeExit(info, run.stderrTail);
 }
 
-/** Removes runc's record (and with it the container's cgroups), unmounts and removes the bundle. */
-export async function removeContainer(ctx: OciContext, sandboxId: string, opts: { spawned: boolean; mounted: boolean }): Promise<void> {
-  if (opts.spawned) {
-    const deleted = await ctx.runc.delete(sandboxId, { force: false });
-    // "does not exist" is fine: runc failed before it recorded the container.
-    if (!deleted.ok && !/does not exist/.test(deleted.stderr)) {
-      ctx.log.warn('sandbox.runc_delete_failed', { sandboxId, reason: deleted.reason });
-    }
+/**
+ * Removes runc's record (and with it the container's cgroups), and in parallel unmounts and
+ * removes the bundle: the container is gone, so neither needs the other.
+ */
+export async function removeContainer(
+  ctx: OciContext,
+  sandboxId: string,
+  opts: { spawned: boolean; mounted: boolean },
+): Promise<void> {
+  await Promise.all([
+    opts.spawned ? removeContainerRecord(ctx, sandboxId) : undefined,
+    removeContainerBundle(ctx, sandboxId, opts.mounted),
+  ]);
+}
+
+async function removeContainerRecord(ctx: OciContext, sandboxId: string): Promise<void> {
+  const deleted = await ctx.runc.delete(sandboxId, { force: false });
+  // "does not exist" is fine: runc failed before it recorded the container.
+  if (!deleted.ok && !/does not exist/.test(deleted.stderr)) {
+    ctx.log.warn('sandbox.runc_delete_failed', { sandboxId, reason: deleted.reason });
   }
+}
+
+async function removeContainerBundle(ctx: OciContext, sandboxId: string, mounted: boolean): Promise<void> {
   const paths = ociPaths(ctx.stateDir, sandboxId);
-  if (opts.mounted) {
+  if (mounted) {
     const failed = await unmountOverlay(paths.rootfs);
     if (failed !== undefined) {
       // Never recurse into a mounted root: leave it for the start-up reaper.

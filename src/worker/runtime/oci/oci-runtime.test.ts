@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -76,6 +76,22 @@ describe('oci runtime with images', { skip, timeout: 180_000 }, () => {
         assert.equal(answer.status, 200);
         assert.equal(answer.text.trim(), `Hello from fn-${id}! ping`);
       }
+    } finally {
+      await done();
+    }
+  });
+
+  it('unpacks an image once for concurrent creates, and leaves the unpacked root untouched', { timeout: testTimeoutMs }, async () => {
+    await fresh();
+    try {
+      const ids = ['sb-a', 'sb-b', 'sb-c'];
+      const results = await Promise.all(ids.map((sandboxId) => h.runtime.create({ sandboxId, fn: imageSpec('f', helloImage) })));
+      results.forEach(expectCreated);
+      assert.equal(h.logs.filter((l) => l.event === 'image.unpacked').length, 1);
+      const unpacked = (await readdir(join(h.stateDir, 'rootfs'))).filter((name) => !name.startsWith('.'));
+      assert.equal(unpacked.length, 1);
+      // runc made its mount points (/proc, /dev, /etc/resolv.conf...) in each sandbox's upper layer.
+      assert.deepEqual((await readdir(join(h.stateDir, 'rootfs', unpacked[0], 'rootfs'))).sort(), ['bin', 'tmp', 'www']);
     } finally {
       await done();
     }

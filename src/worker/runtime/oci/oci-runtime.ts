@@ -19,6 +19,7 @@
  * exits nobody asked for.
  */
 import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Clock } from '../../../shared/clock.js';
@@ -31,6 +32,7 @@ import { probeReadyOrExit } from '../readiness.js';
 import type { CreateResult, ExitListener, RuntimeSandbox, SandboxRuntime, SandboxSpec } from '../runtime.js';
 import { isValidSandboxId } from '../runtime.js';
 import type { SandboxUids } from '../sandbox-uids.js';
+import { hostBindFiles } from './bundle-spec.js';
 import { ownCgroupDirs } from './cgroup-dirs.js';
 import {
   describeContainerExit,
@@ -133,6 +135,7 @@ class OciSandboxRuntime implements OciRuntime {
       tmpMiB: this.opts.tmpMiB,
       cgroupParent: `dirigent-${digest.slice(0, 12)}`,
       cgroupDirs: await ownCgroupDirs(),
+      hostFiles: hostBindFiles.filter((file) => existsSync(file)),
       clock: this.opts.clock,
       log: this.log,
     };
