@@ -187,7 +187,8 @@ function bundleMounts(input: BundleSpecInput): OciMount[] {
   ];
   for (const file of input.hostFiles) {
     assert((hostBindFiles as readonly string[]).includes(file), `unexpected host file ${file}`);
-    mounts.push({ destination: file, type: 'bind', source: file, options: ['rbind', 'ro', 'nosuid', 'nodev', 'noexec'] });
+    const options = ['rbind', 'ro', 'nosuid', 'nodev', 'noexec'];
+    mounts.push({ destination: file, type: 'bind', source: file, options });
   }
   return mounts;
 }

@@ -16,7 +16,13 @@ import { join } from 'node:path';
 import type { Clock } from '../../../shared/clock.js';
 import type { Logger } from '../../../shared/logger.js';
 import type { ImageConfig } from '../image/image-cache.js';
-import { describeExit, openSandboxLog, spawnSandboxProcess, type ExitInfo, type SpawnedProcess } from '../process-spawn.js';
+import {
+  describeExit,
+  openSandboxLog,
+  spawnSandboxProcess,
+  type ExitInfo,
+  type SpawnedProcess,
+} from '../process-spawn.js';
 import type { SandboxSpec } from '../runtime.js';
 import { buildBundleSpec } from './bundle-spec.js';
 import { oomCounterFile, parseOomKills, type CgroupHierarchyDir } from './cgroup-dirs.js';

@@ -12,7 +12,13 @@ import { after, before, describe, it } from 'node:test';
 import { request } from 'undici';
 import { helloImageArchive, imageToolsMissing, TestRegistry } from '../../../integration/image-registry.js';
 import { connectRefused, expectCreated, runRuntimeContract } from '../runtime.contract.js';
-import { allocImageArchive, imageSpec, makeOciRuntime, type OciHarness } from './oci-runtime.testkit.js';
+import {
+  allocImageArchive,
+  imageSpec,
+  makeOciRuntime,
+  variantImageArchive,
+  type OciHarness,
+} from './oci-runtime.testkit.js';
 
 const toolsMissing = await imageToolsMissing(['runc', 'skopeo', 'umoci', 'docker-registry', 'busybox']);
 const notRoot = process.getuid?.() === 0 ? undefined : 'needs root (runc containers, overlay mounts)';
@@ -128,6 +134,20 @@ describe('oci runtime with images', { skip, timeout: 180_000 }, () => {
       assert.deepEqual(h.runtime.list(), []);
     } finally {
       await done();
+    }
+  });
+
+  it('fails the create of an image whose entrypoint is missing with runc\'s reason', { timeout: testTimeoutMs }, async () => {
+    await fresh();
+    const variant = await variantImageArchive(archive, ['/bin/nope'], []);
+    try {
+      const r = await h.runtime.create({ sandboxId: 'sb-1', fn: imageSpec('f', `oci-archive:${variant.archive}`) });
+      assert.equal(r.ok, false);
+      assert.match(r.ok ? '' : r.reason, /^exited during start: exit code \d+: .*\/bin\/nope/);
+      assert.deepEqual(h.runtime.list(), []);
+    } finally {
+      await done();
+      await variant.remove();
     }
   });
 

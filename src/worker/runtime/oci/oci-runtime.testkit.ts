@@ -100,22 +100,36 @@ export async function makeOciRuntime(opts: { stateDir?: string; readinessTimeout
   return { runtime, stateDir, ports, uids, logs, cleanup };
 }
 
-/**
- * The example image with another Cmd: serve in the background, wait ALLOC_AFTER_S seconds,
- * then hold ALLOC_MIB MiB in the init shell, which the memory limit's OOM killer ends.
- */
-export async function allocImageArchive(helloArchive: string): Promise<{ archive: string; remove: () => Promise<void> }> {
-  const dir = await mkdtemp(join(tmpdir(), 'dirigent-alloc-image-'));
+/** The example image with another Entrypoint and Cmd, as an OCI archive in a temp dir. */
+export async function variantImageArchive(
+  helloArchive: string,
+  entrypoint: readonly string[],
+  cmd: readonly string[],
+): Promise<{ archive: string; remove: () => Promise<void> }> {
+  const dir = await mkdtemp(join(tmpdir(), 'dirigent-variant-image-'));
   const layout = join(dir, 'layout');
-  const archive = join(dir, 'alloc.tar');
+  const archive = join(dir, 'variant.tar');
+  const run = (tool: string, args: string[]): Promise<unknown> =>
+    execFileAsync(tool, args, { timeout: imageBuildTimeoutMs });
+  const flags = [
+    ...entrypoint.flatMap((arg) => ['--config.entrypoint', arg]),
+    ...cmd.flatMap((arg) => ['--config.cmd', arg]),
+  ];
+  await run('skopeo', ['copy', '--quiet', `oci-archive:${helloArchive}`, `oci:${layout}:1`]);
+  await run('umoci', ['config', '--image', `${layout}:1`, '--tag', 'variant', ...flags]);
+  await run('skopeo', ['copy', '--quiet', `oci:${layout}:variant`, `oci-archive:${archive}`]);
+  return { archive, remove: () => rm(dir, { recursive: true, force: true }) };
+}
+
+/**
+ * Serves in the background, waits ALLOC_AFTER_S seconds, then holds ALLOC_MIB MiB in the init
+ * shell, which the memory limit's OOM killer ends.
+ */
+export function allocImageArchive(helloArchive: string): ReturnType<typeof variantImageArchive> {
   const script = [
     'httpd -p "$HOST:$PORT" -h /www',
     'busybox sleep "$ALLOC_AFTER_S"',
     'x=$(busybox head -c "${ALLOC_MIB}m" /dev/zero | busybox tr "\\000" a)',
   ].join(' && ');
-  const run = (cmd: string, args: string[]): Promise<unknown> => execFileAsync(cmd, args, { timeout: imageBuildTimeoutMs });
-  await run('skopeo', ['copy', '--quiet', `oci-archive:${helloArchive}`, `oci:${layout}:1`]);
-  await run('umoci', ['config', '--image', `${layout}:1`, '--tag', 'alloc', '--config.cmd', '-c', '--config.cmd', script]);
-  await run('skopeo', ['copy', '--quiet', `oci:${layout}:alloc`, `oci-archive:${archive}`]);
-  return { archive, remove: () => rm(dir, { recursive: true, force: true }) };
+  return variantImageArchive(helloArchive, ['/bin/sh'], ['-c', script]);
 }

@@ -27,7 +27,7 @@ import type { Logger } from '../../../shared/logger.js';
 import { assert } from '../../../shared/assert.js';
 import type { ImageCache } from '../image/image-cache.js';
 import { acquireCheckedPort, type PortAllocator } from '../port-allocator.js';
-import { portIsFree } from '../process-spawn.js';
+import { portIsFree, type ExitInfo, type SpawnedProcess } from '../process-spawn.js';
 import { probeReadyOrExit } from '../readiness.js';
 import type { CreateResult, ExitListener, RuntimeSandbox, SandboxRuntime, SandboxSpec } from '../runtime.js';
 import { isValidSandboxId } from '../runtime.js';
@@ -45,7 +45,6 @@ import {
   type OciContext,
 } from './oci-container.js';
 import { reapOciOrphans, removeCgroupParents, type OciReapResult } from './oci-orphans.js';
-import type { SpawnedProcess } from '../process-spawn.js';
 import { RootfsCache } from './rootfs-cache.js';
 import { Runc } from './runc.js';
 
@@ -223,11 +222,13 @@ class OciSandboxRuntime implements OciRuntime {
   private async createRun(entry: OciSandbox, spec: SandboxSpec, t0Ms: number): Promise<CreateResult> {
     const ctx = await this.startup;
     if (typeof ctx === 'string') return { ok: false, reason: ctx };
-    const fetched = await this.opts.images.get(spec.fn.image);
+    // A delete() does not wait for a long pull: the shared fetch goes on for the next create.
+    const fetched = await untilAborted(this.opts.images.get(spec.fn.image), entry.abort.signal);
+    if (fetched === undefined) return { ok: false, reason: 'deleted during start' };
     if (!fetched.ok) return { ok: false, reason: fetched.reason };
-    const unpacked = await this.rootfs.get(fetched.image);
+    const unpacked = await untilAborted(this.rootfs.get(fetched.image), entry.abort.signal);
+    if (unpacked === undefined) return { ok: false, reason: 'deleted during start' };
     if (!unpacked.ok) return { ok: false, reason: unpacked.reason };
-    if (entry.abort.signal.aborted) return { ok: false, reason: 'deleted during start' };
     const held = await this.holdPortAndUid(entry, spec);
     if (held !== undefined) return { ok: false, reason: held };
     const t1Ms = this.opts.clock.nowMs();
@@ -301,7 +302,12 @@ class OciSandboxRuntime implements OciRuntime {
   }
 
   /** An exit of a ready sandbox that nobody asked for: find out why, clean up, tell listeners. */
-  private async onContainerExit(ctx: OciContext, entry: OciSandbox, run: SpawnedProcess, info: { code: number | null; signal: NodeJS.Signals | null }): Promise<void> {
+  private async onContainerExit(
+    ctx: OciContext,
+    entry: OciSandbox,
+    run: SpawnedProcess,
+    info: ExitInfo,
+  ): Promise<void> {
     if (entry.state !== 'ready' || entry.run !== run) return; // delete() caused it
     entry.state = 'stopping'; // from here, a delete() waits for this teardown
     const reason = await describeContainerExit(ctx, entry.sandboxId, entry.memoryMiB, run, info);
@@ -331,7 +337,8 @@ class OciSandboxRuntime implements OciRuntime {
     let gone = true;
     if (typeof ctx !== 'string') {
       if (entry.run) gone = await stopContainer(ctx, sandboxId, entry.run);
-      if (entry.bundled) await removeContainer(ctx, sandboxId, { spawned: entry.run !== undefined, mounted: entry.mounted });
+      const { bundled, mounted } = entry;
+      if (bundled) await removeContainer(ctx, sandboxId, { spawned: entry.run !== undefined, mounted });
       if (cause === 'delete') await rm(ociPaths(ctx.stateDir, sandboxId).log, { force: true });
     }
     // A container that would not die keeps its port and uid: reusing them would let it squat.
@@ -340,4 +347,15 @@ class OciSandboxRuntime implements OciRuntime {
     const teardownMs = this.opts.clock.nowMs() - t0Ms;
     this.log.info('sandbox.deleted', { sandboxId, cause, port: entry.port, teardownMs });
   }
+}
+
+/** The promise's value, or undefined as soon as `signal` aborts (the promise runs on). */
+function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T | undefined> {
+  if (signal.aborted) return Promise.resolve(undefined);
+  let onAbort!: () => void;
+  const aborted = new Promise<undefined>((done) => {
+    onAbort = () => done(undefined);
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+  return Promise.race([promise, aborted]).finally(() => signal.removeEventListener('abort', onAbort));
 }

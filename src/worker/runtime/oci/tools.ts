@@ -26,8 +26,9 @@ export function runTool(command: string, args: readonly string[], timeoutMs: num
       if (!err) return resolve({ ok: true, stdout, stderr, reason: '' });
       const code = (err as NodeJS.ErrnoException).code;
       const line = lastLine(stderr);
-      const reason =
-        code === 'ENOENT' ? `${command} not found` : err.killed ? `${command} timed out after ${timeoutMs} ms` : line || err.message;
+      let reason = line || err.message;
+      if (err.killed) reason = `${command} timed out after ${timeoutMs} ms`;
+      if (code === 'ENOENT') reason = `${command} not found`;
       resolve({ ok: false, stdout, stderr, reason: `${command} ${args[0] ?? ''}: ${reason}` });
     });
   });
