@@ -17,7 +17,6 @@ import type { Clock } from '../../../shared/clock.js';
 import type { Logger } from '../../../shared/logger.js';
 import type { ImageConfig } from '../image/image-cache.js';
 import {
-  describeExit,
   openSandboxLog,
   spawnSandboxProcess,
   type ExitInfo,
@@ -28,7 +27,7 @@ import { buildBundleSpec } from './bundle-spec.js';
 import { oomCounterFile, parseOomKills, type CgroupHierarchyDir } from './cgroup-dirs.js';
 import { mountOverlay, unmountOverlay } from './overlay.js';
 import type { Runc } from './runc.js';
-import { toolSearchPath } from './tools.js';
+import { lastLine, toolSearchPath } from './tools.js';
 
 /** After `runc kill` succeeded, the run child exits within ms; past this something is wrong. */
 const exitWaitMsMax = 5_000;
@@ -180,13 +179,13 @@ export async function describeContainerExit(
     const kills = await readFile(counter, 'utf8').then(parseOomKills, () => 0);
     if (kills > 0) return `out of memory: killed at its ${memoryMiB} MiB limit`;
   }
+  // runc decorates its own errors (time=... level=error msg="..."): quote the message only.
+  const line = lastLine(run.stderrTail.lastLine());
   const code = info.code ?? 0;
   const signal = Object.entries(osConstants.signals).find(([, n]) => n === code - signalExitBase)?.[0];
-  if (info.signal === null && signal !== undefined) {
-    const line = run.stderrTail.lastLine();
-    return line === '' ? `signal ${signal}` : `signal ${signal}: ${line}`;
-  }
-  return describeExit(info, run.stderrTail);
+  let what = info.signal !== null ? `signal ${info.signal}` : `exit code ${code}`;
+  if (info.signal === null && signal !== undefined) what = `signal ${signal}`;
+  return line === '' ? what : `${what}: ${line}`;
 }
 
 /**

@@ -144,6 +144,7 @@ describe('oci runtime with images', { skip, timeout: 180_000 }, () => {
       const r = await h.runtime.create({ sandboxId: 'sb-1', fn: imageSpec('f', `oci-archive:${variant.archive}`) });
       assert.equal(r.ok, false);
       assert.match(r.ok ? '' : r.reason, /^exited during start: exit code \d+: .*\/bin\/nope/);
+      assert.doesNotMatch(r.ok ? '' : r.reason, /level=error/, "runc's log decoration stripped");
       assert.deepEqual(h.runtime.list(), []);
     } finally {
       await done();
