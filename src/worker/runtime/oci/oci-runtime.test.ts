@@ -194,7 +194,8 @@ async function deadWorker(stateDir: string, image: string): Promise<{ child: Chi
   const testkit = new URL('./oci-runtime.testkit.js', import.meta.url).href;
   const code = [
     `const { makeOciRuntime, imageSpec } = await import(${JSON.stringify(testkit)});`,
-    `const h = await makeOciRuntime({ stateDir: ${JSON.stringify(stateDir)} });`,
+    `const stateDir = ${JSON.stringify(stateDir)};`,
+    "const h = await makeOciRuntime({ stateDir, imageCacheDir: stateDir + '/images' });",
     `const r = await h.runtime.create({ sandboxId: 'sb-1', fn: imageSpec('f', ${JSON.stringify(image)}) });`,
     "console.log(r.ok ? r.sandbox.address : 'failed: ' + r.reason);",
     'setInterval(() => {}, 1000);',

@@ -31,7 +31,6 @@ const imageBuildTimeoutMs = 120_000;
 
 let sliceNext = 0;
 let imageCache: ImageCache | undefined;
-let imageCacheDir: string | undefined;
 
 function nextPortRange(): [number, number] {
   const slices = Math.floor((portTop - portBase + 1) / portSliceSize);
@@ -39,12 +38,17 @@ function nextPortRange(): [number, number] {
   return [first, first + portSliceSize - 1];
 }
 
-/** One image cache per test process: every runtime shares its fetched layouts. */
-async function sharedImageCache(): Promise<ImageCache> {
+/**
+ * One image cache per test process: every runtime shares its fetched layouts. `dir`, when
+ * given, is the caller's to remove (a process that is SIGKILLed never runs its exit hook).
+ */
+async function sharedImageCache(dir?: string): Promise<ImageCache> {
   if (imageCache) return imageCache;
-  imageCacheDir = await mkdtemp(join(tmpdir(), 'dirigent-oci-images-'));
-  const dir = imageCacheDir;
-  process.once('exit', () => rmSync(dir, { recursive: true, force: true })); // 'exit' runs sync code only
+  if (dir === undefined) {
+    const made = await mkdtemp(join(tmpdir(), 'dirigent-oci-images-'));
+    process.once('exit', () => rmSync(made, { recursive: true, force: true })); // 'exit' runs sync code only
+    dir = made;
+  }
   imageCache = new ImageCache({ cacheDir: dir, insecureRegistries: [], clock: systemClock, logger: memoryLogger() });
   return imageCache;
 }
@@ -75,7 +79,14 @@ export interface OciHarness {
   cleanup: () => Promise<void>;
 }
 
-export async function makeOciRuntime(opts: { stateDir?: string; readinessTimeoutMs?: number } = {}): Promise<OciHarness> {
+export interface OciHarnessOptions {
+  /** An existing state dir (e.g. one a dead worker left); a temp dir otherwise. */
+  stateDir?: string;
+  /** Where the process's image cache lives, on first use; a temp dir otherwise. */
+  imageCacheDir?: string;
+}
+
+export async function makeOciRuntime(opts: OciHarnessOptions = {}): Promise<OciHarness> {
   const stateDir = opts.stateDir ?? (await mkdtemp(join(tmpdir(), 'dirigent-oci-runtime-')));
   const logs: RecordedLog[] = [];
   const ports = createPortAllocator(nextPortRange());
@@ -83,13 +94,13 @@ export async function makeOciRuntime(opts: { stateDir?: string; readinessTimeout
   const runtime = createOciRuntime({
     host: '127.0.0.1',
     stateDir,
-    images: await sharedImageCache(),
+    images: await sharedImageCache(opts.imageCacheDir),
     ports,
     uids,
     runtimeBinary: 'runc',
     pidsMax: 512,
     tmpMiB: 16,
-    readinessTimeoutMs: opts.readinessTimeoutMs ?? 10_000,
+    readinessTimeoutMs: 10_000,
     readinessBackoffMs: [1, 10],
     logger: memoryLogger(logs),
     clock: systemClock,
