@@ -17,6 +17,11 @@
  * Invariants: port and uid are held until the container is gone; an entry in `sandboxes`
  * exists from the start of create() until its teardown finished; listeners hear only about
  * exits nobody asked for.
+ *
+ * An image must listen on $HOST:$PORT (the runtime's values win over the image's and the
+ * function's env): sandboxes share the host network namespace, so `FunctionSpec.port` cannot be
+ * remapped and is not used. The unpacked images under <stateDir>/rootfs are a cache: they
+ * outlive close() and restarts; everything else of a sandbox goes with it.
  */
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
