@@ -45,9 +45,17 @@ test('a bad value names the key, the value and the range', () => {
     [() => compileDataPlane({ controlPlane: 'nowhere' }), 'data plane: controlPlane must be host:port[,host:port...], got nowhere'],
     [() => compileWorker({ controlPlane: 'a:1,,b:2' }), 'worker: controlPlane must be host:port[,host:port...], got a:1,,b:2'],
     [() => compileControlPlane({ store: 'redis://x' }), 'control plane: store must be sqlite:<path> or etcd://host:port[,host:port...], got redis://x'],
-    [() => compileWorker({ runtime: 'oci' }), 'worker: runtime must be one of process | emulated, got oci'],
+    [() => compileWorker({ runtime: 'firecracker' }), 'worker: runtime must be a comma-separated list of process | emulated | oci | containerd (emulated alone), got firecracker'],
+    [() => compileWorker({ runtime: 'process,emulated' }), 'worker: runtime must be a comma-separated list of process | emulated | oci | containerd (emulated alone), got process,emulated'],
+    [() => compileWorker({ runtime: 'oci,oci' }), 'worker: runtime must be a comma-separated list of process | emulated | oci | containerd (emulated alone), got oci,oci'],
+    [() => compileWorker({ isolation: 'chroot' }), 'worker: isolation must be one of bwrap | none | auto, got chroot'],
+    [() => compileWorker({ egressDenyCidrs: '10.0.0.0' }), "worker: egressDenyCidrs must be '' or comma-separated CIDRs (10.0.0.0/8,fc00::/7), got 10.0.0.0"],
   ];
   for (const [run, message] of cases) assert.throws(run, (e) => e instanceof ConfigError && e.message === message, message);
+});
+
+test('a worker may have several runtimes', () => {
+  assert.equal(compileWorker({ runtime: 'process,oci,containerd' }).runtime, 'process,oci,containerd');
 });
 
 test('policy names come from the one list in src/policy', () => {
