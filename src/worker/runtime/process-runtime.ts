@@ -11,16 +11,20 @@
  *
  * Invariants: a port is held from acquire until the sandbox's whole group is gone; an entry in
  * `sandboxes` exists from the start of create() until its teardown finished; listeners hear only
- * about exits nobody asked for. Limits (cgroup v1) are opt-in; bubblewrap isolation is not done.
+ * about exits nobody asked for; a uid is held from acquire until the group is gone.
+ *
+ * Isolation 'bwrap' (the default): every sandbox runs under bubblewrap as its own host uid from
+ * the worker's pool, with no capabilities, under cgroup limits (cgroups.ts) taken from the
+ * function's resources. 'none' runs the plain command as the worker's user (trusted code only).
  */
 import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
+import { workerDefaults } from '../../config/defaults.js';
 import type { Clock } from '../../shared/clock.js';
 import type { Logger } from '../../shared/logger.js';
 import { assert } from '../../shared/assert.js';
-import { removeCgroupParent } from './cgroup-v1.js';
 import { acquireCheckedPort, createPortAllocator, type PortAllocator } from './port-allocator.js';
-import { describeExit, isDirectory, portIsFree, resolveCommand, type ExitInfo } from './process-spawn.js';
+import { absolutePathArgDirs, describeExit, isDirectory, portIsFree, resolveCommand, type ExitInfo } from './process-spawn.js';
 import { probeReadyOrExit } from './readiness.js';
 import type {
   CreateResult,
@@ -31,10 +35,12 @@ import type {
 } from './runtime.js';
 import { isValidSandboxId } from './runtime.js';
 import {
-  prepareSandboxCgroups,
+  exitReason,
+  oomReason,
+  prepareSandboxContext,
+  setprivPath,
   startSandboxProcess,
   stopSandboxProcess,
-  type SandboxCgroups,
   type SandboxCommand,
   type SandboxProcess,
   type SandboxProcessContext,
@@ -46,11 +52,10 @@ import {
   sandboxPaths,
   type ReapResult,
 } from './sandbox-records.js';
+import { createSandboxUids, type SandboxUids } from './sandbox-uids.js';
 
 export { reapOrphans, type ReapResult } from './sandbox-records.js';
 
-/** Where setpriv lives on Debian; when present, sandboxes die with the worker (pdeathsig). */
-const setprivPath = '/usr/bin/setpriv';
 /** Extra ports tried when a child fails with EADDRINUSE (a foreign process won the race). */
 const addressInUseRetriesMax = 2;
 /** Ports skipped per create because a foreign process listens on them. */
@@ -65,12 +70,26 @@ export interface ProcessRuntimeOptions {
   logger: Logger;
   clock: Clock;
   /**
-   * 'cgroup-v1': each sandbox gets cpu (quota = fn cpuMillis), memory (fn memoryMiB) and pids
-   * cgroups below the worker's own; delete() then also kills processes that left the group.
-   * Costs a /bin/sh exec (~1 ms) per create. When cgroup v1 is unusable, every create fails.
-   * @default 'none'
+   * 'bwrap': bubblewrap namespaces, a minimal read-only fs, its own uid, no capabilities.
+   * When bwrap or setpriv is missing, every create fails (the worker checks before).
+   * @default 'bwrap'
    */
-  limits?: 'none' | 'cgroup-v1';
+  isolation?: 'bwrap' | 'none';
+  /**
+   * 'cgroups': each sandbox gets cpu (quota = fn cpuMillis), memory (fn memoryMiB) and pids
+   * limits below the worker's own cgroups (v1 or v2); delete() then also kills processes that
+   * left the group. Costs a /bin/sh exec (~1 ms) per create. When unusable, every create fails.
+   * @default 'cgroups' with isolation 'bwrap', else 'none'
+   */
+  limits?: 'none' | 'cgroups';
+  /** Uids shared by every runtime of the worker; a private pool of the default range if unset. */
+  uids?: SandboxUids;
+  /** Ports shared by every runtime of the worker; a private allocator of portRange if unset. */
+  ports?: PortAllocator;
+  /** @default workerDefaults.sandboxTmpMiB */
+  sandboxTmpMiB?: number;
+  /** @default workerDefaults.sandboxPidsMax */
+  sandboxPidsMax?: number;
 }
 
 export interface ProcessRuntime extends SandboxRuntime {
@@ -100,6 +119,8 @@ interface ProcessSandbox {
   created: Promise<void>;
   proc?: SandboxProcess;
   sandbox?: RuntimeSandbox;
+  /** Set by the teardown: the kernel OOM-killed a process of it (read before cgroup removal). */
+  oomKilled?: boolean;
   teardown?: Promise<void>;
 }
 
@@ -121,6 +142,7 @@ class ProcessSandboxRuntime implements ProcessRuntime {
   private readonly sandboxes = new Map<string, ProcessSandbox>();
   private readonly listeners: ExitListener[] = [];
   private readonly ports: PortAllocator;
+  private readonly uids: SandboxUids;
   private readonly log: Logger;
   private readonly searchPath: string;
   private readonly wrapper: readonly string[];
@@ -128,7 +150,8 @@ class ProcessSandboxRuntime implements ProcessRuntime {
   private closed = false;
 
   constructor(private readonly opts: ProcessRuntimeOptions) {
-    this.ports = createPortAllocator(opts.portRange);
+    this.ports = opts.ports ?? createPortAllocator(opts.portRange);
+    this.uids = opts.uids ?? createSandboxUids(workerDefaults.sandboxUidRange);
     this.log = opts.logger.child({ runtime: 'process' });
     // The only thing taken from the worker's environment: needed to find `node` and friends.
     this.searchPath = process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin';
@@ -140,21 +163,31 @@ class ProcessSandboxRuntime implements ProcessRuntime {
     });
     this.orphansReaped.catch(() => {}); // creates report it; an unread rejection must not crash
     const pdeathsig = this.wrapper.length > 0;
-    const limits = opts.limits ?? 'none';
-    this.log.info('runtime.started', { stateDir: opts.stateDir, pdeathsig, limits });
+    const { isolation, limits } = this.modes();
+    this.log.info('runtime.started', { stateDir: opts.stateDir, pdeathsig, isolation, limits });
   }
 
-  /** State dirs, orphans of a previous run, and (with limits) the cgroup hierarchy. */
+  private modes(): { isolation: 'bwrap' | 'none'; limits: 'cgroups' | 'none' } {
+    const isolation = this.opts.isolation ?? 'bwrap';
+    return { isolation, limits: this.opts.limits ?? (isolation === 'bwrap' ? 'cgroups' : 'none') };
+  }
+
+  /** State dirs, orphans of a previous run, and the isolation and cgroup set-up. */
   private async startRun(): Promise<Startup | string> {
-    const { stateDir } = this.opts;
+    const { stateDir, clock } = this.opts;
     await ensureStateDirs(stateDir);
     const reaped = await reapOrphans({ stateDir, logger: this.log });
-    const { clock } = this.opts;
-    const ctx: SandboxProcessContext = { stateDir, clock, log: this.log, wrapper: this.wrapper };
-    if ((this.opts.limits ?? 'none') === 'none') return { reaped, ctx };
-    const cgroups: SandboxCgroups | string = await prepareSandboxCgroups(stateDir, this.log);
-    if (typeof cgroups === 'string') return cgroups;
-    return { reaped, ctx: { ...ctx, cgroups } };
+    const ctx = await prepareSandboxContext({
+      ...this.modes(),
+      stateDir,
+      clock,
+      log: this.log,
+      wrapper: this.wrapper,
+      tmpMiB: this.opts.sandboxTmpMiB ?? workerDefaults.sandboxTmpMiB,
+      pidsMax: this.opts.sandboxPidsMax ?? workerDefaults.sandboxPidsMax,
+    });
+    if (typeof ctx === 'string') return ctx;
+    return { reaped, ctx };
   }
 
   async create(spec: SandboxSpec): Promise<CreateResult> {
@@ -220,8 +253,7 @@ class ProcessSandboxRuntime implements ProcessRuntime {
     const started = await this.startup;
     await Promise.all([...this.sandboxes.keys()].map((id) => this.delete(id)));
     assert(this.sandboxes.size === 0, 'sandboxes left after close');
-    const cgroups = typeof started === 'string' ? undefined : started.ctx.cgroups;
-    if (cgroups) await removeCgroupParent(cgroups.host, cgroups.parent);
+    if (typeof started !== 'string') await started.ctx.cgroups?.removeParent();
     this.log.info('runtime.closed', {});
   }
 
@@ -250,7 +282,9 @@ class ProcessSandboxRuntime implements ProcessRuntime {
     if (command === undefined) {
       return { ok: false, reason: `spawn ENOENT: no such command '${spec.fn.command[0]}'` };
     }
-    const cmd = { command: [command, ...spec.fn.command.slice(1)], cwd, searchPath };
+    const args = spec.fn.command.slice(1);
+    const extraDirs = await absolutePathArgDirs(args);
+    const cmd = { command: [command, ...args], cwd, searchPath, extraDirs };
     for (let retry = 0; ; retry++) {
       if (entry.abort.signal.aborted) return { ok: false, reason: 'deleted during start' };
       const result = await this.createAttempt(entry, spec, cmd, started.ctx);
@@ -285,20 +319,25 @@ class ProcessSandboxRuntime implements ProcessRuntime {
       const [first, last] = this.opts.portRange;
       return { ok: false, reason: `no free port in [${first}, ${last}]` };
     }
+    const uid = ctx.isolation ? this.uids.acquire(spec.fn.egress) : undefined;
+    if (ctx.isolation && uid === undefined) {
+      this.ports.release(port);
+      return { ok: false, reason: `no free sandbox uid (egress ${spec.fn.egress ? 'on' : 'off'})` };
+    }
     let spawned: Awaited<ReturnType<typeof startSandboxProcess>>;
     try {
-      spawned = await startSandboxProcess(ctx, spec, cmd, port);
+      spawned = await startSandboxProcess(ctx, spec, cmd, port, uid);
     } catch (err) {
-      this.ports.release(port);
+      this.releaseIds(port, uid);
       throw err;
     }
     if (!spawned.ok) {
-      this.ports.release(port);
+      this.releaseIds(port, uid);
       return spawned;
     }
     const proc = spawned.proc;
     entry.proc = proc;
-    const readiness = await this.awaitReady(entry, proc);
+    const readiness = await this.awaitReady(entry, proc, ctx);
     if (!readiness.ok) return readiness;
     entry.state = 'ready';
     entry.sandbox = {
@@ -319,6 +358,7 @@ class ProcessSandboxRuntime implements ProcessRuntime {
   private async awaitReady(
     entry: ProcessSandbox,
     proc: SandboxProcess,
+    ctx: SandboxProcessContext,
   ): Promise<{ ok: true; readinessMs: number } | AttemptResult> {
     const t0Ms = this.opts.clock.nowMs();
     const outcome = await probeReadyOrExit({
@@ -337,7 +377,7 @@ class ProcessSandboxRuntime implements ProcessRuntime {
       case 'timeout':
         return { ok: false, reason: `readiness timeout after ${this.opts.readinessTimeoutMs} ms` };
       case 'exited': {
-        const reason = `exited during start: ${describeExit(outcome.exit, proc.stderrTail)}`;
+        const reason = `exited during start: ${await exitReason(ctx, proc, outcome.exit)}`;
         if (!proc.stderrTail.includes('EADDRINUSE')) return { ok: false, reason };
         return { ok: false, reason, addressInUse: true };
       }
@@ -353,20 +393,29 @@ class ProcessSandboxRuntime implements ProcessRuntime {
   }
 
   /** An exit of a ready sandbox that nobody asked for: clean up, then tell the listeners. */
-  private onProcessExit(entry: ProcessSandbox, proc: SandboxProcess, info: ExitInfo): void {
+  private async onProcessExit(
+    entry: ProcessSandbox,
+    proc: SandboxProcess,
+    info: ExitInfo,
+  ): Promise<void> {
     if (entry.state !== 'ready' || entry.proc !== proc) return; // delete() caused it
-    const reason = describeExit(info, proc.stderrTail);
+    await this.teardownOnce(entry, 'crash');
+    // The OOM counter was read by the teardown, before it removed the cgroup.
+    const reason = entry.oomKilled && proc.cgroup ? oomReason(proc.cgroup) : describeExit(info, proc.stderrTail);
     this.log.warn('sandbox.crashed', { sandboxId: entry.sandboxId, pid: proc.pid, reason });
-    void this.teardownOnce(entry, 'crash').then(() => {
-      if (this.sandboxes.get(entry.sandboxId) === entry) this.sandboxes.delete(entry.sandboxId);
-      for (const listener of this.listeners) {
-        try {
-          listener(entry.sandboxId, reason);
-        } catch (err) {
-          this.log.error('runtime.listener_failed', { err: (err as Error).message });
-        }
+    if (this.sandboxes.get(entry.sandboxId) === entry) this.sandboxes.delete(entry.sandboxId);
+    for (const listener of this.listeners) {
+      try {
+        listener(entry.sandboxId, reason);
+      } catch (err) {
+        this.log.error('runtime.listener_failed', { err: (err as Error).message });
       }
-    });
+    }
+  }
+
+  private releaseIds(port: number, uid: number | undefined): void {
+    this.ports.release(port);
+    if (uid !== undefined) this.uids.release(uid);
   }
 
   /** Tears down once; a second caller waits for the first teardown (its cause wins). */
@@ -388,10 +437,13 @@ class ProcessSandboxRuntime implements ProcessRuntime {
     const t0Ms = this.opts.clock.nowMs();
     const { sandboxId } = entry;
     const stopped = await stopSandboxProcess(started.ctx, proc);
+    entry.oomKilled = stopped.oomKilled;
     if (!stopped.exited || !stopped.gone) {
       this.log.error('sandbox.kill_stuck', { sandboxId, pid: proc.pid, ...stopped });
     }
     this.ports.release(proc.port);
+    // A uid whose process may still live is never handed out again (it would share its walls).
+    if (proc.uid !== undefined && stopped.gone) this.uids.release(proc.uid);
     await proc.recordWritten;
     if (cause !== 'retry') {
       const keepLog = cause !== 'delete';
