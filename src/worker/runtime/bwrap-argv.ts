@@ -122,7 +122,7 @@ export function setprivArgs(setprivPath: string, uid: number): string[] {
 export function functionDirs(sb: BwrapSandbox): string[] {
   const wanted = [sb.workingDir, dirname(sb.commandPath), ...sb.extraDirs]
     .filter((dir) => dir !== '')
-    .map((dir) => posix.normalize(dir))
+    .map((dir) => posix.normalize(dir).replace(/(.)\/+$/, '$1'))
     // The host root itself would undo every wall (and hide /proc, /tmp); cwd '/' is the sandbox's.
     .filter((dir) => dir !== '/');
   const unique = [...new Set(wanted)].sort((a, b) => a.length - b.length);
