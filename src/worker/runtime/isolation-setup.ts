@@ -33,10 +33,10 @@ export async function isolationUnusableReason(uid = process.getuid?.() ?? -1): P
 }
 
 /** The isolation to run with; throws ConfigError when 'bwrap' is asked for and unusable. */
-export async function resolveIsolation(
-  asked: 'bwrap' | 'none' | 'auto',
-  log: Logger,
-): Promise<'bwrap' | 'none'> {
+export async function resolveIsolation(asked: string, log: Logger): Promise<'bwrap' | 'none'> {
+  if (asked !== 'bwrap' && asked !== 'none' && asked !== 'auto') {
+    throw new ConfigError(`worker: isolation must be bwrap, none or auto, got ${asked}`);
+  }
   if (asked === 'none') {
     log.warn('worker.unisolated', { reason: '--isolation none: functions run as the worker user, unlimited' });
     return 'none';
