@@ -1,0 +1,57 @@
+/**
+ * The packet filter as data: table name per state dir, uid ranges, refusal of this host and of
+ * the deny list, replace-on-load. Loading it for real is in process-isolation.test.ts.
+ */
+import { strict as assert } from 'node:assert';
+import { describe, test } from 'node:test';
+import { isolationUnusableReason } from './isolation-setup.js';
+import { firewallRuleset, firewallTableName } from './sandbox-firewall.js';
+
+const ranges = { noEgress: [200_000, 209_999], egress: [210_000, 219_999] } as const;
+
+describe('sandbox firewall ruleset', () => {
+  test('one table per state dir, named by 12 hex of its hash', () => {
+    assert.match(firewallTableName('/var/lib/dirigent/workers/w1'), /^dirigent_[0-9a-f]{12}$/);
+    assert.notEqual(firewallTableName('/a'), firewallTableName('/b'));
+    assert.equal(firewallTableName('/a/../b'), firewallTableName('/b'));
+  });
+
+  test('replaces a stale table atomically, then matches the two uid halves', () => {
+    const rules = firewallRuleset('dirigent_abc', ranges, []).split('\n').map((l) => l.trim());
+    assert.deepEqual(rules.slice(0, 3), ['table inet dirigent_abc', 'delete table inet dirigent_abc', 'table inet dirigent_abc {']);
+    assert.ok(rules.includes('type filter hook output priority filter; policy accept;'));
+    assert.ok(rules.includes('meta skuid 200000-209999 jump no_egress'));
+    assert.ok(rules.includes('meta skuid 210000-219999 jump egress'));
+  });
+
+  test('no egress: replies pass, everything else is refused', () => {
+    const text = firewallRuleset('t', ranges, ['10.0.0.0/8']);
+    const chain = /chain no_egress \{([^}]*)\}/.exec(text)![1].trim().split('\n').map((l) => l.trim());
+    assert.deepEqual(chain, ['ct state established,related accept', 'goto refuse']);
+  });
+
+  test('egress: replies pass; this host and the deny list (v4 and v6) are refused; the rest accepted', () => {
+    const text = firewallRuleset('t', ranges, ['10.0.0.0/8', '169.254.0.0/16', 'fc00::/7']);
+    const chain = /chain egress \{([^}]*)\}/.exec(text)![1].trim().split('\n').map((l) => l.trim());
+    assert.deepEqual(chain, [
+      'ct state established,related accept',
+      'fib daddr type local goto refuse',
+      'ip daddr { 10.0.0.0/8, 169.254.0.0/16 } goto refuse',
+      'ip6 daddr { fc00::/7 } goto refuse',
+      'accept',
+    ]);
+    assert.ok(!firewallRuleset('t', ranges, []).includes('ip daddr'), 'no empty set');
+  });
+
+  test('refusal is a reject (fast failure), never a drop', () => {
+    const text = firewallRuleset('t', ranges, []);
+    assert.ok(text.includes('meta l4proto tcp reject with tcp reset'));
+    assert.ok(!text.includes('drop'));
+  });
+
+  test('isolation needs root', async () => {
+    const reason = await isolationUnusableReason(1000);
+    // On a host without the binaries that is named first; with them, root is what is missing.
+    assert.match(reason ?? '', /not found \(apt-get install|needs root/);
+  });
+});
