@@ -6,7 +6,7 @@
  * sandbox map and the lifecycle around these two steps.
  *
  * argv of a sandbox, outermost first (each part optional except the command):
- *   setpriv --pdeathsig SIGKILL --        dies with the worker
+ *   setpriv --pdeathsig SIGKILL --        dies with the worker (unisolated only; bwrap does it)
  *   /bin/sh -c <join cgroups> sh ... --   enters its cgroups, then execs
  *   bwrap ... -- setpriv --reuid U ... -- namespaces, minimal fs, own uid, no caps (bwrap-argv.ts)
  *   <command> <args...>                    the function
@@ -161,7 +161,10 @@ export async function startSandboxProcess(
   uid?: number,
 ): Promise<{ ok: true; proc: SandboxProcess } | { ok: false; reason: string }> {
   const cgroup = ctx.cgroups ? await ctx.cgroups.create(spec.sandboxId, spec.fn.resources) : undefined;
-  const argv = [...ctx.wrapper, ...(cgroup ? cgroupJoinArgv(cgroup) : []), ...isolatedArgv(ctx, spec, cmd, uid)];
+  // Isolated, bwrap's --die-with-parent already ties the sandbox to the worker, so the setpriv
+  // pdeathsig wrapper would only cost an exec (~1-3 ms of cold start).
+  const wrapper = ctx.isolation ? [] : ctx.wrapper;
+  const argv = [...wrapper, ...(cgroup ? cgroupJoinArgv(cgroup) : []), ...isolatedArgv(ctx, spec, cmd, uid)];
   let result: SpawnResult;
   try {
     result = await startSandboxProcessSpawn(ctx, spec, { ...cmd, command: argv }, port);
