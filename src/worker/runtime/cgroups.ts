@@ -14,7 +14,7 @@
  * block rmdir. The memory cgroup's OOM-kill counter is read before removal, so a sandbox killed
  * at its memory limit is reported as such rather than as a bare SIGKILL.
  */
-import { mkdir, readdir, readFile, rmdir } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rmdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { assert } from '../../shared/assert.js';
@@ -60,6 +60,10 @@ export interface CgroupDriver {
   readonly version: 'v1' | 'v2';
   readonly parent: string;
   create(sandboxId: string, limits: CgroupLimits): Promise<SandboxCgroup>;
+  /** A cgroup without limits yet (a launcher waits in it); adopt() makes it a sandbox's. */
+  createIdle(name: string): Promise<SandboxCgroup>;
+  /** Renames an idle cgroup (processes inside stay) to the sandbox's id and writes its limits. */
+  adopt(idle: SandboxCgroup, sandboxId: string, limits: CgroupLimits): Promise<SandboxCgroup>;
   /** Processes the kernel OOM-killed in this cgroup so far (0 when unreadable). */
   oomKills(cgroup: SandboxCgroup): Promise<number>;
   remove(cgroup: SandboxCgroup): Promise<void>;
@@ -145,6 +149,26 @@ class Driver implements CgroupDriver {
       await this.remove(cgroup).catch(() => undefined);
       throw err;
     }
+    return cgroup;
+  }
+
+  async createIdle(name: string): Promise<SandboxCgroup> {
+    const cgroup = this.cgroupOf(name, 0);
+    try {
+      for (const dir of cgroup.dirs) await mkdir(dir, { recursive: true });
+    } catch (err) {
+      await this.remove(cgroup).catch(() => undefined);
+      throw err;
+    }
+    return cgroup;
+  }
+
+  async adopt(idle: SandboxCgroup, sandboxId: string, limits: CgroupLimits): Promise<SandboxCgroup> {
+    assert(limits.cpuMillis > 0 && limits.memoryMiB > 0, 'limits must be positive');
+    const cgroup = this.cgroupOf(sandboxId, limits.memoryMiB);
+    // Named by the sandbox, so people (and reap) find it; v1 and v2 allow renames in a parent.
+    for (let i = 0; i < idle.dirs.length; i++) await rename(idle.dirs[i], cgroup.dirs[i]);
+    await this.backend.writeLimits(cgroup.dirs, limits);
     return cgroup;
   }
 

@@ -253,7 +253,10 @@ class ProcessSandboxRuntime implements ProcessRuntime {
     const started = await this.startup;
     await Promise.all([...this.sandboxes.keys()].map((id) => this.delete(id)));
     assert(this.sandboxes.size === 0, 'sandboxes left after close');
-    if (typeof started !== 'string') await started.ctx.cgroups?.removeParent();
+    if (typeof started !== 'string') {
+      await started.ctx.launchers?.close();
+      await started.ctx.cgroups?.removeParent();
+    }
     this.log.info('runtime.closed', {});
   }
 

@@ -139,21 +139,35 @@ export function spawnSandboxProcess(input: SpawnInput): Promise<SpawnResult> {
     });
     child.once('spawn', () => {
       assert(child.pid !== undefined, 'spawned child has no pid');
-      const startMs = input.nowMs() - t0;
-      const stderrTail = new StderrTail();
-      // From here the stream owns the log handle and closes it when the process has exited.
-      const logStream = input.log.createWriteStream({ autoClose: true });
-      logStream.on('error', () => {}); // a full disk must not crash the worker
-      const exited = spawnSandboxProcessExited(child, stderrTail, logStream);
-      resolvePromise({ ok: true, spawned: { child, pid: child.pid, startMs, exited, stderrTail } });
+      resolvePromise({ ok: true, spawned: watchSandboxProcess(child, input.log, input.nowMs() - t0) });
     });
   });
+}
+
+/**
+ * Takes over a running child (spawned here, or a launcher handed a command): its stderr is
+ * copied to the log and its tail kept; `exited` resolves after its exit. The log handle now
+ * belongs to the process (closed after exit).
+ */
+export function watchSandboxProcess(
+  child: ChildProcess,
+  log: FileHandle,
+  startMs: number,
+  exit: Promise<ExitInfo> = new Promise((done) => child.once('exit', (code, signal) => done({ code, signal }))),
+): SpawnedProcess {
+  assert(child.pid !== undefined, 'watching a child without a pid');
+  const stderrTail = new StderrTail();
+  const logStream = log.createWriteStream({ autoClose: true });
+  logStream.on('error', () => {}); // a full disk must not crash the worker
+  const exited = spawnSandboxProcessExited(child, stderrTail, logStream, exit);
+  return { child, pid: child.pid, startMs, exited, stderrTail };
 }
 
 function spawnSandboxProcessExited(
   child: ChildProcess,
   stderrTail: StderrTail,
   logStream: Writable,
+  exit: Promise<ExitInfo>,
 ): Promise<ExitInfo> {
   const stderr = child.stderr;
   assert(stderr !== null, 'stderr must be piped');
@@ -166,7 +180,7 @@ function spawnSandboxProcessExited(
     stderr.on('error', () => done());
   });
   return new Promise((resolvePromise) => {
-    child.once('exit', (code, signal) => {
+    void exit.then(({ code, signal }) => {
       const timer = setTimeout(finish, stderrDrainWaitMs);
       void drained.then(finish);
       let finished = false;

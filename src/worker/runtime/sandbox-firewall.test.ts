@@ -26,13 +26,13 @@ describe('sandbox firewall ruleset', () => {
 
   test('no egress: replies pass, everything else is refused', () => {
     const text = firewallRuleset('t', ranges, ['10.0.0.0/8']);
-    const chain = /chain no_egress \{\n([\s\S]*?)\n  \}/.exec(text)![1].trim().split('\n').map((l) => l.trim());
+    const chain = /chain no_egress \{\n([\s\S]*?)\n {2}\}/.exec(text)![1].trim().split('\n').map((l) => l.trim());
     assert.deepEqual(chain, ['ct state established,related accept', 'goto refuse']);
   });
 
   test('egress: replies pass; this host and the deny list (v4 and v6) are refused; the rest accepted', () => {
     const text = firewallRuleset('t', ranges, ['10.0.0.0/8', '169.254.0.0/16', 'fc00::/7']);
-    const chain = /chain egress \{\n([\s\S]*?)\n  \}/.exec(text)![1].trim().split('\n').map((l) => l.trim());
+    const chain = /chain egress \{\n([\s\S]*?)\n {2}\}/.exec(text)![1].trim().split('\n').map((l) => l.trim());
     assert.deepEqual(chain, [
       'ct state established,related accept',
       'fib daddr type local goto refuse',

@@ -26,7 +26,10 @@ import {
   type CgroupDriver,
   type SandboxCgroup,
 } from './cgroups.js';
+import type { FileHandle } from 'node:fs/promises';
+import { assert } from '../../shared/assert.js';
 import { killProcessGroup, killProcessGroupAndWait } from './process-group.js';
+import { launchLine, LauncherPool, type Launcher } from './sandbox-launchers.js';
 import {
   describeExit,
   openSandboxLog,
@@ -36,6 +39,7 @@ import {
   type ExitInfo,
   type SpawnedProcess,
   type SpawnResult,
+  watchSandboxProcess,
 } from './process-spawn.js';
 import type { SandboxSpec } from './runtime.js';
 import { sandboxPaths, writeSandboxRecord } from './sandbox-records.js';
@@ -59,6 +63,8 @@ export interface SandboxProcessContext {
   wrapper: readonly string[];
   cgroups?: CgroupDriver;
   isolation?: SandboxIsolation;
+  /** Pre-attached launchers (isolation with cgroups only); see sandbox-launchers.ts. */
+  launchers?: LauncherPool;
 }
 
 /** The resolved command line of a function and where it runs. */
@@ -125,7 +131,8 @@ export async function prepareSandboxContext(opts: PrepareOptions): Promise<Sandb
   if (opts.limits === 'none') return ctx;
   const cgroups = await prepareSandboxCgroups(stateDir, opts.pidsMax, log);
   if (typeof cgroups === 'string') return cgroups;
-  return { ...ctx, cgroups };
+  const launchers = ctx.isolation ? new LauncherPool(cgroups, log) : undefined;
+  return { ...ctx, cgroups, launchers };
 }
 
 async function isExecutable(path: string): Promise<boolean> {
@@ -160,6 +167,8 @@ export async function startSandboxProcess(
   port: number,
   uid?: number,
 ): Promise<{ ok: true; proc: SandboxProcess } | { ok: false; reason: string }> {
+  const launcher = ctx.launchers?.take();
+  if (launcher) return startFromLauncher(ctx, spec, cmd, port, uid, launcher);
   const cgroup = ctx.cgroups ? await ctx.cgroups.create(spec.sandboxId, spec.fn.resources) : undefined;
   // Isolated, bwrap's --die-with-parent already ties the sandbox to the worker, so the setpriv
   // pdeathsig wrapper would only cost an exec (~1-3 ms of cold start).
@@ -176,16 +185,45 @@ export async function startSandboxProcess(
     if (cgroup) await ctx.cgroups?.remove(cgroup);
     return result;
   }
-  const { pid } = result.spawned;
-  // Off the readiness path: the record only matters if this worker dies before the sandbox.
+  const recordWritten = recordSandbox(ctx, spec, result.spawned.pid, port);
+  return { ok: true, proc: { ...result.spawned, port, uid, recordWritten, cgroup } };
+}
+
+/** Hands the sandbox's command to a pre-attached launcher (no cgroup join on this path). */
+async function startFromLauncher(
+  ctx: SandboxProcessContext,
+  spec: SandboxSpec,
+  cmd: SandboxCommand,
+  port: number,
+  uid: number | undefined,
+  launcher: Launcher,
+): Promise<{ ok: true; proc: SandboxProcess }> {
+  assert(ctx.cgroups !== undefined && ctx.launchers !== undefined, 'launchers need cgroups');
+  let cgroup: SandboxCgroup;
+  let log: FileHandle;
+  try {
+    cgroup = await ctx.cgroups.adopt(launcher.cgroup, spec.sandboxId, spec.fn.resources);
+    launcher.cgroup = cgroup; // renamed: a discard below must remove the new name
+    log = await openSandboxLog(sandboxPaths(ctx.stateDir, spec.sandboxId).log);
+  } catch (err) {
+    await ctx.launchers.discard(launcher);
+    throw err;
+  }
+  const t0Ms = ctx.clock.nowMs();
+  const env = sandboxEnv({ sandboxId: spec.sandboxId, fn: spec.fn, port, searchPath: cmd.searchPath, homeDir: '/tmp' });
+  const logPath = sandboxPaths(ctx.stateDir, spec.sandboxId).log;
+  launcher.child.stdin?.end(launchLine(logPath, env, isolatedArgv(ctx, spec, cmd, uid)));
+  const spawned = watchSandboxProcess(launcher.child, log, ctx.clock.nowMs() - t0Ms, launcher.exit);
+  const recordWritten = recordSandbox(ctx, spec, spawned.pid, port);
+  return { ok: true, proc: { ...spawned, port, uid, recordWritten, cgroup } };
+}
+
+/** Off the readiness path: the record only matters if this worker dies before the sandbox. */
+function recordSandbox(ctx: SandboxProcessContext, spec: SandboxSpec, pid: number, port: number): Promise<void> {
   const record = { sandboxId: spec.sandboxId, function: spec.fn.name, pid, pgid: pid, port };
-  const recordWritten = writeSandboxRecord(ctx.stateDir, {
-    ...record,
-    createdAtMs: ctx.clock.wallMs(),
-  }).catch((err: Error) => {
+  return writeSandboxRecord(ctx.stateDir, { ...record, createdAtMs: ctx.clock.wallMs() }).catch((err: Error) => {
     ctx.log.warn('sandbox.record_failed', { ...record, err: err.message });
   });
-  return { ok: true, proc: { ...result.spawned, port, uid, recordWritten, cgroup } };
 }
 
 /** The command itself, or bwrap + setpriv around it when isolation is on. */
