@@ -20,27 +20,20 @@
 import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { workerDefaults } from '../../config/defaults.js';
-import type { Clock } from '../../shared/clock.js';
 import type { Logger } from '../../shared/logger.js';
 import { assert } from '../../shared/assert.js';
 import { acquireCheckedPort, createPortAllocator, type PortAllocator } from './port-allocator.js';
 import { absolutePathArgDirs, describeExit, isDirectory, portIsFree, resolveCommand, type ExitInfo } from './process-spawn.js';
-import { probeReadyOrExit } from './readiness.js';
-import type {
-  CreateResult,
-  ExitListener,
-  RuntimeSandbox,
-  SandboxRuntime,
-  SandboxSpec,
-} from './runtime.js';
+import type { CreateResult, ExitListener, RuntimeSandbox, SandboxSpec } from './runtime.js';
 import { isValidSandboxId } from './runtime.js';
 import {
-  exitReason,
+  awaitSandboxReady,
   oomReason,
   prepareSandboxContext,
   setprivPath,
   startSandboxProcess,
   stopSandboxProcess,
+  type ReadyFailure,
   type SandboxCommand,
   type SandboxProcess,
   type SandboxProcessContext,
@@ -53,50 +46,15 @@ import {
   type ReapResult,
 } from './sandbox-records.js';
 import { createSandboxUids, type SandboxUids } from './sandbox-uids.js';
+import type { ProcessRuntime, ProcessRuntimeOptions } from './process-runtime-options.js';
 
 export { reapOrphans, type ReapResult } from './sandbox-records.js';
+export type { ProcessRuntime, ProcessRuntimeOptions } from './process-runtime-options.js';
 
 /** Extra ports tried when a child fails with EADDRINUSE (a foreign process won the race). */
 const addressInUseRetriesMax = 2;
 /** Ports skipped per create because a foreign process listens on them. */
 const busyPortSkipsMax = 16;
-
-export interface ProcessRuntimeOptions {
-  host: string;
-  portRange: readonly [number, number];
-  stateDir: string;
-  readinessTimeoutMs: number;
-  readinessBackoffMs: readonly [number, number];
-  logger: Logger;
-  clock: Clock;
-  /**
-   * 'bwrap': bubblewrap namespaces, a minimal read-only fs, its own uid, no capabilities.
-   * When bwrap or setpriv is missing, every create fails (the worker checks before).
-   * @default 'bwrap'
-   */
-  isolation?: 'bwrap' | 'none';
-  /**
-   * 'cgroups': each sandbox gets cpu (quota = fn cpuMillis), memory (fn memoryMiB) and pids
-   * limits below the worker's own cgroups (v1 or v2); delete() then also kills processes that
-   * left the group. Costs a /bin/sh exec (~1 ms) per create. When unusable, every create fails.
-   * @default 'cgroups' with isolation 'bwrap', else 'none'
-   */
-  limits?: 'none' | 'cgroups';
-  /** Uids shared by every runtime of the worker; a private pool of the default range if unset. */
-  uids?: SandboxUids;
-  /** Ports shared by every runtime of the worker; a private allocator of portRange if unset. */
-  ports?: PortAllocator;
-  /** @default workerDefaults.sandboxTmpMiB */
-  sandboxTmpMiB?: number;
-  /** @default workerDefaults.sandboxPidsMax */
-  sandboxPidsMax?: number;
-}
-
-export interface ProcessRuntime extends SandboxRuntime {
-  readonly name: 'process';
-  /** The start-up reaping of a previous run's sandboxes; create() waits for it. */
-  readonly orphansReaped: Promise<ReapResult>;
-}
 
 /**
  * Builds the runtime and, in the background, kills sandboxes a previous run on the same
@@ -134,7 +92,7 @@ interface Startup {
 /** Why a process is torn down; 'retry' keeps the sandbox's files for the next attempt. */
 type TeardownCause = 'delete' | 'crash' | 'failed' | 'retry';
 
-type AttemptResult = CreateResult | { ok: false; reason: string; addressInUse: true };
+type AttemptResult = CreateResult | ReadyFailure;
 
 class ProcessSandboxRuntime implements ProcessRuntime {
   readonly name = 'process' as const;
@@ -340,7 +298,9 @@ class ProcessSandboxRuntime implements ProcessRuntime {
     }
     const proc = spawned.proc;
     entry.proc = proc;
-    const readiness = await this.awaitReady(entry, proc, ctx);
+    const { host, readinessTimeoutMs: timeoutMs, readinessBackoffMs: backoffMs } = this.opts;
+    const probe = { host, timeoutMs, backoffMs, cancel: entry.abort.signal };
+    const readiness = await awaitSandboxReady(ctx, proc, probe);
     if (!readiness.ok) return readiness;
     entry.state = 'ready';
     entry.sandbox = {
@@ -355,36 +315,6 @@ class ProcessSandboxRuntime implements ProcessRuntime {
     const { readinessMs } = readiness;
     // totalMs is filled in by createRun, which saw the whole create.
     return { ok: true, sandbox: entry.sandbox, startMs, readinessMs, totalMs: 0 };
-  }
-
-  /** Probes until the port accepts, the process exits, delete() aborts, or time runs out. */
-  private async awaitReady(
-    entry: ProcessSandbox,
-    proc: SandboxProcess,
-    ctx: SandboxProcessContext,
-  ): Promise<{ ok: true; readinessMs: number } | AttemptResult> {
-    const t0Ms = this.opts.clock.nowMs();
-    const outcome = await probeReadyOrExit({
-      host: this.opts.host,
-      port: proc.port,
-      timeoutMs: this.opts.readinessTimeoutMs,
-      backoffMs: this.opts.readinessBackoffMs,
-      exited: proc.exited,
-      cancel: entry.abort.signal,
-    });
-    switch (outcome.kind) {
-      case 'ready':
-        return { ok: true, readinessMs: this.opts.clock.nowMs() - t0Ms };
-      case 'cancelled':
-        return { ok: false, reason: 'deleted during start' };
-      case 'timeout':
-        return { ok: false, reason: `readiness timeout after ${this.opts.readinessTimeoutMs} ms` };
-      case 'exited': {
-        const reason = `exited during start: ${await exitReason(ctx, proc, outcome.exit)}`;
-        if (!proc.stderrTail.includes('EADDRINUSE')) return { ok: false, reason };
-        return { ok: false, reason, addressInUse: true };
-      }
-    }
   }
 
   /** A free port from the range, skipping (and sending to the back) ports foreigners hold. */

@@ -29,6 +29,7 @@ import {
 import type { FileHandle } from 'node:fs/promises';
 import { assert } from '../../shared/assert.js';
 import { killProcessGroup, killProcessGroupAndWait } from './process-group.js';
+import { probeReadyOrExit } from './readiness.js';
 import { launchLine, LauncherPool, type Launcher } from './sandbox-launchers.js';
 import {
   describeExit,
@@ -268,6 +269,39 @@ async function startSandboxProcessSpawn(
   const result = await spawnSandboxProcess({ argv: cmd.command, cwd, env, log, nowMs });
   if (!result.ok) await log.close();
   return result;
+}
+
+export type ReadyFailure = { ok: false; reason: string; addressInUse?: true };
+
+export interface ReadyProbe {
+  host: string;
+  timeoutMs: number;
+  backoffMs: readonly [number, number];
+  /** Aborted by delete() during start. */
+  cancel: AbortSignal;
+}
+
+/** Probes until the port accepts, the process exits, delete() aborts, or time runs out. */
+export async function awaitSandboxReady(
+  ctx: SandboxProcessContext,
+  proc: SandboxProcess,
+  probe: ReadyProbe,
+): Promise<{ ok: true; readinessMs: number } | ReadyFailure> {
+  const t0Ms = ctx.clock.nowMs();
+  const outcome = await probeReadyOrExit({ ...probe, port: proc.port, exited: proc.exited });
+  switch (outcome.kind) {
+    case 'ready':
+      return { ok: true, readinessMs: ctx.clock.nowMs() - t0Ms };
+    case 'cancelled':
+      return { ok: false, reason: 'deleted during start' };
+    case 'timeout':
+      return { ok: false, reason: `readiness timeout after ${probe.timeoutMs} ms` };
+    case 'exited': {
+      const reason = `exited during start: ${await exitReason(ctx, proc, outcome.exit)}`;
+      if (!proc.stderrTail.includes('EADDRINUSE')) return { ok: false, reason };
+      return { ok: false, reason, addressInUse: true };
+    }
+  }
 }
 
 export interface StopResult {
