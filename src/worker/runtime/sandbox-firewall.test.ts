@@ -4,7 +4,9 @@
  */
 import { strict as assert } from 'node:assert';
 import { describe, test } from 'node:test';
-import { isolationUnusableReason } from './isolation-setup.js';
+import { ConfigError } from '../../config/compile.js';
+import { memoryLogger, type RecordedLog } from '../../shared/logger.js';
+import { isolationUnusableReason, resolveIsolation } from './isolation-setup.js';
 import { firewallRuleset, firewallTableName } from './sandbox-firewall.js';
 
 const ranges = { noEgress: [200_000, 209_999], egress: [210_000, 219_999] } as const;
@@ -53,5 +55,19 @@ describe('sandbox firewall ruleset', () => {
     const reason = await isolationUnusableReason(1000);
     // On a host without the binaries that is named first; with them, root is what is missing.
     assert.match(reason ?? '', /not found \(apt-get install|needs root/);
+  });
+
+  test("isolation 'none' is honoured with a warning; an unknown value is a config error", async () => {
+    const logs: RecordedLog[] = [];
+    assert.equal(await resolveIsolation('none', memoryLogger(logs)), 'none');
+    assert.deepEqual(logs.map((l) => [l.level, l.event]), [['warn', 'worker.unisolated']]);
+    await assert.rejects(resolveIsolation('sometimes', memoryLogger([])), ConfigError);
+  });
+
+  test("isolation 'auto' is bwrap where usable, else none with a warning", async () => {
+    const logs: RecordedLog[] = [];
+    const usable = (await isolationUnusableReason()) === undefined;
+    assert.equal(await resolveIsolation('auto', memoryLogger(logs)), usable ? 'bwrap' : 'none');
+    assert.equal(logs.length, usable ? 0 : 1);
   });
 });
