@@ -89,6 +89,15 @@ describe('isolated sandbox: limits', { skip, timeout: testTimeoutMs }, () => {
     }),
   );
 
+  it('a death by signal is reported as the signal, not as bwrap\'s exit code', () =>
+    withRuntime(opts(), async ({ runtime }) => {
+      const crashed = new Promise<[string, string]>((resolve) => runtime.onExit((id, why) => resolve([id, why])));
+      const sb = expectCreated(await runtime.create({ sandboxId: 'sb-sig', fn: fixtureSpec('f', 'wall-probe.js') }));
+      await probe(sb.address, 'what=die&signal=SIGSEGV').catch(() => undefined);
+      assert.deepEqual(await crashed, ['sb-sig', 'signal SIGSEGV']);
+    }),
+  );
+
   it('a start that runs out of memory fails the create with that reason', () =>
     withRuntime(opts(), async ({ runtime }) => {
       const fn = fixtureSpec('f', 'wall-probe.js', { ALLOC_AT_START_MIB: '200' });

@@ -23,11 +23,12 @@ import { workerDefaults } from '../../config/defaults.js';
 import type { Logger } from '../../shared/logger.js';
 import { assert } from '../../shared/assert.js';
 import { acquireCheckedPort, createPortAllocator, type PortAllocator } from './port-allocator.js';
-import { absolutePathArgDirs, describeExit, isDirectory, portIsFree, resolveCommand, type ExitInfo } from './process-spawn.js';
+import { absolutePathArgDirs, isDirectory, portIsFree, resolveCommand, type ExitInfo } from './process-spawn.js';
 import type { CreateResult, ExitListener, RuntimeSandbox, SandboxSpec } from './runtime.js';
 import { isValidSandboxId } from './runtime.js';
 import {
   awaitSandboxReady,
+  describeSandboxExit,
   oomReason,
   prepareSandboxContext,
   setprivPath,
@@ -334,7 +335,8 @@ class ProcessSandboxRuntime implements ProcessRuntime {
     if (entry.state !== 'ready' || entry.proc !== proc) return; // delete() caused it
     await this.teardownOnce(entry, 'crash');
     // The OOM counter was read by the teardown, before it removed the cgroup.
-    const reason = entry.oomKilled && proc.cgroup ? oomReason(proc.cgroup) : describeExit(info, proc.stderrTail);
+    const ctx = (await this.startup) as Startup; // a process exists, so start-up succeeded
+    const reason = entry.oomKilled && proc.cgroup ? oomReason(proc.cgroup) : describeSandboxExit(ctx.ctx, info, proc);
     this.log.warn('sandbox.crashed', { sandboxId: entry.sandboxId, pid: proc.pid, reason });
     if (this.sandboxes.get(entry.sandboxId) === entry) this.sandboxes.delete(entry.sandboxId);
     for (const listener of this.listeners) {

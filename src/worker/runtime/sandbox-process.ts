@@ -14,6 +14,7 @@
  */
 import { createHash } from 'node:crypto';
 import { constants as fsConstants } from 'node:fs';
+import { constants as osConstants } from 'node:os';
 import { access } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { Clock } from '../../shared/clock.js';
@@ -153,7 +154,23 @@ export async function exitReason(
   if (ctx.cgroups && proc.cgroup && (await ctx.cgroups.oomKills(proc.cgroup)) > 0) {
     return oomReason(proc.cgroup);
   }
-  return describeExit(info, proc.stderrTail);
+  return describeSandboxExit(ctx, info, proc);
+}
+
+/** Signal numbers to names, for exits bwrap reports as 128 + signal. */
+const signalNames = new Map(Object.entries(osConstants.signals).map(([name, n]) => [n, name as NodeJS.Signals]));
+
+/**
+ * describeExit, seeing through bwrap: it exits 128 + n when the function died of signal n,
+ * which would otherwise read as a deliberate exit code.
+ */
+export function describeSandboxExit(
+  ctx: SandboxProcessContext,
+  info: ExitInfo,
+  proc: Pick<SandboxProcess, 'stderrTail'>,
+): string {
+  const signal = ctx.isolation && info.code !== null ? signalNames.get(info.code - 128) : undefined;
+  return describeExit(signal ? { code: null, signal } : info, proc.stderrTail);
 }
 
 export function oomReason(cgroup: SandboxCgroup): string {
