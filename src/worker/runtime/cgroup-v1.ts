@@ -10,7 +10,7 @@
  */
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { cpuPeriodUs, cpuQuotaUs, type CgroupBackend, type CgroupLimits } from './cgroups.js';
+import { cpuPeriodUs, cpuQuotaUs, type CgroupBackend, type CgroupLimits } from './cgroup-backend.js';
 
 const controllers = ['pids', 'cpu', 'memory'] as const;
 

@@ -14,7 +14,7 @@
  */
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { cpuPeriodUs, cpuQuotaUs, type CgroupBackend, type CgroupLimits } from './cgroups.js';
+import { cpuPeriodUs, cpuQuotaUs, type CgroupBackend, type CgroupLimits } from './cgroup-backend.js';
 
 const controllers = ['cpu', 'memory', 'pids'] as const;
 const enableLine = controllers.map((c) => `+${c}`).join(' ');

@@ -18,42 +18,21 @@ import { mkdir, readdir, readFile, rename, rmdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { assert } from '../../shared/assert.js';
+import type { CgroupBackend, CgroupLimits } from './cgroup-backend.js';
 import { cgroupV1Backend, cgroupV1OwnDirs } from './cgroup-v1.js';
 import { cgroupV2Backend, cgroupV2OwnDir } from './cgroup-v2.js';
 
 /** Bound on waiting for a killed cgroup to empty. */
 const cgroupEmptyWaitMs = 5_000;
 const cgroupPollMs = 2;
-/** CFS period; the quota is cpuMillis of it (1000 millis = one full CPU). */
-export const cpuPeriodUs = 100_000;
-/** The kernel refuses quotas under 1 ms. */
-const cpuQuotaUsMin = 1_000;
 
-export interface CgroupLimits {
-  cpuMillis: number;
-  memoryMiB: number;
-}
-
+export { cpuPeriodUs, cpuQuotaUs, type CgroupBackend, type CgroupLimits } from './cgroup-backend.js';
 export interface SandboxCgroup {
   /** One directory per hierarchy; the first one's cgroup.procs is the membership we kill. */
   dirs: string[];
   /** The directory holding the memory controller's files (limit, OOM counter). */
   memoryDir: string;
   memoryMiB: number;
-}
-
-/** What differs between v1 and v2: where the hierarchies are and how limits are written. */
-export interface CgroupBackend {
-  readonly version: 'v1' | 'v2';
-  /** The worker's own cgroup dirs, one per hierarchy; the first holds the pids controller. */
-  readonly ownDirs: readonly string[];
-  /** Index into ownDirs of the memory controller's hierarchy. */
-  readonly memoryIndex: number;
-  /** One-time set-up below the worker's cgroup (v2: delegating controllers). */
-  prepare(parent: string): Promise<void>;
-  writeLimits(dirs: readonly string[], limits: CgroupLimits): Promise<void>;
-  /** The file holding `oom_kill N`, relative to the memory dir. */
-  readonly oomFile: string;
 }
 
 export interface CgroupDriver {
@@ -111,11 +90,6 @@ export async function detectCgroups(opts: DetectOptions): Promise<CgroupDetectio
     return { ok: false, reason: `cgroup ${backend.version} set-up failed: ${(err as Error).message}` };
   }
   return { ok: true, driver: new Driver(backend, opts.parent) };
-}
-
-/** The CFS quota for `cpuMillis` of one CPU per period. */
-export function cpuQuotaUs(cpuMillis: number): number {
-  return Math.max(cpuQuotaUsMin, Math.round((cpuMillis * cpuPeriodUs) / 1000));
 }
 
 /** `oom_kill N` from memory.oom_control (v1) or memory.events (v2); 0 when absent. */
