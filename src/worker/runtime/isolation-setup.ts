@@ -6,7 +6,8 @@
  * with a warning; 'none' runs functions unisolated, with a warning at start.
  */
 import { constants as fsConstants } from 'node:fs';
-import { access } from 'node:fs/promises';
+import { access, readFile } from 'node:fs/promises';
+import { isIP } from 'node:net';
 import { ConfigError } from '../../config/compile.js';
 import type { Logger } from '../../shared/logger.js';
 import { installSandboxFirewall, nftPath, type SandboxFirewall } from './sandbox-firewall.js';
@@ -56,9 +57,21 @@ export async function startSandboxFirewall(
   log: Logger,
 ): Promise<SandboxFirewall> {
   const denyCidrs = egressDenyCidrs.split(',').map((c) => c.trim()).filter((c) => c !== '');
+  const nameservers = parseNameservers(await readFile('/etc/resolv.conf', 'utf8').catch(() => ''));
   try {
-    return await installSandboxFirewall({ stateDir, ranges, denyCidrs, log });
+    return await installSandboxFirewall({ stateDir, ranges, denyCidrs, nameservers, log });
   } catch (err) {
     throw new ConfigError(`worker: packet filter not loaded: ${(err as Error).message}, ${unisolatedHint}`);
   }
+}
+
+/** The `nameserver` addresses of a resolv.conf text (anything not an IP address is skipped). */
+export function parseNameservers(text: string): string[] {
+  const found: string[] = [];
+  for (const line of text.split('\n')) {
+    const [key, address = ''] = line.trim().split(/\s+/);
+    // A scoped IPv6 address (fe80::1%eth0) is not valid in an nft rule; leave it out.
+    if (key === 'nameserver' && !address.includes('%') && isIP(address) !== 0) found.push(address);
+  }
+  return found;
 }

@@ -123,9 +123,17 @@ describe('isolated sandbox: network', { skip, timeout: testTimeoutMs }, () => {
   let firewall: SandboxFirewall;
   let hostService: Server;
   let hostPort: number;
+  /** Stands in for the host's DNS resolver (a TCP listener on 127.0.0.1:53), if 53 was free. */
+  let resolver: Server | undefined;
   before(async () => {
     const denyCidrs = ['10.0.0.0/8', '169.254.0.0/16', 'fc00::/7'];
-    firewall = await installSandboxFirewall({ stateDir: '/nonexistent/isolation-test', ranges: uids.ranges, denyCidrs, log: memoryLogger([]) });
+    const nameservers = ['127.0.0.1'];
+    firewall = await installSandboxFirewall({ stateDir: '/nonexistent/isolation-test', ranges: uids.ranges, denyCidrs, nameservers, log: memoryLogger([]) });
+    resolver = await new Promise<Server | undefined>((done) => {
+      const server = createServer((s) => s.end());
+      server.once('error', () => done(undefined));
+      server.listen(53, '127.0.0.1', () => done(server));
+    });
     // Stands in for the CP's API and RPC ports, the DP, the worker: a service on this host.
     hostService = createServer((s) => s.end('hello'));
     await new Promise<void>((done) => hostService.listen(0, '127.0.0.1', done));
@@ -134,6 +142,7 @@ describe('isolated sandbox: network', { skip, timeout: testTimeoutMs }, () => {
   after(async () => {
     await firewall?.close();
     await new Promise((done) => hostService?.close(done));
+    if (resolver) await new Promise((done) => resolver?.close(done));
   });
 
   it('a sandbox without egress reaches neither host services nor another sandbox', () =>
@@ -145,6 +154,7 @@ describe('isolated sandbox: network', { skip, timeout: testTimeoutMs }, () => {
       assert.deepEqual(await probe(a.address, `what=connect&host=127.0.0.1&port=${hostPort}`), { ok: false, code: 'ECONNREFUSED' });
       assert.deepEqual(await probe(a.address, `what=connect&host=${bHost}&port=${bPort}`), { ok: false, code: 'ECONNREFUSED' });
       assert.deepEqual(await probe(a.address, 'what=connect&host=10.1.2.3&port=80'), { ok: false, code: 'ECONNREFUSED' });
+      if (resolver) assert.deepEqual(await probe(a.address, 'what=connect&host=127.0.0.1&port=53'), { ok: false, code: 'ECONNREFUSED' });
       // The refusals are the filter's: from outside both answer.
       assert.equal((await httpGet(b.address, 'sb-n2', {}, '/check?what=identity')).status, 200);
     }),
@@ -159,6 +169,8 @@ describe('isolated sandbox: network', { skip, timeout: testTimeoutMs }, () => {
       assert.deepEqual(await probe(sb.address, `what=connect&host=127.0.0.1&port=${hostPort}`), { ok: false, code: 'ECONNREFUSED' });
       assert.deepEqual(await probe(sb.address, 'what=connect&host=10.1.2.3&port=80'), { ok: false, code: 'ECONNREFUSED' });
       assert.deepEqual(await probe(sb.address, 'what=connect&host=169.254.169.254&port=80'), { ok: false, code: 'ECONNREFUSED' });
+      // ... but the resolver's port 53 is open, even on this host.
+      if (resolver) assert.deepEqual(await probe(sb.address, 'what=connect&host=127.0.0.1&port=53'), { ok: true });
     }),
   );
 

@@ -6,7 +6,7 @@ import { strict as assert } from 'node:assert';
 import { describe, test } from 'node:test';
 import { ConfigError } from '../../config/compile.js';
 import { memoryLogger, type RecordedLog } from '../../shared/logger.js';
-import { isolationUnusableReason, resolveIsolation } from './isolation-setup.js';
+import { isolationUnusableReason, parseNameservers, resolveIsolation } from './isolation-setup.js';
 import { firewallRuleset, firewallTableName } from './sandbox-firewall.js';
 
 const ranges = { noEgress: [200_000, 209_999], egress: [210_000, 219_999] } as const;
@@ -69,5 +69,23 @@ describe('sandbox firewall ruleset', () => {
     const usable = (await isolationUnusableReason()) === undefined;
     assert.equal(await resolveIsolation('auto', memoryLogger(logs)), usable ? 'bwrap' : 'none');
     assert.equal(logs.length, usable ? 0 : 1);
+  });
+
+  test('egress: DNS to the resolvers is allowed before this host and the deny list are refused', () => {
+    const text = firewallRuleset('t', ranges, ['10.0.0.0/8'], ['10.0.0.2', 'fd00::53']);
+    const chain = /chain egress \{\n([\s\S]*?)\n {2}\}/.exec(text)![1].trim().split('\n').map((l) => l.trim());
+    assert.deepEqual(chain.slice(1, 6), [
+      'ip daddr 10.0.0.2 udp dport 53 accept',
+      'ip daddr 10.0.0.2 tcp dport 53 accept',
+      'ip6 daddr fd00::53 udp dport 53 accept',
+      'ip6 daddr fd00::53 tcp dport 53 accept',
+      'fib daddr type local goto refuse',
+    ]);
+    assert.ok(!/chain no_egress[^}]*dport 53/.test(text), 'no DNS without egress');
+  });
+
+  test('nameservers come from resolv.conf lines, addresses only', () => {
+    const conf = '# comment\nnameserver 10.0.0.2\nsearch example.org\nnameserver  fd00::53\nnameserver fe80::1%eth0\nnameserver dns.example\n';
+    assert.deepEqual(parseNameservers(conf), ['10.0.0.2', 'fd00::53']);
   });
 });

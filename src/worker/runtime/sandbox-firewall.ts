@@ -12,7 +12,8 @@
  *   meta skuid <egress half>     ->  replies pass; any address of this host refused (CP API/RPC,
  *                                    DP ports, the worker, other sandboxes, loopback); the
  *                                    egressDenyCidrs (private, link-local/metadata, CGNAT)
- *                                    refused; the rest of the internet accepted
+ *                                    refused; the rest of the internet accepted; DNS (port 53)
+ *                                    to the resolvers of /etc/resolv.conf allowed before all that
  *
  * Refused means rejected (TCP reset, else ICMP admin-prohibited), not dropped, so a sandbox
  * fails fast instead of hanging in connect(). The table (`inet dirigent_<12 hex of the state
@@ -22,8 +23,8 @@
  *
  * NOT covered: abstract unix sockets of host processes (they live in the network namespace, not
  * the fs, and no packet passes the filter), and a sandbox binding other free ports of the host
- * (it can listen; nobody is told to connect there, and other sandboxes cannot reach them). An
- * egress sandbox's DNS resolver must not be on this host (a loopback resolver is refused too).
+ * (it can listen; nobody is told to connect there, and other sandboxes cannot reach them). The
+ * resolvers' port 53 is open to egress sandboxes even when it is on this host.
  * Several workers on one host need disjoint uid ranges (checked by whoever starts them).
  */
 import { spawn } from 'node:child_process';
@@ -46,9 +47,19 @@ export function firewallTableName(stateDir: string): string {
 }
 
 /** The whole nft script; loading it replaces any table of the same name in one transaction. */
-export function firewallRuleset(table: string, ranges: UidRanges, denyCidrs: readonly string[]): string {
+export function firewallRuleset(
+  table: string,
+  ranges: UidRanges,
+  denyCidrs: readonly string[],
+  nameservers: readonly string[] = [],
+): string {
   const v4 = denyCidrs.filter((c) => !c.includes(':'));
   const v6 = denyCidrs.filter((c) => c.includes(':'));
+  // DNS to the host's own resolvers (often on loopback or a private address) stays possible.
+  const dns = nameservers.flatMap((ns) => {
+    const family = ns.includes(':') ? 'ip6' : 'ip';
+    return ['udp', 'tcp'].map((proto) => `    ${family} daddr ${ns} ${proto} dport 53 accept`);
+  });
   const range = (r: readonly [number, number]): string => `${r[0]}-${r[1]}`;
   const lines = [
     // Declaring the table first makes the delete valid whether or not a previous run left it.
@@ -66,6 +77,7 @@ export function firewallRuleset(table: string, ranges: UidRanges, denyCidrs: rea
     '  }',
     '  chain egress {',
     '    ct state established,related accept',
+    ...dns,
     '    fib daddr type local goto refuse',
     ...(v4.length > 0 ? [`    ip daddr { ${v4.join(', ')} } goto refuse`] : []),
     ...(v6.length > 0 ? [`    ip6 daddr { ${v6.join(', ')} } goto refuse`] : []),
@@ -90,13 +102,15 @@ export interface FirewallOptions {
   stateDir: string;
   ranges: UidRanges;
   denyCidrs: readonly string[];
+  /** Resolvers egress sandboxes may query on port 53 (from the /etc/resolv.conf they see). */
+  nameservers?: readonly string[];
   log: Logger;
 }
 
 /** Loads the table (replacing a stale one). Rejects with nft's own message when it fails. */
 export async function installSandboxFirewall(opts: FirewallOptions): Promise<SandboxFirewall> {
   const table = firewallTableName(opts.stateDir);
-  await runNft(['-f', '-'], firewallRuleset(table, opts.ranges, opts.denyCidrs));
+  await runNft(['-f', '-'], firewallRuleset(table, opts.ranges, opts.denyCidrs, opts.nameservers));
   opts.log.info('firewall.installed', { table, noEgress: opts.ranges.noEgress, egress: opts.ranges.egress });
   let closed: Promise<void> | undefined;
   return {
