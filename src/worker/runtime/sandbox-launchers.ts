@@ -71,7 +71,8 @@ export function launchLine(logPath: string, env: Record<string, string>, argv: r
 
 export class LauncherPool {
   private readonly idle: Launcher[] = [];
-  private filling = 0;
+  /** Launchers being spawned; close() waits for them (and disposes of them). */
+  private readonly filling = new Set<Promise<void>>();
   private created = 0;
   private closed = false;
   private refill: NodeJS.Timeout | undefined;
@@ -98,18 +99,19 @@ export class LauncherPool {
   async close(): Promise<void> {
     this.closed = true;
     clearTimeout(this.refill);
+    await Promise.all(this.filling);
     await Promise.all(this.idle.splice(0).map((l) => this.dispose(l)));
   }
 
   private fill(): void {
-    while (!this.closed && this.idle.length + this.filling < this.size) {
-      this.filling++;
-      void this.spawnOne().then((launcher) => {
-        this.filling--;
+    while (!this.closed && this.idle.length + this.filling.size < this.size) {
+      const spawned: Promise<void> = this.spawnOne().then(async (launcher) => {
+        this.filling.delete(spawned);
         if (launcher === undefined) return; // logged; the next take() tries again
-        if (this.closed) void this.dispose(launcher);
+        if (this.closed) await this.dispose(launcher);
         else this.idle.push(launcher);
       });
+      this.filling.add(spawned);
     }
   }
 
