@@ -14,7 +14,9 @@ import { makeClient } from '../shared/grpc.js';
 import type { Logger } from '../shared/logger.js';
 import { WorkerDaemon } from './daemon.js';
 import { createEmulatedRuntime, startEmulatedResponder } from './runtime/emulated-runtime.js';
+import { resolveIsolation, startSandboxFirewall } from './runtime/isolation-setup.js';
 import { createProcessRuntime } from './runtime/process-runtime.js';
+import { createSandboxUids } from './runtime/sandbox-uids.js';
 import type { SandboxRuntime } from './runtime/runtime.js';
 
 export interface RunningWorker {
@@ -41,16 +43,31 @@ export async function startWorker(cfg: WorkerConfig, log: Logger): Promise<Runni
     cpuMillis: cfg.cpuMillis > 0 ? cfg.cpuMillis : emulated ? cfg.emulatedNodeCpuMillis : cpus().length * 1000,
     memoryMiB: cfg.memoryMiB > 0 ? cfg.memoryMiB : emulated ? cfg.emulatedNodeMemoryMiB : Math.floor(totalmem() / 1_048_576),
   };
+  // Checked before anything listens, so a refusal leaves nothing behind.
+  const isolation = cfg.runtime === 'process' ? await resolveIsolation(cfg.isolation, log) : 'none';
   const health = await startHealth(cfg);
   const port = (health.address() as { port: number }).port;
   const baseId = cfg.id || `worker-${hostname()}-${port}`;
   const daemons: WorkerDaemon[] = [];
   const closers: (() => Promise<void>)[] = [];
   if (cfg.runtime === 'process') {
+    const stateDir = join(cfg.stateDir, 'workers', baseId);
+    const uids = createSandboxUids(cfg.sandboxUidRange);
+    if (isolation === 'bwrap') {
+      const firewall = await startSandboxFirewall(stateDir, uids.ranges, cfg.egressDenyCidrs, log).catch(async (err: Error) => {
+        await new Promise<void>((r) => health.close(() => r()));
+        throw err;
+      });
+      closers.push(() => firewall.close()); // after the daemons closed, so after their sandboxes
+    }
     const runtime = await createProcessRuntime({
       host: cfg.host,
       portRange: cfg.sandboxPortRange,
-      stateDir: join(cfg.stateDir, 'workers', baseId),
+      stateDir,
+      isolation,
+      uids,
+      sandboxTmpMiB: cfg.sandboxTmpMiB,
+      sandboxPidsMax: cfg.sandboxPidsMax,
       readinessTimeoutMs: cfg.readinessTimeoutMs,
       readinessBackoffMs: cfg.readinessBackoffMs,
       logger: log,

@@ -90,8 +90,10 @@ describe('process runtime: failures', () => {
 describe('process runtime: isolation', () => {
   const opts = { timeout: testTimeoutMs };
 
+  // Unisolated on purpose: checks the process-group kill by the host pids the fixture reports
+  // (under bwrap it reports pids of its own namespace); the next test covers bwrap.
   it('kills grandchildren with the sandbox', opts, () =>
-    withRuntime({ portRange: nextPortRange() }, async ({ runtime }) => {
+    withRuntime({ portRange: nextPortRange(), isolation: 'none' }, async ({ runtime }) => {
       const fn = fixtureSpec('f', 'spawns-grandchild.js');
       const sandbox = expectCreated(await runtime.create({ sandboxId: 'sb-1', fn }));
       const answer = await httpGet(sandbox.address, 'sb-1');
@@ -105,8 +107,23 @@ describe('process runtime: isolation', () => {
     }),
   );
 
+  it('kills grandchildren with an isolated sandbox', opts, () =>
+    withRuntime({ portRange: nextPortRange() }, async ({ runtime }) => {
+      const fn = fixtureSpec('f', 'spawns-grandchild.js');
+      expectCreated(await runtime.create({ sandboxId: 'sb-gc', fn }));
+      // The fixture and its grandchild both carry the sandbox id in their environment.
+      assert.ok((await pidsWithEnv('DIRIGENT_SANDBOX_ID=sb-gc')).length >= 2);
+      await runtime.delete('sb-gc');
+      const alive = [];
+      for (const pid of await pidsWithEnv('DIRIGENT_SANDBOX_ID=sb-gc')) {
+        if (await processAlive(pid)) alive.push(pid);
+      }
+      assert.deepEqual(alive, []);
+    }),
+  );
+
   it('gives the sandbox a minimal environment', opts, () =>
-    withRuntime({ portRange: nextPortRange() }, async ({ runtime, stateDir }) => {
+    withRuntime({ portRange: nextPortRange() }, async ({ runtime }) => {
       process.env.DIRIGENT_TEST_SECRET = 'must-not-leak';
       try {
         const fn = fixtureSpec('f', 'echo-server.js', { GREETING: 'hello' });
@@ -116,10 +133,12 @@ describe('process runtime: isolation', () => {
         assert.equal(env.DIRIGENT_SANDBOX_ID, 'sb-1');
         assert.equal(env.DIRIGENT_FUNCTION, 'f');
         assert.equal(env.GREETING, 'hello');
-        assert.equal(env.HOME, sandboxPaths(stateDir, 'sb-1').scratchDir);
+        assert.equal(env.HOME, '/tmp'); // the sandbox's private tmpfs
         assert.equal(env.PATH, process.env.PATH);
         assert.equal(env.DIRIGENT_TEST_SECRET, undefined);
         assert.equal(env.NODE_EXTRA_CA_CERTS, undefined);
+        const expected = ['DIRIGENT_FUNCTION', 'DIRIGENT_SANDBOX_ID', 'GREETING', 'HOME', 'PATH', 'PORT'];
+        assert.deepEqual(Object.keys(env).filter((k) => k !== 'PWD').sort(), expected);
       } finally {
         delete process.env.DIRIGENT_TEST_SECRET;
       }
@@ -140,8 +159,10 @@ describe('process runtime: start-up', () => {
     }),
   );
 
+  // Unisolated on purpose: the fixture's mark of its first attempt lives in $HOME, which under
+  // bwrap is a /tmp made fresh for every attempt.
   it('retries on another port when the function reports EADDRINUSE', opts, () =>
-    withRuntime({ portRange: nextPortRange() }, async ({ runtime, logs }) => {
+    withRuntime({ portRange: nextPortRange(), isolation: 'none' }, async ({ runtime, logs }) => {
       const fn = fixtureSpec('f', 'port-taken-once.js');
       const sandbox = expectCreated(await runtime.create({ sandboxId: 'sb-1', fn }));
       assert.equal((await httpGet(sandbox.address, 'sb-1')).status, 200);

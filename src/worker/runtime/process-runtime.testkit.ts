@@ -68,6 +68,10 @@ export interface HarnessOptions {
   portRange: [number, number];
   readinessTimeoutMs?: number;
   limits?: ProcessRuntimeOptions['limits'];
+  isolation?: ProcessRuntimeOptions['isolation'];
+  sandboxPidsMax?: number;
+  sandboxTmpMiB?: number;
+  uids?: ProcessRuntimeOptions['uids'];
   /** An existing state dir (e.g. holding a previous run's records); a temp dir otherwise. */
   stateDir?: string;
 }
@@ -84,6 +88,10 @@ export async function makeRuntime(opts: HarnessOptions): Promise<Harness> {
     logger: memoryLogger(logs),
     clock: systemClock,
     limits: opts.limits,
+    isolation: opts.isolation,
+    sandboxPidsMax: opts.sandboxPidsMax,
+    sandboxTmpMiB: opts.sandboxTmpMiB,
+    uids: opts.uids,
   });
   const cleanup = async (): Promise<void> => {
     await runtime.close();

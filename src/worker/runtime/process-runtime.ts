@@ -11,30 +11,30 @@
  *
  * Invariants: a port is held from acquire until the sandbox's whole group is gone; an entry in
  * `sandboxes` exists from the start of create() until its teardown finished; listeners hear only
- * about exits nobody asked for. Limits (cgroup v1) are opt-in; bubblewrap isolation is not done.
+ * about exits nobody asked for; a uid is held from acquire until the group is gone.
+ *
+ * Isolation 'bwrap' (the default): every sandbox runs under bubblewrap as its own host uid from
+ * the worker's pool, with no capabilities, under cgroup limits (cgroups.ts) taken from the
+ * function's resources. 'none' runs the plain command as the worker's user (trusted code only).
  */
 import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
-import type { Clock } from '../../shared/clock.js';
+import { workerDefaults } from '../../config/defaults.js';
 import type { Logger } from '../../shared/logger.js';
 import { assert } from '../../shared/assert.js';
-import { removeCgroupParent } from './cgroup-v1.js';
 import { acquireCheckedPort, createPortAllocator, type PortAllocator } from './port-allocator.js';
-import { describeExit, isDirectory, portIsFree, resolveCommand, type ExitInfo } from './process-spawn.js';
-import { probeReadyOrExit } from './readiness.js';
-import type {
-  CreateResult,
-  ExitListener,
-  RuntimeSandbox,
-  SandboxRuntime,
-  SandboxSpec,
-} from './runtime.js';
+import { absolutePathArgDirs, isDirectory, portIsFree, resolveCommand, type ExitInfo } from './process-spawn.js';
+import type { CreateResult, ExitListener, RuntimeSandbox, SandboxSpec } from './runtime.js';
 import { isValidSandboxId } from './runtime.js';
 import {
-  prepareSandboxCgroups,
+  awaitSandboxReady,
+  describeSandboxExit,
+  oomReason,
+  prepareSandboxContext,
+  setprivPath,
   startSandboxProcess,
   stopSandboxProcess,
-  type SandboxCgroups,
+  type ReadyFailure,
   type SandboxCommand,
   type SandboxProcess,
   type SandboxProcessContext,
@@ -46,38 +46,16 @@ import {
   sandboxPaths,
   type ReapResult,
 } from './sandbox-records.js';
+import { createSandboxUids, type SandboxUids } from './sandbox-uids.js';
+import type { ProcessRuntime, ProcessRuntimeOptions } from './process-runtime-options.js';
 
 export { reapOrphans, type ReapResult } from './sandbox-records.js';
+export type { ProcessRuntime, ProcessRuntimeOptions } from './process-runtime-options.js';
 
-/** Where setpriv lives on Debian; when present, sandboxes die with the worker (pdeathsig). */
-const setprivPath = '/usr/bin/setpriv';
 /** Extra ports tried when a child fails with EADDRINUSE (a foreign process won the race). */
 const addressInUseRetriesMax = 2;
 /** Ports skipped per create because a foreign process listens on them. */
 const busyPortSkipsMax = 16;
-
-export interface ProcessRuntimeOptions {
-  host: string;
-  portRange: readonly [number, number];
-  stateDir: string;
-  readinessTimeoutMs: number;
-  readinessBackoffMs: readonly [number, number];
-  logger: Logger;
-  clock: Clock;
-  /**
-   * 'cgroup-v1': each sandbox gets cpu (quota = fn cpuMillis), memory (fn memoryMiB) and pids
-   * cgroups below the worker's own; delete() then also kills processes that left the group.
-   * Costs a /bin/sh exec (~1 ms) per create. When cgroup v1 is unusable, every create fails.
-   * @default 'none'
-   */
-  limits?: 'none' | 'cgroup-v1';
-}
-
-export interface ProcessRuntime extends SandboxRuntime {
-  readonly name: 'process';
-  /** The start-up reaping of a previous run's sandboxes; create() waits for it. */
-  readonly orphansReaped: Promise<ReapResult>;
-}
 
 /**
  * Builds the runtime and, in the background, kills sandboxes a previous run on the same
@@ -100,6 +78,8 @@ interface ProcessSandbox {
   created: Promise<void>;
   proc?: SandboxProcess;
   sandbox?: RuntimeSandbox;
+  /** Set by the teardown: the kernel OOM-killed a process of it (read before cgroup removal). */
+  oomKilled?: boolean;
   teardown?: Promise<void>;
 }
 
@@ -113,7 +93,7 @@ interface Startup {
 /** Why a process is torn down; 'retry' keeps the sandbox's files for the next attempt. */
 type TeardownCause = 'delete' | 'crash' | 'failed' | 'retry';
 
-type AttemptResult = CreateResult | { ok: false; reason: string; addressInUse: true };
+type AttemptResult = CreateResult | ReadyFailure;
 
 class ProcessSandboxRuntime implements ProcessRuntime {
   readonly name = 'process' as const;
@@ -121,6 +101,7 @@ class ProcessSandboxRuntime implements ProcessRuntime {
   private readonly sandboxes = new Map<string, ProcessSandbox>();
   private readonly listeners: ExitListener[] = [];
   private readonly ports: PortAllocator;
+  private readonly uids: SandboxUids;
   private readonly log: Logger;
   private readonly searchPath: string;
   private readonly wrapper: readonly string[];
@@ -128,7 +109,8 @@ class ProcessSandboxRuntime implements ProcessRuntime {
   private closed = false;
 
   constructor(private readonly opts: ProcessRuntimeOptions) {
-    this.ports = createPortAllocator(opts.portRange);
+    this.ports = opts.ports ?? createPortAllocator(opts.portRange);
+    this.uids = opts.uids ?? createSandboxUids(workerDefaults.sandboxUidRange);
     this.log = opts.logger.child({ runtime: 'process' });
     // The only thing taken from the worker's environment: needed to find `node` and friends.
     this.searchPath = process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin';
@@ -140,21 +122,31 @@ class ProcessSandboxRuntime implements ProcessRuntime {
     });
     this.orphansReaped.catch(() => {}); // creates report it; an unread rejection must not crash
     const pdeathsig = this.wrapper.length > 0;
-    const limits = opts.limits ?? 'none';
-    this.log.info('runtime.started', { stateDir: opts.stateDir, pdeathsig, limits });
+    const { isolation, limits } = this.modes();
+    this.log.info('runtime.started', { stateDir: opts.stateDir, pdeathsig, isolation, limits });
   }
 
-  /** State dirs, orphans of a previous run, and (with limits) the cgroup hierarchy. */
+  private modes(): { isolation: 'bwrap' | 'none'; limits: 'cgroups' | 'none' } {
+    const isolation = this.opts.isolation ?? 'bwrap';
+    return { isolation, limits: this.opts.limits ?? (isolation === 'bwrap' ? 'cgroups' : 'none') };
+  }
+
+  /** State dirs, orphans of a previous run, and the isolation and cgroup set-up. */
   private async startRun(): Promise<Startup | string> {
-    const { stateDir } = this.opts;
+    const { stateDir, clock } = this.opts;
     await ensureStateDirs(stateDir);
     const reaped = await reapOrphans({ stateDir, logger: this.log });
-    const { clock } = this.opts;
-    const ctx: SandboxProcessContext = { stateDir, clock, log: this.log, wrapper: this.wrapper };
-    if ((this.opts.limits ?? 'none') === 'none') return { reaped, ctx };
-    const cgroups: SandboxCgroups | string = await prepareSandboxCgroups(stateDir, this.log);
-    if (typeof cgroups === 'string') return cgroups;
-    return { reaped, ctx: { ...ctx, cgroups } };
+    const ctx = await prepareSandboxContext({
+      ...this.modes(),
+      stateDir,
+      clock,
+      log: this.log,
+      wrapper: this.wrapper,
+      tmpMiB: this.opts.sandboxTmpMiB ?? workerDefaults.sandboxTmpMiB,
+      pidsMax: this.opts.sandboxPidsMax ?? workerDefaults.sandboxPidsMax,
+    });
+    if (typeof ctx === 'string') return ctx;
+    return { reaped, ctx };
   }
 
   async create(spec: SandboxSpec): Promise<CreateResult> {
@@ -220,8 +212,10 @@ class ProcessSandboxRuntime implements ProcessRuntime {
     const started = await this.startup;
     await Promise.all([...this.sandboxes.keys()].map((id) => this.delete(id)));
     assert(this.sandboxes.size === 0, 'sandboxes left after close');
-    const cgroups = typeof started === 'string' ? undefined : started.ctx.cgroups;
-    if (cgroups) await removeCgroupParent(cgroups.host, cgroups.parent);
+    if (typeof started !== 'string') {
+      await started.ctx.launchers?.close();
+      await started.ctx.cgroups?.removeParent();
+    }
     this.log.info('runtime.closed', {});
   }
 
@@ -250,7 +244,9 @@ class ProcessSandboxRuntime implements ProcessRuntime {
     if (command === undefined) {
       return { ok: false, reason: `spawn ENOENT: no such command '${spec.fn.command[0]}'` };
     }
-    const cmd = { command: [command, ...spec.fn.command.slice(1)], cwd, searchPath };
+    const args = spec.fn.command.slice(1);
+    const extraDirs = await absolutePathArgDirs(args);
+    const cmd = { command: [command, ...args], cwd, searchPath, extraDirs };
     for (let retry = 0; ; retry++) {
       if (entry.abort.signal.aborted) return { ok: false, reason: 'deleted during start' };
       const result = await this.createAttempt(entry, spec, cmd, started.ctx);
@@ -285,20 +281,27 @@ class ProcessSandboxRuntime implements ProcessRuntime {
       const [first, last] = this.opts.portRange;
       return { ok: false, reason: `no free port in [${first}, ${last}]` };
     }
+    const uid = ctx.isolation ? this.uids.acquire(spec.fn.egress) : undefined;
+    if (ctx.isolation && uid === undefined) {
+      this.ports.release(port);
+      return { ok: false, reason: `no free sandbox uid (egress ${spec.fn.egress ? 'on' : 'off'})` };
+    }
     let spawned: Awaited<ReturnType<typeof startSandboxProcess>>;
     try {
-      spawned = await startSandboxProcess(ctx, spec, cmd, port);
+      spawned = await startSandboxProcess(ctx, spec, cmd, port, uid);
     } catch (err) {
-      this.ports.release(port);
+      this.releaseIds(port, uid);
       throw err;
     }
     if (!spawned.ok) {
-      this.ports.release(port);
+      this.releaseIds(port, uid);
       return spawned;
     }
     const proc = spawned.proc;
     entry.proc = proc;
-    const readiness = await this.awaitReady(entry, proc);
+    const { host, readinessTimeoutMs: timeoutMs, readinessBackoffMs: backoffMs } = this.opts;
+    const probe = { host, timeoutMs, backoffMs, cancel: entry.abort.signal };
+    const readiness = await awaitSandboxReady(ctx, proc, probe);
     if (!readiness.ok) return readiness;
     entry.state = 'ready';
     entry.sandbox = {
@@ -315,35 +318,6 @@ class ProcessSandboxRuntime implements ProcessRuntime {
     return { ok: true, sandbox: entry.sandbox, startMs, readinessMs, totalMs: 0 };
   }
 
-  /** Probes until the port accepts, the process exits, delete() aborts, or time runs out. */
-  private async awaitReady(
-    entry: ProcessSandbox,
-    proc: SandboxProcess,
-  ): Promise<{ ok: true; readinessMs: number } | AttemptResult> {
-    const t0Ms = this.opts.clock.nowMs();
-    const outcome = await probeReadyOrExit({
-      host: this.opts.host,
-      port: proc.port,
-      timeoutMs: this.opts.readinessTimeoutMs,
-      backoffMs: this.opts.readinessBackoffMs,
-      exited: proc.exited,
-      cancel: entry.abort.signal,
-    });
-    switch (outcome.kind) {
-      case 'ready':
-        return { ok: true, readinessMs: this.opts.clock.nowMs() - t0Ms };
-      case 'cancelled':
-        return { ok: false, reason: 'deleted during start' };
-      case 'timeout':
-        return { ok: false, reason: `readiness timeout after ${this.opts.readinessTimeoutMs} ms` };
-      case 'exited': {
-        const reason = `exited during start: ${describeExit(outcome.exit, proc.stderrTail)}`;
-        if (!proc.stderrTail.includes('EADDRINUSE')) return { ok: false, reason };
-        return { ok: false, reason, addressInUse: true };
-      }
-    }
-  }
-
   /** A free port from the range, skipping (and sending to the back) ports foreigners hold. */
   private async acquirePort(): Promise<number | undefined> {
     const isFree = (port: number): Promise<boolean> => portIsFree(this.opts.host, port);
@@ -353,20 +327,30 @@ class ProcessSandboxRuntime implements ProcessRuntime {
   }
 
   /** An exit of a ready sandbox that nobody asked for: clean up, then tell the listeners. */
-  private onProcessExit(entry: ProcessSandbox, proc: SandboxProcess, info: ExitInfo): void {
+  private async onProcessExit(
+    entry: ProcessSandbox,
+    proc: SandboxProcess,
+    info: ExitInfo,
+  ): Promise<void> {
     if (entry.state !== 'ready' || entry.proc !== proc) return; // delete() caused it
-    const reason = describeExit(info, proc.stderrTail);
+    await this.teardownOnce(entry, 'crash');
+    // The OOM counter was read by the teardown, before it removed the cgroup.
+    const ctx = (await this.startup) as Startup; // a process exists, so start-up succeeded
+    const reason = entry.oomKilled && proc.cgroup ? oomReason(proc.cgroup) : describeSandboxExit(ctx.ctx, info, proc);
     this.log.warn('sandbox.crashed', { sandboxId: entry.sandboxId, pid: proc.pid, reason });
-    void this.teardownOnce(entry, 'crash').then(() => {
-      if (this.sandboxes.get(entry.sandboxId) === entry) this.sandboxes.delete(entry.sandboxId);
-      for (const listener of this.listeners) {
-        try {
-          listener(entry.sandboxId, reason);
-        } catch (err) {
-          this.log.error('runtime.listener_failed', { err: (err as Error).message });
-        }
+    if (this.sandboxes.get(entry.sandboxId) === entry) this.sandboxes.delete(entry.sandboxId);
+    for (const listener of this.listeners) {
+      try {
+        listener(entry.sandboxId, reason);
+      } catch (err) {
+        this.log.error('runtime.listener_failed', { err: (err as Error).message });
       }
-    });
+    }
+  }
+
+  private releaseIds(port: number, uid: number | undefined): void {
+    this.ports.release(port);
+    if (uid !== undefined) this.uids.release(uid);
   }
 
   /** Tears down once; a second caller waits for the first teardown (its cause wins). */
@@ -388,10 +372,13 @@ class ProcessSandboxRuntime implements ProcessRuntime {
     const t0Ms = this.opts.clock.nowMs();
     const { sandboxId } = entry;
     const stopped = await stopSandboxProcess(started.ctx, proc);
+    entry.oomKilled = stopped.oomKilled;
     if (!stopped.exited || !stopped.gone) {
       this.log.error('sandbox.kill_stuck', { sandboxId, pid: proc.pid, ...stopped });
     }
     this.ports.release(proc.port);
+    // A uid whose process may still live is never handed out again (it would share its walls).
+    if (proc.uid !== undefined && stopped.gone) this.uids.release(proc.uid);
     await proc.recordWritten;
     if (cause !== 'retry') {
       const keepLog = cause !== 'delete';

@@ -6,12 +6,13 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { constants as fsConstants } from 'node:fs';
-import { access, open, stat, type FileHandle } from 'node:fs/promises';
+import { access, lstat, open, readlink, stat, type FileHandle } from 'node:fs/promises';
 import { createServer } from 'node:net';
-import { delimiter, isAbsolute, join, resolve } from 'node:path';
+import { delimiter, dirname, isAbsolute, join, resolve } from 'node:path';
 import type { Writable } from 'node:stream';
 import type { FunctionSpec } from '../../api/types.js';
 import { assert } from '../../shared/assert.js';
+import { etcEntries, type BwrapHost, type RootEntry } from './bwrap-argv.js';
 import { sandboxIdEnvName } from './sandbox-records.js';
 
 /** Bytes of stderr kept in memory per sandbox, to quote its last line when it dies. */
@@ -138,21 +139,35 @@ export function spawnSandboxProcess(input: SpawnInput): Promise<SpawnResult> {
     });
     child.once('spawn', () => {
       assert(child.pid !== undefined, 'spawned child has no pid');
-      const startMs = input.nowMs() - t0;
-      const stderrTail = new StderrTail();
-      // From here the stream owns the log handle and closes it when the process has exited.
-      const logStream = input.log.createWriteStream({ autoClose: true });
-      logStream.on('error', () => {}); // a full disk must not crash the worker
-      const exited = spawnSandboxProcessExited(child, stderrTail, logStream);
-      resolvePromise({ ok: true, spawned: { child, pid: child.pid, startMs, exited, stderrTail } });
+      resolvePromise({ ok: true, spawned: watchSandboxProcess(child, input.log, input.nowMs() - t0) });
     });
   });
+}
+
+/**
+ * Takes over a running child (spawned here, or a launcher handed a command): its stderr is
+ * copied to the log and its tail kept; `exited` resolves after its exit. The log handle now
+ * belongs to the process (closed after exit).
+ */
+export function watchSandboxProcess(
+  child: ChildProcess,
+  log: FileHandle,
+  startMs: number,
+  exit: Promise<ExitInfo> = new Promise((done) => child.once('exit', (code, signal) => done({ code, signal }))),
+): SpawnedProcess {
+  assert(child.pid !== undefined, 'watching a child without a pid');
+  const stderrTail = new StderrTail();
+  const logStream = log.createWriteStream({ autoClose: true });
+  logStream.on('error', () => {}); // a full disk must not crash the worker
+  const exited = spawnSandboxProcessExited(child, stderrTail, logStream, exit);
+  return { child, pid: child.pid, startMs, exited, stderrTail };
 }
 
 function spawnSandboxProcessExited(
   child: ChildProcess,
   stderrTail: StderrTail,
   logStream: Writable,
+  exit: Promise<ExitInfo>,
 ): Promise<ExitInfo> {
   const stderr = child.stderr;
   assert(stderr !== null, 'stderr must be piped');
@@ -165,7 +180,7 @@ function spawnSandboxProcessExited(
     stderr.on('error', () => done());
   });
   return new Promise((resolvePromise) => {
-    child.once('exit', (code, signal) => {
+    void exit.then(({ code, signal }) => {
       const timer = setTimeout(finish, stderrDrainWaitMs);
       void drained.then(finish);
       let finished = false;
@@ -221,4 +236,39 @@ export async function isDirectory(path: string): Promise<boolean> {
   } catch {
     return false;
   }
+}
+
+/**
+ * Directories of the arguments that are absolute paths of existing files (`node /srv/app/x.js`):
+ * an isolated sandbox sees them read-only, so such commands work without a workingDir. The
+ * function's author names them, as they could name any directory as workingDir.
+ */
+export async function absolutePathArgDirs(args: readonly string[]): Promise<string[]> {
+  const dirs: string[] = [];
+  for (const arg of args) {
+    if (!arg.startsWith('/') || arg.includes('\0')) continue;
+    const isFile = await stat(arg).then((st) => st.isFile(), () => false);
+    if (isFile) dirs.push(dirname(arg));
+  }
+  return dirs;
+}
+
+/** Top-level entries besides /usr that programs expect; usr-merged hosts have symlinks. */
+const rootEntryPaths = ['/bin', '/lib', '/lib64', '/sbin'];
+
+/** The host facts bwrap-argv.ts needs, probed once per runtime. */
+export async function probeBwrapHost(bwrapPath: string, setprivPath: string): Promise<BwrapHost> {
+  const rootEntries: RootEntry[] = [];
+  for (const path of rootEntryPaths) {
+    const st = await lstat(path).catch(() => undefined);
+    if (st === undefined) continue;
+    if (st.isSymbolicLink()) rootEntries.push({ path, kind: 'symlink', target: await readlink(path) });
+    else if (st.isDirectory()) rootEntries.push({ path, kind: 'dir' });
+  }
+  const etcPaths: string[] = [];
+  for (const entry of etcEntries) {
+    const path = `/etc/${entry}`;
+    if (await stat(path).then(() => true, () => false)) etcPaths.push(path);
+  }
+  return { bwrapPath, setprivPath, rootEntries, etcPaths };
 }
