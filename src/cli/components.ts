@@ -94,11 +94,6 @@ const workerFlags: FlagSpec[] = [
   { flag: 'heartbeat-period-ms', key: 'heartbeatPeriodMs', help: `heartbeat period (default ${workerDefaults.heartbeatPeriodMs})` },
   { flag: 'emulated-create-ms', key: 'emulatedCreateMs', help: `emulated sandbox creation time (default ${workerDefaults.emulatedCreateMs})` },
   { flag: 'readiness-timeout-ms', key: 'readinessTimeoutMs', help: `process sandbox readiness limit (default ${workerDefaults.readinessTimeoutMs})` },
-  { flag: 'isolation', key: 'isolation', help: `process sandbox walls: bwrap (needs root, bubblewrap, nftables) | none (trusted code only) | auto (default ${workerDefaults.isolation})` },
-  { flag: 'sandbox-uid-range', key: 'sandboxUidRange', help: `host uids for sandboxes, low,high; disjoint per worker on one host (default ${workerDefaults.sandboxUidRange.join(',')})` },
-  { flag: 'sandbox-pids-max', key: 'sandboxPidsMax', help: `processes and threads per sandbox (default ${workerDefaults.sandboxPidsMax})` },
-  { flag: 'sandbox-tmp-mib', key: 'sandboxTmpMiB', help: `size of each sandbox's private /tmp (default ${workerDefaults.sandboxTmpMiB})` },
-  { flag: 'egress-deny-cidrs', key: 'egressDenyCidrs', help: 'destinations refused to sandboxes even with egress, comma-separated (default: private, link-local and CGNAT ranges)' },
   { flag: 'replay-events-max', key: 'replayEventsMax', help: `sandbox events kept while the CP stream is down (default ${workerDefaults.replayEventsMax})` },
 ];
 

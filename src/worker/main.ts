@@ -5,7 +5,6 @@
  */
 import { createServer, type Server } from 'node:http';
 import { cpus, hostname, totalmem } from 'node:os';
-import { join } from 'node:path';
 import type { WorkerConfig } from '../config/compile.js';
 import { ConfigError } from '../config/compile.js';
 import { ControlPlane } from '../gen/dirigent/v1/cluster_pb.js';
@@ -13,10 +12,9 @@ import { systemClock } from '../shared/clock.js';
 import { makeClient } from '../shared/grpc.js';
 import type { Logger } from '../shared/logger.js';
 import { WorkerDaemon } from './daemon.js';
+import { startRealRuntimes } from './runtime-setup.js';
 import { createEmulatedRuntime, startEmulatedResponder } from './runtime/emulated-runtime.js';
-import { resolveIsolation, startSandboxFirewall } from './runtime/isolation-setup.js';
-import { createProcessRuntime } from './runtime/process-runtime.js';
-import { createSandboxUids } from './runtime/sandbox-uids.js';
+import { runtimeCapabilities } from './runtime/multi-runtime.js';
 import type { SandboxRuntime } from './runtime/runtime.js';
 
 export interface RunningWorker {
@@ -29,60 +27,40 @@ export interface RunningWorker {
 const emulatedWorkersMax = 100_000;
 
 export async function startWorker(cfg: WorkerConfig, log: Logger): Promise<RunningWorker> {
-  if (cfg.runtime !== 'process' && cfg.runtime !== 'emulated') {
-    throw new ConfigError(`worker: runtime must be process or emulated, got ${cfg.runtime}`);
-  }
+  const emulated = cfg.runtime === 'emulated';
   if (cfg.count < 1 || cfg.count > emulatedWorkersMax) {
     throw new ConfigError(`worker: count must be in [1, ${emulatedWorkersMax}], got ${cfg.count}`);
   }
-  if (cfg.count > 1 && cfg.runtime !== 'emulated') {
+  if (cfg.count > 1 && !emulated) {
     throw new ConfigError('worker: --count above 1 needs --runtime emulated');
   }
-  const emulated = cfg.runtime === 'emulated';
   const capacity = {
     cpuMillis: cfg.cpuMillis > 0 ? cfg.cpuMillis : emulated ? cfg.emulatedNodeCpuMillis : cpus().length * 1000,
     memoryMiB: cfg.memoryMiB > 0 ? cfg.memoryMiB : emulated ? cfg.emulatedNodeMemoryMiB : Math.floor(totalmem() / 1_048_576),
   };
-  // Checked before anything listens, so a refusal leaves nothing behind.
-  const isolation = cfg.runtime === 'process' ? await resolveIsolation(cfg.isolation, log) : 'none';
   const health = await startHealth(cfg);
   const port = (health.address() as { port: number }).port;
   const baseId = cfg.id || `worker-${hostname()}-${port}`;
   const daemons: WorkerDaemon[] = [];
   const closers: (() => Promise<void>)[] = [];
-  if (cfg.runtime === 'process') {
-    const stateDir = join(cfg.stateDir, 'workers', baseId);
-    const uids = createSandboxUids(cfg.sandboxUidRange);
-    if (isolation === 'bwrap') {
-      const firewall = await startSandboxFirewall(stateDir, uids.ranges, cfg.egressDenyCidrs, log).catch(async (err: Error) => {
-        await new Promise<void>((r) => health.close(() => r()));
-        throw err;
-      });
-      closers.push(() => firewall.close()); // after the daemons closed, so after their sandboxes
-    }
-    const runtime = await createProcessRuntime({
-      host: cfg.host,
-      portRange: cfg.sandboxPortRange,
-      stateDir,
-      isolation,
-      uids,
-      sandboxTmpMiB: cfg.sandboxTmpMiB,
-      sandboxPidsMax: cfg.sandboxPidsMax,
-      readinessTimeoutMs: cfg.readinessTimeoutMs,
-      readinessBackoffMs: cfg.readinessBackoffMs,
-      logger: log,
-      clock: systemClock,
+  if (!emulated) {
+    // Host checks come first inside: a refusal leaves nothing running but the health port.
+    const real = await startRealRuntimes(cfg, baseId, log).catch(async (err: Error) => {
+      await new Promise<void>((r) => health.close(() => r()));
+      throw err;
     });
-    daemons.push(newDaemon(cfg, baseId, `${cfg.host}:${port}`, capacity, ['process'], runtime, log));
+    closers.push(() => real.close()); // after the daemons closed, so after their sandboxes
+    daemons.push(newDaemon(cfg, baseId, `${cfg.host}:${port}`, capacity, real.capabilities, real.runtime, log));
   } else {
     const responder = await startEmulatedResponder({ host: cfg.host, port: 0 });
     closers.push(() => responder.close());
     const client = cfg.count > 1 && !cfg.controlPlane.includes(',') ? makeClient(ControlPlane, cfg.controlPlane) : undefined;
     if (client) closers.push(async () => client.close());
+    const capabilities = runtimeCapabilities('emulated');
     for (let i = 0; i < cfg.count; i += 1) {
       const id = cfg.count > 1 ? `${baseId}-${i + 1}` : baseId;
       const runtime = createEmulatedRuntime({ createMs: cfg.emulatedCreateMs, responder, clock: systemClock });
-      daemons.push(newDaemon(cfg, id, `${cfg.host}:${port}`, capacity, ['process', 'image'], runtime, log, client));
+      daemons.push(newDaemon(cfg, id, `${cfg.host}:${port}`, capacity, capabilities, runtime, log, client));
     }
   }
   for (const d of daemons) d.start();
