@@ -1,0 +1,147 @@
+/**
+ * The containerd runtime against a real, private containerd (one per test file) and the example
+ * image: the shared runtime contract, then what only an image runtime has to get right.
+ * Ports 33500-33999 belong to this file.
+ */
+import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import { request } from 'node:http';
+import { after, before, describe, it } from 'node:test';
+import { helloImageArchive, imageToolsMissing, TestRegistry } from '../../../integration/image-registry.js';
+import { expectCreated, runRuntimeContract } from '../runtime.contract.js';
+import { ContainerdFixture, imageSpec, imageTools, procCgroups, procStatus } from './containerd.testkit.js';
+
+const skip = await imageToolsMissing(imageTools);
+const fixture = new ContainerdFixture([33500, 33999]);
+let archive = '';
+const t = { timeout: 60_000 };
+
+before(async () => {
+  if (skip) return;
+  archive = await helloImageArchive();
+  await fixture.start();
+});
+after(() => fixture.stop());
+
+runRuntimeContract(
+  'containerd',
+  async () => {
+    const h = await fixture.runtime();
+    return { runtime: h.runtime, fnSpec: (name) => imageSpec(name, `oci-archive:${archive}`), cleanup: h.cleanup };
+  },
+  { skip },
+);
+
+describe('containerd runtime', { skip }, () => {
+  it('runs the image entrypoint with the function env, answering on HOST:PORT', t, async () => {
+    const h = await fixture.runtime();
+    try {
+      const fn = imageSpec('greeter', `oci-archive:${archive}`, { GREETING: 'hi' });
+      const sb = expectCreated(await h.runtime.create({ sandboxId: 'sb-env', fn }));
+      assert.equal(await post(sb.address, 'world'), 'Hello from greeter! world\n');
+      const env = (await readFile(`/proc/${sb.pid}/environ`, 'utf8')).split('\0');
+      const port = sb.address.split(':')[1];
+      for (const entry of ['PATH=/bin', 'GREETING=hi', `PORT=${port}`, 'HOST=127.0.0.1', 'DIRIGENT_FUNCTION=greeter', 'DIRIGENT_SANDBOX_ID=sb-env']) {
+        assert.ok(env.includes(entry), `${entry} in ${env.join(' ')}`);
+      }
+    } finally {
+      await h.cleanup();
+    }
+  });
+
+  it('runs as the pool uid without capabilities, with no_new_privs and its limits', t, async () => {
+    const h = await fixture.runtime();
+    try {
+      const sb = expectCreated(await h.runtime.create({ sandboxId: 'sb-priv', fn: imageSpec('f', `oci-archive:${archive}`) }));
+      const status = await procStatus(sb.pid!);
+      const uid = Number(status.Uid?.split(/\s+/)[0]);
+      assert.ok(uid >= 3_300_000 && uid < 3_310_000, `pool uid, got ${status.Uid}`);
+      assert.equal(status.CapEff, '0000000000000000');
+      assert.equal(status.CapBnd, '0000000000000000');
+      assert.equal(status.NoNewPrivs, '1');
+      const cgroups = await procCgroups(sb.pid!);
+      const own = await procCgroups('self');
+      const memory = cgroups.get('memory')!;
+      assert.ok(memory.startsWith(own.get('memory')!), `${memory} below the worker's ${own.get('memory')}`);
+      const limit = await readFile(`/sys/fs/cgroup/memory${memory}/memory.limit_in_bytes`, 'utf8');
+      assert.equal(Number(limit), 64 * 1024 * 1024);
+      const quota = await readFile(`/sys/fs/cgroup/cpu${cgroups.get('cpu')}/cpu.cfs_quota_us`, 'utf8');
+      assert.equal(Number(quota), 50_000);
+      const pids = await readFile(`/sys/fs/cgroup/pids${cgroups.get('pids')}/pids.max`, 'utf8');
+      assert.equal(pids.trim(), '64');
+    } finally {
+      await h.cleanup();
+    }
+  });
+
+  it('pulls the image from a registry', t, async () => {
+    const registry = new TestRegistry();
+    const h = await fixture.runtime();
+    try {
+      await registry.start();
+      const ref = await registry.push(archive, 'hello:1');
+      const sb = expectCreated(await h.runtime.create({ sandboxId: 'sb-reg', fn: imageSpec('from-registry', ref) }));
+      assert.equal(await post(sb.address, 'x'), 'Hello from from-registry! x\n');
+    } finally {
+      await h.cleanup();
+      await registry.stop();
+    }
+  });
+
+  it('fails the create of a missing image, naming it', t, async () => {
+    const h = await fixture.runtime();
+    try {
+      const result = await h.runtime.create({ sandboxId: 'sb-missing', fn: imageSpec('f', 'oci-archive:/nonexistent/hello.tar') });
+      assert.equal(result.ok, false);
+      assert.match(!result.ok ? result.reason : '', /oci-archive:\/nonexistent\/hello\.tar/);
+      assert.deepEqual(h.runtime.list(), []);
+    } finally {
+      await h.cleanup();
+    }
+  });
+
+  it('reports a crash to onExit listeners and frees the sandbox', t, async () => {
+    const h = await fixture.runtime();
+    try {
+      const exits: string[] = [];
+      const heard = new Promise<void>((done) => h.runtime.onExit((id, reason) => {
+        exits.push(`${id}: ${reason}`);
+        done();
+      }));
+      const sb = expectCreated(await h.runtime.create({ sandboxId: 'sb-crash', fn: imageSpec('f', `oci-archive:${archive}`) }));
+      process.kill(sb.pid!, 'SIGKILL');
+      await heard;
+      assert.deepEqual(exits, ['sb-crash: signal 9']);
+      assert.deepEqual(h.runtime.list(), []);
+      expectCreated(await h.runtime.create({ sandboxId: 'sb-crash', fn: imageSpec('f', `oci-archive:${archive}`) }));
+    } finally {
+      await h.cleanup();
+    }
+  });
+
+  it('starts and stops its own private containerd when given no socket', t, async () => {
+    const h = await fixture.runtime({ socket: '' });
+    try {
+      const sb = expectCreated(await h.runtime.create({ sandboxId: 'sb-own', fn: imageSpec('own', `oci-archive:${archive}`) }));
+      assert.equal(await post(sb.address, ''), 'Hello from own! \n');
+    } finally {
+      await h.cleanup();
+    }
+  });
+});
+
+/** POST / with a body; resolves with the answer's body. */
+function post(address: string, body: string): Promise<string> {
+  const [host, port] = address.split(':');
+  return new Promise((resolve, reject) => {
+    const req = request({ host, port: Number(port), method: 'POST', path: '/', agent: false, timeout: 5_000 }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve(Buffer.concat(chunks).toString()));
+      res.on('error', reject);
+    });
+    req.on('timeout', () => req.destroy(new Error(`POST ${address} timed out`)));
+    req.on('error', reject);
+    req.end(body);
+  });
+}
