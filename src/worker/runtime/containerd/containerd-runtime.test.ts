@@ -4,6 +4,7 @@
  * Ports 33500-33999 belong to this file.
  */
 import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { request } from 'node:http';
 import { after, before, describe, it } from 'node:test';
@@ -72,6 +73,20 @@ describe('containerd runtime', { skip }, () => {
     } finally {
       await h.cleanup();
     }
+  });
+
+  it('removes its cgroup parents on close', t, async () => {
+    const h = await fixture.runtime();
+    let parentDir = '';
+    try {
+      const sb = expectCreated(await h.runtime.create({ sandboxId: 'sb-cg', fn: imageSpec('f', `oci-archive:${archive}`) }));
+      const memory = (await procCgroups(sb.pid!)).get('memory')!;
+      parentDir = `/sys/fs/cgroup/memory${memory.slice(0, memory.lastIndexOf('/'))}`;
+      assert.equal(existsSync(parentDir), true, parentDir);
+    } finally {
+      await h.cleanup();
+    }
+    assert.equal(existsSync(parentDir), false, `${parentDir} left behind`);
   });
 
   it('pulls the image from a registry', t, async () => {

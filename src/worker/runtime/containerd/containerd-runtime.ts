@@ -27,6 +27,7 @@ import { probeReadyOrExit } from '../readiness.js';
 import type { CreateResult, ExitListener, RuntimeSandbox, SandboxRuntime, SandboxSpec } from '../runtime.js';
 import { isValidSandboxId } from '../runtime.js';
 import type { SandboxUids } from '../sandbox-uids.js';
+import { readCgroupParentDirs, removeCgroupParentDirs } from './cgroup-parents.js';
 import { ContainerdClient, errorText } from './client.js';
 import { daemonLogTail, daemonStartTimeoutMs, startPrivateDaemon, type PrivateDaemon } from './daemon.js';
 import { subscribeTaskEvents, type TaskEventSubscription } from './events.js';
@@ -105,6 +106,8 @@ class ContainerdRuntime implements SandboxRuntime {
   private readonly owner: string;
   private readonly logDir: string;
   private daemon?: PrivateDaemon;
+  /** The `<owner>` cgroup dirs runc made (learnt from the first sandbox), removed on close. */
+  private cgroupParents?: string[];
   private readonly startup: Promise<Connected | string>;
   private closed = false;
 
@@ -194,6 +197,7 @@ class ContainerdRuntime implements SandboxRuntime {
       connected.client.close();
     }
     await this.daemon?.stop();
+    if (this.cgroupParents) await removeCgroupParentDirs(this.cgroupParents);
     this.log.info('runtime.closed', {});
   }
 
@@ -269,6 +273,10 @@ class ContainerdRuntime implements SandboxRuntime {
     const timing = { startMs, readinessMs: ready.readinessMs, totalMs };
     this.log.info('sandbox.created', { sandboxId: spec.sandboxId, containerId: entry.containerId, address, pid, ...timing });
     void entry.exited.then((status) => this.onCrash(entry, status));
+    if (this.cgroupParents === undefined) {
+      this.cgroupParents = [];
+      this.cgroupParents = await readCgroupParentDirs(pid, this.owner, entry.containerId);
+    }
     return { ok: true, sandbox: entry.sandbox, ...timing };
   }
 
