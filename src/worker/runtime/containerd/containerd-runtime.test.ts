@@ -5,7 +5,10 @@
  */
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { request } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import { helloImageArchive, imageToolsMissing, TestRegistry } from '../../../integration/image-registry.js';
@@ -134,6 +137,24 @@ describe('containerd runtime', { skip }, () => {
     }
   });
 
+  it('names an OOM kill as the crash reason', t, async () => {
+    const h = await fixture.runtime();
+    try {
+      const image = `oci-archive:${await memoryEaterArchive(archive, fixture.dir)}`;
+      const exits: string[] = [];
+      const heard = new Promise<void>((done) => h.runtime.onExit((id, reason) => {
+        exits.push(`${id}: ${reason}`);
+        done();
+      }));
+      const sb = expectCreated(await h.runtime.create({ sandboxId: 'sb-oom', fn: imageSpec('f', image) }));
+      await writeFile(`/proc/${sb.pid}/root/tmp/go`, '');
+      await heard;
+      assert.deepEqual(exits, ['sb-oom: out of memory: killed at its 64 MiB limit']);
+    } finally {
+      await h.cleanup();
+    }
+  });
+
   it('starts and stops its own private containerd when given no socket', t, async () => {
     const h = await fixture.runtime({ socket: '' });
     try {
@@ -144,6 +165,21 @@ describe('containerd runtime', { skip }, () => {
     }
   });
 });
+
+/**
+ * The example image with another command: httpd in the background, then, once /tmp/go exists,
+ * the shell (pid 1 of the container) reads random bytes into a variable until the OOM killer comes.
+ */
+async function memoryEaterArchive(helloArchive: string, dir: string): Promise<string> {
+  const run = promisify(execFile);
+  const layout = join(dir, 'eater-layout');
+  const out = join(dir, 'eater.tar');
+  const cmd = 'httpd -p "$HOST:$PORT" -h /www && while [ ! -e /tmp/go ]; do :; done; x=$(cat /dev/urandom)';
+  await run('skopeo', ['copy', '--quiet', `oci-archive:${helloArchive}`, `oci:${layout}:hello`]);
+  await run('umoci', ['config', '--image', `${layout}:hello`, '--tag', 'eater', '--config.cmd', '-c', '--config.cmd', cmd]);
+  await run('skopeo', ['copy', '--quiet', `oci:${layout}:eater`, `oci-archive:${out}`]);
+  return out;
+}
 
 /** POST / with a body; resolves with the answer's body. */
 function post(address: string, body: string): Promise<string> {
