@@ -12,7 +12,7 @@ import { promisify } from 'node:util';
 import { request } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import { helloImageArchive, imageToolsMissing, TestRegistry } from '../../../integration/image-registry.js';
-import { expectCreated, runRuntimeContract } from '../runtime.contract.js';
+import { connectRefused, expectCreated, runRuntimeContract } from '../runtime.contract.js';
 import { ContainerdFixture, imageSpec, imageTools, procCgroups, procStatus } from './containerd.testkit.js';
 
 const skip = await imageToolsMissing(imageTools);
@@ -152,6 +152,28 @@ describe('containerd runtime', { skip }, () => {
       assert.deepEqual(exits, ['sb-oom: out of memory: killed at its 64 MiB limit']);
     } finally {
       await h.cleanup();
+    }
+  });
+
+  it('removes the containers a previous run on the same state dir left, and nobody else\'s', t, async () => {
+    const previous = await fixture.runtime();
+    const bystander = await fixture.runtime();
+    const fn = imageSpec('f', `oci-archive:${archive}`);
+    try {
+      const left = expectCreated(await previous.runtime.create({ sandboxId: 'sb-left', fn }));
+      const other = expectCreated(await bystander.runtime.create({ sandboxId: 'sb-left', fn }));
+      // A new runtime on the previous one's state dir, as after a worker restart.
+      const next = await fixture.runtime({ stateDir: previous.stateDir });
+      try {
+        expectCreated(await next.runtime.create({ sandboxId: 'sb-new', fn }));
+        assert.equal(await connectRefused(left.address), true, 'the leftover is gone');
+        assert.equal(await post(other.address, ''), 'Hello from f! \n');
+      } finally {
+        await next.runtime.close();
+      }
+    } finally {
+      await previous.cleanup();
+      await bystander.cleanup();
     }
   });
 

@@ -25,6 +25,13 @@ const portSliceSize = 40;
 /** Sandbox uids of these tests (outside the worker's default range, so no clash with a dev worker). */
 const uidRange: [number, number] = [3_300_000, 3_309_999];
 
+export interface TestRuntime {
+  runtime: SandboxRuntime;
+  stateDir: string;
+  logs: RecordedLog[];
+  cleanup: () => Promise<void>;
+}
+
 export class ContainerdFixture {
   dir = '';
   daemon?: PrivateDaemon;
@@ -53,8 +60,8 @@ export class ContainerdFixture {
   }
 
   /** A runtime on its own state dir, port slice and uid slice; `socket: ''` = its own private containerd. */
-  async runtime(over: Partial<ContainerdRuntimeOptions> = {}): Promise<{ runtime: SandboxRuntime; logs: RecordedLog[]; cleanup: () => Promise<void> }> {
-    const stateDir = await mkdtemp(join(this.dir, 'rt-'));
+  async runtime(over: Partial<ContainerdRuntimeOptions> = {}): Promise<TestRuntime> {
+    const stateDir = over.stateDir ?? (await mkdtemp(join(this.dir, 'rt-')));
     const [base, top] = this.ports;
     const slices = Math.floor((top - base + 1) / portSliceSize);
     const first = base + (this.sliceNext++ % slices) * portSliceSize;
@@ -80,7 +87,7 @@ export class ContainerdFixture {
       await runtime.close();
       await rm(stateDir, { recursive: true, force: true });
     };
-    return { runtime, logs, cleanup };
+    return { runtime, stateDir, logs, cleanup };
   }
 }
 
