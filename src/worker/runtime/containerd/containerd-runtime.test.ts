@@ -118,6 +118,18 @@ describe('containerd runtime', { skip }, () => {
     }
   });
 
+  it('fails a create whose process exits during start, quoting its last output line', t, async () => {
+    const h = await fixture.runtime();
+    try {
+      const image = `oci-archive:${await variantArchive(archive, fixture.dir, 'quitter', 'echo starting; echo boom >&2; exit 3')}`;
+      const result = await h.runtime.create({ sandboxId: 'sb-quit', fn: imageSpec('f', image) });
+      assert.deepEqual(result, { ok: false, reason: 'exited during start: exit code 3: boom' });
+      assert.deepEqual(h.runtime.list(), []);
+    } finally {
+      await h.cleanup();
+    }
+  });
+
   it('reports a crash to onExit listeners and frees the sandbox', t, async () => {
     const h = await fixture.runtime();
     try {
@@ -140,7 +152,8 @@ describe('containerd runtime', { skip }, () => {
   it('names an OOM kill as the crash reason', t, async () => {
     const h = await fixture.runtime();
     try {
-      const image = `oci-archive:${await memoryEaterArchive(archive, fixture.dir)}`;
+      const cmd = 'httpd -p "$HOST:$PORT" -h /www && while [ ! -e /tmp/go ]; do :; done; x=$(cat /dev/urandom)';
+      const image = `oci-archive:${await variantArchive(archive, fixture.dir, 'eater', cmd)}`;
       const exits: string[] = [];
       const heard = new Promise<void>((done) => h.runtime.onExit((id, reason) => {
         exits.push(`${id}: ${reason}`);
@@ -189,17 +202,17 @@ describe('containerd runtime', { skip }, () => {
 });
 
 /**
- * The example image with another command: httpd in the background, then, once /tmp/go exists,
- * the shell (pid 1 of the container) reads random bytes into a variable until the OOM killer comes.
+ * The example image with `sh -c <cmd>` as its command, as an OCI archive. The OOM test's command
+ * starts httpd in the background, then, once /tmp/go exists, the shell (pid 1 of the container)
+ * reads random bytes into a variable until the OOM killer comes.
  */
-async function memoryEaterArchive(helloArchive: string, dir: string): Promise<string> {
+async function variantArchive(helloArchive: string, dir: string, name: string, cmd: string): Promise<string> {
   const run = promisify(execFile);
-  const layout = join(dir, 'eater-layout');
-  const out = join(dir, 'eater.tar');
-  const cmd = 'httpd -p "$HOST:$PORT" -h /www && while [ ! -e /tmp/go ]; do :; done; x=$(cat /dev/urandom)';
+  const layout = join(dir, `${name}-layout`);
+  const out = join(dir, `${name}.tar`);
   await run('skopeo', ['copy', '--quiet', `oci-archive:${helloArchive}`, `oci:${layout}:hello`]);
-  await run('umoci', ['config', '--image', `${layout}:hello`, '--tag', 'eater', '--config.cmd', '-c', '--config.cmd', cmd]);
-  await run('skopeo', ['copy', '--quiet', `oci:${layout}:eater`, `oci-archive:${out}`]);
+  await run('umoci', ['config', '--image', `${layout}:hello`, '--tag', name, '--config.cmd', '-c', '--config.cmd', cmd]);
+  await run('skopeo', ['copy', '--quiet', `oci:${layout}:${name}`, `oci-archive:${out}`]);
   return out;
 }
 

@@ -28,7 +28,7 @@ import type { CreateResult, ExitListener, RuntimeSandbox, SandboxRuntime, Sandbo
 import { isValidSandboxId } from '../runtime.js';
 import type { SandboxUids } from '../sandbox-uids.js';
 import { readCgroupParentDirs, removeCgroupParentDirs } from './cgroup-parents.js';
-import { ContainerdClient, errorText } from './client.js';
+import { ContainerdClient, errorText, isNotFound } from './client.js';
 import { daemonLogTail, daemonStartTimeoutMs, startPrivateDaemon, type PrivateDaemon } from './daemon.js';
 import { subscribeTaskEvents, type TaskEventSubscription } from './events.js';
 import { ImageImporter } from './image-import.js';
@@ -262,6 +262,10 @@ class ContainerdRuntime implements SandboxRuntime {
     const pid = await startContainer(connected.client, {
       containerId: entry.containerId, sandboxId: spec.sandboxId, owner: this.owner, image: image.ref,
       parent, spec: ociSpec, logPath: this.logPath(entry), wallNowMs: this.opts.clock.wallMs(),
+    }).catch((err: unknown) => {
+      // Most likely the image's snapshots were removed behind our back: import it again next time.
+      if (isNotFound(err)) connected.importer.forget(image.digest);
+      throw err;
     });
     const startMs = this.opts.clock.nowMs() - tStartMs;
     const ready = await this.awaitReady(entry, port);
