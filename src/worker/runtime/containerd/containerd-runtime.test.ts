@@ -193,8 +193,12 @@ describe('containerd runtime', { skip }, () => {
   it('starts and stops its own private containerd when given no socket', t, async () => {
     const h = await fixture.runtime({ socket: '' });
     try {
-      const sb = expectCreated(await h.runtime.create({ sandboxId: 'sb-own', fn: imageSpec('own', `oci-archive:${archive}`) }));
+      const fn = imageSpec('own', `oci-archive:${archive}`);
+      const results = await Promise.all(['sb-a', 'sb-b', 'sb-c'].map((sandboxId) => h.runtime.create({ sandboxId, fn })));
+      const sb = results.map(expectCreated)[0];
       assert.equal(await post(sb.address, ''), 'Hello from own! \n');
+      // A fresh containerd: the image was loaded once, by one import all three creates shared.
+      assert.equal(h.logs.filter((l) => l.event === 'image.imported').length, 1);
     } finally {
       await h.cleanup();
     }
