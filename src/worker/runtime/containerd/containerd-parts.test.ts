@@ -130,15 +130,15 @@ describe('task events', () => {
 
   it('routes init exits and OOMs, ignores exec exits and other topics', () => {
     const heard: string[] = [];
-    const handlers = { exit: (id: string, status: number) => heard.push(`exit ${id} ${status}`), oom: (id: string) => heard.push(`oom ${id}`) };
+    const handlers = { exit: (id: string, pid: number, status: number) => heard.push(`exit ${id} ${pid} ${status}`), oom: (id: string) => heard.push(`oom ${id}`) };
     const envelope = (topic: string, value: Uint8Array) => create(EnvelopeSchema, { topic, event: { typeUrl: 'x', value } });
-    const exit = (id: string) => toBinary(TaskExitSchema, create(TaskExitSchema, { containerId: 'c1', id, exitStatus: 137 }));
+    const exit = (id: string) => toBinary(TaskExitSchema, create(TaskExitSchema, { containerId: 'c1', id, pid: 77, exitStatus: 137 }));
     dispatchEnvelope(envelope('/tasks/oom', toBinary(TaskOOMSchema, create(TaskOOMSchema, { containerId: 'c1' }))), handlers);
     dispatchEnvelope(envelope('/tasks/exit', exit('exec-7')), handlers);
     dispatchEnvelope(envelope('/tasks/exit', exit('c1')), handlers);
     dispatchEnvelope(envelope('/tasks/start', exit('c1')), handlers);
     dispatchEnvelope(create(EnvelopeSchema, { topic: '/tasks/exit' }), handlers);
-    assert.deepEqual(heard, ['oom c1', 'exit c1 137']);
+    assert.deepEqual(heard, ['oom c1', 'exit c1 77 137']);
   });
 });
 

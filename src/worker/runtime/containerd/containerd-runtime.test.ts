@@ -121,10 +121,30 @@ describe('containerd runtime', { skip }, () => {
   it('fails a create whose process exits during start, quoting its last output line', t, async () => {
     const h = await fixture.runtime();
     try {
-      const image = `oci-archive:${await variantArchive(archive, fixture.dir, 'quitter', 'echo starting; echo boom >&2; exit 3')}`;
+      const image = `oci-archive:${await variantArchive(archive, fixture.dir, 'quitter', 'echo boom >&2; exit 3')}`;
       const result = await h.runtime.create({ sandboxId: 'sb-quit', fn: imageSpec('f', image) });
       assert.deepEqual(result, { ok: false, reason: 'exited during start: exit code 3: boom' });
       assert.deepEqual(h.runtime.list(), []);
+    } finally {
+      await h.cleanup();
+    }
+  });
+
+  it('a deleted task\'s late exit event does not hit the re-created sandbox of the same id', t, async () => {
+    const h = await fixture.runtime();
+    try {
+      const exits: string[] = [];
+      h.runtime.onExit((id, reason) => exits.push(`${id}: ${reason}`));
+      const fn = imageSpec('f', `oci-archive:${archive}`);
+      for (let i = 0; i < 8; i++) {
+        expectCreated(await h.runtime.create({ sandboxId: 'sb-again', fn }));
+        await h.runtime.delete('sb-again');
+      }
+      const sb = expectCreated(await h.runtime.create({ sandboxId: 'sb-again', fn }));
+      await new Promise((done) => setTimeout(done, 300));
+      assert.deepEqual(exits, []);
+      assert.deepEqual(h.runtime.list().map((s) => s.sandboxId), ['sb-again']);
+      assert.equal(await post(sb.address, ''), 'Hello from f! \n');
     } finally {
       await h.cleanup();
     }

@@ -78,6 +78,8 @@ interface Sandbox {
   oomKilled: boolean;
   /** Set once containerd objects may exist (teardown must remove them). */
   touched: boolean;
+  /** Host pid of the task's init, once created: events of an earlier task of the same id differ. */
+  pid?: number;
   port?: number;
   uid?: number;
   sandbox?: RuntimeSandbox;
@@ -262,7 +264,7 @@ class ContainerdRuntime implements SandboxRuntime {
     const pid = await startContainer(connected.client, {
       containerId: entry.containerId, sandboxId: spec.sandboxId, owner: this.owner, image: image.ref,
       parent, spec: ociSpec, logPath: this.logPath(entry), wallNowMs: this.opts.clock.wallMs(),
-    }).catch((err: unknown) => {
+    }, (taskPid) => (entry.pid = taskPid)).catch((err: unknown) => {
       // Most likely the image's snapshots were removed behind our back: import it again next time.
       if (isNotFound(err)) connected.importer.forget(image.digest);
       throw err;
@@ -302,13 +304,15 @@ class ContainerdRuntime implements SandboxRuntime {
     }
   }
 
-  private readonly onTaskExit = (containerId: string, status: number): void => {
-    this.byContainer.get(containerId)?.exit(status);
+  private readonly onTaskExit = (containerId: string, pid: number, status: number): void => {
+    const entry = this.byContainer.get(containerId);
+    // A deleted task's late event must not end a re-created sandbox of the same id.
+    if (entry?.pid === pid) entry.exit(status);
   };
 
   private readonly onTaskOom = (containerId: string): void => {
     const entry = this.byContainer.get(containerId);
-    if (entry) entry.oomKilled = true;
+    if (entry?.pid !== undefined) entry.oomKilled = true;
   };
 
   /** An exit of a ready sandbox that nobody asked for: clean up, then tell the listeners. */

@@ -18,7 +18,7 @@ export const oomTopic = '/tasks/oom';
 
 export interface TaskEventHandlers {
   /** The init process of a container exited (exec'd processes are ignored). */
-  exit(containerId: string, exitStatus: number): void;
+  exit(containerId: string, pid: number, exitStatus: number): void;
   oom(containerId: string): void;
 }
 
@@ -33,7 +33,7 @@ export function dispatchEnvelope(envelope: Envelope, handlers: TaskEventHandlers
   if (value === undefined) return;
   if (envelope.topic === exitTopic) {
     const exit = fromBinary(TaskExitSchema, value);
-    if (exit.id === exit.containerId) handlers.exit(exit.containerId, exit.exitStatus);
+    if (exit.id === exit.containerId) handlers.exit(exit.containerId, exit.pid, exit.exitStatus);
   } else if (envelope.topic === oomTopic) {
     handlers.oom(fromBinary(TaskOOMSchema, value).containerId);
   }

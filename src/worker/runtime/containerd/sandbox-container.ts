@@ -47,10 +47,15 @@ export interface ContainerStart {
 }
 
 /**
- * Creates and starts the container; resolves with the task's host pid. On failure it throws,
+ * Creates and starts the container; resolves with the task's host pid (also handed to
+ * `onTaskCreated` as soon as containerd knows it). On failure it throws,
  * and whatever it created is removed by `stopContainer` (the caller always calls it).
  */
-export async function startContainer(client: ContainerdClient, start: ContainerStart): Promise<number> {
+export async function startContainer(
+  client: ContainerdClient,
+  start: ContainerStart,
+  onTaskCreated: (pid: number) => void,
+): Promise<number> {
   const { containerId } = start;
   const lease = `dirigent-sb-${containerId}-${randomBytes(4).toString('hex')}`;
   const expireAt = new Date(start.wallNowMs + sandboxLeaseExpireMs).toISOString();
@@ -74,7 +79,10 @@ export async function startContainer(client: ContainerdClient, start: ContainerS
     await client.unary(Leases.method.delete, { id: lease }).catch(() => {}); // it expires anyway
   }
   const stdio = `file://${start.logPath}`;
-  await client.unary(Tasks.method.create, { containerId, rootfs: mounts, stdout: stdio, stderr: stdio });
+  const task = await client.unary(Tasks.method.create, { containerId, rootfs: mounts, stdout: stdio, stderr: stdio });
+  // Before Start: the init process may exit before Start's answer arrives, and its exit event
+  // is matched by pid.
+  onTaskCreated(task.pid);
   const started = await client.unary(Tasks.method.start, { containerId });
   return started.pid;
 }
