@@ -12,6 +12,7 @@
  * containerd's GC sometimes removed the snapshot before the container pointed at it.
  */
 import { randomBytes } from 'node:crypto';
+import { pathToFileURL } from 'node:url';
 import { Containers } from '../../../gen/containerd/services/containers/v1/containers_pb.js';
 import { Leases } from '../../../gen/containerd/services/leases/v1/leases_pb.js';
 import { Snapshots } from '../../../gen/containerd/services/snapshots/v1/snapshots_pb.js';
@@ -78,7 +79,8 @@ export async function startContainer(
   } finally {
     await client.unary(Leases.method.delete, { id: lease }).catch(() => {}); // it expires anyway
   }
-  const stdio = `file://${start.logPath}`;
+  // The runc shim appends both streams to the file (no FIFOs for us to drain); a URL, so any path works.
+  const stdio = pathToFileURL(start.logPath).href;
   const task = await client.unary(Tasks.method.create, { containerId, rootfs: mounts, stdout: stdio, stderr: stdio });
   // Before Start: the init process may exit before Start's answer arrives, and its exit event
   // is matched by pid.
