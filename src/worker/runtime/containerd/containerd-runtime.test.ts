@@ -169,6 +169,27 @@ describe('containerd runtime', { skip }, () => {
     }
   });
 
+  it('notices a crash that happened while containerd was down', t, async () => {
+    const h = await fixture.runtime();
+    try {
+      const exits: string[] = [];
+      const heard = new Promise<void>((done) => h.runtime.onExit((id, reason) => {
+        exits.push(`${id}: ${reason}`);
+        done();
+      }));
+      const sb = expectCreated(await h.runtime.create({ sandboxId: 'sb-gap', fn: imageSpec('f', `oci-archive:${archive}`) }));
+      await fixture.daemon!.stop();
+      process.kill(sb.pid!, 'SIGKILL');
+      // The shim keeps retrying its exit report (for ~20 s), so a short outage loses nothing.
+      await new Promise((done) => setTimeout(done, 1_500));
+      await fixture.restartDaemon();
+      await heard;
+      assert.deepEqual(exits, ['sb-gap: signal 9']);
+    } finally {
+      await h.cleanup();
+    }
+  });
+
   it('names an OOM kill as the crash reason', t, async () => {
     const h = await fixture.runtime();
     try {

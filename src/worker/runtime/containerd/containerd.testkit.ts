@@ -43,20 +43,29 @@ export class ContainerdFixture {
 
   async start(): Promise<void> {
     this.dir = await mkdtemp(join(tmpdir(), 'dirigent-ctd-'));
-    const logs: RecordedLog[] = [];
-    this.daemon = await startPrivateDaemon(join(this.dir, 'shared'), memoryLogger(logs));
+    await this.startDaemon();
+    this.images = new ImageCache({ cacheDir: join(this.dir, 'images'), insecureRegistries: [], clock: systemClock, logger: memoryLogger([]) });
+  }
+
+  /** Stops and restarts the shared containerd on the same dirs (its shims, and so its containers, live on). */
+  async restartDaemon(): Promise<void> {
+    await this.daemon?.stop();
+    await this.startDaemon();
+  }
+
+  async stop(): Promise<void> {
+    await this.daemon?.stop();
+    if (this.dir !== '') await rm(this.dir, { recursive: true, force: true });
+  }
+
+  private async startDaemon(): Promise<void> {
+    this.daemon = await startPrivateDaemon(join(this.dir, 'shared'), memoryLogger([]));
     const client = new ContainerdClient(this.daemon.socket, containerdNamespace);
     try {
       await client.waitReady(daemonStartTimeoutMs);
     } finally {
       client.close();
     }
-    this.images = new ImageCache({ cacheDir: join(this.dir, 'images'), insecureRegistries: [], clock: systemClock, logger: memoryLogger([]) });
-  }
-
-  async stop(): Promise<void> {
-    await this.daemon?.stop();
-    if (this.dir !== '') await rm(this.dir, { recursive: true, force: true });
   }
 
   /** A runtime on its own state dir, port slice and uid slice; `socket: ''` = its own private containerd. */
