@@ -231,6 +231,18 @@ describe('containerd runtime', { skip }, () => {
     }
   });
 
+  it('fails creates with the reason when its private containerd cannot start', t, async () => {
+    const stateDir = join(fixture.dir, 'x'.repeat(100));
+    const h = await fixture.runtime({ socket: '', stateDir });
+    try {
+      const result = await h.runtime.create({ sandboxId: 'sb-1', fn: imageSpec('f', `oci-archive:${archive}`) });
+      assert.equal(result.ok, false);
+      assert.match(!result.ok ? result.reason : '', /^containerd runtime start failed: state dir too long/);
+    } finally {
+      await h.cleanup();
+    }
+  });
+
   it('starts and stops its own private containerd when given no socket', t, async () => {
     const h = await fixture.runtime({ socket: '' });
     try {

@@ -132,6 +132,9 @@ class ContainerdRuntime implements SandboxRuntime {
         throw new Error(`containerd ended (${how}): ${await daemonLogTail(this.opts.stateDir)}`);
       });
       died.catch(() => {});
+      void this.daemon.exited.then((how) => {
+        if (!this.closed) this.log.error('containerd.died', { how, pid: this.daemon?.pid });
+      });
     }
     const client = new ContainerdClient(socket, containerdNamespace);
     const t0Ms = this.opts.clock.nowMs();
