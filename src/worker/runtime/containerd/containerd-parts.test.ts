@@ -156,12 +156,13 @@ describe('daemon config and cgroup parents', () => {
       '4:memory:/w/dg1/dg1-sb',
       '2:cpu,cpuacct:/dg1/dg1-sb',
       '1:pids:/other',
-      '0::/',
+      '0::/dg1/dg1-sb',
     ].join('\n');
     assert.deepEqual(cgroupParentDirs(text, 'dg1', 'dg1-sb'), [
       '/sys/fs/cgroup/systemd/w/dg1',
       '/sys/fs/cgroup/memory/w/dg1',
       '/sys/fs/cgroup/cpu,cpuacct/dg1',
+      '/sys/fs/cgroup/unified/dg1',
     ]);
   });
 });

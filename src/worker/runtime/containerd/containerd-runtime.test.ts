@@ -4,6 +4,7 @@
  * Ports 33500-33999 belong to this file.
  */
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { execFile } from 'node:child_process';
@@ -80,16 +81,21 @@ describe('containerd runtime', { skip }, () => {
 
   it('removes its cgroup parents on close', t, async () => {
     const h = await fixture.runtime();
-    let parentDir = '';
+    let parentDirs: string[] = [];
     try {
       const sb = expectCreated(await h.runtime.create({ sandboxId: 'sb-cg', fn: imageSpec('f', `oci-archive:${archive}`) }));
-      const memory = (await procCgroups(sb.pid!)).get('memory')!;
-      parentDir = `/sys/fs/cgroup/memory${memory.slice(0, memory.lastIndexOf('/'))}`;
-      assert.equal(existsSync(parentDir), true, parentDir);
+      const cgroups = await procCgroups(sb.pid!);
+      const memory = cgroups.get('memory')!;
+      const unified = cgroups.get('')!;
+      parentDirs = [
+        `/sys/fs/cgroup/memory${memory.slice(0, memory.lastIndexOf('/'))}`,
+        `/sys/fs/cgroup/unified${unified.slice(0, unified.lastIndexOf('/'))}`,
+      ];
+      for (const dir of parentDirs) assert.equal(existsSync(dir), true, dir);
     } finally {
       await h.cleanup();
     }
-    assert.equal(existsSync(parentDir), false, `${parentDir} left behind`);
+    for (const dir of parentDirs) assert.equal(existsSync(dir), false, `${dir} left behind`);
   });
 
   it('pulls the image from a registry', t, async () => {
@@ -128,6 +134,10 @@ describe('containerd runtime', { skip }, () => {
     } finally {
       await h.cleanup();
     }
+    // No sandbox ever became ready; the cgroup parent runc made is gone all the same.
+    const owner = `dg${createHash('sha256').update(h.stateDir).digest('hex').slice(0, 10)}`;
+    const ownMemory = (await procCgroups('self')).get('memory')!;
+    assert.equal(existsSync(`/sys/fs/cgroup/memory${ownMemory}/${owner}`), false);
   });
 
   it('a deleted task\'s late exit event does not hit the re-created sandbox of the same id', t, async () => {

@@ -109,7 +109,7 @@ class ContainerdRuntime implements SandboxRuntime {
   private readonly logDir: string;
   private daemon?: PrivateDaemon;
   /** The `<owner>` cgroup dirs runc made (learnt from the first sandbox), removed on close. */
-  private cgroupParents?: string[];
+  private cgroupParents?: Promise<string[]>;
   private readonly startup: Promise<Connected | string>;
   private closed = false;
 
@@ -202,7 +202,7 @@ class ContainerdRuntime implements SandboxRuntime {
       connected.client.close();
     }
     await this.daemon?.stop();
-    if (this.cgroupParents) await removeCgroupParentDirs(this.cgroupParents);
+    if (this.cgroupParents) await removeCgroupParentDirs(await this.cgroupParents);
     this.log.info('runtime.closed', {});
   }
 
@@ -267,7 +267,7 @@ class ContainerdRuntime implements SandboxRuntime {
     const pid = await startContainer(connected.client, {
       containerId: entry.containerId, sandboxId: spec.sandboxId, owner: this.owner, image: image.ref,
       parent, spec: ociSpec, logPath: this.logPath(entry), wallNowMs: this.opts.clock.wallMs(),
-    }, (taskPid) => (entry.pid = taskPid)).catch((err: unknown) => {
+    }, (taskPid) => this.onTaskCreated(entry, taskPid)).catch((err: unknown) => {
       // Most likely the image's snapshots were removed behind our back: import it again next time.
       if (isNotFound(err)) connected.importer.forget(image.digest);
       throw err;
@@ -282,10 +282,6 @@ class ContainerdRuntime implements SandboxRuntime {
     const timing = { startMs, readinessMs: ready.readinessMs, totalMs };
     this.log.info('sandbox.created', { sandboxId: spec.sandboxId, containerId: entry.containerId, address, pid, ...timing });
     void entry.exited.then((status) => this.onCrash(entry, status));
-    if (this.cgroupParents === undefined) {
-      this.cgroupParents = [];
-      this.cgroupParents = await readCgroupParentDirs(pid, this.owner, entry.containerId);
-    }
     return { ok: true, sandbox: entry.sandbox, ...timing };
   }
 
@@ -305,6 +301,13 @@ class ContainerdRuntime implements SandboxRuntime {
       case 'exited':
         return { ok: false, reason: `exited during start: ${await this.describeExit(entry, outcome.exit)}` };
     }
+  }
+
+  private onTaskCreated(entry: Sandbox, pid: number): void {
+    entry.pid = pid;
+    if (this.cgroupParents !== undefined) return;
+    // The first task of this runtime tells where runc puts our cgroups (the process is already in them).
+    this.cgroupParents = readCgroupParentDirs(pid, this.owner, entry.containerId);
   }
 
   private readonly onTaskExit = (containerId: string, pid: number, status: number): void => {

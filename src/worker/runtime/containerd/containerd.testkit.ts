@@ -128,13 +128,14 @@ export async function procStatus(pid: number): Promise<Record<string, string>> {
   return fields;
 }
 
-/** controller -> cgroup path, from /proc/<pid>/cgroup (v1 lines only). */
+/** controller -> cgroup path, from /proc/<pid>/cgroup ('' = the cgroup2 hierarchy). */
 export async function procCgroups(pid: number | 'self'): Promise<Map<string, string>> {
   const text = await readFile(`/proc/${pid}/cgroup`, 'utf8');
   const paths = new Map<string, string>();
   for (const line of text.trim().split('\n')) {
     const [, controllers, path] = line.split(':');
-    for (const c of (controllers ?? '').split(',')) if (c !== '') paths.set(c, path ?? '');
+    // The cgroup2 line ('0::/path') is stored under ''.
+    for (const c of (controllers ?? '').split(',')) paths.set(c, path ?? '');
   }
   return paths;
 }
