@@ -214,7 +214,7 @@ describe('fn list and get', { timeout: 10_000 }, () => {
     assert.match(got.out, /working dir: +\/home\/user\/project\n/);
     assert.match(got.out, /env: +A=1\n/);
     assert.match(got.out, /resources: +100 milli-CPU, 128 MiB\n/);
-    assert.match(got.out, /scale: +min 0, max 1000000, initial 0\n/);
+    assert.match(got.out, /scale: +min 0, max 10000, initial 0\n/);
     assert.match(got.out,
       /status: +desired 2, ready 1, creating 1, draining 0, queue 3, in flight 1\n/);
     assert.match(got.out, /last scaling: +demand 3 over target 1\n/);
