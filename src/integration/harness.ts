@@ -34,7 +34,8 @@ export async function freePort(): Promise<number> {
 
 export interface ClusterOptions {
   workers?: number;
-  runtime?: 'process' | 'emulated';
+  /** --runtime of the workers: process, emulated, oci, containerd, or a list (process,oci). */
+  runtime?: string;
   cpArgs?: string[];
   dpArgs?: string[];
   workerArgs?: string[];
