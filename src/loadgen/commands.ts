@@ -74,7 +74,7 @@ function action<T extends unknown[]>(io: CommandIo, fn: (...args: T) => Promise<
 
 type ColdValues = CommonValues & {
   rate?: number; rates?: number[]; duration: number; registerConcurrency: number;
-  connections: number; timeoutMs: number; functionDurationMs: number; functionCommand?: string;
+  connections: number; timeoutMs: number; functionDurationMs: number; functionCommand?: string; functionImage?: string;
   cpuMillis: number; memoryMib: number; keep: boolean; cooldown: number;
 };
 
@@ -90,6 +90,7 @@ function addCold(bench: Command, io: CommandIo): void {
     .addOption(opt.timeoutMs(cliDefaults.requestTimeoutMs))
     .addOption(opt.functionDurationMs())
     .addOption(opt.functionCommand())
+    .addOption(opt.functionImage())
     .addOption(opt.cpuMillis(coldResourceDefaults.cpuMillis))
     .addOption(opt.memoryMiB(coldResourceDefaults.memoryMiB))
     .option('--cooldown <s>', 'pause between sweep rates', numberIn('--cooldown', 0, 3600),
@@ -102,7 +103,7 @@ function addCold(bench: Command, io: CommandIo): void {
       apiUrl: v.api, proxyUrl: v.proxy, stateDir: v.stateDir, durationS: v.duration,
       registerConcurrency: v.registerConcurrency, connections: v.connections,
       timeoutMs: v.timeoutMs, functionDurationMs: v.functionDurationMs,
-      runtime: functionRuntime(v.functionCommand, process.cwd()), keep: v.keep,
+      runtime: functionRuntime(v.functionCommand, process.cwd(), v.functionImage), keep: v.keep,
       resources: { cpuMillis: v.cpuMillis, memoryMiB: v.memoryMib },
       cooldownS: v.cooldown, entropy: entropy(), io,
     }, v.rates ?? [v.rate ?? 100], defaultSaturationRule);
@@ -112,7 +113,7 @@ function addCold(bench: Command, io: CommandIo): void {
 
 type WarmValues = CommonValues & {
   connections?: number; rate?: number; duration: number; warmup: number; concurrency: number;
-  maxScale: number; function?: string; functionDurationMs: number; functionCommand?: string;
+  maxScale: number; function?: string; functionDurationMs: number; functionCommand?: string; functionImage?: string;
   cpuMillis: number; memoryMib: number; arrivals: ArrivalProcess; seed: number;
   timeoutMs: number; keep: boolean;
 };
@@ -134,6 +135,7 @@ function addWarm(bench: Command, io: CommandIo): void {
     .option('--function <name>', 'use this existing function instead of registering one')
     .addOption(opt.functionDurationMs())
     .addOption(opt.functionCommand())
+    .addOption(opt.functionImage())
     .addOption(opt.cpuMillis(warmResourceDefaults.cpuMillis))
     .addOption(opt.memoryMiB(warmResourceDefaults.memoryMiB))
     .addOption(opt.arrivals())
@@ -151,7 +153,7 @@ function addWarm(bench: Command, io: CommandIo): void {
       warmupS: v.warmup, concurrency: v.concurrency, maxScale: v.maxScale,
       resources: { cpuMillis: v.cpuMillis, memoryMiB: v.memoryMib },
       functionName: v.function ?? null, functionDurationMs: v.functionDurationMs,
-      runtime: functionRuntime(v.functionCommand, process.cwd()), keep: v.keep,
+      runtime: functionRuntime(v.functionCommand, process.cwd(), v.functionImage), keep: v.keep,
       timeoutMs: v.timeoutMs, entropy: entropy(), io,
     });
     await report(io, v, 'warm invocations', summary, [summary]);
@@ -250,7 +252,7 @@ function runsTable(runs: BenchSummary[]) {
 
 type TraceValues = CommonValues & {
   warmupMinutes: number; minutes: number; iat: ReturnType<typeof iatOption>; seed: number;
-  speed: number; functionCommand?: string; functionWorkdir: string; registerConcurrency: number;
+  speed: number; functionCommand?: string; functionImage?: string; functionWorkdir: string; registerConcurrency: number;
   cpuMillis?: number; memoryMib?: number;
   connections: number; timeoutMs: number; keep: boolean; out?: string; dryRun: boolean;
 };
@@ -269,6 +271,7 @@ function addTrace(loadgen: Command, io: CommandIo): void {
     .option('--speed <k>', 'time compression: a trace minute lasts 60/k s (durations are not ' +
       'compressed)', numberIn('--speed', 0.001, lim.speedMax), traceDefaults.speed)
     .addOption(opt.functionCommand())
+    .addOption(opt.functionImage())
     .addOption(new Option('--function-workdir <dir>', 'working directory of --function-command')
       .default(process.cwd(), 'the current directory'))
     .option('--cpu-millis <m>', 'override InVitro\'s CPU request (1000m/10) of every function',
@@ -293,7 +296,7 @@ function addTrace(loadgen: Command, io: CommandIo): void {
     const { summary, rows } = await runTraceReplay({
       dir, apiUrl: v.api, proxyUrl: v.proxy, stateDir: v.stateDir,
       warmupMinutes: v.warmupMinutes, minutes: v.minutes, iat: v.iat, seed: v.seed,
-      speed: v.speed, runtime: functionRuntime(v.functionCommand, v.functionWorkdir),
+      speed: v.speed, runtime: functionRuntime(v.functionCommand, v.functionWorkdir, v.functionImage),
       registerConcurrency: v.registerConcurrency, connections: v.connections,
       resourceOverride: { cpuMillis: v.cpuMillis, memoryMiB: v.memoryMib },
       timeoutMs: v.timeoutMs, keep: v.keep, outCsv: v.out ?? null, entropy: entropy(), io,

@@ -67,8 +67,15 @@ function arrivalsOption(value: string): ArrivalProcess {
   return value;
 }
 
-/** `--function-command "node server.js"` -> a process runtime; absent -> emulated. */
-export function functionRuntime(command: string | undefined, workingDir: string): FunctionRuntime {
+/**
+ * `--function-command "node server.js"` -> a process runtime; `--function-image ref` -> an image
+ * (oci/containerd workers); neither -> emulated.
+ */
+export function functionRuntime(command: string | undefined, workingDir: string, image?: string): FunctionRuntime {
+  if (command !== undefined && image !== undefined) {
+    throw new InvalidArgumentError('give --function-command or --function-image, not both');
+  }
+  if (image !== undefined) return { kind: 'image', image };
   if (command === undefined) return { kind: 'emulated' };
   const argv = splitArgv(command);
   if ('error' in argv) throw new InvalidArgumentError(`--function-command: ${argv.error}`);
@@ -125,6 +132,9 @@ export const opt = {
   functionDurationMs: () =>
     new Option('--function-duration-ms <ms>', 'x-emulated-duration-ms sent with each request')
       .argParser(numberIn('--function-duration-ms', 0, optionLimits.timeoutMsMax, true)).default(0),
+  functionImage: () =>
+    new Option('--function-image <ref>', 'register image functions (oci/containerd workers) running ' +
+      'this image, e.g. 127.0.0.1:5000/hello:1 or oci-archive:/abs/hello.tar'),
   functionCommand: () =>
     new Option('--function-command <argv>', 'register process functions running this command ' +
       '(split like a shell, no shell run) instead of emulated ones'),

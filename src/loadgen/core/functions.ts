@@ -32,10 +32,11 @@ export const warmResourceDefaults: Readonly<Resources> = Object.freeze({
   memoryMiB: functionDefaults.memoryMiB,
 });
 
-/** How a function's sandboxes run: the emulated runtime, or a real process (argv, no shell). */
+/** How a function's sandboxes run: emulated, a real process (argv, no shell), or an image. */
 export type FunctionRuntime =
   | { kind: 'emulated' }
-  | { kind: 'command'; argv: string[]; workingDir: string };
+  | { kind: 'command'; argv: string[]; workingDir: string }
+  | { kind: 'image'; image: string };
 
 export interface RegistrationBody {
   name: string;
@@ -69,9 +70,9 @@ export function benchFunctionName(prefix: string, suffix: number | string): stri
 type RuntimeFields = Pick<RegistrationBody, 'image' | 'command' | 'workingDir'>;
 
 function runtimeFields(runtime: FunctionRuntime): RuntimeFields {
-  return runtime.kind === 'emulated'
-    ? { image: emulatedImage }
-    : { command: runtime.argv, workingDir: runtime.workingDir };
+  if (runtime.kind === 'emulated') return { image: emulatedImage };
+  if (runtime.kind === 'image') return { image: runtime.image };
+  return { command: runtime.argv, workingDir: runtime.workingDir };
 }
 
 /** Cold bench: at most one sandbox, scale to zero allowed, the cold-start sweep preset. */
