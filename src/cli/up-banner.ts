@@ -2,14 +2,19 @@
  * @module cli/up-banner
  * What `dirigent up` prints once the cluster is up: every address, and how to try it.
  */
+import { cliDefaults } from '../config/defaults.js';
 import type { UpLayout } from './up-layout.js';
 
 export function printBanner(o: { runtime: string; workers: string }, layout: UpLayout, stateDir: string): void {
   const workers = Number(o.workers);
-  const cmd = o.runtime === 'process'
+  const runtimes = o.runtime.split(',');
+  const cmd = runtimes.includes('process')
     ? "fn deploy hello --command 'node examples/hello/server.js'"
-    : 'fn deploy hello --image emulated';
-  const env = layout.ha ? `DIRIGENT_API=${layout.apiUrl} DIRIGENT_PROXY=${layout.proxyUrl} ` : '';
+    : runtimes.includes('emulated')
+      ? 'fn deploy hello --image emulated'
+      : 'fn deploy hello --image oci-archive:/tmp/hello-image.tar   # examples/hello-image/build.sh';
+  const defaults = layout.apiUrl === cliDefaults.apiUrl && layout.proxyUrl === cliDefaults.proxyUrl;
+  const env = layout.ha || !defaults ? `DIRIGENT_API=${layout.apiUrl} DIRIGENT_PROXY=${layout.proxyUrl} ` : '';
   process.stdout.write(`
 Dirigent is up (${o.runtime} runtime, ${workers} worker${workers > 1 ? 's' : ''}${layout.ha ? ', high availability' : ''}).
   management API   ${layout.apiUrl}   (GET /v1/functions, /v1/cluster, /metrics)
