@@ -82,6 +82,7 @@ const workerFlags: FlagSpec[] = [
   { flag: 'sandbox-uid-range', key: 'sandboxUidRange', help: `host uids for sandboxes, first,last; each worker on a host needs its own (default ${workerDefaults.sandboxUidRange.join(',')})` },
   { flag: 'sandbox-port-range', key: 'sandboxPortRange', help: `host ports for sandboxes, first,last (default ${workerDefaults.sandboxPortRange.join(',')})` },
   { flag: 'sandbox-pids-max', key: 'sandboxPidsMax', help: `processes and threads one sandbox may hold (default ${workerDefaults.sandboxPidsMax})` },
+  { flag: 'sandbox-startup-cpu-millis', key: 'sandboxStartupCpuMillis', help: `CPU quota of a process sandbox until it is ready, when its own is smaller; 0 = off (default ${workerDefaults.sandboxStartupCpuMillis})` },
   { flag: 'sandbox-tmp-mib', key: 'sandboxTmpMiB', help: `size of each sandbox's private /tmp (default ${workerDefaults.sandboxTmpMiB})` },
   { flag: 'egress-deny-cidrs', key: 'egressDenyCidrs', help: `destinations refused even to functions with egress, besides this host (default ${workerDefaults.egressDenyCidrs})` },
   { flag: 'oci-runtime-binary', key: 'ociRuntimeBinary', help: `OCI runtime the oci runtime drives (default ${workerDefaults.ociRuntimeBinary})` },

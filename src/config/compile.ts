@@ -185,6 +185,7 @@ export const workerKnobs = {
   sandboxUidRange: pair(1_000, 2 ** 31 - 2),
   sandboxPidsMax: int(16, 1_000_000),
   sandboxTmpMiB: int(1, 1_048_576),
+  sandboxStartupCpuMillis: int(0, 1_000_000),
   egressDenyCidrs: cidrList(),
   ociRuntimeBinary: text(1, pathLengthMax),
   insecureRegistries: hostPortList(),

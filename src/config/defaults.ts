@@ -201,6 +201,13 @@ export const workerDefaults = Object.freeze({
   /** Size of each sandbox's private /tmp (tmpfs; counts against its memory limit). */
   sandboxTmpMiB: 64,
   /**
+   * CPU quota of a process sandbox until it is ready, when its own is smaller ("start-up CPU
+   * boost", as Cloud Run has): bubblewrap, exec and the runtime's own start would otherwise run
+   * at the function's steady-state quota (10 milli-CPU: 1 ms per 100 ms, a ~1 s cold start).
+   * Bounded in time by the readiness timeout; 0 turns it off.
+   */
+  sandboxStartupCpuMillis: 1_000,
+  /**
    * Destinations refused even to sandboxes with egress on, besides every address of this host
    * (always refused): private, link-local (cloud metadata) and carrier-grade NAT ranges.
    */

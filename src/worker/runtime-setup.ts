@@ -66,6 +66,7 @@ export async function startRealRuntimes(cfg: WorkerConfig, workerId: string, log
         return createProcessRuntime({
           ...common, portRange: cfg.sandboxPortRange, stateDir, isolation,
           sandboxTmpMiB: cfg.sandboxTmpMiB, sandboxPidsMax: cfg.sandboxPidsMax,
+          sandboxStartupCpuMillis: cfg.sandboxStartupCpuMillis,
         });
       case 'oci':
         return createOciRuntime({

@@ -28,6 +28,8 @@ export interface CgroupBackend {
   /** One-time set-up below the worker's cgroup (v2: delegating controllers). */
   prepare(parent: string): Promise<void>;
   writeLimits(dirs: readonly string[], limits: CgroupLimits): Promise<void>;
+  /** Rewrites the CPU quota alone (the end of a start-up boost). */
+  writeCpu(dirs: readonly string[], cpuMillis: number): Promise<void>;
   /** The file holding `oom_kill N`, relative to the memory dir. */
   readonly oomFile: string;
 }

@@ -52,5 +52,8 @@ export function cgroupV1Backend(ownDirs: string[], pidsMax: number): CgroupBacke
       const memoryBytes = limits.memoryMiB * 1_048_576;
       await writeFile(join(memory, 'memory.limit_in_bytes'), String(memoryBytes));
     },
+    async writeCpu(dirs: readonly string[], cpuMillis: number): Promise<void> {
+      await writeFile(join(dirs[1], 'cpu.cfs_quota_us'), String(cpuQuotaUs(cpuMillis)));
+    },
   };
 }

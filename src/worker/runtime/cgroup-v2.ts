@@ -65,5 +65,8 @@ export function cgroupV2Backend(ownDir: string, pidsMax: number, selfPid: number
       await writeFile(join(dir, 'cpu.max'), `${cpuQuotaUs(limits.cpuMillis)} ${cpuPeriodUs}`);
       await writeFile(join(dir, 'memory.max'), String(limits.memoryMiB * 1_048_576));
     },
+    async writeCpu(dirs: readonly string[], cpuMillis: number): Promise<void> {
+      await writeFile(join(dirs[0], 'cpu.max'), `${cpuQuotaUs(cpuMillis)} ${cpuPeriodUs}`);
+    },
   };
 }

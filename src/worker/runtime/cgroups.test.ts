@@ -68,6 +68,8 @@ describe('cgroup driver', () => {
     ]);
     assert.equal(await readFile(join(cg.dirs[0], 'pids.max'), 'utf8'), '77');
     assert.equal(await readFile(join(cg.dirs[1], 'cpu.cfs_quota_us'), 'utf8'), '25000');
+    await driver.setCpu(cg, 10);
+    assert.equal(await readFile(join(cg.dirs[1], 'cpu.cfs_quota_us'), 'utf8'), '1000', 'the quota alone is rewritten');
     assert.equal(await readFile(join(cg.memoryDir, 'memory.limit_in_bytes'), 'utf8'), String(64 * 1_048_576));
     await writeFile(join(cg.memoryDir, 'memory.oom_control'), 'oom_kill_disable 0\nunder_oom 0\noom_kill 1\n');
     assert.equal(await driver.oomKills(cg), 1);

@@ -43,6 +43,8 @@ export interface CgroupDriver {
   createIdle(name: string): Promise<SandboxCgroup>;
   /** Renames an idle cgroup (processes inside stay) to the sandbox's id and writes its limits. */
   adopt(idle: SandboxCgroup, sandboxId: string, limits: CgroupLimits): Promise<SandboxCgroup>;
+  /** Sets the CPU quota alone (ends the start-up boost once the sandbox is ready). */
+  setCpu(cgroup: SandboxCgroup, cpuMillis: number): Promise<void>;
   /** Processes the kernel OOM-killed in this cgroup so far (0 when unreadable). */
   oomKills(cgroup: SandboxCgroup): Promise<number>;
   remove(cgroup: SandboxCgroup): Promise<void>;
@@ -144,6 +146,11 @@ class Driver implements CgroupDriver {
     for (let i = 0; i < idle.dirs.length; i++) await rename(idle.dirs[i], cgroup.dirs[i]);
     await this.backend.writeLimits(cgroup.dirs, limits);
     return cgroup;
+  }
+
+  async setCpu(cgroup: SandboxCgroup, cpuMillis: number): Promise<void> {
+    assert(cpuMillis > 0, 'cpuMillis must be positive');
+    await this.backend.writeCpu(cgroup.dirs, cpuMillis);
   }
 
   async oomKills(cgroup: SandboxCgroup): Promise<number> {

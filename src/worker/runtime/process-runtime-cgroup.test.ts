@@ -15,6 +15,7 @@ import { detectCgroups } from './cgroups.js';
 import {
   fixtureSpec,
   makeRuntime,
+  pidsWithEnv,
   portSlices,
   processAlive,
   withRuntime,
@@ -43,6 +44,25 @@ runRuntimeContract(
 describe('process runtime: cgroup limits', { skip }, () => {
   const opts = { timeout: testTimeoutMs };
   const limits = 'cgroups' as const;
+
+  it('a small function starts at the start-up CPU boost and runs at its own quota once ready', opts, () =>
+    withRuntime({ portRange: nextPortRange(), limits, sandboxStartupCpuMillis: 1000 }, async ({ runtime }) => {
+      const fixture = fixtureSpec('f', 'echo-server.js');
+      // A pause before the server starts, so the test can look at the quota while it starts.
+      const fn = { ...fixture, command: ['/bin/sh', '-c', 'sleep 0.5; exec "$@"', 'sh', ...fixture.command] };
+      fn.resources = { cpuMillis: 10, memoryMiB: 200 };
+      const creating = runtime.create({ sandboxId: 'sb-boost', fn });
+      let starting: number[] = [];
+      while (starting.length === 0) starting = await pidsWithEnv('DIRIGENT_SANDBOX_ID=sb-boost');
+      const during = await sandboxCgroupDirs(starting[0]!);
+      assert.equal(await readNumber(during.cpu, 'cpu.cfs_quota_us'), 100_000, 'one core while starting');
+      const sandbox = expectCreated(await creating);
+      const dirs = await sandboxCgroupDirs(sandbox.pid!);
+      // 10 milli-CPU = 1 ms per 100 ms period: node would need seconds to start at that rate.
+      assert.equal(await readNumber(dirs.cpu, 'cpu.cfs_quota_us'), 1_000);
+      await runtime.delete('sb-boost');
+    }),
+  );
 
   it('writes cpu, memory and pids limits and removes the cgroups on delete', opts, () =>
     withRuntime({ portRange: nextPortRange(), limits }, async ({ runtime }) => {

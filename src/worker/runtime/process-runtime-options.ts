@@ -39,6 +39,8 @@ export interface ProcessRuntimeOptions {
   sandboxTmpMiB?: number;
   /** @default workerDefaults.sandboxPidsMax */
   sandboxPidsMax?: number;
+  /** CPU quota until ready when the function's is smaller; 0 = off. @default workerDefaults.sandboxStartupCpuMillis */
+  sandboxStartupCpuMillis?: number;
 }
 
 export interface ProcessRuntime extends SandboxRuntime {

@@ -70,6 +70,7 @@ export interface HarnessOptions {
   limits?: ProcessRuntimeOptions['limits'];
   isolation?: ProcessRuntimeOptions['isolation'];
   sandboxPidsMax?: number;
+  sandboxStartupCpuMillis?: number;
   sandboxTmpMiB?: number;
   uids?: ProcessRuntimeOptions['uids'];
   /** An existing state dir (e.g. holding a previous run's records); a temp dir otherwise. */
@@ -90,6 +91,7 @@ export async function makeRuntime(opts: HarnessOptions): Promise<Harness> {
     limits: opts.limits,
     isolation: opts.isolation,
     sandboxPidsMax: opts.sandboxPidsMax,
+    sandboxStartupCpuMillis: opts.sandboxStartupCpuMillis,
     sandboxTmpMiB: opts.sandboxTmpMiB,
     uids: opts.uids,
   });

@@ -28,6 +28,7 @@ import type { CreateResult, ExitListener, RuntimeSandbox, SandboxSpec } from './
 import { isValidSandboxId } from './runtime.js';
 import {
   awaitSandboxReady,
+  endStartupBoost,
   describeSandboxExit,
   oomReason,
   prepareSandboxContext,
@@ -144,6 +145,7 @@ class ProcessSandboxRuntime implements ProcessRuntime {
       wrapper: this.wrapper,
       tmpMiB: this.opts.sandboxTmpMiB ?? workerDefaults.sandboxTmpMiB,
       pidsMax: this.opts.sandboxPidsMax ?? workerDefaults.sandboxPidsMax,
+      startupCpuMillis: this.opts.sandboxStartupCpuMillis ?? workerDefaults.sandboxStartupCpuMillis,
     });
     if (typeof ctx === 'string') return ctx;
     return { reaped, ctx };
@@ -303,6 +305,7 @@ class ProcessSandboxRuntime implements ProcessRuntime {
     const probe = { host, timeoutMs, backoffMs, cancel: entry.abort.signal };
     const readiness = await awaitSandboxReady(ctx, proc, probe);
     if (!readiness.ok) return readiness;
+    await endStartupBoost(ctx, proc, spec.fn.resources.cpuMillis);
     entry.state = 'ready';
     entry.sandbox = {
       sandboxId: spec.sandboxId,

@@ -27,6 +27,7 @@ import {
   type CgroupDriver,
   type SandboxCgroup,
 } from './cgroups.js';
+import type { CgroupLimits } from './cgroup-backend.js';
 import type { FileHandle } from 'node:fs/promises';
 import { assert } from '../../shared/assert.js';
 import { killProcessGroup, killProcessGroupAndWait } from './process-group.js';
@@ -64,6 +65,8 @@ export interface SandboxProcessContext {
   /** Prefix making the sandbox die with the worker ([] when setpriv is missing). */
   wrapper: readonly string[];
   cgroups?: CgroupDriver;
+  /** CPU quota until ready when the function's is smaller (0 = off); see workerDefaults. */
+  startupCpuMillis?: number;
   isolation?: SandboxIsolation;
   /** Pre-attached launchers (isolation with cgroups only); see sandbox-launchers.ts. */
   launchers?: LauncherPool;
@@ -114,6 +117,7 @@ export interface PrepareOptions {
   limits: 'cgroups' | 'none';
   tmpMiB: number;
   pidsMax: number;
+  startupCpuMillis: number;
 }
 
 /** Where bubblewrap and setpriv live on Debian (packages bubblewrap and util-linux). */
@@ -123,7 +127,7 @@ export const setprivPath = '/usr/bin/setpriv';
 /** Everything spawning needs, probed once per runtime; or why sandboxes cannot start here. */
 export async function prepareSandboxContext(opts: PrepareOptions): Promise<SandboxProcessContext | string> {
   const { stateDir, clock, log, wrapper } = opts;
-  const ctx: SandboxProcessContext = { stateDir, clock, log, wrapper };
+  const ctx: SandboxProcessContext = { stateDir, clock, log, wrapper, startupCpuMillis: opts.startupCpuMillis };
   if (opts.isolation === 'bwrap') {
     for (const path of [bwrapPath, setprivPath]) {
       if (!(await isExecutable(path))) return `isolation 'bwrap' needs ${path}, which is missing`;
@@ -177,6 +181,17 @@ export function oomReason(cgroup: SandboxCgroup): string {
   return `out of memory: killed at its ${cgroup.memoryMiB} MiB limit`;
 }
 
+/** The limits a sandbox starts with: its own, with the CPU quota raised to the start-up boost. */
+export function startupLimits(ctx: Pick<SandboxProcessContext, 'startupCpuMillis'>, limits: CgroupLimits): CgroupLimits {
+  return { ...limits, cpuMillis: Math.max(limits.cpuMillis, ctx.startupCpuMillis ?? 0) };
+}
+
+/** Once ready, the sandbox runs at its own CPU quota (a no-op when it was never raised). */
+export async function endStartupBoost(ctx: SandboxProcessContext, proc: SandboxProcess, cpuMillis: number): Promise<void> {
+  if (!ctx.cgroups || !proc.cgroup || cpuMillis >= (ctx.startupCpuMillis ?? 0)) return;
+  await ctx.cgroups.setCpu(proc.cgroup, cpuMillis);
+}
+
 /** Spawns the sandbox's process on `port`; on failure nothing of it is left behind. */
 export async function startSandboxProcess(
   ctx: SandboxProcessContext,
@@ -187,7 +202,7 @@ export async function startSandboxProcess(
 ): Promise<{ ok: true; proc: SandboxProcess } | { ok: false; reason: string }> {
   const launcher = ctx.launchers?.take();
   if (launcher) return startFromLauncher(ctx, spec, cmd, port, uid, launcher);
-  const cgroup = ctx.cgroups ? await ctx.cgroups.create(spec.sandboxId, spec.fn.resources) : undefined;
+  const cgroup = ctx.cgroups ? await ctx.cgroups.create(spec.sandboxId, startupLimits(ctx, spec.fn.resources)) : undefined;
   // Isolated, bwrap's --die-with-parent already ties the sandbox to the worker, so the setpriv
   // pdeathsig wrapper would only cost an exec (~1-3 ms of cold start).
   const wrapper = ctx.isolation ? [] : ctx.wrapper;
@@ -220,7 +235,7 @@ async function startFromLauncher(
   let cgroup: SandboxCgroup;
   let log: FileHandle;
   try {
-    cgroup = await ctx.cgroups.adopt(launcher.cgroup, spec.sandboxId, spec.fn.resources);
+    cgroup = await ctx.cgroups.adopt(launcher.cgroup, spec.sandboxId, startupLimits(ctx, spec.fn.resources));
     launcher.cgroup = cgroup; // renamed: a discard below must remove the new name
     log = await openSandboxLog(sandboxPaths(ctx.stateDir, spec.sandboxId).log);
   } catch (err) {
