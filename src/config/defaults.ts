@@ -230,7 +230,7 @@ export const workerDefaults = Object.freeze({
   sandboxPortRange: [20_000, 29_999] as const,
   readinessTimeoutMs: 15_000,
   // A Node server is up 45-70 ms after spawn; a 10 ms cap sees it within ~10 ms of ready.
-  readinessBackoffMs: [1, 10] as const,
+  readinessBackoffMs: [1, 4] as const,
   /** Emulated runtime: how long a creation takes. */
   emulatedCreateMs: 40,
   /**

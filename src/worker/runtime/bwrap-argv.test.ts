@@ -99,5 +99,8 @@ describe('bwrap argv', () => {
     assert.deepEqual(functionDirs(sandbox({ commandPath: '/opt/fn/bin/srv' })), ['/srv/app', '/opt/fn/bin']);
     assert.deepEqual(functionDirs(sandbox({ extraDirs: ['/srv/app/lib', '/data/'] })), ['/data', '/srv/app']);
     assert.deepEqual(functionDirs(sandbox({ workingDir: '/', commandPath: '/usr/local/bin/x' })), []);
+    // Merged /usr: /bin is a symlink to usr/bin, already visible; no second mount.
+    assert.deepEqual(functionDirs(sandbox({ workingDir: '', commandPath: '/bin/sh' }), ['/bin', '/lib']), []);
+    assert.deepEqual(functionDirs(sandbox({ workingDir: '', commandPath: '/bin/sh' })), ['/bin']);
   });
 });

@@ -87,7 +87,7 @@ export function bwrapArgv(host: BwrapHost, sb: BwrapSandbox): string[] {
   argv.push('--perms', '1777', '--size', String(sb.tmpMiB * 1_048_576), '--tmpfs', '/tmp');
   made.add('/proc').add('/dev').add('/tmp');
   // After the /tmp tmpfs, so a function directory below /tmp is not hidden by it.
-  for (const dir of functionDirs(sb)) {
+  for (const dir of functionDirs(sb, usrSymlinks(host))) {
     argv.push(...parentDirArgs(dir, made), '--ro-bind', dir, dir);
   }
   argv.push('--chdir', sb.workingDir !== '' ? sb.workingDir : '/tmp', '--');
@@ -115,11 +115,19 @@ export function setprivArgs(setprivPath: string, uid: number): string[] {
   ];
 }
 
+/** Root entries that are symlinks into /usr (merged-/usr: /bin -> usr/bin): already visible. */
+function usrSymlinks(host: BwrapHost): string[] {
+  return host.rootEntries
+    .filter((e) => e.kind === 'symlink' && (e.target === 'usr' || e.target.startsWith('usr/')))
+    .map((e) => e.path);
+}
+
 /**
  * The host directories the function needs, read-only: its working dir, its executable's dir,
- * and the extra dirs; minus those inside /usr or inside another one of the list.
+ * and the extra dirs; minus those inside /usr (or a root symlink into it, as /bin on merged-/usr
+ * hosts: binding it again costs a mount per create) or inside another one of the list.
  */
-export function functionDirs(sb: BwrapSandbox): string[] {
+export function functionDirs(sb: BwrapSandbox, usrLinks: readonly string[] = []): string[] {
   const wanted = [sb.workingDir, dirname(sb.commandPath), ...sb.extraDirs]
     .filter((dir) => dir !== '')
     .map((dir) => posix.normalize(dir).replace(/(.)\/+$/, '$1'))
@@ -128,7 +136,7 @@ export function functionDirs(sb: BwrapSandbox): string[] {
   const unique = [...new Set(wanted)].sort((a, b) => a.length - b.length);
   const kept: string[] = [];
   for (const dir of unique) {
-    if ([...systemDirs, ...kept].some((outer) => isInside(dir, outer))) continue;
+    if ([...systemDirs, ...usrLinks, ...kept].some((outer) => isInside(dir, outer))) continue;
     kept.push(dir);
   }
   return kept;
