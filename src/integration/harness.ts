@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { request } from 'undici';
+import { testIsolation } from '../worker/runtime/isolation-setup.js';
 
 const mainJs = fileURLToPath(new URL('../cli/main.js', import.meta.url));
 const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
@@ -83,7 +84,9 @@ export class TestCluster {
 
   async startWorker(id: string): Promise<Proc> {
     const port = await freePort();
-    const w = this.spawn(id, ['worker', '--id', id, '--port', String(port), '--control-plane', `127.0.0.1:${this.rpcPort}`, '--runtime', this.opts.runtime ?? 'process', '--state-dir', this.stateDir, '--heartbeat-period-ms', '250', ...(this.opts.workerArgs ?? [])]);
+    const extra = this.opts.workerArgs ?? [];
+    const isolation = extra.includes('--isolation') ? [] : ['--isolation', await testIsolation()];
+    const w = this.spawn(id, ['worker', '--id', id, '--port', String(port), '--control-plane', `127.0.0.1:${this.rpcPort}`, '--runtime', this.opts.runtime ?? 'process', '--state-dir', this.stateDir, '--heartbeat-period-ms', '250', ...isolation, ...extra]);
     this.workers.push(w);
     return w;
   }

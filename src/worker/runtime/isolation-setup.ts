@@ -75,3 +75,22 @@ export function parseNameservers(text: string): string[] {
   }
   return found;
 }
+
+/**
+ * The isolation tests run sandboxes with: bwrap where usable, and always in CI (where an
+ * unusable one then fails the worker loudly); elsewhere 'none', said once on stderr, so a
+ * machine with only Node and npm still runs the suite (the wall tests skip, naming packages).
+ */
+export async function testIsolation(): Promise<'bwrap' | 'none'> {
+  if (process.env.CI === 'true') return 'bwrap';
+  const reason = await isolationUnusableReason();
+  if (reason === undefined) return 'bwrap';
+  if (!testIsolationWarned) {
+    testIsolationWarned = true;
+    process.stderr.write(`tests: process sandboxes run unisolated here: ${reason} ` +
+      '(as root: apt-get install bubblewrap nftables util-linux)\n');
+  }
+  return 'none';
+}
+
+let testIsolationWarned = false;

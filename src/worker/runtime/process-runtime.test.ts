@@ -24,6 +24,7 @@ import {
 } from './process-runtime.testkit.js';
 import { connectRefused, expectCreated, httpGet, runRuntimeContract } from './runtime.contract.js';
 import { ensureStateDirs, sandboxPaths } from './sandbox-records.js';
+import { testIsolation } from './isolation-setup.js';
 
 const testTimeoutMs = 30_000;
 /** 31000-31599 is this file's; the cgroup tests use 31600-31999. */
@@ -133,7 +134,9 @@ describe('process runtime: isolation', () => {
         assert.equal(env.DIRIGENT_SANDBOX_ID, 'sb-1');
         assert.equal(env.DIRIGENT_FUNCTION, 'f');
         assert.equal(env.GREETING, 'hello');
-        assert.equal(env.HOME, '/tmp'); // the sandbox's private tmpfs
+        // Isolated: the sandbox's private tmpfs; unisolated: its scratch dir in the state dir.
+        if ((await testIsolation()) === 'bwrap') assert.equal(env.HOME, '/tmp');
+        else assert.match(env.HOME, /sb-1/);
         assert.equal(env.PATH, process.env.PATH);
         assert.equal(env.DIRIGENT_TEST_SECRET, undefined);
         assert.equal(env.NODE_EXTRA_CA_CERTS, undefined);

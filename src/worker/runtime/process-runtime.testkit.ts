@@ -11,6 +11,7 @@ import type { FunctionSpec } from '../../api/types.js';
 import { scalingDefaults } from '../../config/defaults.js';
 import { systemClock } from '../../shared/clock.js';
 import { memoryLogger, type RecordedLog } from '../../shared/logger.js';
+import { testIsolation } from './isolation-setup.js';
 import {
   createProcessRuntime,
   type ProcessRuntime,
@@ -89,7 +90,7 @@ export async function makeRuntime(opts: HarnessOptions): Promise<Harness> {
     logger: memoryLogger(logs),
     clock: systemClock,
     limits: opts.limits,
-    isolation: opts.isolation,
+    isolation: opts.isolation ?? (await testIsolation()),
     sandboxPidsMax: opts.sandboxPidsMax,
     sandboxStartupCpuMillis: opts.sandboxStartupCpuMillis,
     sandboxTmpMiB: opts.sandboxTmpMiB,
