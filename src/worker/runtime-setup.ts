@@ -71,7 +71,7 @@ export async function startRealRuntimes(cfg: WorkerConfig, workerId: string, log
       case 'oci':
         return createOciRuntime({
           ...common, stateDir: join(stateDir, 'oci'), images: cache!, runtimeBinary: cfg.ociRuntimeBinary,
-          pidsMax: cfg.sandboxPidsMax, tmpMiB: cfg.sandboxTmpMiB,
+          pidsMax: cfg.sandboxPidsMax, tmpMiB: cfg.sandboxTmpMiB, startupCpuMillis: cfg.sandboxStartupCpuMillis,
         });
       case 'containerd':
         return createContainerdRuntime({

@@ -56,6 +56,8 @@ export interface BundleSpecInput {
   port: number;
   pidsMax: number;
   tmpMiB: number;
+  /** CPU quota until ready when the function's is smaller (start-up boost); 0 = none. */
+  startupCpuMillis?: number;
   /** cgroupsPath relative to the worker's own cgroups, e.g. `dirigent-<hash>/<sandboxId>`. */
   cgroupsPath: string;
   /** The members of `hostBindFiles` that exist on this host. */
@@ -193,10 +195,15 @@ function bundleMounts(input: BundleSpecInput): OciMount[] {
   return mounts;
 }
 
+/** The CFS quota for `cpuMillis` of one CPU per period (the kernel's floor is 1 ms). */
+export function ociCpuQuotaUs(cpuMillis: number): number {
+  return Math.max(cpuQuotaUsMin, Math.round((cpuMillis * cpuPeriodUs) / 1000));
+}
+
 function bundleResources(input: BundleSpecInput): OciSpec['linux']['resources'] {
   const { cpuMillis, memoryMiB } = input.fn.resources;
   assert(cpuMillis > 0 && memoryMiB > 0 && input.pidsMax > 0, 'limits must be positive');
-  const quota = Math.max(cpuQuotaUsMin, Math.round((cpuMillis * cpuPeriodUs) / 1000));
+  const quota = ociCpuQuotaUs(Math.max(cpuMillis, input.startupCpuMillis ?? 0));
   return {
     // Deny every device; runc still creates and allows its default set (null, zero, urandom...).
     devices: [{ allow: false, access: 'rwm' }],

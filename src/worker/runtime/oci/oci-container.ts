@@ -44,6 +44,8 @@ export interface OciContext {
   host: string;
   pidsMax: number;
   tmpMiB: number;
+  /** CPU quota until ready when the function's is smaller; 0 = none. */
+  startupCpuMillis: number;
   /** `dirigent-<hash>`: our parent below the worker's own cgroups. */
   cgroupParent: string;
   cgroupDirs: readonly CgroupHierarchyDir[];
@@ -98,6 +100,7 @@ export async function prepareBundle(ctx: OciContext, input: BundleInput): Promis
     port: input.port,
     pidsMax: ctx.pidsMax,
     tmpMiB: ctx.tmpMiB,
+    startupCpuMillis: ctx.startupCpuMillis,
     cgroupsPath: containerCgroupsPath(ctx, sandboxId),
     hostFiles: ctx.hostFiles,
   });

@@ -124,6 +124,20 @@ describe('oci runtime with images', { skip, timeout: 180_000 }, () => {
     }
   });
 
+  it('starts a small function at the start-up CPU boost and drops it to its own quota once ready', { timeout: testTimeoutMs }, async () => {
+    h = await makeOciRuntime({ startupCpuMillis: 1000 });
+    try {
+      const fn = imageSpec('small', helloImage, { resources: { cpuMillis: 10, memoryMiB: 48 } });
+      const sandbox = expectCreated(await h.runtime.create({ sandboxId: 'sb-1', fn }));
+      const spec = JSON.parse(await readFile(join(h.stateDir, 'bundles', 'sb-1', 'config.json'), 'utf8')) as
+        { linux: { resources: { cpu: { quota: number } } } };
+      assert.equal(spec.linux.resources.cpu.quota, 100_000, 'one core while it starts');
+      assert.equal(await cgroupFile(sandbox.pid!, 'cpu', 'cpu.cfs_quota_us'), '1000', '10 milli-CPU once ready');
+    } finally {
+      await done();
+    }
+  });
+
   it('fails the create of a missing image with a reason naming it, and frees everything', { timeout: testTimeoutMs }, async () => {
     await fresh();
     try {

@@ -84,6 +84,7 @@ export interface OciHarnessOptions {
   stateDir?: string;
   /** Where the process's image cache lives, on first use; a temp dir otherwise. */
   imageCacheDir?: string;
+  startupCpuMillis?: number;
 }
 
 export async function makeOciRuntime(opts: OciHarnessOptions = {}): Promise<OciHarness> {
@@ -100,6 +101,7 @@ export async function makeOciRuntime(opts: OciHarnessOptions = {}): Promise<OciH
     runtimeBinary: 'runc',
     pidsMax: 512,
     tmpMiB: 16,
+    startupCpuMillis: opts.startupCpuMillis,
     readinessTimeoutMs: 10_000,
     readinessBackoffMs: [1, 10],
     logger: memoryLogger(logs),

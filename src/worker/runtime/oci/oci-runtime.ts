@@ -37,7 +37,7 @@ import { probeReadyOrExit } from '../readiness.js';
 import type { CreateResult, ExitListener, RuntimeSandbox, SandboxRuntime, SandboxSpec } from '../runtime.js';
 import { isValidSandboxId } from '../runtime.js';
 import type { SandboxUids } from '../sandbox-uids.js';
-import { hostBindFiles } from './bundle-spec.js';
+import { hostBindFiles, ociCpuQuotaUs } from './bundle-spec.js';
 import { ownCgroupDirs } from './cgroup-dirs.js';
 import {
   describeContainerExit,
@@ -67,6 +67,8 @@ export interface OciRuntimeOptions {
   runtimeBinary: string;
   pidsMax: number;
   tmpMiB: number;
+  /** CPU quota until ready when the function's is smaller (start-up boost); 0 or unset = none. */
+  startupCpuMillis?: number;
   readinessTimeoutMs: number;
   readinessBackoffMs: readonly [number, number];
   logger: Logger;
@@ -137,6 +139,7 @@ class OciSandboxRuntime implements OciRuntime {
       host: this.opts.host,
       pidsMax: this.opts.pidsMax,
       tmpMiB: this.opts.tmpMiB,
+      startupCpuMillis: this.opts.startupCpuMillis ?? 0,
       cgroupParent: `dirigent-${digest.slice(0, 12)}`,
       cgroupDirs: await ownCgroupDirs(),
       hostFiles: hostBindFiles.filter((file) => existsSync(file)),
@@ -250,6 +253,12 @@ class OciSandboxRuntime implements OciRuntime {
     const startMs = this.opts.clock.nowMs() - t1Ms;
     const ready = await this.awaitReady(ctx, entry, started.run);
     if (!ready.ok) return ready;
+    const { cpuMillis } = spec.fn.resources;
+    if (cpuMillis < ctx.startupCpuMillis) {
+      // Ready: from now on the function runs at its own quota.
+      const updated = await ctx.runc.updateCpuQuota(spec.sandboxId, ociCpuQuotaUs(cpuMillis));
+      if (!updated.ok) return { ok: false, reason: `ending the start-up CPU boost: ${updated.reason}` };
+    }
     entry.state = 'ready';
     entry.sandbox = {
       sandboxId: spec.sandboxId,

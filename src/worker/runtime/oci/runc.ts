@@ -30,6 +30,11 @@ export class Runc {
     return [this.binary, '--root', this.root, 'run', ...flags, containerId];
   }
 
+  /** Sets the CPU quota of a running container (the end of its start-up boost). */
+  updateCpuQuota(containerId: string, quotaUs: number): Promise<ToolResult> {
+    return this.call(['update', '--cpu-quota', String(quotaUs), containerId]);
+  }
+
   kill(containerId: string): Promise<ToolResult> {
     return this.call(['kill', containerId, 'KILL']);
   }
