@@ -76,6 +76,7 @@ export async function startRealRuntimes(cfg: WorkerConfig, workerId: string, log
       case 'containerd':
         return createContainerdRuntime({
           ...common, stateDir: join(stateDir, 'containerd'), socket: cfg.containerdSocket, images: cache!,
+          startupCpuMillis: cfg.sandboxStartupCpuMillis,
           pidsMax: cfg.sandboxPidsMax, tmpMiB: cfg.sandboxTmpMiB,
         });
       case 'emulated':

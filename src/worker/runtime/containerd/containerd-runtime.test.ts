@@ -79,6 +79,24 @@ describe('containerd runtime', { skip }, () => {
     }
   });
 
+  it('starts a small function at the start-up CPU boost and drops it to its own quota once ready', t, async () => {
+    const h = await fixture.runtime({ startupCpuMillis: 1000 });
+    try {
+      const fn = imageSpec('f', `oci-archive:${archive}`);
+      fn.resources = { cpuMillis: 10, memoryMiB: 64 };
+      const sb = expectCreated(await h.runtime.create({ sandboxId: 'sb-boost', fn }));
+      const cgroups = await procCgroups(sb.pid!);
+      const quota = await readFile(`/sys/fs/cgroup/cpu${cgroups.get('cpu')}/cpu.cfs_quota_us`, 'utf8');
+      assert.equal(Number(quota), 1_000, '10 milli-CPU once ready');
+      // The update touched the CPU alone: the memory and pids limits still hold.
+      const limit = await readFile(`/sys/fs/cgroup/memory${cgroups.get('memory')}/memory.limit_in_bytes`, 'utf8');
+      assert.equal(Number(limit), 64 * 1024 * 1024);
+      assert.equal((await readFile(`/sys/fs/cgroup/pids${cgroups.get('pids')}/pids.max`, 'utf8')).trim(), '64');
+    } finally {
+      await h.cleanup();
+    }
+  });
+
   it('removes its cgroup parents on close', t, async () => {
     const h = await fixture.runtime();
     let parentDirs: string[] = [];

@@ -33,7 +33,7 @@ import { daemonLogTail, daemonStartTimeoutMs, startPrivateDaemon, type PrivateDa
 import { subscribeTaskEvents, type TaskEventSubscription } from './events.js';
 import { ImageImporter } from './image-import.js';
 import { portIsFree } from './port-check.js';
-import { removeLeftovers, startContainer, stopContainer } from './sandbox-container.js';
+import { endStartupBoost, removeLeftovers, startContainer, stopContainer } from './sandbox-container.js';
 import { buildSpec, containerIdFor } from './spec.js';
 
 /** The containerd namespace every Dirigent container lives in. */
@@ -57,6 +57,8 @@ export interface ContainerdRuntimeOptions {
   uids: SandboxUids;
   pidsMax: number;
   tmpMiB: number;
+  /** CPU quota until ready when the function's is smaller (start-up boost); 0 or unset = none. */
+  startupCpuMillis?: number;
   readinessTimeoutMs: number;
   readinessBackoffMs: readonly [number, number];
   logger: Logger;
@@ -261,6 +263,7 @@ class ContainerdRuntime implements SandboxRuntime {
       sandboxId: spec.sandboxId, containerId: entry.containerId, fn: spec.fn, image: image.config,
       uid: entry.uid, gid: entry.uid, port, host: this.opts.host, pidsMax: this.opts.pidsMax,
       tmpMiB: this.opts.tmpMiB, cgroupsPath: `${this.owner}/${entry.containerId}`,
+      startupCpuMillis: this.opts.startupCpuMillis ?? 0,
     });
     const tStartMs = this.opts.clock.nowMs();
     entry.touched = true;
@@ -275,6 +278,10 @@ class ContainerdRuntime implements SandboxRuntime {
     const startMs = this.opts.clock.nowMs() - tStartMs;
     const ready = await this.awaitReady(entry, port);
     if (!ready.ok) return ready;
+    if (spec.fn.resources.cpuMillis < (this.opts.startupCpuMillis ?? 0)) {
+      // Ready: from now on the function runs at its own quota.
+      await endStartupBoost(connected.client, entry.containerId, spec.fn.resources.cpuMillis);
+    }
     const address = `${this.opts.host}:${port}`;
     entry.sandbox = { sandboxId: spec.sandboxId, function: spec.fn.name, address, createdAtMs: this.opts.clock.wallMs(), pid };
     entry.state = 'ready';

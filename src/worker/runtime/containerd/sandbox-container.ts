@@ -20,7 +20,7 @@ import { Tasks } from '../../../gen/containerd/services/tasks/v1/tasks_pb.js';
 import type { Logger } from '../../../shared/logger.js';
 import { errorText, ignoreNotFound, isNotFound, type ContainerdClient } from './client.js';
 import { snapshotter } from './image-import.js';
-import type { OciSpec } from './spec.js';
+import { cpuLimit, type OciSpec } from './spec.js';
 
 export const runcRuntimeName = 'io.containerd.runc.v2';
 export const specTypeUrl = 'types.containerd.io/opencontainers/runtime-spec/1/Spec';
@@ -118,4 +118,12 @@ export async function removeLeftovers(client: ContainerdClient, owner: string, l
     }
   }
   return listed.containers.length;
+}
+
+const linuxResourcesTypeUrl = 'types.containerd.io/opencontainers/runtime-spec/1/LinuxResources';
+
+/** Lowers a running task's CPU quota to the function's own (the end of its start-up boost). */
+export async function endStartupBoost(client: ContainerdClient, containerId: string, cpuMillis: number): Promise<void> {
+  const resources = { typeUrl: linuxResourcesTypeUrl, value: Buffer.from(JSON.stringify({ cpu: cpuLimit(cpuMillis) })) };
+  await client.unary(Tasks.method.update, { containerId, resources });
 }

@@ -35,6 +35,8 @@ export interface SpecInput {
   /** Host address the function must listen on ($HOST). */
   host: string;
   pidsMax: number;
+  /** CPU quota until ready when the function's is smaller (start-up boost); 0 or unset = none. */
+  startupCpuMillis?: number;
   tmpMiB: number;
   /** runc's cgroupsPath; relative = below the cgroups of the shim (so of the worker). */
   cgroupsPath: string;
@@ -141,13 +143,18 @@ function sandboxMounts(tmpMiB: number): OciMount[] {
   ];
 }
 
+/** The CFS limit for `cpuMillis` of one CPU (the kernel's floor for a quota is 1 ms). */
+export function cpuLimit(cpuMillis: number): { quota: number; period: number } {
+  return { quota: Math.max(1_000, Math.round((cpuMillis * cpuPeriodUs) / 1000)), period: cpuPeriodUs };
+}
+
 function sandboxResources(input: SpecInput): OciSpec['linux']['resources'] {
   const { cpuMillis, memoryMiB } = input.fn.resources;
   return {
     // Deny every device node; runc adds back the harmless defaults (null, zero, random, tty...).
     devices: [{ allow: false, access: 'rwm' }],
     ...(memoryMiB > 0 ? { memory: { limit: memoryMiB * mebibyte } } : {}),
-    ...(cpuMillis > 0 ? { cpu: { quota: Math.round((cpuMillis * cpuPeriodUs) / 1000), period: cpuPeriodUs } } : {}),
+    ...(cpuMillis > 0 ? { cpu: cpuLimit(Math.max(cpuMillis, input.startupCpuMillis ?? 0)) } : {}),
     pids: { limit: input.pidsMax },
   };
 }
