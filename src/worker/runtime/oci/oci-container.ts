@@ -13,6 +13,7 @@
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { constants as osConstants } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Clock } from '../../../shared/clock.js';
 import type { Logger } from '../../../shared/logger.js';
 import type { ImageConfig } from '../image/image-cache.js';
@@ -37,6 +38,9 @@ const killRetryMs = 5;
 const stopWaitMsMax = 10_000;
 /** runc exits 128+N when the container's init died of signal N. */
 const signalExitBase = 128;
+/** runc writes the pid file a moment after the process started; past this, no pid is known. */
+const pidFileWaitMsMax = 1_000;
+const pidFilePollMs = 2;
 
 export interface OciContext {
   stateDir: string;
@@ -134,11 +138,19 @@ export async function startContainer(ctx: OciContext, sandboxId: string): Promis
 
 /** The container's init pid as runc wrote it, or undefined. */
 export async function readContainerPid(ctx: OciContext, sandboxId: string): Promise<number | undefined> {
-  try {
-    const pid = Number((await readFile(ociPaths(ctx.stateDir, sandboxId).pidFile, 'utf8')).trim());
-    return Number.isInteger(pid) && pid > 0 ? pid : undefined;
-  } catch {
-    return undefined;
+  // `runc run` writes the pid file after it has started the process, so a server that listens
+  // at once can be ready before the file exists: wait for it, briefly.
+  const path = ociPaths(ctx.stateDir, sandboxId).pidFile;
+  const t0Ms = ctx.clock.nowMs();
+  for (;;) {
+    try {
+      const pid = Number((await readFile(path, 'utf8')).trim());
+      if (Number.isInteger(pid) && pid > 0) return pid;
+    } catch {
+      // Not written yet (runc writes it whole, by a rename).
+    }
+    if (ctx.clock.nowMs() - t0Ms > pidFileWaitMsMax) return undefined;
+    await sleep(pidFilePollMs);
   }
 }
 
