@@ -105,8 +105,12 @@ export async function imageToolsMissing(tools: readonly string[]): Promise<strin
       missing.push(tool);
     }
   }
-  if (missing.length === 0) return undefined;
-  const why = `needs ${missing.join(', ')} (apt-get install ${missing.map(debianPackage).join(' ')})`;
+  // Unpacking layers (umoci), mounting overlays and running containers all need root.
+  const notRoot = process.getuid?.() !== 0;
+  if (missing.length === 0 && !notRoot) return undefined;
+  const why = missing.length === 0
+    ? 'needs root (image unpacking, overlay mounts, containers)'
+    : `needs ${missing.join(', ')} (apt-get install ${missing.map(debianPackage).join(' ')})`;
   if (process.env.CI === 'true') throw new Error(`CI: ${why}`);
   return why;
 }
