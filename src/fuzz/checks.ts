@@ -22,7 +22,7 @@ export interface Reply {
 /** null when the reply is acceptable, else why not. */
 export function checkManagementReply(method: string, path: string, r: Reply): string | null {
   if (r.status >= 500 || r.status < 200 || (r.status >= 300 && r.status < 400)) return `status ${r.status}`;
-  if (method.toUpperCase() === 'HEAD') return null;
+  if (method.toUpperCase() === 'HEAD' || r.status === 204) return null; // no body by definition
   const route = path.split('?')[0];
   const formRoute = route === '/' || route === '/registerService';
   if (formRoute && (r.status === 200 || r.status === 409)) return null;

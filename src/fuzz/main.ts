@@ -6,7 +6,7 @@
 import { runFuzz } from './run.js';
 
 /** Inputs in flight at once unless --concurrency says otherwise. */
-const defaultConcurrency = 4;
+const defaultConcurrency = 8;
 const defaultSeconds = 10;
 
 function parseArgs(argv: string[]): { seconds: number; seed: number; concurrency: number; replay?: number } {

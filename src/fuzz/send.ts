@@ -13,6 +13,8 @@ import type { Reply } from './checks.js';
 export const sendTimeoutMs = 10_000;
 /** Longest life of one raw connection, writes and read together. */
 export const rawConnectionMs = 3_000;
+/** How long an answer is awaited after the last write (a kept-alive connection never closes). */
+export const rawAnswerWaitMs = 300;
 
 export type SendResult =
   | { kind: 'reply'; reply: Reply }
@@ -67,7 +69,9 @@ export function sendRaw(port: number, input: RawInput): Promise<string> {
         timers.push(setTimeout(() => {
           if (finished) return;
           sock.write(Buffer.from(c, 'latin1'));
-          if (i === input.chunks.length - 1 && input.endAfterWrite) sock.end();
+          if (i < input.chunks.length - 1) return;
+          if (input.endAfterWrite) sock.end();
+          timers.push(setTimeout(() => finish('answered or silent'), rawAnswerWaitMs));
         }, i * input.gapMs));
       });
     });
