@@ -94,7 +94,27 @@ function managementPath(fns: readonly string[]): fc.Arbitrary<string> {
   );
 }
 
+/** Valid calls on a few names, so functions come and go and invocations reach sandboxes. */
+function lifecycleInput(fns: readonly string[]): fc.Arbitrary<HttpInput> {
+  const name = fc.constantFrom(...fns, 'fz-a', 'fz-b');
+  const headers = { 'content-type': 'application/json' };
+  const spec = fc.record({
+    image: fc.constant('emulated'),
+    concurrency: fc.integer({ min: 0, max: 4 }),
+    scaling: fc.record({ min: fc.integer({ min: 0, max: 2 }), max: fc.integer({ min: 2, max: 4 }) }),
+  });
+  return fc.oneof(
+    fc.tuple(name, spec).map(([n, b]): HttpInput => ({ kind: 'management', method: 'POST', path: '/v1/functions', headers, body: JSON.stringify({ name: n, ...b }) })),
+    fc.tuple(name, spec).map(([n, b]): HttpInput => ({ kind: 'management', method: 'PATCH', path: `/v1/functions/${n}`, headers, body: JSON.stringify(b) })),
+    name.map((n): HttpInput => ({ kind: 'management', method: 'DELETE', path: `/v1/functions/${n}`, headers: {}, body: null })),
+  );
+}
+
 export function managementInput(fns: readonly string[]): fc.Arbitrary<HttpInput> {
+  return fc.oneof({ weight: 1, arbitrary: lifecycleInput(fns) }, { weight: 4, arbitrary: hostileManagementInput(fns) });
+}
+
+function hostileManagementInput(fns: readonly string[]): fc.Arbitrary<HttpInput> {
   return fc.record({
     kind: fc.constant('management' as const),
     method,
@@ -111,7 +131,8 @@ export function invocationInput(fns: readonly string[]): fc.Arbitrary<HttpInput>
     kind: fc.constant('invocation' as const),
     method,
     path: fc.oneof(fc.constantFrom('/', '/a/b?c=d', '//', '/%ZZ', '*'), fc.string({ maxLength: 60 }).map((s) => `/${encodeURI(s)}`)),
-    headers: fc.tuple(fc.oneof(names(fns), fc.constantFrom('', 'a:1', '[::1]', 'x'.repeat(300))), fc.dictionary(headerName, headerValue, { maxKeys: 3 }))
+    headers: fc.tuple(fc.oneof({ weight: 3, arbitrary: fc.constantFrom(...fns, 'fz-a', 'fz-b') }, { weight: 1, arbitrary: names(fns) },
+      { weight: 1, arbitrary: fc.constantFrom('', 'a:1', '[::1]', 'x'.repeat(300)) }), fc.dictionary(headerName, headerValue, { maxKeys: 3 }))
       .map(([host, extra]): Record<string, string> => ({ ...extra, host })),
     body: fc.oneof(fc.constant(null), fc.string({ maxLength: 200 }), fc.integer({ min: 1, max: 200_000 }).map((times) => ({ repeat: 'y', times }))),
   }).map((i) => (i.method === 'GET' || i.method === 'HEAD' ? { ...i, body: null } : i))

@@ -14,6 +14,7 @@ import { sendHttp, sendRaw, type SendResult } from './send.js';
 
 /** Inputs drawn from the generator at a time. */
 const inputBatchSize = 200;
+const transportErrorsShown = 5;
 /** How often the component processes are checked for life and memory. */
 export const healthCheckPeriodMs = 1_000;
 export const seedFunctions = ['fz-seed-1', 'fz-seed-2'] as const;
@@ -38,6 +39,8 @@ export interface FuzzFailure {
 export interface FuzzResult {
   sent: number;
   counts: Record<string, number>;
+  /** The first few transport errors, for the report (they are not failures by themselves). */
+  transportErrors: string[];
   failure: FuzzFailure | null;
 }
 
@@ -60,7 +63,7 @@ export class InputStream {
 export async function runFuzz(opts: FuzzOptions): Promise<FuzzResult> {
   const out = opts.out ?? ((l: string) => process.stdout.write(`${l}\n`));
   const c = new TestCluster({ workers: 1, runtime: 'emulated' });
-  const result: FuzzResult = { sent: 0, counts: {}, failure: null };
+  const result: FuzzResult = { sent: 0, counts: {}, transportErrors: [], failure: null };
   try {
     await c.start();
     for (const name of seedFunctions) {
@@ -116,6 +119,7 @@ async function sendOne(c: TestCluster, input: FuzzInput, result: FuzzResult): Pr
   const base = input.kind === 'management' ? c.api : c.proxy;
   const r: SendResult = await sendHttp(base, input);
   count(result, `${input.kind}.${r.kind === 'reply' ? String(r.reply.status) : r.kind}`);
+  if (r.kind === 'transport' && result.transportErrors.length < transportErrorsShown) result.transportErrors.push(`${input.kind}: ${r.error}`);
   if (input.kind !== 'management') return null;
   if (r.kind === 'transport' && /timeout/i.test(r.error)) return `management call got no answer: ${r.error}`;
   if (r.kind !== 'reply') return null;
@@ -143,6 +147,7 @@ function checkProcs(c: TestCluster, base: Map<number, number>, seed: number): Fu
 function report(result: FuzzResult, out: (l: string) => void): void {
   const counts = Object.entries(result.counts).sort().map(([k, v]) => `${k}=${v}`).join(' ');
   out(`fuzz: sent ${result.sent} inputs: ${counts}`);
+  for (const e of result.transportErrors) out(`fuzz: transport error (not a failure by itself): ${e}`);
   const f = result.failure;
   if (!f) {
     out('fuzz: ok');
