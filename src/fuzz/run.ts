@@ -119,7 +119,7 @@ async function sendOne(c: TestCluster, input: FuzzInput, result: FuzzResult): Pr
   const base = input.kind === 'management' ? c.api : c.proxy;
   const r: SendResult = await sendHttp(base, input);
   count(result, `${input.kind}.${r.kind === 'reply' ? String(r.reply.status) : r.kind}`);
-  if (r.kind === 'transport' && result.transportErrors.length < transportErrorsShown) result.transportErrors.push(`${input.kind}: ${r.error}`);
+  if (r.kind === 'transport' && result.transportErrors.length < transportErrorsShown) result.transportErrors.push(`${r.error.replace(/\s+/g, ' ').slice(0, 200)} on ${JSON.stringify(input).slice(0, 400)}`);
   if (input.kind !== 'management') return null;
   if (r.kind === 'transport' && /timeout/i.test(r.error)) return `management call got no answer: ${r.error}`;
   if (r.kind !== 'reply') return null;

@@ -22,7 +22,8 @@ export type SendResult =
   | { kind: 'transport'; error: string };
 
 /** undici's errors for input it will not put on the wire. */
-const clientSideCodes = new Set(['UND_ERR_INVALID_ARG', 'UND_ERR_NOT_SUPPORTED', 'ERR_INVALID_ARG_TYPE', 'ERR_INVALID_CHAR', 'ERR_INVALID_HTTP_TOKEN']);
+// (ERR_ASSERTION: undici asserts on some Host values, e.g. an unclosed '[', before sending.)
+const clientSideCodes = new Set(['ERR_ASSERTION', 'UND_ERR_INVALID_ARG', 'UND_ERR_NOT_SUPPORTED', 'ERR_INVALID_ARG_TYPE', 'ERR_INVALID_CHAR', 'ERR_INVALID_HTTP_TOKEN']);
 
 export async function sendHttp(base: string, input: HttpInput): Promise<SendResult> {
   try {
