@@ -15,21 +15,26 @@ export const hostileString = fc.oneof(
   { weight: 1, arbitrary: fc.constantFrom('', ' ', '\0', '../..', '__proto__', 'a:1:2', '127.0.0.1:0') },
   { weight: 1, arbitrary: fc.integer({ min: 200, max: 10_000 }).map((n) => 'x'.repeat(n)) },
 );
-const hostileDouble = fc.oneof(fc.double(), fc.constantFrom(-1, -0, Number.NaN, Infinity, -Infinity, 2 ** 53, 1e300, 0.5));
+export const hostileDouble = fc.oneof(fc.double(), fc.constantFrom(-1, -0, Number.NaN, Infinity, -Infinity, 2 ** 53, 1e300, 0.5));
 
-function scalar(t: ScalarType, strings: fc.Arbitrary<string>): fc.Arbitrary<unknown> {
+/** The leaf values of generated messages. */
+export interface Leaves { strings: fc.Arbitrary<string>; doubles: fc.Arbitrary<number>; uints: fc.Arbitrary<number> }
+export const hostileUint = fc.oneof(fc.nat({ max: 2 ** 32 - 1 }), fc.constantFrom(0, 1, 65_535, 65_536, 2 ** 32 - 1));
+const hostileLeaves: Leaves = { strings: hostileString, doubles: hostileDouble, uints: hostileUint };
+
+function scalar(t: ScalarType, leaves: Leaves): fc.Arbitrary<unknown> {
   switch (t) {
-    case ScalarType.STRING: return strings;
+    case ScalarType.STRING: return leaves.strings;
     case ScalarType.BOOL: return fc.boolean();
-    case ScalarType.DOUBLE: case ScalarType.FLOAT: return hostileDouble;
-    case ScalarType.UINT32: case ScalarType.FIXED32: return fc.oneof(fc.nat({ max: 2 ** 32 - 1 }), fc.constantFrom(0, 2 ** 32 - 1));
+    case ScalarType.DOUBLE: case ScalarType.FLOAT: return leaves.doubles;
+    case ScalarType.UINT32: case ScalarType.FIXED32: return leaves.uints;
     case ScalarType.INT32: case ScalarType.SINT32: case ScalarType.SFIXED32: return fc.integer();
     case ScalarType.BYTES: return fc.uint8Array({ maxLength: 20 });
     default: return fc.bigInt({ min: -(2n ** 63n), max: 2n ** 63n - 1n });
   }
 }
 
-function field(f: DescField, depth: number, s: fc.Arbitrary<string>): fc.Arbitrary<unknown> {
+function field(f: DescField, depth: number, s: Leaves): fc.Arbitrary<unknown> {
   switch (f.fieldKind) {
     case 'scalar': return scalar(f.scalar, s);
     case 'enum': return fc.constantFrom(...f.enum.values.map((v) => v.number), 99);
@@ -46,7 +51,7 @@ function field(f: DescField, depth: number, s: fc.Arbitrary<string>): fc.Arbitra
 }
 
 /** An init object for `create(desc, ...)`: some plain fields, and one case of every oneof. */
-export function message(desc: DescMessage, s: fc.Arbitrary<string> = hostileString, depth = 0): fc.Arbitrary<Record<string, unknown>> {
+export function message(desc: DescMessage, s: Leaves = hostileLeaves, depth = 0): fc.Arbitrary<Record<string, unknown>> {
   if (depth > messageDepthMax) return fc.constant({});
   const plain: Record<string, fc.Arbitrary<unknown>> = {};
   for (const f of desc.fields) if (!f.oneof) plain[f.localName] = field(f, depth, s);

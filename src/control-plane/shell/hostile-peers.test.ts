@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { DataPlaneEventSchema, WorkerEventSchema } from '../../gen/dirigent/v1/cluster_pb.js';
 import { decodeDataPlaneEvent, decodeWorkerEvent } from '../../wire/codec.js';
-import { hostileString, message, overTheWire } from '../../wire/schema-arbitrary.testkit.js';
+import { hostileDouble, hostileString, hostileUint, message, overTheWire } from '../../wire/schema-arbitrary.testkit.js';
 import { dataPlaneEventToCp, workerEventToCp } from './peer-events.js';
 import { core, record } from '../core/testkit.js';
 import type { DataPlaneEvent, WorkerEvent } from '../../gen/dirigent/v1/cluster_pb.js';
@@ -19,15 +19,23 @@ import type { DataPlaneEvent, WorkerEvent } from '../../gen/dirigent/v1/cluster_
 /** Ids the core knows, so generated messages reach deep paths rather than stop at a lookup. */
 const knownIds = fc.constantFrom('w1', 'w2', 'dp1', 'dp2', 'f', 'g', 'u1', 'u2', 's1', 's2', 'w1:1', 'process', 'crash', 'create');
 const ids = fc.oneof({ weight: 4, arbitrary: knownIds }, { weight: 1, arbitrary: hostileString });
+/** Mostly plausible numbers (versions, counts, times), sometimes hostile ones. */
+const plausible = fc.nat({ max: 1000 });
+const leaves = {
+  strings: ids,
+  doubles: fc.oneof({ weight: 6, arbitrary: plausible }, { weight: 1, arbitrary: hostileDouble }),
+  uints: fc.oneof({ weight: 6, arbitrary: plausible }, { weight: 1, arbitrary: hostileUint }),
+};
 
 const peerMessage = fc.oneof(
-  fc.tuple(fc.constantFrom('w1', 'w2'), message(WorkerEventSchema, ids)).map(([peer, init]) => ({ side: 'worker' as const, peer, init })),
-  fc.tuple(fc.constantFrom('dp1', 'dp2'), message(DataPlaneEventSchema, ids)).map(([peer, init]) => ({ side: 'dp' as const, peer, init })),
+  fc.tuple(fc.constantFrom('w1', 'w2'), message(WorkerEventSchema, leaves)).map(([peer, init]) => ({ side: 'worker' as const, peer, init })),
+  fc.tuple(fc.constantFrom('dp1', 'dp2'), message(DataPlaneEventSchema, leaves)).map(([peer, init]) => ({ side: 'dp' as const, peer, init })),
 );
 const step = fc.tuple(peerMessage, fc.nat({ max: 5_000 }));
 
 describe('control-plane core against hostile peers', () => {
   test('any sequence of accepted worker and data-plane messages never makes the core throw', () => {
+    const accepted = { worker: 0, dp: 0 };
     fc.assert(fc.property(fc.array(step, { minLength: 1, maxLength: 30 }), (steps) => {
       const cp = core();
       cp.handle({ kind: 'function_upserted', record: record('f', 'u1') }, 0);
@@ -38,13 +46,17 @@ describe('control-plane core against hostile peers', () => {
         if (m.side === 'worker') {
           const wire = overTheWire(WorkerEventSchema, m.init);
           const d = wire === null ? null : decodeWorkerEvent(wire as WorkerEvent);
+          if (d?.ok) accepted.worker += 1;
           if (d?.ok) assert.doesNotThrow(() => cp.handle(workerEventToCp(m.peer, d.msg), nowMs), JSON.stringify(d.msg));
         } else {
           const wire = overTheWire(DataPlaneEventSchema, m.init);
           const d = wire === null ? null : decodeDataPlaneEvent(wire as DataPlaneEvent);
+          if (d?.ok) accepted.dp += 1;
           if (d?.ok) assert.doesNotThrow(() => cp.handle(dataPlaneEventToCp(m.peer, d.msg), nowMs), JSON.stringify(d.msg));
         }
       }
     }), { numRuns: 500 });
+    // Not so hostile that nothing gets through to the core.
+    assert.ok(accepted.worker > 500 && accepted.dp > 500, JSON.stringify(accepted));
   });
 });
