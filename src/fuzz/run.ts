@@ -41,6 +41,8 @@ export interface FuzzResult {
   counts: Record<string, number>;
   /** The first few transport errors, for the report (they are not failures by themselves). */
   transportErrors: string[];
+  /** Resident memory per component in MiB: at start and the highest sample. */
+  rssMiB: Record<string, { start: number; max: number }>;
   failure: FuzzFailure | null;
 }
 
@@ -63,7 +65,7 @@ export class InputStream {
 export async function runFuzz(opts: FuzzOptions): Promise<FuzzResult> {
   const out = opts.out ?? ((l: string) => process.stdout.write(`${l}\n`));
   const c = new TestCluster({ workers: 1, runtime: 'emulated' });
-  const result: FuzzResult = { sent: 0, counts: {}, transportErrors: [], failure: null };
+  const result: FuzzResult = { sent: 0, counts: {}, transportErrors: [], rssMiB: {}, failure: null };
   try {
     await c.start();
     for (const name of seedFunctions) {
@@ -73,7 +75,7 @@ export async function runFuzz(opts: FuzzOptions): Promise<FuzzResult> {
     out(`fuzz: seed ${opts.seed}, ${opts.seconds} s, cluster api ${c.api} proxy ${c.proxy}`);
     const baseRss = new Map(c.procs.map((p) => [p.proc.pid!, rssBytes(p.proc.pid!) ?? 0]));
     await drive(c, opts, result, baseRss);
-    result.failure ??= checkProcs(c, baseRss, opts.seed);
+    result.failure ??= checkProcs(c, baseRss, opts.seed, result);
   } catch (e) {
     result.failure ??= { seed: opts.seed, index: null, input: null, why: `fuzzer error: ${String(e)}` };
   } finally {
@@ -90,7 +92,7 @@ async function drive(c: TestCluster, opts: FuzzOptions, result: FuzzResult, base
   let next = opts.replay ?? 0;
   const last = opts.replay ?? Number.POSITIVE_INFINITY;
   const monitor = setInterval(() => {
-    result.failure ??= checkProcs(c, baseRss, opts.seed);
+    result.failure ??= checkProcs(c, baseRss, opts.seed, result);
   }, healthCheckPeriodMs);
   const lane = async (): Promise<void> => {
     while (!result.failure && Date.now() < deadline && next <= last) {
@@ -131,22 +133,32 @@ function count(result: FuzzResult, key: string): void {
   result.counts[key] = (result.counts[key] ?? 0) + 1;
 }
 
-function checkProcs(c: TestCluster, base: Map<number, number>, seed: number): FuzzFailure | null {
+function checkProcs(c: TestCluster, base: Map<number, number>, seed: number, result: FuzzResult): FuzzFailure | null {
   for (const p of c.procs) {
     const pid = p.proc.pid!;
     if (p.proc.exitCode !== null || p.proc.signalCode !== null || !alive(pid)) {
       return { seed, index: null, input: null, why: `${p.name} (pid ${pid}) exited: code ${p.proc.exitCode} signal ${p.proc.signalCode}` };
     }
     const now = rssBytes(pid);
+    if (now !== null) {
+      const seen = (result.rssMiB[p.name] ??= { start: toMiB(base.get(pid) ?? now), max: 0 });
+      seen.max = Math.max(seen.max, toMiB(now));
+    }
     const bad = now === null ? null : checkRss(base.get(pid) ?? now, now);
     if (bad) return { seed, index: null, input: null, why: `${p.name} (pid ${pid}): ${bad}` };
   }
   return null;
 }
 
+function toMiB(bytes: number): number {
+  return Math.round(bytes / 1024 / 1024);
+}
+
 function report(result: FuzzResult, out: (l: string) => void): void {
   const counts = Object.entries(result.counts).sort().map(([k, v]) => `${k}=${v}`).join(' ');
   out(`fuzz: sent ${result.sent} inputs: ${counts}`);
+  const rss = Object.entries(result.rssMiB).map(([name, r]) => `${name} ${r.start}->${r.max}`).join(', ');
+  out(`fuzz: RSS MiB (start->max): ${rss}`);
   for (const e of result.transportErrors) out(`fuzz: transport error (not a failure by itself): ${e}`);
   const f = result.failure;
   if (!f) {
