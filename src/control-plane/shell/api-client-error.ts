@@ -6,14 +6,15 @@
  * a JSON error body on every answer, so we write one, then close (the parser's state is lost).
  */
 import type { Socket } from 'node:net';
+import { ErrorCode } from '../../api/types.js';
 
-interface Answer { status: number; reason: string; code: string }
+interface Answer { status: number; reason: string; code: ErrorCode }
 
-const badRequest: Answer = { status: 400, reason: 'Bad Request', code: 'bad_request' };
+const badRequest: Answer = { status: 400, reason: 'Bad Request', code: ErrorCode.badRequest };
 /** Node's parser error codes that have a more precise answer than 400. */
 const answerByCode: Record<string, Answer> = {
-  HPE_HEADER_OVERFLOW: { status: 431, reason: 'Request Header Fields Too Large', code: 'headers_too_large' },
-  ERR_HTTP_REQUEST_TIMEOUT: { status: 408, reason: 'Request Timeout', code: 'request_timeout' },
+  HPE_HEADER_OVERFLOW: { status: 431, reason: 'Request Header Fields Too Large', code: ErrorCode.headersTooLarge },
+  ERR_HTTP_REQUEST_TIMEOUT: { status: 408, reason: 'Request Timeout', code: ErrorCode.requestTimeout },
 };
 
 export function answerClientError(err: Error & { code?: string }, socket: Socket): void {
