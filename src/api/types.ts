@@ -113,6 +113,9 @@ export const ErrorCode = {
   methodNotAllowed: 'method_not_allowed',
   storeFailure: 'store_failure',
   internal: 'internal',
+  badRequest: 'bad_request',
+  headersTooLarge: 'headers_too_large',
+  requestTimeout: 'request_timeout',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 

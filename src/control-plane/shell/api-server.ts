@@ -10,6 +10,7 @@ import { parseRegistrationForm } from '../../api/form.js';
 import { validateFunctionCreate, validateFunctionPatch } from '../../api/validate.js';
 import { apiDefaults } from '../../config/defaults.js';
 import type { Logger } from '../../shared/logger.js';
+import { answerClientError } from './api-client-error.js';
 import { decodePathSegment, HttpError, parseJson, readBody, requireJson, sendError, sendJson } from './http-util.js';
 
 /** What the API needs from the control plane. */
@@ -75,6 +76,7 @@ export function startApiServer(opts: ApiServerOptions): Promise<Server> {
     });
   });
   server.keepAliveTimeout = 65_000;
+  server.on('clientError', answerClientError);
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen(opts.port, opts.host, () => resolve(server));
