@@ -252,6 +252,21 @@ describe('invocation proxy', () => {
     assert.deepEqual([r.status, r.body], [200, 'ok']);
   });
 
+  it('answers a request the HTTP parser refuses with a JSON 400, then closes', async () => {
+    const sock = connect(rig.proxyPort, '127.0.0.1');
+    sock.on('error', () => {});
+    let reply = '';
+    sock.on('data', (d) => { reply += d.toString(); });
+    const closed = new Promise((r) => sock.on('close', r));
+    sock.write('get /function/f/ HTTP/1.1\r\nHost: f\r\n\r\n'); // a lowercase method
+    await closed;
+    assert.match(reply, /^HTTP\/1\.1 400 /);
+    assert.match(reply, /content-type: application\/json/i);
+    const body = JSON.parse(reply.slice(reply.indexOf('\r\n\r\n') + 4)) as { error: { code: string } };
+    assert.equal(body.error.code, 'bad_request');
+    assert.equal(rig.upstreamSeen.length, 0);
+  });
+
   it('closes a slowloris connection after the header timeout', async () => {
     const sock = connect(rig.proxyPort, '127.0.0.1');
     sock.on('error', () => {});

@@ -10,7 +10,7 @@ import { parseRegistrationForm } from '../../api/form.js';
 import { validateFunctionCreate, validateFunctionPatch } from '../../api/validate.js';
 import { apiDefaults } from '../../config/defaults.js';
 import type { Logger } from '../../shared/logger.js';
-import { answerClientError } from './api-client-error.js';
+import { answerClientError } from '../../shared/http-client-error.js';
 import { decodePathSegment, HttpError, parseJson, readBody, requireJson, sendError, sendJson } from './http-util.js';
 
 /** What the API needs from the control plane. */

@@ -17,6 +17,7 @@ import { pipeline } from 'node:stream';
 import { Pool, type Dispatcher } from 'undici';
 import { Header } from '../../api/types.js';
 import type { Clock } from '../../shared/clock.js';
+import { answerClientError } from '../../shared/http-client-error.js';
 import type { Logger } from '../../shared/logger.js';
 import { newWaiter, type DataPlaneCore, type DpEffect, type DpEndpoint, type Waiter } from '../core/data-plane.js';
 import { guarded, runGuarded } from './guard.js';
@@ -80,6 +81,8 @@ export class InvocationProxy {
       connectionsCheckingInterval: Math.min(connectionsCheckingIntervalMs, cfg.invocationHeadersTimeoutMs),
     }, onRequest);
     this.h1.on('checkContinue', onContinue);
+    // A request the parser refuses gets a JSON 4xx like every other answer (not a bare 400).
+    this.h1.on('clientError', answerClientError);
     // The h1 server never listens itself (the TCP listener hands it connections); its header
     // and request timeouts are checked by a timer Node starts on 'listening'.
     this.h1.emit('listening');

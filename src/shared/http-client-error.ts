@@ -1,12 +1,13 @@
 /**
- * @module control-plane/shell/api-client-error
- * The management API's answer to a request Node's HTTP parser refuses before any route runs (a
- * malformed request line or header, a header block past the limit, a request that took too long
- * to arrive). Node's default is a bare status line with no body; clients of this API are promised
- * a JSON error body on every answer, so we write one, then close (the parser's state is lost).
+ * @module shared/http-client-error
+ * The answer of the management API and of the data plane's invocation port to a request Node's
+ * HTTP parser refuses before any route runs (a malformed request line or header, a header block
+ * past the limit, a request that took too long to arrive). Node's default is a bare status line
+ * with no body; both promise a JSON error body on every answer, so we write one, then close (the
+ * parser's state is lost).
  */
 import type { Socket } from 'node:net';
-import { ErrorCode } from '../../api/types.js';
+import { ErrorCode } from '../api/types.js';
 
 interface Answer { status: number; reason: string; code: ErrorCode }
 
