@@ -13,6 +13,11 @@ export interface CgroupLimits {
   memoryMiB: number;
 }
 
+/** The CFS limit for `cpuMillis` as OCI specs and runc take it (oci and containerd runtimes). */
+export function cpuLimit(cpuMillis: number): { quota: number; period: number } {
+  return { quota: cpuQuotaUs(cpuMillis), period: cpuPeriodUs };
+}
+
 /** The CFS quota for `cpuMillis` of one CPU per period. */
 export function cpuQuotaUs(cpuMillis: number): number {
   return Math.max(cpuQuotaUsMin, Math.round((cpuMillis * cpuPeriodUs) / 1000));

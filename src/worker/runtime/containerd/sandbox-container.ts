@@ -20,7 +20,8 @@ import { Tasks } from '../../../gen/containerd/services/tasks/v1/tasks_pb.js';
 import type { Logger } from '../../../shared/logger.js';
 import { errorText, ignoreNotFound, isNotFound, type ContainerdClient } from './client.js';
 import { snapshotter } from './image-import.js';
-import { cpuLimit, type OciSpec } from './spec.js';
+import { cpuLimit } from '../cgroup-backend.js';
+import type { OciSpec } from './spec.js';
 
 export const runcRuntimeName = 'io.containerd.runc.v2';
 export const specTypeUrl = 'types.containerd.io/opencontainers/runtime-spec/1/Spec';

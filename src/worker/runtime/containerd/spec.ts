@@ -10,10 +10,9 @@
  * - cpu, memory and pids limits from the function and the worker's knobs; /tmp a bounded tmpfs.
  */
 import type { FunctionSpec } from '../../../api/types.js';
+import { cpuLimit } from '../cgroup-backend.js';
 import type { ImageConfig } from '../image/image-cache.js';
 
-/** CFS period the cpu quota is expressed against (the kernel default). */
-const cpuPeriodUs = 100_000;
 /** Open files per sandbox process; containerd's default spec uses the same. */
 const openFilesMax = 1_024;
 /** /dev and /dev/shm are tmpfs; a function needs neither to be big. */
@@ -141,11 +140,6 @@ function sandboxMounts(tmpMiB: number): OciMount[] {
     { destination: '/sys', type: 'sysfs', source: 'sysfs', options: ['nosuid', 'noexec', 'nodev', 'ro'] },
     { destination: '/tmp', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'nodev', 'mode=1777', `size=${tmpMiB}m`] },
   ];
-}
-
-/** The CFS limit for `cpuMillis` of one CPU (the kernel's floor for a quota is 1 ms). */
-export function cpuLimit(cpuMillis: number): { quota: number; period: number } {
-  return { quota: Math.max(1_000, Math.round((cpuMillis * cpuPeriodUs) / 1000)), period: cpuPeriodUs };
 }
 
 function sandboxResources(input: SpecInput): OciSpec['linux']['resources'] {

@@ -15,11 +15,8 @@
  */
 import type { FunctionSpec } from '../../../api/types.js';
 import { assert } from '../../../shared/assert.js';
+import { cpuLimit } from '../cgroup-backend.js';
 
-/** CFS period; the quota is cpuMillis of it (1000 millis = one full CPU). */
-const cpuPeriodUs = 100_000;
-/** The kernel refuses quotas under 1 ms. */
-const cpuQuotaUsMin = 1_000;
 /** Open files per sandbox process (soft = hard: no raising it from inside). */
 const sandboxOpenFilesMax = 4_096;
 /** /dev and /dev/shm are tmpfs; these bound what a sandbox can park there. */
@@ -195,19 +192,14 @@ function bundleMounts(input: BundleSpecInput): OciMount[] {
   return mounts;
 }
 
-/** The CFS quota for `cpuMillis` of one CPU per period (the kernel's floor is 1 ms). */
-export function ociCpuQuotaUs(cpuMillis: number): number {
-  return Math.max(cpuQuotaUsMin, Math.round((cpuMillis * cpuPeriodUs) / 1000));
-}
-
 function bundleResources(input: BundleSpecInput): OciSpec['linux']['resources'] {
   const { cpuMillis, memoryMiB } = input.fn.resources;
   assert(cpuMillis > 0 && memoryMiB > 0 && input.pidsMax > 0, 'limits must be positive');
-  const quota = ociCpuQuotaUs(Math.max(cpuMillis, input.startupCpuMillis ?? 0));
+
   return {
     // Deny every device; runc still creates and allows its default set (null, zero, urandom...).
     devices: [{ allow: false, access: 'rwm' }],
-    cpu: { quota, period: cpuPeriodUs },
+    cpu: cpuLimit(Math.max(cpuMillis, input.startupCpuMillis ?? 0)),
     memory: { limit: memoryMiB * bytesPerMiB },
     pids: { limit: input.pidsMax },
   };

@@ -37,7 +37,8 @@ import { probeReadyOrExit } from '../readiness.js';
 import type { CreateResult, ExitListener, RuntimeSandbox, SandboxRuntime, SandboxSpec } from '../runtime.js';
 import { isValidSandboxId } from '../runtime.js';
 import type { SandboxUids } from '../sandbox-uids.js';
-import { hostBindFiles, ociCpuQuotaUs } from './bundle-spec.js';
+import { cpuQuotaUs } from '../cgroup-backend.js';
+import { hostBindFiles } from './bundle-spec.js';
 import { ownCgroupDirs } from './cgroup-dirs.js';
 import {
   describeContainerExit,
@@ -256,7 +257,7 @@ class OciSandboxRuntime implements OciRuntime {
     const { cpuMillis } = spec.fn.resources;
     if (cpuMillis < ctx.startupCpuMillis) {
       // Ready: from now on the function runs at its own quota.
-      const updated = await ctx.runc.updateCpuQuota(spec.sandboxId, ociCpuQuotaUs(cpuMillis));
+      const updated = await ctx.runc.updateCpuQuota(spec.sandboxId, cpuQuotaUs(cpuMillis));
       if (!updated.ok) return { ok: false, reason: `ending the start-up CPU boost: ${updated.reason}` };
     }
     entry.state = 'ready';
