@@ -30,6 +30,8 @@ export interface FunctionSpecMsg {
   workingDir: string;
   /** May the sandbox connect beyond this host and the private ranges (FunctionSpec.egress)? */
   egress: boolean;
+  /** Who may invoke it (FunctionSpec.auth); '' from an older CP means 'none'. */
+  auth: string;
 }
 
 export interface FunctionRefMsg {
@@ -126,7 +128,7 @@ export interface EndpointMsg {
 }
 
 /** Why a function's queued requests fail now: creation keeps failing, or nothing can place it. */
-export type FunctionFailureCode = 'sandbox_failure' | 'unschedulable';
+export type FunctionFailureCode = 'sandbox_failure' | 'unschedulable' | 'quota_exceeded';
 
 export interface FunctionFailureMsg {
   function: string;
@@ -141,6 +143,17 @@ export interface RoutingSnapshotMsg {
   endpoints: EndpointMsg[];
   /** Draining now: a (re)connecting DP acknowledges each once it has no request on it. */
   drainEndpoints: string[];
+  /** Every token that may invoke, the whole set (replaces what the DP had). */
+  tokens: InvokeTokenMsg[];
+}
+
+/** A bearer token a DP accepts for functions with auth 'token'; only its hash crosses the wire. */
+export interface InvokeTokenMsg {
+  id: string;
+  /** Hex SHA-256 of the whole token text. */
+  sha256Hex: string;
+  scope: string;
+  namespace: string;
 }
 
 /** Moves a DP from `version - 1` to `version`; at any other version it is a gap (resync). */
@@ -154,6 +167,9 @@ export interface RoutingDeltaMsg {
   /** Scale-down or delete: no new requests; report when idle. */
   drainEndpoints: string[];
   failures: FunctionFailureMsg[];
+  upsertTokens: InvokeTokenMsg[];
+  /** Token ids refused from this version on. */
+  revokeTokens: string[];
 }
 
 export type RoutingUpdateMsg =

@@ -6,7 +6,7 @@
  * `config/defaults`.
  */
 import { z } from 'zod';
-import { ErrorCode } from './types.js';
+import { ErrorCode, type FunctionAuth } from './types.js';
 import { parseImageRef } from './image-ref.js';
 import { functionLimits, scalingPresets, type ScalingPresetName } from '../config/defaults.js';
 interface ValidationError {
@@ -135,6 +135,12 @@ export function checkBoolean(value: unknown, field: string): Validation<boolean>
   return typeof value === 'boolean'
     ? ok(value)
     : fail(ErrorCode.invalidField, field, `${field} must be true or false, got ${describe(value)}`);
+}
+
+export function checkAuth(value: unknown, field: string): Validation<FunctionAuth> {
+  return value === 'none' || value === 'token'
+    ? ok(value)
+    : fail(ErrorCode.invalidField, field, `${field} must be "none" or "token", got ${describe(value)}`);
 }
 
 /** `limit` names the bound (a key of sandboxBounds) so an error says which rule refused it. */

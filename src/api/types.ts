@@ -37,11 +37,19 @@ export interface FunctionSpec {
    * Default false: a sandbox only answers on its port.
    */
   egress: boolean;
+  /**
+   * Who may invoke it: 'none' (anyone who reaches a DP) or 'token' (a bearer token of scope
+   * admin, or deploy/invoke of the function's namespace).
+   */
+  auth: FunctionAuth;
   resources: Resources;
   concurrency: number; // per-sandbox slots, 0 = unlimited
   timeoutMs: number;
   scaling: ScalingSpec;
 }
+
+export type FunctionAuth = 'none' | 'token';
+export const functionAuthModes: readonly FunctionAuth[] = Object.freeze(['none', 'token']);
 
 /** A stored function: the spec plus bookkeeping. */
 export interface FunctionRecord {
@@ -69,6 +77,41 @@ export interface DataPlaneRecord {
   id: string;
   proxyAddress: string;
   internalAddress: string;
+}
+
+/**
+ * What a token may do (api/tenancy.ts `authorize`): admin everything, in every namespace;
+ * deploy create/change/delete/read/invoke functions of its namespace; invoke only invoke
+ * them; read only read them.
+ */
+export type TokenScope = 'admin' | 'deploy' | 'invoke' | 'read';
+export const tokenScopes: readonly TokenScope[] = Object.freeze(['admin', 'deploy', 'invoke', 'read']);
+
+/** A stored API token. The secret itself is never stored: only its SHA-256. */
+export interface TokenRecord {
+  /** Public id, also the token's prefix (`dgt_<id>_<secret>`); used to list and revoke. */
+  id: string;
+  /** Hex SHA-256 of the whole token text. */
+  sha256Hex: string;
+  scope: TokenScope;
+  /** The namespace it acts in; '' for admin tokens (every namespace). */
+  namespace: string;
+  description: string;
+  createdAtMs: number;
+}
+
+/** Per-namespace bounds (0 = no bound). Sandboxes, CPU and memory count live sandboxes. */
+export interface NamespaceQuotas {
+  functions: number;
+  sandboxes: number;
+  cpuMillis: number;
+  memoryMiB: number;
+}
+
+/** A namespace with quotas set by an admin; namespaces without a record use the defaults. */
+export interface NamespaceRecord {
+  name: string;
+  quotas: NamespaceQuotas;
 }
 
 export type SandboxState = 'creating' | 'ready' | 'draining';
@@ -116,6 +159,9 @@ export const ErrorCode = {
   badRequest: 'bad_request',
   headersTooLarge: 'headers_too_large',
   requestTimeout: 'request_timeout',
+  unauthorized: 'unauthorized',
+  forbidden: 'forbidden',
+  quotaExceeded: 'quota_exceeded',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 

@@ -39,6 +39,7 @@ import {
   checkObject,
   checkPresetName,
   checkWorkingDir,
+  checkAuth,
   checkBoolean,
   checkEnv,
   describe,
@@ -52,7 +53,7 @@ export type { Validation } from './fields.js';
 
 /** Top-level fields of a create body, in the order they are checked. */
 const functionCreateFields = [
-  'name', 'image', 'command', 'workingDir', 'port', 'env', 'egress', 'resources',
+  'name', 'image', 'command', 'workingDir', 'port', 'env', 'egress', 'auth', 'resources',
   'concurrency', 'timeoutMs', 'scalingPreset', 'scaling',
 ] as const;
 const resourceFields = ['cpuMillis', 'memoryMiB'] as const;
@@ -76,6 +77,7 @@ export function validateFunctionCreate(body: unknown): Validation<FunctionSpec> 
     port: functionDefaults.port,
     env: {},
     egress: false,
+    auth: 'none',
     resources: { cpuMillis: functionDefaults.cpuMillis, memoryMiB: functionDefaults.memoryMiB },
     concurrency: functionDefaults.concurrency,
     timeoutMs: functionDefaults.timeoutMs,
@@ -135,6 +137,8 @@ function validateSpecFields(input: Body, base: FunctionSpec): Validation<Functio
   if (!env.ok) return env;
   const egress = pick(input, 'egress', base.egress, checkBoolean);
   if (!egress.ok) return egress;
+  const auth = pick(input, 'auth', base.auth, checkAuth);
+  if (!auth.ok) return auth;
   const resources = validateResources(input, base);
   if (!resources.ok) return resources;
   const concurrency = pick(input, 'concurrency', base.concurrency,
@@ -153,6 +157,7 @@ function validateSpecFields(input: Body, base: FunctionSpec): Validation<Functio
     port: port.value,
     env: { ...env.value },
     egress: egress.value,
+    auth: auth.value,
     resources: resources.value,
     concurrency: concurrency.value,
     timeoutMs: timeoutMs.value,

@@ -27,7 +27,7 @@ describe('dirigent store migrate', { timeout: 60_000 }, () => {
     const path = join(dir, 'control-plane.db');
     const src = new SqliteStore(path);
     const fn = (name: string) => ({
-      spec: { name, image: 'emulated', command: [], workingDir: '', port: 8080, env: {}, egress: false, resources: { cpuMillis: 100, memoryMiB: 64 },
+      spec: { name, image: 'emulated', command: [], workingDir: '', port: 8080, env: {}, egress: false, auth: 'none' as const, resources: { cpuMillis: 100, memoryMiB: 64 },
         concurrency: 1, timeoutMs: 1000, scaling: { ...scalingDefaults } },
       uid: `${name}-uid`, generation: 3, createdAtMs: 1, updatedAtMs: 2,
     });

@@ -53,11 +53,11 @@ class ProxyRig {
 
   route(timeoutMs = 10_000, concurrency = 1): void {
     const spec: FunctionSpecMsg = {
-      name: 'f', uid: 'u1', generation: 1, image: '', command: ['x'], port: 0, env: {}, egress: false, concurrency, timeoutMs, workingDir: '',
+      name: 'f', uid: 'u1', generation: 1, image: '', command: ['x'], port: 0, env: {}, egress: false, auth: 'none', concurrency, timeoutMs, workingDir: '',
     };
     this.apply({ case: 'snapshot', value: { version: ++this.version, functions: [spec], endpoints: [
       { sandboxId: 's1', function: 'f', functionUid: 'u1', address: `127.0.0.1:${this.upstreamPort}`, workerId: 'w' },
-    ], drainEndpoints: [] } });
+    ], drainEndpoints: [], tokens: [] } });
   }
 
   apply(u: RoutingUpdateMsg): void {
@@ -67,7 +67,7 @@ class ProxyRig {
   }
 
   deleteF(): void {
-    const empty = { upsertFunctions: [], addEndpoints: [], removeEndpoints: [], failures: [] };
+    const empty = { upsertFunctions: [], addEndpoints: [], removeEndpoints: [], failures: [], upsertTokens: [], revokeTokens: [] };
     this.apply({ case: 'delta', value: { ...empty, version: ++this.version, drainEndpoints: ['s1'], deleteFunctions: [{ name: 'f', uid: 'u1' }] } });
   }
 

@@ -89,7 +89,7 @@ export function functionRecord(f: FnShape): FunctionRecord {
     tickS: f.tickS ?? 1,
   };
   const spec = {
-    name: f.name, image: '', command: ['sim'], workingDir: '', port: 8080, env: {}, egress: false,
+    name: f.name, image: '', command: ['sim'], workingDir: '', port: 8080, env: {}, egress: false, auth: 'none' as const,
     resources: { cpuMillis: f.cpuMillis, memoryMiB: f.memoryMiB },
     concurrency: f.concurrency, timeoutMs: 60_000, scaling,
   };

@@ -38,7 +38,7 @@ const resources = fc.record({ cpuMillis: u32, memoryMib: u32 });
 
 const spec: fc.Arbitrary<FunctionSpecMsg> = fc.record({
   name: id, uid: id, generation: fc.nat(), image: fc.string(), command: fc.array(fc.string(), { maxLength: 4 }),
-  port: fc.nat({ max: 65_535 }), env: fc.dictionary(fc.string({ maxLength: 8 }), fc.string({ maxLength: 8 }), { maxKeys: 3 }), egress: fc.boolean(),
+  port: fc.nat({ max: 65_535 }), env: fc.dictionary(fc.string({ maxLength: 8 }), fc.string({ maxLength: 8 }), { maxKeys: 3 }), egress: fc.boolean(), auth: fc.constantFrom('none', 'token', ''),
   resources, concurrency: u32, timeoutMs: u32, workingDir: fc.string(),
 });
 const sandboxInfo = fc.record({
@@ -66,14 +66,16 @@ const dpEvent: fc.Arbitrary<DataPlaneEventMsg> = fc.oneof(
   fc.record({ case: fc.constant('resync' as const), value: fc.record({ haveVersion: fc.nat() }) }),
   fc.record({ case: fc.constant('ack' as const), value: fc.record({ version: fc.nat() }) }),
 );
+const invokeToken = fc.record({ id, sha256Hex: fc.stringMatching(/^[0-9a-f]{64}$/), scope: fc.constantFrom('admin', 'deploy', 'invoke'), namespace: id });
 const routing: fc.Arbitrary<RoutingUpdateMsg> = fc.oneof(
-  fc.record({ case: fc.constant('snapshot' as const), value: fc.record({ version: fc.nat(), functions: fc.array(spec, { maxLength: 3 }), endpoints: fc.array(endpoint, { maxLength: 3 }), drainEndpoints: fc.array(id, { maxLength: 3 }) }) }),
+  fc.record({ case: fc.constant('snapshot' as const), value: fc.record({ version: fc.nat(), functions: fc.array(spec, { maxLength: 3 }), endpoints: fc.array(endpoint, { maxLength: 3 }), drainEndpoints: fc.array(id, { maxLength: 3 }), tokens: fc.array(invokeToken, { maxLength: 2 }) }) }),
   fc.record({
     case: fc.constant('delta' as const),
     value: fc.record({
       version: fc.nat(), upsertFunctions: fc.array(spec, { maxLength: 2 }), deleteFunctions: fc.array(fc.record({ name: id, uid: id }), { maxLength: 2 }),
       addEndpoints: fc.array(endpoint, { maxLength: 2 }), removeEndpoints: fc.array(id, { maxLength: 2 }), drainEndpoints: fc.array(id, { maxLength: 2 }),
-      failures: fc.array(fc.record({ function: id, functionUid: id, code: fc.constantFrom('sandbox_failure' as const, 'unschedulable' as const), reason: fc.string() }), { maxLength: 2 }),
+      failures: fc.array(fc.record({ function: id, functionUid: id, code: fc.constantFrom('sandbox_failure' as const, 'unschedulable' as const, 'quota_exceeded' as const), reason: fc.string() }), { maxLength: 2 }),
+      upsertTokens: fc.array(invokeToken, { maxLength: 2 }), revokeTokens: fc.array(id, { maxLength: 2 }),
     }),
   }),
 );

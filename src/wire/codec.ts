@@ -14,6 +14,7 @@ import type {
   FunctionDemandMsg,
   FunctionFailureCode,
   FunctionSpecMsg,
+  InvokeTokenMsg,
   ResourcesMsg,
   RoutingUpdateMsg,
   SandboxInfoMsg,
@@ -203,6 +204,16 @@ function functionSpec(f: FunctionSpec | FunctionSpecMsg, field: string): void {
   count(f.concurrency, `${field}.concurrency`);
   count(f.timeoutMs, `${field}.timeoutMs`);
   resources(f.resources, `${field}.resources`);
+  if (f.auth !== '' && f.auth !== 'none' && f.auth !== 'token') fail(`${field}.auth`, `unknown auth ${JSON.stringify(f.auth.slice(0, 32))}`);
+}
+
+const invokeScopes: ReadonlySet<string> = new Set(['admin', 'deploy', 'invoke']);
+
+function invokeToken(t: InvokeTokenMsg, field: string): void {
+  str(t.id, `${field}.id`, wireLimits.idLengthMax, false);
+  if (!/^[0-9a-f]{64}$/.test(t.sha256Hex)) fail(`${field}.sha256Hex`, 'must be 64 hex digits');
+  if (!invokeScopes.has(t.scope)) fail(`${field}.scope`, `unknown scope ${JSON.stringify(t.scope.slice(0, 32))}`);
+  str(t.namespace, `${field}.namespace`, wireLimits.idLengthMax);
 }
 
 // ---------------------------------------------------------------- DP -> CP
@@ -256,7 +267,7 @@ export function encodeRoutingUpdate(msg: RoutingUpdateMsg): RoutingUpdate {
   return create(RoutingUpdateSchema, { update: msg });
 }
 
-const failureCodes: readonly FunctionFailureCode[] = ['sandbox_failure', 'unschedulable'];
+const failureCodes: readonly FunctionFailureCode[] = ['sandbox_failure', 'unschedulable', 'quota_exceeded'];
 
 export function decodeRoutingUpdate(u: RoutingUpdate): Decoded<RoutingUpdateMsg> {
   return guard(() => {
@@ -267,6 +278,7 @@ export function decodeRoutingUpdate(u: RoutingUpdate): Decoded<RoutingUpdateMsg>
       s.functions.forEach((f, i) => functionSpec(f, `snapshot.functions[${i}]`));
       s.endpoints.forEach((ep, i) => endpoint(ep, `snapshot.endpoints[${i}]`));
       s.drainEndpoints.forEach((id, i) => str(id, `snapshot.drainEndpoints[${i}]`, wireLimits.idLengthMax, false));
+      s.tokens.forEach((t, i) => invokeToken(t, `snapshot.tokens[${i}]`));
       return { case: 'snapshot', value: s };
     }
     if (up.case === 'delta') {
@@ -277,6 +289,8 @@ export function decodeRoutingUpdate(u: RoutingUpdate): Decoded<RoutingUpdateMsg>
       d.addEndpoints.forEach((ep, i) => endpoint(ep, `delta.addEndpoints[${i}]`));
       d.removeEndpoints.forEach((id, i) => str(id, `delta.removeEndpoints[${i}]`, wireLimits.idLengthMax, false));
       d.drainEndpoints.forEach((id, i) => str(id, `delta.drainEndpoints[${i}]`, wireLimits.idLengthMax, false));
+      d.upsertTokens.forEach((t, i) => invokeToken(t, `delta.upsertTokens[${i}]`));
+      d.revokeTokens.forEach((id, i) => str(id, `delta.revokeTokens[${i}]`, wireLimits.idLengthMax, false));
       const failures = d.failures.map((f, i) => {
         const code = failureCodes.find((c) => c === (f.code || 'sandbox_failure'));
         if (!code) fail(`delta.failures[${i}].code`, `unknown code ${f.code}`);

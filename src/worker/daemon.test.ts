@@ -87,7 +87,7 @@ async function fakeCp() {
 }
 
 const spec: FunctionSpecMsg = {
-  name: 'f', uid: 'u1', generation: 2, image: '', command: ['x'], port: 8080, env: {}, egress: false,
+  name: 'f', uid: 'u1', generation: 2, image: '', command: ['x'], port: 8080, env: {}, egress: false, auth: 'none',
   resources: { cpuMillis: 100, memoryMib: 64 }, concurrency: 1, timeoutMs: 1_000, workingDir: '',
 };
 

@@ -14,7 +14,7 @@ import { WorkerCore } from './core/worker-core.js';
 import { WorkerDriver } from './driver.js';
 
 const spec: FunctionSpecMsg = {
-  name: 'f', uid: 'u1', generation: 1, image: '', command: ['run'], port: 8080, env: {}, egress: false,
+  name: 'f', uid: 'u1', generation: 1, image: '', command: ['run'], port: 8080, env: {}, egress: false, auth: 'none',
   resources: { cpuMillis: 100, memoryMib: 64 }, concurrency: 1, timeoutMs: 1_000, workingDir: '',
 };
 

@@ -16,6 +16,7 @@ export function runtimeSpec(w: FunctionSpecMsg): FunctionSpec {
     port: w.port,
     env: { ...w.env },
     egress: w.egress,
+    auth: w.auth === 'token' ? 'token' : 'none',
     resources: { cpuMillis: w.resources?.cpuMillis ?? 0, memoryMiB: w.resources?.memoryMib ?? 0 },
     concurrency: w.concurrency,
     timeoutMs: w.timeoutMs,

@@ -27,7 +27,7 @@ const config = {
 function record(name: string, scaling: Partial<typeof scalingDefaults> = {}): FunctionRecord {
   return {
     spec: {
-      name, image: '', command: ['node', 's.js'], workingDir: '', port: 8080, env: {}, egress: false,
+      name, image: '', command: ['node', 's.js'], workingDir: '', port: 8080, env: {}, egress: false, auth: 'none',
       resources: { cpuMillis: 500, memoryMiB: 256 }, concurrency: 1, timeoutMs: 1000,
       scaling: { ...scalingDefaults, stableWindowS: 6, panicWindowS: 2, tickS: 1, ...scaling },
     },

@@ -62,6 +62,7 @@ export function toWireSpec(record: FunctionRecord): WireSpec {
     timeoutMs: s.timeoutMs,
     workingDir: s.workingDir,
     egress: s.egress,
+    auth: s.auth,
     generation: record.generation,
     uid: record.uid,
   };

@@ -15,7 +15,7 @@ import type {
 } from '../../api/cluster.js';
 
 function emptyDelta(): RoutingDelta {
-  return { version: 0, upsertFunctions: [], deleteFunctions: [], addEndpoints: [], removeEndpoints: [], drainEndpoints: [], failures: [] };
+  return { version: 0, upsertFunctions: [], deleteFunctions: [], addEndpoints: [], removeEndpoints: [], drainEndpoints: [], failures: [], upsertTokens: [], revokeTokens: [] };
 }
 
 export class RoutingTable {
@@ -125,6 +125,7 @@ export class RoutingTable {
       functions: [...this.functions.values()],
       endpoints: [...this.endpoints.values()],
       drainEndpoints: draining,
+      tokens: [],
     };
   }
 

@@ -19,7 +19,7 @@ export const config = {
 
 export function spec(name: string, over: Partial<FunctionSpec> = {}): FunctionSpec {
   return {
-    name, image: '', command: ['node', 's.js'], workingDir: '', port: 8080, env: {}, egress: false,
+    name, image: '', command: ['node', 's.js'], workingDir: '', port: 8080, env: {}, egress: false, auth: 'none',
     resources: { cpuMillis: 500, memoryMiB: 256 }, concurrency: 1, timeoutMs: 1000,
     scaling: { ...scalingDefaults, stableWindowS: 6, panicWindowS: 2, tickS: 1 }, ...over,
   };

@@ -10,6 +10,7 @@
  * or re-created by the new leader with a higher revision, so its writes fail with
  * CM_ERR_STORE ("not the leader") and never land.
  */
+import { upgradeFunctionRecord } from './record-upgrade.js';
 import { Etcd3, type IOptions, type Namespace } from 'etcd3';
 import type { DataPlaneRecord, FunctionRecord, WorkerNodeRecord } from '../../api/types.js';
 import { StoreError, type Store, type StoreContents } from './store.js';
@@ -163,5 +164,5 @@ export function openEtcdStore(endpoints: string[], prefix: string): EtcdStore {
 
 /** Records written by older versions: fields added since get their defaults. */
 function withDefaults(r: FunctionRecord): FunctionRecord {
-  return typeof r.spec.egress === 'boolean' ? r : { ...r, spec: { ...r.spec, egress: false } };
+  return upgradeFunctionRecord(r);
 }

@@ -5,6 +5,7 @@
  * commits and their fsyncs never block the CP's event loop, even during a registration burst.
  * Writes arriving together share one transaction (group commit).
  */
+import { upgradeFunctionRecord } from './record-upgrade.js';
 import { Worker } from 'node:worker_threads';
 import type { DataPlaneRecord, FunctionRecord, WorkerNodeRecord } from '../../api/types.js';
 import type { LoadedRows, StoreReply, StoreRequest } from './sqlite-protocol.js';
@@ -98,8 +99,7 @@ function withUid(r: FunctionRecord): FunctionRecord {
 
 /** Records written by older versions: fields added since get their defaults. */
 function upgradeRecord(r: FunctionRecord): FunctionRecord {
-  const withId = withUid(r);
-  return typeof withId.spec.egress === 'boolean' ? withId : { ...withId, spec: { ...withId.spec, egress: false } };
+  return upgradeFunctionRecord(withUid(r));
 }
 
 /** The CP's store: SQLite at `path`, ready once its schema exists. */

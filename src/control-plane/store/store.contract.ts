@@ -17,7 +17,7 @@ import type { Store } from './store.js';
 function fnRecord(name: string, generation = 1): FunctionRecord {
   return {
     spec: {
-      name, image: '', command: ['node', 'a.js'], workingDir: '', port: 8080, env: { K: 'v' }, egress: false,
+      name, image: '', command: ['node', 'a.js'], workingDir: '', port: 8080, env: { K: 'v' }, egress: false, auth: 'none',
       resources: { cpuMillis: 100, memoryMiB: 128 }, concurrency: 1, timeoutMs: 1000, scaling: { ...scalingDefaults },
     },
     uid: `${name}-uid`, generation, createdAtMs: 1, updatedAtMs: 2,

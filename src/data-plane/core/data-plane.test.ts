@@ -11,18 +11,18 @@ import { seededRng } from '../../shared/rng.js';
 import { DataPlaneCore, newWaiter, type DpEffect, type Waiter } from './data-plane.js';
 
 const fnSpec = (name: string, concurrency = 1, uid = `${name}-1`): FunctionSpecMsg => ({
-  name, uid, generation: 1, image: '', command: ['x'], port: 0, env: {}, egress: false, concurrency, timeoutMs: 1000, workingDir: '',
+  name, uid, generation: 1, image: '', command: ['x'], port: 0, env: {}, egress: false, auth: 'none', concurrency, timeoutMs: 1000, workingDir: '',
 });
 const ep = (id: string, fn = 'f', uid = `${fn}-1`): EndpointMsg => ({
   sandboxId: id, function: fn, functionUid: uid, address: `127.0.0.1:${id.length}`, workerId: 'w',
 });
 
 function snapshot(version: number, functions: FunctionSpecMsg[], endpoints: EndpointMsg[], drainEndpoints: string[] = []): RoutingUpdateMsg {
-  return { case: 'snapshot', value: { version, functions, endpoints, drainEndpoints } };
+  return { case: 'snapshot', value: { version, functions, endpoints, drainEndpoints, tokens: [] } };
 }
 
 function delta(version: number, d: Partial<RoutingDeltaMsg>): RoutingUpdateMsg {
-  const empty = { upsertFunctions: [], deleteFunctions: [], addEndpoints: [], removeEndpoints: [], drainEndpoints: [], failures: [] };
+  const empty = { upsertFunctions: [], deleteFunctions: [], addEndpoints: [], removeEndpoints: [], drainEndpoints: [], failures: [], upsertTokens: [], revokeTokens: [] };
   return { case: 'delta', value: { version, ...empty, ...d } };
 }
 

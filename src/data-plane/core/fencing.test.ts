@@ -13,13 +13,13 @@ import { seededRng } from '../../shared/rng.js';
 import { DataPlaneCore } from './data-plane.js';
 
 const fnSpec = (name: string): FunctionSpecMsg => ({
-  name, uid: `${name}-1`, generation: 1, image: '', command: ['x'], port: 0, env: {}, egress: false, concurrency: 1, timeoutMs: 1000, workingDir: '',
+  name, uid: `${name}-1`, generation: 1, image: '', command: ['x'], port: 0, env: {}, egress: false, auth: 'none', concurrency: 1, timeoutMs: 1000, workingDir: '',
 });
 const ep = (id: string, fn: string): EndpointMsg => ({ sandboxId: id, function: fn, functionUid: `${fn}-1`, address: `h:${id}`, workerId: 'w' });
 const snapshot = (version: number, functions: FunctionSpecMsg[], endpoints: EndpointMsg[]): RoutingUpdateMsg =>
-  ({ case: 'snapshot', value: { version, functions, endpoints, drainEndpoints: [] } });
+  ({ case: 'snapshot', value: { version, functions, endpoints, drainEndpoints: [], tokens: [] } });
 function delta(version: number, d: Partial<RoutingDeltaMsg>): RoutingUpdateMsg {
-  const empty = { upsertFunctions: [], deleteFunctions: [], addEndpoints: [], removeEndpoints: [], drainEndpoints: [], failures: [] };
+  const empty = { upsertFunctions: [], deleteFunctions: [], addEndpoints: [], removeEndpoints: [], drainEndpoints: [], failures: [], upsertTokens: [], revokeTokens: [] };
   return { case: 'delta', value: { version, ...empty, ...d } };
 }
 

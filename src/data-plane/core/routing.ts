@@ -32,7 +32,7 @@ export interface QueueHooks {
   forget(fn: DpFunction): void;
 }
 
-const failureStatus: Record<FunctionFailureCode, number> = { sandbox_failure: 502, unschedulable: 503 };
+const failureStatus: Record<FunctionFailureCode, number> = { sandbox_failure: 502, unschedulable: 503, quota_exceeded: 429 };
 
 export class RoutingTable {
   readonly functions = new Map<string, DpFunction>();

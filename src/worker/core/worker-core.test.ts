@@ -10,7 +10,7 @@ import { memoryLogger, type RecordedLog } from '../../shared/logger.js';
 import { WorkerCore, type WorkerCoreConfig, type WorkerEffect } from './worker-core.js';
 
 const spec: FunctionSpecMsg = {
-  name: 'f', uid: 'uid-1', generation: 3, image: '', command: ['run'], port: 8080, env: {}, egress: false,
+  name: 'f', uid: 'uid-1', generation: 3, image: '', command: ['run'], port: 8080, env: {}, egress: false, auth: 'none',
   resources: { cpuMillis: 250, memoryMib: 128 }, concurrency: 1, timeoutMs: 1_000, workingDir: '',
 };
 

@@ -30,7 +30,7 @@ function emulatedSpec(name: string): FunctionSpec {
     workingDir: '',
     port: 0,
     env: {},
-    egress: false,
+    egress: false, auth: 'none',
     resources: { cpuMillis: 100, memoryMiB: 128 },
     concurrency: 1,
     timeoutMs: 60_000,

@@ -8,7 +8,7 @@ import type { CreateResult, ExitListener, RuntimeSandbox, SandboxRuntime, Sandbo
 function fn(kind: 'command' | 'image'): FunctionSpec {
   return {
     name: 'f', image: kind === 'image' ? 'r.io/x:1' : '', command: kind === 'command' ? ['x'] : [],
-    workingDir: '', port: 8080, env: {}, egress: false, resources: { cpuMillis: 100, memoryMiB: 64 },
+    workingDir: '', port: 8080, env: {}, egress: false, auth: 'none', resources: { cpuMillis: 100, memoryMiB: 64 },
     concurrency: 1, timeoutMs: 1000, scaling: { ...scalingDefaults },
   };
 }

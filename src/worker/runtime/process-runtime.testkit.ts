@@ -50,7 +50,7 @@ export function fixtureSpec(
     workingDir: '',
     port: 0,
     env,
-    egress: false,
+    egress: false, auth: 'none',
     resources: { cpuMillis: 1000, memoryMiB: 256 },
     concurrency: 1,
     timeoutMs: 60_000,

@@ -109,7 +109,7 @@ export function imageSpec(name: string, image: string, env: Record<string, strin
     workingDir: '',
     port: 0,
     env,
-    egress: false,
+    egress: false, auth: 'none',
     resources: { cpuMillis: 500, memoryMiB: 64 },
     concurrency: 1,
     timeoutMs: 60_000,

@@ -12,7 +12,7 @@ function fnSpec(over: Partial<FunctionSpec> = {}): FunctionSpec {
     workingDir: '',
     port: 0,
     env: {},
-    egress: false,
+    egress: false, auth: 'none',
     resources: { cpuMillis: 250, memoryMiB: 128 },
     concurrency: 1,
     timeoutMs: 60_000,

@@ -61,7 +61,7 @@ export function imageSpec(name: string, image: string, over: Partial<FunctionSpe
     workingDir: '',
     port: 0,
     env: {},
-    egress: false,
+    egress: false, auth: 'none',
     resources: { cpuMillis: 1000, memoryMiB: 64 },
     concurrency: 1,
     timeoutMs: 60_000,
