@@ -55,6 +55,15 @@ const cpFlags: FlagSpec[] = [
   { flag: 'election-poll-ms', key: 'electionPollMs', help: `how often a standby checks for a vacant leadership (default ${controlPlaneDefaults.electionPollMs})` },
   { flag: 'advertise-host', key: 'advertiseHost', help: 'host other processes dial to reach this CP (default --host)' },
   { flag: 'unschedulable-fail-after-ms', key: 'unschedulableFailAfterMs', help: `fail queued requests of a function no worker can run after this long (default ${controlPlaneDefaults.unschedulableFailAfterMs})` },
+  { flag: 'auth', key: 'auth', help: 'token: every management call needs a bearer token (default) | none: no auth, loopback addresses only' },
+  { flag: 'admin-token-file', key: 'adminTokenFile', help: 'bootstrap admin token, created when missing (default <state-dir>/admin.token)' },
+  { flag: 'cluster-token-file', key: 'clusterTokenFile', help: 'token workers and data planes must join with, created when missing (default <state-dir>/cluster.token)' },
+  { flag: 'tls-cert-file', key: 'tlsCertFile', help: 'PEM certificate (chain) for the API and the gRPC port: serve TLS (see dirigent certs create)' },
+  { flag: 'tls-key-file', key: 'tlsKeyFile', help: 'PEM private key of --tls-cert-file' },
+  { flag: 'namespace-functions-max', key: 'namespaceFunctionsMax', help: `default quota: functions per namespace, 0 = none (default ${controlPlaneDefaults.namespaceFunctionsMax})` },
+  { flag: 'namespace-sandboxes-max', key: 'namespaceSandboxesMax', help: `default quota: live sandboxes per namespace, 0 = none (default ${controlPlaneDefaults.namespaceSandboxesMax})` },
+  { flag: 'namespace-cpu-millis-max', key: 'namespaceCpuMillisMax', help: 'default quota: CPU of live sandboxes per namespace, 0 = none (default 0)' },
+  { flag: 'namespace-memory-mib-max', key: 'namespaceMemoryMiBMax', help: 'default quota: memory of live sandboxes per namespace, 0 = none (default 0)' },
 ];
 
 const dpFlags: FlagSpec[] = [
@@ -71,6 +80,11 @@ const dpFlags: FlagSpec[] = [
   { flag: 'invocation-request-timeout-ms', key: 'invocationRequestTimeoutMs', help: `time for a whole request to arrive (default ${dataPlaneDefaults.invocationRequestTimeoutMs})` },
   { flag: 'invocation-keep-alive-timeout-ms', key: 'invocationKeepAliveTimeoutMs', help: `idle keep-alive connection limit (default ${dataPlaneDefaults.invocationKeepAliveTimeoutMs})` },
   { flag: 'invocation-connections-max', key: 'invocationConnectionsMax', help: `open client connections (default ${dataPlaneDefaults.invocationConnectionsMax})` },
+  { flag: 'auth', key: 'auth', help: 'token: functions with auth "token" need a bearer token (default) | none: serve every function to anyone, loopback addresses only' },
+  { flag: 'cluster-token-file', key: 'clusterTokenFile', help: `token to join the control plane with (default ${dataPlaneDefaults.clusterTokenFile})` },
+  { flag: 'tls-cert-file', key: 'tlsCertFile', help: 'PEM certificate (chain) for the invocation port: serve HTTPS' },
+  { flag: 'tls-key-file', key: 'tlsKeyFile', help: 'PEM private key of --tls-cert-file' },
+  { flag: 'tls-ca-file', key: 'tlsCaFile', help: 'CA certificate of the control plane: reach it over TLS' },
 ];
 
 const workerFlags: FlagSpec[] = [
@@ -96,6 +110,8 @@ const workerFlags: FlagSpec[] = [
   { flag: 'emulated-create-ms', key: 'emulatedCreateMs', help: `emulated sandbox creation time (default ${workerDefaults.emulatedCreateMs})` },
   { flag: 'readiness-timeout-ms', key: 'readinessTimeoutMs', help: `process sandbox readiness limit (default ${workerDefaults.readinessTimeoutMs})` },
   { flag: 'replay-events-max', key: 'replayEventsMax', help: `sandbox events kept while the CP stream is down (default ${workerDefaults.replayEventsMax})` },
+  { flag: 'cluster-token-file', key: 'clusterTokenFile', help: 'token to join the control plane with (default <state-dir>/cluster.token)' },
+  { flag: 'tls-ca-file', key: 'tlsCaFile', help: 'CA certificate of the control plane: reach it over TLS' },
 ];
 
 export function registerComponentCommands(program: Command): void {

@@ -151,6 +151,15 @@ export const controlPlaneKnobs = {
   leaseTtlS: int(1, 60),
   electionPollMs: int(10, 60_000),
   advertiseHost: text(0, hostLengthMax),
+  auth: oneOf(['token', 'none']),
+  adminTokenFile: text(0, pathLengthMax),
+  clusterTokenFile: text(0, pathLengthMax),
+  tlsCertFile: text(0, pathLengthMax),
+  tlsKeyFile: text(0, pathLengthMax),
+  namespaceFunctionsMax: int(0, 10_000_000),
+  namespaceSandboxesMax: int(0, 10_000_000),
+  namespaceCpuMillisMax: int(0, 1_000_000_000),
+  namespaceMemoryMiBMax: int(0, 1_000_000_000),
 } satisfies Record<string, Knob>;
 
 export const dataPlaneKnobs = {
@@ -171,6 +180,11 @@ export const dataPlaneKnobs = {
   invocationRequestTimeoutMs: int(1, hourMs),
   invocationKeepAliveTimeoutMs: int(1, hourMs),
   invocationConnectionsMax: int(1, 1_000_000),
+  auth: oneOf(['token', 'none']),
+  clusterTokenFile: text(0, pathLengthMax),
+  tlsCertFile: text(0, pathLengthMax),
+  tlsKeyFile: text(0, pathLengthMax),
+  tlsCaFile: text(0, pathLengthMax),
 } satisfies Record<string, Knob>;
 
 export const workerKnobs = {
@@ -202,6 +216,8 @@ export const workerKnobs = {
   stopGraceMs: int(0, 600_000),
   reconnectBackoffMs: pair(1, 600_000),
   replayEventsMax: int(0, 10_000_000),
+  clusterTokenFile: text(0, pathLengthMax),
+  tlsCaFile: text(0, pathLengthMax),
 } satisfies Record<string, Knob>;
 
 type Widen<T> = T extends number ? number : T extends string ? string : T extends boolean ? boolean : T;

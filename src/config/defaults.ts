@@ -146,6 +146,23 @@ export const controlPlaneDefaults = Object.freeze({
   electionPollMs: 200,
   /** RPC/API host other processes dial to reach this CP ('' = host, or the hostname if host is a wildcard). */
   advertiseHost: '',
+  /**
+   * 'token': every management call needs a bearer token (DESIGN §11). 'none' switches that off,
+   * and only on a loopback address: the CP refuses to listen elsewhere without auth.
+   */
+  auth: 'token' as 'token' | 'none',
+  /** The bootstrap admin token ('' = admin.token under stateDir); created (0600) when missing. */
+  adminTokenFile: '',
+  /** The token workers and DPs join with ('' = cluster.token under stateDir); created when missing. */
+  clusterTokenFile: '',
+  /** TLS for the API and the gRPC links: PEM certificate chain and key ('' = plain TCP). */
+  tlsCertFile: '',
+  tlsKeyFile: '',
+  /** Default quotas of a namespace without its own (0 = no bound); sandboxes, CPU and memory count live sandboxes. */
+  namespaceFunctionsMax: 100_000,
+  namespaceSandboxesMax: 100_000,
+  namespaceCpuMillisMax: 0,
+  namespaceMemoryMiBMax: 0,
 });
 
 export const dataPlaneDefaults = Object.freeze({
@@ -174,6 +191,18 @@ export const dataPlaneDefaults = Object.freeze({
   invocationKeepAliveTimeoutMs: 65_000,
   /** Invocation port: open client connections; more are refused. */
   invocationConnectionsMax: 10_000,
+  /**
+   * 'token': functions with `auth: token` need a bearer token of their namespace. 'none' serves
+   * every function to anyone, and only on a loopback address.
+   */
+  auth: 'token' as 'token' | 'none',
+  /** The token this DP joins the CP with (written by `up` or the first CP). */
+  clusterTokenFile: '.dirigent/cluster.token',
+  /** TLS on the invocation port: PEM certificate chain and key ('' = plain TCP). */
+  tlsCertFile: '',
+  tlsKeyFile: '',
+  /** CA that signed the CP's certificate: set it to reach the CP over TLS ('' = plain TCP). */
+  tlsCaFile: '',
 });
 
 export const workerDefaults = Object.freeze({
@@ -243,6 +272,10 @@ export const workerDefaults = Object.freeze({
   reconnectBackoffMs: [50, 500] as const,
   /** Sandbox events (crashes, deletions) kept while the stream to the CP is down; oldest dropped past it. */
   replayEventsMax: 10_000,
+  /** The token this worker joins the CP with ('' = cluster.token under stateDir). */
+  clusterTokenFile: '',
+  /** CA that signed the CP's certificate: set it to reach the CP over TLS ('' = plain TCP). */
+  tlsCaFile: '',
 });
 
 export const cliDefaults = Object.freeze({

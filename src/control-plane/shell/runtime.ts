@@ -7,7 +7,9 @@
  * process from a timer or stream callback.
  */
 import { randomUUID } from 'node:crypto';
-import type { FunctionSpec } from '../../api/types.js';
+import type { InvokeTokenMsg } from '../../api/cluster.js';
+import { namespaceOf } from '../../api/tenancy.js';
+import type { FunctionSpec, NamespaceQuotas, NamespaceRecord } from '../../api/types.js';
 import type { Clock } from '../../shared/clock.js';
 import type { Logger } from '../../shared/logger.js';
 import { encodeRoutingUpdate, encodeWorkerCommand } from '../../wire/codec.js';
@@ -79,6 +81,35 @@ export class CpRuntime {
     if (!ok && this.requests.delete(requestId)) return Promise.reject(new Error(`${op.kind} failed; see control-plane log`));
     return done;
   }
+
+  /**
+   * Tenancy seam (API side calls, core side implements). Every token that may invoke, the whole
+   * set: the DPs get the change in the next routing delta; resolves once every connected DP
+   * applied it (or after the routing-ack wait limit), so a revoked token is refused at once.
+   * STUB until the DP side lands: it only remembers the set.
+   */
+  setInvokeTokens(tokens: InvokeTokenMsg[]): Promise<void> {
+    this.invokeTokens = tokens;
+    return Promise.resolve();
+  }
+
+  /**
+   * Tenancy seam: the quotas of every namespace that has a record (the others use the
+   * defaults). The core refuses to place a sandbox past its namespace's sandbox, CPU or memory
+   * quota. STUB until the core side lands: it only remembers them.
+   */
+  setNamespaceQuotas(records: NamespaceRecord[], defaults: NamespaceQuotas): void {
+    this.quotas = { records, defaults };
+  }
+
+  /** Tenancy seam: what a namespace uses now (live sandboxes and their resources). STUB: functions only. */
+  namespaceUsage(namespace: string): NamespaceQuotas {
+    const functions = this.core.records().filter((r) => namespaceOf(r.spec.name) === namespace).length;
+    return { functions, sandboxes: 0, cpuMillis: 0, memoryMiB: 0 };
+  }
+
+  private invokeTokens: InvokeTokenMsg[] = [];
+  private quotas: { records: NamespaceRecord[]; defaults: NamespaceQuotas } | null = null;
 
   private exec(effects: CpEffect[]): void {
     if (effects.length > 0 && !this.mayAct()) return;
