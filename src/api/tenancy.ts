@@ -41,9 +41,8 @@ export function namespaceOf(key: string): string {
  * default namespace is dropped. Anything else is returned as is (an unknown key is a 404 later).
  */
 export function canonicalFunctionKey(text: string): string {
-  return text.endsWith(`.${defaultNamespace}`) && text.indexOf('.') === text.length - defaultNamespace.length - 1
-    ? text.slice(0, -defaultNamespace.length - 1)
-    : text;
+  const dot = text.length - defaultNamespace.length - 1;
+  return dot > 0 && text.endsWith(`.${defaultNamespace}`) && text.indexOf('.') === dot ? text.slice(0, dot) : text;
 }
 
 /** Who is calling: the token's id, scope and namespace ('' for admin: every namespace). */
