@@ -27,8 +27,26 @@ const leaves = {
   uints: fc.oneof({ weight: 6, arbitrary: plausible }, { weight: 1, arbitrary: hostileUint }),
 };
 
+/**
+ * The codec checks a few tenancy fields against fixed sets (a spec's auth, a token's scope and
+ * digest): random text there would make it refuse nearly every update with a function or token,
+ * and the core would see too few. They get valid values derived from the random ones.
+ */
+function tenancyFieldsValid<T>(init: T): T {
+  if (Array.isArray(init)) return init.map((v: unknown) => tenancyFieldsValid(v)) as T;
+  if (init === null || typeof init !== 'object' || init instanceof Uint8Array) return init;
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(init as Record<string, unknown>)) {
+    if (k === 'auth' && typeof v === 'string') out[k] = v.length % 2 === 0 ? 'none' : 'token';
+    else if (k === 'scope' && typeof v === 'string') out[k] = ['admin', 'deploy', 'invoke'][v.length % 3];
+    else if (k === 'sha256Hex' && typeof v === 'string') out[k] = (v.length % 16).toString(16).repeat(64);
+    else out[k] = tenancyFieldsValid(v);
+  }
+  return out as T;
+}
+
 const action = fc.oneof(
-  { weight: 3, arbitrary: message(RoutingUpdateSchema, leaves).map((init) => ({ kind: 'routing' as const, init })) },
+  { weight: 3, arbitrary: message(RoutingUpdateSchema, leaves).map((init) => ({ kind: 'routing' as const, init: tenancyFieldsValid(init) })) },
   { weight: 3, arbitrary: fc.constantFrom('f', 'g', 'h').map((fn) => ({ kind: 'admit' as const, fn })) },
   { weight: 2, arbitrary: fc.nat({ max: 20 }).map((i) => ({ kind: 'release' as const, i })) },
   { weight: 1, arbitrary: fc.nat({ max: 20 }).map((i) => ({ kind: 'cancel' as const, i })) },
