@@ -28,18 +28,21 @@ const leaves = {
 };
 
 /**
- * The codec checks a few tenancy fields against fixed sets (a spec's auth, a token's scope and
- * digest): random text there would make it refuse nearly every update with a function or token,
- * and the core would see too few. They get valid values derived from the random ones.
+ * The codec checks the tenancy fields strictly (a spec's auth against a fixed set, every field
+ * of a token): random text there makes it refuse most updates with a function or token, and the
+ * core would see too few. Specs get a valid auth derived from the random one; token lists become
+ * valid tokens (hostile tokens are the codec tests' subject, not this one's).
  */
+const validToken = (i: number) => ({ id: `t${i}`, sha256Hex: 'a'.repeat(64), scope: ['admin', 'deploy', 'invoke'][i % 3]!, namespace: 'team-a' });
+
 function tenancyFieldsValid<T>(init: T): T {
   if (Array.isArray(init)) return init.map((v: unknown) => tenancyFieldsValid(v)) as T;
   if (init === null || typeof init !== 'object' || init instanceof Uint8Array) return init;
   const out: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(init as Record<string, unknown>)) {
     if (k === 'auth' && typeof v === 'string') out[k] = v.length % 2 === 0 ? 'none' : 'token';
-    else if (k === 'scope' && typeof v === 'string') out[k] = ['admin', 'deploy', 'invoke'][v.length % 3];
-    else if (k === 'sha256Hex' && typeof v === 'string') out[k] = (v.length % 16).toString(16).repeat(64);
+    else if ((k === 'tokens' || k === 'upsertTokens') && Array.isArray(v)) out[k] = v.slice(0, 3).map((_, i) => validToken(i));
+    else if (k === 'revokeTokens' && Array.isArray(v)) out[k] = v.slice(0, 3).map((x) => `t${String(x).length % 4}`);
     else out[k] = tenancyFieldsValid(v);
   }
   return out as T;
