@@ -73,7 +73,7 @@ export async function startDataPlane(cfg: DataPlaneConfig, log: Logger): Promise
     if (functions.length > 0) link.send({ case: 'demand', value: { functions, firstDemand: false } });
   }), Math.max(demandPollMsMin, cfg.demandReportPeriodMs / demandPollsPerPeriod));
   const expiryTimer = setInterval(guarded(log, 'timer', 'expiry', () => runEffects(core.expire(clock.nowMs()))), expiryPeriodMs);
-  log.info('data_plane.started', { id, proxy: `${cfg.host}:${proxyPort}`, internal: `${cfg.host}:${internalPort}`, controlPlane: cfg.controlPlane, loadBalancing: cfg.loadBalancing });
+  log.info('data_plane.started', { id, proxy: `${cfg.host}:${proxyPort}`, internal: `${cfg.host}:${internalPort}`, controlPlane: cfg.controlPlane, loadBalancing: cfg.loadBalancing, auth: cfg.auth });
   return {
     proxyPort,
     internalPort,
