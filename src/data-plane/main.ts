@@ -13,6 +13,7 @@ import { lbPolicyNames, type LbPolicyName } from '../policy/load-balancing/lb.js
 import { systemClock } from '../shared/clock.js';
 import { Batcher } from '../shared/grpc.js';
 import type { Logger } from '../shared/logger.js';
+import { isLoopbackHost } from '../shared/loopback.js';
 import { seededRng } from '../shared/rng.js';
 import { DataPlaneCore, type DpEffect } from './core/data-plane.js';
 import { ControlPlaneLink } from './shell/cp-link.js';
@@ -33,6 +34,7 @@ const demandPollMsMin = 20;
 const expiryPeriodMs = 50;
 
 export async function startDataPlane(cfg: DataPlaneConfig, log: Logger): Promise<RunningDataPlane> {
+  checkAuthHost(cfg);
   const clock = systemClock;
   const core = new DataPlaneCore(
     { queueDepthMax: cfg.queueDepthMax, queueWaitMsMax: cfg.queueWaitMsMax, loadBalancing: toLbPolicy(cfg.loadBalancing) },
@@ -71,7 +73,7 @@ export async function startDataPlane(cfg: DataPlaneConfig, log: Logger): Promise
     if (functions.length > 0) link.send({ case: 'demand', value: { functions, firstDemand: false } });
   }), Math.max(demandPollMsMin, cfg.demandReportPeriodMs / demandPollsPerPeriod));
   const expiryTimer = setInterval(guarded(log, 'timer', 'expiry', () => runEffects(core.expire(clock.nowMs()))), expiryPeriodMs);
-  log.info('data_plane.started', { id, proxy: `${cfg.host}:${proxyPort}`, internal: `${cfg.host}:${internalPort}`, controlPlane: cfg.controlPlane, loadBalancing: cfg.loadBalancing });
+  log.info('data_plane.started', { id, proxy: `${cfg.host}:${proxyPort}`, internal: `${cfg.host}:${internalPort}`, controlPlane: cfg.controlPlane, loadBalancing: cfg.loadBalancing, auth: cfg.auth });
   return {
     proxyPort,
     internalPort,
@@ -85,6 +87,13 @@ export async function startDataPlane(cfg: DataPlaneConfig, log: Logger): Promise
       await proxy.close();
     },
   };
+}
+
+/** Invocation auth may be off only where nobody but this machine can reach the port. */
+export function checkAuthHost(cfg: Pick<DataPlaneConfig, 'auth' | 'host'>): void {
+  if (cfg.auth === 'none' && !isLoopbackHost(cfg.host)) {
+    throw new ConfigError(`data plane: auth none is allowed only on a loopback host (127.0.0.0/8, ::1, localhost), got host ${cfg.host}; use auth token`);
+  }
 }
 
 /** Carries out what a core call returned: proxy work, drain acks, the first-demand report. */

@@ -15,9 +15,12 @@
  * Invariants (checked by `checkInvariants`):
  *  - a worker's `allocated` equals the sum of the resources of the sandboxes placed on it;
  *  - a function's creating/ready/draining counters equal the states of its sandboxes;
- *  - the routing table holds exactly the ready sandboxes.
+ *  - the routing table holds exactly the ready sandboxes;
+ *  - a namespace's sandbox usage equals the sum over its live sandboxes.
  */
 import type { FunctionRecord, FunctionStatus } from '../../api/types.js';
+import { namespaceOf } from '../../api/tenancy.js';
+import type { NamespaceUsage } from './quotas.js';
 import { assert } from '../../shared/assert.js';
 import type { Logger } from '../../shared/logger.js';
 import type { Rng } from '../../shared/rng.js';
@@ -109,6 +112,11 @@ export class ControlPlaneCore {
     return [...this.s.functions.values()].map((f) => f.record);
   }
 
+  /** Functions and live sandboxes (creating + ready + draining) of a namespace, kept incrementally. */
+  namespaceUsage(namespace: string): NamespaceUsage {
+    return this.s.quotas.usageOf(namespace);
+  }
+
   pendingRegistryOps(): number {
     return this.registry.pendingCount();
   }
@@ -132,6 +140,13 @@ export class ControlPlaneCore {
       case 'dp_demand': return onDemand(s, event.dataPlaneId, event.report, nowMs);
       case 'dp_drained': return sandboxes.onDrained(s, event.dataPlaneId, event.sandboxIds);
       case 'dp_resync': return this.sendSnapshot(event.dataPlaneId);
+      case 'tokens_set': return s.routing.setTokens(event.tokens);
+      case 'quotas_set': {
+        s.quotas.set(event.records, event.defaults);
+        // A raised quota may unblock functions; a lowered one only blocks new sandboxes.
+        s.capacityEpoch += 1;
+        return s.markAllActiveDirty();
+      }
       case 'dp_ack': {
         const dp = s.dataPlanes.get(event.dataPlaneId);
         if (dp) dp.ackedVersion = Math.max(dp.ackedVersion, event.version);
@@ -186,5 +201,21 @@ export class ControlPlaneCore {
       readyTotal += n.ready;
     }
     assert(readyTotal === s.routing.endpointCount(), 'routing table differs from ready sandboxes');
+    this.checkUsage();
+  }
+
+  private checkUsage(): void {
+    const sums = new Map<string, { sandboxes: number; cpuMillis: number; memoryMiB: number }>();
+    for (const sb of this.s.sandboxes.values()) {
+      const ns = namespaceOf(sb.fn);
+      const u = sums.get(ns) ?? { sandboxes: 0, cpuMillis: 0, memoryMiB: 0 };
+      u.sandboxes += 1;
+      addResources(u, sb.resources, 1);
+      sums.set(ns, u);
+    }
+    for (const [ns, u] of sums) {
+      const kept = this.s.quotas.usageOf(ns);
+      assert(kept.sandboxes === u.sandboxes && kept.cpuMillis === u.cpuMillis && kept.memoryMiB === u.memoryMiB, `usage of namespace ${ns} drifted`);
+    }
   }
 }

@@ -139,6 +139,7 @@ export function applyUpsert(s: CoreState, record: FunctionRecord, nowMs: number,
   if (!fn) {
     const created = newFnState(record, nowMs, reconstructed);
     s.functions.set(name, created);
+    s.quotas.countFunction(name, 1);
     s.routing.upsertFunction(created.wire);
     s.markDirty(name);
     s.log.info('function.registered', { fn: name, uid: record.uid, desired: created.desired });
@@ -179,6 +180,7 @@ export function applyDelete(s: CoreState, name: string, nowMs: number): void {
   }
   s.routing.deleteFunction(name);
   s.functions.delete(name);
+  s.quotas.countFunction(name, -1);
   s.active.delete(name);
   s.dirty.delete(name);
   s.log.info('function.deleted', { fn: name, uid: fn.record.uid });

@@ -9,6 +9,7 @@
 import type {
   EndpointMsg as Endpoint,
   FunctionFailureCode,
+  InvokeTokenMsg,
   FunctionSpecMsg as WireSpec,
   RoutingDeltaMsg as RoutingDelta,
   RoutingSnapshotMsg as RoutingSnapshot,
@@ -24,6 +25,8 @@ export class RoutingTable {
   private readonly endpoints = new Map<string, Endpoint>();
   /** Endpoint ids per function, so deleting a function is O(its endpoints). */
   private readonly byFunction = new Map<string, Set<string>>();
+  /** Tokens that may invoke `auth: token` functions, by id (only their hashes). */
+  private readonly tokens = new Map<string, InvokeTokenMsg>();
   private pending: RoutingDelta = emptyDelta();
   private dirty = false;
 
@@ -107,6 +110,33 @@ export class RoutingTable {
     this.dirty = true;
   }
 
+  /**
+   * The whole token set: new or changed tokens go in the next delta's upserts, missing ones in
+   * its revokes. O(tokens) per call; tokens change at human pace.
+   */
+  setTokens(tokens: readonly InvokeTokenMsg[]): void {
+    const next = new Map(tokens.map((t) => [t.id, t]));
+    for (const id of [...this.tokens.keys()]) {
+      if (next.has(id)) continue;
+      this.tokens.delete(id);
+      this.pending.upsertTokens = this.pending.upsertTokens.filter((t) => t.id !== id);
+      this.pending.revokeTokens.push(id);
+      this.dirty = true;
+    }
+    for (const t of next.values()) {
+      const known = this.tokens.get(t.id);
+      if (known && sameToken(known, t)) continue;
+      this.tokens.set(t.id, { ...t });
+      this.pending.revokeTokens = this.pending.revokeTokens.filter((id) => id !== t.id);
+      this.pending.upsertTokens.push({ ...t });
+      this.dirty = true;
+    }
+  }
+
+  tokenCount(): number {
+    return this.tokens.size;
+  }
+
   /** The accumulated changes as one delta with the next version, or null if nothing changed. */
   seal(): RoutingDelta | null {
     if (!this.dirty) return null;
@@ -125,7 +155,7 @@ export class RoutingTable {
       functions: [...this.functions.values()],
       endpoints: [...this.endpoints.values()],
       drainEndpoints: draining,
-      tokens: [],
+      tokens: [...this.tokens.values()],
     };
   }
 
@@ -136,4 +166,8 @@ export class RoutingTable {
   hasEndpoint(sandboxId: string): boolean {
     return this.endpoints.has(sandboxId);
   }
+}
+
+function sameToken(a: InvokeTokenMsg, b: InvokeTokenMsg): boolean {
+  return a.sha256Hex === b.sha256Hex && a.scope === b.scope && a.namespace === b.namespace;
 }

@@ -19,6 +19,7 @@ const retryBackoffMsMax = 10_000;
 
 function attach(s: CoreState, sb: SandboxRec, fn: FnState, w: WorkerRec): void {
   s.sandboxes.set(sb.id, sb);
+  s.quotas.countSandbox(sb.fn, sb.resources, 1);
   fn.sandboxIds.add(sb.id);
   if (sb.state === 'creating') fn.creating += 1;
   else fn.ready += 1;
@@ -29,6 +30,9 @@ function attach(s: CoreState, sb: SandboxRec, fn: FnState, w: WorkerRec): void {
 /** Forget a sandbox entirely: counters, allocation, routing. */
 function detach(s: CoreState, sb: SandboxRec): void {
   s.sandboxes.delete(sb.id);
+  s.quotas.countSandbox(sb.fn, sb.resources, -1);
+  // Quota room may have appeared for a blocked function of its namespace.
+  s.capacityEpoch += 1;
   const fn = s.fnOf(sb);
   if (fn) {
     fn.sandboxIds.delete(sb.id);
@@ -155,6 +159,7 @@ function drainLeftover(s: CoreState, w: WorkerRec, info: SandboxInfoMsg, fn: FnS
     drainPending: new Set(), drainStartedAtMs: nowMs, drainDeadlineMs: nowMs + limitMs, deleteSent: false,
   };
   s.sandboxes.set(sb.id, sb);
+  s.quotas.countSandbox(sb.fn, sb.resources, 1);
   w.sandboxes.add(sb.id);
   addResources(w.allocated, sb.resources, 1);
   if (fn) {

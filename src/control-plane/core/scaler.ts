@@ -12,6 +12,7 @@ import { kpaDecide, kpaRecord } from '../../policy/autoscaler/kpa.js';
 import { chooseVictims } from '../../policy/eviction.js';
 import { placeWith } from '../../policy/placement/placement.js';
 import { demandTotals, recordPeriodMs, sandboxInflight, type FnState } from './functions.js';
+import { isQuotaReason } from './quotas.js';
 import { createSandbox, drain } from './sandboxes.js';
 import type { CoreState } from './state.js';
 
@@ -112,6 +113,8 @@ function scaleUp(s: CoreState, fn: FnState, missing: number, nowMs: number): voi
   const spec = fn.record.spec;
   const runtime = requiredCapability(spec);
   for (let i = 0; i < n; i += 1) {
+    const refusal = s.quotas.refusal(spec.name, spec.resources);
+    if (refusal) return blockOnQuota(s, fn, refusal, n - i, nowMs);
     const { result, cursor } = placeWith(
       s.config.placement,
       s.workerList,
@@ -135,6 +138,22 @@ function scaleUp(s: CoreState, fn: FnState, missing: number, nowMs: number): voi
     setUnschedulable(s, fn, '', nowMs);
     createSandbox(s, fn, s.workers.get(result.nodeId)!, nowMs);
   }
+}
+
+/**
+ * Its namespace's quota has no room for one more sandbox. Like a function no worker can host,
+ * it fails its queued requests after `unschedulableFailAfterMs` (429 quota_exceeded), unless
+ * it already serves with some sandboxes. Room appears when usage drops (capacity epoch) or a
+ * quota is raised (every active function is reconciled).
+ */
+function blockOnQuota(s: CoreState, fn: FnState, reason: string, missing: number, nowMs: number): void {
+  fn.blockedEpoch = s.capacityEpoch;
+  if (reason !== fn.lastUnschedulable) {
+    s.log.warn('function.quota_reached', { fn: fn.record.spec.name, missing, reason });
+    fn.lastUnschedulable = reason;
+  }
+  if (fn.creating + fn.ready === 0) setUnschedulable(s, fn, reason, nowMs);
+  fn.unschedulableForGood = true;
 }
 
 /**
@@ -163,13 +182,14 @@ function setUnschedulable(s: CoreState, fn: FnState, reason: string, nowMs: numb
   fn.unschedulableReason = reason;
 }
 
-/** Tell DPs to fail queued requests with 503 once placement has failed for long enough. */
+/** Tell DPs to fail queued requests with 503 (429 for a quota) once placement has failed for long enough. */
 export function maybeFailUnschedulable(s: CoreState, fn: FnState, nowMs: number): void {
   if (!fn.unschedulableReason || !fn.unschedulableForGood) return;
   if (nowMs - fn.unschedulableSinceMs < s.unschedulableFailAfterMs) return;
   if (fn.unschedulableFailedAtMs === nowMs || demandTotals(fn).queued === 0) return;
   fn.unschedulableFailedAtMs = nowMs;
-  s.routing.failFunction(fn.record.spec.name, 'unschedulable', `unschedulable: ${fn.unschedulableReason}`);
+  if (isQuotaReason(fn.unschedulableReason)) s.routing.failFunction(fn.record.spec.name, 'quota_exceeded', fn.unschedulableReason);
+  else s.routing.failFunction(fn.record.spec.name, 'unschedulable', `unschedulable: ${fn.unschedulableReason}`);
   s.log.warn('function.failed_unschedulable', { fn: fn.record.spec.name, reason: fn.unschedulableReason });
 }
 

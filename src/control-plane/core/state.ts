@@ -11,6 +11,7 @@ import type { Logger } from '../../shared/logger.js';
 import type { Rng } from '../../shared/rng.js';
 import { DeadlineHeap } from './deadlines.js';
 import type { FnState } from './functions.js';
+import { Quotas } from './quotas.js';
 import { RoutingTable } from './routing.js';
 import type { CpEffect, DataPlaneRec, SandboxRec, WorkerRec } from './types.js';
 
@@ -45,6 +46,8 @@ export class CoreState {
   readonly sandboxes = new Map<string, SandboxRec>();
   readonly routing = new RoutingTable();
   readonly deadlines = new DeadlineHeap();
+  /** Per-namespace quotas and the live usage they bound. */
+  readonly quotas = new Quotas();
   /** Functions that need a reconcile pass, and functions the ticker must look at. */
   readonly dirty = new Set<string>();
   readonly active = new Set<string>();

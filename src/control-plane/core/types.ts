@@ -7,6 +7,7 @@
  */
 import type {
   DataPlaneHelloMsg,
+  InvokeTokenMsg,
   DemandReportMsg,
   FailureKindName,
   HeartbeatMsg,
@@ -15,7 +16,7 @@ import type {
   WorkerCommandMsg,
   WorkerHelloMsg,
 } from '../../api/cluster.js';
-import type { FunctionRecord, FunctionSpec, Resources } from '../../api/types.js';
+import type { FunctionRecord, FunctionSpec, NamespaceQuotas, NamespaceRecord, Resources } from '../../api/types.js';
 
 /** Registry operations from the management API; each completes with one `api_done`. */
 export type ApiOp =
@@ -42,7 +43,11 @@ export type CpEvent =
   | { kind: 'dp_demand'; dataPlaneId: string; report: DemandReportMsg }
   | { kind: 'dp_drained'; dataPlaneId: string; sandboxIds: string[] }
   | { kind: 'dp_resync'; dataPlaneId: string }
-  | { kind: 'dp_ack'; dataPlaneId: string; version: number };
+  | { kind: 'dp_ack'; dataPlaneId: string; version: number }
+  /** Every token that may invoke (the whole set): DPs get the difference in the next delta. */
+  | { kind: 'tokens_set'; tokens: InvokeTokenMsg[] }
+  /** Every namespace quota: namespaces without a record use `defaults` (0 = no bound). */
+  | { kind: 'quotas_set'; records: NamespaceRecord[]; defaults: NamespaceQuotas };
 
 /** How a registry operation ended; the shell maps it to an HTTP answer. */
 export type ApiResult =

@@ -8,7 +8,6 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { InvokeTokenMsg } from '../../api/cluster.js';
-import { namespaceOf } from '../../api/tenancy.js';
 import type { FunctionSpec, NamespaceQuotas, NamespaceRecord } from '../../api/types.js';
 import type { Clock } from '../../shared/clock.js';
 import type { Logger } from '../../shared/logger.js';
@@ -86,30 +85,25 @@ export class CpRuntime {
    * Tenancy seam (API side calls, core side implements). Every token that may invoke, the whole
    * set: the DPs get the change in the next routing delta; resolves once every connected DP
    * applied it (or after the routing-ack wait limit), so a revoked token is refused at once.
-   * STUB until the DP side lands: it only remembers the set.
    */
   setInvokeTokens(tokens: InvokeTokenMsg[]): Promise<void> {
-    this.invokeTokens = tokens;
-    return Promise.resolve();
+    if (!this.handle({ kind: 'tokens_set', tokens })) return Promise.reject(new Error('tokens_set failed; see control-plane log'));
+    return this.routingApplied(this.core.routing.version);
   }
 
   /**
    * Tenancy seam: the quotas of every namespace that has a record (the others use the
    * defaults). The core refuses to place a sandbox past its namespace's sandbox, CPU or memory
-   * quota. STUB until the core side lands: it only remembers them.
+   * quota; lowering a quota never stops running sandboxes.
    */
   setNamespaceQuotas(records: NamespaceRecord[], defaults: NamespaceQuotas): void {
-    this.quotas = { records, defaults };
+    this.handle({ kind: 'quotas_set', records, defaults });
   }
 
-  /** Tenancy seam: what a namespace uses now (live sandboxes and their resources). STUB: functions only. */
+  /** Tenancy seam: what a namespace uses now (functions, live sandboxes and their resources). */
   namespaceUsage(namespace: string): NamespaceQuotas {
-    const functions = this.core.records().filter((r) => namespaceOf(r.spec.name) === namespace).length;
-    return { functions, sandboxes: 0, cpuMillis: 0, memoryMiB: 0 };
+    return this.core.namespaceUsage(namespace);
   }
-
-  private invokeTokens: InvokeTokenMsg[] = [];
-  private quotas: { records: NamespaceRecord[]; defaults: NamespaceQuotas } | null = null;
 
   private exec(effects: CpEffect[]): void {
     if (effects.length > 0 && !this.mayAct()) return;

@@ -17,10 +17,12 @@ import { assert } from '../../shared/assert.js';
 import { LinkedList } from '../../shared/linked-list.js';
 import type { Logger } from '../../shared/logger.js';
 import type { Rng } from '../../shared/rng.js';
+import { invokeVerdict, type InvokeVerdict, type PresentedToken } from './invoke-auth.js';
 import { RoutingTable } from './routing.js';
 import type { AdmitResult, DataPlaneCoreConfig, DpEffect, DpEndpoint, DpFunction, Waiter } from './types.js';
 
 export type { AdmitResult, DataPlaneCoreConfig, DpEffect, DpEndpoint, DpFunction, Waiter } from './types.js';
+export type { InvokeVerdict, PresentedToken } from './invoke-auth.js';
 
 /** A waiter for `admit`; shells extend it with their own fields. */
 export function newWaiter(fn: string, arrivalMs: number, key?: string): Waiter {
@@ -75,6 +77,19 @@ export class DataPlaneCore {
   }
 
   // ------------------------------------------------------------------ requests
+
+  /**
+   * May the holder of `presented` invoke function `fn` (one with `auth: token`)? Asked before
+   * `admit`, so an unauthorized caller never queues nor causes a cold start.
+   */
+  invokeVerdict(fn: DpFunction, presented: PresentedToken | null): InvokeVerdict {
+    return invokeVerdict(this.table.tokens, fn.name, presented);
+  }
+
+  /** Invoke tokens known now, by id (hashes only). */
+  get tokens(): ReadonlyMap<string, { id: string; scope: string; namespace: string }> {
+    return this.table.tokens;
+  }
 
   admit(name: string, w: Waiter, nowMs: number): AdmitResult {
     const effects: DpEffect[] = [];

@@ -17,7 +17,9 @@
  * never hide the new leader's changes. The table itself keeps serving meanwhile.
  */
 import { fenceTerm, type TermVerdict } from '../../api/cluster.js';
-import type { EndpointMsg, FunctionFailureCode, FunctionSpecMsg, RoutingDeltaMsg, RoutingSnapshotMsg, RoutingUpdateMsg } from '../../api/cluster.js';
+import type {
+  EndpointMsg, FunctionFailureCode, FunctionSpecMsg, InvokeTokenMsg, RoutingDeltaMsg, RoutingSnapshotMsg, RoutingUpdateMsg,
+} from '../../api/cluster.js';
 import { createLbIndex } from '../../policy/load-balancing/lb-index.js';
 import type { LbPolicyName } from '../../policy/load-balancing/lb.js';
 import { LinkedList } from '../../shared/linked-list.js';
@@ -46,6 +48,8 @@ export class RoutingTable {
    * DP must then count the requests still on it, never take it for idle.
    */
   private readonly detached = new Map<string, DpEndpoint>();
+  /** Tokens that may invoke `auth: token` functions, by id: replaced by snapshots, changed by deltas. */
+  readonly tokens = new Map<string, InvokeTokenMsg>();
   /** A snapshot has been applied since the process started: the table is worth routing by. */
   synced = false;
   version = 0;
@@ -99,6 +103,8 @@ export class RoutingTable {
 
   private applyDelta(delta: RoutingDeltaMsg, nowMs: number, effects: DpEffect[]): void {
     const grown = new Set<DpFunction>();
+    for (const id of delta.revokeTokens) this.tokens.delete(id);
+    for (const t of delta.upsertTokens) this.tokens.set(t.id, t);
     for (const id of delta.removeEndpoints) this.removeEndpoint(id, effects);
     for (const id of delta.drainEndpoints) this.drainEndpoint(id, effects);
     for (const ref of delta.deleteFunctions) {
@@ -120,6 +126,8 @@ export class RoutingTable {
 
   private applySnapshot(snap: RoutingSnapshotMsg, nowMs: number, effects: DpEffect[]): void {
     this.synced = true;
+    this.tokens.clear();
+    for (const t of snap.tokens) this.tokens.set(t.id, t);
     const names = new Set(snap.functions.map((f) => f.name));
     for (const fn of [...this.functions.values()]) if (!names.has(fn.name)) this.deleteFunction(fn, nowMs, effects);
     for (const spec of snap.functions) this.upsertFunction(spec, nowMs, effects);

@@ -6,6 +6,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import { Transform, type TransformCallback } from 'node:stream';
+import { canonicalFunctionKey } from '../../api/tenancy.js';
 
 export type Req = IncomingMessage | Http2ServerRequest;
 export type Res = ServerResponse | Http2ServerResponse;
@@ -33,6 +34,10 @@ export const hopByHop = new Set([
 
 const functionPrefix = '/function/';
 
+/**
+ * The function key a request is for, and the path to send upstream. `<name>.<namespace>` is a
+ * function of that namespace; `<name>` and `<name>.default` are the same default-namespace one.
+ */
 export function resolveFunction(req: Req): { fn: string; path: string } | null {
   const url = req.url ?? '/';
   if (url.startsWith(functionPrefix)) {
@@ -40,13 +45,13 @@ export function resolveFunction(req: Req): { fn: string; path: string } | null {
     const cut = rest.search(/[/?]/);
     const fn = cut < 0 ? rest : rest.slice(0, cut);
     const tail = cut < 0 ? '/' : rest.slice(cut);
-    return fn ? { fn, path: tail.startsWith('/') ? tail : `/${tail}` } : null;
+    return fn ? { fn: canonicalFunctionKey(fn), path: tail.startsWith('/') ? tail : `/${tail}` } : null;
   }
   const host = (req.headers[':authority'] as string | undefined) ?? req.headers.host;
   if (!host) return null;
   const colon = host.lastIndexOf(':');
   const fn = colon > 0 && !host.endsWith(']') ? host.slice(0, colon) : host;
-  return { fn, path: url };
+  return { fn: canonicalFunctionKey(fn), path: url };
 }
 
 export function forwardHeaders(req: Req): Record<string, string | string[]> {

@@ -19,7 +19,10 @@ import { Header } from '../../api/types.js';
 import type { Clock } from '../../shared/clock.js';
 import { answerClientError } from '../../shared/http-client-error.js';
 import type { Logger } from '../../shared/logger.js';
-import { newWaiter, type DataPlaneCore, type DpEffect, type DpEndpoint, type Waiter } from '../core/data-plane.js';
+import { bearerOf, sha256Hex, tokenId } from '../../shared/secrets.js';
+import {
+  newWaiter, type DataPlaneCore, type DpEffect, type DpEndpoint, type DpFunction, type PresentedToken, type Waiter,
+} from '../core/data-plane.js';
 import { guarded, runGuarded } from './guard.js';
 import {
   bodyTooLargeCode, ByteLimit, declaredLength, forwardHeaders, hashKeyOf, hasBody, hopByHop, readyCheckHeader, resolveFunction,
@@ -39,6 +42,8 @@ export interface ProxyConfig {
   /** An idle keep-alive connection is closed after this. */
   invocationKeepAliveTimeoutMs: number;
   invocationConnectionsMax: number;
+  /** 'token' | 'none' ('none': every function is public; loopback only, checked at start). */
+  auth: string;
 }
 
 /** An invocation in flight in the shell: the core's waiter plus the HTTP exchange. */
@@ -48,6 +53,8 @@ interface Exchange extends Waiter {
   path: string;
   upstream: AbortController | null;
   deadline: NodeJS.Timeout | null;
+  /** The caller's Authorization was checked here: function code never sees the token. */
+  stripAuth: boolean;
 }
 
 const h2Preface = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
@@ -115,6 +122,7 @@ export class InvocationProxy {
   start(x: Exchange): void {
     const ep = x.endpoint!;
     const headers = forwardHeaders(x.req);
+    if (x.stripAuth) delete headers.authorization;
     headers[Header.sandbox] = ep.id;
     const timeoutMs = x.owner!.spec.timeoutMs;
     x.upstream = new AbortController();
@@ -182,18 +190,39 @@ export class InvocationProxy {
       sendError(res, 404, 'function_not_found', 'no function named: use the Host header or /function/<name>/');
       return;
     }
+    // One map lookup for public functions; only `auth: token` ones pay for hashing.
+    const fn = this.cfg.auth === 'token' ? this.core.functions.get(route.fn) : undefined;
+    const stripAuth = fn !== undefined && fn.spec.auth === 'token';
+    if (stripAuth && !this.invokeAllowed(req, res, fn)) return;
     const declared = declaredLength(req);
     if (declared > this.cfg.requestBodyBytesMax) {
       sendError(res, 413, 'body_too_large', `request body of ${declared} bytes exceeds ${this.cfg.requestBodyBytesMax}`);
       return;
     }
     const nowMs = this.clock.nowMs();
-    const x: Exchange = Object.assign(newWaiter(route.fn, nowMs, hashKeyOf(req)), { req, res, path: route.path, upstream: null, deadline: null });
+    const x: Exchange = Object.assign(newWaiter(route.fn, nowMs, hashKeyOf(req)), { req, res, path: route.path, upstream: null, deadline: null, stripAuth });
     res.once('close', guarded(this.log, 'callback', 'proxy.client_closed', () => this.clientClosed(x)));
     const r = this.core.admit(route.fn, x, nowMs);
     if (r.kind === 'not_found') sendError(res, 404, 'function_not_found', `function ${route.fn} not found`);
     else if (r.kind === 'queue_full') sendError(res, 503, 'queue_full', `queue of ${route.fn} is full (${r.depth} waiting)`);
     this.run(r.effects);
+  }
+
+  /** Checks the bearer token of a request for an `auth: token` function; answers 401/403 itself. */
+  private invokeAllowed(req: Req, res: Res, fn: DpFunction): boolean {
+    const bearer = bearerOf(req.headers.authorization);
+    const id = bearer === null ? null : tokenId(bearer);
+    const presented: PresentedToken | null = id === null ? null : { id, sha256Hex: sha256Hex(bearer!) };
+    const verdict = this.core.invokeVerdict(fn, presented);
+    if (verdict === 'allowed') return true;
+    if (this.log.isDebugEnabled()) this.log.debug('proxy.invoke_refused', { fn: fn.name, verdict, tokenId: id ?? '' });
+    if (verdict === 'unauthorized') {
+      res.setHeader('www-authenticate', 'Bearer');
+      sendError(res, 401, 'unauthorized', `function ${fn.name} needs a bearer token that may invoke it`);
+    } else {
+      sendError(res, 403, 'forbidden', `this token may not invoke function ${fn.name}`);
+    }
+    return false;
   }
 
   /** The response is closed: finished, or the client went away first. */
