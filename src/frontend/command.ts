@@ -9,6 +9,7 @@ import type { Command } from 'commander';
 import { pinoLogger, type LogLevel } from '../shared/pino-logger.js';
 import type { Logger } from '../shared/logger.js';
 import { CliError, ExitCode } from '../cli/context.js';
+import { authHeader, cliAuth } from '../cli/token-source.js';
 import { parseHostPort, planSlots, type HostPort, type SlotTable } from './config.js';
 import { dataPlanesFromCluster, resolveHostPort, wantedDataPlanes } from './discovery.js';
 import { haproxyFiles, startHaproxy, type Haproxy } from './haproxy.js';
@@ -98,7 +99,7 @@ async function runFrontend(o: FrontendOptions): Promise<void> {
   const table: SlotTable = Array.from({ length: slots }, (_, i) => staticDps[i] ?? null);
   const apiHost = o.bindHost === '0.0.0.0' ? '127.0.0.1' : o.bindHost;
   const timer = periodMs > 0
-    ? startDiscovery(`http://${apiHost}:${apiPort}/v1/cluster`, periodMs, staticDps, table, haproxy, log)
+    ? startDiscovery(`http://${apiHost}:${apiPort}/v1/cluster`, periodMs, staticDps, table, haproxy, log, discoveryAuth(o.stateDir))
     : null;
   let stopping = false;
   const stop = (why: string): void => {
@@ -127,13 +128,23 @@ async function asCliError<T>(fn: () => Promise<T>): Promise<T> {
   }
 }
 
-function startDiscovery(url: string, periodMs: number, staticDps: string[], table: SlotTable, haproxy: Haproxy, log: Logger): NodeJS.Timeout {
+/**
+ * GET /v1/cluster needs a token: DIRIGENT_TOKEN, else the admin token `up` wrote to the state
+ * directory; read at each round, so a token file a CP makes later is found too.
+ */
+function discoveryAuth(stateDir: string): () => Record<string, string> {
+  const env = { ...process.env, DIRIGENT_STATE_DIR: process.env.DIRIGENT_STATE_DIR ?? stateDir };
+  return () => authHeader(cliAuth(env, process.cwd()));
+}
+
+function startDiscovery(url: string, periodMs: number, staticDps: string[], table: SlotTable, haproxy: Haproxy, log: Logger,
+  auth: () => Record<string, string>): NodeJS.Timeout {
   let busy = false;
   let previous: string[] = [];
   return setInterval(() => {
     if (busy) return;
     busy = true;
-    void discoverOnce(url, staticDps, previous, table, haproxy, log)
+    void discoverOnce(url, auth(), staticDps, previous, table, haproxy, log)
       .then((wanted) => { previous = wanted; })
       .catch((err: unknown) => log.warn('frontend.discovery_failed', { error: String(err) }))
       .finally(() => { busy = false; });
@@ -141,8 +152,9 @@ function startDiscovery(url: string, periodMs: number, staticDps: string[], tabl
 }
 
 /** One round: read the leader's data planes, move the slot table, tell HAProxy. */
-async function discoverOnce(url: string, staticDps: string[], previous: string[], table: SlotTable, haproxy: Haproxy, log: Logger): Promise<string[]> {
-  const r = await fetch(url, { signal: AbortSignal.timeout(discoverTimeoutMs) });
+async function discoverOnce(url: string, headers: Record<string, string>, staticDps: string[], previous: string[], table: SlotTable, haproxy: Haproxy,
+  log: Logger): Promise<string[]> {
+  const r = await fetch(url, { signal: AbortSignal.timeout(discoverTimeoutMs), headers });
   const listed = r.ok ? dataPlanesFromCluster(await r.json()) : null;
   const resolved: string[] = [];
   for (const key of listed ?? []) {
