@@ -135,9 +135,12 @@ export class TestCluster {
     return this.send('GET', url);
   }
 
-  /** The bootstrap admin token the CP wrote to <stateDir>/admin.token ('' before it exists). */
+  /** Where the CP's admin.token is: its --state-dir, or the one a test's `dirigent up` uses. */
+  adminTokenDir = this.stateDir;
+
+  /** The bootstrap admin token the CP wrote to <adminTokenDir>/admin.token ('' before it exists). */
   adminToken(): string {
-    const path = join(this.stateDir, 'admin.token');
+    const path = join(this.adminTokenDir, 'admin.token');
     return existsSync(path) ? readFileSync(path, 'utf8').trim() : '';
   }
 
