@@ -86,6 +86,10 @@ describe('management API: tokens, namespaces and quotas', { timeout: 90_000 }, (
     assert.equal((await as(a, 'PATCH', '/v1/functions/shop', { concurrency: 3, namespace: 'team-a' })).status, 200);
     assert.equal((await as(a, 'PATCH', '/v1/functions/shop', { namespace: 'team-b' })).status, 400);
     assert.equal((await as(a, 'DELETE', '/v1/functions/shop')).status, 204);
+    const form = await c.send('POST', `${c.api}/registerService`, 'name=formfn&image=emulated&port_forwarding=80&port_forwarding=tcp&namespace=team-f',
+      { 'content-type': 'application/x-www-form-urlencoded' });
+    assert.equal(form.status, 200, form.text);
+    assert.equal((await c.get(`${c.api}/v1/functions/formfn.team-f`)).status, 200, 'the form registration takes a namespace too');
   });
 
   it('refuses a revoked token from the moment DELETE answered; the bootstrap token stays', async () => {
