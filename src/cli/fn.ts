@@ -115,8 +115,10 @@ Examples:
         ctx.stdout.write('no functions deployed (see `dirigent fn deploy --help`)\n');
         return;
       }
+      // Names repeat across namespaces: qualify them once more than one namespace shows.
+      const qualified = list.functions.some((f) => (f.function.namespace ?? 'default') !== 'default');
       const rows = list.functions.map(({ function: spec, status }) => [
-        spec.name, String(status.desired), String(status.ready), String(status.creating),
+        qualified ? `${spec.name}.${spec.namespace ?? 'default'}` : spec.name, String(status.desired), String(status.ready), String(status.creating),
         String(status.queueDepth), status.unschedulableReason ?? '',
       ]);
       // The REASON column appears only when a function cannot be placed, so it stands out.
