@@ -58,6 +58,7 @@ describe('parseRegistrationForm: good forms', () => {
       port: 80,
       env: {},
       egress: false,
+      auth: 'none',
       resources: { cpuMillis: 100, memoryMiB: 15 },
       concurrency: 1,
       timeoutMs: 900_000,

@@ -23,6 +23,7 @@
  * while zod reports every issue in its words. Imports only `api/` and `config/defaults`.
  */
 import { ErrorCode, type FunctionSpec, type ScalingSpec } from './types.js';
+import { isNamespaceName } from './tenancy.js';
 import {
   functionDefaults,
   functionLimits,
@@ -90,6 +91,23 @@ export function validateFunctionCreate(body: unknown): Validation<FunctionSpec> 
       'one of command (argv array, process runtime) or image (oci/containerd) is required');
   }
   return spec;
+}
+
+/**
+ * The optional `namespace` of a create or patch body (a DNS label), and the body without it for
+ * the function validators. The API resolves it against the caller's token: the namespace is
+ * part of the function's key, not of its spec.
+ */
+export function takeNamespace(body: unknown): Validation<{ rest: unknown; namespace: string | undefined }> {
+  if (typeof body !== 'object' || body === null || Array.isArray(body) || !Object.hasOwn(body, 'namespace')) {
+    return ok({ rest: body, namespace: undefined });
+  }
+  const { namespace, ...rest } = body as Body;
+  if (typeof namespace !== 'string' || !isNamespaceName(namespace)) {
+    return fail(ErrorCode.invalidField, 'namespace',
+      `namespace must be a DNS label (lower-case letters, digits and '-', 1 to 63 characters), got ${describe(namespace)}`);
+  }
+  return ok({ rest, namespace });
 }
 
 export function validateFunctionPatch(

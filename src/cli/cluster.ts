@@ -7,6 +7,7 @@ import type { Command } from 'commander';
 import { cliDefaults } from '../config/defaults.js';
 import { cliContext } from './context.js';
 import { expectJson, resolveApiUrl, withApiClient } from './http.js';
+import { cliAuth } from './token-source.js';
 import { formatTable } from './format.js';
 import { clusterReply, rawJson, type ClusterReply } from './replies.js';
 
@@ -29,7 +30,7 @@ Examples:
     .action(async (flags: StatusFlags, command: Command) => {
       const ctx = cliContext(command);
       const apiUrl = resolveApiUrl(flags.api, ctx.env);
-      const reply = await withApiClient(apiUrl, (api) => api.call('GET', '/v1/cluster'));
+      const reply = await withApiClient(apiUrl, (api) => api.call('GET', '/v1/cluster'), cliAuth(ctx.env, ctx.cwd));
       ctx.stdout.write(flags.json
         ? `${JSON.stringify(expectJson(reply, [200], rawJson), null, 2)}\n`
         : formatCluster(expectJson(reply, [200], clusterReply)));

@@ -17,6 +17,7 @@ export interface SpecFlags {
   port?: number;
   env?: string[];
   egress?: boolean;
+  auth?: string;
   cpu?: number;
   memory?: number;
   concurrency?: number;
@@ -41,6 +42,7 @@ export function addSpecOptions(command: Command): Command {
     .option('--env <K=V>', 'environment variable for the function (repeatable)', collect)
     .option('--egress', 'let the sandbox connect beyond this host and the private ranges')
     .option('--no-egress', 'a sandbox only answers on its port (the default)')
+    .option('--auth <mode>', "who may invoke: none (anyone, the default) or token (a bearer token of the function's namespace)")
     .option('--cpu <millis>', 'CPU request in milli-CPU (1000 = one core)', numberArg)
     .option('--memory <MiB>', 'memory request in MiB', numberArg)
     .option('--concurrency <n>', 'requests one sandbox serves at once (0 = unlimited)', numberArg)
@@ -64,6 +66,7 @@ export function specBodyFromFlags(flags: SpecFlags, cwd: string): SpecBody {
   if (flags.port !== undefined) body.port = flags.port;
   if (flags.env !== undefined) body.env = parseEnvFlags(flags.env);
   if (flags.egress !== undefined) body.egress = flags.egress;
+  if (flags.auth !== undefined) body.auth = flags.auth;
   const resources: Record<string, number> = {};
   if (flags.cpu !== undefined) resources.cpuMillis = flags.cpu;
   if (flags.memory !== undefined) resources.memoryMiB = flags.memory;

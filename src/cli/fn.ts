@@ -19,14 +19,17 @@ import { addSpecOptions, specBodyFromFlags, type SpecFlags } from './fn-flags.js
 import { formatFunction, formatTable } from './format.js';
 import { functionListReply, functionReply, rawJson, type FunctionReply } from './replies.js';
 import { registerInvokeCommand } from './invoke.js';
+import { cliAuth } from './token-source.js';
 
 interface ApiFlags {
   api?: string;
+  namespace?: string;
 }
 interface JsonFlags extends ApiFlags {
   json?: boolean;
 }
 
+const namespaceHelp = 'namespace of the function (default: the token\'s, else default)';
 const apiOptionHelp =
   `control-plane API URL (env DIRIGENT_API, default ${cliDefaults.apiUrl})`;
 
@@ -45,7 +48,8 @@ function registerDeploy(fn: Command): void {
   const deploy = fn.command('deploy')
     .description('register a new function (POST /v1/functions)')
     .argument('<name>', 'function name: lower-case letters, digits and -, starting with a letter')
-    .option('--api <url>', apiOptionHelp);
+    .option('--api <url>', apiOptionHelp)
+    .option('--namespace <ns>', namespaceHelp);
   addSpecOptions(deploy)
     .addHelpText('after', `
 Examples:
@@ -60,9 +64,9 @@ Examples:
       if (flags.command === undefined && flags.image === undefined) {
         throw usageError('give --command "<program args...>" or --image <ref>');
       }
-      const body = { name, ...specBodyFromFlags(flags, ctx.cwd) };
+      const body = { name, ...(flags.namespace !== undefined ? { namespace: flags.namespace } : {}), ...specBodyFromFlags(flags, ctx.cwd) };
       const apiUrl = resolveApiUrl(flags.api, ctx.env);
-      const reply = await withApiClient(apiUrl, (api) => api.call('POST', '/v1/functions', body));
+      const reply = await withApiClient(apiUrl, (api) => api.call('POST', '/v1/functions', body), cliAuth(ctx.env, ctx.cwd));
       if (reply.status === 409) {
         throw new CliError(`${formatApiError(reply.status, reply.text, reply.url)}; ` +
           `change it with \`dirigent fn update ${name} ...\` or remove it with ` +
@@ -92,6 +96,7 @@ function registerList(fn: Command): void {
   fn.command('list')
     .description('list functions with their sandbox counts (GET /v1/functions)')
     .option('--api <url>', apiOptionHelp)
+    .option('--namespace <ns>', namespaceHelp)
     .option('--json', 'print the API answer as JSON')
     .addHelpText('after', `
 Examples:
@@ -100,7 +105,7 @@ Examples:
     .action(async (flags: JsonFlags, command: Command) => {
       const ctx = cliContext(command);
       const apiUrl = resolveApiUrl(flags.api, ctx.env);
-      const reply = await withApiClient(apiUrl, (api) => api.call('GET', '/v1/functions'));
+      const reply = await withApiClient(apiUrl, (api) => api.call('GET', `/v1/functions${namespaceQuery(flags.namespace)}`), cliAuth(ctx.env, ctx.cwd));
       if (flags.json) {
         ctx.stdout.write(`${JSON.stringify(expectJson(reply, [200], rawJson), null, 2)}\n`);
         return;
@@ -110,8 +115,10 @@ Examples:
         ctx.stdout.write('no functions deployed (see `dirigent fn deploy --help`)\n');
         return;
       }
+      // Names repeat across namespaces: qualify them once more than one namespace shows.
+      const qualified = list.functions.some((f) => (f.function.namespace ?? 'default') !== 'default');
       const rows = list.functions.map(({ function: spec, status }) => [
-        spec.name, String(status.desired), String(status.ready), String(status.creating),
+        qualified ? `${spec.name}.${spec.namespace ?? 'default'}` : spec.name, String(status.desired), String(status.ready), String(status.creating),
         String(status.queueDepth), status.unschedulableReason ?? '',
       ]);
       // The REASON column appears only when a function cannot be placed, so it stands out.
@@ -126,6 +133,7 @@ function registerGet(fn: Command): void {
     .description('show one function\'s spec and live status (GET /v1/functions/{name})')
     .argument('<name>', 'function name')
     .option('--api <url>', apiOptionHelp)
+    .option('--namespace <ns>', namespaceHelp)
     .option('--json', 'print the API answer as JSON')
     .addHelpText('after', `
 Examples:
@@ -134,7 +142,7 @@ Examples:
     .action(async (name: string, flags: JsonFlags, command: Command) => {
       const ctx = cliContext(command);
       const apiUrl = resolveApiUrl(flags.api, ctx.env);
-      const reply = await withApiClient(apiUrl, (api) => api.call('GET', functionPath(name)));
+      const reply = await withApiClient(apiUrl, (api) => api.call('GET', functionPath(name, flags.namespace)), cliAuth(ctx.env, ctx.cwd));
       ctx.stdout.write(flags.json
         ? `${JSON.stringify(expectJson(reply, [200], rawJson), null, 2)}\n`
         : formatFunction(expectJson(reply, [200], functionReply)));
@@ -145,7 +153,8 @@ function registerUpdate(fn: Command): void {
   const update = fn.command('update')
     .description('change some fields of a function (PATCH /v1/functions/{name})')
     .argument('<name>', 'function name')
-    .option('--api <url>', apiOptionHelp);
+    .option('--api <url>', apiOptionHelp)
+    .option('--namespace <ns>', namespaceHelp);
   addSpecOptions(update)
     .addHelpText('after', `
 Only the flags given change; --env replaces the whole environment, --scaling and --min/--max
@@ -163,7 +172,7 @@ Examples:
       }
       const apiUrl = resolveApiUrl(flags.api, ctx.env);
       const reply = await withApiClient(apiUrl,
-        (api) => api.call('PATCH', functionPath(name), body));
+        (api) => api.call('PATCH', functionPath(name, flags.namespace), body), cliAuth(ctx.env, ctx.cwd));
       const updated = expectJson(reply, [200], functionReply);
       ctx.stdout.write(`updated function ${name}\n${formatFunction(updated)}`);
     });
@@ -174,18 +183,23 @@ function registerDelete(fn: Command): void {
     .description('remove a function and its sandboxes (DELETE /v1/functions/{name})')
     .argument('<name>', 'function name')
     .option('--api <url>', apiOptionHelp)
+    .option('--namespace <ns>', namespaceHelp)
     .addHelpText('after', `
 Example:
   $ dirigent fn delete hello`)
     .action(async (name: string, flags: ApiFlags, command: Command) => {
       const ctx = cliContext(command);
       const apiUrl = resolveApiUrl(flags.api, ctx.env);
-      const reply = await withApiClient(apiUrl, (api) => api.call('DELETE', functionPath(name)));
+      const reply = await withApiClient(apiUrl, (api) => api.call('DELETE', functionPath(name, flags.namespace)), cliAuth(ctx.env, ctx.cwd));
       expectStatus(reply, [200, 204]);
       ctx.stdout.write(`deleted function ${name}\n`);
     });
 }
 
-function functionPath(name: string): string {
-  return `/v1/functions/${encodeURIComponent(name)}`;
+function functionPath(name: string, namespace: string | undefined): string {
+  return `/v1/functions/${encodeURIComponent(name)}${namespaceQuery(namespace)}`;
+}
+
+function namespaceQuery(namespace: string | undefined): string {
+  return namespace === undefined ? '' : `?namespace=${encodeURIComponent(namespace)}`;
 }

@@ -38,8 +38,10 @@ export function formatFunction(reply: FunctionReply): string {
   const env = Object.entries(spec.env).map(([key, value]) => `${key}=${value}`).join(' ');
   const lines: [string, string][] = [
     ['name', spec.name],
+    ...(spec.namespace !== undefined ? [['namespace', spec.namespace] as [string, string]] : []),
     ...(runtime as [string, string][]),
     ['env', env === '' ? '-' : env],
+    ...(spec.auth !== undefined ? [['auth', spec.auth === 'token' ? 'token (invocations need a bearer token of its namespace)' : 'none (public)'] as [string, string]] : []),
     ['egress', spec.egress === true ? 'on (beyond this host and the private ranges)' : 'off'],
     ['resources', `${spec.resources.cpuMillis} milli-CPU, ${spec.resources.memoryMiB} MiB`],
     ['concurrency', spec.concurrency === 0 ? 'unlimited' : `${spec.concurrency} per sandbox`],

@@ -14,6 +14,7 @@ import { Agent, request } from 'undici';
 import type { ZodType } from 'zod';
 import { cliDefaults } from '../config/defaults.js';
 import { CliError, ExitCode, usageError } from './context.js';
+import { authHeader, unauthorizedHint, type CliAuth } from './token-source.js';
 
 export type Env = Readonly<Record<string, string | undefined>>;
 
@@ -72,13 +73,15 @@ class ApiClient {
 
   constructor(
     readonly baseUrl: string,
+    private readonly auth: CliAuth | null,
     private readonly timeoutMs: number = cliDefaults.requestTimeoutMs,
   ) {}
 
   async call(method: string, path: string, body?: unknown): Promise<ApiReply> {
     const url = `${this.baseUrl}${path}`;
-    const headers: Record<string, string> = { accept: 'application/json' };
+    const headers: Record<string, string> = { accept: 'application/json', ...(this.auth ? authHeader(this.auth) : {}) };
     if (body !== undefined) headers['content-type'] = 'application/json';
+    let reply: ApiReply;
     try {
       const res = await request(url, {
         method: method as 'GET',
@@ -87,10 +90,12 @@ class ApiClient {
         dispatcher: this.agent,
         signal: AbortSignal.timeout(this.timeoutMs),
       });
-      return { status: res.statusCode, text: await res.body.text(), url };
+      reply = { status: res.statusCode, text: await res.body.text(), url };
     } catch (err) {
       throw transportError(err, 'the control plane', this.baseUrl, this.timeoutMs);
     }
+    if (reply.status === 401 && this.auth) throw new CliError(unauthorizedHint(this.auth));
+    return reply;
   }
 
   close(): Promise<void> {
@@ -98,11 +103,13 @@ class ApiClient {
   }
 }
 
+/** `auth`: the CLI's token (cli/token-source); every call carries it. */
 export async function withApiClient<T>(
   baseUrl: string,
   use: (api: ApiClient) => Promise<T>,
+  auth: CliAuth | null = null,
 ): Promise<T> {
-  const api = new ApiClient(baseUrl);
+  const api = new ApiClient(baseUrl, auth);
   try {
     return await use(api);
   } finally {

@@ -184,3 +184,27 @@ describe('invoke helpers', () => {
     assert.throws(() => parseHeaderFlags([': v']), /--header must be Name:value/);
   });
 });
+
+describe('fn invoke: functions with auth: token', { timeout: 10_000 }, () => {
+  test('sends no token first; on a 401 unauthorized resends once with the CLI token, body and all', async () => {
+    const guarded = await startFakeServer((req) => (req.headers.authorization === 'Bearer dgt_secret'
+      ? { status: 200, body: 'in' }
+      : { status: 401, body: { error: { code: 'unauthorized', message: 'needs a token' } } }));
+    try {
+      const { code, out } = await run(['g', '--namespace', 'team-a', '--data', 'x', '--proxy', guarded.url], { DIRIGENT_TOKEN: 'dgt_secret' });
+      assert.equal(code, 0);
+      assert.equal(out, 'in\n');
+      assert.deepEqual(guarded.requests.map((r) => [r.headers.host, r.headers.authorization, r.body]),
+        [['g.team-a', undefined, 'x'], ['g.team-a', 'Bearer dgt_secret', 'x']]);
+    } finally {
+      await guarded.close();
+    }
+  });
+
+  test('a public function never sees the token', async () => {
+    const { code } = await run(['hello', '--proxy', dp.url], { DIRIGENT_TOKEN: 'dgt_secret' });
+    assert.equal(code, 0);
+    assert.equal(dp.requests.length, 1);
+    assert.equal(dp.requests[0]!.headers.authorization, undefined);
+  });
+});

@@ -14,6 +14,7 @@ import { cliDefaults } from '../config/defaults.js';
 import { cliContext, CliError, usageError, type CliContext } from './context.js';
 import { formatApiError, resolveProxyUrl, sendRaw, transportError, type RawReply } from './http.js';
 import { collect, numberArg } from './fn-flags.js';
+import { authHeader, cliAuth } from './token-source.js';
 
 interface InvokeFlags {
   data?: string;
@@ -23,6 +24,7 @@ interface InvokeFlags {
   header?: string[];
   raw: boolean;
   proxy?: string;
+  namespace?: string;
   requestTimeoutMs: number;
 }
 
@@ -39,6 +41,7 @@ export function registerInvokeCommand(fn: Command): void {
     .option('--path <p>', 'request path and query', '/')
     .option('--header <K:V>', 'extra request header (repeatable)', collect)
     .option('--raw', 'print the body byte for byte (no final newline added)', false)
+    .option('--namespace <ns>', 'namespace of the function (Host <name>.<ns>; default: default)')
     .option('--proxy <url>',
       `data-plane URL (env DIRIGENT_PROXY, default ${cliDefaults.proxyUrl})`)
     .option('--request-timeout-ms <ms>', 'give up after this long, including a cold start',
@@ -61,10 +64,11 @@ Examples:
       if (!flags.path.startsWith('/')) {
         throw usageError(`--path must start with /, got "${flags.path}"`);
       }
-      const headers = { ...parseHeaderFlags(flags.header ?? []), host: name };
+      const host = flags.namespace === undefined ? name : `${name}.${flags.namespace}`;
+      const headers = { ...parseHeaderFlags(flags.header ?? []), host };
       const url = `${proxyUrl}${flags.path}`;
       const timeoutMs = flags.requestTimeoutMs;
-      const { reply, close } = await sendRaw({ url, method, headers, body }, timeoutMs, proxyUrl);
+      const { reply, close } = await sendWithTokenOnDemand(ctx, { url, method, headers, body }, timeoutMs, proxyUrl);
       let kept: Buffer;
       try {
         kept = await streamBody(reply, ctx, flags.raw);
@@ -78,6 +82,30 @@ Examples:
         throw new CliError(formatApiError(reply.status, kept.toString('utf8'), url));
       }
     });
+}
+
+/**
+ * Sends without a token first, so a public function never sees the caller's token; on a 401
+ * `unauthorized` (the function has `auth: token`) sends once more with the CLI's token. The
+ * body is in memory, so it can be sent twice.
+ */
+async function sendWithTokenOnDemand(ctx: CliContext, req: Parameters<typeof sendRaw>[0], timeoutMs: number, proxyUrl: string): ReturnType<typeof sendRaw> {
+  const first = await sendRaw(req, timeoutMs, proxyUrl);
+  const auth = cliAuth(ctx.env, ctx.cwd);
+  if (first.reply.status !== 401 || 'authorization' in req.headers || auth.token === '') return first;
+  let text: string;
+  try {
+    const chunks: Buffer[] = [];
+    for await (const chunk of first.reply.body) chunks.push(Buffer.from(chunk));
+    text = Buffer.concat(chunks).toString('utf8');
+  } finally {
+    await first.close();
+  }
+  if (!text.includes('"unauthorized"')) {
+    // Not the DP asking for a token: show that answer as it was.
+    return { reply: { ...first.reply, body: (async function* () { yield Buffer.from(text); })() }, close: async () => undefined };
+  }
+  return sendRaw({ ...req, headers: { ...req.headers, ...authHeader(auth) } }, timeoutMs, proxyUrl);
 }
 
 async function readBody(flags: InvokeFlags, cwd: string): Promise<Uint8Array | undefined> {

@@ -16,6 +16,8 @@ const functionSpec = z.object({
   port: z.number(),
   env: z.record(z.string()),
   egress: z.boolean().optional(),
+  namespace: z.string().optional(),
+  auth: z.string().optional(),
   resources,
   concurrency: z.number(),
   timeoutMs: z.number(),

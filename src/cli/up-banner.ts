@@ -26,6 +26,10 @@ Try it from another terminal (in the repository; \`npm link\` puts \`dirigent\` 
   ${env}./bin/dirigent.js fn invoke hello
   curl -H 'Host: hello' ${layout.proxyUrl}/
 
+The CLI reads the admin token from ${stateDir}/admin.token (or DIRIGENT_TOKEN); make more with
+  ./bin/dirigent.js token create --scope deploy --namespace team-a
+Functions are public (auth: none) unless deployed with --auth token.
+
 Ctrl-C stops the cluster; a component that dies is restarted.
 `);
 }

@@ -108,20 +108,23 @@ function etcd(i: UpLayoutInput, clientUrl: string): PlannedComponent {
 function controlPlane(i: UpLayoutInput, k: number, api: string, rpcPort: number, etcdUrl: string | undefined): PlannedComponent {
   const single = etcdUrl === undefined;
   const args = ['control-plane', '--state-dir', single ? i.stateDir : join(i.stateDir, `cp-${k}`), '--api-port', api.split(':')[1]!, '--rpc-port', String(rpcPort),
-    '--placement', i.placement, '--heartbeat-timeout-ms', String(i.heartbeatTimeoutMs)];
+    '--placement', i.placement, '--heartbeat-timeout-ms', String(i.heartbeatTimeoutMs),
+    '--admin-token-file', adminTokenPath(i.stateDir), '--cluster-token-file', clusterTokenPath(i.stateDir)];
   if (!single) args.push('--store', etcdUrl.replace(/^http:/, 'etcd:'), '--id', `cp-${k}`);
   return { name: single ? 'control-plane' : `control-plane-${k}`, kind: 'control-plane', args, healthUrl: `http://${api}/health` };
 }
 
 function dataPlane(i: UpLayoutInput, k: number, cps: string, proxyPort: number, internalPort: number): PlannedComponent {
   const single = i.dataPlanes === 1;
-  const args = ['data-plane', '--control-plane', cps, '--proxy-port', String(proxyPort), '--internal-port', String(internalPort), '--load-balancing', i.loadBalancing];
+  const args = ['data-plane', '--control-plane', cps, '--proxy-port', String(proxyPort), '--internal-port', String(internalPort), '--load-balancing', i.loadBalancing,
+    '--cluster-token-file', clusterTokenPath(i.stateDir)];
   if (!single) args.push('--id', `dp-${k}`);
   return { name: single ? 'data-plane' : `data-plane-${k}`, kind: 'data-plane', args, healthUrl: `http://${host}:${internalPort}/health` };
 }
 
 function workers(i: UpLayoutInput, cps: string): PlannedComponent[] {
-  const base = ['worker', '--control-plane', cps, '--runtime', i.runtime, '--state-dir', i.stateDir, '--heartbeat-period-ms', String(i.heartbeatPeriodMs)];
+  const base = ['worker', '--control-plane', cps, '--runtime', i.runtime, '--state-dir', i.stateDir, '--heartbeat-period-ms', String(i.heartbeatPeriodMs),
+    '--cluster-token-file', clusterTokenPath(i.stateDir)];
   if (i.workerCpuMillis) base.push('--cpu-millis', i.workerCpuMillis);
   if (i.workerMemoryMib) base.push('--memory-mib', i.workerMemoryMib);
   if (i.isolation !== undefined && i.runtime !== 'emulated') base.push('--isolation', i.isolation);
@@ -147,6 +150,16 @@ function frontend(i: UpLayoutInput, cpApis: string[], dpProxies: string[]): Plan
   // One CP is always the leader; /health/leader is what tells replicas apart.
   if (cpApis.length === 1) args.push('--api-health-path', '/health');
   return { name: 'frontend', kind: 'frontend', args, healthUrl: `http://${host}:${i.frontendApiPort}/health` };
+}
+
+/** The admin token `up` makes (every CP replica shares it; the CLI reads it from here). */
+export function adminTokenPath(stateDir: string): string {
+  return join(stateDir, 'admin.token');
+}
+
+/** The token workers and DPs join the control plane with. */
+export function clusterTokenPath(stateDir: string): string {
+  return join(stateDir, 'cluster.token');
 }
 
 /** [first, last] cut into n contiguous inclusive slices of equal size. */

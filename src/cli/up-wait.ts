@@ -29,11 +29,12 @@ export async function waitHealthy(url: string, name: string, log: string, restar
   throw new Error(`${name} not healthy at ${url} after ${startupTimeoutMs} ms; see ${log}`);
 }
 
-export async function waitWorkers(url: string, n: number): Promise<void> {
+/** `token`: the admin token (GET /v1/cluster needs one). */
+export async function waitWorkers(url: string, n: number, token: string): Promise<void> {
   const deadline = Date.now() + startupTimeoutMs;
   while (Date.now() < deadline) {
     try {
-      const r = await fetch(url, { signal: AbortSignal.timeout(probeTimeoutMs) });
+      const r = await fetch(url, { signal: AbortSignal.timeout(probeTimeoutMs), headers: { authorization: `Bearer ${token}` } });
       const body = (await r.json()) as { workers?: { connected?: boolean }[] };
       if ((body.workers ?? []).filter((w) => w.connected === true).length >= n) return;
     } catch {

@@ -20,7 +20,8 @@ import { placementPolicyNames } from '../policy/placement/placement.js';
 import { pinoLogger, type LogLevel } from '../shared/pino-logger.js';
 import { parentPidEnv } from '../shared/parent-watch.js';
 import { Supervisor, type Supervised } from './supervisor.js';
-import { planUp, type PlannedComponent, type UpLayout, type UpLayoutInput } from './up-layout.js';
+import { adminTokenPath, clusterTokenPath, planUp, type PlannedComponent, type UpLayout, type UpLayoutInput } from './up-layout.js';
+import { readOrCreateTokenFile } from '../shared/secrets.js';
 import { waitHealthy, waitWorkers } from './up-wait.js';
 import { printBanner } from './up-banner.js';
 
@@ -137,6 +138,9 @@ async function runUp(o: UpOptions): Promise<void> {
   }
   if (o.fresh) rmSync(stateDir, { recursive: true, force: true });
   mkdirSync(join(stateDir, 'logs'), { recursive: true });
+  // Made before any component starts, so every CP replica, DP and worker reads the same ones.
+  const adminToken = readOrCreateTokenFile(adminTokenPath(stateDir)).token;
+  readOrCreateTokenFile(clusterTokenPath(stateDir));
   const log = pinoLogger('up', o.logLevel as LogLevel);
   const sup = new Supervisor(log, () => writeClusterFile(stateDir, layout, sup.children));
   const stopAll = async (code: number): Promise<never> => {
@@ -158,7 +162,7 @@ async function runUp(o: UpOptions): Promise<void> {
       await Promise.all(started.map((s, k) => (stage[k]!.healthUrl ? waitHealthy(stage[k]!.healthUrl!, s.spec.name, s.spec.log, () => s.restarts) : Promise.resolve())));
     }
     // Through the front end in HA: only the leader knows the workers.
-    await waitWorkers(`${layout.apiUrl}/v1/cluster`, Number(o.workers));
+    await waitWorkers(`${layout.apiUrl}/v1/cluster`, Number(o.workers), adminToken);
   } catch (err) {
     process.stderr.write(`dirigent up: ${(err as Error).message}\n`);
     await stopAll(1);

@@ -20,9 +20,12 @@ import { systemClock, type Clock } from '../shared/clock.js';
 import { bindServer } from '../shared/grpc.js';
 import type { Logger } from '../shared/logger.js';
 import { seededRng } from '../shared/rng.js';
+import { isLoopbackHost } from '../shared/loopback.js';
+import { readOrCreateTokenFile } from '../shared/secrets.js';
 import { ControlPlaneCore } from './core/control-plane.js';
 import type { ApiResult } from './core/types.js';
 import { startApiServer, type ApiBackend } from './shell/api-server.js';
+import { Tenancy } from './shell/api-auth.js';
 import { clusterView } from './shell/cluster-view.js';
 import { EtcdElection, leaderKey } from './shell/election-etcd.js';
 import { SoloElection, type CpMember, type Election } from './shell/election.js';
@@ -48,6 +51,8 @@ const failFastAfterFailures = 3;
 export const deposedExitCode = 75;
 
 export async function startControlPlane(cfg: ControlPlaneConfig, log: Logger, store?: Store): Promise<RunningControlPlane> {
+  checkAuthListen(cfg);
+  const adminToken = cfg.auth === 'token' ? await bootstrapToken(cfg, log) : null;
   const clock = systemClock;
   const seed = cfg.seed !== 0 ? cfg.seed : Math.floor(Math.random() * 2 ** 31);
   const core = newCore(cfg, seed, log);
@@ -58,6 +63,7 @@ export async function startControlPlane(cfg: ControlPlaneConfig, log: Logger, st
   const { db, election } = openBackends(cfg, self, clock, log, store);
   const runtime = new CpRuntime(core, db, clock, metrics, log);
   runtime.mayAct = () => election.holdsLease();
+  const tenancy = newTenancy(cfg, adminToken, db, runtime, clock);
   const rpc = new RpcServer({
     core,
     handle: (e) => runtime.handle(e),
@@ -65,7 +71,7 @@ export async function startControlPlane(cfg: ControlPlaneConfig, log: Logger, st
   }, log);
   runtime.rpc = rpc;
   const timers: { ticker: NodeJS.Timeout | null } = { ticker: null };
-  const takeOver = (): Promise<void> => lead(election, db, runtime, clock, log).then((term) => {
+  const takeOver = (): Promise<void> => lead(election, db, runtime, tenancy, clock, log).then((term) => {
     role.term = term;
     role.leading = true;
     timers.ticker = setInterval(() => runtime.tick(), cfg.monitorPeriodMs);
@@ -78,7 +84,7 @@ export async function startControlPlane(cfg: ControlPlaneConfig, log: Logger, st
   const backend = withRole(apiBackend(runtime, clock, cluster, metrics.registry), role, election);
   let api: Server;
   try {
-    api = await startApiServer({ host: cfg.host, port: cfg.apiPort, bodyBytesMax: apiDefaults.bodyBytesMax, backend, log });
+    api = await startApiServer({ host: cfg.host, port: cfg.apiPort, bodyBytesMax: apiDefaults.bodyBytesMax, backend, tenancy, log });
   } catch (err) {
     rpc.server.forceShutdown();
     throw err;
@@ -168,15 +174,55 @@ function advertised(cfg: ControlPlaneConfig): string {
 }
 
 /** Waits for leadership, then takes over: term, fenced store, records from the store. */
-async function lead(election: Election, db: Store, runtime: CpRuntime, clock: Clock, log: Logger): Promise<number> {
+async function lead(election: Election, db: Store, runtime: CpRuntime, tenancy: Tenancy, clock: Clock, log: Logger): Promise<number> {
   const term = await election.campaign();
   runtime.core.setTerm(term);
   if (db instanceof EtcdStore) db.fence(leaderKey, String(term));
   const loaded = await db.load();
   for (const record of loaded.functions) runtime.handle({ kind: 'function_upserted', record, reconstructed: true });
   runtime.core.loadPeers(loaded.workers, loaded.dataPlanes, clock.nowMs());
-  log.info('control_plane.restored', { term, functions: loaded.functions.length, workers: loaded.workers.length, dataPlanes: loaded.dataPlanes.length });
+  await tenancy.load(loaded.tokens, loaded.namespaces);
+  log.info('control_plane.restored', { term, functions: loaded.functions.length, workers: loaded.workers.length, dataPlanes: loaded.dataPlanes.length,
+    tokens: loaded.tokens.length, namespaces: loaded.namespaces.length });
   return term;
+}
+
+/** Auth off is for one machine only: anyone who reaches an open API could deploy code. */
+function checkAuthListen(cfg: ControlPlaneConfig): void {
+  if (cfg.auth === 'none' && !isLoopbackHost(cfg.host)) {
+    throw new ConfigError(`control plane: auth none is allowed only on a loopback host (127.0.0.1, ::1, localhost), but host is ${cfg.host}; drop --auth none or listen on --host 127.0.0.1`);
+  }
+}
+
+/** How often and how long to retry reading an admin token file another CP is writing right now. */
+const tokenFileTries = 20;
+const tokenFileRetryMs = 50;
+
+/** The bootstrap admin token: `adminTokenFile`, else <stateDir>/admin.token, created when missing. */
+async function bootstrapToken(cfg: ControlPlaneConfig, log: Logger): Promise<string> {
+  const path = cfg.adminTokenFile !== '' ? cfg.adminTokenFile : join(cfg.stateDir, 'admin.token');
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      const { token, created } = readOrCreateTokenFile(path);
+      if (created) log.info('admin_token.created', { path });
+      return token;
+    } catch (err) {
+      // CPs sharing a state dir may race to create it: the loser reads what the winner wrote.
+      if (attempt >= tokenFileTries) throw new ConfigError(`control plane: admin token file ${path}: ${(err as Error).message}`);
+      await new Promise((r) => setTimeout(r, tokenFileRetryMs));
+    }
+  }
+}
+
+function newTenancy(cfg: ControlPlaneConfig, adminToken: string | null, db: Store, runtime: CpRuntime, clock: Clock): Tenancy {
+  const defaults = { functions: cfg.namespaceFunctionsMax, sandboxes: cfg.namespaceSandboxesMax, cpuMillis: cfg.namespaceCpuMillisMax, memoryMiB: cfg.namespaceMemoryMiBMax };
+  return new Tenancy(cfg.auth === 'none' ? 'none' : 'token', adminToken, defaults, {
+    store: db,
+    setInvokeTokens: (tokens) => runtime.setInvokeTokens(tokens),
+    setNamespaceQuotas: (records, d) => runtime.setNamespaceQuotas(records, d),
+    namespaceUsage: (ns) => runtime.namespaceUsage(ns),
+    wallMs: () => clock.wallMs(),
+  });
 }
 
 /** The store and the election its URL implies: SQLite and solo, or etcd for both. */
@@ -223,6 +269,7 @@ function apiBackend(runtime: CpRuntime, clock: Clock, cluster: () => unknown, re
       return orThrow(await runtime.submit({ kind: 'api_delete', name })) !== 'not_found';
     },
     getFunction: item,
+    functionKeys: () => core.records().map((r) => r.spec.name),
     listFunctions() {
       return core.records().map((r) => item(r.spec.name)!);
     },

@@ -4,11 +4,13 @@
  * the control planes (API to the leader), and keeps its data-plane slots in step with the
  * leader's `GET /v1/cluster` through the runtime API, so joins and leaves drop no connection.
  */
+import { existsSync, readFileSync } from 'node:fs';
 import { watchParent } from '../shared/parent-watch.js';
 import type { Command } from 'commander';
 import { pinoLogger, type LogLevel } from '../shared/pino-logger.js';
 import type { Logger } from '../shared/logger.js';
 import { CliError, ExitCode } from '../cli/context.js';
+import { authHeader, cliAuth } from '../cli/token-source.js';
 import { parseHostPort, planSlots, type HostPort, type SlotTable } from './config.js';
 import { dataPlanesFromCluster, resolveHostPort, wantedDataPlanes } from './discovery.js';
 import { haproxyFiles, startHaproxy, type Haproxy } from './haproxy.js';
@@ -37,6 +39,7 @@ interface FrontendOptions {
   apiHealthPath: string;
   discoverPeriodMs: string;
   logLevel: string;
+  tokenFile?: string;
 }
 
 export function registerFrontendCommand(program: Command): void {
@@ -53,6 +56,7 @@ export function registerFrontendCommand(program: Command): void {
     .option('--slots <n>', 'data planes the front end can hold', String(d.slots))
     .option('--api-health-path <path>', 'CP path that answers 200 only on the leader', d.apiHealthPath)
     .option('--discover-period-ms <ms>', 'how often to read the data planes from GET /v1/cluster (0: never)', String(d.discoverPeriodMs))
+    .option('--token-file <path>', 'bearer token for GET /v1/cluster (default: DIRIGENT_TOKEN, else <state-dir>/admin.token)')
     .option('--log-level <level>', 'log level', 'info')
     .action(async (o: FrontendOptions) => {
       await runFrontend(o);
@@ -98,7 +102,7 @@ async function runFrontend(o: FrontendOptions): Promise<void> {
   const table: SlotTable = Array.from({ length: slots }, (_, i) => staticDps[i] ?? null);
   const apiHost = o.bindHost === '0.0.0.0' ? '127.0.0.1' : o.bindHost;
   const timer = periodMs > 0
-    ? startDiscovery(`http://${apiHost}:${apiPort}/v1/cluster`, periodMs, staticDps, table, haproxy, log)
+    ? startDiscovery(`http://${apiHost}:${apiPort}/v1/cluster`, periodMs, staticDps, table, haproxy, log, discoveryAuth(o.stateDir, o.tokenFile))
     : null;
   let stopping = false;
   const stop = (why: string): void => {
@@ -127,13 +131,26 @@ async function asCliError<T>(fn: () => Promise<T>): Promise<T> {
   }
 }
 
-function startDiscovery(url: string, periodMs: number, staticDps: string[], table: SlotTable, haproxy: Haproxy, log: Logger): NodeJS.Timeout {
+/**
+ * GET /v1/cluster needs a token: DIRIGENT_TOKEN, else the admin token `up` wrote to the state
+ * directory; read at each round, so a token file a CP makes later is found too.
+ */
+function discoveryAuth(stateDir: string, tokenFile: string | undefined): () => Record<string, string> {
+  const env = { ...process.env, DIRIGENT_STATE_DIR: process.env.DIRIGENT_STATE_DIR ?? stateDir };
+  return () => {
+    if (tokenFile === undefined || process.env.DIRIGENT_TOKEN) return authHeader(cliAuth(env, process.cwd()));
+    return existsSync(tokenFile) ? authHeader({ token: readFileSync(tokenFile, 'utf8').trim(), source: tokenFile }) : {};
+  };
+}
+
+function startDiscovery(url: string, periodMs: number, staticDps: string[], table: SlotTable, haproxy: Haproxy, log: Logger,
+  auth: () => Record<string, string>): NodeJS.Timeout {
   let busy = false;
   let previous: string[] = [];
   return setInterval(() => {
     if (busy) return;
     busy = true;
-    void discoverOnce(url, staticDps, previous, table, haproxy, log)
+    void discoverOnce(url, auth(), staticDps, previous, table, haproxy, log)
       .then((wanted) => { previous = wanted; })
       .catch((err: unknown) => log.warn('frontend.discovery_failed', { error: String(err) }))
       .finally(() => { busy = false; });
@@ -141,8 +158,9 @@ function startDiscovery(url: string, periodMs: number, staticDps: string[], tabl
 }
 
 /** One round: read the leader's data planes, move the slot table, tell HAProxy. */
-async function discoverOnce(url: string, staticDps: string[], previous: string[], table: SlotTable, haproxy: Haproxy, log: Logger): Promise<string[]> {
-  const r = await fetch(url, { signal: AbortSignal.timeout(discoverTimeoutMs) });
+async function discoverOnce(url: string, headers: Record<string, string>, staticDps: string[], previous: string[], table: SlotTable, haproxy: Haproxy,
+  log: Logger): Promise<string[]> {
+  const r = await fetch(url, { signal: AbortSignal.timeout(discoverTimeoutMs), headers });
   const listed = r.ok ? dataPlanesFromCluster(await r.json()) : null;
   const resolved: string[] = [];
   for (const key of listed ?? []) {

@@ -99,7 +99,7 @@ async function drive(c: TestCluster, opts: FuzzOptions, result: FuzzResult, base
       const index = next;
       next += 1;
       const input = stream.at(index);
-      const why = await sendOne(c, input, result);
+      const why = await sendOne(c, withToken(c, input, index), result);
       if (why) result.failure ??= { seed: opts.seed, index, input, why };
     }
   };
@@ -108,6 +108,15 @@ async function drive(c: TestCluster, opts: FuzzOptions, result: FuzzResult, base
   } finally {
     clearInterval(monitor);
   }
+}
+
+/** One management input in this many goes without a token (401s); the rest reach validation. */
+const tokenlessEvery = 8;
+
+/** Management inputs carry the admin token, except every `tokenlessEvery`-th (by index, so replays match). */
+function withToken(c: TestCluster, input: FuzzInput, index: number): FuzzInput {
+  if (input.kind !== 'management' || index % tokenlessEvery === 0 || 'authorization' in input.headers) return input;
+  return { ...input, headers: { ...input.headers, authorization: `Bearer ${c.adminToken()}` } };
 }
 
 async function sendOne(c: TestCluster, input: FuzzInput, result: FuzzResult): Promise<string | null> {

@@ -62,7 +62,7 @@ describe('frontend: two data planes behind HAProxy', { timeout: 90_000 }, () => 
   it('finds data planes through GET /v1/cluster when none are given', async () => {
     const [inv, api] = await Promise.all([freePort(), freePort()]);
     c.spawn('frontend-discovering', ['frontend', '--state-dir', `${c.stateDir}/fe2`, '--invocation-port', String(inv), '--api-port', String(api),
-      '--control-planes', `127.0.0.1:${c.apiPort}`, '--slots', '4', '--discover-period-ms', '200']);
+      '--control-planes', `127.0.0.1:${c.apiPort}`, '--slots', '4', '--discover-period-ms', '200', '--token-file', join(c.stateDir, 'admin.token')]);
     await waitFor(async () => (await c.send('GET', `http://127.0.0.1:${inv}/`, undefined, { host: 'fa' })).status === 200, 15_000, 'an invocation through the discovering front end');
   });
 

@@ -5,7 +5,7 @@
  * suites; every wait is bounded.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -135,7 +135,20 @@ export class TestCluster {
     return this.send('GET', url);
   }
 
-  async send(method: string, url: string, body?: string | Buffer, headers: Record<string, string> = {}): Promise<Resp> {
+  /** Where the CP's admin.token is: its --state-dir, or the one a test's `dirigent up` uses. */
+  adminTokenDir = this.stateDir;
+
+  /** The bootstrap admin token the CP wrote to <adminTokenDir>/admin.token ('' before it exists). */
+  adminToken(): string {
+    const path = join(this.adminTokenDir, 'admin.token');
+    return existsSync(path) ? readFileSync(path, 'utf8').trim() : '';
+  }
+
+  /** Management calls carry the admin token unless the test sets Authorization (or `noToken`). */
+  async send(method: string, url: string, body?: string | Buffer, headers: Record<string, string> = {}, noToken = false): Promise<Resp> {
+    const toProxy = this.proxyPort !== 0 && url.startsWith(this.proxy);
+    const token = noToken || toProxy || 'authorization' in headers ? '' : this.adminToken();
+    if (token !== '') headers = { ...headers, authorization: `Bearer ${token}` };
     const r = await request(url, { method: method as 'GET', body, headers, headersTimeout: 30_000, bodyTimeout: 30_000 });
     const text = await r.body.text();
     let json: unknown = null;

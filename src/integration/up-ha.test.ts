@@ -43,6 +43,7 @@ function haSuite(title: string, extra: string[], replicas: number, skip: string 
   describe(title, { timeout: 180_000, skip }, () => {
     const stateDir = mkdtempSync(join(tmpdir(), 'dirigent-ha-'));
     const c = new TestCluster();
+    c.adminTokenDir = stateDir;
     let up: ChildProcess;
     let output = '';
     const invokeOk = async (): Promise<boolean> => (await c.invoke('ha-fn')).status === 200;

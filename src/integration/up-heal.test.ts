@@ -2,6 +2,8 @@
  * Goal: issue #8 part 6 from outside. `dirigent up` (default layout, emulated runtime, free
  * ports) restarts a SIGKILLed data plane and a SIGKILLed control plane, logs each restart as
  * `up.component_restarted`, and invocations work again afterwards; Ctrl-C stops everything.
+ * Issue #10: up makes admin.token and cluster.token in its state dir (here `<tmp>/.dirigent`, the
+ * default name), and the CLI run beside it needs no token argument.
  */
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -21,9 +23,11 @@ interface ClusterFile {
 }
 
 describe('dirigent up heals its components', { timeout: 120_000 }, () => {
-  const stateDir = mkdtempSync(join(tmpdir(), 'dirigent-up-'));
+  const workDir = mkdtempSync(join(tmpdir(), 'dirigent-up-'));
+  const stateDir = join(workDir, '.dirigent');
   // Only for its HTTP helpers and base URLs; `up` starts the processes.
   const c = new TestCluster();
+  c.adminTokenDir = stateDir;
   let up: ChildProcess;
   let output = '';
   const clusterFile = (): ClusterFile => JSON.parse(readFileSync(join(stateDir, 'cluster.json'), 'utf8')) as ClusterFile;
@@ -60,7 +64,34 @@ describe('dirigent up heals its components', { timeout: 120_000 }, () => {
       if (up.exitCode === null && up.signalCode === null) up.kill('SIGKILL');
     }
     await waitFor(() => pids.every((p) => !alive(p)), 10_000, 'every component stopped with `up`');
-    rmSync(stateDir, { recursive: true, force: true });
+    rmSync(workDir, { recursive: true, force: true });
+  });
+
+  /** The CLI as a user runs it beside `up`: no token flag, no DIRIGENT_TOKEN, cwd holding .dirigent. */
+  const cli = (args: string[]): Promise<{ code: number | null; out: string; err: string }> => new Promise((resolve) => {
+    const env: NodeJS.ProcessEnv = { ...process.env, DIRIGENT_API: c.api, DIRIGENT_PROXY: c.proxy };
+    delete env.DIRIGENT_TOKEN;
+    delete env.DIRIGENT_STATE_DIR;
+    const p = spawn(process.execPath, [mainJs, ...args], { cwd: workDir, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let [out, err] = ['', ''];
+    p.stdout!.on('data', (b: Buffer) => { out += b.toString(); });
+    p.stderr!.on('data', (b: Buffer) => { err += b.toString(); });
+    p.on('close', (code) => resolve({ code, out, err }));
+  });
+
+  it('made the admin and cluster tokens; the CLI deploys, invokes and makes tokens with no token argument', async () => {
+    for (const f of ['admin.token', 'cluster.token']) assert.match(readFileSync(join(stateDir, f), 'utf8'), /^dgt_[0-9a-f]{12}_/, f);
+    assert.match(output, /admin token/);
+    const deployed = await cli(['fn', 'deploy', 'by-cli', '--image', 'emulated']);
+    assert.equal(deployed.code, 0, deployed.err);
+    const invoked = await cli(['fn', 'invoke', 'by-cli']);
+    assert.equal(invoked.code, 0, invoked.err);
+    const made = await cli(['token', 'create', '--scope', 'read']);
+    assert.equal(made.code, 0, made.err);
+    assert.match(made.out, /^dgt_[0-9a-f]{12}_[A-Za-z0-9_-]{43}\n$/);
+    const asReader = await c.send('GET', `${c.api}/v1/functions`, undefined, { authorization: `Bearer ${made.out.trim()}` });
+    assert.equal(asReader.status, 200);
+    assert.equal((await c.send('GET', `${c.api}/v1/functions`, undefined, {}, true)).status, 401);
   });
 
   it('restarts a SIGKILLed data plane', async () => {

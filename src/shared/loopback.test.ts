@@ -13,7 +13,7 @@ describe('isLoopbackHost', () => {
     }
   });
   it('refuses everything else', () => {
-    for (const h of ['0.0.0.0', '::', '', '10.0.0.1', '128.0.0.1', '127.0.0.256', '127.0.0', 'localhost.evil.com', '192.168.1.1', 'example.com']) {
+    for (const h of ['0.0.0.0', '::', '', '10.0.0.1', '128.0.0.1', '127.0.0.256', '127.0.0', 'localhost.evil.com', '127.0.0.1.nip.io', '192.168.1.1', 'example.com']) {
       assert.equal(isLoopbackHost(h), false, h);
     }
   });

@@ -10,6 +10,7 @@ import type { Server } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import { silentLogger } from '../../shared/logger.js';
 import { startApiServer, type ApiBackend } from './api-server.js';
+import { memoryTenancy } from './api-testkit.js';
 
 const backend = {} as ApiBackend; // never reached: the parser refuses before routing
 
@@ -36,7 +37,7 @@ describe('api server: requests the HTTP parser refuses', { timeout: 10_000 }, ()
   let server: Server;
   let port = 0;
   before(async () => {
-    server = await startApiServer({ host: '127.0.0.1', port: 0, bodyBytesMax: 4096, backend, log: silentLogger });
+    server = await startApiServer({ host: '127.0.0.1', port: 0, bodyBytesMax: 4096, backend, tenancy: memoryTenancy(), log: silentLogger });
     port = (server.address() as AddressInfo).port;
   });
   after(() => new Promise<void>((r) => server.close(() => r())));

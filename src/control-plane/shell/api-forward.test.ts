@@ -11,6 +11,7 @@ import { after, before, describe, it } from 'node:test';
 import type { FunctionSpec } from '../../api/types.js';
 import { silentLogger } from '../../shared/logger.js';
 import { startApiServer, type ApiBackend } from './api-server.js';
+import { memoryTenancy } from './api-testkit.js';
 
 function backend(role: 'leader' | 'standby', leaderApi: () => string | null, created: string[]): ApiBackend {
   return {
@@ -19,6 +20,7 @@ function backend(role: 'leader' | 'standby', leaderApi: () => string | null, cre
     deleteFunction: async () => false,
     getFunction: (name) => ({ function: { name } as FunctionSpec, status: {} }),
     listFunctions: () => [],
+    functionKeys: () => [],
     cluster: async () => ({ servedBy: role }),
     dataPlaneAddresses: () => [],
     metrics: async () => ({ contentType: 'text/plain', body: '' }),
@@ -53,8 +55,8 @@ describe('API on a standby control plane', () => {
   let standby: Server;
   const port = (s: Server): number => (s.address() as AddressInfo).port;
   before(async () => {
-    leader = await startApiServer({ host: '127.0.0.1', port: 0, bodyBytesMax: 4096, backend: backend('leader', () => null, created), log: silentLogger });
-    standby = await startApiServer({ host: '127.0.0.1', port: 0, bodyBytesMax: 4096, backend: backend('standby', () => leaderAddress, []), log: silentLogger });
+    leader = await startApiServer({ host: '127.0.0.1', port: 0, bodyBytesMax: 4096, backend: backend('leader', () => null, created), tenancy: memoryTenancy(), log: silentLogger });
+    standby = await startApiServer({ host: '127.0.0.1', port: 0, bodyBytesMax: 4096, backend: backend('standby', () => leaderAddress, []), tenancy: memoryTenancy(), log: silentLogger });
   });
   after(() => {
     for (const s of [leader, standby]) {

@@ -10,6 +10,7 @@ import { after, before, describe, it } from 'node:test';
 import type { FunctionSpec } from '../../api/types.js';
 import { silentLogger } from '../../shared/logger.js';
 import { startApiServer, type ApiBackend } from './api-server.js';
+import { memoryTenancy } from './api-testkit.js';
 
 const bodyBytesMax = 4096;
 
@@ -26,6 +27,7 @@ function memoryBackend(): ApiBackend {
     deleteFunction: async (name) => functions.delete(name),
     getFunction: (name) => (functions.has(name) ? { function: functions.get(name)!, status: {} } : null),
     listFunctions: () => [...functions.values()].map((f) => ({ function: f, status: {} })),
+    functionKeys: () => [...functions.keys()],
     cluster: () => ({}),
     dataPlaneAddresses: () => ['127.0.0.1:8080'],
     metrics: async () => ({ contentType: 'text/plain', body: '' }),
@@ -55,7 +57,7 @@ describe('api server: malformed client input', () => {
   let server: Server;
   let port = 0;
   before(async () => {
-    server = await startApiServer({ host: '127.0.0.1', port: 0, bodyBytesMax, backend: memoryBackend(), log: silentLogger });
+    server = await startApiServer({ host: '127.0.0.1', port: 0, bodyBytesMax, backend: memoryBackend(), tenancy: memoryTenancy(), log: silentLogger });
     port = (server.address() as AddressInfo).port;
   });
   after(() => new Promise<void>((resolve) => server.close(() => resolve())));
@@ -71,7 +73,7 @@ describe('api server: malformed client input', () => {
 
   it('a body of 200k nested arrays is a 400, not a stack overflow', async () => {
     const deep = '['.repeat(200_000) + ']'.repeat(200_000);
-    const server2 = await startApiServer({ host: '127.0.0.1', port: 0, bodyBytesMax: 1_048_576, backend: memoryBackend(), log: silentLogger });
+    const server2 = await startApiServer({ host: '127.0.0.1', port: 0, bodyBytesMax: 1_048_576, backend: memoryBackend(), tenancy: memoryTenancy(), log: silentLogger });
     try {
       const r = await send((server2.address() as AddressInfo).port, 'POST', '/v1/functions', json, [deep]);
       assert.equal(r.status, 400, r.body);

@@ -2,32 +2,22 @@
  * @module control-plane/shell/api-server
  * The management API of DESIGN §8 on :9091 (JSON), plus the Dirigent-compatible form
  * registration on `/` and `/registerService` so tools written for Dirigent (InVitro) work.
+ * Every route but the health checks needs a bearer token (api-auth); a standby forwards
+ * requests with their Authorization header and only the leader authenticates them.
  */
 import { createServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { pipeline } from 'node:stream';
-import type { FunctionSpec } from '../../api/types.js';
-import { parseRegistrationForm } from '../../api/form.js';
-import { validateFunctionCreate, validateFunctionPatch } from '../../api/validate.js';
 import { apiDefaults } from '../../config/defaults.js';
 import type { Logger } from '../../shared/logger.js';
 import { answerClientError } from '../../shared/http-client-error.js';
-import { decodePathSegment, HttpError, parseJson, readBody, requireJson, sendError, sendJson } from './http-util.js';
+import type { Tenancy } from './api-auth.js';
+import { methodNotAllowed, requireScope, type ApiBackend, type RequestContext } from './api-context.js';
+import { createFunctionForm, createFunctionJson, functionItem, listFunctions } from './api-functions.js';
+import { namespaceRoutes } from './api-namespaces.js';
+import { tokenRoutes } from './api-tokens.js';
+import { decodePathSegment, HttpError, sendError, sendJson } from './http-util.js';
 
-/** What the API needs from the control plane. */
-export interface ApiBackend {
-  createFunction(spec: FunctionSpec): Promise<'created' | 'exists'>;
-  updateFunction(name: string, patch: (current: FunctionSpec) => FunctionSpec): Promise<boolean>;
-  deleteFunction(name: string): Promise<boolean>;
-  getFunction(name: string): { function: FunctionSpec; status: unknown } | null;
-  listFunctions(): { function: FunctionSpec; status: unknown }[];
-  cluster(): unknown;
-  dataPlaneAddresses(): string[];
-  metrics(): Promise<{ contentType: string; body: string }>;
-  /** This CP's role for `GET /health` (absent: a lone CP, always the leader). */
-  health?(): { role: 'leader' | 'standby'; term: number; pid: number; id: string };
-  /** null while this CP leads; on a standby the leader's API `host:port` ('' = unknown). */
-  leaderApi?(): string | null;
-}
+export type { ApiBackend } from './api-context.js';
 
 /** Requests a standby answers itself; everything else is the leader's business. */
 const localPaths = new Set(['/health', '/health/leader', '/metrics']);
@@ -44,14 +34,12 @@ export interface ApiServerOptions {
   bodyDiscardBytesMax?: number;
   jsonNestingDepthMax?: number;
   backend: ApiBackend;
+  /** Tokens and quotas; the leader's is loaded in lead(). */
+  tenancy: Tenancy;
   log: Logger;
 }
 
-interface RouteContext {
-  limits: { bodyBytesMax: number; bodyDiscardBytesMax: number };
-  jsonNestingDepthMax: number;
-  backend: ApiBackend;
-}
+type RouteContext = Omit<RequestContext, 'req' | 'res' | 'method' | 'query' | 'principal'>;
 
 export function startApiServer(opts: ApiServerOptions): Promise<Server> {
   const ctx: RouteContext = {
@@ -61,6 +49,7 @@ export function startApiServer(opts: ApiServerOptions): Promise<Server> {
     },
     jsonNestingDepthMax: opts.jsonNestingDepthMax ?? apiDefaults.jsonNestingDepthMax,
     backend: opts.backend,
+    tenancy: opts.tenancy,
   };
   const server = createServer((req, res) => {
     route(req, res, ctx).catch((err: unknown) => {
@@ -84,7 +73,8 @@ export function startApiServer(opts: ApiServerOptions): Promise<Server> {
 }
 
 async function route(req: IncomingMessage, res: ServerResponse, opts: RouteContext): Promise<void> {
-  const path = pathOf(req.url ?? '/');
+  const url = urlOf(req.url ?? '/');
+  const path = url.pathname;
   const method = req.method ?? 'GET';
   const b = opts.backend;
   const leaderApi = b.leaderApi?.() ?? null;
@@ -94,23 +84,36 @@ async function route(req: IncomingMessage, res: ServerResponse, opts: RouteConte
     const role = b.health?.().role ?? 'leader';
     return sendJson(res, role === 'leader' ? 200 : 503, { role });
   }
+  const principal = opts.tenancy.authenticate(req.headers.authorization);
+  if (principal === null) {
+    res.setHeader('www-authenticate', 'Bearer');
+    const given = req.headers.authorization === undefined ? 'no bearer token' : 'an unknown, revoked or malformed bearer token';
+    throw new HttpError(401, 'unauthorized', `${given}: send Authorization: Bearer <token> (dirigent token create, or the admin token file)`);
+  }
+  const ctx: RequestContext = { ...opts, req, res, method, query: url.searchParams, principal };
   if (path === '/metrics' && method === 'GET') {
+    requireScope(principal, 'cluster.read', 'read metrics');
     const m = await b.metrics();
     res.writeHead(200, { 'content-type': m.contentType });
     res.end(m.body);
     return;
   }
-  if (path === '/v1/cluster' && method === 'GET') return sendJson(res, 200, await b.cluster());
+  if (path === '/v1/cluster' && method === 'GET') {
+    requireScope(principal, 'cluster.read', 'read the cluster status');
+    return sendJson(res, 200, await b.cluster());
+  }
   if (path === '/v1/functions') {
-    if (method === 'GET') return sendJson(res, 200, { functions: b.listFunctions() });
-    if (method === 'POST') return createJson(req, res, opts);
+    if (method === 'GET') return listFunctions(ctx);
+    if (method === 'POST') return createFunctionJson(ctx);
     throw methodNotAllowed(method, path);
   }
   const m = functionPath.exec(path);
-  if (m) return functionItem(req, res, decodePathSegment(m[1]!, path), opts);
+  if (m) return functionItem(ctx, decodePathSegment(m[1]!, path));
+  if (await tokenRoutes(ctx, path)) return;
+  if (await namespaceRoutes(ctx, path)) return;
   if (path === '/' || path === '/registerService') {
     if (method !== 'POST') throw methodNotAllowed(method, path);
-    return createForm(req, res, opts);
+    return createFunctionForm(ctx);
   }
   throw new HttpError(404, 'not_found', `no route ${method} ${path}`);
 }
@@ -151,81 +154,11 @@ function withoutHopHeaders(headers: IncomingMessage['headers']): IncomingMessage
   return out;
 }
 
-/** The path of a request target, still percent-encoded (segments are decoded one by one). */
-function pathOf(target: string): string {
+/** The request target as a URL; its path stays percent-encoded (segments are decoded one by one). */
+function urlOf(target: string): URL {
   try {
-    return new URL(target, 'http://api').pathname;
+    return new URL(target, 'http://api');
   } catch {
     throw new HttpError(400, 'invalid_path', `request target ${JSON.stringify(target.slice(0, 200))} is not a valid URL path`, 'path');
   }
-}
-
-async function readJson(req: IncomingMessage, opts: RouteContext): Promise<unknown> {
-  requireJson(req);
-  return parseJson(await readBody(req, opts.limits), opts.jsonNestingDepthMax);
-}
-
-async function createJson(req: IncomingMessage, res: ServerResponse, opts: RouteContext): Promise<void> {
-  const body = await readJson(req, opts);
-  const v = validateFunctionCreate(body);
-  if (!v.ok) throw new HttpError(400, v.error.code, v.error.message, v.error.field);
-  if ((await opts.backend.createFunction(v.value)) === 'exists') {
-    throw new HttpError(409, 'already_exists', `function ${v.value.name} already exists`, 'name');
-  }
-  sendJson(res, 201, opts.backend.getFunction(v.value.name));
-}
-
-async function createForm(req: IncomingMessage, res: ServerResponse, opts: RouteContext): Promise<void> {
-  const v = parseRegistrationForm(await readBody(req, opts.limits));
-  if (!v.ok) throw new HttpError(400, v.error.code, v.error.message, v.error.field);
-  if ((await opts.backend.createFunction(v.value)) === 'exists') {
-    res.writeHead(409, { 'content-type': 'text/plain' });
-    res.end('Failed to register service.');
-    return;
-  }
-  res.writeHead(200, { 'content-type': 'text/plain' });
-  res.end(opts.backend.dataPlaneAddresses().join(';'));
-}
-
-async function functionItem(
-  req: IncomingMessage,
-  res: ServerResponse,
-  name: string,
-  opts: RouteContext,
-): Promise<void> {
-  const b = opts.backend;
-  const method = req.method ?? 'GET';
-  if (method === 'GET') {
-    const item = b.getFunction(name);
-    if (!item) throw notFound(name);
-    return sendJson(res, 200, item);
-  }
-  if (method === 'DELETE') {
-    if (!(await b.deleteFunction(name))) throw notFound(name);
-    res.writeHead(204);
-    res.end();
-    return;
-  }
-  if (method === 'PATCH') {
-    const body = await readJson(req, opts);
-    let failure: HttpError | null = null;
-    const found = await b.updateFunction(name, (current) => {
-      const v = validateFunctionPatch(current, body);
-      if (v.ok) return v.value;
-      failure = new HttpError(400, v.error.code, v.error.message, v.error.field);
-      return current;
-    });
-    if (failure) throw failure;
-    if (!found) throw notFound(name);
-    return sendJson(res, 200, b.getFunction(name));
-  }
-  throw methodNotAllowed(method, `/v1/functions/${name}`);
-}
-
-function notFound(name: string): HttpError {
-  return new HttpError(404, 'not_found', `function ${name} not found`, 'name');
-}
-
-function methodNotAllowed(method: string, path: string): HttpError {
-  return new HttpError(405, 'method_not_allowed', `${method} is not allowed on ${path}`);
 }

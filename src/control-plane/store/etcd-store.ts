@@ -1,7 +1,7 @@
 /**
  * @module control-plane/store/etcd-store
  * The HA Store: records as JSON values under a key prefix in etcd (`functions/<name>`,
- * `workers/<id>`, `data-planes/<id>`). Writes of one event-loop turn share one transaction per
+ * `workers/<id>`, `data-planes/<id>`, `tokens/<id>`, `namespaces/<name>`). Writes of one event-loop turn share one transaction per
  * `etcdTxnOpsMax` keys (group commit; the last write of a key in a turn wins, as etcd refuses a
  * key twice in one transaction), and batches commit one after another so writes apply in order.
  *
@@ -12,7 +12,7 @@
  */
 import { upgradeFunctionRecord } from './record-upgrade.js';
 import { Etcd3, type IOptions, type Namespace } from 'etcd3';
-import type { DataPlaneRecord, FunctionRecord, WorkerNodeRecord } from '../../api/types.js';
+import type { DataPlaneRecord, FunctionRecord, NamespaceRecord, TokenRecord, WorkerNodeRecord } from '../../api/types.js';
 import { StoreError, type Store, type StoreContents } from './store.js';
 
 /** etcd's default --max-txn-ops: a transaction holds at most this many operations. */
@@ -23,6 +23,8 @@ const etcdCallTimeoutMs = 3_000;
 const functionsDir = 'functions/';
 const workersDir = 'workers/';
 const dataPlanesDir = 'data-planes/';
+const tokensDir = 'tokens/';
+const namespacesDir = 'namespaces/';
 
 type Write = { value: string | null; waiters: { resolve: () => void; reject: (e: Error) => void }[] };
 
@@ -50,11 +52,14 @@ export class EtcdStore implements Store {
   }
 
   async load(): Promise<StoreContents> {
-    const [functions, workers, dataPlanes] = await Promise.all([functionsDir, workersDir, dataPlanesDir].map((dir) => this.list(dir)));
+    const dirs = [functionsDir, workersDir, dataPlanesDir, tokensDir, namespacesDir];
+    const [functions, workers, dataPlanes, tokens, namespaces] = await Promise.all(dirs.map((dir) => this.list(dir)));
     return {
       functions: functions!.map((v) => withDefaults(JSON.parse(v) as FunctionRecord)),
       workers: workers!.map((v) => JSON.parse(v) as WorkerNodeRecord),
       dataPlanes: dataPlanes!.map((v) => JSON.parse(v) as DataPlaneRecord),
+      tokens: tokens!.map((v) => JSON.parse(v) as TokenRecord),
+      namespaces: namespaces!.map((v) => JSON.parse(v) as NamespaceRecord),
     };
   }
 
@@ -81,6 +86,22 @@ export class EtcdStore implements Store {
 
   deleteDataPlane(id: string): Promise<void> {
     return this.write(dataPlanesDir + id, null);
+  }
+
+  putToken(record: TokenRecord): Promise<void> {
+    return this.write(tokensDir + record.id, JSON.stringify(record));
+  }
+
+  deleteToken(id: string): Promise<void> {
+    return this.write(tokensDir + id, null);
+  }
+
+  putNamespace(record: NamespaceRecord): Promise<void> {
+    return this.write(namespacesDir + record.name, JSON.stringify(record));
+  }
+
+  deleteNamespace(name: string): Promise<void> {
+    return this.write(namespacesDir + name, null);
   }
 
   async close(): Promise<void> {

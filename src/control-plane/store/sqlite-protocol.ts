@@ -12,6 +12,10 @@ export type StoreRequest = { seq: number } & (
   | { op: 'deleteWorker'; id: string }
   | { op: 'putDataPlane'; id: string; proxyAddress: string; internalAddress: string }
   | { op: 'deleteDataPlane'; id: string }
+  | { op: 'putToken'; id: string; body: string }
+  | { op: 'deleteToken'; id: string }
+  | { op: 'putNamespace'; name: string; body: string }
+  | { op: 'deleteNamespace'; name: string }
 );
 
 export interface LoadedRows {
@@ -19,6 +23,9 @@ export interface LoadedRows {
   functions: string[];
   workers: { id: string; address: string }[];
   dataPlanes: { id: string; proxyAddress: string; internalAddress: string }[];
+  /** JSON bodies of TokenRecords and NamespaceRecords. */
+  tokens: string[];
+  namespaces: string[];
 }
 
 export type StoreReply =

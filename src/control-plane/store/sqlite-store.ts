@@ -7,7 +7,7 @@
  */
 import { upgradeFunctionRecord } from './record-upgrade.js';
 import { Worker } from 'node:worker_threads';
-import type { DataPlaneRecord, FunctionRecord, WorkerNodeRecord } from '../../api/types.js';
+import type { DataPlaneRecord, FunctionRecord, NamespaceRecord, TokenRecord, WorkerNodeRecord } from '../../api/types.js';
 import type { LoadedRows, StoreReply, StoreRequest } from './sqlite-protocol.js';
 import { StoreError, type Store, type StoreContents } from './store.js';
 
@@ -33,6 +33,8 @@ export class SqliteStore implements Store {
       functions: rows.functions.map((body) => upgradeRecord(JSON.parse(body) as FunctionRecord)),
       workers: rows.workers,
       dataPlanes: rows.dataPlanes,
+      tokens: rows.tokens.map((body) => JSON.parse(body) as TokenRecord),
+      namespaces: rows.namespaces.map((body) => JSON.parse(body) as NamespaceRecord),
     };
   }
 
@@ -58,6 +60,22 @@ export class SqliteStore implements Store {
 
   async deleteDataPlane(id: string): Promise<void> {
     await this.request({ op: 'deleteDataPlane', id });
+  }
+
+  async putToken(record: TokenRecord): Promise<void> {
+    await this.request({ op: 'putToken', id: record.id, body: JSON.stringify(record) });
+  }
+
+  async deleteToken(id: string): Promise<void> {
+    await this.request({ op: 'deleteToken', id });
+  }
+
+  async putNamespace(record: NamespaceRecord): Promise<void> {
+    await this.request({ op: 'putNamespace', name: record.name, body: JSON.stringify(record) });
+  }
+
+  async deleteNamespace(name: string): Promise<void> {
+    await this.request({ op: 'deleteNamespace', name });
   }
 
   async close(): Promise<void> {

@@ -24,6 +24,8 @@ db.exec(`
   CREATE TABLE IF NOT EXISTS workers (id TEXT PRIMARY KEY, address TEXT NOT NULL);
   CREATE TABLE IF NOT EXISTS data_planes (
     id TEXT PRIMARY KEY, proxy_address TEXT NOT NULL, internal_address TEXT NOT NULL);
+  CREATE TABLE IF NOT EXISTS tokens (id TEXT PRIMARY KEY, body TEXT NOT NULL);
+  CREATE TABLE IF NOT EXISTS namespaces (name TEXT PRIMARY KEY, body TEXT NOT NULL);
 `);
 const stmts = {
   putFunction: db.prepare('INSERT OR REPLACE INTO functions (name, body) VALUES (?, ?)'),
@@ -32,6 +34,10 @@ const stmts = {
   deleteWorker: db.prepare('DELETE FROM workers WHERE id = ?'),
   putDataPlane: db.prepare('INSERT OR REPLACE INTO data_planes (id, proxy_address, internal_address) VALUES (?, ?, ?)'),
   deleteDataPlane: db.prepare('DELETE FROM data_planes WHERE id = ?'),
+  putToken: db.prepare('INSERT OR REPLACE INTO tokens (id, body) VALUES (?, ?)'),
+  deleteToken: db.prepare('DELETE FROM tokens WHERE id = ?'),
+  putNamespace: db.prepare('INSERT OR REPLACE INTO namespaces (name, body) VALUES (?, ?)'),
+  deleteNamespace: db.prepare('DELETE FROM namespaces WHERE name = ?'),
 };
 
 let queue: StoreRequest[] = [];
@@ -50,6 +56,10 @@ function apply(req: StoreRequest): void {
     case 'deleteWorker': stmts.deleteWorker.run(req.id); break;
     case 'putDataPlane': stmts.putDataPlane.run(req.id, req.proxyAddress, req.internalAddress); break;
     case 'deleteDataPlane': stmts.deleteDataPlane.run(req.id); break;
+    case 'putToken': stmts.putToken.run(req.id, req.body); break;
+    case 'deleteToken': stmts.deleteToken.run(req.id); break;
+    case 'putNamespace': stmts.putNamespace.run(req.name, req.body); break;
+    case 'deleteNamespace': stmts.deleteNamespace.run(req.name); break;
     default: break;
   }
 }
@@ -76,7 +86,8 @@ function load(seq: number): void {
   const dataPlanes = (db.prepare('SELECT id, proxy_address, internal_address FROM data_planes').all() as {
     id: string; proxy_address: string; internal_address: string;
   }[]).map((r) => ({ id: r.id, proxyAddress: r.proxy_address, internalAddress: r.internal_address }));
-  reply({ seq, ok: true, contents: { functions, workers, dataPlanes } });
+  const bodies = (table: string): string[] => (db.prepare(`SELECT body FROM ${table}`).all() as { body: string }[]).map((r) => r.body);
+  reply({ seq, ok: true, contents: { functions, workers, dataPlanes, tokens: bodies('tokens'), namespaces: bodies('namespaces') } });
 }
 
 port.on('message', (req: StoreRequest) => {

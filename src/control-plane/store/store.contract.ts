@@ -10,7 +10,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import type { FunctionRecord } from '../../api/types.js';
+import type { FunctionRecord, NamespaceRecord, TokenRecord } from '../../api/types.js';
 import { scalingDefaults } from '../../config/defaults.js';
 import type { Store } from './store.js';
 
@@ -24,6 +24,14 @@ function fnRecord(name: string, generation = 1): FunctionRecord {
   };
 }
 
+function tokenRecord(id: string, description = ''): TokenRecord {
+  return { id, sha256Hex: 'ab'.repeat(32), scope: 'deploy', namespace: 'team-a', description, createdAtMs: 5 };
+}
+
+function nsRecord(name: string, functions: number): NamespaceRecord {
+  return { name, quotas: { functions, sandboxes: 2, cpuMillis: 0, memoryMiB: 512 } };
+}
+
 type Open = (dir: string) => Promise<Store>;
 type Case = (open: Open, freshDir: () => string) => Promise<void>;
 
@@ -31,7 +39,7 @@ const cases: [string, Case][] = [
   ['starts empty', async (open, freshDir) => {
     const s = await open(freshDir());
     try {
-      assert.deepEqual(await s.load(), { functions: [], workers: [], dataPlanes: [] });
+      assert.deepEqual(await s.load(), { functions: [], workers: [], dataPlanes: [], tokens: [], namespaces: [] });
     } finally {
       await s.close();
     }
@@ -54,7 +62,7 @@ const cases: [string, Case][] = [
       await s.deleteDataPlane('dp1');
       await s.deleteFunction('never-there');
       c = await s.load();
-      assert.deepEqual(c, { functions: [fnRecord('b')], workers: [], dataPlanes: [] });
+      assert.deepEqual(c, { functions: [fnRecord('b')], workers: [], dataPlanes: [], tokens: [], namespaces: [] });
     } finally {
       await s.close();
     }
@@ -87,6 +95,22 @@ const cases: [string, Case][] = [
       assert.equal(f1.generation, 401);
     } finally {
       await s.close();
+    }
+  }],
+  ['puts, overwrites, deletes and keeps tokens and namespaces across a reopen', async (open, freshDir) => {
+    const dir = freshDir();
+    const s1 = await open(dir);
+    await Promise.all([s1.putToken(tokenRecord('0123456789ab')), s1.putToken(tokenRecord('ba9876543210')), s1.putNamespace(nsRecord('team-a', 3))]);
+    await Promise.all([s1.putToken(tokenRecord('0123456789ab', 'ci')), s1.putNamespace(nsRecord('team-a', 4)), s1.putNamespace(nsRecord('team-b', 1))]);
+    await Promise.all([s1.deleteToken('ba9876543210'), s1.deleteNamespace('team-b'), s1.deleteToken('never-there')]);
+    await s1.close();
+    const s2 = await open(dir);
+    try {
+      const c = await s2.load();
+      assert.deepEqual(c.tokens, [tokenRecord('0123456789ab', 'ci')]);
+      assert.deepEqual(c.namespaces, [nsRecord('team-a', 4)]);
+    } finally {
+      await s2.close();
     }
   }],
 ];

@@ -1,14 +1,17 @@
 /**
  * @module control-plane/store/store
- * The Store port: durable Function, DataPlane and WorkerNode records (DESIGN §3). Sandbox state
+ * The Store port: durable Function, DataPlane and WorkerNode records (DESIGN §3), API tokens (their
+ * hashes only) and namespace quotas. Sandbox state
  * is never stored. Writes resolve once durable; implementations may group-commit.
  */
-import type { DataPlaneRecord, FunctionRecord, WorkerNodeRecord } from '../../api/types.js';
+import type { DataPlaneRecord, FunctionRecord, NamespaceRecord, TokenRecord, WorkerNodeRecord } from '../../api/types.js';
 
 export interface StoreContents {
   functions: FunctionRecord[];
   workers: WorkerNodeRecord[];
   dataPlanes: DataPlaneRecord[];
+  tokens: TokenRecord[];
+  namespaces: NamespaceRecord[];
 }
 
 export interface Store {
@@ -20,6 +23,11 @@ export interface Store {
   /** Forget a worker or data plane gone for good; a missing id is not an error. */
   deleteWorker(id: string): Promise<void>;
   deleteDataPlane(id: string): Promise<void>;
+  putToken(record: TokenRecord): Promise<void>;
+  /** A missing id is not an error. */
+  deleteToken(id: string): Promise<void>;
+  putNamespace(record: NamespaceRecord): Promise<void>;
+  deleteNamespace(name: string): Promise<void>;
   close(): Promise<void>;
 }
 

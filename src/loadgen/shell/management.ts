@@ -8,6 +8,7 @@ import { Pool } from 'undici';
 import { call as callRaw } from './http-sender.js';
 import type { RegistrationBody } from '../core/functions.js';
 import { newHistogram, recordMs, type Histogram } from '../core/stats.js';
+import { cliAuth } from '../../cli/token-source.js';
 
 const managementDefaults = Object.freeze({
   requestTimeoutMs: 30_000,
@@ -45,7 +46,9 @@ export interface ManagementClient {
 
 const jsonHeaders = ['content-type', 'application/json'];
 
-export function createManagementClient(apiUrl: string, connections: number): ManagementClient {
+/** `token`: bearer token of every call; by default the CLI's (DIRIGENT_TOKEN or the admin.token `up` wrote). */
+export function createManagementClient(apiUrl: string, connections: number, token = cliAuth(process.env, process.cwd()).token): ManagementClient {
+  const authHeaders = token === '' ? [] : ['authorization', `Bearer ${token}`];
   const pool = new Pool(apiUrl, {
     connections,
     pipelining: 1,
@@ -56,7 +59,7 @@ export function createManagementClient(apiUrl: string, connections: number): Man
     const reply = await callRaw(pool, {
       method,
       path,
-      headers: body === undefined ? [] : jsonHeaders,
+      headers: body === undefined ? authHeaders : [...authHeaders, ...jsonHeaders],
       body: body === undefined ? null : JSON.stringify(body),
     });
     return { status: reply.status, text: reply.text, code: reply.error, message: reply.error };
