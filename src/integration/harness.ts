@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { request } from 'undici';
+import { readOrCreateTokenFile } from '../shared/secrets.js';
 import { testIsolation } from '../worker/runtime/isolation-setup.js';
 
 const mainJs = fileURLToPath(new URL('../cli/main.js', import.meta.url));
@@ -51,6 +52,9 @@ export class TestCluster {
   internalPort = 0;
   workers: Proc[] = [];
   private cp: Proc | null = null;
+  /** Workers and DPs join with this; made here so it exists before any of them starts. */
+  readonly clusterTokenFile = join(this.stateDir, 'cluster.token');
+  readonly clusterToken = readOrCreateTokenFile(this.clusterTokenFile).token;
 
   constructor(private readonly opts: ClusterOptions = {}) {}
 
@@ -65,7 +69,7 @@ export class TestCluster {
   async start(): Promise<void> {
     [this.apiPort, this.rpcPort, this.proxyPort, this.internalPort] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
     await this.startControlPlane();
-    this.spawn('data-plane', ['data-plane', '--control-plane', `127.0.0.1:${this.rpcPort}`, '--proxy-port', String(this.proxyPort), '--internal-port', String(this.internalPort), ...(this.opts.dpArgs ?? [])]);
+    this.spawn('data-plane', ['data-plane', '--control-plane', `127.0.0.1:${this.rpcPort}`, '--proxy-port', String(this.proxyPort), '--internal-port', String(this.internalPort), '--cluster-token-file', this.clusterTokenFile, ...(this.opts.dpArgs ?? [])]);
     for (let i = 0; i < (this.opts.workers ?? 1); i += 1) await this.startWorker(`worker-${i + 1}`);
     await waitFor(async () => (await this.get(`http://127.0.0.1:${this.internalPort}/health`)).status === 200, 15_000, 'data plane healthy');
     await this.waitWorkers(this.opts.workers ?? 1);
@@ -86,7 +90,7 @@ export class TestCluster {
     const port = await freePort();
     const extra = this.opts.workerArgs ?? [];
     const isolation = extra.includes('--isolation') ? [] : ['--isolation', await testIsolation()];
-    const w = this.spawn(id, ['worker', '--id', id, '--port', String(port), '--control-plane', `127.0.0.1:${this.rpcPort}`, '--runtime', this.opts.runtime ?? 'process', '--state-dir', this.stateDir, '--heartbeat-period-ms', '250', ...isolation, ...extra]);
+    const w = this.spawn(id, ['worker', '--id', id, '--port', String(port), '--control-plane', `127.0.0.1:${this.rpcPort}`, '--runtime', this.opts.runtime ?? 'process', '--state-dir', this.stateDir, '--heartbeat-period-ms', '250', '--cluster-token-file', this.clusterTokenFile, ...isolation, ...extra]);
     this.workers.push(w);
     return w;
   }

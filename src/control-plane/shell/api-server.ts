@@ -3,7 +3,9 @@
  * The management API of DESIGN §8 on :9091 (JSON), plus the Dirigent-compatible form
  * registration on `/` and `/registerService` so tools written for Dirigent (InVitro) work.
  */
-import { createServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, request as httpRequest, type IncomingMessage, type RequestOptions, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer, request as httpsRequest } from 'node:https';
+import { isIP } from 'node:net';
 import { pipeline } from 'node:stream';
 import type { FunctionSpec } from '../../api/types.js';
 import { parseRegistrationForm } from '../../api/form.js';
@@ -11,6 +13,7 @@ import { validateFunctionCreate, validateFunctionPatch } from '../../api/validat
 import { apiDefaults } from '../../config/defaults.js';
 import type { Logger } from '../../shared/logger.js';
 import { answerClientError } from '../../shared/http-client-error.js';
+import type { ServerTls } from '../../shared/grpc.js';
 import { decodePathSegment, HttpError, parseJson, readBody, requireJson, sendError, sendJson } from './http-util.js';
 
 /** What the API needs from the control plane. */
@@ -45,12 +48,18 @@ export interface ApiServerOptions {
   jsonNestingDepthMax?: number;
   backend: ApiBackend;
   log: Logger;
+  /** Serve HTTPS with this certificate (absent: plain HTTP). */
+  tls?: ServerTls | null;
+  /** With tls: the CA the leader's certificate chains to, for forwarding (null: system roots). */
+  leaderCaPem?: Buffer | null;
 }
 
 interface RouteContext {
   limits: { bodyBytesMax: number; bodyDiscardBytesMax: number };
   jsonNestingDepthMax: number;
   backend: ApiBackend;
+  /** How a standby reaches the leader: plain HTTP, or HTTPS trusting this CA. */
+  leaderLink: { https: boolean; ca: Buffer | null };
 }
 
 export function startApiServer(opts: ApiServerOptions): Promise<Server> {
@@ -61,8 +70,9 @@ export function startApiServer(opts: ApiServerOptions): Promise<Server> {
     },
     jsonNestingDepthMax: opts.jsonNestingDepthMax ?? apiDefaults.jsonNestingDepthMax,
     backend: opts.backend,
+    leaderLink: { https: Boolean(opts.tls), ca: opts.leaderCaPem ?? null },
   };
-  const server = createServer((req, res) => {
+  const handler = (req: IncomingMessage, res: ServerResponse): void => {
     route(req, res, ctx).catch((err: unknown) => {
       if (res.headersSent) return;
       if (err instanceof HttpError) {
@@ -74,7 +84,8 @@ export function startApiServer(opts: ApiServerOptions): Promise<Server> {
       opts.log.error('api.failed', { method: req.method, url: req.url, error: String(err) });
       sendError(res, 500, 'internal', 'internal error; see control-plane log');
     });
-  });
+  };
+  const server = opts.tls ? createHttpsServer({ cert: opts.tls.certPem, key: opts.tls.keyPem }, handler) : createServer(handler);
   server.keepAliveTimeout = 65_000;
   server.on('clientError', answerClientError);
   return new Promise((resolve, reject) => {
@@ -88,7 +99,7 @@ async function route(req: IncomingMessage, res: ServerResponse, opts: RouteConte
   const method = req.method ?? 'GET';
   const b = opts.backend;
   const leaderApi = b.leaderApi?.() ?? null;
-  if (leaderApi !== null && !localPaths.has(path)) return forward(req, res, leaderApi);
+  if (leaderApi !== null && !localPaths.has(path)) return forward(req, res, leaderApi, opts.leaderLink);
   if (path === '/health') return sendJson(res, 200, { status: 'ok', ...(b.health?.() ?? { role: 'leader' }) });
   if (path === '/health/leader') {
     const role = b.health?.().role ?? 'leader';
@@ -120,7 +131,7 @@ async function route(req: IncomingMessage, res: ServerResponse, opts: RouteConte
  * relays its answer, so clients and the front end may talk to any CP (forwarding rather than 307:
  * curl and most HTTP clients do not resend a POST body on a redirect without extra flags).
  */
-function forward(req: IncomingMessage, res: ServerResponse, leader: string): Promise<void> {
+function forward(req: IncomingMessage, res: ServerResponse, leader: string, link: RouteContext['leaderLink']): Promise<void> {
   if (leader === '') {
     sendError(res, 503, 'leader_unknown', 'no control-plane leader is known yet; retry');
     return Promise.resolve();
@@ -128,10 +139,14 @@ function forward(req: IncomingMessage, res: ServerResponse, leader: string): Pro
   return new Promise((resolve) => {
     const [host, port] = [leader.slice(0, leader.lastIndexOf(':')), Number(leader.slice(leader.lastIndexOf(':') + 1))];
     const headers = { ...withoutHopHeaders(req.headers), 'x-dirigent-forwarded-by': 'standby' };
-    const up = httpRequest({ host, port, method: req.method, path: req.url, headers, timeout: forwardTimeoutMs }, (answer) => {
+    const options: RequestOptions = { host, port, method: req.method, path: req.url, headers, timeout: forwardTimeoutMs };
+    const relay = (answer: IncomingMessage): void => {
       res.writeHead(answer.statusCode ?? 502, withoutHopHeaders(answer.headers));
       pipeline(answer, res, () => resolve());
-    });
+    };
+    // The certificate is checked against the leader's host, not the Host header passed along.
+    const tls = { servername: isIP(host) ? '' : host, ...(link.ca ? { ca: link.ca } : {}) };
+    const up = link.https ? httpsRequest({ ...options, ...tls }, relay) : httpRequest(options, relay);
     up.on('timeout', () => up.destroy(new Error('leader did not answer in time')));
     up.on('error', (err) => {
       if (!res.headersSent) sendError(res, 503, 'leader_unavailable', `the leader at ${leader} did not answer: ${err.message}; retry`);
