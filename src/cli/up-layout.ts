@@ -110,6 +110,7 @@ function controlPlane(i: UpLayoutInput, k: number, api: string, rpcPort: number,
   const args = ['control-plane', '--state-dir', single ? i.stateDir : join(i.stateDir, `cp-${k}`), '--api-port', api.split(':')[1]!, '--rpc-port', String(rpcPort),
     '--placement', i.placement, '--heartbeat-timeout-ms', String(i.heartbeatTimeoutMs)];
   if (!single) args.push('--store', etcdUrl.replace(/^http:/, 'etcd:'), '--id', `cp-${k}`);
+  args.push(...clusterTokenArgs(i));
   return { name: single ? 'control-plane' : `control-plane-${k}`, kind: 'control-plane', args, healthUrl: `http://${api}/health` };
 }
 
@@ -117,11 +118,12 @@ function dataPlane(i: UpLayoutInput, k: number, cps: string, proxyPort: number, 
   const single = i.dataPlanes === 1;
   const args = ['data-plane', '--control-plane', cps, '--proxy-port', String(proxyPort), '--internal-port', String(internalPort), '--load-balancing', i.loadBalancing];
   if (!single) args.push('--id', `dp-${k}`);
+  args.push(...clusterTokenArgs(i));
   return { name: single ? 'data-plane' : `data-plane-${k}`, kind: 'data-plane', args, healthUrl: `http://${host}:${internalPort}/health` };
 }
 
 function workers(i: UpLayoutInput, cps: string): PlannedComponent[] {
-  const base = ['worker', '--control-plane', cps, '--runtime', i.runtime, '--state-dir', i.stateDir, '--heartbeat-period-ms', String(i.heartbeatPeriodMs)];
+  const base = ['worker', '--control-plane', cps, '--runtime', i.runtime, '--state-dir', i.stateDir, '--heartbeat-period-ms', String(i.heartbeatPeriodMs), ...clusterTokenArgs(i)];
   if (i.workerCpuMillis) base.push('--cpu-millis', i.workerCpuMillis);
   if (i.workerMemoryMib) base.push('--memory-mib', i.workerMemoryMib);
   if (i.isolation !== undefined && i.runtime !== 'emulated') base.push('--isolation', i.isolation);
@@ -139,6 +141,11 @@ function workers(i: UpLayoutInput, cps: string): PlannedComponent[] {
     args: [...base, '--id', `worker-${k + 1}`, '--port', String(i.workerPort + k),
       '--sandbox-uid-range', uids[k]!.join(','), '--sandbox-port-range', ports[k]!.join(',')],
   }));
+}
+
+/** Every CP replica, DP and worker shares the one cluster token `up` wrote (tls helper; auth may do the same). */
+function clusterTokenArgs(i: UpLayoutInput): string[] {
+  return ['--cluster-token-file', join(i.stateDir, 'cluster.token')];
 }
 
 function frontend(i: UpLayoutInput, cpApis: string[], dpProxies: string[]): PlannedComponent {

@@ -19,6 +19,7 @@ import { lbPolicyNames } from '../policy/load-balancing/lb.js';
 import { placementPolicyNames } from '../policy/placement/placement.js';
 import { pinoLogger, type LogLevel } from '../shared/pino-logger.js';
 import { parentPidEnv } from '../shared/parent-watch.js';
+import { readOrCreateTokenFile } from '../shared/secrets.js';
 import { Supervisor, type Supervised } from './supervisor.js';
 import { planUp, type PlannedComponent, type UpLayout, type UpLayoutInput } from './up-layout.js';
 import { waitHealthy, waitWorkers } from './up-wait.js';
@@ -137,6 +138,8 @@ async function runUp(o: UpOptions): Promise<void> {
   }
   if (o.fresh) rmSync(stateDir, { recursive: true, force: true });
   mkdirSync(join(stateDir, 'logs'), { recursive: true });
+  // Before any CP starts: replicas must not race to create different tokens.
+  readOrCreateTokenFile(join(stateDir, 'cluster.token'));
   const log = pinoLogger('up', o.logLevel as LogLevel);
   const sup = new Supervisor(log, () => writeClusterFile(stateDir, layout, sup.children));
   const stopAll = async (code: number): Promise<never> => {
