@@ -16,6 +16,7 @@ import { registerFnCommands } from './fn.js';
 import { registerClusterCommands } from './cluster.js';
 import { registerFrontendCommand } from '../frontend/command.js';
 import { registerStoreCommands } from './store.js';
+import { registerCertsCommand } from './certs.js';
 
 export { CliError, ExitCode, processCliIo, type CliIo } from './context.js';
 
@@ -52,6 +53,7 @@ Environment: DIRIGENT_API (control-plane URL), DIRIGENT_PROXY (data-plane URL).`
   registerClusterCommands(program);
   registerFrontendCommand(program);
   registerStoreCommands(program);
+  registerCertsCommand(program);
   for (const install of extraCommands) install(program);
   return program;
 }
