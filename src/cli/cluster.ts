@@ -29,7 +29,7 @@ Examples:
     .action(async (flags: StatusFlags, command: Command) => {
       const ctx = cliContext(command);
       const apiUrl = resolveApiUrl(flags.api, ctx.env);
-      const reply = await withApiClient(apiUrl, (api) => api.call('GET', '/v1/cluster'));
+      const reply = await withApiClient(apiUrl, (api) => api.call('GET', '/v1/cluster'), ctx);
       ctx.stdout.write(flags.json
         ? `${JSON.stringify(expectJson(reply, [200], rawJson), null, 2)}\n`
         : formatCluster(expectJson(reply, [200], clusterReply)));

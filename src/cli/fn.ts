@@ -62,7 +62,7 @@ Examples:
       }
       const body = { name, ...specBodyFromFlags(flags, ctx.cwd) };
       const apiUrl = resolveApiUrl(flags.api, ctx.env);
-      const reply = await withApiClient(apiUrl, (api) => api.call('POST', '/v1/functions', body));
+      const reply = await withApiClient(apiUrl, (api) => api.call('POST', '/v1/functions', body), ctx);
       if (reply.status === 409) {
         throw new CliError(`${formatApiError(reply.status, reply.text, reply.url)}; ` +
           `change it with \`dirigent fn update ${name} ...\` or remove it with ` +
@@ -100,7 +100,7 @@ Examples:
     .action(async (flags: JsonFlags, command: Command) => {
       const ctx = cliContext(command);
       const apiUrl = resolveApiUrl(flags.api, ctx.env);
-      const reply = await withApiClient(apiUrl, (api) => api.call('GET', '/v1/functions'));
+      const reply = await withApiClient(apiUrl, (api) => api.call('GET', '/v1/functions'), ctx);
       if (flags.json) {
         ctx.stdout.write(`${JSON.stringify(expectJson(reply, [200], rawJson), null, 2)}\n`);
         return;
@@ -134,7 +134,7 @@ Examples:
     .action(async (name: string, flags: JsonFlags, command: Command) => {
       const ctx = cliContext(command);
       const apiUrl = resolveApiUrl(flags.api, ctx.env);
-      const reply = await withApiClient(apiUrl, (api) => api.call('GET', functionPath(name)));
+      const reply = await withApiClient(apiUrl, (api) => api.call('GET', functionPath(name)), ctx);
       ctx.stdout.write(flags.json
         ? `${JSON.stringify(expectJson(reply, [200], rawJson), null, 2)}\n`
         : formatFunction(expectJson(reply, [200], functionReply)));
@@ -163,7 +163,7 @@ Examples:
       }
       const apiUrl = resolveApiUrl(flags.api, ctx.env);
       const reply = await withApiClient(apiUrl,
-        (api) => api.call('PATCH', functionPath(name), body));
+        (api) => api.call('PATCH', functionPath(name), body), ctx);
       const updated = expectJson(reply, [200], functionReply);
       ctx.stdout.write(`updated function ${name}\n${formatFunction(updated)}`);
     });
@@ -180,7 +180,7 @@ Example:
     .action(async (name: string, flags: ApiFlags, command: Command) => {
       const ctx = cliContext(command);
       const apiUrl = resolveApiUrl(flags.api, ctx.env);
-      const reply = await withApiClient(apiUrl, (api) => api.call('DELETE', functionPath(name)));
+      const reply = await withApiClient(apiUrl, (api) => api.call('DELETE', functionPath(name)), ctx);
       expectStatus(reply, [200, 204]);
       ctx.stdout.write(`deleted function ${name}\n`);
     });

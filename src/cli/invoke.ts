@@ -64,7 +64,7 @@ Examples:
       const headers = { ...parseHeaderFlags(flags.header ?? []), host: name };
       const url = `${proxyUrl}${flags.path}`;
       const timeoutMs = flags.requestTimeoutMs;
-      const { reply, close } = await sendRaw({ url, method, headers, body }, timeoutMs, proxyUrl);
+      const { reply, close } = await sendRaw({ url, method, headers, body }, timeoutMs, proxyUrl, ctx);
       let kept: Buffer;
       try {
         kept = await streamBody(reply, ctx, flags.raw);
