@@ -30,7 +30,7 @@ Examples:
     .action(async (flags: StatusFlags, command: Command) => {
       const ctx = cliContext(command);
       const apiUrl = resolveApiUrl(flags.api, ctx.env);
-      const reply = await withApiClient(apiUrl, (api) => api.call('GET', '/v1/cluster'), cliAuth(ctx.env, ctx.cwd));
+      const reply = await withApiClient(apiUrl, (api) => api.call('GET', '/v1/cluster'), cliAuth(ctx.env, ctx.cwd), ctx);
       ctx.stdout.write(flags.json
         ? `${JSON.stringify(expectJson(reply, [200], rawJson), null, 2)}\n`
         : formatCluster(expectJson(reply, [200], clusterReply)));

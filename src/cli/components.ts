@@ -60,6 +60,7 @@ const cpFlags: FlagSpec[] = [
   { flag: 'cluster-token-file', key: 'clusterTokenFile', help: 'token workers and data planes must join with, created when missing (default <state-dir>/cluster.token)' },
   { flag: 'tls-cert-file', key: 'tlsCertFile', help: 'PEM certificate (chain) for the API and the gRPC port: serve TLS (see dirigent certs create)' },
   { flag: 'tls-key-file', key: 'tlsKeyFile', help: 'PEM private key of --tls-cert-file' },
+  { flag: 'tls-ca-file', key: 'tlsCaFile', help: 'CA certificate the other control planes chain to: a standby forwards to the leader over HTTPS' },
   { flag: 'namespace-functions-max', key: 'namespaceFunctionsMax', help: `default quota: functions per namespace, 0 = none (default ${controlPlaneDefaults.namespaceFunctionsMax})` },
   { flag: 'namespace-sandboxes-max', key: 'namespaceSandboxesMax', help: `default quota: live sandboxes per namespace, 0 = none (default ${controlPlaneDefaults.namespaceSandboxesMax})` },
   { flag: 'namespace-cpu-millis-max', key: 'namespaceCpuMillisMax', help: 'default quota: CPU of live sandboxes per namespace, 0 = none (default 0)' },

@@ -66,7 +66,7 @@ Examples:
       }
       const body = { name, ...(flags.namespace !== undefined ? { namespace: flags.namespace } : {}), ...specBodyFromFlags(flags, ctx.cwd) };
       const apiUrl = resolveApiUrl(flags.api, ctx.env);
-      const reply = await withApiClient(apiUrl, (api) => api.call('POST', '/v1/functions', body), cliAuth(ctx.env, ctx.cwd));
+      const reply = await withApiClient(apiUrl, (api) => api.call('POST', '/v1/functions', body), cliAuth(ctx.env, ctx.cwd), ctx);
       if (reply.status === 409) {
         throw new CliError(`${formatApiError(reply.status, reply.text, reply.url)}; ` +
           `change it with \`dirigent fn update ${name} ...\` or remove it with ` +
@@ -105,7 +105,7 @@ Examples:
     .action(async (flags: JsonFlags, command: Command) => {
       const ctx = cliContext(command);
       const apiUrl = resolveApiUrl(flags.api, ctx.env);
-      const reply = await withApiClient(apiUrl, (api) => api.call('GET', `/v1/functions${namespaceQuery(flags.namespace)}`), cliAuth(ctx.env, ctx.cwd));
+      const reply = await withApiClient(apiUrl, (api) => api.call('GET', `/v1/functions${namespaceQuery(flags.namespace)}`), cliAuth(ctx.env, ctx.cwd), ctx);
       if (flags.json) {
         ctx.stdout.write(`${JSON.stringify(expectJson(reply, [200], rawJson), null, 2)}\n`);
         return;
@@ -142,7 +142,7 @@ Examples:
     .action(async (name: string, flags: JsonFlags, command: Command) => {
       const ctx = cliContext(command);
       const apiUrl = resolveApiUrl(flags.api, ctx.env);
-      const reply = await withApiClient(apiUrl, (api) => api.call('GET', functionPath(name, flags.namespace)), cliAuth(ctx.env, ctx.cwd));
+      const reply = await withApiClient(apiUrl, (api) => api.call('GET', functionPath(name, flags.namespace)), cliAuth(ctx.env, ctx.cwd), ctx);
       ctx.stdout.write(flags.json
         ? `${JSON.stringify(expectJson(reply, [200], rawJson), null, 2)}\n`
         : formatFunction(expectJson(reply, [200], functionReply)));
@@ -172,7 +172,7 @@ Examples:
       }
       const apiUrl = resolveApiUrl(flags.api, ctx.env);
       const reply = await withApiClient(apiUrl,
-        (api) => api.call('PATCH', functionPath(name, flags.namespace), body), cliAuth(ctx.env, ctx.cwd));
+        (api) => api.call('PATCH', functionPath(name, flags.namespace), body), cliAuth(ctx.env, ctx.cwd), ctx);
       const updated = expectJson(reply, [200], functionReply);
       ctx.stdout.write(`updated function ${name}\n${formatFunction(updated)}`);
     });
@@ -190,7 +190,7 @@ Example:
     .action(async (name: string, flags: ApiFlags, command: Command) => {
       const ctx = cliContext(command);
       const apiUrl = resolveApiUrl(flags.api, ctx.env);
-      const reply = await withApiClient(apiUrl, (api) => api.call('DELETE', functionPath(name, flags.namespace)), cliAuth(ctx.env, ctx.cwd));
+      const reply = await withApiClient(apiUrl, (api) => api.call('DELETE', functionPath(name, flags.namespace)), cliAuth(ctx.env, ctx.cwd), ctx);
       expectStatus(reply, [200, 204]);
       ctx.stdout.write(`deleted function ${name}\n`);
     });

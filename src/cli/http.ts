@@ -9,11 +9,15 @@
  * - HTTP statuses are values (`ApiReply`); only "could not talk at all" throws, as CliError,
  *   worded for a person: connection refused suggests `dirigent up`.
  * - API error bodies `{"error":{code,message,field}}` become "<message> (field: <field>)".
+ * - An https URL is checked against DIRIGENT_CA (a PEM file), else the CA `certs create` or
+ *   `up --tls` wrote ($DIRIGENT_STATE_DIR/tls/ca.pem, ./.dirigent/tls/ca.pem), else the system roots.
  */
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { Agent, request } from 'undici';
 import type { ZodType } from 'zod';
 import { cliDefaults } from '../config/defaults.js';
-import { CliError, ExitCode, usageError } from './context.js';
+import { CliError, ExitCode, processCliIo, usageError } from './context.js';
 import { authHeader, unauthorizedHint, type CliAuth } from './token-source.js';
 
 export type Env = Readonly<Record<string, string | undefined>>;
@@ -67,15 +71,46 @@ function checkBaseUrl(text: string, source: string): string {
   return text.replace(/\/+$/, '');
 }
 
+/** Where the CLI looks for a CA: the env, then the files `certs create`/`up --tls` write. */
+export interface TrustSource {
+  env: Env;
+  cwd: string;
+}
+
+/** The CA to trust for `baseUrl`: undefined for http, or when none is found (system roots). */
+export function caFor(baseUrl: string, trust: TrustSource = processCliIo()): Buffer | undefined {
+  if (!baseUrl.startsWith('https:')) return undefined;
+  const named = trust.env.DIRIGENT_CA;
+  if (named !== undefined && named !== '') {
+    try {
+      return readFileSync(named);
+    } catch (err) {
+      throw usageError(`DIRIGENT_CA ${named}: cannot read it (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+    }
+  }
+  const stateDir = trust.env.DIRIGENT_STATE_DIR;
+  const candidates = [...(stateDir ? [join(stateDir, 'tls', 'ca.pem')] : []), join(trust.cwd, '.dirigent', 'tls', 'ca.pem')];
+  const found = candidates.find((p) => existsSync(p));
+  return found === undefined ? undefined : readFileSync(found);
+}
+
+function agentFor(baseUrl: string, trust?: TrustSource): Agent {
+  const ca = caFor(baseUrl, trust);
+  return ca === undefined ? new Agent() : new Agent({ connect: { ca } });
+}
+
 /** A JSON client for the management API; `close()` it when done (see `withApiClient`). */
 class ApiClient {
-  private readonly agent = new Agent();
+  private readonly agent: Agent;
 
   constructor(
     readonly baseUrl: string,
     private readonly auth: CliAuth | null,
     private readonly timeoutMs: number = cliDefaults.requestTimeoutMs,
-  ) {}
+    trust?: TrustSource,
+  ) {
+    this.agent = agentFor(baseUrl, trust);
+  }
 
   async call(method: string, path: string, body?: unknown): Promise<ApiReply> {
     const url = `${this.baseUrl}${path}`;
@@ -108,8 +143,9 @@ export async function withApiClient<T>(
   baseUrl: string,
   use: (api: ApiClient) => Promise<T>,
   auth: CliAuth | null = null,
+  trust?: TrustSource,
 ): Promise<T> {
-  const api = new ApiClient(baseUrl, auth);
+  const api = new ApiClient(baseUrl, auth, cliDefaults.requestTimeoutMs, trust);
   try {
     return await use(api);
   } finally {
@@ -177,8 +213,9 @@ export async function sendRaw(
   req: RawRequest,
   timeoutMs: number,
   baseUrl: string,
+  trust?: TrustSource,
 ): Promise<{ reply: RawReply; close: () => Promise<void> }> {
-  const agent = new Agent();
+  const agent = agentFor(baseUrl, trust);
   try {
     const res = await request(req.url, {
       method: req.method as 'GET',

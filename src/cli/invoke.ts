@@ -90,7 +90,7 @@ Examples:
  * body is in memory, so it can be sent twice.
  */
 async function sendWithTokenOnDemand(ctx: CliContext, req: Parameters<typeof sendRaw>[0], timeoutMs: number, proxyUrl: string): ReturnType<typeof sendRaw> {
-  const first = await sendRaw(req, timeoutMs, proxyUrl);
+  const first = await sendRaw(req, timeoutMs, proxyUrl, ctx);
   const auth = cliAuth(ctx.env, ctx.cwd);
   if (first.reply.status !== 401 || 'authorization' in req.headers || auth.token === '') return first;
   let text: string;
@@ -105,7 +105,7 @@ async function sendWithTokenOnDemand(ctx: CliContext, req: Parameters<typeof sen
     // Not the DP asking for a token: show that answer as it was.
     return { reply: { ...first.reply, body: (async function* () { yield Buffer.from(text); })() }, close: async () => undefined };
   }
-  return sendRaw({ ...req, headers: { ...req.headers, ...authHeader(auth) } }, timeoutMs, proxyUrl);
+  return sendRaw({ ...req, headers: { ...req.headers, ...authHeader(auth) } }, timeoutMs, proxyUrl, ctx);
 }
 
 async function readBody(flags: InvokeFlags, cwd: string): Promise<Uint8Array | undefined> {

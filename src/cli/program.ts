@@ -17,6 +17,7 @@ import { registerClusterCommands } from './cluster.js';
 import { registerFrontendCommand } from '../frontend/command.js';
 import { registerStoreCommands } from './store.js';
 import { registerTokenCommands } from './tokens.js';
+import { registerCertsCommand } from './certs.js';
 
 export { CliError, ExitCode, processCliIo, type CliIo } from './context.js';
 
@@ -54,6 +55,7 @@ Environment: DIRIGENT_API (control-plane URL), DIRIGENT_PROXY (data-plane URL).`
   registerFrontendCommand(program);
   registerStoreCommands(program);
   registerTokenCommands(program);
+  registerCertsCommand(program);
   for (const install of extraCommands) install(program);
   return program;
 }

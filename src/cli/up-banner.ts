@@ -5,7 +5,7 @@
 import { cliDefaults } from '../config/defaults.js';
 import type { UpLayout } from './up-layout.js';
 
-export function printBanner(o: { runtime: string; workers: string }, layout: UpLayout, stateDir: string): void {
+export function printBanner(o: { runtime: string; workers: string; tls?: boolean }, layout: UpLayout, stateDir: string): void {
   const workers = Number(o.workers);
   const runtimes = o.runtime.split(',');
   const cmd = runtimes.includes('process')
@@ -24,8 +24,9 @@ ${replicaLines(layout)}  state and logs   ${stateDir}
 Try it from another terminal (in the repository; \`npm link\` puts \`dirigent\` on your PATH):
   ${env}./bin/dirigent.js ${cmd}
   ${env}./bin/dirigent.js fn invoke hello
-  curl -H 'Host: hello' ${layout.proxyUrl}/
-
+  ${o.tls ? `curl --cacert ${stateDir}/tls/ca.pem ${layout.proxyUrl}/function/hello/` : `curl -H 'Host: hello' ${layout.proxyUrl}/`}
+${o.tls ? `TLS: the CLI trusts ${stateDir}/tls/ca.pem by itself (from $DIRIGENT_STATE_DIR or ./.dirigent; else set DIRIGENT_CA).
+` : ''}
 The CLI reads the admin token from ${stateDir}/admin.token (or DIRIGENT_TOKEN); make more with
   ./bin/dirigent.js token create --scope deploy --namespace team-a
 Functions are public (auth: none) unless deployed with --auth token.

@@ -36,6 +36,8 @@ export interface UpLayoutInput {
   etcdPort: number;
   heartbeatPeriodMs: number;
   heartbeatTimeoutMs: number;
+  /** `up --tls`: the files of `certs create` (single layout only). */
+  tls?: { caFile: string; certFile: string; keyFile: string };
 }
 
 export type ComponentKind = 'etcd' | 'control-plane' | 'data-plane' | 'worker' | 'frontend';
@@ -67,6 +69,9 @@ const host = '127.0.0.1';
 export function planUp(i: UpLayoutInput): UpLayout {
   const ha = i.store === 'etcd' || i.controlPlanes > 1 || i.dataPlanes > 1;
   if (i.store === 'sqlite' && i.controlPlanes > 1) throw new Error('several control planes need a shared store: add --store etcd');
+  // The HAProxy front end does not pass TLS on yet; one CP and one DP serve it directly.
+  if (i.tls && ha) throw new Error('--tls runs the single layout only (one control plane, one data plane, SQLite) for now');
+  const scheme = i.tls ? 'https' : 'http';
   const nth = (base: number, k: number): number => base + replicaPortStride * k;
   const cpApis = range(i.controlPlanes).map((k) => `${host}:${nth(i.apiPort, k)}`);
   const cpRpcs = range(i.controlPlanes).map((k) => `${host}:${nth(i.rpcPort, k)}`);
@@ -81,8 +86,8 @@ export function planUp(i: UpLayoutInput): UpLayout {
   return {
     ha,
     stages,
-    apiUrl: ha ? `http://${host}:${i.frontendApiPort}` : `http://${cpApis[0]}`,
-    proxyUrl: ha ? `http://${host}:${i.frontendPort}` : `http://${dpProxies[0]}`,
+    apiUrl: ha ? `http://${host}:${i.frontendApiPort}` : `${scheme}://${cpApis[0]}`,
+    proxyUrl: ha ? `http://${host}:${i.frontendPort}` : `${scheme}://${dpProxies[0]}`,
     controlPlaneApis: cpApis,
     controlPlaneRpcs: cpRpcs,
     dataPlaneProxies: dpProxies,
@@ -111,7 +116,8 @@ function controlPlane(i: UpLayoutInput, k: number, api: string, rpcPort: number,
     '--placement', i.placement, '--heartbeat-timeout-ms', String(i.heartbeatTimeoutMs),
     '--admin-token-file', adminTokenPath(i.stateDir), '--cluster-token-file', clusterTokenPath(i.stateDir)];
   if (!single) args.push('--store', etcdUrl.replace(/^http:/, 'etcd:'), '--id', `cp-${k}`);
-  return { name: single ? 'control-plane' : `control-plane-${k}`, kind: 'control-plane', args, healthUrl: `http://${api}/health` };
+  args.push(...tlsArgs(i, 'server'));
+  return { name: single ? 'control-plane' : `control-plane-${k}`, kind: 'control-plane', args, healthUrl: `${i.tls ? 'https' : 'http'}://${api}/health` };
 }
 
 function dataPlane(i: UpLayoutInput, k: number, cps: string, proxyPort: number, internalPort: number): PlannedComponent {
@@ -119,12 +125,13 @@ function dataPlane(i: UpLayoutInput, k: number, cps: string, proxyPort: number, 
   const args = ['data-plane', '--control-plane', cps, '--proxy-port', String(proxyPort), '--internal-port', String(internalPort), '--load-balancing', i.loadBalancing,
     '--cluster-token-file', clusterTokenPath(i.stateDir)];
   if (!single) args.push('--id', `dp-${k}`);
+  args.push(...tlsArgs(i, 'server'));
   return { name: single ? 'data-plane' : `data-plane-${k}`, kind: 'data-plane', args, healthUrl: `http://${host}:${internalPort}/health` };
 }
 
 function workers(i: UpLayoutInput, cps: string): PlannedComponent[] {
   const base = ['worker', '--control-plane', cps, '--runtime', i.runtime, '--state-dir', i.stateDir, '--heartbeat-period-ms', String(i.heartbeatPeriodMs),
-    '--cluster-token-file', clusterTokenPath(i.stateDir)];
+    '--cluster-token-file', clusterTokenPath(i.stateDir), ...tlsArgs(i, 'client')];
   if (i.workerCpuMillis) base.push('--cpu-millis', i.workerCpuMillis);
   if (i.workerMemoryMib) base.push('--memory-mib', i.workerMemoryMib);
   if (i.isolation !== undefined && i.runtime !== 'emulated') base.push('--isolation', i.isolation);
@@ -142,6 +149,13 @@ function workers(i: UpLayoutInput, cps: string): PlannedComponent[] {
     args: [...base, '--id', `worker-${k + 1}`, '--port', String(i.workerPort + k),
       '--sandbox-uid-range', uids[k]!.join(','), '--sandbox-port-range', ports[k]!.join(',')],
   }));
+}
+
+/** CPs and DPs serve the certificate and trust the CA; workers only trust the CA. */
+function tlsArgs(i: UpLayoutInput, role: 'server' | 'client'): string[] {
+  if (!i.tls) return [];
+  const ca = ['--tls-ca-file', i.tls.caFile];
+  return role === 'client' ? ca : ['--tls-cert-file', i.tls.certFile, '--tls-key-file', i.tls.keyFile, ...ca];
 }
 
 function frontend(i: UpLayoutInput, cpApis: string[], dpProxies: string[]): PlannedComponent {

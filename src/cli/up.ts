@@ -8,7 +8,7 @@
  * `<stateDir>/cluster.json` (PIDs and addresses, read by `dirigent bench` for CPU accounting) and
  * stops every child by PID on Ctrl-C or SIGTERM.
  */
-import { mkdirSync, writeFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Option, type Command } from 'commander';
@@ -19,6 +19,8 @@ import { lbPolicyNames } from '../policy/load-balancing/lb.js';
 import { placementPolicyNames } from '../policy/placement/placement.js';
 import { pinoLogger, type LogLevel } from '../shared/pino-logger.js';
 import { parentPidEnv } from '../shared/parent-watch.js';
+import { Agent, setGlobalDispatcher } from 'undici';
+import { certFiles, createCerts } from './certs.js';
 import { Supervisor, type Supervised } from './supervisor.js';
 import { adminTokenPath, clusterTokenPath, planUp, type PlannedComponent, type UpLayout, type UpLayoutInput } from './up-layout.js';
 import { readOrCreateTokenFile } from '../shared/secrets.js';
@@ -47,6 +49,7 @@ export interface UpOptions {
   frontendPort: string;
   frontendApiPort: string;
   etcdPort: string;
+  tls?: boolean;
 }
 
 /**
@@ -58,6 +61,8 @@ export interface UpOptions {
 const heartbeatsPerSecondMax = 1_000;
 const heartbeatPeriodMsMin = 1_000;
 const heartbeatTimeoutFactor = 3;
+/** Validity of the certificates `up --tls` makes. */
+const certsUpDays = 365;
 /** Replicas `up` runs on one machine at most (ports are spaced by 100). */
 const replicasMax = 9;
 
@@ -92,6 +97,7 @@ export function registerUpCommand(program: Command): void {
     .option('--worker-cpu-millis <m>', 'CPU capacity each worker advertises (default: cores x 1000)')
     .option('--worker-memory-mib <n>', 'memory capacity each worker advertises (default: total memory)')
     .option('--fresh', 'delete the state directory first (forget registered functions)')
+    .option('--tls', 'TLS everywhere: certificates from `certs create` in <state-dir>/tls (made when absent)')
     .addHelpText('after', '\nExample:\n  dirigent up\n  dirigent up --runtime emulated --workers 100\n  dirigent up --store etcd --control-planes 3 --data-planes 2\n')
     .action(async (opts: UpOptions) => {
       await runUp(opts);
@@ -121,6 +127,7 @@ export function layoutInput(o: UpOptions, stateDir: string): UpLayoutInput {
     frontendPort: port('frontend-port', o.frontendPort), frontendApiPort: port('frontend-api-port', o.frontendApiPort),
     etcdPort: port('etcd-port', o.etcdPort),
     heartbeatPeriodMs: beatMs, heartbeatTimeoutMs: beatMs * heartbeatTimeoutFactor,
+    ...(o.tls ? { tls: { caFile: join(stateDir, 'tls', certFiles.ca), certFile: join(stateDir, 'tls', certFiles.cert), keyFile: join(stateDir, 'tls', certFiles.key) } } : {}),
   };
 }
 
@@ -141,6 +148,7 @@ async function runUp(o: UpOptions): Promise<void> {
   // Made before any component starts, so every CP replica, DP and worker reads the same ones.
   const adminToken = readOrCreateTokenFile(adminTokenPath(stateDir)).token;
   readOrCreateTokenFile(clusterTokenPath(stateDir));
+  if (o.tls) trustUpCa(stateDir);
   const log = pinoLogger('up', o.logLevel as LogLevel);
   const sup = new Supervisor(log, () => writeClusterFile(stateDir, layout, sup.children));
   const stopAll = async (code: number): Promise<never> => {
@@ -169,6 +177,16 @@ async function runUp(o: UpOptions): Promise<void> {
   }
   writeClusterFile(stateDir, layout, sup.children);
   printBanner(o, layout, stateDir);
+}
+
+/**
+ * `up --tls`: certificates in <stateDir>/tls (made once, kept across runs so a CLI holding the
+ * CA keeps working), and up's own health checks trust that CA.
+ */
+function trustUpCa(stateDir: string): void {
+  const dir = join(stateDir, 'tls');
+  if (!existsSync(join(dir, certFiles.ca))) createCerts({ dir, hosts: [], days: certsUpDays, force: false, nowMs: Date.now() });
+  setGlobalDispatcher(new Agent({ connect: { ca: readFileSync(join(dir, certFiles.ca)) } }));
 }
 
 function writeClusterFile(stateDir: string, layout: UpLayout, children: Supervised[]): void {

@@ -156,6 +156,7 @@ export const controlPlaneKnobs = {
   clusterTokenFile: text(0, pathLengthMax),
   tlsCertFile: text(0, pathLengthMax),
   tlsKeyFile: text(0, pathLengthMax),
+  tlsCaFile: text(0, pathLengthMax),
   namespaceFunctionsMax: int(0, 10_000_000),
   namespaceSandboxesMax: int(0, 10_000_000),
   namespaceCpuMillisMax: int(0, 1_000_000_000),

@@ -158,6 +158,8 @@ export const controlPlaneDefaults = Object.freeze({
   /** TLS for the API and the gRPC links: PEM certificate chain and key ('' = plain TCP). */
   tlsCertFile: '',
   tlsKeyFile: '',
+  /** CA the other CPs' certificates chain to: a standby forwards API calls to the leader over HTTPS. */
+  tlsCaFile: '',
   /** Default quotas of a namespace without its own (0 = no bound); sandboxes, CPU and memory count live sandboxes. */
   namespaceFunctionsMax: 100_000,
   namespaceSandboxesMax: 100_000,

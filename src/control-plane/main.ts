@@ -22,6 +22,7 @@ import type { Logger } from '../shared/logger.js';
 import { seededRng } from '../shared/rng.js';
 import { isLoopbackHost } from '../shared/loopback.js';
 import { readOrCreateTokenFile } from '../shared/secrets.js';
+import { caOf, clusterTokenDigestOf, serverTlsOf } from '../shared/tls-files.js';
 import { ControlPlaneCore } from './core/control-plane.js';
 import type { ApiResult } from './core/types.js';
 import { startApiServer, type ApiBackend } from './shell/api-server.js';
@@ -54,6 +55,7 @@ export async function startControlPlane(cfg: ControlPlaneConfig, log: Logger, st
   checkAuthListen(cfg);
   const adminToken = cfg.auth === 'token' ? await bootstrapToken(cfg, log) : null;
   const clock = systemClock;
+  const links = linkFiles(cfg, log);
   const seed = cfg.seed !== 0 ? cfg.seed : Math.floor(Math.random() * 2 ** 31);
   const core = newCore(cfg, seed, log);
   const metrics = createMetrics(core);
@@ -68,6 +70,7 @@ export async function startControlPlane(cfg: ControlPlaneConfig, log: Logger, st
     core,
     handle: (e) => runtime.handle(e),
     standbyLeader: () => (role.leading ? null : (otherLeader(election, role)?.rpcAddress ?? '')),
+    clusterTokenSha256Hex: links.clusterTokenSha256Hex,
   }, log);
   runtime.rpc = rpc;
   const timers: { ticker: NodeJS.Timeout | null } = { ticker: null };
@@ -79,12 +82,12 @@ export async function startControlPlane(cfg: ControlPlaneConfig, log: Logger, st
   // The lone CP leads before it listens: no caller ever meets it standing by.
   const solo = election instanceof SoloElection;
   if (solo) await takeOver();
-  const ports = { api: cfg.apiPort, rpc: await bindServer(cfg.host, cfg.rpcPort, rpc.server) };
+  const ports = { api: cfg.apiPort, rpc: await bindServer(cfg.host, cfg.rpcPort, rpc.server, links.tls) };
   const cluster = async () => ({ ...clusterView(core, cfg, ports, clock.nowMs(), role.id), controlPlanes: await election.members() });
   const backend = withRole(apiBackend(runtime, clock, cluster, metrics.registry), role, election);
   let api: Server;
   try {
-    api = await startApiServer({ host: cfg.host, port: cfg.apiPort, bodyBytesMax: apiDefaults.bodyBytesMax, backend, tenancy, log });
+    api = await startApiServer({ host: cfg.host, port: cfg.apiPort, bodyBytesMax: apiDefaults.bodyBytesMax, backend, tenancy, log, tls: links.tls, leaderCaPem: links.caPem });
   } catch (err) {
     rpc.server.forceShutdown();
     throw err;
@@ -110,6 +113,16 @@ export async function startControlPlane(cfg: ControlPlaneConfig, log: Logger, st
       await db.close();
     },
   };
+}
+
+/** The files the links need, read before anything listens: TLS material and the cluster token. */
+function linkFiles(cfg: ControlPlaneConfig, log: Logger): { tls: ReturnType<typeof serverTlsOf>; caPem: Buffer | null; clusterTokenSha256Hex: string } {
+  const tls = serverTlsOf('control plane', cfg.tlsCertFile, cfg.tlsKeyFile);
+  const caPem = caOf(cfg.tlsCaFile);
+  const tokenFile = cfg.clusterTokenFile !== '' ? cfg.clusterTokenFile : join(cfg.stateDir, 'cluster.token');
+  const { sha256Hex, created } = clusterTokenDigestOf(tokenFile);
+  if (created) log.info('cluster_token.created', { file: tokenFile });
+  return { tls, caPem, clusterTokenSha256Hex: sha256Hex };
 }
 
 interface Role {

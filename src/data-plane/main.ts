@@ -15,6 +15,7 @@ import { Batcher } from '../shared/grpc.js';
 import type { Logger } from '../shared/logger.js';
 import { isLoopbackHost } from '../shared/loopback.js';
 import { seededRng } from '../shared/rng.js';
+import { caOf, clusterTokenReader, serverTlsOf } from '../shared/tls-files.js';
 import { DataPlaneCore, type DpEffect } from './core/data-plane.js';
 import { ControlPlaneLink } from './shell/cp-link.js';
 import { guarded } from './shell/guard.js';
@@ -36,13 +37,15 @@ const expiryPeriodMs = 50;
 export async function startDataPlane(cfg: DataPlaneConfig, log: Logger): Promise<RunningDataPlane> {
   checkAuthHost(cfg);
   const clock = systemClock;
+  const security = { clusterToken: clusterTokenReader(cfg.clusterTokenFile), clusterTokenFile: cfg.clusterTokenFile, caPem: caOf(cfg.tlsCaFile) };
+  const tls = serverTlsOf('data plane', cfg.tlsCertFile, cfg.tlsKeyFile);
   const core = new DataPlaneCore(
     { queueDepthMax: cfg.queueDepthMax, queueWaitMsMax: cfg.queueWaitMsMax, loadBalancing: toLbPolicy(cfg.loadBalancing) },
     seededRng(Math.floor(Math.random() * 2 ** 31)),
     log,
   );
   const runEffects = effectRunner(core, log, () => proxy, () => link);
-  const proxy = new InvocationProxy(core, cfg, clock, log, runEffects);
+  const proxy = new InvocationProxy(core, cfg, clock, log, runEffects, tls);
   const proxyPort = await listen(proxy.server, cfg.proxyPort, cfg.host);
   const internal = createInternalServer(core, () => link.connected);
   const internalPort = await listen(internal, cfg.internalPort, cfg.host);
@@ -64,6 +67,7 @@ export async function startDataPlane(cfg: DataPlaneConfig, log: Logger): Promise
       onInvalid: resync,
       admitTerm: (term) => core.admitTerm(term),
       seenTerm: () => core.term,
+      security,
     },
     log,
   );

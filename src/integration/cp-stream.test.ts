@@ -16,9 +16,9 @@ import { sleep, TestCluster, waitFor } from './harness.js';
 
 type DpStream = BidiStream<DataPlaneBatch, RoutingBatch>;
 
-function openDp(rpcPort: number, id: string): { stream: DpStream; close(): void } {
-  const client = makeClient(ControlPlane, `127.0.0.1:${rpcPort}`);
-  const stream = openStream<DataPlaneBatch, RoutingBatch>(client, ControlPlane, 'dataPlaneStream');
+function openDp(rpcPort: number, token: string, id: string): { stream: DpStream; close(): void } {
+  const client = makeClient(ControlPlane, `127.0.0.1:${rpcPort}`, null);
+  const stream = openStream<DataPlaneBatch, RoutingBatch>(client, ControlPlane, 'dataPlaneStream', token);
   stream.on('error', () => {});
   stream.on('data', () => {});
   const hello = { dataPlaneId: id, proxyAddress: '127.0.0.1:1', internalAddress: '127.0.0.1:2' };
@@ -47,7 +47,7 @@ describe('control plane stream boundary', { timeout: 60_000 }, () => {
     const r = await c.deploy({ name: 'victim', command: ['node', 'x.js'] });
     assert.equal(r.status, 201, r.text);
     const uid = ''; // the API does not show uids; validation must drop the message before any lookup
-    const dp = openDp(c.rpcPort, 'dp-evil');
+    const dp = openDp(c.rpcPort, c.clusterToken, 'dp-evil');
     try {
       await sleep(200);
       dp.stream.write(demandBatch('victim', uid, -1, false));
@@ -64,11 +64,11 @@ describe('control plane stream boundary', { timeout: 60_000 }, () => {
   });
 
   it('ignores demand for an unknown function uid and for an event before hello', async () => {
-    const client = makeClient(ControlPlane, `127.0.0.1:${c.rpcPort}`);
-    const raw = openStream<DataPlaneBatch, RoutingBatch>(client, ControlPlane, 'dataPlaneStream');
+    const client = makeClient(ControlPlane, `127.0.0.1:${c.rpcPort}`, null);
+    const raw = openStream<DataPlaneBatch, RoutingBatch>(client, ControlPlane, 'dataPlaneStream', c.clusterToken);
     raw.on('error', () => {});
     raw.write(demandBatch('victim', 'nope', 3, true));
-    const dp = openDp(c.rpcPort, 'dp-stale');
+    const dp = openDp(c.rpcPort, c.clusterToken, 'dp-stale');
     try {
       dp.stream.write(demandBatch('victim', 'not-the-uid', 5, true));
       await sleep(1_000);
@@ -83,8 +83,8 @@ describe('control plane stream boundary', { timeout: 60_000 }, () => {
   });
 
   it('stays up when a worker sends a ready without sandbox, or an unknown failure kind', async () => {
-    const client = makeClient(ControlPlane, `127.0.0.1:${c.rpcPort}`);
-    const w = openStream<WorkerBatch, WorkerCommandBatch>(client, ControlPlane, 'workerStream');
+    const client = makeClient(ControlPlane, `127.0.0.1:${c.rpcPort}`, null);
+    const w = openStream<WorkerBatch, WorkerCommandBatch>(client, ControlPlane, 'workerStream', c.clusterToken);
     w.on('error', () => {});
     w.on('data', () => {});
     try {

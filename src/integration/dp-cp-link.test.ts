@@ -9,6 +9,9 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { create } from '@bufbuild/protobuf';
 import * as grpc from '@grpc/grpc-js';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { DataPlaneConfig } from '../config/compile.js';
 import { dataPlaneDefaults } from '../config/defaults.js';
 import { startDataPlane, type RunningDataPlane } from '../data-plane/main.js';
@@ -17,6 +20,7 @@ import {
 } from '../gen/dirigent/v1/cluster_pb.js';
 import { bindServer, serviceDefinition } from '../shared/grpc.js';
 import { memoryLogger, type RecordedLog } from '../shared/logger.js';
+import { readOrCreateTokenFile } from '../shared/secrets.js';
 import { waitFor } from './harness.js';
 
 type DpCall = grpc.ServerDuplexStream<DataPlaneBatch, RoutingBatch>;
@@ -54,17 +58,25 @@ describe('data plane CP link', { timeout: 60_000 }, () => {
   const cp = new FakeControlPlane();
   const logs: RecordedLog[] = [];
   let dp: RunningDataPlane;
+  const tokenDir = mkdtempSync(join(tmpdir(), 'dirigent-dp-link-'));
+  const { token } = readOrCreateTokenFile(join(tokenDir, 'cluster.token'));
   before(async () => {
     await cp.start();
     const cfg: DataPlaneConfig = {
       ...dataPlaneDefaults, reconnectBackoffMs: [50, 200] as unknown as DataPlaneConfig['reconnectBackoffMs'], id: 'dp-test', logLevel: 'info',
-      controlPlane: `127.0.0.1:${cp.port}`, proxyPort: 0, internalPort: 0,
+      controlPlane: `127.0.0.1:${cp.port}`, proxyPort: 0, internalPort: 0, clusterTokenFile: join(tokenDir, 'cluster.token'),
     };
     dp = await startDataPlane(cfg, memoryLogger(logs));
   });
   after(async () => {
     await dp.close();
     cp.server.forceShutdown();
+    rmSync(tokenDir, { recursive: true, force: true });
+  });
+
+  it('sends the cluster token on its stream', async () => {
+    await waitFor(() => cp.calls.length > 0, 5_000, 'a stream');
+    assert.deepEqual(cp.calls[0]!.metadata.get('authorization'), [`Bearer ${token}`]);
   });
 
   it('applies a snapshot, then answers a malformed delta with a logged resync and keeps its table', async () => {

@@ -23,7 +23,7 @@ describe('frontend: two data planes behind HAProxy', { timeout: 90_000 }, () => 
     await c.start();
     dp1 = c.procs.find((p) => p.name === 'data-plane')!;
     const [proxy2, internal2] = await Promise.all([freePort(), freePort()]);
-    dp2 = c.spawn('data-plane-2', ['data-plane', '--control-plane', `127.0.0.1:${c.rpcPort}`, '--proxy-port', String(proxy2), '--internal-port', String(internal2)]);
+    dp2 = c.spawn('data-plane-2', ['data-plane', '--control-plane', `127.0.0.1:${c.rpcPort}`, '--proxy-port', String(proxy2), '--internal-port', String(internal2), '--cluster-token-file', c.clusterTokenFile]);
     await waitFor(async () => (await c.get(`http://127.0.0.1:${internal2}/health`)).status === 200, 15_000, 'second data plane healthy');
     [feInvoke, feApi] = await Promise.all([freePort(), freePort()]);
     // A single CP has no /health/leader yet on this branch: /health is its leader check.

@@ -22,9 +22,9 @@ export class HaCluster {
     const list = this.cps.map((cp) => `127.0.0.1:${cp.rpc}`).join(',');
     const c = this.c;
     [c.apiPort, c.proxyPort, c.internalPort] = [(await this.leader())!.cp.api, await freePort(), await freePort()];
-    c.spawn('data-plane', ['data-plane', '--control-plane', list, '--proxy-port', String(c.proxyPort), '--internal-port', String(c.internalPort)]);
+    c.spawn('data-plane', ['data-plane', '--control-plane', list, '--proxy-port', String(c.proxyPort), '--internal-port', String(c.internalPort), '--cluster-token-file', c.clusterTokenFile]);
     c.spawn('worker-1', ['worker', '--id', 'worker-1', '--port', String(await freePort()), '--control-plane', list, '--runtime', 'emulated',
-      '--state-dir', c.stateDir, '--heartbeat-period-ms', '250']);
+      '--state-dir', c.stateDir, '--heartbeat-period-ms', '250', '--cluster-token-file', c.clusterTokenFile]);
     await waitFor(async () => (await c.get(`http://127.0.0.1:${c.internalPort}/health`)).status === 200, 15_000, 'data plane healthy');
     await c.waitWorkers(1);
   }

@@ -10,7 +10,8 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { request } from 'undici';
+import { Agent, request } from 'undici';
+import { readOrCreateTokenFile } from '../shared/secrets.js';
 import { testIsolation } from '../worker/runtime/isolation-setup.js';
 
 const mainJs = fileURLToPath(new URL('../cli/main.js', import.meta.url));
@@ -40,6 +41,8 @@ export interface ClusterOptions {
   cpArgs?: string[];
   dpArgs?: string[];
   workerArgs?: string[];
+  /** TLS everywhere (files of `certs create`): API, invocation port and the gRPC links. */
+  tls?: { caFile: string; certFile: string; keyFile: string };
 }
 
 export class TestCluster {
@@ -51,21 +54,42 @@ export class TestCluster {
   internalPort = 0;
   workers: Proc[] = [];
   private cp: Proc | null = null;
+  /** Workers and DPs join with this; made here so it exists before any of them starts. */
+  readonly clusterTokenFile = join(this.stateDir, 'cluster.token');
+  readonly clusterToken = readOrCreateTokenFile(this.clusterTokenFile).token;
 
-  constructor(private readonly opts: ClusterOptions = {}) {}
+  /** Trusts the test CA (TLS clusters); undici's global dispatcher otherwise. */
+  private readonly agent: Agent | undefined;
+
+  constructor(private readonly opts: ClusterOptions = {}) {
+    this.agent = opts.tls ? new Agent({ connect: { ca: readFileSync(opts.tls.caFile) } }) : undefined;
+  }
 
   get api(): string {
-    return `http://127.0.0.1:${this.apiPort}`;
+    return `${this.scheme}://127.0.0.1:${this.apiPort}`;
   }
 
   get proxy(): string {
-    return `http://127.0.0.1:${this.proxyPort}`;
+    return `${this.scheme}://127.0.0.1:${this.proxyPort}`;
+  }
+
+  private get scheme(): string {
+    return this.opts.tls ? 'https' : 'http';
+  }
+
+
+  /** The TLS flags of one component kind (none without the tls option). */
+  tlsArgs(kind: 'control-plane' | 'data-plane' | 'worker'): string[] {
+    const t = this.opts.tls;
+    if (!t) return [];
+    const ca = ['--tls-ca-file', t.caFile];
+    return kind === 'worker' ? ca : ['--tls-cert-file', t.certFile, '--tls-key-file', t.keyFile, ...ca];
   }
 
   async start(): Promise<void> {
     [this.apiPort, this.rpcPort, this.proxyPort, this.internalPort] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
     await this.startControlPlane();
-    this.spawn('data-plane', ['data-plane', '--control-plane', `127.0.0.1:${this.rpcPort}`, '--proxy-port', String(this.proxyPort), '--internal-port', String(this.internalPort), ...(this.opts.dpArgs ?? [])]);
+    this.spawn('data-plane', ['data-plane', '--control-plane', `127.0.0.1:${this.rpcPort}`, '--proxy-port', String(this.proxyPort), '--internal-port', String(this.internalPort), '--cluster-token-file', this.clusterTokenFile, ...this.tlsArgs('data-plane'), ...(this.opts.dpArgs ?? [])]);
     for (let i = 0; i < (this.opts.workers ?? 1); i += 1) await this.startWorker(`worker-${i + 1}`);
     await waitFor(async () => (await this.get(`http://127.0.0.1:${this.internalPort}/health`)).status === 200, 15_000, 'data plane healthy');
     await this.waitWorkers(this.opts.workers ?? 1);
@@ -78,7 +102,7 @@ export class TestCluster {
   }
 
   async startControlPlane(): Promise<void> {
-    this.cp = this.spawn('control-plane', ['control-plane', '--state-dir', this.stateDir, '--api-port', String(this.apiPort), '--rpc-port', String(this.rpcPort), '--monitor-period-ms', '100', '--heartbeat-timeout-ms', '2000', ...(this.opts.cpArgs ?? [])]);
+    this.cp = this.spawn('control-plane', ['control-plane', '--state-dir', this.stateDir, '--api-port', String(this.apiPort), '--rpc-port', String(this.rpcPort), '--monitor-period-ms', '100', '--heartbeat-timeout-ms', '2000', ...this.tlsArgs('control-plane'), ...(this.opts.cpArgs ?? [])]);
     await waitFor(async () => (await this.get(`${this.api}/health`)).status === 200, 15_000, 'control plane healthy');
   }
 
@@ -86,7 +110,7 @@ export class TestCluster {
     const port = await freePort();
     const extra = this.opts.workerArgs ?? [];
     const isolation = extra.includes('--isolation') ? [] : ['--isolation', await testIsolation()];
-    const w = this.spawn(id, ['worker', '--id', id, '--port', String(port), '--control-plane', `127.0.0.1:${this.rpcPort}`, '--runtime', this.opts.runtime ?? 'process', '--state-dir', this.stateDir, '--heartbeat-period-ms', '250', ...isolation, ...extra]);
+    const w = this.spawn(id, ['worker', '--id', id, '--port', String(port), '--control-plane', `127.0.0.1:${this.rpcPort}`, '--runtime', this.opts.runtime ?? 'process', '--state-dir', this.stateDir, '--heartbeat-period-ms', '250', '--cluster-token-file', this.clusterTokenFile, ...this.tlsArgs('worker'), ...isolation, ...extra]);
     this.workers.push(w);
     return w;
   }
@@ -149,7 +173,7 @@ export class TestCluster {
     const toProxy = this.proxyPort !== 0 && url.startsWith(this.proxy);
     const token = noToken || toProxy || 'authorization' in headers ? '' : this.adminToken();
     if (token !== '') headers = { ...headers, authorization: `Bearer ${token}` };
-    const r = await request(url, { method: method as 'GET', body, headers, headersTimeout: 30_000, bodyTimeout: 30_000 });
+    const r = await request(url, { method: method as 'GET', body, headers, headersTimeout: 30_000, bodyTimeout: 30_000, ...(this.agent ? { dispatcher: this.agent } : {}) });
     const text = await r.body.text();
     let json: unknown = null;
     try {
@@ -167,6 +191,7 @@ export class TestCluster {
   /** Pids of sandboxes still alive that a process runtime recorded under the state dir. */
   async stop(): Promise<void> {
     await Promise.all([...this.procs].reverse().map((p) => stopProc(p, 'SIGTERM')));
+    await this.agent?.close();
     rmSync(this.stateDir, { recursive: true, force: true });
   }
 }

@@ -6,6 +6,9 @@
  * wall-probe fixture connects from inside its sandbox and answers what happened.
  */
 import { spawn } from 'node:child_process';
+import { rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
@@ -48,13 +51,17 @@ describe('sandbox walls on a real cluster', { skip, timeout: 90_000 }, () => {
 
   it('a worker that cannot isolate refuses to start, naming why and the way out', async () => {
     const port = await freePort();
+    // nobody cannot read the 0600 token file of root; a copy it can read gets it past that check.
+    const tokenFile = join(tmpdir(), `dirigent-walls-nobody-${port}.token`);
+    writeFileSync(tokenFile, c.clusterToken, { mode: 0o644 });
     const args = ['--reuid', String(nobodyUid), '--regid', String(nobodyUid), '--clear-groups', '--', process.execPath, mainJs,
-      'worker', '--port', String(port), '--control-plane', `127.0.0.1:${c.rpcPort}`, '--state-dir', '/tmp/dirigent-walls-nobody'];
+      'worker', '--port', String(port), '--control-plane', `127.0.0.1:${c.rpcPort}`, '--state-dir', '/tmp/dirigent-walls-nobody', '--cluster-token-file', tokenFile];
     const child = spawn('/usr/bin/setpriv', args, { stdio: ['ignore', 'pipe', 'pipe'], cwd: '/' });
     let output = '';
     child.stdout.on('data', (b: Buffer) => (output += b.toString()));
     child.stderr.on('data', (b: Buffer) => (output += b.toString()));
     const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+    rmSync(tokenFile, { force: true });
     await waitFor(() => child.exitCode !== null, 1_000, 'worker exited');
     // The ConfigError exit code of the CLI (the usage code today; the brief asks for 78).
     assert.equal(code, ExitCode.usage, output);

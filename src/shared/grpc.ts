@@ -44,26 +44,57 @@ export function serviceDefinition(service: AnyService): grpc.ServiceDefinition {
 
 export type BidiStream<Out, In> = grpc.ClientDuplexStream<Out, In>;
 
-/** A typed client whose methods open bidi streams. */
-export function makeClient(service: AnyService, address: string): grpc.Client {
-  const Ctor = grpc.makeGenericClientConstructor(serviceDefinition(service), service.typeName);
-  return new Ctor(address, grpc.credentials.createInsecure(), channelOptions);
+/**
+ * How a worker or DP reaches the CP: the cluster token every stream carries, and the CA the CP's
+ * certificate chains to (null = plain TCP).
+ */
+export interface LinkSecurity {
+  /** Read at every stream open, so a fixed token file heals a refused link without a restart. */
+  clusterToken(): string;
+  /** Where the token comes from, named when the CP refuses it. */
+  clusterTokenFile: string;
+  caPem: Buffer | null;
 }
 
-export function openStream<Out, In>(client: grpc.Client, service: AnyService, localName: string): BidiStream<Out, In> {
+/** A typed client whose methods open bidi streams; TLS when a CA is given. */
+export function makeClient(service: AnyService, address: string, caPem: Buffer | null): grpc.Client {
+  const Ctor = grpc.makeGenericClientConstructor(serviceDefinition(service), service.typeName);
+  const creds = caPem ? grpc.credentials.createSsl(caPem) : grpc.credentials.createInsecure();
+  return new Ctor(address, creds, channelOptions);
+}
+
+/** Opens a bidi stream whose call metadata carries `authorization: Bearer <clusterToken>`. */
+export function openStream<Out, In>(client: grpc.Client, service: AnyService, localName: string, clusterToken: string): BidiStream<Out, In> {
   const method = service.methods.find((m) => m.localName === localName);
   if (!method) throw new Error(`no method ${localName} on ${service.typeName}`);
   const def = serviceDefinition(service)[localName]!;
+  const metadata = new grpc.Metadata();
+  metadata.set('authorization', `Bearer ${clusterToken}`);
   return client.makeBidiStreamRequest(
     def.path,
     def.requestSerialize as (v: Out) => Buffer,
     def.responseDeserialize as (b: Buffer) => In,
+    metadata,
   ) as BidiStream<Out, In>;
 }
 
-export function bindServer(host: string, port: number, server: grpc.Server): Promise<number> {
+/** Whether a stream's error is the CP refusing our cluster token. */
+export function isUnauthenticated(err: unknown): boolean {
+  return (err as { code?: unknown } | null)?.code === grpc.status.UNAUTHENTICATED;
+}
+
+/** PEM certificate chain and key a server presents (null = plain TCP). */
+export interface ServerTls {
+  certPem: Buffer;
+  keyPem: Buffer;
+}
+
+export function bindServer(host: string, port: number, server: grpc.Server, tls: ServerTls | null = null): Promise<number> {
+  const creds = tls
+    ? grpc.ServerCredentials.createSsl(null, [{ cert_chain: tls.certPem, private_key: tls.keyPem }], false)
+    : grpc.ServerCredentials.createInsecure();
   return new Promise((resolve, reject) => {
-    server.bindAsync(`${host}:${port}`, grpc.ServerCredentials.createInsecure(), (err, bound) => {
+    server.bindAsync(`${host}:${port}`, creds, (err, bound) => {
       if (err) reject(err);
       else resolve(bound);
     });

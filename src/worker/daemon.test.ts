@@ -101,6 +101,7 @@ describe('worker daemon', () => {
         id: 'w-test', address: '127.0.0.1:0', controlPlane: `127.0.0.1:${cp.port}`,
         capacity: { cpuMillis: 1000, memoryMiB: 1024 }, capabilities: ['process'],
         heartbeatPeriodMs: 60_000, backoffMs: [200, 1_000], replayEventsMax: 100,
+        security: { clusterToken: () => 'dgt_000000000000_test', clusterTokenFile: '(test)', caPem: null },
       },
       runtime, systemClock, memoryLogger(logs),
     );

@@ -20,7 +20,7 @@ import {
   type WorkerEvent,
 } from '../gen/dirigent/v1/cluster_pb.js';
 import type { Clock } from '../shared/clock.js';
-import { makeClient, openStream, type BidiStream } from '../shared/grpc.js';
+import { isUnauthenticated, makeClient, openStream, type BidiStream, type LinkSecurity } from '../shared/grpc.js';
 import type { Logger } from '../shared/logger.js';
 import { CpAddresses } from '../shared/cp-addresses.js';
 import { WorkerCore } from './core/worker-core.js';
@@ -43,6 +43,8 @@ export interface WorkerDaemonOptions {
   replayEventsMax: number;
   /** Share one gRPC channel among the daemons of one process. */
   client?: grpc.Client;
+  /** The cluster token and the CP's CA. */
+  security: LinkSecurity;
 }
 
 export class WorkerDaemon {
@@ -55,6 +57,8 @@ export class WorkerDaemon {
   private readonly driver: WorkerDriver;
   /** The CP list and the standbys' redirects: which CP to dial next. */
   private readonly targets: CpAddresses;
+  /** Refusals of our cluster token are logged once per streak (the back-off retries go on). */
+  private refusedLogged = false;
 
   constructor(
     private readonly opts: WorkerDaemonOptions,
@@ -129,7 +133,7 @@ export class WorkerDaemon {
    */
   private connect(): void {
     if (this.closed) return;
-    const client = (this.client ??= makeClient(ControlPlane, this.targets.current()));
+    const client = (this.client ??= makeClient(ControlPlane, this.targets.current(), this.opts.security.caPem));
     client.waitForReady(Date.now() + this.backoffMs + channelReadyWaitMs, (err) => {
       this.guard('channel_ready', () => {
         if (this.closed) return;
@@ -154,7 +158,7 @@ export class WorkerDaemon {
   }
 
   private openStream(client: grpc.Client): void {
-    const stream = openStream<WorkerBatch, WorkerCommandBatch>(client, ControlPlane, 'workerStream');
+    const stream = openStream<WorkerBatch, WorkerCommandBatch>(client, ControlPlane, 'workerStream', this.opts.security.clusterToken());
     this.stream = stream;
     let alive = true;
     stream.on('data', (batch: WorkerCommandBatch) => {
@@ -166,6 +170,7 @@ export class WorkerDaemon {
           return;
         }
         this.targets.served();
+        this.refusedLogged = false;
         this.backoffMs = this.opts.backoffMs[0];
         this.driver.commands(batch, this.clock.nowMs());
       });
@@ -177,11 +182,20 @@ export class WorkerDaemon {
       this.driver.disconnected(this.clock.nowMs());
       if (!this.closed) this.retryLater(reason);
     };
-    stream.on('error', (e: Error) => this.guard('stream_error', () => lost(e.message)));
+    stream.on('error', (e: Error) => this.guard('stream_error', () => {
+      if (isUnauthenticated(e)) this.refused(e.message);
+      lost(e.message);
+    }));
     stream.on('end', () => this.guard('stream_end', () => lost('stream ended')));
     stream.on('close', () => this.guard('stream_close', () => lost('stream closed')));
     // The hello and the replay of what happened while down go out first on the new stream.
     this.driver.connected(this.clock.nowMs());
+  }
+
+  private refused(reason: string): void {
+    if (this.refusedLogged) return;
+    this.refusedLogged = true;
+    this.log.error('cp_link.refused', { workerId: this.opts.id, tokenFile: this.opts.security.clusterTokenFile, reason, hint: 'the control plane refused our cluster token: fix --cluster-token-file; retrying' });
   }
 
   private runtimeCreate(sandboxId: string, spec: FunctionSpecMsg): void {

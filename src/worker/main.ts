@@ -9,7 +9,9 @@ import type { WorkerConfig } from '../config/compile.js';
 import { ConfigError } from '../config/compile.js';
 import { ControlPlane } from '../gen/dirigent/v1/cluster_pb.js';
 import { systemClock } from '../shared/clock.js';
-import { makeClient } from '../shared/grpc.js';
+import { join } from 'node:path';
+import { makeClient, type LinkSecurity } from '../shared/grpc.js';
+import { caOf, clusterTokenReader } from '../shared/tls-files.js';
 import type { Logger } from '../shared/logger.js';
 import { WorkerDaemon } from './daemon.js';
 import { startRealRuntimes } from './runtime-setup.js';
@@ -38,6 +40,7 @@ export async function startWorker(cfg: WorkerConfig, log: Logger): Promise<Runni
     cpuMillis: cfg.cpuMillis > 0 ? cfg.cpuMillis : emulated ? cfg.emulatedNodeCpuMillis : cpus().length * 1000,
     memoryMiB: cfg.memoryMiB > 0 ? cfg.memoryMiB : emulated ? cfg.emulatedNodeMemoryMiB : Math.floor(totalmem() / 1_048_576),
   };
+  const security = linkSecurity(cfg);
   const health = await startHealth(cfg);
   const port = (health.address() as { port: number }).port;
   const baseId = cfg.id || `worker-${hostname()}-${port}`;
@@ -50,17 +53,17 @@ export async function startWorker(cfg: WorkerConfig, log: Logger): Promise<Runni
       throw err;
     });
     closers.push(() => real.close()); // after the daemons closed, so after their sandboxes
-    daemons.push(newDaemon(cfg, baseId, `${cfg.host}:${port}`, capacity, real.capabilities, real.runtime, log));
+    daemons.push(newDaemon(cfg, baseId, `${cfg.host}:${port}`, capacity, real.capabilities, real.runtime, security, log));
   } else {
     const responder = await startEmulatedResponder({ host: cfg.host, port: 0 });
     closers.push(() => responder.close());
-    const client = cfg.count > 1 && !cfg.controlPlane.includes(',') ? makeClient(ControlPlane, cfg.controlPlane) : undefined;
+    const client = cfg.count > 1 && !cfg.controlPlane.includes(',') ? makeClient(ControlPlane, cfg.controlPlane, security.caPem) : undefined;
     if (client) closers.push(async () => client.close());
     const capabilities = runtimeCapabilities('emulated');
     for (let i = 0; i < cfg.count; i += 1) {
       const id = cfg.count > 1 ? `${baseId}-${i + 1}` : baseId;
       const runtime = createEmulatedRuntime({ createMs: cfg.emulatedCreateMs, responder, clock: systemClock });
-      daemons.push(newDaemon(cfg, id, `${cfg.host}:${port}`, capacity, capabilities, runtime, log, client));
+      daemons.push(newDaemon(cfg, id, `${cfg.host}:${port}`, capacity, capabilities, runtime, security, log, client));
     }
   }
   for (const d of daemons) d.start();
@@ -84,6 +87,7 @@ function newDaemon(
   capacity: { cpuMillis: number; memoryMiB: number },
   capabilities: string[],
   runtime: SandboxRuntime,
+  security: LinkSecurity,
   log: Logger,
   client?: ReturnType<typeof makeClient>,
 ): WorkerDaemon {
@@ -97,12 +101,19 @@ function newDaemon(
       heartbeatPeriodMs: cfg.heartbeatPeriodMs,
       backoffMs: cfg.reconnectBackoffMs,
       replayEventsMax: cfg.replayEventsMax,
+      security,
       ...(client ? { client } : {}),
     },
     runtime,
     systemClock,
     log,
   );
+}
+
+/** The cluster token (default <stateDir>/cluster.token) and the CP's CA, read before anything starts. */
+function linkSecurity(cfg: WorkerConfig): LinkSecurity {
+  const clusterTokenFile = cfg.clusterTokenFile !== '' ? cfg.clusterTokenFile : join(cfg.stateDir, 'cluster.token');
+  return { clusterToken: clusterTokenReader(clusterTokenFile), clusterTokenFile, caPem: caOf(cfg.tlsCaFile) };
 }
 
 function startHealth(cfg: WorkerConfig): Promise<Server> {

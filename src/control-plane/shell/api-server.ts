@@ -5,11 +5,14 @@
  * Every route but the health checks needs a bearer token (api-auth); a standby forwards
  * requests with their Authorization header and only the leader authenticates them.
  */
-import { createServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, request as httpRequest, type IncomingMessage, type RequestOptions, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer, request as httpsRequest } from 'node:https';
+import { isIP } from 'node:net';
 import { pipeline } from 'node:stream';
 import { apiDefaults } from '../../config/defaults.js';
 import type { Logger } from '../../shared/logger.js';
 import { answerClientError } from '../../shared/http-client-error.js';
+import type { ServerTls } from '../../shared/grpc.js';
 import type { Tenancy } from './api-auth.js';
 import { methodNotAllowed, requireScope, type ApiBackend, type RequestContext } from './api-context.js';
 import { createFunctionForm, createFunctionJson, functionItem, listFunctions } from './api-functions.js';
@@ -37,9 +40,16 @@ export interface ApiServerOptions {
   /** Tokens and quotas; the leader's is loaded in lead(). */
   tenancy: Tenancy;
   log: Logger;
+  /** Serve HTTPS with this certificate (absent: plain HTTP). */
+  tls?: ServerTls | null;
+  /** With tls: the CA the leader's certificate chains to, for forwarding (null: system roots). */
+  leaderCaPem?: Buffer | null;
 }
 
-type RouteContext = Omit<RequestContext, 'req' | 'res' | 'method' | 'query' | 'principal'>;
+type RouteContext = Omit<RequestContext, 'req' | 'res' | 'method' | 'query' | 'principal'> & {
+  /** How a standby reaches the leader: plain HTTP, or HTTPS trusting this CA. */
+  leaderLink: { https: boolean; ca: Buffer | null };
+};
 
 export function startApiServer(opts: ApiServerOptions): Promise<Server> {
   const ctx: RouteContext = {
@@ -50,8 +60,9 @@ export function startApiServer(opts: ApiServerOptions): Promise<Server> {
     jsonNestingDepthMax: opts.jsonNestingDepthMax ?? apiDefaults.jsonNestingDepthMax,
     backend: opts.backend,
     tenancy: opts.tenancy,
+    leaderLink: { https: Boolean(opts.tls), ca: opts.leaderCaPem ?? null },
   };
-  const server = createServer((req, res) => {
+  const handler = (req: IncomingMessage, res: ServerResponse): void => {
     route(req, res, ctx).catch((err: unknown) => {
       if (res.headersSent) return;
       if (err instanceof HttpError) {
@@ -63,7 +74,8 @@ export function startApiServer(opts: ApiServerOptions): Promise<Server> {
       opts.log.error('api.failed', { method: req.method, url: req.url, error: String(err) });
       sendError(res, 500, 'internal', 'internal error; see control-plane log');
     });
-  });
+  };
+  const server = opts.tls ? createHttpsServer({ cert: opts.tls.certPem, key: opts.tls.keyPem }, handler) : createServer(handler);
   server.keepAliveTimeout = 65_000;
   server.on('clientError', answerClientError);
   return new Promise((resolve, reject) => {
@@ -78,7 +90,7 @@ async function route(req: IncomingMessage, res: ServerResponse, opts: RouteConte
   const method = req.method ?? 'GET';
   const b = opts.backend;
   const leaderApi = b.leaderApi?.() ?? null;
-  if (leaderApi !== null && !localPaths.has(path)) return forward(req, res, leaderApi);
+  if (leaderApi !== null && !localPaths.has(path)) return forward(req, res, leaderApi, opts.leaderLink);
   if (path === '/health') return sendJson(res, 200, { status: 'ok', ...(b.health?.() ?? { role: 'leader' }) });
   if (path === '/health/leader') {
     const role = b.health?.().role ?? 'leader';
@@ -123,7 +135,7 @@ async function route(req: IncomingMessage, res: ServerResponse, opts: RouteConte
  * relays its answer, so clients and the front end may talk to any CP (forwarding rather than 307:
  * curl and most HTTP clients do not resend a POST body on a redirect without extra flags).
  */
-function forward(req: IncomingMessage, res: ServerResponse, leader: string): Promise<void> {
+function forward(req: IncomingMessage, res: ServerResponse, leader: string, link: RouteContext['leaderLink']): Promise<void> {
   if (leader === '') {
     sendError(res, 503, 'leader_unknown', 'no control-plane leader is known yet; retry');
     return Promise.resolve();
@@ -131,10 +143,14 @@ function forward(req: IncomingMessage, res: ServerResponse, leader: string): Pro
   return new Promise((resolve) => {
     const [host, port] = [leader.slice(0, leader.lastIndexOf(':')), Number(leader.slice(leader.lastIndexOf(':') + 1))];
     const headers = { ...withoutHopHeaders(req.headers), 'x-dirigent-forwarded-by': 'standby' };
-    const up = httpRequest({ host, port, method: req.method, path: req.url, headers, timeout: forwardTimeoutMs }, (answer) => {
+    const options: RequestOptions = { host, port, method: req.method, path: req.url, headers, timeout: forwardTimeoutMs };
+    const relay = (answer: IncomingMessage): void => {
       res.writeHead(answer.statusCode ?? 502, withoutHopHeaders(answer.headers));
       pipeline(answer, res, () => resolve());
-    });
+    };
+    // The certificate is checked against the leader's host, not the Host header passed along.
+    const tls = { servername: isIP(host) ? '' : host, ...(link.ca ? { ca: link.ca } : {}) };
+    const up = link.https ? httpsRequest({ ...options, ...tls }, relay) : httpRequest(options, relay);
     up.on('timeout', () => up.destroy(new Error('leader did not answer in time')));
     up.on('error', (err) => {
       if (!res.headersSent) sendError(res, 503, 'leader_unavailable', `the leader at ${leader} did not answer: ${err.message}; retry`);

@@ -5,6 +5,10 @@
  * batched per event-loop turn. An invalid message is logged (`rpc.invalid_message`, naming the
  * peer and the field) and dropped: nothing another process sends reaches a core assertion. An
  * exception while handling a batch is logged with the event and never ends the process.
+ *
+ * Every stream must carry the cluster token (`authorization: Bearer <token>` metadata): it is
+ * checked against the token's digest, in constant time, before any message is read or any
+ * redirect is answered; a missing or wrong one ends the call UNAUTHENTICATED (`rpc.refused`).
  */
 import * as grpc from '@grpc/grpc-js';
 import { create } from '@bufbuild/protobuf';
@@ -22,6 +26,7 @@ import {
 } from '../../gen/dirigent/v1/cluster_pb.js';
 import { Batcher, serviceDefinition } from '../../shared/grpc.js';
 import type { Logger } from '../../shared/logger.js';
+import { bearerOf, sameDigest, sha256Hex } from '../../shared/secrets.js';
 import { decodeDataPlaneEvent, decodeWorkerEvent, type Decoded } from '../../wire/codec.js';
 import type { CpEvent } from '../core/types.js';
 import { dataPlaneEventToCp, workerEventToCp } from './peer-events.js';
@@ -36,6 +41,8 @@ export interface RpcHooks {
   readonly core: { readonly term: number };
   /** null while this CP leads; on a standby the leader's RPC address ('' = unknown), for a redirect. */
   standbyLeader?(): string | null;
+  /** SHA-256 (hex) of the cluster token every worker and DP stream must present. */
+  readonly clusterTokenSha256Hex: string;
 }
 
 interface StreamHandlers<Batch, Msg> {
@@ -64,12 +71,29 @@ export class RpcServer {
   constructor(private readonly hooks: RpcHooks, private readonly log: Logger) {
     this.server.addService(serviceDefinition(ControlPlane), {
       workerStream: (call: WorkerCall) => {
+        if (this.refused(call, 'worker')) return;
         if (!this.redirected(call, (leaderAddress) => create(WorkerCommandBatchSchema, { leaderAddress }))) this.onWorkerStream(call);
       },
       dataPlaneStream: (call: DpCall) => {
+        if (this.refused(call, 'data_plane')) return;
         if (!this.redirected(call, (leaderAddress) => create(RoutingBatchSchema, { leaderAddress }))) this.onDataPlaneStream(call);
       },
     });
+  }
+
+  /** A stream without the cluster token ends UNAUTHENTICATED before anything of it is read. */
+  private refused(call: WorkerCall | DpCall, stream: 'worker' | 'data_plane'): boolean {
+    const values = call.metadata.get('authorization');
+    const token = values.length === 1 && typeof values[0] === 'string' ? bearerOf(values[0]) : null;
+    if (token !== null && sameDigest(sha256Hex(token), this.hooks.clusterTokenSha256Hex)) return false;
+    this.log.warn('rpc.refused', { stream, peer: call.getPeer(), reason: token === null ? 'no cluster token' : 'wrong cluster token' });
+    call.on('error', () => undefined);
+    const err: Partial<grpc.StatusObject> = {
+      code: grpc.status.UNAUTHENTICATED,
+      details: 'refused: this stream must carry the cluster token (authorization: Bearer <token>; see --cluster-token-file)',
+    };
+    call.emit('error', err);
+    return true;
   }
 
   /** A standby answers a stream with one batch naming the leader and ends it (DESIGN §6). */

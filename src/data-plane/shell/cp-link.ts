@@ -23,7 +23,7 @@ import {
 } from '../../gen/dirigent/v1/cluster_pb.js';
 import type { RoutingUpdateMsg, TermVerdict } from '../../api/cluster.js';
 import { decodeBatchHeader, decodeRoutingUpdate } from '../../wire/codec.js';
-import { Batcher, makeClient, openStream, type BidiStream } from '../../shared/grpc.js';
+import { Batcher, isUnauthenticated, makeClient, openStream, type BidiStream, type LinkSecurity } from '../../shared/grpc.js';
 import type { Logger } from '../../shared/logger.js';
 import { CpAddresses } from '../../shared/cp-addresses.js';
 import { guarded, runGuarded } from './guard.js';
@@ -47,6 +47,8 @@ export class ControlPlaneLink {
   /** The CP list and the standbys' redirects: which CP to dial next. */
   private readonly targets: CpAddresses;
   connected = false;
+  /** Refusals of our cluster token are logged once per streak (the back-off retries go on). */
+  private refusedLogged = false;
   private readonly out = new Batcher<EventInit>((events) => runGuarded(this.log, 'callback', 'cp_link.flush', () => {
     if (!this.stream || !this.connected) return;
     this.stream.write(create(DataPlaneBatchSchema, { events: events.map((event) => ({ event })) }));
@@ -63,6 +65,8 @@ export class ControlPlaneLink {
       seenTerm: () => number;
       /** A message failed validation: the DP asks for a snapshot. */
       onInvalid: () => void;
+      /** The cluster token and the CP's CA. */
+      security: LinkSecurity;
     },
     private readonly log: Logger,
   ) {
@@ -100,11 +104,17 @@ export class ControlPlaneLink {
     }), invalidResyncMsMin);
   }
 
+  private refused(address: string, reason: string): void {
+    if (this.refusedLogged) return;
+    this.refusedLogged = true;
+    this.log.error('cp_link.refused', { address, tokenFile: this.opts.security.clusterTokenFile, reason, hint: 'the control plane refused our cluster token: fix --cluster-token-file; retrying' });
+  }
+
   private connect(): void {
     if (this.closed) return;
     const address = this.targets.current();
-    this.client ??= makeClient(ControlPlane, address);
-    const stream = openStream<DataPlaneBatch, RoutingBatch>(this.client, ControlPlane, 'dataPlaneStream');
+    this.client ??= makeClient(ControlPlane, address, this.opts.security.caPem);
+    const stream = openStream<DataPlaneBatch, RoutingBatch>(this.client, ControlPlane, 'dataPlaneStream', this.opts.security.clusterToken());
     this.stream = stream;
     let alive = true;
     let staleLogged = false;
@@ -119,6 +129,7 @@ export class ControlPlaneLink {
         this.connected = true;
         this.backoffMs = this.opts.backoffMs[0];
         this.targets.served();
+        this.refusedLogged = false;
         this.log.info('control_plane.connected', { address });
       }
       const header = decodeBatchHeader(batch);
@@ -160,7 +171,10 @@ export class ControlPlaneLink {
       this.timer = setTimeout(guarded(this.log, 'timer', 'cp_link.reconnect', () => this.connect()), now ? 0 : this.backoffMs);
       if (!now) this.backoffMs = Math.min(this.opts.backoffMs[1], this.backoffMs * 2);
     };
-    stream.on('error', guarded(this.log, 'callback', 'cp_link.error', (e: Error) => lost(e.message)));
+    stream.on('error', guarded(this.log, 'callback', 'cp_link.error', (e: Error) => {
+      if (isUnauthenticated(e)) this.refused(address, e.message);
+      lost(e.message);
+    }));
     stream.on('end', guarded(this.log, 'callback', 'cp_link.end', () => lost('stream ended')));
     stream.on('close', guarded(this.log, 'callback', 'cp_link.close', () => lost('stream closed')));
     stream.write(create(DataPlaneBatchSchema, { events: [{ event: { case: 'hello', value: this.opts.hello } }] }));

@@ -9,14 +9,18 @@
  * Slots are freed at once when an exchange ends for any reason: the response finished, the
  * client went away (the upstream request is aborted), the function's `timeoutMs` passed (504,
  * upstream aborted), or the upstream failed (502).
+ *
+ * With a certificate the listener speaks TLS instead, and ALPN (h2, http/1.1) picks the server.
  */
 import { createServer as createH1Server } from 'node:http';
 import { createServer as createH2Server } from 'node:http2';
 import { createServer as createNetServer, type Server, type Socket } from 'node:net';
+import { createServer as createTlsServer, type TLSSocket } from 'node:tls';
 import { pipeline } from 'node:stream';
 import { Pool, type Dispatcher } from 'undici';
 import { Header } from '../../api/types.js';
 import type { Clock } from '../../shared/clock.js';
+import type { ServerTls } from '../../shared/grpc.js';
 import { answerClientError } from '../../shared/http-client-error.js';
 import type { Logger } from '../../shared/logger.js';
 import { bearerOf, sha256Hex, tokenId } from '../../shared/secrets.js';
@@ -78,6 +82,7 @@ export class InvocationProxy {
     private readonly clock: Clock,
     private readonly log: Logger,
     private readonly run: (effects: DpEffect[]) => void,
+    tls: ServerTls | null = null,
   ) {
     const onRequest = guarded(log, 'callback', 'proxy.request', (req: Req, res: Res) => this.onRequest(req, res));
     const onContinue = guarded(log, 'callback', 'proxy.check_continue', (req: Req, res: Res) => this.onCheckContinue(req, res));
@@ -96,7 +101,7 @@ export class InvocationProxy {
     const h2 = createH2Server({ maxSessionMemory: 64 }, onRequest);
     h2.on('checkContinue', onContinue);
     h2.setTimeout(cfg.invocationKeepAliveTimeoutMs);
-    this.server = createNetServer((socket: Socket) => {
+    this.server = tls ? tlsListener(tls, cfg, log, (alpn) => (alpn === 'h2' ? h2 : this.h1)) : createNetServer((socket: Socket) => {
       socket.setNoDelay(true);
       // A client may reset before the HTTP servers own the socket: without a listener that
       // error would be uncaught and end the process.
@@ -311,4 +316,26 @@ export class InvocationProxy {
     entry.users.add(ep.id);
     return entry.pool;
   }
+}
+
+/** The TLS invocation listener: the protocol ALPN settled on (h2 or http/1.1) picks the server. */
+function tlsListener(tls: ServerTls, cfg: ProxyConfig, log: Logger, serverFor: (alpn: string | false) => { emit(e: 'connection', s: TLSSocket): boolean }): Server {
+  const server = createTlsServer({
+    cert: tls.certPem,
+    key: tls.keyPem,
+    ALPNProtocols: ['h2', 'http/1.1'],
+    // The handshake counts against the header timeout (slowloris before the first request byte).
+    handshakeTimeout: cfg.invocationHeadersTimeoutMs,
+  }, guarded(log, 'callback', 'proxy.tls_connection', (socket: TLSSocket) => {
+    socket.setNoDelay(true);
+    socket.on('error', (err) => {
+      if (log.isDebugEnabled()) log.debug('proxy.connection_failed', { error: err.message });
+      socket.destroy();
+    });
+    serverFor(socket.alpnProtocol ?? false).emit('connection', socket);
+  }));
+  server.on('tlsClientError', (err) => {
+    if (log.isDebugEnabled()) log.debug('proxy.tls_failed', { error: err.message });
+  });
+  return server;
 }
