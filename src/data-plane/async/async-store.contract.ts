@@ -99,6 +99,20 @@ const cases: [string, Case][] = [
     assert.equal(await s.complete(invs[0].id, 'dp-2', okResult, attempt(t0 + 20, 'ok', 200)), 'ok');
     assert.equal(await s.complete('no-such-id', 'dp-2', okResult, attempt(t0 + 20, 'ok', 200)), 'not_found');
   })],
+  ['keeps a renewed lease from being taken over', (ctx) => withStore(ctx, async (s) => {
+    const inv = invocation(t0);
+    await s.accept(inv);
+    await s.claim('dp-1', t0, 1);
+    const half = options.claimLeaseMs / 2;
+    if (ctx.b.leaseIsWallClock) await sleep(half);
+    assert.equal(await s.renew(inv.id, 'dp-1', t0 + half), 'ok');
+    assert.equal(await s.renew(inv.id, 'dp-2', t0 + half), 'not_owner');
+    assert.equal(await s.renew('no-such-id', 'dp-1', t0 + half), 'not_found');
+    if (ctx.b.leaseIsWallClock) await sleep(half);
+    assert.deepEqual(await s.claim('dp-2', t0 + 2 * half, 1), []);
+    if (ctx.b.leaseIsWallClock) await sleep(options.claimLeaseMs + leaseSlackMs);
+    assert.deepEqual((await s.claim('dp-2', t0 + half + options.claimLeaseMs, 1)).map((i) => i.owner), ['dp-2']);
+  })],
   ['does not hand out a retry before its nextAttemptAtMs', (ctx) => withStore(ctx, async (s) => {
     const inv = invocation(t0);
     await s.accept(inv);

@@ -79,11 +79,9 @@ export class RedisAsyncStore implements AsyncStore {
     await this.script('asyncPromote')(this.p, nowMs, n);
     const entries = await this.readNew(consumerId, n);
     if (entries.length < n) entries.push(...(await this.takeOver(consumerId, n - entries.length)));
-    const taken: string[] = [];
-    for (const [entry, id] of entries) {
-      const ok = await this.script('asyncTake')(this.p, consumerId, entry, id, nowMs + this.opts.claimLeaseMs);
-      if (ok === 1) taken.push(id);
-    }
+    const leaseUntilMs = nowMs + this.opts.claimLeaseMs;
+    const took = await Promise.all(entries.map(([entry, id]) => this.script('asyncTake')(this.p, consumerId, entry, id, leaseUntilMs)));
+    const taken = entries.filter((_, i) => took[i] === 1).map(([, id]) => id);
     const invs = await Promise.all(taken.map((id) => this.get(id)));
     return invs.filter((i): i is AsyncInvocation => i !== undefined);
   }
