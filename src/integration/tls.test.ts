@@ -58,7 +58,7 @@ describe('TLS everywhere with certs create', { timeout: 120_000 }, () => {
 
   it('lets the CLI talk HTTPS with the CA from DIRIGENT_CA', async () => {
     const out: string[] = [];
-    const io = { stdout: { write: (s: string) => out.push(s) }, stderr: { write: (s: string) => out.push(s) }, env: { DIRIGENT_CA: certs.ca } };
+    const io = { stdout: { write: (s: string) => out.push(s) }, stderr: { write: (s: string) => out.push(s) }, env: { DIRIGENT_CA: certs.ca, DIRIGENT_TOKEN: c.adminToken() } };
     const code = await runCli(['cluster', 'status', '--api', c.api], io);
     assert.equal(code, 0, out.join(''));
   });

@@ -18,11 +18,15 @@ import { startApiServer, type ApiBackend } from './api-server.js';
 import { memoryTenancy } from './api-testkit.js';
 
 function backend(role: 'leader' | 'standby', leaderApi: () => string | null, created: string[]): ApiBackend {
+  const specs = new Map<string, FunctionSpec>();
   return {
-    createFunction: async (spec: FunctionSpec) => (created.push(spec.name), 'created'),
+    createFunction: async (spec: FunctionSpec) => (created.push(spec.name), specs.set(spec.name, spec), 'created'),
     updateFunction: async () => false,
     deleteFunction: async () => false,
-    getFunction: () => null,
+    getFunction: (name: string) => {
+      const spec = specs.get(name);
+      return spec ? { function: spec, status: {} } : null;
+    },
     listFunctions: () => [],
     functionKeys: () => [],
     cluster: async () => ({ servedBy: role }),
