@@ -8,7 +8,10 @@
  *   token cannot be revoked; tokens and quotas survive a CP restart (stored, hashed);
  * - quotas: the function past quota.functions gets 429, a function that can never fit
  *   quota.cpuMillis gets 403, each naming the quota;
- * - `--auth none` on a non-loopback host exits 2 naming auth.
+ * - `--auth none` on a non-loopback host exits 2 naming auth;
+ * - at the DP: an `auth: token` function needs an invoke token of its namespace (revocation at
+ *   once), and a namespace at its sandbox quota gets 429 quota_exceeded for the one more
+ *   invocation that would need another sandbox.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
@@ -182,5 +185,23 @@ describe('functions with auth: token at the data plane', { timeout: 90_000 }, ()
     assert.equal(ok.status, 200, ok.text);
     assert.equal((await c.send('DELETE', `${c.api}/v1/tokens/${id}`)).status, 204);
     assert.equal((await c.invoke('guarded.team-a', { headers: bearer(token) })).status, 401);
+  });
+
+  it('never runs more sandboxes than quota.sandboxes: the invocation that needs one more gets 429 naming it', async () => {
+    const q = await c.send('PUT', `${c.api}/v1/namespaces/team-q`, JSON.stringify({ quotas: { sandboxes: 1 } }), json);
+    assert.equal(q.status, 200, q.text);
+    const made = await c.deploy({ name: 'busy', image: 'emulated', namespace: 'team-q', concurrency: 1, scaling: { min: 0, max: 5 } });
+    assert.equal(made.status, 201, made.text);
+    const slow = { headers: { 'x-emulated-duration-ms': '10000' } };
+    const first = c.invoke('busy.team-q', slow);
+    await new Promise((r) => setTimeout(r, 500)); // the first holds the one sandbox the quota allows
+    const second = await c.invoke('busy.team-q', slow);
+    assert.equal(second.status, 429, `${second.text}\n${c.dumpLogs().split('\n').filter((l) => /quota|busy|unsched|scale/.test(l)).slice(-40).join('\n')}`);
+    assert.equal(errorOf(second).code, 'quota_exceeded');
+    assert.match(errorOf(second).message, /sandboxes.*team-q/);
+    assert.equal((await first).status, 200);
+    const fn = await c.get(`${c.api}/v1/functions/busy?namespace=team-q`);
+    const status = (fn.json as { status: { ready: number; creating: number } }).status;
+    assert.ok(status.ready + status.creating <= 1, fn.text);
   });
 });

@@ -142,9 +142,11 @@ function scaleUp(s: CoreState, fn: FnState, missing: number, nowMs: number): voi
 
 /**
  * Its namespace's quota has no room for one more sandbox. Like a function no worker can host,
- * it fails its queued requests after `unschedulableFailAfterMs` (429 quota_exceeded), unless
- * it already serves with some sandboxes. Room appears when usage drops (capacity epoch) or a
- * quota is raised (every active function is reconciled).
+ * it fails its queued requests after `unschedulableFailAfterMs` (429 quota_exceeded), and
+ * unlike one short of capacity, also while it serves with some sandboxes: a quota is a limit
+ * the tenant hit (as Lambda throttles past its concurrency limit), not a wait for room other
+ * functions will free. Room appears when usage drops (capacity epoch) or a quota is raised
+ * (every active function is reconciled).
  */
 function blockOnQuota(s: CoreState, fn: FnState, reason: string, missing: number, nowMs: number): void {
   fn.blockedEpoch = s.capacityEpoch;
@@ -152,7 +154,7 @@ function blockOnQuota(s: CoreState, fn: FnState, reason: string, missing: number
     s.log.warn('function.quota_reached', { fn: fn.record.spec.name, missing, reason });
     fn.lastUnschedulable = reason;
   }
-  if (fn.creating + fn.ready === 0) setUnschedulable(s, fn, reason, nowMs);
+  setUnschedulable(s, fn, reason, nowMs);
   fn.unschedulableForGood = true;
 }
 

@@ -38,8 +38,13 @@ describe('namespace quotas in the CP core', () => {
     assert.deepEqual(failures(later).map((f) => [f.function, f.code]), [['b.team-a', 'quota_exceeded']]);
     assert.match(failures(later)[0]!.reason, /quota sandboxes of namespace team-a/);
     assert.deepEqual(cp.namespaceUsage('team-a'), { functions: 2, sandboxes: 1, cpuMillis: 500, memoryMiB: 256 });
+    // Raised by one: b gets one sandbox, and still names the quota for the second it wants
+    // (a quota throttles a function that serves too, as Lambda's concurrency limit does).
     const raised = cp.handle(quota({ sandboxes: 2 }), 3000);
     assert.equal(creates(raised).length, 1);
+    assert.equal(cp.status('b.team-a')!.unschedulableReason, 'quota sandboxes of namespace team-a reached (2 of 2)');
+    const room = cp.handle(quota({ sandboxes: 3 }), 3010);
+    assert.equal(creates(room).length, 1);
     assert.equal(cp.status('b.team-a')!.unschedulableReason, undefined);
     cp.checkInvariants();
   });
