@@ -46,6 +46,12 @@ const oomEventGraceMs = 100;
 const sigkillExitStatus = 137;
 /** A crash reason quotes at most this much of the sandbox log's last line. */
 const logLineCharsMax = 200;
+/**
+ * The shim copies a task's output to its log file on its own schedule: the exit event can come
+ * before the last lines land. An exit that found the log empty looks again for this long.
+ */
+const exitLogSettleMs = 300;
+const exitLogPollMs = 20;
 
 export interface ContainerdRuntimeOptions {
   host: string;
@@ -350,9 +356,20 @@ class ContainerdRuntime implements SandboxRuntime {
     if (status === sigkillExitStatus && !entry.oomKilled) await sleep(oomEventGraceMs);
     if (entry.oomKilled) return `out of memory: killed at its ${entry.memoryMiB} MiB limit`;
     const what = status > 128 ? `signal ${status - 128}` : `exit code ${status}`;
-    const text = await readFile(this.logPath(entry), 'utf8').catch(() => '');
+    const text = await this.settledLog(entry);
     const line = text.trim().split('\n').at(-1)?.slice(0, logLineCharsMax) ?? '';
     return line === '' ? what : `${what}: ${line}`;
+  }
+
+  /** The sandbox's log, waiting up to exitLogSettleMs for the shim to copy output that is still in flight. */
+  private async settledLog(entry: Sandbox): Promise<string> {
+    const read = (): Promise<string> => readFile(this.logPath(entry), 'utf8').catch(() => '');
+    let text = await read();
+    for (let waitedMs = 0; text.trim() === '' && waitedMs < exitLogSettleMs; waitedMs += exitLogPollMs) {
+      await sleep(exitLogPollMs);
+      text = await read();
+    }
+    return text;
   }
 
   private teardownOnce(entry: Sandbox, cause: 'delete' | 'crash' | 'failed'): Promise<void> {
