@@ -8,6 +8,7 @@
  *   token cannot be revoked; tokens and quotas survive a CP restart (stored, hashed);
  * - quotas: the function past quota.functions gets 429, a function that can never fit
  *   quota.cpuMillis gets 403, each naming the quota;
+ * - only an admin names host paths (workingDir, oci-archive: images): 403 for a deploy token;
  * - `--auth none` on a non-loopback host exits 2 naming auth;
  * - at the DP: an `auth: token` function needs an invoke token of its namespace (revocation at
  *   once), and a namespace at its sandbox quota gets 429 quota_exceeded for the one more
@@ -52,6 +53,22 @@ describe('management API: tokens, namespaces and quotas', { timeout: 90_000 }, (
       }
     }
     assert.equal((await c.send('GET', `${c.api}/health`, undefined, {}, true)).status, 200);
+  });
+
+  it('lets only an admin name host paths: workingDir and oci-archive: images get 403 for a deploy token', async () => {
+    const { token } = await makeToken(c, { scope: 'deploy', namespace: 'team-p' });
+    const dir = await as(token, 'POST', '/v1/functions', { name: 'peek', command: ['cat', 'x'], workingDir: '/root' });
+    assert.equal(dir.status, 403, dir.text);
+    assert.equal(errorOf(dir).field, 'workingDir');
+    const archive = await as(token, 'POST', '/v1/functions', { name: 'peek', image: 'oci-archive:/etc/shadow' });
+    assert.equal(archive.status, 403, archive.text);
+    assert.equal(errorOf(archive).field, 'image');
+    assert.equal((await as(token, 'POST', '/v1/functions', { name: 'peek', image: 'registry.example:5000/peek:1' })).status, 201);
+    const patch = await as(token, 'PATCH', '/v1/functions/peek', { workingDir: '/etc' });
+    assert.equal(patch.status, 403, patch.text);
+    assert.equal((await c.send('POST', `${c.api}/v1/functions`, JSON.stringify({ name: 'mine', command: ['cat', 'x'], workingDir: '/srv' }), json)).status, 201);
+    assert.equal((await as(token, 'DELETE', '/v1/functions/peek')).status, 204);
+    assert.equal((await c.send('DELETE', `${c.api}/v1/functions/mine`)).status, 204);
   });
 
   it('lets a read token list but not deploy (403)', async () => {

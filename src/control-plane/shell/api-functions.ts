@@ -82,7 +82,24 @@ function createNamespace(ctx: RequestContext, explicit: string | undefined): str
   return namespace;
 }
 
+/**
+ * `workingDir` and `oci-archive:` images name paths on the workers' hosts (a working directory
+ * is mounted into the sandbox; an archive is read by the worker as root). A tenant must not pick
+ * host paths, so only an admin token may set or change them; tenants deploy registry images or
+ * commands that run in the worker's scratch directory.
+ */
+function checkHostPaths(ctx: RequestContext, spec: FunctionSpec, before: FunctionSpec | null): void {
+  if (ctx.principal.scope === 'admin') return;
+  if (spec.workingDir !== '' && spec.workingDir !== before?.workingDir) {
+    throw new HttpError(403, 'forbidden', 'workingDir names a path on the workers: only an admin token may set it', 'workingDir');
+  }
+  if (spec.image.startsWith('oci-archive:') && spec.image !== before?.image) {
+    throw new HttpError(403, 'forbidden', 'an oci-archive: image is a path on the workers: only an admin token may use one; push the image to a registry', 'image');
+  }
+}
+
 async function createKeyed(ctx: RequestContext, bare: FunctionSpec, namespace: string): Promise<FunctionSpec> {
+  checkHostPaths(ctx, bare, null);
   const quota = checkFunctionQuota(ctx.tenancy, bare, namespace);
   if (quota) throw quota;
   const spec = { ...bare, name: functionKey(bare.name, namespace) };
@@ -124,6 +141,7 @@ function patched(ctx: RequestContext, current: FunctionSpec, body: unknown, name
   const { name } = splitFunctionKey(current.name);
   const v = validateFunctionPatch({ ...current, name }, body);
   if (!v.ok) throw new HttpError(400, v.error.code, v.error.message, v.error.field);
+  checkHostPaths(ctx, v.value, current);
   const quota = checkFunctionQuota(ctx.tenancy, v.value, namespace);
   if (quota) throw quota;
   return { ...v.value, name: current.name };
