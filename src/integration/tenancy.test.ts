@@ -200,6 +200,8 @@ describe('functions with auth: token at the data plane', { timeout: 90_000 }, ()
     const { id, token } = await makeToken(c, { scope: 'invoke', namespace: 'team-a' });
     const ok = await c.invoke('guarded.team-a', { headers: bearer(token) });
     assert.equal(ok.status, 200, ok.text);
+    const asAdmin = await c.invoke('guarded.team-a', { headers: bearer(c.adminToken()) });
+    assert.equal(asAdmin.status, 200, `the bootstrap admin token invokes too: ${asAdmin.text}`);
     assert.equal((await c.send('DELETE', `${c.api}/v1/tokens/${id}`)).status, 204);
     assert.equal((await c.invoke('guarded.team-a', { headers: bearer(token) })).status, 401);
   });

@@ -29,6 +29,8 @@ export class Tenancy {
   private readonly tokens = new Map<string, TokenRecord>();
   private readonly namespaces = new Map<string, NamespaceRecord>();
   private readonly bootstrap: TokenRecord | null;
+  /** The bootstrap token's own id (in its text): DPs look tokens up by it, not by the listed 'bootstrap'. */
+  private readonly bootstrapOwnId: string;
 
   /**
    * `mode` 'none': every caller is the anonymous admin (loopback only, checked at start).
@@ -44,6 +46,7 @@ export class Tenancy {
       id: bootstrapTokenId, sha256Hex: sha256Hex(bootstrapToken), scope: 'admin', namespace: '',
       description: 'bootstrap admin token (admin token file)', createdAtMs: 0,
     };
+    this.bootstrapOwnId = bootstrapToken === null ? '' : (tokenId(bootstrapToken) ?? '');
   }
 
   /** Takes over what the store holds (a new leader), then tells the core and the DPs. */
@@ -128,6 +131,8 @@ export class Tenancy {
   /** The DPs get every token that may invoke (admin, deploy, invoke); read tokens never can. */
   private pushInvokeTokens(): Promise<void> {
     const invokers = this.listTokens().filter((t) => t.scope !== 'read');
-    return this.ports.setInvokeTokens(invokers.map((t) => ({ id: t.id, sha256Hex: t.sha256Hex, scope: t.scope, namespace: t.namespace })));
+    return this.ports.setInvokeTokens(invokers.map((t) => ({
+      id: t === this.bootstrap ? this.bootstrapOwnId : t.id, sha256Hex: t.sha256Hex, scope: t.scope, namespace: t.namespace,
+    })));
   }
 }
