@@ -47,7 +47,7 @@ export async function createFunctionJson(ctx: RequestContext): Promise<void> {
   const v = validateFunctionCreate(split.value.rest);
   if (!v.ok) throw new HttpError(400, v.error.code, v.error.message, v.error.field);
   const spec = await createKeyed(ctx, v.value, namespace);
-  sendJson(ctx.res, 201, present(ctx.backend.getFunction(spec.name)!));
+  sendJson(ctx.res, 201, presentOrGone(ctx, spec.name));
 }
 
 /** InVitro's form registration; `namespace` is an extra form field. */
@@ -98,6 +98,17 @@ function checkHostPaths(ctx: RequestContext, spec: FunctionSpec, before: Functio
   }
 }
 
+/**
+ * The function just created or changed, as answered. A DELETE ordered right behind the
+ * operation may already have removed it: then it is a 404, as any later request would see.
+ */
+function presentOrGone(ctx: RequestContext, key: string): { function: unknown; status: unknown } {
+  const item = ctx.backend.getFunction(key);
+  if (item) return present(item);
+  const { name, namespace } = splitFunctionKey(key);
+  throw new HttpError(404, 'not_found', `function ${name} in namespace ${namespace} was deleted before this answer`, 'name');
+}
+
 async function createKeyed(ctx: RequestContext, bare: FunctionSpec, namespace: string): Promise<FunctionSpec> {
   checkHostPaths(ctx, bare, null);
   const quota = checkFunctionQuota(ctx.tenancy, bare, namespace);
@@ -133,7 +144,7 @@ export async function functionItem(ctx: RequestContext, segment: string): Promis
   }
   const found = await b.updateFunction(key, (current) => patched(ctx, current, body.value.rest, namespace));
   if (!found) throw notFound;
-  sendJson(ctx.res, 200, present(b.getFunction(key)!));
+  sendJson(ctx.res, 200, presentOrGone(ctx, key));
 }
 
 /** Runs inside the core's ordered operation; a thrown error is rethrown to the caller after it. */

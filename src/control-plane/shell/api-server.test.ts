@@ -111,3 +111,37 @@ describe('api server: malformed client input', () => {
     assert.equal(form.status, 200, form.body);
   });
 });
+
+describe('api server: a function deleted while its create or update is answered', () => {
+  // The registry orders operations per name: a DELETE queued behind a PATCH (or right after a
+  // create) runs before the first answer is written. Found by the live fuzzer (a 500).
+  const racing = (): ApiBackend => {
+    const b = memoryBackend();
+    const deleteRightAfter = async <T>(name: string, op: Promise<T>): Promise<T> => {
+      const r = await op;
+      await b.deleteFunction(name);
+      return r;
+    };
+    return {
+      ...b,
+      createFunction: (spec) => (spec.name.startsWith('gone') ? deleteRightAfter(spec.name, b.createFunction(spec)) : b.createFunction(spec)),
+      updateFunction: (name, patch) => deleteRightAfter(name, b.updateFunction(name, patch)),
+    };
+  };
+  let server: Server;
+  let port = 0;
+  before(async () => {
+    server = await startApiServer({ host: '127.0.0.1', port: 0, bodyBytesMax, backend: racing(), tenancy: memoryTenancy(), log: silentLogger });
+    port = (server.address() as AddressInfo).port;
+  });
+  after(() => new Promise<void>((r) => server.close(() => r())));
+
+  it('answers 404 naming the function, never a 500', async () => {
+    const created = await send(port, 'POST', '/v1/functions', json, ['{"name":"gone","command":["x"]}']);
+    assert.equal(created.status, 404, created.body);
+    assert.equal(JSON.parse(created.body).error.field, 'name');
+    assert.equal((await send(port, 'POST', '/v1/functions', json, ['{"name":"kept","command":["x"]}'])).status, 201);
+    const patched = await send(port, 'PATCH', '/v1/functions/kept', json, ['{"concurrency":2}']);
+    assert.equal(patched.status, 404, patched.body);
+  });
+});
