@@ -88,7 +88,10 @@ function managementPath(fns: readonly string[]): fc.Arbitrary<string> {
   return fc.oneof(
     fc.constantFrom('/', '/registerService', '/v1/functions', '/v1/cluster', '/health', '/health/leader', '/metrics',
       '/v1/functions/', '/v1/functions/%ZZ', '/v1/functions/%00', '/v1/functions/a/b', '//v1/functions', '/v1/functions?x=1',
-      '/v1/functions/..%2F..', '/v1/functions/' + 'a'.repeat(5000), '/v1/../v1/functions', '*'),
+      '/v1/functions/..%2F..', '/v1/functions/' + 'a'.repeat(5000), '/v1/../v1/functions', '*',
+      '/v1/tokens', '/v1/tokens/0123456789ab', '/v1/tokens/%ZZ', '/v1/tokens/bootstrap', '/v1/namespaces', '/v1/namespaces/default',
+      '/v1/namespaces/team-a', '/v1/namespaces/%00', '/v1/namespaces/A.b', '/v1/functions/fz-a.team-a', '/v1/functions/fz-a.%00',
+      '/v1/functions?namespace=team-a', '/v1/functions?namespace=%ZZ', '/v1/functions/fz-a?namespace=..'),
     names(fns).map((n) => `/v1/functions/${encodeURIComponent(n)}`),
     fc.string({ maxLength: 60 }).map((s) => `/${encodeURI(s)}`),
   );
@@ -107,6 +110,12 @@ function lifecycleInput(fns: readonly string[]): fc.Arbitrary<HttpInput> {
     fc.tuple(name, spec).map(([n, b]): HttpInput => ({ kind: 'management', method: 'POST', path: '/v1/functions', headers, body: JSON.stringify({ name: n, ...b }) })),
     fc.tuple(name, spec).map(([n, b]): HttpInput => ({ kind: 'management', method: 'PATCH', path: `/v1/functions/${n}`, headers, body: JSON.stringify(b) })),
     name.map((n): HttpInput => ({ kind: 'management', method: 'DELETE', path: `/v1/functions/${n}`, headers: {}, body: null })),
+    fc.tuple(fc.constantFrom('admin', 'deploy', 'invoke', 'read', 'root', ''), fc.constantFrom('team-a', 'default', '', 'A.B')).map(([scope, namespace]): HttpInput =>
+      ({ kind: 'management', method: 'POST', path: '/v1/tokens', headers, body: JSON.stringify({ scope, namespace }) })),
+    fc.record({ functions: fc.integer({ min: -1, max: 3 }), sandboxes: fc.integer({ min: 0, max: 3 }), cpuMillis: fc.constantFrom(0, 50, 1e12) }).map((quotas): HttpInput =>
+      ({ kind: 'management', method: 'PUT', path: '/v1/namespaces/team-a', headers, body: JSON.stringify({ quotas }) })),
+    fc.tuple(name, spec).map(([n, b]): HttpInput =>
+      ({ kind: 'management', method: 'POST', path: '/v1/functions', headers, body: JSON.stringify({ name: n, namespace: 'team-a', ...b }) })),
   );
 }
 
