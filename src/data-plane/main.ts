@@ -16,6 +16,8 @@ import type { Logger } from '../shared/logger.js';
 import { isLoopbackHost } from '../shared/loopback.js';
 import { seededRng } from '../shared/rng.js';
 import { caOf, clusterTokenReader, serverTlsOf } from '../shared/tls-files.js';
+import { isAsyncWaiter } from './async/executor.js';
+import { startAsync } from './async/wiring.js';
 import { DataPlaneCore, type DpEffect } from './core/data-plane.js';
 import { ControlPlaneLink } from './shell/cp-link.js';
 import { guarded } from './shell/guard.js';
@@ -47,9 +49,11 @@ export async function startDataPlane(cfg: DataPlaneConfig, log: Logger): Promise
   const runEffects = effectRunner(core, log, () => proxy, () => link);
   const proxy = new InvocationProxy(core, cfg, clock, log, runEffects, tls);
   const proxyPort = await listen(proxy.server, cfg.proxyPort, cfg.host);
-  const internal = createInternalServer(core, () => link.connected);
+  const registry = createMetrics(core);
+  const internal = createInternalServer(core, registry, () => link.connected);
   const internalPort = await listen(internal, cfg.internalPort, cfg.host);
   const id = cfg.id || `dp-${cfg.host}-${proxyPort}`;
+  const asyncInv = await startAsync(cfg, id, proxyPort, core, proxy, runEffects, clock, log, registry);
   // One ack per event-loop turn, carrying the latest applied version.
   const ack = new Batcher<number>((versions) => link.send({ case: 'ack', value: { version: Math.max(...versions) } }));
   const resync = (): void => link.send({ case: 'resync', value: { haveVersion: core.version } });
@@ -83,6 +87,7 @@ export async function startDataPlane(cfg: DataPlaneConfig, log: Logger): Promise
     internalPort,
     core,
     async close() {
+      await asyncInv.close();
       clearInterval(demandTimer);
       clearInterval(expiryTimer);
       link.close();
@@ -111,7 +116,9 @@ function effectRunner(core: DataPlaneCore, log: Logger, proxy: () => InvocationP
   return (effects) => {
     const sandboxIds: string[] = [];
     for (const fx of effects) {
-      if (fx.kind === 'dispatch') proxy().start(fx.waiter as Parameters<InvocationProxy['start']>[0]);
+      if (fx.kind === 'dispatch' && isAsyncWaiter(fx.waiter)) fx.waiter.onDispatch();
+      else if (fx.kind === 'dispatch') proxy().start(fx.waiter as Parameters<InvocationProxy['start']>[0]);
+      else if (fx.kind === 'fail' && isAsyncWaiter(fx.waiter)) fx.waiter.onFail(fx.status, fx.code, fx.message);
       else if (fx.kind === 'fail') proxy().fail(fx.waiter, fx.status, fx.code, fx.message);
       else if (fx.kind === 'close_pool') proxy().closePool(fx.endpoint);
       else if (fx.kind === 'drained') sandboxIds.push(fx.sandboxId);
@@ -128,8 +135,7 @@ function effectRunner(core: DataPlaneCore, log: Logger, proxy: () => InvocationP
   };
 }
 
-function createInternalServer(core: DataPlaneCore, connected: () => boolean): HttpServer {
-  const metrics = createMetrics(core);
+function createInternalServer(core: DataPlaneCore, metrics: client.Registry, connected: () => boolean): HttpServer {
   return createServer(async (req, res) => {
     if (req.url === '/health') {
       const ok = connected();
