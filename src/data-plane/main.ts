@@ -53,7 +53,6 @@ export async function startDataPlane(cfg: DataPlaneConfig, log: Logger): Promise
   const internal = createInternalServer(core, registry, () => link.connected);
   const internalPort = await listen(internal, cfg.internalPort, cfg.host);
   const id = cfg.id || `dp-${cfg.host}-${proxyPort}`;
-  const asyncInv = await startAsync(cfg, id, proxyPort, core, proxy, runEffects, clock, log, registry);
   // One ack per event-loop turn, carrying the latest applied version.
   const ack = new Batcher<number>((versions) => link.send({ case: 'ack', value: { version: Math.max(...versions) } }));
   const resync = (): void => link.send({ case: 'resync', value: { haveVersion: core.version } });
@@ -76,6 +75,7 @@ export async function startDataPlane(cfg: DataPlaneConfig, log: Logger): Promise
     log,
   );
   link.start();
+  const asyncInv = await startAsync(cfg, id, proxyPort, core, proxy, runEffects, clock, log, registry);
   const demandTimer = setInterval(guarded(log, 'timer', 'demand', () => {
     const functions = core.takeDemand(clock.nowMs(), cfg.demandReportPeriodMs);
     if (functions.length > 0) link.send({ case: 'demand', value: { functions, firstDemand: false } });
