@@ -7,6 +7,7 @@
  * generous; nothing asserts a duration.
  */
 import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import { fixture, stopProc, TestCluster, waitFor, type Resp } from './harness.js';
 
@@ -16,7 +17,7 @@ const asyncHeader = { prefer: 'respond-async' };
 interface View { id: string; status: string; attempts: { outcome: string; statusCode?: number }[]; result?: { statusCode: number; headers: Record<string, string>; body?: string }; deadReason?: string }
 
 describe('async invocations on a real cluster', { timeout: 180_000 }, () => {
-  const c = new TestCluster({ workers: 1, dpArgs: ['--async-body-bytes-max', '1024', '--async-queue-per-function-max', '4', '--async-claim-lease-ms', '2000'] });
+  const c = new TestCluster({ workers: 1, dpArgs: ['--async-body-bytes-max', '1024', '--async-queue-per-function-max', '4', '--async-claim-lease-ms', '2000', '--async-callback-allow-private', 'true'] });
   before(async () => {
     await c.start().catch((err: Error) => { throw new Error(`${err.message}\n${c.dumpLogs()}`); });
     assert.equal((await c.deploy({ name: 'probe', command: ['node', fixture('async-probe.js')], concurrency: 4, scaling: one })).status, 201);
@@ -44,6 +45,34 @@ describe('async invocations on a real cluster', { timeout: 180_000 }, () => {
     assert.equal(v.result!.body, 'hello');
     assert.equal(v.result!.headers['x-echo-url'], '/echo?x=1');
     assert.equal(v.attempts.length, 1);
+  });
+
+  it('X-Callback-Url gets the finished invocation POSTed (private addresses allowed by the DP knob here)', async () => {
+    const got: string[] = [];
+    const server = createServer((req, res) => {
+      let text = '';
+      req.on('data', (d: Buffer) => { text += d.toString(); });
+      req.on('end', () => { got.push(text); res.end(); });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    try {
+      const port = (server.address() as { port: number }).port;
+      const r = await submit('/cb', { 'x-callback-url': `http://127.0.0.1:${port}/done` }, 'to-callback');
+      assert.equal(r.status, 202, r.text);
+      await waitFor(() => got.length > 0, 20_000, 'callback received');
+      const v = JSON.parse(got[0]!) as View;
+      assert.equal(v.id, (r.json as { id: string }).id);
+      assert.equal(v.status, 'succeeded');
+      assert.equal(v.result!.body, 'to-callback');
+    } finally {
+      server.close();
+    }
+  });
+
+  it('an X-Callback-Url that is not http(s) is refused with 400 naming the header', async () => {
+    const r = await submit('/', { 'x-callback-url': 'file:///etc/passwd' });
+    assert.equal(r.status, 400);
+    assert.match(r.text, /X-Callback-Url/);
   });
 
   it('a repeated Idempotency-Key returns the same id', async () => {

@@ -15,6 +15,7 @@ import type { Logger } from '../../shared/logger.js';
 import { seededRng } from '../../shared/rng.js';
 import type { DataPlaneCore, DpEffect } from '../core/data-plane.js';
 import type { InvocationProxy } from '../shell/proxy.js';
+import { CallbackSender } from './callbacks.js';
 import { AsyncDispatcher } from './dispatcher.js';
 import { executeAsync } from './executor.js';
 import { registerAsyncMetrics } from './metrics.js';
@@ -55,6 +56,7 @@ export async function startAsync(
 ): Promise<RunningAsync> {
   const store = await openAsyncStore(cfg, proxyPort);
   const service = new AsyncService(store, cfg, () => randomBytes(idRandomBytes), log);
+  const callbacks = new CallbackSender(store, cfg.asyncCallbackAllowPrivate, log);
   const metrics = registerAsyncMetrics(registry, service, () => dispatcher, clock);
   service.onAccepted = (fnKey) => metrics.accepted.inc({ function: fnKey });
   const dispatcher = new AsyncDispatcher({
@@ -70,6 +72,7 @@ export async function startAsync(
     finished: (inv) => {
       service.finished(inv.functionKey);
       metrics.completed.inc({ function: inv.functionKey, outcome: inv.status });
+      if (inv.callbackUrl) callbacks.send(inv.id);
     },
   });
   service.attachRunner(dispatcher);
@@ -88,6 +91,7 @@ export async function startAsync(
       clearInterval(gc);
       clearInterval(refresh);
       proxy.asyncHttp = null;
+      callbacks.close();
       // Stop claiming; leases of what is running lapse and another DP (or a restart) claims them.
       await service.close();
     },
