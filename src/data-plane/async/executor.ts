@@ -9,6 +9,7 @@
 import type { Dispatcher } from 'undici';
 import { Header } from '../../api/types.js';
 import type { Clock } from '../../shared/clock.js';
+import { bearerOf, sha256Hex, tokenId } from '../../shared/secrets.js';
 import { newWaiter, type DataPlaneCore, type DpEffect, type DpEndpoint, type Waiter } from '../core/data-plane.js';
 import { hopByHop } from '../shell/http-util.js';
 import type { ExecOutcome } from './dispatcher.js';
@@ -33,6 +34,8 @@ export interface ExecutorDeps {
   run(effects: DpEffect[]): void;
   poolFor(ep: DpEndpoint): Dispatcher;
   resultBytesMax: number;
+  /** The DP's auth setting is 'token'. */
+  authToken: boolean;
 }
 
 export function executeAsync(d: ExecutorDeps, inv: AsyncInvocation): Promise<ExecOutcome> {
@@ -48,6 +51,11 @@ export function executeAsync(d: ExecutorDeps, inv: AsyncInvocation): Promise<Exe
         end({ outcome: status === 504 ? 'timeout' : status >= 500 ? 'http_5xx' : 'http_4xx', statusCode: status, error: `${code}: ${message}` });
       },
     });
+    const refusal = tokenRefusal(d, inv);
+    if (refusal) {
+      end({ outcome: 'http_4xx', statusCode: refusal.status, error: refusal.error });
+      return;
+    }
     const r = d.core.admit(inv.functionKey, w, startedAtMs);
     if (r.kind === 'not_found') resolve({ kind: 'function_not_found' });
     else if (r.kind === 'queue_full') end({ outcome: 'http_5xx', statusCode: 503, error: `queue of ${inv.functionKey} is full` });
@@ -66,6 +74,8 @@ async function send(d: ExecutorDeps, w: AsyncWaiter, inv: AsyncInvocation): Prom
   const timer = timeoutMs > 0 ? setTimeout(() => { timedOut = true; abort.abort(new Error('function timeout')); }, timeoutMs) : null;
   try {
     const headers: Record<string, string> = { ...inv.request.headers, [Header.sandbox]: ep.id };
+    // Checked before admitting (tokenRefusal): function code never sees the caller's token.
+    delete headers.authorization;
     const path = inv.request.query ? `${inv.request.path}?${inv.request.query}` : inv.request.path;
     const res = await d.poolFor(ep).request({
       method: inv.request.method as Dispatcher.HttpMethod, path, headers,
@@ -88,6 +98,23 @@ async function send(d: ExecutorDeps, w: AsyncWaiter, inv: AsyncInvocation): Prom
     if (timer) clearTimeout(timer);
     d.run(d.core.release(w, d.clock.nowMs()));
   }
+}
+
+/**
+ * An auth: token function's stored request carries the submitter's token: each attempt checks it
+ * again as a sync invocation would (a token revoked since the submit no longer runs it).
+ */
+function tokenRefusal(d: ExecutorDeps, inv: AsyncInvocation): { status: number; error: string } | null {
+  if (!d.authToken) return null;
+  const fn = d.core.functions.get(inv.functionKey);
+  if (!fn || fn.spec.auth !== 'token') return null;
+  const bearer = bearerOf(inv.request.headers.authorization);
+  const id = bearer === null ? null : tokenId(bearer);
+  const verdict = d.core.invokeVerdict(fn, id === null ? null : { id, sha256Hex: sha256Hex(bearer!) });
+  if (verdict === 'allowed') return null;
+  return verdict === 'unauthorized'
+    ? { status: 401, error: `unauthorized: the token of the submit may no longer invoke ${fn.name}` }
+    : { status: 403, error: `forbidden: the token of the submit may not invoke ${fn.name}` };
 }
 
 async function readCapped(body: AsyncIterable<Buffer>, bytesMax: number): Promise<{ body: Buffer; truncated: boolean }> {

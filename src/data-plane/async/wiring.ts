@@ -67,7 +67,7 @@ export async function startAsync(
     claimLeaseMs: cfg.asyncClaimLeaseMs,
     capacity: (fnKey) => asyncCapacity(core, fnKey, cfg.asyncConcurrencyShare),
     ready: () => core.synced,
-    execute: (inv) => executeAsync({ core, clock, run, poolFor: (ep) => proxy.poolFor(ep), resultBytesMax: cfg.asyncResultBytesMax }, inv),
+    execute: (inv) => executeAsync({ core, clock, run, poolFor: (ep) => proxy.poolFor(ep), resultBytesMax: cfg.asyncResultBytesMax, authToken: cfg.auth === 'token' }, inv),
     retried: (fnKey) => metrics.retries.inc({ function: fnKey }),
     finished: (inv) => {
       service.finished(inv.functionKey);
