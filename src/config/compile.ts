@@ -197,6 +197,7 @@ export const dataPlaneKnobs = {
   asyncRetentionMs: int(1, 365 * 24 * hourMs),
   asyncClaimLeaseMs: int(100, hourMs),
   asyncResultBytesMax: int(0, 1 << 30),
+  asyncCallbackAllowPrivate: { schema: z.preprocess((raw) => (raw === 'true' ? true : raw === 'false' ? false : raw), z.boolean()), expect: 'true or false' },
   asyncMode: oneOf(['off', 'all']),
   asyncResultsPort: port,
 } satisfies Record<string, Knob>;

@@ -75,7 +75,14 @@ export async function startDataPlane(cfg: DataPlaneConfig, log: Logger): Promise
     log,
   );
   link.start();
-  const asyncInv = await startAsync(cfg, id, proxyPort, core, proxy, runEffects, clock, log, registry);
+  const asyncInv = await startAsync(cfg, id, proxyPort, core, proxy, runEffects, clock, log, registry).catch(async (err: unknown) => {
+    // No async store (e.g. Redis down): fail the start without leaving the listeners open.
+    link.close();
+    await closeServer(proxy.server);
+    await closeServer(internal);
+    await proxy.close();
+    throw err;
+  });
   const demandTimer = setInterval(guarded(log, 'timer', 'demand', () => {
     const functions = core.takeDemand(clock.nowMs(), cfg.demandReportPeriodMs);
     if (functions.length > 0) link.send({ case: 'demand', value: { functions, firstDemand: false } });
