@@ -86,6 +86,20 @@ const dpFlags: FlagSpec[] = [
   { flag: 'tls-cert-file', key: 'tlsCertFile', help: 'PEM certificate (chain) for the invocation port: serve HTTPS' },
   { flag: 'tls-key-file', key: 'tlsKeyFile', help: 'PEM private key of --tls-cert-file' },
   { flag: 'tls-ca-file', key: 'tlsCaFile', help: 'CA certificate of the control plane: reach it over TLS' },
+  { flag: 'state-dir', key: 'stateDir', help: 'state directory of this DP (async store) (default .dirigent/dp-<proxy port>)' },
+  { flag: 'async-store', key: 'asyncStore', help: "async invocation store: '' = SQLite in the state dir, or redis://host:port" },
+  { flag: 'async-body-bytes-max', key: 'asyncBodyBytesMax', help: `largest async request body before 413 (default ${dataPlaneDefaults.asyncBodyBytesMax})` },
+  { flag: 'async-queue-per-function-max', key: 'asyncQueuePerFunctionMax', help: `unfinished async invocations per function before 429 (default ${dataPlaneDefaults.asyncQueuePerFunctionMax})` },
+  { flag: 'async-queue-total-max', key: 'asyncQueueTotalMax', help: `unfinished async invocations in total before 429 (default ${dataPlaneDefaults.asyncQueueTotalMax})` },
+  { flag: 'async-concurrency-share', key: 'asyncConcurrencyShare', help: `fraction of a function's slots async executions may hold (default ${dataPlaneDefaults.asyncConcurrencyShare})` },
+  { flag: 'async-attempts-max', key: 'asyncAttemptsMax', help: `attempts per async invocation (default ${dataPlaneDefaults.asyncAttemptsMax})` },
+  { flag: 'async-event-age-ms-max', key: 'asyncEventAgeMsMax', help: `oldest async invocation still run (default ${dataPlaneDefaults.asyncEventAgeMsMax})` },
+  { flag: 'async-retention-ms', key: 'asyncRetentionMs', help: `how long results and dead letters are kept (default ${dataPlaneDefaults.asyncRetentionMs})` },
+  { flag: 'async-claim-lease-ms', key: 'asyncClaimLeaseMs', help: `lease of a claimed async invocation (default ${dataPlaneDefaults.asyncClaimLeaseMs})` },
+  { flag: 'async-result-bytes-max', key: 'asyncResultBytesMax', help: `largest async result kept (default ${dataPlaneDefaults.asyncResultBytesMax})` },
+  { flag: 'async-callback-allow-private', key: 'asyncCallbackAllowPrivate', help: 'callbacks may go to loopback/private addresses (default false)' },
+  { flag: 'async-mode', key: 'asyncMode', help: "off | all: every request on the proxy port is async (reference compatibility) (default off)" },
+  { flag: 'async-results-port', key: 'asyncResultsPort', help: `reference-compatible results port (default ${dataPlaneDefaults.asyncResultsPort})` },
 ];
 
 const workerFlags: FlagSpec[] = [

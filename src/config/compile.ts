@@ -186,6 +186,20 @@ export const dataPlaneKnobs = {
   tlsCertFile: text(0, pathLengthMax),
   tlsKeyFile: text(0, pathLengthMax),
   tlsCaFile: text(0, pathLengthMax),
+  stateDir: text(0, pathLengthMax),
+  asyncStore: { schema: z.string().max(pathLengthMax).regex(/^$|^redis:\/\/[^\s:,/]+:\d{1,5}$/), expect: "'' (SQLite in the state dir) or redis://host:port" },
+  asyncBodyBytesMax: int(1, 1 << 30),
+  asyncQueuePerFunctionMax: int(1, 100_000_000),
+  asyncQueueTotalMax: int(1, 1_000_000_000),
+  asyncConcurrencyShare: { schema: z.preprocess(toNumber, z.number().gt(0).max(1)), expect: 'a fraction in (0, 1]' },
+  asyncAttemptsMax: int(1, 100),
+  asyncEventAgeMsMax: int(1, 30 * 24 * hourMs),
+  asyncRetentionMs: int(1, 365 * 24 * hourMs),
+  asyncClaimLeaseMs: int(100, hourMs),
+  asyncResultBytesMax: int(0, 1 << 30),
+  asyncCallbackAllowPrivate: { schema: z.preprocess((raw) => (raw === 'true' ? true : raw === 'false' ? false : raw), z.boolean()), expect: 'true or false' },
+  asyncMode: oneOf(['off', 'all']),
+  asyncResultsPort: port,
 } satisfies Record<string, Knob>;
 
 export const workerKnobs = {

@@ -205,6 +205,34 @@ export const dataPlaneDefaults = Object.freeze({
   tlsKeyFile: '',
   /** CA that signed the CP's certificate: set it to reach the CP over TLS ('' = plain TCP). */
   tlsCaFile: '',
+  /** The DP's own state (the SQLite async store); '' = .dirigent/dp-<proxyPort>. */
+  stateDir: '',
+  /** Async invocations: '' = SQLite at <stateDir>/async.db, or redis://host:port. */
+  asyncStore: '',
+  /** Largest async request body (as Lambda's async payload). Beyond it: 413. */
+  asyncBodyBytesMax: 262_144,
+  /** Unfinished async invocations per function. Beyond it: 429. */
+  asyncQueuePerFunctionMax: 100_000,
+  /** Unfinished async invocations on this store in total. Beyond it: 429. */
+  asyncQueueTotalMax: 1_000_000,
+  /** Fraction of a function's sandbox slots async executions may hold (at least 1), so sync traffic is not starved. */
+  asyncConcurrencyShare: 0.5,
+  /** Attempts per async invocation in total (Lambda: 1 + 2 retries). */
+  asyncAttemptsMax: 3,
+  /** An async invocation not started within this after its accept goes dead. */
+  asyncEventAgeMsMax: 6 * 3_600_000,
+  /** Finished async invocations (results, dead letters) are kept this long. */
+  asyncRetentionMs: 24 * 3_600_000,
+  /** A claimed async invocation whose DP neither finished nor renewed it within this is claimable again. */
+  asyncClaimLeaseMs: 30_000,
+  /** Largest function response kept as an async result; longer ones are truncated (and say so). */
+  asyncResultBytesMax: 1_048_576,
+  /** Callbacks may go to loopback and private addresses (off: a caller must not make the DP reach internal services). */
+  asyncCallbackAllowPrivate: false,
+  /** 'all': every request on the proxy port is async (the reference's compatibility mode). */
+  asyncMode: 'off' as 'off' | 'all',
+  /** Port of the reference-compatible results endpoint (0 = off unless asyncMode is all). */
+  asyncResultsPort: 8082,
 });
 
 export const workerDefaults = Object.freeze({

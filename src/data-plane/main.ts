@@ -16,6 +16,8 @@ import type { Logger } from '../shared/logger.js';
 import { isLoopbackHost } from '../shared/loopback.js';
 import { seededRng } from '../shared/rng.js';
 import { caOf, clusterTokenReader, serverTlsOf } from '../shared/tls-files.js';
+import { isAsyncWaiter } from './async/executor.js';
+import { startAsync } from './async/wiring.js';
 import { DataPlaneCore, type DpEffect } from './core/data-plane.js';
 import { ControlPlaneLink } from './shell/cp-link.js';
 import { guarded } from './shell/guard.js';
@@ -47,7 +49,8 @@ export async function startDataPlane(cfg: DataPlaneConfig, log: Logger): Promise
   const runEffects = effectRunner(core, log, () => proxy, () => link);
   const proxy = new InvocationProxy(core, cfg, clock, log, runEffects, tls);
   const proxyPort = await listen(proxy.server, cfg.proxyPort, cfg.host);
-  const internal = createInternalServer(core, () => link.connected);
+  const registry = createMetrics(core);
+  const internal = createInternalServer(core, registry, () => link.connected);
   const internalPort = await listen(internal, cfg.internalPort, cfg.host);
   const id = cfg.id || `dp-${cfg.host}-${proxyPort}`;
   // One ack per event-loop turn, carrying the latest applied version.
@@ -72,6 +75,14 @@ export async function startDataPlane(cfg: DataPlaneConfig, log: Logger): Promise
     log,
   );
   link.start();
+  const asyncInv = await startAsync(cfg, id, proxyPort, core, proxy, runEffects, clock, log, registry).catch(async (err: unknown) => {
+    // No async store (e.g. Redis down): fail the start without leaving the listeners open.
+    link.close();
+    await closeServer(proxy.server);
+    await closeServer(internal);
+    await proxy.close();
+    throw err;
+  });
   const demandTimer = setInterval(guarded(log, 'timer', 'demand', () => {
     const functions = core.takeDemand(clock.nowMs(), cfg.demandReportPeriodMs);
     if (functions.length > 0) link.send({ case: 'demand', value: { functions, firstDemand: false } });
@@ -83,6 +94,7 @@ export async function startDataPlane(cfg: DataPlaneConfig, log: Logger): Promise
     internalPort,
     core,
     async close() {
+      await asyncInv.close();
       clearInterval(demandTimer);
       clearInterval(expiryTimer);
       link.close();
@@ -111,7 +123,9 @@ function effectRunner(core: DataPlaneCore, log: Logger, proxy: () => InvocationP
   return (effects) => {
     const sandboxIds: string[] = [];
     for (const fx of effects) {
-      if (fx.kind === 'dispatch') proxy().start(fx.waiter as Parameters<InvocationProxy['start']>[0]);
+      if (fx.kind === 'dispatch' && isAsyncWaiter(fx.waiter)) fx.waiter.onDispatch();
+      else if (fx.kind === 'dispatch') proxy().start(fx.waiter as Parameters<InvocationProxy['start']>[0]);
+      else if (fx.kind === 'fail' && isAsyncWaiter(fx.waiter)) fx.waiter.onFail(fx.status, fx.code, fx.message);
       else if (fx.kind === 'fail') proxy().fail(fx.waiter, fx.status, fx.code, fx.message);
       else if (fx.kind === 'close_pool') proxy().closePool(fx.endpoint);
       else if (fx.kind === 'drained') sandboxIds.push(fx.sandboxId);
@@ -128,8 +142,7 @@ function effectRunner(core: DataPlaneCore, log: Logger, proxy: () => InvocationP
   };
 }
 
-function createInternalServer(core: DataPlaneCore, connected: () => boolean): HttpServer {
-  const metrics = createMetrics(core);
+function createInternalServer(core: DataPlaneCore, metrics: client.Registry, connected: () => boolean): HttpServer {
   return createServer(async (req, res) => {
     if (req.url === '/health') {
       const ok = connected();

@@ -89,7 +89,7 @@ export class TestCluster {
   async start(): Promise<void> {
     [this.apiPort, this.rpcPort, this.proxyPort, this.internalPort] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
     await this.startControlPlane();
-    this.spawn('data-plane', ['data-plane', '--control-plane', `127.0.0.1:${this.rpcPort}`, '--proxy-port', String(this.proxyPort), '--internal-port', String(this.internalPort), '--cluster-token-file', this.clusterTokenFile, ...this.tlsArgs('data-plane'), ...(this.opts.dpArgs ?? [])]);
+    this.spawn('data-plane', ['data-plane', '--control-plane', `127.0.0.1:${this.rpcPort}`, '--proxy-port', String(this.proxyPort), '--internal-port', String(this.internalPort), '--cluster-token-file', this.clusterTokenFile, '--state-dir', join(this.stateDir, 'dp'), ...this.tlsArgs('data-plane'), ...(this.opts.dpArgs ?? [])]);
     for (let i = 0; i < (this.opts.workers ?? 1); i += 1) await this.startWorker(`worker-${i + 1}`);
     await waitFor(async () => (await this.get(`http://127.0.0.1:${this.internalPort}/health`)).status === 200, 15_000, 'data plane healthy');
     await this.waitWorkers(this.opts.workers ?? 1);

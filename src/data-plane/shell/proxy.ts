@@ -27,6 +27,7 @@ import { bearerOf, sha256Hex, tokenId } from '../../shared/secrets.js';
 import {
   newWaiter, type DataPlaneCore, type DpEffect, type DpEndpoint, type DpFunction, type PresentedToken, type Waiter,
 } from '../core/data-plane.js';
+import { invocationRoutes, invocationsPrefix, submitAsync, wantsAsync, type AsyncHttpDeps } from '../async/http-routes.js';
 import { guarded, runGuarded } from './guard.js';
 import {
   bodyTooLargeCode, ByteLimit, declaredLength, forwardHeaders, hashKeyOf, hasBody, hopByHop, readyCheckHeader, resolveFunction,
@@ -75,6 +76,8 @@ export class InvocationProxy {
    * sandboxes of one worker share its responder), with the sandboxes using each.
    */
   private readonly pools = new Map<string, { pool: Pool; users: Set<string> }>();
+  /** Async invocations (issue #11); null until the DP wires its async service. */
+  asyncHttp: Omit<AsyncHttpDeps, 'authorize'> | null = null;
 
   constructor(
     private readonly core: DataPlaneCore,
@@ -191,6 +194,10 @@ export class InvocationProxy {
       return;
     }
     const route = resolveFunction(req);
+    if (this.asyncHttp && (req.url ?? '').startsWith(invocationsPrefix) && (route === null || !this.core.functions.has(route.fn))) {
+      this.runAsync('proxy.invocations', invocationRoutes({ ...this.asyncHttp, authorize: (q, s, fnKey) => this.readAllowed(q, s, fnKey) }, req, res), res);
+      return;
+    }
     if (!route) {
       sendError(res, 404, 'function_not_found', 'no function named: use the Host header or /function/<name>/');
       return;
@@ -199,6 +206,10 @@ export class InvocationProxy {
     const fn = this.cfg.auth === 'token' ? this.core.functions.get(route.fn) : undefined;
     const stripAuth = fn !== undefined && fn.spec.auth === 'token';
     if (stripAuth && !this.invokeAllowed(req, res, fn)) return;
+    if (this.asyncHttp && wantsAsync(req)) {
+      this.submitAsync(req, res, route);
+      return;
+    }
     const declared = declaredLength(req);
     if (declared > this.cfg.requestBodyBytesMax) {
       sendError(res, 413, 'body_too_large', `request body of ${declared} bytes exceeds ${this.cfg.requestBodyBytesMax}`);
@@ -211,6 +222,36 @@ export class InvocationProxy {
     if (r.kind === 'not_found') sendError(res, 404, 'function_not_found', `function ${route.fn} not found`);
     else if (r.kind === 'queue_full') sendError(res, 503, 'queue_full', `queue of ${route.fn} is full (${r.depth} waiting)`);
     this.run(r.effects);
+  }
+
+  private submitAsync(req: Req, res: Res, route: { fn: string; path: string }): void {
+    const fn = this.core.functions.get(route.fn);
+    if (!fn) {
+      sendError(res, 404, 'function_not_found', `function ${route.fn} not found`);
+      return;
+    }
+    // auth: token functions keep the caller's Authorization, so each execution passes the same check.
+    const keepAuth = this.cfg.auth === 'token' && fn.spec.auth === 'token';
+    this.runAsync('proxy.async_submit', submitAsync({ ...this.asyncHttp!, authorize: () => true }, req, res, { key: fn.name, uid: fn.uid, keepAuth }, route.path), res);
+  }
+
+  /** Reading or re-driving an invocation needs what invoking its function needs. */
+  private readAllowed(req: Req, res: Res, fnKey: string): boolean {
+    if (this.cfg.auth !== 'token') return true;
+    const fn = this.core.functions.get(fnKey);
+    if (!fn) {
+      // Its auth setting is unknown once the function is gone: only a namespace-less check is impossible.
+      sendError(res, 403, 'forbidden', `function ${fnKey} is not known to this data plane: its invocations cannot be authorized`);
+      return false;
+    }
+    return fn.spec.auth !== 'token' || this.invokeAllowed(req, res, fn);
+  }
+
+  private runAsync(what: string, work: Promise<void>, res: Res): void {
+    work.catch((err: Error) => {
+      this.log.warn(what.replace('proxy.', 'async.') + '_failed', { error: err.message });
+      sendError(res, 503, 'async_store_unavailable', 'the async store is unavailable, try again');
+    });
   }
 
   /** Checks the bearer token of a request for an `auth: token` function; answers 401/403 itself. */
@@ -300,7 +341,7 @@ export class InvocationProxy {
     runGuarded(this.log, 'callback', 'proxy.release', () => this.run(this.core.release(x, this.clock.nowMs())));
   }
 
-  private poolFor(ep: DpEndpoint): Pool {
+  poolFor(ep: DpEndpoint): Pool {
     let entry = this.pools.get(ep.address);
     if (!entry) {
       const pool = new Pool(`http://${ep.address}`, {

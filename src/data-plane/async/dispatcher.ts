@@ -1,0 +1,184 @@
+/**
+ * @module data-plane/async/dispatcher
+ * Runs stored async invocations: claims due ones (on a timer and right after accepts), keeps at
+ * most `capacity(fn)` of each function running (the async share of its slots, so a backlog
+ * cannot starve sync traffic), holds the rest locally under lease, renews the leases of all it
+ * holds, and records each attempt's outcome with the retry policy (retry with backoff, finish,
+ * or dead letter). On close it stops claiming and lets the leases lapse: another DP (or this
+ * one restarted) claims them again.
+ */
+import type { Clock } from '../../shared/clock.js';
+import type { Logger } from '../../shared/logger.js';
+import type { Rng } from '../../shared/rng.js';
+import { decideAfterAttempt, tooOldToRun, type RetryPolicyConfig } from './retry-policy.js';
+import type { AsyncRunner } from './service.js';
+import { asyncClaimMax, type AsyncStore } from './store.js';
+import type { AsyncAttempt, AsyncInvocation, AsyncResult } from './types.js';
+
+export type ExecOutcome =
+  | { kind: 'function_not_found' }
+  | { kind: 'done'; attempt: AsyncAttempt; result?: AsyncResult };
+
+export interface DispatcherDeps {
+  store: AsyncStore;
+  consumerId: string;
+  clock: Clock;
+  rng: Rng;
+  log: Logger;
+  policy: RetryPolicyConfig;
+  claimLeaseMs: number;
+  /** Most async executions of this function allowed in flight now (>= 1). */
+  capacity(functionKey: string): number;
+  /** False while the DP has no routing table: nothing is claimed then. */
+  ready(): boolean;
+  execute(inv: AsyncInvocation): Promise<ExecOutcome>;
+  retried(functionKey: string): void;
+  /** Called once per invocation that reached a finished state. */
+  finished(inv: AsyncInvocation): void;
+}
+
+/** How often due invocations are claimed when nothing pokes the dispatcher. */
+export const asyncClaimPeriodMs = 200;
+/** Most invocations held (running or waiting for capacity) by one DP. */
+export const asyncHeldMax = 2_048;
+
+export class AsyncDispatcher implements AsyncRunner {
+  private readonly held = new Map<string, AsyncInvocation>();
+  private readonly waiting = new Map<string, AsyncInvocation[]>();
+  private readonly running = new Map<string, number>();
+  private claimTimer: NodeJS.Timeout | null = null;
+  private renewTimer: NodeJS.Timeout | null = null;
+  private claiming = false;
+  private again = false;
+  private closed = false;
+
+  constructor(private readonly d: DispatcherDeps) {}
+
+  start(): void {
+    this.claimTimer = setInterval(() => this.poke(), asyncClaimPeriodMs);
+    this.renewTimer = setInterval(() => void this.renewAll(), Math.max(50, Math.floor(this.d.claimLeaseMs / 3)));
+  }
+
+  poke(): void {
+    if (this.closed) return;
+    if (this.claiming) {
+      this.again = true;
+      return;
+    }
+    this.claiming = true;
+    void this.claimOnce().finally(() => {
+      this.claiming = false;
+      if (this.again) {
+        this.again = false;
+        this.poke();
+      }
+    });
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    if (this.claimTimer) clearInterval(this.claimTimer);
+    if (this.renewTimer) clearInterval(this.renewTimer);
+  }
+
+  /** Invocations this DP holds: running plus waiting for capacity. */
+  get heldCount(): number {
+    return this.held.size;
+  }
+
+  private async claimOnce(): Promise<void> {
+    if (!this.d.ready()) return;
+    const room = Math.min(asyncClaimMax, asyncHeldMax - this.held.size);
+    if (room <= 0) return;
+    let claimed: AsyncInvocation[];
+    try {
+      claimed = await this.d.store.claim(this.d.consumerId, this.d.clock.nowMs(), room);
+    } catch (err) {
+      this.d.log.warn('async.claim_failed', { error: (err as Error).message });
+      return;
+    }
+    for (const inv of claimed) {
+      if (this.held.has(inv.id)) continue;
+      this.held.set(inv.id, inv);
+      const q = this.waiting.get(inv.functionKey) ?? [];
+      q.push(inv);
+      this.waiting.set(inv.functionKey, q);
+    }
+    for (const fn of new Set(claimed.map((i) => i.functionKey))) this.pump(fn);
+  }
+
+  /** Starts waiting invocations of `fn` while it has async capacity. */
+  private pump(fn: string): void {
+    const q = this.waiting.get(fn);
+    while (q && q.length > 0 && !this.closed && (this.running.get(fn) ?? 0) < this.d.capacity(fn)) {
+      const inv = q.shift()!;
+      this.running.set(fn, (this.running.get(fn) ?? 0) + 1);
+      void this.runOne(inv).finally(() => {
+        this.running.set(fn, (this.running.get(fn) ?? 1) - 1);
+        this.held.delete(inv.id);
+        this.pump(fn);
+      });
+    }
+    if (q && q.length === 0) this.waiting.delete(fn);
+  }
+
+  private async runOne(inv: AsyncInvocation): Promise<void> {
+    const { store, consumerId, clock, policy } = this.d;
+    const startMs = clock.nowMs();
+    try {
+      if (tooOldToRun(inv, policy, startMs)) {
+        const attempt: AsyncAttempt = { startedAtMs: startMs, endedAtMs: startMs, outcome: 'timeout', error: 'not started within the max event age' };
+        await this.settle(inv, await store.deadLetter(inv.id, consumerId, attempt, 'max_event_age_exceeded'), 'dead');
+        return;
+      }
+      const out = await this.d.execute(inv);
+      if (out.kind === 'function_not_found') {
+        const now = clock.nowMs();
+        const attempt: AsyncAttempt = { startedAtMs: startMs, endedAtMs: now, outcome: 'http_4xx', statusCode: 404, error: `function ${inv.functionKey} not found` };
+        await this.settle(inv, await store.deadLetter(inv.id, consumerId, attempt, 'function_not_found'), 'dead');
+        return;
+      }
+      await this.record(inv, out.attempt, out.result);
+    } catch (err) {
+      // A store write failed: the lease lapses and the invocation is claimed again (at least once).
+      this.d.log.warn('async.record_failed', { id: inv.id, fn: inv.functionKey, error: (err as Error).message });
+    }
+  }
+
+  private async record(inv: AsyncInvocation, attempt: AsyncAttempt, result?: AsyncResult): Promise<void> {
+    const { store, consumerId, clock, policy, rng } = this.d;
+    const decision = decideAfterAttempt(inv, attempt, policy, clock.nowMs(), rng);
+    if (decision.kind === 'retry') {
+      await store.scheduleRetry(inv.id, consumerId, attempt, decision.nextAttemptAtMs);
+      this.d.retried(inv.functionKey);
+      this.d.log.info('async.retry_scheduled', { id: inv.id, fn: inv.functionKey, outcome: attempt.outcome, delayMs: decision.delayMs });
+      setTimeout(() => this.poke(), decision.delayMs + 1);
+    } else if (decision.kind === 'dead') {
+      await this.settle(inv, await store.deadLetter(inv.id, consumerId, attempt, decision.reason, result), 'dead');
+    } else {
+      const r = result ?? { statusCode: attempt.statusCode ?? 0, headers: {}, body: Buffer.alloc(0) };
+      await this.settle(inv, await store.complete(inv.id, consumerId, r, attempt), decision.kind);
+    }
+  }
+
+  private async settle(inv: AsyncInvocation, write: string, status: string): Promise<void> {
+    if (write !== 'ok') {
+      this.d.log.warn('async.write_refused', { id: inv.id, fn: inv.functionKey, write });
+      return;
+    }
+    this.d.log.info('async.finished', { id: inv.id, fn: inv.functionKey, status });
+    this.d.finished({ ...inv, status: status as AsyncInvocation['status'] });
+  }
+
+  private async renewAll(): Promise<void> {
+    if (this.closed) return;
+    const now = this.d.clock.nowMs();
+    for (const id of this.held.keys()) {
+      try {
+        await this.d.store.renew(id, this.d.consumerId, now);
+      } catch (err) {
+        this.d.log.warn('async.renew_failed', { id, error: (err as Error).message });
+      }
+    }
+  }
+}

@@ -1,0 +1,42 @@
+/**
+ * @module data-plane/async/metrics
+ * Prometheus metrics of async invocations on the DP's /metrics: accepted, completed by outcome,
+ * retries, dead letters, and per function the queue depth and the age of the oldest queued one.
+ */
+import client from 'prom-client';
+import type { Clock } from '../../shared/clock.js';
+import type { AsyncDispatcher } from './dispatcher.js';
+import type { AsyncService } from './service.js';
+
+export interface AsyncMetrics {
+  accepted: client.Counter<'function'>;
+  completed: client.Counter<'function' | 'outcome'>;
+  retries: client.Counter<'function'>;
+}
+
+export function registerAsyncMetrics(registry: client.Registry, service: AsyncService, dispatcher: () => AsyncDispatcher, clock: Clock): AsyncMetrics {
+  const accepted = new client.Counter({ name: 'dirigent_dp_async_accepted_total', help: 'Async invocations accepted', labelNames: ['function'], registers: [registry] });
+  const completed = new client.Counter({
+    name: 'dirigent_dp_async_completed_total', help: 'Async invocations finished, by outcome (succeeded, failed, dead: the dead letters)',
+    labelNames: ['function', 'outcome'], registers: [registry],
+  });
+  const retries = new client.Counter({
+    name: 'dirigent_dp_async_retries_total', help: 'Async attempts followed by a retry', labelNames: ['function'], registers: [registry],
+  });
+  new client.Gauge({
+    name: 'dirigent_dp_async_queue_depth', help: 'Unfinished async invocations per function', labelNames: ['function'], registers: [registry],
+    collect() {
+      this.reset();
+      for (const [fn, n] of service.counts.byFunction) this.set({ function: fn }, n);
+    },
+  });
+  new client.Gauge({
+    name: 'dirigent_dp_async_held', help: 'Async invocations this DP holds (running or waiting for capacity)', registers: [registry],
+    collect() { this.set(dispatcher().heldCount); },
+  });
+  new client.Gauge({
+    name: 'dirigent_dp_async_oldest_queued_age_seconds', help: 'Age of the oldest unfinished async invocation', registers: [registry],
+    async collect() { this.set((await service.store.counts(clock.nowMs())).oldestQueuedAgeMs / 1000); },
+  });
+  return { accepted, completed, retries };
+}
