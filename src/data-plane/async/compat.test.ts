@@ -11,6 +11,7 @@ import { silentLogger } from '../../shared/logger.js';
 import {
   asyncStatusHeader,
   createCompatProxyServer,
+  startAsyncCompat,
   startResultsServer,
   type AsyncServicePort,
   type CompatSubmitInput,
@@ -114,5 +115,28 @@ describe('async compatibility mode', () => {
     assert.equal((await fetch(resultsUrl, { method: 'POST', body: 'nope-1' })).status, 404);
     assert.equal((await fetch(resultsUrl, { method: 'POST', body: '' })).status, 400);
     assert.equal((await fetch(resultsUrl, { method: 'POST', body: 'a b/c' })).status, 400);
+  });
+});
+
+describe('startAsyncCompat', () => {
+  const cfg = { host: '127.0.0.1', asyncMode: 'all', asyncResultsPort: 0, asyncBodyBytesMax: 1024 };
+
+  it('starts nothing when asyncMode is off, and refuses an unknown mode', async () => {
+    const off = await startAsyncCompat({ ...cfg, asyncMode: 'off' }, new FakeService(), silentLogger);
+    assert.equal(off.proxyServer, null);
+    assert.equal(off.results, null);
+    await off.close();
+    await assert.rejects(startAsyncCompat({ ...cfg, asyncMode: 'some' }, new FakeService(), silentLogger), /asyncMode must be off or all/);
+  });
+
+  it('in mode all gives a proxy-port server and a listening results port', async () => {
+    const compat = await startAsyncCompat(cfg, new FakeService(), silentLogger);
+    try {
+      assert.ok(compat.proxyServer);
+      const res = await fetch(`http://127.0.0.1:${compat.results!.port}`, { method: 'POST', body: 'unknown-1' });
+      assert.equal(res.status, 404);
+    } finally {
+      await compat.close();
+    }
   });
 });

@@ -12,6 +12,7 @@
  * status and our status ride along in headers the driver ignores.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { ConfigError } from '../../config/compile.js';
 import type { Logger } from '../../shared/logger.js';
 import { forwardHeaders, resolveFunction, sendError } from '../shell/http-util.js';
 import type { AsyncInvocation } from './types.js';
@@ -157,6 +158,45 @@ export async function startResultsServer(service: AsyncServicePort, opts: Compat
 /** The proxy-port server of compatibility mode (plain HTTP/1.1, as the reference's). */
 export function createCompatProxyServer(service: AsyncServicePort, opts: CompatOptions, wallNowMs: WallClock, log: Logger): Server {
   return createServer(compatSubmitHandler(service, opts, wallNowMs, log));
+}
+
+/** The DP knobs compatibility mode reads (adp adds them to dataPlaneDefaults). */
+export interface CompatConfig {
+  host: string;
+  asyncMode: string;
+  asyncResultsPort: number;
+  asyncBodyBytesMax: number;
+}
+
+export interface RunningCompat {
+  /** Listen on the proxy port with this instead of the invocation proxy; null when mode off. */
+  proxyServer: Server | null;
+  results: RunningResultsServer | null;
+  close(): Promise<void>;
+}
+
+/**
+ * Compatibility mode from the DP's config: `asyncMode: all` gives the proxy-port server to
+ * listen with and starts the results port; `off` starts nothing. Called from data-plane/main.
+ */
+export async function startAsyncCompat(cfg: CompatConfig, service: AsyncServicePort, log: Logger): Promise<RunningCompat> {
+  if (cfg.asyncMode !== 'off' && cfg.asyncMode !== 'all') {
+    throw new ConfigError(`data plane: asyncMode must be off or all, got ${cfg.asyncMode}`);
+  }
+  if (cfg.asyncMode === 'off') return { proxyServer: null, results: null, close: async () => undefined };
+  const opts: CompatOptions = { host: cfg.host, asyncResultsPort: cfg.asyncResultsPort, asyncBodyBytesMax: cfg.asyncBodyBytesMax };
+  const proxyServer = createCompatProxyServer(service, opts, Date.now, log);
+  const results = await startResultsServer(service, opts, log);
+  log.info('async_compat.started', { resultsPort: results.port });
+  return {
+    proxyServer,
+    results,
+    async close() {
+      proxyServer.closeAllConnections();
+      await new Promise<void>((resolve) => proxyServer.close(() => resolve()));
+      await results.close();
+    },
+  };
 }
 
 /** The body, or null when it is longer than `bytesMax` (the rest is drained, not kept). */
