@@ -9,6 +9,7 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { silentLogger } from '../../shared/logger.js';
 import {
+  allowAll,
   asyncStatusHeader,
   createCompatProxyServer,
   startAsyncCompat,
@@ -88,6 +89,25 @@ describe('async compatibility mode', () => {
     assert.match(await res.text(), /asyncBodyBytesMax/);
   });
 
+  it('checks invocation auth as the proxy does, and never stores the token', async () => {
+    const guarded = createCompatProxyServer(service, { ...opts, authorize: (fn, authz) => (fn !== 'secret' ? 'allowed' : authz === 'Bearer good' ? 'allowed' : authz === undefined ? 'unauthorized' : 'forbidden') }, () => 0, silentLogger);
+    await new Promise<void>((resolve) => guarded.listen(0, '127.0.0.1', resolve));
+    const url = `http://127.0.0.1:${(guarded.address() as AddressInfo).port}/function/secret/`;
+    try {
+      const before = service.submitted.length;
+      const none = await fetch(url, { method: 'POST', body: 'x' });
+      assert.equal(none.status, 401);
+      assert.equal(none.headers.get('www-authenticate'), 'Bearer');
+      assert.equal((await fetch(url, { method: 'POST', body: 'x', headers: { authorization: 'Bearer bad' } })).status, 403);
+      assert.equal(service.submitted.length, before, 'refused requests are not stored');
+      assert.equal((await fetch(url, { method: 'POST', body: 'x', headers: { authorization: 'Bearer good' } })).status, 200);
+      assert.equal(service.submitted.at(-1)!.headers.authorization, undefined);
+    } finally {
+      guarded.closeAllConnections();
+      await new Promise<void>((resolve) => guarded.close(() => resolve()));
+    }
+  });
+
   it('results port: 204 while pending, then 200 with the stored body', async () => {
     const submit = await fetch(`${proxyUrl}/function/hello/`, { method: 'POST', body: 'x' });
     const id = await submit.text();
@@ -122,15 +142,15 @@ describe('startAsyncCompat', () => {
   const cfg = { host: '127.0.0.1', asyncMode: 'all', asyncResultsPort: 0, asyncBodyBytesMax: 1024 };
 
   it('starts nothing when asyncMode is off, and refuses an unknown mode', async () => {
-    const off = await startAsyncCompat({ ...cfg, asyncMode: 'off' }, new FakeService(), silentLogger);
+    const off = await startAsyncCompat({ ...cfg, asyncMode: 'off' }, new FakeService(), allowAll, silentLogger);
     assert.equal(off.proxyServer, null);
     assert.equal(off.results, null);
     await off.close();
-    await assert.rejects(startAsyncCompat({ ...cfg, asyncMode: 'some' }, new FakeService(), silentLogger), /asyncMode must be off or all/);
+    await assert.rejects(startAsyncCompat({ ...cfg, asyncMode: 'some' }, new FakeService(), allowAll, silentLogger), /asyncMode must be off or all/);
   });
 
   it('in mode all gives a proxy-port server and a listening results port', async () => {
-    const compat = await startAsyncCompat(cfg, new FakeService(), silentLogger);
+    const compat = await startAsyncCompat(cfg, new FakeService(), allowAll, silentLogger);
     try {
       assert.ok(compat.proxyServer);
       const res = await fetch(`http://127.0.0.1:${compat.results!.port}`, { method: 'POST', body: 'unknown-1' });

@@ -15,7 +15,30 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { ConfigError } from '../../config/compile.js';
 import type { Logger } from '../../shared/logger.js';
 import { forwardHeaders, resolveFunction, sendError } from '../shell/http-util.js';
+import { bearerOf, sha256Hex, tokenId } from '../../shared/secrets.js';
+import type { DataPlaneCore, InvokeVerdict } from '../core/data-plane.js';
 import type { AsyncInvocation } from './types.js';
+
+/**
+ * The invocation auth of the proxy, for a request that bypasses it: the verdict for a function
+ * key and the request's Authorization header.
+ */
+export type Authorize = (functionKey: string, authorization: string | undefined) => InvokeVerdict;
+
+/** Everything allowed: a DP with `auth: none` (loopback only, see checkAuthHost). */
+export const allowAll: Authorize = () => 'allowed';
+
+/** The same check as the proxy's: only `auth: token` functions need a bearer token of theirs. */
+export function coreAuthorizer(core: Pick<DataPlaneCore, 'functions' | 'invokeVerdict'>, auth: 'token' | 'none'): Authorize {
+  if (auth === 'none') return allowAll;
+  return (functionKey, authorization) => {
+    const fn = core.functions.get(functionKey);
+    if (fn === undefined || fn.spec.auth !== 'token') return 'allowed';
+    const bearer = bearerOf(authorization);
+    const id = bearer === null ? null : tokenId(bearer);
+    return core.invokeVerdict(fn, id === null ? null : { id, sha256Hex: sha256Hex(bearer!) });
+  };
+}
 
 /** What AsyncService.submit takes (see async-common: service.ts); structurally the same. */
 export interface CompatSubmitInput {
@@ -44,6 +67,8 @@ export interface CompatOptions {
   /** 0 = any free port (tests). */
   asyncResultsPort: number;
   asyncBodyBytesMax: number;
+  /** Default: allowAll. */
+  authorize?: Authorize;
 }
 
 /** A results-port request carries only an id: anything longer is not one. */
@@ -70,6 +95,14 @@ async function submitOne(service: AsyncServicePort, opts: CompatOptions, wallNow
     sendError(res, 404, 'function_not_found', 'no function named: use the Host header or /function/<name>/');
     return;
   }
+  const verdict = (opts.authorize ?? allowAll)(route.fn, req.headers.authorization);
+  if (verdict !== 'allowed') {
+    req.resume();
+    if (verdict === 'unauthorized') res.setHeader('www-authenticate', 'Bearer');
+    sendError(res, verdict === 'unauthorized' ? 401 : 403, verdict, verdict === 'unauthorized'
+      ? `function ${route.fn} needs a bearer token that may invoke it` : `this token may not invoke function ${route.fn}`);
+    return;
+  }
   const body = await readLimited(req, opts.asyncBodyBytesMax);
   if (body === null) {
     res.setHeader('connection', 'close');
@@ -77,6 +110,8 @@ async function submitOne(service: AsyncServicePort, opts: CompatOptions, wallNow
     return;
   }
   const headers = singleValued(forwardHeaders(req));
+  // The token was checked here: the function never sees it, and the store never keeps it.
+  delete headers.authorization;
   const question = route.path.indexOf('?');
   const result = await service.submit({
     functionKey: route.fn,
@@ -179,12 +214,12 @@ export interface RunningCompat {
  * Compatibility mode from the DP's config: `asyncMode: all` gives the proxy-port server to
  * listen with and starts the results port; `off` starts nothing. Called from data-plane/main.
  */
-export async function startAsyncCompat(cfg: CompatConfig, service: AsyncServicePort, log: Logger): Promise<RunningCompat> {
+export async function startAsyncCompat(cfg: CompatConfig, service: AsyncServicePort, authorize: Authorize, log: Logger): Promise<RunningCompat> {
   if (cfg.asyncMode !== 'off' && cfg.asyncMode !== 'all') {
     throw new ConfigError(`data plane: asyncMode must be off or all, got ${cfg.asyncMode}`);
   }
   if (cfg.asyncMode === 'off') return { proxyServer: null, results: null, close: async () => undefined };
-  const opts: CompatOptions = { host: cfg.host, asyncResultsPort: cfg.asyncResultsPort, asyncBodyBytesMax: cfg.asyncBodyBytesMax };
+  const opts: CompatOptions = { host: cfg.host, asyncResultsPort: cfg.asyncResultsPort, asyncBodyBytesMax: cfg.asyncBodyBytesMax, authorize };
   const proxyServer = createCompatProxyServer(service, opts, Date.now, log);
   const results = await startResultsServer(service, opts, log);
   log.info('async_compat.started', { resultsPort: results.port });
