@@ -26,6 +26,7 @@ interface InvokeFlags {
   proxy?: string;
   namespace?: string;
   requestTimeoutMs: number;
+  async: boolean;
 }
 
 /** Bytes of a failed answer kept to word the error line; the rest only goes to stdout. */
@@ -41,6 +42,7 @@ export function registerInvokeCommand(fn: Command): void {
     .option('--path <p>', 'request path and query', '/')
     .option('--header <K:V>', 'extra request header (repeatable)', collect)
     .option('--raw', 'print the body byte for byte (no final newline added)', false)
+    .option('--async', 'store the request and return at once: prints the invocation id (see `dirigent invocation get`)', false)
     .option('--namespace <ns>', 'namespace of the function (Host <name>.<ns>; default: default)')
     .option('--proxy <url>',
       `data-plane URL (env DIRIGENT_PROXY, default ${cliDefaults.proxyUrl})`)
@@ -54,7 +56,8 @@ Examples:
   $ dirigent fn invoke hello
   $ dirigent fn invoke hello --data 'world'
   $ dirigent fn invoke trace --header x-emulated-duration-ms:50 --data-file input.json
-  $ dirigent fn invoke hello --method PUT --path '/items?id=3' --proxy http://127.0.0.1:8079`)
+  $ dirigent fn invoke hello --method PUT --path '/items?id=3' --proxy http://127.0.0.1:8079
+  $ dirigent fn invoke hello --data 'later' --async`)
     .action(async (name: string, flags: InvokeFlags, command: Command) => {
       const ctx = cliContext(command);
       const proxyUrl = resolveProxyUrl(flags.proxy, ctx.env);
@@ -65,10 +68,14 @@ Examples:
         throw usageError(`--path must start with /, got "${flags.path}"`);
       }
       const host = flags.namespace === undefined ? name : `${name}.${flags.namespace}`;
-      const headers = { ...parseHeaderFlags(flags.header ?? []), host };
+      const headers = { ...parseHeaderFlags(flags.header ?? []), ...(flags.async ? { prefer: 'respond-async' } : {}), host };
       const url = `${proxyUrl}${flags.path}`;
       const timeoutMs = flags.requestTimeoutMs;
       const { reply, close } = await sendWithTokenOnDemand(ctx, { url, method, headers, body }, timeoutMs, proxyUrl);
+      if (flags.async) {
+        await printAccepted(ctx, reply, close, url, timeoutMs, proxyUrl);
+        return;
+      }
       let kept: Buffer;
       try {
         kept = await streamBody(reply, ctx, flags.raw);
@@ -106,6 +113,31 @@ async function sendWithTokenOnDemand(ctx: CliContext, req: Parameters<typeof sen
     return { reply: { ...first.reply, body: (async function* () { yield Buffer.from(text); })() }, close: async () => undefined };
   }
   return sendRaw({ ...req, headers: { ...req.headers, ...authHeader(auth) } }, timeoutMs, proxyUrl, ctx);
+}
+
+/** `--async`: the DP answered 202 {"id"} with a Location; print the id (stdout) and where to look. */
+async function printAccepted(ctx: CliContext, reply: RawReply, close: () => Promise<void>, url: string, timeoutMs: number, proxyUrl: string): Promise<void> {
+  let text: string;
+  try {
+    const chunks: Buffer[] = [];
+    for await (const chunk of reply.body) chunks.push(Buffer.from(chunk));
+    text = Buffer.concat(chunks).toString('utf8');
+  } catch (err) {
+    throw transportError(err, 'the data plane', proxyUrl, timeoutMs);
+  } finally {
+    await close();
+  }
+  if (reply.status !== 202) throw new CliError(formatApiError(reply.status, text, url));
+  let id: unknown;
+  try {
+    id = (JSON.parse(text) as { id?: unknown }).id;
+  } catch {
+    id = undefined;
+  }
+  if (typeof id !== 'string' || id === '') throw new CliError(`unexpected answer from ${url}: no invocation id in ${text.slice(0, 200)}`);
+  const location = headerValue(reply.headers, 'location') ?? `/v1/invocations/${id}`;
+  ctx.stdout.write(`${id}\n`);
+  ctx.stderr.write(`accepted (HTTP 202), Location: ${location}\nsee it with: dirigent invocation get ${id} --wait\n`);
 }
 
 async function readBody(flags: InvokeFlags, cwd: string): Promise<Uint8Array | undefined> {

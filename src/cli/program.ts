@@ -18,6 +18,7 @@ import { registerFrontendCommand } from '../frontend/command.js';
 import { registerStoreCommands } from './store.js';
 import { registerTokenCommands } from './tokens.js';
 import { registerCertsCommand } from './certs.js';
+import { registerInvocationCommands } from './invocations.js';
 
 export { CliError, ExitCode, processCliIo, type CliIo } from './context.js';
 
@@ -56,6 +57,7 @@ Environment: DIRIGENT_API (control-plane URL), DIRIGENT_PROXY (data-plane URL).`
   registerStoreCommands(program);
   registerTokenCommands(program);
   registerCertsCommand(program);
+  registerInvocationCommands(program);
   for (const install of extraCommands) install(program);
   return program;
 }

@@ -67,6 +67,28 @@ describe('planUp', () => {
     assert.equal(argAfter(fe.args, '--api-health-path'), '/health');
   });
 
+  it('--async-store redis starts a durable local redis-server first and points every DP at it', () => {
+    const l = planUp({ ...base, store: 'etcd', dataPlanes: 2, asyncStore: 'redis', redisPort: 6479 });
+    assert.deepEqual(names(l)[0], ['etcd', 'redis']);
+    const redis = l.stages[0]![1]!;
+    assert.equal(redis.kind, 'redis');
+    assert.equal(argAfter(redis.args, '--port'), '6479');
+    assert.equal(argAfter(redis.args, '--bind'), '127.0.0.1');
+    assert.equal(argAfter(redis.args, '--dir'), '/s/redis');
+    assert.equal(argAfter(redis.args, '--appendonly'), 'yes');
+    assert.equal(argAfter(redis.args, '--appendfsync'), 'always');
+    assert.equal(l.redisUrl, 'redis://127.0.0.1:6479');
+    const dps = l.stages[2]!.filter((c) => c.kind === 'data-plane');
+    assert.deepEqual(dps.map((c) => argAfter(c.args, '--async-store')), ['redis://127.0.0.1:6479', 'redis://127.0.0.1:6479']);
+  });
+
+  it('starts no Redis by default and DPs keep their SQLite default', () => {
+    const l = planUp(base);
+    assert.equal(l.redisUrl, undefined);
+    assert.equal(l.stages.flat().some((c) => c.kind === 'redis' || c.args.includes('--async-store')), false);
+    assert.deepEqual(names(planUp({ ...base, asyncStore: 'redis' }))[0], ['control-plane', 'redis']);
+  });
+
   it('refuses several CPs on SQLite', () => {
     assert.throws(() => planUp({ ...base, controlPlanes: 3 }), /--store etcd/);
   });

@@ -5,6 +5,8 @@
  *
  *   single (default): control plane (SQLite) -> data plane + workers
  *   HA (--store etcd, or several CPs or DPs): etcd -> CPs -> DPs + workers -> front end (HAProxy)
+ *   --async-store redis adds a local redis-server (append-only file, fsync on every write) to the
+ *   first stage; every DP keeps its async invocations there (default: SQLite per DP, nothing started).
  *
  * Replica i of a kind listens on the base port + 100*i (DESIGN.md §2).
  */
@@ -36,11 +38,14 @@ export interface UpLayoutInput {
   etcdPort: number;
   heartbeatPeriodMs: number;
   heartbeatTimeoutMs: number;
+  /** Where DPs keep async invocations; 'redis' starts a local redis-server on redisPort. */
+  asyncStore?: 'sqlite' | 'redis';
+  redisPort?: number;
   /** `up --tls`: the files of `certs create` (single layout only). */
   tls?: { caFile: string; certFile: string; keyFile: string };
 }
 
-export type ComponentKind = 'etcd' | 'control-plane' | 'data-plane' | 'worker' | 'frontend';
+export type ComponentKind = 'etcd' | 'redis' | 'control-plane' | 'data-plane' | 'worker' | 'frontend';
 
 export interface PlannedComponent {
   name: string;
@@ -62,7 +67,12 @@ export interface UpLayout {
   controlPlaneRpcs: string[];
   dataPlaneProxies: string[];
   etcdUrl?: string;
+  /** redis://host:port of the local Redis with `--async-store redis`. */
+  redisUrl?: string;
 }
+
+/** The Redis port `up --async-store redis` uses unless told. */
+export const redisPortDefault = 6379;
 
 const host = '127.0.0.1';
 
@@ -78,10 +88,13 @@ export function planUp(i: UpLayoutInput): UpLayout {
   const dpProxies = range(i.dataPlanes).map((k) => `${host}:${nth(i.proxyPort, k)}`);
   const etcdUrl = i.store === 'etcd' ? `http://${host}:${i.etcdPort}` : undefined;
   const cps = range(i.controlPlanes).map((k) => controlPlane(i, k, cpApis[k]!, nth(i.rpcPort, k), etcdUrl));
-  const dps = range(i.dataPlanes).map((k) => dataPlane(i, k, cpRpcs.join(','), nth(i.proxyPort, k), nth(i.internalPort, k)));
+  const redisUrl = i.asyncStore === 'redis' ? `redis://${host}:${i.redisPort ?? redisPortDefault}` : undefined;
+  const dps = range(i.dataPlanes).map((k) => dataPlane(i, k, cpRpcs.join(','), nth(i.proxyPort, k), nth(i.internalPort, k), redisUrl));
   const stages: PlannedComponent[][] = [];
   if (etcdUrl) stages.push([etcd(i, etcdUrl)]);
   stages.push(cps, [...dps, ...workers(i, cpRpcs.join(','))]);
+  // Redis has no HTTP health URL: it starts with the first stage, whose health wait covers its start-up.
+  if (redisUrl) stages[0]!.push(redis(i, i.redisPort ?? redisPortDefault));
   if (ha) stages.push([frontend(i, cpApis, dpProxies)]);
   return {
     ha,
@@ -92,7 +105,21 @@ export function planUp(i: UpLayoutInput): UpLayout {
     controlPlaneRpcs: cpRpcs,
     dataPlaneProxies: dpProxies,
     ...(etcdUrl ? { etcdUrl } : {}),
+    ...(redisUrl ? { redisUrl } : {}),
   };
+}
+
+/** Durable as the async API promises: a 202 means the write is fsynced. */
+function redis(i: UpLayoutInput, port: number): PlannedComponent {
+  return {
+    name: 'redis',
+    kind: 'redis',
+    args: ['--port', String(port), '--bind', host, '--dir', redisDataDir(i.stateDir), '--appendonly', 'yes', '--appendfsync', 'always', '--save', ''],
+  };
+}
+
+export function redisDataDir(stateDir: string): string {
+  return join(stateDir, 'redis');
 }
 
 function range(n: number): number[] {
@@ -120,11 +147,12 @@ function controlPlane(i: UpLayoutInput, k: number, api: string, rpcPort: number,
   return { name: single ? 'control-plane' : `control-plane-${k}`, kind: 'control-plane', args, healthUrl: `${i.tls ? 'https' : 'http'}://${api}/health` };
 }
 
-function dataPlane(i: UpLayoutInput, k: number, cps: string, proxyPort: number, internalPort: number): PlannedComponent {
+function dataPlane(i: UpLayoutInput, k: number, cps: string, proxyPort: number, internalPort: number, redisUrl: string | undefined): PlannedComponent {
   const single = i.dataPlanes === 1;
   const args = ['data-plane', '--control-plane', cps, '--proxy-port', String(proxyPort), '--internal-port', String(internalPort), '--load-balancing', i.loadBalancing,
     '--cluster-token-file', clusterTokenPath(i.stateDir)];
   if (!single) args.push('--id', `dp-${k}`);
+  if (redisUrl) args.push('--async-store', redisUrl);
   args.push(...tlsArgs(i, 'server'));
   return { name: single ? 'data-plane' : `data-plane-${k}`, kind: 'data-plane', args, healthUrl: `http://${host}:${internalPort}/health` };
 }

@@ -22,7 +22,7 @@ import { parentPidEnv } from '../shared/parent-watch.js';
 import { Agent, setGlobalDispatcher } from 'undici';
 import { certFiles, createCerts } from './certs.js';
 import { Supervisor, type Supervised } from './supervisor.js';
-import { adminTokenPath, clusterTokenPath, planUp, type PlannedComponent, type UpLayout, type UpLayoutInput } from './up-layout.js';
+import { adminTokenPath, clusterTokenPath, planUp, redisDataDir, redisPortDefault, type PlannedComponent, type UpLayout, type UpLayoutInput } from './up-layout.js';
 import { readOrCreateTokenFile } from '../shared/secrets.js';
 import { waitHealthy, waitWorkers } from './up-wait.js';
 import { printBanner } from './up-banner.js';
@@ -49,6 +49,8 @@ export interface UpOptions {
   frontendPort: string;
   frontendApiPort: string;
   etcdPort: string;
+  asyncStore: 'sqlite' | 'redis';
+  redisPort: string;
   tls?: boolean;
 }
 
@@ -93,6 +95,8 @@ export function registerUpCommand(program: Command): void {
     .option('--frontend-port <port>', 'front-end invocation port (HA layout)', String(frontendDefaults.invocationPort))
     .option('--frontend-api-port <port>', 'front-end management API port (HA layout)', String(frontendDefaults.apiPort))
     .option('--etcd-port <port>', 'local etcd client port (peer port: +1)', '2379')
+    .addOption(new Option('--async-store <kind>', 'where DPs keep async invocations: sqlite (per DP) | redis (a local redis-server, shared)').choices(['sqlite', 'redis']).default('sqlite'))
+    .option('--redis-port <port>', 'local Redis port with --async-store redis', String(redisPortDefault))
     .option('--log-level <level>', 'component log level (logs go to <state-dir>/logs)', 'info')
     .option('--worker-cpu-millis <m>', 'CPU capacity each worker advertises (default: cores x 1000)')
     .option('--worker-memory-mib <n>', 'memory capacity each worker advertises (default: total memory)')
@@ -126,6 +130,7 @@ export function layoutInput(o: UpOptions, stateDir: string): UpLayoutInput {
     dataPlanes: intOption('data-planes', o.dataPlanes, 1, replicasMax),
     frontendPort: port('frontend-port', o.frontendPort), frontendApiPort: port('frontend-api-port', o.frontendApiPort),
     etcdPort: port('etcd-port', o.etcdPort),
+    ...(o.asyncStore === 'redis' ? { asyncStore: 'redis' as const, redisPort: port('redis-port', o.redisPort) } : {}),
     heartbeatPeriodMs: beatMs, heartbeatTimeoutMs: beatMs * heartbeatTimeoutFactor,
     ...(o.tls ? { tls: { caFile: join(stateDir, 'tls', certFiles.ca), certFile: join(stateDir, 'tls', certFiles.cert), keyFile: join(stateDir, 'tls', certFiles.key) } } : {}),
   };
@@ -135,9 +140,11 @@ async function runUp(o: UpOptions): Promise<void> {
   const stateDir = resolve(o.stateDir);
   let layout: UpLayout;
   let etcdBin = '';
+  let redisBin = '';
   try {
     layout = planUp(layoutInput(o, stateDir));
     if (layout.etcdUrl) etcdBin = findBinary('etcd', 'etcd-server');
+    if (layout.redisUrl) redisBin = findBinary('redis-server', 'redis-server');
     if (layout.ha) findBinary('haproxy', 'haproxy');
   } catch (err) {
     process.stderr.write(`dirigent up: ${(err as Error).message}\n`);
@@ -145,6 +152,7 @@ async function runUp(o: UpOptions): Promise<void> {
   }
   if (o.fresh) rmSync(stateDir, { recursive: true, force: true });
   mkdirSync(join(stateDir, 'logs'), { recursive: true });
+  if (layout.redisUrl) mkdirSync(redisDataDir(stateDir), { recursive: true });
   // Made before any component starts, so every CP replica, DP and worker reads the same ones.
   const adminToken = readOrCreateTokenFile(adminTokenPath(stateDir)).token;
   readOrCreateTokenFile(clusterTokenPath(stateDir));
@@ -159,7 +167,7 @@ async function runUp(o: UpOptions): Promise<void> {
   process.on('SIGTERM', () => void stopAll(0));
   const start = (c: PlannedComponent): Supervised => sup.start({
     name: c.name,
-    ...(c.kind === 'etcd' ? diesWithParent(etcdBin, c.args) : { command: process.execPath, args: [mainJs, ...c.args, '--log-level', o.logLevel] }),
+    ...(c.kind === 'etcd' || c.kind === 'redis' ? diesWithParent(c.kind === 'etcd' ? etcdBin : redisBin, c.args) : { command: process.execPath, args: [mainJs, ...c.args, '--log-level', o.logLevel] }),
     log: join(stateDir, 'logs', `${c.name}.log`),
     // Children stop themselves if `up` dies without stopping them (SIGKILL, OOM).
     env: { ...process.env, [parentPidEnv]: String(process.pid) },

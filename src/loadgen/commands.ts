@@ -14,6 +14,7 @@ import { cdfOf, errorRateVerdict } from './core/summaries.js';
 import { coldResourceDefaults, warmResourceDefaults } from './core/functions.js';
 import { schedulingLatenciesSortedMs } from './core/trace-metrics.js';
 import { coldDefaults, runColdBench } from './shell/bench-cold.js';
+import { addAsync } from './shell/bench-async-command.js';
 import { generatorDefaults, runGeneratorBench } from './shell/bench-generator.js';
 import { addFailover } from './shell/bench-failover-command.js';
 import { registerDefaults, runRegisterBench } from './shell/bench-register.js';
@@ -39,6 +40,7 @@ export function registerBenchCommands(program: Command, io: CommandIo = processI
   addRegister(bench, io);
   addGenerator(bench, io);
   addFailover(bench, io);
+  addAsync(bench, io);
 }
 
 export function registerLoadgenCommands(program: Command, io: CommandIo = processIo): void {

@@ -1,0 +1,62 @@
+/**
+ * Goal: `bench async` sends async submits at the asked rate, counts only 202s with an id,
+ * and measures completion through the callback URL it names. Method: a fake data plane that
+ * answers 202 {"id"} (or 429 for every fourth request) and POSTs the result to the callback.
+ */
+import { strict as assert } from 'node:assert';
+import { createServer, type IncomingHttpHeaders } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { runAsyncBench } from './bench-async.js';
+
+describe('bench async against a fake data plane', () => {
+  const seen: IncomingHttpHeaders[] = [];
+  let n = 0;
+  const fake = createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      seen.push(req.headers);
+      n++;
+      if (n % 4 === 0) {
+        res.writeHead(429, { 'content-type': 'application/json' });
+        res.end('{"error":{"code":"async_queue_full","message":"full"}}');
+        return;
+      }
+      res.writeHead(202, { 'content-type': 'application/json', location: `/v1/invocations/i${n}` });
+      res.end(JSON.stringify({ id: `i${n}` }));
+      const callback = req.headers['x-callback-url'] as string;
+      setTimeout(() => void fetch(callback, { method: 'POST', body: JSON.stringify({ id: `i${n}`, status: 'succeeded', result: { statusCode: 200 } }) }), 5);
+    });
+  });
+  let url: string;
+  let stateDir: string;
+  before(async () => {
+    await new Promise<void>((resolve) => fake.listen(0, '127.0.0.1', resolve));
+    url = `http://127.0.0.1:${(fake.address() as AddressInfo).port}`;
+    stateDir = await mkdtemp(join(tmpdir(), 'bench-async-'));
+  });
+  after(async () => {
+    fake.closeAllConnections();
+    await new Promise<void>((resolve) => fake.close(() => resolve()));
+    await rm(stateDir, { recursive: true, force: true });
+  });
+
+  it('reports accepts, refusals and completions', async () => {
+    const s = await runAsyncBench({
+      proxyUrl: url, stateDir, functionName: 'hello', rateRps: 40, durationS: 0.5, connections: 4, timeoutMs: 5_000, drainS: 5, bodyBytes: 8,
+    });
+    assert.equal(s.sent, 20);
+    assert.equal(s.accepted, 15);
+    assert.deepEqual(s.errors, { 429: 5 });
+    assert.equal(s.completed, 15);
+    assert.equal(s.notCompleted, 0);
+    assert.ok(s.acceptedRps <= 40 && s.acceptedRps > 0, `accepted rate ${s.acceptedRps}`);
+    assert.equal(seen[0]!.host, 'hello');
+    assert.equal(seen[0]!.prefer, 'respond-async');
+    assert.match(String(seen[0]!['x-callback-url']), /^http:\/\/127\.0\.0\.1:\d+\/cb\/\d+$/);
+    assert.equal(s.cpuMsPerInvocation, null, 'no cluster.json: cluster CPU unknown');
+  });
+});
