@@ -84,7 +84,7 @@ describe('invocation get', () => {
 
 describe('invocation list', () => {
   test('sends the filters and prints a table', async () => {
-    route = () => ({ status: 200, body: { items: [done] } });
+    route = () => ({ status: 200, body: { items: [{ ...done, attempts: 1 }] } });
     const r = await run(['invocation', 'list', '--function', 'hello', '--status', 'succeeded', '--limit', '5']);
     assert.equal(r.code, 0, r.err);
     const url = new URL(dp.requests[0].url, dp.url);
@@ -97,8 +97,8 @@ describe('invocation list', () => {
 
   test('--all follows nextCursor to the end', async () => {
     route = (req) => (req.url.includes('cursor=c1')
-      ? { status: 200, body: { items: [{ ...done, id: 'inv-2' }] } }
-      : { status: 200, body: { items: [done], nextCursor: 'c1' } });
+      ? { status: 200, body: { items: [{ ...done, id: 'inv-2', attempts: 1 }] } }
+      : { status: 200, body: { items: [{ ...done, attempts: 1 }], nextCursor: 'c1' } });
     const r = await run(['invocation', 'list', '--all', '--json']);
     assert.equal(r.code, 0, r.err);
     assert.equal(dp.requests.length, 2);

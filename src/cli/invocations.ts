@@ -38,7 +38,10 @@ const invocation = z.object({
 }).passthrough();
 export type InvocationReply = z.infer<typeof invocation>;
 
-const listReply = z.object({ items: z.array(invocation), nextCursor: z.string().optional() }).passthrough();
+/** A list item is a summary: its attempts are a count. */
+const summary = invocation.extend({ attempts: z.number().optional() });
+type InvocationSummary = z.infer<typeof summary>;
+const listReply = z.object({ items: z.array(summary), nextCursor: z.string().optional() }).passthrough();
 
 export const invocationStatuses = ['queued', 'running', 'succeeded', 'failed', 'dead'] as const;
 const finished = new Set(['succeeded', 'failed', 'dead']);
@@ -155,16 +158,16 @@ Examples:
         return;
       }
       ctx.stdout.write(formatTable(['ID', 'FUNCTION', 'STATUS', 'ATTEMPTS', 'ACCEPTED'], items.map((i) => [
-        i.id, i.function, i.status, String(i.attempts?.length ?? 0), i.acceptedAt ?? '',
+        i.id, i.function, i.status, String(i.attempts ?? 0), i.acceptedAt ?? '',
       ])));
       if (nextCursor) ctx.stderr.write(`more: --all, or the API with cursor=${nextCursor}\n`);
     });
 }
 
-async function listPages(ctx: CliContext, flags: ListFlags): Promise<{ items: InvocationReply[]; nextCursor?: string }> {
+async function listPages(ctx: CliContext, flags: ListFlags): Promise<{ items: InvocationSummary[]; nextCursor?: string }> {
   const proxyUrl = resolveProxyUrl(flags.proxy, ctx.env);
   return withApiClient(proxyUrl, async (api) => {
-    const items: InvocationReply[] = [];
+    const items: InvocationSummary[] = [];
     let cursor: string | undefined;
     for (let page = 0; page < listPagesMax; page++) {
       const query = new URLSearchParams({ limit: String(flags.limit) });

@@ -18,6 +18,7 @@ import { seededRng } from '../shared/rng.js';
 import { caOf, clusterTokenReader, serverTlsOf } from '../shared/tls-files.js';
 import { isAsyncWaiter } from './async/executor.js';
 import { startAsync } from './async/wiring.js';
+import { coreAuthorizer, startAsyncCompat } from './async/compat.js';
 import { DataPlaneCore, type DpEffect } from './core/data-plane.js';
 import { ControlPlaneLink } from './shell/cp-link.js';
 import { guarded } from './shell/guard.js';
@@ -83,6 +84,15 @@ export async function startDataPlane(cfg: DataPlaneConfig, log: Logger): Promise
     await proxy.close();
     throw err;
   });
+  const compat = await startAsyncCompat(cfg, asyncInv.service, coreAuthorizer(core, cfg.auth === 'none' ? 'none' : 'token'), log).catch(async (err: unknown) => {
+    await asyncInv.close();
+    link.close();
+    await closeServer(proxy.server);
+    await closeServer(internal);
+    await proxy.close();
+    throw err;
+  });
+  proxy.compatSubmit = compat.submit;
   const demandTimer = setInterval(guarded(log, 'timer', 'demand', () => {
     const functions = core.takeDemand(clock.nowMs(), cfg.demandReportPeriodMs);
     if (functions.length > 0) link.send({ case: 'demand', value: { functions, firstDemand: false } });
@@ -94,6 +104,7 @@ export async function startDataPlane(cfg: DataPlaneConfig, log: Logger): Promise
     internalPort,
     core,
     async close() {
+      await compat.close();
       await asyncInv.close();
       clearInterval(demandTimer);
       clearInterval(expiryTimer);

@@ -4,7 +4,6 @@
  * function's body; (b) `dirigent fn invoke --async` prints an id that `dirigent invocation get
  * --wait` follows to succeeded, and `invocation list` shows it. Method: real CP, DP and worker
  * processes; the CLI runs in-process.
- * Needs the DP's AsyncService (helper adp): skipped until the lead flips asyncServiceLanded.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
@@ -12,10 +11,9 @@ import { captureIo } from '../cli/fake-http.js';
 import { runCli } from '../cli/program.js';
 import { fixture, freePort, TestCluster, waitFor } from './harness.js';
 
-const asyncServiceLanded = false;
 const one = { min: 1, max: 1 };
 
-describe('async compatibility mode on a real cluster', { timeout: 120_000, skip: !asyncServiceLanded }, () => {
+describe('async compatibility mode on a real cluster', { timeout: 120_000 }, () => {
   let resultsPort = 0;
   let c: TestCluster;
   before(async () => {
@@ -43,7 +41,7 @@ describe('async compatibility mode on a real cluster', { timeout: 120_000, skip:
   });
 });
 
-describe('fn invoke --async and dirigent invocation on a real cluster', { timeout: 120_000, skip: !asyncServiceLanded }, () => {
+describe('fn invoke --async and dirigent invocation on a real cluster', { timeout: 120_000 }, () => {
   const c = new TestCluster({ workers: 1 });
   before(() => c.start());
   after(() => c.stop());

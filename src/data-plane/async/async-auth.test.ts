@@ -110,5 +110,11 @@ describe('async invocations of auth: token functions', { timeout: 30_000 }, () =
     }, 10_000, 'succeeded');
     assert.equal(seen.length, 1);
     assert.equal(seen[0]!.authorization, undefined);
+    // A list without function= shows only what the caller may read.
+    const ids = async (headers: Record<string, string>): Promise<string[]> =>
+      (JSON.parse((await send(port, 'GET', '/v1/invocations', headers)).body) as { items: { id: string }[] }).items.map((i) => i.id);
+    assert.deepEqual(await ids({}), []);
+    assert.deepEqual(await ids({ authorization: `Bearer ${b.token}` }), []);
+    assert.deepEqual(await ids({ authorization: `Bearer ${a.token}` }), [id]);
   });
 });

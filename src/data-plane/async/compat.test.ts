@@ -143,16 +143,16 @@ describe('startAsyncCompat', () => {
 
   it('starts nothing when asyncMode is off, and refuses an unknown mode', async () => {
     const off = await startAsyncCompat({ ...cfg, asyncMode: 'off' }, new FakeService(), allowAll, silentLogger);
-    assert.equal(off.proxyServer, null);
+    assert.equal(off.submit, null);
     assert.equal(off.results, null);
     await off.close();
     await assert.rejects(startAsyncCompat({ ...cfg, asyncMode: 'some' }, new FakeService(), allowAll, silentLogger), /asyncMode must be off or all/);
   });
 
-  it('in mode all gives a proxy-port server and a listening results port', async () => {
+  it('in mode all gives the proxy a submit handler and a listening results port', async () => {
     const compat = await startAsyncCompat(cfg, new FakeService(), allowAll, silentLogger);
     try {
-      assert.ok(compat.proxyServer);
+      assert.ok(compat.submit);
       const res = await fetch(`http://127.0.0.1:${compat.results!.port}`, { method: 'POST', body: 'unknown-1' });
       assert.equal(res.status, 404);
     } finally {

@@ -204,8 +204,11 @@ export interface CompatConfig {
 }
 
 export interface RunningCompat {
-  /** Listen on the proxy port with this instead of the invocation proxy; null when mode off. */
-  proxyServer: Server | null;
+  /**
+   * In mode all, the invocation proxy hands every request (but its readiness check) to this,
+   * so the proxy port keeps its listener, TLS and limits; null when mode off.
+   */
+  submit: ((req: IncomingMessage, res: ServerResponse) => void) | null;
   results: RunningResultsServer | null;
   close(): Promise<void>;
 }
@@ -218,20 +221,12 @@ export async function startAsyncCompat(cfg: CompatConfig, service: AsyncServiceP
   if (cfg.asyncMode !== 'off' && cfg.asyncMode !== 'all') {
     throw new ConfigError(`data plane: asyncMode must be off or all, got ${cfg.asyncMode}`);
   }
-  if (cfg.asyncMode === 'off') return { proxyServer: null, results: null, close: async () => undefined };
+  if (cfg.asyncMode === 'off') return { submit: null, results: null, close: async () => undefined };
   const opts: CompatOptions = { host: cfg.host, asyncResultsPort: cfg.asyncResultsPort, asyncBodyBytesMax: cfg.asyncBodyBytesMax, authorize };
-  const proxyServer = createCompatProxyServer(service, opts, Date.now, log);
+  const submit = compatSubmitHandler(service, opts, Date.now, log);
   const results = await startResultsServer(service, opts, log);
   log.info('async_compat.started', { resultsPort: results.port });
-  return {
-    proxyServer,
-    results,
-    async close() {
-      proxyServer.closeAllConnections();
-      await new Promise<void>((resolve) => proxyServer.close(() => resolve()));
-      await results.close();
-    },
-  };
+  return { submit, results, close: () => results.close() };
 }
 
 /** The body, or null when it is longer than `bytesMax` (the rest is drained, not kept). */

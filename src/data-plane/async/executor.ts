@@ -40,11 +40,13 @@ export interface ExecutorDeps {
 
 export function executeAsync(d: ExecutorDeps, inv: AsyncInvocation): Promise<ExecOutcome> {
   return new Promise((resolve) => {
-    const startedAtMs = d.clock.nowMs();
+    // Attempt times are stored (epoch ms); the core's waiter runs on the monotonic clock.
+    const startedAtMs = d.clock.wallMs();
+    const arrivalMs = d.clock.nowMs();
     const end = (o: Omit<Extract<ExecOutcome, { kind: 'done' }>['attempt'], 'startedAtMs' | 'endedAtMs'>, result?: ExecOutcomeResult): void => {
-      resolve({ kind: 'done', attempt: { startedAtMs, endedAtMs: d.clock.nowMs(), ...o }, ...(result ? { result } : {}) });
+      resolve({ kind: 'done', attempt: { startedAtMs, endedAtMs: d.clock.wallMs(), ...o }, ...(result ? { result } : {}) });
     };
-    const w: AsyncWaiter = Object.assign(newWaiter(inv.functionKey, startedAtMs), {
+    const w: AsyncWaiter = Object.assign(newWaiter(inv.functionKey, arrivalMs), {
       asyncAttempt: true as const,
       onDispatch: () => void send(d, w, inv).then((r) => end(r.attempt, r.result)),
       onFail: (status: number, code: string, message: string) => {
@@ -56,7 +58,7 @@ export function executeAsync(d: ExecutorDeps, inv: AsyncInvocation): Promise<Exe
       end({ outcome: 'http_4xx', statusCode: refusal.status, error: refusal.error });
       return;
     }
-    const r = d.core.admit(inv.functionKey, w, startedAtMs);
+    const r = d.core.admit(inv.functionKey, w, arrivalMs);
     if (r.kind === 'not_found') resolve({ kind: 'function_not_found' });
     else if (r.kind === 'queue_full') end({ outcome: 'http_5xx', statusCode: 503, error: `queue of ${inv.functionKey} is full` });
     d.run(r.effects);

@@ -32,6 +32,8 @@ export interface AsyncHttpDeps {
   callbackAllowPrivate: boolean;
   /** Checks the caller may invoke `fnKey` (auth: token functions); answers 401/403/404 itself. */
   authorize(req: Req, res: Res, fnKey: string): boolean;
+  /** The same check without an answer: which items a list without `function=` may show. */
+  mayRead(req: Req, fnKey: string): boolean;
 }
 
 /** Accepts one async invocation: buffers the body (bounded), stores it durably, answers 202. */
@@ -115,7 +117,10 @@ async function list(d: AsyncHttpDeps, req: Req, res: Res, url: URL): Promise<voi
   const page = await d.service.list({
     limit, ...(functionKey ? { functionKey } : {}), ...(status ? { status: status as 'queued' } : {}), ...(cursor ? { cursor } : {}),
   });
-  sendJson(res, 200, { items: page.items.map(summaryView), ...(page.nextCursor ? { nextCursor: page.nextCursor } : {}) });
+  // Unfiltered, a page shows only the invocations of functions the caller may read (it may come
+  // out shorter than `limit`; the cursor still moves on).
+  const items = functionKey !== undefined ? page.items : page.items.filter((i) => d.mayRead(req, i.functionKey));
+  sendJson(res, 200, { items: items.map(summaryView), ...(page.nextCursor ? { nextCursor: page.nextCursor } : {}) });
 }
 
 function header(req: Req, name: string): string | undefined {

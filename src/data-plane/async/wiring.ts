@@ -57,10 +57,14 @@ export async function startAsync(
   const store = await openAsyncStore(cfg, proxyPort);
   const service = new AsyncService(store, cfg, () => randomBytes(idRandomBytes), log);
   const callbacks = new CallbackSender(store, cfg.asyncCallbackAllowPrivate, log);
-  const metrics = registerAsyncMetrics(registry, service, () => dispatcher, clock);
+  // Everything the async store keeps (ids, accept and due times, attempts, retention) is in
+  // epoch milliseconds: a restarted DP, or another DP on the same Redis, must read the same
+  // times. Only the core (admit/release, in the executor) runs on the monotonic clock.
+  const durable: Clock = { nowMs: () => clock.wallMs(), wallMs: () => clock.wallMs() };
+  const metrics = registerAsyncMetrics(registry, service, () => dispatcher, durable);
   service.onAccepted = (fnKey) => metrics.accepted.inc({ function: fnKey });
   const dispatcher = new AsyncDispatcher({
-    store, consumerId: id, clock, log,
+    store, consumerId: id, clock: durable, log,
     rng: seededRng(Math.floor(Math.random() * 2 ** 31)),
     // No per-function 4xx retry setting exists in FunctionSpec yet: the DP default is not to retry 4xx.
     policy: { ...retryPolicyDefaults, maxAttempts: cfg.asyncAttemptsMax, maxEventAgeMs: cfg.asyncEventAgeMsMax },
@@ -76,13 +80,13 @@ export async function startAsync(
     },
   });
   service.attachRunner(dispatcher);
-  proxy.asyncHttp = { service, clock, log, bodyBytesMax: cfg.asyncBodyBytesMax, callbackAllowPrivate: cfg.asyncCallbackAllowPrivate };
-  await service.start(clock.nowMs());
+  proxy.asyncHttp = { service, clock: durable, log, bodyBytesMax: cfg.asyncBodyBytesMax, callbackAllowPrivate: cfg.asyncCallbackAllowPrivate };
+  await service.start(durable.nowMs());
   const gc = setInterval(() => {
-    store.gc(clock.nowMs()).catch((err: Error) => log.warn('async.gc_failed', { error: err.message }));
+    store.gc(durable.nowMs()).catch((err: Error) => log.warn('async.gc_failed', { error: err.message }));
   }, asyncGcPeriodMs);
   const refresh = setInterval(() => {
-    service.refreshCounts(clock.nowMs()).catch((err: Error) => log.warn('async.counts_failed', { error: err.message }));
+    service.refreshCounts(durable.nowMs()).catch((err: Error) => log.warn('async.counts_failed', { error: err.message }));
   }, asyncCountsRefreshMs);
   log.info('async.started', { store: cfg.asyncStore || 'sqlite', consumer: id });
   return {

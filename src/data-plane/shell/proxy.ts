@@ -12,7 +12,7 @@
  *
  * With a certificate the listener speaks TLS instead, and ALPN (h2, http/1.1) picks the server.
  */
-import { createServer as createH1Server } from 'node:http';
+import { createServer as createH1Server, type IncomingMessage, type ServerResponse } from 'node:http';
 import { createServer as createH2Server } from 'node:http2';
 import { createServer as createNetServer, type Server, type Socket } from 'node:net';
 import { createServer as createTlsServer, type TLSSocket } from 'node:tls';
@@ -77,7 +77,9 @@ export class InvocationProxy {
    */
   private readonly pools = new Map<string, { pool: Pool; users: Set<string> }>();
   /** Async invocations (issue #11); null until the DP wires its async service. */
-  asyncHttp: Omit<AsyncHttpDeps, 'authorize'> | null = null;
+  asyncHttp: Omit<AsyncHttpDeps, 'authorize' | 'mayRead'> | null = null;
+  /** The reference's async mode (`asyncMode: all`): every invocation is stored and answered with its id. */
+  compatSubmit: ((req: IncomingMessage, res: ServerResponse) => void) | null = null;
 
   constructor(
     private readonly core: DataPlaneCore,
@@ -193,9 +195,15 @@ export class InvocationProxy {
       else sendError(res, 503, 'not_ready', 'no routing table from a control plane yet');
       return;
     }
+    if (this.compatSubmit) {
+      this.compatSubmit(req as IncomingMessage, res as ServerResponse);
+      return;
+    }
     const route = resolveFunction(req);
     if (this.asyncHttp && (req.url ?? '').startsWith(invocationsPrefix) && (route === null || !this.core.functions.has(route.fn))) {
-      this.runAsync('proxy.invocations', invocationRoutes({ ...this.asyncHttp, authorize: (q, s, fnKey) => this.readAllowed(q, s, fnKey) }, req, res), res);
+      this.runAsync('proxy.invocations', invocationRoutes({
+        ...this.asyncHttp, authorize: (q, s, fnKey) => this.readAllowed(q, s, fnKey), mayRead: (q, fnKey) => this.mayRead(q, fnKey),
+      }, req, res), res);
       return;
     }
     if (!route) {
@@ -232,7 +240,7 @@ export class InvocationProxy {
     }
     // auth: token functions keep the caller's Authorization, so each execution passes the same check.
     const keepAuth = this.cfg.auth === 'token' && fn.spec.auth === 'token';
-    this.runAsync('proxy.async_submit', submitAsync({ ...this.asyncHttp!, authorize: () => true }, req, res, { key: fn.name, uid: fn.uid, keepAuth }, route.path), res);
+    this.runAsync('proxy.async_submit', submitAsync({ ...this.asyncHttp!, authorize: () => true, mayRead: () => true }, req, res, { key: fn.name, uid: fn.uid, keepAuth }, route.path), res);
   }
 
   /** Reading or re-driving an invocation needs what invoking its function needs. */
@@ -245,6 +253,17 @@ export class InvocationProxy {
       return false;
     }
     return fn.spec.auth !== 'token' || this.invokeAllowed(req, res, fn);
+  }
+
+  /** readAllowed without answering: public functions, or a token that may invoke this one. Gone functions are hidden. */
+  private mayRead(req: Req, fnKey: string): boolean {
+    if (this.cfg.auth !== 'token') return true;
+    const fn = this.core.functions.get(fnKey);
+    if (!fn) return false;
+    if (fn.spec.auth !== 'token') return true;
+    const bearer = bearerOf(req.headers.authorization);
+    const id = bearer === null ? null : tokenId(bearer);
+    return id !== null && this.core.invokeVerdict(fn, { id, sha256Hex: sha256Hex(bearer!) }) === 'allowed';
   }
 
   private runAsync(what: string, work: Promise<void>, res: Res): void {
