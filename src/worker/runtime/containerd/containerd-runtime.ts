@@ -50,7 +50,7 @@ const logLineCharsMax = 200;
  * The shim copies a task's output to its log file on its own schedule: the exit event can come
  * before the last lines land. An exit that found the log empty looks again for this long.
  */
-const exitLogSettleMs = 300;
+const exitLogSettleMs = 1_000;
 const exitLogPollMs = 20;
 
 export interface ContainerdRuntimeOptions {
