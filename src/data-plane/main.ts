@@ -49,6 +49,7 @@ export async function startDataPlane(cfg: DataPlaneConfig, log: Logger): Promise
   );
   const runEffects = effectRunner(core, log, () => proxy, () => link);
   const proxy = new InvocationProxy(core, cfg, clock, log, runEffects, tls);
+  proxy.starting = true;
   const proxyPort = await listen(proxy.server, cfg.proxyPort, cfg.host);
   const registry = createMetrics(core);
   const internal = createInternalServer(core, registry, () => link.connected);
@@ -93,6 +94,7 @@ export async function startDataPlane(cfg: DataPlaneConfig, log: Logger): Promise
     throw err;
   });
   proxy.compatSubmit = compat.submit;
+  proxy.starting = false;
   const demandTimer = setInterval(guarded(log, 'timer', 'demand', () => {
     const functions = core.takeDemand(clock.nowMs(), cfg.demandReportPeriodMs);
     if (functions.length > 0) link.send({ case: 'demand', value: { functions, firstDemand: false } });

@@ -296,4 +296,16 @@ describe('readiness check of the invocation port', () => {
     assert.equal(after.status, 200, after.body);
     assert.equal(rig.upstreamSeen.length, 0, 'the check never reaches a sandbox');
   });
+
+  it('while the data plane is still starting (async, compatibility mode), answers checks and invocations 503', async () => {
+    rig.route();
+    rig.proxy.starting = true;
+    const check = await call(rig.proxyPort, { headers: { 'x-dirigent-ready-check': '1' } });
+    assert.equal(check.status, 503, check.body);
+    const invocation = await call(rig.proxyPort, {});
+    assert.equal(invocation.status, 503, invocation.body);
+    assert.equal(rig.upstreamSeen.length, 0, 'nothing is served by half a data plane');
+    rig.proxy.starting = false;
+    assert.equal((await call(rig.proxyPort, {})).status, 200);
+  });
 });

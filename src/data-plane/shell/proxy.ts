@@ -80,6 +80,12 @@ export class InvocationProxy {
   asyncHttp: Omit<AsyncHttpDeps, 'authorize' | 'mayRead'> | null = null;
   /** The reference's async mode (`asyncMode: all`): every invocation is stored and answered with its id. */
   compatSubmit: ((req: IncomingMessage, res: ServerResponse) => void) | null = null;
+  /**
+   * Set by data-plane/main until it has wired everything (async store, compatibility mode): the
+   * port listens early (its address goes into the CP hello), but a request then would be served
+   * by half a data plane (in `asyncMode: all`, synchronously instead of stored), so it gets 503.
+   */
+  starting = false;
 
   constructor(
     private readonly core: DataPlaneCore,
@@ -191,8 +197,12 @@ export class InvocationProxy {
 
   private onRequest(req: Req, res: Res): void {
     if (req.headers[readyCheckHeader] !== undefined) {
-      if (this.core.synced) sendJson(res, 200, { ready: true, routingVersion: this.core.version });
-      else sendError(res, 503, 'not_ready', 'no routing table from a control plane yet');
+      if (this.core.synced && !this.starting) sendJson(res, 200, { ready: true, routingVersion: this.core.version });
+      else sendError(res, 503, 'not_ready', this.starting ? 'the data plane is starting' : 'no routing table from a control plane yet');
+      return;
+    }
+    if (this.starting) {
+      sendError(res, 503, 'not_ready', 'the data plane is starting; retry');
       return;
     }
     if (this.compatSubmit) {
