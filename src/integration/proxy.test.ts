@@ -297,15 +297,13 @@ describe('readiness check of the invocation port', () => {
     assert.equal(rig.upstreamSeen.length, 0, 'the check never reaches a sandbox');
   });
 
-  it('while the data plane is still starting (async, compatibility mode), answers checks and invocations 503', async () => {
+  it('while the async side is still starting, an async request is answered 503; a sync one is served', async () => {
     rig.route();
     rig.proxy.starting = true;
-    const check = await call(rig.proxyPort, { headers: { 'x-dirigent-ready-check': '1' } });
-    assert.equal(check.status, 503, check.body);
-    const invocation = await call(rig.proxyPort, {});
-    assert.equal(invocation.status, 503, invocation.body);
-    assert.equal(rig.upstreamSeen.length, 0, 'nothing is served by half a data plane');
-    rig.proxy.starting = false;
+    const asyncCall = await call(rig.proxyPort, { headers: { prefer: 'respond-async' } });
+    assert.equal(asyncCall.status, 503, asyncCall.body);
+    assert.equal(rig.upstreamSeen.length, 0, 'an async request is not served synchronously');
     assert.equal((await call(rig.proxyPort, {})).status, 200);
+    rig.proxy.starting = false;
   });
 });

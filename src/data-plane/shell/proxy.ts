@@ -49,6 +49,8 @@ export interface ProxyConfig {
   invocationConnectionsMax: number;
   /** 'token' | 'none' ('none': every function is public; loopback only, checked at start). */
   auth: string;
+  /** 'all': the reference's async mode, every request is stored (see data-plane/async/compat). */
+  asyncMode?: string;
 }
 
 /** An invocation in flight in the shell: the core's waiter plus the HTTP exchange. */
@@ -196,12 +198,16 @@ export class InvocationProxy {
   }
 
   private onRequest(req: Req, res: Res): void {
+    // Until the async side is wired, what needs it waits (503) instead of being served by half a
+    // data plane; in compatibility mode that is every request, and the readiness check too.
+    const compatMode = this.cfg.asyncMode === 'all';
     if (req.headers[readyCheckHeader] !== undefined) {
-      if (this.core.synced && !this.starting) sendJson(res, 200, { ready: true, routingVersion: this.core.version });
-      else sendError(res, 503, 'not_ready', this.starting ? 'the data plane is starting' : 'no routing table from a control plane yet');
+      const ready = this.core.synced && !(this.starting && compatMode);
+      if (ready) sendJson(res, 200, { ready: true, routingVersion: this.core.version });
+      else sendError(res, 503, 'not_ready', this.core.synced ? 'the data plane is starting' : 'no routing table from a control plane yet');
       return;
     }
-    if (this.starting) {
+    if (this.starting && (compatMode || wantsAsync(req) || (req.url ?? '').startsWith(invocationsPrefix))) {
       sendError(res, 503, 'not_ready', 'the data plane is starting; retry');
       return;
     }
