@@ -11,6 +11,7 @@
  * "dead: <reason>" (the reference writes "Server failed many times"). The function's own
  * status and our status ride along in headers the driver ignores.
  */
+import type { SubmitInput, SubmitResult } from './service.js';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { ConfigError } from '../../config/compile.js';
 import type { Logger } from '../../shared/logger.js';
@@ -40,21 +41,9 @@ export function coreAuthorizer(core: Pick<DataPlaneCore, 'functions' | 'invokeVe
   };
 }
 
-/** What AsyncService.submit takes (see async-common: service.ts); structurally the same. */
-export interface CompatSubmitInput {
-  functionKey: string;
-  method: string;
-  path: string;
-  query?: string;
-  headers: Record<string, string>;
-  body: Uint8Array;
-  idempotencyKey?: string;
-  callbackUrl?: string;
-}
-
-export type CompatSubmitResult =
-  | { kind: 'accepted' | 'duplicate'; id: string }
-  | { kind: 'refused'; status: number; code: string; message: string; field?: string };
+/** What AsyncService.submit takes and answers: the service's own types. */
+export type CompatSubmitInput = SubmitInput;
+export type CompatSubmitResult = SubmitResult;
 
 /** The part of AsyncService this module uses; the real service satisfies it. */
 export interface AsyncServicePort {
