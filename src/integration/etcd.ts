@@ -4,6 +4,7 @@
  * stopped by PID (never by name). `restart()` keeps the data dir and ports, as an operator's
  * restart of the same member would.
  */
+import { stopChild } from './child-stop.js';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -60,12 +61,7 @@ export class TestEtcd {
   async stop(): Promise<void> {
     const proc = this.proc;
     this.proc = null;
-    if (!proc || proc.exitCode !== null || proc.signalCode !== null) return;
-    const exited = new Promise((r) => proc.once('exit', r));
-    proc.kill('SIGTERM');
-    const t = setTimeout(() => proc.kill('SIGKILL'), etcdStopGraceMs);
-    await exited;
-    clearTimeout(t);
+    await stopChild(proc, etcdStopGraceMs);
   }
 
   async restart(): Promise<void> {

@@ -4,6 +4,7 @@
  * appendfsync always (as the project runs it: a write is on disk before Redis answers), stopped
  * by PID (never by name). `restart()` keeps the dir and port, so the AOF is replayed.
  */
+import { crashChild, stopChild } from './child-stop.js';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createConnection } from 'node:net';
@@ -68,22 +69,14 @@ export class TestRedis {
   async stop(): Promise<void> {
     const proc = this.proc;
     this.proc = null;
-    if (!proc || proc.exitCode !== null || proc.signalCode !== null) return;
-    const exited = new Promise((r) => proc.once('exit', r));
-    proc.kill('SIGTERM');
-    const t = setTimeout(() => proc.kill('SIGKILL'), redisStopGraceMs);
-    await exited;
-    clearTimeout(t);
+    await stopChild(proc, redisStopGraceMs);
   }
 
   /** Kill without a chance to flush: only what was fsynced before each reply survives. */
   async crash(): Promise<void> {
     const proc = this.proc;
     this.proc = null;
-    if (!proc || proc.exitCode !== null || proc.signalCode !== null) return;
-    const exited = new Promise((r) => proc.once('exit', r));
-    proc.kill('SIGKILL');
-    await exited;
+    await crashChild(proc);
   }
 
   async restart(): Promise<void> {
