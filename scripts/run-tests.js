@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // Runs every compiled test file (dist/**/*.test.js) with node's test runner, one file at a time
 // per worker process (integration suites start real processes on fixed loopback ports).
-import { readdirSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 
@@ -20,5 +21,29 @@ if (files.length === 0) {
   process.stderr.write('run-tests: no test files found under dist/\n');
   process.exit(1);
 }
-const r = spawnSync(process.execPath, ['--test', '--test-concurrency=1', ...files], { stdio: 'inherit' });
+// TAP on stdout as before; failures also go to a file, printed last so a CI log's tail says
+// what failed and why (tests cancelled only because their suite failed are counted, not repeated).
+const failuresDir = mkdtempSync(join(tmpdir(), 'dirigent-test-failures-'));
+const failuresFile = join(failuresDir, 'failures.jsonl');
+const r = spawnSync(process.execPath, [
+  '--test', '--test-concurrency=1',
+  '--test-reporter=tap', '--test-reporter-destination=stdout',
+  '--test-reporter=./scripts/failure-reporter.mjs', `--test-reporter-destination=${failuresFile}`,
+  ...files,
+], { stdio: 'inherit' });
+let failures = [];
+try {
+  failures = readFileSync(failuresFile, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
+} catch {
+  failures = [];
+}
+rmSync(failuresDir, { recursive: true, force: true });
+const cancelled = failures.filter((f) => f.kind === 'cancelledByParent');
+const causes = failures.filter((f) => f.kind !== 'cancelledByParent');
+if (failures.length > 0) {
+  process.stdout.write(`\n# run-tests: ${causes.length} failure(s), ${cancelled.length} test(s) cancelled by them\n`);
+  for (const f of causes) {
+    process.stdout.write(`\n## ${f.name} (${f.kind}) in ${f.file}\n${f.message}\n`);
+  }
+}
 process.exit(r.status ?? 1);

@@ -16,6 +16,8 @@ import { testIsolation } from '../worker/runtime/isolation-setup.js';
 
 const mainJs = fileURLToPath(new URL('../cli/main.js', import.meta.url));
 const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
+/** A containerd worker starts its private daemon first (up to 20 s on a cold disk, see daemonStartTimeoutMs). */
+const workersRegisterTimeoutMs = 30_000;
 
 export interface Proc {
   name: string;
@@ -88,11 +90,16 @@ export class TestCluster {
 
   async start(): Promise<void> {
     [this.apiPort, this.rpcPort, this.proxyPort, this.internalPort] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
-    await this.startControlPlane();
-    this.spawn('data-plane', ['data-plane', '--control-plane', `127.0.0.1:${this.rpcPort}`, '--proxy-port', String(this.proxyPort), '--internal-port', String(this.internalPort), '--cluster-token-file', this.clusterTokenFile, '--state-dir', join(this.stateDir, 'dp'), ...this.tlsArgs('data-plane'), ...(this.opts.dpArgs ?? [])]);
-    for (let i = 0; i < (this.opts.workers ?? 1); i += 1) await this.startWorker(`worker-${i + 1}`);
-    await waitFor(async () => (await this.get(`http://127.0.0.1:${this.internalPort}/health`)).status === 200, 15_000, 'data plane healthy');
-    await this.waitWorkers(this.opts.workers ?? 1);
+    try {
+      await this.startControlPlane();
+      this.spawn('data-plane', ['data-plane', '--control-plane', `127.0.0.1:${this.rpcPort}`, '--proxy-port', String(this.proxyPort), '--internal-port', String(this.internalPort), '--cluster-token-file', this.clusterTokenFile, '--state-dir', join(this.stateDir, 'dp'), ...this.tlsArgs('data-plane'), ...(this.opts.dpArgs ?? [])]);
+      for (let i = 0; i < (this.opts.workers ?? 1); i += 1) await this.startWorker(`worker-${i + 1}`);
+      await waitFor(async () => (await this.get(`http://127.0.0.1:${this.internalPort}/health`)).status === 200, 15_000, 'data plane healthy');
+      await this.waitWorkers(this.opts.workers ?? 1);
+    } catch (err) {
+      // A suite whose cluster does not come up fails in its `before`: say why, with the logs.
+      throw new Error(`cluster did not start: ${(err as Error).message}\n${this.dumpLogs()}`, { cause: err });
+    }
   }
 
   /** A control plane alone, on free ports (no data plane, no workers). */
@@ -120,7 +127,7 @@ export class TestCluster {
       const r = await this.get(`${this.api}/v1/cluster`);
       const body = r.json as { workers: { connected: boolean; schedulable: boolean }[] };
       return body.workers.filter((w) => w.connected && w.schedulable).length >= n;
-    }, 15_000, `${n} workers registered`);
+    }, workersRegisterTimeoutMs, `${n} workers registered`);
   }
 
   async restartControlPlane(): Promise<void> {
