@@ -38,8 +38,9 @@ try {
   failures = [];
 }
 rmSync(failuresDir, { recursive: true, force: true });
+// A suite fails as a whole when one of its tests does: only the tests and hooks carry a cause.
 const cancelled = failures.filter((f) => f.kind === 'cancelledByParent');
-const causes = failures.filter((f) => f.kind !== 'cancelledByParent');
+const causes = failures.filter((f) => f.kind !== 'cancelledByParent' && f.kind !== 'subtestsFailed');
 if (failures.length > 0) {
   process.stdout.write(`\n# run-tests: ${causes.length} failure(s), ${cancelled.length} test(s) cancelled by them\n`);
   for (const f of causes) {

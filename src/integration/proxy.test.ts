@@ -291,6 +291,10 @@ describe('readiness check of the invocation port', () => {
     const before = await call(rig.proxyPort, { headers });
     assert.equal(before.status, 503, before.body);
     assert.match(before.body, /not_ready/);
+    // An invocation in that window is not told its function does not exist (it may well exist).
+    const invoked = await call(rig.proxyPort, {});
+    assert.equal(invoked.status, 503, invoked.body);
+    assert.match(invoked.body, /not_ready/);
     rig.route();
     const after = await call(rig.proxyPort, { headers });
     assert.equal(after.status, 200, after.body);

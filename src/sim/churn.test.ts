@@ -11,7 +11,7 @@ import { checkSettled } from './checkers.js';
 import { crashDp, restartDp } from './churn.js';
 import { Cluster } from './cluster.js';
 import { optionsForSeed, runSeed } from './run-seed.js';
-import { dpIds, readyIds, runUntil, scenario } from './testkit.js';
+import { dpIds, readyIds, runUntil, runUntilSynced, scenario } from './testkit.js';
 
 /** Keeps `n` requests of `holdMs` outstanding on `fn` until `untilMs`. */
 function closedLoop(fn: string, n: number, holdMs: number, untilMs: number) {
@@ -40,6 +40,7 @@ describe('churn scenarios', () => {
   it('a spec update replaces every sandbox and no request fails', () => {
     const c = new Cluster(scenario([{ name: 'a', concurrency: 1, min: 2, max: 4, ...small }], 2, { checkDrains: true }));
     const load = closedLoop('a', 2, 300, 12_000);
+    runUntilSynced(c);
     runUntil(c, 5_000, load);
     const before = readyIds(c, 'a');
     c.apiUpdate('a', (s) => ({ ...s, env: { REVISION: '2' } }), c.nowMs);

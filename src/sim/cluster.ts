@@ -300,9 +300,15 @@ export class Cluster {
       this.ledger.reject(503, 'dp_down'); // the front end has no other DP for this hash
       return;
     }
+    // The front end's readiness check keeps traffic off a DP without a routing table yet.
+    if (!dp.core.synced) {
+      this.ledger.reject(503, 'dp_not_ready');
+      return;
+    }
     const waiter = newWaiter(fn, nowMs);
     const r = dp.core.admit(fn, waiter, nowMs);
     if (r.kind === 'not_found') this.ledger.reject(404, 'function_not_found');
+    else if (r.kind === 'not_ready') this.ledger.reject(503, 'not_ready');
     else if (r.kind === 'queue_full') this.ledger.reject(503, 'queue_full');
     else this.ledger.accept(waiter, fn, this.dps.indexOf(dp), holdMs, nowMs);
     this.runEffects(dp, r.effects, nowMs);

@@ -11,7 +11,7 @@ import { Cluster } from './cluster.js';
 import { crashWorker } from './faults.js';
 import { noFaults } from './options.js';
 import { optionsForSeed, runSeed } from './run-seed.js';
-import { dpIds, readyIds, runUntil, scenario } from './testkit.js';
+import { dpIds, readyIds, runUntil, runUntilSynced, scenario } from './testkit.js';
 
 /**
  * Seeds that found real core bugs, kept as regressions: 1, 7, 8 (a sandbox drained in the delta
@@ -120,6 +120,7 @@ describe('scenarios', () => {
       for (; outstanding < 8; outstanding += 1) x.invoke('f', 500, x.nowMs);
     };
     let readyMax = 0;
+    runUntilSynced(c);
     runUntil(c, 4_000, (x) => {
       hold(x);
       readyMax = Math.max(readyMax, x.cp.functions.get('f')!.ready);

@@ -27,6 +27,14 @@ export function runUntil(c: Cluster, untilMs: number, each: (c: Cluster) => void
   }
 }
 
+/** Runs until every DP has its first routing snapshot (a front end sends nothing to one before). */
+export function runUntilSynced(c: Cluster, limitMs = 5_000): void {
+  while (!c.dps.every((d) => d.core.synced)) {
+    assert.ok(c.nowMs < limitMs, `DPs not synced by t=${c.nowMs}`);
+    runUntil(c, c.nowMs + 1);
+  }
+}
+
 /** Ready sandboxes of `fn` in the CP, by id. */
 export function readyIds(c: Cluster, fn: string): string[] {
   return [...c.cp.sandboxes.values()].filter((s) => s.fn === fn && s.state === 'ready').map((s) => s.id).sort();

@@ -60,6 +60,8 @@ export function executeAsync(d: ExecutorDeps, inv: AsyncInvocation): Promise<Exe
     }
     const r = d.core.admit(inv.functionKey, w, arrivalMs);
     if (r.kind === 'not_found') resolve({ kind: 'function_not_found' });
+    // The dispatcher starts only on a synced DP; should one run early, it is a retryable miss, never a dead letter.
+    else if (r.kind === 'not_ready') end({ outcome: 'http_5xx', statusCode: 503, error: 'the data plane has no routing table yet' });
     else if (r.kind === 'queue_full') end({ outcome: 'http_5xx', statusCode: 503, error: `queue of ${inv.functionKey} is full` });
     d.run(r.effects);
   });

@@ -147,6 +147,14 @@ describe('DataPlaneCore', () => {
     assert.deepEqual(drained(c.release(a.w, 30)), ['s1']);
   });
 
+  it('before its first routing snapshot it does not know which functions exist: not_ready, not not_found', () => {
+    const c = core();
+    assert.equal(admit(c, 'f', 0).kind, 'not_ready');
+    c.applyRouting(snapshot(1, [fnSpec('f')], [ep('s1')]), 1);
+    assert.equal(admit(c, 'g', 2).kind, 'not_found');
+    assert.equal(admit(c, 'f', 2).kind, 'dispatched');
+  });
+
   it('a delete drains: queued requests get 404, the running one finishes, drained comes after it', () => {
     const c = core();
     c.applyRouting(snapshot(1, [fnSpec('f', 1)], [ep('s1')]), 0);

@@ -94,7 +94,7 @@ export class DataPlaneCore {
   admit(name: string, w: Waiter, nowMs: number): AdmitResult {
     const effects: DpEffect[] = [];
     const fn = this.table.functions.get(name);
-    if (!fn) return { kind: 'not_found', effects };
+    if (!fn) return { kind: this.table.synced ? 'not_found' : 'not_ready', effects };
     const ep = fn.queued === 0 ? fn.lb.pick(this.rng, w.key ?? fn.name) : null;
     if (ep) {
       w.owner = fn;

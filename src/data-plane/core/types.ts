@@ -84,6 +84,8 @@ export type AdmitOutcome =
   | { kind: 'dispatched' }
   | { kind: 'queued' }
   | { kind: 'not_found' }
+  /** No routing snapshot yet: whether the function exists is not known (503, not 404). */
+  | { kind: 'not_ready' }
   | { kind: 'queue_full'; depth: number };
 
 export type AdmitResult = AdmitOutcome & { effects: DpEffect[] };

@@ -69,6 +69,8 @@ const h2Preface = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
 const connectionsCheckingIntervalMs = 1_000;
 const upstreamKeepAliveMs = 60_000;
 const upstreamKeepAliveMsMax = 600_000;
+/** Retry-After (s) of a not_ready answer: a restarted DP gets its snapshot within a second or so. */
+const notReadyRetryAfterS = 1;
 
 export class InvocationProxy {
   readonly server: Server;
@@ -244,6 +246,7 @@ export class InvocationProxy {
     res.once('close', guarded(this.log, 'callback', 'proxy.client_closed', () => this.clientClosed(x)));
     const r = this.core.admit(route.fn, x, nowMs);
     if (r.kind === 'not_found') sendError(res, 404, 'function_not_found', `function ${route.fn} not found`);
+    else if (r.kind === 'not_ready') this.notReady(res);
     else if (r.kind === 'queue_full') sendError(res, 503, 'queue_full', `queue of ${route.fn} is full (${r.depth} waiting)`);
     this.run(r.effects);
   }
@@ -251,12 +254,19 @@ export class InvocationProxy {
   private submitAsync(req: Req, res: Res, route: { fn: string; path: string }): void {
     const fn = this.core.functions.get(route.fn);
     if (!fn) {
-      sendError(res, 404, 'function_not_found', `function ${route.fn} not found`);
+      if (this.core.synced) sendError(res, 404, 'function_not_found', `function ${route.fn} not found`);
+      else this.notReady(res);
       return;
     }
     // auth: token functions keep the caller's Authorization, so each execution passes the same check.
     const keepAuth = this.cfg.auth === 'token' && fn.spec.auth === 'token';
     this.runAsync('proxy.async_submit', submitAsync({ ...this.asyncHttp!, authorize: () => true, mayRead: () => true }, req, res, { key: fn.name, uid: fn.uid, keepAuth }, route.path), res);
+  }
+
+  /** A restarted DP before its first routing snapshot: the function may exist, so not a 404. */
+  private notReady(res: Res): void {
+    res.setHeader('retry-after', String(notReadyRetryAfterS));
+    sendError(res, 503, 'not_ready', 'no routing table from a control plane yet; retry');
   }
 
   /** Reading or re-driving an invocation needs what invoking its function needs. */
