@@ -52,6 +52,7 @@ export interface UpOptions {
   asyncStore: 'sqlite' | 'redis';
   redisPort: string;
   tls?: boolean;
+  cpuProfDir?: string;
 }
 
 /**
@@ -100,6 +101,7 @@ export function registerUpCommand(program: Command): void {
     .option('--log-level <level>', 'component log level (logs go to <state-dir>/logs)', 'info')
     .option('--worker-cpu-millis <m>', 'CPU capacity each worker advertises (default: cores x 1000)')
     .option('--worker-memory-mib <n>', 'memory capacity each worker advertises (default: total memory)')
+    .option('--cpu-prof-dir <dir>', 'profile every Node component (node --cpu-prof); profiles are written here when `up` stops them')
     .option('--fresh', 'delete the state directory first (forget registered functions)')
     .option('--tls', 'TLS everywhere: certificates from `certs create` in <state-dir>/tls (made when absent)')
     .addHelpText('after', '\nExample:\n  dirigent up\n  dirigent up --runtime emulated --workers 100\n  dirigent up --store etcd --control-planes 3 --data-planes 2\n')
@@ -165,9 +167,10 @@ async function runUp(o: UpOptions): Promise<void> {
   };
   process.on('SIGINT', () => void stopAll(0));
   process.on('SIGTERM', () => void stopAll(0));
+  const profileArgs = o.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${resolve(o.cpuProfDir)}`] : [];
   const start = (c: PlannedComponent): Supervised => sup.start({
     name: c.name,
-    ...(c.kind === 'etcd' || c.kind === 'redis' ? diesWithParent(c.kind === 'etcd' ? etcdBin : redisBin, c.args) : { command: process.execPath, args: [mainJs, ...c.args, '--log-level', o.logLevel] }),
+    ...(c.kind === 'etcd' || c.kind === 'redis' ? diesWithParent(c.kind === 'etcd' ? etcdBin : redisBin, c.args) : { command: process.execPath, args: [...profileArgs, mainJs, ...c.args, '--log-level', o.logLevel] }),
     log: join(stateDir, 'logs', `${c.name}.log`),
     // Children stop themselves if `up` dies without stopping them (SIGKILL, OOM).
     env: { ...process.env, [parentPidEnv]: String(process.pid) },

@@ -2,9 +2,10 @@
  * @module data-plane/shell/proxy
  * The invocation proxy on :8080. One TCP listener speaks HTTP/1.1 and h2c (prior knowledge): the
  * first bytes of a connection decide which server gets it. The function comes from the
- * `/function/<name>/...` path prefix or the Host header. Bodies stream both ways through
- * `stream.pipeline`, so an error on either side ends both; upstream connections come from a
- * keep-alive pool per sandbox.
+ * `/function/<name>/...` path prefix or the Host header. Bodies stream both ways: the request
+ * body through `stream.pipeline` (with its size limit), the response through an undici dispatch
+ * handler (upstream-call) with backpressure; an error on either side ends both. Upstream
+ * connections come from a keep-alive pool per sandbox.
  *
  * Slots are freed at once when an exchange ends for any reason: the response finished, the
  * client went away (the upstream request is aborted), the function's `timeoutMs` passed (504,
@@ -29,8 +30,9 @@ import {
 } from '../core/data-plane.js';
 import { invocationRoutes, invocationsPrefix, submitAsync, wantsAsync, type AsyncHttpDeps } from '../async/http-routes.js';
 import { guarded, runGuarded } from './guard.js';
+import { UpstreamCall } from './upstream-call.js';
 import {
-  bodyTooLargeCode, ByteLimit, declaredLength, forwardHeaders, hashKeyOf, hasBody, hopByHop, readyCheckHeader, resolveFunction,
+  bodyTooLargeCode, ByteLimit, declaredLength, forwardHeaders, hashKeyOf, hasBody, readyCheckHeader, resolveFunction,
   sendError, sendJson, type Req, type Res,
 } from './http-util.js';
 
@@ -58,7 +60,7 @@ interface Exchange extends Waiter {
   req: Req;
   res: Res;
   path: string;
-  upstream: AbortController | null;
+  upstream: UpstreamCall | null;
   deadline: NodeJS.Timeout | null;
   /** The caller's Authorization was checked here: function code never sees the token. */
   stripAuth: boolean;
@@ -145,28 +147,17 @@ export class InvocationProxy {
     if (x.stripAuth) delete headers.authorization;
     headers[Header.sandbox] = ep.id;
     const timeoutMs = x.owner!.spec.timeoutMs;
-    x.upstream = new AbortController();
     if (timeoutMs > 0) x.deadline = setTimeout(guarded(this.log, 'timer', 'deadline', () => this.deadlinePassed(x, timeoutMs)), timeoutMs);
-    this.poolFor(ep).request(
-      {
-        method: x.req.method as Dispatcher.HttpMethod,
-        path: x.path,
-        headers,
-        body: this.bodyOf(x),
-        signal: x.upstream.signal,
-        // One deadline (above) bounds the whole exchange; undici's own timers stay off.
-        headersTimeout: 0,
-        bodyTimeout: 0,
-      },
-      guarded(this.log, 'callback', 'proxy.upstream_response', (err: Error | null, data: Dispatcher.ResponseData) => {
-        if (x.state !== 'dispatched') {
-          data?.body.destroy();
-          return;
-        }
-        if (err) this.upstreamFailed(x, err);
-        else this.relay(x, data);
-      }),
-    );
+    const call = new UpstreamCall(x.res, {
+      head: (statusCode, out) => this.relayHead(x, statusCode, out),
+      end: () => this.responseEnded(x),
+      failed: (err, headSent) => this.callFailed(x, err, headSent),
+    }, this.log);
+    x.upstream = call;
+    // One deadline (above) bounds the whole exchange; undici's own timers stay off.
+    this.poolFor(ep).dispatch({
+      method: x.req.method as Dispatcher.HttpMethod, path: x.path, headers, body: this.bodyOf(x), headersTimeout: 0, bodyTimeout: 0,
+    }, call);
   }
 
   /** Answers a request the core failed (queue timeout, function deleted, creation failing). */
@@ -344,23 +335,36 @@ export class InvocationProxy {
     return limit;
   }
 
-  private relay(x: Exchange, data: Dispatcher.ResponseData): void {
+  /** The sandbox's response head: relayed unless the exchange is over or the client left. */
+  private relayHead(x: Exchange, statusCode: number, out: Record<string, string | string[]>): boolean {
+    if (x.state !== 'dispatched') return false;
     const { res } = x;
     if (res.headersSent || res.destroyed) {
-      data.body.destroy();
       this.done(x, 'client_gone');
-      return;
-    }
-    const out: Record<string, string | string[]> = {};
-    for (const [k, v] of Object.entries(data.headers)) {
-      if (v !== undefined && !hopByHop.has(k)) out[k] = v;
+      return false;
     }
     out[Header.coldStart] = x.cold ? 'true' : 'false';
     out[Header.queueMs] = (x.dispatchedAtMs - x.arrivalMs).toFixed(3);
-    res.writeHead(data.statusCode, out);
-    pipeline(data.body, res as NodeJS.WritableStream, guarded(this.log, 'callback', 'proxy.response_body', (err: Error | null | undefined) => {
-      this.done(x, err ? 'response_body_failed' : 'ok');
-    }));
+    res.writeHead(statusCode, out);
+    return true;
+  }
+
+  /** The sandbox finished its answer: the slot is free now; the client gets the rest buffered. */
+  private responseEnded(x: Exchange): void {
+    if (x.state !== 'dispatched') return;
+    x.res.end();
+    this.done(x, 'ok');
+  }
+
+  private callFailed(x: Exchange, err: Error, headSent: boolean): void {
+    if (x.state !== 'dispatched') return;
+    if (!headSent) {
+      this.upstreamFailed(x, err);
+      return;
+    }
+    // Mid-body: the status is out already, so the client sees the response cut short.
+    x.res.destroy();
+    this.done(x, 'response_body_failed');
   }
 
   private upstreamFailed(x: Exchange, err: Error): void {
@@ -379,7 +383,7 @@ export class InvocationProxy {
     if (x.state !== 'dispatched') return;
     if (x.deadline) clearTimeout(x.deadline);
     x.deadline = null;
-    if (outcome !== 'ok' && x.upstream && !x.upstream.signal.aborted) x.upstream.abort(new Error(`exchange ended: ${outcome}`));
+    if (outcome !== 'ok' && x.upstream) x.upstream.abort(new Error(`exchange ended: ${outcome}`));
     if (outcome !== 'ok' && outcome !== 'upstream_failed' && this.log.isDebugEnabled()) {
       this.log.debug('proxy.exchange_ended', { fn: x.fn, sandbox: x.endpoint?.id, outcome });
     }

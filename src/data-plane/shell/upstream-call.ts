@@ -1,0 +1,91 @@
+/**
+ * @module data-plane/shell/upstream-call
+ * One proxied request to a sandbox, as an undici dispatch handler: the response head and body go
+ * straight from undici's callbacks to the client's response, with backpressure (a client that
+ * reads slowly pauses the upstream socket). Compared with `request()` plus `stream.pipeline`
+ * this allocates no AbortController, no response Readable and no pipeline per request: on the
+ * warm path those were a large share of the proxy's CPU.
+ *
+ * The proxy decides what an outcome means (slot release, error answers); this module only
+ * reports it through `UpstreamEvents`, once per call.
+ */
+import type { IncomingHttpHeaders } from 'node:http';
+import type { Dispatcher } from 'undici';
+import type { Logger } from '../../shared/logger.js';
+import { runGuarded } from './guard.js';
+import { hopByHop, type Res } from './http-util.js';
+
+/** What the proxy does with the phases of one call; each is called at most once, `end`/`failed` last. */
+export interface UpstreamEvents {
+  /** The response head arrived; false if the exchange is over (the call is then aborted). */
+  head(statusCode: number, headers: Record<string, string | string[]>): boolean;
+  /** The whole response body was handed to the client's response. */
+  end(): void;
+  /** The call failed before (`headSent` false) or after the response head was relayed. */
+  failed(err: Error, headSent: boolean): void;
+}
+
+export class UpstreamCall implements Dispatcher.DispatchHandler {
+  private controller: Dispatcher.DispatchController | null = null;
+  private abortReason: Error | null = null;
+  private headSent = false;
+  private finished = false;
+  private waitingForDrain = false;
+
+  constructor(private readonly res: Res, private readonly events: UpstreamEvents, private readonly log: Logger) {}
+
+  /** Ends the call from our side (client gone, deadline); nothing is reported after this. */
+  abort(reason: Error): void {
+    if (this.finished) return;
+    this.finished = true;
+    this.abortReason = reason;
+    this.controller?.abort(reason);
+  }
+
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    this.controller = controller;
+    if (this.abortReason) controller.abort(this.abortReason);
+  }
+
+  onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders): void {
+    if (this.finished) return;
+    const out: Record<string, string | string[]> = {};
+    for (const k in headers) {
+      const v = headers[k];
+      if (v !== undefined && !hopByHop.has(k)) out[k] = v;
+    }
+    this.guard('proxy.upstream_head', () => {
+      if (this.events.head(statusCode, out)) this.headSent = true;
+      else this.abort(new Error('exchange over before the response head'));
+    });
+  }
+
+  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    if (this.finished) return;
+    // Both response kinds (HTTP/1.1 and the h2 compatibility API) take a Buffer alike.
+    if ((this.res as { write(b: Buffer): boolean }).write(chunk) || this.waitingForDrain) return;
+    // The client reads slower than the sandbox writes: stop reading the sandbox until it drains.
+    this.waitingForDrain = true;
+    controller.pause();
+    this.res.once('drain', () => {
+      this.waitingForDrain = false;
+      if (!this.finished) controller.resume();
+    });
+  }
+
+  onResponseEnd(): void {
+    if (this.finished) return;
+    this.finished = true;
+    this.guard('proxy.upstream_end', () => this.events.end());
+  }
+
+  onResponseError(_controller: Dispatcher.DispatchController, err: Error): void {
+    if (this.finished) return;
+    this.finished = true;
+    this.guard('proxy.upstream_failed', () => this.events.failed(err, this.headSent));
+  }
+
+  private guard(event: string, fn: () => void): void {
+    runGuarded(this.log, 'callback', event, fn);
+  }
+}
