@@ -17,7 +17,7 @@ import { InvocationProxy, type ProxyConfig } from '../data-plane/shell/proxy.js'
 import { systemClock } from '../shared/clock.js';
 import { silentLogger } from '../shared/logger.js';
 import { seededRng } from '../shared/rng.js';
-import { waitFor } from './harness.js';
+import { sleep, waitFor } from './harness.js';
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => void;
 
@@ -152,6 +152,44 @@ describe('invocation proxy', () => {
     sock.end();
     await settle('slot freed', () => rig.inflight() === 0);
     sock.destroy();
+  });
+
+  it('a client that stops reading holds the sandbox back (backpressure), and then gets every byte', async () => {
+    const chunk = Buffer.alloc(65_536, 7);
+    const totalBytes = 64 * 1_048_576;
+    let written = 0;
+    rig.handler = (_req, res) => {
+      const pump = (): void => {
+        while (written < totalBytes) {
+          written += chunk.length;
+          if (!res.write(chunk)) {
+            res.once('drain', pump);
+            return;
+          }
+        }
+        res.end();
+      };
+      pump();
+    };
+    const req = httpRequest({ host: '127.0.0.1', port: rig.proxyPort, path: '/function/f/big', agent: false });
+    const res = await new Promise<IncomingMessage>((resolve) => req.on('response', resolve).end());
+    res.pause();
+    // Stalled: the sandbox's writes stop while far from done (only socket buffers hold data).
+    let last = -1;
+    await waitFor(async () => {
+      await sleep(250);
+      const stalled = written === last;
+      last = written;
+      return stalled;
+    }, 10_000, 'upstream writes stall');
+    assert.ok(written < totalBytes / 2, `${written} of ${totalBytes} bytes written while the client read nothing`);
+    let received = 0;
+    res.on('data', (b: Buffer) => { received += b.length; });
+    res.resume();
+    await new Promise((resolve) => res.on('end', resolve));
+    assert.equal(received, totalBytes);
+    assert.equal(res.statusCode, 200);
+    await settle('slot freed', () => rig.inflight() === 0);
   });
 
   it("the function's timeoutMs is a total deadline: 504, upstream aborted, slot freed", async () => {
