@@ -85,6 +85,10 @@ export const functionLimits = Object.freeze({
   port: [1, 65_535] as const,
   concurrency: [0, 100_000] as const,
   timeoutMs: [1, 3_600_000] as const,
+  /** A function's async.attemptsMax: at most the DP's own bound (asyncAttemptsMax's range). */
+  asyncAttemptsMax: [1, 100] as const,
+  /** A function's async.eventAgeMsMax: 1 minute to 6 hours, as Lambda's maximum event age. */
+  asyncEventAgeMsMax: [60_000, 6 * 3_600_000] as const,
 });
 
 export const ports = Object.freeze({

@@ -66,8 +66,8 @@ export async function startAsync(
   const dispatcher = new AsyncDispatcher({
     store, consumerId: id, clock: durable, log,
     rng: seededRng(Math.floor(Math.random() * 2 ** 31)),
-    // No per-function 4xx retry setting exists in FunctionSpec yet: the DP default is not to retry 4xx.
     policy: { ...retryPolicyDefaults, maxAttempts: cfg.asyncAttemptsMax, maxEventAgeMs: cfg.asyncEventAgeMsMax },
+    settingsFor: (fnKey) => core.functions.get(fnKey)?.spec.asyncSettings,
     claimLeaseMs: cfg.asyncClaimLeaseMs,
     capacity: (fnKey) => asyncCapacity(core, fnKey, cfg.asyncConcurrencyShare),
     ready: () => core.synced,
