@@ -227,6 +227,8 @@ export const dataPlaneDefaults = Object.freeze({
   asyncEventAgeMsMax: 6 * 3_600_000,
   /** Finished async invocations (results, dead letters) are kept this long. */
   asyncRetentionMs: 24 * 3_600_000,
+  /** How often finished async invocations past retention are dropped. */
+  asyncGcPeriodMs: 60_000,
   /** A claimed async invocation whose DP neither finished nor renewed it within this is claimable again. */
   asyncClaimLeaseMs: 30_000,
   /** Largest function response kept as an async result; longer ones are truncated (and say so). */

@@ -186,15 +186,30 @@ const cases: [string, Case][] = [
     assert.deepEqual((await s.list({ functionKey: 'default/odd', status: 'running', limit: 10 })).items, []);
   })],
   ['counts unfinished invocations per function and the oldest one\'s age', (ctx) => withStore(ctx, async (s) => {
-    assert.deepEqual(await s.counts(t0), { queuedByFunction: {}, queuedTotal: 0, oldestQueuedAgeMs: 0 });
+    assert.deepEqual(await s.counts(t0), { queuedByFunction: {}, queuedTotal: 0, oldestQueuedAgeMs: 0, oldestQueuedAgeMsByFunction: {} });
     const a = invocation(t0, { functionKey: 'default/a' });
     await s.accept(a);
     await s.accept(invocation(t0 + 100, { functionKey: 'default/a' }));
     await s.accept(invocation(t0 + 200, { functionKey: 'default/b' }));
     await s.claim('dp-1', t0 + 300, 1);
-    assert.deepEqual(await s.counts(t0 + 500), { queuedByFunction: { 'default/a': 2, 'default/b': 1 }, queuedTotal: 3, oldestQueuedAgeMs: 500 });
+    assert.deepEqual(await s.counts(t0 + 500), {
+      queuedByFunction: { 'default/a': 2, 'default/b': 1 }, queuedTotal: 3, oldestQueuedAgeMs: 500,
+      oldestQueuedAgeMsByFunction: { 'default/a': 500, 'default/b': 300 },
+    });
     await s.complete(a.id, 'dp-1', okResult, attempt(t0 + 300, 'ok', 200));
-    assert.deepEqual(await s.counts(t0 + 500), { queuedByFunction: { 'default/a': 1, 'default/b': 1 }, queuedTotal: 2, oldestQueuedAgeMs: 400 });
+    assert.deepEqual(await s.counts(t0 + 500), {
+      queuedByFunction: { 'default/a': 1, 'default/b': 1 }, queuedTotal: 2, oldestQueuedAgeMs: 400,
+      oldestQueuedAgeMsByFunction: { 'default/a': 400, 'default/b': 300 },
+    });
+  })],
+  ['a re-driven invocation counts again in its function\'s oldest age', (ctx) => withStore(ctx, async (s) => {
+    const inv = invocation(t0, { functionKey: 'default/r' });
+    await s.accept(inv);
+    await s.claim('dp-1', t0, 1);
+    await s.deadLetter(inv.id, 'dp-1', attempt(t0, 'timeout'), 'attempts_exhausted');
+    assert.deepEqual((await s.counts(t0 + 100)).oldestQueuedAgeMsByFunction, {});
+    await s.redrive(inv.id, t0 + 100);
+    assert.deepEqual((await s.counts(t0 + 200)).oldestQueuedAgeMsByFunction, { 'default/r': 200 });
   })],
   ['gc drops only finished invocations past retention and expired keys', (ctx) => withStore(ctx, async (s) => {
     const early = invocation(t0, { idempotencyKey: 'k' });

@@ -11,6 +11,7 @@
  *   P stream              the queue: one entry per due invocation; consumer group `dispatch`
  *   P due                 zset id -> next attempt time (retries, re-drives), moved to the stream when due
  *   P pending / pendingz  hash fn -> unfinished count; zset id -> accepted time (oldest age)
+ *   P pendingz:<fn>       zset id -> accepted time of one function's unfinished ones (its oldest age)
  *   P finished            zset "fn\nstatus\nid" -> finished time (gc)
  *   P idem:<fn\nkey>, P idemexp   idempotency key -> id (with a TTL), zset member -> expiry time
  *   P idx:all, idx:fn:<fn>, idx:st:<status>, idx:fs:<fn\nstatus>   zsets of ids (score 0) for paging by id
@@ -58,6 +59,7 @@ redis.call('HSET', k, 'meta', ARGV[7], 'body', ARGV[8], 'fn', fn, 'status', 'que
   'next', ARGV[9], 'accepted', ARGV[10], 'attempts', '[]')
 redis.call('HINCRBY', P .. 'pending', fn, 1)
 redis.call('ZADD', P .. 'pendingz', accepted, id)
+redis.call('ZADD', P .. 'pendingz:' .. fn, accepted, id)
 redis.call('ZADD', P .. 'idx:all', 0, id)
 redis.call('ZADD', P .. 'idx:fn:' .. fn, 0, id)
 setStatus(P, id, fn, nil, 'queued')
@@ -127,6 +129,7 @@ if ARGV[7] ~= '' then redis.call('HSET', k, 'dead', ARGV[7]) end
 if ARGV[8] ~= '' then redis.call('HSET', k, 'result', ARGV[8], 'rbody', ARGV[9]) end
 if redis.call('HINCRBY', P .. 'pending', fn, -1) <= 0 then redis.call('HDEL', P .. 'pending', fn) end
 redis.call('ZREM', P .. 'pendingz', id)
+redis.call('ZREM', P .. 'pendingz:' .. fn, id)
 redis.call('ZADD', P .. 'finished', ARGV[10], fn .. '\\n' .. mode .. '\\n' .. id)
 -- A backstop in wall-clock time for when no gc runs; gc (virtual time) also cleans the indexes.
 redis.call('PEXPIRE', k, ARGV[11])
@@ -148,6 +151,7 @@ redis.call('PERSIST', k)
 redis.call('ZREM', P .. 'finished', fn .. '\\n' .. st .. '\\n' .. id)
 redis.call('HINCRBY', P .. 'pending', fn, 1)
 redis.call('ZADD', P .. 'pendingz', accepted, id)
+redis.call('ZADD', P .. 'pendingz:' .. fn, accepted, id)
 redis.call('ZADD', P .. 'due', ARGV[3], id)
 setStatus(P, id, fn, st, 'queued')
 return 'ok'

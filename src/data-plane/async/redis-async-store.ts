@@ -136,7 +136,21 @@ export class RedisAsyncStore implements AsyncStore {
       queuedTotal += count;
     }
     const oldestQueuedAgeMs = oldest.length === 2 ? Math.max(0, nowMs - Number(oldest[1])) : 0;
-    return { queuedByFunction, queuedTotal, oldestQueuedAgeMs };
+    return { queuedByFunction, queuedTotal, oldestQueuedAgeMs, oldestQueuedAgeMsByFunction: await this.oldestByFunction(Object.keys(queuedByFunction), nowMs) };
+  }
+
+  /** One ZRANGE per function with unfinished invocations, in one round trip. */
+  private async oldestByFunction(fns: string[], nowMs: number): Promise<Record<string, number>> {
+    const out: Record<string, number> = {};
+    if (fns.length === 0) return out;
+    const pipe = this.redis.pipeline();
+    for (const fn of fns) pipe.zrange(`${this.p}pendingz:${fn}`, '0', '0', 'WITHSCORES');
+    const replies = (await pipe.exec()) ?? [];
+    fns.forEach((fn, i) => {
+      const r = replies[i]?.[1] as string[] | undefined;
+      if (r && r.length === 2) out[fn] = Math.max(0, nowMs - Number(r[1]));
+    });
+    return out;
   }
 
   async gc(nowMs: number): Promise<GcResult> {

@@ -50,7 +50,8 @@ export class SqliteAsyncOps {
         WHERE status = 'queued' AND next_attempt_at_ms <= ? ORDER BY next_attempt_at_ms, id LIMIT ?`),
       expired: db.prepare(`SELECT doc, body, result_body FROM invocations
         WHERE status = 'running' AND lease_until_ms <= ? ORDER BY lease_until_ms, id LIMIT ?`),
-      countsByFn: db.prepare(`SELECT fn, COUNT(*) AS n FROM invocations WHERE status IN ('queued', 'running') GROUP BY fn`),
+      countsByFn: db.prepare(`SELECT fn, COUNT(*) AS n, MIN(accepted_at_ms) AS t FROM invocations
+        WHERE status IN ('queued', 'running') GROUP BY fn`),
       oldest: db.prepare(`SELECT MIN(accepted_at_ms) AS t FROM invocations WHERE status IN ('queued', 'running')`),
       gcRows: db.prepare('SELECT id FROM invocations WHERE finished_at_ms IS NOT NULL AND finished_at_ms <= ? LIMIT ?'),
       delete: db.prepare('DELETE FROM invocations WHERE id = ?'),
@@ -129,13 +130,15 @@ export class SqliteAsyncOps {
 
   counts(nowMs: number): AsyncCounts {
     const queuedByFunction: Record<string, number> = {};
+    const oldestQueuedAgeMsByFunction: Record<string, number> = {};
     let queuedTotal = 0;
-    for (const r of this.stmts.countsByFn.all() as { fn: string; n: number }[]) {
+    for (const r of this.stmts.countsByFn.all() as { fn: string; n: number; t: number }[]) {
       queuedByFunction[r.fn] = r.n;
+      oldestQueuedAgeMsByFunction[r.fn] = Math.max(0, nowMs - r.t);
       queuedTotal += r.n;
     }
     const oldest = (this.stmts.oldest.get() as { t: number | null }).t;
-    return { queuedByFunction, queuedTotal, oldestQueuedAgeMs: oldest === null ? 0 : Math.max(0, nowMs - oldest) };
+    return { queuedByFunction, queuedTotal, oldestQueuedAgeMs: oldest === null ? 0 : Math.max(0, nowMs - oldest), oldestQueuedAgeMsByFunction };
   }
 
   gc(nowMs: number): GcResult {

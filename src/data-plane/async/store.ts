@@ -59,6 +59,8 @@ export interface AsyncCounts {
   queuedTotal: number;
   /** Age of the oldest unfinished invocation at `nowMs`, 0 when none. */
   oldestQueuedAgeMs: number;
+  /** The same per function (only functions with unfinished invocations). */
+  oldestQueuedAgeMsByFunction: Record<string, number>;
 }
 
 export interface GcResult {

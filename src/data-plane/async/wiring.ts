@@ -25,8 +25,6 @@ import { AsyncService } from './service.js';
 import { openSqliteAsyncStore } from './sqlite-async-store.js';
 import type { AsyncStore, AsyncStoreOptions } from './store.js';
 
-/** How often finished invocations past retention are dropped. */
-export const asyncGcPeriodMs = 60_000;
 /** How often the cached queue counts are reloaded from the store (other DPs share a Redis store). */
 export const asyncCountsRefreshMs = 5_000;
 /** Slots assumed for a sandbox with unlimited concurrency when computing the async share. */
@@ -76,6 +74,7 @@ export async function startAsync(
     finished: (inv) => {
       service.finished(inv.functionKey);
       metrics.completed.inc({ function: inv.functionKey, outcome: inv.status });
+      if (inv.status === 'dead') metrics.deadLetters.inc({ function: inv.functionKey });
       if (inv.callbackUrl) callbacks.send(inv.id);
     },
   });
@@ -84,7 +83,7 @@ export async function startAsync(
   await service.start(durable.nowMs());
   const gc = setInterval(() => {
     store.gc(durable.nowMs()).catch((err: Error) => log.warn('async.gc_failed', { error: err.message }));
-  }, asyncGcPeriodMs);
+  }, cfg.asyncGcPeriodMs);
   const refresh = setInterval(() => {
     service.refreshCounts(durable.nowMs()).catch((err: Error) => log.warn('async.counts_failed', { error: err.message }));
   }, asyncCountsRefreshMs);
