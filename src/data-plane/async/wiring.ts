@@ -54,11 +54,11 @@ export async function startAsync(
 ): Promise<RunningAsync> {
   const store = await openAsyncStore(cfg, proxyPort);
   const service = new AsyncService(store, cfg, () => randomBytes(idRandomBytes), log);
-  const callbacks = new CallbackSender(store, cfg.asyncCallbackAllowPrivate, log);
   // Everything the async store keeps (ids, accept and due times, attempts, retention) is in
   // epoch milliseconds: a restarted DP, or another DP on the same Redis, must read the same
   // times. Only the core (admit/release, in the executor) runs on the monotonic clock.
   const durable: Clock = { nowMs: () => clock.wallMs(), wallMs: () => clock.wallMs() };
+  const callbacks = new CallbackSender({ store, consumerId: id, clock: durable, allowPrivate: cfg.asyncCallbackAllowPrivate, log });
   const metrics = registerAsyncMetrics(registry, service, () => dispatcher, durable);
   service.onAccepted = (fnKey) => metrics.accepted.inc({ function: fnKey });
   const dispatcher = new AsyncDispatcher({
@@ -75,12 +75,14 @@ export async function startAsync(
       service.finished(inv.functionKey);
       metrics.completed.inc({ function: inv.functionKey, outcome: inv.status });
       if (inv.status === 'dead') metrics.deadLetters.inc({ function: inv.functionKey });
-      if (inv.callbackUrl) callbacks.send(inv.id);
+      // The store made its callback pending in the finishing write: deliver it now, not at the next poll.
+      if (inv.callbackUrl) callbacks.poke();
     },
   });
   service.attachRunner(dispatcher);
   proxy.asyncHttp = { service, clock: durable, log, bodyBytesMax: cfg.asyncBodyBytesMax, callbackAllowPrivate: cfg.asyncCallbackAllowPrivate };
   await service.start(durable.nowMs());
+  callbacks.start();
   const gc = setInterval(() => {
     store.gc(durable.nowMs()).catch((err: Error) => log.warn('async.gc_failed', { error: err.message }));
   }, cfg.asyncGcPeriodMs);
@@ -94,7 +96,7 @@ export async function startAsync(
       clearInterval(gc);
       clearInterval(refresh);
       proxy.asyncHttp = null;
-      callbacks.close();
+      await callbacks.close();
       // Stop claiming; leases of what is running lapse and another DP (or a restart) claims them.
       await service.close();
     },
