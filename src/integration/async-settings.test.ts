@@ -6,22 +6,26 @@
  * /metrics; finished invocations and dead letters read 200, then 404 invocation_not_found once
  * the (short) retention ran out and the GC ran.
  * Method: real CP, DP and worker processes (process runtime) with the async-probe fixture; the DP
- * runs with --async-retention-ms 4000 and --async-gc-period-ms 200. Bounds are generous; nothing
- * asserts a duration.
+ * runs with --async-retention-ms 10000 and --async-gc-period-ms 200. A callback left pending
+ * (its target answered 503) when the DP is SIGKILLed is delivered by the DP restarted on the same
+ * state dir. Bounds are generous; nothing asserts a duration.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { fixture, TestCluster, waitFor, type Resp } from './harness.js';
+import { createServer } from 'node:http';
+import { fixture, stopProc, TestCluster, waitFor, type Resp } from './harness.js';
 
 const one = { min: 1, max: 1 };
-const retentionMs = 4_000;
+const retentionMs = 10_000;
 
 interface View { id: string; status: string; attempts: { outcome: string; statusCode?: number }[]; deadReason?: string }
+
+const dpArgs = ['--async-attempts-max', '2', '--async-retention-ms', String(retentionMs), '--async-gc-period-ms', '200', '--async-callback-allow-private', 'true'];
 
 describe('async settings, metrics and retention on a real cluster', { timeout: 180_000 }, () => {
   const c = new TestCluster({
     workers: 1,
-    dpArgs: ['--async-attempts-max', '2', '--async-retention-ms', String(retentionMs), '--async-gc-period-ms', '200'],
+    dpArgs,
   });
   before(async () => {
     await c.start();
@@ -86,6 +90,34 @@ describe('async settings, metrics and retention on a real cluster', { timeout: 1
       await waitFor(async () => (await read(id)).status === 404, 10 * retentionMs, `${id} expires`);
       const gone = await read(id);
       assert.match(gone.text, /invocation_not_found/);
+    }
+  });
+
+  it('a callback still pending when the DP is SIGKILLed is delivered by the DP restarted on its state dir', async () => {
+    let open = false;
+    const got: string[] = [];
+    const server = createServer((req, res) => {
+      let text = '';
+      req.on('data', (d: Buffer) => { text += d.toString(); });
+      req.on('end', () => { got.push(text); res.statusCode = open ? 200 : 503; res.end(); });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    try {
+      const port = (server.address() as { port: number }).port;
+      const id = await submit('probe', '/', { 'x-callback-url': `http://127.0.0.1:${port}/done` });
+      await waitFor(() => got.length >= 1, 20_000, 'first callback POST (answered 503)');
+      // Let the 503 be recorded (pending, due in a second), then kill the DP before it retries.
+      await new Promise((r) => setTimeout(r, 300));
+      await stopProc(c.procs.find((p) => p.name === 'data-plane')!, 'SIGKILL');
+      const before = got.length;
+      open = true;
+      c.spawn('data-plane-2', ['data-plane', '--control-plane', `127.0.0.1:${c.rpcPort}`, '--proxy-port', String(c.proxyPort),
+        '--internal-port', String(c.internalPort), '--cluster-token-file', c.clusterTokenFile, '--state-dir', `${c.stateDir}/dp`, ...dpArgs]);
+      await waitFor(() => got.length > before, 30_000, 'callback delivered by the restarted DP');
+      const v = JSON.parse(got[got.length - 1]!) as View;
+      assert.deepEqual([v.id, v.status], [id, 'succeeded']);
+    } finally {
+      server.close();
     }
   });
 });
