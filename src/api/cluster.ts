@@ -32,6 +32,15 @@ export interface FunctionSpecMsg {
   egress: boolean;
   /** Who may invoke it (FunctionSpec.auth); '' from an older CP means 'none'. */
   auth: string;
+  /** Per-function async settings (FunctionSpec.async_settings); absent: the DP's defaults. */
+  asyncSettings?: AsyncSettingsMsg;
+}
+
+/** A zero means the DP's default (asyncAttemptsMax, asyncEventAgeMsMax). */
+export interface AsyncSettingsMsg {
+  retryOn4xx: boolean;
+  attemptsMax: number;
+  eventAgeMsMax: number;
 }
 
 export interface FunctionRefMsg {

@@ -46,7 +46,23 @@ export interface FunctionSpec {
   concurrency: number; // per-sandbox slots, 0 = unlimited
   timeoutMs: number;
   scaling: ScalingSpec;
+  /** How its async invocations are run; absent (or a key absent): the DP's defaults. */
+  async?: FunctionAsyncSpec;
 }
+
+/**
+ * Per-function async settings (issue 11, as Lambda's per-function retry and event-age knobs).
+ * Unset keys fall back to the DP's asyncAttemptsMax, asyncEventAgeMsMax and "no retry on 4xx".
+ */
+export interface FunctionAsyncSpec {
+  /** Also retry 4xx answers (a function that answers 404 or 429 while warming up, say). */
+  retryOn4xx?: boolean;
+  /** Attempts in total, the first included. */
+  attemptsMax?: number;
+  /** From acceptance to the start of the last attempt allowed. */
+  eventAgeMsMax?: number;
+}
+export const functionAsyncFields = ['retryOn4xx', 'attemptsMax', 'eventAgeMsMax'] as const;
 
 export type FunctionAuth = 'none' | 'token';
 export const functionAuthModes: readonly FunctionAuth[] = Object.freeze(['none', 'token']);

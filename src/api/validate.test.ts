@@ -190,6 +190,42 @@ describe('validateFunctionCreate: egress', () => {
   });
 });
 
+describe('validateFunctionCreate: async settings', () => {
+  test('absent means the DP defaults: no async key in the spec', () => {
+    assert.equal(Object.hasOwn(expectSpec(validateFunctionCreate(body())), 'async'), false);
+  });
+  test('each key is kept as given; an empty object is no settings', () => {
+    const s = expectSpec(validateFunctionCreate(body({ async: { retryOn4xx: true, attemptsMax: 5, eventAgeMsMax: 60_000 } })));
+    assert.deepEqual(s.async, { retryOn4xx: true, attemptsMax: 5, eventAgeMsMax: 60_000 });
+    assert.deepEqual(expectSpec(validateFunctionCreate(body({ async: { attemptsMax: 1 } }))).async, { attemptsMax: 1 });
+    assert.equal(expectSpec(validateFunctionCreate(body({ async: {} }))).async, undefined);
+  });
+  test('bad values name the field, the range and the named limit', () => {
+    expectError(validateFunctionCreate(body({ async: 3 })), 'invalid_field', 'async');
+    expectError(validateFunctionCreate(body({ async: { retry: true } })), 'unknown_field', 'async.retry');
+    expectError(validateFunctionCreate(body({ async: { retryOn4xx: 'yes' } })), 'invalid_field', 'async.retryOn4xx');
+    const [lo, hi] = functionLimits.asyncAttemptsMax;
+    for (const bad of [lo - 1, hi + 1, 2.5, '3']) {
+      const msg = expectError(validateFunctionCreate(body({ async: { attemptsMax: bad } })), 'invalid_field', 'async.attemptsMax');
+      assert.match(msg, new RegExp(`\\[${lo}, ${hi}\\] \\(limit asyncAttemptsMax\\)`));
+    }
+    const [ageLo, ageHi] = functionLimits.asyncEventAgeMsMax;
+    for (const bad of [ageLo - 1, ageHi + 1]) {
+      const msg = expectError(validateFunctionCreate(body({ async: { eventAgeMsMax: bad } })), 'invalid_field', 'async.eventAgeMsMax');
+      assert.match(msg, /limit asyncEventAgeMsMax/);
+    }
+  });
+  test('a patch merges keys, null clears a key, async: null clears all', () => {
+    const stored = expectSpec(validateFunctionCreate(body({ async: { retryOn4xx: true, attemptsMax: 5 } })));
+    assert.deepEqual(expectSpec(validateFunctionPatch(stored, { async: { eventAgeMsMax: 120_000 } })).async,
+      { retryOn4xx: true, attemptsMax: 5, eventAgeMsMax: 120_000 });
+    assert.deepEqual(expectSpec(validateFunctionPatch(stored, { async: { attemptsMax: null } })).async, { retryOn4xx: true });
+    assert.equal(expectSpec(validateFunctionPatch(stored, { async: null })).async, undefined);
+    assert.deepEqual(expectSpec(validateFunctionPatch(stored, { concurrency: 2 })).async, { retryOn4xx: true, attemptsMax: 5 });
+    expectError(validateFunctionPatch(stored, { async: { attemptsMax: 0 } }), 'invalid_field', 'async.attemptsMax');
+  });
+});
+
 describe('validateFunctionCreate: image and command', () => {
   test('neither image nor command', () => {
     expectError(validateFunctionCreate({ name: 'a' }), 'missing_field', 'command');

@@ -7,7 +7,7 @@
  * - The answer is the FIRST error in one fixed order, so a client fixing errors one at a time
  *   always converges and tests can pin the exact error:
  *     unknown top-level fields -> name -> image/command -> workingDir -> port -> env
- *     -> resources -> concurrency -> timeoutMs -> scalingPreset -> scaling -> cross-field rules.
+ *     -> resources -> concurrency -> timeoutMs -> scalingPreset -> scaling -> async -> cross-field rules.
  *   Inside an object, unknown keys come before its known fields.
  * - Every message names the field, the legal range and the value received.
  * - A returned spec shares no arrays or objects with the input, so callers may keep it.
@@ -24,6 +24,7 @@
  */
 import { ErrorCode, type FunctionSpec, type ScalingSpec } from './types.js';
 import { isNamespaceName } from './tenancy.js';
+import { validateAsyncSettings } from './validate-async.js';
 import {
   functionDefaults,
   functionLimits,
@@ -55,7 +56,7 @@ export type { Validation } from './fields.js';
 /** Top-level fields of a create body, in the order they are checked. */
 const functionCreateFields = [
   'name', 'image', 'command', 'workingDir', 'port', 'env', 'egress', 'auth', 'resources',
-  'concurrency', 'timeoutMs', 'scalingPreset', 'scaling',
+  'concurrency', 'timeoutMs', 'scalingPreset', 'scaling', 'async',
 ] as const;
 const resourceFields = ['cpuMillis', 'memoryMiB'] as const;
 const scalingFields = Object.keys(scalingLimits) as (keyof ScalingSpec)[];
@@ -167,6 +168,8 @@ function validateSpecFields(input: Body, base: FunctionSpec): Validation<Functio
   if (!timeoutMs.ok) return timeoutMs;
   const scaling = validateScaling(input, base.scaling);
   if (!scaling.ok) return scaling;
+  const asyncSettings = validateAsyncSettings(input, base.async);
+  if (!asyncSettings.ok) return asyncSettings;
   const spec: FunctionSpec = {
     name: name.value,
     image: runtime.value.image,
@@ -180,6 +183,7 @@ function validateSpecFields(input: Body, base: FunctionSpec): Validation<Functio
     concurrency: concurrency.value,
     timeoutMs: timeoutMs.value,
     scaling: scaling.value,
+    ...(asyncSettings.value !== undefined ? { async: asyncSettings.value } : {}),
   };
   const cross = checkScalingRelations(spec.scaling);
   return cross.ok ? ok(spec) : cross;

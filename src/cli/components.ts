@@ -95,6 +95,7 @@ const dpFlags: FlagSpec[] = [
   { flag: 'async-attempts-max', key: 'asyncAttemptsMax', help: `attempts per async invocation (default ${dataPlaneDefaults.asyncAttemptsMax})` },
   { flag: 'async-event-age-ms-max', key: 'asyncEventAgeMsMax', help: `oldest async invocation still run (default ${dataPlaneDefaults.asyncEventAgeMsMax})` },
   { flag: 'async-retention-ms', key: 'asyncRetentionMs', help: `how long results and dead letters are kept (default ${dataPlaneDefaults.asyncRetentionMs})` },
+  { flag: 'async-gc-period-ms', key: 'asyncGcPeriodMs', help: `how often expired results and dead letters are dropped (default ${dataPlaneDefaults.asyncGcPeriodMs})` },
   { flag: 'async-claim-lease-ms', key: 'asyncClaimLeaseMs', help: `lease of a claimed async invocation (default ${dataPlaneDefaults.asyncClaimLeaseMs})` },
   { flag: 'async-result-bytes-max', key: 'asyncResultBytesMax', help: `largest async result kept (default ${dataPlaneDefaults.asyncResultBytesMax})` },
   { flag: 'async-callback-allow-private', key: 'asyncCallbackAllowPrivate', help: 'callbacks may go to loopback/private addresses (default false)' },

@@ -26,6 +26,9 @@ export interface SpecFlags {
   max?: number;
   preset?: string;
   scaling?: string;
+  asyncRetryOn4xx?: boolean;
+  asyncAttemptsMax?: number;
+  asyncEventAgeMsMax?: number;
 }
 
 export type SpecBody = Record<string, unknown>;
@@ -52,7 +55,11 @@ export function addSpecOptions(command: Command): Command {
     .addOption(new Option('--preset <name>', 'autoscaling preset the scaling knobs start from')
       .choices(Object.keys(scalingPresets)))
     .option('--scaling <json>',
-      'scaling knobs as JSON, e.g. \'{"stableWindowS":30}\'; --min/--max win over it');
+      'scaling knobs as JSON, e.g. \'{"stableWindowS":30}\'; --min/--max win over it')
+    .option('--async-retry-on-4xx', 'async invocations also retry 4xx answers (default: only 5xx, timeouts, transport errors)')
+    .option('--no-async-retry-on-4xx', 'async invocations do not retry 4xx answers')
+    .option('--async-attempts-max <n>', "attempts per async invocation, the first included (default: the data plane's)", numberArg)
+    .option('--async-event-age-ms-max <ms>', "oldest async invocation still attempted, in ms (default: the data plane's)", numberArg);
 }
 
 /** The API body for the flags given; `cwd` resolves --working-dir and is the default for it. */
@@ -78,6 +85,11 @@ export function specBodyFromFlags(flags: SpecFlags, cwd: string): SpecBody {
   if (flags.min !== undefined) scaling.min = flags.min;
   if (flags.max !== undefined) scaling.max = flags.max;
   if (Object.keys(scaling).length > 0) body.scaling = scaling;
+  const asyncSettings: Record<string, unknown> = {};
+  if (flags.asyncRetryOn4xx !== undefined) asyncSettings.retryOn4xx = flags.asyncRetryOn4xx;
+  if (flags.asyncAttemptsMax !== undefined) asyncSettings.attemptsMax = flags.asyncAttemptsMax;
+  if (flags.asyncEventAgeMsMax !== undefined) asyncSettings.eventAgeMsMax = flags.asyncEventAgeMsMax;
+  if (Object.keys(asyncSettings).length > 0) body.async = asyncSettings;
   return body;
 }
 

@@ -130,6 +130,20 @@ describe('fn deploy', { timeout: 10_000 }, () => {
     });
   });
 
+  test('deploy --async-* flags send the async object; fn get shows it, unset keys as DP defaults', async () => {
+    const { code, err } = await run(['fn', 'deploy', 'hello', '--command', 'node s.js', '--async-retry-on-4xx',
+      '--async-attempts-max', '5', ...api()]);
+    assert.equal(err, '');
+    assert.equal(code, 0);
+    assert.deepEqual(sentBody().async, { retryOn4xx: true, attemptsMax: 5 });
+    const got = await run(['fn', 'get', 'hello', ...api()]);
+    assert.match(got.out, /async: +retry on 4xx yes, attempts 5, max event age DP default\n/);
+    const upd = await run(['fn', 'update', 'hello', '--no-async-retry-on-4xx', '--async-event-age-ms-max', '60000', ...api()]);
+    assert.equal(upd.code, 0);
+    assert.deepEqual(sentBody(2), { async: { retryOn4xx: false, eventAgeMsMax: 60_000 } });
+    assert.deepEqual(functions.get('hello')?.async, { retryOn4xx: false, attemptsMax: 5, eventAgeMsMax: 60_000 });
+  });
+
   test('a 400 prints the API error as one line and exits 1', async () => {
     const { code, out, err } = await run(['fn', 'deploy', 'hello', '--command', 'node s.js',
       '--scaling', '{"stableWindowS":0}', ...api()]);

@@ -46,6 +46,7 @@ export function formatFunction(reply: FunctionReply): string {
     ['resources', `${spec.resources.cpuMillis} milli-CPU, ${spec.resources.memoryMiB} MiB`],
     ['concurrency', spec.concurrency === 0 ? 'unlimited' : `${spec.concurrency} per sandbox`],
     ['timeout', `${spec.timeoutMs} ms`],
+    ['async', formatAsync(spec.async)],
     ['scale', formatScale(spec.scaling)],
     ['autoscaler', formatAutoscaler(spec.scaling)],
     ['windows', formatWindows(spec.scaling)],
@@ -55,6 +56,16 @@ export function formatFunction(reply: FunctionReply): string {
   if (status.lastScaleReason) lines.push(['last scaling', status.lastScaleReason]);
   const width = Math.max(...lines.map(([key]) => key.length)) + 1;
   return lines.map(([key, value]) => `${`${key}:`.padEnd(width)}  ${value}\n`).join('');
+}
+
+/** Per-function async settings; what is unset follows the data plane's defaults. */
+function formatAsync(settings: FunctionReply['function']['async']): string {
+  const s = settings ?? {};
+  return [
+    `retry on 4xx ${s.retryOn4xx === true ? 'yes' : 'no'}`,
+    `attempts ${s.attemptsMax ?? 'DP default'}`,
+    `max event age ${s.eventAgeMsMax !== undefined ? `${s.eventAgeMsMax} ms` : 'DP default'}`,
+  ].join(', ');
 }
 
 function formatScale(scaling: Record<string, number>): string {

@@ -22,6 +22,8 @@ const functionSpec = z.object({
   concurrency: z.number(),
   timeoutMs: z.number(),
   scaling: z.record(z.number()),
+  async: z.object({ retryOn4xx: z.boolean().optional(), attemptsMax: z.number().optional(), eventAgeMsMax: z.number().optional() })
+    .passthrough().optional(),
 }).passthrough();
 
 const functionStatus = z.object({

@@ -195,6 +195,7 @@ export const dataPlaneKnobs = {
   asyncAttemptsMax: int(1, 100),
   asyncEventAgeMsMax: int(1, 30 * 24 * hourMs),
   asyncRetentionMs: int(1, 365 * 24 * hourMs),
+  asyncGcPeriodMs: int(100, 24 * hourMs),
   asyncClaimLeaseMs: int(100, hourMs),
   asyncResultBytesMax: int(0, 1 << 30),
   asyncCallbackAllowPrivate: { schema: z.preprocess((raw) => (raw === 'true' ? true : raw === 'false' ? false : raw), z.boolean()), expect: 'true or false' },

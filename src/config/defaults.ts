@@ -85,6 +85,10 @@ export const functionLimits = Object.freeze({
   port: [1, 65_535] as const,
   concurrency: [0, 100_000] as const,
   timeoutMs: [1, 3_600_000] as const,
+  /** A function's async.attemptsMax: at most the DP's own bound (asyncAttemptsMax's range). */
+  asyncAttemptsMax: [1, 100] as const,
+  /** A function's async.eventAgeMsMax: 1 minute to 6 hours, as Lambda's maximum event age. */
+  asyncEventAgeMsMax: [60_000, 6 * 3_600_000] as const,
 });
 
 export const ports = Object.freeze({
@@ -223,6 +227,8 @@ export const dataPlaneDefaults = Object.freeze({
   asyncEventAgeMsMax: 6 * 3_600_000,
   /** Finished async invocations (results, dead letters) are kept this long. */
   asyncRetentionMs: 24 * 3_600_000,
+  /** How often finished async invocations past retention are dropped. */
+  asyncGcPeriodMs: 60_000,
   /** A claimed async invocation whose DP neither finished nor renewed it within this is claimable again. */
   asyncClaimLeaseMs: 30_000,
   /** Largest function response kept as an async result; longer ones are truncated (and say so). */

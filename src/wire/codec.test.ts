@@ -40,7 +40,8 @@ const spec: fc.Arbitrary<FunctionSpecMsg> = fc.record({
   name: id, uid: id, generation: fc.nat(), image: fc.string(), command: fc.array(fc.string(), { maxLength: 4 }),
   port: fc.nat({ max: 65_535 }), env: fc.dictionary(fc.string({ maxLength: 8 }), fc.string({ maxLength: 8 }), { maxKeys: 3 }), egress: fc.boolean(), auth: fc.constantFrom('none', 'token', ''),
   resources, concurrency: u32, timeoutMs: u32, workingDir: fc.string(),
-});
+  asyncSettings: fc.record({ retryOn4xx: fc.boolean(), attemptsMax: fc.nat({ max: 100 }), eventAgeMsMax: fc.nat({ max: 21_600_000 }) }),
+}, { requiredKeys: ['name', 'uid', 'generation', 'image', 'command', 'port', 'env', 'egress', 'auth', 'resources', 'concurrency', 'timeoutMs', 'workingDir'] });
 const sandboxInfo = fc.record({
   sandboxId: id, function: id, functionUid: id, functionGeneration: fc.nat(), address: fc.string(), resources, createdAtMs: ms,
 });
@@ -177,6 +178,17 @@ describe('wire codec against hostile input', () => {
         if (!d.ok) assert.ok(d.field && d.field.length > 0);
       }
     }), { numRuns: 2000 });
+  });
+
+  test("a function's async settings past the attempts bound or with a negative age are refused with the field named", () => {
+    const update = (asyncSettings: { retryOn4xx: boolean; attemptsMax: number; eventAgeMsMax: number }) => create(RoutingUpdateSchema, {
+      update: { case: 'snapshot', value: { version: 1, functions: [{ name: 'f', uid: 'u', auth: 'none', asyncSettings }] } },
+    });
+    const d1 = decodeRoutingUpdate(update({ retryOn4xx: true, attemptsMax: 101, eventAgeMsMax: 0 }));
+    assert.deepEqual(d1.ok ? null : d1.field, 'snapshot.functions[0].asyncSettings.attemptsMax');
+    const d2 = decodeRoutingUpdate(update({ retryOn4xx: true, attemptsMax: 3, eventAgeMsMax: -1 }));
+    assert.deepEqual(d2.ok ? null : d2.field, 'snapshot.functions[0].asyncSettings.eventAgeMsMax');
+    assert.ok(decodeRoutingUpdate(update({ retryOn4xx: true, attemptsMax: 100, eventAgeMsMax: 60_000 })).ok);
   });
 
   test('over-long identifiers are refused, not passed on', () => {

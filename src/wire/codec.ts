@@ -48,6 +48,8 @@ export const wireLimits = Object.freeze({
   sandboxesPerHelloMax: 1_000_000,
   /** Requests a DP may report in flight or queued for one function. */
   demandCountMax: 100_000_000,
+  /** A function's async attempts (each attempt is kept on the invocation's record). */
+  asyncAttemptsMax: 100,
 });
 
 export type Decoded<T> = { ok: true; msg: T } | { ok: false; field: string; reason: string };
@@ -205,6 +207,10 @@ function functionSpec(f: FunctionSpec | FunctionSpecMsg, field: string): void {
   count(f.timeoutMs, `${field}.timeoutMs`);
   resources(f.resources, `${field}.resources`);
   if (f.auth !== '' && f.auth !== 'none' && f.auth !== 'token') fail(`${field}.auth`, `unknown auth ${JSON.stringify(f.auth.slice(0, 32))}`);
+  if (f.asyncSettings) {
+    count(f.asyncSettings.attemptsMax, `${field}.asyncSettings.attemptsMax`, wireLimits.asyncAttemptsMax);
+    count(f.asyncSettings.eventAgeMsMax, `${field}.asyncSettings.eventAgeMsMax`);
+  }
 }
 
 const invokeScopes: ReadonlySet<string> = new Set(['admin', 'deploy', 'invoke']);

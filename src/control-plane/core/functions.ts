@@ -65,6 +65,10 @@ export function toWireSpec(record: FunctionRecord): WireSpec {
     auth: s.auth,
     generation: record.generation,
     uid: record.uid,
+    // Zero = the DP's default, so an unset key stays unset across the wire.
+    ...(s.async ? {
+      asyncSettings: { retryOn4xx: s.async.retryOn4xx ?? false, attemptsMax: s.async.attemptsMax ?? 0, eventAgeMsMax: s.async.eventAgeMsMax ?? 0 },
+    } : {}),
   };
 }
 

@@ -186,15 +186,30 @@ const cases: [string, Case][] = [
     assert.deepEqual((await s.list({ functionKey: 'default/odd', status: 'running', limit: 10 })).items, []);
   })],
   ['counts unfinished invocations per function and the oldest one\'s age', (ctx) => withStore(ctx, async (s) => {
-    assert.deepEqual(await s.counts(t0), { queuedByFunction: {}, queuedTotal: 0, oldestQueuedAgeMs: 0 });
+    assert.deepEqual(await s.counts(t0), { queuedByFunction: {}, queuedTotal: 0, oldestQueuedAgeMs: 0, oldestQueuedAgeMsByFunction: {} });
     const a = invocation(t0, { functionKey: 'default/a' });
     await s.accept(a);
     await s.accept(invocation(t0 + 100, { functionKey: 'default/a' }));
     await s.accept(invocation(t0 + 200, { functionKey: 'default/b' }));
     await s.claim('dp-1', t0 + 300, 1);
-    assert.deepEqual(await s.counts(t0 + 500), { queuedByFunction: { 'default/a': 2, 'default/b': 1 }, queuedTotal: 3, oldestQueuedAgeMs: 500 });
+    assert.deepEqual(await s.counts(t0 + 500), {
+      queuedByFunction: { 'default/a': 2, 'default/b': 1 }, queuedTotal: 3, oldestQueuedAgeMs: 500,
+      oldestQueuedAgeMsByFunction: { 'default/a': 500, 'default/b': 300 },
+    });
     await s.complete(a.id, 'dp-1', okResult, attempt(t0 + 300, 'ok', 200));
-    assert.deepEqual(await s.counts(t0 + 500), { queuedByFunction: { 'default/a': 1, 'default/b': 1 }, queuedTotal: 2, oldestQueuedAgeMs: 400 });
+    assert.deepEqual(await s.counts(t0 + 500), {
+      queuedByFunction: { 'default/a': 1, 'default/b': 1 }, queuedTotal: 2, oldestQueuedAgeMs: 400,
+      oldestQueuedAgeMsByFunction: { 'default/a': 400, 'default/b': 300 },
+    });
+  })],
+  ['a re-driven invocation counts again in its function\'s oldest age', (ctx) => withStore(ctx, async (s) => {
+    const inv = invocation(t0, { functionKey: 'default/r' });
+    await s.accept(inv);
+    await s.claim('dp-1', t0, 1);
+    await s.deadLetter(inv.id, 'dp-1', attempt(t0, 'timeout'), 'attempts_exhausted');
+    assert.deepEqual((await s.counts(t0 + 100)).oldestQueuedAgeMsByFunction, {});
+    await s.redrive(inv.id, t0 + 100);
+    assert.deepEqual((await s.counts(t0 + 200)).oldestQueuedAgeMsByFunction, { 'default/r': 200 });
   })],
   ['gc drops only finished invocations past retention and expired keys', (ctx) => withStore(ctx, async (s) => {
     const early = invocation(t0, { idempotencyKey: 'k' });
@@ -213,6 +228,63 @@ const cases: [string, Case][] = [
     assert.equal((await s.get(open.id))!.status, 'queued');
     assert.deepEqual((await s.list({ limit: 10 })).items.map((i) => i.id), [open.id]);
   })],
+  ['a finish makes the callback pending; a claim leases it to one consumer; only the owner records it', (ctx) => withStore(ctx, async (s) => {
+    const inv = invocation(t0, { callbackUrl: 'http://cb.example/done' });
+    const plain = invocation(t0 + 1);
+    await s.accept(inv);
+    await s.accept(plain);
+    await s.claim('dp-1', t0, 2);
+    await s.complete(inv.id, 'dp-1', okResult, attempt(t0, 'ok', 200));
+    await s.complete(plain.id, 'dp-1', okResult, attempt(t0, 'ok', 200));
+    assert.deepEqual((await s.get(inv.id))!.callback, { state: 'pending', attempts: 0, nextAtMs: t0 + 10 });
+    assert.equal((await s.get(plain.id))!.callback, undefined);
+    assert.deepEqual(await s.claimCallbacks('dp-1', t0 + 9, 1_000, 10), []);
+    const [c1] = await s.claimCallbacks('dp-1', t0 + 10, 1_000, 10);
+    assert.deepEqual([c1?.id, c1?.callback], [inv.id, { state: 'pending', attempts: 0, nextAtMs: t0 + 1_010, owner: 'dp-1' }]);
+    assert.deepEqual(c1!.result, okResult);
+    assert.deepEqual(await s.claimCallbacks('dp-2', t0 + 500, 1_000, 10), []);
+    const retry = { state: 'pending' as const, attempts: 1, nextAtMs: t0 + 2_000, lastError: 'status 503' };
+    assert.equal(await s.recordCallback(inv.id, 'dp-2', retry), 'not_owner');
+    assert.equal(await s.recordCallback('no-such-id', 'dp-1', retry), 'not_found');
+    assert.equal(await s.recordCallback(inv.id, 'dp-1', retry), 'ok');
+    assert.deepEqual(await s.claimCallbacks('dp-2', t0 + 1_999, 1_000, 10), []);
+    const [c2] = await s.claimCallbacks('dp-2', t0 + 2_000, 1_000, 10);
+    assert.deepEqual(c2?.callback, { ...retry, nextAtMs: t0 + 3_000, owner: 'dp-2' });
+    assert.equal(await s.recordCallback(inv.id, 'dp-2', { state: 'sent', attempts: 2, nextAtMs: t0 + 2_000 }), 'ok');
+    assert.deepEqual((await s.get(inv.id))!.callback, { state: 'sent', attempts: 2, nextAtMs: t0 + 2_000 });
+    assert.deepEqual(await s.claimCallbacks('dp-2', t0 + 100 * hourMs, 1_000, 10), []);
+    assert.equal(await s.recordCallback(inv.id, 'dp-2', { state: 'sent', attempts: 3, nextAtMs: t0 }), 'not_owner');
+  })],
+  ['a callback whose DP died is claimed by another after the lease; a re-drive clears it', (ctx) => withStore(ctx, async (s) => {
+    const inv = invocation(t0, { callbackUrl: 'http://cb.example/done' });
+    await s.accept(inv);
+    await s.claim('dp-1', t0, 1);
+    await s.deadLetter(inv.id, 'dp-1', attempt(t0, 'timeout'), 'attempts_exhausted');
+    assert.equal((await s.get(inv.id))!.callback?.state, 'pending');
+    assert.equal((await s.claimCallbacks('dp-1', t0 + 10, 1_000, 10)).length, 1);
+    const [taken] = await s.claimCallbacks('dp-2', t0 + 1_010, 1_000, 10);
+    assert.equal(taken?.callback?.owner, 'dp-2');
+    assert.equal(await s.recordCallback(inv.id, 'dp-1', { state: 'sent', attempts: 1, nextAtMs: t0 }), 'not_owner');
+    assert.equal(await s.redrive(inv.id, t0 + 1_100), 'ok');
+    assert.equal((await s.get(inv.id))!.callback, undefined);
+    assert.deepEqual(await s.claimCallbacks('dp-2', t0 + 100 * hourMs, 1_000, 10), []);
+  })],
+  ['a pending callback survives a close and reopen', async (ctx) => {
+    const dir = ctx.dir();
+    const s1 = await ctx.b.open(dir, options);
+    const inv = invocation(t0, { callbackUrl: 'http://cb.example/done' });
+    await s1.accept(inv);
+    await s1.claim('dp-1', t0, 1);
+    await s1.complete(inv.id, 'dp-1', okResult, attempt(t0, 'ok', 200));
+    await s1.close();
+    await ctx.b.restart?.();
+    const s2 = await ctx.b.open(dir, options);
+    try {
+      assert.deepEqual((await s2.claimCallbacks('dp-2', t0 + 10, 1_000, 10)).map((i) => i.id), [inv.id]);
+    } finally {
+      await s2.close();
+    }
+  }],
   ['keeps everything accepted (a burst of one turn) across a close and reopen', async (ctx) => {
     const dir = ctx.dir();
     const s1 = await ctx.b.open(dir, options);

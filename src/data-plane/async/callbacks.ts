@@ -1,80 +1,113 @@
 /**
  * @module data-plane/async/callbacks
- * X-Callback-Url: when an invocation finished (succeeded, failed or dead), its view is POSTed to
- * the URL the caller gave, with bounded retries and exponential backoff. The URL was checked at
- * submit (http(s), no literal private address); here the host's resolved addresses are checked
- * too, unless asyncCallbackAllowPrivate, so a caller cannot make the DP reach internal services
- * through a name that resolves to one (SSRF).
+ * X-Callback-Url delivery: when an invocation with a callback URL finished (succeeded, failed or
+ * dead), the store marked its callback pending in the same write. This sender claims due
+ * callbacks from the store (on a period, and at once when this DP finished one), POSTs the
+ * invocation's view (callback-post.ts: resolved, checked and pinned per attempt), and records the
+ * outcome: sent, due again after backoff, or abandoned. Because the state is stored, a restarted
+ * DP (SQLite) or another DP on the same Redis delivers what this one did not: a callback is
+ * delivered at least once. The URL was checked at submit (http(s), no literal private address).
  */
-import { lookup } from 'node:dns/promises';
-import { request } from 'undici';
+import type { Clock } from '../../shared/clock.js';
 import type { Logger } from '../../shared/logger.js';
+import { afterCallbackPost, postCallback, systemResolve, type ResolveFn, type TargetRules } from './callback-post.js';
 import { isPrivateHost } from './http-routes.js';
 import { invocationView } from './service.js';
-import type { AsyncStore } from './store.js';
+import { asyncCallbackClaimMax, type AsyncStore } from './store.js';
+import type { AsyncInvocation } from './types.js';
 
-/** Attempts per callback in total. */
-export const callbackAttemptsMax = 5;
-/** Delay before the first retry; doubles per retry. */
-export const callbackBackoffBaseMs = 1_000;
-/** One callback POST must be answered within this. */
-export const callbackTimeoutMs = 10_000;
+export { callbackAttemptsMax, callbackBackoffBaseMs, callbackTimeoutMs } from './callback-post.js';
+
+/** How often due callbacks are claimed when nothing pokes the sender. */
+export const callbackPollMs = 500;
+/** A claimed callback is this DP's for this long: longer than one POST, so no two DPs send it at once. */
+export const callbackLeaseMs = 30_000;
+/** Callback POSTs one DP has in flight at most. */
+export const callbackInFlightMax = 32;
+
+export interface CallbackSenderDeps {
+  store: AsyncStore;
+  consumerId: string;
+  /** Epoch milliseconds, as everything in the store. */
+  clock: Clock;
+  allowPrivate: boolean;
+  log: Logger;
+  resolve?: ResolveFn;
+  isPrivate?: (hostOrAddress: string) => boolean;
+}
 
 export class CallbackSender {
-  private readonly timers = new Set<NodeJS.Timeout>();
+  private readonly rules: TargetRules;
+  private timer: NodeJS.Timeout | null = null;
+  private readonly inFlight = new Set<Promise<void>>();
+  private claiming = false;
+  private again = false;
   private closed = false;
 
-  constructor(private readonly store: AsyncStore, private readonly allowPrivate: boolean, private readonly log: Logger) {}
+  constructor(private readonly d: CallbackSenderDeps) {
+    this.rules = { resolve: d.resolve ?? systemResolve, allowPrivate: d.allowPrivate, isPrivate: d.isPrivate ?? isPrivateHost };
+  }
 
-  /** Posts the finished invocation `id` to its callback URL (no-op without one). */
-  send(id: string, attempt = 1): void {
+  start(): void {
+    this.timer = setInterval(() => this.poke(), callbackPollMs);
+    this.poke();
+  }
+
+  /** A callback may be due now (this DP just finished an invocation with one). */
+  poke(): void {
     if (this.closed) return;
-    void this.postOnce(id).then((outcome) => {
-      if (outcome === 'done') return;
-      if (outcome === 'refused' || attempt >= callbackAttemptsMax) {
-        this.log.warn('async.callback_abandoned', { id, attempts: attempt, outcome });
-        return;
+    if (this.claiming) {
+      this.again = true;
+      return;
+    }
+    this.claiming = true;
+    void this.claimOnce().finally(() => {
+      this.claiming = false;
+      if (this.again) {
+        this.again = false;
+        this.poke();
       }
-      const t = setTimeout(() => {
-        this.timers.delete(t);
-        this.send(id, attempt + 1);
-      }, callbackBackoffBaseMs * 2 ** (attempt - 1));
-      this.timers.add(t);
     });
   }
 
-  close(): void {
+  /** Stops claiming and waits for the POSTs in flight (their records land; others' leases lapse). */
+  async close(): Promise<void> {
     this.closed = true;
-    for (const t of this.timers) clearTimeout(t);
-    this.timers.clear();
+    if (this.timer) clearInterval(this.timer);
+    await Promise.allSettled([...this.inFlight]);
   }
 
-  private async postOnce(id: string): Promise<'done' | 'retry' | 'refused'> {
+  private async claimOnce(): Promise<void> {
+    const room = Math.min(asyncCallbackClaimMax, callbackInFlightMax - this.inFlight.size);
+    if (room <= 0) return;
+    let due: AsyncInvocation[];
     try {
-      const inv = await this.store.get(id);
-      if (!inv?.callbackUrl) return 'done';
-      const url = new URL(inv.callbackUrl);
-      if (!this.allowPrivate && await resolvesPrivate(url.hostname)) return 'refused';
-      const r = await request(url, {
-        method: 'POST', body: JSON.stringify(invocationView(inv)), headers: { 'content-type': 'application/json' },
-        headersTimeout: callbackTimeoutMs, bodyTimeout: callbackTimeoutMs,
-      });
-      await r.body.dump();
-      if (r.statusCode >= 200 && r.statusCode < 300) {
-        this.log.info('async.callback_sent', { id, statusCode: r.statusCode });
-        return 'done';
-      }
-      this.log.warn('async.callback_failed', { id, statusCode: r.statusCode });
-      return 'retry';
+      due = await this.d.store.claimCallbacks(this.d.consumerId, this.d.clock.nowMs(), callbackLeaseMs, room);
     } catch (err) {
-      this.log.warn('async.callback_failed', { id, error: (err as Error).message });
-      return 'retry';
+      this.d.log.warn('async.callback_claim_failed', { error: (err as Error).message });
+      return;
+    }
+    for (const inv of due) {
+      const p = this.deliver(inv).finally(() => this.inFlight.delete(p));
+      this.inFlight.add(p);
     }
   }
-}
 
-async function resolvesPrivate(hostname: string): Promise<boolean> {
-  if (isPrivateHost(hostname)) return true;
-  const addrs = await lookup(hostname.replace(/^\[|\]$/g, ''), { all: true });
-  return addrs.some((a) => isPrivateHost(a.address));
+  private async deliver(inv: AsyncInvocation): Promise<void> {
+    const cb = inv.callback;
+    if (!cb || !inv.callbackUrl) return;
+    const outcome = await postCallback(new URL(inv.callbackUrl), JSON.stringify(invocationView(inv)), this.rules);
+    const update = afterCallbackPost(cb, outcome, this.d.clock.nowMs());
+    const fields = { id: inv.id, attempts: update.attempts, ...(update.lastError ? { error: update.lastError } : {}) };
+    if (update.state === 'sent') this.d.log.info('async.callback_sent', { ...fields, statusCode: outcome.kind === 'sent' ? outcome.statusCode : 0 });
+    else if (update.state === 'abandoned') this.d.log.warn('async.callback_abandoned', { ...fields, outcome: outcome.kind });
+    else this.d.log.warn('async.callback_failed', { ...fields, nextInMs: update.nextAtMs - this.d.clock.nowMs() });
+    try {
+      const write = await this.d.store.recordCallback(inv.id, this.d.consumerId, update);
+      if (write !== 'ok') this.d.log.warn('async.callback_record_refused', { id: inv.id, write });
+    } catch (err) {
+      // The lease lapses and the callback is claimed again: delivered at least once.
+      this.d.log.warn('async.callback_record_failed', { id: inv.id, error: (err as Error).message });
+    }
+  }
 }

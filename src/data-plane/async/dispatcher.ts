@@ -10,7 +10,8 @@
 import type { Clock } from '../../shared/clock.js';
 import type { Logger } from '../../shared/logger.js';
 import type { Rng } from '../../shared/rng.js';
-import { decideAfterAttempt, tooOldToRun, type RetryPolicyConfig } from './retry-policy.js';
+import type { AsyncSettingsMsg } from '../../api/cluster.js';
+import { decideAfterAttempt, functionRetryPolicy, tooOldToRun, type RetryPolicyConfig } from './retry-policy.js';
 import type { AsyncRunner } from './service.js';
 import { asyncClaimMax, type AsyncStore } from './store.js';
 import type { AsyncAttempt, AsyncInvocation, AsyncResult } from './types.js';
@@ -25,7 +26,10 @@ export interface DispatcherDeps {
   clock: Clock;
   rng: Rng;
   log: Logger;
+  /** The DP's default retry policy. */
   policy: RetryPolicyConfig;
+  /** A function's own async settings (FunctionSpec.async over the routing stream), which override `policy`. */
+  settingsFor?(functionKey: string): AsyncSettingsMsg | undefined;
   claimLeaseMs: number;
   /** Most async executions of this function allowed in flight now (>= 1). */
   capacity(functionKey: string): number;
@@ -123,7 +127,8 @@ export class AsyncDispatcher implements AsyncRunner {
   }
 
   private async runOne(inv: AsyncInvocation): Promise<void> {
-    const { store, consumerId, clock, policy } = this.d;
+    const { store, consumerId, clock } = this.d;
+    const policy = this.policyFor(inv.functionKey);
     const startMs = clock.nowMs();
     try {
       if (tooOldToRun(inv, policy, startMs)) {
@@ -146,7 +151,8 @@ export class AsyncDispatcher implements AsyncRunner {
   }
 
   private async record(inv: AsyncInvocation, attempt: AsyncAttempt, result?: AsyncResult): Promise<void> {
-    const { store, consumerId, clock, policy, rng } = this.d;
+    const { store, consumerId, clock, rng } = this.d;
+    const policy = this.policyFor(inv.functionKey);
     const decision = decideAfterAttempt(inv, attempt, policy, clock.nowMs(), rng);
     if (decision.kind === 'retry') {
       await store.scheduleRetry(inv.id, consumerId, attempt, decision.nextAttemptAtMs);
@@ -168,6 +174,10 @@ export class AsyncDispatcher implements AsyncRunner {
     }
     this.d.log.info('async.finished', { id: inv.id, fn: inv.functionKey, status });
     this.d.finished({ ...inv, status: status as AsyncInvocation['status'] });
+  }
+
+  private policyFor(functionKey: string): RetryPolicyConfig {
+    return functionRetryPolicy(this.d.policy, this.d.settingsFor?.(functionKey));
   }
 
   private async renewAll(): Promise<void> {

@@ -12,6 +12,7 @@ export interface AsyncMetrics {
   accepted: client.Counter<'function'>;
   completed: client.Counter<'function' | 'outcome'>;
   retries: client.Counter<'function'>;
+  deadLetters: client.Counter<'function'>;
 }
 
 export function registerAsyncMetrics(registry: client.Registry, service: AsyncService, dispatcher: () => AsyncDispatcher, clock: Clock): AsyncMetrics {
@@ -34,9 +35,22 @@ export function registerAsyncMetrics(registry: client.Registry, service: AsyncSe
     name: 'dirigent_dp_async_held', help: 'Async invocations this DP holds (running or waiting for capacity)', registers: [registry],
     collect() { this.set(dispatcher().heldCount); },
   });
-  new client.Gauge({
-    name: 'dirigent_dp_async_oldest_queued_age_seconds', help: 'Age of the oldest unfinished async invocation', registers: [registry],
-    async collect() { this.set((await service.store.counts(clock.nowMs())).oldestQueuedAgeMs / 1000); },
+  const deadLetters = new client.Counter({
+    name: 'dirigent_dp_async_dead_letters_total', help: 'Async invocations this DP moved to the dead-letter state (attempts exhausted, too old, function gone)',
+    labelNames: ['function'], registers: [registry],
   });
-  return { accepted, completed, retries };
+  new client.Gauge({
+    name: 'dirigent_dp_async_oldest_queued_age_seconds', help: 'Age of the oldest unfinished async invocation per function',
+    labelNames: ['function'], registers: [registry],
+    // One store query per scrape: SQLite groups the unfinished rows by function, Redis reads one
+    // sorted-set head per function with unfinished work.
+    async collect() {
+      // A store that does not answer keeps the last values: /metrics itself stays up.
+      const byFunction = (await service.store.counts(clock.nowMs()).catch(() => null))?.oldestQueuedAgeMsByFunction;
+      if (!byFunction) return;
+      this.reset();
+      for (const [fn, ageMs] of Object.entries(byFunction)) this.set({ function: fn }, ageMs / 1000);
+    },
+  });
+  return { accepted, completed, retries, deadLetters };
 }

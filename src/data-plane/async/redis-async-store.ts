@@ -15,11 +15,11 @@
 import { Redis } from 'ioredis';
 import * as lua from './redis-async-scripts.js';
 import {
-  AsyncStoreError, asyncClaimMax, asyncGcBatchMax, asyncStoreDefaults, finishedStatusOf, pageLimit,
-  type AcceptResult, type AsyncCounts, type AsyncStore, type AsyncStoreOptions, type GcResult, type ListPage,
+  AsyncStoreError, asyncCallbackClaimMax, asyncClaimMax, asyncGcBatchMax, asyncStoreDefaults, finishedStatusOf, pageLimit,
+  type AcceptResult, type AsyncCounts, type CallbackUpdate, type AsyncStore, type AsyncStoreOptions, type GcResult, type ListPage,
   type ListQuery, type OwnerWriteResult, type RedriveResult,
 } from './store.js';
-import { summarize, type AsyncAttempt, type AsyncInvocation, type AsyncResult, type AsyncStatus } from './types.js';
+import { summarize, type AsyncAttempt, type AsyncInvocation, type AsyncResult, type AsyncStatus, type CallbackState } from './types.js';
 
 type Script = (...args: (string | number | Buffer)[]) => Promise<unknown>;
 type Meta = Pick<AsyncInvocation, 'id' | 'functionKey' | 'functionUid' | 'idempotencyKey' | 'callbackUrl' | 'acceptedAtMs'> & {
@@ -29,6 +29,7 @@ type Meta = Pick<AsyncInvocation, 'id' | 'functionKey' | 'functionUid' | 'idempo
 const scripts = {
   asyncAccept: lua.acceptLua, asyncPromote: lua.promoteLua, asyncTake: lua.takeLua, asyncRenew: lua.renewLua,
   asyncFinish: lua.finishLua, asyncRedrive: lua.redriveLua, asyncGc: lua.gcLua,
+  asyncClaimCallbacks: lua.claimCallbacksLua, asyncRecordCallback: lua.recordCallbackLua,
 };
 
 export interface RedisAsyncStoreOptions extends AsyncStoreOptions {
@@ -69,6 +70,7 @@ export class RedisAsyncStore implements AsyncStore {
     const [kind, id] = (await this.script('asyncAccept')(
       this.p, inv.id, inv.functionKey, inv.idempotencyKey ?? '', inv.acceptedAtMs + this.opts.idempotencyKeyRetentionMs,
       this.opts.idempotencyKeyRetentionMs, JSON.stringify(meta), inv.request.body, inv.nextAttemptAtMs, inv.acceptedAtMs,
+      inv.callbackUrl !== undefined ? '1' : '',
     )) as [AcceptResult['kind'], string];
     return { kind, id };
   }
@@ -136,7 +138,35 @@ export class RedisAsyncStore implements AsyncStore {
       queuedTotal += count;
     }
     const oldestQueuedAgeMs = oldest.length === 2 ? Math.max(0, nowMs - Number(oldest[1])) : 0;
-    return { queuedByFunction, queuedTotal, oldestQueuedAgeMs };
+    return { queuedByFunction, queuedTotal, oldestQueuedAgeMs, oldestQueuedAgeMsByFunction: await this.oldestByFunction(Object.keys(queuedByFunction), nowMs) };
+  }
+
+  /** One ZRANGE per function with unfinished invocations, in one round trip. */
+  private async oldestByFunction(fns: string[], nowMs: number): Promise<Record<string, number>> {
+    const out: Record<string, number> = {};
+    if (fns.length === 0) return out;
+    const pipe = this.redis.pipeline();
+    for (const fn of fns) pipe.zrange(`${this.p}pendingz:${fn}`, '0', '0', 'WITHSCORES');
+    const replies = (await pipe.exec()) ?? [];
+    fns.forEach((fn, i) => {
+      const r = replies[i]?.[1] as string[] | undefined;
+      if (r && r.length === 2) out[fn] = Math.max(0, nowMs - Number(r[1]));
+    });
+    return out;
+  }
+
+  async claimCallbacks(consumerId: string, nowMs: number, leaseMs: number, max: number): Promise<AsyncInvocation[]> {
+    const n = Math.min(asyncCallbackClaimMax, Math.max(0, Math.floor(max)));
+    if (n === 0) return [];
+    const ids = (await this.script('asyncClaimCallbacks')(this.p, consumerId, nowMs, nowMs + leaseMs, n)) as string[];
+    const invs = await Promise.all(ids.map((id) => this.get(id)));
+    return invs.filter((i): i is AsyncInvocation => i !== undefined);
+  }
+
+  async recordCallback(id: string, consumerId: string, update: CallbackUpdate): Promise<OwnerWriteResult> {
+    return (await this.script('asyncRecordCallback')(
+      this.p, id, consumerId, update.state, update.attempts, update.nextAtMs, update.lastError ?? '',
+    )) as OwnerWriteResult;
   }
 
   async gc(nowMs: number): Promise<GcResult> {
@@ -214,6 +244,12 @@ function decode(h: Record<string, Buffer>): AsyncInvocation {
     ['redrivenAtMs', num('redriven')], ['deadReason', text('dead')],
   ];
   for (const [k, v] of optional) if (v !== undefined) (inv as unknown as Record<string, unknown>)[k] = v;
+  const cbState = text('cbstate');
+  if (cbState !== undefined) {
+    inv.callback = { state: cbState as CallbackState['state'], attempts: num('cbattempts')!, nextAtMs: num('cbnext')! };
+    if (h.cbowner !== undefined) inv.callback.owner = text('cbowner')!;
+    if (h.cberror !== undefined) inv.callback.lastError = text('cberror')!;
+  }
   if (h.result) inv.result = { ...(JSON.parse(h.result.toString()) as Omit<AsyncResult, 'body'>), body: h.rbody ?? Buffer.alloc(0) };
   return inv;
 }

@@ -8,7 +8,7 @@ import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { seededRng, type Rng } from '../../shared/rng.js';
 import {
-  backoffDelayMs, decideAfterAttempt, isRetryable, retryPolicyDefaults, tooOldToRun, validateRetryPolicy,
+  backoffDelayMs, decideAfterAttempt, functionRetryPolicy, isRetryable, retryPolicyDefaults, tooOldToRun, validateRetryPolicy,
   type RetryPolicyConfig,
 } from './retry-policy.js';
 import type { AsyncAttempt, AttemptOutcome } from './types.js';
@@ -108,5 +108,29 @@ describe('retry policy: validation', () => {
       'maxAttempts=0: must be an integer in 1..100',
       'backoffFactor=0.5: must be >= 1',
     ]);
+  });
+});
+
+describe('retry policy: per-function settings', () => {
+  const base: RetryPolicyConfig = { ...retryPolicyDefaults, maxAttempts: 3, maxEventAgeMs: 6 * hourMs };
+  it('without settings the DP defaults apply, and zero keys fall back to them', () => {
+    assert.equal(functionRetryPolicy(base, undefined), base);
+    assert.deepEqual(functionRetryPolicy(base, { retryOn4xx: false, attemptsMax: 0, eventAgeMsMax: 0 }), base);
+  });
+  it("a function's retryOn4xx, attempts and age override the defaults (attempts clamped to the record bound)", () => {
+    const p = functionRetryPolicy(base, { retryOn4xx: true, attemptsMax: 5, eventAgeMsMax: 60_000 });
+    assert.deepEqual([p.retryOn4xx, p.maxAttempts, p.maxEventAgeMs, p.backoffBaseMs], [true, 5, 60_000, base.backoffBaseMs]);
+    assert.equal(functionRetryPolicy(base, { retryOn4xx: false, attemptsMax: 1e9, eventAgeMsMax: 0 }).maxAttempts, 100);
+  });
+  it('with retryOn4xx a 404 is retried up to the function\'s attemptsMax, then dead', () => {
+    const p = functionRetryPolicy(base, { retryOn4xx: true, attemptsMax: 4, eventAgeMsMax: 0 });
+    const inv = { attempts: [] as AsyncAttempt[], acceptedAtMs: 0 };
+    for (let n = 1; n < 4; n += 1) {
+      const a = { ...attempt(n * 10, 'http_4xx'), statusCode: 404 };
+      assert.equal(decideAfterAttempt(inv, a, p, a.endedAtMs, fixedRng(0.5)).kind, 'retry', `attempt ${n}`);
+      inv.attempts.push(a);
+    }
+    assert.deepEqual(decideAfterAttempt(inv, attempt(50, 'http_4xx'), p, 150, fixedRng(0.5)), { kind: 'dead', reason: 'attempts_exhausted' });
+    assert.equal(decideAfterAttempt({ attempts: [], acceptedAtMs: 0 }, attempt(0, 'http_4xx'), base, 100, fixedRng(0.5)).kind, 'failed');
   });
 });

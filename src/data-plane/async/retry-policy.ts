@@ -8,6 +8,7 @@
  * attempt would start past `maxEventAgeMs`. After a re-drive, attempts and age count afresh from
  * the re-drive (the earlier attempts stay on the record).
  */
+import type { AsyncSettingsMsg } from '../../api/cluster.js';
 import type { Rng } from '../../shared/rng.js';
 import type { AsyncAttempt, AsyncInvocation, AttemptOutcome } from './types.js';
 
@@ -46,6 +47,21 @@ export type RetryDecision =
   | { kind: 'failed' }
   | { kind: 'retry'; delayMs: number; nextAttemptAtMs: number }
   | { kind: 'dead'; reason: DeadReason };
+
+/**
+ * The policy for one function: its own settings (from the routing stream) over the DP's
+ * defaults. A zero attempts or age means unset; out-of-range values were refused at the API and
+ * the wire, and are clamped here once more so a record's attempt list stays bounded.
+ */
+export function functionRetryPolicy(base: RetryPolicyConfig, settings: AsyncSettingsMsg | undefined): RetryPolicyConfig {
+  if (!settings) return base;
+  return {
+    ...base,
+    retryOn4xx: settings.retryOn4xx,
+    maxAttempts: settings.attemptsMax > 0 ? Math.min(retryMaxAttemptsLimit, Math.floor(settings.attemptsMax)) : base.maxAttempts,
+    maxEventAgeMs: settings.eventAgeMsMax > 0 ? settings.eventAgeMsMax : base.maxEventAgeMs,
+  };
+}
 
 /** Validation errors naming the key, the value and the legal range; [] when valid. */
 export function validateRetryPolicy(c: RetryPolicyConfig): string[] {

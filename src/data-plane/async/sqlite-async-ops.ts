@@ -7,8 +7,8 @@
  */
 import type Database from 'better-sqlite3';
 import {
-  asyncClaimMax, asyncGcBatchMax, finishedStatusOf, pageLimit,
-  type AcceptResult, type AsyncCounts, type AsyncStoreOptions, type GcResult, type ListPage, type ListQuery,
+  asyncCallbackClaimMax, asyncClaimMax, asyncGcBatchMax, finishedStatusOf, pageLimit,
+  type AcceptResult, type AsyncCounts, type CallbackUpdate, type AsyncStoreOptions, type GcResult, type ListPage, type ListQuery,
   type OwnerWriteResult, type RedriveResult,
 } from './store.js';
 import { summarize, type AsyncAttempt, type AsyncInvocation, type AsyncResult } from './types.js';
@@ -30,6 +30,18 @@ export const schemaSql = `
   CREATE INDEX IF NOT EXISTS idempotency_expiry ON idempotency_keys (expires_at_ms);
 `;
 
+/** Added after the first schema: due time of a pending callback (NULL otherwise). */
+const callbackColumnSql = 'ALTER TABLE invocations ADD COLUMN callback_due_ms INTEGER';
+const callbackIndexSql = `CREATE INDEX IF NOT EXISTS invocations_callback ON invocations (callback_due_ms)
+  WHERE callback_due_ms IS NOT NULL`;
+
+function migrate(db: Database.Database): void {
+  db.exec(schemaSql);
+  const columns = db.prepare('PRAGMA table_info(invocations)').all() as { name: string }[];
+  if (!columns.some((c) => c.name === 'callback_due_ms')) db.exec(callbackColumnSql);
+  db.exec(callbackIndexSql);
+}
+
 function asBuffer(b: Uint8Array): Buffer {
   return Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.byteLength);
 }
@@ -38,11 +50,13 @@ export class SqliteAsyncOps {
   private readonly stmts;
 
   constructor(private readonly db: Database.Database, private readonly opts: AsyncStoreOptions) {
-    db.exec(schemaSql);
+    migrate(db);
     this.stmts = {
       insert: db.prepare(`INSERT OR REPLACE INTO invocations
-        (id, fn, status, next_attempt_at_ms, lease_until_ms, accepted_at_ms, finished_at_ms, doc, body, result_body)
-        VALUES (@id, @fn, @status, @next, @lease, @accepted, @finished, @doc, @body, @resultBody)`),
+        (id, fn, status, next_attempt_at_ms, lease_until_ms, accepted_at_ms, finished_at_ms, doc, body, result_body, callback_due_ms)
+        VALUES (@id, @fn, @status, @next, @lease, @accepted, @finished, @doc, @body, @resultBody, @callbackDue)`),
+      dueCallbacks: db.prepare(`SELECT doc, body, result_body FROM invocations
+        WHERE callback_due_ms IS NOT NULL AND callback_due_ms <= ? ORDER BY callback_due_ms, id LIMIT ?`),
       get: db.prepare('SELECT doc, body, result_body FROM invocations WHERE id = ?'),
       idemGet: db.prepare('SELECT id, expires_at_ms FROM idempotency_keys WHERE fn = ? AND key = ?'),
       idemPut: db.prepare('INSERT OR REPLACE INTO idempotency_keys (fn, key, id, expires_at_ms) VALUES (?, ?, ?, ?)'),
@@ -50,7 +64,8 @@ export class SqliteAsyncOps {
         WHERE status = 'queued' AND next_attempt_at_ms <= ? ORDER BY next_attempt_at_ms, id LIMIT ?`),
       expired: db.prepare(`SELECT doc, body, result_body FROM invocations
         WHERE status = 'running' AND lease_until_ms <= ? ORDER BY lease_until_ms, id LIMIT ?`),
-      countsByFn: db.prepare(`SELECT fn, COUNT(*) AS n FROM invocations WHERE status IN ('queued', 'running') GROUP BY fn`),
+      countsByFn: db.prepare(`SELECT fn, COUNT(*) AS n, MIN(accepted_at_ms) AS t FROM invocations
+        WHERE status IN ('queued', 'running') GROUP BY fn`),
       oldest: db.prepare(`SELECT MIN(accepted_at_ms) AS t FROM invocations WHERE status IN ('queued', 'running')`),
       gcRows: db.prepare('SELECT id FROM invocations WHERE finished_at_ms IS NOT NULL AND finished_at_ms <= ? LIMIT ?'),
       delete: db.prepare('DELETE FROM invocations WHERE id = ?'),
@@ -122,20 +137,42 @@ export class SqliteAsyncOps {
     if (inv.status !== 'dead' && inv.status !== 'failed') return 'not_redrivable';
     this.save({
       ...inv, status: 'queued', nextAttemptAtMs: nowMs, redrivenAtMs: nowMs,
-      finishedAtMs: undefined, deadReason: undefined, owner: undefined, leaseUntilMs: undefined,
+      finishedAtMs: undefined, deadReason: undefined, owner: undefined, leaseUntilMs: undefined, callback: undefined,
     });
+    return 'ok';
+  }
+
+  claimCallbacks(consumerId: string, nowMs: number, leaseMs: number, max: number): AsyncInvocation[] {
+    const n = Math.min(asyncCallbackClaimMax, Math.max(0, Math.floor(max)));
+    if (n === 0) return [];
+    return (this.stmts.dueCallbacks.all(nowMs, n) as Row[]).map((r) => {
+      const inv = this.decode(r);
+      const claimed: AsyncInvocation = { ...inv, callback: { ...inv.callback!, owner: consumerId, nextAtMs: nowMs + leaseMs } };
+      this.save(claimed);
+      return claimed;
+    });
+  }
+
+  recordCallback(id: string, consumerId: string, update: CallbackUpdate): OwnerWriteResult {
+    const inv = this.get(id);
+    if (!inv) return 'not_found';
+    // A DP whose lease ran out (another took the callback over) must not overwrite its record.
+    if (inv.callback?.state !== 'pending' || inv.callback.owner !== consumerId) return 'not_owner';
+    this.save({ ...inv, callback: { ...update } });
     return 'ok';
   }
 
   counts(nowMs: number): AsyncCounts {
     const queuedByFunction: Record<string, number> = {};
+    const oldestQueuedAgeMsByFunction: Record<string, number> = {};
     let queuedTotal = 0;
-    for (const r of this.stmts.countsByFn.all() as { fn: string; n: number }[]) {
+    for (const r of this.stmts.countsByFn.all() as { fn: string; n: number; t: number }[]) {
       queuedByFunction[r.fn] = r.n;
+      oldestQueuedAgeMsByFunction[r.fn] = Math.max(0, nowMs - r.t);
       queuedTotal += r.n;
     }
     const oldest = (this.stmts.oldest.get() as { t: number | null }).t;
-    return { queuedByFunction, queuedTotal, oldestQueuedAgeMs: oldest === null ? 0 : Math.max(0, nowMs - oldest) };
+    return { queuedByFunction, queuedTotal, oldestQueuedAgeMs: oldest === null ? 0 : Math.max(0, nowMs - oldest), oldestQueuedAgeMsByFunction };
   }
 
   gc(nowMs: number): GcResult {
@@ -162,6 +199,7 @@ export class SqliteAsyncOps {
       id: inv.id, fn: inv.functionKey, status: inv.status, next: inv.nextAttemptAtMs, lease: inv.leaseUntilMs ?? null,
       accepted: inv.acceptedAtMs, finished: inv.finishedAtMs ?? null, doc: JSON.stringify(doc),
       body: asBuffer(body), resultBody: result ? asBuffer(result.body) : null,
+      callbackDue: inv.callback?.state === 'pending' ? inv.callback.nextAtMs : null,
     });
   }
 
@@ -180,5 +218,7 @@ function finished(inv: AsyncInvocation, attempt: AsyncAttempt, status: AsyncInvo
   return {
     ...inv, status, attempts: [...inv.attempts, attempt], finishedAtMs: attempt.endedAtMs,
     result, owner: undefined, leaseUntilMs: undefined,
+    // In the same write as the finish: a DP that dies right after still leaves the callback due.
+    callback: inv.callbackUrl !== undefined ? { state: 'pending', attempts: 0, nextAtMs: attempt.endedAtMs } : undefined,
   };
 }

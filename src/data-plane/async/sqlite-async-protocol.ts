@@ -14,7 +14,7 @@ export interface AsyncThreadData {
 
 export type AsyncOpName =
   | 'accept' | 'claim' | 'renew' | 'complete' | 'scheduleRetry' | 'deadLetter'
-  | 'get' | 'list' | 'redrive' | 'counts' | 'gc' | 'close';
+  | 'get' | 'list' | 'redrive' | 'counts' | 'gc' | 'close' | 'claimCallbacks' | 'recordCallback';
 
 export interface AsyncThreadRequest {
   seq: number;

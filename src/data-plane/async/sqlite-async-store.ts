@@ -9,7 +9,7 @@ import { Worker } from 'node:worker_threads';
 import type { AsyncOpName, AsyncThreadData, AsyncThreadReply } from './sqlite-async-protocol.js';
 import {
   AsyncStoreError, asyncStoreDefaults,
-  type AcceptResult, type AsyncCounts, type AsyncStore, type AsyncStoreOptions, type GcResult, type ListPage,
+  type AcceptResult, type AsyncCounts, type CallbackUpdate, type AsyncStore, type AsyncStoreOptions, type GcResult, type ListPage,
   type ListQuery, type OwnerWriteResult, type RedriveResult,
 } from './store.js';
 import type { AsyncAttempt, AsyncInvocation, AsyncResult } from './types.js';
@@ -86,6 +86,14 @@ export class SqliteAsyncStore implements AsyncStore {
 
   counts(nowMs: number): Promise<AsyncCounts> {
     return this.call('counts', nowMs) as Promise<AsyncCounts>;
+  }
+
+  async claimCallbacks(consumerId: string, nowMs: number, leaseMs: number, max: number): Promise<AsyncInvocation[]> {
+    return ((await this.call('claimCallbacks', consumerId, nowMs, leaseMs, max)) as AsyncInvocation[]).map(revive);
+  }
+
+  recordCallback(id: string, consumerId: string, update: CallbackUpdate): Promise<OwnerWriteResult> {
+    return this.call('recordCallback', id, consumerId, update) as Promise<OwnerWriteResult>;
   }
 
   gc(nowMs: number): Promise<GcResult> {

@@ -6,7 +6,7 @@
  * exception is Redis's lease, which is the stream's idle time (see redis-async-store.ts).
  * Expected outcomes (not the owner, not found) are union results, not exceptions.
  */
-import type { AsyncAttempt, AsyncInvocation, AsyncInvocationSummary, AsyncResult, AsyncStatus } from './types.js';
+import type { AsyncAttempt, AsyncInvocation, AsyncInvocationSummary, AsyncResult, AsyncStatus, CallbackState } from './types.js';
 
 /** Named limits and times shared by both backends. */
 export interface AsyncStoreOptions {
@@ -38,6 +38,12 @@ export type OwnerWriteResult = 'ok' | 'not_found' | 'not_owner';
 
 export type RedriveResult = 'ok' | 'not_found' | 'not_redrivable';
 
+/** What the delivering DP records after one callback POST (`owner` is not part of it). */
+export type CallbackUpdate = Omit<CallbackState, 'owner'>;
+
+/** Most callbacks one `claimCallbacks` hands out. */
+export const asyncCallbackClaimMax = 64;
+
 export interface ListQuery {
   functionKey?: string;
   status?: AsyncStatus;
@@ -59,6 +65,8 @@ export interface AsyncCounts {
   queuedTotal: number;
   /** Age of the oldest unfinished invocation at `nowMs`, 0 when none. */
   oldestQueuedAgeMs: number;
+  /** The same per function (only functions with unfinished invocations). */
+  oldestQueuedAgeMsByFunction: Record<string, number>;
 }
 
 export interface GcResult {
@@ -85,9 +93,18 @@ export interface AsyncStore {
   get(id: string): Promise<AsyncInvocation | undefined>;
   /** Oldest first (by id), paged. */
   list(query: ListQuery): Promise<ListPage>;
-  /** Dead or failed back to queued, due at nowMs; attempts are kept. */
+  /** Dead or failed back to queued, due at nowMs; attempts are kept, the callback state is cleared. */
   redrive(id: string, nowMs: number): Promise<RedriveResult>;
   counts(nowMs: number): Promise<AsyncCounts>;
+  /**
+   * Up to `max` (<= asyncCallbackClaimMax) finished invocations whose callback is pending and due
+   * (callback.nextAtMs <= nowMs), leased to `consumerId` until nowMs + leaseMs: another consumer
+   * claims it only after that (its DP died mid-delivery). `complete` and `deadLetter` of an
+   * invocation with a callbackUrl set its callback pending, due at once, in the same write.
+   */
+  claimCallbacks(consumerId: string, nowMs: number, leaseMs: number, max: number): Promise<AsyncInvocation[]>;
+  /** The outcome of a claimed callback's POST: sent, abandoned, or pending again from nextAtMs. */
+  recordCallback(id: string, consumerId: string, update: CallbackUpdate): Promise<OwnerWriteResult>;
   /** Drop finished invocations past retention and expired idempotency keys. */
   gc(nowMs: number): Promise<GcResult>;
   close(): Promise<void>;

@@ -36,6 +36,25 @@ export interface AsyncResult {
   body: Buffer;
 }
 
+/** Delivery of the X-Callback-Url POST: pending from the finish on, until sent or abandoned. */
+export type CallbackDelivery = 'pending' | 'sent' | 'abandoned';
+
+/**
+ * Stored with the invocation (set in the same write that finishes it), so a restarted DP, or
+ * another DP on the same Redis, delivers a callback the DP that finished it did not.
+ */
+export interface CallbackState {
+  state: CallbackDelivery;
+  /** POSTs made so far. */
+  attempts: number;
+  /** While pending: when the next POST is due; a claim moves it to the end of its lease. */
+  nextAtMs: number;
+  /** The DP delivering it now (set by a claim, cleared by its record). */
+  owner?: string;
+  /** Why the last POST failed, or why the callback was abandoned. */
+  lastError?: string;
+}
+
 export interface AsyncInvocation {
   /** Sortable: ids of later accepts compare greater (see `asyncInvocationId`). */
   id: string;
@@ -59,6 +78,8 @@ export interface AsyncInvocation {
   owner?: string;
   /** While running: the owner's claim is live until then (SQLite); Redis uses the stream's idle time. */
   leaseUntilMs?: number;
+  /** Present once an invocation with a callbackUrl finished; a re-drive clears it. */
+  callback?: CallbackState;
 }
 
 /** A listed invocation: everything but the two bodies, so a page stays small. */

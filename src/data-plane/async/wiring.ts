@@ -25,8 +25,6 @@ import { AsyncService } from './service.js';
 import { openSqliteAsyncStore } from './sqlite-async-store.js';
 import type { AsyncStore, AsyncStoreOptions } from './store.js';
 
-/** How often finished invocations past retention are dropped. */
-export const asyncGcPeriodMs = 60_000;
 /** How often the cached queue counts are reloaded from the store (other DPs share a Redis store). */
 export const asyncCountsRefreshMs = 5_000;
 /** Slots assumed for a sandbox with unlimited concurrency when computing the async share. */
@@ -56,18 +54,18 @@ export async function startAsync(
 ): Promise<RunningAsync> {
   const store = await openAsyncStore(cfg, proxyPort);
   const service = new AsyncService(store, cfg, () => randomBytes(idRandomBytes), log);
-  const callbacks = new CallbackSender(store, cfg.asyncCallbackAllowPrivate, log);
   // Everything the async store keeps (ids, accept and due times, attempts, retention) is in
   // epoch milliseconds: a restarted DP, or another DP on the same Redis, must read the same
   // times. Only the core (admit/release, in the executor) runs on the monotonic clock.
   const durable: Clock = { nowMs: () => clock.wallMs(), wallMs: () => clock.wallMs() };
+  const callbacks = new CallbackSender({ store, consumerId: id, clock: durable, allowPrivate: cfg.asyncCallbackAllowPrivate, log });
   const metrics = registerAsyncMetrics(registry, service, () => dispatcher, durable);
   service.onAccepted = (fnKey) => metrics.accepted.inc({ function: fnKey });
   const dispatcher = new AsyncDispatcher({
     store, consumerId: id, clock: durable, log,
     rng: seededRng(Math.floor(Math.random() * 2 ** 31)),
-    // No per-function 4xx retry setting exists in FunctionSpec yet: the DP default is not to retry 4xx.
     policy: { ...retryPolicyDefaults, maxAttempts: cfg.asyncAttemptsMax, maxEventAgeMs: cfg.asyncEventAgeMsMax },
+    settingsFor: (fnKey) => core.functions.get(fnKey)?.spec.asyncSettings,
     claimLeaseMs: cfg.asyncClaimLeaseMs,
     capacity: (fnKey) => asyncCapacity(core, fnKey, cfg.asyncConcurrencyShare),
     ready: () => core.synced,
@@ -76,15 +74,18 @@ export async function startAsync(
     finished: (inv) => {
       service.finished(inv.functionKey);
       metrics.completed.inc({ function: inv.functionKey, outcome: inv.status });
-      if (inv.callbackUrl) callbacks.send(inv.id);
+      if (inv.status === 'dead') metrics.deadLetters.inc({ function: inv.functionKey });
+      // The store made its callback pending in the finishing write: deliver it now, not at the next poll.
+      if (inv.callbackUrl) callbacks.poke();
     },
   });
   service.attachRunner(dispatcher);
   proxy.asyncHttp = { service, clock: durable, log, bodyBytesMax: cfg.asyncBodyBytesMax, callbackAllowPrivate: cfg.asyncCallbackAllowPrivate };
   await service.start(durable.nowMs());
+  callbacks.start();
   const gc = setInterval(() => {
     store.gc(durable.nowMs()).catch((err: Error) => log.warn('async.gc_failed', { error: err.message }));
-  }, asyncGcPeriodMs);
+  }, cfg.asyncGcPeriodMs);
   const refresh = setInterval(() => {
     service.refreshCounts(durable.nowMs()).catch((err: Error) => log.warn('async.counts_failed', { error: err.message }));
   }, asyncCountsRefreshMs);
@@ -95,7 +96,7 @@ export async function startAsync(
       clearInterval(gc);
       clearInterval(refresh);
       proxy.asyncHttp = null;
-      callbacks.close();
+      await callbacks.close();
       // Stop claiming; leases of what is running lapse and another DP (or a restart) claims them.
       await service.close();
     },
