@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { ownerTagOf, ownerTagOfId } from '../data-plane/async/owner.js';
 import { asyncInvocationId } from '../data-plane/async/types.js';
-import { freePort, stopProc, TestCluster, waitFor, type Proc } from './harness.js';
+import { freePort, stopProc, TestCluster, waitFor, type Proc, type Resp } from './harness.js';
 
 const submits = 40;
 
@@ -91,5 +91,57 @@ describe('async results through the front end, SQLite per data plane', { timeout
     for (const id of ours) assert.equal((await direct(id)).status, 200);
     // Through the front end too, once its health check has taken the dead DP out.
     await waitFor(async () => (await read(theirs[0]!)).status === 503, 15_000, 'front end answers owner_unavailable');
+  });
+});
+
+describe("compatibility mode: a DP's results port reads another DP's ids", { timeout: 120_000 }, () => {
+  let c: TestCluster;
+  let dp2: Proc;
+  let proxy2 = 0;
+  let results1 = '';
+
+  before(async () => {
+    const [rp1, rp2, internal2] = await Promise.all([freePort(), freePort(), freePort()]);
+    proxy2 = await freePort();
+    results1 = `http://127.0.0.1:${rp1}/`;
+    c = new TestCluster({ workers: 1, runtime: 'emulated', dpArgs: ['--async-mode', 'all', '--async-results-port', String(rp1)] });
+    await c.start();
+    dp2 = c.spawn('data-plane-2', ['data-plane', '--control-plane', `127.0.0.1:${c.rpcPort}`, '--proxy-port', String(proxy2), '--internal-port', String(internal2),
+      '--cluster-token-file', c.clusterTokenFile, '--state-dir', join(c.stateDir, 'dp2'), '--async-mode', 'all', '--async-results-port', String(rp2)]);
+    await waitFor(async () => (await c.get(`http://127.0.0.1:${internal2}/health`)).status === 200, 15_000, 'second data plane healthy');
+    assert.equal((await c.deploy({ name: 'fa', image: 'emulated', scaling: { min: 1, initial: 1 } })).status, 201);
+    assert.equal((await c.deploy({ name: 'ft', image: 'emulated', auth: 'token', scaling: { min: 1, initial: 1 } })).status, 201);
+  });
+
+  after(() => c.stop());
+
+  const submitTo2 = async (fn: string): Promise<string> => {
+    const send = () => c.send('POST', `http://127.0.0.1:${proxy2}/`, 'x', { host: fn, authorization: `Bearer ${c.adminToken()}` });
+    let r = await send();
+    // DP 2 answers not_ready until it has its routing table and its async side.
+    await waitFor(async () => (r = await send()).status !== 503, 15_000, 'DP 2 ready');
+    assert.equal(r.status, 200, r.text);
+    const id = r.text.trim();
+    assert.equal(ownerTagOfId(id), ownerTagOf(`dp-127.0.0.1-${proxy2}`));
+    return id;
+  };
+  const readDone = async (id: string): Promise<Resp> => {
+    let last = await c.send('POST', results1, id);
+    await waitFor(async () => (last = await c.send('POST', results1, id)).status === 200, 60_000, `${id} done, read through the other DP`);
+    return last;
+  };
+
+  it('reads through DP 1 what DP 2 accepted, 404 for a forged owner, 503 owner_unavailable once DP 2 is down', async () => {
+    const id = await submitTo2('fa');
+    assert.equal((await readDone(id)).headers['x-dirigent-async-status'], 'succeeded');
+    // auth: token: the results port takes no caller token, so DP 1 reads as a peer (cluster token).
+    const tokenId = await submitTo2('ft');
+    assert.match((await readDone(tokenId)).headers['x-dirigent-async-status'] ?? '', /^(succeeded|failed|dead)$/);
+    const forged = asyncInvocationId(Date.now(), Buffer.alloc(8, 7), ownerTagOf('dp-203.0.113.9-80'));
+    assert.equal((await c.send('POST', results1, forged)).status, 404);
+    await stopProc(dp2, 'SIGKILL');
+    const down = await c.send('POST', results1, id);
+    assert.equal(down.status, 503, down.text);
+    assert.equal((down.json as { error: { code: string } }).error.code, 'owner_unavailable');
   });
 });

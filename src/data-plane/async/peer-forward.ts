@@ -8,6 +8,7 @@
  */
 import { Agent, request } from 'undici';
 import type { Logger } from '../../shared/logger.js';
+import { bearerOf, sameDigest, sha256Hex } from '../../shared/secrets.js';
 import { sendError, type Req, type Res } from '../shell/http-util.js';
 import { forwardedFromHeader, ownerTagOf, peersByTag, routeById, type OwnerRoute, type Peer } from './owner.js';
 
@@ -24,7 +25,21 @@ const keptAnswerHeaders = ['content-type', 'location', 'www-authenticate', 'retr
 export interface AsyncPeers {
   route(id: string, req: Req): OwnerRoute;
   forward(req: Req, res: Res, peer: Peer): Promise<void>;
+  /**
+   * GET /v1/invocations/{id} on the owner as a DP (cluster token), for the compatibility results
+   * port, which reads without a caller's token (as the reference's). Throws OwnerUnavailable.
+   */
+  readAsPeer(peer: Peer, id: string): Promise<{ statusCode: number; json: unknown }>;
+  /** A read another DP forwarded with the cluster token: the owner serves it without a caller's token. */
+  isPeerRead(req: Req): boolean;
   close(): Promise<void>;
+}
+
+/** The owner DP did not answer: 503 owner_unavailable, the invocation is not lost. */
+export class OwnerUnavailable extends Error {
+  constructor(readonly peer: Peer, why: string) {
+    super(`the invocation is held by data plane ${peer.id}, which ${why}: try again`);
+  }
 }
 
 export interface PeerSource {
@@ -37,6 +52,8 @@ export interface PeerForwardOptions {
   /** https when the DPs' invocation ports speak TLS, trusting `ca`. */
   tls: boolean;
   ca: Buffer | null;
+  /** The cluster token (re-read from its file), for reads as a peer. */
+  clusterToken: () => string;
   timeoutMs?: number;
 }
 
@@ -46,12 +63,18 @@ export function asyncPeers(source: PeerSource, opts: PeerForwardOptions, log: Lo
   let cached = { version: -1, byTag: new Map<string, Peer>() };
   const agent = new Agent({ connect: { ...(opts.ca ? { ca: opts.ca } : {}) }, keepAliveTimeout: 10_000 });
   const timeoutMs = opts.timeoutMs ?? peerForwardTimeoutMs;
+  const ctx: ForwardCtx = { agent, scheme: opts.tls ? 'https' : 'http', selfId: opts.selfId, timeoutMs, log };
   return {
     route(id, req) {
       if (cached.version !== source.peersVersion) cached = { version: source.peersVersion, byTag: peersByTag(source.peers, opts.selfId) };
       return routeById(id, { selfTag, forwarded: req.headers[forwardedFromHeader] !== undefined, peers: cached.byTag });
     },
-    forward: (req, res, peer) => forwardOnce(req, res, peer, { agent, scheme: opts.tls ? 'https' : 'http', selfId: opts.selfId, timeoutMs, log }),
+    forward: (req, res, peer) => forwardOnce(req, res, peer, ctx),
+    readAsPeer: (peer, id) => readAsPeer(peer, id, ctx, opts.clusterToken()),
+    isPeerRead(req) {
+      const bearer = bearerOf(req.headers.authorization);
+      return req.method === 'GET' && req.headers[forwardedFromHeader] !== undefined && bearer !== null && sameDigest(sha256Hex(bearer), sha256Hex(opts.clusterToken()));
+    },
     close: () => agent.close(),
   };
 }
@@ -88,6 +111,27 @@ async function forwardOnce(req: Req, res: Res, peer: Peer, ctx: ForwardCtx): Pro
     res.end(body);
   } catch (err) {
     ctx.log.warn('async.forward_failed', { peer: peer.id, address: peer.address, url: req.url ?? '', error: (err as Error).message });
-    sendError(res, 503, 'owner_unavailable', `the invocation is held by data plane ${peer.id}, which did not answer within ${ctx.timeoutMs} ms: try again`);
+    sendError(res, 503, 'owner_unavailable', new OwnerUnavailable(peer, `did not answer within ${ctx.timeoutMs} ms`).message);
+  }
+}
+
+async function readAsPeer(peer: Peer, id: string, ctx: ForwardCtx, clusterToken: string): Promise<{ statusCode: number; json: unknown }> {
+  try {
+    const answer = await request(`${ctx.scheme}://${peer.address}/v1/invocations/${encodeURIComponent(id)}`, {
+      method: 'GET', dispatcher: ctx.agent, signal: AbortSignal.timeout(ctx.timeoutMs),
+      headers: { [forwardedFromHeader]: ctx.selfId, authorization: `Bearer ${clusterToken}` },
+    });
+    const text = await answer.body.text();
+    if (text.length > peerAnswerBytesMax) throw new Error(`answer of ${text.length} characters exceeds ${peerAnswerBytesMax}`);
+    let json: unknown = null;
+    try {
+      json = JSON.parse(text);
+    } catch {
+      // Not JSON: the caller treats it as no answer.
+    }
+    return { statusCode: answer.statusCode, json };
+  } catch (err) {
+    ctx.log.warn('async.forward_failed', { peer: peer.id, address: peer.address, id, error: (err as Error).message });
+    throw new OwnerUnavailable(peer, `did not answer within ${ctx.timeoutMs} ms`);
   }
 }

@@ -12,7 +12,7 @@ import type client from 'prom-client';
 import type { DataPlaneConfig } from '../../config/compile.js';
 import type { Clock } from '../../shared/clock.js';
 import type { Logger } from '../../shared/logger.js';
-import { caOf } from '../../shared/tls-files.js';
+import { caOf, clusterTokenReader } from '../../shared/tls-files.js';
 import { seededRng } from '../../shared/rng.js';
 import type { DataPlaneCore, DpEffect } from '../core/data-plane.js';
 import type { InvocationProxy } from '../shell/proxy.js';
@@ -88,7 +88,9 @@ export async function startAsync(
   // A store of its own (SQLite): ids name this DP, and reads of the others' ids go to them.
   const perDpStore = !cfg.asyncStore.startsWith('redis://');
   if (perDpStore) service.ownerTag = ownerTagOf(id);
-  const peers = perDpStore ? asyncPeers(core, { selfId: id, tls: cfg.tlsCertFile !== '', ca: caOf(cfg.tlsCaFile) }, log) : null;
+  const peers = perDpStore ? asyncPeers(core, {
+    selfId: id, tls: cfg.tlsCertFile !== '', ca: caOf(cfg.tlsCaFile), clusterToken: clusterTokenReader(cfg.clusterTokenFile),
+  }, log) : null;
   proxy.asyncHttp = { service, clock: durable, log, bodyBytesMax: cfg.asyncBodyBytesMax, callbackAllowPrivate: cfg.asyncCallbackAllowPrivate, peers };
   await service.start(durable.nowMs());
   const gc = setInterval(() => {
