@@ -86,9 +86,14 @@ export async function invocationRoutes(d: AsyncHttpDeps, req: Req, res: Res): Pr
   const rest = url.pathname.slice(invocationsPrefix.length).split('/').filter((s) => s !== '');
   const method = req.method ?? 'GET';
   if (rest.length === 0 && method === 'GET') return list(d, req, res, url);
-  // Another DP's invocation (its store is its own): that DP answers, one hop away.
-  const owner = rest.length >= 1 && d.peers ? d.peers.route(rest[0]!, req) : null;
-  if (owner?.kind === 'forward') return d.peers!.forward(req, res, owner.peer);
+  // Another DP's invocation (its store is its own): that DP answers, one hop away. Only the two
+  // id routes are forwarded, on a path rebuilt from the parsed id (nothing else of the URL).
+  const isGet = rest.length === 1 && method === 'GET';
+  const isRetry = rest.length === 2 && rest[1] === 'retry' && method === 'POST';
+  const owner = (isGet || isRetry) && d.peers ? d.peers.route(rest[0]!, req) : null;
+  if (owner?.kind === 'forward') {
+    return d.peers!.forward(req, res, owner.peer, `${invocationsPrefix}/${encodeURIComponent(rest[0]!)}${isRetry ? '/retry' : ''}`);
+  }
   if (rest.length === 1 && method === 'GET') {
     const inv = await d.service.get(rest[0]!);
     if (!inv) return sendError(res, 404, 'invocation_not_found', `no invocation ${rest[0]}`);

@@ -11,7 +11,9 @@ import { ownerTagChars, ownerTagOf, ownerTagOfId, peersByTag, routeById, type Ow
 import { asyncInvocationId } from './types.js';
 
 const random = Uint8Array.from([1, 2, 3, 4, 5, 6, 7, 8]);
-const peers = new Map([['dp-a', '127.0.0.1:8080'], ['dp-b', '127.0.0.1:9090'], ['dp-c', '']]);
+const peers = new Map([
+  ['dp-a', '127.0.0.1:8080'], ['dp-b', '127.0.0.1:9090'], ['dp-c', ''], ['dp-d', 'evil.example/x?:80'], ['dp-e', 'u@h:1'], ['dp-f', 'h'],
+]);
 
 describe('async invocation owner tags', () => {
   it('a tag is fixed-width base 36 and differs between DP ids', () => {
@@ -36,9 +38,10 @@ describe('async invocation owner tags', () => {
     }
   });
 
-  it('peers by tag leave out this DP and peers without an address', () => {
+  it('peers by tag leave out this DP and peers whose address is not host:port', () => {
     const byTag = peersByTag(peers, 'dp-a');
     assert.deepEqual([...byTag.values()], [{ id: 'dp-b', address: '127.0.0.1:9090' }]);
+    assert.equal(peersByTag(new Map([['v6', '[::1]:8080'], ['name', 'dp-2.local:443']]), 'x').size, 2);
     assert.equal(byTag.get(ownerTagOf('dp-b'))?.id, 'dp-b');
   });
 });

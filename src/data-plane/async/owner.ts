@@ -41,10 +41,13 @@ export interface Peer {
   address: string;
 }
 
-/** The CP's peers by owner tag, without this DP itself. */
+/** host:port (a name, IPv4 or bracketed IPv6): nothing that could add a path, user or query to a URL. */
+const peerAddress = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$/;
+
+/** The CP's peers by owner tag, without this DP itself and without addresses that are not host:port. */
 export function peersByTag(peers: ReadonlyMap<string, string>, selfId: string): Map<string, Peer> {
   const out = new Map<string, Peer>();
-  for (const [id, address] of peers) if (id !== selfId && address !== '') out.set(ownerTagOf(id), { id, address });
+  for (const [id, address] of peers) if (id !== selfId && peerAddress.test(address)) out.set(ownerTagOf(id), { id, address });
   return out;
 }
 

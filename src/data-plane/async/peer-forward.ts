@@ -14,6 +14,8 @@ import { forwardedFromHeader, ownerTagOf, peersByTag, routeById, type OwnerRoute
 
 /** A forwarded read or re-drive must be answered within this, or the owner counts as down. */
 export const peerForwardTimeoutMs = 5_000;
+/** Idle connections to peers are kept this long (reads through a front end come in bursts). */
+const peerKeepAliveMs = 10_000;
 /** A forwarded answer larger than this is refused (results are bounded far below it). */
 export const peerAnswerBytesMax = 64 * 1024 * 1024;
 /** Request headers a forwarded request keeps: what the owner's routes read. */
@@ -24,7 +26,8 @@ const keptAnswerHeaders = ['content-type', 'location', 'www-authenticate', 'retr
 /** What the async routes need to send a request on to the DP that holds its invocation. */
 export interface AsyncPeers {
   route(id: string, req: Req): OwnerRoute;
-  forward(req: Req, res: Res, peer: Peer): Promise<void>;
+  /** Sends `method path` (GET or POST, no body) with the caller's Authorization to `peer` and relays the answer. */
+  forward(req: Req, res: Res, peer: Peer, path: string): Promise<void>;
   /**
    * GET /v1/invocations/{id} on the owner as a DP (cluster token), for the compatibility results
    * port, which reads without a caller's token (as the reference's). Throws OwnerUnavailable.
@@ -61,7 +64,7 @@ export interface PeerForwardOptions {
 export function asyncPeers(source: PeerSource, opts: PeerForwardOptions, log: Logger): AsyncPeers {
   const selfTag = ownerTagOf(opts.selfId);
   let cached = { version: -1, byTag: new Map<string, Peer>() };
-  const agent = new Agent({ connect: { ...(opts.ca ? { ca: opts.ca } : {}) }, keepAliveTimeout: 10_000 });
+  const agent = new Agent({ connect: { ...(opts.ca ? { ca: opts.ca } : {}) }, keepAliveTimeout: peerKeepAliveMs });
   const timeoutMs = opts.timeoutMs ?? peerForwardTimeoutMs;
   const ctx: ForwardCtx = { agent, scheme: opts.tls ? 'https' : 'http', selfId: opts.selfId, timeoutMs, log };
   return {
@@ -69,7 +72,7 @@ export function asyncPeers(source: PeerSource, opts: PeerForwardOptions, log: Lo
       if (cached.version !== source.peersVersion) cached = { version: source.peersVersion, byTag: peersByTag(source.peers, opts.selfId) };
       return routeById(id, { selfTag, forwarded: req.headers[forwardedFromHeader] !== undefined, peers: cached.byTag });
     },
-    forward: (req, res, peer) => forwardOnce(req, res, peer, ctx),
+    forward: (req, res, peer, path) => forwardOnce(req, res, peer, path, ctx),
     readAsPeer: (peer, id) => readAsPeer(peer, id, ctx, opts.clusterToken()),
     isPeerRead(req) {
       const bearer = bearerOf(req.headers.authorization);
@@ -87,7 +90,7 @@ interface ForwardCtx {
   log: Logger;
 }
 
-async function forwardOnce(req: Req, res: Res, peer: Peer, ctx: ForwardCtx): Promise<void> {
+async function forwardOnce(req: Req, res: Res, peer: Peer, path: string, ctx: ForwardCtx): Promise<void> {
   req.resume(); // the routes forwarded (get, retry) take no body
   const headers: Record<string, string> = { [forwardedFromHeader]: ctx.selfId };
   for (const k of keptRequestHeaders) {
@@ -96,7 +99,7 @@ async function forwardOnce(req: Req, res: Res, peer: Peer, ctx: ForwardCtx): Pro
   }
   let answer;
   try {
-    answer = await request(`${ctx.scheme}://${peer.address}${req.url ?? '/'}`, {
+    answer = await request(`${ctx.scheme}://${peer.address}${path}`, {
       method: req.method === 'POST' ? 'POST' : 'GET', headers, dispatcher: ctx.agent, signal: AbortSignal.timeout(ctx.timeoutMs),
     });
     const body = Buffer.from(await answer.body.arrayBuffer());
@@ -110,7 +113,7 @@ async function forwardOnce(req: Req, res: Res, peer: Peer, ctx: ForwardCtx): Pro
     res.statusCode = answer.statusCode;
     res.end(body);
   } catch (err) {
-    ctx.log.warn('async.forward_failed', { peer: peer.id, address: peer.address, url: req.url ?? '', error: (err as Error).message });
+    ctx.log.warn('async.forward_failed', { peer: peer.id, address: peer.address, path, error: (err as Error).message });
     sendError(res, 503, 'owner_unavailable', new OwnerUnavailable(peer, `did not answer within ${ctx.timeoutMs} ms`).message);
   }
 }
