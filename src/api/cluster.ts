@@ -154,6 +154,14 @@ export interface RoutingSnapshotMsg {
   drainEndpoints: string[];
   /** Every token that may invoke, the whole set (replaces what the DP had). */
   tokens: InvokeTokenMsg[];
+  /** Every data plane the CP knows, the whole set (replaces what the DP had; absent = none). */
+  peers?: DataPlanePeerMsg[];
+}
+
+/** Another data plane, for forwarding reads of the async invocations it accepted (issue #11). */
+export interface DataPlanePeerMsg {
+  dataPlaneId: string;
+  proxyAddress: string;
 }
 
 /** A bearer token a DP accepts for functions with auth 'token'; only its hash crosses the wire. */
@@ -179,6 +187,9 @@ export interface RoutingDeltaMsg {
   upsertTokens: InvokeTokenMsg[];
   /** Token ids refused from this version on. */
   revokeTokens: string[];
+  upsertPeers?: DataPlanePeerMsg[];
+  /** Data plane ids the CP forgot. */
+  removePeers?: string[];
 }
 
 export type RoutingUpdateMsg =

@@ -19,6 +19,7 @@ import { caOf, clusterTokenReader, serverTlsOf } from '../shared/tls-files.js';
 import { isAsyncWaiter } from './async/executor.js';
 import { startAsync } from './async/wiring.js';
 import { coreAuthorizer, startAsyncCompat } from './async/compat.js';
+import { withPeerReads } from './async/peer-reads.js';
 import { DataPlaneCore, type DpEffect } from './core/data-plane.js';
 import { ControlPlaneLink } from './shell/cp-link.js';
 import { guarded } from './shell/guard.js';
@@ -85,7 +86,7 @@ export async function startDataPlane(cfg: DataPlaneConfig, log: Logger): Promise
     await proxy.close();
     throw err;
   });
-  const compat = await startAsyncCompat(cfg, asyncInv.service, coreAuthorizer(core, cfg.auth === 'none' ? 'none' : 'token'), log).catch(async (err: unknown) => {
+  const compat = await startAsyncCompat(cfg, withPeerReads(asyncInv.service, asyncInv.peers), coreAuthorizer(core, cfg.auth === 'none' ? 'none' : 'token'), log).catch(async (err: unknown) => {
     await asyncInv.close();
     link.close();
     await closeServer(proxy.server);

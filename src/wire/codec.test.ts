@@ -68,8 +68,9 @@ const dpEvent: fc.Arbitrary<DataPlaneEventMsg> = fc.oneof(
   fc.record({ case: fc.constant('ack' as const), value: fc.record({ version: fc.nat() }) }),
 );
 const invokeToken = fc.record({ id, sha256Hex: fc.stringMatching(/^[0-9a-f]{64}$/), scope: fc.constantFrom('admin', 'deploy', 'invoke'), namespace: id });
+const peer = fc.record({ dataPlaneId: id, proxyAddress: id });
 const routing: fc.Arbitrary<RoutingUpdateMsg> = fc.oneof(
-  fc.record({ case: fc.constant('snapshot' as const), value: fc.record({ version: fc.nat(), functions: fc.array(spec, { maxLength: 3 }), endpoints: fc.array(endpoint, { maxLength: 3 }), drainEndpoints: fc.array(id, { maxLength: 3 }), tokens: fc.array(invokeToken, { maxLength: 2 }) }) }),
+  fc.record({ case: fc.constant('snapshot' as const), value: fc.record({ version: fc.nat(), functions: fc.array(spec, { maxLength: 3 }), endpoints: fc.array(endpoint, { maxLength: 3 }), drainEndpoints: fc.array(id, { maxLength: 3 }), tokens: fc.array(invokeToken, { maxLength: 2 }), peers: fc.array(peer, { maxLength: 2 }) }) }),
   fc.record({
     case: fc.constant('delta' as const),
     value: fc.record({
@@ -77,6 +78,7 @@ const routing: fc.Arbitrary<RoutingUpdateMsg> = fc.oneof(
       addEndpoints: fc.array(endpoint, { maxLength: 2 }), removeEndpoints: fc.array(id, { maxLength: 2 }), drainEndpoints: fc.array(id, { maxLength: 2 }),
       failures: fc.array(fc.record({ function: id, functionUid: id, code: fc.constantFrom('sandbox_failure' as const, 'unschedulable' as const, 'quota_exceeded' as const), reason: fc.string() }), { maxLength: 2 }),
       upsertTokens: fc.array(invokeToken, { maxLength: 2 }), revokeTokens: fc.array(id, { maxLength: 2 }),
+      upsertPeers: fc.array(peer, { maxLength: 2 }), removePeers: fc.array(id, { maxLength: 2 }),
     }),
   }),
 );

@@ -222,6 +222,11 @@ function invokeToken(t: InvokeTokenMsg, field: string): void {
   str(t.namespace, `${field}.namespace`, wireLimits.idLengthMax);
 }
 
+function dataPlanePeer(p: { dataPlaneId: string; proxyAddress: string }, field: string): void {
+  str(p.dataPlaneId, `${field}.dataPlaneId`, wireLimits.idLengthMax, false);
+  str(p.proxyAddress, `${field}.proxyAddress`, wireLimits.addressLengthMax, false);
+}
+
 // ---------------------------------------------------------------- DP -> CP
 
 export function decodeDataPlaneEvent(ev: DataPlaneEvent): Decoded<DataPlaneEventMsg> {
@@ -285,6 +290,7 @@ export function decodeRoutingUpdate(u: RoutingUpdate): Decoded<RoutingUpdateMsg>
       s.endpoints.forEach((ep, i) => endpoint(ep, `snapshot.endpoints[${i}]`));
       s.drainEndpoints.forEach((id, i) => str(id, `snapshot.drainEndpoints[${i}]`, wireLimits.idLengthMax, false));
       s.tokens.forEach((t, i) => invokeToken(t, `snapshot.tokens[${i}]`));
+      s.peers.forEach((p, i) => dataPlanePeer(p, `snapshot.peers[${i}]`));
       return { case: 'snapshot', value: s };
     }
     if (up.case === 'delta') {
@@ -297,6 +303,8 @@ export function decodeRoutingUpdate(u: RoutingUpdate): Decoded<RoutingUpdateMsg>
       d.drainEndpoints.forEach((id, i) => str(id, `delta.drainEndpoints[${i}]`, wireLimits.idLengthMax, false));
       d.upsertTokens.forEach((t, i) => invokeToken(t, `delta.upsertTokens[${i}]`));
       d.revokeTokens.forEach((id, i) => str(id, `delta.revokeTokens[${i}]`, wireLimits.idLengthMax, false));
+      d.upsertPeers.forEach((p, i) => dataPlanePeer(p, `delta.upsertPeers[${i}]`));
+      d.removePeers.forEach((id, i) => str(id, `delta.removePeers[${i}]`, wireLimits.idLengthMax, false));
       const failures = d.failures.map((f, i) => {
         const code = failureCodes.find((c) => c === (f.code || 'sandbox_failure'));
         if (!code) fail(`delta.failures[${i}].code`, `unknown code ${f.code}`);

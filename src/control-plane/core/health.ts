@@ -137,6 +137,7 @@ export function onDataPlaneHello(s: CoreState, hello: DataPlaneHelloMsg, sendSna
       internalAddress: hello.internalAddress,
     });
   }
+  s.routing.upsertPeer({ dataPlaneId: hello.dataPlaneId, proxyAddress: hello.proxyAddress });
   sendSnapshot(hello.dataPlaneId);
   s.log.info('data_plane.registered', { dataPlaneId: hello.dataPlaneId });
 }
@@ -169,6 +170,7 @@ export function onForgetDataPlaneDeadline(s: CoreState, dataPlaneId: string, now
   const dp = s.dataPlanes.get(dataPlaneId);
   if (!dp || dp.connected || nowMs - dp.disconnectedAtMs < s.peerForgetAfterMs) return;
   s.dataPlanes.delete(dataPlaneId);
+  s.routing.removePeer(dataPlaneId);
   for (const sb of s.sandboxes.values()) {
     if (sb.state === 'draining' && sb.drainPending.delete(dataPlaneId)) maybeFinishDrain(s, sb);
   }
@@ -200,6 +202,8 @@ export function onPeersLoaded(
   for (const r of dataPlanes) {
     if (s.dataPlanes.has(r.id)) continue;
     s.dataPlanes.set(r.id, { ...r, connected: false, disconnectedAtMs: nowMs, expectedBack: true, ackedVersion: 0 });
+    // Its async invocations stay readable through the others (forwarded) once it is back.
+    s.routing.upsertPeer({ dataPlaneId: r.id, proxyAddress: r.proxyAddress });
     s.deadlines.push({ dueMs: nowMs + s.peerForgetAfterMs, kind: 'forget_dp', key: r.id });
     s.deadlines.push({ dueMs: nowMs + restoredDataPlaneGraceMs, kind: 'dp_expected', key: r.id });
   }

@@ -7,6 +7,7 @@
  *   version:   1 ──delta──▶ 2 ──delta──▶ 3          DP at 2 receiving delta 4 = gap ▶ resync
  */
 import type {
+  DataPlanePeerMsg,
   EndpointMsg as Endpoint,
   FunctionFailureCode,
   InvokeTokenMsg,
@@ -16,7 +17,7 @@ import type {
 } from '../../api/cluster.js';
 
 function emptyDelta(): RoutingDelta {
-  return { version: 0, upsertFunctions: [], deleteFunctions: [], addEndpoints: [], removeEndpoints: [], drainEndpoints: [], failures: [], upsertTokens: [], revokeTokens: [] };
+  return { version: 0, upsertFunctions: [], deleteFunctions: [], addEndpoints: [], removeEndpoints: [], drainEndpoints: [], failures: [], upsertTokens: [], revokeTokens: [], upsertPeers: [], removePeers: [] };
 }
 
 export class RoutingTable {
@@ -27,6 +28,8 @@ export class RoutingTable {
   private readonly byFunction = new Map<string, Set<string>>();
   /** Tokens that may invoke `auth: token` functions, by id (only their hashes). */
   private readonly tokens = new Map<string, InvokeTokenMsg>();
+  /** Data planes by id: each DP forwards reads of another's async invocations to it. */
+  private readonly peers = new Map<string, DataPlanePeerMsg>();
   private pending: RoutingDelta = emptyDelta();
   private dirty = false;
 
@@ -133,6 +136,23 @@ export class RoutingTable {
     }
   }
 
+  /** A data plane said hello (or was restored): new or moved ones go in the next delta. */
+  upsertPeer(peer: DataPlanePeerMsg): void {
+    if (this.peers.get(peer.dataPlaneId)?.proxyAddress === peer.proxyAddress) return;
+    this.peers.set(peer.dataPlaneId, { ...peer });
+    this.pending.removePeers = this.pending.removePeers!.filter((id) => id !== peer.dataPlaneId);
+    this.pending.upsertPeers!.push({ ...peer });
+    this.dirty = true;
+  }
+
+  /** A data plane the CP forgot: its invocation ids become unknown (404) on the others. */
+  removePeer(dataPlaneId: string): void {
+    if (!this.peers.delete(dataPlaneId)) return;
+    this.pending.upsertPeers = this.pending.upsertPeers!.filter((p) => p.dataPlaneId !== dataPlaneId);
+    this.pending.removePeers!.push(dataPlaneId);
+    this.dirty = true;
+  }
+
   tokenCount(): number {
     return this.tokens.size;
   }
@@ -156,6 +176,7 @@ export class RoutingTable {
       endpoints: [...this.endpoints.values()],
       drainEndpoints: draining,
       tokens: [...this.tokens.values()],
+      peers: [...this.peers.values()],
     };
   }
 

@@ -19,6 +19,7 @@ import { forwardHeaders, resolveFunction, sendError } from '../shell/http-util.j
 import { bearerOf, sha256Hex, tokenId } from '../../shared/secrets.js';
 import type { DataPlaneCore, InvokeVerdict } from '../core/data-plane.js';
 import type { AsyncInvocation } from './types.js';
+import { OwnerUnavailable } from './peer-forward.js';
 
 /**
  * The invocation auth of the proxy, for a request that bypasses it: the verdict for a function
@@ -123,6 +124,8 @@ async function submitOne(service: AsyncServicePort, opts: CompatOptions, wallNow
 export function compatResultsHandler(service: AsyncServicePort, log: Logger) {
   return (req: IncomingMessage, res: ServerResponse): void => {
     void readResult(service, req, res).catch((err: unknown) => {
+      // Another DP holds it (per-DP store) and did not answer: not lost, only unreachable.
+      if (err instanceof OwnerUnavailable) return sendError(res, 503, 'owner_unavailable', err.message);
       log.warn('async_compat.read_failed', { error: err instanceof Error ? err.message : String(err) });
       sendError(res, 503, 'async_store_unavailable', 'the async store could not be read');
     });

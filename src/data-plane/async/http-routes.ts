@@ -8,6 +8,7 @@ import { isIP } from 'node:net';
 import type { Clock } from '../../shared/clock.js';
 import type { Logger } from '../../shared/logger.js';
 import { declaredLength, hopByHop, sendError, sendJson, type Req, type Res } from '../shell/http-util.js';
+import type { AsyncPeers } from './peer-forward.js';
 import { asyncStatuses } from './routes-util.js';
 import { AsyncService, invocationView, summaryView } from './service.js';
 
@@ -34,6 +35,8 @@ export interface AsyncHttpDeps {
   authorize(req: Req, res: Res, fnKey: string): boolean;
   /** The same check without an answer: which items a list without `function=` may show. */
   mayRead(req: Req, fnKey: string): boolean;
+  /** With a per-DP store: forwards reads and re-drives of another DP's ids to it (null: shared store). */
+  peers?: AsyncPeers | null;
 }
 
 /** Accepts one async invocation: buffers the body (bounded), stores it durably, answers 202. */
@@ -83,10 +86,19 @@ export async function invocationRoutes(d: AsyncHttpDeps, req: Req, res: Res): Pr
   const rest = url.pathname.slice(invocationsPrefix.length).split('/').filter((s) => s !== '');
   const method = req.method ?? 'GET';
   if (rest.length === 0 && method === 'GET') return list(d, req, res, url);
+  // Another DP's invocation (its store is its own): that DP answers, one hop away. Only the two
+  // id routes are forwarded, on a path rebuilt from the parsed id (nothing else of the URL).
+  const isGet = rest.length === 1 && method === 'GET';
+  const isRetry = rest.length === 2 && rest[1] === 'retry' && method === 'POST';
+  const owner = (isGet || isRetry) && d.peers ? d.peers.route(rest[0]!, req) : null;
+  if (owner?.kind === 'forward') {
+    return d.peers!.forward(req, res, owner.peer, `${invocationsPrefix}/${encodeURIComponent(rest[0]!)}${isRetry ? '/retry' : ''}`);
+  }
   if (rest.length === 1 && method === 'GET') {
     const inv = await d.service.get(rest[0]!);
     if (!inv) return sendError(res, 404, 'invocation_not_found', `no invocation ${rest[0]}`);
-    if (!d.authorize(req, res, inv.functionKey)) return;
+    // A DP reading for its compatibility results port (cluster token) reads as that port does.
+    if (!d.peers?.isPeerRead(req) && !d.authorize(req, res, inv.functionKey)) return;
     return sendJson(res, 200, invocationView(inv));
   }
   if (rest.length === 2 && rest[1] === 'retry' && method === 'POST') {

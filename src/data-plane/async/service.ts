@@ -59,6 +59,8 @@ class QueueCounts {
 export class AsyncService {
   readonly counts = new QueueCounts();
   private runner: AsyncRunner | null = null;
+  /** Names this DP in new ids when its store is its own ('' with a shared store; see owner.ts). */
+  ownerTag = '';
   /** Metrics hook, called once per new accept. */
   onAccepted: (functionKey: string) => void = () => {};
 
@@ -92,7 +94,7 @@ export class AsyncService {
     const refused = this.checkLimits(input);
     if (refused) return refused;
     const inv: AsyncInvocation = {
-      id: asyncInvocationId(nowMs, this.randomBytes()),
+      id: asyncInvocationId(nowMs, this.randomBytes(), this.ownerTag),
       functionKey: input.functionKey,
       request: {
         method: input.method, path: input.path, query: input.query ?? '', headers: input.headers, body: Buffer.from(input.body),

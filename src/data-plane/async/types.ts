@@ -92,12 +92,13 @@ export type AsyncInvocationSummary = Omit<AsyncInvocation, 'request' | 'result'>
 const idTimeDigits = 9;
 
 /**
- * A new id: base-36 acceptance time (so ids sort by time, which paging relies on) plus random
+ * A new id: base-36 acceptance time (so ids sort by time, which paging relies on), the owner
+ * tag of the accepting DP when its store is its own (see async/owner.ts; '' = none), plus random
  * bytes from the caller (shells pass crypto randomness; tests pass fixed bytes).
  */
-export function asyncInvocationId(nowMs: number, random: Uint8Array): string {
+export function asyncInvocationId(nowMs: number, random: Uint8Array, ownerTag = ''): string {
   const time = Math.max(0, Math.floor(nowMs)).toString(36).padStart(idTimeDigits, '0');
-  return `${time}-${Buffer.from(random).toString('hex')}`;
+  return `${time}-${ownerTag === '' ? '' : `${ownerTag}-`}${Buffer.from(random).toString('hex')}`;
 }
 
 export function summarize(inv: AsyncInvocation): AsyncInvocationSummary {

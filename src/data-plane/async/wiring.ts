@@ -12,6 +12,7 @@ import type client from 'prom-client';
 import type { DataPlaneConfig } from '../../config/compile.js';
 import type { Clock } from '../../shared/clock.js';
 import type { Logger } from '../../shared/logger.js';
+import { caOf, clusterTokenReader } from '../../shared/tls-files.js';
 import { seededRng } from '../../shared/rng.js';
 import type { DataPlaneCore, DpEffect } from '../core/data-plane.js';
 import type { InvocationProxy } from '../shell/proxy.js';
@@ -21,6 +22,8 @@ import { executeAsync } from './executor.js';
 import { registerAsyncMetrics } from './metrics.js';
 import { openRedisAsyncStore } from './redis-async-store.js';
 import { retryPolicyDefaults } from './retry-policy.js';
+import { asyncPeers, type AsyncPeers } from './peer-forward.js';
+import { ownerTagOf } from './owner.js';
 import { AsyncService } from './service.js';
 import { openSqliteAsyncStore } from './sqlite-async-store.js';
 import type { AsyncStore, AsyncStoreOptions } from './store.js';
@@ -35,6 +38,8 @@ const idRandomBytes = 8;
 export interface RunningAsync {
   service: AsyncService;
   dispatcher: AsyncDispatcher;
+  /** Forwarding to the DP that holds an id (per-DP store), for the compatibility results port too. */
+  peers: AsyncPeers | null;
   close(): Promise<void>;
 }
 
@@ -80,7 +85,13 @@ export async function startAsync(
     },
   });
   service.attachRunner(dispatcher);
-  proxy.asyncHttp = { service, clock: durable, log, bodyBytesMax: cfg.asyncBodyBytesMax, callbackAllowPrivate: cfg.asyncCallbackAllowPrivate };
+  // A store of its own (SQLite): ids name this DP, and reads of the others' ids go to them.
+  const perDpStore = !cfg.asyncStore.startsWith('redis://');
+  if (perDpStore) service.ownerTag = ownerTagOf(id);
+  const peers = perDpStore ? asyncPeers(core, {
+    selfId: id, tls: cfg.tlsCertFile !== '', ca: caOf(cfg.tlsCaFile), clusterToken: clusterTokenReader(cfg.clusterTokenFile),
+  }, log) : null;
+  proxy.asyncHttp = { service, clock: durable, log, bodyBytesMax: cfg.asyncBodyBytesMax, callbackAllowPrivate: cfg.asyncCallbackAllowPrivate, peers };
   await service.start(durable.nowMs());
   callbacks.start();
   const gc = setInterval(() => {
@@ -91,12 +102,13 @@ export async function startAsync(
   }, asyncCountsRefreshMs);
   log.info('async.started', { store: cfg.asyncStore || 'sqlite', consumer: id });
   return {
-    service, dispatcher,
+    service, dispatcher, peers,
     async close() {
       clearInterval(gc);
       clearInterval(refresh);
       proxy.asyncHttp = null;
       await callbacks.close();
+      await peers?.close();
       // Stop claiming; leases of what is running lapse and another DP (or a restart) claims them.
       await service.close();
     },

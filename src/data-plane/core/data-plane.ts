@@ -91,6 +91,15 @@ export class DataPlaneCore {
     return this.table.tokens;
   }
 
+  /** Data planes the CP knows, id -> proxy address (async reads are forwarded only there). */
+  get peers(): ReadonlyMap<string, string> {
+    return this.table.peers;
+  }
+
+  get peersVersion(): number {
+    return this.table.peersVersion;
+  }
+
   admit(name: string, w: Waiter, nowMs: number): AdmitResult {
     const effects: DpEffect[] = [];
     const fn = this.table.functions.get(name);

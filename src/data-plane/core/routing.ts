@@ -50,6 +50,10 @@ export class RoutingTable {
   private readonly detached = new Map<string, DpEndpoint>();
   /** Tokens that may invoke `auth: token` functions, by id: replaced by snapshots, changed by deltas. */
   readonly tokens = new Map<string, InvokeTokenMsg>();
+  /** Other data planes (and this one): id -> proxy address, only as the CP sent them. */
+  readonly peers = new Map<string, string>();
+  /** Bumped on every peer change, so a shell can cache what it derives from `peers`. */
+  peersVersion = 0;
   /** A snapshot has been applied since the process started: the table is worth routing by. */
   synced = false;
   version = 0;
@@ -105,6 +109,7 @@ export class RoutingTable {
     const grown = new Set<DpFunction>();
     for (const id of delta.revokeTokens) this.tokens.delete(id);
     for (const t of delta.upsertTokens) this.tokens.set(t.id, t);
+    this.applyPeers(delta.removePeers ?? [], delta.upsertPeers ?? []);
     for (const id of delta.removeEndpoints) this.removeEndpoint(id, effects);
     for (const id of delta.drainEndpoints) this.drainEndpoint(id, effects);
     for (const ref of delta.deleteFunctions) {
@@ -124,10 +129,18 @@ export class RoutingTable {
     for (const fn of grown) if (!fn.deleted && fn.queued > 0) this.hooks.dispatchQueued(fn, nowMs, effects);
   }
 
+  private applyPeers(removed: readonly string[], upserted: readonly { dataPlaneId: string; proxyAddress: string }[]): void {
+    for (const id of removed) this.peers.delete(id);
+    for (const p of upserted) this.peers.set(p.dataPlaneId, p.proxyAddress);
+    this.peersVersion += 1;
+  }
+
   private applySnapshot(snap: RoutingSnapshotMsg, nowMs: number, effects: DpEffect[]): void {
     this.synced = true;
     this.tokens.clear();
     for (const t of snap.tokens) this.tokens.set(t.id, t);
+    this.peers.clear();
+    this.applyPeers([], snap.peers ?? []);
     const names = new Set(snap.functions.map((f) => f.name));
     for (const fn of [...this.functions.values()]) if (!names.has(fn.name)) this.deleteFunction(fn, nowMs, effects);
     for (const spec of snap.functions) this.upsertFunction(spec, nowMs, effects);

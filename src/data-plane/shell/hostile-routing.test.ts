@@ -29,9 +29,9 @@ const leaves = {
 
 /**
  * The codec checks the tenancy fields strictly (a spec's auth against a fixed set, every field
- * of a token): random text there makes it refuse most updates with a function or token, and the
- * core would see too few. Specs get a valid auth derived from the random one; token lists become
- * valid tokens (hostile tokens are the codec tests' subject, not this one's).
+ * of a token, a DP peer's id and address): random text there makes it refuse most updates with a
+ * function, token or peer, and the core would see too few. Specs get a valid auth derived from
+ * the random one; token and peer lists become valid ones (hostile ones are the codec tests' subject).
  */
 const validToken = (i: number) => ({ id: `t${i}`, sha256Hex: 'a'.repeat(64), scope: ['admin', 'deploy', 'invoke'][i % 3]!, namespace: 'team-a' });
 
@@ -43,6 +43,8 @@ function tenancyFieldsValid<T>(init: T): T {
     if (k === 'auth' && typeof v === 'string') out[k] = v.length % 2 === 0 ? 'none' : 'token';
     else if ((k === 'tokens' || k === 'upsertTokens') && Array.isArray(v)) out[k] = v.slice(0, 3).map((_, i) => validToken(i));
     else if (k === 'revokeTokens' && Array.isArray(v)) out[k] = v.slice(0, 3).map((x) => `t${String(x).length % 4}`);
+    else if ((k === 'peers' || k === 'upsertPeers') && Array.isArray(v)) out[k] = v.slice(0, 3).map((_, i) => ({ dataPlaneId: `dp${i}`, proxyAddress: `h:${i + 1}` }));
+    else if (k === 'removePeers' && Array.isArray(v)) out[k] = v.slice(0, 3).map((x) => `dp${String(x).length % 4}`);
     else out[k] = tenancyFieldsValid(v);
   }
   return out as T;

@@ -29,6 +29,7 @@ import {
   newWaiter, type DataPlaneCore, type DpEffect, type DpEndpoint, type DpFunction, type PresentedToken, type Waiter,
 } from '../core/data-plane.js';
 import { invocationRoutes, invocationsPrefix, submitAsync, wantsAsync, type AsyncHttpDeps } from '../async/http-routes.js';
+import { forwardedFromHeader } from '../async/owner.js';
 import { guarded, runGuarded } from './guard.js';
 import { UpstreamCall } from './upstream-call.js';
 import {
@@ -204,7 +205,8 @@ export class InvocationProxy {
       sendError(res, 503, 'not_ready', 'the data plane is starting; retry');
       return;
     }
-    if (this.compatSubmit) {
+    // In compatibility mode too, another DP's forwarded read of an invocation held here is answered.
+    if (this.compatSubmit && !(req.headers[forwardedFromHeader] !== undefined && (req.url ?? '').startsWith(invocationsPrefix))) {
       this.compatSubmit(req as IncomingMessage, res as ServerResponse);
       return;
     }
