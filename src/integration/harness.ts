@@ -96,6 +96,7 @@ export class TestCluster {
       for (let i = 0; i < (this.opts.workers ?? 1); i += 1) await this.startWorker(`worker-${i + 1}`);
       await waitFor(async () => (await this.get(`http://127.0.0.1:${this.internalPort}/health`)).status === 200, 15_000, 'data plane healthy');
       await this.waitWorkers(this.opts.workers ?? 1);
+      await this.waitDataPlaneReady();
     } catch (err) {
       // A suite whose cluster does not come up fails in its `before`: say why, with the logs.
       throw new Error(`cluster did not start: ${(err as Error).message}\n${this.dumpLogs()}`, { cause: err });
@@ -120,6 +121,20 @@ export class TestCluster {
     const w = this.spawn(id, ['worker', '--id', id, '--port', String(port), '--control-plane', `127.0.0.1:${this.rpcPort}`, '--runtime', this.opts.runtime ?? 'process', '--state-dir', this.stateDir, '--heartbeat-period-ms', '250', '--cluster-token-file', this.clusterTokenFile, ...this.tlsArgs('worker'), ...isolation, ...extra]);
     this.workers.push(w);
     return w;
+  }
+
+  /**
+   * What a front end waits for (the readiness check: a routing table, and in compatibility mode
+   * the async side), and the async side in any mode (it answers 503 until it is wired).
+   */
+  async waitDataPlaneReady(): Promise<void> {
+    await waitFor(async () => {
+      const check = await this.send('GET', `${this.proxy}/`, undefined, { 'x-dirigent-ready-check': '1' });
+      if (check.status !== 200) return false;
+      // In compatibility mode every request is a submission, and the check above covers it.
+      if ((this.opts.dpArgs ?? []).includes('all')) return true;
+      return (await this.send('GET', `${this.proxy}/v1/invocations?limit=1`, undefined, { host: '127.0.0.1' })).status !== 503;
+    }, 15_000, 'data plane ready');
   }
 
   async waitWorkers(n: number): Promise<void> {

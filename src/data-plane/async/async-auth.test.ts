@@ -110,6 +110,9 @@ describe('async invocations of auth: token functions', { timeout: 30_000 }, () =
     }, 10_000, 'succeeded');
     assert.equal(seen.length, 1);
     assert.equal(seen[0]!.authorization, undefined);
+    assert.equal(seen[0]!['x-dirigent-submit-token'], undefined, 'the sandbox sees no trace of the token');
+    const stored = await service.get(id);
+    assert.ok(stored && !JSON.stringify(stored.request.headers).includes(a.token), 'the store never holds the bearer secret');
     // A list without function= shows only what the caller may read.
     const ids = async (headers: Record<string, string>): Promise<string[]> =>
       (JSON.parse((await send(port, 'GET', '/v1/invocations', headers)).body) as { items: { id: string }[] }).items.map((i) => i.id);

@@ -8,6 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { silentLogger } from '../../shared/logger.js';
+import { newToken, sha256Hex } from '../../shared/secrets.js';
 import {
   allowAll,
   asyncStatusHeader,
@@ -89,8 +90,9 @@ describe('async compatibility mode', () => {
     assert.match(await res.text(), /asyncBodyBytesMax/);
   });
 
-  it('checks invocation auth as the proxy does, and never stores the token', async () => {
-    const guarded = createCompatProxyServer(service, { ...opts, authorize: (fn, authz) => (fn !== 'secret' ? 'allowed' : authz === 'Bearer good' ? 'allowed' : authz === undefined ? 'unauthorized' : 'forbidden') }, () => 0, silentLogger);
+  it('checks invocation auth as the proxy does, and never stores the token, only its id and digest', async () => {
+    const good = newToken();
+    const guarded = createCompatProxyServer(service, { ...opts, authorize: (fn, authz) => (fn !== 'secret' ? 'allowed' : authz === `Bearer ${good.token}` ? 'allowed' : authz === undefined ? 'unauthorized' : 'forbidden') }, () => 0, silentLogger);
     await new Promise<void>((resolve) => guarded.listen(0, '127.0.0.1', resolve));
     const url = `http://127.0.0.1:${(guarded.address() as AddressInfo).port}/function/secret/`;
     try {
@@ -100,8 +102,13 @@ describe('async compatibility mode', () => {
       assert.equal(none.headers.get('www-authenticate'), 'Bearer');
       assert.equal((await fetch(url, { method: 'POST', body: 'x', headers: { authorization: 'Bearer bad' } })).status, 403);
       assert.equal(service.submitted.length, before, 'refused requests are not stored');
-      assert.equal((await fetch(url, { method: 'POST', body: 'x', headers: { authorization: 'Bearer good' } })).status, 200);
-      assert.equal(service.submitted.at(-1)!.headers.authorization, undefined);
+      // A client cannot plant the stored form of someone else's token.
+      const planted = { authorization: `Bearer ${good.token}`, 'x-dirigent-submit-token': 'other:00' };
+      assert.equal((await fetch(url, { method: 'POST', body: 'x', headers: planted })).status, 200);
+      const stored = service.submitted.at(-1)!.headers;
+      assert.equal(stored.authorization, undefined);
+      assert.equal(stored['x-dirigent-submit-token'], `${good.id}:${sha256Hex(good.token)}`);
+      assert.ok(!JSON.stringify(stored).includes(good.token), 'the secret is not stored');
     } finally {
       guarded.closeAllConnections();
       await new Promise<void>((resolve) => guarded.close(() => resolve()));

@@ -18,6 +18,7 @@ import type { Logger } from '../../shared/logger.js';
 import { forwardHeaders, resolveFunction, sendError } from '../shell/http-util.js';
 import { bearerOf, sha256Hex, tokenId } from '../../shared/secrets.js';
 import type { DataPlaneCore, InvokeVerdict } from '../core/data-plane.js';
+import { submitTokenHeader, submitTokenOf } from './submit-token.js';
 import type { AsyncInvocation } from './types.js';
 import { OwnerUnavailable } from './peer-forward.js';
 
@@ -100,8 +101,12 @@ async function submitOne(service: AsyncServicePort, opts: CompatOptions, wallNow
     return;
   }
   const headers = singleValued(forwardHeaders(req));
-  // The token was checked here: the function never sees it, and the store never keeps it.
+  // The token was checked here: the function never sees it, and the store never keeps it. As on
+  // the normal async path, its id and digest stay, so each attempt checks it again.
   delete headers.authorization;
+  delete headers[submitTokenHeader];
+  const submitToken = (opts.authorize ?? allowAll) === allowAll ? undefined : submitTokenOf(req.headers.authorization);
+  if (submitToken !== undefined) headers[submitTokenHeader] = submitToken;
   const question = route.path.indexOf('?');
   const result = await service.submit({
     functionKey: route.fn,

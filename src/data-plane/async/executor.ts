@@ -9,10 +9,10 @@
 import type { Dispatcher } from 'undici';
 import { Header } from '../../api/types.js';
 import type { Clock } from '../../shared/clock.js';
-import { bearerOf, sha256Hex, tokenId } from '../../shared/secrets.js';
 import { newWaiter, type DataPlaneCore, type DpEffect, type DpEndpoint, type Waiter } from '../core/data-plane.js';
 import { hopByHop } from '../shell/http-util.js';
 import type { ExecOutcome } from './dispatcher.js';
+import { storedSubmitToken, submitTokenHeader } from './submit-token.js';
 import type { AsyncInvocation } from './types.js';
 
 export const truncatedHeader = 'x-dirigent-result-truncated';
@@ -80,6 +80,7 @@ async function send(d: ExecutorDeps, w: AsyncWaiter, inv: AsyncInvocation): Prom
     const headers: Record<string, string> = { ...inv.request.headers, [Header.sandbox]: ep.id };
     // Checked before admitting (tokenRefusal): function code never sees the caller's token.
     delete headers.authorization;
+    delete headers[submitTokenHeader];
     const path = inv.request.query ? `${inv.request.path}?${inv.request.query}` : inv.request.path;
     const res = await d.poolFor(ep).request({
       method: inv.request.method as Dispatcher.HttpMethod, path, headers,
@@ -105,16 +106,15 @@ async function send(d: ExecutorDeps, w: AsyncWaiter, inv: AsyncInvocation): Prom
 }
 
 /**
- * An auth: token function's stored request carries the submitter's token: each attempt checks it
- * again as a sync invocation would (a token revoked since the submit no longer runs it).
+ * An auth: token function's stored request carries the submitter's token id and digest: each
+ * attempt checks them again as a sync invocation would (a token revoked since the submit no
+ * longer runs it).
  */
 function tokenRefusal(d: ExecutorDeps, inv: AsyncInvocation): { status: number; error: string } | null {
   if (!d.authToken) return null;
   const fn = d.core.functions.get(inv.functionKey);
   if (!fn || fn.spec.auth !== 'token') return null;
-  const bearer = bearerOf(inv.request.headers.authorization);
-  const id = bearer === null ? null : tokenId(bearer);
-  const verdict = d.core.invokeVerdict(fn, id === null ? null : { id, sha256Hex: sha256Hex(bearer!) });
+  const verdict = d.core.invokeVerdict(fn, storedSubmitToken(inv.request.headers));
   if (verdict === 'allowed') return null;
   return verdict === 'unauthorized'
     ? { status: 401, error: `unauthorized: the token of the submit may no longer invoke ${fn.name}` }

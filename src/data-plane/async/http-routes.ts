@@ -10,6 +10,7 @@ import type { Logger } from '../../shared/logger.js';
 import { declaredLength, hopByHop, sendError, sendJson, type Req, type Res } from '../shell/http-util.js';
 import type { AsyncPeers } from './peer-forward.js';
 import { asyncStatuses } from './routes-util.js';
+import { submitTokenHeader, submitTokenOf } from './submit-token.js';
 import { AsyncService, invocationView, summaryView } from './service.js';
 
 export const invocationsPrefix = '/v1/invocations';
@@ -17,7 +18,8 @@ export const invocationsPrefix = '/v1/invocations';
 export const idempotencyKeyCharsMax = 256;
 export const callbackUrlCharsMax = 2_048;
 /** Headers that steer the async intake itself and are not part of the stored request. */
-const intakeHeaders = new Set(['prefer', 'x-dirigent-invocation', 'idempotency-key', 'x-callback-url', 'content-length']);
+const intakeHeaders = new Set(['prefer', 'x-dirigent-invocation', 'idempotency-key', 'x-callback-url', 'content-length', submitTokenHeader]);
+
 
 export function wantsAsync(req: Req): boolean {
   const prefer = req.headers.prefer;
@@ -141,16 +143,18 @@ function header(req: Req, name: string): string | undefined {
 }
 
 /**
- * The headers kept with the request: no hop-by-hop or intake headers. Authorization is kept only
- * for auth: token functions, so the execution passes the same token check the submit did.
+ * The headers kept with the request: no hop-by-hop or intake headers, never Authorization. An
+ * auth: token function's request keeps the token's id and digest instead (submitTokenHeader), so
+ * each execution passes the same token check the submit did.
  */
-function storedHeaders(req: Req, keepAuth: boolean): Record<string, string> {
+function storedHeaders(req: Req, keepToken: boolean): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [k, v] of Object.entries(req.headers)) {
-    if (v === undefined || k.startsWith(':') || hopByHop.has(k) || intakeHeaders.has(k)) continue;
-    if (k === 'authorization' && !keepAuth) continue;
+    if (v === undefined || k.startsWith(':') || hopByHop.has(k) || intakeHeaders.has(k) || k === 'authorization') continue;
     out[k] = Array.isArray(v) ? v.join(', ') : v;
   }
+  const token = keepToken ? submitTokenOf(req.headers.authorization) : undefined;
+  if (token !== undefined) out[submitTokenHeader] = token;
   return out;
 }
 
