@@ -46,6 +46,12 @@ export class AsyncDispatcher implements AsyncRunner {
   private readonly held = new Map<string, AsyncInvocation>();
   private readonly waiting = new Map<string, AsyncInvocation[]>();
   private readonly running = new Map<string, number>();
+  /**
+   * Ids whose run ended while a claim was in flight: that claim may hand them back (a lease that
+   * lapsed under load is claimable by its own consumer too), and starting one again would run a
+   * finished invocation twice. Cleared when the claim's answer has been taken in.
+   */
+  private readonly endedDuringClaim = new Set<string>();
   private claimTimer: NodeJS.Timeout | null = null;
   private renewTimer: NodeJS.Timeout | null = null;
   private claiming = false;
@@ -97,8 +103,10 @@ export class AsyncDispatcher implements AsyncRunner {
       this.d.log.warn('async.claim_failed', { error: (err as Error).message });
       return;
     }
+    const ended = new Set(this.endedDuringClaim);
+    this.endedDuringClaim.clear();
     for (const inv of claimed) {
-      if (this.held.has(inv.id)) continue;
+      if (this.held.has(inv.id) || ended.has(inv.id)) continue;
       this.held.set(inv.id, inv);
       const q = this.waiting.get(inv.functionKey) ?? [];
       q.push(inv);
@@ -116,6 +124,7 @@ export class AsyncDispatcher implements AsyncRunner {
       void this.runOne(inv).finally(() => {
         this.running.set(fn, (this.running.get(fn) ?? 1) - 1);
         this.held.delete(inv.id);
+        if (this.claiming) this.endedDuringClaim.add(inv.id);
         this.pump(fn);
       });
     }
