@@ -54,6 +54,14 @@ class Scenario {
   readonly recordFile: string;
   /** For each DP kill: dirigent_dp_async_held read just before it (a diagnostic). */
   readonly heldAtKills: number[] = [];
+  /** When each DP kill happened (to match re-runs against kills in the logs). */
+  readonly killTimes: string[] = [];
+  /** Seconds since the run began at each step (kills, restarts, all accepted, all succeeded). */
+  readonly steps: string[] = [];
+  private runStartMs = Date.now();
+  step(what: string): void {
+    this.steps.push(`${what}@${((Date.now() - this.runStartMs) / 1000).toFixed(1)}`);
+  }
 
   constructor(private readonly dpArgs: string[]) {
     // Unisolated: the recorder writes to a file of the test (walls are sandbox-walls.test.ts's).
@@ -97,11 +105,14 @@ class Scenario {
     const m = await this.c.get(`http://127.0.0.1:${dp.internalPort}/metrics`).catch(() => null);
     this.heldAtKills.push(Number(/^dirigent_dp_async_held (\d+)/m.exec(m?.text ?? '')?.[1] ?? -1));
     const proc = dp.proc!;
+    this.killTimes.push(new Date().toISOString());
     dp.proc = null;
     await stopProc(proc, 'SIGKILL');
+    this.step(`${dp.name}-killed`);
     if (staysDead) return;
     dp.restarts += 1;
     await this.spawnDp(dp);
+    this.step(`${dp.name}-back`);
   }
 
   /** One client: takes the next index, submits until a 202 (any DP alive), records the id. */
@@ -124,11 +135,12 @@ class Scenario {
 
   /** Submits all invocations with `submitsInFlight` clients while `chaos` runs its kills. */
   async run(chaos: (acceptedAtLeast: (n: number) => Promise<void>) => Promise<void>): Promise<void> {
+    this.runStartMs = Date.now();
     let n = 0;
     const next = (): number => n++;
     const clients = Array.from({ length: submitsInFlight }, () => this.client(next));
     const acceptedAtLeast = (k: number): Promise<void> => waitFor(() => this.accepted.size >= k, allSucceededWaitMs, `${k} accepted`);
-    await Promise.all([...clients, chaos(acceptedAtLeast)]);
+    await Promise.all([Promise.all(clients).then(() => this.step('all-accepted')), chaos(acceptedAtLeast)]);
   }
 
   /** Ids of `rec` invocations in a status, from every page of the list. */
@@ -151,6 +163,8 @@ class Scenario {
     const want = new Set(this.accepted.values());
     let missing = want.size;
     await waitFor(async () => {
+      // Cheap first (one id per unfinished status), the full listing only once nothing is left.
+      if (!(await this.noneIn('queued')) || !(await this.noneIn('running'))) return false;
       const done = await this.listed('succeeded');
       missing = [...want].filter((id) => !done.has(id)).length;
       if (missing > 0) await sleep(500);
@@ -158,6 +172,12 @@ class Scenario {
     }, allSucceededWaitMs, `every accepted invocation succeeded (last count: ${missing} not yet)`).catch((err: Error) => {
       throw new Error(`${err.message} (${missing} of ${want.size} not succeeded)\n${this.c.dumpLogs()}`);
     });
+    this.step('all-succeeded');
+  }
+
+  async noneIn(status: string): Promise<boolean> {
+    const r = await this.c.get(`${this.proxyOf(this.alive()[0]!)}/v1/invocations?function=rec&status=${status}&limit=1`);
+    return r.status === 200 && (r.json as { items: unknown[] }).items.length === 0;
   }
 
   /** Executions per id from the record file: every line is one execution (`<id> <attempt>`). */
@@ -186,8 +206,12 @@ class Scenario {
     for (const r of runs.values()) lines += r.length;
     const duplicates = lines - runs.size;
     const sameAttempt = [...runs.values()].filter((r) => new Set(r).size < r.length).length;
-    const note = `${label}: accepted ${want.size}, executions ${lines}, duplicates ${duplicates} (${sameAttempt} ids re-run with the same attempt number), `
-      + `bound ${bound}, held at the DP kills ${JSON.stringify(this.heldAtKills)}, wall ${Math.round((Date.now() - startedMs) / 1000)} s`;
+    // How the re-run ids ran: "1,1" = attempt 1 twice (cut off by a kill), "1,2" = retried after a failed attempt.
+    const patterns: Record<string, number> = {};
+    for (const r of runs.values()) if (r.length > 1) patterns[r.join(',')] = (patterns[r.join(',')] ?? 0) + 1;
+    const note = `${label}: accepted ${want.size}, executions ${lines}, duplicates ${duplicates} (${sameAttempt} ids re-run with the same attempt number; `
+      + `runs of re-run ids ${JSON.stringify(patterns)}), bound ${bound}, held at the DP kills ${JSON.stringify(this.heldAtKills)} at ${JSON.stringify(this.killTimes)}, `
+      + `steps ${this.steps.join(' ')}, wall ${Math.round((Date.now() - startedMs) / 1000)} s`;
     t.diagnostic(note);
     console.log(`async-at-least-once ${note}`);
     assert.equal(want.size, invocationsTotal);
@@ -216,7 +240,9 @@ async function killThreeDpsAndTheCp(s: Scenario, acceptedAtLeast: (n: number) =>
   await acceptedAtLeast(1_500);
   await s.killDp(dp, false);
   await acceptedAtLeast(3_500);
+  s.step('cp-kill');
   await s.c.restartControlPlane();
+  s.step('cp-back');
   await acceptedAtLeast(5_000);
   await s.killDp(dp, false);
   await acceptedAtLeast(7_500);
@@ -247,5 +273,50 @@ describe('at least once: SQLite store, 1 DP SIGKILLed 3 times, the CP once', { t
     await s.run((atLeast) => killThreeDpsAndTheCp(s, atLeast));
     await s.waitAllSucceeded();
     s.verify(t, 'sqlite', duplicateBound(3), startedMs);
+  });
+});
+
+describe('at least once: Redis store, 1 DP SIGKILLed 3 times, the CP once', { timeout: scenarioTimeoutMs, skip: redisMissing }, () => {
+  const redis = new TestRedis();
+  let s: Scenario;
+  before(async () => {
+    await redis.start();
+    s = new Scenario(dpArgs(['--async-store', redis.url]));
+    await s.start(1);
+  });
+  after(async () => {
+    await s?.stop();
+    await redis.destroy();
+  });
+
+  it(`${invocationsTotal} accepted invocations all succeed; duplicates bounded`, async (t) => {
+    const startedMs = Date.now();
+    await s.run((atLeast) => killThreeDpsAndTheCp(s, atLeast));
+    await s.waitAllSucceeded();
+    s.verify(t, 'redis', duplicateBound(3), startedMs);
+  });
+});
+
+describe('at least once: Redis store, 2 DPs, one SIGKILLed for good', { timeout: scenarioTimeoutMs, skip: redisMissing }, () => {
+  const redis = new TestRedis();
+  let s: Scenario;
+  before(async () => {
+    await redis.start();
+    s = new Scenario(dpArgs(['--async-store', redis.url]));
+    await s.start(2);
+  });
+  after(async () => {
+    await s?.stop();
+    await redis.destroy();
+  });
+
+  it(`${invocationsTotal} accepted invocations all succeed through the surviving DP; duplicates bounded`, async (t) => {
+    const startedMs = Date.now();
+    await s.run(async (atLeast) => {
+      await atLeast(4_000);
+      await s.killDp(s.dps[0]!, true);
+    });
+    await s.waitAllSucceeded();
+    s.verify(t, 'redis-2dp', duplicateBound(1), startedMs);
   });
 });
