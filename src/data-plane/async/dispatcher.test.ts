@@ -27,6 +27,15 @@ function deferred<T>(): { promise: Promise<T>; resolve(v: T): void } {
 
 const settle = (): Promise<void> => new Promise((r) => setImmediate(r));
 
+/** Until `pred` holds; fails after `turnsMax` timer turns (no wall-clock assertion). */
+async function until(pred: () => boolean, what: string, turnsMax = 500): Promise<void> {
+  for (let i = 0; i < turnsMax; i += 1) {
+    if (pred()) return;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  assert.fail(`never happened: ${what}`);
+}
+
 function setup(): { d: AsyncDispatcher; claims: ReturnType<typeof deferred<AsyncInvocation[]>>[]; runs: ReturnType<typeof deferred<ExecOutcome>>[]; started: string[] } {
   const claims: ReturnType<typeof deferred<AsyncInvocation[]>>[] = [];
   const runs: ReturnType<typeof deferred<ExecOutcome>>[] = [];
@@ -79,5 +88,29 @@ describe('AsyncDispatcher', () => {
     await settle();
     assert.equal(d.heldCount, 0);
     await d.close();
+  });
+
+  it('renews the leases of everything it holds at once, not one after another', async () => {
+    const renewed: string[] = [];
+    const claims: ReturnType<typeof deferred<AsyncInvocation[]>>[] = [];
+    const store = {
+      claim: () => { const c = deferred<AsyncInvocation[]>(); claims.push(c); return c.promise; },
+      // A store round trip that does not come back (yet): a sequential loop would stop at the first.
+      renew: (id: string) => { renewed.push(id); return new Promise(() => {}); },
+    } as unknown as AsyncStore;
+    const d = new AsyncDispatcher({
+      store, consumerId: 'dp', clock: { nowMs: () => 1_000, wallMs: () => 1_000 }, rng: seededRng(1), log: silentLogger,
+      policy: retryPolicyDefaults, claimLeaseMs: 150, capacity: () => 1, ready: () => true, retried: () => {}, finished: () => {},
+      execute: () => new Promise(() => {}),
+    });
+    d.start();
+    try {
+      await until(() => claims.length > 0, 'a claim');
+      claims[0]!.resolve([inv('a'), inv('b'), inv('c')]);
+      await until(() => renewed.length >= 3, 'three renewals in flight');
+      assert.deepEqual([...renewed].sort(), ['a', 'b', 'c']);
+    } finally {
+      await d.close();
+    }
   });
 });

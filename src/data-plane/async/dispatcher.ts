@@ -39,6 +39,8 @@ export interface DispatcherDeps {
 
 /** How often due invocations are claimed when nothing pokes the dispatcher. */
 export const asyncClaimPeriodMs = 200;
+/** Most lease renewals one DP has in flight at once (each is one store round trip). */
+export const asyncRenewInFlightMax = 64;
 /** Most invocations held (running or waiting for capacity) by one DP. */
 export const asyncHeldMax = 2_048;
 
@@ -55,6 +57,7 @@ export class AsyncDispatcher implements AsyncRunner {
   private claimTimer: NodeJS.Timeout | null = null;
   private renewTimer: NodeJS.Timeout | null = null;
   private claiming = false;
+  private renewing = false;
   private again = false;
   private closed = false;
 
@@ -179,15 +182,30 @@ export class AsyncDispatcher implements AsyncRunner {
     this.d.finished({ ...inv, status: status as AsyncInvocation['status'] });
   }
 
+  /**
+   * Renews in parallel batches, one round at a time. Renewed one after another, the leases of a
+   * few hundred held invocations on a busy DP lapsed (the at-least-once run saw its own claims
+   * hand them back); with two DPs the other one would take them over and run them twice.
+   */
   private async renewAll(): Promise<void> {
-    if (this.closed) return;
-    const now = this.d.clock.nowMs();
-    for (const id of this.held.keys()) {
-      try {
-        await this.d.store.renew(id, this.d.consumerId, now);
-      } catch (err) {
-        this.d.log.warn('async.renew_failed', { id, error: (err as Error).message });
+    if (this.closed || this.renewing) return;
+    this.renewing = true;
+    try {
+      const now = this.d.clock.nowMs();
+      const ids = [...this.held.keys()];
+      for (let i = 0; i < ids.length && !this.closed; i += asyncRenewInFlightMax) {
+        await Promise.all(ids.slice(i, i + asyncRenewInFlightMax).map((id) => this.renewOne(id, now)));
       }
+    } finally {
+      this.renewing = false;
+    }
+  }
+
+  private async renewOne(id: string, nowMs: number): Promise<void> {
+    try {
+      await this.d.store.renew(id, this.d.consumerId, nowMs);
+    } catch (err) {
+      this.d.log.warn('async.renew_failed', { id, error: (err as Error).message });
     }
   }
 }
