@@ -28,6 +28,8 @@ const asyncCapacityPerDp = Math.ceil(asyncShare * sandboxes * slotsPerSandbox);
 /** Short, so the invocations a killed DP was running are claimed again soon. */
 const claimLeaseMs = 3_000;
 const submitRetryPauseMs = 100;
+/** A submit is retried while a DP restarts (a few seconds); this many tries means it is not coming back. */
+const submitTriesMax = 600;
 const dpBackWaitMs = 20_000;
 const allSucceededWaitMs = 150_000;
 const scenarioTimeoutMs = 240_000;
@@ -127,6 +129,7 @@ class Scenario {
           this.accepted.set(key, (r.json as { id: string }).id);
           break;
         }
+        if (tries >= submitTriesMax) throw new Error(`${key} not accepted after ${tries} tries, last answer ${r ? `${r.status} ${r.text}` : 'none'}`);
         // 503 while the DP starts, a refused or reset connection while it is down: try again.
         await sleep(submitRetryPauseMs);
       }
