@@ -186,5 +186,8 @@ export const Header = {
   coldStart: 'x-dirigent-cold-start',
   queueMs: 'x-dirigent-queue-ms',
   sandbox: 'x-dirigent-sandbox',
+  /** Request headers of an async execution (the DP sets them; a client's own are dropped). */
+  asyncInvocationId: 'x-dirigent-invocation-id',
+  asyncAttempt: 'x-dirigent-attempt',
   emulatedDurationMs: 'x-emulated-duration-ms',
 } as const;

@@ -43,6 +43,8 @@ export interface DispatcherDeps {
 
 /** How often due invocations are claimed when nothing pokes the dispatcher. */
 export const asyncClaimPeriodMs = 200;
+/** Most lease renewals one DP has in flight at once (each is one store round trip). */
+export const asyncRenewInFlightMax = 64;
 /** Most invocations held (running or waiting for capacity) by one DP. */
 export const asyncHeldMax = 2_048;
 
@@ -50,9 +52,16 @@ export class AsyncDispatcher implements AsyncRunner {
   private readonly held = new Map<string, AsyncInvocation>();
   private readonly waiting = new Map<string, AsyncInvocation[]>();
   private readonly running = new Map<string, number>();
+  /**
+   * Ids whose run ended while a claim was in flight: that claim may hand them back (a lease that
+   * lapsed under load is claimable by its own consumer too), and starting one again would run a
+   * finished invocation twice. Cleared when the claim's answer has been taken in.
+   */
+  private readonly endedDuringClaim = new Set<string>();
   private claimTimer: NodeJS.Timeout | null = null;
   private renewTimer: NodeJS.Timeout | null = null;
   private claiming = false;
+  private renewing = false;
   private again = false;
   private closed = false;
 
@@ -101,8 +110,10 @@ export class AsyncDispatcher implements AsyncRunner {
       this.d.log.warn('async.claim_failed', { error: (err as Error).message });
       return;
     }
+    const ended = new Set(this.endedDuringClaim);
+    this.endedDuringClaim.clear();
     for (const inv of claimed) {
-      if (this.held.has(inv.id)) continue;
+      if (this.held.has(inv.id) || ended.has(inv.id)) continue;
       this.held.set(inv.id, inv);
       const q = this.waiting.get(inv.functionKey) ?? [];
       q.push(inv);
@@ -120,6 +131,7 @@ export class AsyncDispatcher implements AsyncRunner {
       void this.runOne(inv).finally(() => {
         this.running.set(fn, (this.running.get(fn) ?? 1) - 1);
         this.held.delete(inv.id);
+        if (this.claiming) this.endedDuringClaim.add(inv.id);
         this.pump(fn);
       });
     }
@@ -180,15 +192,30 @@ export class AsyncDispatcher implements AsyncRunner {
     return functionRetryPolicy(this.d.policy, this.d.settingsFor?.(functionKey));
   }
 
+  /**
+   * Renews in parallel batches, one round at a time. Renewed one after another, the leases of a
+   * few hundred held invocations on a busy DP lapsed (the at-least-once run saw its own claims
+   * hand them back); with two DPs the other one would take them over and run them twice.
+   */
   private async renewAll(): Promise<void> {
-    if (this.closed) return;
-    const now = this.d.clock.nowMs();
-    for (const id of this.held.keys()) {
-      try {
-        await this.d.store.renew(id, this.d.consumerId, now);
-      } catch (err) {
-        this.d.log.warn('async.renew_failed', { id, error: (err as Error).message });
+    if (this.closed || this.renewing) return;
+    this.renewing = true;
+    try {
+      const now = this.d.clock.nowMs();
+      const ids = [...this.held.keys()];
+      for (let i = 0; i < ids.length && !this.closed; i += asyncRenewInFlightMax) {
+        await Promise.all(ids.slice(i, i + asyncRenewInFlightMax).map((id) => this.renewOne(id, now)));
       }
+    } finally {
+      this.renewing = false;
+    }
+  }
+
+  private async renewOne(id: string, nowMs: number): Promise<void> {
+    try {
+      await this.d.store.renew(id, this.d.consumerId, nowMs);
+    } catch (err) {
+      this.d.log.warn('async.renew_failed', { id, error: (err as Error).message });
     }
   }
 }

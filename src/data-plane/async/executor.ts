@@ -77,7 +77,11 @@ async function send(d: ExecutorDeps, w: AsyncWaiter, inv: AsyncInvocation): Prom
   let timedOut = false;
   const timer = timeoutMs > 0 ? setTimeout(() => { timedOut = true; abort.abort(new Error('function timeout')); }, timeoutMs) : null;
   try {
-    const headers: Record<string, string> = { ...inv.request.headers, [Header.sandbox]: ep.id };
+    // Set last, so a stored client header of these names never reaches the function.
+    const headers: Record<string, string> = {
+      ...inv.request.headers, [Header.sandbox]: ep.id,
+      [Header.asyncInvocationId]: inv.id, [Header.asyncAttempt]: String(attemptNumber(inv)),
+    };
     // Checked before admitting (tokenRefusal): function code never sees the caller's token.
     delete headers.authorization;
     delete headers[submitTokenHeader];
@@ -103,6 +107,15 @@ async function send(d: ExecutorDeps, w: AsyncWaiter, inv: AsyncInvocation): Prom
     if (timer) clearTimeout(timer);
     d.run(d.core.release(w, d.clock.nowMs()));
   }
+}
+
+/**
+ * 1-based: the recorded attempts plus this one. An attempt cut off by a DP crash was never
+ * recorded, so its re-run carries the same number (a function deduplicating on id and attempt
+ * sees the re-run as the same attempt, which it is from the caller's view).
+ */
+export function attemptNumber(inv: AsyncInvocation): number {
+  return inv.attempts.length + 1;
 }
 
 /**

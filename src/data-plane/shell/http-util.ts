@@ -7,6 +7,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import { Transform, type TransformCallback } from 'node:stream';
 import { canonicalFunctionKey } from '../../api/tenancy.js';
+import { Header } from '../../api/types.js';
 
 export type Req = IncomingMessage | Http2ServerRequest;
 export type Res = ServerResponse | Http2ServerResponse;
@@ -31,6 +32,12 @@ export const hopByHop = new Set([
   'connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'te', 'trailer',
   'proxy-authenticate', 'proxy-authorization', 'http2-settings', 'host', 'expect',
 ]);
+
+/**
+ * Set by the DP on async executions only: a client's own would let it pose as an async attempt
+ * (a function deduplicating on them would drop a real request), so they never pass through.
+ */
+export const asyncOnlyHeaders = new Set<string>([Header.asyncInvocationId, Header.asyncAttempt]);
 
 const functionPrefix = '/function/';
 
@@ -57,7 +64,7 @@ export function resolveFunction(req: Req): { fn: string; path: string } | null {
 export function forwardHeaders(req: Req): Record<string, string | string[]> {
   const out: Record<string, string | string[]> = {};
   for (const [k, v] of Object.entries(req.headers)) {
-    if (v === undefined || k.startsWith(':') || hopByHop.has(k)) continue;
+    if (v === undefined || k.startsWith(':') || hopByHop.has(k) || asyncOnlyHeaders.has(k)) continue;
     out[k] = v;
   }
   const host = (req.headers[':authority'] as string | undefined) ?? req.headers.host;

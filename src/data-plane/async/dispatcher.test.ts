@@ -1,0 +1,116 @@
+/**
+ * Goal: the dispatcher never starts an invocation it is running or has just finished, even when
+ * a claim in flight hands it back (a lease that lapsed under load: the store lets its own
+ * consumer take it over, and the claim's answer can arrive after the execution ended).
+ * Method: AsyncDispatcher over a fake store whose claims the test answers by hand; poke() is
+ * called directly (no timers); virtual time.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { silentLogger } from '../../shared/logger.js';
+import { seededRng } from '../../shared/rng.js';
+import { AsyncDispatcher, type ExecOutcome } from './dispatcher.js';
+import { retryPolicyDefaults } from './retry-policy.js';
+import type { AsyncStore } from './store.js';
+import type { AsyncInvocation } from './types.js';
+
+const inv = (id: string): AsyncInvocation => ({
+  id, functionKey: 'fn', request: { method: 'POST', path: '/', query: '', headers: {}, body: Buffer.alloc(0) },
+  status: 'running', attempts: [], nextAttemptAtMs: 0, acceptedAtMs: 0, owner: 'dp',
+});
+
+function deferred<T>(): { promise: Promise<T>; resolve(v: T): void } {
+  let resolve!: (v: T) => void;
+  const promise = new Promise<T>((r) => { resolve = r; });
+  return { promise, resolve };
+}
+
+const settle = (): Promise<void> => new Promise((r) => setImmediate(r));
+
+/** Until `pred` holds; fails after `turnsMax` timer turns (no wall-clock assertion). */
+async function until(pred: () => boolean, what: string, turnsMax = 500): Promise<void> {
+  for (let i = 0; i < turnsMax; i += 1) {
+    if (pred()) return;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  assert.fail(`never happened: ${what}`);
+}
+
+function setup(): { d: AsyncDispatcher; claims: ReturnType<typeof deferred<AsyncInvocation[]>>[]; runs: ReturnType<typeof deferred<ExecOutcome>>[]; started: string[] } {
+  const claims: ReturnType<typeof deferred<AsyncInvocation[]>>[] = [];
+  const runs: ReturnType<typeof deferred<ExecOutcome>>[] = [];
+  const started: string[] = [];
+  const store = {
+    claim: () => { const c = deferred<AsyncInvocation[]>(); claims.push(c); return c.promise; },
+    complete: async () => 'ok',
+    renew: async () => 'ok',
+  } as unknown as AsyncStore;
+  const d = new AsyncDispatcher({
+    store, consumerId: 'dp', clock: { nowMs: () => 1_000, wallMs: () => 1_000 }, rng: seededRng(1), log: silentLogger,
+    policy: retryPolicyDefaults, claimLeaseMs: 3_000, capacity: () => 4, ready: () => true, retried: () => {}, finished: () => {},
+    execute: (i) => { started.push(i.id); const r = deferred<ExecOutcome>(); runs.push(r); return r.promise; },
+  });
+  return { d, claims, runs, started };
+}
+
+const ok: ExecOutcome = { kind: 'done', attempt: { startedAtMs: 1_000, endedAtMs: 1_000, outcome: 'ok', statusCode: 200 } };
+
+describe('AsyncDispatcher', () => {
+  it('does not run again an invocation that finished while a claim handing it back was in flight', async () => {
+    const { d, claims, runs, started } = setup();
+    d.poke();
+    claims[0]!.resolve([inv('a')]);
+    await settle();
+    assert.deepEqual(started, ['a']);
+    d.poke(); // a second claim goes out while `a` runs; its lease lapsed, so the store hands it back
+    await settle();
+    runs[0]!.resolve(ok);
+    await settle();
+    claims[1]!.resolve([inv('a')]);
+    await settle();
+    assert.deepEqual(started, ['a']);
+    assert.equal(d.heldCount, 0);
+    await d.close();
+  });
+
+  it('does not run twice an invocation a claim hands back while it is still running', async () => {
+    const { d, claims, runs, started } = setup();
+    d.poke();
+    claims[0]!.resolve([inv('a')]);
+    await settle();
+    d.poke();
+    await settle();
+    claims[1]!.resolve([inv('a'), inv('b')]);
+    await settle();
+    assert.deepEqual(started, ['a', 'b']);
+    runs[0]!.resolve(ok);
+    runs[1]!.resolve(ok);
+    await settle();
+    assert.equal(d.heldCount, 0);
+    await d.close();
+  });
+
+  it('renews the leases of everything it holds at once, not one after another', async () => {
+    const renewed: string[] = [];
+    const claims: ReturnType<typeof deferred<AsyncInvocation[]>>[] = [];
+    const store = {
+      claim: () => { const c = deferred<AsyncInvocation[]>(); claims.push(c); return c.promise; },
+      // A store round trip that does not come back (yet): a sequential loop would stop at the first.
+      renew: (id: string) => { renewed.push(id); return new Promise(() => {}); },
+    } as unknown as AsyncStore;
+    const d = new AsyncDispatcher({
+      store, consumerId: 'dp', clock: { nowMs: () => 1_000, wallMs: () => 1_000 }, rng: seededRng(1), log: silentLogger,
+      policy: retryPolicyDefaults, claimLeaseMs: 150, capacity: () => 1, ready: () => true, retried: () => {}, finished: () => {},
+      execute: () => new Promise(() => {}),
+    });
+    d.start();
+    try {
+      await until(() => claims.length > 0, 'a claim');
+      claims[0]!.resolve([inv('a'), inv('b'), inv('c')]);
+      await until(() => renewed.length >= 3, 'three renewals in flight');
+      assert.deepEqual([...renewed].sort(), ['a', 'b', 'c']);
+    } finally {
+      await d.close();
+    }
+  });
+});
