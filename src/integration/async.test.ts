@@ -64,6 +64,10 @@ describe('async invocations on a real cluster', { timeout: 180_000 }, () => {
       assert.equal(v.id, (r.json as { id: string }).id);
       assert.equal(v.status, 'succeeded');
       assert.equal(v.result!.body, 'to-callback');
+      // The invocation says where its callback stands once delivered.
+      let cb: { state?: string; attempts?: number } = {};
+      await waitFor(async () => (cb = ((await view(v.id)) as View & { callback?: typeof cb }).callback ?? {}).state === 'sent', 10_000, 'callback recorded as sent');
+      assert.equal(cb.attempts, 1);
     } finally {
       server.close();
     }

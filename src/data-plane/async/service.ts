@@ -189,6 +189,14 @@ export function invocationView(inv: AsyncInvocation): Record<string, unknown> {
   };
   if (inv.finishedAtMs !== undefined) view.finishedAt = new Date(inv.finishedAtMs).toISOString();
   if (inv.deadReason) view.deadReason = inv.deadReason;
+  if (inv.callback) {
+    // Where the X-Callback-Url delivery stands (the URL itself is the caller's own).
+    view.callback = {
+      state: inv.callback.state, attempts: inv.callback.attempts,
+      ...(inv.callback.state === 'pending' ? { nextAt: new Date(inv.callback.nextAtMs).toISOString() } : {}),
+      ...(inv.callback.lastError !== undefined ? { lastError: inv.callback.lastError } : {}),
+    };
+  }
   if (inv.result) {
     const body = inv.result.body;
     const text = utf8OrNull(body);
