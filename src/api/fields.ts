@@ -2,8 +2,8 @@
  * @module api/fields
  * The field checks behind api/validate and api/form: one zod schema per field (its type and
  * legal range) and a checker that words the error our way, naming the field, the legal range
- * and the value received. Pure: no I/O, no globals. Imports only zod, `api/types` and
- * `config/defaults`.
+ * and the value received. Pure: no I/O; the only module state is a bounded cache of range
+ * schemas. Imports only zod, `api/types` and `config/defaults`.
  */
 import { z } from 'zod';
 import { ErrorCode, type FunctionAuth } from './types.js';
@@ -31,8 +31,23 @@ const messageValueCharsMax = 80;
 // ---- the schemas: one per field ---------------------------------------------------------------
 
 const noNul = (s: string): boolean => !s.includes('\0');
-const integerIn = (range: Range) => z.number().int().min(range[0]).max(range[1]);
-const numberIn = (range: Range) => z.number().finite().min(range[0]).max(range[1]);
+/**
+ * Range schemas are built once per range: building a zod schema costs more than using it, and
+ * every registration checks a dozen numbers. Ranges may depend on a request (min <= max), so
+ * the cache is bounded; past it a schema is built per call, as before.
+ */
+const rangeSchemasMax = 256;
+const rangeSchemas = new Map<string, z.ZodNumber>();
+function rangeSchema(kind: 'int' | 'finite', range: Range): z.ZodNumber {
+  const key = `${kind}:${range[0]}:${range[1]}`;
+  const cached = rangeSchemas.get(key);
+  if (cached) return cached;
+  const built = (kind === 'int' ? z.number().int() : z.number().finite()).min(range[0]).max(range[1]);
+  if (rangeSchemas.size < rangeSchemasMax) rangeSchemas.set(key, built);
+  return built;
+}
+const integerIn = (range: Range) => rangeSchema('int', range);
+const numberIn = (range: Range) => rangeSchema('finite', range);
 const plainObject = z.record(z.unknown());
 const nameSchema = z.string().max(functionLimits.nameLengthMax).regex(dnsLabel);
 const imageSchema = z.string().min(1).max(functionLimits.imageLengthMax).regex(/^\S+$/);

@@ -111,6 +111,8 @@ export async function startControlPlane(cfg: ControlPlaneConfig, log: Logger, st
       rpc.server.forceShutdown();
       await election.close();
       await db.close();
+      // Group commit at work: commits against writes over the CP's life (BENCHMARKS.md, issue 12).
+      if (db instanceof SqliteStore) log.info('store.closed', db.stats());
     },
   };
 }

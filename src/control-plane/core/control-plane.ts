@@ -75,6 +75,16 @@ export class ControlPlaneCore {
     return this.s.flush();
   }
 
+  /**
+   * Several events, one flush: the store completions of one group commit become one routing
+   * delta (one message and one ack per DP) instead of one per registration.
+   */
+  handleAll(events: readonly CpEvent[], nowMs: number): CpEffect[] {
+    for (const event of events) this.dispatch(event, nowMs);
+    reconcileDirty(this.s, nowMs);
+    return this.s.flush();
+  }
+
   tick(nowMs: number): CpEffect[] {
     this.runDeadlines(nowMs);
     for (const name of this.s.active) tickFunction(this.s, name, nowMs);

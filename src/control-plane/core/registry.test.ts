@@ -26,6 +26,22 @@ describe('Registry (control-plane core)', () => {
     for (let i = 1; i <= 50; i += 1) assert.equal(results.get(i), 'updated');
   });
 
+  it('the completions of one group commit, handled together, make one routing delta carrying every function', () => {
+    const cp = core();
+    const writes: CpEffect[] = [];
+    for (let i = 0; i < 16; i += 1) writes.push(...cp.handle({ kind: 'api_create', requestId: i, spec: spec(`f${i}`), uid: `u${i}`, wallMs: 0 }, 0));
+    const persisted = writes.flatMap((e) => (e.kind === 'store_function' ? [{ kind: 'persisted' as const, opId: e.opId }] : []));
+    assert.equal(persisted.length, 16);
+    const eff = cp.handleAll(persisted, 1);
+    const sends = eff.filter((e) => e.kind === 'dp_send' || e.kind === 'dp_broadcast');
+    assert.equal(sends.length, 1, 'one routing message for the batch');
+    const done = eff.filter((e) => e.kind === 'api_done');
+    assert.equal(done.length, 16);
+    // Every answer waits for the one version that holds all 16 functions.
+    assert.equal(new Set(done.map((e) => (e.kind === 'api_done' ? e.routingVersion : -1))).size, 1);
+    assert.equal(cp.routing.version, (done[0] as { routingVersion: number }).routingVersion);
+  });
+
   it('50 parallel creates of one name give one created and 49 exists', () => {
     const cp = core();
     const results = new Map<number, ApiResult>();

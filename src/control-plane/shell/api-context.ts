@@ -16,7 +16,7 @@ export interface ApiBackend {
   deleteFunction(name: string): Promise<boolean>;
   getFunction(name: string): { function: FunctionSpec; status: unknown } | null;
   listFunctions(): { function: FunctionSpec; status: unknown }[];
-  /** The keys of every function (cheap: no status), for quota counts. */
+  /** The keys of every function (cheap: no status), for namespace listings. */
   functionKeys(): string[];
   cluster(): unknown;
   dataPlaneAddresses(): string[];

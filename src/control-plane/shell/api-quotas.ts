@@ -5,7 +5,6 @@
  * namespace's sandbox, CPU or memory quota (403: retrying cannot help). Live sandboxes past a
  * quota are the CP core's business (placement refuses them).
  */
-import { namespaceOf } from '../../api/tenancy.js';
 import type { FunctionSpec, NamespaceQuotas } from '../../api/types.js';
 import type { Tenancy } from './api-auth.js';
 import type { ApiBackend } from './api-context.js';
@@ -38,6 +37,8 @@ export function checkFunctionQuota(tenancy: Tenancy, spec: FunctionSpec, namespa
 /**
  * Creates `spec` (its key in `spec.name`) unless the namespace already has its quota of
  * functions, counting the creates still in flight, so N concurrent creates never overshoot.
+ * The count is the core's incremental usage (O(1)), not a listing of the registry: a burst of
+ * N registrations would otherwise cost O(N) each.
  */
 export async function createWithinQuota(tenancy: Tenancy, backend: ApiBackend, spec: FunctionSpec, namespace: string): Promise<'created' | 'exists'> {
   const limit = tenancy.quotasOf(namespace).functions;
@@ -45,11 +46,10 @@ export async function createWithinQuota(tenancy: Tenancy, backend: ApiBackend, s
   if (!byNs) pendingCreates.set(tenancy, (byNs = new Map()));
   const pending = byNs.get(namespace) ?? new Set<string>();
   if (limit > 0) {
-    const keys = new Set(backend.functionKeys().filter((k) => namespaceOf(k) === namespace));
-    for (const k of pending) keys.add(k);
-    if (!keys.has(spec.name) && keys.size >= limit) {
+    const count = functionsCounted(tenancy, backend, namespace, pending, limit);
+    if (count >= limit && !pending.has(spec.name) && backend.getFunction(spec.name) === null) {
       throw new HttpError(429, 'quota_exceeded',
-        `namespace ${namespace} has ${keys.size} functions, its quota (quota.functions) is ${limit}`, 'quota.functions');
+        `namespace ${namespace} has ${count} functions, its quota (quota.functions) is ${limit}`, 'quota.functions');
     }
   }
   pending.add(spec.name);
@@ -60,4 +60,17 @@ export async function createWithinQuota(tenancy: Tenancy, backend: ApiBackend, s
     pending.delete(spec.name);
     if (pending.size === 0) byNs.delete(namespace);
   }
+}
+
+/**
+ * Live functions of `namespace` plus its creates in flight. A create the core already applied
+ * but whose caller has not resumed is in both: the exact count (a lookup per create in flight)
+ * is only needed when the quick upper bound reaches the limit.
+ */
+function functionsCounted(tenancy: Tenancy, backend: ApiBackend, namespace: string, pending: Set<string>, limit: number): number {
+  const live = tenancy.usage(namespace).functions;
+  if (live + pending.size < limit) return live + pending.size;
+  let notYetLive = 0;
+  for (const k of pending) if (backend.getFunction(k) === null) notYetLive += 1;
+  return live + notYetLive;
 }

@@ -33,6 +33,7 @@ export class CpRuntime {
   private readonly requests = new Map<number, (r: ApiResult) => void>();
   private requestSeq = 0;
   private readonly routingWaiters = new Set<{ version: number; resolve: () => void }>();
+  private completions: CpEvent[] = [];
 
   constructor(
     readonly core: ControlPlaneCore,
@@ -131,11 +132,30 @@ export class CpRuntime {
     p.catch((err) => this.log.error('store.failed', { error: String(err) }));
   }
 
+  /**
+   * Store completions are fed to the core together, once per loop turn: the writes of one group
+   * commit then make one routing delta and one ack per DP, not one per registration.
+   */
   private stored(opId: number, p: Promise<void>): void {
     p.then(
-      () => this.handle({ kind: 'persisted', opId }),
-      (err) => this.handle({ kind: 'persist_failed', opId, error: String(err) }),
+      () => this.completed({ kind: 'persisted', opId }),
+      (err) => this.completed({ kind: 'persist_failed', opId, error: String(err) }),
     );
+  }
+
+  private completed(event: CpEvent): void {
+    this.completions.push(event);
+    if (this.completions.length === 1) setImmediate(() => this.handleCompletions());
+  }
+
+  private handleCompletions(): void {
+    const events = this.completions;
+    this.completions = [];
+    try {
+      this.exec(this.core.handleAll(events, this.clock.nowMs()));
+    } catch (err) {
+      this.log.error('control_plane.event_failed', { event: 'persisted', count: events.length, error: String(err), stack: (err as Error).stack });
+    }
   }
 
   private answer(requestId: number, result: ApiResult, version: number): void {

@@ -28,6 +28,11 @@ export interface LoadedRows {
   namespaces: string[];
 }
 
+/**
+ * The writes of one transaction are answered by one message (`seqs`): a burst of N writes
+ * costs one cross-thread message per commit, not N.
+ */
 export type StoreReply =
   | { seq: number; ok: true; contents?: LoadedRows }
-  | { seq: number; ok: false; error: string };
+  | { seqs: number[]; ok: true }
+  | { seqs: number[]; ok: false; error: string };

@@ -19,6 +19,8 @@ export class SqliteStore implements Store {
   private readonly pending = new Map<number, Pending>();
   private seq = 0;
   private failure: Error | null = null;
+  private commits = 0;
+  private writes = 0;
 
   constructor(path: string) {
     this.thread = new Worker(new URL('./sqlite-thread.js', import.meta.url), { workerData: { path } });
@@ -95,12 +97,24 @@ export class SqliteStore implements Store {
     });
   }
 
+  /** Commits and the writes they carried since start (commits per second vs writes per second). */
+  stats(): { commits: number; writes: number } {
+    return { commits: this.commits, writes: this.writes };
+  }
+
   private onReply(r: StoreReply): void {
-    const p = this.pending.get(r.seq);
+    if ('seq' in r) return this.settle(r.seq, (p) => p.resolve(r.contents));
+    this.commits += 1;
+    this.writes += r.seqs.length;
+    const failure = r.ok ? null : new StoreError(`sqlite commit failed: ${r.error}`);
+    for (const seq of r.seqs) this.settle(seq, (p) => (failure ? p.reject(failure) : p.resolve(undefined)));
+  }
+
+  private settle(seq: number, how: (p: Pending) => void): void {
+    const p = this.pending.get(seq);
     if (!p) return;
-    this.pending.delete(r.seq);
-    if (r.ok) p.resolve(r.contents);
-    else p.reject(new StoreError(`sqlite commit failed: ${r.error}`));
+    this.pending.delete(seq);
+    how(p);
   }
 
   private failAll(err: Error): void {

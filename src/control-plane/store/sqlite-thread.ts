@@ -73,9 +73,9 @@ function commit(): void {
       db.transaction(() => {
         for (const req of batch) apply(req);
       })();
-      for (const req of batch) reply({ seq: req.seq, ok: true });
+      reply({ seqs: batch.map((req) => req.seq), ok: true });
     } catch (err) {
-      for (const req of batch) reply({ seq: req.seq, ok: false, error: (err as Error).message });
+      reply({ seqs: batch.map((req) => req.seq), ok: false, error: (err as Error).message });
     }
   }
 }
