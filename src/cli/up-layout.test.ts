@@ -67,6 +67,12 @@ describe('planUp', () => {
     assert.equal(argAfter(fe.args, '--api-health-path'), '/health');
   });
 
+  it('data planes of a local cluster accept callbacks to this machine', () => {
+    for (const dp of planUp(base).stages[1]!.filter((c) => c.kind === 'data-plane')) {
+      assert.equal(dp.args[dp.args.indexOf('--async-callback-allow-private') + 1], 'true');
+    }
+  });
+
   it('--async-store redis starts a durable local redis-server first and points every DP at it', () => {
     const l = planUp({ ...base, store: 'etcd', dataPlanes: 2, asyncStore: 'redis', redisPort: 6479 });
     assert.deepEqual(names(l)[0], ['etcd', 'redis']);

@@ -153,6 +153,8 @@ function dataPlane(i: UpLayoutInput, k: number, cps: string, proxyPort: number, 
     '--cluster-token-file', clusterTokenPath(i.stateDir)];
   if (!single) args.push('--id', `dp-${k}`);
   if (redisUrl) args.push('--async-store', redisUrl);
+  // A local cluster: X-Callback-Url may name a service on this machine (a developer's, or the bench's).
+  args.push('--async-callback-allow-private', 'true');
   args.push(...tlsArgs(i, 'server'));
   return { name: single ? 'data-plane' : `data-plane-${k}`, kind: 'data-plane', args, healthUrl: `http://${host}:${internalPort}/health` };
 }

@@ -18,6 +18,16 @@ describe('bench async against a fake data plane', () => {
   const fake = createServer((req, res) => {
     req.resume();
     req.on('end', () => {
+      if (req.headers.host === 'strict') {
+        res.writeHead(400, { 'content-type': 'application/json' });
+        res.end('{"error":{"code":"invalid_callback_url","message":"X-Callback-Url: loopback and private addresses are refused"}}');
+        return;
+      }
+      if (String(req.headers['x-callback-url']).endsWith('/cb/preflight')) {
+        res.writeHead(202, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ id: 'pre' }));
+        return;
+      }
       seen.push(req.headers);
       n++;
       if (n % 4 === 0) {
@@ -58,5 +68,13 @@ describe('bench async against a fake data plane', () => {
     assert.equal(seen[0]!.prefer, 'respond-async');
     assert.match(String(seen[0]!['x-callback-url']), /^http:\/\/127\.0\.0\.1:\d+\/cb\/\d+$/);
     assert.equal(s.cpuMsPerInvocation, null, 'no cluster.json: cluster CPU unknown');
+  });
+
+  it('a data plane that refuses its callbacks stops the bench before the run, naming the flag', async () => {
+    const before = seen.length;
+    await assert.rejects(runAsyncBench({
+      proxyUrl: url, stateDir, functionName: 'strict', rateRps: 40, durationS: 0.5, connections: 4, timeoutMs: 5_000, drainS: 5, bodyBytes: 8,
+    }), /--async-callback-allow-private/);
+    assert.equal(seen.length, before, 'nothing was sent after the failed preflight');
   });
 });

@@ -12,6 +12,7 @@ import { AsyncBenchRecorder, type AsyncBenchSummary } from '../core/async-bench.
 import { fixedRateScheduleMs, sendCount } from '../core/schedule.js';
 import { startCpuSampler } from './cpu.js';
 import { call, createSenderPool } from './http-sender.js';
+import { BenchSetupError } from './lifecycle.js';
 import { runOpenLoop } from './pacer.js';
 
 export const asyncBenchDefaults = Object.freeze({
@@ -46,6 +47,7 @@ export async function runAsyncBench(o: AsyncBenchOptions): Promise<AsyncBenchSum
   const schedule = fixedRateScheduleMs(o.rateRps, sendCount(o.rateRps, o.durationS));
   const inflight: Promise<void>[] = [];
   try {
+    await preflight(pool, o, body, `${callbacks.url}/cb/preflight`);
     const cpu = await startCpuSampler(o.stateDir);
     await runOpenLoop(schedule, (seq, nowMs) => {
       recorder.onSend(seq, nowMs);
@@ -74,6 +76,22 @@ async function submit(pool: ReturnType<typeof createSenderPool>, o: AsyncBenchOp
     body,
   });
   return { status: reply.status, error: reply.error, hasId: hasId(reply.text) };
+}
+
+/**
+ * One submit before the measured run, so a setup the whole run would fail on (the DP refuses
+ * loopback callbacks, no such function, auth) is named instead of reported as N errors.
+ */
+async function preflight(pool: ReturnType<typeof createSenderPool>, o: AsyncBenchOptions, body: Buffer, callbackUrl: string): Promise<void> {
+  const reply = await call(pool, {
+    path: '/', method: 'POST', body,
+    headers: ['host', o.functionName, 'prefer', 'respond-async', 'x-callback-url', callbackUrl, 'content-type', 'text/plain'],
+  });
+  if (reply.status === 202) return;
+  const hint = reply.text.includes('invalid_callback_url')
+    ? ': the data plane refuses callbacks to this machine; start it with --async-callback-allow-private true (dirigent up does)'
+    : '';
+  throw new BenchSetupError(`an async submit to ${o.functionName} got ${reply.status || reply.error} ${reply.text.slice(0, 300)}${hint}`);
 }
 
 function hasId(text: string): boolean {
