@@ -64,8 +64,53 @@ export function pinnedLookup(target: { address: string; family: 4 | 6 }): Lookup
 
 export type PostOutcome = { kind: 'sent'; statusCode: number } | { kind: 'retry'; error: string } | { kind: 'refused'; error: string };
 
-/** Resolves, checks and POSTs `body` to `url` over a connection pinned to the checked address. */
-export async function postCallback(url: URL, body: string, rules: TargetRules, timeoutMs = callbackTimeoutMs): Promise<PostOutcome> {
+/** Keep-alive agents kept at most (one per callback origin and checked address). */
+export const pinnedAgentsMax = 64;
+/** An idle callback connection is closed after this. */
+const callbackKeepAliveMs = 4_000;
+
+/**
+ * Keep-alive agents for callback POSTs, one per (origin, checked address): an agent only ever
+ * dials the address it was made for, so reusing its connections keeps the rebinding guarantee
+ * (each attempt still resolves and checks, and gets the agent of the address it checked). A
+ * busy DP then posts its callbacks over a few open connections instead of one per POST.
+ */
+export class PinnedAgents {
+  private readonly agents = new Map<string, Agent>();
+
+  constructor(private readonly max = pinnedAgentsMax) {}
+
+  get(origin: string, target: { address: string; family: 4 | 6 }): Agent {
+    const key = `${origin}|${target.address}`;
+    let agent = this.agents.get(key);
+    if (agent) {
+      this.agents.delete(key); // re-inserted last: the map's order is least recently used first
+    } else {
+      agent = new Agent({ connect: { lookup: pinnedLookup(target), timeout: callbackTimeoutMs }, keepAliveTimeout: callbackKeepAliveMs, pipelining: 1 });
+      if (this.agents.size >= this.max) this.evictOldest();
+    }
+    this.agents.set(key, agent);
+    return agent;
+  }
+
+  async close(): Promise<void> {
+    const all = [...this.agents.values()];
+    this.agents.clear();
+    await Promise.all(all.map((a) => a.close().catch(() => {})));
+  }
+
+  private evictOldest(): void {
+    const [key, agent] = this.agents.entries().next().value as [string, Agent];
+    this.agents.delete(key);
+    void agent.close().catch(() => {});
+  }
+}
+
+/**
+ * Resolves, checks and POSTs `body` to `url` over a connection pinned to the checked address:
+ * one of `agents` (kept alive), or without them a one-off agent closed after the POST.
+ */
+export async function postCallback(url: URL, body: string, rules: TargetRules, timeoutMs = callbackTimeoutMs, agents?: PinnedAgents): Promise<PostOutcome> {
   let target: CallbackTarget;
   try {
     target = await resolveTarget(url, rules);
@@ -73,8 +118,8 @@ export async function postCallback(url: URL, body: string, rules: TargetRules, t
     return { kind: 'retry', error: `resolve ${url.hostname}: ${(err as Error).message}` };
   }
   if (target.kind === 'refused') return { kind: 'refused', error: target.reason };
-  // One agent per attempt: its connections are pinned to this attempt's checked address.
-  const agent = new Agent({ connect: { lookup: pinnedLookup(target), timeout: timeoutMs }, pipelining: 0 });
+  // Its connections are pinned to this attempt's checked address.
+  const agent = agents?.get(url.origin, target) ?? new Agent({ connect: { lookup: pinnedLookup(target), timeout: timeoutMs }, pipelining: 0 });
   try {
     const r = await request(url, {
       method: 'POST', body, headers: { 'content-type': 'application/json' }, dispatcher: agent,
@@ -85,7 +130,7 @@ export async function postCallback(url: URL, body: string, rules: TargetRules, t
   } catch (err) {
     return { kind: 'retry', error: (err as Error).message };
   } finally {
-    await agent.destroy().catch(() => {});
+    if (!agents) await agent.destroy().catch(() => {});
   }
 }
 

@@ -17,7 +17,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { after, describe, it } from 'node:test';
 import { silentLogger } from '../../shared/logger.js';
 import {
-  afterCallbackPost, callbackAttemptsMax, callbackBackoffBaseMs, postCallback, type ResolvedAddress, type TargetRules,
+  afterCallbackPost, callbackAttemptsMax, callbackBackoffBaseMs, PinnedAgents, postCallback, type ResolvedAddress, type TargetRules,
 } from './callback-post.js';
 import { CallbackSender, callbackLeaseMs } from './callbacks.js';
 import { openSqliteAsyncStore } from './sqlite-async-store.js';
@@ -70,6 +70,35 @@ describe('callback POST pinning (DNS rebinding)', () => {
     } finally {
       await close(pub);
       await close(priv);
+    }
+  });
+
+  it('kept-alive agents stay pinned: the same checked address reuses a connection, a new one gets its own', async () => {
+    const a = await listen(publicAddr);
+    const b = await listen('127.0.0.3', portOf(a));
+    const conns = { a: 0, b: 0 };
+    a.server.on('connection', () => { conns.a += 1; });
+    b.server.on('connection', () => { conns.b += 1; });
+    const agents = new PinnedAgents();
+    try {
+      let answer = publicAddr;
+      const rules: TargetRules = { resolve: async () => [v4(answer)], allowPrivate: false, isPrivate: testPrivate };
+      const url = new URL(`http://cb.test:${portOf(a)}/done`);
+      const posts = 6;
+      for (let i = 0; i < posts; i += 1) assert.equal((await postCallback(url, `{"n":${i}}`, rules, 5_000, agents)).kind, 'sent');
+      assert.equal(a.bodies.length, posts);
+      // (undici may open a second socket while the first is being returned to its pool)
+      assert.ok(conns.a < posts, `${posts} POSTs over ${conns.a} connections: kept alive`);
+      const aConns = conns.a;
+      answer = '127.0.0.3'; // the name now resolves elsewhere: that address is dialled, not the open connection
+      assert.equal((await postCallback(url, '{}', rules, 5_000, agents)).kind, 'sent');
+      assert.deepEqual([a.bodies.length, b.bodies.length, conns.b, conns.a], [posts, 1, 1, aConns]);
+      answer = privateAddr; // and a private answer is still refused while agents are open
+      assert.equal((await postCallback(url, '{}', rules, 5_000, agents)).kind, 'refused');
+    } finally {
+      await agents.close();
+      await close(a);
+      await close(b);
     }
   });
 

@@ -10,7 +10,7 @@
  */
 import type { Clock } from '../../shared/clock.js';
 import type { Logger } from '../../shared/logger.js';
-import { afterCallbackPost, postCallback, systemResolve, type ResolveFn, type TargetRules } from './callback-post.js';
+import { afterCallbackPost, callbackTimeoutMs, PinnedAgents, postCallback, systemResolve, type ResolveFn, type TargetRules } from './callback-post.js';
 import { isPrivateHost } from './http-routes.js';
 import { invocationView } from './service.js';
 import { asyncCallbackClaimMax, type AsyncStore } from './store.js';
@@ -38,6 +38,7 @@ export interface CallbackSenderDeps {
 
 export class CallbackSender {
   private readonly rules: TargetRules;
+  private readonly agents = new PinnedAgents();
   private timer: NodeJS.Timeout | null = null;
   private readonly inFlight = new Set<Promise<void>>();
   private claiming = false;
@@ -75,6 +76,7 @@ export class CallbackSender {
     this.closed = true;
     if (this.timer) clearInterval(this.timer);
     await Promise.allSettled([...this.inFlight]);
+    await this.agents.close();
   }
 
   private async claimOnce(): Promise<void> {
@@ -96,10 +98,11 @@ export class CallbackSender {
   private async deliver(inv: AsyncInvocation): Promise<void> {
     const cb = inv.callback;
     if (!cb || !inv.callbackUrl) return;
-    const outcome = await postCallback(new URL(inv.callbackUrl), JSON.stringify(invocationView(inv)), this.rules);
+    const outcome = await postCallback(new URL(inv.callbackUrl), JSON.stringify(invocationView(inv)), this.rules, callbackTimeoutMs, this.agents);
     const update = afterCallbackPost(cb, outcome, this.d.clock.nowMs());
     const fields = { id: inv.id, attempts: update.attempts, ...(update.lastError ? { error: update.lastError } : {}) };
-    if (update.state === 'sent') this.d.log.info('async.callback_sent', { ...fields, statusCode: outcome.kind === 'sent' ? outcome.statusCode : 0 });
+    // One line per delivered callback would be one per invocation: debug only.
+    if (update.state === 'sent') this.d.log.debug('async.callback_sent', { ...fields, statusCode: outcome.kind === 'sent' ? outcome.statusCode : 0 });
     else if (update.state === 'abandoned') this.d.log.warn('async.callback_abandoned', { ...fields, outcome: outcome.kind });
     else this.d.log.warn('async.callback_failed', { ...fields, nextInMs: update.nextAtMs - this.d.clock.nowMs() });
     try {
