@@ -184,7 +184,7 @@ export class AsyncDispatcher implements AsyncRunner {
       this.d.log.warn('async.write_refused', { id: inv.id, fn: inv.functionKey, write });
       return;
     }
-    this.d.log.info('async.finished', { id: inv.id, fn: inv.functionKey, status });
+    this.d.log.debug('async.finished', { id: inv.id, fn: inv.functionKey, status });
     this.d.finished({ ...inv, status: status as AsyncInvocation['status'] });
   }
 
