@@ -90,6 +90,7 @@ export async function startControlPlane(cfg: ControlPlaneConfig, log: Logger, st
     api = await startApiServer({ host: cfg.host, port: cfg.apiPort, bodyBytesMax: apiDefaults.bodyBytesMax, backend, tenancy, log, tls: links.tls, leaderCaPem: links.caPem });
   } catch (err) {
     rpc.server.forceShutdown();
+    metrics.close();
     throw err;
   }
   ports.api = (api.address() as { port: number }).port;
@@ -111,6 +112,7 @@ export async function startControlPlane(cfg: ControlPlaneConfig, log: Logger, st
       rpc.server.forceShutdown();
       await election.close();
       await db.close();
+      metrics.close();
     },
   };
 }
