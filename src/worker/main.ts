@@ -129,9 +129,12 @@ function linkSecurity(cfg: WorkerConfig): LinkSecurity {
 function startHealth(cfg: WorkerConfig, registry: client.Registry): Promise<Server> {
   const server = createServer((req, res) => {
     if (req.url === '/metrics') {
-      void registry.metrics().then((text) => {
+      registry.metrics().then((text) => {
         res.writeHead(200, { 'content-type': registry.contentType });
         res.end(text);
+      }, () => {
+        res.writeHead(500, { 'content-type': 'application/json' });
+        res.end('{"error":{"code":"internal","message":"metrics unavailable"}}');
       });
       return;
     }
