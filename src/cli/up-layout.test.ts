@@ -60,6 +60,16 @@ describe('planUp', () => {
     assert.equal(argAfter(l.stages[0]![0]!.args, '--data-dir'), '/s/etcd');
   });
 
+  it('names every CP, DP and worker process its own /metrics URL (benches read event-loop delay there)', () => {
+    const urls = (l: ReturnType<typeof planUp>): (string | undefined)[] => l.stages.flat().filter((c) => c.kind !== 'etcd' && c.kind !== 'frontend').map((c) => c.metricsUrl);
+    assert.deepEqual(urls(planUp({ ...base, runtime: 'process', workers: 2 })), [
+      'http://127.0.0.1:9091/metrics', 'http://127.0.0.1:8081/metrics', 'http://127.0.0.1:10010/metrics', 'http://127.0.0.1:10011/metrics',
+    ]);
+    assert.deepEqual(urls(planUp({ ...base, store: 'etcd', controlPlanes: 2, dataPlanes: 2 })), [
+      'http://127.0.0.1:9091/metrics', 'http://127.0.0.1:9191/metrics', 'http://127.0.0.1:8081/metrics', 'http://127.0.0.1:8181/metrics', 'http://127.0.0.1:10010/metrics',
+    ]);
+  });
+
   it('puts a front end before several DPs even with one SQLite CP, checking plain /health', () => {
     const l = planUp({ ...base, dataPlanes: 2 });
     const fe = l.stages.at(-1)![0]!;

@@ -54,6 +54,8 @@ export interface PlannedComponent {
   args: string[];
   /** Answers 200 once the component is up. */
   healthUrl?: string;
+  /** Its Prometheus /metrics (event-loop delay for the benches; cluster.json lists it). */
+  metricsUrl?: string;
 }
 
 export interface UpLayout {
@@ -144,7 +146,8 @@ function controlPlane(i: UpLayoutInput, k: number, api: string, rpcPort: number,
     '--admin-token-file', adminTokenPath(i.stateDir), '--cluster-token-file', clusterTokenPath(i.stateDir)];
   if (!single) args.push('--store', etcdUrl.replace(/^http:/, 'etcd:'), '--id', `cp-${k}`);
   args.push(...tlsArgs(i, 'server'));
-  return { name: single ? 'control-plane' : `control-plane-${k}`, kind: 'control-plane', args, healthUrl: `${i.tls ? 'https' : 'http'}://${api}/health` };
+  const base = `${i.tls ? 'https' : 'http'}://${api}`;
+  return { name: single ? 'control-plane' : `control-plane-${k}`, kind: 'control-plane', args, healthUrl: `${base}/health`, metricsUrl: `${base}/metrics` };
 }
 
 function dataPlane(i: UpLayoutInput, k: number, cps: string, proxyPort: number, internalPort: number, redisUrl: string | undefined): PlannedComponent {
@@ -156,7 +159,8 @@ function dataPlane(i: UpLayoutInput, k: number, cps: string, proxyPort: number, 
   // A local cluster: X-Callback-Url may name a service on this machine (a developer's, or the bench's).
   args.push('--async-callback-allow-private', 'true');
   args.push(...tlsArgs(i, 'server'));
-  return { name: single ? 'data-plane' : `data-plane-${k}`, kind: 'data-plane', args, healthUrl: `http://${host}:${internalPort}/health` };
+  return { name: single ? 'data-plane' : `data-plane-${k}`, kind: 'data-plane', args, healthUrl: `http://${host}:${internalPort}/health`,
+    metricsUrl: `http://${host}:${internalPort}/metrics` };
 }
 
 function workers(i: UpLayoutInput, cps: string): PlannedComponent[] {
@@ -167,7 +171,8 @@ function workers(i: UpLayoutInput, cps: string): PlannedComponent[] {
   if (i.isolation !== undefined && i.runtime !== 'emulated') base.push('--isolation', i.isolation);
   if (i.runtime === 'emulated') {
     // Many emulated workers share one process: one component to supervise.
-    return [{ name: 'worker', kind: 'worker', args: [...base, '--id', 'worker', '--port', String(i.workerPort), '--count', String(i.workers)] }];
+    return [{ name: 'worker', kind: 'worker', args: [...base, '--id', 'worker', '--port', String(i.workerPort), '--count', String(i.workers)],
+      metricsUrl: `http://${host}:${i.workerPort}/metrics` }];
   }
   // Workers on one host must not share sandbox uids (the uid is a sandbox's wall) nor race
   // for the same ports: each gets its own slice of the default ranges.
@@ -178,6 +183,7 @@ function workers(i: UpLayoutInput, cps: string): PlannedComponent[] {
     kind: 'worker' as const,
     args: [...base, '--id', `worker-${k + 1}`, '--port', String(i.workerPort + k),
       '--sandbox-uid-range', uids[k]!.join(','), '--sandbox-port-range', ports[k]!.join(',')],
+    metricsUrl: `http://${host}:${i.workerPort + k}/metrics`,
   }));
 }
 

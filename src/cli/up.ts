@@ -203,11 +203,14 @@ function trustUpCa(stateDir: string): void {
 function writeClusterFile(stateDir: string, layout: UpLayout, children: Supervised[]): void {
   const of = (kind: string): Supervised[] => children.filter((c) => c.spec.name.startsWith(kind));
   const cps = of('control-plane');
+  // Where each component's /metrics is (event-loop delay for `dirigent bench`).
+  const metricsUrls = new Map(layout.stages.flat().map((p) => [p.name, p.metricsUrl]));
+  const metricsUrl = (c: Supervised) => ({ metricsUrl: metricsUrls.get(c.spec.name) });
   const cluster = {
-    controlPlane: { pid: cps[0]?.proc.pid, apiUrl: layout.apiUrl },
-    controlPlanes: cps.map((c, k) => ({ pid: c.proc.pid, apiUrl: `http://${layout.controlPlaneApis[k]}` })),
-    dataPlanes: of('data-plane').map((c, k) => ({ pid: c.proc.pid, proxyUrl: `http://${layout.dataPlaneProxies[k]}` })),
-    workers: of('worker').map((c) => ({ pid: c.proc.pid, id: c.spec.name })),
+    controlPlane: { pid: cps[0]?.proc.pid, apiUrl: layout.apiUrl, ...(cps[0] ? metricsUrl(cps[0]) : {}) },
+    controlPlanes: cps.map((c, k) => ({ pid: c.proc.pid, apiUrl: `http://${layout.controlPlaneApis[k]}`, ...metricsUrl(c) })),
+    dataPlanes: of('data-plane').map((c, k) => ({ pid: c.proc.pid, proxyUrl: `http://${layout.dataPlaneProxies[k]}`, ...metricsUrl(c) })),
+    workers: of('worker').map((c) => ({ pid: c.proc.pid, id: c.spec.name, ...metricsUrl(c) })),
     ...(layout.ha ? { frontend: { pid: of('frontend')[0]?.proc.pid, apiUrl: layout.apiUrl, proxyUrl: layout.proxyUrl } } : {}),
   };
   writeFileSync(join(stateDir, 'cluster.json'), JSON.stringify(cluster, null, 2));

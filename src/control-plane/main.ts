@@ -90,6 +90,7 @@ export async function startControlPlane(cfg: ControlPlaneConfig, log: Logger, st
     api = await startApiServer({ host: cfg.host, port: cfg.apiPort, bodyBytesMax: apiDefaults.bodyBytesMax, backend, tenancy, log, tls: links.tls, leaderCaPem: links.caPem });
   } catch (err) {
     rpc.server.forceShutdown();
+    metrics.close();
     throw err;
   }
   ports.api = (api.address() as { port: number }).port;
@@ -113,6 +114,7 @@ export async function startControlPlane(cfg: ControlPlaneConfig, log: Logger, st
       await db.close();
       // Group commit at work: commits against writes over the CP's life (BENCHMARKS.md, issue 12).
       if (db instanceof SqliteStore) log.info('store.closed', db.stats());
+      metrics.close();
     },
   };
 }

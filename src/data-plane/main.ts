@@ -24,6 +24,7 @@ import { DataPlaneCore, type DpEffect } from './core/data-plane.js';
 import { ControlPlaneLink } from './shell/cp-link.js';
 import { guarded } from './shell/guard.js';
 import { InvocationProxy } from './shell/proxy.js';
+import { registerLoopDelayMetrics } from '../shared/loop-delay.js';
 
 export interface RunningDataPlane {
   proxyPort: number;
@@ -53,6 +54,7 @@ export async function startDataPlane(cfg: DataPlaneConfig, log: Logger): Promise
   proxy.starting = true;
   const proxyPort = await listen(proxy.server, cfg.proxyPort, cfg.host);
   const registry = createMetrics(core);
+  const stopLoopDelay = registerLoopDelayMetrics(registry);
   const internal = createInternalServer(core, registry, () => link.connected);
   const internalPort = await listen(internal, cfg.internalPort, cfg.host);
   const id = cfg.id || `dp-${cfg.host}-${proxyPort}`;
@@ -84,6 +86,7 @@ export async function startDataPlane(cfg: DataPlaneConfig, log: Logger): Promise
     await closeServer(proxy.server);
     await closeServer(internal);
     await proxy.close();
+    stopLoopDelay();
     throw err;
   });
   const compat = await startAsyncCompat(cfg, withPeerReads(asyncInv.service, asyncInv.peers), coreAuthorizer(core, cfg.auth === 'none' ? 'none' : 'token'), log).catch(async (err: unknown) => {
@@ -92,6 +95,7 @@ export async function startDataPlane(cfg: DataPlaneConfig, log: Logger): Promise
     await closeServer(proxy.server);
     await closeServer(internal);
     await proxy.close();
+    stopLoopDelay();
     throw err;
   });
   proxy.compatSubmit = compat.submit;
@@ -115,6 +119,7 @@ export async function startDataPlane(cfg: DataPlaneConfig, log: Logger): Promise
       await closeServer(proxy.server);
       await closeServer(internal);
       await proxy.close();
+      stopLoopDelay();
     },
   };
 }

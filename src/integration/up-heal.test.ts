@@ -4,6 +4,8 @@
  * `up.component_restarted`, and invocations work again afterwards; Ctrl-C stops everything.
  * Issue #10: up makes admin.token and cluster.token in its state dir (here `<tmp>/.dirigent`, the
  * default name), and the CLI run beside it needs no token argument.
+ * Issue #12: cluster.json names each component's /metrics, which shows its event-loop delay, and
+ * `bench warm --json` run beside `up` reports that delay per component kind.
  */
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -17,9 +19,9 @@ import { alive, freePort, sleep, TestCluster, waitFor } from './harness.js';
 const mainJs = fileURLToPath(new URL('../cli/main.js', import.meta.url));
 
 interface ClusterFile {
-  controlPlane: { pid: number };
-  dataPlanes: { pid: number }[];
-  workers: { pid: number }[];
+  controlPlane: { pid: number; metricsUrl?: string };
+  dataPlanes: { pid: number; metricsUrl?: string }[];
+  workers: { pid: number; metricsUrl?: string }[];
 }
 
 describe('dirigent up heals its components', { timeout: 120_000 }, () => {
@@ -92,6 +94,27 @@ describe('dirigent up heals its components', { timeout: 120_000 }, () => {
     const asReader = await c.send('GET', `${c.api}/v1/functions`, undefined, { authorization: `Bearer ${made.out.trim()}` });
     assert.equal(asReader.status, 200);
     assert.equal((await c.send('GET', `${c.api}/v1/functions`, undefined, {}, true)).status, 401);
+  });
+
+  it('lists every component /metrics with event-loop delay gauges; bench warm --json reports them per kind', async () => {
+    const f = clusterFile();
+    for (const url of [f.controlPlane.metricsUrl, f.dataPlanes[0]!.metricsUrl, f.workers[0]!.metricsUrl]) {
+      assert.ok(url, `cluster.json names a metricsUrl for each component: ${JSON.stringify(f)}`);
+      const r = await c.get(url);
+      assert.equal(r.status, 200, `${url}: ${r.text.slice(0, 200)}`);
+      for (const name of ['dirigent_event_loop_delay_max_seconds', 'dirigent_event_loop_delay_p99_seconds', 'dirigent_event_loop_stalls_total']) {
+        assert.match(r.text, new RegExp(`^${name} [0-9.e-]+$`, 'm'), `${url} shows ${name}`);
+      }
+    }
+    const bench = await cli(['bench', 'warm', '--connections', '2', '--duration', '1', '--warmup', '0.2', '--json']);
+    assert.equal(bench.code, 0, bench.err);
+    const s = JSON.parse(bench.out) as { eventLoopDelayMs: Record<string, { maxMs: number; p99Ms: number; stallWindows: number; windows: number } | null> };
+    for (const kind of ['controlPlane', 'dataPlane', 'workers']) {
+      const k = s.eventLoopDelayMs[kind];
+      assert.ok(k, `${kind} measured: ${bench.out}`);
+      assert.ok(k.windows >= 1 && Number.isInteger(k.stallWindows) && k.stallWindows <= k.windows, `${kind}: ${JSON.stringify(k)}`);
+      assert.ok(k.maxMs >= k.p99Ms && k.p99Ms >= 0, `${kind}: ${JSON.stringify(k)}`);
+    }
   });
 
   it('restarts a SIGKILLed data plane', async () => {

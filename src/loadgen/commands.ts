@@ -303,7 +303,7 @@ function addTrace(loadgen: Command, io: CommandIo): void {
       resourceOverride: { cpuMillis: v.cpuMillis, memoryMiB: v.memoryMib },
       timeoutMs: v.timeoutMs, keep: v.keep, outCsv: v.out ?? null, entropy: entropy(), io,
     });
-    emit(io, v.json, summary, formatTrace(summary, summary.cpuSeconds));
+    emit(io, v.json, summary, formatTrace(summary, summary.cpuSeconds, summary.eventLoopDelayMs));
     failOnErrors(io, `bench ${summary.bench}`, summary);
     if (v.plot === undefined) return;
     await writePlot(v.plot, cdfPlot('trace replay: per-invocation scheduling latency CDF',

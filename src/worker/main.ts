@@ -1,7 +1,8 @@
 /**
  * @module worker/main
  * Starts one worker daemon (or N emulated ones sharing a process, a gRPC channel and one HTTP
- * responder) with its runtime, plus a small health server on the worker port.
+ * responder) with its runtime, plus a small health server on the worker port (`/health`, and
+ * `/metrics` with the process's event-loop delay: one monitor however many emulated workers).
  */
 import { createServer, type Server } from 'node:http';
 import { cpus, hostname, totalmem } from 'node:os';
@@ -18,6 +19,8 @@ import { startRealRuntimes } from './runtime-setup.js';
 import { createEmulatedRuntime, startEmulatedResponder } from './runtime/emulated-runtime.js';
 import { runtimeCapabilities } from './runtime/multi-runtime.js';
 import type { SandboxRuntime } from './runtime/runtime.js';
+import client from 'prom-client';
+import { registerLoopDelayMetrics } from '../shared/loop-delay.js';
 
 export interface RunningWorker {
   port: number;
@@ -41,7 +44,12 @@ export async function startWorker(cfg: WorkerConfig, log: Logger): Promise<Runni
     memoryMiB: cfg.memoryMiB > 0 ? cfg.memoryMiB : emulated ? cfg.emulatedNodeMemoryMiB : Math.floor(totalmem() / 1_048_576),
   };
   const security = linkSecurity(cfg);
-  const health = await startHealth(cfg);
+  const registry = new client.Registry();
+  const stopLoopDelay = registerLoopDelayMetrics(registry);
+  const health = await startHealth(cfg, registry).catch((err: Error) => {
+    stopLoopDelay();
+    throw err;
+  });
   const port = (health.address() as { port: number }).port;
   const baseId = cfg.id || `worker-${hostname()}-${port}`;
   const daemons: WorkerDaemon[] = [];
@@ -50,6 +58,7 @@ export async function startWorker(cfg: WorkerConfig, log: Logger): Promise<Runni
     // Host checks come first inside: a refusal leaves nothing running but the health port.
     const real = await startRealRuntimes(cfg, baseId, log).catch(async (err: Error) => {
       await new Promise<void>((r) => health.close(() => r()));
+      stopLoopDelay();
       throw err;
     });
     closers.push(() => real.close()); // after the daemons closed, so after their sandboxes
@@ -76,6 +85,7 @@ export async function startWorker(cfg: WorkerConfig, log: Logger): Promise<Runni
       for (const c of closers) await c();
       health.closeAllConnections();
       await new Promise<void>((r) => health.close(() => r()));
+      stopLoopDelay();
     },
   };
 }
@@ -116,10 +126,20 @@ function linkSecurity(cfg: WorkerConfig): LinkSecurity {
   return { clusterToken: clusterTokenReader(clusterTokenFile), clusterTokenFile, caPem: caOf(cfg.tlsCaFile) };
 }
 
-function startHealth(cfg: WorkerConfig): Promise<Server> {
+function startHealth(cfg: WorkerConfig, registry: client.Registry): Promise<Server> {
   const server = createServer((req, res) => {
+    if (req.url === '/metrics') {
+      registry.metrics().then((text) => {
+        res.writeHead(200, { 'content-type': registry.contentType });
+        res.end(text);
+      }, () => {
+        res.writeHead(500, { 'content-type': 'application/json' });
+        res.end('{"error":{"code":"internal","message":"metrics unavailable"}}');
+      });
+      return;
+    }
     res.writeHead(req.url === '/health' ? 200 : 404, { 'content-type': 'application/json' });
-    res.end(req.url === '/health' ? '{"status":"ok"}' : '{"error":{"code":"not_found","message":"try /health"}}');
+    res.end(req.url === '/health' ? '{"status":"ok"}' : '{"error":{"code":"not_found","message":"try /health or /metrics"}}');
   });
   return new Promise((resolve, reject) => {
     server.once('error', reject);

@@ -4,16 +4,20 @@
  */
 import client from 'prom-client';
 import type { ControlPlaneCore } from '../core/control-plane.js';
+import { registerLoopDelayMetrics } from '../../shared/loop-delay.js';
 
 export interface CpMetrics {
   registry: client.Registry;
   onFailure(): void;
   onReady(creationMs: number): void;
+  /** Stops the event-loop delay monitor this registry holds (on close). */
+  close(): void;
 }
 
 export function createMetrics(core: ControlPlaneCore): CpMetrics {
   const registry = new client.Registry();
   client.collectDefaultMetrics({ register: registry, prefix: 'dirigent_cp_' });
+  const stopLoopDelay = registerLoopDelayMetrics(registry);
   const failures = new client.Counter({ name: 'dirigent_sandbox_failures_total', help: 'Sandbox creations or runs that failed', registers: [registry] });
   const created = new client.Counter({ name: 'dirigent_sandboxes_created_total', help: 'Sandboxes that became ready', registers: [registry] });
   const creation = new client.Histogram({
@@ -51,5 +55,6 @@ export function createMetrics(core: ControlPlaneCore): CpMetrics {
       created.inc();
       creation.observe(creationMs / 1000);
     },
+    close: stopLoopDelay,
   };
 }

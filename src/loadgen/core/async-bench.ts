@@ -16,6 +16,7 @@ import {
   type Histogram,
   type LatencySummaryMs,
 } from './stats.js';
+import { formatLoopDelay, type EventLoopDelayMs } from './loop-delay.js';
 
 export interface AsyncBenchSummary {
   bench: 'async';
@@ -39,6 +40,9 @@ export interface AsyncBenchSummary {
   /** (data plane + workers) CPU ms per accepted invocation; null when unknown. */
   cpuMsPerInvocation: number | null;
   note: string;
+  /** Per component kind over the measured period; null = unknown (loadgen/core/loop-delay). */
+  eventLoopDelayMs?: EventLoopDelayMs;
+  eventLoopDelayNote?: string;
 }
 
 /** Records one async run: send times, accept answers, completions. */
@@ -140,6 +144,7 @@ export function formatAsyncBench(s: AsyncBenchSummary): string {
     `  completed: ${s.completed} (${s.completedFailed} non-2xx), not completed: ${s.notCompleted}`,
     `  completion latency: ${lat(s.completionLatencyMs)}`,
     `  CPU per invocation (DP + workers): ${s.cpuMsPerInvocation === null ? 'unknown' : `${s.cpuMsPerInvocation} ms`}`,
+    ...(s.eventLoopDelayMs ? [`  ${formatLoopDelay(s.eventLoopDelayMs)}`] : []),
     ...(s.note ? [`  note: ${s.note}`] : []),
   ].join('\n');
 }

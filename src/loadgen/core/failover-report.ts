@@ -16,6 +16,7 @@ import {
   type HealthPoll,
   type RequestRecord,
 } from './failover.js';
+import { formatLoopDelay, type EventLoopDelayMs } from './loop-delay.js';
 import type { PlotSpec } from './plot.js';
 import { round } from './stats.js';
 
@@ -60,6 +61,9 @@ export interface FailoverSummary {
   bucketMs: number;
   buckets: Bucket[];
   notes: string[];
+  /** Per component kind over the measured period; null = unknown (loadgen/core/loop-delay). */
+  eventLoopDelayMs?: EventLoopDelayMs;
+  eventLoopDelayNote?: string;
 }
 
 interface KindCounts {
@@ -147,6 +151,7 @@ export function formatFailover(s: FailoverSummary): string {
     lines.push(`  new leader answering /health: ${ms(s.newLeaderAfterKillMs)} (old: ` +
       `${s.oldLeader === null ? 'unknown' : `${s.oldLeader.id} term ${s.oldLeader.term}`})`);
   }
+  if (s.eventLoopDelayMs !== undefined) lines.push(`  ${formatLoopDelay(s.eventLoopDelayMs)}`);
   for (const n of s.notes) lines.push(`  note: ${n}`);
   return lines.join('\n');
 }

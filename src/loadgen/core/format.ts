@@ -2,6 +2,7 @@
  * @module loadgen/core/format
  * Text output: the per-invocation CSV of a trace replay and the human summaries. Pure.
  */
+import { formatLoopDelay, type EventLoopDelayMs } from './loop-delay.js';
 import type { BenchSummary, CpuSeconds } from './stats.js';
 import type { InvocationRow, TraceSummary } from './trace-metrics.js';
 
@@ -65,6 +66,8 @@ export function formatBench(s: BenchSummary): string {
       'the excess waited in the client (raise --connections)');
   }
   lines.push(formatCpu(s.cpuSeconds));
+  const loopDelay = s.eventLoopDelayMs as EventLoopDelayMs | undefined;
+  if (loopDelay !== undefined) lines.push(formatLoopDelay(loopDelay));
   return lines.join('\n');
 }
 
@@ -104,7 +107,7 @@ export function formatSweep(runs: readonly BenchSummary[], verdict: string): str
   return [header, ...rows, verdict].join('\n');
 }
 
-export function formatTrace(t: TraceSummary, cpu: CpuSeconds): string {
+export function formatTrace(t: TraceSummary, cpu: CpuSeconds, loopDelay?: EventLoopDelayMs): string {
   const f = (v: number, d = 2): string => (Number.isNaN(v) ? 'n/a' : v.toFixed(d));
   return [
     `trace: ${t.count} invocations, ${t.failures} failed (${(100 * t.failureRate).toFixed(2)}%)`,
@@ -116,6 +119,7 @@ export function formatTrace(t: TraceSummary, cpu: CpuSeconds): string {
     `sandboxes created (cold-start: true): ${t.sandboxesCreated}`,
     formatErrors(t.errors),
     formatCpu(cpu),
+    ...(loopDelay === undefined ? [] : [formatLoopDelay(loopDelay)]),
   ].join('\n');
 }
 

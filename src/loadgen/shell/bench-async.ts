@@ -11,6 +11,7 @@ import type { AddressInfo } from 'node:net';
 import { AsyncBenchRecorder, type AsyncBenchSummary } from '../core/async-bench.js';
 import { fixedRateScheduleMs, sendCount } from '../core/schedule.js';
 import { startCpuSampler } from './cpu.js';
+import { loopDelayFields } from './loop-delay.js';
 import { call, createSenderPool } from './http-sender.js';
 import { BenchSetupError } from './lifecycle.js';
 import { runOpenLoop } from './pacer.js';
@@ -61,7 +62,7 @@ export async function runAsyncBench(o: AsyncBenchOptions): Promise<AsyncBenchSum
       await new Promise((resolve) => setTimeout(resolve, drainPollMs));
     }
     const sample = await cpu.finish();
-    return recorder.summarize(o.rateRps, o.durationS, sample.cpu, sample.note);
+    return { ...recorder.summarize(o.rateRps, o.durationS, sample.cpu, sample.note), ...loopDelayFields(sample.loopDelay) };
   } finally {
     await pool.close();
     await callbacks.close();

@@ -28,6 +28,7 @@ import { round, type BenchSummary } from '../core/stats.js';
 import { createSenderPool, prewarmPool } from './http-sender.js';
 import { deleteQuietly, registerOrThrow } from './lifecycle.js';
 import { createManagementClient, type ManagementClient } from './management.js';
+import { loopDelayFields } from './loop-delay.js';
 import { runOpenMeasurement } from './open-run.js';
 import type { CommandIo } from './output.js';
 
@@ -113,6 +114,7 @@ async function coldRate(o: ColdBenchOptions, rateRps: number, step: number,
     summary.connections = o.connections;
     summary.registrationsPerSecond = round((registered.ok * 1000) / registered.elapsedMs, 1);
     if (run.cpu.note !== '') summary.cpuNote = run.cpu.note;
+    Object.assign(summary, loopDelayFields(run.cpu.loopDelay));
     return summary;
   } finally {
     if (!o.keep) await deleteQuietly(o, mgmt, names);

@@ -32,6 +32,7 @@ import type { Outcome, OutcomeSink } from '../core/recorder.js';
 import { createSenderPool, prewarmPool, send } from './http-sender.js';
 import { BenchSetupError, deleteQuietly, registerOrThrow } from './lifecycle.js';
 import { createManagementClient, waitReady, type ManagementClient } from './management.js';
+import { loopDelayFields, startLoopDelaySampler } from './loop-delay.js';
 import { withTimeout } from './open-run.js';
 import type { CommandIo } from './output.js';
 import { runOpenLoop } from './pacer.js';
@@ -131,6 +132,7 @@ async function measure(o: FailoverBenchOptions, cluster: FailoverCluster,
     const records: RequestRecord[] = [];
     const options = buildOptions(plan, t);
     const statsBefore = o.target === 'dp' ? await frontendStats(o.stateDir) : null;
+    const loopDelay = await startLoopDelaySampler(o.stateDir);
     const t0 = performance.now();
     poller.setOrigin(t0);
     const sink = recordingSink(records, plan, t0);
@@ -141,11 +143,13 @@ async function measure(o: FailoverBenchOptions, cluster: FailoverCluster,
     const drained = await withTimeout(sink.whenAll(plan.scheduleMs.length),
       o.timeoutMs + failoverBenchDefaults.drainSlackMs);
     const killed = await kill;
+    const delay = await loopDelay.finish();
     if (!drained) t.notes.push(`${plan.scheduleMs.length - records.length} requests never finished`);
-    return failoverSummary({ target: o.target, killed: killed.what, killPids: killed.pids,
+    const summary = failoverSummary({ target: o.target, killed: killed.what, killPids: killed.pids,
       killMs: killed.atMs, rateRps: o.rateRps, coldRateRps: o.coldRateRps,
       durationS: o.durationS, bucketMs: o.bucketMs, stableMs: o.stableMs, records, polls,
       notes: [...t.notes, ...killed.notes] });
+    return { ...summary, ...loopDelayFields(delay) };
   } finally {
     await poller.stop();
     await pool.close();

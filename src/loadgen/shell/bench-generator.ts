@@ -18,6 +18,7 @@ import {
 import { round, type BenchSummary } from '../core/stats.js';
 import { createSenderPool, prewarmPool } from './http-sender.js';
 import { startNoopServer } from './noop-server.js';
+import { loopDelayFields } from './loop-delay.js';
 import { runOpenMeasurement } from './open-run.js';
 import type { CommandIo } from './output.js';
 
@@ -111,6 +112,7 @@ async function measureRate(o: GeneratorBenchOptions, rateRps: number, pool: Disp
   const summary = openLoopSummary('generator', rateRps, recorder, run, run.cpu.cpu);
   summary.connections = o.connections;
   summary.noopServerCpuSeconds = run.cpu.extraSeconds;
+  Object.assign(summary, loopDelayFields(run.cpu.loopDelay));
   summary.loadgenCpuUsPerRequest = count === 0 ? null
     : round((run.cpu.cpu.loadgen * 1e6) / count, 2);
   return summary;

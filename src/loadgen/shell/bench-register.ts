@@ -7,6 +7,7 @@
 import { benchFunctionName, registerBenchBody, runPrefix } from '../core/functions.js';
 import { round, summarizeMs, type BenchSummary } from '../core/stats.js';
 import { startCpuSampler } from './cpu.js';
+import { loopDelayFields } from './loop-delay.js';
 import { BenchSetupError, deleteQuietly } from './lifecycle.js';
 import {
   createManagementClient,
@@ -68,6 +69,7 @@ export async function runRegisterBench(o: RegisterBenchOptions): Promise<BenchSu
       concurrency: o.concurrency,
     };
     if (sample.note !== '') summary.cpuNote = sample.note;
+    Object.assign(summary, loopDelayFields(sample.loopDelay));
     if (!o.keep) {
       const deleted = await deleteQuietly({ registerConcurrency: o.concurrency, io: o.io }, mgmt,
         bodies.map((b) => b.name));

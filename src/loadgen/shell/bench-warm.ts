@@ -20,6 +20,7 @@ import { arrivalScheduleMs, sendCount, type ArrivalProcess } from '../core/sched
 import type { BenchSummary } from '../core/stats.js';
 import { closedLoopSummary, openLoopSummary } from '../core/summaries.js';
 import { startCpuSampler, type CpuSampler } from './cpu.js';
+import { loopDelayFields } from './loop-delay.js';
 import { createSenderPool, prewarmPool, send } from './http-sender.js';
 import { BenchSetupError, deleteQuietly, registerOrThrow } from './lifecycle.js';
 import { createManagementClient, waitReady, type ManagementClient } from './management.js';
@@ -123,11 +124,12 @@ async function closedLoop(o: WarmBenchOptions, pool: Dispatcher,
   progress.stop();
   clearTimeout(cpuTimer);
   const sample = await ((cpu ?? startCpuSampler(o.stateDir)) as Promise<CpuSampler>);
-  const { cpu: cpuSeconds, note } = await sample.finish();
+  const { cpu: cpuSeconds, note, loopDelay } = await sample.finish();
   const summary = closedLoopSummary('warm', recorder, { startMs: warmEndMs, endMs }, o.durationS,
     cpuSeconds);
   summary.connections = o.connections;
   if (note !== '') summary.cpuNote = note;
+  Object.assign(summary, loopDelayFields(loopDelay));
   return summary;
 }
 
@@ -150,5 +152,6 @@ async function openLoop(o: WarmBenchOptions, rateRps: number, pool: Dispatcher,
   const summary = openLoopSummary('warm', rateRps, recorder, run, run.cpu.cpu);
   summary.connections = o.connections;
   if (run.cpu.note !== '') summary.cpuNote = run.cpu.note;
+  Object.assign(summary, loopDelayFields(run.cpu.loopDelay));
   return summary;
 }

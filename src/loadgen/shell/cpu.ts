@@ -2,7 +2,8 @@
  * @module loadgen/shell/cpu
  * CPU seconds per component over a measured window: /proc/<pid>/stat of the PIDs listed in
  * `<stateDir>/cluster.json` (written by `dirigent up`), sampled at the start and the end, plus
- * our own process through process.cpuUsage() (µs resolution instead of 10 ms ticks).
+ * our own process through process.cpuUsage() (µs resolution instead of 10 ms ticks). The same
+ * window's event-loop delay of each component comes along (shell/loop-delay).
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -13,6 +14,7 @@ import {
   parseProcStatTicks,
 } from '../core/proc-stat.js';
 import type { CpuSeconds } from '../core/stats.js';
+import { startLoopDelaySampler, type LoopDelaySample } from './loop-delay.js';
 
 export interface CpuSample {
   cpu: CpuSeconds;
@@ -20,6 +22,8 @@ export interface CpuSample {
   extraSeconds: number | null;
   /** Why cluster CPU is unknown, when it is. */
   note: string;
+  /** Event-loop delay per component kind over the same window. */
+  loopDelay: LoopDelaySample;
 }
 
 export interface CpuSampler {
@@ -32,6 +36,7 @@ export async function startCpuSampler(
 ): Promise<CpuSampler> {
   const { groups, note } = await readGroups(stateDir);
   const pids = [...groups.controlPlane, ...groups.dataPlane, ...groups.workers, ...extraPids];
+  const loopDelay = await startLoopDelaySampler(stateDir);
   const before = await readTicks(pids);
   const selfBefore = process.cpuUsage();
   return {
@@ -47,6 +52,8 @@ export async function startCpuSampler(
         },
         extraSeconds: groupCpuSeconds(extraPids, before, after),
         note,
+        // After the CPU reading: waiting for the last window must not count as measured CPU.
+        loopDelay: await loopDelay.finish(),
       };
     },
   };

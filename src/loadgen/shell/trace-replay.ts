@@ -22,6 +22,7 @@ import {
   type FunctionRuntime,
 } from '../core/functions.js';
 import { iatModeName, type IatMode } from '../core/iat.js';
+import type { EventLoopDelayMs } from '../core/loop-delay.js';
 import { RunRecorder, type Outcome } from '../core/recorder.js';
 import { round, summarizeMs, type CpuSeconds } from '../core/stats.js';
 import { openLoopAchievedRps } from '../core/summaries.js';
@@ -31,6 +32,7 @@ import { buildTracePlan, invocationId, tracePhase, type TracePlan } from '../cor
 import { createSenderPool, prewarmPool } from './http-sender.js';
 import { BenchSetupError, deleteQuietly, registerOrThrow } from './lifecycle.js';
 import { createManagementClient } from './management.js';
+import { loopDelayFields } from './loop-delay.js';
 import { runOpenMeasurement } from './open-run.js';
 import type { CommandIo } from './output.js';
 
@@ -69,7 +71,7 @@ export interface TraceReplayOptions {
 }
 
 export interface TraceReplayResult {
-  summary: Record<string, unknown> & TraceSummary & { cpuSeconds: CpuSeconds };
+  summary: Record<string, unknown> & TraceSummary & { cpuSeconds: CpuSeconds; eventLoopDelayMs: EventLoopDelayMs };
   rows: InvocationRow[];
 }
 
@@ -147,6 +149,7 @@ async function replay(o: TraceReplayOptions, plan: TracePlan, names: string[]) {
       sendLatenessMs: summarizeMs(run.lateness), undrained: run.undrained,
       inflightMax: run.inflightMax, connections: o.connections,
       ...summarizeTrace(rows), cpuSeconds: run.cpu.cpu, cpuNote: run.cpu.note,
+      ...loopDelayFields(run.cpu.loopDelay),
     };
     return { summary, rows };
   } finally {
