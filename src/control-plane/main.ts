@@ -83,6 +83,8 @@ export async function startControlPlane(cfg: ControlPlaneConfig, log: Logger, st
   const solo = election instanceof SoloElection;
   if (solo) await takeOver();
   const ports = { api: cfg.apiPort, rpc: await bindServer(cfg.host, cfg.rpcPort, rpc.server, links.tls) };
+  // It loaded its records before it listened: restored workers' grace starts now that they can connect.
+  if (solo) runtime.core.peersReachable(clock.nowMs());
   const cluster = async () => ({ ...clusterView(core, cfg, ports, clock.nowMs(), role.id), controlPlanes: await election.members() });
   const backend = withRole(apiBackend(runtime, clock, cluster, metrics.registry), role, election);
   let api: Server;

@@ -5,6 +5,7 @@
  * process runs on free loopback ports and is stopped by PID (also a paused one).
  */
 import { TestEtcd } from './etcd.js';
+import { join } from 'node:path';
 import { freePort, TestCluster, waitFor, type Proc } from './harness.js';
 
 export interface Health { role: 'leader' | 'standby'; term: number; pid: number; id: string }
@@ -17,16 +18,21 @@ export class HaCluster {
 
   async start(cpCount: number): Promise<void> {
     await this.etcd.start();
-    for (let i = 0; i < cpCount; i += 1) await this.startCp(i);
-    await waitFor(async () => (await this.leader()) !== null, 15_000, 'a leader');
-    const list = this.cps.map((cp) => `127.0.0.1:${cp.rpc}`).join(',');
     const c = this.c;
-    [c.apiPort, c.proxyPort, c.internalPort] = [(await this.leader())!.cp.api, await freePort(), await freePort()];
-    c.spawn('data-plane', ['data-plane', '--control-plane', list, '--proxy-port', String(c.proxyPort), '--internal-port', String(c.internalPort), '--cluster-token-file', c.clusterTokenFile]);
-    c.spawn('worker-1', ['worker', '--id', 'worker-1', '--port', String(await freePort()), '--control-plane', list, '--runtime', 'emulated',
-      '--state-dir', c.stateDir, '--heartbeat-period-ms', '250', '--cluster-token-file', c.clusterTokenFile]);
-    await waitFor(async () => (await c.get(`http://127.0.0.1:${c.internalPort}/health`)).status === 200, 15_000, 'data plane healthy');
-    await c.waitWorkers(1);
+    try {
+      for (let i = 0; i < cpCount; i += 1) await this.startCp(i);
+      await waitFor(async () => (await this.leader()) !== null, 15_000, 'a leader');
+      const list = this.cps.map((cp) => `127.0.0.1:${cp.rpc}`).join(',');
+      [c.apiPort, c.proxyPort, c.internalPort] = [(await this.leader())!.cp.api, await freePort(), await freePort()];
+      c.spawn('data-plane', ['data-plane', '--control-plane', list, '--proxy-port', String(c.proxyPort), '--internal-port', String(c.internalPort),
+        '--cluster-token-file', c.clusterTokenFile, '--state-dir', join(c.stateDir, 'dp')]);
+      c.spawn('worker-1', ['worker', '--id', 'worker-1', '--port', String(await freePort()), '--control-plane', list, '--runtime', 'emulated',
+        '--state-dir', c.stateDir, '--heartbeat-period-ms', '250', '--cluster-token-file', c.clusterTokenFile]);
+      await waitFor(async () => (await c.get(`http://127.0.0.1:${c.internalPort}/health`)).status === 200, 15_000, 'data plane healthy');
+      await c.waitWorkers(1);
+    } catch (err) {
+      throw new Error(`HA cluster did not start: ${(err as Error).message}\n${c.dumpLogs()}`, { cause: err });
+    }
   }
 
   async stop(): Promise<void> {

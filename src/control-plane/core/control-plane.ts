@@ -101,6 +101,11 @@ export class ControlPlaneCore {
     health.onPeersLoaded(this.s, workers, dataPlanes, nowMs);
   }
 
+  /** The peer port is open: restored workers and DPs get their grace from now. */
+  peersReachable(nowMs: number): void {
+    health.onPeersReachable(this.s, nowMs);
+  }
+
   /** Whether every connected (or restored and expected back) DP has applied routing `version`. */
   routingAppliedEverywhere(version: number): boolean {
     for (const dp of this.s.dataPlanes.values()) {
@@ -174,8 +179,8 @@ export class ControlPlaneCore {
         case 'heartbeat': health.onHeartbeatDeadline(s, d.key, nowMs); break;
         case 'forget_worker': health.onForgetWorkerDeadline(s, d.key, nowMs); break;
         case 'forget_dp': health.onForgetDataPlaneDeadline(s, d.key, nowMs); break;
-        case 'dp_expected': health.onDataPlaneExpectedDeadline(s, d.key); break;
-        case 'worker_expected': health.onWorkerExpectedDeadline(s, d.key); break;
+        case 'dp_expected': health.onDataPlaneExpectedDeadline(s, d.key, nowMs); break;
+        case 'worker_expected': health.onWorkerExpectedDeadline(s, d.key, nowMs); break;
         case 'unschedulable': {
           const fn = s.functions.get(d.key);
           if (fn) maybeFailUnschedulable(s, fn, nowMs);

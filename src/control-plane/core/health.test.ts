@@ -42,6 +42,20 @@ describe('Health (control-plane core)', () => {
     cp.checkInvariants();
   });
 
+  it('the grace for restored workers runs from when the CP can be reached, not from when it loaded them', () => {
+    const cp = new ControlPlaneCore({ ...config, heartbeatTimeoutMs: 2000 }, seededRng(3), silentLogger);
+    cp.handle({ kind: 'function_upserted', record: record('f', 'u1', { scaling: { ...record('f', 'u1').spec.scaling, min: 1 } }), reconstructed: true }, 0);
+    cp.loadPeers([{ id: 'w1', address: 'w1:1' }, { id: 'w2', address: 'w2:1' }], [], 0);
+    // A slow start: the peer port opens 5 s after the records were loaded.
+    cp.peersReachable(5000);
+    assert.deepEqual(creates(cp.handle({ kind: 'worker_connected', hello: worker('w1') }, 5100)), []);
+    assert.deepEqual(creates(cp.tick(5500)), [], 'w2 is still expected back');
+    assert.deepEqual(creates(cp.handle({ kind: 'worker_connected', hello: worker('w2', [info('old', 'f', 'u1')]) }, 6500)), []);
+    assert.equal(cp.status('f')!.ready, 1, 'adopted, not replaced');
+    assert.deepEqual(creates(cp.tick(9000)), []);
+    cp.checkInvariants();
+  });
+
   it('a worker the store knows that never comes back stops holding restored functions after the heartbeat timeout', () => {
     const cp = new ControlPlaneCore({ ...config, heartbeatTimeoutMs: 3000 }, seededRng(3), silentLogger);
     cp.handle({ kind: 'function_upserted', record: record('f', 'u1', { scaling: { ...record('f', 'u1').spec.scaling, min: 1 } }), reconstructed: true }, 0);

@@ -156,14 +156,29 @@ export function onDataPlaneGone(s: CoreState, dataPlaneId: string, nowMs: number
 }
 
 /** A restored worker that did not come back within the grace: counted lost for scaling. */
-export function onWorkerExpectedDeadline(s: CoreState, workerId: string): void {
+export function onWorkerExpectedDeadline(s: CoreState, workerId: string, nowMs: number): void {
+  if (nowMs < s.peersReachableFromMs + s.config.heartbeatTimeoutMs) return; // re-armed: a later deadline decides
   if (s.workersExpectedBack.delete(workerId)) s.markAllActiveDirty();
 }
 
 /** A restored DP that did not come back within the grace: API answers stop waiting for it. */
-export function onDataPlaneExpectedDeadline(s: CoreState, dataPlaneId: string): void {
+export function onDataPlaneExpectedDeadline(s: CoreState, dataPlaneId: string, nowMs: number): void {
+  if (nowMs < s.peersReachableFromMs + restoredDataPlaneGraceMs) return;
   const dp = s.dataPlanes.get(dataPlaneId);
   if (dp) dp.expectedBack = false;
+}
+
+/**
+ * Peers can reach this CP from now (its peer port is open). Restored peers get their whole grace
+ * from here: a CP that loaded its records long before it listened (a slow start, a busy machine)
+ * would otherwise replace sandboxes its workers are about to report.
+ */
+export function onPeersReachable(s: CoreState, nowMs: number): void {
+  s.peersReachableFromMs = nowMs;
+  for (const id of s.workersExpectedBack) s.deadlines.push({ dueMs: nowMs + s.config.heartbeatTimeoutMs, kind: 'worker_expected', key: id });
+  for (const dp of s.dataPlanes.values()) {
+    if (dp.expectedBack) s.deadlines.push({ dueMs: nowMs + restoredDataPlaneGraceMs, kind: 'dp_expected', key: dp.id });
+  }
 }
 
 export function onForgetDataPlaneDeadline(s: CoreState, dataPlaneId: string, nowMs: number): void {

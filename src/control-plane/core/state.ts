@@ -66,6 +66,8 @@ export class CoreState {
    * heartbeat timeout): restored functions wait for their sandboxes instead of replacing them.
    */
   readonly workersExpectedBack = new Set<string>();
+  /** When peers could first reach this CP (see health.onPeersReachable); restored peers' grace runs from here. */
+  peersReachableFromMs = 0;
   /** Sandbox ids this CP has told a worker to delete, oldest first (bounded). */
   private readonly tombstones = new Set<string>();
 
