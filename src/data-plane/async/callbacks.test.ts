@@ -19,7 +19,7 @@ import { silentLogger } from '../../shared/logger.js';
 import {
   afterCallbackPost, callbackAttemptsMax, callbackBackoffBaseMs, PinnedAgents, postCallback, type ResolvedAddress, type TargetRules,
 } from './callback-post.js';
-import { CallbackSender, callbackLeaseMs } from './callbacks.js';
+import { CallbackSender, callbackInFlightMax, callbackLeaseMs } from './callbacks.js';
 import { openSqliteAsyncStore } from './sqlite-async-store.js';
 import { asyncInvocationId, type AsyncInvocation } from './types.js';
 
@@ -132,6 +132,38 @@ describe('callback state after a POST', () => {
 describe('durable callbacks', () => {
   const dirs: string[] = [];
   after(() => { for (const d of dirs) rmSync(d, { recursive: true, force: true }); });
+
+  it('a backlog larger than the in-flight bound drains without waiting for the poll timer', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'afn-cb-'));
+    dirs.push(dir);
+    const target = await listen(publicAddr);
+    const store = openSqliteAsyncStore(join(dir, 'async.db'));
+    const t0 = 1_000_000;
+    const backlog = callbackInFlightMax * 6;
+    const sender = new CallbackSender({
+      store, consumerId: 'dp-a', clock: { nowMs: () => t0 + 10, wallMs: () => t0 + 10 }, allowPrivate: true, log: silentLogger,
+    });
+    try {
+      for (let i = 0; i < backlog; i += 1) {
+        await store.accept({
+          id: asyncInvocationId(t0, Buffer.from([i >> 8, i & 255])), functionKey: 'echo', status: 'queued', attempts: [], nextAttemptAtMs: t0, acceptedAtMs: t0,
+          request: { method: 'POST', path: '/', query: '', headers: {}, body: Buffer.from('x') },
+          callbackUrl: `http://127.0.0.1:${portOf(target)}/done`,
+        });
+      }
+      const claimed = await store.claim('dp-a', t0, backlog);
+      await Promise.all(claimed.map((inv) => store.complete(inv.id, 'dp-a', { statusCode: 200, headers: {}, body: Buffer.from('out') },
+        { startedAtMs: t0, endedAtMs: t0 + 5, outcome: 'ok', statusCode: 200 })));
+      // One poke, as the dispatcher gives when invocations finish; no start(), so no poll timer.
+      sender.poke();
+      for (let i = 0; i < 200 && target.bodies.length < backlog; i += 1) await sleep(20);
+      assert.equal(target.bodies.length, backlog, 'every due callback was sent after one poke');
+    } finally {
+      await sender.close();
+      await store.close();
+      await close(target);
+    }
+  });
 
   it('a callback claimed by a DP that died is delivered by a restarted DP after the lease', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'afn-cb-'));

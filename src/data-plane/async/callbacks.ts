@@ -44,6 +44,8 @@ export class CallbackSender {
   private claiming = false;
   private again = false;
   private closed = false;
+  /** The last claim filled the room it had (or had none): more may be due than were taken. */
+  private moreDue = false;
 
   constructor(private readonly d: CallbackSenderDeps) {
     this.rules = { resolve: d.resolve ?? systemResolve, allowPrivate: d.allowPrivate, isPrivate: d.isPrivate ?? isPrivateHost };
@@ -81,7 +83,10 @@ export class CallbackSender {
 
   private async claimOnce(): Promise<void> {
     const room = Math.min(asyncCallbackClaimMax, callbackInFlightMax - this.inFlight.size);
-    if (room <= 0) return;
+    if (room <= 0) {
+      this.moreDue = true;
+      return;
+    }
     let due: AsyncInvocation[];
     try {
       due = await this.d.store.claimCallbacks(this.d.consumerId, this.d.clock.nowMs(), callbackLeaseMs, room);
@@ -89,8 +94,14 @@ export class CallbackSender {
       this.d.log.warn('async.callback_claim_failed', { error: (err as Error).message });
       return;
     }
+    this.moreDue = due.length === room;
     for (const inv of due) {
-      const p = this.deliver(inv).finally(() => this.inFlight.delete(p));
+      const p = this.deliver(inv).finally(() => {
+        this.inFlight.delete(p);
+        // A backlog drains at the speed of the POSTs, not one claim per poll period: claim
+        // again once half the room is free (batches of claims, not one per finished POST).
+        if (this.moreDue && this.inFlight.size <= callbackInFlightMax / 2) this.poke();
+      });
       this.inFlight.add(p);
     }
   }

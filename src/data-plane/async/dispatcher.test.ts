@@ -90,6 +90,37 @@ describe('AsyncDispatcher', () => {
     await d.close();
   });
 
+  it('frees the execution slot when the function answered, not when its record is durable', async () => {
+    const claims: ReturnType<typeof deferred<AsyncInvocation[]>>[] = [];
+    const completes: ReturnType<typeof deferred<string>>[] = [];
+    const started: string[] = [];
+    const finished: string[] = [];
+    const store = {
+      claim: () => { const c = deferred<AsyncInvocation[]>(); claims.push(c); return c.promise; },
+      // The write of the first result waits (a group commit and its fsync): the next one still runs.
+      complete: () => { const c = deferred<string>(); completes.push(c); return c.promise; },
+      renew: async () => 'ok',
+    } as unknown as AsyncStore;
+    const d = new AsyncDispatcher({
+      store, consumerId: 'dp', clock: { nowMs: () => 1_000, wallMs: () => 1_000 }, rng: seededRng(1), log: silentLogger,
+      policy: retryPolicyDefaults, claimLeaseMs: 3_000, capacity: () => 1, ready: () => true, retried: () => {},
+      finished: (i) => finished.push(i.id),
+      execute: async (i) => { started.push(i.id); return ok; },
+    });
+    d.poke();
+    claims[0]!.resolve([inv('a'), inv('b')]);
+    await settle();
+    assert.deepEqual(started, ['a', 'b'], 'b runs while a is being recorded');
+    assert.equal(completes.length, 2);
+    assert.equal(d.heldCount, 2, 'both stay held (leased) until their records are durable');
+    completes[1]!.resolve('ok');
+    completes[0]!.resolve('ok');
+    await settle();
+    assert.deepEqual(finished.sort(), ['a', 'b']);
+    assert.equal(d.heldCount, 0);
+    await d.close();
+  });
+
   it('renews the leases of everything it holds at once, not one after another', async () => {
     const renewed: string[] = [];
     const claims: ReturnType<typeof deferred<AsyncInvocation[]>>[] = [];

@@ -128,17 +128,25 @@ export class AsyncDispatcher implements AsyncRunner {
     while (q && q.length > 0 && !this.closed && (this.running.get(fn) ?? 0) < this.d.capacity(fn)) {
       const inv = q.shift()!;
       this.running.set(fn, (this.running.get(fn) ?? 0) + 1);
-      void this.runOne(inv).finally(() => {
+      // The slot is the function's capacity: it is free once the function answered. The record
+      // (a group commit and its fsync) is written after; the invocation stays held and leased until then.
+      let slotHeld = true;
+      const freeSlot = (): void => {
+        if (!slotHeld) return;
+        slotHeld = false;
         this.running.set(fn, (this.running.get(fn) ?? 1) - 1);
+        this.pump(fn);
+      };
+      void this.runOne(inv, freeSlot).finally(() => {
         this.held.delete(inv.id);
         if (this.claiming) this.endedDuringClaim.add(inv.id);
-        this.pump(fn);
+        freeSlot();
       });
     }
     if (q && q.length === 0) this.waiting.delete(fn);
   }
 
-  private async runOne(inv: AsyncInvocation): Promise<void> {
+  private async runOne(inv: AsyncInvocation, executed: () => void): Promise<void> {
     const { store, consumerId, clock } = this.d;
     const policy = this.policyFor(inv.functionKey);
     const startMs = clock.nowMs();
@@ -148,7 +156,12 @@ export class AsyncDispatcher implements AsyncRunner {
         await this.settle(inv, await store.deadLetter(inv.id, consumerId, attempt, 'max_event_age_exceeded'), 'dead');
         return;
       }
-      const out = await this.d.execute(inv);
+      let out: ExecOutcome;
+      try {
+        out = await this.d.execute(inv);
+      } finally {
+        executed();
+      }
       if (out.kind === 'function_not_found') {
         const now = clock.nowMs();
         const attempt: AsyncAttempt = { startedAtMs: startMs, endedAtMs: now, outcome: 'http_4xx', statusCode: 404, error: `function ${inv.functionKey} not found` };

@@ -27,9 +27,14 @@ async function service(limits = { asyncBodyBytesMax: 16, asyncQueuePerFunctionMa
   dirs.push(dir);
   const store = openSqliteAsyncStore(join(dir, 'async.db'), { resultRetentionMs: hourMs, idempotencyKeyRetentionMs: hourMs, claimLeaseMs: 1_000 });
   let countCalls = 0;
-  const counting: AsyncStore = Object.assign(Object.create(store) as AsyncStore, {
-    counts: (nowMs: number) => { countCalls += 1; return store.counts(nowMs); },
-  });
+  // Every other call goes to the store itself (bound), so the store's own state is never shadowed.
+  const counting = new Proxy(store, {
+    get: (target, prop) => {
+      if (prop === 'counts') return (nowMs: number) => { countCalls += 1; return target.counts(nowMs); };
+      const v = (target as unknown as Record<string | symbol, unknown>)[prop];
+      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+    },
+  }) as AsyncStore;
   const svc = new AsyncService(counting, limits, () => { n += 1; return Buffer.from([n >> 8, n & 255]); }, silentLogger);
   await svc.start(t0);
   return { svc, store, countCalls: () => countCalls };

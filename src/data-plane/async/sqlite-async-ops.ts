@@ -52,9 +52,12 @@ export class SqliteAsyncOps {
   constructor(private readonly db: Database.Database, private readonly opts: AsyncStoreOptions) {
     migrate(db);
     this.stmts = {
-      insert: db.prepare(`INSERT OR REPLACE INTO invocations
+      insert: db.prepare(`INSERT INTO invocations
         (id, fn, status, next_attempt_at_ms, lease_until_ms, accepted_at_ms, finished_at_ms, doc, body, result_body, callback_due_ms)
         VALUES (@id, @fn, @status, @next, @lease, @accepted, @finished, @doc, @body, @resultBody, @callbackDue)`),
+      // A change of state: the identity columns and the request body stay, so their indexes do too.
+      update: db.prepare(`UPDATE invocations SET status = @status, next_attempt_at_ms = @next, lease_until_ms = @lease,
+        finished_at_ms = @finished, doc = @doc, result_body = @resultBody, callback_due_ms = @callbackDue WHERE id = @id`),
       dueCallbacks: db.prepare(`SELECT doc, body, result_body FROM invocations
         WHERE callback_due_ms IS NOT NULL AND callback_due_ms <= ? ORDER BY callback_due_ms, id LIMIT ?`),
       get: db.prepare('SELECT doc, body, result_body FROM invocations WHERE id = ?'),
@@ -80,7 +83,7 @@ export class SqliteAsyncOps {
       if (held && held.expires_at_ms > inv.acceptedAtMs) return { kind: 'duplicate', id: held.id };
       this.stmts.idemPut.run(inv.functionKey, inv.idempotencyKey, inv.id, inv.acceptedAtMs + this.opts.idempotencyKeyRetentionMs);
     }
-    this.save({ ...inv, status: 'queued', owner: undefined, leaseUntilMs: undefined });
+    this.insert({ ...inv, status: 'queued', owner: undefined, leaseUntilMs: undefined });
     return { kind: 'accepted', id: inv.id };
   }
 
@@ -191,16 +194,25 @@ export class SqliteAsyncOps {
     return 'ok';
   }
 
+  /** Writes a new invocation (accept); its id must not be stored yet. */
+  private insert(inv: AsyncInvocation): void {
+    this.stmts.insert.run({ ...this.stateColumns(inv), fn: inv.functionKey, accepted: inv.acceptedAtMs, body: asBuffer(inv.request.body) });
+  }
+
+  /** Writes a stored invocation's new state; its function, accept time and request never change. */
   private save(inv: AsyncInvocation): void {
+    this.stmts.update.run(this.stateColumns(inv));
+  }
+
+  private stateColumns(inv: AsyncInvocation) {
     const { request, result, ...rest } = inv;
-    const { body, ...req } = request;
+    const { body: _body, ...req } = request;
     const doc = { ...rest, request: req, result: result ? { statusCode: result.statusCode, headers: result.headers } : undefined };
-    this.stmts.insert.run({
-      id: inv.id, fn: inv.functionKey, status: inv.status, next: inv.nextAttemptAtMs, lease: inv.leaseUntilMs ?? null,
-      accepted: inv.acceptedAtMs, finished: inv.finishedAtMs ?? null, doc: JSON.stringify(doc),
-      body: asBuffer(body), resultBody: result ? asBuffer(result.body) : null,
+    return {
+      id: inv.id, status: inv.status, next: inv.nextAttemptAtMs, lease: inv.leaseUntilMs ?? null,
+      finished: inv.finishedAtMs ?? null, doc: JSON.stringify(doc), resultBody: result ? asBuffer(result.body) : null,
       callbackDue: inv.callback?.state === 'pending' ? inv.callback.nextAtMs : null,
-    });
+    };
   }
 
   private decode(row: Row): AsyncInvocation {

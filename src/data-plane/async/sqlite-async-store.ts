@@ -2,11 +2,12 @@
  * @module data-plane/async/sqlite-async-store
  * The embedded AsyncStore: SQLite on the DP's state dir (WAL, synchronous=FULL), run in a
  * worker_thread (`sqlite-async-thread.ts`) with group commit: all requests of one event-loop turn
- * share one transaction and one fsync. One DP owns one database, so the lease only matters after
+ * travel as one message, share one transaction and one fsync, and come back as one message. One
+ * DP owns one database, so the lease only matters after
  * that DP restarts: what it was running becomes claimable once the lease ran out.
  */
 import { Worker } from 'node:worker_threads';
-import type { AsyncOpName, AsyncThreadData, AsyncThreadReply } from './sqlite-async-protocol.js';
+import type { AsyncOpName, AsyncThreadData, AsyncThreadReply, AsyncThreadRequest } from './sqlite-async-protocol.js';
 import {
   AsyncStoreError, asyncStoreDefaults,
   type AcceptResult, type AsyncCounts, type CallbackUpdate, type AsyncStore, type AsyncStoreOptions, type GcResult, type ListPage,
@@ -37,12 +38,16 @@ export class SqliteAsyncStore implements AsyncStore {
   private readonly pending = new Map<number, Pending>();
   private seq = 0;
   private failure: Error | null = null;
+  /** Requests of this turn, sent to the thread as one message (one structured clone, one wake-up). */
+  private outbox: AsyncThreadRequest[] = [];
 
   constructor(path: string, options: Partial<SqliteAsyncStoreOptions> = {}) {
     const { groupCommit = true, ...rest } = options;
     const workerData: AsyncThreadData = { path, options: { ...asyncStoreDefaults, ...rest }, groupCommit };
     this.thread = new Worker(new URL('./sqlite-async-thread.js', import.meta.url), { workerData });
-    this.thread.on('message', (r: AsyncThreadReply) => this.onReply(r));
+    this.thread.on('message', (replies: AsyncThreadReply[]) => {
+      for (const r of replies) this.onReply(r);
+    });
     this.thread.on('error', (err) => this.failAll(new AsyncStoreError(`async sqlite thread failed: ${err.message}`, { cause: err })));
     this.thread.on('exit', () => this.failAll(new AsyncStoreError('async sqlite thread exited')));
   }
@@ -113,8 +118,15 @@ export class SqliteAsyncStore implements AsyncStore {
     const seq = this.seq;
     return new Promise((resolve, reject) => {
       this.pending.set(seq, { resolve, reject });
-      this.thread.postMessage({ seq, op, args });
+      this.outbox.push({ seq, op, args });
+      if (this.outbox.length === 1) setImmediate(() => this.flush());
     });
+  }
+
+  private flush(): void {
+    const batch = this.outbox;
+    this.outbox = [];
+    if (batch.length > 0 && !this.failure) this.thread.postMessage(batch);
   }
 
   private onReply(r: AsyncThreadReply): void {

@@ -3,8 +3,8 @@
  * The SQLite side of `SqliteAsyncStore`, in a worker_thread so commits (fsyncs) never stall the
  * DP's event loop. Requests that arrive in one turn of this thread's loop run in ONE transaction
  * (group commit: a burst of 1,000 accepts costs about one fsync); each is answered only after
- * that commit, so a write is durable when the DP's promise resolves. Each request runs in its own
- * savepoint, so one that throws fails alone.
+ * that commit, so a write is durable when the DP's promise resolves. A request that throws fails
+ * alone: the batch is rolled back and run again with a savepoint per request.
  */
 import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
@@ -39,15 +39,27 @@ function run(req: AsyncThreadRequest): AsyncThreadReply {
   }
 }
 
+/** Runs one request in the batch's transaction; a throw rolls the whole batch back. */
+function runBare(req: AsyncThreadRequest): AsyncThreadReply {
+  const fn = (ops as unknown as Record<string, (...a: unknown[]) => unknown>)[req.op];
+  return { seq: req.seq, ok: true, value: fn.apply(ops, req.args) };
+}
+
 function commitBatch(batch: AsyncThreadRequest[]): void {
   let replies: AsyncThreadReply[];
   try {
-    // Nested transactions are savepoints: the outer one is the single commit of the batch.
-    replies = db.transaction(() => batch.map(run))();
-  } catch (err) {
-    replies = batch.map((r) => ({ seq: r.seq, ok: false, error: (err as Error).message }));
+    // The common case: every request succeeds, one transaction and no savepoints.
+    replies = db.transaction(() => batch.map(runBare))();
+  } catch {
+    // One failed and the batch was rolled back: run them again, each in its own savepoint
+    // (nested transactions), so the one that throws fails alone.
+    try {
+      replies = db.transaction(() => batch.map(run))();
+    } catch (err) {
+      replies = batch.map((r) => ({ seq: r.seq, ok: false, error: (err as Error).message }));
+    }
   }
-  for (const r of replies) port.postMessage(r);
+  port.postMessage(replies);
 }
 
 function commit(): void {
@@ -59,15 +71,18 @@ function commit(): void {
   }
 }
 
-port.on('message', (req: AsyncThreadRequest) => {
-  if (req.op === 'close') {
-    commit();
-    db.close();
-    port.postMessage({ seq: req.seq, ok: true, value: undefined } satisfies AsyncThreadReply);
-    port.close();
-    return;
+// The store sends the requests of one of its turns as one message.
+port.on('message', (reqs: AsyncThreadRequest[]) => {
+  for (const req of reqs) {
+    if (req.op === 'close') {
+      commit();
+      db.close();
+      port.postMessage([{ seq: req.seq, ok: true, value: undefined }] satisfies AsyncThreadReply[]);
+      port.close();
+      return;
+    }
+    queue.push(req);
   }
-  queue.push(req);
   if (!scheduled) {
     scheduled = true;
     setImmediate(commit);
