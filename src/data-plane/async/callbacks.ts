@@ -23,7 +23,7 @@ export const callbackPollMs = 500;
 /** A claimed callback is this DP's for this long: longer than one POST, so no two DPs send it at once. */
 export const callbackLeaseMs = 30_000;
 /** Callback POSTs one DP has in flight at most. */
-export const callbackInFlightMax = 32;
+export const callbackInFlightMax = 128;
 
 export interface CallbackSenderDeps {
   store: AsyncStore;

@@ -42,7 +42,7 @@ export type RedriveResult = 'ok' | 'not_found' | 'not_redrivable';
 export type CallbackUpdate = Omit<CallbackState, 'owner'>;
 
 /** Most callbacks one `claimCallbacks` hands out. */
-export const asyncCallbackClaimMax = 64;
+export const asyncCallbackClaimMax = 128;
 
 export interface ListQuery {
   functionKey?: string;

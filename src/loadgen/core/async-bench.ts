@@ -36,6 +36,8 @@ export interface AsyncBenchSummary {
   /** Accepted but not completed when the bench stopped waiting. */
   notCompleted: number;
   durationS: number;
+  /** Seconds of unmeasured submits before the measured ones (set by the shell). */
+  warmupS?: number;
   cpuSeconds: CpuSeconds;
   /** (data plane + workers) CPU ms per accepted invocation; null when unknown. */
   cpuMsPerInvocation: number | null;
@@ -138,7 +140,7 @@ export function formatAsyncBench(s: AsyncBenchSummary): string {
   const lat = (l: LatencySummaryMs): string => `p50 ${l.p50} ms, p99 ${l.p99} ms, max ${l.max} ms`;
   const errors = Object.entries(s.errors).map(([k, n]) => `${k}: ${n}`).join(', ');
   return [
-    `bench async: offered ${s.offeredRps}/s for ${s.durationS} s, sent ${s.sent}`,
+    `bench async: offered ${s.offeredRps}/s for ${s.durationS} s${s.warmupS ? ` after ${s.warmupS} s of warm-up` : ''}, sent ${s.sent}`,
     `  accepted: ${s.accepted} (${s.acceptedRps}/s durable)${errors ? `, errors: ${errors}` : ''}`,
     `  accept latency: ${lat(s.acceptLatencyMs)}`,
     `  completed: ${s.completed} (${s.completedFailed} non-2xx), not completed: ${s.notCompleted}`,

@@ -10,7 +10,7 @@ import { asyncBenchDefaults as d, runAsyncBench } from './bench-async.js';
 import { emit, type CommandIo } from './output.js';
 
 type AsyncValues = CommonValues & {
-  rate: number; duration: number; function: string; connections: number; timeoutMs: number; drain: number; bodyBytes: number;
+  rate: number; duration: number; warmup: number; function: string; connections: number; timeoutMs: number; drain: number; bodyBytes: number;
 };
 
 export function addAsync(bench: Command, io: CommandIo): void {
@@ -23,6 +23,8 @@ export function addAsync(bench: Command, io: CommandIo): void {
     .requiredOption('--function <name>', 'the deployed function to invoke (Host <name>)')
     .addOption(opt.connections('pool connections to the data plane', d.connections))
     .addOption(opt.timeoutMs(d.timeoutMs))
+    .option('--warmup <s>', 'seconds of unmeasured submits at the same rate first',
+      numberIn('--warmup', 0, optionLimits.durationSMax), d.warmupS)
     .option('--drain <s>', 'seconds to wait for outstanding completions after the last send',
       numberIn('--drain', 0, optionLimits.durationSMax), d.drainS)
     .option('--body-bytes <n>', 'request body size', numberIn('--body-bytes', 0, 262_144, true), d.bodyBytes)
@@ -31,7 +33,7 @@ export function addAsync(bench: Command, io: CommandIo): void {
   cmd.action(async (v: AsyncValues) => {
     try {
       const summary = await runAsyncBench({
-        proxyUrl: v.proxy, stateDir: v.stateDir, functionName: v.function, rateRps: v.rate, durationS: v.duration,
+        proxyUrl: v.proxy, stateDir: v.stateDir, functionName: v.function, rateRps: v.rate, durationS: v.duration, warmupS: v.warmup,
         connections: v.connections, timeoutMs: v.timeoutMs, drainS: v.drain, bodyBytes: v.bodyBytes,
       });
       emit(io, v.json, summary, formatAsyncBench(summary));

@@ -15,6 +15,7 @@ import { runAsyncBench } from './bench-async.js';
 describe('bench async against a fake data plane', () => {
   const seen: IncomingHttpHeaders[] = [];
   let n = 0;
+  let warm = 0;
   const fake = createServer((req, res) => {
     req.resume();
     req.on('end', () => {
@@ -23,7 +24,8 @@ describe('bench async against a fake data plane', () => {
         res.end('{"error":{"code":"invalid_callback_url","message":"X-Callback-Url: loopback and private addresses are refused"}}');
         return;
       }
-      if (String(req.headers['x-callback-url']).endsWith('/cb/preflight')) {
+      if (/\/cb\/(preflight|w\d+)$/.test(String(req.headers['x-callback-url']))) {
+        if (String(req.headers['x-callback-url']).includes('/cb/w')) warm += 1;
         res.writeHead(202, { 'content-type': 'application/json' });
         res.end(JSON.stringify({ id: 'pre' }));
         return;
@@ -56,8 +58,10 @@ describe('bench async against a fake data plane', () => {
 
   it('reports accepts, refusals and completions', async () => {
     const s = await runAsyncBench({
-      proxyUrl: url, stateDir, functionName: 'hello', rateRps: 40, durationS: 0.5, connections: 4, timeoutMs: 5_000, drainS: 5, bodyBytes: 8,
+      proxyUrl: url, stateDir, functionName: 'hello', rateRps: 40, durationS: 0.5, warmupS: 0.25, connections: 4, timeoutMs: 5_000, drainS: 5, bodyBytes: 8,
     });
+    assert.equal(warm, 10, 'the warm-up sent at the same rate, with callbacks the bench does not count');
+    assert.equal(s.warmupS, 0.25);
     assert.equal(s.sent, 20);
     assert.equal(s.accepted, 15);
     assert.deepEqual(s.errors, { 429: 5 });
@@ -73,7 +77,7 @@ describe('bench async against a fake data plane', () => {
   it('a data plane that refuses its callbacks stops the bench before the run, naming the flag', async () => {
     const before = seen.length;
     await assert.rejects(runAsyncBench({
-      proxyUrl: url, stateDir, functionName: 'strict', rateRps: 40, durationS: 0.5, connections: 4, timeoutMs: 5_000, drainS: 5, bodyBytes: 8,
+      proxyUrl: url, stateDir, functionName: 'strict', rateRps: 40, durationS: 0.5, warmupS: 0, connections: 4, timeoutMs: 5_000, drainS: 5, bodyBytes: 8,
     }), /--async-callback-allow-private/);
     assert.equal(seen.length, before, 'nothing was sent after the failed preflight');
   });

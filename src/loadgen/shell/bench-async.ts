@@ -3,8 +3,9 @@
  * `dirigent bench async`: open-loop async submits (`Prefer: respond-async`) to one existing
  * function at a fixed rate. Each submit names a callback URL on a small server of ours, so
  * completions arrive without polling the DP (polling would cost the DP the CPU we measure).
- * CPU is sampled from the cluster's /proc stat (cluster.json) from the first send until every
- * accepted invocation completed or the drain time ran out.
+ * A warm-up at the same rate goes first, unmeasured (as the warm bench's). CPU is sampled from
+ * the cluster's /proc stat (cluster.json) from the first measured send until every accepted
+ * invocation completed or the drain time ran out.
  */
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -22,6 +23,8 @@ export const asyncBenchDefaults = Object.freeze({
   /** How long to wait for outstanding completions after the last send. */
   drainS: 60,
   bodyBytes: 64,
+  /** Seconds of submits at the same rate before the measured ones (JIT, pools, the first sandboxes). */
+  warmupS: 2,
 });
 /** How often the drain checks whether every accepted invocation completed. */
 const drainPollMs = 50;
@@ -34,6 +37,8 @@ export interface AsyncBenchOptions {
   functionName: string;
   rateRps: number;
   durationS: number;
+  /** Seconds of unmeasured submits at the same rate first; their callbacks are not counted. */
+  warmupS: number;
   connections: number;
   timeoutMs: number;
   drainS: number;
@@ -49,6 +54,13 @@ export async function runAsyncBench(o: AsyncBenchOptions): Promise<AsyncBenchSum
   const inflight: Promise<void>[] = [];
   try {
     await preflight(pool, o, body, `${callbacks.url}/cb/preflight`);
+    if (o.warmupS > 0) {
+      const warm: Promise<unknown>[] = [];
+      await runOpenLoop(fixedRateScheduleMs(o.rateRps, sendCount(o.rateRps, o.warmupS)), (seq) => {
+        warm.push(submit(pool, o, body, `${callbacks.url}/cb/w${seq}`));
+      });
+      await Promise.all(warm);
+    }
     const cpu = await startCpuSampler(o.stateDir);
     await runOpenLoop(schedule, (seq, nowMs) => {
       recorder.onSend(seq, nowMs);
@@ -62,7 +74,7 @@ export async function runAsyncBench(o: AsyncBenchOptions): Promise<AsyncBenchSum
       await new Promise((resolve) => setTimeout(resolve, drainPollMs));
     }
     const sample = await cpu.finish();
-    return { ...recorder.summarize(o.rateRps, o.durationS, sample.cpu, sample.note), ...loopDelayFields(sample.loopDelay) };
+    return { ...recorder.summarize(o.rateRps, o.durationS, sample.cpu, sample.note), warmupS: o.warmupS, ...loopDelayFields(sample.loopDelay) };
   } finally {
     await pool.close();
     await callbacks.close();
