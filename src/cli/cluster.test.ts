@@ -63,6 +63,18 @@ describe('dirigent cluster status', { timeout: 10_000 }, () => {
     assert.deepEqual(JSON.parse(io.out()), { ...cluster, term: 7 });
   });
 
+  test('a cluster whose CPU is nearly all allocated says its capacity binds, and what to change', async () => {
+    const full = { ...cluster.workers[0]!, allocated: { cpuMillis: 1_900, memoryMiB: 384 } };
+    answer = { ...cluster, workers: [full, cluster.workers[1]!] };
+    const io = captureIo();
+    assert.equal(await runCli(['cluster', 'status', '--api', cp.url], io), 0);
+    assert.match(io.out(), /\ncapacity: CPU 95% allocated \(1,900 of 2,000 millis\) on 1 schedulable worker: new sandboxes may not fit: .*--worker-cpu-millis/);
+    answer = cluster;
+    const roomy = captureIo();
+    await runCli(['cluster', 'status', '--api', cp.url], roomy);
+    assert.doesNotMatch(roomy.out(), /capacity:/);
+  });
+
   test('an empty cluster without a leader is shown as such', async () => {
     answer = { leader: null, workers: [], dataPlanes: [] };
     const io = captureIo();

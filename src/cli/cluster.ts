@@ -4,6 +4,7 @@
  * sandboxes, heartbeat age) and the data planes, from `GET /v1/cluster`.
  */
 import type { Command } from 'commander';
+import { capacityBinding } from '../api/capacity.js';
 import { cliDefaults } from '../config/defaults.js';
 import { cliContext } from './context.js';
 import { expectJson, resolveApiUrl, withApiClient } from './http.js';
@@ -53,6 +54,7 @@ function formatCluster(status: ClusterReply): string {
   const dataPlanes = status.dataPlanes.map((dp) => [
     dp.id, dp.proxyAddress, dp.connected ? 'yes' : 'no',
   ]);
+  const binding = status.workers.length === 0 ? null : capacityBinding(status.workers);
   return [
     leader,
     `\nworkers (${workers.length}):\n`,
@@ -62,5 +64,6 @@ function formatCluster(status: ClusterReply): string {
     `\ndata planes (${dataPlanes.length}):\n`,
     dataPlanes.length === 0 ? '  none connected\n'
       : formatTable(['ID', 'PROXY', 'CONNECTED'], dataPlanes),
+    binding === null ? '' : `\ncapacity: ${binding}\n`,
   ].join('');
 }

@@ -7,6 +7,7 @@
  * at the first saturated one.
  */
 import type { Dispatcher } from 'undici';
+import { capacityBinding } from '../../api/capacity.js';
 import { Header } from '../../api/types.js';
 import {
   benchFunctionName,
@@ -115,6 +116,14 @@ async function coldRate(o: ColdBenchOptions, rateRps: number, step: number,
     summary.registrationsPerSecond = round((registered.ok * 1000) / registered.elapsedMs, 1);
     if (run.cpu.note !== '') summary.cpuNote = run.cpu.note;
     Object.assign(summary, loopDelayFields(run.cpu.loopDelay));
+    // Right after the run its sandboxes are still allocated: a bound cluster measures its node
+    // size, not cold starts, and the bench says so.
+    const workers = await mgmt.workers();
+    const binding = workers === null ? null : capacityBinding(workers);
+    if (binding !== null) {
+      summary.capacityNote = binding;
+      o.io.err(`bench cold: warning: ${rateRps}/s: the cluster's capacity binds: ${binding}`);
+    }
     return summary;
   } finally {
     if (!o.keep) await deleteQuietly(o, mgmt, names);

@@ -49,6 +49,22 @@ test('bench cold: one request per fresh function, all cold, all deleted', limit,
   });
 });
 
+test('bench cold: a cluster whose capacity binds is named in a warning and in the JSON', limit, async () => {
+  const full = { schedulable: true, capacity: { cpuMillis: 2_000, memoryMiB: 4_096 }, allocated: { cpuMillis: 2_000, memoryMiB: 512 } };
+  await withCluster(async (_c, common) => {
+    const run = await runCli(['bench', 'cold', '--rate', '20', '--duration', '0.5', ...common]);
+    assert.equal(run.exitCode, 0, run.err.join('\n'));
+    const s = JSON.parse(run.out[0]) as Record<string, any>;
+    assert.match(s.capacityNote, /^CPU 100% allocated \(2,000 of 2,000 millis\) on 1 schedulable worker/);
+    assert.match(run.err.join('\n'), /bench cold: warning: 20\/s: the cluster's capacity binds: CPU 100%/);
+  }, { workers: [full] });
+  await withCluster(async (_c, common) => {
+    const run = await runCli(['bench', 'cold', '--rate', '20', '--duration', '0.5', ...common]);
+    assert.equal(JSON.parse(run.out[0]).capacityNote, undefined);
+    assert.doesNotMatch(run.err.join('\n'), /capacity binds/);
+  });
+});
+
 test('bench cold --rates: a sweep reports every rate and stops at saturation', limit, async () => {
   await withCluster(async (c, common) => {
     const run = await runCli(['bench', 'cold', '--rates', '40,20', '--duration', '0.5',

@@ -9,6 +9,7 @@ import { call as callRaw } from './http-sender.js';
 import type { RegistrationBody } from '../core/functions.js';
 import { newHistogram, recordMs, type Histogram } from '../core/stats.js';
 import { cliAuth } from '../../cli/token-source.js';
+import type { WorkerCapacityView } from '../../api/capacity.js';
 
 const managementDefaults = Object.freeze({
   requestTimeoutMs: 30_000,
@@ -41,6 +42,8 @@ export interface ManagementClient {
   register(body: RegistrationBody): Promise<CallOutcome>;
   remove(name: string): Promise<CallOutcome>;
   status(name: string): Promise<FunctionStatusView | CallOutcome>;
+  /** The workers' capacity and allocation (GET /v1/cluster); null when the answer is not one. */
+  workers(): Promise<WorkerCapacityView[] | null>;
   close(): Promise<void>;
 }
 
@@ -76,8 +79,28 @@ export function createManagementClient(apiUrl: string, connections: number, toke
       if (res.status !== 200) return toOutcome(res);
       return parseStatus(res.text) ?? rejected(res.status, 'bad_status_body', res.text);
     },
+    async workers() {
+      const res = await call('GET', '/v1/cluster');
+      return res.status === 200 ? parseWorkers(res.text) : null;
+    },
     close: () => pool.close(),
   };
+}
+
+const isResources = (r: unknown): boolean => typeof r === 'object' && r !== null &&
+  typeof (r as Record<string, unknown>).cpuMillis === 'number' && typeof (r as Record<string, unknown>).memoryMiB === 'number';
+
+/** The workers of a /v1/cluster answer, checked field by field (another process's output). */
+function parseWorkers(text: string): WorkerCapacityView[] | null {
+  try {
+    const workers = (JSON.parse(text) as { workers?: unknown }).workers;
+    if (!Array.isArray(workers)) return null;
+    const ok = workers.every((w: Record<string, unknown>) =>
+      typeof w === 'object' && w !== null && typeof w.schedulable === 'boolean' && isResources(w.capacity) && isResources(w.allocated));
+    return ok ? (workers as WorkerCapacityView[]) : null;
+  } catch {
+    return null;
+  }
 }
 
 /** Runs `fn` over `items` with at most `limit` in flight; results in input order. */

@@ -11,6 +11,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Header } from '../../api/types.js';
+import type { WorkerCapacityView } from '../../api/capacity.js';
 
 export interface FakeCluster {
   apiUrl: string;
@@ -32,14 +33,26 @@ export interface FakeClusterOptions {
   createMs?: number;
   /** Every Nth invocation answers 503 (0: none fail), to check benches count errors right. */
   failEveryNth?: number;
+  /** Workers GET /v1/cluster reports (default: one with room). */
+  workers?: WorkerCapacityView[];
 }
+
+const roomyWorker: WorkerCapacityView = {
+  schedulable: true, capacity: { cpuMillis: 32_000, memoryMiB: 131_072 }, allocated: { cpuMillis: 0, memoryMiB: 0 },
+};
 
 export async function startFakeCluster(opts: FakeClusterOptions = {}): Promise<FakeCluster> {
   const createMs = opts.createMs ?? 5;
   const failEveryNth = opts.failEveryNth ?? 0;
   const functions = new Map<string, FakeFunction>();
   const counters = { registered: 0, deleted: 0, invocations: 0 };
-  const api = createServer((req, res) => void handleApi(req, res, functions, counters));
+  const workers = opts.workers ?? [roomyWorker];
+  const api = createServer((req, res) => {
+    if (req.method === 'GET' && req.url === '/v1/cluster') {
+      return json(res, 200, { leader: null, workers: workers.map((w, i) => ({ id: `w-${i}`, address: '', sandboxes: 0, lastHeartbeatAgoMs: 0, ...w })), dataPlanes: [] });
+    }
+    void handleApi(req, res, functions, counters);
+  });
   const proxy = createServer(
     (req, res) => void handleProxy(req, res, functions, counters, { createMs, failEveryNth }));
   const apiUrl = await listen(api);
