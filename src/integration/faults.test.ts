@@ -30,19 +30,26 @@ describe('faults on a real cluster', { timeout: 150_000 }, () => {
     const victimId = view.workers.find((w) => w.sandboxes > 0)!.id;
     const victim = c.workers.find((w) => w.name === victimId)!;
     await stopProc(victim, 'SIGKILL');
-    await waitFor(async () => {
-      const v = (await c.get(`${c.api}/v1/cluster`)).json as ClusterView;
-      const other = v.workers.find((w) => w.id !== victimId)!;
-      return other.sandboxes === 2 && (await c.status('survivor')).ready === 2;
-    }, 20_000, 'replacements on the surviving worker');
-    for (let i = 0; i < 5; i += 1) {
-      const inv = await c.invoke('survivor');
-      assert.equal(inv.status, 200, inv.text);
+    try {
+      await waitFor(async () => {
+        const v = (await c.get(`${c.api}/v1/cluster`)).json as ClusterView;
+        const other = v.workers.find((w) => w.id !== victimId)!;
+        return other.sandboxes === 2 && (await c.status('survivor')).ready === 2;
+      }, 20_000, 'replacements on the surviving worker');
+      // The CP's view leads the DP's table by one routing delta: a request in that window may still
+      // meet the dead worker's sandbox (502, connect refused). Once the DP answered, every request must.
+      await waitFor(async () => (await c.invoke('survivor')).status === 200, 20_000, 'the DP routing to the replacements');
+      for (let i = 0; i < 5; i += 1) {
+        const inv = await c.invoke('survivor');
+        assert.equal(inv.status, 200, inv.text);
+      }
+    } finally {
+      // Back to two workers even when this test fails, so the next ones fail (or pass) on their own.
+      // Its sandbox processes died with it (pdeathsig), so no orphan keeps a port.
+      const restarted = await c.startWorker(victimId);
+      assert.ok(restarted.proc.pid);
+      await c.waitWorkers(2);
     }
-    // Its sandbox processes died with it (pdeathsig), so no orphan keeps a port.
-    const restarted = await c.startWorker(victimId);
-    assert.ok(restarted.proc.pid);
-    await c.waitWorkers(2);
   });
 
   it('replaces a sandbox whose process crashes', async () => {
