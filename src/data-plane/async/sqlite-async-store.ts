@@ -3,8 +3,8 @@
  * The embedded AsyncStore: SQLite on the DP's state dir (WAL, synchronous=FULL), run in a
  * worker_thread (`sqlite-async-thread.ts`) with group commit: all requests of one event-loop turn
  * travel as one message, share one transaction and one fsync, and come back as one message. One
- * DP owns one database, so the lease only matters after
- * that DP restarts: what it was running becomes claimable once the lease ran out.
+ * DP owns one database, so the lease only matters after that DP restarts: what it was running
+ * becomes claimable once the lease ran out.
  */
 import { Worker } from 'node:worker_threads';
 import type { AsyncOpName, AsyncThreadData, AsyncThreadReply, AsyncThreadRequest } from './sqlite-async-protocol.js';

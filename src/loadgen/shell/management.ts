@@ -8,6 +8,7 @@ import { Pool } from 'undici';
 import { call as callRaw } from './http-sender.js';
 import type { RegistrationBody } from '../core/functions.js';
 import { newHistogram, recordMs, type Histogram } from '../core/stats.js';
+import { clusterReply } from '../../cli/replies.js';
 import { cliAuth } from '../../cli/token-source.js';
 import type { WorkerCapacityView } from '../../api/capacity.js';
 
@@ -87,17 +88,11 @@ export function createManagementClient(apiUrl: string, connections: number, toke
   };
 }
 
-const isResources = (r: unknown): boolean => typeof r === 'object' && r !== null &&
-  typeof (r as Record<string, unknown>).cpuMillis === 'number' && typeof (r as Record<string, unknown>).memoryMiB === 'number';
-
-/** The workers of a /v1/cluster answer, checked field by field (another process's output). */
+/** The workers of a /v1/cluster answer, checked with the CLI's schema (another process's output). */
 function parseWorkers(text: string): WorkerCapacityView[] | null {
   try {
-    const workers = (JSON.parse(text) as { workers?: unknown }).workers;
-    if (!Array.isArray(workers)) return null;
-    const ok = workers.every((w: Record<string, unknown>) =>
-      typeof w === 'object' && w !== null && typeof w.schedulable === 'boolean' && isResources(w.capacity) && isResources(w.allocated));
-    return ok ? (workers as WorkerCapacityView[]) : null;
+    const parsed = clusterReply.safeParse(JSON.parse(text));
+    return parsed.success ? parsed.data.workers : null;
   } catch {
     return null;
   }
