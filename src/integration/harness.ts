@@ -25,7 +25,26 @@ export interface Proc {
   logs: string[];
 }
 
+/** Ports freePort() already gave out in this process: a component may not have bound its own yet. */
+const portsGivenOut = new Set<number>();
+const freePortTriesMax = 100;
+
+/**
+ * A loopback port nothing listens on now and that this process has not been given before (CI saw
+ * the kernel hand a worker the port just probed for a data plane that had not bound it yet).
+ */
 export async function freePort(): Promise<number> {
+  for (let i = 0; i < freePortTriesMax; i += 1) {
+    const port = await probePort();
+    if (!portsGivenOut.has(port)) {
+      portsGivenOut.add(port);
+      return port;
+    }
+  }
+  throw new Error(`no loopback port not given out before in ${freePortTriesMax} tries`);
+}
+
+function probePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const s = createServer();
     s.once('error', reject);
