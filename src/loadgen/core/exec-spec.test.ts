@@ -1,12 +1,13 @@
 /**
  * Goal: runtime and memory draws pick InVitro's piecewise-uniform bin, truncate bounds like Go,
- * and clamp to [1 ms, 60 s] and [1, 10240] MiB; registration requests are pct100/10.
+ * and clamp to [1 ms, 60 s] and [1, 10240] MiB; registration requests are pct100/10, inside the API bounds.
  * Method: scripted quantiles and bin offsets with hand-computed results, plus a property that
  * every draw lands in the half-open bin its quantile selects.
  */
 import assert from 'node:assert/strict';
 import test from 'node:test';
 import fc from 'fast-check';
+import { sandboxBounds } from '../../config/defaults.js';
 import { seededRng } from '../../shared/rng.js';
 import {
   drawExecSpec,
@@ -95,9 +96,20 @@ test('property: a draw lands in the bin its quantile selects', () => {
     }));
 });
 
-test('registration requests: cpu 1000m/10, memory trunc(pct100)/10 MiB, at least 1', () => {
+test('registration requests: cpu 1000m/10, memory trunc(pct100)/10 MiB, raised to the API minimum', () => {
   assert.deepEqual(traceResourceRequests(670.4), { cpuMillis: 100, memoryMiB: 67 });
   assert.deepEqual(traceResourceRequests(152), { cpuMillis: 100, memoryMiB: 15 });
-  assert.deepEqual(traceResourceRequests(10.67), { cpuMillis: 100, memoryMiB: 1 });
-  assert.deepEqual(traceResourceRequests(9.9), { cpuMillis: 100, memoryMiB: 1 });
+  // Below sandboxBounds.memoryMiBMin (8) the API refuses the function: a replay of the Azure
+  // sample registered none of its small functions (HTTP 400 resources.memoryMiB).
+  assert.deepEqual(traceResourceRequests(79.9), { cpuMillis: 100, memoryMiB: sandboxBounds.memoryMiBMin });
+  assert.deepEqual(traceResourceRequests(10.67), { cpuMillis: 100, memoryMiB: sandboxBounds.memoryMiBMin });
+  assert.deepEqual(traceResourceRequests(9.9), { cpuMillis: 100, memoryMiB: sandboxBounds.memoryMiBMin });
+});
+
+test('registration requests are always inside the bounds the API accepts', () => {
+  fc.assert(fc.property(fc.double({ min: 0, max: 1e7, noNaN: true }), (pct100) => {
+    const r = traceResourceRequests(pct100);
+    assert.ok(r.memoryMiB >= sandboxBounds.memoryMiBMin && r.memoryMiB <= sandboxBounds.memoryMiBMax, `memory ${r.memoryMiB}`);
+    assert.ok(r.cpuMillis >= sandboxBounds.cpuMillisMin && r.cpuMillis <= sandboxBounds.cpuMillisMax, `cpu ${r.cpuMillis}`);
+  }));
 });

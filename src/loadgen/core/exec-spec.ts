@@ -16,6 +16,7 @@
  *                                         (.99, 1)       [pct99, pct100)
  * Bounds are truncated to integers first (Go's `int(x)`); equal bounds give that value.
  */
+import { sandboxBounds } from '../../config/defaults.js';
 import type { Rng } from '../../shared/rng.js';
 
 /** `durations.csv` percentile columns, ms. */
@@ -58,8 +59,6 @@ const execLimits = Object.freeze({
 const traceResourceDefaults = Object.freeze({
   cpuLimitMillis: 1000,
   overcommitmentRatio: 10,
-  /** Our API rejects 0 MiB; InVitro would send 0 for pct100 < 10 MB. */
-  memoryRequestMiBMin: 1,
 });
 
 /** Uniform integer in [trunc(lo), trunc(hi)), or trunc(lo) when the bounds are equal. */
@@ -122,8 +121,10 @@ export function traceResourceRequests(
   const ratio = traceResourceDefaults.overcommitmentRatio;
   const memoryMiB = Math.trunc(Math.trunc(memoryPct100) / ratio);
   return {
-    cpuMillis: Math.trunc(traceResourceDefaults.cpuLimitMillis / ratio),
-    memoryMiB: Math.max(traceResourceDefaults.memoryRequestMiBMin, memoryMiB),
+    cpuMillis: clamp(Math.trunc(traceResourceDefaults.cpuLimitMillis / ratio), sandboxBounds.cpuMillisMin, sandboxBounds.cpuMillisMax),
+    // InVitro sends 0-7 MiB for small functions; our API refuses less than memoryMiBMin
+    // (a sandbox's runtime needs more), so the request is raised, as the InVitro form does.
+    memoryMiB: clamp(memoryMiB, sandboxBounds.memoryMiBMin, sandboxBounds.memoryMiBMax),
   };
 }
 
