@@ -3,7 +3,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { cliAuth, unauthorizedHint } from './token-source.js';
+import { cliAuth, cliAuthForStateDir, unauthorizedHint } from './token-source.js';
 
 describe('cliAuth', () => {
   const dir = mkdtempSync(join(tmpdir(), 'dirigent-cli-token-'));
@@ -17,6 +17,12 @@ describe('cliAuth', () => {
     assert.equal(cliAuth({ DIRIGENT_TOKEN: 'env', DIRIGENT_STATE_DIR: 'state' }, dir).token, 'env');
     assert.equal(cliAuth({ DIRIGENT_STATE_DIR: 'state' }, dir).token, 'from-state-dir');
     assert.equal(cliAuth({}, dir).token, 'from-cwd');
+  });
+  it('a command given --state-dir (benches, loadgen) reads the token of that directory, DIRIGENT_TOKEN first', () => {
+    // A replay with --state-dir and no DIRIGENT_STATE_DIR was refused (401) on every registration.
+    assert.equal(cliAuthForStateDir({}, dir, 'state').token, 'from-state-dir');
+    assert.equal(cliAuthForStateDir({ DIRIGENT_STATE_DIR: 'elsewhere' }, dir, 'state').token, 'from-state-dir');
+    assert.equal(cliAuthForStateDir({ DIRIGENT_TOKEN: 'env' }, dir, 'state').token, 'env');
   });
   it('says where it looked when there is none', () => {
     const none = cliAuth({}, join(dir, 'state'));

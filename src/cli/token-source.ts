@@ -32,6 +32,11 @@ export function cliAuth(env: Env, cwd: string): CliAuth {
   return { token: '', source: `no token in DIRIGENT_TOKEN, ${files.join(', ')}` };
 }
 
+/** For a command that names its cluster's state dir (`--state-dir`): that dir's admin.token. */
+export function cliAuthForStateDir(env: Env, cwd: string, stateDir: string): CliAuth {
+  return cliAuth({ DIRIGENT_TOKEN: env.DIRIGENT_TOKEN, DIRIGENT_STATE_DIR: stateDir }, cwd);
+}
+
 export function authHeader(auth: CliAuth): Record<string, string> {
   return auth.token === '' ? {} : { authorization: `Bearer ${auth.token}` };
 }

@@ -4,8 +4,9 @@
  * only in `proto/` and the generated code. Every internal link is one bidirectional stream.
  */
 import * as grpc from '@grpc/grpc-js';
-import { fromBinary, toBinary, type DescMessage, type MessageShape } from '@bufbuild/protobuf';
+import type { DescMessage } from '@bufbuild/protobuf';
 import type { GenService } from '@bufbuild/protobuf/codegenv2';
+import { fastCodec } from '../wire/fast-codec.js';
 
 type AnyService = GenService<Record<string, { methodKind: 'bidi_streaming'; input: DescMessage; output: DescMessage }>>;
 
@@ -26,16 +27,18 @@ const channelOptions: grpc.ChannelOptions = {
 export function serviceDefinition(service: AnyService): grpc.ServiceDefinition {
   const def: Record<string, grpc.MethodDefinition<unknown, unknown>> = {};
   for (const method of service.methods) {
+    // Compiled codecs, not protobuf-es reflection: the stream messages are the hot path of
+    // every cold start (wire/fast-codec).
+    const input = fastCodec(method.input);
+    const output = fastCodec(method.output);
     def[method.localName] = {
       path: `/${service.typeName}/${method.name}`,
       requestStream: method.methodKind === 'bidi_streaming' || method.methodKind === 'client_streaming',
       responseStream: method.methodKind === 'bidi_streaming' || method.methodKind === 'server_streaming',
-      requestSerialize: (m: unknown) =>
-        Buffer.from(toBinary(method.input, m as MessageShape<DescMessage>)),
-      requestDeserialize: (b: Buffer) => fromBinary(method.input, b),
-      responseSerialize: (m: unknown) =>
-        Buffer.from(toBinary(method.output, m as MessageShape<DescMessage>)),
-      responseDeserialize: (b: Buffer) => fromBinary(method.output, b),
+      requestSerialize: input.encode,
+      requestDeserialize: input.decode,
+      responseSerialize: output.encode,
+      responseDeserialize: output.decode,
       originalName: method.localName,
     };
   }

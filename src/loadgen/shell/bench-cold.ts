@@ -28,7 +28,7 @@ import {
 import { round, type BenchSummary } from '../core/stats.js';
 import { createSenderPool, prewarmPool } from './http-sender.js';
 import { deleteQuietly, registerOrThrow } from './lifecycle.js';
-import { createManagementClient, type ManagementClient } from './management.js';
+import { benchToken, createManagementClient, type ManagementClient } from './management.js';
 import { loopDelayFields } from './loop-delay.js';
 import { runOpenMeasurement } from './open-run.js';
 import type { CommandIo } from './output.js';
@@ -65,7 +65,7 @@ export async function runColdBench(
   rates: number[],
   rule: SaturationRule,
 ): Promise<BenchRuns> {
-  const mgmt = createManagementClient(o.apiUrl, o.registerConcurrency);
+  const mgmt = createManagementClient(o.apiUrl, o.registerConcurrency, benchToken(o.stateDir));
   const pool = createSenderPool({ origin: o.proxyUrl, connections: o.connections,
     timeoutMs: o.timeoutMs });
   const runs: BenchSummary[] = [];

@@ -31,7 +31,7 @@ import {
 import type { Outcome, OutcomeSink } from '../core/recorder.js';
 import { createSenderPool, prewarmPool, send } from './http-sender.js';
 import { BenchSetupError, deleteQuietly, registerOrThrow } from './lifecycle.js';
-import { createManagementClient, waitReady, type ManagementClient } from './management.js';
+import { benchToken, createManagementClient, waitReady, type ManagementClient } from './management.js';
 import { loopDelayFields, startLoopDelaySampler } from './loop-delay.js';
 import { withTimeout } from './open-run.js';
 import type { CommandIo } from './output.js';
@@ -93,7 +93,7 @@ export async function runFailoverBench(o: FailoverBenchOptions): Promise<Failove
   const prefix = runPrefix('failover', o.entropy);
   const warm = Array.from({ length: o.warmFunctions }, (_, i) => benchFunctionName(prefix, `w${i}`));
   const cold = Array.from({ length: plan.coldFunctions }, (_, i) => benchFunctionName(prefix, i));
-  const mgmt = createManagementClient(apiUrl, failoverBenchDefaults.registerConcurrency);
+  const mgmt = createManagementClient(apiUrl, failoverBenchDefaults.registerConcurrency, benchToken(o.stateDir));
   const setup = { registerConcurrency: failoverBenchDefaults.registerConcurrency, io: o.io };
   try {
     await registerOrThrow(setup, mgmt, [

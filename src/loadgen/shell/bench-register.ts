@@ -10,6 +10,7 @@ import { startCpuSampler } from './cpu.js';
 import { loopDelayFields } from './loop-delay.js';
 import { BenchSetupError, deleteQuietly } from './lifecycle.js';
 import {
+  benchToken,
   createManagementClient,
   describeOutcome,
   prewarmManagement,
@@ -34,7 +35,7 @@ export interface RegisterBenchOptions {
 }
 
 export async function runRegisterBench(o: RegisterBenchOptions): Promise<BenchSummary> {
-  const mgmt = createManagementClient(o.apiUrl, o.concurrency);
+  const mgmt = createManagementClient(o.apiUrl, o.concurrency, benchToken(o.stateDir));
   const prefix = runPrefix('reg', o.entropy);
   const bodies = Array.from({ length: o.count },
     (_, i) => registerBenchBody(benchFunctionName(prefix, i)));

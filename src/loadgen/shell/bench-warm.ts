@@ -23,7 +23,7 @@ import { startCpuSampler, type CpuSampler } from './cpu.js';
 import { loopDelayFields } from './loop-delay.js';
 import { createSenderPool, prewarmPool, send } from './http-sender.js';
 import { BenchSetupError, deleteQuietly, registerOrThrow } from './lifecycle.js';
-import { createManagementClient, waitReady, type ManagementClient } from './management.js';
+import { benchToken, createManagementClient, waitReady, type ManagementClient } from './management.js';
 import { runOpenMeasurement, withTimeout } from './open-run.js';
 import type { CommandIo } from './output.js';
 import { startProgress } from './progress.js';
@@ -62,7 +62,7 @@ export interface WarmBenchOptions {
 }
 
 export async function runWarmBench(o: WarmBenchOptions): Promise<BenchSummary> {
-  const mgmt = createManagementClient(o.apiUrl, 1);
+  const mgmt = createManagementClient(o.apiUrl, 1, benchToken(o.stateDir));
   const name = o.functionName ?? benchFunctionName(runPrefix('warm', o.entropy), 0);
   const pool = createSenderPool({ origin: o.proxyUrl, connections: o.connections,
     timeoutMs: o.timeoutMs });

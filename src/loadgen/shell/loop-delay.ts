@@ -8,7 +8,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { cliAuth } from '../../cli/token-source.js';
+import { benchToken } from './management.js';
 import { loopDelayWindowMs } from '../../shared/loop-delay-window.js';
 import {
   kindSummary,
@@ -48,7 +48,7 @@ export function loopDelayFields(s: LoopDelaySample): { eventLoopDelayMs: EventLo
  */
 export async function startLoopDelaySampler(
   stateDir: string,
-  token = cliAuth({ DIRIGENT_TOKEN: process.env.DIRIGENT_TOKEN, DIRIGENT_STATE_DIR: stateDir }, process.cwd()).token,
+  token = benchToken(stateDir),
 ): Promise<LoopDelaySampler> {
   const found = await readTargets(stateDir);
   if ('note' in found) return { finish: async () => ({ eventLoopDelayMs: unknownEventLoopDelay, note: found.note }) };

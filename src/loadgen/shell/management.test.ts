@@ -11,7 +11,7 @@ import { createManagementClient, deleteAll, mapLimited, registerAll } from './ma
 
 test('outcomes of register, status and delete', { timeout: 10_000 }, async () => {
   const cluster = await startFakeCluster();
-  const c = createManagementClient(cluster.apiUrl, 4);
+  const c = createManagementClient(cluster.apiUrl, 4, '');
   try {
     const body = coldFunctionBody('m-1', { kind: 'emulated' });
     assert.deepEqual(await c.register(body), { kind: 'ok' });
@@ -37,7 +37,7 @@ test('outcomes of register, status and delete', { timeout: 10_000 }, async () =>
 });
 
 test('unreachable control plane', { timeout: 10_000 }, async () => {
-  const c = createManagementClient('http://127.0.0.1:1', 1);
+  const c = createManagementClient('http://127.0.0.1:1', 1, '');
   const o = await c.register(coldFunctionBody('x', { kind: 'emulated' }));
   assert.equal(o.kind, 'unreachable');
   assert.ok(o.kind === 'unreachable' && o.code === 'ECONNREFUSED');

@@ -9,7 +9,7 @@ import { call as callRaw } from './http-sender.js';
 import type { RegistrationBody } from '../core/functions.js';
 import { newHistogram, recordMs, type Histogram } from '../core/stats.js';
 import { clusterReply } from '../../cli/replies.js';
-import { cliAuth } from '../../cli/token-source.js';
+import { cliAuthForStateDir } from '../../cli/token-source.js';
 import type { WorkerCapacityView } from '../../api/capacity.js';
 
 const managementDefaults = Object.freeze({
@@ -50,8 +50,13 @@ export interface ManagementClient {
 
 const jsonHeaders = ['content-type', 'application/json'];
 
-/** `token`: bearer token of every call; by default the CLI's (DIRIGENT_TOKEN or the admin.token `up` wrote). */
-export function createManagementClient(apiUrl: string, connections: number, token = cliAuth(process.env, process.cwd()).token): ManagementClient {
+/** The bearer token of a bench or replay: DIRIGENT_TOKEN, else the admin.token in its --state-dir. */
+export function benchToken(stateDir: string): string {
+  return cliAuthForStateDir(process.env, process.cwd(), stateDir).token;
+}
+
+/** `token`: bearer token of every call (`benchToken`, or '' for none). */
+export function createManagementClient(apiUrl: string, connections: number, token: string): ManagementClient {
   const authHeaders = token === '' ? [] : ['authorization', `Bearer ${token}`];
   const pool = new Pool(apiUrl, {
     connections,

@@ -31,7 +31,7 @@ import { summarizeTrace, type InvocationRow, type TraceSummary } from '../core/t
 import { buildTracePlan, invocationId, tracePhase, type TracePlan } from '../core/trace-plan.js';
 import { createSenderPool, prewarmPool } from './http-sender.js';
 import { BenchSetupError, deleteQuietly, registerOrThrow } from './lifecycle.js';
-import { createManagementClient } from './management.js';
+import { benchToken, createManagementClient } from './management.js';
 import { loopDelayFields } from './loop-delay.js';
 import { runOpenMeasurement } from './open-run.js';
 import type { CommandIo } from './output.js';
@@ -98,7 +98,7 @@ export async function runTraceReplay(o: TraceReplayOptions): Promise<TraceReplay
   const { functions, plan } = await loadTracePlan(o);
   const runId = runPrefix('r', o.entropy).slice(2);
   const names = functions.map((f) => traceFunctionName(runId, f.rowIndex));
-  const mgmt = createManagementClient(o.apiUrl, o.registerConcurrency);
+  const mgmt = createManagementClient(o.apiUrl, o.registerConcurrency, benchToken(o.stateDir));
   const bodies = functions.map((f, i) =>
     traceFunctionBody(names[i], o.runtime, resourcesOf(f, o.resourceOverride)));
   await registerOrThrow(o, mgmt, bodies);
