@@ -131,6 +131,11 @@ export const controlPlaneDefaults = Object.freeze({
   peerForgetAfterMs: 10 * 60_000,
   /** Placement failing this long makes DPs fail the function's queued requests with 503. */
   unschedulableFailAfterMs: 2_000,
+  /**
+   * 'on': the autoscaler never wants fewer sandboxes than requests in flight or queued now
+   * (policy/autoscaler/kpa `queueFloor`); 'off': plain KPA, as Knative and the reference.
+   */
+  queueFloor: 'on' as 'on' | 'off',
   /** Registry operations (create/update/delete) queued per function name while one is stored. */
   registryQueuePerNameMax: 1_000,
   /** Cap on sandboxes being created per function at once; demand beyond waits. */
@@ -185,6 +190,8 @@ export const dataPlaneDefaults = Object.freeze({
   requestBodyBytesMax: 6 * 1_048_576,
   /** Period of demand reports to the CP (the first one on 0 -> >0 goes at once). */
   demandReportPeriodMs: 1_000,
+  /** A queue behind busy sandboxes is reported at once, at most this often per function. */
+  urgentReportMsMin: 100,
   /** Idle keep-alive connections kept per sandbox. */
   upstreamConnectionsMax: 128,
   upstreamConnectTimeoutMs: 2_000,

@@ -175,6 +175,7 @@ function newCore(cfg: ControlPlaneConfig, seed: number, log: Logger): ControlPla
       failFastAfter: failFastAfterFailures,
       peerForgetAfterMs: cfg.peerForgetAfterMs,
       unschedulableFailAfterMs: cfg.unschedulableFailAfterMs,
+      queueFloor: cfg.queueFloor === 'on',
       registryQueuePerNameMax: cfg.registryQueuePerNameMax,
     },
     seededRng(seed),

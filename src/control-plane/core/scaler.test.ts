@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { seededRng } from '../../shared/rng.js';
 import { silentLogger } from '../../shared/logger.js';
 import { ControlPlaneCore } from './control-plane.js';
-import { config, spec, record, demand, creates, deltas, core } from './testkit.js';
+import { config, spec, record, demand, creates, deltas, core, info, worker } from './testkit.js';
 
 describe('Scaler (control-plane core)', () => {
   it('sums the demand of every data plane per function, and drops a DP\'s share when it goes', () => {
@@ -26,6 +26,30 @@ describe('Scaler (control-plane core)', () => {
     cp.handle({ kind: 'dp_disconnected', dataPlaneId: 'dp2' }, 1200);
     assert.equal(cp.status('f')!.inflight, 2);
     assert.equal(cp.status('f')!.queueDepth, 2);
+  });
+
+  it('queue floor: a queue behind busy sandboxes, reported at once, adds sandboxes without waiting for a tick', () => {
+    for (const queueFloor of [true, false]) {
+      const cp = new ControlPlaneCore({ ...config, queueFloor }, seededRng(11), silentLogger);
+      cp.handle({ kind: 'dp_connected', hello: { dataPlaneId: 'dp1', proxyAddress: 'p:1', internalAddress: 'i:1' } }, 0);
+      cp.handle({ kind: 'worker_connected', hello: worker('w1') }, 0);
+      cp.handle({ kind: 'function_upserted', record: record('f', 'u1', { resources: { cpuMillis: 100, memoryMiB: 64 } }) }, 0);
+      const first = creates(cp.handle({ kind: 'dp_demand', dataPlaneId: 'dp1', report: demand('f', 'u1', 0, 2) }, 10));
+      for (const c of first) cp.handle({ kind: 'sandbox_ready', workerId: c.worker, sandbox: info(c.id, 'f', 'u1'), creationMs: 40 }, 60);
+      const ready = cp.status('f')!.ready;
+      assert.ok(ready >= 1);
+      // Every sandbox busy, 3 more requests queued behind them: an urgent report 40 ms later.
+      const more = creates(cp.handle({ kind: 'dp_demand', dataPlaneId: 'dp1', report: demand('f', 'u1', ready, 3) }, 100));
+      if (queueFloor) {
+        assert.equal(more.length, 3, 'one new sandbox per queued request');
+        assert.match(cp.status('f')!.lastScaleReason ?? '', /queue floor/);
+      } else {
+        assert.equal(more.length, 0, 'plain KPA waits for its tick');
+      }
+      // The same queue reported again while those are being created asks for nothing more.
+      assert.equal(creates(cp.handle({ kind: 'dp_demand', dataPlaneId: 'dp1', report: demand('f', 'u1', ready, 3) }, 150)).length, 0);
+      cp.checkInvariants();
+    }
   });
 
   it('ignores demand for an unknown uid (a deleted and re-created function)', () => {

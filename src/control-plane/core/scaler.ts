@@ -1,8 +1,9 @@
 /**
  * @module control-plane/core/scaler
  * Demand in, sandboxes out: records DP demand reports (matched by function uid), runs the KPA
- * on its schedule, and reconciles desired against creating + ready by placing new sandboxes
- * or draining the cheapest victims. A function placement cannot serve is unschedulable: the
+ * on its schedule (and at once for a scale from zero or, with the queue floor, for a queue
+ * behind busy sandboxes), and reconciles desired against creating + ready by placing new
+ * sandboxes or draining the cheapest victims. A function placement cannot serve is unschedulable: the
  * reason shows in its status. If no worker could host it even when empty (runtime missing,
  * request larger than any worker), once that has lasted `unschedulableFailAfterMs` the DPs are
  * told to fail its queued requests (503) instead of letting them wait for the queue limit.
@@ -39,8 +40,27 @@ export function onDemand(s: CoreState, dataPlaneId: string, report: DemandReport
     // Scale from zero at once: do not wait for the next autoscaler tick. While nothing is
     // ready, a growing burst is decided on as it is reported (cold path only).
     if (instantaneous > 0 && fn.ready === 0 && (report.firstDemand || fn.creating === 0)) decide(s, fn, nowMs);
+    // A queue behind busy sandboxes, reported at once: with the queue floor, decide now rather
+    // than at the next tick, if the requests outnumber the slots of ready and coming sandboxes.
+    else if (report.firstDemand && d.queued > 0 && queueFloorOn(s) && needsMore(fn)) decide(s, fn, nowMs);
     if (d.queued > 0) maybeFailUnschedulable(s, fn, nowMs);
   }
+}
+
+function queueFloorOn(s: CoreState): boolean {
+  return s.config.queueFloor !== false;
+}
+
+/** Requests in flight or queued now, summed over the DPs' latest reports. */
+function requestsNow(fn: FnState): number {
+  const t = demandTotals(fn);
+  return t.inflight + t.queued;
+}
+
+/** More requests now than slots on the ready and creating sandboxes (concurrency-limited only). */
+function needsMore(fn: FnState): boolean {
+  const slots = fn.record.spec.concurrency;
+  return slots > 0 && requestsNow(fn) > (fn.ready + fn.creating) * slots;
 }
 
 export function tickFunction(s: CoreState, name: string, nowMs: number): void {
@@ -74,6 +94,7 @@ export function decide(s: CoreState, fn: FnState, nowMs: number): void {
     concurrency: spec.concurrency,
     readyCount: fn.ready,
     nowMs,
+    ...(queueFloorOn(s) ? { queueFloor: requestsNow(fn) } : {}),
   });
   fn.kpa = state;
   fn.nextDecisionAtMs = nowMs + spec.scaling.tickS * 1000;

@@ -31,6 +31,8 @@ export interface ControlPlaneCoreConfig {
   unschedulableFailAfterMs?: number;
   /** Registry operations waiting per function name while one is being stored. */
   registryQueuePerNameMax?: number;
+  /** Never fewer sandboxes than requests in flight or queued (default true; false = plain KPA). */
+  queueFloor?: boolean;
 }
 
 /** A drain never waits longer than this, whatever the function's timeout. */

@@ -56,6 +56,22 @@ describe('DataPlaneCore', () => {
     assert.equal(a.w.dispatchedAtMs - a.w.arrivalMs, 40);
   });
 
+  it('a queue behind busy sandboxes is reported at once (the CP adds sandboxes), at most once per urgentReportMsMin', () => {
+    const c = new DataPlaneCore({ queueDepthMax: 10, queueWaitMsMax: 10_000, loadBalancing: 'least-loaded', urgentReportMsMin: 100 }, seededRng(1), silentLogger);
+    c.applyRouting(snapshot(1, [fnSpec('f', 1)], [ep('s1')]), 0);
+    assert.deepEqual(kinds(admit(c, 'f', 1).effects), ['dispatch']);
+    const queued = admit(c, 'f', 2);
+    assert.equal(queued.kind, 'queued');
+    assert.deepEqual(kinds(queued.effects), ['first_demand']);
+    const report = c.firstDemandReport();
+    assert.deepEqual(report.map((d) => [d.function, d.inflight, d.queued]), [['f', 1, 1]]);
+    // Within 100 ms more arrivals wait for the periodic report; after it, the next one is urgent.
+    assert.deepEqual(kinds(admit(c, 'f', 50).effects), []);
+    assert.deepEqual(c.firstDemandReport(), []);
+    assert.deepEqual(kinds(admit(c, 'f', 102).effects), ['first_demand']);
+    assert.deepEqual(c.firstDemandReport().map((d) => d.queued), [3]);
+  });
+
   it('never puts more than `concurrency` requests on a sandbox; a release hands the slot to the queue head', () => {
     const c = core();
     c.applyRouting(snapshot(1, [fnSpec('f', 1)], [ep('s1')]), 0);

@@ -13,6 +13,7 @@
  * of its queue; a waiter settles on the function object it was admitted to.
  */
 import type { FunctionDemandMsg, RoutingUpdateMsg, TermVerdict } from '../../api/cluster.js';
+import { dataPlaneDefaults } from '../../config/defaults.js';
 import { assert } from '../../shared/assert.js';
 import { LinkedList } from '../../shared/linked-list.js';
 import type { Logger } from '../../shared/logger.js';
@@ -36,13 +37,16 @@ export class DataPlaneCore {
   /** Every queued waiter in arrival order: with one wait limit for all, that is deadline order. */
   private readonly expiry = new LinkedList<Waiter>();
   private readonly reporting = new Set<DpFunction>();
+  /** Functions for the next urgent report: demand without a sandbox, or a queue behind busy ones. */
   private readonly firstDemand = new Set<DpFunction>();
+  private readonly urgentReportMsMin: number;
 
   constructor(
     private readonly config: DataPlaneCoreConfig,
     private readonly rng: Rng,
     log: Logger,
   ) {
+    this.urgentReportMsMin = config.urgentReportMsMin ?? dataPlaneDefaults.urgentReportMsMin;
     this.table = new RoutingTable(config.loadBalancing, log, {
       failQueued: (fn, status, code, message, nowMs, fx) => this.failQueued(fn, status, code, message, nowMs, fx),
       dispatchQueued: (fn, nowMs, fx) => this.dispatchQueued(fn, nowMs, fx),
@@ -119,6 +123,12 @@ export class DataPlaneCore {
     w.queueNode = fn.queue.push(w);
     w.expiryNode = this.expiry.push(w);
     fn.queued += 1;
+    // Queued behind busy sandboxes (not for lack of any): the CP's queue floor adds sandboxes
+    // only if it hears of the queue before the next periodic report.
+    if (fn.endpoints.length > 0 && nowMs - fn.urgentAtMs >= this.urgentReportMsMin) {
+      fn.urgentAtMs = nowMs;
+      this.markUrgent(fn, effects);
+    }
     return { kind: 'queued', effects };
   }
 
@@ -207,7 +217,7 @@ export class DataPlaneCore {
     return out;
   }
 
-  /** Instantaneous demand of the functions that got demand without a sandbox. */
+  /** Instantaneous demand of the functions that got demand without a sandbox or queued behind busy ones. */
   firstDemandReport(): FunctionDemandMsg[] {
     const out: FunctionDemandMsg[] = [];
     for (const fn of this.firstDemand) if (!fn.deleted) out.push(demandOf(fn, fn.level));
@@ -277,10 +287,14 @@ export class DataPlaneCore {
       fn.integral += (fn.level - delta) * (nowMs - fn.levelSinceMs);
       fn.levelSinceMs = nowMs;
     }
-    if (delta > 0 && fn.endpoints.length === 0 && !this.firstDemand.has(fn)) {
-      if (this.firstDemand.size === 0) effects.push({ kind: 'first_demand' });
-      this.firstDemand.add(fn);
-    }
+    if (delta > 0 && fn.endpoints.length === 0) this.markUrgent(fn, effects);
+  }
+
+  /** The function goes in the next urgent report (`firstDemandReport`), sent at once. */
+  private markUrgent(fn: DpFunction, effects: DpEffect[]): void {
+    if (this.firstDemand.has(fn)) return;
+    if (this.firstDemand.size === 0) effects.push({ kind: 'first_demand' });
+    this.firstDemand.add(fn);
   }
 }
 

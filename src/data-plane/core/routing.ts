@@ -166,7 +166,7 @@ export class RoutingTable {
     const fn: DpFunction = {
       name: spec.name, uid: spec.uid, spec, endpoints: [], queue: new LinkedList(), queued: 0, inflight: 0,
       lb: createLbIndex(this.policy, spec.concurrency), deleted: false,
-      level: 0, levelSinceMs: nowMs, integral: 0, reportedSinceMs: nowMs,
+      level: 0, levelSinceMs: nowMs, integral: 0, reportedSinceMs: nowMs, urgentAtMs: -Infinity,
     };
     this.functions.set(spec.name, fn);
     return fn;

@@ -67,6 +67,8 @@ export interface DpFunction {
   levelSinceMs: number;
   integral: number;
   reportedSinceMs: number;
+  /** Last urgent report of a queue behind busy sandboxes (-Infinity: none yet). */
+  urgentAtMs: number;
 }
 
 /** What the shell carries out after a core call, in order. */
@@ -94,4 +96,9 @@ export interface DataPlaneCoreConfig {
   queueDepthMax: number;
   queueWaitMsMax: number;
   loadBalancing: LbPolicyName;
+  /**
+   * A request queued behind busy sandboxes is reported to the CP at once (it adds sandboxes),
+   * at most once per this many ms per function; default `dataPlaneDefaults.urgentReportMsMin`.
+   */
+  urgentReportMsMin?: number;
 }

@@ -431,3 +431,42 @@ test('property: with no ready sandbox, a fresh observation > 0 always wants ≥ 
     { numRuns: 200 },
   );
 });
+
+test('queue floor: never fewer sandboxes than requests in flight or queued right now', () => {
+  // Goal: a function sized by its 60 s average (12 at concurrency 1) whose requests queue behind
+  // busy sandboxes (16 in flight + queued now) gets 16 at once, not after the stable window has
+  // learned it (the Azure replay's scheduling p99: 1.5-2.7 s of queueing on one such function).
+  // Method: steady 12 for 60 s, then one decision with the instantaneous 16 given as the floor.
+  const d = new Driver(specWith({}), { ready: 12 });
+  d.run(60, 12);
+  const input = { spec: d.spec, concurrency: 1, readyCount: 12, nowMs: d.nowMs };
+  const without = kpaDecide(d.state, input).decision;
+  assert.equal(without.desired, 12);
+  const withFloor = kpaDecide(d.state, { ...input, queueFloor: 16 }).decision;
+  assert.equal(withFloor.desired, 16);
+  assert.match(withFloor.reason, /queue floor: 16 in flight or queued → 16/);
+  // Concurrency 4: 30 requests need 8 sandboxes; a floor below the KPA's answer changes nothing.
+  assert.equal(kpaDecide(d.state, { ...input, concurrency: 4, queueFloor: 30 }).decision.desired, 8);
+  assert.equal(kpaDecide(d.state, { ...input, queueFloor: 5 }).decision.desired, 12);
+  // Unlimited concurrency never queues behind a busy sandbox: no floor.
+  const unlimited = { ...input, concurrency: 0 };
+  assert.equal(kpaDecide(d.state, { ...unlimited, queueFloor: 5_000 }).decision.desired, kpaDecide(d.state, unlimited).decision.desired);
+  // The floor is clamped to max like any decision.
+  const capped = new Driver(specWith({ max: 14 }), { ready: 12 });
+  capped.run(60, 12);
+  assert.equal(kpaDecide(capped.state, { ...input, spec: capped.spec, queueFloor: 16 }).decision.desired, 14);
+});
+
+test('property: the queue floor only raises the decision, and never past max', () => {
+  fc.assert(fc.property(
+    fc.integer({ min: 0, max: 50 }), fc.integer({ min: 0, max: 200 }), fc.integer({ min: 0, max: 8 }), fc.integer({ min: 1, max: 100 }),
+    (observed, floor, concurrency, max) => {
+      const d = new Driver(specWith({ max }), { ready: 1, concurrency });
+      d.run(10, observed);
+      const input = { spec: d.spec, concurrency, readyCount: 1, nowMs: d.nowMs };
+      const plain = kpaDecide(d.state, input).decision.desired;
+      const floored = kpaDecide(d.state, { ...input, queueFloor: floor }).decision.desired;
+      assert.ok(floored >= plain && floored <= max, `${plain} -> ${floored}`);
+      if (concurrency > 0) assert.ok(floored >= Math.min(max, Math.ceil(floor / concurrency)));
+    }));
+});

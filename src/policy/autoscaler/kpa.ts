@@ -81,6 +81,14 @@ export interface KpaDecideInput {
   concurrency: number;
   readyCount: number;
   nowMs: number;
+  /**
+   * Requests in flight or queued right now, summed over data planes (their latest reports), or
+   * undefined for plain KPA. With it, the decision is never below ceil(queueFloor / concurrency)
+   * (when concurrency limits a sandbox): a request queued behind busy sandboxes asks for one
+   * more at once, as Lambda starts an environment for every request none is free for, instead of
+   * waiting until the 60 s stable average has learned the load (Dirigent-TS extension).
+   */
+  queueFloor?: number;
 }
 
 /** Knative's `container-concurrency-target-default`: the per-sandbox total when unlimited. */
@@ -172,12 +180,19 @@ export function kpaRecord(
   };
 }
 
+/** Sandboxes the requests in flight or queued now need; 0 without a floor or a concurrency limit. */
+function kpaQueueFloor(input: KpaDecideInput): number {
+  if (input.queueFloor === undefined || input.concurrency <= 0) return 0;
+  assert(Number.isFinite(input.queueFloor) && input.queueFloor >= 0, `kpaDecide: queueFloor ${input.queueFloor}`);
+  return Math.ceil(input.queueFloor / input.concurrency - ceilEpsilon);
+}
+
 /**
  * One KPA decision (workload-and-policies §3.4). Steps, in order:
  *   1. averages, bounds, dspc / dppc           5. scale from zero (readyCount 0, fresh demand)
- *   2. panic entry / extension / exit           6. scale-down delay (max over the delay window)
- *   3. stable or max(stable, panic)             7. holds: grace at 1, initial scale
- *   4. failover floor, panic high-water mark    8. clamp to [min, max]
+ *   2. panic entry / extension / exit           6. queue floor (when given)
+ *   3. stable or max(stable, panic)             7. scale-down delay (max over the delay window)
+ *   4. failover floor, panic high-water mark    8. holds: grace at 1, initial scale; clamp
  */
 export function kpaDecide(
   state: KpaState,
@@ -205,6 +220,11 @@ export function kpaDecide(
   if (fromZero > desired) {
     reasons.push(`scale from zero: observed ${kpaFmt(state.latestObserved)} → ${fromZero}`);
     desired = fromZero;
+  }
+  const floor = kpaQueueFloor(input);
+  if (floor > desired) {
+    reasons.push(`queue floor: ${input.queueFloor} in flight or queued → ${floor}`);
+    desired = floor;
   }
   const delayed = kpaDelayStep(state.delay, spec, desired, m.nowBucket);
   if (delayed.desired > desired) {
