@@ -23,6 +23,15 @@ describe('planUp', () => {
     assert.equal(argAfter(worker.args, '--control-plane'), '127.0.0.1:9090');
   });
 
+  it('--queue-floor off reaches every CP (plain KPA, as the reference); on is the CPs\' default', () => {
+    const off = planUp({ ...base, store: 'etcd', controlPlanes: 3, queueFloor: 'off' });
+    const cps = off.stages.flat().filter((c) => c.kind === 'control-plane');
+    assert.equal(cps.length, 3);
+    for (const cp of cps) assert.equal(argAfter(cp.args, '--queue-floor'), 'off');
+    const on = planUp({ ...base, queueFloor: 'on' }).stages.flat().filter((c) => c.kind === 'control-plane');
+    assert.ok(!on[0]!.args.includes('--queue-floor'));
+  });
+
   it('gives each process-runtime worker its own process and port', () => {
     const l = planUp({ ...base, runtime: 'process', workers: 2 });
     const workers = l.stages[1]!.filter((c) => c.kind === 'worker');

@@ -28,6 +28,8 @@ export interface UpLayoutInput {
   workerPort: number;
   placement: string;
   loadBalancing: string;
+  /** Passed to every CP unless it is the default. */
+  queueFloor?: 'on' | 'off';
   workerCpuMillis?: string;
   workerMemoryMib?: string;
   store: 'sqlite' | 'etcd';
@@ -144,6 +146,7 @@ function controlPlane(i: UpLayoutInput, k: number, api: string, rpcPort: number,
   const args = ['control-plane', '--state-dir', single ? i.stateDir : join(i.stateDir, `cp-${k}`), '--api-port', api.split(':')[1]!, '--rpc-port', String(rpcPort),
     '--placement', i.placement, '--heartbeat-timeout-ms', String(i.heartbeatTimeoutMs),
     '--admin-token-file', adminTokenPath(i.stateDir), '--cluster-token-file', clusterTokenPath(i.stateDir)];
+  if (i.queueFloor === 'off') args.push('--queue-floor', 'off');
   if (!single) args.push('--store', etcdUrl.replace(/^http:/, 'etcd:'), '--id', `cp-${k}`);
   args.push(...tlsArgs(i, 'server'));
   const base = `${i.tls ? 'https' : 'http'}://${api}`;

@@ -39,6 +39,7 @@ export interface UpOptions {
   workerPort: string;
   placement: string;
   loadBalancing: string;
+  queueFloor: 'on' | 'off';
   logLevel: string;
   workerCpuMillis?: string;
   workerMemoryMib?: string;
@@ -90,6 +91,7 @@ export function registerUpCommand(program: Command): void {
     .option('--worker-port <port>', 'first worker health port', String(ports.worker))
     .addOption(new Option('--placement <policy>', 'placement policy').choices(placementPolicyNames).default(controlPlaneDefaults.placement))
     .addOption(new Option('--load-balancing <policy>', 'load-balancing policy').choices(lbPolicyNames).default(dataPlaneDefaults.loadBalancing))
+    .addOption(new Option('--queue-floor <on|off>', 'autoscaler: never fewer sandboxes than requests in flight or queued (off: plain KPA, as the reference)').choices(['on', 'off']).default(controlPlaneDefaults.queueFloor))
     .addOption(new Option('--store <kind>', 'control-plane store: sqlite (one CP) | etcd (a local etcd, CP replicas)').choices(['sqlite', 'etcd']).default('sqlite'))
     .option('--control-planes <n>', 'control-plane replicas (more than one needs --store etcd)', '1')
     .option('--data-planes <n>', 'data-plane replicas (more than one adds the front end)', '1')
@@ -124,7 +126,7 @@ export function layoutInput(o: UpOptions, stateDir: string): UpLayoutInput {
     runtime: o.runtime, isolation: o.isolation, workers, stateDir,
     apiPort: port('api-port', o.apiPort), rpcPort: port('rpc-port', o.rpcPort), proxyPort: port('proxy-port', o.proxyPort),
     internalPort: port('internal-port', o.internalPort), workerPort: port('worker-port', o.workerPort),
-    placement: o.placement, loadBalancing: o.loadBalancing,
+    placement: o.placement, loadBalancing: o.loadBalancing, queueFloor: o.queueFloor,
     ...(o.workerCpuMillis ? { workerCpuMillis: o.workerCpuMillis } : {}),
     ...(o.workerMemoryMib ? { workerMemoryMib: o.workerMemoryMib } : {}),
     store: o.store,
