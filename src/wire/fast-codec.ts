@@ -13,7 +13,7 @@
  * so is a known field sent with the wrong wire type (protobuf-es would read its bytes as the
  * declared type regardless).
  *
- * Supported: proto3 implicit-presence scalars (string, bool, double, float, uint32, int32), enums,
+ * Supported: proto3 implicit-presence scalars (string, bool, double, uint32, int32), enums,
  * messages, oneofs, repeated strings and messages, maps from strings to scalars. Anything else fails at compile time (module load), never on a live stream.
  *
  * Encoding is two passes over the message: `size` computes every length-delimited length
@@ -27,7 +27,7 @@ const wireFixed64 = 1;
 const wireDelimited = 2;
 const wireStartGroup = 3;
 const wireEndGroup = 4;
-const wireFixed32 = 5;
+const wireFixed32 = 5; // only skipped: no 32-bit fixed field in the schema
 /** Strings this long or shorter are scanned for ASCII and copied byte by byte. */
 const asciiFastLengthMax = 64;
 /** Nested groups skipped in unknown fields before the input is refused. */
@@ -197,13 +197,6 @@ function readDouble(r: Reader): number {
   return v;
 }
 
-function readFloat(r: Reader): number {
-  if (r.end - r.pos < 4) fail('truncated float');
-  const v = r.buf.readFloatLE(r.pos);
-  r.pos += 4;
-  return v;
-}
-
 // ---------------------------------------------------------------- compiled field codecs
 
 /** How one value (a field's value, a list item, a map key or value) is sized, written and read. */
@@ -271,17 +264,6 @@ const doubleCodec: ValueCodec = {
   zero: () => 0,
 };
 
-const floatCodec: ValueCodec = {
-  wireType: wireFixed32,
-  isDefault: (v) => v === undefined || v === 0,
-  size: () => 4,
-  write(w, v) {
-    w.pos = w.buf.writeFloatLE(v as number, w.pos);
-  },
-  read: readFloat,
-  zero: () => 0,
-};
-
 const uint32Codec: ValueCodec = {
   wireType: wireVarint,
   isDefault: (v) => v === 0 || v === undefined,
@@ -309,7 +291,6 @@ function scalarCodec(t: ScalarType, where: string): ValueCodec {
     case ScalarType.STRING: return stringCodec;
     case ScalarType.BOOL: return boolCodec;
     case ScalarType.DOUBLE: return doubleCodec;
-    case ScalarType.FLOAT: return floatCodec;
     case ScalarType.UINT32: return uint32Codec;
     case ScalarType.INT32: return int32Codec;
     default: throw new Error(`fast-codec: scalar type ${ScalarType[t]} of ${where} is not supported`);
