@@ -192,6 +192,11 @@ export const dataPlaneDefaults = Object.freeze({
   demandReportPeriodMs: 1_000,
   /** A queue behind busy sandboxes is reported at once, at most this often per function. */
   urgentReportMsMin: 100,
+  /**
+   * A sandbox that refuses the connection (nothing listens: it died) got none of the request, so
+   * the request is tried on another sandbox, at most this many more times. Beyond it: 502.
+   */
+  refusedRetriesMax: 3,
   /** Idle keep-alive connections kept per sandbox. */
   upstreamConnectionsMax: 128,
   upstreamConnectTimeoutMs: 2_000,

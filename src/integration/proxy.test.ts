@@ -52,12 +52,21 @@ class ProxyRig {
   }
 
   route(timeoutMs = 10_000, concurrency = 1): void {
+    this.routeTo([['s1', `127.0.0.1:${this.upstreamPort}`]], timeoutMs, concurrency);
+  }
+
+  /** A snapshot with function f on these sandboxes ([id, address]). */
+  routeTo(sandboxes: [string, string][], timeoutMs = 10_000, concurrency = 1): void {
     const spec: FunctionSpecMsg = {
       name: 'f', uid: 'u1', generation: 1, image: '', command: ['x'], port: 0, env: {}, egress: false, auth: 'none', concurrency, timeoutMs, workingDir: '',
     };
-    this.apply({ case: 'snapshot', value: { version: ++this.version, functions: [spec], endpoints: [
-      { sandboxId: 's1', function: 'f', functionUid: 'u1', address: `127.0.0.1:${this.upstreamPort}`, workerId: 'w' },
-    ], drainEndpoints: [], tokens: [] } });
+    const endpoints = sandboxes.map(([sandboxId, address]) => ({ sandboxId, function: 'f', functionUid: 'u1', address, workerId: 'w' }));
+    this.apply({ case: 'snapshot', value: { version: ++this.version, functions: [spec], endpoints, drainEndpoints: [], tokens: [] } });
+  }
+
+  addSandbox(id: string, address: string): void {
+    const empty = { upsertFunctions: [], deleteFunctions: [], removeEndpoints: [], drainEndpoints: [], failures: [], upsertTokens: [], revokeTokens: [] };
+    this.apply({ case: 'delta', value: { ...empty, version: ++this.version, addEndpoints: [{ sandboxId: id, function: 'f', functionUid: 'u1', address, workerId: 'w' }] } });
   }
 
   apply(u: RoutingUpdateMsg): void {
@@ -316,6 +325,58 @@ describe('invocation proxy', () => {
     assert.notEqual(await Promise.race([closed, bound]), 'still open');
     assert.ok(reply === '' || reply.startsWith('HTTP/1.1 408'), reply);
     assert.equal(rig.upstreamSeen.length, 0);
+  });
+});
+
+/** A loopback address nothing listens on (bound, then closed): connections to it are refused. */
+async function deadAddress(): Promise<string> {
+  const s = createServer();
+  const port = await listen(s);
+  await new Promise((r) => s.close(r));
+  return `127.0.0.1:${port}`;
+}
+
+describe('a sandbox that died (its port refuses connections) before the CP said so', () => {
+  const rig = new ProxyRig();
+  before(() => rig.start());
+  after(() => rig.stop());
+  beforeEach(() => {
+    rig.handler = (req, res) => req.pipe(res);
+  });
+
+  it('its request, body and all, is served by another sandbox; the dead one leaves the rotation', async () => {
+    const dead = await deadAddress();
+    // Dead sandboxes first and most: whichever the balancer picks first, a refusal is met.
+    rig.routeTo([['d1', dead], ['d2', dead], ['live', `127.0.0.1:${rig.upstreamPort}`]], 10_000, 0);
+    const body = Buffer.alloc(200_000, 'x');
+    for (let i = 0; i < 4; i += 1) {
+      const r = await call(rig.proxyPort, { body });
+      assert.deepEqual([r.status, r.body.length], [200, body.length], r.body.slice(0, 200));
+    }
+    assert.deepEqual([...rig.core.endpoints.keys()], ['live']);
+    assert.equal(rig.inflight(), 0);
+  });
+
+  it('with no other sandbox the request waits for the next one instead of failing', async () => {
+    rig.routeTo([['d1', await deadAddress()]]);
+    const pending = call(rig.proxyPort, { body: Buffer.from('hello') });
+    await settle('the refused request is queued again', () => rig.core.functions.get('f')?.queued === 1);
+    assert.equal(rig.core.endpoints.size, 0);
+    rig.addSandbox('live', `127.0.0.1:${rig.upstreamPort}`);
+    const r = await pending;
+    assert.deepEqual([r.status, r.body], [200, 'hello']);
+  });
+
+  it('when every try is refused the client gets 502 naming the refusal, and no slot leaks', async () => {
+    const dead = await deadAddress();
+    const many: [string, string][] = [1, 2, 3, 4, 5, 6].map((i) => [`d${i}`, dead]);
+    rig.routeTo(many);
+    const r = await call(rig.proxyPort, {});
+    assert.equal(r.status, 502, r.body);
+    assert.match(r.body, /sandbox_failure/);
+    assert.match(r.body, /refused the connection \(4 sandboxes tried\)/);
+    assert.equal(rig.core.endpoints.size, 2);
+    assert.deepEqual([rig.inflight(), rig.core.functions.get('f')?.queued], [0, 0]);
   });
 });
 

@@ -20,13 +20,22 @@ test('FIFO order; removal anywhere; a second removal is a no-op', () => {
   assert.equal(l.shift(), 5);
 });
 
-test('property: any mix of push, shift and remove matches an array model', () => {
-  fc.assert(fc.property(fc.array(fc.tuple(fc.constantFrom('push', 'shift', 'remove'), fc.nat())), (ops) => {
+test('property: any mix of push, unshift, ordered insert, shift and remove matches an array model', () => {
+  fc.assert(fc.property(fc.array(fc.tuple(fc.constantFrom('push', 'unshift', 'insert', 'shift', 'remove'), fc.nat())), (ops) => {
     const l = new LinkedList<number>();
     let model: ListNode<number>[] = [];
     let next = 0;
     for (const [op, k] of ops) {
       if (op === 'push') model.push(l.push(next++));
+      else if (op === 'unshift') model.unshift(l.unshift(next++));
+      else if (op === 'insert') {
+        // Before the first value above k (mod a small range, so both outcomes happen), else last.
+        const key = k % 8;
+        const at = model.findIndex((n) => n.value > key);
+        const node = l.insertBeforeFirst(key, (v) => v > key);
+        if (at < 0) model.push(node);
+        else model.splice(at, 0, node);
+      }
       else if (op === 'shift') assert.equal(l.shift(), model.shift()?.value);
       else if (model.length > 0) {
         const node = model[k % model.length]!;
@@ -36,5 +45,6 @@ test('property: any mix of push, shift and remove matches an array model', () =>
       assert.equal(l.length, model.length);
       assert.equal(l.peek(), model[0]?.value);
     }
+    assert.deepEqual([...l.drain()], model.map((n) => n.value));
   }));
 });

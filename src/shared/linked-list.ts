@@ -32,6 +32,21 @@ export class LinkedList<T> {
     return node;
   }
 
+  /** At the head. */
+  unshift(value: T): ListNode<T> {
+    return this.linkBefore(this.head, value);
+  }
+
+  /**
+   * Before the first value `goesBefore` holds for (a walk from the head: O(position)), or at the
+   * tail: keeps a list sorted by a key when a value comes back late.
+   */
+  insertBeforeFirst(value: T, goesBefore: (existing: T) => boolean): ListNode<T> {
+    let at = this.head;
+    while (at && !goesBefore(at.value)) at = at.next;
+    return at ? this.linkBefore(at, value) : this.push(value);
+  }
+
   peek(): T | undefined {
     return this.head?.value;
   }
@@ -54,6 +69,16 @@ export class LinkedList<T> {
     node.next = null;
     node.list = null;
     this.size -= 1;
+  }
+
+  private linkBefore(at: ListNode<T> | null, value: T): ListNode<T> {
+    if (!at) return this.push(value);
+    const node: ListNode<T> = { value, prev: at.prev, next: at, list: this };
+    if (at.prev) at.prev.next = node;
+    else this.head = node;
+    at.prev = node;
+    this.size += 1;
+    return node;
   }
 
   /** Removes and yields every value from the head; safe against removals while iterating. */

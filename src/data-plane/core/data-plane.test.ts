@@ -290,4 +290,72 @@ describe('DataPlaneCore', () => {
     assert.deepEqual(c.takeDemand(1400, 1000).map((d) => d.function), ['b']);
     assert.deepEqual(c.takeDemand(2000, 1000).map((d) => d.function), ['a']);
   });
+
+  it('a sandbox that refuses the connection leaves the rotation; its request goes to another sandbox at once', () => {
+    const c = core();
+    c.applyRouting(snapshot(1, [fnSpec('f')], [ep('s1')]), 0);
+    const a = admit(c, 'f', 0);
+    assert.equal(a.w.endpoint?.id, 's1');
+    c.applyRouting(delta(2, { addEndpoints: [ep('s22')] }), 1);
+    const fx = c.refused(a.w, 2);
+    assert.deepEqual(kinds(fx), ['close_pool', 'dispatch']);
+    assert.equal(a.w.state, 'dispatched');
+    assert.equal(a.w.endpoint?.id, 's22');
+    assert.deepEqual([...c.endpoints.keys()], ['s22']);
+    const f = c.functions.get('f')!;
+    assert.deepEqual([f.inflight, f.queued, f.level], [1, 0, 1]);
+    // The CP's removal (the worker reported the death) finds it gone already; a release ends it.
+    assert.ok(c.applyRouting(delta(3, { removeEndpoints: ['s1'] }), 3).ok);
+    c.release(a.w, 4);
+    assert.deepEqual([f.inflight, f.queued, f.level], [0, 0, 0]);
+  });
+
+  it('a refused request with no other sandbox waits at the head of the queue (urgent report) within its wait limit', () => {
+    const c = core(10, 100);
+    c.applyRouting(snapshot(1, [fnSpec('f'), fnSpec('g')], [ep('s1')]), 0);
+    const a = admit(c, 'f', 0);
+    const g = admit(c, 'g', 5); // another function's waiter, queued before the refusal
+    const b = admit(c, 'f', 10); // queued behind the busy s1
+    c.firstDemandReport();
+    const fx = c.refused(a.w, 20);
+    assert.ok(kinds(fx).includes('first_demand'), JSON.stringify(kinds(fx)));
+    assert.equal(a.w.state, 'queued');
+    assert.deepEqual(c.firstDemandReport().map((d) => [d.function, d.queued]), [['f', 2]]);
+    // The first to arrive is served first when a sandbox comes.
+    const r = c.applyRouting(delta(2, { addEndpoints: [ep('s2')] }), 30);
+    assert.deepEqual(r.effects.flatMap((e) => (e.kind === 'dispatch' ? [e.waiter] : [])), [a.w]);
+    assert.equal(b.w.state, 'queued');
+    // Expiry keeps arrival order across functions: g (5) before b (10).
+    c.release(a.w, 40);
+    c.refused(b.w, 41);
+    assert.deepEqual(fails(c.expire(105)).map(([w, s]) => [w.fn, w.arrivalMs, s]), [['g', 5, 504]]);
+    assert.deepEqual(fails(c.expire(110)).map(([w, s]) => [w.fn, w.arrivalMs, s]), [['f', 10, 504]]);
+    assert.equal(g.w.state, 'cancelled');
+  });
+
+  it('gives up after refusedRetriesMax refusals: 502 sandbox_failure, counts back to zero', () => {
+    const c = new DataPlaneCore({ queueDepthMax: 10, queueWaitMsMax: 1000, loadBalancing: 'least-loaded', refusedRetriesMax: 2 }, seededRng(1), silentLogger);
+    c.applyRouting(snapshot(1, [fnSpec('f')], [ep('s1'), ep('s22'), ep('s333'), ep('s4444')]), 0);
+    const a = admit(c, 'f', 0);
+    const seen = [a.w.endpoint!.id];
+    let fx = c.refused(a.w, 1);
+    seen.push(a.w.endpoint!.id);
+    fx = c.refused(a.w, 2);
+    seen.push(a.w.endpoint!.id);
+    assert.equal(new Set(seen).size, 3, 'each try on another sandbox');
+    fx = c.refused(a.w, 3);
+    assert.deepEqual(fails(fx).map(([w, s, code]) => [w, s, code]), [[a.w, 502, 'sandbox_failure']]);
+    const f = c.functions.get('f')!;
+    assert.deepEqual([f.inflight, f.queued, f.level, c.endpoints.size], [0, 0, 0, 1]);
+    assert.deepEqual(c.refused(a.w, 4), [], 'a settled request is not retried');
+  });
+
+  it('a refusal on a draining sandbox acknowledges the drain when it was the last request', () => {
+    const c = core();
+    c.applyRouting(snapshot(1, [fnSpec('f')], [ep('s1')]), 0);
+    const a = admit(c, 'f', 0);
+    assert.deepEqual(drained(c.applyRouting(delta(2, { drainEndpoints: ['s1'] }), 1).effects), []);
+    assert.deepEqual(drained(c.refused(a.w, 2)), ['s1']);
+    assert.equal(a.w.state, 'queued');
+  });
 });

@@ -40,6 +40,7 @@ export class DataPlaneCore {
   /** Functions for the next urgent report: demand without a sandbox, or a queue behind busy ones. */
   private readonly firstDemand = new Set<DpFunction>();
   private readonly urgentReportMsMin: number;
+  private readonly refusedRetriesMax: number;
 
   constructor(
     private readonly config: DataPlaneCoreConfig,
@@ -47,6 +48,7 @@ export class DataPlaneCore {
     log: Logger,
   ) {
     this.urgentReportMsMin = config.urgentReportMsMin ?? dataPlaneDefaults.urgentReportMsMin;
+    this.refusedRetriesMax = config.refusedRetriesMax ?? dataPlaneDefaults.refusedRetriesMax;
     this.table = new RoutingTable(config.loadBalancing, log, {
       failQueued: (fn, status, code, message, nowMs, fx) => this.failQueued(fn, status, code, message, nowMs, fx),
       dispatchQueued: (fn, nowMs, fx) => this.dispatchQueued(fn, nowMs, fx),
@@ -150,6 +152,45 @@ export class DataPlaneCore {
     } else if (ep.inflight === 0) {
       this.table.retire(ep, effects);
     }
+    return effects;
+  }
+
+  /**
+   * The sandbox of a dispatched request refused the connection: nothing listens there (it died),
+   * and none of the request reached it, so it is tried again. The sandbox leaves this DP's
+   * rotation now rather than when the CP's removal comes (the worker reports the death on its
+   * own; until then every request sent there would fail). The request goes back to the head of its
+   * function's queue, keeping its arrival time and so its wait limit, and is dispatched at once if
+   * another sandbox has a slot; with none left the CP hears of it at once. After
+   * `refusedRetriesMax` more refusals it fails: 502.
+   */
+  refused(w: Waiter, nowMs: number): DpEffect[] {
+    if (w.state !== 'dispatched') return [];
+    const effects: DpEffect[] = [];
+    const ep = w.endpoint!;
+    const fn = w.owner!;
+    ep.inflight -= 1;
+    fn.inflight -= 1;
+    assert(ep.inflight >= 0 && fn.inflight >= 0, `inflight below zero on ${ep.id} of ${fn.name}/${fn.uid}`);
+    if (ep.state === 'routable') this.table.evict(ep, effects);
+    else if (ep.inflight === 0) this.table.retire(ep, effects);
+    w.endpoint = null;
+    w.refusals = (w.refusals ?? 0) + 1;
+    if (w.refusals > this.refusedRetriesMax || fn.deleted) {
+      w.state = 'done';
+      this.changeLevel(fn, -1, nowMs, effects);
+      const message = `the sandbox of ${fn.name} refused the connection (${w.refusals} sandboxes tried)`;
+      effects.push({ kind: 'fail', waiter: w, status: 502, code: 'sandbox_failure', message });
+      return effects;
+    }
+    // Still waiting: its demand level is unchanged, it moves from in flight to queued. Everything
+    // queued for this function arrived after it (dispatch is FIFO), but not every other function's.
+    w.state = 'queued';
+    w.queueNode = fn.queue.unshift(w);
+    w.expiryNode = this.expiry.insertBeforeFirst(w, (o) => o.arrivalMs > w.arrivalMs);
+    fn.queued += 1;
+    if (fn.endpoints.length === 0) this.markUrgent(fn, effects);
+    else this.dispatchQueued(fn, nowMs, effects);
     return effects;
   }
 

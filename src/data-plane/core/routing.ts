@@ -105,6 +105,14 @@ export class RoutingTable {
     effects.push({ kind: 'close_pool', endpoint: ep });
   }
 
+  /**
+   * Out of rotation before the CP says so (it refused a connection: nothing listens). A later
+   * removal or drain from the CP finds it gone or detached; a later add routes it again.
+   */
+  evict(ep: DpEndpoint, effects: DpEffect[]): void {
+    this.removeEndpoint(ep.id, effects);
+  }
+
   private applyDelta(delta: RoutingDeltaMsg, nowMs: number, effects: DpEffect[]): void {
     const grown = new Set<DpFunction>();
     for (const id of delta.revokeTokens) this.tokens.delete(id);

@@ -43,6 +43,8 @@ export interface Waiter {
   /** The sandbox it got appeared after it arrived: it waited for a cold start. */
   cold: boolean;
   dispatchedAtMs: number;
+  /** Sandboxes that refused its connection so far (absent: none). */
+  refusals?: number;
   /** Key for consistent-hash load balancing (the function name when absent). */
   key?: string;
   /** Its entries in its function's queue and in the expiry order, while queued. */
@@ -101,4 +103,6 @@ export interface DataPlaneCoreConfig {
    * at most once per this many ms per function; default `dataPlaneDefaults.urgentReportMsMin`.
    */
   urgentReportMsMin?: number;
+  /** Tries on other sandboxes after connection refusals; default `dataPlaneDefaults.refusedRetriesMax`. */
+  refusedRetriesMax?: number;
 }

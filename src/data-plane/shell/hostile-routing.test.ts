@@ -4,7 +4,7 @@
  * functions or endpoints, endpoints moving between functions, drains of what is not there, odd
  * versions, failures for deleted functions. It guards the boundary between the codec and the core.
  * Method: fast-check sequences mixing schema-shaped hostile routing updates (through real protobuf
- * bytes and the codec) with admits, releases, expiries and demand reports, in virtual time.
+ * bytes and the codec) with admits, releases, connection refusals, expiries and demand reports, in virtual time.
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -55,6 +55,7 @@ const action = fc.oneof(
   { weight: 3, arbitrary: fc.constantFrom('f', 'g', 'h').map((fn) => ({ kind: 'admit' as const, fn })) },
   { weight: 2, arbitrary: fc.nat({ max: 20 }).map((i) => ({ kind: 'release' as const, i })) },
   { weight: 1, arbitrary: fc.nat({ max: 20 }).map((i) => ({ kind: 'cancel' as const, i })) },
+  { weight: 1, arbitrary: fc.nat({ max: 20 }).map((i) => ({ kind: 'refused' as const, i })) },
   { weight: 1, arbitrary: fc.constant({ kind: 'demand' as const }) },
 );
 
@@ -105,6 +106,8 @@ describe('data-plane core against a hostile control plane', () => {
             waiters.push(...dispatched(c.release(waiters[a.i % waiters.length]!, nowMs)));
           } else if (a.kind === 'cancel' && waiters.length > 0) {
             waiters.push(...dispatched(c.cancel(waiters[a.i % waiters.length]!, nowMs)));
+          } else if (a.kind === 'refused' && waiters.length > 0) {
+            waiters.push(...dispatched(c.refused(waiters[a.i % waiters.length]!, nowMs)));
           } else if (a.kind === 'demand') {
             c.takeDemand(nowMs);
           }
@@ -112,6 +115,6 @@ describe('data-plane core against a hostile control plane', () => {
       }
     }), { numRuns: 500 });
     // Not so hostile that nothing gets through: tables are built and requests dispatched.
-    assert.ok(accepted > 100 && served > 10, `accepted ${accepted} updates, dispatched ${served} requests`);
+    assert.ok(accepted > 50 && served > 10, `accepted ${accepted} updates, dispatched ${served} requests`);
   });
 });

@@ -9,7 +9,8 @@
  *
  * Slots are freed at once when an exchange ends for any reason: the response finished, the
  * client went away (the upstream request is aborted), the function's `timeoutMs` passed (504,
- * upstream aborted), or the upstream failed (502).
+ * upstream aborted), or the upstream failed (502). A sandbox that refuses the connection got
+ * nothing of the request: the core takes it out of rotation and the request is tried on another.
  *
  * With a certificate the listener speaks TLS instead, and ALPN (h2, http/1.1) picks the server.
  */
@@ -62,6 +63,8 @@ interface Exchange extends Waiter {
   res: Res;
   path: string;
   upstream: UpstreamCall | null;
+  /** The request body with its size limit, made at the first dispatch (undefined until then). */
+  body?: ByteLimit | null;
   deadline: NodeJS.Timeout | null;
   /** The caller's Authorization was checked here: function code never sees the token. */
   stripAuth: boolean;
@@ -156,8 +159,10 @@ export class InvocationProxy {
     }, this.log);
     x.upstream = call;
     // One deadline (above) bounds the whole exchange; undici's own timers stay off.
+    // A try after a refused connection sends the same body: the refusal came before any of it was read.
+    if (x.body === undefined) x.body = this.bodyOf(x);
     this.poolFor(ep).dispatch({
-      method: x.req.method as Dispatcher.HttpMethod, path: x.path, headers, body: this.bodyOf(x), headersTimeout: 0, bodyTimeout: 0,
+      method: x.req.method as Dispatcher.HttpMethod, path: x.path, headers, body: x.body, headersTimeout: 0, bodyTimeout: 0,
     }, call);
   }
 
@@ -371,6 +376,10 @@ export class InvocationProxy {
 
   private upstreamFailed(x: Exchange, err: Error): void {
     const code = (err as { code?: string }).code ?? '';
+    if (code === 'ECONNREFUSED') {
+      this.refused(x);
+      return;
+    }
     if (code === bodyTooLargeCode) {
       sendError(x.res, 413, 'body_too_large', err.message);
     } else {
@@ -378,6 +387,16 @@ export class InvocationProxy {
       sendError(x.res, 502, 'sandbox_failure', `sandbox of ${x.fn} failed: ${err.message}`);
     }
     this.done(x, 'upstream_failed');
+  }
+
+  /** Nothing listens at the sandbox's address: the core tries another sandbox (or fails it: 502). */
+  private refused(x: Exchange): void {
+    const ep = x.endpoint!;
+    if (ep.state === 'routable') this.log.warn('proxy.sandbox_refused', { fn: x.fn, sandbox: ep.id, address: ep.address });
+    if (x.deadline) clearTimeout(x.deadline);
+    x.deadline = null;
+    x.upstream = null;
+    runGuarded(this.log, 'callback', 'proxy.refused', () => this.run(this.core.refused(x, this.clock.nowMs())));
   }
 
   /** Ends the exchange once: aborts the upstream call if still running, frees the slot. */
