@@ -176,7 +176,7 @@ export const dataPlaneKnobs = {
   requestBodyBytesMax: int(1, 1 << 30),
   demandReportPeriodMs: int(10, 60_000),
   urgentReportMsMin: int(1, 60_000),
-  refusedRetriesMax: int(0, 100),
+  upstreamRetriesMax: int(0, 100),
   upstreamConnectionsMax: int(1, 100_000),
   upstreamConnectTimeoutMs: int(1, 600_000),
   reconnectBackoffMs: pair(1, 600_000),

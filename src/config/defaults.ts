@@ -193,10 +193,12 @@ export const dataPlaneDefaults = Object.freeze({
   /** A queue behind busy sandboxes is reported at once, at most this often per function. */
   urgentReportMsMin: 100,
   /**
-   * A sandbox that refuses the connection (nothing listens: it died) got none of the request, so
-   * the request is tried on another sandbox, at most this many more times. Beyond it: 502.
+   * A sandbox that refuses the connection (nothing listens: it died) got none of the request, and
+   * a bodiless idempotent request whose connection closed before any answer is safe to repeat: such
+   * a request is tried again (elsewhere if the sandbox refused), at most this many more times.
+   * Beyond it: 502.
    */
-  refusedRetriesMax: 3,
+  upstreamRetriesMax: 3,
   /** Idle keep-alive connections kept per sandbox. */
   upstreamConnectionsMax: 128,
   upstreamConnectTimeoutMs: 2_000,

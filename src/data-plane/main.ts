@@ -45,7 +45,7 @@ export async function startDataPlane(cfg: DataPlaneConfig, log: Logger): Promise
   const security = { clusterToken: clusterTokenReader(cfg.clusterTokenFile), clusterTokenFile: cfg.clusterTokenFile, caPem: caOf(cfg.tlsCaFile) };
   const tls = serverTlsOf('data plane', cfg.tlsCertFile, cfg.tlsKeyFile);
   const core = new DataPlaneCore(
-    { queueDepthMax: cfg.queueDepthMax, queueWaitMsMax: cfg.queueWaitMsMax, loadBalancing: toLbPolicy(cfg.loadBalancing), urgentReportMsMin: cfg.urgentReportMsMin, refusedRetriesMax: cfg.refusedRetriesMax },
+    { queueDepthMax: cfg.queueDepthMax, queueWaitMsMax: cfg.queueWaitMsMax, loadBalancing: toLbPolicy(cfg.loadBalancing), urgentReportMsMin: cfg.urgentReportMsMin, upstreamRetriesMax: cfg.upstreamRetriesMax },
     seededRng(Math.floor(Math.random() * 2 ** 31)),
     log,
   );

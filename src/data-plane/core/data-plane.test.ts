@@ -297,7 +297,7 @@ describe('DataPlaneCore', () => {
     const a = admit(c, 'f', 0);
     assert.equal(a.w.endpoint?.id, 's1');
     c.applyRouting(delta(2, { addEndpoints: [ep('s22')] }), 1);
-    const fx = c.refused(a.w, 2);
+    const fx = c.retry(a.w, 2, 'refused');
     assert.deepEqual(kinds(fx), ['close_pool', 'dispatch']);
     assert.equal(a.w.state, 'dispatched');
     assert.equal(a.w.endpoint?.id, 's22');
@@ -317,7 +317,7 @@ describe('DataPlaneCore', () => {
     const g = admit(c, 'g', 5); // another function's waiter, queued before the refusal
     const b = admit(c, 'f', 10); // queued behind the busy s1
     c.firstDemandReport();
-    const fx = c.refused(a.w, 20);
+    const fx = c.retry(a.w, 20, 'refused');
     assert.ok(kinds(fx).includes('first_demand'), JSON.stringify(kinds(fx)));
     assert.equal(a.w.state, 'queued');
     assert.deepEqual(c.firstDemandReport().map((d) => [d.function, d.queued]), [['f', 2]]);
@@ -327,27 +327,40 @@ describe('DataPlaneCore', () => {
     assert.equal(b.w.state, 'queued');
     // Expiry keeps arrival order across functions: g (5) before b (10).
     c.release(a.w, 40);
-    c.refused(b.w, 41);
+    c.retry(b.w, 41, 'refused');
     assert.deepEqual(fails(c.expire(105)).map(([w, s]) => [w.fn, w.arrivalMs, s]), [['g', 5, 504]]);
     assert.deepEqual(fails(c.expire(110)).map(([w, s]) => [w.fn, w.arrivalMs, s]), [['f', 10, 504]]);
     assert.equal(g.w.state, 'cancelled');
   });
 
-  it('gives up after refusedRetriesMax refusals: 502 sandbox_failure, counts back to zero', () => {
-    const c = new DataPlaneCore({ queueDepthMax: 10, queueWaitMsMax: 1000, loadBalancing: 'least-loaded', refusedRetriesMax: 2 }, seededRng(1), silentLogger);
+  it('gives up after upstreamRetriesMax refusals: 502 sandbox_failure, counts back to zero', () => {
+    const c = new DataPlaneCore({ queueDepthMax: 10, queueWaitMsMax: 1000, loadBalancing: 'least-loaded', upstreamRetriesMax: 2 }, seededRng(1), silentLogger);
     c.applyRouting(snapshot(1, [fnSpec('f')], [ep('s1'), ep('s22'), ep('s333'), ep('s4444')]), 0);
     const a = admit(c, 'f', 0);
     const seen = [a.w.endpoint!.id];
-    let fx = c.refused(a.w, 1);
+    let fx = c.retry(a.w, 1, 'refused');
     seen.push(a.w.endpoint!.id);
-    fx = c.refused(a.w, 2);
+    fx = c.retry(a.w, 2, 'refused');
     seen.push(a.w.endpoint!.id);
     assert.equal(new Set(seen).size, 3, 'each try on another sandbox');
-    fx = c.refused(a.w, 3);
+    fx = c.retry(a.w, 3, 'refused');
     assert.deepEqual(fails(fx).map(([w, s, code]) => [w, s, code]), [[a.w, 502, 'sandbox_failure']]);
     const f = c.functions.get('f')!;
     assert.deepEqual([f.inflight, f.queued, f.level, c.endpoints.size], [0, 0, 0, 1]);
-    assert.deepEqual(c.refused(a.w, 4), [], 'a settled request is not retried');
+    assert.deepEqual(c.retry(a.w, 4, 'refused'), [], 'a settled request is not retried');
+  });
+
+  it('a reset keeps the sandbox in rotation: the request is tried again, there or elsewhere; the message names the reset', () => {
+    const c = new DataPlaneCore({ queueDepthMax: 10, queueWaitMsMax: 1000, loadBalancing: 'least-loaded', upstreamRetriesMax: 1 }, seededRng(1), silentLogger);
+    c.applyRouting(snapshot(1, [fnSpec('f')], [ep('s1')]), 0);
+    const a = admit(c, 'f', 0);
+    assert.deepEqual(kinds(c.retry(a.w, 1, 'reset')), ['dispatch']);
+    assert.deepEqual([a.w.state, a.w.endpoint?.id, [...c.endpoints.keys()]], ['dispatched', 's1', ['s1']]);
+    const fx = c.retry(a.w, 2, 'reset');
+    assert.deepEqual(fails(fx).map(([, s, code]) => [s, code]), [[502, 'sandbox_failure']]);
+    assert.match((fx.find((e) => e.kind === 'fail') as { message: string }).message, /closed the connection before answering \(2 tries\)/);
+    const f = c.functions.get('f')!;
+    assert.deepEqual([f.inflight, f.queued, f.level, c.endpoints.size], [0, 0, 0, 1]);
   });
 
   it('a refusal on a draining sandbox acknowledges the drain when it was the last request', () => {
@@ -355,7 +368,7 @@ describe('DataPlaneCore', () => {
     c.applyRouting(snapshot(1, [fnSpec('f')], [ep('s1')]), 0);
     const a = admit(c, 'f', 0);
     assert.deepEqual(drained(c.applyRouting(delta(2, { drainEndpoints: ['s1'] }), 1).effects), []);
-    assert.deepEqual(drained(c.refused(a.w, 2)), ['s1']);
+    assert.deepEqual(drained(c.retry(a.w, 2, 'refused')), ['s1']);
     assert.equal(a.w.state, 'queued');
   });
 });

@@ -20,9 +20,9 @@ import type { Logger } from '../../shared/logger.js';
 import type { Rng } from '../../shared/rng.js';
 import { invokeVerdict, type InvokeVerdict, type PresentedToken } from './invoke-auth.js';
 import { RoutingTable } from './routing.js';
-import type { AdmitResult, DataPlaneCoreConfig, DpEffect, DpEndpoint, DpFunction, Waiter } from './types.js';
+import type { AdmitResult, DataPlaneCoreConfig, DpEffect, DpEndpoint, DpFunction, RetryCause, Waiter } from './types.js';
 
-export type { AdmitResult, DataPlaneCoreConfig, DpEffect, DpEndpoint, DpFunction, Waiter } from './types.js';
+export type { AdmitResult, DataPlaneCoreConfig, DpEffect, DpEndpoint, DpFunction, RetryCause, Waiter } from './types.js';
 export type { InvokeVerdict, PresentedToken } from './invoke-auth.js';
 
 /** A waiter for `admit`; shells extend it with their own fields. */
@@ -40,7 +40,7 @@ export class DataPlaneCore {
   /** Functions for the next urgent report: demand without a sandbox, or a queue behind busy ones. */
   private readonly firstDemand = new Set<DpFunction>();
   private readonly urgentReportMsMin: number;
-  private readonly refusedRetriesMax: number;
+  private readonly upstreamRetriesMax: number;
 
   constructor(
     private readonly config: DataPlaneCoreConfig,
@@ -48,7 +48,7 @@ export class DataPlaneCore {
     log: Logger,
   ) {
     this.urgentReportMsMin = config.urgentReportMsMin ?? dataPlaneDefaults.urgentReportMsMin;
-    this.refusedRetriesMax = config.refusedRetriesMax ?? dataPlaneDefaults.refusedRetriesMax;
+    this.upstreamRetriesMax = config.upstreamRetriesMax ?? dataPlaneDefaults.upstreamRetriesMax;
     this.table = new RoutingTable(config.loadBalancing, log, {
       failQueued: (fn, status, code, message, nowMs, fx) => this.failQueued(fn, status, code, message, nowMs, fx),
       dispatchQueued: (fn, nowMs, fx) => this.dispatchQueued(fn, nowMs, fx),
@@ -156,31 +156,35 @@ export class DataPlaneCore {
   }
 
   /**
-   * The sandbox of a dispatched request refused the connection: nothing listens there (it died),
-   * and none of the request reached it, so it is tried again. The sandbox leaves this DP's
-   * rotation now rather than when the CP's removal comes (the worker reports the death on its
-   * own; until then every request sent there would fail). The request goes back to the head of its
-   * function's queue, keeping its arrival time and so its wait limit, and is dispatched at once if
-   * another sandbox has a slot; with none left the CP hears of it at once. After
-   * `refusedRetriesMax` more refusals it fails: 502.
+   * A dispatched request got nothing back from its sandbox and may be tried again:
+   * - `refused`: nothing listens at the sandbox's address (it died) and none of the request
+   *   reached it. The sandbox leaves this DP's rotation now rather than when the CP's removal
+   *   comes (the worker reports the death on its own; until then every request sent there fails).
+   * - `reset`: the connection closed before any answer, and the shell found the request safe to
+   *   repeat (idempotent, no body). The sandbox stays: a new connection tells whether it lives.
+   * The request goes back to the head of its function's queue, keeping its arrival time and so its
+   * wait limit, and is dispatched at once if a sandbox has a slot; with none left the CP hears of
+   * it at once. After `upstreamRetriesMax` retries it fails: 502.
    */
-  refused(w: Waiter, nowMs: number): DpEffect[] {
+  retry(w: Waiter, nowMs: number, cause: RetryCause): DpEffect[] {
     if (w.state !== 'dispatched') return [];
     const effects: DpEffect[] = [];
     const ep = w.endpoint!;
     const fn = w.owner!;
+    const before = ep.inflight;
     ep.inflight -= 1;
     fn.inflight -= 1;
     assert(ep.inflight >= 0 && fn.inflight >= 0, `inflight below zero on ${ep.id} of ${fn.name}/${fn.uid}`);
-    if (ep.state === 'routable') this.table.evict(ep, effects);
+    if (ep.state === 'routable' && cause === 'refused') this.table.evict(ep, effects);
+    else if (ep.state === 'routable') fn.lb.update(ep, before);
     else if (ep.inflight === 0) this.table.retire(ep, effects);
     w.endpoint = null;
-    w.refusals = (w.refusals ?? 0) + 1;
-    if (w.refusals > this.refusedRetriesMax || fn.deleted) {
+    w.retries = (w.retries ?? 0) + 1;
+    if (w.retries > this.upstreamRetriesMax || fn.deleted) {
       w.state = 'done';
       this.changeLevel(fn, -1, nowMs, effects);
-      const message = `the sandbox of ${fn.name} refused the connection (${w.refusals} sandboxes tried)`;
-      effects.push({ kind: 'fail', waiter: w, status: 502, code: 'sandbox_failure', message });
+      const what = cause === 'refused' ? 'refused the connection' : 'closed the connection before answering';
+      effects.push({ kind: 'fail', waiter: w, status: 502, code: 'sandbox_failure', message: `the sandbox of ${fn.name} ${what} (${w.retries} tries)` });
       return effects;
     }
     // Still waiting: its demand level is unchanged, it moves from in flight to queued. Everything

@@ -43,8 +43,8 @@ export interface Waiter {
   /** The sandbox it got appeared after it arrived: it waited for a cold start. */
   cold: boolean;
   dispatchedAtMs: number;
-  /** Sandboxes that refused its connection so far (absent: none). */
-  refusals?: number;
+  /** Tries that got nothing back from a sandbox so far (absent: none); see `DataPlaneCore.retry`. */
+  retries?: number;
   /** Key for consistent-hash load balancing (the function name when absent). */
   key?: string;
   /** Its entries in its function's queue and in the expiry order, while queued. */
@@ -84,6 +84,9 @@ export type DpEffect =
   /** A function got demand without a sandbox: send `firstDemandReport()` soon. */
   | { kind: 'first_demand' };
 
+/** Why a dispatched request is tried again: connection refused, or closed before any answer. */
+export type RetryCause = 'refused' | 'reset';
+
 export type AdmitOutcome =
   | { kind: 'dispatched' }
   | { kind: 'queued' }
@@ -103,6 +106,6 @@ export interface DataPlaneCoreConfig {
    * at most once per this many ms per function; default `dataPlaneDefaults.urgentReportMsMin`.
    */
   urgentReportMsMin?: number;
-  /** Tries on other sandboxes after connection refusals; default `dataPlaneDefaults.refusedRetriesMax`. */
-  refusedRetriesMax?: number;
+  /** Retries of a request its sandbox refused or reset; default `dataPlaneDefaults.upstreamRetriesMax`. */
+  upstreamRetriesMax?: number;
 }

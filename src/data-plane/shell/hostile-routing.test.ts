@@ -4,7 +4,7 @@
  * functions or endpoints, endpoints moving between functions, drains of what is not there, odd
  * versions, failures for deleted functions. It guards the boundary between the codec and the core.
  * Method: fast-check sequences mixing schema-shaped hostile routing updates (through real protobuf
- * bytes and the codec) with admits, releases, connection refusals, expiries and demand reports, in virtual time.
+ * bytes and the codec) with admits, releases, retries (refused, reset), expiries and demand reports, in virtual time.
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -55,7 +55,7 @@ const action = fc.oneof(
   { weight: 3, arbitrary: fc.constantFrom('f', 'g', 'h').map((fn) => ({ kind: 'admit' as const, fn })) },
   { weight: 2, arbitrary: fc.nat({ max: 20 }).map((i) => ({ kind: 'release' as const, i })) },
   { weight: 1, arbitrary: fc.nat({ max: 20 }).map((i) => ({ kind: 'cancel' as const, i })) },
-  { weight: 1, arbitrary: fc.nat({ max: 20 }).map((i) => ({ kind: 'refused' as const, i })) },
+  { weight: 1, arbitrary: fc.tuple(fc.nat({ max: 20 }), fc.constantFrom('refused' as const, 'reset' as const)).map(([i, cause]) => ({ kind: 'retry' as const, i, cause })) },
   { weight: 1, arbitrary: fc.constant({ kind: 'demand' as const }) },
 );
 
@@ -106,8 +106,8 @@ describe('data-plane core against a hostile control plane', () => {
             waiters.push(...dispatched(c.release(waiters[a.i % waiters.length]!, nowMs)));
           } else if (a.kind === 'cancel' && waiters.length > 0) {
             waiters.push(...dispatched(c.cancel(waiters[a.i % waiters.length]!, nowMs)));
-          } else if (a.kind === 'refused' && waiters.length > 0) {
-            waiters.push(...dispatched(c.refused(waiters[a.i % waiters.length]!, nowMs)));
+          } else if (a.kind === 'retry' && waiters.length > 0) {
+            waiters.push(...dispatched(c.retry(waiters[a.i % waiters.length]!, nowMs, a.cause)));
           } else if (a.kind === 'demand') {
             c.takeDemand(nowMs);
           }

@@ -10,7 +10,8 @@
  * Slots are freed at once when an exchange ends for any reason: the response finished, the
  * client went away (the upstream request is aborted), the function's `timeoutMs` passed (504,
  * upstream aborted), or the upstream failed (502). A sandbox that refuses the connection got
- * nothing of the request: the core takes it out of rotation and the request is tried on another.
+ * nothing of the request: the core takes it out of rotation and the request is tried on another;
+ * a bodiless idempotent request whose connection closed before any answer is tried again too.
  *
  * With a certificate the listener speaks TLS instead, and ALPN (h2, http/1.1) picks the server.
  */
@@ -27,7 +28,7 @@ import { answerClientError } from '../../shared/http-client-error.js';
 import type { Logger } from '../../shared/logger.js';
 import { bearerOf, sha256Hex, tokenId } from '../../shared/secrets.js';
 import {
-  newWaiter, type DataPlaneCore, type DpEffect, type DpEndpoint, type DpFunction, type PresentedToken, type Waiter,
+  newWaiter, type DataPlaneCore, type DpEffect, type DpEndpoint, type DpFunction, type PresentedToken, type RetryCause, type Waiter,
 } from '../core/data-plane.js';
 import { invocationRoutes, invocationsPrefix, submitAsync, wantsAsync, type AsyncHttpDeps } from '../async/http-routes.js';
 import { forwardedFromHeader } from '../async/owner.js';
@@ -68,6 +69,15 @@ interface Exchange extends Waiter {
   deadline: NodeJS.Timeout | null;
   /** The caller's Authorization was checked here: function code never sees the token. */
   stripAuth: boolean;
+}
+
+/** A connection that ended before any answer: reset, broken pipe, or closed by the other side (undici). */
+const connectionLostCodes = new Set(['ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET']);
+/** Methods a proxy may repeat on its own (RFC 9110 §9.2.2), when they carry no body. */
+const idempotentMethods = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
+
+function replayable(req: Req): boolean {
+  return idempotentMethods.has(req.method ?? 'GET') && !hasBody(req);
 }
 
 const h2Preface = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
@@ -376,8 +386,8 @@ export class InvocationProxy {
 
   private upstreamFailed(x: Exchange, err: Error): void {
     const code = (err as { code?: string }).code ?? '';
-    if (code === 'ECONNREFUSED') {
-      this.refused(x);
+    if (code === 'ECONNREFUSED' || (connectionLostCodes.has(code) && replayable(x.req))) {
+      this.retry(x, code === 'ECONNREFUSED' ? 'refused' : 'reset', err);
       return;
     }
     if (code === bodyTooLargeCode) {
@@ -389,14 +399,20 @@ export class InvocationProxy {
     this.done(x, 'upstream_failed');
   }
 
-  /** Nothing listens at the sandbox's address: the core tries another sandbox (or fails it: 502). */
-  private refused(x: Exchange): void {
+  /**
+   * Nothing came back and nothing was lost by trying again: the sandbox refused the connection
+   * (nothing listens: it got none of the request), or the connection closed before any answer to
+   * a request HTTP lets a proxy repeat (RFC 9110 §9.2.2: idempotent; and without a body, which is
+   * consumed by then). The core tries again (or fails it: 502).
+   */
+  private retry(x: Exchange, cause: RetryCause, err: Error): void {
     const ep = x.endpoint!;
-    if (ep.state === 'routable') this.log.warn('proxy.sandbox_refused', { fn: x.fn, sandbox: ep.id, address: ep.address });
+    if (cause === 'refused' && ep.state === 'routable') this.log.warn('proxy.sandbox_refused', { fn: x.fn, sandbox: ep.id, address: ep.address });
+    else if (this.log.isDebugEnabled()) this.log.debug('proxy.upstream_retry', { fn: x.fn, sandbox: ep.id, cause, error: err.message });
     if (x.deadline) clearTimeout(x.deadline);
     x.deadline = null;
     x.upstream = null;
-    runGuarded(this.log, 'callback', 'proxy.refused', () => this.run(this.core.refused(x, this.clock.nowMs())));
+    runGuarded(this.log, 'callback', 'proxy.retry', () => this.run(this.core.retry(x, this.clock.nowMs(), cause)));
   }
 
   /** Ends the exchange once: aborts the upstream call if still running, frees the slot. */
