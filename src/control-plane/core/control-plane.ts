@@ -14,6 +14,7 @@
  *
  * Invariants (checked by `checkInvariants`):
  *  - a worker's `allocated` equals the sum of the resources of the sandboxes placed on it;
+ *  - placement's node table says what the workers say (capacity, allocation, schedulable, runtimes);
  *  - a function's creating/ready/draining counters equal the states of its sandboxes;
  *  - the routing table holds exactly the ready sandboxes;
  *  - a namespace's sandbox usage equals the sum over its live sandboxes.
@@ -202,6 +203,8 @@ export class ControlPlaneCore {
   /** Invariants of the module header; the simulator calls this after every step. */
   checkInvariants(): void {
     const s = this.s;
+    assert(s.workerList.length === s.workers.size, 'worker list out of step with the workers');
+    s.workerList.forEach((w, i) => assert(s.nodeTable.matches(i, w), `placement table row of worker ${w.id} drifted`));
     for (const w of s.workers.values()) {
       const sum = { cpuMillis: 0, memoryMiB: 0 };
       for (const id of w.sandboxes) addResources(sum, s.sandboxes.get(id)!.resources, 1);

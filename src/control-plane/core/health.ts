@@ -34,7 +34,7 @@ export function onWorkerHello(s: CoreState, hello: WorkerHelloMsg, nowMs: number
   if (!w) {
     w = newWorker(hello, nowMs);
     s.workers.set(w.id, w);
-    s.workerList = [...s.workers.values()];
+    s.workersChanged();
     s.effects.push({ kind: 'persist_worker', id: w.id, address: w.address });
   } else {
     // A reconnect: whatever the CP still attributes to it was lost with the old stream.
@@ -46,6 +46,7 @@ export function onWorkerHello(s: CoreState, hello: WorkerHelloMsg, nowMs: number
   }
   w.connected = true;
   w.schedulable = true;
+  s.workerChanged(w);
   w.disconnectedAtMs = 0;
   w.lastHeartbeatMs = nowMs;
   watchHeartbeat(s, w);
@@ -66,6 +67,7 @@ export function onWorkerGone(s: CoreState, workerId: string, reason: string, now
   if (!w || !w.connected) return;
   w.connected = false;
   w.schedulable = false;
+  s.workerChanged(w);
   w.disconnectedAtMs = nowMs;
   dropWorkerSandboxes(s, w, reason, false);
   s.deadlines.push({ dueMs: nowMs + s.peerForgetAfterMs, kind: 'forget_worker', key: w.id });
@@ -79,10 +81,12 @@ export function onHeartbeat(s: CoreState, workerId: string, hb: HeartbeatMsg, no
   const capacity = hb.capacity ? fromWire(hb.capacity) : w.capacity;
   if (capacity.cpuMillis !== w.capacity.cpuMillis || capacity.memoryMiB !== w.capacity.memoryMiB) {
     w.capacity = capacity;
+    s.workerChanged(w);
     s.capacityEpoch += 1;
   }
   if (w.connected && !w.schedulable) {
     w.schedulable = true;
+    s.workerChanged(w);
     s.capacityEpoch += 1;
     s.log.info('worker.recovered', { workerId });
     s.markAllActiveDirty();
@@ -105,6 +109,7 @@ export function onHeartbeatDeadline(s: CoreState, workerId: string, nowMs: numbe
     return;
   }
   w.schedulable = false;
+  s.workerChanged(w);
   drainWorkerSandboxes(s, w, nowMs);
   s.log.warn('worker.lost', { workerId: w.id, reason: 'heartbeat timeout' });
 }
@@ -113,7 +118,7 @@ export function onForgetWorkerDeadline(s: CoreState, workerId: string, nowMs: nu
   const w = s.workers.get(workerId);
   if (!w || w.connected || nowMs - w.disconnectedAtMs < s.peerForgetAfterMs) return;
   s.workers.delete(workerId);
-  s.workerList = [...s.workers.values()];
+  s.workersChanged();
   s.effects.push({ kind: 'forget_worker', id: workerId });
   s.log.info('worker.forgotten', { workerId, goneMs: nowMs - w.disconnectedAtMs });
 }
@@ -213,7 +218,7 @@ export function onPeersLoaded(
     s.workersExpectedBack.add(r.id);
     s.deadlines.push({ dueMs: nowMs + s.config.heartbeatTimeoutMs, kind: 'worker_expected', key: r.id });
   }
-  s.workerList = [...s.workers.values()];
+  s.workersChanged();
   for (const r of dataPlanes) {
     if (s.dataPlanes.has(r.id)) continue;
     s.dataPlanes.set(r.id, { ...r, connected: false, disconnectedAtMs: nowMs, expectedBack: true, ackedVersion: 0 });

@@ -12,7 +12,7 @@
 import type { SandboxInfoMsg } from '../../api/cluster.js';
 import { assert } from '../../shared/assert.js';
 import { specGenerationOf, type FnState } from './functions.js';
-import { addResources, drainTimeoutMsMax, fromWire, type CoreState } from './state.js';
+import { drainTimeoutMsMax, fromWire, type CoreState } from './state.js';
 import type { SandboxRec, WorkerRec } from './types.js';
 
 const retryBackoffMsMax = 10_000;
@@ -24,7 +24,7 @@ function attach(s: CoreState, sb: SandboxRec, fn: FnState, w: WorkerRec): void {
   if (sb.state === 'creating') fn.creating += 1;
   else fn.ready += 1;
   w.sandboxes.add(sb.id);
-  addResources(w.allocated, sb.resources, 1);
+  s.allocate(w, sb.resources, 1);
 }
 
 /** Forget a sandbox entirely: counters, allocation, routing. */
@@ -42,7 +42,7 @@ function detach(s: CoreState, sb: SandboxRec): void {
   }
   if (sb.state === 'ready') s.routing.removeEndpoint(sb.id);
   const w = s.workers.get(sb.workerId);
-  if (w && w.sandboxes.delete(sb.id)) addResources(w.allocated, sb.resources, -1);
+  if (w && w.sandboxes.delete(sb.id)) s.allocate(w, sb.resources, -1);
 }
 
 function newRec(fn: FnState, id: string, workerId: string, nowMs: number): SandboxRec {
@@ -161,7 +161,7 @@ function drainLeftover(s: CoreState, w: WorkerRec, info: SandboxInfoMsg, fn: FnS
   s.sandboxes.set(sb.id, sb);
   s.quotas.countSandbox(sb.fn, sb.resources, 1);
   w.sandboxes.add(sb.id);
-  addResources(w.allocated, sb.resources, 1);
+  s.allocate(w, sb.resources, 1);
   if (fn) {
     fn.sandboxIds.add(sb.id);
     fn.draining += 1;

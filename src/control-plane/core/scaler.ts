@@ -140,7 +140,7 @@ function scaleUp(s: CoreState, fn: FnState, missing: number, nowMs: number): voi
       s.config.placement,
       s.workerList,
       { resources: spec.resources, runtime },
-      { rng: s.rng, cursor: s.placementCursor },
+      { rng: s.rng, cursor: s.placementCursor, table: s.nodeTable },
     );
     s.placementCursor = cursor;
     if (result.kind === 'unschedulable') {

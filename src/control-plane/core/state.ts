@@ -7,6 +7,7 @@
 import type { WorkerCommandMsg } from '../../api/cluster.js';
 import type { Resources } from '../../api/types.js';
 import { controlPlaneDefaults } from '../../config/defaults.js';
+import { NodeTable } from '../../policy/placement/node-table.js';
 import type { Logger } from '../../shared/logger.js';
 import type { Rng } from '../../shared/rng.js';
 import { DeadlineHeap } from './deadlines.js';
@@ -53,7 +54,10 @@ export class CoreState {
   /** Functions that need a reconcile pass, and functions the ticker must look at. */
   readonly dirty = new Set<string>();
   readonly active = new Set<string>();
+  /** The workers in a stable order (placement walks it); change it only through `workersChanged`. */
   workerList: WorkerRec[] = [];
+  /** Placement's copy of every worker's capacity, allocation, schedulable flag and runtimes. */
+  readonly nodeTable = new NodeTable();
   placementCursor = 0;
   /** Bumped whenever capacity may have appeared; blocked functions retry only then. */
   capacityEpoch = 0;
@@ -78,6 +82,23 @@ export class CoreState {
     this.peerForgetAfterMs = config.peerForgetAfterMs ?? controlPlaneDefaults.peerForgetAfterMs;
     this.unschedulableFailAfterMs = config.unschedulableFailAfterMs ?? controlPlaneDefaults.unschedulableFailAfterMs;
     this.registryQueuePerNameMax = config.registryQueuePerNameMax ?? controlPlaneDefaults.registryQueuePerNameMax;
+  }
+
+  /** A worker was added or forgotten: the list placement walks, and its table, again. */
+  workersChanged(): void {
+    this.workerList = [...this.workers.values()];
+    this.nodeTable.rebuild(this.workerList);
+  }
+
+  /** A worker's capacity, allocation, schedulable flag or runtimes changed (placement's table). */
+  workerChanged(w: WorkerRec): void {
+    this.nodeTable.refresh(w);
+  }
+
+  /** Adds (sign 1) or frees (-1) a sandbox's reservation on its worker. */
+  allocate(w: WorkerRec, r: Resources, sign: 1 | -1): void {
+    addResources(w.allocated, r, sign);
+    this.nodeTable.refresh(w);
   }
 
   /** The function a sandbox belongs to, or undefined if that function was deleted (or re-created). */

@@ -18,6 +18,7 @@
 import type { Resources } from '../../api/types.js';
 import { assert, unreachable } from '../../shared/assert.js';
 import type { Rng } from '../../shared/rng.js';
+import type { NodeTable } from './node-table.js';
 
 export interface NodeView {
   id: string;
@@ -58,16 +59,20 @@ const placementScoreMax = 100;
 export type FilterResult = { ok: true } | { ok: false; reason: PlacementReason };
 const filterOk: FilterResult = Object.freeze({ ok: true });
 
-/** The one entry point: runs `policy` and returns the result with the advanced cursor. */
+/**
+ * The one entry point: runs `policy` and returns the result with the advanced cursor. With
+ * `table` (kept in step with `nodes` by the caller) `kubernetes` reads its rows instead of the
+ * node objects: the same decision, without a cache miss per node on large clusters.
+ */
 export function placeWith(
   policy: PlacementPolicy,
   nodes: readonly NodeView[],
   req: PlacementRequest,
-  ctx: { rng: Rng; cursor: number },
+  ctx: { rng: Rng; cursor: number; table?: NodeTable },
 ): { result: PlacementResult; cursor: number } {
   switch (policy) {
     case 'kubernetes':
-      return placeKubernetesFrom(nodes, req, ctx.rng, ctx.cursor);
+      return ctx.table ? ctx.table.placeKubernetes(nodes, req, ctx.rng, ctx.cursor) : placeKubernetesFrom(nodes, req, ctx.rng, ctx.cursor);
     case 'random':
       return { result: placeRandom(nodes, req, ctx.rng), cursor: ctx.cursor };
     case 'round-robin':
