@@ -33,8 +33,7 @@ export function onWorkerHello(s: CoreState, hello: WorkerHelloMsg, nowMs: number
   let w = s.workers.get(hello.workerId);
   if (!w) {
     w = newWorker(hello, nowMs);
-    s.workers.set(w.id, w);
-    s.workersChanged();
+    s.addWorker(w);
     s.effects.push({ kind: 'persist_worker', id: w.id, address: w.address });
   } else {
     // A reconnect: whatever the CP still attributes to it was lost with the old stream.

@@ -84,7 +84,14 @@ export class CoreState {
     this.registryQueuePerNameMax = config.registryQueuePerNameMax ?? controlPlaneDefaults.registryQueuePerNameMax;
   }
 
-  /** A worker was added or forgotten: the list placement walks, and its table, again. */
+  /** A new worker: last in the list placement walks (map order), and in its table. O(1). */
+  addWorker(w: WorkerRec): void {
+    this.workers.set(w.id, w);
+    this.workerList.push(w);
+    this.nodeTable.append(w);
+  }
+
+  /** Workers were forgotten or restored: the list placement walks, and its table, again. O(n). */
   workersChanged(): void {
     this.workerList = [...this.workers.values()];
     this.nodeTable.rebuild(this.workerList);

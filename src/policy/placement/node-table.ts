@@ -37,23 +37,24 @@ export class NodeTable {
   private overflow = false;
   size = 0;
 
-  /** The node list changed (added, forgotten): every row again, in list order. */
+  /** The node list changed (forgotten, reordered): every row again, in list order. O(n). */
   rebuild(nodes: readonly NodeView[]): void {
     const n = nodes.length;
-    if (this.capCpu.length < n) {
-      const cap = Math.max(16, n * 2);
-      this.capCpu = new Float64Array(cap);
-      this.capMemory = new Float64Array(cap);
-      this.allocCpu = new Float64Array(cap);
-      this.allocMemory = new Float64Array(cap);
-      this.runtimeMask = new Uint32Array(cap);
-    }
+    this.reserve(n);
     this.rowById.clear();
     this.size = n;
     for (let i = 0; i < n; i++) {
       this.rowById.set(nodes[i].id, i);
       this.write(i, nodes[i]);
     }
+  }
+
+  /** A node added at the end of the list. Amortized O(1): thousands of workers say hello at start. */
+  append(node: NodeView): void {
+    this.reserve(this.size + 1);
+    this.rowById.set(node.id, this.size);
+    this.write(this.size, node);
+    this.size += 1;
   }
 
   /** One node's capacity, allocation, schedulable flag or runtimes changed. */
@@ -116,6 +117,21 @@ export class NodeTable {
     // Nothing fits: the object path names each node's reason (and examines the same nodes).
     if (best < 0) return { result: placeKubernetesFrom(nodes, req, rng, start).result, cursor };
     return { result: { kind: 'placed', nodeId: nodes[best].id, score: bestScore }, cursor };
+  }
+
+  /** Room for `n` rows, keeping the rows there are (the arrays double). */
+  private reserve(n: number): void {
+    if (this.capCpu.length >= n) return;
+    const cap = Math.max(16, n * 2);
+    const grow = <T extends Float64Array | Uint32Array>(old: T, fresh: T): T => {
+      fresh.set(old);
+      return fresh;
+    };
+    this.capCpu = grow(this.capCpu, new Float64Array(cap));
+    this.capMemory = grow(this.capMemory, new Float64Array(cap));
+    this.allocCpu = grow(this.allocCpu, new Float64Array(cap));
+    this.allocMemory = grow(this.allocMemory, new Float64Array(cap));
+    this.runtimeMask = grow(this.runtimeMask, new Uint32Array(cap));
   }
 
   private write(i: number, node: NodeView): void {
