@@ -139,12 +139,7 @@ export class DataPlaneCore {
     if (w.state !== 'dispatched') return [];
     const effects: DpEffect[] = [];
     w.state = 'done';
-    const ep = w.endpoint!;
-    const fn = w.owner!;
-    const before = ep.inflight;
-    ep.inflight -= 1;
-    fn.inflight -= 1;
-    assert(ep.inflight >= 0 && fn.inflight >= 0, `inflight below zero on ${ep.id} of ${fn.name}/${fn.uid}`);
+    const { ep, fn, before } = this.freeSlot(w);
     this.changeLevel(fn, -1, nowMs, effects);
     if (ep.state === 'routable') {
       fn.lb.update(ep, before);
@@ -169,12 +164,7 @@ export class DataPlaneCore {
   retry(w: Waiter, nowMs: number, cause: RetryCause): DpEffect[] {
     if (w.state !== 'dispatched') return [];
     const effects: DpEffect[] = [];
-    const ep = w.endpoint!;
-    const fn = w.owner!;
-    const before = ep.inflight;
-    ep.inflight -= 1;
-    fn.inflight -= 1;
-    assert(ep.inflight >= 0 && fn.inflight >= 0, `inflight below zero on ${ep.id} of ${fn.name}/${fn.uid}`);
+    const { ep, fn, before } = this.freeSlot(w);
     if (ep.state === 'routable' && cause === 'refused') this.table.evict(ep, effects);
     else if (ep.state === 'routable') fn.lb.update(ep, before);
     else if (ep.inflight === 0) this.table.retire(ep, effects);
@@ -271,6 +261,17 @@ export class DataPlaneCore {
   }
 
   // ------------------------------------------------------------------ internals
+
+  /** The slot a dispatched waiter held on its endpoint is free (counts only; `before`: the endpoint's in-flight before). */
+  private freeSlot(w: Waiter): { ep: DpEndpoint; fn: DpFunction; before: number } {
+    const ep = w.endpoint!;
+    const fn = w.owner!;
+    const before = ep.inflight;
+    ep.inflight -= 1;
+    fn.inflight -= 1;
+    assert(ep.inflight >= 0 && fn.inflight >= 0, `inflight below zero on ${ep.id} of ${fn.name}/${fn.uid}`);
+    return { ep, fn, before };
+  }
 
   private startOn(ep: DpEndpoint, w: Waiter, nowMs: number): void {
     assert(ep.slots === 0 || ep.inflight < ep.slots, `endpoint ${ep.id} has no free slot`);

@@ -17,7 +17,7 @@
  */
 import type { Rng } from '../../shared/rng.js';
 import {
-  feasibleNodesToFind, placeKubernetesFrom, scoreBalancedAllocation, scoreLeastAllocated,
+  BestPick, feasibleNodesToFind, placeKubernetesFrom, scoreBalancedAllocation, scoreLeastAllocated,
   type NodeView, type PlacementRequest, type PlacementResult,
 } from './placement.js';
 
@@ -86,9 +86,7 @@ export class NodeTable {
     const { capCpu, capMemory, allocCpu, allocMemory, runtimeMask } = this;
     const capacity = { cpuMillis: 0, memoryMiB: 0 };
     const requested = { cpuMillis: 0, memoryMiB: 0 };
-    let best = -1;
-    let bestScore = -1;
-    let ties = 0;
+    const pick = new BestPick();
     let found = 0;
     let examined = 0;
     // No node has a runtime the table never saw: the loop then only counts the nodes examined.
@@ -103,20 +101,12 @@ export class NodeTable {
       capacity.memoryMiB = capMemory[i];
       requested.cpuMillis = cpu;
       requested.memoryMiB = memory;
-      const score = scoreLeastAllocated(capacity, requested) + scoreBalancedAllocation(capacity, requested);
-      if (score > bestScore) {
-        best = i;
-        bestScore = score;
-        ties = 1;
-      } else if (score === bestScore) {
-        ties++;
-        if (rng.int(ties) === 0) best = i;
-      }
+      pick.offer(i, scoreLeastAllocated(capacity, requested) + scoreBalancedAllocation(capacity, requested), rng);
     }
     const cursor = n > 0 ? (first + examined) % n : start;
     // Nothing fits: the object path names each node's reason (and examines the same nodes).
-    if (best < 0) return { result: placeKubernetesFrom(nodes, req, rng, start).result, cursor };
-    return { result: { kind: 'placed', nodeId: nodes[best].id, score: bestScore }, cursor };
+    if (pick.index < 0) return { result: placeKubernetesFrom(nodes, req, rng, start).result, cursor };
+    return { result: { kind: 'placed', nodeId: nodes[pick.index].id, score: pick.score }, cursor };
   }
 
   /** Room for `n` rows, keeping the rows there are (the arrays double). */

@@ -150,9 +150,7 @@ export function placeKubernetesFrom(
   const n = nodes.length;
   const wanted = feasibleNodesToFind(n);
   const first = n > 0 ? ((start % n) + n) % n : 0;
-  let best = -1;
-  let bestScore = -1;
-  let ties = 0;
+  const pick = new BestPick();
   let found = 0;
   let examined = 0;
   for (; examined < n && found < wanted; examined++) {
@@ -164,21 +162,32 @@ export function placeKubernetesFrom(
       cpuMillis: node.allocated.cpuMillis + req.resources.cpuMillis,
       memoryMiB: node.allocated.memoryMiB + req.resources.memoryMiB,
     };
-    const score =
-      scoreLeastAllocated(node.capacity, requested) +
-      scoreBalancedAllocation(node.capacity, requested);
-    if (score > bestScore) {
-      best = i;
-      bestScore = score;
-      ties = 1;
-    } else if (score === bestScore) {
-      ties++;
-      if (rng.int(ties) === 0) best = i;
-    }
+    pick.offer(i, scoreLeastAllocated(node.capacity, requested) + scoreBalancedAllocation(node.capacity, requested), rng);
   }
   const cursor = n > 0 ? (first + examined) % n : start;
-  if (best < 0) return { result: placementUnschedulable(nodes, req), cursor };
-  return { result: { kind: 'placed', nodeId: nodes[best].id, score: bestScore }, cursor };
+  if (pick.index < 0) return { result: placementUnschedulable(nodes, req), cursor };
+  return { result: { kind: 'placed', nodeId: nodes[pick.index].id, score: pick.score }, cursor };
+}
+
+/**
+ * The highest score offered wins; ties are broken uniformly by reservoir sampling (the k-th
+ * tied candidate replaces the pick with probability 1/k, one rng draw per tie).
+ */
+export class BestPick {
+  index = -1;
+  score = -1;
+  private ties = 0;
+
+  offer(index: number, score: number, rng: Rng): void {
+    if (score > this.score) {
+      this.index = index;
+      this.score = score;
+      this.ties = 1;
+    } else if (score === this.score) {
+      this.ties++;
+      if (rng.int(this.ties) === 0) this.index = index;
+    }
+  }
 }
 
 /** Uniform among the feasible nodes (Dirigent's default placement, with the filters added). */
