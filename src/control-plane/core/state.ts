@@ -54,7 +54,7 @@ export class CoreState {
   /** Functions that need a reconcile pass, and functions the ticker must look at. */
   readonly dirty = new Set<string>();
   readonly active = new Set<string>();
-  /** The workers in a stable order (placement walks it); change it only through `workersChanged`. */
+  /** The workers in a stable order (placement walks it); change it only through `addWorker` or `workersChanged`. */
   workerList: WorkerRec[] = [];
   /** Placement's copy of every worker's capacity, allocation, schedulable flag and runtimes. */
   readonly nodeTable = new NodeTable();
