@@ -4,7 +4,8 @@
  * core (same queue, slots, cold start, load balancing) and, once dispatched, the stored request
  * goes over the proxy's upstream pool to the sandbox (an in-process exchange, no HTTP request to
  * ourselves). The response is buffered up to asyncResultBytesMax; past it the body is cut and
- * the `x-dirigent-result-truncated` header says so.
+ * the `x-dirigent-result-truncated` header says so. A sandbox that refuses the connection does
+ * not cost the attempt: the core moves the waiter to another sandbox (see `send`).
  */
 import type { Dispatcher } from 'undici';
 import { Header } from '../../api/types.js';
@@ -48,7 +49,8 @@ export function executeAsync(d: ExecutorDeps, inv: AsyncInvocation): Promise<Exe
     };
     const w: AsyncWaiter = Object.assign(newWaiter(inv.functionKey, arrivalMs), {
       asyncAttempt: true as const,
-      onDispatch: () => void send(d, w, inv).then((r) => end(r.attempt, r.result)),
+      // null: the sandbox refused the connection and the core dispatches this waiter again (or fails it).
+      onDispatch: () => void send(d, w, inv).then((r) => r && end(r.attempt, r.result)),
       onFail: (status: number, code: string, message: string) => {
         end({ outcome: status === 504 ? 'timeout' : status >= 500 ? 'http_5xx' : 'http_4xx', statusCode: status, error: `${code}: ${message}` });
       },
@@ -70,11 +72,17 @@ export function executeAsync(d: ExecutorDeps, inv: AsyncInvocation): Promise<Exe
 type ExecOutcomeResult = { statusCode: number; headers: Record<string, string>; body: Buffer };
 type Sent = { attempt: { outcome: 'ok' | 'http_5xx' | 'http_4xx' | 'timeout' | 'transport'; statusCode?: number; error?: string }; result?: ExecOutcomeResult };
 
-async function send(d: ExecutorDeps, w: AsyncWaiter, inv: AsyncInvocation): Promise<Sent> {
+/**
+ * The request to the waiter's sandbox. A sandbox that refuses the connection got none of it (it
+ * died, and the CP has not said so yet): the core takes it out of rotation and dispatches the
+ * waiter again (`retry`), within this attempt; `null` then.
+ */
+async function send(d: ExecutorDeps, w: AsyncWaiter, inv: AsyncInvocation): Promise<Sent | null> {
   const ep = w.endpoint!;
   const timeoutMs = w.owner!.spec.timeoutMs;
   const abort = new AbortController();
   let timedOut = false;
+  let refused = false;
   const timer = timeoutMs > 0 ? setTimeout(() => { timedOut = true; abort.abort(new Error('function timeout')); }, timeoutMs) : null;
   try {
     // Set last, so a stored client header of these names never reaches the function.
@@ -102,10 +110,11 @@ async function send(d: ExecutorDeps, w: AsyncWaiter, inv: AsyncInvocation): Prom
     return { attempt: { outcome, statusCode: s }, result: { statusCode: s, headers: out, body } };
   } catch (err) {
     if (timedOut) return { attempt: { outcome: 'timeout', error: `function did not answer within ${timeoutMs} ms` } };
-    return { attempt: { outcome: 'transport', error: (err as Error).message } };
+    refused = (err as { code?: string }).code === 'ECONNREFUSED';
+    return refused ? null : { attempt: { outcome: 'transport', error: (err as Error).message } };
   } finally {
     if (timer) clearTimeout(timer);
-    d.run(d.core.release(w, d.clock.nowMs()));
+    d.run(refused ? d.core.retry(w, d.clock.nowMs(), 'refused') : d.core.release(w, d.clock.nowMs()));
   }
 }
 
