@@ -64,8 +64,11 @@ interface Exchange extends Waiter {
   res: Res;
   path: string;
   upstream: UpstreamCall | null;
-  /** The request body with its size limit, made at the first dispatch (undefined until then). */
-  body?: ByteLimit | null;
+  /**
+   * The request body with its size limit, made at the first dispatch (undefined until then; set
+   * to undefined at creation so every exchange has one shape).
+   */
+  body: ByteLimit | null | undefined;
   deadline: NodeJS.Timeout | null;
   /** The caller's Authorization was checked here: function code never sees the token. */
   stripAuth: boolean;
@@ -250,7 +253,7 @@ export class InvocationProxy {
       return;
     }
     const nowMs = this.clock.nowMs();
-    const x: Exchange = Object.assign(newWaiter(route.fn, nowMs, hashKeyOf(req)), { req, res, path: route.path, upstream: null, deadline: null, stripAuth });
+    const x: Exchange = Object.assign(newWaiter(route.fn, nowMs, hashKeyOf(req)), { req, res, path: route.path, upstream: null, body: undefined, deadline: null, stripAuth });
     res.once('close', guarded(this.log, 'callback', 'proxy.client_closed', () => this.clientClosed(x)));
     const r = this.core.admit(route.fn, x, nowMs);
     if (r.kind === 'not_found') sendError(res, 404, 'function_not_found', `function ${route.fn} not found`);
