@@ -102,6 +102,14 @@ export class ControlPlaneCore {
     health.onPeersLoaded(this.s, workers, dataPlanes, nowMs);
   }
 
+  /**
+   * This CP loads its records before its peer port opens (a lone CP leads before it listens):
+   * until `peersReachable`, no restored worker's or DP's grace can run out, whatever the ticks.
+   */
+  peersNotYetReachable(): void {
+    health.onPeersNotYetReachable(this.s);
+  }
+
   /** The peer port is open: restored workers and DPs get their grace from now. */
   peersReachable(nowMs: number): void {
     health.onPeersReachable(this.s, nowMs);

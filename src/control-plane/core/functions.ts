@@ -47,6 +47,11 @@ export interface FnState {
   unschedulableFailedAtMs: number;
   /** Rebuilt after a CP failover: adopted sandboxes are kept for one stable window. */
   noScaleDownUntilMs: number;
+  /**
+   * Rebuilt from the store after a CP restart: it creates no sandbox while workers the store
+   * knows are still expected back (they report its sandboxes; bounded by the heartbeat timeout).
+   */
+  restored: boolean;
 }
 
 export function toWireSpec(record: FunctionRecord): WireSpec {
@@ -96,6 +101,7 @@ export function newFnState(record: FunctionRecord, nowMs: number, reconstructed:
     unschedulableForGood: false,
     unschedulableFailedAtMs: 0,
     noScaleDownUntilMs: reconstructed ? nowMs + scaling.stableWindowS * 1000 : 0,
+    restored: reconstructed,
   };
 }
 

@@ -56,6 +56,43 @@ describe('Health (control-plane core)', () => {
     cp.checkInvariants();
   });
 
+  it('a CP that loads before it listens: a tick before the peer port opens does not end the restored workers\' grace', () => {
+    // CI (faults, 'adopted, not recreated', under load): the solo CP loaded its records, its
+    // ticker ran 2.5 s later, before the port was bound, and the load-time deadlines ended the
+    // grace; w1 came back first and f's sandbox on w2 was replaced instead of adopted.
+    const cp = new ControlPlaneCore({ ...config, heartbeatTimeoutMs: 2000 }, seededRng(3), silentLogger);
+    cp.peersNotYetReachable();
+    cp.handle({ kind: 'function_upserted', record: record('f', 'u1', { scaling: { ...record('f', 'u1').spec.scaling, min: 1 } }), reconstructed: true }, 0);
+    cp.loadPeers([{ id: 'w1', address: 'w1:1' }, { id: 'w2', address: 'w2:1' }], [], 0);
+    assert.deepEqual(creates(cp.tick(2500)), []);
+    cp.peersReachable(2600);
+    assert.deepEqual(creates(cp.handle({ kind: 'worker_connected', hello: worker('w1') }, 2700)), []);
+    assert.deepEqual(creates(cp.tick(3000)), [], 'w2 is still expected back');
+    assert.deepEqual(creates(cp.handle({ kind: 'worker_connected', hello: worker('w2', [info('old', 'f', 'u1')]) }, 3500)), []);
+    assert.equal(cp.status('f')!.ready, 1, 'adopted, not replaced');
+    assert.deepEqual(creates(cp.tick(9000)), []);
+    cp.checkInvariants();
+  });
+
+  it('a restored function with a short stable window still waits for the workers the store knows', () => {
+    // CI (faults, 'adopted, not recreated', under load, stable window 2 s): the wait for expected
+    // workers was tied to the failover hold of one stable window, which a slow start outlived;
+    // the first worker back got a replacement of the sandbox the second one was bringing back.
+    const cp = new ControlPlaneCore({ ...config, heartbeatTimeoutMs: 2000 }, seededRng(3), silentLogger);
+    const base = record('f', 'u1');
+    cp.peersNotYetReachable();
+    cp.handle({ kind: 'function_upserted', record: record('f', 'u1', { scaling: { ...base.spec.scaling, min: 1, stableWindowS: 2, panicWindowS: 1 } }), reconstructed: true }, 0);
+    cp.loadPeers([{ id: 'w1', address: 'w1:1' }, { id: 'w2', address: 'w2:1' }], [], 0);
+    cp.peersReachable(2500);
+    assert.deepEqual(creates(cp.tick(2600)), []);
+    assert.deepEqual(creates(cp.handle({ kind: 'worker_connected', hello: worker('w2') }, 2700)), []);
+    assert.deepEqual(creates(cp.tick(2800)), [], 'w1 is still expected back with the sandbox');
+    assert.deepEqual(creates(cp.handle({ kind: 'worker_connected', hello: worker('w1', [info('old', 'f', 'u1')]) }, 3000)), []);
+    assert.equal(cp.status('f')!.ready, 1, 'adopted, not replaced');
+    assert.deepEqual(creates(cp.tick(9000)), []);
+    cp.checkInvariants();
+  });
+
   it('a worker the store knows that never comes back stops holding restored functions after the heartbeat timeout', () => {
     const cp = new ControlPlaneCore({ ...config, heartbeatTimeoutMs: 3000 }, seededRng(3), silentLogger);
     cp.handle({ kind: 'function_upserted', record: record('f', 'u1', { scaling: { ...record('f', 'u1').spec.scaling, min: 1 } }), reconstructed: true }, 0);

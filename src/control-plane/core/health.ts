@@ -177,6 +177,11 @@ export function onDataPlaneExpectedDeadline(s: CoreState, dataPlaneId: string, n
  * from here: a CP that loaded its records long before it listened (a slow start, a busy machine)
  * would otherwise replace sandboxes its workers are about to report.
  */
+/** Until `onPeersReachable`, the graces of restored peers are held open (their deadlines are re-armed then). */
+export function onPeersNotYetReachable(s: CoreState): void {
+  s.peersReachableFromMs = Infinity;
+}
+
 export function onPeersReachable(s: CoreState, nowMs: number): void {
   s.peersReachableFromMs = nowMs;
   for (const id of s.workersExpectedBack) s.deadlines.push({ dueMs: nowMs + s.config.heartbeatTimeoutMs, kind: 'worker_expected', key: id });

@@ -127,8 +127,9 @@ function reconcile(s: CoreState, fn: FnState, nowMs: number): void {
 
 function scaleUp(s: CoreState, fn: FnState, missing: number, nowMs: number): void {
   if (nowMs < fn.retryAtMs || fn.blockedEpoch === s.capacityEpoch) return;
-  // Restored after a CP restart: workers still reconnecting will report its sandboxes.
-  if (fn.noScaleDownUntilMs > nowMs && s.workersExpectedBack.size > 0) return;
+  // Restored after a CP restart: workers still reconnecting will report its sandboxes. Not tied
+  // to the failover hold (one stable window, which a slow start can outlive).
+  if (fn.restored && s.workersExpectedBack.size > 0) return;
   fn.blockedEpoch = -1;
   const n = Math.min(missing, s.config.creatingPerFunctionMax - fn.creating);
   const spec = fn.record.spec;

@@ -72,7 +72,11 @@ export class CoreState {
    * heartbeat timeout): restored functions wait for their sandboxes instead of replacing them.
    */
   readonly workersExpectedBack = new Set<string>();
-  /** When peers could first reach this CP (see health.onPeersReachable); restored peers' grace runs from here. */
+  /**
+   * When peers could first reach this CP (see health.onPeersReachable); restored peers' grace runs
+   * from here. 0: reachable from the start (a standby CP listens before it leads); Infinity: not
+   * yet (a lone CP loads before it listens).
+   */
   peersReachableFromMs = 0;
   /** Sandbox ids this CP has told a worker to delete, oldest first (bounded). */
   private readonly tombstones = new Set<string>();
