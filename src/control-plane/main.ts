@@ -81,8 +81,10 @@ export async function startControlPlane(cfg: ControlPlaneConfig, log: Logger, st
   });
   // The lone CP leads before it listens: no caller ever meets it standing by.
   const solo = election instanceof SoloElection;
-  if (solo) core.peersNotYetReachable();
-  if (solo) await takeOver();
+  if (solo) {
+    core.peersNotYetReachable();
+    await takeOver();
+  }
   const ports = { api: cfg.apiPort, rpc: await bindServer(cfg.host, cfg.rpcPort, rpc.server, links.tls) };
   // It loaded its records before it listened: restored workers' grace starts now that they can connect.
   if (solo) runtime.core.peersReachable(clock.nowMs());

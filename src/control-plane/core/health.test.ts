@@ -9,6 +9,17 @@ import { seededRng } from '../../shared/rng.js';
 import { silentLogger } from '../../shared/logger.js';
 import { config, creates, info, record, worker, core } from './testkit.js';
 
+/** A CP just restarted: f (min 1, reconstructed) and workers w1, w2 loaded from the store at 0. */
+function restarted(heartbeatTimeoutMs: number, opts: { solo?: boolean; stableWindowS?: number } = {}): ControlPlaneCore {
+  const cp = new ControlPlaneCore({ ...config, heartbeatTimeoutMs }, seededRng(3), silentLogger);
+  if (opts.solo) cp.peersNotYetReachable();
+  const base = record('f', 'u1');
+  const scaling = { ...base.spec.scaling, min: 1, ...(opts.stableWindowS ? { stableWindowS: opts.stableWindowS, panicWindowS: 1 } : {}) };
+  cp.handle({ kind: 'function_upserted', record: record('f', 'u1', { scaling }), reconstructed: true }, 0);
+  cp.loadPeers([{ id: 'w1', address: 'w1:1' }, { id: 'w2', address: 'w2:1' }], [], 0);
+  return cp;
+}
+
 describe('Health (control-plane core)', () => {
   it('forgets a worker and a data plane gone longer than the limit, in memory and in the store', () => {
     const cp = core();
@@ -43,9 +54,7 @@ describe('Health (control-plane core)', () => {
   });
 
   it('the grace for restored workers runs from when the CP can be reached, not from when it loaded them', () => {
-    const cp = new ControlPlaneCore({ ...config, heartbeatTimeoutMs: 2000 }, seededRng(3), silentLogger);
-    cp.handle({ kind: 'function_upserted', record: record('f', 'u1', { scaling: { ...record('f', 'u1').spec.scaling, min: 1 } }), reconstructed: true }, 0);
-    cp.loadPeers([{ id: 'w1', address: 'w1:1' }, { id: 'w2', address: 'w2:1' }], [], 0);
+    const cp = restarted(2000);
     // A slow start: the peer port opens 5 s after the records were loaded.
     cp.peersReachable(5000);
     assert.deepEqual(creates(cp.handle({ kind: 'worker_connected', hello: worker('w1') }, 5100)), []);
@@ -60,10 +69,7 @@ describe('Health (control-plane core)', () => {
     // CI (faults, 'adopted, not recreated', under load): the solo CP loaded its records, its
     // ticker ran 2.5 s later, before the port was bound, and the load-time deadlines ended the
     // grace; w1 came back first and f's sandbox on w2 was replaced instead of adopted.
-    const cp = new ControlPlaneCore({ ...config, heartbeatTimeoutMs: 2000 }, seededRng(3), silentLogger);
-    cp.peersNotYetReachable();
-    cp.handle({ kind: 'function_upserted', record: record('f', 'u1', { scaling: { ...record('f', 'u1').spec.scaling, min: 1 } }), reconstructed: true }, 0);
-    cp.loadPeers([{ id: 'w1', address: 'w1:1' }, { id: 'w2', address: 'w2:1' }], [], 0);
+    const cp = restarted(2000, { solo: true });
     assert.deepEqual(creates(cp.tick(2500)), []);
     cp.peersReachable(2600);
     assert.deepEqual(creates(cp.handle({ kind: 'worker_connected', hello: worker('w1') }, 2700)), []);
@@ -78,11 +84,7 @@ describe('Health (control-plane core)', () => {
     // CI (faults, 'adopted, not recreated', under load, stable window 2 s): the wait for expected
     // workers was tied to the failover hold of one stable window, which a slow start outlived;
     // the first worker back got a replacement of the sandbox the second one was bringing back.
-    const cp = new ControlPlaneCore({ ...config, heartbeatTimeoutMs: 2000 }, seededRng(3), silentLogger);
-    const base = record('f', 'u1');
-    cp.peersNotYetReachable();
-    cp.handle({ kind: 'function_upserted', record: record('f', 'u1', { scaling: { ...base.spec.scaling, min: 1, stableWindowS: 2, panicWindowS: 1 } }), reconstructed: true }, 0);
-    cp.loadPeers([{ id: 'w1', address: 'w1:1' }, { id: 'w2', address: 'w2:1' }], [], 0);
+    const cp = restarted(2000, { solo: true, stableWindowS: 2 });
     cp.peersReachable(2500);
     assert.deepEqual(creates(cp.tick(2600)), []);
     assert.deepEqual(creates(cp.handle({ kind: 'worker_connected', hello: worker('w2') }, 2700)), []);
