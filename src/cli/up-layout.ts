@@ -30,6 +30,8 @@ export interface UpLayoutInput {
   loadBalancing: string;
   /** Passed to every CP unless it is the default. */
   queueFloor?: 'on' | 'off';
+  /** Processes per data plane serving its invocation port (absent: the DP's default). */
+  proxyThreads?: number;
   workerCpuMillis?: string;
   workerMemoryMib?: string;
   store: 'sqlite' | 'etcd';
@@ -158,6 +160,7 @@ function dataPlane(i: UpLayoutInput, k: number, cps: string, proxyPort: number, 
   const args = ['data-plane', '--control-plane', cps, '--proxy-port', String(proxyPort), '--internal-port', String(internalPort), '--load-balancing', i.loadBalancing,
     '--cluster-token-file', clusterTokenPath(i.stateDir)];
   if (!single) args.push('--id', `dp-${k}`);
+  if (i.proxyThreads !== undefined) args.push('--proxy-threads', String(i.proxyThreads));
   if (redisUrl) args.push('--async-store', redisUrl);
   // A local cluster: X-Callback-Url may name a service on this machine (a developer's, or the bench's).
   args.push('--async-callback-allow-private', 'true');

@@ -30,6 +30,8 @@ const hostLengthMax = 253;
 const pathLengthMax = 4096;
 /** Emulated workers one process may run (`worker --count`). */
 const emulatedWorkersMax = 100_000;
+/** Proxy processes of one data plane (`proxyThreads`). */
+export const proxyThreadsMax = 256;
 const hourMs = 3_600_000;
 
 /** Flags and env give text; the config file gives numbers. Anything else fails the number check. */
@@ -177,6 +179,7 @@ export const dataPlaneKnobs = {
   demandReportPeriodMs: int(10, 60_000),
   urgentReportMsMin: int(1, 60_000),
   upstreamRetriesMax: int(0, 100),
+  proxyThreads: int(1, proxyThreadsMax),
   upstreamConnectionsMax: int(1, 100_000),
   upstreamConnectTimeoutMs: int(1, 600_000),
   reconnectBackoffMs: pair(1, 600_000),

@@ -199,6 +199,11 @@ export const dataPlaneDefaults = Object.freeze({
    * Beyond it: 502.
    */
   upstreamRetriesMax: 3,
+  /**
+   * Processes serving the invocation port: the primary (which owns routing, slots and queues) and
+   * `proxyThreads - 1` proxy processes accepting on the same socket (see data-plane/core/proxy-link).
+   */
+  proxyThreads: 1,
   /** Idle keep-alive connections kept per sandbox. */
   upstreamConnectionsMax: 128,
   upstreamConnectTimeoutMs: 2_000,

@@ -9,7 +9,6 @@ import type { Server } from 'node:net';
 import client from 'prom-client';
 import type { DataPlaneConfig } from '../config/compile.js';
 import { ConfigError } from '../config/compile.js';
-import { lbPolicyNames, type LbPolicyName } from '../policy/load-balancing/lb.js';
 import { systemClock } from '../shared/clock.js';
 import { Batcher } from '../shared/grpc.js';
 import type { Logger } from '../shared/logger.js';
@@ -20,16 +19,21 @@ import { isAsyncWaiter } from './async/executor.js';
 import { startAsync } from './async/wiring.js';
 import { coreAuthorizer, startAsyncCompat } from './async/compat.js';
 import { withPeerReads } from './async/peer-reads.js';
-import { DataPlaneCore, type DpEffect } from './core/data-plane.js';
+import { DataPlaneCore, newWaiter, type DpEffect } from './core/data-plane.js';
+import { isHubWaiter, ProxyHub } from './core/proxy-link.js';
+import { ProxyProcesses } from './shell/proxy-processes.js';
 import { ControlPlaneLink } from './shell/cp-link.js';
 import { guarded } from './shell/guard.js';
 import { InvocationProxy } from './shell/proxy.js';
+import { toLbPolicy } from './shell/lb-policy.js';
 import { registerLoopDelayMetrics } from '../shared/loop-delay.js';
 
 export interface RunningDataPlane {
   proxyPort: number;
   internalPort: number;
   core: DataPlaneCore;
+  /** Pids of the proxy processes running now (`proxyThreads` - 1 of them once started). */
+  proxyPids(): number[];
   close(): Promise<void>;
 }
 
@@ -49,11 +53,15 @@ export async function startDataPlane(cfg: DataPlaneConfig, log: Logger): Promise
     seededRng(Math.floor(Math.random() * 2 ** 31)),
     log,
   );
-  const runEffects = effectRunner(core, log, () => proxy, () => link);
+  // Proxy processes (--proxy-threads), forked once everything they delegate is served here.
+  let processes: ProxyProcesses | null = null;
+  let delegateServer: Server | null = null;
+  let hub: ProxyHub | null = null;
+  const runEffects = effectRunner(core, log, () => proxy, () => link, () => processes);
   const proxy = new InvocationProxy(core, cfg, clock, log, runEffects, tls);
   proxy.starting = true;
   const proxyPort = await listen(proxy.server, cfg.proxyPort, cfg.host);
-  const registry = createMetrics(core);
+  const registry = createMetrics(core, () => hub);
   const stopLoopDelay = registerLoopDelayMetrics(registry);
   const internal = createInternalServer(core, registry, () => link.connected);
   const internalPort = await listen(internal, cfg.internalPort, cfg.host);
@@ -69,7 +77,10 @@ export async function startDataPlane(cfg: DataPlaneConfig, log: Logger): Promise
       onUpdate: (u) => {
         const r = core.applyRouting(u, clock.nowMs());
         if (!r.ok) resync();
-        else ack.push(core.version);
+        else {
+          ack.push(core.version);
+          processes?.routing(core.term, u);
+        }
         runEffects(r.effects);
       },
       onInvalid: resync,
@@ -99,6 +110,13 @@ export async function startDataPlane(cfg: DataPlaneConfig, log: Logger): Promise
     throw err;
   });
   proxy.compatSubmit = compat.submit;
+  if (cfg.proxyThreads > 1) {
+    delegateServer = proxy.delegateListener();
+    const delegatePort = await listen(delegateServer, 0, '127.0.0.1');
+    hub = new ProxyHub(core, newWaiter);
+    processes = new ProxyProcesses({ count: cfg.proxyThreads - 1, cfg, listener: proxy.server, delegateAddress: `127.0.0.1:${delegatePort}`, core, hub, run: runEffects, clock, log });
+    processes.start();
+  }
   proxy.starting = false;
   const demandTimer = setInterval(guarded(log, 'timer', 'demand', () => {
     const functions = core.takeDemand(clock.nowMs(), cfg.demandReportPeriodMs);
@@ -110,7 +128,10 @@ export async function startDataPlane(cfg: DataPlaneConfig, log: Logger): Promise
     proxyPort,
     internalPort,
     core,
+    proxyPids: () => processes?.pids ?? [],
     async close() {
+      await processes?.close();
+      if (delegateServer) await closeServer(delegateServer);
       await compat.close();
       await asyncInv.close();
       clearInterval(demandTimer);
@@ -132,7 +153,9 @@ export function checkAuthHost(cfg: Pick<DataPlaneConfig, 'auth' | 'host'>): void
 }
 
 /** Carries out what a core call returned: proxy work, drain acks, the first-demand report. */
-function effectRunner(core: DataPlaneCore, log: Logger, proxy: () => InvocationProxy, link: () => ControlPlaneLink): (effects: DpEffect[]) => void {
+function effectRunner(
+  core: DataPlaneCore, log: Logger, proxy: () => InvocationProxy, link: () => ControlPlaneLink, processes: () => ProxyProcesses | null,
+): (effects: DpEffect[]) => void {
   let coldReportScheduled = false;
   const reportFirstDemand = guarded(log, 'timer', 'first_demand', () => {
     coldReportScheduled = false;
@@ -143,8 +166,10 @@ function effectRunner(core: DataPlaneCore, log: Logger, proxy: () => InvocationP
     const sandboxIds: string[] = [];
     for (const fx of effects) {
       if (fx.kind === 'dispatch' && isAsyncWaiter(fx.waiter)) fx.waiter.onDispatch();
+      else if (fx.kind === 'dispatch' && isHubWaiter(fx.waiter)) processes()!.dispatched(fx.waiter);
       else if (fx.kind === 'dispatch') proxy().start(fx.waiter as Parameters<InvocationProxy['start']>[0]);
       else if (fx.kind === 'fail' && isAsyncWaiter(fx.waiter)) fx.waiter.onFail(fx.status, fx.code, fx.message);
+      else if (fx.kind === 'fail' && isHubWaiter(fx.waiter)) processes()!.failed(fx.waiter, fx.status, fx.code, fx.message);
       else if (fx.kind === 'fail') proxy().fail(fx.waiter, fx.status, fx.code, fx.message);
       else if (fx.kind === 'close_pool') proxy().closePool(fx.endpoint);
       else if (fx.kind === 'drained') sandboxIds.push(fx.sandboxId);
@@ -177,12 +202,6 @@ function createInternalServer(core: DataPlaneCore, metrics: client.Registry, con
   });
 }
 
-function toLbPolicy(name: string): LbPolicyName {
-  const found = lbPolicyNames.find((p) => p === name);
-  if (!found) throw new ConfigError(`data plane: loadBalancing must be one of ${lbPolicyNames.join(', ')}, got ${name}`);
-  return found;
-}
-
 function listen(server: Server | HttpServer, port: number, host: string): Promise<number> {
   return new Promise((resolve, reject) => {
     server.once('error', reject);
@@ -195,7 +214,7 @@ function closeServer(server: Server | HttpServer): Promise<void> {
   return new Promise((resolve) => server.close(() => resolve()));
 }
 
-function createMetrics(core: DataPlaneCore) {
+function createMetrics(core: DataPlaneCore, hub: () => ProxyHub | null) {
   const registry = new client.Registry();
   client.collectDefaultMetrics({ register: registry, prefix: 'dirigent_dp_' });
   new client.Gauge({
@@ -209,6 +228,10 @@ function createMetrics(core: DataPlaneCore) {
   new client.Gauge({
     name: 'dirigent_dp_endpoints', help: 'Routable sandboxes', registers: [registry],
     collect() { this.set(core.endpoints.size); },
+  });
+  new client.Gauge({
+    name: 'dirigent_dp_proxy_process_requests', help: 'Requests each proxy process (--proxy-threads) sent to this primary since it started', labelNames: ['process'], registers: [registry],
+    collect() { for (const [k, n] of hub()?.admitted ?? []) this.set({ process: String(k) }, n); },
   });
   new client.Gauge({
     name: 'dirigent_dp_routing_version', help: 'Routing table version applied', registers: [registry],

@@ -7,50 +7,16 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { create } from '@bufbuild/protobuf';
-import * as grpc from '@grpc/grpc-js';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { DataPlaneConfig } from '../config/compile.js';
 import { dataPlaneDefaults } from '../config/defaults.js';
 import { startDataPlane, type RunningDataPlane } from '../data-plane/main.js';
-import {
-  ControlPlane, RoutingBatchSchema, type DataPlaneBatch, type DataPlaneEvent, type RoutingBatch,
-} from '../gen/dirigent/v1/cluster_pb.js';
-import { bindServer, serviceDefinition } from '../shared/grpc.js';
 import { memoryLogger, type RecordedLog } from '../shared/logger.js';
 import { readOrCreateTokenFile } from '../shared/secrets.js';
+import { FakeControlPlane } from './fake-cp.js';
 import { waitFor } from './harness.js';
-
-type DpCall = grpc.ServerDuplexStream<DataPlaneBatch, RoutingBatch>;
-
-class FakeControlPlane {
-  readonly server = new grpc.Server();
-  readonly events: DataPlaneEvent['event'][] = [];
-  readonly calls: DpCall[] = [];
-  port = 0;
-
-  async start(): Promise<void> {
-    this.server.addService(serviceDefinition(ControlPlane), {
-      workerStream: (call: grpc.ServerDuplexStream<unknown, unknown>) => call.end(),
-      dataPlaneStream: (call: DpCall) => {
-        this.calls.push(call);
-        call.on('data', (b: DataPlaneBatch) => { for (const e of b.events) this.events.push(e.event); });
-        call.on('error', () => {});
-      },
-    });
-    this.port = await bindServer('127.0.0.1', 0, this.server);
-  }
-
-  send(call: DpCall, updates: Parameters<typeof create<typeof RoutingBatchSchema>>[1]): void {
-    call.write(create(RoutingBatchSchema, updates));
-  }
-
-  count(kind: string): number {
-    return this.events.filter((e) => e.case === kind).length;
-  }
-}
 
 const spec = { name: 'f', uid: 'u1', generation: 1, command: ['x'], concurrency: 1, timeoutMs: 1000 };
 

@@ -12,7 +12,7 @@
  * inflight never exceeds its slots (unless slots is 0); a function's `queued` equals the length
  * of its queue; a waiter settles on the function object it was admitted to.
  */
-import type { FunctionDemandMsg, RoutingUpdateMsg, TermVerdict } from '../../api/cluster.js';
+import type { FunctionDemandMsg, RoutingSnapshotMsg, RoutingUpdateMsg, TermVerdict } from '../../api/cluster.js';
 import { dataPlaneDefaults } from '../../config/defaults.js';
 import { assert } from '../../shared/assert.js';
 import { LinkedList } from '../../shared/linked-list.js';
@@ -223,6 +223,11 @@ export class DataPlaneCore {
     const effects: DpEffect[] = [];
     const ok = this.table.apply(update, nowMs, effects);
     return { ok, effects };
+  }
+
+  /** The routing table as a snapshot of its current version (for proxy processes' replicas). */
+  routingSnapshot(): RoutingSnapshotMsg {
+    return this.table.snapshot();
   }
 
   // ------------------------------------------------------------------ demand

@@ -94,6 +94,25 @@ export class RoutingTable {
     return true;
   }
 
+  /**
+   * The table as a snapshot of its own version: functions, routable endpoints, tokens, peers.
+   * Drains are left out: they are this DP's to acknowledge, not a replica's (proxy processes).
+   */
+  snapshot(): RoutingSnapshotMsg {
+    const endpoints: EndpointMsg[] = [];
+    for (const ep of this.endpoints.values()) {
+      endpoints.push({ sandboxId: ep.id, function: ep.owner.name, functionUid: ep.owner.uid, address: ep.address, workerId: ep.workerId });
+    }
+    return {
+      version: this.version,
+      functions: [...this.functions.values()].map((fn) => fn.spec),
+      endpoints,
+      drainEndpoints: [],
+      tokens: [...this.tokens.values()],
+      peers: [...this.peers].map(([dataPlaneId, proxyAddress]) => ({ dataPlaneId, proxyAddress })),
+    };
+  }
+
   /** The endpoint's last request ended after it stopped being routable. */
   retire(ep: DpEndpoint, effects: DpEffect[]): void {
     this.detached.delete(ep.id);

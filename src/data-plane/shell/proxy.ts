@@ -30,6 +30,7 @@ import { bearerOf, sha256Hex, tokenId } from '../../shared/secrets.js';
 import {
   newWaiter, type DataPlaneCore, type DpEffect, type DpEndpoint, type DpFunction, type PresentedToken, type RetryCause, type Waiter,
 } from '../core/data-plane.js';
+import type { Admission } from '../core/proxy-link.js';
 import { invocationRoutes, invocationsPrefix, submitAsync, wantsAsync, type AsyncHttpDeps } from '../async/http-routes.js';
 import { forwardedFromHeader } from '../async/owner.js';
 import { guarded, runGuarded } from './guard.js';
@@ -109,7 +110,17 @@ export class InvocationProxy {
    * by half a data plane (in `asyncMode: all`, synchronously instead of stored), so it gets 503.
    */
   starting = false;
+  /**
+   * In a proxy process (`--proxy-threads`): where requests go that only the primary serves (async
+   * submissions and reads, the reference's async mode). Null in the primary.
+   */
+  delegate: ((req: Req, res: Res) => void) | null = null;
+  private readonly admission: Admission;
 
+  /**
+   * `core` answers what the routing table knows (functions, tokens, readiness); `admission` (the
+   * core itself unless given) decides slots and queues: in a proxy process, the primary's core.
+   */
   constructor(
     private readonly core: DataPlaneCore,
     private readonly cfg: ProxyConfig,
@@ -117,7 +128,9 @@ export class InvocationProxy {
     private readonly log: Logger,
     private readonly run: (effects: DpEffect[]) => void,
     tls: ServerTls | null = null,
+    admission?: Admission,
   ) {
+    this.admission = admission ?? core;
     const onRequest = guarded(log, 'callback', 'proxy.request', (req: Req, res: Res) => this.onRequest(req, res));
     const onContinue = guarded(log, 'callback', 'proxy.check_continue', (req: Req, res: Res) => this.onCheckContinue(req, res));
     this.h1 = createH1Server({
@@ -155,6 +168,18 @@ export class InvocationProxy {
       socket.once('readable', () => socket.setTimeout(0));
     });
     this.server.maxConnections = cfg.invocationConnectionsMax;
+  }
+
+  /**
+   * A plain HTTP/1.1 listener for the proxy processes' delegated requests (bind it to loopback):
+   * served like the invocation port's, by the same server.
+   */
+  delegateListener(): Server {
+    return createNetServer((socket: Socket) => {
+      socket.setNoDelay(true);
+      socket.on('error', () => socket.destroy());
+      this.h1.emit('connection', socket);
+    });
   }
 
   /** Starts the request on the sandbox the core assigned (now or after queueing). */
@@ -219,6 +244,10 @@ export class InvocationProxy {
       else sendError(res, 503, 'not_ready', this.core.synced ? 'the data plane is starting' : 'no routing table from a control plane yet');
       return;
     }
+    if (this.delegate && (compatMode || wantsAsync(req) || (req.url ?? '').startsWith(invocationsPrefix))) {
+      this.delegate(req, res);
+      return;
+    }
     if (this.starting && (compatMode || wantsAsync(req) || (req.url ?? '').startsWith(invocationsPrefix))) {
       sendError(res, 503, 'not_ready', 'the data plane is starting; retry');
       return;
@@ -255,7 +284,7 @@ export class InvocationProxy {
     const nowMs = this.clock.nowMs();
     const x: Exchange = Object.assign(newWaiter(route.fn, nowMs, hashKeyOf(req)), { req, res, path: route.path, upstream: null, body: undefined, deadline: null, stripAuth });
     res.once('close', guarded(this.log, 'callback', 'proxy.client_closed', () => this.clientClosed(x)));
-    const r = this.core.admit(route.fn, x, nowMs);
+    const r = this.admission.admit(route.fn, x, nowMs);
     if (r.kind === 'not_found') sendError(res, 404, 'function_not_found', `function ${route.fn} not found`);
     else if (r.kind === 'not_ready') this.notReady(res);
     else if (r.kind === 'queue_full') sendError(res, 503, 'queue_full', `queue of ${route.fn} is full (${r.depth} waiting)`);
@@ -329,7 +358,7 @@ export class InvocationProxy {
 
   /** The response is closed: finished, or the client went away first. */
   private clientClosed(x: Exchange): void {
-    if (x.state === 'queued') this.run(this.core.cancel(x, this.clock.nowMs()));
+    if (x.state === 'queued') this.run(this.admission.cancel(x, this.clock.nowMs()));
     else if (x.state === 'dispatched') this.done(x, x.res.writableFinished ? 'ok' : 'client_gone');
   }
 
@@ -415,7 +444,7 @@ export class InvocationProxy {
     if (x.deadline) clearTimeout(x.deadline);
     x.deadline = null;
     x.upstream = null;
-    runGuarded(this.log, 'callback', 'proxy.retry', () => this.run(this.core.retry(x, this.clock.nowMs(), cause)));
+    runGuarded(this.log, 'callback', 'proxy.retry', () => this.run(this.admission.retry(x, this.clock.nowMs(), cause)));
   }
 
   /** Ends the exchange once: aborts the upstream call if still running, frees the slot. */
@@ -427,7 +456,7 @@ export class InvocationProxy {
     if (outcome !== 'ok' && outcome !== 'upstream_failed' && this.log.isDebugEnabled()) {
       this.log.debug('proxy.exchange_ended', { fn: x.fn, sandbox: x.endpoint?.id, outcome });
     }
-    runGuarded(this.log, 'callback', 'proxy.release', () => this.run(this.core.release(x, this.clock.nowMs())));
+    runGuarded(this.log, 'callback', 'proxy.release', () => this.run(this.admission.release(x, this.clock.nowMs())));
   }
 
   poolFor(ep: DpEndpoint): Pool {

@@ -34,7 +34,10 @@ export async function startCpuSampler(
   stateDir: string,
   extraPids: number[] = [],
 ): Promise<CpuSampler> {
-  const { groups, note } = await readGroups(stateDir);
+  const read = await readGroups(stateDir);
+  const { note } = read;
+  // A DP's proxy processes (--proxy-threads) are its children: their CPU is the DP's.
+  const groups = { ...read.groups, dataPlane: [...read.groups.dataPlane, ...(await childrenOf(read.groups.dataPlane))] };
   const pids = [...groups.controlPlane, ...groups.dataPlane, ...groups.workers, ...extraPids];
   const loopDelay = await startLoopDelaySampler(stateDir);
   const before = await readTicks(pids);
@@ -66,6 +69,12 @@ async function readPidTicks(pid: number): Promise<number | null> {
   } catch {
     return null;
   }
+}
+
+/** Direct children of these PIDs (forked by their main thread), from /proc; none when unreadable. */
+async function childrenOf(pids: number[]): Promise<number[]> {
+  const lists = await Promise.all(pids.map((pid) => readFile(`/proc/${pid}/task/${pid}/children`, 'utf8').catch(() => '')));
+  return lists.flatMap((text) => text.split(/\s+/).filter((t) => /^\d+$/.test(t)).map(Number));
 }
 
 async function readTicks(pids: number[]): Promise<Map<number, number | null>> {

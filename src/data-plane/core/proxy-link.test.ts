@@ -1,0 +1,198 @@
+/**
+ * Goal: with proxy processes, every slot decision is the primary core's: a sandbox's concurrency
+ * holds across processes, queues stay FIFO across them, a cancel that crosses a dispatch frees the
+ * slot, a dead process's requests are settled, retries run on the core, and a replica built from
+ * the core's own snapshot knows what the core knows. Malformed messages are refused at the
+ * boundary.
+ * Method: the real DataPlaneCore, ProxyHub and RemoteAdmission ends wired by an in-memory
+ * message pipe that delivers only when the test says (virtual time, explicit interleavings).
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { EndpointMsg, FunctionSpecMsg, RoutingUpdateMsg } from '../../api/cluster.js';
+import { silentLogger } from '../../shared/logger.js';
+import { seededRng } from '../../shared/rng.js';
+import { DataPlaneCore, newWaiter, type DpEffect, type Waiter } from './data-plane.js';
+import { isHubWaiter, parseToPrimary, ProxyHub, RemoteAdmission, type ToPrimary, type ToProxy } from './proxy-link.js';
+
+const spec = (concurrency = 1): FunctionSpecMsg => ({
+  name: 'f', uid: 'f-1', generation: 1, image: '', command: ['x'], port: 0, env: {}, egress: false, auth: 'none', concurrency, timeoutMs: 1000, workingDir: '',
+});
+const ep = (id: string): EndpointMsg => ({ sandboxId: id, function: 'f', functionUid: 'f-1', address: `10.0.0.1:${id.length + 8000}`, workerId: 'w' });
+const snapshot = (endpoints: EndpointMsg[], concurrency = 1): RoutingUpdateMsg => ({
+  case: 'snapshot', value: { version: 1, functions: [spec(concurrency)], endpoints, drainEndpoints: [], tokens: [{ id: 't1', sha256Hex: 'ab', scope: 'invoke', namespace: 'default' }] },
+});
+const newCore = (): DataPlaneCore => new DataPlaneCore({ queueDepthMax: 100, queueWaitMsMax: 1_000, loadBalancing: 'least-loaded' }, seededRng(1), silentLogger);
+
+/** A primary with its core and hub, and proxy processes 1..n, joined by queues the test drains. */
+class Rig {
+  readonly core = newCore();
+  readonly hub = new ProxyHub(this.core, newWaiter);
+  readonly toPrimary: [number, ToPrimary][] = [];
+  readonly toProxy = new Map<number, ToProxy[]>();
+  readonly replicas = new Map<number, DataPlaneCore>();
+  readonly admissions = new Map<number, RemoteAdmission>();
+  /** What each process's proxy was told to do: [process, kind, waiter]. */
+  readonly done: [number, string, Waiter, number?][] = [];
+
+  constructor(processes: number, endpoints: EndpointMsg[], concurrency = 1) {
+    this.core.applyRouting(snapshot(endpoints, concurrency), 0);
+    for (let p = 1; p <= processes; p++) {
+      const replica = newCore();
+      replica.applyRouting({ case: 'snapshot', value: this.core.routingSnapshot() }, 0);
+      this.replicas.set(p, replica);
+      this.admissions.set(p, new RemoteAdmission(replica, (m) => this.toPrimary.push([p, m])));
+      this.toProxy.set(p, []);
+    }
+  }
+
+  request(p: number, atMs: number): Waiter {
+    const w = newWaiter('f', atMs);
+    const r = this.admissions.get(p)!.admit('f', w, atMs);
+    assert.equal(r.kind, 'queued');
+    return w;
+  }
+
+  /** Delivers everything sent to the primary, then everything sent back (at `nowMs`). */
+  deliver(nowMs: number): void {
+    for (const [p, m] of this.toPrimary.splice(0)) {
+      const r = this.hub.handle(p, m, nowMs);
+      this.toProxy.get(p)!.push(...r.reply);
+      this.runPrimary(r.effects);
+    }
+    for (const [p, queue] of this.toProxy) {
+      for (const m of queue.splice(0)) this.record(p, this.admissions.get(p)!.handle(m, nowMs));
+    }
+  }
+
+  runPrimary(effects: DpEffect[]): void {
+    for (const fx of effects) {
+      if (fx.kind === 'dispatch' && isHubWaiter(fx.waiter)) this.toProxy.get(fx.waiter.proxy)!.push(this.hub.dispatchMessage(fx.waiter));
+      else if (fx.kind === 'fail' && isHubWaiter(fx.waiter)) this.toProxy.get(fx.waiter.proxy)!.push(this.hub.failMessage(fx.waiter, fx.status, fx.code, fx.message));
+    }
+  }
+
+  private record(p: number, effects: DpEffect[]): void {
+    for (const fx of effects) {
+      if (fx.kind === 'dispatch') this.done.push([p, fx.kind, fx.waiter]);
+      else if (fx.kind === 'fail') this.done.push([p, fx.kind, fx.waiter, fx.status]);
+    }
+  }
+}
+
+describe('proxy processes: admission through the primary core', () => {
+  it("a sandbox's concurrency holds across processes, and its queue is FIFO across them", () => {
+    const rig = new Rig(2, [ep('s1')]);
+    const a = rig.request(1, 0);
+    const b = rig.request(2, 1);
+    const c = rig.request(1, 2);
+    rig.deliver(3);
+    assert.deepEqual(rig.done.map(([p, k]) => [p, k]), [[1, 'dispatch']], 'one slot: one request runs');
+    assert.equal(a.state, 'dispatched');
+    assert.equal(a.endpoint!.address, '10.0.0.1:8002');
+    assert.equal(rig.core.functions.get('f')!.queued, 2);
+    rig.admissions.get(1)!.release(a, 10);
+    rig.deliver(10);
+    assert.equal(b.state, 'dispatched', 'the next in arrival order is the other process\'s');
+    assert.equal(c.state, 'queued');
+    rig.admissions.get(2)!.release(b, 20);
+    rig.deliver(20);
+    assert.equal(c.state, 'dispatched');
+    rig.admissions.get(1)!.release(c, 30);
+    rig.deliver(30);
+    const fn = rig.core.functions.get('f')!;
+    assert.deepEqual([fn.inflight, fn.queued, fn.level], [0, 0, 0]);
+  });
+
+  it('a cancel that crosses its dispatch frees the slot; the late dispatch is ignored', () => {
+    const rig = new Rig(1, [ep('s1')]);
+    const a = rig.request(1, 0);
+    const b = rig.request(1, 1);
+    for (const [p, m] of rig.toPrimary.splice(0)) {
+      const r = rig.hub.handle(p, m, 2);
+      rig.runPrimary(r.effects); // a dispatched in the primary; its dispatch is on the way
+    }
+    rig.admissions.get(1)!.cancel(a, 3); // the client of a left before the dispatch arrived
+    rig.deliver(4);
+    assert.equal(a.state, 'cancelled');
+    assert.equal(b.state, 'dispatched', "a's slot went to b");
+    assert.equal(rig.core.functions.get('f')!.inflight, 1);
+    assert.equal(rig.hub.held(1), 1);
+  });
+
+  it('a process that dies: its running requests free their slots, its queued ones leave the queue, the others go on', () => {
+    const rig = new Rig(2, [ep('s1')]);
+    rig.request(1, 0);
+    rig.request(1, 1);
+    const other = rig.request(2, 2);
+    rig.deliver(3);
+    assert.equal(rig.hub.held(1), 2);
+    rig.runPrimary(rig.hub.lost(1, 5));
+    rig.deliver(5);
+    assert.equal(other.state, 'dispatched');
+    const fn = rig.core.functions.get('f')!;
+    assert.deepEqual([fn.inflight, fn.queued, fn.level], [1, 0, 1]);
+    assert.equal(rig.hub.held(1), 0);
+  });
+
+  it('a refused connection is retried by the core on another sandbox; the refusing one leaves rotation', () => {
+    const rig = new Rig(1, [ep('s1'), ep('s22')]);
+    const a = rig.request(1, 0);
+    rig.deliver(1);
+    const first = a.endpoint!.id;
+    rig.admissions.get(1)!.retry(a, 2, 'refused');
+    assert.equal(a.state, 'queued');
+    rig.deliver(2);
+    assert.equal(a.state, 'dispatched');
+    assert.notEqual(a.endpoint!.id, first);
+    assert.ok(!rig.core.endpoints.has(first), 'evicted in the primary');
+    assert.equal(rig.done.filter(([, k]) => k === 'dispatch').length, 2);
+  });
+
+  it("the core's failures reach the process: queue timeout, a function unknown to the primary", () => {
+    const rig = new Rig(1, []);
+    const a = rig.request(1, 0);
+    rig.deliver(1);
+    rig.runPrimary(rig.core.expire(2_000));
+    rig.deliver(2_000);
+    assert.deepEqual(rig.done.map(([, k, , s]) => [k, s]), [['fail', 504]]);
+    assert.equal(a.state, 'done');
+    rig.toPrimary.push([1, ['admit', 99, 'nope', null]]);
+    rig.deliver(2_001);
+    assert.equal(rig.toProxy.get(1)!.length, 0);
+    assert.equal(rig.hub.held(1), 0);
+    assert.equal(rig.core.functions.get('f')!.level, 0);
+  });
+
+  it('an unknown function is answered by the replica itself, without a message', () => {
+    const rig = new Rig(1, [ep('s1')]);
+    const w = newWaiter('g', 0);
+    assert.equal(rig.admissions.get(1)!.admit('g', w, 0).kind, 'not_found');
+    const unsynced = new RemoteAdmission(newCore(), () => assert.fail('sent'));
+    assert.equal(unsynced.admit('f', newWaiter('f', 0), 0).kind, 'not_ready');
+    assert.equal(rig.toPrimary.length, 0);
+  });
+
+  it("a replica fed the core's snapshot knows its functions, routable endpoints, tokens and version", () => {
+    const rig = new Rig(1, [ep('s1'), ep('s22')], 4);
+    rig.core.applyRouting({ case: 'delta', value: { version: 2, upsertFunctions: [], deleteFunctions: [], addEndpoints: [], removeEndpoints: [], drainEndpoints: ['s1'], failures: [], upsertTokens: [], revokeTokens: [] } }, 1);
+    const replica = newCore();
+    replica.applyRouting({ case: 'snapshot', value: rig.core.routingSnapshot() }, 2);
+    assert.equal(replica.version, 2);
+    assert.deepEqual([...replica.endpoints.keys()], ['s22'], 'a draining sandbox is not routable');
+    assert.equal(replica.functions.get('f')!.spec.concurrency, 4);
+    assert.deepEqual([...replica.tokens.keys()], ['t1']);
+    assert.ok(replica.synced);
+  });
+
+  it('messages of another shape are refused at the boundary', () => {
+    const bad: unknown[] = [
+      null, 'admit', [], ['admit'], ['admit', 0, 'f', null], ['admit', 1.5, 'f', null], ['admit', 1, '', null], ['admit', 1, 'f', 3],
+      ['admit', 1, 'f'], ['release', -1], ['release', 1, 2], ['retry', 1, 'other'], ['cancel', '1'], ['resync', 1], ['dispatch', 1], ['admit', 1, 'x'.repeat(20_000), null],
+    ];
+    for (const m of bad) assert.equal(parseToPrimary(m), null, JSON.stringify(m)?.slice(0, 40));
+    assert.deepEqual(parseToPrimary(['admit', 7, 'f', 'k']), ['admit', 7, 'f', 'k']);
+    assert.deepEqual(parseToPrimary(['retry', 7, 'reset']), ['retry', 7, 'reset']);
+    assert.deepEqual(parseToPrimary(['resync']), ['resync']);
+  });
+});
