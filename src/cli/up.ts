@@ -12,8 +12,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync, rmSync } from 'node
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Option, type Command } from 'commander';
-import { proxyThreadsMax } from '../config/compile.js';
-import { controlPlaneDefaults, dataPlaneDefaults, ports } from '../config/defaults.js';
+import { controlPlaneDefaults, dataPlaneDefaults, ports, proxyThreadsMax } from '../config/defaults.js';
 import { frontendDefaults } from '../frontend/command.js';
 import { diesWithParent, findBinary } from '../frontend/binary.js';
 import { lbPolicyNames } from '../policy/load-balancing/lb.js';
@@ -94,7 +93,7 @@ export function registerUpCommand(program: Command): void {
     .addOption(new Option('--placement <policy>', 'placement policy').choices(placementPolicyNames).default(controlPlaneDefaults.placement))
     .addOption(new Option('--load-balancing <policy>', 'load-balancing policy').choices(lbPolicyNames).default(dataPlaneDefaults.loadBalancing))
     .addOption(new Option('--queue-floor <on|off>', 'autoscaler: never fewer sandboxes than requests in flight or queued (off: plain KPA, as the reference)').choices(['on', 'off']).default(controlPlaneDefaults.queueFloor))
-    .option('--proxy-threads <n>', 'processes serving each data plane\'s invocation port (N-1 proxy processes share its socket, slots and queues)', String(dataPlaneDefaults.proxyThreads))
+    .option('--proxy-threads <n>', 'processes serving each data plane\'s invocation port (N-1 proxy processes share its socket, slots and queues; 0 = the core count from 4 cores up, else 1)', String(dataPlaneDefaults.proxyThreads))
     .addOption(new Option('--store <kind>', 'control-plane store: sqlite (one CP) | etcd (a local etcd, CP replicas)').choices(['sqlite', 'etcd']).default('sqlite'))
     .option('--control-planes <n>', 'control-plane replicas (more than one needs --store etcd)', '1')
     .option('--data-planes <n>', 'data-plane replicas (more than one adds the front end)', '1')
@@ -130,7 +129,7 @@ export function layoutInput(o: UpOptions, stateDir: string): UpLayoutInput {
     apiPort: port('api-port', o.apiPort), rpcPort: port('rpc-port', o.rpcPort), proxyPort: port('proxy-port', o.proxyPort),
     internalPort: port('internal-port', o.internalPort), workerPort: port('worker-port', o.workerPort),
     placement: o.placement, loadBalancing: o.loadBalancing, queueFloor: o.queueFloor,
-    proxyThreads: intOption('proxy-threads', o.proxyThreads, 1, proxyThreadsMax),
+    proxyThreads: intOption('proxy-threads', o.proxyThreads, 0, proxyThreadsMax),
     ...(o.workerCpuMillis ? { workerCpuMillis: o.workerCpuMillis } : {}),
     ...(o.workerMemoryMib ? { workerMemoryMib: o.workerMemoryMib } : {}),
     store: o.store,

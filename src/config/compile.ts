@@ -9,7 +9,7 @@
 import { z } from 'zod';
 import { lbPolicyNames } from '../policy/load-balancing/lb.js';
 import { placementPolicyNames } from '../policy/placement/placement.js';
-import { controlPlaneDefaults, dataPlaneDefaults, workerDefaults } from './defaults.js';
+import { controlPlaneDefaults, dataPlaneDefaults, proxyThreadsMax, workerDefaults } from './defaults.js';
 
 export class ConfigError extends Error {
   readonly code = 'CM_ERR_CONFIG';
@@ -30,8 +30,7 @@ const hostLengthMax = 253;
 const pathLengthMax = 4096;
 /** Emulated workers one process may run (`worker --count`). */
 const emulatedWorkersMax = 100_000;
-/** Proxy processes of one data plane (`proxyThreads`). */
-export const proxyThreadsMax = 256;
+
 const hourMs = 3_600_000;
 
 /** Flags and env give text; the config file gives numbers. Anything else fails the number check. */
@@ -179,7 +178,7 @@ export const dataPlaneKnobs = {
   demandReportPeriodMs: int(10, 60_000),
   urgentReportMsMin: int(1, 60_000),
   upstreamRetriesMax: int(0, 100),
-  proxyThreads: int(1, proxyThreadsMax),
+  proxyThreads: int(0, proxyThreadsMax),
   upstreamConnectionsMax: int(1, 100_000),
   upstreamConnectTimeoutMs: int(1, 600_000),
   reconnectBackoffMs: pair(1, 600_000),

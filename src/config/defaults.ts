@@ -176,6 +176,11 @@ export const controlPlaneDefaults = Object.freeze({
   namespaceMemoryMiBMax: 0,
 });
 
+/** Proxy processes of one data plane (`proxyThreads`). */
+export const proxyThreadsMax = 256;
+/** `proxyThreads: 0` uses every core from this many cores up. */
+export const autoProxyThreadsCoresMin = 4;
+
 export const dataPlaneDefaults = Object.freeze({
   host: '127.0.0.1',
   proxyPort: ports.dpProxy,
@@ -202,8 +207,11 @@ export const dataPlaneDefaults = Object.freeze({
   /**
    * Processes serving the invocation port: the primary (which owns routing, slots and queues) and
    * `proxyThreads - 1` proxy processes accepting on the same socket (see data-plane/core/proxy-link).
+   * 0 = auto: the core count from `autoProxyThreadsCoresMin` cores up, else 1 (on a small machine
+   * the load and the sandboxes share the cores, and a second process costs more than it gives:
+   * BENCHMARKS.md, "Every core").
    */
-  proxyThreads: 1,
+  proxyThreads: 0,
   /** Idle keep-alive connections kept per sandbox. */
   upstreamConnectionsMax: 128,
   upstreamConnectTimeoutMs: 2_000,

@@ -9,6 +9,7 @@ import type { Server } from 'node:net';
 import client from 'prom-client';
 import type { DataPlaneConfig } from '../config/compile.js';
 import { ConfigError } from '../config/compile.js';
+import { availableParallelism } from 'node:os';
 import { systemClock } from '../shared/clock.js';
 import { Batcher } from '../shared/grpc.js';
 import type { Logger } from '../shared/logger.js';
@@ -20,7 +21,7 @@ import { startAsync } from './async/wiring.js';
 import { coreAuthorizer, startAsyncCompat } from './async/compat.js';
 import { withPeerReads } from './async/peer-reads.js';
 import { DataPlaneCore, newWaiter, type DpEffect } from './core/data-plane.js';
-import { isHubWaiter, ProxyHub } from './core/proxy-link.js';
+import { isHubWaiter, ProxyHub, resolveProxyThreads } from './core/proxy-link.js';
 import { ProxyProcesses } from './shell/proxy-processes.js';
 import { ControlPlaneLink } from './shell/cp-link.js';
 import { guarded } from './shell/guard.js';
@@ -110,11 +111,12 @@ export async function startDataPlane(cfg: DataPlaneConfig, log: Logger): Promise
     throw err;
   });
   proxy.compatSubmit = compat.submit;
-  if (cfg.proxyThreads > 1) {
+  const proxyThreads = resolveProxyThreads(cfg.proxyThreads, availableParallelism());
+  if (proxyThreads > 1) {
     delegateServer = proxy.delegateListener();
     const delegatePort = await listen(delegateServer, 0, '127.0.0.1');
     hub = new ProxyHub(core, newWaiter);
-    processes = new ProxyProcesses({ count: cfg.proxyThreads - 1, cfg, listener: proxy.server, delegateAddress: `127.0.0.1:${delegatePort}`, core, hub, run: runEffects, clock, log });
+    processes = new ProxyProcesses({ count: proxyThreads - 1, cfg, listener: proxy.server, delegateAddress: `127.0.0.1:${delegatePort}`, core, hub, run: runEffects, clock, log });
     processes.start();
   }
   proxy.starting = false;
@@ -123,7 +125,7 @@ export async function startDataPlane(cfg: DataPlaneConfig, log: Logger): Promise
     if (functions.length > 0) link.send({ case: 'demand', value: { functions, firstDemand: false } });
   }), Math.max(demandPollMsMin, cfg.demandReportPeriodMs / demandPollsPerPeriod));
   const expiryTimer = setInterval(guarded(log, 'timer', 'expiry', () => runEffects(core.expire(clock.nowMs()))), expiryPeriodMs);
-  log.info('data_plane.started', { id, proxy: `${cfg.host}:${proxyPort}`, internal: `${cfg.host}:${internalPort}`, controlPlane: cfg.controlPlane, loadBalancing: cfg.loadBalancing, auth: cfg.auth });
+  log.info('data_plane.started', { id, proxy: `${cfg.host}:${proxyPort}`, internal: `${cfg.host}:${internalPort}`, controlPlane: cfg.controlPlane, loadBalancing: cfg.loadBalancing, auth: cfg.auth, proxyThreads });
   return {
     proxyPort,
     internalPort,

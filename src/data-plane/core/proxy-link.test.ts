@@ -13,7 +13,7 @@ import type { EndpointMsg, FunctionSpecMsg, RoutingUpdateMsg } from '../../api/c
 import { silentLogger } from '../../shared/logger.js';
 import { seededRng } from '../../shared/rng.js';
 import { DataPlaneCore, newWaiter, type DpEffect, type Waiter } from './data-plane.js';
-import { isHubWaiter, parseToPrimary, ProxyHub, RemoteAdmission, type ToPrimary, type ToProxy } from './proxy-link.js';
+import { isHubWaiter, parseToPrimary, ProxyHub, RemoteAdmission, resolveProxyThreads, type ToPrimary, type ToProxy } from './proxy-link.js';
 
 const spec = (concurrency = 1): FunctionSpecMsg => ({
   name: 'f', uid: 'f-1', generation: 1, image: '', command: ['x'], port: 0, env: {}, egress: false, auth: 'none', concurrency, timeoutMs: 1000, workingDir: '',
@@ -183,6 +183,12 @@ describe('proxy processes: admission through the primary core', () => {
     assert.equal(replica.functions.get('f')!.spec.concurrency, 4);
     assert.deepEqual([...replica.tokens.keys()], ['t1']);
     assert.ok(replica.synced);
+  });
+
+  it('proxyThreads 0 means every core from 4 cores up, one process below; a set number stands', () => {
+    assert.deepEqual([1, 2, 3].map((cores) => resolveProxyThreads(0, cores)), [1, 1, 1]);
+    assert.deepEqual([4, 16, 1024].map((cores) => resolveProxyThreads(0, cores)), [4, 16, 256]);
+    assert.deepEqual([resolveProxyThreads(1, 64), resolveProxyThreads(3, 2)], [1, 3]);
   });
 
   it('messages of another shape are refused at the boundary', () => {

@@ -19,7 +19,14 @@
  * invoke tokens, function timeouts, readiness.
  */
 import type { RoutingUpdateMsg } from '../../api/cluster.js';
+import { autoProxyThreadsCoresMin, proxyThreadsMax } from '../../config/defaults.js';
 import type { AdmitResult, DpEffect, DpEndpoint, DpFunction, RetryCause, Waiter } from './types.js';
+
+/** `proxyThreads` as configured, or for 0 (auto) from the machine's core count. */
+export function resolveProxyThreads(configured: number, cores: number): number {
+  if (configured > 0) return configured;
+  return cores >= autoProxyThreadsCoresMin ? Math.min(cores, proxyThreadsMax) : 1;
+}
 
 /** What the invocation proxy asks of admission; the core itself, or `RemoteAdmission`. */
 export interface Admission {
