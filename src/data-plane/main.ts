@@ -62,7 +62,7 @@ export async function startDataPlane(cfg: DataPlaneConfig, log: Logger): Promise
   const proxy = new InvocationProxy(core, cfg, clock, log, runEffects, tls);
   proxy.starting = true;
   const proxyPort = await listen(proxy.server, cfg.proxyPort, cfg.host);
-  const registry = createMetrics(core, () => hub);
+  const registry = createMetrics(core, () => hub, () => processes);
   const stopLoopDelay = registerLoopDelayMetrics(registry);
   const internal = createInternalServer(core, registry, () => link.connected);
   const internalPort = await listen(internal, cfg.internalPort, cfg.host);
@@ -216,7 +216,7 @@ function closeServer(server: Server | HttpServer): Promise<void> {
   return new Promise((resolve) => server.close(() => resolve()));
 }
 
-function createMetrics(core: DataPlaneCore, hub: () => ProxyHub | null) {
+function createMetrics(core: DataPlaneCore, hub: () => ProxyHub | null, processes: () => ProxyProcesses | null) {
   const registry = new client.Registry();
   client.collectDefaultMetrics({ register: registry, prefix: 'dirigent_dp_' });
   new client.Gauge({
@@ -234,6 +234,18 @@ function createMetrics(core: DataPlaneCore, hub: () => ProxyHub | null) {
   new client.Gauge({
     name: 'dirigent_dp_proxy_process_requests', help: 'Requests each proxy process (--proxy-threads) sent to this primary since it started', labelNames: ['process'], registers: [registry],
     collect() { for (const [k, n] of hub()?.admitted ?? []) this.set({ process: String(k) }, n); },
+  });
+  new client.Gauge({
+    name: 'dirigent_dp_proxy_process_ipc', help: 'Messages to and from the proxy processes and the batches carrying them (one IPC write or read per batch)',
+    labelNames: ['direction', 'unit'], registers: [registry],
+    collect() {
+      const c = processes()?.ipc;
+      if (!c) return;
+      this.set({ direction: 'out', unit: 'batches' }, c.batchesOut);
+      this.set({ direction: 'out', unit: 'messages' }, c.messagesOut);
+      this.set({ direction: 'in', unit: 'batches' }, c.batchesIn);
+      this.set({ direction: 'in', unit: 'messages' }, c.messagesIn);
+    },
   });
   new client.Gauge({
     name: 'dirigent_dp_routing_version', help: 'Routing table version applied', registers: [registry],

@@ -58,7 +58,16 @@ export interface ProxyProcessesDeps {
   log: Logger;
 }
 
+/** IPC traffic since start: messages and the batches (one write or read each) carrying them. */
+export interface IpcCounts {
+  batchesOut: number;
+  messagesOut: number;
+  batchesIn: number;
+  messagesIn: number;
+}
+
 export class ProxyProcesses {
+  readonly ipc: IpcCounts = { batchesOut: 0, messagesOut: 0, batchesIn: 0, messagesIn: 0 };
   private readonly slots: Slot[] = [];
   private closing = false;
   private readonly connectionsMax: number;
@@ -144,6 +153,8 @@ export class ProxyProcesses {
     if (!slot.ready && (batch as { ready?: unknown } | null)?.ready === true) return this.handshake(slot, child);
     if (!slot.ready || !Array.isArray(batch)) return this.malformed(slot, batch);
     const nowMs = this.d.clock.nowMs();
+    this.ipc.batchesIn += 1;
+    this.ipc.messagesIn += batch.length;
     for (const raw of batch) {
       const m = parseToPrimary(raw);
       if (!m) {
@@ -189,6 +200,9 @@ export class ProxyProcesses {
     slot.outbox = [];
     const child = slot.child;
     // A failed send means the process is going: its 'exit' settles its requests.
-    if (batch.length > 0 && child?.connected) child.send(batch, undefined, {}, () => {});
+    if (batch.length === 0 || !child?.connected) return;
+    this.ipc.batchesOut += 1;
+    this.ipc.messagesOut += batch.length;
+    child.send(batch, undefined, {}, () => {});
   }
 }

@@ -25,15 +25,29 @@ export interface LoopDelayScrape {
   stalls: number;
   maxMs: number;
   p99Ms: number;
+  /** The process's GC time since it started (prom-client's `*nodejs_gc_duration_seconds_sum`, every kind); absent when not exposed. */
+  gcMs?: number;
 }
+
+/** prom-client's default GC histogram, whatever the component's prefix. */
+const gcSumName = /^[a-z_]*nodejs_gc_duration_seconds_sum(\{.*\})?$/;
 
 /** The four loop-delay samples of Prometheus exposition text; null when any is missing or bad. */
 export function parseLoopDelayMetrics(text: string): LoopDelayScrape | null {
   const values = new Map<string, number>();
+  let gcSeconds: number | undefined = 0;
+  let sawGc = false;
   for (const line of text.split('\n')) {
     if (line === '' || line.startsWith('#')) continue;
     const [name, value] = line.trim().split(/\s+/);
-    if (name !== undefined && value !== undefined) values.set(name, Number(value));
+    if (name === undefined || value === undefined) continue;
+    if (gcSumName.test(name)) {
+      const v = Number(value);
+      gcSeconds = gcSeconds !== undefined && Number.isFinite(v) && v >= 0 ? gcSeconds + v : undefined;
+      sawGc = true;
+    } else {
+      values.set(name, Number(value));
+    }
   }
   const max = values.get(loopDelayMetricNames.maxSeconds);
   const p99 = values.get(loopDelayMetricNames.p99Seconds);
@@ -42,7 +56,9 @@ export function parseLoopDelayMetrics(text: string): LoopDelayScrape | null {
   const seconds = (v: number | undefined): v is number => v !== undefined && Number.isFinite(v) && v >= 0;
   const count = (v: number | undefined): v is number => v !== undefined && Number.isInteger(v) && v >= 0;
   if (!seconds(max) || !seconds(p99) || !count(stalls) || !count(windows) || stalls > windows) return null;
-  return { windows, stalls, maxMs: max * 1000, p99Ms: p99 * 1000 };
+  const scraped: LoopDelayScrape = { windows, stalls, maxMs: max * 1000, p99Ms: p99 * 1000 };
+  if (sawGc && gcSeconds !== undefined) scraped.gcMs = gcSeconds * 1000;
+  return scraped;
 }
 
 /** The windows one process completed during the measured period, from successive scrapes. */
@@ -53,11 +69,18 @@ export class LoopDelayTrack {
   /** Windows and stalls of earlier incarnations (the process restarted mid-run). */
   private done = { windows: 0, stalls: 0 };
   readonly seen: LoopDelayWindow[] = [];
+  /** GC time over the period so far; null once a scrape lacked it (unknown). */
+  private gcSumMs: number | null = 0;
 
   /** The first scrape is the baseline: its window ended before the period. */
   observe(s: LoopDelayScrape): void {
     const last = this.last;
     this.last = s;
+    if (s.gcMs === undefined) this.gcSumMs = null;
+    else if (last !== null && this.gcSumMs !== null && last.gcMs !== undefined) {
+      // A sum that went back is a new process: all it has is from the period.
+      this.gcSumMs += s.gcMs >= last.gcMs ? s.gcMs - last.gcMs : s.gcMs;
+    }
     if (last === null) {
       this.base = { windows: s.windows, stalls: s.stalls };
       return;
@@ -85,6 +108,11 @@ export class LoopDelayTrack {
   stalls(): number {
     return this.last === null ? 0 : this.done.stalls + this.last.stalls - this.base.stalls;
   }
+
+  /** GC time (ms) between the first and the last scrape; null when a scrape did not show it. */
+  gcMs(): number | null {
+    return this.last === null ? null : this.gcSumMs;
+  }
 }
 
 /** One component kind over the measured period. */
@@ -97,6 +125,8 @@ export interface LoopDelayKindMs {
   stallWindows: number;
   /** Windows completed in the period. */
   windows: number;
+  /** GC time of every process of the kind in the period, summed; null when one did not expose it. */
+  gcMs: number | null;
 }
 
 export interface EventLoopDelayMs {
@@ -116,17 +146,21 @@ export function kindSummary(tracks: readonly (LoopDelayTrack | null)[]): LoopDel
   const seen: LoopDelayWindow[] = [];
   let stallWindows = 0;
   let windows = 0;
+  let gcMs: number | null = 0;
   for (const t of tracks) {
     if (t === null || t.windows() === 0 || t.seen.length === 0) return null;
     seen.push(...t.seen);
     stallWindows += t.stalls();
     windows += t.windows();
+    const g = t.gcMs();
+    gcMs = gcMs === null || g === null ? null : gcMs + g;
   }
   return {
     maxMs: roundMs(Math.max(...seen.map((w) => w.maxMs))),
     p99Ms: roundMs(median(seen.map((w) => w.p99Ms))),
     stallWindows,
     windows,
+    gcMs: gcMs === null ? null : roundMs(gcMs),
   };
 }
 
@@ -175,7 +209,7 @@ export function loopDelayTargets(clusterJson: string): LoopDelayTargets | { erro
 /** The one human line of a bench. */
 export function formatLoopDelay(e: EventLoopDelayMs): string {
   const f = (k: LoopDelayKindMs | null): string => (k === null ? 'n/a'
-    : `max ${k.maxMs} p99 ${k.p99Ms} stalls ${k.stallWindows}/${k.windows}`);
+    : `max ${k.maxMs} p99 ${k.p99Ms} stalls ${k.stallWindows}/${k.windows}${k.gcMs === null ? '' : ` gc ${k.gcMs}`}`);
   return `event-loop delay ms (stall: window max > ${loopStallThresholdMs} ms): ` +
     `control-plane ${f(e.controlPlane)}; data-plane ${f(e.dataPlane)}; workers ${f(e.workers)}`;
 }
