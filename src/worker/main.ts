@@ -45,6 +45,7 @@ export async function startWorker(cfg: WorkerConfig, log: Logger): Promise<Runni
   };
   const security = linkSecurity(cfg);
   const registry = new client.Registry();
+  client.collectDefaultMetrics({ register: registry, prefix: 'dirigent_worker_' });
   const stopLoopDelay = registerLoopDelayMetrics(registry);
   const health = await startHealth(cfg, registry).catch((err: Error) => {
     stopLoopDelay();

@@ -52,6 +52,8 @@ describe('parseLoopDelayMetrics', () => {
     const s = parseLoopDelayMetrics(exposition({ max: '0', p99: '0', stalls: '0', windows: '1', gc }));
     assert.ok(s !== null && s.gcMs !== undefined && Math.abs(s.gcMs - 762.5) < 1e-9, JSON.stringify(s));
     assert.equal(parseLoopDelayMetrics(exposition({ max: '0', p99: '0', stalls: '0', windows: '1' }))!.gcMs, undefined);
+    const none = parseLoopDelayMetrics(exposition({ max: '0', p99: '0', stalls: '0', windows: '1', gc: ['# TYPE dirigent_cp_nodejs_gc_duration_seconds histogram'] }));
+    assert.equal(none!.gcMs, 0, 'the histogram before its first collection: no GC yet');
     const bad = parseLoopDelayMetrics(exposition({ max: '0', p99: '0', stalls: '0', windows: '1', gc: ['dirigent_cp_nodejs_gc_duration_seconds_sum{kind="minor"} -1'] }));
     assert.equal(bad!.gcMs, undefined, 'a negative sum is no figure');
   });

@@ -31,6 +31,7 @@ export interface LoopDelayScrape {
 
 /** prom-client's default GC histogram, whatever the component's prefix. */
 const gcSumName = /^[a-z_]*nodejs_gc_duration_seconds_sum(\{.*\})?$/;
+const gcTypeLine = /^# TYPE [a-z_]*nodejs_gc_duration_seconds histogram$/;
 
 /** The four loop-delay samples of Prometheus exposition text; null when any is missing or bad. */
 export function parseLoopDelayMetrics(text: string): LoopDelayScrape | null {
@@ -38,6 +39,8 @@ export function parseLoopDelayMetrics(text: string): LoopDelayScrape | null {
   let gcSeconds: number | undefined = 0;
   let sawGc = false;
   for (const line of text.split('\n')) {
+    // The histogram before its first collection has its TYPE line and no samples: 0 so far.
+    if (gcTypeLine.test(line)) sawGc = true;
     if (line === '' || line.startsWith('#')) continue;
     const [name, value] = line.trim().split(/\s+/);
     if (name === undefined || value === undefined) continue;
