@@ -19,7 +19,7 @@ import type { DataPlaneConfig } from '../config/compile.js';
 import { dataPlaneDefaults } from '../config/defaults.js';
 import { startDataPlane, type RunningDataPlane } from '../data-plane/main.js';
 import { memoryLogger, type RecordedLog } from '../shared/logger.js';
-import { readOrCreateTokenFile } from '../shared/secrets.js';
+import { newToken, readOrCreateTokenFile, sha256Hex } from '../shared/secrets.js';
 import { FakeControlPlane } from './fake-cp.js';
 import { sleep, waitFor } from './harness.js';
 
@@ -29,8 +29,10 @@ class CountingUpstream {
   inflight = 0;
   inflightMax = 0;
   served = 0;
+  sawAuthorization = 0;
   port = 0;
   readonly server: Server = createServer((req, res) => {
+    if (req.headers.authorization !== undefined) this.sawAuthorization += 1;
     this.inflight += 1;
     this.inflightMax = Math.max(this.inflightMax, this.inflight);
     req.resume();
@@ -50,17 +52,20 @@ class CountingUpstream {
 describe('data plane with proxy processes', { timeout: 120_000 }, () => {
   const cp = new FakeControlPlane();
   const ups = [new CountingUpstream(), new CountingUpstream()];
+  /** The sandbox of g, the function with auth: token. */
+  const securedUp = new CountingUpstream();
   const logs: RecordedLog[] = [];
   const dir = mkdtempSync(join(tmpdir(), 'dirigent-proxy-processes-'));
   // A fresh connection per request: the kernel picks the accepting process for each.
   const fresh = new Agent({ pipelining: 0 });
   let dp: RunningDataPlane;
   let base = '';
+  const invoker = newToken();
 
   before(async () => {
     readOrCreateTokenFile(join(dir, 'cluster.token'));
     await cp.start();
-    for (const u of ups) await u.start();
+    for (const u of [...ups, securedUp]) await u.start();
     const cfg: DataPlaneConfig = {
       ...dataPlaneDefaults, id: 'dp-pp', logLevel: 'warn', controlPlane: `127.0.0.1:${cp.port}`, proxyPort: 0, internalPort: 0,
       clusterTokenFile: join(dir, 'cluster.token'), stateDir: join(dir, 'dp'), proxyThreads: 3,
@@ -70,8 +75,11 @@ describe('data plane with proxy processes', { timeout: 120_000 }, () => {
     base = `http://127.0.0.1:${dp.proxyPort}`;
     await waitFor(() => cp.count('hello') === 1, 10_000, 'hello');
     const spec = { name: 'f', uid: 'u1', generation: 1, command: ['x'], concurrency: 1, timeoutMs: 10_000 };
+    const secured = { name: 'g', uid: 'u2', generation: 1, command: ['x'], concurrency: 0, timeoutMs: 10_000, auth: 'token' };
     const endpoints = ups.map((u, i) => ({ sandboxId: `s${i}`, function: 'f', functionUid: 'u1', address: `127.0.0.1:${u.port}`, workerId: 'w' }));
-    cp.send(cp.calls[0]!, { updates: [{ update: { case: 'snapshot', value: { version: 1, functions: [spec], endpoints } } }] });
+    endpoints.push({ sandboxId: 'g0', function: 'g', functionUid: 'u2', address: `127.0.0.1:${securedUp.port}`, workerId: 'w' });
+    const tokens = [{ id: invoker.id, sha256Hex: sha256Hex(invoker.token), scope: 'invoke', namespace: 'default' }];
+    cp.send(cp.calls[0]!, { updates: [{ update: { case: 'snapshot', value: { version: 1, functions: [spec, secured], endpoints, tokens } } }] });
     await waitFor(() => dp.core.version === 1 && dp.proxyPids().length === 2, 20_000, 'routing applied and two proxy processes');
   });
 
@@ -79,7 +87,7 @@ describe('data plane with proxy processes', { timeout: 120_000 }, () => {
     await dp?.close();
     await fresh.close();
     cp.server.forceShutdown();
-    for (const u of ups) u.server.close();
+    for (const u of [...ups, securedUp]) u.server.close();
     rmSync(dir, { recursive: true, force: true });
   });
 
@@ -109,6 +117,23 @@ describe('data plane with proxy processes', { timeout: 120_000 }, () => {
     assert.deepEqual(ups.map((u) => u.inflightMax), [1, 1], 'concurrency 1 held across three processes');
     const fn = dp.core.functions.get('f')!;
     await waitFor(() => fn.inflight === 0 && fn.queued === 0, 10_000, 'every slot back');
+  });
+
+  it('every process checks invoke tokens from its routing replica and strips them before the sandbox', async () => {
+    for (let round = 0; round < 30; round++) {
+      const calls = await Promise.all(Array.from({ length: 12 }, async (_, i) => {
+        const headers: Record<string, string> = { connection: 'close' };
+        if (i % 2 === 1) headers.authorization = `Bearer ${invoker.token}`;
+        const r = await request(`${base}/function/g/`, { dispatcher: fresh, headers });
+        await r.body.text();
+        return [i % 2, r.statusCode];
+      }));
+      assert.deepEqual(calls.filter(([withToken, status]) => status !== (withToken ? 200 : 401)), [], 'with a token 200, without 401');
+      const by = await servedBy();
+      if ((by.get('1') ?? 0) > 0 && (by.get('2') ?? 0) > 0) break;
+    }
+    assert.ok(securedUp.served > 0);
+    assert.equal(securedUp.sawAuthorization, 0, 'no sandbox saw a bearer token');
   });
 
   it('async submissions and reads landing on proxy processes are served by the primary', async () => {
