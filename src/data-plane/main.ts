@@ -116,6 +116,7 @@ export async function startDataPlane(cfg: DataPlaneConfig, log: Logger): Promise
     delegateServer = proxy.delegateListener();
     const delegatePort = await listen(delegateServer, 0, '127.0.0.1');
     hub = new ProxyHub(core, newWaiter);
+    core.trackQueued = true;
     processes = new ProxyProcesses({ count: proxyThreads - 1, cfg, listener: proxy.server, delegateAddress: `127.0.0.1:${delegatePort}`, core, hub, run: runEffects, clock, log });
     processes.start();
   }
@@ -181,6 +182,11 @@ function effectRunner(
         setImmediate(reportFirstDemand);
       }
     }
+    const p = processes();
+    if (p) {
+      const queued = core.takeNewlyQueued();
+      if (queued.length > 0) p.recall(queued);
+    }
     if (sandboxIds.length > 0) {
       log.info('sandbox.drained', { sandboxIds });
       link().send({ case: 'drained', value: { sandboxIds } });
@@ -232,7 +238,7 @@ function createMetrics(core: DataPlaneCore, hub: () => ProxyHub | null, processe
     collect() { this.set(core.endpoints.size); },
   });
   new client.Gauge({
-    name: 'dirigent_dp_proxy_process_requests', help: 'Requests each proxy process (--proxy-threads) sent to this primary since it started', labelNames: ['process'], registers: [registry],
+    name: 'dirigent_dp_proxy_process_requests', help: 'Requests each proxy process (--proxy-threads) asked this primary a slot for since it started (a request on a slot the process held is not counted)', labelNames: ['process'], registers: [registry],
     collect() { for (const [k, n] of hub()?.admitted ?? []) this.set({ process: String(k) }, n); },
   });
   new client.Gauge({

@@ -69,7 +69,19 @@ function run({ cfg, index, delegateAddress, connectionsMax }: ProxyProcessInit['
     if (outbox.length === 0) setImmediate(flush);
     outbox.push(m);
   };
-  const admission = new RemoteAdmission(replica, post);
+  // Held slots go back after idling: one timer, armed while any is held.
+  let expiryTimer: NodeJS.Timeout | null = null;
+  const expireHeld = guarded(log, 'timer', 'held_slots', () => {
+    expiryTimer = null;
+    admission.expireHeld(clock.nowMs());
+    armExpiry();
+  });
+  const armExpiry = (): void => {
+    const due = admission.nextHeldExpiryMs();
+    if (expiryTimer !== null || due === null) return;
+    expiryTimer = setTimeout(expireHeld, Math.max(1, due - clock.nowMs()));
+  };
+  const admission = new RemoteAdmission(replica, post, armExpiry);
   const runEffects = (effects: DpEffect[]): void => {
     for (const fx of effects) {
       if (fx.kind === 'dispatch') proxy.start(fx.waiter as Parameters<InvocationProxy['start']>[0]);
@@ -94,6 +106,8 @@ function run({ cfg, index, delegateAddress, connectionsMax }: ProxyProcessInit['
       const r = replica.applyRouting(update, nowMs);
       if (!r.ok) post(['resync']);
       runEffects(r.effects);
+      // Held slots of sandboxes or functions that are gone go back now, not when they idle out.
+      admission.expireHeld(nowMs);
     }
   });
   process.on('message', (m: unknown, handle: unknown) => {

@@ -175,8 +175,9 @@ describe('data plane with proxy processes', { timeout: 120_000 }, () => {
     assert.deepEqual(failures, [], 'no request answered with an error');
     assert.ok(ok > 0);
     const fn = dp.core.functions.get('f')!;
+    // Not asserted here: a sandbox's concurrency across the kill. The killed process's requests
+    // run on in the sandbox after their slots are freed (the same as for a DP that dies).
     await waitFor(() => fn.inflight === 0 && fn.queued === 0 && fn.level === 0, 10_000, 'every slot back');
-    assert.deepEqual(ups.map((u) => u.inflightMax), [1, 1]);
     assert.ok(logs.some((l) => l.event === 'proxy_process.exited' && l.fields.signal === 'SIGKILL'));
   });
 });

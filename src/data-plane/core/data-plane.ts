@@ -41,6 +41,12 @@ export class DataPlaneCore {
   private readonly firstDemand = new Set<DpFunction>();
   private readonly urgentReportMsMin: number;
   private readonly upstreamRetriesMax: number;
+  /**
+   * Functions that queued a request since the last `takeNewlyQueued`, kept only when the shell
+   * asks (`trackQueued`): proxy processes holding idle slots of them are told to give them back.
+   */
+  private readonly newlyQueued = new Set<DpFunction>();
+  trackQueued = false;
 
   constructor(
     private readonly config: DataPlaneCoreConfig,
@@ -125,6 +131,7 @@ export class DataPlaneCore {
     w.queueNode = fn.queue.push(w);
     w.expiryNode = this.expiry.push(w);
     fn.queued += 1;
+    if (this.trackQueued) this.newlyQueued.add(fn);
     // Queued behind busy sandboxes (not for lack of any): the CP's queue floor adds sandboxes
     // only if it hears of the queue before the next periodic report.
     if (fn.endpoints.length > 0 && nowMs - fn.urgentAtMs >= this.urgentReportMsMin) {
@@ -183,6 +190,7 @@ export class DataPlaneCore {
     w.queueNode = fn.queue.unshift(w);
     w.expiryNode = this.expiry.insertBeforeFirst(w, (o) => o.arrivalMs > w.arrivalMs);
     fn.queued += 1;
+    if (this.trackQueued) this.newlyQueued.add(fn);
     if (fn.endpoints.length === 0) this.markUrgent(fn, effects);
     else this.dispatchQueued(fn, nowMs, effects);
     return effects;
@@ -254,6 +262,14 @@ export class DataPlaneCore {
       fn.reportedSinceMs = nowMs;
       if (fn.level === 0 && avg === 0) this.reporting.delete(fn);
     }
+    return out;
+  }
+
+  /** Functions that queued a request since the last call (only with `trackQueued`). */
+  takeNewlyQueued(): DpFunction[] {
+    if (this.newlyQueued.size === 0) return [];
+    const out = [...this.newlyQueued];
+    this.newlyQueued.clear();
     return out;
   }
 

@@ -13,7 +13,8 @@ import type { EndpointMsg, FunctionSpecMsg, RoutingUpdateMsg } from '../../api/c
 import { silentLogger } from '../../shared/logger.js';
 import { seededRng } from '../../shared/rng.js';
 import { DataPlaneCore, newWaiter, type DpEffect, type Waiter } from './data-plane.js';
-import { isHubWaiter, parseToPrimary, ProxyHub, RemoteAdmission, resolveProxyThreads, type ToPrimary, type ToProxy } from './proxy-link.js';
+import {
+  heldSlotIdleMs, isHubWaiter, parseToPrimary, ProxyHub, recallGapMs, recallHoldOffMs, RemoteAdmission, resolveProxyThreads, type ToPrimary, type ToProxy } from './proxy-link.js';
 
 const spec = (concurrency = 1): FunctionSpecMsg => ({
   name: 'f', uid: 'f-1', generation: 1, image: '', command: ['x'], port: 0, env: {}, egress: false, auth: 'none', concurrency, timeoutMs: 1000, workingDir: '',
@@ -36,6 +37,7 @@ class Rig {
   readonly done: [number, string, Waiter, number?][] = [];
 
   constructor(processes: number, endpoints: EndpointMsg[], concurrency = 1) {
+    this.core.trackQueued = true;
     this.core.applyRouting(snapshot(endpoints, concurrency), 0);
     for (let p = 1; p <= processes; p++) {
       const replica = newCore();
@@ -58,17 +60,30 @@ class Rig {
     for (const [p, m] of this.toPrimary.splice(0)) {
       const r = this.hub.handle(p, m, nowMs);
       this.toProxy.get(p)!.push(...r.reply);
-      this.runPrimary(r.effects);
+      this.runPrimary(r.effects, nowMs);
     }
     for (const [p, queue] of this.toProxy) {
       for (const m of queue.splice(0)) this.record(p, this.admissions.get(p)!.handle(m, nowMs));
     }
   }
 
-  runPrimary(effects: DpEffect[]): void {
+  /** The primary's effect runner: dispatches and failures to their process, recalls to all. */
+  runPrimary(effects: DpEffect[], nowMs: number): void {
     for (const fx of effects) {
       if (fx.kind === 'dispatch' && isHubWaiter(fx.waiter)) this.toProxy.get(fx.waiter.proxy)!.push(this.hub.dispatchMessage(fx.waiter));
       else if (fx.kind === 'fail' && isHubWaiter(fx.waiter)) this.toProxy.get(fx.waiter.proxy)!.push(this.hub.failMessage(fx.waiter, fx.status, fx.code, fx.message));
+    }
+    for (const m of this.hub.recalls(this.core.takeNewlyQueued(), nowMs)) for (const queue of this.toProxy.values()) queue.push(m);
+  }
+
+  /** A routing update the primary applied, forwarded to every replica (as the shell does). */
+  route(update: RoutingUpdateMsg, nowMs: number): void {
+    const r = this.core.applyRouting(update, nowMs);
+    assert.ok(r.ok);
+    this.runPrimary(r.effects, nowMs);
+    for (const [p, replica] of this.replicas) {
+      assert.ok(replica.applyRouting(update, nowMs).ok);
+      this.admissions.get(p)!.expireHeld(nowMs);
     }
   }
 
@@ -110,7 +125,7 @@ describe('proxy processes: admission through the primary core', () => {
     const b = rig.request(1, 1);
     for (const [p, m] of rig.toPrimary.splice(0)) {
       const r = rig.hub.handle(p, m, 2);
-      rig.runPrimary(r.effects); // a dispatched in the primary; its dispatch is on the way
+      rig.runPrimary(r.effects, 2); // a dispatched in the primary; its dispatch is on the way
     }
     rig.admissions.get(1)!.cancel(a, 3); // the client of a left before the dispatch arrived
     rig.deliver(4);
@@ -127,7 +142,7 @@ describe('proxy processes: admission through the primary core', () => {
     const other = rig.request(2, 2);
     rig.deliver(3);
     assert.equal(rig.hub.held(1), 2);
-    rig.runPrimary(rig.hub.lost(1, 5));
+    rig.runPrimary(rig.hub.lost(1, 5), 5);
     rig.deliver(5);
     assert.equal(other.state, 'dispatched');
     const fn = rig.core.functions.get('f')!;
@@ -141,6 +156,7 @@ describe('proxy processes: admission through the primary core', () => {
     rig.deliver(1);
     const first = a.endpoint!.id;
     rig.admissions.get(1)!.retry(a, 2, 'refused');
+    assert.deepEqual(rig.toPrimary.at(-1), [1, ['retry', (a as Waiter & { remoteId?: number }).remoteId, 'refused', 2]], 'with its age at the proxy process');
     assert.equal(a.state, 'queued');
     rig.deliver(2);
     assert.equal(a.state, 'dispatched');
@@ -153,7 +169,7 @@ describe('proxy processes: admission through the primary core', () => {
     const rig = new Rig(1, []);
     const a = rig.request(1, 0);
     rig.deliver(1);
-    rig.runPrimary(rig.core.expire(2_000));
+    rig.runPrimary(rig.core.expire(2_000), 2_000);
     rig.deliver(2_000);
     assert.deepEqual(rig.done.map(([, k, , s]) => [k, s]), [['fail', 504]]);
     assert.equal(a.state, 'done');
@@ -162,6 +178,85 @@ describe('proxy processes: admission through the primary core', () => {
     assert.equal(rig.toProxy.get(1)!.length, 0);
     assert.equal(rig.hub.held(1), 0);
     assert.equal(rig.core.functions.get('f')!.level, 0);
+  });
+
+  it('a held slot serves the next request of its process without a message; it goes back after idling', () => {
+    const rig = new Rig(1, [ep('s1')]);
+    const adm = rig.admissions.get(1)!;
+    const a = rig.request(1, 0);
+    rig.deliver(1);
+    adm.release(a, 10);
+    assert.equal(rig.toPrimary.length, 0, 'held, not released');
+    assert.equal(adm.heldSlots, 1);
+    const b = newWaiter('f', 12);
+    const r = adm.admit('f', b, 12);
+    assert.deepEqual([r.kind, r.effects.map((e) => e.kind)], ['dispatched', ['dispatch']]);
+    assert.deepEqual([b.state, b.endpoint!.id, b.cold, rig.toPrimary.length], ['dispatched', 's1', false, 0]);
+    const fn = rig.core.functions.get('f')!;
+    assert.equal(fn.inflight, 1, 'the primary counted the slot busy all along');
+    adm.release(b, 13);
+    assert.equal(adm.nextHeldExpiryMs(), 13 + heldSlotIdleMs);
+    adm.expireHeld(13 + heldSlotIdleMs - 1);
+    assert.equal(adm.heldSlots, 1);
+    adm.expireHeld(13 + heldSlotIdleMs);
+    assert.deepEqual([adm.heldSlots, adm.nextHeldExpiryMs()], [0, null]);
+    rig.deliver(20);
+    assert.deepEqual([fn.inflight, fn.level, rig.hub.held(1)], [0, 0, 0]);
+  });
+
+  it('a queue in the primary recalls held slots: the holder gives them back and holds none of that function for a while', () => {
+    const rig = new Rig(2, [ep('s1')]);
+    const holder = rig.admissions.get(1)!;
+    const a = rig.request(1, 0);
+    rig.deliver(1);
+    holder.release(a, 2);
+    assert.equal(holder.heldSlots, 1);
+    const b = rig.request(2, 3);
+    rig.deliver(3); // b queues in the primary: a recall goes to every process
+    assert.equal(holder.heldSlots, 0, 'given back on the recall');
+    rig.deliver(4);
+    assert.equal(b.state, 'dispatched', "the other process's request got the slot");
+    // While the hold-off lasts, no process holds a slot of f: the recall went to every one.
+    const c = rig.request(1, 5);
+    rig.admissions.get(2)!.release(b, 6);
+    assert.equal(rig.admissions.get(2)!.heldSlots, 0);
+    rig.deliver(6);
+    assert.equal(c.state, 'dispatched', "b's slot went back to the primary, which gave it to c");
+    holder.release(c, 8);
+    assert.equal(holder.heldSlots, 0, `no holding within ${recallHoldOffMs} ms of a recall`);
+    assert.deepEqual(rig.toPrimary.at(-1), [1, ['release', (c as Waiter & { remoteId?: number }).remoteId]]);
+    rig.deliver(9);
+    assert.deepEqual(rig.hub.recalls([rig.core.functions.get('f')!], 10), [], `one recall per ${recallGapMs} ms`);
+  });
+
+  it('a held slot whose sandbox drains goes back at the routing update, and the drain completes', () => {
+    const rig = new Rig(1, [ep('s1')]);
+    const adm = rig.admissions.get(1)!;
+    const a = rig.request(1, 0);
+    rig.deliver(1);
+    adm.release(a, 2);
+    rig.route({ case: 'delta', value: { version: 2, upsertFunctions: [], deleteFunctions: [], addEndpoints: [], removeEndpoints: [], drainEndpoints: ['s1'], failures: [], upsertTokens: [], revokeTokens: [] } }, 3);
+    assert.equal(adm.heldSlots, 0);
+    const drained: DpEffect[] = [];
+    for (const [p, m] of rig.toPrimary.splice(0)) drained.push(...rig.hub.handle(p, m, 4).effects);
+    assert.deepEqual(drained.filter((e) => e.kind === 'drained').map((e) => (e as { sandboxId: string }).sandboxId), ['s1']);
+  });
+
+  it("a retry after a held slot's reuse keeps the wait limit of the new request, not the first one's", () => {
+    const rig = new Rig(1, [ep('s1'), ep('s22')]); // queueWaitMsMax 1,000
+    const adm = rig.admissions.get(1)!;
+    let w = rig.request(1, 0);
+    rig.deliver(0);
+    for (let t = 3; t < 5_000; t += 3) {
+      adm.release(w, t);
+      w = newWaiter('f', t + 1);
+      assert.equal(adm.admit('f', w, t + 1).kind, 'dispatched', `reused at ${t + 1}`);
+    }
+    adm.retry(w, 5_000, 'refused');
+    rig.deliver(5_000);
+    rig.runPrimary(rig.core.expire(5_001), 5_001);
+    rig.deliver(5_001);
+    assert.equal(w.state, 'dispatched', 'tried on the other sandbox, not failed with 504');
   });
 
   it('an unknown function is answered by the replica itself, without a message', () => {
@@ -194,11 +289,11 @@ describe('proxy processes: admission through the primary core', () => {
   it('messages of another shape are refused at the boundary', () => {
     const bad: unknown[] = [
       null, 'admit', [], ['admit'], ['admit', 0, 'f', null], ['admit', 1.5, 'f', null], ['admit', 1, '', null], ['admit', 1, 'f', 3],
-      ['admit', 1, 'f'], ['release', -1], ['release', 1, 2], ['retry', 1, 'other'], ['cancel', '1'], ['resync', 1], ['dispatch', 1], ['admit', 1, 'x'.repeat(20_000), null],
+      ['admit', 1, 'f'], ['release', -1], ['release', 1, 2], ['retry', 1, 'other', 0], ['retry', 1, 'reset'], ['retry', 1, 'reset', -1], ['cancel', '1'], ['resync', 1], ['dispatch', 1], ['admit', 1, 'x'.repeat(20_000), null],
     ];
     for (const m of bad) assert.equal(parseToPrimary(m), null, JSON.stringify(m)?.slice(0, 40));
     assert.deepEqual(parseToPrimary(['admit', 7, 'f', 'k']), ['admit', 7, 'f', 'k']);
-    assert.deepEqual(parseToPrimary(['retry', 7, 'reset']), ['retry', 7, 'reset']);
+    assert.deepEqual(parseToPrimary(['retry', 7, 'reset', 12.5]), ['retry', 7, 'reset', 12.5]);
     assert.deepEqual(parseToPrimary(['resync']), ['resync']);
   });
 });

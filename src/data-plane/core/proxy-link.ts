@@ -14,6 +14,14 @@
  * - `ProxyHub` (in the primary) runs those calls on the real core for each proxy process, and
  *   settles every request of a proxy process that died (its connections died with it).
  *
+ * Held slots: a proxy process whose request ended keeps that slot (the primary still counts it
+ * busy) for `heldSlotIdleMs`, and gives it to its next request for the same function without a
+ * round trip. In steady traffic a proxy process then sends nothing per request. A held slot goes
+ * back when it idles that long, when its sandbox stops being routable, or at once when the
+ * primary queues a request for the function (`recall`; the process then holds none of that
+ * function for `recallHoldOffMs`). Its cost: up to `heldSlotIdleMs` of idle time per gap counts
+ * as demand, and a queue elsewhere waits one round trip for a held slot.
+ *
  * A proxy process keeps a replica of the routing table (the primary forwards every update it
  * applied, after a snapshot of its own table) for what it decides alone: unknown functions,
  * invoke tokens, function timeouts, readiness.
@@ -41,7 +49,8 @@ export type ToPrimary =
   | readonly ['admit', id: number, fn: string, key: string | null]
   | readonly ['release', id: number]
   | readonly ['cancel', id: number]
-  | readonly ['retry', id: number, cause: RetryCause]
+  /** `ageMs`: since the request arrived at the proxy process (its wait limit runs from then). */
+  | readonly ['retry', id: number, cause: RetryCause, ageMs: number]
   /** Its replica could not apply an update: send a snapshot. */
   | readonly ['resync'];
 
@@ -49,6 +58,8 @@ export type ToPrimary =
 export type ToProxy =
   | readonly ['dispatch', id: number, sandboxId: string, address: string, cold: boolean]
   | readonly ['fail', id: number, status: number, code: string, message: string]
+  /** The function has a queue here: give back its idle held slots, and hold none for a while. */
+  | readonly ['recall', fn: string]
   | readonly ['routing', term: number, update: RoutingUpdateMsg];
 
 const retryCauses = new Set<string>(['refused', 'reset']);
@@ -72,15 +83,33 @@ export function parseToPrimary(raw: unknown): ToPrimary | null {
     return ['admit', n, fn, key];
   }
   if ((op === 'release' || op === 'cancel') && raw.length === 2) return [op, n];
-  if (op === 'retry' && raw.length === 3 && retryCauses.has(raw[2] as string)) return ['retry', n, raw[2] as RetryCause];
+  if (op === 'retry' && raw.length === 4 && retryCauses.has(raw[2] as string)) {
+    const age = raw[3];
+    if (typeof age !== 'number' || !Number.isFinite(age) || age < 0) return null;
+    return ['retry', n, raw[2] as RetryCause, age];
+  }
   return null;
 }
 
 // ------------------------------------------------------------------ proxy-process end
 
+/** How long a proxy process keeps an idle slot for its next request of the same function. */
+export const heldSlotIdleMs = 5;
+/** After a recall, a proxy process holds no slot of that function for this long. */
+export const recallHoldOffMs = 500;
+/** The primary recalls a function's held slots at most this often while it has a queue. */
+export const recallGapMs = recallHoldOffMs / 2;
+
 interface RemoteWaiterFields {
   /** This proxy process's id of the request while the primary knows it. */
   remoteId?: number;
+}
+
+/** A slot the primary gave this process, idle now, kept for its next request of the function. */
+interface HeldSlot {
+  remoteId: number;
+  endpoint: DpEndpoint;
+  sinceMs: number;
 }
 
 /**
@@ -90,10 +119,18 @@ interface RemoteWaiterFields {
 export class RemoteAdmission implements Admission {
   private nextId = 1;
   private readonly pending = new Map<number, Waiter & RemoteWaiterFields>();
+  /** Idle held slots per function object, oldest first. */
+  private readonly held = new Map<DpFunction, HeldSlot[]>();
+  private heldCount = 0;
+  /** Function name -> until when no slot of it is held (after a recall). */
+  private readonly holdOffUntilMs = new Map<string, number>();
 
   constructor(
     private readonly replica: { readonly functions: ReadonlyMap<string, DpFunction>; readonly endpoints: ReadonlyMap<string, DpEndpoint>; readonly synced: boolean },
     private readonly send: (m: ToPrimary) => void,
+    /** Called when a slot becomes held: the shell arms a timer for `expireHeld` if none is armed. */
+    private readonly onHold: () => void = () => {},
+    private readonly holdIdleMs = heldSlotIdleMs,
   ) {}
 
   /** Requests the primary holds for this process (queued there or dispatched). */
@@ -101,9 +138,26 @@ export class RemoteAdmission implements Admission {
     return this.pending.size;
   }
 
-  admit(name: string, w: Waiter & RemoteWaiterFields, _nowMs: number): AdmitResult {
+  /** Idle held slots now. */
+  get heldSlots(): number {
+    return this.heldCount;
+  }
+
+  admit(name: string, w: Waiter & RemoteWaiterFields, nowMs: number): AdmitResult {
     const fn = this.replica.functions.get(name);
     if (!fn) return { kind: this.replica.synced ? 'not_found' : 'not_ready', effects: [] };
+    const slot = this.takeHeld(fn);
+    if (slot) {
+      // No round trip: the primary counts this slot busy since the request that got it.
+      w.owner = fn;
+      w.remoteId = slot.remoteId;
+      w.state = 'dispatched';
+      w.endpoint = slot.endpoint;
+      w.cold = false;
+      w.dispatchedAtMs = nowMs;
+      this.pending.set(slot.remoteId, w);
+      return { kind: 'dispatched', effects: [{ kind: 'dispatch', waiter: w }] };
+    }
     const id = this.nextId++;
     w.owner = fn;
     w.state = 'queued';
@@ -122,24 +176,68 @@ export class RemoteAdmission implements Admission {
     return [];
   }
 
-  release(w: Waiter & RemoteWaiterFields, _nowMs: number): DpEffect[] {
+  release(w: Waiter & RemoteWaiterFields, nowMs: number): DpEffect[] {
     if (w.state !== 'dispatched' || w.remoteId === undefined) return [];
     w.state = 'done';
     this.pending.delete(w.remoteId);
-    this.send(['release', w.remoteId]);
+    const fn = w.owner!;
+    if (this.holdIdleMs > 0 && this.mayHold(fn, w.endpoint!, nowMs)) {
+      let list = this.held.get(fn);
+      if (!list) {
+        list = [];
+        this.held.set(fn, list);
+      }
+      list.push({ remoteId: w.remoteId, endpoint: w.endpoint!, sinceMs: nowMs });
+      this.heldCount += 1;
+      this.onHold();
+    } else {
+      this.send(['release', w.remoteId]);
+    }
     return [];
   }
 
-  retry(w: Waiter & RemoteWaiterFields, _nowMs: number, cause: RetryCause): DpEffect[] {
+  retry(w: Waiter & RemoteWaiterFields, nowMs: number, cause: RetryCause): DpEffect[] {
     if (w.state !== 'dispatched' || w.remoteId === undefined) return [];
     w.state = 'queued';
     w.endpoint = null;
-    this.send(['retry', w.remoteId, cause]);
+    this.send(['retry', w.remoteId, cause, Math.max(0, nowMs - w.arrivalMs)]);
     return [];
+  }
+
+  /** When the oldest idle held slot is due back (null: none held); the shell arms a timer. */
+  nextHeldExpiryMs(): number | null {
+    let next: number | null = null;
+    for (const list of this.held.values()) {
+      const first = list[0];
+      if (first && (next === null || first.sinceMs + this.holdIdleMs < next)) next = first.sinceMs + this.holdIdleMs;
+    }
+    return next;
+  }
+
+  /** Gives back held slots idle for `heldSlotIdleMs`, and those no longer usable (sandbox drained or gone, function deleted). */
+  expireHeld(nowMs: number): void {
+    for (const [fn, list] of this.held) {
+      const keep = list.filter((h) => {
+        const ok = nowMs - h.sinceMs < this.holdIdleMs && this.usable(fn, h.endpoint);
+        if (!ok) this.giveBack(h);
+        return ok;
+      });
+      if (keep.length === 0) this.held.delete(fn);
+      else this.held.set(fn, keep);
+    }
   }
 
   /** A message from the primary: the effects for the proxy (a routing update is the shell's). */
   handle(m: ToProxy, nowMs: number): DpEffect[] {
+    if (m[0] === 'recall') {
+      this.holdOffUntilMs.set(m[1], nowMs + recallHoldOffMs);
+      for (const [fn, list] of this.held) {
+        if (fn.name !== m[1]) continue;
+        for (const h of list) this.giveBack(h);
+        this.held.delete(fn);
+      }
+      return [];
+    }
     if (m[0] === 'dispatch') {
       const [, id, sandboxId, address, cold] = m;
       const w = this.pending.get(id);
@@ -160,6 +258,34 @@ export class RemoteAdmission implements Admission {
       return [{ kind: 'fail', waiter: w, status, code, message }];
     }
     return [];
+  }
+
+  private takeHeld(fn: DpFunction): HeldSlot | null {
+    const list = this.held.get(fn);
+    // The newest first: the oldest expire, so a steady stream keeps the fewest slots.
+    for (let h = list?.pop(); h; h = list!.pop()) {
+      this.heldCount -= 1;
+      if (this.usable(fn, h.endpoint)) return h;
+      this.send(['release', h.remoteId]);
+    }
+    return null;
+  }
+
+  private mayHold(fn: DpFunction, ep: DpEndpoint, nowMs: number): boolean {
+    const offUntil = this.holdOffUntilMs.get(fn.name);
+    if (offUntil !== undefined && nowMs < offUntil) return false;
+    if (offUntil !== undefined) this.holdOffUntilMs.delete(fn.name);
+    return this.usable(fn, ep);
+  }
+
+  /** The replica still routes this function and this sandbox. */
+  private usable(fn: DpFunction, ep: DpEndpoint): boolean {
+    return !fn.deleted && this.replica.functions.get(fn.name) === fn && this.replica.endpoints.get(ep.id) === ep && ep.state === 'routable';
+  }
+
+  private giveBack(h: HeldSlot): void {
+    this.heldCount -= 1;
+    this.send(['release', h.remoteId]);
   }
 
   /**
@@ -187,6 +313,9 @@ export function isHubWaiter(w: Waiter): w is HubWaiter {
   return typeof (w as Partial<HubWaiter>).proxy === 'number';
 }
 
+/** Functions whose last recall time is remembered; past it the memory starts afresh. */
+const recallMemoryMax = 100_000;
+
 /** Requests one proxy process may have in the primary at once; beyond it the process is faulty. */
 export const remoteRequestsMax = 1_000_000;
 
@@ -199,6 +328,7 @@ export class ProxyHub {
   private readonly byProxy = new Map<number, Map<number, HubWaiter>>();
   /** Requests each proxy process sent, by process index (for metrics: how the kernel spread connections). */
   readonly admitted = new Map<number, number>();
+  private readonly recalledAtMs = new Map<string, number>();
 
   constructor(
     private readonly core: Admission,
@@ -228,11 +358,31 @@ export class ProxyHub {
     if (m[0] === 'resync') return { effects: [], reply: [] };
     const w = held.get(m[1]);
     if (!w) return { effects: [], reply: [] };
-    if (m[0] === 'retry') return { effects: this.core.retry(w, nowMs, m[2]), reply: [] };
+    if (m[0] === 'retry') {
+      // Its wait limit runs from its arrival at the proxy process (a held slot's waiter is older).
+      w.arrivalMs = nowMs - m[3];
+      return { effects: this.core.retry(w, nowMs, m[2]), reply: [] };
+    }
     held.delete(m[1]);
     // A cancel that crossed the dispatch frees the slot like a release.
     if (w.state === 'queued') return { effects: this.core.cancel(w, nowMs), reply: [] };
     return { effects: this.core.release(w, nowMs), reply: [] };
+  }
+
+  /**
+   * Recalls for functions that queued a request (`DataPlaneCore.takeNewlyQueued`), to every proxy
+   * process; at most one per function per `recallGapMs`.
+   */
+  recalls(queued: readonly DpFunction[], nowMs: number): ToProxy[] {
+    const out: ToProxy[] = [];
+    for (const fn of queued) {
+      const last = this.recalledAtMs.get(fn.name);
+      if (last !== undefined && nowMs - last < recallGapMs) continue;
+      this.recalledAtMs.set(fn.name, nowMs);
+      out.push(['recall', fn.name]);
+    }
+    if (this.recalledAtMs.size > recallMemoryMax) this.recalledAtMs.clear();
+    return out;
   }
 
   /** The message for a dispatch effect of a `HubWaiter`. */

@@ -15,7 +15,7 @@ import type { RoutingUpdateMsg } from '../../api/cluster.js';
 import type { DataPlaneConfig } from '../../config/compile.js';
 import type { Clock } from '../../shared/clock.js';
 import type { Logger } from '../../shared/logger.js';
-import type { DataPlaneCore, DpEffect } from '../core/data-plane.js';
+import type { DataPlaneCore, DpEffect, DpFunction } from '../core/data-plane.js';
 import { parseToPrimary, type HubWaiter, type ProxyHub, type ToProxy } from '../core/proxy-link.js';
 import type { ProxyProcessInit } from '../proxy-process.js';
 import { guarded } from './guard.js';
@@ -99,6 +99,13 @@ export class ProxyProcesses {
   dispatched(w: HubWaiter): void {
     const slot = this.slots[w.proxy - 1];
     if (slot?.child) this.post(slot, this.d.hub.dispatchMessage(w));
+  }
+
+  /** Functions that queued a request: every proxy process gives back its idle held slots of them. */
+  recall(queued: readonly DpFunction[]): void {
+    const messages = this.d.hub.recalls(queued, this.d.clock.nowMs());
+    if (messages.length === 0) return;
+    for (const slot of this.slots) if (slot.ready) for (const m of messages) this.post(slot, m);
   }
 
   failed(w: HubWaiter, status: number, code: string, message: string): void {
