@@ -227,6 +227,13 @@ describe('proxy processes: admission through the primary core', () => {
     assert.deepEqual(rig.toPrimary.at(-1), [1, ['release', (c as Waiter & { remoteId?: number }).remoteId]]);
     rig.deliver(9);
     assert.deepEqual(rig.hub.recalls([rig.core.functions.get('f')!], 10), [], `one recall per ${recallGapMs} ms`);
+    assert.equal(rig.hub.recalls([rig.core.functions.get('f')!], 10 + recallGapMs).length, 1);
+    const cold = new Rig(1, []);
+    cold.request(1, 0);
+    for (const [p, m] of cold.toPrimary.splice(0)) cold.hub.handle(p, m, 1);
+    const queued = cold.core.takeNewlyQueued();
+    assert.deepEqual(queued.map((f) => f.name), ['f']);
+    assert.deepEqual(cold.hub.recalls(queued, 1), [], 'no recall for a queue waiting for a first sandbox (a cold start)');
   });
 
   it('a held slot whose sandbox drains goes back at the routing update, and the drain completes', () => {

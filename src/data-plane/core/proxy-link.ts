@@ -370,12 +370,14 @@ export class ProxyHub {
   }
 
   /**
-   * Recalls for functions that queued a request (`DataPlaneCore.takeNewlyQueued`), to every proxy
-   * process; at most one per function per `recallGapMs`.
+   * Recalls for functions that queued a request behind busy sandboxes (`DataPlaneCore.takeNewlyQueued`),
+   * to every proxy process; at most one per function per `recallGapMs`.
    */
   recalls(queued: readonly DpFunction[], nowMs: number): ToProxy[] {
     const out: ToProxy[] = [];
     for (const fn of queued) {
+      // Without a routable sandbox the queue waits for a new one: no held slot could serve it.
+      if (fn.endpoints.length === 0) continue;
       const last = this.recalledAtMs.get(fn.name);
       if (last !== undefined && nowMs - last < recallGapMs) continue;
       this.recalledAtMs.set(fn.name, nowMs);
