@@ -125,7 +125,11 @@ export async function startDataPlane(cfg: DataPlaneConfig, log: Logger): Promise
     const functions = core.takeDemand(clock.nowMs(), cfg.demandReportPeriodMs);
     if (functions.length > 0) link.send({ case: 'demand', value: { functions, firstDemand: false } });
   }), Math.max(demandPollMsMin, cfg.demandReportPeriodMs / demandPollsPerPeriod));
-  const expiryTimer = setInterval(guarded(log, 'timer', 'expiry', () => runEffects(core.expire(clock.nowMs()))), expiryPeriodMs);
+  const expiryTimer = setInterval(guarded(log, 'timer', 'expiry', () => {
+    runEffects(core.expire(clock.nowMs()));
+    // A queue that outlasts a recall's hold-off is recalled again (held slots would keep it waiting).
+    if (processes && core.functionsWithQueue.size > 0) processes.recall([...core.functionsWithQueue]);
+  }), expiryPeriodMs);
   log.info('data_plane.started', { id, proxy: `${cfg.host}:${proxyPort}`, internal: `${cfg.host}:${internalPort}`, controlPlane: cfg.controlPlane, loadBalancing: cfg.loadBalancing, auth: cfg.auth, proxyThreads });
   return {
     proxyPort,

@@ -46,6 +46,8 @@ export class DataPlaneCore {
    * asks (`trackQueued`): proxy processes holding idle slots of them are told to give them back.
    */
   private readonly newlyQueued = new Set<DpFunction>();
+  /** Functions with a queue now (only with `trackQueued`): a queue that lasts is recalled again. */
+  private readonly withQueue = new Set<DpFunction>();
   trackQueued = false;
 
   constructor(
@@ -131,7 +133,7 @@ export class DataPlaneCore {
     w.queueNode = fn.queue.push(w);
     w.expiryNode = this.expiry.push(w);
     fn.queued += 1;
-    if (this.trackQueued) this.newlyQueued.add(fn);
+    if (this.trackQueued) this.queuedMore(fn);
     // Queued behind busy sandboxes (not for lack of any): the CP's queue floor adds sandboxes
     // only if it hears of the queue before the next periodic report.
     if (fn.endpoints.length > 0 && nowMs - fn.urgentAtMs >= this.urgentReportMsMin) {
@@ -190,7 +192,7 @@ export class DataPlaneCore {
     w.queueNode = fn.queue.unshift(w);
     w.expiryNode = this.expiry.insertBeforeFirst(w, (o) => o.arrivalMs > w.arrivalMs);
     fn.queued += 1;
-    if (this.trackQueued) this.newlyQueued.add(fn);
+    if (this.trackQueued) this.queuedMore(fn);
     if (fn.endpoints.length === 0) this.markUrgent(fn, effects);
     else this.dispatchQueued(fn, nowMs, effects);
     return effects;
@@ -265,6 +267,11 @@ export class DataPlaneCore {
     return out;
   }
 
+  /** Functions with queued requests now (only with `trackQueued`). */
+  get functionsWithQueue(): ReadonlySet<DpFunction> {
+    return this.withQueue;
+  }
+
   /** Functions that queued a request since the last call (only with `trackQueued`). */
   takeNewlyQueued(): DpFunction[] {
     if (this.newlyQueued.size === 0) return [];
@@ -282,6 +289,11 @@ export class DataPlaneCore {
   }
 
   // ------------------------------------------------------------------ internals
+
+  private queuedMore(fn: DpFunction): void {
+    this.newlyQueued.add(fn);
+    this.withQueue.add(fn);
+  }
 
   /** The slot a dispatched waiter held on its endpoint is free (counts only; `before`: the endpoint's in-flight before). */
   private freeSlot(w: Waiter): { ep: DpEndpoint; fn: DpFunction; before: number } {
@@ -313,6 +325,7 @@ export class DataPlaneCore {
       if (!ep) return;
       this.unlink(head);
       fn.queued -= 1;
+      if (fn.queued === 0) this.withQueue.delete(fn);
       this.startOn(ep, head, nowMs);
       effects.push({ kind: 'dispatch', waiter: head });
     }
@@ -337,6 +350,7 @@ export class DataPlaneCore {
     this.unlink(w);
     w.state = 'cancelled';
     fn.queued -= 1;
+    if (fn.queued === 0) this.withQueue.delete(fn);
     assert(fn.queued === fn.queue.length, `queued ${fn.queued} != queue length ${fn.queue.length} of ${fn.name}`);
     this.changeLevel(fn, -1, nowMs, []);
   }

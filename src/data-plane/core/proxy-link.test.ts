@@ -76,6 +76,12 @@ class Rig {
     for (const m of this.hub.recalls(this.core.takeNewlyQueued(), nowMs)) for (const queue of this.toProxy.values()) queue.push(m);
   }
 
+  /** The primary's periodic timer: queue expiry, and recalls for queues that last. */
+  tick(nowMs: number): void {
+    this.runPrimary(this.core.expire(nowMs), nowMs);
+    for (const m of this.hub.recalls([...this.core.functionsWithQueue], nowMs)) for (const queue of this.toProxy.values()) queue.push(m);
+  }
+
   /** A routing update the primary applied, forwarded to every replica (as the shell does). */
   route(update: RoutingUpdateMsg, nowMs: number): void {
     const r = this.core.applyRouting(update, nowMs);
@@ -234,6 +240,22 @@ describe('proxy processes: admission through the primary core', () => {
     const queued = cold.core.takeNewlyQueued();
     assert.deepEqual(queued.map((f) => f.name), ['f']);
     assert.deepEqual(cold.hub.recalls(queued, 1), [], 'no recall for a queue waiting for a first sandbox (a cold start)');
+  });
+
+  it('a queue that outlasts the hold-off is recalled again: a long request ending late does not keep its slot from the queue', () => {
+    const rig = new Rig(2, [ep('s1')]);
+    const a = rig.request(1, 0);
+    rig.deliver(0);
+    const b = rig.request(2, 1);
+    rig.deliver(1); // b queues: recall, process 1 holds nothing until 501
+    assert.equal(b.state, 'queued');
+    rig.tick(300); // the queue is still there: recalled again, hold-off until 800
+    rig.deliver(300);
+    rig.admissions.get(1)!.release(a, 600); // a ends after the first hold-off
+    assert.equal(rig.admissions.get(1)!.heldSlots, 0, 'not held: the queue was recalled again');
+    rig.deliver(600);
+    assert.equal(b.state, 'dispatched');
+    assert.equal(rig.core.functionsWithQueue.size, 0);
   });
 
   it('a held slot whose sandbox drains goes back at the routing update, and the drain completes', () => {

@@ -230,6 +230,7 @@ export class RemoteAdmission implements Admission {
   /** A message from the primary: the effects for the proxy (a routing update is the shell's). */
   handle(m: ToProxy, nowMs: number): DpEffect[] {
     if (m[0] === 'recall') {
+      if (this.holdOffUntilMs.size >= recallMemoryMax) this.dropPastHoldOffs(nowMs);
       this.holdOffUntilMs.set(m[1], nowMs + recallHoldOffMs);
       for (const [fn, list] of this.held) {
         if (fn.name !== m[1]) continue;
@@ -281,6 +282,10 @@ export class RemoteAdmission implements Admission {
   /** The replica still routes this function and this sandbox. */
   private usable(fn: DpFunction, ep: DpEndpoint): boolean {
     return !fn.deleted && this.replica.functions.get(fn.name) === fn && this.replica.endpoints.get(ep.id) === ep && ep.state === 'routable';
+  }
+
+  private dropPastHoldOffs(nowMs: number): void {
+    for (const [name, untilMs] of this.holdOffUntilMs) if (untilMs <= nowMs) this.holdOffUntilMs.delete(name);
   }
 
   private giveBack(h: HeldSlot): void {
