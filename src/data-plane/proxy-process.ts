@@ -15,7 +15,7 @@ import { pinoLogger, type LogLevel } from '../shared/pino-logger.js';
 import { seededRng } from '../shared/rng.js';
 import { serverTlsOf } from '../shared/tls-files.js';
 import { DataPlaneCore, type DpEffect } from './core/data-plane.js';
-import { RemoteAdmission, type ToPrimary, type ToProxy } from './core/proxy-link.js';
+import { parseToProxy, RemoteAdmission, type ToPrimary } from './core/proxy-link.js';
 import { delegateTo } from './shell/delegate.js';
 import { guarded } from './shell/guard.js';
 import { InvocationProxy } from './shell/proxy.js';
@@ -25,6 +25,9 @@ import { toLbPolicy } from './shell/lb-policy.js';
 export interface ProxyProcessInit {
   init: { cfg: DataPlaneConfig; index: number; delegateAddress: string; connectionsMax: number };
 }
+
+/** Malformed messages from the primary logged (then counted silently). */
+const malformedLogsMax = 10;
 
 const sendToPrimary = process.send?.bind(process);
 if (!sendToPrimary) {
@@ -94,9 +97,16 @@ function run({ cfg, index, delegateAddress, connectionsMax }: ProxyProcessInit['
   const delegate = delegateTo(delegateAddress, log);
   proxy.delegate = (req, res) => delegate.forward(req, res);
 
-  const onBatch = guarded(log, 'callback', 'proxy_process.message', (batch: ToProxy[]) => {
+  let malformed = 0;
+  const onBatch = guarded(log, 'callback', 'proxy_process.message', (batch: unknown[]) => {
     const nowMs = clock.nowMs();
-    for (const m of batch) {
+    for (const raw of batch) {
+      const m = parseToProxy(raw);
+      if (!m) {
+        malformed += 1;
+        if (malformed <= malformedLogsMax) log.warn('proxy_process.malformed_message', { message: JSON.stringify(raw)?.slice(0, 200) });
+        continue;
+      }
       if (m[0] !== 'routing') {
         runEffects(admission.handle(m, nowMs));
         continue;
@@ -112,7 +122,7 @@ function run({ cfg, index, delegateAddress, connectionsMax }: ProxyProcessInit['
   });
   process.on('message', (m: unknown, handle: unknown) => {
     if (Array.isArray(m)) {
-      onBatch(m as ToProxy[]);
+      onBatch(m as unknown[]);
       return;
     }
     if ((m as { listen?: boolean }).listen && handle) {

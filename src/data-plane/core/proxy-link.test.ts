@@ -14,7 +14,7 @@ import { silentLogger } from '../../shared/logger.js';
 import { seededRng } from '../../shared/rng.js';
 import { DataPlaneCore, newWaiter, type DpEffect, type Waiter } from './data-plane.js';
 import {
-  heldSlotIdleMs, isHubWaiter, parseToPrimary, ProxyHub, recallGapMs, recallHoldOffMs, RemoteAdmission, resolveProxyThreads, type ToPrimary, type ToProxy } from './proxy-link.js';
+  heldSlotIdleMs, isHubWaiter, parseToPrimary, parseToProxy, ProxyHub, recallGapMs, recallHoldOffMs, RemoteAdmission, resolveProxyThreads, type ToPrimary, type ToProxy } from './proxy-link.js';
 
 const spec = (concurrency = 1): FunctionSpecMsg => ({
   name: 'f', uid: 'f-1', generation: 1, image: '', command: ['x'], port: 0, env: {}, egress: false, auth: 'none', concurrency, timeoutMs: 1000, workingDir: '',
@@ -315,7 +315,7 @@ describe('proxy processes: admission through the primary core', () => {
     assert.deepEqual([resolveProxyThreads(1, 64), resolveProxyThreads(3, 2)], [1, 3]);
   });
 
-  it('messages of another shape are refused at the boundary', () => {
+  it('messages of another shape are refused at the boundary, both ways', () => {
     const bad: unknown[] = [
       null, 'admit', [], ['admit'], ['admit', 0, 'f', null], ['admit', 1.5, 'f', null], ['admit', 1, '', null], ['admit', 1, 'f', 3],
       ['admit', 1, 'f'], ['release', -1], ['release', 1, 2], ['retry', 1, 'other', 0], ['retry', 1, 'reset'], ['retry', 1, 'reset', -1], ['cancel', '1'], ['resync', 1], ['dispatch', 1], ['admit', 1, 'x'.repeat(20_000), null],
@@ -324,5 +324,14 @@ describe('proxy processes: admission through the primary core', () => {
     assert.deepEqual(parseToPrimary(['admit', 7, 'f', 'k']), ['admit', 7, 'f', 'k']);
     assert.deepEqual(parseToPrimary(['retry', 7, 'reset', 12.5]), ['retry', 7, 'reset', 12.5]);
     assert.deepEqual(parseToPrimary(['resync']), ['resync']);
+    const badDown: unknown[] = [
+      null, ['dispatch', 1, 's', 'a'], ['dispatch', 0, 's', 'a', true], ['dispatch', 1, 's', 'a', 'yes'], ['fail', 1, 200, 'c', 'm'], ['fail', 1, 502, 'c'],
+      ['recall', ''], ['recall', 3], ['routing', -1, { case: 'delta', value: {} }], ['routing', 1, { case: 'other', value: {} }], ['routing', 1, null], ['admit', 1, 'f', null],
+    ];
+    for (const m of badDown) assert.equal(parseToProxy(m), null, JSON.stringify(m));
+    assert.deepEqual(parseToProxy(['dispatch', 3, 's1', '10.0.0.1:80', false]), ['dispatch', 3, 's1', '10.0.0.1:80', false]);
+    assert.deepEqual(parseToProxy(['fail', 3, 504, 'queue_timeout', 'late']), ['fail', 3, 504, 'queue_timeout', 'late']);
+    assert.deepEqual(parseToProxy(['recall', 'f']), ['recall', 'f']);
+    assert.equal(parseToProxy(['routing', 2, { case: 'snapshot', value: { version: 1 } }])?.[0], 'routing');
   });
 });

@@ -91,6 +91,30 @@ export function parseToPrimary(raw: unknown): ToPrimary | null {
   return null;
 }
 
+/**
+ * A message from the primary, checked at the boundary like the other direction (the routing
+ * update itself was validated where it entered the primary, from the CP). Null when malformed.
+ */
+export function parseToProxy(raw: unknown): ToProxy | null {
+  if (!Array.isArray(raw) || raw.length < 2) return null;
+  const r = raw as unknown[];
+  const id = r[1];
+  const isId = Number.isSafeInteger(id) && (id as number) > 0;
+  if (r[0] === 'dispatch' && r.length === 5 && isId && typeof r[2] === 'string' && typeof r[3] === 'string' && typeof r[4] === 'boolean') {
+    return ['dispatch', id as number, r[2], r[3], r[4]];
+  }
+  if (r[0] === 'fail' && r.length === 5 && isId && Number.isInteger(r[2]) && (r[2] as number) >= 400 && (r[2] as number) <= 599
+    && typeof r[3] === 'string' && typeof r[4] === 'string') {
+    return ['fail', id as number, r[2] as number, r[3], r[4]];
+  }
+  if (r[0] === 'recall' && r.length === 2 && typeof r[1] === 'string' && r[1].length > 0) return ['recall', r[1]];
+  if (r[0] === 'routing' && r.length === 3 && Number.isSafeInteger(r[1]) && (r[1] as number) >= 0) {
+    const u = r[2] as { case?: unknown; value?: unknown } | null;
+    if (u && (u.case === 'snapshot' || u.case === 'delta') && typeof u.value === 'object' && u.value !== null) return ['routing', r[1] as number, u as RoutingUpdateMsg];
+  }
+  return null;
+}
+
 // ------------------------------------------------------------------ proxy-process end
 
 /** How long a proxy process keeps an idle slot for its next request of the same function. */
