@@ -64,7 +64,7 @@ export async function startDataPlane(cfg: DataPlaneConfig, log: Logger): Promise
   const proxyPort = await listen(proxy.server, cfg.proxyPort, cfg.host);
   const registry = createMetrics(core, () => hub, () => processes);
   const stopLoopDelay = registerLoopDelayMetrics(registry);
-  const internal = createInternalServer(core, registry, () => link.connected);
+  const internal = createInternalServer(core, registry, () => link.connected, () => processes?.pids.length ?? 0);
   const internalPort = await listen(internal, cfg.internalPort, cfg.host);
   const id = cfg.id || `dp-${cfg.host}-${proxyPort}`;
   // One ack per event-loop turn, carrying the latest applied version.
@@ -198,12 +198,12 @@ function effectRunner(
   };
 }
 
-function createInternalServer(core: DataPlaneCore, metrics: client.Registry, connected: () => boolean): HttpServer {
+function createInternalServer(core: DataPlaneCore, metrics: client.Registry, connected: () => boolean, proxyProcesses: () => number): HttpServer {
   return createServer(async (req, res) => {
     if (req.url === '/health') {
       const ok = connected();
       res.writeHead(ok ? 200 : 503, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ status: ok ? 'ok' : 'control plane unreachable', routingVersion: core.version }));
+      res.end(JSON.stringify({ status: ok ? 'ok' : 'control plane unreachable', routingVersion: core.version, proxyProcesses: proxyProcesses() }));
     } else if (req.url === '/metrics') {
       res.writeHead(200, { 'content-type': metrics.contentType });
       res.end(await metrics.metrics());

@@ -69,7 +69,7 @@ describe('cluster token on the gRPC links', { timeout: 90_000 }, () => {
     await sleep(500);
     const health = await c.get(`http://127.0.0.1:${internal}/health`);
     assert.equal(health.status, 503, health.text);
-    assert.deepEqual(health.json, { status: 'control plane unreachable', routingVersion: 0 });
+    assert.deepEqual(health.json, { status: 'control plane unreachable', routingVersion: 0, proxyProcesses: 0 });
     const view = (await c.get(`${c.api}/v1/cluster`)).json as { dataPlanes: unknown[] };
     assert.equal(view.dataPlanes.length, 0);
   });

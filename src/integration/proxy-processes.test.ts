@@ -81,6 +81,8 @@ describe('data plane with proxy processes', { timeout: 120_000 }, () => {
     const tokens = [{ id: invoker.id, sha256Hex: sha256Hex(invoker.token), scope: 'invoke', namespace: 'default' }];
     cp.send(cp.calls[0]!, { updates: [{ update: { case: 'snapshot', value: { version: 1, functions: [spec, secured], endpoints, tokens } } }] });
     await waitFor(() => dp.core.version === 1 && dp.proxyPids().length === 2, 20_000, 'routing applied and two proxy processes');
+    const health = (await (await request(`http://127.0.0.1:${dp.internalPort}/health`)).body.json()) as { proxyProcesses?: number };
+    assert.equal(health.proxyProcesses, 2, 'the DP health says how many proxy processes run');
   });
 
   after(async () => {
