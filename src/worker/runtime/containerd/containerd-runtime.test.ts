@@ -145,7 +145,9 @@ describe('containerd runtime', { skip }, () => {
   it('fails a create whose process exits during start, quoting its last output line', t, async () => {
     const h = await fixture.runtime();
     try {
-      const image = `oci-archive:${await variantArchive(archive, fixture.dir, 'quitter', 'echo boom >&2; exit 3')}`;
+      // It lives a moment after printing: output of a process that exits at once can be lost before
+      // containerd's shim copies it (seen under load: the log file stayed empty for seconds).
+      const image = `oci-archive:${await variantArchive(archive, fixture.dir, 'quitter', 'echo boom >&2; sleep 0.3; exit 3')}`;
       const result = await h.runtime.create({ sandboxId: 'sb-quit', fn: imageSpec('f', image) });
       assert.deepEqual(result, { ok: false, reason: 'exited during start: exit code 3: boom' });
       assert.deepEqual(h.runtime.list(), []);
