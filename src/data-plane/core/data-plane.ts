@@ -325,7 +325,7 @@ export class DataPlaneCore {
       if (!ep) return;
       this.unlink(head);
       fn.queued -= 1;
-      if (fn.queued === 0) this.withQueue.delete(fn);
+      if (this.trackQueued && fn.queued === 0) this.withQueue.delete(fn);
       this.startOn(ep, head, nowMs);
       effects.push({ kind: 'dispatch', waiter: head });
     }
@@ -350,7 +350,7 @@ export class DataPlaneCore {
     this.unlink(w);
     w.state = 'cancelled';
     fn.queued -= 1;
-    if (fn.queued === 0) this.withQueue.delete(fn);
+    if (this.trackQueued && fn.queued === 0) this.withQueue.delete(fn);
     assert(fn.queued === fn.queue.length, `queued ${fn.queued} != queue length ${fn.queue.length} of ${fn.name}`);
     this.changeLevel(fn, -1, nowMs, []);
   }

@@ -157,11 +157,6 @@ export class RemoteAdmission implements Admission {
     private readonly holdIdleMs = heldSlotIdleMs,
   ) {}
 
-  /** Requests the primary holds for this process (queued there or dispatched). */
-  get size(): number {
-    return this.pending.size;
-  }
-
   /** Idle held slots now. */
   get heldSlots(): number {
     return this.heldCount;
@@ -346,7 +341,7 @@ export function isHubWaiter(w: Waiter): w is HubWaiter {
 const recallMemoryMax = 100_000;
 
 /** Requests one proxy process may have in the primary at once; beyond it the process is faulty. */
-export const remoteRequestsMax = 1_000_000;
+const remoteRequestsMax = 1_000_000;
 
 /**
  * Runs proxy processes' admission calls on the core. Every effect the core returns goes back to
