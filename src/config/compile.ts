@@ -30,7 +30,6 @@ const hostLengthMax = 253;
 const pathLengthMax = 4096;
 /** Emulated workers one process may run (`worker --count`). */
 const emulatedWorkersMax = 100_000;
-
 const hourMs = 3_600_000;
 
 /** Flags and env give text; the config file gives numbers. Anything else fails the number check. */
