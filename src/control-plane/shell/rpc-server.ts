@@ -174,6 +174,10 @@ export class RpcServer {
    */
   private serve<Batch, Msg extends { case: string }>(call: WorkerCall | DpCall, h: StreamHandlers<Batch, Msg>): void {
     const peer = { id: '', invalid: 0 };
+    // Headers at once: until a stream has them, grpc-js on the peer keeps every message the peer
+    // writes for a transparent retry (up to 256 KiB per stream), e.g. all the heartbeats of a
+    // worker that has had no sandbox placed on it yet.
+    call.sendMetadata(new grpc.Metadata());
     call.on('data', (batch: Batch) => this.guarded(peer.id || call.getPeer(), `${h.role}.batch`, () => {
       for (const d of h.events(batch)) {
         if (!d.ok) {

@@ -1,0 +1,63 @@
+/**
+ * Goal: the CP answers a worker's or DP's stream with its response headers as soon as the stream
+ * is accepted, before it has any command to send. grpc-js keeps every message a client writes on
+ * a stream that has not received headers, for a transparent retry (up to 256 KiB per stream and
+ * 16 MiB per channel); a worker that no sandbox has been placed on yet would otherwise keep all
+ * its heartbeats in memory. With 10,000 emulated workers on one channel that was 12 % of the
+ * worker process's CPU in GC (BENCHMARKS "Scale").
+ * Method: a real RpcServer on loopback and a real client stream carrying the cluster token; the
+ * client sends its hello and waits for the headers while the server sends nothing.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { once } from 'node:events';
+import { create } from '@bufbuild/protobuf';
+import type * as grpc from '@grpc/grpc-js';
+import { ControlPlane, DataPlaneBatchSchema, WorkerBatchSchema, type DataPlaneBatch, type RoutingBatch, type WorkerBatch, type WorkerCommandBatch } from '../../gen/dirigent/v1/cluster_pb.js';
+import { bindServer, makeClient, openStream } from '../../shared/grpc.js';
+import { silentLogger } from '../../shared/logger.js';
+import { sha256Hex } from '../../shared/secrets.js';
+import type { CpEvent } from '../core/types.js';
+import { RpcServer } from './rpc-server.js';
+
+const clusterToken = 'rpc-server-test-token';
+
+describe('RpcServer streams', () => {
+  const events: CpEvent[] = [];
+  let rpc: RpcServer;
+  let client: grpc.Client;
+
+  before(async () => {
+    rpc = new RpcServer({ handle: (e) => { events.push(e); }, core: { term: 1 }, clusterTokenSha256Hex: sha256Hex(clusterToken) }, silentLogger);
+    const port = await bindServer('127.0.0.1', 0, rpc.server);
+    client = makeClient(ControlPlane, `127.0.0.1:${port}`, null);
+  });
+
+  after(() => {
+    client.close();
+    rpc.server.forceShutdown();
+  });
+
+  it('a worker stream gets its headers at once, with no command sent', { timeout: 10_000 }, async () => {
+    const stream = openStream<WorkerBatch, WorkerCommandBatch>(client, ControlPlane, 'workerStream', clusterToken);
+    stream.on('error', () => undefined);
+    const headers = once(stream, 'metadata');
+    stream.write(create(WorkerBatchSchema, {
+      events: [{ event: { case: 'hello', value: { workerId: 'w-headers', address: '127.0.0.1:1', capacity: { cpuMillis: 1000, memoryMib: 1024 }, runtimes: ['emulated'] } } }],
+    }));
+    await headers;
+    assert.ok(events.some((e) => e.kind === 'worker_connected'), 'the hello reached the core');
+    stream.cancel();
+  });
+
+  it('a data-plane stream gets its headers at once too', async () => {
+    const stream = openStream<DataPlaneBatch, RoutingBatch>(client, ControlPlane, 'dataPlaneStream', clusterToken);
+    stream.on('error', () => undefined);
+    const headers = once(stream, 'metadata');
+    stream.write(create(DataPlaneBatchSchema, {
+      events: [{ event: { case: 'hello', value: { dataPlaneId: 'dp-headers', proxyAddress: '127.0.0.1:2', internalAddress: '127.0.0.1:3' } } }],
+    }));
+    await headers;
+    stream.cancel();
+  });
+});
