@@ -204,7 +204,7 @@ async function lead(election: Election, db: Store, runtime: CpRuntime, tenancy: 
   const loaded = await db.load();
   for (const record of loaded.functions) runtime.handle({ kind: 'function_upserted', record, reconstructed: true });
   runtime.core.loadPeers(loaded.workers, loaded.dataPlanes, clock.nowMs());
-  await tenancy.load(loaded.tokens, loaded.namespaces);
+  tenancy.load(loaded.tokens, loaded.namespaces);
   log.info('control_plane.restored', { term, functions: loaded.functions.length, workers: loaded.workers.length, dataPlanes: loaded.dataPlanes.length,
     tokens: loaded.tokens.length, namespaces: loaded.namespaces.length });
   return term;
@@ -242,6 +242,7 @@ function newTenancy(cfg: ControlPlaneConfig, adminToken: string | null, db: Stor
   return new Tenancy(cfg.auth === 'none' ? 'none' : 'token', adminToken, defaults, {
     store: db,
     setInvokeTokens: (tokens) => runtime.setInvokeTokens(tokens),
+    loadInvokeTokens: (tokens) => runtime.loadInvokeTokens(tokens),
     setNamespaceQuotas: (records, d) => runtime.setNamespaceQuotas(records, d),
     namespaceUsage: (ns) => runtime.namespaceUsage(ns),
     wallMs: () => clock.wallMs(),

@@ -46,11 +46,12 @@ describe('Tenancy', () => {
     const t = new Tenancy('token', boot.token, unboundedQuotas, {
       store: { putToken: async () => undefined, deleteToken: async () => undefined, putNamespace: async () => undefined, deleteNamespace: async () => undefined },
       setInvokeTokens: async (tokens) => void pushed.push(tokens),
+      loadInvokeTokens: (tokens) => void pushed.push(tokens),
       setNamespaceQuotas: () => undefined,
       namespaceUsage: () => unboundedQuotas,
       wallMs: () => 0,
     });
-    await t.load([], []);
+    t.load([], []);
     const reader = await t.createToken('read', 'a', '');
     const invoker = await t.createToken('invoke', 'a', '');
     // The bootstrap token goes under its own id (DPs look a bearer up by the id in its text).

@@ -17,7 +17,13 @@ export const bootstrapTokenId = 'bootstrap';
 /** What tenancy needs from the rest of the CP (the runtime seam and the store). */
 export interface TenancyPorts {
   store: Pick<Store, 'putToken' | 'deleteToken' | 'putNamespace' | 'deleteNamespace'>;
+  /** A change by the API: resolves once every DP applied it (a revoked token is refused everywhere). */
   setInvokeTokens(tokens: InvokeTokenMsg[]): Promise<void>;
+  /**
+   * A new leader's stored tokens: into the routing table at once. Nobody waits on an answer, and
+   * the DPs it restored from the store are not connected to it yet; each gets them in its snapshot.
+   */
+  loadInvokeTokens(tokens: InvokeTokenMsg[]): void;
   setNamespaceQuotas(records: NamespaceRecord[], defaults: NamespaceQuotas): void;
   namespaceUsage(namespace: string): NamespaceQuotas;
   wallMs(): number;
@@ -49,14 +55,17 @@ export class Tenancy {
     this.bootstrapOwnId = bootstrapToken === null ? '' : (tokenId(bootstrapToken) ?? '');
   }
 
-  /** Takes over what the store holds (a new leader), then tells the core and the DPs. */
-  async load(tokens: TokenRecord[], namespaces: NamespaceRecord[]): Promise<void> {
+  /**
+   * Takes over what the store holds (a new leader), then tells the core; the DPs get it when they
+   * connect. It does not wait for DP acks: the DPs are redirected until the takeover is done.
+   */
+  load(tokens: TokenRecord[], namespaces: NamespaceRecord[]): void {
     this.tokens.clear();
     this.namespaces.clear();
     for (const t of tokens) this.tokens.set(t.id, t);
     for (const n of namespaces) this.namespaces.set(n.name, n);
     this.pushQuotas();
-    await this.pushInvokeTokens();
+    this.ports.loadInvokeTokens(this.invokeTokens());
   }
 
   /** The caller of a request with this Authorization header; null means 401. */
@@ -130,9 +139,13 @@ export class Tenancy {
 
   /** The DPs get every token that may invoke (admin, deploy, invoke); read tokens never can. */
   private pushInvokeTokens(): Promise<void> {
+    return this.ports.setInvokeTokens(this.invokeTokens());
+  }
+
+  private invokeTokens(): InvokeTokenMsg[] {
     const invokers = this.listTokens().filter((t) => t.scope !== 'read');
-    return this.ports.setInvokeTokens(invokers.map((t) => ({
+    return invokers.map((t) => ({
       id: t === this.bootstrap ? this.bootstrapOwnId : t.id, sha256Hex: t.sha256Hex, scope: t.scope, namespace: t.namespace,
-    })));
+    }));
   }
 }

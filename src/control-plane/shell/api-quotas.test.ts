@@ -27,6 +27,7 @@ function fakeCp(functionsMax: number) {
   const tenancy = new Tenancy('none', null, { ...none, functions: functionsMax }, {
     store: { putToken: async () => undefined, deleteToken: async () => undefined, putNamespace: async () => undefined, deleteNamespace: async () => undefined },
     setInvokeTokens: async () => undefined,
+    loadInvokeTokens: () => undefined,
     setNamespaceQuotas: () => undefined,
     namespaceUsage: () => ({ ...none, functions: live.size }),
     wallMs: () => 0,

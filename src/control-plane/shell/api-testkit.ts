@@ -18,6 +18,7 @@ export function memoryTenancy(mode: 'token' | 'none' = 'none', adminToken: strin
       deleteNamespace: async (name) => void stored.namespaces.delete(name),
     },
     setInvokeTokens: async () => undefined,
+    loadInvokeTokens: () => undefined,
     setNamespaceQuotas: () => undefined,
     namespaceUsage: () => ({ functions: 0, sandboxes: 0, cpuMillis: 0, memoryMiB: 0 }),
     wallMs: () => 1_700_000_000_000,

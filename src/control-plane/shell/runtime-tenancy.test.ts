@@ -2,7 +2,10 @@
  * Goal: the tenancy seams of CpRuntime reach the core: `setInvokeTokens` resolves only once
  * every connected DP acknowledged the routing version carrying the change (so a revoked token
  * is refused everywhere when the API answers), at once with no DP; `setNamespaceQuotas` and
- * `namespaceUsage` go through the core.
+ * `namespaceUsage` go through the core. A new leader's takeover (`Tenancy.load`) puts the stored
+ * tokens into the routing table without waiting on DPs: the DPs it restored from the store are
+ * not connected to it yet and cannot ack, and each gets the tokens in its snapshot on connect
+ * (waiting added the 2 s ack limit to every failover).
  * Method: a real core behind the runtime, a fake RPC server recording broadcasts, a fake clock;
  * acks are fed as the RPC server would. No durations are asserted.
  */
@@ -16,6 +19,7 @@ import type { Store } from '../store/store.js';
 import type { CpMetrics } from './metrics.js';
 import type { RpcServer } from './rpc-server.js';
 import { CpRuntime } from './runtime.js';
+import { Tenancy } from './api-auth.js';
 
 function rig() {
   const core = new ControlPlaneCore(config, seededRng(3), silentLogger);
@@ -51,5 +55,28 @@ describe('CpRuntime tenancy seams', () => {
     const none = { functions: 0, sandboxes: 0, cpuMillis: 0, memoryMiB: 0 };
     rt.setNamespaceQuotas([{ name: 'team-a', quotas: { ...none, sandboxes: 1 } }], none);
     assert.deepEqual(rt.namespaceUsage('team-a'), none);
+  });
+
+  it('a takeover loads the stored tokens without waiting on the DPs restored from the store', async () => {
+    const { core, rt } = rig();
+    core.loadPeers([], [{ id: 'dp1', proxyAddress: 'p:1', internalAddress: 'i:1' }], 0);
+    const none = { functions: 0, sandboxes: 0, cpuMillis: 0, memoryMiB: 0 };
+    const tenancy = new Tenancy('token', null, none, {
+      store: {} as never,
+      setInvokeTokens: (tokens) => rt.setInvokeTokens(tokens),
+      loadInvokeTokens: (tokens) => rt.loadInvokeTokens(tokens),
+      setNamespaceQuotas: (records, d) => rt.setNamespaceQuotas(records, d),
+      namespaceUsage: (ns) => rt.namespaceUsage(ns),
+      wallMs: () => 0,
+    });
+    const record = { id: token.id, sha256Hex: token.sha256Hex, scope: 'invoke' as const, namespace: 'team-a', description: '', createdAtMs: 0 };
+    let loaded = false;
+    const done = Promise.resolve(tenancy.load([record], [])).then(() => { loaded = true; });
+    await new Promise((r) => setImmediate(r));
+    assert.equal(loaded, true, 'loaded with dp1 not connected and no ack');
+    assert.equal(core.routingAppliedEverywhere(core.routing.version), false, 'dp1 is still expected back');
+    assert.deepEqual(core.routing.snapshot([]).tokens.map((t) => t.id), [token.id], 'in the snapshot dp1 gets on connect');
+    await done;
+    rt.close();
   });
 });

@@ -92,6 +92,11 @@ export class CpRuntime {
     return this.routingApplied(this.core.routing.version);
   }
 
+  /** Tenancy seam: a new leader's stored tokens, with no wait on DP acks (see Tenancy.load). */
+  loadInvokeTokens(tokens: InvokeTokenMsg[]): void {
+    if (!this.handle({ kind: 'tokens_set', tokens })) throw new Error('tokens_set failed; see control-plane log');
+  }
+
   /**
    * Tenancy seam: the quotas of every namespace that has a record (the others use the
    * defaults). The core refuses to place a sandbox past its namespace's sandbox, CPU or memory
