@@ -41,6 +41,8 @@ export class EtcdStore implements Store {
   private pending = new Map<string, Write>();
   private flushing = false;
   private scheduled = false;
+  /** Loads waiting until nothing is pending or being committed. */
+  private drained: (() => void)[] = [];
   private fenceKey: { key: string; createRevision: string } | null = null;
 
   /** `ns` is the client scoped to the store's prefix; `owned` clients are closed by close(). */
@@ -51,7 +53,9 @@ export class EtcdStore implements Store {
     this.fenceKey = { key, createRevision };
   }
 
+  /** Sees every write asked for before it (they are committed first). */
   async load(): Promise<StoreContents> {
+    if (this.flushing || this.pending.size > 0) await new Promise<void>((resolve) => this.drained.push(resolve));
     const dirs = [functionsDir, workersDir, dataPlanesDir, tokensDir, namespacesDir];
     const [functions, workers, dataPlanes, tokens, namespaces] = await Promise.all(dirs.map((dir) => this.list(dir)));
     return {
@@ -146,6 +150,9 @@ export class EtcdStore implements Store {
       for (let i = 0; i < batch.length; i += etcdTxnOpsMax) await this.commit(batch.slice(i, i + etcdTxnOpsMax));
     }
     this.flushing = false;
+    const waiting = this.drained;
+    this.drained = [];
+    for (const resolve of waiting) resolve();
   }
 
   private async commit(chunk: [string, Write][]): Promise<void> {

@@ -97,6 +97,17 @@ const cases: [string, Case][] = [
       await s.close();
     }
   }],
+  ['a load asked for in the same turn as writes sees them', async (open, freshDir) => {
+    const s = await open(freshDir());
+    try {
+      const writes = [s.putFunction(fnRecord('a', 1)), s.putFunction(fnRecord('b', 1)), s.deleteFunction('a')];
+      const loaded = await s.load();
+      assert.deepEqual(loaded.functions.map((f) => f.spec.name), ['b']);
+      await Promise.all(writes);
+    } finally {
+      await s.close();
+    }
+  }],
   ['puts, overwrites, deletes and keeps tokens and namespaces across a reopen', async (open, freshDir) => {
     const dir = freshDir();
     const s1 = await open(dir);
