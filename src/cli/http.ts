@@ -14,7 +14,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Agent, request } from 'undici';
+import { Agent, buildConnector, request } from 'undici';
 import type { ZodType } from 'zod';
 import { cliDefaults } from '../config/defaults.js';
 import { CliError, ExitCode, processCliIo, usageError } from './context.js';
@@ -94,9 +94,18 @@ export function caFor(baseUrl: string, trust: TrustSource = processCliIo()): Buf
   return found === undefined ? undefined : readFileSync(found);
 }
 
+/**
+ * For https the TLS name is the URL's host, never the Host header: undici would take it from
+ * `Host: <function>` (how `fn invoke` routes), which no certificate names.
+ */
 function agentFor(baseUrl: string, trust?: TrustSource): Agent {
-  const ca = caFor(baseUrl, trust);
-  return ca === undefined ? new Agent() : new Agent({ connect: { ca } });
+  return baseUrl.startsWith('https:') ? tlsAgent(caFor(baseUrl, trust)) : new Agent();
+}
+
+/** An HTTPS agent trusting `ca` (system roots when undefined) that names the URL's host in TLS. */
+export function tlsAgent(ca: Buffer | undefined): Agent {
+  const tls = buildConnector(ca === undefined ? {} : { ca });
+  return new Agent({ connect: (opts, callback) => tls({ ...opts, servername: undefined }, callback) });
 }
 
 /** A JSON client for the management API; `close()` it when done (see `withApiClient`). */

@@ -37,7 +37,7 @@ Ctrl-C stops the cluster; a component that dies is restarted.
 
 function replicaLines(l: UpLayout): string {
   if (!l.ha) return `  internal gRPC    ${l.controlPlaneRpcs[0]}\n`;
-  const cps = l.controlPlaneApis.map((api, k) => `  control plane ${k}  API http://${api}   gRPC ${l.controlPlaneRpcs[k]}\n`);
-  const dps = l.dataPlaneProxies.map((p, k) => `  data plane ${k}     http://${p}\n`);
+  const cps = l.controlPlaneApis.map((api, k) => `  control plane ${k}  API ${l.scheme}://${api}   gRPC ${l.controlPlaneRpcs[k]}\n`);
+  const dps = l.dataPlaneProxies.map((p, k) => `  data plane ${k}     ${l.scheme}://${p}\n`);
   return [...cps, ...dps, l.etcdUrl ? `  etcd             ${l.etcdUrl}\n` : ''].join('');
 }

@@ -45,7 +45,7 @@ export interface UpLayoutInput {
   /** Where DPs keep async invocations; 'redis' starts a local redis-server on redisPort. */
   asyncStore?: 'sqlite' | 'redis';
   redisPort?: number;
-  /** `up --tls`: the files of `certs create` (single layout only). */
+  /** `up --tls`: the files of `certs create` (every layout; the HA front end serves them too). */
   tls?: { caFile: string; certFile: string; keyFile: string };
 }
 
@@ -69,6 +69,8 @@ export interface UpLayout {
   /** Where the management API and invocations are for users (the front end in HA). */
   apiUrl: string;
   proxyUrl: string;
+  /** Of every API and invocation URL: https with --tls. */
+  scheme: 'http' | 'https';
   controlPlaneApis: string[];
   controlPlaneRpcs: string[];
   dataPlaneProxies: string[];
@@ -85,9 +87,7 @@ const host = '127.0.0.1';
 export function planUp(i: UpLayoutInput): UpLayout {
   const ha = i.store === 'etcd' || i.controlPlanes > 1 || i.dataPlanes > 1;
   if (i.store === 'sqlite' && i.controlPlanes > 1) throw new Error('several control planes need a shared store: add --store etcd');
-  // The HAProxy front end does not pass TLS on yet; one CP and one DP serve it directly.
-  if (i.tls && ha) throw new Error('--tls runs the single layout only (one control plane, one data plane, SQLite) for now');
-  const scheme = i.tls ? 'https' : 'http';
+  const scheme: UpLayout['scheme'] = i.tls ? 'https' : 'http';
   const nth = (base: number, k: number): number => base + replicaPortStride * k;
   const cpApis = range(i.controlPlanes).map((k) => `${host}:${nth(i.apiPort, k)}`);
   const cpRpcs = range(i.controlPlanes).map((k) => `${host}:${nth(i.rpcPort, k)}`);
@@ -105,8 +105,9 @@ export function planUp(i: UpLayoutInput): UpLayout {
   return {
     ha,
     stages,
-    apiUrl: ha ? `http://${host}:${i.frontendApiPort}` : `${scheme}://${cpApis[0]}`,
-    proxyUrl: ha ? `http://${host}:${i.frontendPort}` : `${scheme}://${dpProxies[0]}`,
+    apiUrl: ha ? `${scheme}://${host}:${i.frontendApiPort}` : `${scheme}://${cpApis[0]}`,
+    proxyUrl: ha ? `${scheme}://${host}:${i.frontendPort}` : `${scheme}://${dpProxies[0]}`,
+    scheme,
     controlPlaneApis: cpApis,
     controlPlaneRpcs: cpRpcs,
     dataPlaneProxies: dpProxies,
@@ -193,7 +194,7 @@ function workers(i: UpLayoutInput, cps: string): PlannedComponent[] {
   }));
 }
 
-/** CPs and DPs serve the certificate and trust the CA; workers only trust the CA. */
+/** CPs, DPs and the front end serve the certificate and trust the CA; workers only trust the CA. */
 function tlsArgs(i: UpLayoutInput, role: 'server' | 'client'): string[] {
   if (!i.tls) return [];
   const ca = ['--tls-ca-file', i.tls.caFile];
@@ -205,7 +206,9 @@ function frontend(i: UpLayoutInput, cpApis: string[], dpProxies: string[]): Plan
     '--control-planes', cpApis.join(','), '--data-planes', dpProxies.join(',')];
   // One CP is always the leader; /health/leader is what tells replicas apart.
   if (cpApis.length === 1) args.push('--api-health-path', '/health');
-  return { name: 'frontend', kind: 'frontend', args, healthUrl: `http://${host}:${i.frontendApiPort}/health` };
+  // With --tls HAProxy serves the certificate too, and checks the CPs' and DPs' against the CA.
+  args.push(...tlsArgs(i, 'server'));
+  return { name: 'frontend', kind: 'frontend', args, healthUrl: `${i.tls ? 'https' : 'http'}://${host}:${i.frontendApiPort}/health` };
 }
 
 /** The admin token `up` makes (every CP replica shares it; the CLI reads it from here). */

@@ -213,8 +213,8 @@ function writeClusterFile(stateDir: string, layout: UpLayout, children: Supervis
   const metricsUrl = (c: Supervised) => ({ metricsUrl: metricsUrls.get(c.spec.name) });
   const cluster = {
     controlPlane: { pid: cps[0]?.proc.pid, apiUrl: layout.apiUrl, ...(cps[0] ? metricsUrl(cps[0]) : {}) },
-    controlPlanes: cps.map((c, k) => ({ pid: c.proc.pid, apiUrl: `http://${layout.controlPlaneApis[k]}`, ...metricsUrl(c) })),
-    dataPlanes: of('data-plane').map((c, k) => ({ pid: c.proc.pid, proxyUrl: `http://${layout.dataPlaneProxies[k]}`, ...metricsUrl(c) })),
+    controlPlanes: cps.map((c, k) => ({ pid: c.proc.pid, apiUrl: `${layout.scheme}://${layout.controlPlaneApis[k]}`, ...metricsUrl(c) })),
+    dataPlanes: of('data-plane').map((c, k) => ({ pid: c.proc.pid, proxyUrl: `${layout.scheme}://${layout.dataPlaneProxies[k]}`, ...metricsUrl(c) })),
     workers: of('worker').map((c) => ({ pid: c.proc.pid, id: c.spec.name, ...metricsUrl(c) })),
     ...(layout.ha ? { frontend: { pid: of('frontend')[0]?.proc.pid, apiUrl: layout.apiUrl, proxyUrl: layout.proxyUrl } } : {}),
   };

@@ -3,10 +3,13 @@
  * `dirigent frontend`: runs HAProxy in front of the data planes (invocations hashed by Host) and
  * the control planes (API to the leader), and keeps its data-plane slots in step with the
  * leader's `GET /v1/cluster` through the runtime API, so joins and leaves drop no connection.
+ * With `--tls-cert-file`/`--tls-key-file` both ports serve TLS; with `--tls-ca-file` HAProxy
+ * reaches the DPs and CPs over TLS and verifies their chain (`up --tls` passes all three).
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { watchParent } from '../shared/parent-watch.js';
 import type { Command } from 'commander';
+import { Agent, request, type Dispatcher } from 'undici';
 import { pinoLogger, type LogLevel } from '../shared/pino-logger.js';
 import type { Logger } from '../shared/logger.js';
 import { CliError, ExitCode } from '../cli/context.js';
@@ -40,6 +43,9 @@ interface FrontendOptions {
   discoverPeriodMs: string;
   logLevel: string;
   tokenFile?: string;
+  tlsCertFile?: string;
+  tlsKeyFile?: string;
+  tlsCaFile?: string;
 }
 
 export function registerFrontendCommand(program: Command): void {
@@ -57,6 +63,9 @@ export function registerFrontendCommand(program: Command): void {
     .option('--api-health-path <path>', 'CP path that answers 200 only on the leader', d.apiHealthPath)
     .option('--discover-period-ms <ms>', 'how often to read the data planes from GET /v1/cluster (0: never)', String(d.discoverPeriodMs))
     .option('--token-file <path>', 'bearer token for GET /v1/cluster (default: DIRIGENT_TOKEN, else <state-dir>/admin.token)')
+    .option('--tls-cert-file <path>', 'serve both ports over TLS with this certificate chain (PEM; with --tls-key-file)')
+    .option('--tls-key-file <path>', 'the key of --tls-cert-file (PEM)')
+    .option('--tls-ca-file <path>', 'reach data planes and control planes over TLS, trusting this CA (PEM)')
     .option('--log-level <level>', 'log level', 'info')
     .action(async (o: FrontendOptions) => {
       await runFrontend(o);
@@ -90,6 +99,10 @@ async function runFrontend(o: FrontendOptions): Promise<void> {
     staticDps.push(ip);
   }
   if (staticDps.length > slots) throw new CliError(`--data-planes lists ${staticDps.length} > --slots ${slots}`, ExitCode.usage);
+  if ((o.tlsCertFile === undefined) !== (o.tlsKeyFile === undefined)) {
+    throw new CliError('--tls-cert-file and --tls-key-file go together: give both to serve TLS, or neither', ExitCode.usage);
+  }
+  const tlsFiles = { certFile: o.tlsCertFile ?? null, keyFile: o.tlsKeyFile ?? null, caFile: o.tlsCaFile ?? null };
   const haproxy = await asCliError(() => startHaproxy(haproxyFiles(o.stateDir), {
     bindHost: o.bindHost,
     invocationPort: intFlag('invocation-port', o.invocationPort, 1, 65_535),
@@ -98,11 +111,14 @@ async function runFrontend(o: FrontendOptions): Promise<void> {
     controlPlanes: listFlag('control-planes', o.controlPlanes),
     slots,
     apiHealthPath: o.apiHealthPath,
-  }, log));
+  }, tlsFiles, log));
   const table: SlotTable = Array.from({ length: slots }, (_, i) => staticDps[i] ?? null);
   const apiHost = o.bindHost === '0.0.0.0' ? '127.0.0.1' : o.bindHost;
+  // Discovery asks the leader through this front end's own API port, over TLS when it serves TLS.
+  const scheme = tlsFiles.certFile === null ? 'http' : 'https';
+  const agent = tlsFiles.caFile === null ? new Agent() : new Agent({ connect: { ca: readFileSync(tlsFiles.caFile) } });
   const timer = periodMs > 0
-    ? startDiscovery(`http://${apiHost}:${apiPort}/v1/cluster`, periodMs, staticDps, table, haproxy, log, discoveryAuth(o.stateDir, o.tokenFile))
+    ? startDiscovery(`${scheme}://${apiHost}:${apiPort}/v1/cluster`, agent, periodMs, staticDps, table, haproxy, log, discoveryAuth(o.stateDir, o.tokenFile))
     : null;
   let stopping = false;
   const stop = (why: string): void => {
@@ -143,14 +159,14 @@ function discoveryAuth(stateDir: string, tokenFile: string | undefined): () => R
   };
 }
 
-function startDiscovery(url: string, periodMs: number, staticDps: string[], table: SlotTable, haproxy: Haproxy, log: Logger,
+function startDiscovery(url: string, agent: Dispatcher, periodMs: number, staticDps: string[], table: SlotTable, haproxy: Haproxy, log: Logger,
   auth: () => Record<string, string>): NodeJS.Timeout {
   let busy = false;
   let previous: string[] = [];
   return setInterval(() => {
     if (busy) return;
     busy = true;
-    void discoverOnce(url, auth(), staticDps, previous, table, haproxy, log)
+    void discoverOnce(url, agent, auth(), staticDps, previous, table, haproxy, log)
       .then((wanted) => { previous = wanted; })
       .catch((err: unknown) => log.warn('frontend.discovery_failed', { error: String(err) }))
       .finally(() => { busy = false; });
@@ -158,10 +174,12 @@ function startDiscovery(url: string, periodMs: number, staticDps: string[], tabl
 }
 
 /** One round: read the leader's data planes, move the slot table, tell HAProxy. */
-async function discoverOnce(url: string, headers: Record<string, string>, staticDps: string[], previous: string[], table: SlotTable, haproxy: Haproxy,
+async function discoverOnce(url: string, agent: Dispatcher, headers: Record<string, string>, staticDps: string[], previous: string[], table: SlotTable, haproxy: Haproxy,
   log: Logger): Promise<string[]> {
-  const r = await fetch(url, { signal: AbortSignal.timeout(discoverTimeoutMs), headers });
-  const listed = r.ok ? dataPlanesFromCluster(await r.json()) : null;
+  const r = await request(url, { dispatcher: agent, signal: AbortSignal.timeout(discoverTimeoutMs), headers });
+  let listed: string[] | null = null;
+  if (r.statusCode >= 200 && r.statusCode < 300) listed = dataPlanesFromCluster(await r.body.json());
+  else await r.body.dump();
   const resolved: string[] = [];
   for (const key of listed ?? []) {
     const ip = await resolveHostPort(key);

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { haproxyConfig, parseHostPort, planSlots, type FrontendLayout } from './config.js';
+import { haproxyConfig, noTls, parseHostPort, planSlots, type FrontendLayout } from './config.js';
 
 const layout: FrontendLayout = {
   bindHost: '127.0.0.1',
@@ -11,6 +11,7 @@ const layout: FrontendLayout = {
   slots: 4,
   apiHealthPath: '/health/leader',
   statsSocketPath: '/state/frontend/haproxy.sock',
+  tls: noTls,
 };
 
 function lines(cfg: string): string[] {
@@ -42,6 +43,23 @@ describe('haproxyConfig', () => {
     assert.ok(l.includes('http-check expect status 200'));
     assert.ok(l.includes('server cp0 127.0.0.1:9091 check'));
     assert.ok(l.includes('server cp1 127.0.0.1:9191 check'));
+  });
+
+  it('with TLS, serves both ports with the certificate and checks every backend against the CA', () => {
+    const tls = { bindPemFile: '/state/frontend/tls.pem', backendCaFile: '/state/tls/ca.pem' };
+    const l = lines(haproxyConfig({ ...layout, tls }));
+    assert.ok(l.includes('bind 127.0.0.1:8079 ssl crt /state/frontend/tls.pem alpn h2,http/1.1'));
+    assert.ok(l.includes('bind 127.0.0.1:9092 ssl crt /state/frontend/tls.pem alpn h2,http/1.1'));
+    const backendTls = 'ssl verify required ca-file /state/tls/ca.pem';
+    assert.ok(l.includes(`server dp1 127.0.0.1:8080 check ${backendTls}`));
+    // A slot filled later through the runtime API keeps its TLS settings.
+    assert.ok(l.includes(`server dp4 127.0.0.1:1 check ${backendTls} disabled`));
+    assert.ok(l.includes(`server cp1 127.0.0.1:9191 check ${backendTls}`));
+    // Each half on its own: TLS toward clients only, or toward the backends only.
+    const front = lines(haproxyConfig({ ...layout, tls: { ...tls, backendCaFile: null } }));
+    assert.ok(front.includes('server dp1 127.0.0.1:8080 check') && front.some((x) => x.startsWith('bind 127.0.0.1:8079 ssl')));
+    const back = lines(haproxyConfig({ ...layout, tls: { ...tls, bindPemFile: null } }));
+    assert.ok(back.includes('bind 127.0.0.1:8079') && back.includes(`server cp0 127.0.0.1:9091 check ${backendTls}`));
   });
 
   it('checks fast, retries connection failures on another server, has a runtime socket', () => {

@@ -27,7 +27,18 @@ export interface FrontendLayout {
   /** Health path that answers 200 only on the CP leader. */
   apiHealthPath: string;
   statsSocketPath: string;
+  tls: FrontendTls;
 }
+
+/** TLS on either side of HAProxy; each half is optional on its own. */
+export interface FrontendTls {
+  /** PEM with the certificate chain and its key: both ports serve TLS (ALPN h2, http/1.1). */
+  bindPemFile: string | null;
+  /** Data planes and control planes are reached over TLS, their chain checked against this CA. */
+  backendCaFile: string | null;
+}
+
+export const noTls: FrontendTls = Object.freeze({ bindPemFile: null, backendCaFile: null });
 
 /** Health checks well under a second: a dead DP is out after `fall` failed checks. */
 export const healthCheckIntervalMs = 200;
@@ -81,11 +92,11 @@ function invocationSections(l: FrontendLayout): string[] {
   for (let i = 0; i < l.slots; i += 1) {
     const dp = l.dataPlanes[i];
     // Idle slots are in maintenance; the runtime API fills them when a DP joins.
-    servers.push(`  server ${slotName(i)} ${addr(dp ?? idleSlot)} check${dp ? '' : ' disabled'}`);
+    servers.push(`  server ${slotName(i)} ${addr(dp ?? idleSlot)} check${backendTls(l.tls)}${dp ? '' : ' disabled'}`);
   }
   return [
     'frontend invocations',
-    `  bind ${l.bindHost}:${l.invocationPort}`,
+    `  bind ${l.bindHost}:${l.invocationPort}${bindTls(l.tls)}`,
     `  default_backend ${dataPlaneBackend}`,
     '',
     `backend ${dataPlaneBackend}`,
@@ -105,15 +116,24 @@ function invocationSections(l: FrontendLayout): string[] {
 function apiSections(l: FrontendLayout): string[] {
   return [
     'frontend api',
-    `  bind ${l.bindHost}:${l.apiPort}`,
+    `  bind ${l.bindHost}:${l.apiPort}${bindTls(l.tls)}`,
     `  default_backend ${controlPlaneBackend}`,
     '',
     `backend ${controlPlaneBackend}`,
     `  option httpchk GET ${l.apiHealthPath}`,
     '  http-check expect status 200',
-    ...l.controlPlanes.map((cp, i) => `  server cp${i} ${addr(cp)} check`),
+    ...l.controlPlanes.map((cp, i) => `  server cp${i} ${addr(cp)} check${backendTls(l.tls)}`),
     '',
   ];
+}
+
+function bindTls(t: FrontendTls): string {
+  return t.bindPemFile === null ? '' : ` ssl crt ${t.bindPemFile} alpn h2,http/1.1`;
+}
+
+/** Health checks follow the server's protocol, so they go over TLS too. */
+function backendTls(t: FrontendTls): string {
+  return t.backendCaFile === null ? '' : ` ssl verify required ca-file ${t.backendCaFile}`;
 }
 
 function addr(a: HostPort): string {

@@ -10,7 +10,7 @@ import { createConnection } from 'node:net';
 import { join, resolve } from 'node:path';
 import type { Logger } from '../shared/logger.js';
 import { diesWithParent, findBinary } from './binary.js';
-import { haproxyConfig, type FrontendLayout } from './config.js';
+import { haproxyConfig, type FrontendLayout, type FrontendTls } from './config.js';
 
 /** Bound on waiting for HAProxy's stats socket after spawning it. */
 const startupTimeoutMs = 10_000;
@@ -24,12 +24,21 @@ export interface HaproxyFiles {
   config: string;
   socket: string;
   pidFile: string;
+  /** The certificate chain and key in one file, as HAProxy's `crt` takes them (mode 600). */
+  tlsPem: string;
+}
+
+/** The front end's TLS flags: cert and key to serve TLS, a CA to reach the backends over TLS. */
+export interface FrontendTlsFiles {
+  certFile: string | null;
+  keyFile: string | null;
+  caFile: string | null;
 }
 
 export function haproxyFiles(stateDir: string): HaproxyFiles {
   // Absolute: HAProxy reads a relative socket path as host:port.
   const dir = join(resolve(stateDir), 'frontend');
-  return { dir, config: join(dir, 'haproxy.cfg'), socket: join(dir, 'haproxy.sock'), pidFile: join(dir, 'haproxy.pid') };
+  return { dir, config: join(dir, 'haproxy.cfg'), socket: join(dir, 'haproxy.sock'), pidFile: join(dir, 'haproxy.pid'), tlsPem: join(dir, 'tls.pem') };
 }
 
 export interface Haproxy {
@@ -41,14 +50,16 @@ export interface Haproxy {
 
 export async function startHaproxy(
   files: HaproxyFiles,
-  layout: Omit<FrontendLayout, 'statsSocketPath'>,
+  layout: Omit<FrontendLayout, 'statsSocketPath' | 'tls'>,
+  tlsFiles: FrontendTlsFiles,
   log: Logger,
 ): Promise<Haproxy> {
   const bin = findBinary('haproxy', 'haproxy');
   mkdirSync(files.dir, { recursive: true });
   await stopStale(files.pidFile, log);
   rmSync(files.socket, { force: true });
-  writeFileSync(files.config, haproxyConfig({ ...layout, statsSocketPath: files.socket }));
+  const tls = writeTlsFiles(files, tlsFiles);
+  writeFileSync(files.config, haproxyConfig({ ...layout, statsSocketPath: files.socket, tls }));
   const check = spawnSync(bin, ['-c', '-f', files.config], { encoding: 'utf8' });
   if (check.status !== 0) throw new Error(`haproxy rejected ${files.config}: ${check.stderr.trim() || check.stdout.trim()}`);
   // HAProxy stops with the front end even when that is SIGKILLed (and a restarted front end
@@ -125,4 +136,24 @@ async function stopProcess(proc: ChildProcess): Promise<void> {
 
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
+}
+
+/** Joins the certificate and key into the one PEM HAProxy reads; a file that cannot be read is named. */
+function writeTlsFiles(files: HaproxyFiles, t: FrontendTlsFiles): FrontendTls {
+  const read = (flag: string, path: string): string => {
+    try {
+      return readFileSync(path, 'utf8');
+    } catch (err) {
+      throw new Error(`--${flag} ${path}: ${(err as Error).message}`);
+    }
+  };
+  let bindPemFile: string | null = null;
+  if (t.certFile !== null && t.keyFile !== null) {
+    const pem = `${read('tls-cert-file', t.certFile).trimEnd()}\n${read('tls-key-file', t.keyFile).trimEnd()}\n`;
+    rmSync(files.tlsPem, { force: true });
+    writeFileSync(files.tlsPem, pem, { mode: 0o600 });
+    bindPemFile = files.tlsPem;
+  } else rmSync(files.tlsPem, { force: true });
+  if (t.caFile !== null) read('tls-ca-file', t.caFile);
+  return { bindPemFile, backendCaFile: t.caFile === null ? null : resolve(t.caFile) };
 }

@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Agent, request } from 'undici';
+import { tlsAgent } from '../cli/http.js';
 import { readOrCreateTokenFile } from '../shared/secrets.js';
 import { testIsolation } from '../worker/runtime/isolation-setup.js';
 
@@ -83,7 +84,8 @@ export class TestCluster {
   private readonly agent: Agent | undefined;
 
   constructor(private readonly opts: ClusterOptions = {}) {
-    this.agent = opts.tls ? new Agent({ connect: { ca: readFileSync(opts.tls.caFile) } }) : undefined;
+    // Invocations route by Host (Host: <function>); the TLS name must stay 127.0.0.1.
+    this.agent = opts.tls ? tlsAgent(readFileSync(opts.tls.caFile)) : undefined;
   }
 
   get api(): string {

@@ -63,6 +63,14 @@ describe('TLS everywhere with certs create', { timeout: 120_000 }, () => {
     assert.equal(code, 0, out.join(''));
   });
 
+  it('lets `fn invoke` route by Host over TLS: the TLS name stays the URL\'s host', async () => {
+    const out: string[] = [];
+    const io = { stdout: { write: (s: string) => out.push(s) }, stderr: { write: (s: string) => out.push(s) }, env: { DIRIGENT_CA: certs.ca, DIRIGENT_TOKEN: c.adminToken() } };
+    const code = await runCli(['fn', 'invoke', 'echo', '--data', 'over-tls', '--proxy', c.proxy], io);
+    assert.equal(code, 0, out.join(''));
+    assert.match(out.join(''), /HTTP 200/);
+  });
+
   it('refuses plain HTTP on the API port', async () => {
     await assert.rejects(request(`http://127.0.0.1:${c.apiPort}/health`, { headersTimeout: 5_000, bodyTimeout: 5_000 }).then((r) => r.body.text()));
   });

@@ -2,7 +2,8 @@
  * Goal: issue #8 parts 5 and 6 through `dirigent up`'s HA layouts, on free ports. With several
  * data planes `up` puts the HAProxy front end before them: the API and invocations work through
  * it, and keep working after a DP (and, with etcd, the leader CP) is SIGKILLed; Ctrl-C stops
- * everything, HAProxy and etcd included.
+ * everything, HAProxy and etcd included. With `--tls` the same holds over HTTPS end to end: the
+ * front end serves the certificate and reaches the CPs and DPs over TLS (plain HTTP gets nothing).
  */
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -12,6 +13,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
+import { request } from 'undici';
+import { certFiles, createCerts } from '../cli/certs.js';
 import { alive, sleep, TestCluster, waitFor } from './harness.js';
 
 const mainJs = fileURLToPath(new URL('../cli/main.js', import.meta.url));
@@ -42,7 +45,9 @@ async function pickPorts(replicas: number): Promise<Record<string, number>> {
 function haSuite(title: string, extra: string[], replicas: number, skip: string | false, killLeaderCp: boolean): void {
   describe(title, { timeout: 180_000, skip }, () => {
     const stateDir = mkdtempSync(join(tmpdir(), 'dirigent-ha-'));
-    const c = new TestCluster();
+    // With --tls, `up` keeps certificates it finds in <state-dir>/tls: made here, so the test trusts the CA.
+    const tls = extra.includes('--tls') ? upCerts(stateDir) : undefined;
+    const c = new TestCluster(tls ? { tls } : {});
     c.adminTokenDir = stateDir;
     let up: ChildProcess;
     let output = '';
@@ -93,6 +98,14 @@ function haSuite(title: string, extra: string[], replicas: number, skip: string 
       await waitFor(invokeOk, 30_000, 'an invocation after the CP failover');
     });
 
+    // Only the TLS suite has this case (a skipped test would fail CI's no-skip rule).
+    if (tls) it('serves TLS at the front end (deploy and invocations above went over HTTPS), never plain HTTP', async () => {
+      assert.match(c.api, /^https:/);
+      assert.ok(output.includes(`management API   https://127.0.0.1:${c.apiPort}`), output);
+      await assert.rejects(request(`http://127.0.0.1:${c.proxyPort}/`, { headers: { host: 'ha-fn' }, headersTimeout: 5_000, bodyTimeout: 5_000 })
+        .then((r) => r.body.text()));
+    });
+
     it('restarts a SIGKILLed front end; invocations go through it again', async () => {
       const fe = clusterFile()['frontend'] as { pid: number };
       process.kill(fe.pid, 'SIGKILL');
@@ -100,6 +113,12 @@ function haSuite(title: string, extra: string[], replicas: number, skip: string 
       await waitFor(invokeOk, 30_000, 'an invocation through the restarted front end');
     });
   });
+}
+
+function upCerts(stateDir: string): { caFile: string; certFile: string; keyFile: string } {
+  const dir = join(stateDir, 'tls');
+  createCerts({ dir, hosts: [], days: 1, force: false, nowMs: Date.now() });
+  return { caFile: join(dir, certFiles.ca), certFile: join(dir, certFiles.cert), keyFile: join(dir, certFiles.key) };
 }
 
 function allPids(stateDir: string): number[] {
@@ -115,3 +134,5 @@ function allPids(stateDir: string): number[] {
 
 haSuite('dirigent up --data-planes 2 (one SQLite CP, front end)', ['--data-planes', '2'], 2, false, true);
 haSuite('dirigent up --store etcd --control-planes 3 --data-planes 2', ['--store', 'etcd', '--control-planes', '3', '--data-planes', '2'], 3, false, true);
+haSuite('dirigent up --tls --store etcd --control-planes 2 --data-planes 2 (TLS through the front end)',
+  ['--tls', '--store', 'etcd', '--control-planes', '2', '--data-planes', '2'], 2, false, true);

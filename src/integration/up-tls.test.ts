@@ -2,7 +2,8 @@
  * Goal: `dirigent up --tls` makes certificates in the state dir, serves the API and the
  * invocation port over TLS, and the CLI finds the CA by itself (DIRIGENT_STATE_DIR). Method: a
  * real `up --tls` (emulated runtime, free ports); the CLI in-process deploys and lists; an
- * HTTPS invocation with the CA answers. The layout refuses --tls with the HA front end.
+ * HTTPS invocation with the CA answers. The HA layout plans TLS for its front end too (run for
+ * real in up-ha.test.ts).
  */
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -66,14 +67,19 @@ describe('dirigent up --tls', { timeout: 120_000 }, () => {
     }
   });
 
-  it('refuses --tls with the HA layout', () => {
+  it('plans TLS for every layout: the HA front end serves the certificate and checks the backends against the CA', () => {
     const input = {
       runtime: 'emulated', workers: 1, stateDir: '/s', apiPort: 9091, rpcPort: 9090, proxyPort: 8080, internalPort: 8081, workerPort: 10010,
       placement: 'kubernetes', loadBalancing: 'least-loaded', store: 'etcd' as const, controlPlanes: 3, dataPlanes: 2,
       frontendPort: 8079, frontendApiPort: 9092, etcdPort: 2379, heartbeatPeriodMs: 1000, heartbeatTimeoutMs: 3000,
       tls: { caFile: '/s/tls/ca.pem', certFile: '/s/tls/server.pem', keyFile: '/s/tls/server-key.pem' },
     };
-    assert.throws(() => planUp(input), /--tls runs the single layout only/);
+    const ha = planUp(input);
+    const fe = ha.stages.flat().find((p) => p.kind === 'frontend')!;
+    assert.ok(fe.args.includes('--tls-cert-file') && fe.args.includes('--tls-key-file') && fe.args.includes('--tls-ca-file'), fe.args.join(' '));
+    assert.equal(fe.healthUrl, 'https://127.0.0.1:9092/health');
+    assert.equal(ha.apiUrl, 'https://127.0.0.1:9092');
+    assert.equal(ha.proxyUrl, 'https://127.0.0.1:8079');
     const single = planUp({ ...input, store: 'sqlite', controlPlanes: 1, dataPlanes: 1 });
     const [cp, dp, worker] = [single.stages[0]![0]!, single.stages[1]![0]!, single.stages[1]![1]!];
     assert.ok(cp.args.includes('--tls-cert-file') && cp.args.includes('--tls-ca-file'));
