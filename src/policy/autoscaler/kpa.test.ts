@@ -90,8 +90,9 @@ test('window average: same-bucket records averaged, gaps count 0, young window s
   // Goal: Knative's linear WindowAverage on 1 s buckets. Method: hand-made records, window 6.
   const spec = specWith({ stableWindowS: 6, panicWindowS: 2 });
   let s = kpaInitialState(spec, 10_000);
-  assert.equal(s.ring.bucketIds.length, 6, 'ring sized from the stable window');
+  assert.equal(s.ring.bucketIds.length, 0, 'no window until the first record');
   s = kpaRecord(s, spec, 1, 10_000);
+  assert.equal(s.ring.bucketIds.length, 6, 'the first record sizes it from the stable window');
   s = kpaRecord(s, spec, 7, 10_900); // bucket 10 = (1 + 7) / 2 = 4
   s = kpaRecord(s, spec, 2, 12_500); // bucket 11 is a gap
   assert.equal(kpaWindowAverage(s.ring, s.stableFirstBucket, 12, 6), (4 + 0 + 2) / 3);

@@ -42,6 +42,18 @@ export interface KpaRing {
   counts: number[];
 }
 
+/**
+ * The ring of a function never observed: empty and shared (frozen, so a write would throw). The
+ * first record allocates the function's own (kpaRingFor), so a registered function that is never
+ * invoked holds no window (three 60-slot arrays, ~1.5 KiB, and their allocation per registration).
+ * Until then every average reads 0, as a ring of stale slots would.
+ */
+const unobservedRing: KpaRing = Object.freeze({
+  bucketIds: Object.freeze([]) as unknown as number[],
+  sums: Object.freeze([]) as unknown as number[],
+  counts: Object.freeze([]) as unknown as number[],
+}) as KpaRing;
+
 export interface KpaState {
   /** When this autoscaler started (registration or failover); the no-demand clock starts here. */
   startedAtMs: number;
@@ -115,17 +127,12 @@ export function kpaInitialState(
 ): KpaState {
   const reconstructed = opts.reconstructed === true;
   const stableMs = spec.stableWindowS * 1000;
-  const length = kpaStableBuckets(spec);
   return {
     startedAtMs: nowMs,
     // A rebuilt function is not a new one: its initial scale was served long ago.
     initialHoldUntilMs: reconstructed ? nowMs : nowMs + stableMs,
     noScaleDownUntilMs: reconstructed ? nowMs + stableMs : null,
-    ring: {
-      bucketIds: new Array<number>(length).fill(-1),
-      sums: new Array<number>(length).fill(0),
-      counts: new Array<number>(length).fill(0),
-    },
+    ring: unobservedRing,
     lastBucket: null,
     stableFirstBucket: null,
     panicFirstBucket: null,
