@@ -104,8 +104,16 @@ function agentFor(baseUrl: string, trust?: TrustSource): Agent {
 
 /** An HTTPS agent trusting `ca` (system roots when undefined) that names the URL's host in TLS. */
 export function tlsAgent(ca: Buffer | undefined): Agent {
-  const tls = buildConnector(ca === undefined ? {} : { ca });
-  return new Agent({ connect: (opts, callback) => tls({ ...opts, servername: undefined }, callback) });
+  return new Agent({ connect: hostNamingConnector(ca) });
+}
+
+/**
+ * undici's connector (TLS for https origins, plain TCP for http) trusting `ca`, whose TLS name
+ * is the origin's host whatever the request's Host header says.
+ */
+export function hostNamingConnector(ca: Buffer | undefined, timeoutMs?: number): buildConnector.connector {
+  const tls = buildConnector({ ...(ca === undefined ? {} : { ca }), ...(timeoutMs === undefined ? {} : { timeout: timeoutMs }) });
+  return (opts, callback) => tls({ ...opts, servername: undefined }, callback);
 }
 
 /** A JSON client for the management API; `close()` it when done (see `withApiClient`). */

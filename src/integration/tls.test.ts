@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { request } from 'undici';
 import { createCerts } from '../cli/certs.js';
 import { runCli } from '../cli/program.js';
+import { runCli as runBench } from '../loadgen/testing/run-cli.js';
 import { fixture, freePort, sleep, TestCluster, waitFor } from './harness.js';
 
 const certDir = mkdtempSync(join(tmpdir(), 'dirigent-tls-'));
@@ -69,6 +70,25 @@ describe('TLS everywhere with certs create', { timeout: 120_000 }, () => {
     const code = await runCli(['fn', 'invoke', 'echo', '--data', 'over-tls', '--proxy', c.proxy], io);
     assert.equal(code, 0, out.join(''));
     assert.match(out.join(''), /HTTP 200/);
+  });
+
+  it('benches a TLS cluster: registration, invocations routed by Host and metrics scrapes trust the CA', async () => {
+    const saved = { ca: process.env.DIRIGENT_CA, token: process.env.DIRIGENT_TOKEN };
+    process.env.DIRIGENT_CA = certs.ca;
+    process.env.DIRIGENT_TOKEN = c.adminToken();
+    try {
+      const run = await runBench(['bench', 'warm', '--api', c.api, '--proxy', c.proxy, '--state-dir', c.stateDir, '--duration', '1', '--json',
+        '--function-command', `node ${fixture('echo-server.js')}`]);
+      assert.equal(run.exitCode, 0, run.err.join(''));
+      const summary = JSON.parse(run.out.join('')) as { ok: number; errors: Record<string, number> };
+      assert.ok(summary.ok > 0, run.out.join(''));
+      assert.deepEqual(summary.errors, {});
+    } finally {
+      for (const [k, v] of [['DIRIGENT_CA', saved.ca], ['DIRIGENT_TOKEN', saved.token]] as const) {
+        if (v === undefined) delete process.env[k];
+        else process.env[k] = v;
+      }
+    }
   });
 
   it('refuses plain HTTP on the API port', async () => {

@@ -13,6 +13,7 @@ import type { BenchSummary } from './core/stats.js';
 import { cdfOf, errorRateVerdict } from './core/summaries.js';
 import { coldResourceDefaults, warmResourceDefaults } from './core/functions.js';
 import { schedulingLatenciesSortedMs } from './core/trace-metrics.js';
+import { trustClusterCa } from './shell/cluster-trust.js';
 import { coldDefaults, runColdBench } from './shell/bench-cold.js';
 import { addAsync } from './shell/bench-async-command.js';
 import { generatorDefaults, runGeneratorBench } from './shell/bench-generator.js';
@@ -35,6 +36,7 @@ import {
 
 export function registerBenchCommands(program: Command, io: CommandIo = processIo): void {
   const bench = program.command('bench').description('benchmark a running cluster');
+  trustBeforeAction(bench);
   addCold(bench, io);
   addWarm(bench, io);
   addRegister(bench, io);
@@ -45,12 +47,18 @@ export function registerBenchCommands(program: Command, io: CommandIo = processI
 
 export function registerLoadgenCommands(program: Command, io: CommandIo = processIo): void {
   const loadgen = program.command('loadgen').description('replay workloads against a cluster');
+  trustBeforeAction(loadgen);
   addTrace(loadgen, io);
 }
 
 /** Unique per run: function names from two runs never collide. */
 function entropy(): number {
   return Date.now() * 1000 + (process.pid % 1000);
+}
+
+/** A TLS cluster's CA (from --state-dir or DIRIGENT_CA) is trusted before any subcommand runs. */
+function trustBeforeAction(parent: Command): void {
+  parent.hook('preAction', (_parent, sub) => trustClusterCa((sub.opts() as Partial<CommonValues>).stateDir ?? ''));
 }
 
 function withCommon(cmd: Command): Command {

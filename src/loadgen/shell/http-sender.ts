@@ -9,6 +9,8 @@
 import { Pool } from 'undici';
 import type { Dispatcher } from 'undici';
 import { Header } from '../../api/types.js';
+import { hostNamingConnector } from '../../cli/http.js';
+import { clusterCa } from './cluster-trust.js';
 import type { Outcome, OutcomeSink } from '../core/recorder.js';
 
 export const senderDefaults = Object.freeze({
@@ -42,7 +44,8 @@ export function createSenderPool(o: SenderPoolOptions): Pool {
     keepAliveTimeout: senderDefaults.keepAliveTimeoutMs,
     headersTimeout: o.timeoutMs,
     bodyTimeout: o.timeoutMs,
-    connect: { timeout: senderDefaults.connectTimeoutMs },
+    // Requests route by Host (Host: <function>): TLS must still name the origin's host.
+    connect: o.origin.startsWith('https:') ? hostNamingConnector(clusterCa(), senderDefaults.connectTimeoutMs) : { timeout: senderDefaults.connectTimeoutMs },
   });
 }
 

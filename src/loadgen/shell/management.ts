@@ -10,6 +10,8 @@ import type { RegistrationBody } from '../core/functions.js';
 import { newHistogram, recordMs, type Histogram } from '../core/stats.js';
 import { clusterReply } from '../../cli/replies.js';
 import { cliAuthForStateDir } from '../../cli/token-source.js';
+import { hostNamingConnector } from '../../cli/http.js';
+import { clusterCa } from './cluster-trust.js';
 import type { WorkerCapacityView } from '../../api/capacity.js';
 
 const managementDefaults = Object.freeze({
@@ -63,6 +65,7 @@ export function createManagementClient(apiUrl: string, connections: number, toke
     pipelining: 1,
     headersTimeout: managementDefaults.requestTimeoutMs,
     bodyTimeout: managementDefaults.requestTimeoutMs,
+    ...(apiUrl.startsWith('https:') ? { connect: hostNamingConnector(clusterCa()) } : {}),
   });
   const call = async (method: 'POST' | 'DELETE' | 'GET', path: string, body?: unknown) => {
     const reply = await callRaw(pool, {
