@@ -54,11 +54,12 @@ export async function startHaproxy(
   tlsFiles: FrontendTlsFiles,
   log: Logger,
 ): Promise<Haproxy> {
-  const bin = findBinary('haproxy', 'haproxy');
   mkdirSync(files.dir, { recursive: true });
+  // Bad TLS flags are named first, whether or not HAProxy is installed.
+  const tls = writeTlsFiles(files, tlsFiles);
+  const bin = findBinary('haproxy', 'haproxy');
   await stopStale(files.pidFile, log);
   rmSync(files.socket, { force: true });
-  const tls = writeTlsFiles(files, tlsFiles);
   writeFileSync(files.config, haproxyConfig({ ...layout, statsSocketPath: files.socket, tls }));
   const check = spawnSync(bin, ['-c', '-f', files.config], { encoding: 'utf8' });
   if (check.status !== 0) throw new Error(`haproxy rejected ${files.config}: ${check.stderr.trim() || check.stdout.trim()}`);
