@@ -13,6 +13,7 @@ import { Agent, request, type Dispatcher } from 'undici';
 import { pinoLogger, type LogLevel } from '../shared/pino-logger.js';
 import type { Logger } from '../shared/logger.js';
 import { CliError, ExitCode } from '../cli/context.js';
+import { tlsAgent } from '../cli/http.js';
 import { authHeader, cliAuth } from '../cli/token-source.js';
 import { parseHostPort, planSlots, type HostPort, type SlotTable } from './config.js';
 import { dataPlanesFromCluster, resolveHostPort, wantedDataPlanes } from './discovery.js';
@@ -116,7 +117,7 @@ async function runFrontend(o: FrontendOptions): Promise<void> {
   const apiHost = o.bindHost === '0.0.0.0' ? '127.0.0.1' : o.bindHost;
   // Discovery asks the leader through this front end's own API port, over TLS when it serves TLS.
   const scheme = tlsFiles.certFile === null ? 'http' : 'https';
-  const agent = tlsFiles.caFile === null ? new Agent() : new Agent({ connect: { ca: readFileSync(tlsFiles.caFile) } });
+  const agent = tlsFiles.caFile === null ? new Agent() : tlsAgent(readFileSync(tlsFiles.caFile));
   const timer = periodMs > 0
     ? startDiscovery(`${scheme}://${apiHost}:${apiPort}/v1/cluster`, agent, periodMs, staticDps, table, haproxy, log, discoveryAuth(o.stateDir, o.tokenFile))
     : null;
