@@ -80,6 +80,7 @@ const dpFlags: FlagSpec[] = [
   { flag: 'demand-report-period-ms', key: 'demandReportPeriodMs', help: `demand report period (default ${dataPlaneDefaults.demandReportPeriodMs})` },
   { flag: 'upstream-retries-max', key: 'upstreamRetriesMax', help: `a request whose sandbox refuses the connection (or resets it before answering a bodiless idempotent request) is tried again at most this many more times (default ${dataPlaneDefaults.upstreamRetriesMax})` },
   { flag: 'proxy-threads', key: 'proxyThreads', help: 'processes serving the invocation port: 1 = this one only; N adds N-1 proxy processes sharing its socket, slots and queues; 0 = the core count from 4 cores up, else 1 (default 0)' },
+  { flag: 'http-parser', key: 'httpParser', help: 'plain HTTP/1.1 on the invocation port: lean = the proxy reads the simple requests of the hot path itself and hands others to Node\'s server; node = Node\'s server reads every request (default lean)' },
   { flag: 'urgent-report-ms-min', key: 'urgentReportMsMin', help: `a queue behind busy sandboxes is reported at once, at most this often per function (default ${dataPlaneDefaults.urgentReportMsMin})` },
   { flag: 'invocation-headers-timeout-ms', key: 'invocationHeadersTimeoutMs', help: `time for a request head to arrive (default ${dataPlaneDefaults.invocationHeadersTimeoutMs})` },
   { flag: 'invocation-request-timeout-ms', key: 'invocationRequestTimeoutMs', help: `time for a whole request to arrive (default ${dataPlaneDefaults.invocationRequestTimeoutMs})` },

@@ -178,6 +178,7 @@ export const dataPlaneKnobs = {
   urgentReportMsMin: int(1, 60_000),
   upstreamRetriesMax: int(0, 100),
   proxyThreads: int(0, proxyThreadsMax),
+  httpParser: oneOf(['lean', 'node']),
   upstreamConnectionsMax: int(1, 100_000),
   upstreamConnectTimeoutMs: int(1, 600_000),
   reconnectBackoffMs: pair(1, 600_000),

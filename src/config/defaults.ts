@@ -212,6 +212,12 @@ export const dataPlaneDefaults = Object.freeze({
    * BENCHMARKS.md, "Every core").
    */
   proxyThreads: 0,
+  /**
+   * Invocation port, plain HTTP/1.1: 'lean' reads the requests FaaS clients send on the hot path
+   * itself (no chunked body, at most 64 KiB, no Expect or Upgrade) and hands any other
+   * connection to Node's HTTP server; 'node' has Node's server read every request.
+   */
+  httpParser: 'lean' as 'lean' | 'node',
   /** Idle keep-alive connections kept per sandbox. */
   upstreamConnectionsMax: 128,
   upstreamConnectTimeoutMs: 2_000,

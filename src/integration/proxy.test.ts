@@ -7,326 +7,219 @@
  * (node:http, node:net). Waits poll state with generous bounds; nothing asserts a duration.
  */
 import assert from 'node:assert/strict';
-import { createServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { connect, type AddressInfo } from 'node:net';
+import { createServer, request as httpRequest, type IncomingMessage } from 'node:http';
+import { connect } from 'node:net';
 import { after, before, beforeEach, describe, it } from 'node:test';
-import type { FunctionSpecMsg, RoutingUpdateMsg } from '../api/cluster.js';
-import { dataPlaneDefaults } from '../config/defaults.js';
-import { DataPlaneCore, type DpEffect } from '../data-plane/core/data-plane.js';
-import { InvocationProxy, type ProxyConfig } from '../data-plane/shell/proxy.js';
-import { systemClock } from '../shared/clock.js';
-import { silentLogger } from '../shared/logger.js';
-import { seededRng } from '../shared/rng.js';
 import { sleep, waitFor } from './harness.js';
-
-type Handler = (req: IncomingMessage, res: ServerResponse) => void;
-
-const bodyBytesMax = 6 * 1_048_576;
-const headersTimeoutMs = 300;
-
-class ProxyRig {
-  readonly core = new DataPlaneCore({ queueDepthMax: 100, queueWaitMsMax: 10_000, loadBalancing: 'least-loaded' }, seededRng(1), silentLogger);
-  readonly drained: string[] = [];
-  readonly upstreamSeen: { path: string; closedEarly: boolean; bytes: number; headers: IncomingMessage['headers'] }[] = [];
-  handler: Handler = (_req, res) => res.end('ok');
-  proxy!: InvocationProxy;
-  upstream!: Server;
-  proxyPort = 0;
-  upstreamPort = 0;
-  private version = 0;
-
-  async start(): Promise<void> {
-    const cfg: ProxyConfig = {
-      ...dataPlaneDefaults, requestBodyBytesMax: bodyBytesMax, invocationHeadersTimeoutMs: headersTimeoutMs,
-    };
-    this.proxy = new InvocationProxy(this.core, cfg, systemClock, silentLogger, (fx) => this.run(fx));
-    this.upstream = createServer((req, res) => {
-      const seen = { path: req.url ?? '', closedEarly: false, bytes: 0, headers: req.headers };
-      this.upstreamSeen.push(seen);
-      req.on('data', (b: Buffer) => { seen.bytes += b.length; });
-      res.on('close', () => { if (!res.writableFinished) seen.closedEarly = true; });
-      this.handler(req, res);
-    });
-    this.upstreamPort = await listen(this.upstream);
-    this.proxyPort = await listen(this.proxy.server);
-  }
-
-  route(timeoutMs = 10_000, concurrency = 1): void {
-    this.routeTo([['s1', `127.0.0.1:${this.upstreamPort}`]], timeoutMs, concurrency);
-  }
-
-  /** A snapshot with function f on these sandboxes ([id, address]). */
-  routeTo(sandboxes: [string, string][], timeoutMs = 10_000, concurrency = 1): void {
-    const spec: FunctionSpecMsg = {
-      name: 'f', uid: 'u1', generation: 1, image: '', command: ['x'], port: 0, env: {}, egress: false, auth: 'none', concurrency, timeoutMs, workingDir: '',
-    };
-    const endpoints = sandboxes.map(([sandboxId, address]) => ({ sandboxId, function: 'f', functionUid: 'u1', address, workerId: 'w' }));
-    this.apply({ case: 'snapshot', value: { version: ++this.version, functions: [spec], endpoints, drainEndpoints: [], tokens: [] } });
-  }
-
-  addSandbox(id: string, address: string): void {
-    const empty = { upsertFunctions: [], deleteFunctions: [], removeEndpoints: [], drainEndpoints: [], failures: [], upsertTokens: [], revokeTokens: [] };
-    this.apply({ case: 'delta', value: { ...empty, version: ++this.version, addEndpoints: [{ sandboxId: id, function: 'f', functionUid: 'u1', address, workerId: 'w' }] } });
-  }
-
-  apply(u: RoutingUpdateMsg): void {
-    const r = this.core.applyRouting(u, systemClock.nowMs());
-    assert.ok(r.ok);
-    this.run(r.effects);
-  }
-
-  deleteF(): void {
-    const empty = { upsertFunctions: [], addEndpoints: [], removeEndpoints: [], failures: [], upsertTokens: [], revokeTokens: [] };
-    this.apply({ case: 'delta', value: { ...empty, version: ++this.version, drainEndpoints: ['s1'], deleteFunctions: [{ name: 'f', uid: 'u1' }] } });
-  }
-
-  inflight(): number {
-    return this.core.functions.get('f')?.inflight ?? -1;
-  }
-
-  async stop(): Promise<void> {
-    this.upstream.closeAllConnections();
-    await new Promise((r) => this.upstream.close(r));
-    await new Promise((r) => this.proxy.server.close(r));
-    await this.proxy.close();
-  }
-
-  private run(effects: DpEffect[]): void {
-    for (const fx of effects) {
-      if (fx.kind === 'dispatch') this.proxy.start(fx.waiter as Parameters<InvocationProxy['start']>[0]);
-      else if (fx.kind === 'fail') this.proxy.fail(fx.waiter, fx.status, fx.code, fx.message);
-      else if (fx.kind === 'close_pool') this.proxy.closePool(fx.endpoint);
-      else if (fx.kind === 'drained') this.drained.push(fx.sandboxId);
-    }
-  }
-}
-
-function listen(server: Server | import('node:net').Server): Promise<number> {
-  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve((server.address() as AddressInfo).port)));
-}
-
-interface Answer { status: number; body: string; error?: string }
-
-/** A request to the proxy; `onRequest` gets the client request to write, abort or end. */
-function call(port: number, opts: { path?: string; method?: string; headers?: Record<string, string | number>; body?: Buffer; expectContinue?: boolean } = {}): Promise<Answer> {
-  return new Promise((resolve) => {
-    const req = httpRequest({ host: '127.0.0.1', port, path: `/function/f${opts.path ?? '/'}`, method: opts.method ?? (opts.body ? 'POST' : 'GET'), headers: opts.headers, agent: false });
-    req.on('response', (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (d: string) => { body += d; });
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-      res.on('error', (e) => resolve({ status: res.statusCode ?? 0, body, error: e.message }));
-    });
-    req.on('error', (e) => resolve({ status: 0, body: '', error: e.message }));
-    if (opts.expectContinue) req.on('continue', () => req.end(opts.body));
-    else req.end(opts.body);
-  });
-}
+import { bodyBytesMax, call, headersTimeoutMs, listen, ProxyRig } from './proxy-rig.js';
+/** Every suite runs on both HTTP/1.1 paths: the lean one (the default) and Node's server. */
+const httpParsers = ['lean', 'node'] as const;
 
 const settle = (what: string, pred: () => boolean): Promise<void> => waitFor(pred, 5_000, what);
 
-describe('invocation proxy', () => {
-  const rig = new ProxyRig();
-  before(() => rig.start());
-  after(() => rig.stop());
-  beforeEach(() => {
-    rig.handler = (_req, res) => res.end('ok');
-    rig.upstreamSeen.length = 0;
-    rig.drained.length = 0;
-    rig.route();
-  });
-
-  it('a client that goes away after dispatch aborts the upstream call and frees the slot at once', async () => {
-    rig.handler = () => {}; // never answers
-    const req = httpRequest({ host: '127.0.0.1', port: rig.proxyPort, path: '/function/f/hang', agent: false });
-    req.on('error', () => {});
-    req.end();
-    await settle('upstream got the request', () => rig.upstreamSeen.length === 1);
-    assert.equal(rig.inflight(), 1);
-    req.destroy();
-    await settle('slot freed', () => rig.inflight() === 0);
-    await settle('upstream request aborted', () => rig.upstreamSeen[0]!.closedEarly);
-    rig.handler = (_req, res) => res.end('next');
-    const next = await call(rig.proxyPort);
-    assert.deepEqual([next.status, next.body], [200, 'next']);
-  });
-
-  it('a client that half-closes after its request does not leak the slot', async () => {
-    rig.handler = () => {};
-    const sock = connect(rig.proxyPort, '127.0.0.1');
-    sock.on('error', () => {});
-    sock.write('GET /function/f/ HTTP/1.1\r\nHost: x\r\n\r\n');
-    await settle('upstream got the request', () => rig.upstreamSeen.length === 1);
-    sock.end();
-    await settle('slot freed', () => rig.inflight() === 0);
-    sock.destroy();
-  });
-
-  it('a client that stops reading holds the sandbox back (backpressure), and then gets every byte', async () => {
-    const chunk = Buffer.alloc(65_536, 7);
-    const totalBytes = 64 * 1_048_576;
-    let written = 0;
-    rig.handler = (_req, res) => {
-      const pump = (): void => {
-        while (written < totalBytes) {
-          written += chunk.length;
-          if (!res.write(chunk)) {
-            res.once('drain', pump);
-            return;
-          }
-        }
-        res.end();
-      };
-      pump();
-    };
-    const req = httpRequest({ host: '127.0.0.1', port: rig.proxyPort, path: '/function/f/big', agent: false });
-    const res = await new Promise<IncomingMessage>((resolve) => req.on('response', resolve).end());
-    res.pause();
-    // Stalled: the sandbox's writes stop while far from done (only socket buffers hold data).
-    let last = -1;
-    await waitFor(async () => {
-      await sleep(250);
-      const stalled = written === last;
-      last = written;
-      return stalled;
-    }, 10_000, 'upstream writes stall');
-    assert.ok(written < totalBytes / 2, `${written} of ${totalBytes} bytes written while the client read nothing`);
-    let received = 0;
-    res.on('data', (b: Buffer) => { received += b.length; });
-    res.resume();
-    await new Promise((resolve) => res.on('end', resolve));
-    assert.equal(received, totalBytes);
-    assert.equal(res.statusCode, 200);
-    await settle('slot freed', () => rig.inflight() === 0);
-  });
-
-  it("the function's timeoutMs is a total deadline: 504, upstream aborted, slot freed", async () => {
-    rig.route(200);
-    rig.handler = (_req, res) => { res.writeHead(200); res.write('partial'); }; // headers, then silence
-    const first = await call(rig.proxyPort, { path: '/slow-body' });
-    assert.ok(first.error !== undefined || first.status === 504, JSON.stringify(first));
-    assert.equal(rig.inflight(), 0);
-    rig.handler = () => {};
-    const second = await call(rig.proxyPort);
-    assert.equal(second.status, 504, second.body);
-    assert.match(second.body, /function_timeout/);
-    assert.equal(rig.inflight(), 0);
-    await settle('upstream aborted', () => rig.upstreamSeen.every((s) => s.closedEarly));
-  });
-
-  it('a client that stalls mid-body is bounded by the deadline: 504, slot freed', async () => {
-    rig.route(200);
-    rig.handler = (req, res) => { req.on('end', () => res.end('all')); };
-    const req = httpRequest({ host: '127.0.0.1', port: rig.proxyPort, path: '/function/f/slow-upload', method: 'POST', headers: { 'transfer-encoding': 'chunked' }, agent: false });
-    const answer = new Promise<number>((resolve) => {
-      req.on('response', (res) => { res.resume(); resolve(res.statusCode ?? 0); });
-      req.on('error', () => resolve(0));
+for (const httpParser of httpParsers) {
+  describe(`invocation proxy (${httpParser} HTTP/1.1 path)`, () => {
+    const rig = new ProxyRig(httpParser);
+    before(() => rig.start());
+    after(() => rig.stop());
+    beforeEach(() => {
+      rig.handler = (_req, res) => res.end('ok');
+      rig.upstreamSeen.length = 0;
+      rig.drained.length = 0;
+      rig.route();
     });
-    req.write(Buffer.alloc(10, 1)); // and never more
-    assert.equal(await answer, 504);
-    assert.equal(rig.inflight(), 0);
-    req.destroy();
-  });
 
-  it('a delete while a request runs lets it finish with 200; drained is acknowledged only after', async () => {
-    let finish: (() => void) | null = null;
-    rig.handler = (_req, res) => { finish = () => res.end('done'); };
-    const running = call(rig.proxyPort);
-    await settle('upstream got the request', () => finish !== null);
-    rig.deleteF();
-    assert.deepEqual(rig.drained, []);
-    const late = await call(rig.proxyPort);
-    assert.equal(late.status, 404);
-    finish!();
-    const r = await running;
-    assert.deepEqual([r.status, r.body], [200, 'done']);
-    await settle('drained acknowledged', () => rig.drained.length === 1);
-    assert.deepEqual(rig.drained, ['s1']);
-  });
+    it('a client that goes away after dispatch aborts the upstream call and frees the slot at once', async () => {
+      rig.handler = () => {}; // never answers
+      const req = httpRequest({ host: '127.0.0.1', port: rig.proxyPort, path: '/function/f/hang', agent: false });
+      req.on('error', () => {});
+      req.end();
+      await settle('upstream got the request', () => rig.upstreamSeen.length === 1);
+      assert.equal(rig.inflight(), 1);
+      req.destroy();
+      await settle('slot freed', () => rig.inflight() === 0);
+      await settle('upstream request aborted', () => rig.upstreamSeen[0]!.closedEarly);
+      rig.handler = (_req, res) => res.end('next');
+      const next = await call(rig.proxyPort);
+      assert.deepEqual([next.status, next.body], [200, 'next']);
+    });
 
-  it('a request body that breaks mid-way ends the upstream request and frees the slot', async () => {
-    rig.handler = (req, res) => { req.on('end', () => res.end('got all')); };
-    const req = httpRequest({ host: '127.0.0.1', port: rig.proxyPort, path: '/function/f/upload', method: 'POST', headers: { 'transfer-encoding': 'chunked' }, agent: false });
-    req.on('error', () => {});
-    req.write(Buffer.alloc(1024, 1));
-    await settle('upstream got bytes', () => (rig.upstreamSeen[0]?.bytes ?? 0) > 0);
-    req.destroy();
-    await settle('slot freed', () => rig.inflight() === 0);
-    await settle('upstream request ended', () => rig.upstreamSeen[0]!.closedEarly);
-  });
-
-  it('an upstream body that breaks mid-way ends the client response and frees the slot', async () => {
-    rig.handler = (_req, res) => {
-      res.writeHead(200, { 'content-length': '100000' });
-      res.write(Buffer.alloc(1000, 1), () => res.destroy());
-    };
-    const r = await call(rig.proxyPort);
-    assert.ok(r.error !== undefined || r.status === 0, `client must see the break: ${JSON.stringify({ ...r, body: r.body.length })}`);
-    await settle('slot freed', () => rig.inflight() === 0);
-  });
-
-  it('Expect: 100-continue: a 5 MB body is continued and proxied, the header is not forwarded', async () => {
-    rig.handler = (req, res) => { let n = 0; req.on('data', (b: Buffer) => { n += b.length; }); req.on('end', () => res.end(String(n))); };
-    const body = Buffer.alloc(5 * 1_048_576, 7);
-    const r = await call(rig.proxyPort, { body, headers: { expect: '100-continue', 'content-length': body.length }, expectContinue: true });
-    assert.deepEqual([r.status, r.body], [200, String(body.length)]);
-    assert.equal(rig.upstreamSeen[0]!.headers.expect, undefined);
-  });
-
-  it('Expect: 100-continue past the body limit gets 413 at once, without the body', async () => {
-    const r = await call(rig.proxyPort, { headers: { expect: '100-continue', 'content-length': bodyBytesMax + 1 }, expectContinue: true, body: Buffer.alloc(1) });
-    assert.equal(r.status, 413);
-    assert.equal(rig.upstreamSeen.length, 0);
-  });
-
-  it('a chunked body past the limit gets 413 and frees the slot', async () => {
-    rig.handler = (req, res) => { req.resume(); req.on('end', () => res.end('all')); };
-    const r = await call(rig.proxyPort, { body: Buffer.alloc(bodyBytesMax + 1024, 1), headers: { 'transfer-encoding': 'chunked' } });
-    assert.equal(r.status, 413, JSON.stringify(r));
-    await settle('slot freed', () => rig.inflight() === 0);
-  });
-
-  it('survives a client that resets its connection before sending anything', async () => {
-    for (let i = 0; i < 5; i++) {
+    it('a client that half-closes after its request does not leak the slot', async () => {
+      rig.handler = () => {};
       const sock = connect(rig.proxyPort, '127.0.0.1');
       sock.on('error', () => {});
-      await new Promise((r) => sock.once('connect', r));
-      sock.resetAndDestroy();
-    }
-    await new Promise((r) => setTimeout(r, 100));
-    const r = await call(rig.proxyPort);
-    assert.deepEqual([r.status, r.body], [200, 'ok']);
-  });
+      sock.write('GET /function/f/ HTTP/1.1\r\nHost: x\r\n\r\n');
+      await settle('upstream got the request', () => rig.upstreamSeen.length === 1);
+      sock.end();
+      await settle('slot freed', () => rig.inflight() === 0);
+      sock.destroy();
+    });
 
-  it('answers a request the HTTP parser refuses with a JSON 400, then closes', async () => {
-    const sock = connect(rig.proxyPort, '127.0.0.1');
-    sock.on('error', () => {});
-    let reply = '';
-    sock.on('data', (d) => { reply += d.toString(); });
-    const closed = new Promise((r) => sock.on('close', r));
-    sock.write('get /function/f/ HTTP/1.1\r\nHost: f\r\n\r\n'); // a lowercase method
-    await closed;
-    assert.match(reply, /^HTTP\/1\.1 400 /);
-    assert.match(reply, /content-type: application\/json/i);
-    const body = JSON.parse(reply.slice(reply.indexOf('\r\n\r\n') + 4)) as { error: { code: string } };
-    assert.equal(body.error.code, 'bad_request');
-    assert.equal(rig.upstreamSeen.length, 0);
-  });
+    it('a client that stops reading holds the sandbox back (backpressure), and then gets every byte', async () => {
+      const chunk = Buffer.alloc(65_536, 7);
+      const totalBytes = 64 * 1_048_576;
+      let written = 0;
+      rig.handler = (_req, res) => {
+        const pump = (): void => {
+          while (written < totalBytes) {
+            written += chunk.length;
+            if (!res.write(chunk)) {
+              res.once('drain', pump);
+              return;
+            }
+          }
+          res.end();
+        };
+        pump();
+      };
+      const req = httpRequest({ host: '127.0.0.1', port: rig.proxyPort, path: '/function/f/big', agent: false });
+      const res = await new Promise<IncomingMessage>((resolve) => req.on('response', resolve).end());
+      res.pause();
+      // Stalled: the sandbox's writes stop while far from done (only socket buffers hold data).
+      let last = -1;
+      await waitFor(async () => {
+        await sleep(250);
+        const stalled = written === last;
+        last = written;
+        return stalled;
+      }, 10_000, 'upstream writes stall');
+      assert.ok(written < totalBytes / 2, `${written} of ${totalBytes} bytes written while the client read nothing`);
+      let received = 0;
+      res.on('data', (b: Buffer) => { received += b.length; });
+      res.resume();
+      await new Promise((resolve) => res.on('end', resolve));
+      assert.equal(received, totalBytes);
+      assert.equal(res.statusCode, 200);
+      await settle('slot freed', () => rig.inflight() === 0);
+    });
 
-  it('closes a slowloris connection after the header timeout', async () => {
-    const sock = connect(rig.proxyPort, '127.0.0.1');
-    sock.on('error', () => {});
-    let reply = '';
-    sock.on('data', (d) => { reply += d.toString(); });
-    const closed = new Promise((r) => sock.on('close', r));
-    sock.write('GET /function/f/ HTTP/1.1\r\nHost: x\r\n'); // never finishes the head
-    const bound = new Promise((r) => setTimeout(() => r('still open'), headersTimeoutMs * 20));
-    assert.notEqual(await Promise.race([closed, bound]), 'still open');
-    assert.ok(reply === '' || reply.startsWith('HTTP/1.1 408'), reply);
-    assert.equal(rig.upstreamSeen.length, 0);
+    it("the function's timeoutMs is a total deadline: 504, upstream aborted, slot freed", async () => {
+      rig.route(200);
+      rig.handler = (_req, res) => { res.writeHead(200); res.write('partial'); }; // headers, then silence
+      const first = await call(rig.proxyPort, { path: '/slow-body' });
+      assert.ok(first.error !== undefined || first.status === 504, JSON.stringify(first));
+      assert.equal(rig.inflight(), 0);
+      rig.handler = () => {};
+      const second = await call(rig.proxyPort);
+      assert.equal(second.status, 504, second.body);
+      assert.match(second.body, /function_timeout/);
+      assert.equal(rig.inflight(), 0);
+      await settle('upstream aborted', () => rig.upstreamSeen.every((s) => s.closedEarly));
+    });
+
+    it('a client that stalls mid-body is bounded by the deadline: 504, slot freed', async () => {
+      rig.route(200);
+      rig.handler = (req, res) => { req.on('end', () => res.end('all')); };
+      const req = httpRequest({ host: '127.0.0.1', port: rig.proxyPort, path: '/function/f/slow-upload', method: 'POST', headers: { 'transfer-encoding': 'chunked' }, agent: false });
+      const answer = new Promise<number>((resolve) => {
+        req.on('response', (res) => { res.resume(); resolve(res.statusCode ?? 0); });
+        req.on('error', () => resolve(0));
+      });
+      req.write(Buffer.alloc(10, 1)); // and never more
+      assert.equal(await answer, 504);
+      assert.equal(rig.inflight(), 0);
+      req.destroy();
+    });
+
+    it('a delete while a request runs lets it finish with 200; drained is acknowledged only after', async () => {
+      let finish: (() => void) | null = null;
+      rig.handler = (_req, res) => { finish = () => res.end('done'); };
+      const running = call(rig.proxyPort);
+      await settle('upstream got the request', () => finish !== null);
+      rig.deleteF();
+      assert.deepEqual(rig.drained, []);
+      const late = await call(rig.proxyPort);
+      assert.equal(late.status, 404);
+      finish!();
+      const r = await running;
+      assert.deepEqual([r.status, r.body], [200, 'done']);
+      await settle('drained acknowledged', () => rig.drained.length === 1);
+      assert.deepEqual(rig.drained, ['s1']);
+    });
+
+    it('a request body that breaks mid-way ends the upstream request and frees the slot', async () => {
+      rig.handler = (req, res) => { req.on('end', () => res.end('got all')); };
+      const req = httpRequest({ host: '127.0.0.1', port: rig.proxyPort, path: '/function/f/upload', method: 'POST', headers: { 'transfer-encoding': 'chunked' }, agent: false });
+      req.on('error', () => {});
+      req.write(Buffer.alloc(1024, 1));
+      await settle('upstream got bytes', () => (rig.upstreamSeen[0]?.bytes ?? 0) > 0);
+      req.destroy();
+      await settle('slot freed', () => rig.inflight() === 0);
+      await settle('upstream request ended', () => rig.upstreamSeen[0]!.closedEarly);
+    });
+
+    it('an upstream body that breaks mid-way ends the client response and frees the slot', async () => {
+      rig.handler = (_req, res) => {
+        res.writeHead(200, { 'content-length': '100000' });
+        res.write(Buffer.alloc(1000, 1), () => res.destroy());
+      };
+      const r = await call(rig.proxyPort);
+      assert.ok(r.error !== undefined || r.status === 0, `client must see the break: ${JSON.stringify({ ...r, body: r.body.length })}`);
+      await settle('slot freed', () => rig.inflight() === 0);
+    });
+
+    it('Expect: 100-continue: a 5 MB body is continued and proxied, the header is not forwarded', async () => {
+      rig.handler = (req, res) => { let n = 0; req.on('data', (b: Buffer) => { n += b.length; }); req.on('end', () => res.end(String(n))); };
+      const body = Buffer.alloc(5 * 1_048_576, 7);
+      const r = await call(rig.proxyPort, { body, headers: { expect: '100-continue', 'content-length': body.length }, expectContinue: true });
+      assert.deepEqual([r.status, r.body], [200, String(body.length)]);
+      assert.equal(rig.upstreamSeen[0]!.headers.expect, undefined);
+    });
+
+    it('Expect: 100-continue past the body limit gets 413 at once, without the body', async () => {
+      const r = await call(rig.proxyPort, { headers: { expect: '100-continue', 'content-length': bodyBytesMax + 1 }, expectContinue: true, body: Buffer.alloc(1) });
+      assert.equal(r.status, 413);
+      assert.equal(rig.upstreamSeen.length, 0);
+    });
+
+    it('a chunked body past the limit gets 413 and frees the slot', async () => {
+      rig.handler = (req, res) => { req.resume(); req.on('end', () => res.end('all')); };
+      const r = await call(rig.proxyPort, { body: Buffer.alloc(bodyBytesMax + 1024, 1), headers: { 'transfer-encoding': 'chunked' } });
+      assert.equal(r.status, 413, JSON.stringify(r));
+      await settle('slot freed', () => rig.inflight() === 0);
+    });
+
+    it('survives a client that resets its connection before sending anything', async () => {
+      for (let i = 0; i < 5; i++) {
+        const sock = connect(rig.proxyPort, '127.0.0.1');
+        sock.on('error', () => {});
+        await new Promise((r) => sock.once('connect', r));
+        sock.resetAndDestroy();
+      }
+      await new Promise((r) => setTimeout(r, 100));
+      const r = await call(rig.proxyPort);
+      assert.deepEqual([r.status, r.body], [200, 'ok']);
+    });
+
+    it('answers a request the HTTP parser refuses with a JSON 400, then closes', async () => {
+      const sock = connect(rig.proxyPort, '127.0.0.1');
+      sock.on('error', () => {});
+      let reply = '';
+      sock.on('data', (d) => { reply += d.toString(); });
+      const closed = new Promise((r) => sock.on('close', r));
+      sock.write('get /function/f/ HTTP/1.1\r\nHost: f\r\n\r\n'); // a lowercase method
+      await closed;
+      assert.match(reply, /^HTTP\/1\.1 400 /);
+      assert.match(reply, /content-type: application\/json/i);
+      const body = JSON.parse(reply.slice(reply.indexOf('\r\n\r\n') + 4)) as { error: { code: string } };
+      assert.equal(body.error.code, 'bad_request');
+      assert.equal(rig.upstreamSeen.length, 0);
+    });
+
+    it('closes a slowloris connection after the header timeout', async () => {
+      const sock = connect(rig.proxyPort, '127.0.0.1');
+      sock.on('error', () => {});
+      let reply = '';
+      sock.on('data', (d) => { reply += d.toString(); });
+      const closed = new Promise((r) => sock.on('close', r));
+      sock.write('GET /function/f/ HTTP/1.1\r\nHost: x\r\n'); // never finishes the head
+      const bound = new Promise((r) => setTimeout(() => r('still open'), headersTimeoutMs * 20));
+      assert.notEqual(await Promise.race([closed, bound]), 'still open');
+      assert.ok(reply === '' || reply.startsWith('HTTP/1.1 408'), reply);
+      assert.equal(rig.upstreamSeen.length, 0);
+    });
   });
-});
+}
 
 /** A loopback address nothing listens on (bound, then closed): connections to it are refused. */
 async function deadAddress(): Promise<string> {
@@ -336,98 +229,102 @@ async function deadAddress(): Promise<string> {
   return `127.0.0.1:${port}`;
 }
 
-describe('a sandbox that died (its port refuses connections) before the CP said so', () => {
-  const rig = new ProxyRig();
-  before(() => rig.start());
-  after(() => rig.stop());
-  beforeEach(() => {
-    rig.handler = (req, res) => req.pipe(res);
-  });
+for (const httpParser of httpParsers) {
+  describe(`a sandbox that died (its port refuses connections) before the CP said so (${httpParser})`, () => {
+    const rig = new ProxyRig(httpParser);
+    before(() => rig.start());
+    after(() => rig.stop());
+    beforeEach(() => {
+      rig.handler = (req, res) => req.pipe(res);
+    });
 
-  it('its request, body and all, is served by another sandbox; the dead one leaves the rotation', async () => {
-    const dead = await deadAddress();
-    // Dead sandboxes first and most: whichever the balancer picks first, a refusal is met.
-    rig.routeTo([['d1', dead], ['d2', dead], ['live', `127.0.0.1:${rig.upstreamPort}`]], 10_000, 0);
-    const body = Buffer.alloc(200_000, 'x');
-    for (let i = 0; i < 4; i += 1) {
-      const r = await call(rig.proxyPort, { body });
-      assert.deepEqual([r.status, r.body.length], [200, body.length], r.body.slice(0, 200));
-    }
-    assert.deepEqual([...rig.core.endpoints.keys()], ['live']);
-    assert.equal(rig.inflight(), 0);
-  });
-
-  it('with no other sandbox the request waits for the next one instead of failing', async () => {
-    rig.routeTo([['d1', await deadAddress()]]);
-    const pending = call(rig.proxyPort, { body: Buffer.from('hello') });
-    await settle('the refused request is queued again', () => rig.core.functions.get('f')?.queued === 1);
-    assert.equal(rig.core.endpoints.size, 0);
-    rig.addSandbox('live', `127.0.0.1:${rig.upstreamPort}`);
-    const r = await pending;
-    assert.deepEqual([r.status, r.body], [200, 'hello']);
-  });
-
-  it('a connection closed before any answer: a GET is tried again, a POST with a body is not (the sandbox may have run it)', async () => {
-    rig.route();
-    let resets = 0;
-    rig.handler = (req, res) => {
-      if (resets < 1) {
-        resets += 1;
-        req.socket.destroy();
-        return;
+    it('its request, body and all, is served by another sandbox; the dead one leaves the rotation', async () => {
+      const dead = await deadAddress();
+      // Dead sandboxes first and most: whichever the balancer picks first, a refusal is met.
+      rig.routeTo([['d1', dead], ['d2', dead], ['live', `127.0.0.1:${rig.upstreamPort}`]], 10_000, 0);
+      const body = Buffer.alloc(200_000, 'x');
+      for (let i = 0; i < 4; i += 1) {
+        const r = await call(rig.proxyPort, { body });
+        assert.deepEqual([r.status, r.body.length], [200, body.length], r.body.slice(0, 200));
       }
-      res.end(`served ${req.method}`);
-    };
-    const get = await call(rig.proxyPort, {});
-    assert.deepEqual([get.status, get.body, resets], [200, 'served GET', 1]);
-    resets = 0;
-    const post = await call(rig.proxyPort, { body: Buffer.from('once') });
-    assert.equal(post.status, 502, post.body);
-    assert.equal(rig.upstreamSeen.filter((u) => u.headers['content-length'] === '4').length, 1, 'the POST reached the sandbox once');
-    assert.deepEqual([...rig.core.endpoints.keys()], ['s1'], 'a reset does not take the sandbox out of rotation');
-    assert.equal(rig.inflight(), 0);
-  });
+      assert.deepEqual([...rig.core.endpoints.keys()], ['live']);
+      assert.equal(rig.inflight(), 0);
+    });
 
-  it('when every try is refused the client gets 502 naming the refusal, and no slot leaks', async () => {
-    const dead = await deadAddress();
-    const many: [string, string][] = [1, 2, 3, 4, 5, 6].map((i) => [`d${i}`, dead]);
-    rig.routeTo(many);
-    const r = await call(rig.proxyPort, {});
-    assert.equal(r.status, 502, r.body);
-    assert.match(r.body, /sandbox_failure/);
-    assert.match(r.body, /refused the connection \(4 tries\)/);
-    assert.equal(rig.core.endpoints.size, 2);
-    assert.deepEqual([rig.inflight(), rig.core.functions.get('f')?.queued], [0, 0]);
-  });
-});
+    it('with no other sandbox the request waits for the next one instead of failing', async () => {
+      rig.routeTo([['d1', await deadAddress()]]);
+      const pending = call(rig.proxyPort, { body: Buffer.from('hello') });
+      await settle('the refused request is queued again', () => rig.core.functions.get('f')?.queued === 1);
+      assert.equal(rig.core.endpoints.size, 0);
+      rig.addSandbox('live', `127.0.0.1:${rig.upstreamPort}`);
+      const r = await pending;
+      assert.deepEqual([r.status, r.body], [200, 'hello']);
+    });
 
-describe('readiness check of the invocation port', () => {
-  const rig = new ProxyRig();
-  before(() => rig.start());
-  after(() => rig.stop());
+    it('a connection closed before any answer: a GET is tried again, a POST with a body is not (the sandbox may have run it)', async () => {
+      rig.route();
+      let resets = 0;
+      rig.handler = (req, res) => {
+        if (resets < 1) {
+          resets += 1;
+          req.socket.destroy();
+          return;
+        }
+        res.end(`served ${req.method}`);
+      };
+      const get = await call(rig.proxyPort, {});
+      assert.deepEqual([get.status, get.body, resets], [200, 'served GET', 1]);
+      resets = 0;
+      const post = await call(rig.proxyPort, { body: Buffer.from('once') });
+      assert.equal(post.status, 502, post.body);
+      assert.equal(rig.upstreamSeen.filter((u) => u.headers['content-length'] === '4').length, 1, 'the POST reached the sandbox once');
+      assert.deepEqual([...rig.core.endpoints.keys()], ['s1'], 'a reset does not take the sandbox out of rotation');
+      assert.equal(rig.inflight(), 0);
+    });
 
-  it('answers the front end 503 until the first routing snapshot, 200 after, and never proxies the check', async () => {
-    const headers = { 'x-dirigent-ready-check': '1' };
-    const before = await call(rig.proxyPort, { headers });
-    assert.equal(before.status, 503, before.body);
-    assert.match(before.body, /not_ready/);
-    // An invocation in that window is not told its function does not exist (it may well exist).
-    const invoked = await call(rig.proxyPort, {});
-    assert.equal(invoked.status, 503, invoked.body);
-    assert.match(invoked.body, /not_ready/);
-    rig.route();
-    const after = await call(rig.proxyPort, { headers });
-    assert.equal(after.status, 200, after.body);
-    assert.equal(rig.upstreamSeen.length, 0, 'the check never reaches a sandbox');
+    it('when every try is refused the client gets 502 naming the refusal, and no slot leaks', async () => {
+      const dead = await deadAddress();
+      const many: [string, string][] = [1, 2, 3, 4, 5, 6].map((i) => [`d${i}`, dead]);
+      rig.routeTo(many);
+      const r = await call(rig.proxyPort, {});
+      assert.equal(r.status, 502, r.body);
+      assert.match(r.body, /sandbox_failure/);
+      assert.match(r.body, /refused the connection \(4 tries\)/);
+      assert.equal(rig.core.endpoints.size, 2);
+      assert.deepEqual([rig.inflight(), rig.core.functions.get('f')?.queued], [0, 0]);
+    });
   });
+}
 
-  it('while the async side is still starting, an async request is answered 503; a sync one is served', async () => {
-    rig.route();
-    rig.proxy.starting = true;
-    const asyncCall = await call(rig.proxyPort, { headers: { prefer: 'respond-async' } });
-    assert.equal(asyncCall.status, 503, asyncCall.body);
-    assert.equal(rig.upstreamSeen.length, 0, 'an async request is not served synchronously');
-    assert.equal((await call(rig.proxyPort, {})).status, 200);
-    rig.proxy.starting = false;
+for (const httpParser of httpParsers) {
+  describe(`readiness check of the invocation port (${httpParser})`, () => {
+    const rig = new ProxyRig(httpParser);
+    before(() => rig.start());
+    after(() => rig.stop());
+
+    it('answers the front end 503 until the first routing snapshot, 200 after, and never proxies the check', async () => {
+      const headers = { 'x-dirigent-ready-check': '1' };
+      const before = await call(rig.proxyPort, { headers });
+      assert.equal(before.status, 503, before.body);
+      assert.match(before.body, /not_ready/);
+      // An invocation in that window is not told its function does not exist (it may well exist).
+      const invoked = await call(rig.proxyPort, {});
+      assert.equal(invoked.status, 503, invoked.body);
+      assert.match(invoked.body, /not_ready/);
+      rig.route();
+      const after = await call(rig.proxyPort, { headers });
+      assert.equal(after.status, 200, after.body);
+      assert.equal(rig.upstreamSeen.length, 0, 'the check never reaches a sandbox');
+    });
+
+    it('while the async side is still starting, an async request is answered 503; a sync one is served', async () => {
+      rig.route();
+      rig.proxy.starting = true;
+      const asyncCall = await call(rig.proxyPort, { headers: { prefer: 'respond-async' } });
+      assert.equal(asyncCall.status, 503, asyncCall.body);
+      assert.equal(rig.upstreamSeen.length, 0, 'an async request is not served synchronously');
+      assert.equal((await call(rig.proxyPort, {})).status, 200);
+      rig.proxy.starting = false;
+    });
   });
-});
+}

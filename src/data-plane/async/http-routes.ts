@@ -7,7 +7,7 @@
 import { isIP } from 'node:net';
 import type { Clock } from '../../shared/clock.js';
 import type { Logger } from '../../shared/logger.js';
-import { declaredLength, hopByHop, sendError, sendJson, type Req, type Res } from '../shell/http-util.js';
+import { declaredLength, hopByHop, sendError, sendJson, type Req, type RequestHead, type Res } from '../shell/http-util.js';
 import type { AsyncPeers } from './peer-forward.js';
 import { asyncStatuses } from './routes-util.js';
 import { submitTokenHeader, submitTokenOf } from './submit-token.js';
@@ -21,7 +21,7 @@ export const callbackUrlCharsMax = 2_048;
 const intakeHeaders = new Set(['prefer', 'x-dirigent-invocation', 'idempotency-key', 'x-callback-url', 'content-length', submitTokenHeader]);
 
 
-export function wantsAsync(req: Req): boolean {
+export function wantsAsync(req: RequestHead): boolean {
   const prefer = req.headers.prefer;
   const mode = req.headers['x-dirigent-invocation'];
   return (typeof prefer === 'string' && /(^|[,\s])respond-async($|[,;\s])/i.test(prefer)) || mode === 'async';

@@ -3,7 +3,7 @@
  * HTTP helpers of the invocation proxy: which function a request is for, which headers go
  * upstream, the request body with a byte limit, and JSON error answers.
  */
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import type { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import { Transform, type TransformCallback } from 'node:stream';
 import { canonicalFunctionKey } from '../../api/tenancy.js';
@@ -11,6 +11,29 @@ import { Header } from '../../api/types.js';
 
 export type Req = IncomingMessage | Http2ServerRequest;
 export type Res = ServerResponse | Http2ServerResponse;
+/** What the invocation path reads of a request: Node's (h1, h2) or the lean path's. */
+export interface RequestHead {
+  method?: string;
+  url?: string;
+  headers: IncomingHttpHeaders;
+}
+/**
+ * What the invocation path does with an answer: Node's responses (h1, h2) and the lean path's
+ * (shell/lean-h1) all have this shape.
+ */
+export interface ProxyRes {
+  readonly headersSent: boolean;
+  readonly destroyed: boolean;
+  readonly writableFinished: boolean;
+  setHeader(name: string, value: string | number | readonly string[]): unknown;
+  writeHead(statusCode: number, headers?: OutgoingHttpHeaders): unknown;
+  /** False: wait for 'drain'. */
+  write(chunk: Buffer): boolean;
+  end(): unknown;
+  end(chunk: string): unknown;
+  destroy(): unknown;
+  once(event: 'close' | 'finish' | 'drain', listener: () => void): unknown;
+}
 
 /**
  * Request header carrying the key for `consistent-hash` load balancing: requests with the same
@@ -40,12 +63,14 @@ export const hopByHop = new Set([
 export const asyncOnlyHeaders = new Set<string>([Header.asyncInvocationId, Header.asyncAttempt]);
 
 const functionPrefix = '/function/';
+/** The client's Host, as the sandbox sees it (its own Host is its address). */
+const forwardedHostHeader = 'x-forwarded-host';
 
 /**
  * The function key a request is for, and the path to send upstream. `<name>.<namespace>` is a
  * function of that namespace; `<name>` and `<name>.default` are the same default-namespace one.
  */
-export function resolveFunction(req: Req): { fn: string; path: string } | null {
+export function resolveFunction(req: RequestHead): { fn: string; path: string } | null {
   const url = req.url ?? '/';
   if (url.startsWith(functionPrefix)) {
     const rest = url.slice(functionPrefix.length);
@@ -61,29 +86,49 @@ export function resolveFunction(req: Req): { fn: string; path: string } | null {
   return { fn: canonicalFunctionKey(fn), path: url };
 }
 
-export function forwardHeaders(req: Req): Record<string, string | string[]> {
+export function forwardHeaders(req: RequestHead): Record<string, string | string[]> {
   const out: Record<string, string | string[]> = {};
   for (const [k, v] of Object.entries(req.headers)) {
     if (v === undefined || k.startsWith(':') || hopByHop.has(k) || asyncOnlyHeaders.has(k)) continue;
     out[k] = v;
   }
   const host = (req.headers[':authority'] as string | undefined) ?? req.headers.host;
-  if (host) out['x-forwarded-host'] = host;
+  if (host) out[forwardedHostHeader] = host;
   return out;
 }
 
-export function hashKeyOf(req: Req): string | undefined {
+/**
+ * `forwardHeaders` as the head of an HTTP/1.1 request to a sandbox, for the lean path: its
+ * method, path and header values were checked by the lean reader (no CR, LF or controls), so
+ * they are written as they are.
+ */
+export function upstreamRequestHead(req: RequestHead, path: string, hostHeader: string, sandboxId: string, stripAuth: boolean): string {
+  let text = `${req.method ?? 'GET'} ${path} HTTP/1.1\r\nhost: ${hostHeader}\r\n`;
+  const h = req.headers;
+  for (const k in h) {
+    const v = h[k];
+    if (v === undefined || k.startsWith(':') || hopByHop.has(k) || asyncOnlyHeaders.has(k) || k === forwardedHostHeader || k === Header.sandbox) continue;
+    if (stripAuth && k === 'authorization') continue;
+    if (typeof v === 'string') text += `${k}: ${v}\r\n`;
+    else for (const one of v) text += `${k}: ${one}\r\n`;
+  }
+  const host = h.host;
+  if (host) text += `${forwardedHostHeader}: ${host}\r\n`;
+  return `${text}${Header.sandbox}: ${sandboxId}\r\n\r\n`;
+}
+
+export function hashKeyOf(req: RequestHead): string | undefined {
   const v = req.headers[hashKeyHeader];
   return typeof v === 'string' && v.length > 0 ? v : undefined;
 }
 
 /** Declared body length, or NaN when absent or not a number. */
-export function declaredLength(req: Req): number {
+export function declaredLength(req: RequestHead): number {
   const v = req.headers['content-length'];
   return v === undefined ? Number.NaN : Number(v);
 }
 
-export function hasBody(req: Req): boolean {
+export function hasBody(req: RequestHead): boolean {
   const method = req.method ?? 'GET';
   const length = req.headers['content-length'];
   if (length !== undefined) return Number(length) > 0;
@@ -111,18 +156,18 @@ export class ByteLimit extends Transform {
   }
 }
 
-export function sendError(res: Res, status: number, code: string, message: string): void {
+export function sendError(res: ProxyRes, status: number, code: string, message: string): void {
   sendJson(res, status, { error: { code, message } });
 }
 
-export function sendJson(res: Res, status: number, body: unknown): void {
+export function sendJson(res: ProxyRes, status: number, body: unknown): void {
   if (res.headersSent) {
     res.destroy();
     return;
   }
   if (res.destroyed) return;
   const text = JSON.stringify(body);
-  (res as ServerResponse).writeHead(status, {
+  res.writeHead(status, {
     'content-type': 'application/json',
     'content-length': Buffer.byteLength(text),
   });

@@ -34,10 +34,12 @@ import type { Admission } from '../core/proxy-link.js';
 import { invocationRoutes, invocationsPrefix, submitAsync, wantsAsync, type AsyncHttpDeps } from '../async/http-routes.js';
 import { forwardedFromHeader } from '../async/owner.js';
 import { guarded, runGuarded } from './guard.js';
-import { UpstreamCall } from './upstream-call.js';
+import { UpstreamCall, type UpstreamEvents } from './upstream-call.js';
+import { LeanConnections, LeanRequest, type LeanHost, type LeanResponse } from './lean-h1.js';
+import { LeanUpstreamCall, LeanUpstreamPool } from './lean-upstream.js';
 import {
   bodyTooLargeCode, ByteLimit, declaredLength, forwardHeaders, hashKeyOf, hasBody, readyCheckHeader, resolveFunction,
-  sendError, sendJson, type Req, type Res,
+  sendError, sendJson, upstreamRequestHead, type ProxyRes, type Req, type RequestHead, type Res,
 } from './http-util.js';
 
 export { sendError } from './http-util.js';
@@ -57,19 +59,24 @@ export interface ProxyConfig {
   auth: string;
   /** 'all': the reference's async mode, every request is stored (see data-plane/async/compat). */
   asyncMode?: string;
+  /**
+   * 'lean' (default): plain HTTP/1.1 requests the lean reader takes are served without Node's
+   * HTTP server (shell/lean-h1); 'node': Node's server reads every request.
+   */
+  httpParser?: string;
 }
 
 /** An invocation in flight in the shell: the core's waiter plus the HTTP exchange. */
 interface Exchange extends Waiter {
-  req: Req;
-  res: Res;
+  req: Req | LeanRequest;
+  res: ProxyRes;
   path: string;
-  upstream: UpstreamCall | null;
+  upstream: { abort(reason: Error): void } | null;
   /**
    * The request body with its size limit, made at the first dispatch (undefined until then; set
    * to undefined at creation so every exchange has one shape).
    */
-  body: ByteLimit | null | undefined;
+  body: ByteLimit | Buffer | null | undefined;
   deadline: NodeJS.Timeout | null;
   /** The caller's Authorization was checked here: function code never sees the token. */
   stripAuth: boolean;
@@ -80,7 +87,7 @@ const connectionLostCodes = new Set(['ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET']);
 /** Methods a proxy may repeat on its own (RFC 9110 §9.2.2), when they carry no body. */
 const idempotentMethods = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
 
-function replayable(req: Req): boolean {
+function replayable(req: RequestHead): boolean {
   return idempotentMethods.has(req.method ?? 'GET') && !hasBody(req);
 }
 
@@ -91,6 +98,11 @@ const upstreamKeepAliveMs = 60_000;
 const upstreamKeepAliveMsMax = 600_000;
 /** Retry-After (s) of a not_ready answer: a restarted DP gets its snapshot within a second or so. */
 const notReadyRetryAfterS = 1;
+/**
+ * Largest body the lean path reads whole before dispatching (a larger one streams through Node's
+ * server). Invocation payloads are mostly far below it.
+ */
+const leanBodyBytesMax = 65_536;
 
 export class InvocationProxy {
   readonly server: Server;
@@ -100,6 +112,9 @@ export class InvocationProxy {
    * sandboxes of one worker share its responder), with the sandboxes using each.
    */
   private readonly pools = new Map<string, { pool: Pool; users: Set<string> }>();
+  /** The lean path's connections to sandboxes, keyed and shared as `pools`. */
+  private readonly leanPools = new Map<string, { pool: LeanUpstreamPool; users: Set<string> }>();
+  private leanPoolSweep: NodeJS.Timeout | null = null;
   /** Async invocations (issue #11); null until the DP wires its async service. */
   asyncHttp: Omit<AsyncHttpDeps, 'authorize' | 'mayRead'> | null = null;
   /** The reference's async mode (`asyncMode: all`): every invocation is stored and answered with its id. */
@@ -116,6 +131,8 @@ export class InvocationProxy {
    */
   delegate: ((req: Req, res: Res) => void) | null = null;
   private readonly admission: Admission;
+  /** The lean HTTP/1.1 path's connections; null with TLS or `httpParser: node`. */
+  private readonly lean: LeanConnections | null;
 
   /**
    * `core` answers what the routing table knows (functions, tokens, readiness); `admission` (the
@@ -145,6 +162,16 @@ export class InvocationProxy {
     // The h1 server never listens itself (the TCP listener hands it connections); its header
     // and request timeouts are checked by a timer Node starts on 'listening'.
     this.h1.emit('listening');
+    const leanHost: LeanHost = {
+      accepts: (req) => this.leanServes(req),
+      serve: (req, res) => this.onLeanRequest(req, res),
+      handOff: (socket) => this.h1.emit('connection', socket),
+    };
+    this.lean = tls || cfg.httpParser === 'node' ? null : new LeanConnections(leanHost, { bodyBytesMax: Math.min(leanBodyBytesMax, cfg.requestBodyBytesMax) }, {
+      headersTimeoutMs: cfg.invocationHeadersTimeoutMs,
+      requestTimeoutMs: cfg.invocationRequestTimeoutMs,
+      keepAliveTimeoutMs: cfg.invocationKeepAliveTimeoutMs,
+    }, clock, log, Math.min(connectionsCheckingIntervalMs, cfg.invocationHeadersTimeoutMs));
     const h2 = createH2Server({ maxSessionMemory: 64 }, onRequest);
     h2.on('checkContinue', onContinue);
     h2.setTimeout(cfg.invocationKeepAliveTimeoutMs);
@@ -158,9 +185,13 @@ export class InvocationProxy {
       });
       socket.once('readable', guarded(log, 'callback', 'proxy.connection', () => {
         const head: Buffer | null = socket.read();
-        if (head) socket.unshift(head);
         const n = head === null ? 0 : Math.min(head.length, h2Preface.length);
         const isH2 = head !== null && head.length >= 3 && head.subarray(0, n).equals(h2Preface.subarray(0, n));
+        if (!isH2 && this.lean !== null) {
+          this.lean.accept(socket, head);
+          return;
+        }
+        if (head) socket.unshift(head);
         (isH2 ? h2 : this.h1).emit('connection', socket);
       }));
       // Until the first bytes decide the protocol, the header timeout applies here.
@@ -185,16 +216,26 @@ export class InvocationProxy {
   /** Starts the request on the sandbox the core assigned (now or after queueing). */
   start(x: Exchange): void {
     const ep = x.endpoint!;
-    const headers = forwardHeaders(x.req);
-    if (x.stripAuth) delete headers.authorization;
-    headers[Header.sandbox] = ep.id;
     const timeoutMs = x.owner!.spec.timeoutMs;
     if (timeoutMs > 0) x.deadline = setTimeout(guarded(this.log, 'timer', 'deadline', () => this.deadlinePassed(x, timeoutMs)), timeoutMs);
-    const call = new UpstreamCall(x.res, {
+    const events: UpstreamEvents = {
       head: (statusCode, out) => this.relayHead(x, statusCode, out),
       end: () => this.responseEnded(x),
       failed: (err, headSent) => this.callFailed(x, err, headSent),
-    }, this.log);
+    };
+    const req = x.req;
+    if (req instanceof LeanRequest) {
+      // Read whole by the lean path: its head is written as one string, its body with it.
+      const pool = this.leanPoolFor(ep);
+      const lean = new LeanUpstreamCall(pool, upstreamRequestHead(req, x.path, ep.address, ep.id, x.stripAuth), req.body, req.method === 'HEAD', x.res, events, this.log);
+      x.upstream = lean;
+      pool.dispatch(lean);
+      return;
+    }
+    const headers = forwardHeaders(req);
+    if (x.stripAuth) delete headers.authorization;
+    headers[Header.sandbox] = ep.id;
+    const call = new UpstreamCall(x.res, events, this.log);
     x.upstream = call;
     // One deadline (above) bounds the whole exchange; undici's own timers stay off.
     // A try after a refused connection sends the same body: the refusal came before any of it was read.
@@ -210,6 +251,11 @@ export class InvocationProxy {
   }
 
   closePool(ep: DpEndpoint): void {
+    const lean = this.leanPools.get(ep.address);
+    if (lean && lean.users.delete(ep.id) && lean.users.size === 0) {
+      this.leanPools.delete(ep.address);
+      lean.pool.close();
+    }
     const entry = this.pools.get(ep.address);
     if (!entry || !entry.users.delete(ep.id) || entry.users.size > 0) return;
     this.pools.delete(ep.address);
@@ -218,6 +264,10 @@ export class InvocationProxy {
 
   async close(): Promise<void> {
     this.h1.close(() => {}); // stops the timeout-checking timer
+    this.lean?.close();
+    if (this.leanPoolSweep !== null) clearInterval(this.leanPoolSweep);
+    for (const e of this.leanPools.values()) e.pool.close();
+    this.leanPools.clear();
     await Promise.all([...this.pools.values()].map((e) => e.pool.destroy().catch(() => {})));
     this.pools.clear();
   }
@@ -234,14 +284,34 @@ export class InvocationProxy {
     this.onRequest(req, res);
   }
 
+  /**
+   * The lean path serves a request unless it needs Node's full request: the async routes (and
+   * the reference's async mode) read bodies as streams and are served by the primary.
+   */
+  private leanServes(req: LeanRequest): boolean {
+    if (this.cfg.asyncMode === 'all' || this.compatSubmit !== null) return false;
+    return !req.url.startsWith(invocationsPrefix) && !wantsAsync(req);
+  }
+
+  private onLeanRequest(req: LeanRequest, res: LeanResponse): void {
+    if (req.headers[readyCheckHeader] !== undefined) this.readyCheck(res);
+    else this.invoke(req, res);
+  }
+
+  /** The front end's readiness check (answered here, never proxied). */
+  private readyCheck(res: ProxyRes): void {
+    // Until the async side is wired, in compatibility mode even the readiness check waits.
+    const ready = this.core.synced && !(this.starting && this.cfg.asyncMode === 'all');
+    if (ready) sendJson(res, 200, { ready: true, routingVersion: this.core.version });
+    else sendError(res, 503, 'not_ready', this.core.synced ? 'the data plane is starting' : 'no routing table from a control plane yet');
+  }
+
   private onRequest(req: Req, res: Res): void {
     // Until the async side is wired, what needs it waits (503) instead of being served by half a
-    // data plane; in compatibility mode that is every request, and the readiness check too.
+    // data plane; in compatibility mode that is every request.
     const compatMode = this.cfg.asyncMode === 'all';
     if (req.headers[readyCheckHeader] !== undefined) {
-      const ready = this.core.synced && !(this.starting && compatMode);
-      if (ready) sendJson(res, 200, { ready: true, routingVersion: this.core.version });
-      else sendError(res, 503, 'not_ready', this.core.synced ? 'the data plane is starting' : 'no routing table from a control plane yet');
+      this.readyCheck(res);
       return;
     }
     if (this.delegate && (compatMode || wantsAsync(req) || (req.url ?? '').startsWith(invocationsPrefix))) {
@@ -257,13 +327,21 @@ export class InvocationProxy {
       this.compatSubmit(req as IncomingMessage, res as ServerResponse);
       return;
     }
-    const route = resolveFunction(req);
-    if (this.asyncHttp && (req.url ?? '').startsWith(invocationsPrefix) && (route === null || !this.core.functions.has(route.fn))) {
-      this.runAsync('proxy.invocations', invocationRoutes({
-        ...this.asyncHttp, authorize: (q, s, fnKey) => this.readAllowed(q, s, fnKey), mayRead: (q, fnKey) => this.mayRead(q, fnKey),
-      }, req, res), res);
-      return;
+    if (this.asyncHttp && (req.url ?? '').startsWith(invocationsPrefix)) {
+      const route = resolveFunction(req);
+      if (route === null || !this.core.functions.has(route.fn)) {
+        this.runAsync('proxy.invocations', invocationRoutes({
+          ...this.asyncHttp, authorize: (q, s, fnKey) => this.readAllowed(q, s, fnKey), mayRead: (q, fnKey) => this.mayRead(q, fnKey),
+        }, req, res), res);
+        return;
+      }
     }
+    this.invoke(req, res);
+  }
+
+  /** A synchronous invocation (or an async submission on Node's path): routed, checked, admitted. */
+  private invoke(req: Req | LeanRequest, res: ProxyRes): void {
+    const route = resolveFunction(req);
     if (!route) {
       sendError(res, 404, 'function_not_found', 'no function named: use the Host header or /function/<name>/');
       return;
@@ -272,8 +350,8 @@ export class InvocationProxy {
     const fn = this.cfg.auth === 'token' ? this.core.functions.get(route.fn) : undefined;
     const stripAuth = fn !== undefined && fn.spec.auth === 'token';
     if (stripAuth && !this.invokeAllowed(req, res, fn)) return;
-    if (this.asyncHttp && wantsAsync(req)) {
-      this.submitAsync(req, res, route);
+    if (this.asyncHttp && !(req instanceof LeanRequest) && wantsAsync(req)) {
+      this.submitAsync(req, res as Res, route);
       return;
     }
     const declared = declaredLength(req);
@@ -304,7 +382,7 @@ export class InvocationProxy {
   }
 
   /** A restarted DP before its first routing snapshot: the function may exist, so not a 404. */
-  private notReady(res: Res): void {
+  private notReady(res: ProxyRes): void {
     res.setHeader('retry-after', String(notReadyRetryAfterS));
     sendError(res, 503, 'not_ready', 'no routing table from a control plane yet; retry');
   }
@@ -340,7 +418,7 @@ export class InvocationProxy {
   }
 
   /** Checks the bearer token of a request for an `auth: token` function; answers 401/403 itself. */
-  private invokeAllowed(req: Req, res: Res, fn: DpFunction): boolean {
+  private invokeAllowed(req: RequestHead, res: ProxyRes, fn: DpFunction): boolean {
     const bearer = bearerOf(req.headers.authorization);
     const id = bearer === null ? null : tokenId(bearer);
     const presented: PresentedToken | null = id === null ? null : { id, sha256Hex: sha256Hex(bearer!) };
@@ -368,7 +446,8 @@ export class InvocationProxy {
     this.done(x, 'deadline');
   }
 
-  private bodyOf(x: Exchange): ByteLimit | null {
+  private bodyOf(x: Exchange): ByteLimit | Buffer | null {
+    if (x.req instanceof LeanRequest) return x.req.body;
     if (!hasBody(x.req)) return null;
     const limit = new ByteLimit(this.cfg.requestBodyBytesMax, (err, then) => {
       if (x.res.headersSent || x.res.destroyed) return then();
@@ -457,6 +536,32 @@ export class InvocationProxy {
       this.log.debug('proxy.exchange_ended', { fn: x.fn, sandbox: x.endpoint?.id, outcome });
     }
     runGuarded(this.log, 'callback', 'proxy.release', () => this.run(this.admission.release(x, this.clock.nowMs())));
+  }
+
+  private leanPoolFor(ep: DpEndpoint): LeanUpstreamPool {
+    let entry = this.leanPools.get(ep.address);
+    if (!entry) {
+      const colon = ep.address.lastIndexOf(':');
+      const host = ep.address.slice(0, colon).replace(/^\[(.*)\]$/, '$1');
+      const pool = new LeanUpstreamPool(host, Number(ep.address.slice(colon + 1)), {
+        connectionsMax: this.cfg.upstreamConnectionsMax,
+        connectTimeoutMs: this.cfg.upstreamConnectTimeoutMs,
+        keepAliveMs: upstreamKeepAliveMs,
+        keepAliveMsMax: upstreamKeepAliveMsMax,
+      }, this.clock);
+      entry = { pool, users: new Set() };
+      this.leanPools.set(ep.address, entry);
+      if (this.leanPoolSweep === null) {
+        // Idle sandbox connections past their time are dropped now and then, not only when next used.
+        this.leanPoolSweep = setInterval(guarded(this.log, 'timer', 'proxy.lean_pool_sweep', () => {
+          const nowMs = this.clock.nowMs();
+          for (const e of this.leanPools.values()) e.pool.sweep(nowMs);
+        }), connectionsCheckingIntervalMs);
+        this.leanPoolSweep.unref();
+      }
+    }
+    entry.users.add(ep.id);
+    return entry.pool;
   }
 
   poolFor(ep: DpEndpoint): Pool {

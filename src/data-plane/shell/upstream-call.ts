@@ -13,7 +13,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import type { Dispatcher } from 'undici';
 import type { Logger } from '../../shared/logger.js';
 import { runGuarded } from './guard.js';
-import { hopByHop, type Res } from './http-util.js';
+import { hopByHop, type ProxyRes } from './http-util.js';
 
 /** What the proxy does with the phases of one call; each is called at most once, `end`/`failed` last. */
 export interface UpstreamEvents {
@@ -32,7 +32,7 @@ export class UpstreamCall implements Dispatcher.DispatchHandler {
   private finished = false;
   private waitingForDrain = false;
 
-  constructor(private readonly res: Res, private readonly events: UpstreamEvents, private readonly log: Logger) {}
+  constructor(private readonly res: ProxyRes, private readonly events: UpstreamEvents, private readonly log: Logger) {}
 
   /** Ends the call from our side (client gone, deadline); nothing is reported after this. */
   abort(reason: Error): void {
@@ -62,8 +62,7 @@ export class UpstreamCall implements Dispatcher.DispatchHandler {
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
     if (this.finished) return;
-    // Both response kinds (HTTP/1.1 and the h2 compatibility API) take a Buffer alike.
-    if ((this.res as { write(b: Buffer): boolean }).write(chunk) || this.waitingForDrain) return;
+    if (this.res.write(chunk) || this.waitingForDrain) return;
     // The client reads slower than the sandbox writes: stop reading the sandbox until it drains.
     this.waitingForDrain = true;
     controller.pause();

@@ -1,0 +1,87 @@
+/**
+ * Goal: the lean reader never reads a request differently from Node: every head it takes, Node's
+ * HTTP parser takes too, with the same method, target and headers.
+ * Method: fast-check heads (valid parts, sometimes one byte made invalid) sent over one
+ * keep-alive connection to a Node HTTP server on loopback that reports what it parsed; for each
+ * head the lean reader takes, Node's view must match it.
+ */
+import assert from 'node:assert/strict';
+import { createServer, type IncomingHttpHeaders } from 'node:http';
+import { connect, type AddressInfo, type Socket } from 'node:net';
+import { after, before, describe, it } from 'node:test';
+import fc from 'fast-check';
+import { leanMethods, parseLeanHead } from '../core/h1-head.js';
+
+interface Parsed { method: string; url: string; headers: IncomingHttpHeaders }
+
+describe("lean request heads against Node's parser", () => {
+  const server = createServer((req, res) => {
+    const seen: Parsed = { method: req.method ?? '', url: req.url ?? '', headers: req.headers };
+    req.resume();
+    // In a header: an answer to HEAD has no body.
+    req.on('end', () => res.setHeader('x-seen', Buffer.from(JSON.stringify(seen)).toString('base64')).end());
+  });
+  let port = 0;
+  before(() => new Promise<void>((r) => server.listen(0, '127.0.0.1', () => { port = (server.address() as AddressInfo).port; r(); })));
+  after(() => {
+    server.closeAllConnections();
+    return new Promise<void>((r) => server.close(() => r()));
+  });
+
+  /** Node's view of one request (null: refused), on a fresh connection each time. */
+  function nodeParses(head: string, bodyLength: number): Promise<Parsed | null> {
+    return new Promise((resolve) => {
+      const socket: Socket = connect(port, '127.0.0.1');
+      let reply = '';
+      socket.on('data', (d: Buffer) => { reply += d.toString('latin1'); });
+      socket.on('error', () => {});
+      socket.on('close', () => {
+        const seen = /\r\nx-seen: ([^\r]*)\r\n/i.exec(reply)?.[1];
+        if (!reply.startsWith('HTTP/1.1 200') || seen === undefined) return resolve(null);
+        resolve(JSON.parse(Buffer.from(seen, 'base64').toString()) as Parsed);
+      });
+      socket.end(Buffer.concat([Buffer.from(`${head}\r\nConnection: close\r\n\r\n`, 'latin1'), Buffer.alloc(bodyLength, 0x61)]));
+    });
+  }
+
+  const tokenChars = "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
+  const token = fc.string({ unit: fc.constantFrom(...tokenChars), minLength: 1, maxLength: 10 });
+  const visible = fc.string({ unit: fc.integer({ min: 0x21, max: 0x7e }).map((c) => String.fromCharCode(c)), maxLength: 16 });
+  const value = fc.tuple(visible, fc.constantFrom('', ' ', '\t', ' x '), visible).map(([a, m, b]) => `${a}${m}${b}`);
+  const reserved = ['host', 'content-length', 'transfer-encoding', 'expect', 'upgrade', 'connection', 'http2-settings'];
+  const head = fc.record({
+    method: fc.constantFrom(...leanMethods),
+    target: visible.map((t) => `/${t}`),
+    host: visible.filter((h) => h.length > 0),
+    headers: fc.uniqueArray(fc.tuple(token, value), { maxLength: 8, selector: ([n]) => n.toLowerCase() })
+      .map((hs) => hs.filter(([n]) => !reserved.includes(n.toLowerCase()))),
+    length: fc.option(fc.integer({ min: 0, max: 64 }), { nil: undefined }),
+    mutate: fc.option(fc.tuple(fc.nat(), fc.constantFrom('\u0000', '\u0001', '\u007f', ' ', ':', '\u00e9')), { nil: undefined }),
+  }).map((r) => {
+    const lines = [`${r.method} ${r.target} HTTP/1.1`, `Host: ${r.host}`, ...r.headers.map(([n, v]) => `${n}: ${v}`)];
+    if (r.length !== undefined) lines.push(`Content-Length: ${r.length}`);
+    let text = lines.join('\r\n');
+    if (r.mutate) {
+      const i = r.mutate[0] % text.length;
+      text = text.slice(0, i) + r.mutate[1] + text.slice(i + 1);
+    }
+    return text;
+  });
+
+  it('property: what the lean reader takes, Node reads the same way', async () => {
+    let compared = 0;
+    await fc.assert(fc.asyncProperty(head, async (text) => {
+      const v = parseLeanHead(text, { bodyBytesMax: 65_536 });
+      if (v.kind !== 'lean') return;
+      const seen = await nodeParses(text, v.head.contentLength);
+      assert.ok(seen !== null, `Node refused a head the lean reader took: ${JSON.stringify(text)}`);
+      compared += 1;
+      assert.equal(seen.method, v.head.method);
+      assert.equal(seen.url, v.head.target);
+      const nodeHeaders = { ...seen.headers };
+      delete nodeHeaders.connection; // added by this test
+      assert.deepEqual(Object.entries(nodeHeaders).sort(), Object.entries(v.head.headers).sort());
+    }), { numRuns: 400 });
+    assert.ok(compared > 100, `only ${compared} heads compared`);
+  });
+});
