@@ -178,8 +178,11 @@ export class LeanResponse extends EventEmitter {
     if (this.head !== null) this.flushHead(socket);
     if (this.chunked) socket.write('0\r\n\r\n', 'latin1');
     this.writableEnded = true;
-    // An empty write carries the callback: it runs once everything before it reached the kernel.
-    socket.write('', 'latin1', () => this.finished());
+    // An empty write carries the callback: it runs once everything before it reached the kernel
+    // (with an error if the socket was destroyed first: 'close' follows then).
+    socket.write('', 'latin1', (err) => {
+      if (!err) this.finished();
+    });
     socket.uncork();
     return this;
   }

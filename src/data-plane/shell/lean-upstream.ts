@@ -85,10 +85,6 @@ export class LeanUpstreamPool {
   ) {}
 
   dispatch(call: LeanUpstreamCall): void {
-    if (this.closed) {
-      call.onError(lostConnection('the sandbox connection pool is closed'));
-      return;
-    }
     const nowMs = this.clock.nowMs();
     let conn: UpstreamConnection | undefined;
     while ((conn = this.idle.pop()) !== undefined) {
@@ -119,6 +115,10 @@ export class LeanUpstreamPool {
       this.run(conn, next);
       return;
     }
+    if (this.closed) {
+      conn.socket.destroy();
+      return;
+    }
     conn.idleUntilMs = this.clock.nowMs() + keepAliveMs;
     this.idle.push(conn);
   }
@@ -135,7 +135,7 @@ export class LeanUpstreamPool {
     const i = this.idle.indexOf(conn);
     if (i >= 0) this.idle.splice(i, 1);
     // A waiting call gets a new connection in the place of the closed one.
-    const next = this.closed ? undefined : this.waiting.shift();
+    const next = this.waiting.shift();
     if (next !== undefined) this.run(this.connect(), next);
   }
 
@@ -148,9 +148,16 @@ export class LeanUpstreamPool {
     return this.open.size;
   }
 
+  /** No sandbox uses this address any more: idle connections go now, busy ones when their call ends. */
   close(): void {
     this.closed = true;
-    for (const call of this.waiting.splice(0)) call.onError(lostConnection('the sandbox connection pool is closed'));
+    for (const conn of this.idle.splice(0)) conn.socket.destroy();
+  }
+
+  /** Shutdown: every connection goes now, and the calls on them fail. */
+  destroy(): void {
+    this.close();
+    for (const call of this.waiting.splice(0)) call.onError(lostConnection('the data plane is shutting down'));
     for (const conn of [...this.open]) conn.socket.destroy();
   }
 

@@ -266,7 +266,7 @@ export class InvocationProxy {
     this.h1.close(() => {}); // stops the timeout-checking timer
     this.lean?.close();
     if (this.leanPoolSweep !== null) clearInterval(this.leanPoolSweep);
-    for (const e of this.leanPools.values()) e.pool.close();
+    for (const e of this.leanPools.values()) e.pool.destroy();
     this.leanPools.clear();
     await Promise.all([...this.pools.values()].map((e) => e.pool.destroy().catch(() => {})));
     this.pools.clear();
