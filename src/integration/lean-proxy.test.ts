@@ -126,6 +126,22 @@ describe('lean HTTP/1.1 path: clients', () => {
     }
   });
 
+  it('a request trickled a byte per write (head and body) is read whole and served', async () => {
+    const c = new RawClient(rig.proxyPort);
+    c.socket.setNoDelay(true);
+    try {
+      const bytes = 'POST /function/f/trickle HTTP/1.1\r\nHost: x\r\nX-Pad: ' + 'p'.repeat(100) + '\r\nContent-Length: 5\r\n\r\nhello';
+      for (const ch of bytes) {
+        c.send(ch);
+        await new Promise((r) => setImmediate(r));
+      }
+      const rs = await c.responses(1);
+      assert.deepEqual(rs.map((r) => [r.status, r.body]), [[200, 'POST /trickle hello']]);
+    } finally {
+      c.close();
+    }
+  });
+
   it('HEAD gets a head only; Connection: close gets its answer and the connection closes', async () => {
     const c = new RawClient(rig.proxyPort);
     try {

@@ -11,6 +11,7 @@
  * ends in chunked; Content-Length; otherwise the body runs to the end of the connection. 1xx
  * answers other than 101 are skipped (the proxy sent no Expect, but a sandbox may send 103).
  */
+import { ByteAccumulator } from './byte-accumulator.js';
 
 /** A head longer than this (as Node's `maxHeaderSize`) is refused. */
 export const responseHeadBytesMax = 16_384;
@@ -57,7 +58,8 @@ function fail(message: string): never {
 export class H1ResponseReader {
   private state: State = 'head';
   /** Bytes of an unfinished head, chunk-size line or trailer section. */
-  private partial: Buffer | null = null;
+  private readonly head = new ByteAccumulator(crlf2.length);
+  private readonly lines = new ByteAccumulator(crlf.length);
   /** Body bytes left of the Content-Length or of the current chunk. */
   private left = 0;
   /** Bytes arrived after the response ended: the connection cannot be reused. */
@@ -80,15 +82,15 @@ export class H1ResponseReader {
     while (buf.length > 0) {
       switch (this.state) {
         case 'head': {
-          const all = this.partial === null ? buf : Buffer.concat([this.partial, buf]);
-          const end = all.indexOf(crlf2);
+          const all = this.head.append(buf);
+          const end = all.indexOf(crlf2, this.head.scanFrom);
           if (end < 0) {
             if (all.length > responseHeadBytesMax) fail(`head longer than ${responseHeadBytesMax} bytes`);
-            this.partial = all;
+            this.head.searchedTo(all.length);
             return;
           }
           if (end > responseHeadBytesMax) fail(`head longer than ${responseHeadBytesMax} bytes`);
-          this.partial = null;
+          this.head.clear();
           buf = all.subarray(end + 4);
           this.onHead(all.toString('latin1', 0, end), sink);
           break;
@@ -213,16 +215,16 @@ export class H1ResponseReader {
 
   /** A CRLF-ended line of the chunked framing; null when it has not all arrived. */
   private line(buf: Buffer, sink: ResponseSink): Buffer | null {
-    const all = this.partial === null ? buf : Buffer.concat([this.partial, buf]);
-    const end = all.indexOf(crlf);
+    const all = this.lines.append(buf);
+    const end = all.indexOf(crlf, this.lines.scanFrom);
     const limit = this.state === 'trailers' ? trailerBytesMax : chunkLineBytesMax;
     if (end < 0) {
       if (all.length > limit) fail('chunk framing line too long');
-      this.partial = all;
+      this.lines.searchedTo(all.length);
       return null;
     }
     if (end > limit) fail('chunk framing line too long');
-    this.partial = null;
+    this.lines.clear();
     const text = all.toString('latin1', 0, end);
     const rest = all.subarray(end + 2);
     if (this.state === 'chunk-crlf') {

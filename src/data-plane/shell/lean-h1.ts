@@ -24,7 +24,8 @@ import type { Socket } from 'node:net';
 import type { Clock } from '../../shared/clock.js';
 import type { Logger } from '../../shared/logger.js';
 import { ErrorCode } from '../../api/types.js';
-import { parseLeanHead, type LeanLimits } from '../core/h1-head.js';
+import { parseLeanHead, type LeanHead, type LeanLimits } from '../core/h1-head.js';
+import { ByteAccumulator } from './byte-accumulator.js';
 import { runGuarded } from './guard.js';
 
 /** Node's default `maxHeaderSize`: a longer head goes to Node, which answers 431. */
@@ -219,6 +220,9 @@ export class LeanResponse extends EventEmitter {
 export class LeanConnection {
   /** Bytes read and not yet consumed (a partial head or body, or a pipelined request). */
   private pending: Buffer | null = null;
+  private readonly gathered = new ByteAccumulator(headEnd.length);
+  /** The head of the request being read, once it is whole (read once while its body arrives). */
+  private head: { head: LeanHead; bodyAt: number } | null = null;
   private current: LeanResponse | null = null;
   /** When the first byte of the request being read arrived (0: none). */
   requestStartMs = 0;
@@ -256,7 +260,7 @@ export class LeanConnection {
     if (this.closed || this.handedOff || this.current !== null) return;
     if (this.requestStartMs > 0) {
       const waitedMs = nowMs - this.requestStartMs;
-      const headDone = this.pending !== null && this.pending.indexOf(headEnd) >= 0;
+      const headDone = this.head !== null;
       if (waitedMs > t.requestTimeoutMs || (!headDone && waitedMs > t.headersTimeoutMs)) this.timedOut();
     } else if (nowMs - this.idleSinceMs > t.keepAliveTimeoutMs) {
       this.socket.destroy();
@@ -301,7 +305,7 @@ export class LeanConnection {
 
   private take(chunk: Buffer): void {
     if (this.pending === null && this.requestStartMs === 0) this.requestStartMs = this.clock.nowMs();
-    this.pending = this.pending === null ? chunk : Buffer.concat([this.pending, chunk]);
+    this.pending = this.gathered.append(chunk);
     this.drive();
   }
 
@@ -309,23 +313,26 @@ export class LeanConnection {
   private drive(): void {
     const buf = this.pending;
     if (buf === null || this.current !== null || this.handedOff) return;
-    const end = buf.indexOf(headEnd);
-    if (end < 0) {
-      if (buf.length > leanHeadBytesMax) this.handOff();
-      return;
+    if (this.head === null) {
+      const end = buf.indexOf(headEnd, this.gathered.scanFrom);
+      if (end < 0) {
+        this.gathered.searchedTo(buf.length);
+        if (buf.length > leanHeadBytesMax) this.handOff();
+        return;
+      }
+      if (end > leanHeadBytesMax) {
+        this.handOff();
+        return;
+      }
+      const verdict = parseLeanHead(buf.toString('latin1', 0, end), this.limits);
+      if (verdict.kind === 'node') {
+        if (this.log.isDebugEnabled()) this.log.debug('proxy.lean_hand_off', { why: verdict.why });
+        this.handOff();
+        return;
+      }
+      this.head = { head: verdict.head, bodyAt: end + 4 };
     }
-    if (end > leanHeadBytesMax) {
-      this.handOff();
-      return;
-    }
-    const verdict = parseLeanHead(buf.toString('latin1', 0, end), this.limits);
-    if (verdict.kind === 'node') {
-      if (this.log.isDebugEnabled()) this.log.debug('proxy.lean_hand_off', { why: verdict.why });
-      this.handOff();
-      return;
-    }
-    const h = verdict.head;
-    const bodyAt = end + 4;
+    const { head: h, bodyAt } = this.head;
     const total = bodyAt + h.contentLength;
     if (buf.length < total) return; // the rest of the body is on its way
     const req = new LeanRequest(h.method, h.target, h.headers as IncomingHttpHeaders, h.contentLength > 0 ? buf.subarray(bodyAt, total) : null);
@@ -333,7 +340,10 @@ export class LeanConnection {
       this.handOff();
       return;
     }
-    this.pending = buf.length > total ? buf.subarray(total) : null;
+    this.head = null;
+    this.gathered.clear();
+    // A pipelined next request starts the gathering anew (its first bytes are not copied).
+    this.pending = buf.length > total ? this.gathered.append(buf.subarray(total)) : null;
     this.requestStartMs = this.pending === null ? 0 : this.clock.nowMs();
     const res = new LeanResponse(this, h.method === 'HEAD', h.keepAlive);
     this.current = res;
@@ -349,6 +359,8 @@ export class LeanConnection {
     this.onGone(this);
     if (this.pending !== null) this.socket.unshift(this.pending);
     this.pending = null;
+    this.head = null;
+    this.gathered.clear();
     this.host.handOff(this.socket);
   }
 
