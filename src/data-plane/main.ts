@@ -62,7 +62,7 @@ export async function startDataPlane(cfg: DataPlaneConfig, log: Logger): Promise
   const proxy = new InvocationProxy(core, cfg, clock, log, runEffects, tls);
   proxy.starting = true;
   const proxyPort = await listen(proxy.server, cfg.proxyPort, cfg.host);
-  const registry = createMetrics(core, () => hub, () => processes);
+  const registry = createMetrics(core, proxy, () => hub, () => processes);
   const stopLoopDelay = registerLoopDelayMetrics(registry);
   const internal = createInternalServer(core, registry, () => link.connected, () => processes?.pids.length ?? 0);
   const internalPort = await listen(internal, cfg.internalPort, cfg.host);
@@ -226,7 +226,7 @@ function closeServer(server: Server | HttpServer): Promise<void> {
   return new Promise((resolve) => server.close(() => resolve()));
 }
 
-function createMetrics(core: DataPlaneCore, hub: () => ProxyHub | null, processes: () => ProxyProcesses | null) {
+function createMetrics(core: DataPlaneCore, proxy: InvocationProxy, hub: () => ProxyHub | null, processes: () => ProxyProcesses | null) {
   const registry = new client.Registry();
   client.collectDefaultMetrics({ register: registry, prefix: 'dirigent_dp_' });
   new client.Gauge({
@@ -255,6 +255,16 @@ function createMetrics(core: DataPlaneCore, hub: () => ProxyHub | null, processe
       this.set({ direction: 'out', unit: 'messages' }, c.messagesOut);
       this.set({ direction: 'in', unit: 'batches' }, c.batchesIn);
       this.set({ direction: 'in', unit: 'messages' }, c.messagesIn);
+    },
+  });
+  new client.Gauge({
+    name: 'dirigent_dp_lean_http', help: "The lean HTTP/1.1 path of this process's invocation port: requests it served, and connections it handed to Node's server by reason",
+    labelNames: ['what'], registers: [registry],
+    collect() {
+      const stats = proxy.leanStats();
+      if (!stats) return;
+      this.set({ what: 'requests' }, stats.requests);
+      for (const [why, n] of stats.handOffs) this.set({ what: `hand_off:${why}` }, n);
     },
   });
   new client.Gauge({

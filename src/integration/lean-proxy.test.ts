@@ -109,6 +109,9 @@ describe('lean HTTP/1.1 path: clients', () => {
       // The first answer came from the lean path, the others from Node's server.
       assert.match(rs[0]!.head, /\r\nconnection: keep-alive\r\n/);
       assert.match(rs[1]!.head, /\r\nConnection: keep-alive\r\n/);
+      const stats = rig.proxy.leanStats()!;
+      assert.ok(stats.requests >= 1);
+      assert.ok((stats.handOffs.get('transfer-encoding') ?? 0) >= 1, JSON.stringify([...stats.handOffs]));
     } finally {
       c.close();
     }

@@ -58,6 +58,12 @@ export interface LeanHost {
   handOff(socket: Socket): void;
 }
 
+/** What the lean path did since start: requests served, and hand-overs to Node by reason. */
+export interface LeanStats {
+  requests: number;
+  handOffs: Map<string, number>;
+}
+
 let dateSecond = -1;
 let dateText = '';
 /** The Date header, formatted once per second. */
@@ -241,6 +247,7 @@ export class LeanConnection {
     private readonly clock: Clock,
     private readonly log: Logger,
     private readonly onGone: (c: LeanConnection) => void,
+    private readonly stats: LeanStats,
   ) {
     this.keepAliveS = Math.max(1, Math.floor(timeouts.keepAliveTimeoutMs / 1000));
     this.idleSinceMs = clock.nowMs();
@@ -317,17 +324,17 @@ export class LeanConnection {
       const end = buf.indexOf(headEnd, this.gathered.scanFrom);
       if (end < 0) {
         this.gathered.searchedTo(buf.length);
-        if (buf.length > leanHeadBytesMax) this.handOff();
+        if (buf.length > leanHeadBytesMax) this.handOff('head size');
         return;
       }
       if (end > leanHeadBytesMax) {
-        this.handOff();
+        this.handOff('head size');
         return;
       }
       const verdict = parseLeanHead(buf.toString('latin1', 0, end), this.limits);
       if (verdict.kind === 'node') {
         if (this.log.isDebugEnabled()) this.log.debug('proxy.lean_hand_off', { why: verdict.why });
-        this.handOff();
+        this.handOff(verdict.why);
         return;
       }
       this.head = { head: verdict.head, bodyAt: end + 4 };
@@ -337,9 +344,10 @@ export class LeanConnection {
     if (buf.length < total) return; // the rest of the body is on its way
     const req = new LeanRequest(h.method, h.target, h.headers as IncomingHttpHeaders, h.contentLength > 0 ? buf.subarray(bodyAt, total) : null);
     if (!this.host.accepts(req)) {
-      this.handOff();
+      this.handOff('route');
       return;
     }
+    this.stats.requests += 1;
     this.head = null;
     this.gathered.clear();
     // A pipelined next request starts the gathering anew (its first bytes are not copied).
@@ -351,7 +359,8 @@ export class LeanConnection {
   }
 
   /** Node's server takes the connection, starting with the bytes not consumed here. */
-  private handOff(): void {
+  private handOff(why: string): void {
+    this.stats.handOffs.set(why, (this.stats.handOffs.get(why) ?? 0) + 1);
     this.handedOff = true;
     this.socket.removeListener('readable', this.onReadable);
     this.socket.removeListener('close', this.onClose);
@@ -375,6 +384,7 @@ export class LeanConnection {
 /** The lean connections of one listener and the sweep that applies their timeouts. */
 export class LeanConnections {
   private readonly open = new Set<LeanConnection>();
+  readonly stats: LeanStats = { requests: 0, handOffs: new Map() };
   private sweep: NodeJS.Timeout | null = null;
 
   constructor(
@@ -391,7 +401,7 @@ export class LeanConnections {
       this.sweep = setInterval(() => runGuarded(this.log, 'timer', 'proxy.lean_sweep', () => this.checkAll()), this.sweepPeriodMs);
       this.sweep.unref();
     }
-    this.open.add(new LeanConnection(socket, first, this.host, this.limits, this.timeouts, this.clock, this.log, (c) => this.open.delete(c)));
+    this.open.add(new LeanConnection(socket, first, this.host, this.limits, this.timeouts, this.clock, this.log, (c) => this.open.delete(c), this.stats));
   }
 
   get size(): number {

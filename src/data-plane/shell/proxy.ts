@@ -35,7 +35,7 @@ import { invocationRoutes, invocationsPrefix, submitAsync, wantsAsync, type Asyn
 import { forwardedFromHeader } from '../async/owner.js';
 import { guarded, runGuarded } from './guard.js';
 import { UpstreamCall, type UpstreamEvents } from './upstream-call.js';
-import { LeanConnections, LeanRequest, type LeanHost, type LeanResponse } from './lean-h1.js';
+import { LeanConnections, LeanRequest, type LeanHost, type LeanResponse, type LeanStats } from './lean-h1.js';
 import { LeanUpstreamCall, LeanUpstreamPool } from './lean-upstream.js';
 import {
   bodyTooLargeCode, ByteLimit, declaredLength, forwardHeaders, hashKeyOf, hasBody, readyCheckHeader, resolveFunction,
@@ -211,6 +211,11 @@ export class InvocationProxy {
       socket.on('error', () => socket.destroy());
       this.h1.emit('connection', socket);
     });
+  }
+
+  /** The lean path's counts (null when it is off: TLS, or `httpParser: node`). */
+  leanStats(): LeanStats | null {
+    return this.lean?.stats ?? null;
   }
 
   /** Starts the request on the sandbox the core assigned (now or after queueing). */
