@@ -88,7 +88,7 @@ export class ControlPlaneCore {
 
   tick(nowMs: number): CpEffect[] {
     this.runDeadlines(nowMs);
-    for (const name of this.s.active) tickFunction(this.s, name, nowMs);
+    for (const name of this.s.takeDue(nowMs)) tickFunction(this.s, name, nowMs);
     reconcileDirty(this.s, nowMs);
     return this.s.flush();
   }

@@ -27,6 +27,8 @@ export interface FnState {
   nextDecisionAtMs: number;
   /** Demand is recorded once per 1 s bucket (Knative scrapes once a second), staggered. */
   nextRecordAtMs: number;
+  /** The tick schedule's bucket this function's next visit is in (CoreState.visitAt); -1: none. */
+  visitBucket: number;
   sandboxIds: Set<string>;
   creating: number;
   ready: number;
@@ -87,6 +89,7 @@ export function newFnState(record: FunctionRecord, nowMs: number, reconstructed:
     lastDecision: null,
     nextDecisionAtMs: nowMs + scaling.tickS * 1000,
     nextRecordAtMs: nowMs,
+    visitBucket: -1,
     sandboxIds: new Set(),
     creating: 0,
     ready: 0,

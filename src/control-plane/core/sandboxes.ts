@@ -234,6 +234,7 @@ export function onSandboxFailed(s: CoreState, sandboxId: string, kind: 'create' 
     fn.failures += 1;
     const backoffMs = Math.min(retryBackoffMsMax, s.config.retryBackoffMs * 2 ** (fn.failures - 1));
     fn.retryAtMs = nowMs + backoffMs;
+    s.visitAt(fn, fn.retryAtMs);
     if (fn.failures >= s.config.failFastAfter) {
       s.routing.failFunction(sb.fn, 'sandbox_failure', `sandbox failed to start: ${reason}`);
     }
@@ -265,6 +266,7 @@ export function onCreationDeadline(s: CoreState, sandboxId: string, nowMs: numbe
   if (!fn) return;
   fn.failures += 1;
   fn.retryAtMs = nowMs + s.config.retryBackoffMs;
+  s.visitAt(fn, fn.retryAtMs);
   s.markDirty(sb.fn);
 }
 

@@ -83,7 +83,10 @@ export function tickFunction(s: CoreState, name: string, nowMs: number): void {
     // Nothing to watch until demand returns. The KPA state is kept: its windows treat the
     // silent gap as zeros, and a fresh state would re-apply the initial-scale hold.
     s.active.delete(name);
+    return;
   }
+  if (!s.active.has(name)) return;
+  s.visitAt(fn, Math.min(fn.nextRecordAtMs, fn.nextDecisionAtMs, fn.retryAtMs > 0 ? fn.retryAtMs : Number.POSITIVE_INFINITY));
 }
 
 export function decide(s: CoreState, fn: FnState, nowMs: number): void {

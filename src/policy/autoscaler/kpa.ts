@@ -9,10 +9,11 @@
  *
  * Invariants: state is plain JSON-serializable data; the decision is always within
  * [spec.min, spec.max]; specs and inputs are never mutated, with one exception: `kpaRecord`
- * consumes the state it is given. It writes the observation into that state's ring in place and
- * returns the new state; the caller keeps only that one. (A copy of the ring per record cost
- * ~6 µs and ~1.5 KB that lived a second, so every young-generation GC copied it: at 24,000 active
- * functions, most of the control plane's GC time.) `kpaDecide` returns a new state and leaves
+ * consumes the state it is given. It writes the observation into that state (its ring and its
+ * fields) in place and returns it; the caller keeps only that one. (A copy of the ring per record
+ * cost ~6 µs and ~1.5 KB that lived a second, so every young-generation GC copied it: at 24,000
+ * active functions, most of the control plane's GC time; a copy of the state object was most of
+ * what was left of a record.) `kpaDecide` returns a new state and leaves
  * the one given untouched.
  * Formulas: reference/workload-and-policies.md §3, reference/dirigent.md §4 (Autoscaler).
  * Must not import anything but `api/` types and `shared/` helpers: no clock, no I/O.
@@ -158,8 +159,8 @@ export function kpaRecord(
   observedConcurrency: number,
   nowMs: number,
 ): KpaState {
-  assert(Number.isFinite(observedConcurrency), `kpaRecord: observed ${observedConcurrency}`);
-  assert(observedConcurrency >= 0, `kpaRecord: observed ${observedConcurrency} < 0`);
+  // Checked before a message is built: this runs for every active function every second.
+  if (!(observedConcurrency >= 0 && Number.isFinite(observedConcurrency))) assert(false, `kpaRecord: observed ${observedConcurrency}`);
   const length = kpaStableBuckets(spec);
   const bucket = Math.floor(nowMs / bucketMs);
   const last = state.lastBucket;
@@ -174,29 +175,22 @@ export function kpaRecord(
   ring.sums[slot] += observedConcurrency;
   ring.counts[slot] += 1;
   const isNewest = last === null || bucket >= last;
-  const demand = observedConcurrency > 0;
-  return {
-    ...state,
-    ring,
-    lastBucket: isNewest ? bucket : last,
-    stableFirstBucket: kpaFirstBucket(state.stableFirstBucket, last, bucket, length),
-    panicFirstBucket: kpaFirstBucket(
-      state.panicFirstBucket,
-      last,
-      bucket,
-      kpaPanicBuckets(spec, length),
-    ),
-    lastDemandBucket: demand
-      ? Math.max(bucket, state.lastDemandBucket ?? bucket)
-      : state.lastDemandBucket,
-    latestObserved: isNewest ? observedConcurrency : state.latestObserved,
-  };
+  // The state is consumed (module header): its fields are updated in place, no copy per record.
+  state.ring = ring;
+  state.stableFirstBucket = kpaFirstBucket(state.stableFirstBucket, last, bucket, length);
+  state.panicFirstBucket = kpaFirstBucket(state.panicFirstBucket, last, bucket, kpaPanicBuckets(spec, length));
+  if (observedConcurrency > 0) state.lastDemandBucket = Math.max(bucket, state.lastDemandBucket ?? bucket);
+  if (isNewest) {
+    state.lastBucket = bucket;
+    state.latestObserved = observedConcurrency;
+  }
+  return state;
 }
 
 /** Sandboxes the requests in flight or queued now need; 0 without a floor or a concurrency limit. */
 function kpaQueueFloor(input: KpaDecideInput): number {
   if (input.queueFloor === undefined || input.concurrency <= 0) return 0;
-  assert(Number.isFinite(input.queueFloor) && input.queueFloor >= 0, `kpaDecide: queueFloor ${input.queueFloor}`);
+  if (!(Number.isFinite(input.queueFloor) && input.queueFloor >= 0)) assert(false, `kpaDecide: queueFloor ${input.queueFloor}`);
   return Math.ceil(input.queueFloor / input.concurrency - ceilEpsilon);
 }
 
@@ -212,8 +206,8 @@ export function kpaDecide(
   input: KpaDecideInput,
 ): { decision: ScaleDecision; state: KpaState } {
   const { spec, readyCount, nowMs } = input;
-  assert(Number.isInteger(readyCount) && readyCount >= 0, `kpaDecide: readyCount ${readyCount}`);
-  assert(spec.min <= spec.max, `kpaDecide: min ${spec.min} > max ${spec.max}`);
+  if (!(Number.isInteger(readyCount) && readyCount >= 0)) assert(false, `kpaDecide: readyCount ${readyCount}`);
+  if (!(spec.min <= spec.max)) assert(false, `kpaDecide: min ${spec.min} > max ${spec.max}`);
   const m = kpaMeasure(state, input);
   const panic = kpaPanicStep(state, spec, m, nowMs);
   const reasons: string[] = [kpaBaseReason(spec, m, panic.panicking)];

@@ -1,0 +1,77 @@
+/**
+ * Goal: the ticker visits an active function when it is due (record, decision, retry), once per
+ * due time, and not at every tick; a newly active function at the next tick; stale entries (a
+ * visit moved earlier, a deleted function) never.
+ * Method: CoreState's schedule in virtual time; then the core: a function with a creation retry
+ * is retried at the first tick after its back-off, and an idle one leaves the schedule.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { silentLogger } from '../../shared/logger.js';
+import { seededRng } from '../../shared/rng.js';
+import { newFnState } from './functions.js';
+import { CoreState, scheduleBucketMs } from './state.js';
+import { config, record } from './testkit.js';
+
+function state(names: string[]): CoreState {
+  const s = new CoreState(config, seededRng(3), silentLogger);
+  for (const n of names) s.functions.set(n, newFnState(record(n, `u-${n}`), 0, false));
+  return s;
+}
+
+describe('tick schedule of active functions', () => {
+  it('a newly active function is visited at the next tick, once', () => {
+    const s = state(['f']);
+    s.markDirty('f');
+    s.markDirty('f');
+    assert.deepEqual(s.takeDue(0), ['f']);
+    assert.deepEqual(s.takeDue(10_000), []);
+  });
+
+  it('a planned visit is due at the first tick at or after its time, not before', () => {
+    const s = state(['f']);
+    s.visitAt(s.functions.get('f')!, 1_010);
+    // Buckets are scheduleBucketMs wide, and a visit is never early: 1,010 falls in the bucket from 1,050.
+    assert.equal(scheduleBucketMs, 50);
+    assert.deepEqual(s.takeDue(1_000), []);
+    assert.deepEqual(s.takeDue(1_049), []);
+    assert.deepEqual(s.takeDue(1_050), ['f']);
+    assert.deepEqual(s.takeDue(5_000), []);
+  });
+
+  it('the earlier of two planned visits wins; the later entry is skipped', () => {
+    const s = state(['f', 'g']);
+    const f = s.functions.get('f')!;
+    s.visitAt(f, 2_000);
+    s.visitAt(f, 500); // moved earlier
+    s.visitAt(f, 3_000); // later: ignored
+    s.visitAt(s.functions.get('g')!, 2_000);
+    assert.deepEqual(s.takeDue(600), ['f']);
+    assert.deepEqual(s.takeDue(2_000), ['g']);
+    assert.deepEqual(s.takeDue(4_000), []);
+  });
+
+  it('a deleted function, or one re-created under its name, is not visited for the old entry', () => {
+    const s = state(['f']);
+    s.visitAt(s.functions.get('f')!, 100);
+    s.functions.delete('f');
+    assert.deepEqual(s.takeDue(1_000), []);
+    s.functions.set('f', newFnState(record('f', 'u-2'), 1_000, false));
+    s.visitAt(s.functions.get('f')!, 1_200);
+    assert.deepEqual(s.takeDue(1_100), []);
+    assert.deepEqual(s.takeDue(1_200), ['f']);
+  });
+
+  it('10,000 active functions, each due once a second: a tick 50 ms after a full one visits about 1/20 of them', () => {
+    const names = Array.from({ length: 10_000 }, (_, i) => `f${i}`);
+    const s = state(names);
+    for (const n of names) s.markDirty(n);
+    assert.equal(s.takeDue(0).length, 10_000);
+    // Each visit plans the next one a second later, staggered as their records are.
+    names.forEach((n, i) => s.visitAt(s.functions.get(n)!, 1_000 + (i % 1_000)));
+    assert.equal(s.takeDue(999).length, 0);
+    assert.equal(s.takeDue(1_000).length, 10); // due at exactly 1,000
+    assert.equal(s.takeDue(1_050).length, 500); // due in (1,000, 1,050]: 1/20 of them
+    assert.equal(s.takeDue(1_050).length, 0);
+  });
+});
