@@ -118,8 +118,13 @@ export const controlPlaneDefaults = Object.freeze({
   placement: 'kubernetes' as 'kubernetes' | 'random' | 'round-robin',
   /** A worker silent for this long is unschedulable and its sandboxes are replaced. */
   heartbeatTimeoutMs: 3_000,
-  /** How often the health monitor and reconciler look at the cluster. */
-  monitorPeriodMs: 250,
+  /**
+   * How often the health monitor and reconciler look at the cluster. A tick visits only the
+   * functions due then (their record, decision or retry), so a short period spreads that work
+   * into short pieces: at 3,000 cold starts/s (24,000 active functions) a 250 ms tick held the
+   * loop up to 40-60 ms, a 50 ms one under 30 ms, for the same CPU.
+   */
+  monitorPeriodMs: 50,
   /** A creation with no answer from the worker after this long counts as failed. */
   creationTimeoutMs: 30_000,
   /**
