@@ -46,6 +46,16 @@ class RawClient {
   }
 }
 
+/** Runs `body` with a raw client on `port`, closed afterwards (also when the body throws). */
+async function withClient(port: number, body: (c: RawClient) => Promise<void>): Promise<void> {
+  const c = new RawClient(port);
+  try {
+    await body(c);
+  } finally {
+    c.close();
+  }
+}
+
 /** Splits a byte stream of HTTP/1.1 responses (Content-Length, chunked, or no body for HEAD). */
 function parseResponses(text: string, headOnly = false): { status: number; head: string; body: string }[] {
   const out: { status: number; head: string; body: string }[] = [];
@@ -97,8 +107,7 @@ describe('lean HTTP/1.1 path: clients', () => {
   });
 
   it('keep-alive: a lean request, a chunked one (Node takes the connection over), then another, each answered', async () => {
-    const c = new RawClient(rig.proxyPort);
-    try {
+    await withClient(rig.proxyPort, async (c) => {
       c.send('GET /function/f/one HTTP/1.1\r\nHost: x\r\n\r\n');
       await c.responses(1);
       c.send('POST /function/f/two HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n');
@@ -112,27 +121,21 @@ describe('lean HTTP/1.1 path: clients', () => {
       const stats = rig.proxy.leanStats()!;
       assert.ok(stats.requests >= 1);
       assert.ok((stats.handOffs.get('transfer-encoding') ?? 0) >= 1, JSON.stringify([...stats.handOffs]));
-    } finally {
-      c.close();
-    }
+    });
   });
 
   it('pipelined requests in one write, and a lean request followed in the same write by one Node must read', async () => {
-    const c = new RawClient(rig.proxyPort);
-    try {
+    await withClient(rig.proxyPort, async (c) => {
       c.send('GET /function/f/a HTTP/1.1\r\nHost: x\r\n\r\nPOST /function/f/b HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nxyz' +
         'POST /function/f/c HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\nok');
       const rs = (await c.responses(3)).filter((r) => r.status !== 100);
       assert.deepEqual(rs.map((r) => r.body), ['GET /a ', 'POST /b xyz', 'POST /c ok']);
-    } finally {
-      c.close();
-    }
+    });
   });
 
   it('a request trickled a byte per write (head and body) is read whole and served', async () => {
-    const c = new RawClient(rig.proxyPort);
-    c.socket.setNoDelay(true);
-    try {
+    await withClient(rig.proxyPort, async (c) => {
+      c.socket.setNoDelay(true);
       const bytes = 'POST /function/f/trickle HTTP/1.1\r\nHost: x\r\nX-Pad: ' + 'p'.repeat(100) + '\r\nContent-Length: 5\r\n\r\nhello';
       for (const ch of bytes) {
         c.send(ch);
@@ -140,14 +143,11 @@ describe('lean HTTP/1.1 path: clients', () => {
       }
       const rs = await c.responses(1);
       assert.deepEqual(rs.map((r) => [r.status, r.body]), [[200, 'POST /trickle hello']]);
-    } finally {
-      c.close();
-    }
+    });
   });
 
   it('HEAD gets a head only; Connection: close gets its answer and the connection closes', async () => {
-    const c = new RawClient(rig.proxyPort);
-    try {
+    await withClient(rig.proxyPort, async (c) => {
       c.send('HEAD /function/f/h HTTP/1.1\r\nHost: x\r\n\r\n');
       await waitFor(() => c.text.includes('\r\n\r\n'), 5_000, 'HEAD answer');
       c.send('GET /function/f/last HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
@@ -156,14 +156,11 @@ describe('lean HTTP/1.1 path: clients', () => {
       assert.match(heads[0]!, /^HTTP\/1\.1 200 /);
       assert.match(heads[1]!, /^HTTP\/1\.1 200 [^]*connection: close/);
       assert.equal(parseResponses(c.text.slice(c.text.indexOf('\r\n\r\n') + 4))[0]!.body, 'GET /last ');
-    } finally {
-      c.close();
-    }
+    });
   });
 
   it('forwards the headers Node\'s path forwards: hop-by-hop dropped, Host as x-forwarded-host, the sandbox id set by the proxy', async () => {
-    const c = new RawClient(rig.proxyPort);
-    try {
+    await withClient(rig.proxyPort, async (c) => {
       c.send('GET /function/f/h HTTP/1.1\r\nHost: f.example\r\nX-Forwarded-Host: evil\r\nX-Dirigent-Sandbox: fake\r\n' +
         'Keep-Alive: timeout=9\r\nConnection: keep-alive\r\nTE: trailers\r\nX-Dirigent-Attempt: 7\r\nX-Custom: one\r\n\r\n');
       await c.responses(1);
@@ -175,33 +172,25 @@ describe('lean HTTP/1.1 path: clients', () => {
       assert.equal(seen.te, undefined);
       assert.equal(seen['x-dirigent-attempt'], undefined);
       assert.equal(seen.host, `127.0.0.1:${rig.upstreamPort}`);
-    } finally {
-      c.close();
-    }
+    });
   });
 
   it('a body that does not arrive within the request timeout gets 408 and the connection closes; the sandbox sees nothing', async () => {
-    const c = new RawClient(rig.proxyPort);
-    try {
+    await withClient(rig.proxyPort, async (c) => {
       c.send('POST /function/f/slow HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabcd');
       await waitFor(() => c.closed, 5_000, 'closed after the request timeout');
       assert.match(c.text, /^HTTP\/1\.1 408 /);
       assert.match(c.text, /"code":"request_timeout"/);
       assert.equal(rig.upstreamSeen.length, 0);
-    } finally {
-      c.close();
-    }
+    });
   });
 
   it('an idle keep-alive connection is closed after the keep-alive timeout', async () => {
-    const c = new RawClient(rig.proxyPort);
-    try {
+    await withClient(rig.proxyPort, async (c) => {
       c.send('GET /function/f/idle HTTP/1.1\r\nHost: x\r\n\r\n');
       await c.responses(1);
       await waitFor(() => c.closed, 5_000, 'idle connection closed');
-    } finally {
-      c.close();
-    }
+    });
   });
 });
 
