@@ -14,6 +14,12 @@
  * a bodiless idempotent request whose connection closed before any answer is tried again too.
  *
  * With a certificate the listener speaks TLS instead, and ALPN (h2, http/1.1) picks the server.
+ *
+ * A plain HTTP/1.1 connection starts on the lean path (shell/lean-h1, issue 12 part 2): the
+ * requests of the hot path (no body or a small Content-Length one) are read without Node's HTTP
+ * server and sent to the sandbox over the lean client (shell/lean-upstream); the first request
+ * it does not take hands the connection to Node's server. Both paths meet in `invoke`, so
+ * routing, tokens, queueing, deadlines and retries are one code.
  */
 import { createServer as createH1Server, type IncomingMessage, type ServerResponse } from 'node:http';
 import { createServer as createH2Server } from 'node:http2';
