@@ -91,6 +91,7 @@ describe('sandbox response reader', () => {
     const both = feedIn('HTTP/1.1 200 OK\r\nContent-Length: 100\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n', []);
     assert.equal(both.body.toString(), 'ok');
     assert.equal(both.heads[0]!.keepAlive, false);
+    assert.equal(both.heads[0]!.headers['content-length'], undefined, 'the ignored length is not relayed');
   });
 
   it('bytes after the response mark the connection as not reusable', () => {

@@ -196,8 +196,12 @@ export class H1ResponseReader {
       if (statusCode === 101) fail('101 Switching Protocols to a request that asked for none');
       return; // an interim answer: the real head follows
     }
-    // Transfer-Encoding beside Content-Length: the length is ignored, and the connection is not reused.
-    if (teSeen && length >= 0) close = true;
+    // Transfer-Encoding beside Content-Length (RFC 9112 §6.3): the length is ignored and not
+    // relayed (the client would wait for bytes that never come), and the connection is not reused.
+    if (teSeen && length >= 0) {
+      close = true;
+      delete headers['content-length'];
+    }
     sink.head({ statusCode, headers, keepAlive: !close, keepAliveTimeoutMs });
     if (this.isHeadRequest || statusCode === 204 || statusCode === 304) {
       this.finish(sink);
