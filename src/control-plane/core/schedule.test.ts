@@ -11,7 +11,7 @@ import { silentLogger } from '../../shared/logger.js';
 import { seededRng } from '../../shared/rng.js';
 import { newFnState } from './functions.js';
 import { CoreState, scheduleBucketMs } from './state.js';
-import { config, record } from './testkit.js';
+import { config, core, record } from './testkit.js';
 
 function state(names: string[]): CoreState {
   const s = new CoreState(config, seededRng(3), silentLogger);
@@ -73,5 +73,16 @@ describe('tick schedule of active functions', () => {
     assert.equal(s.takeDue(1_000).length, 10); // due at exactly 1,000
     assert.equal(s.takeDue(1_050).length, 500); // due in (1,000, 1,050]: 1/20 of them
     assert.equal(s.takeDue(1_050).length, 0);
+  });
+});
+
+describe('a registered function nobody invokes', () => {
+  it('is ticked and its zero demand recorded, and it still holds no autoscaler window', () => {
+    const cp = core();
+    cp.handle({ kind: 'function_upserted', record: record('f', 'u1') }, 0);
+    for (let t = 50; t <= 5_000; t += 50) cp.tick(t);
+    const fn = cp.functions.get('f')!;
+    assert.ok(fn.kpa.lastBucket !== null, 'recorded');
+    assert.equal(fn.kpa.ring.bucketIds.length, 0);
   });
 });

@@ -476,3 +476,40 @@ test('property: the queue floor only raises the decision, and never past max', (
       if (concurrency > 0) assert.ok(floored >= Math.min(max, Math.ceil(floor / concurrency)));
     }));
 });
+
+test('zeros recorded into a window never observed allocate none; every decision is the one an allocated window gives', () => {
+  // Goal: a registered function the CP ticks but nobody invokes holds no window (three arrays of
+  // stableWindowS slots), and that changes no decision. Method: the same random history on a
+  // fresh state and on one whose ring was allocated up front; equal decisions at every step.
+  fc.assert(
+    fc.property(specArb, fc.integer({ min: 0, max: 20 }), fc.array(stepArb, { maxLength: 40 }), (spec, zeros, steps) => {
+      let fresh = kpaInitialState(spec, t0Ms);
+      const length = spec.stableWindowS;
+      let allocated: KpaState = {
+        ...kpaInitialState(spec, t0Ms),
+        ring: { bucketIds: new Array<number>(length).fill(-1), sums: new Array<number>(length).fill(0), counts: new Array<number>(length).fill(0) },
+      };
+      let nowMs = t0Ms;
+      for (let i = 0; i < zeros; i++, nowMs += 1000) {
+        fresh = kpaRecord(fresh, spec, 0, nowMs);
+        allocated = kpaRecord(allocated, spec, 0, nowMs);
+      }
+      assert.equal(fresh.ring.bucketIds.length, 0, 'zeros allocated a window');
+      for (const step of steps) {
+        nowMs += step.advanceMs;
+        if (step.observed !== null) {
+          fresh = kpaRecord(fresh, spec, step.observed, nowMs);
+          allocated = kpaRecord(allocated, spec, step.observed, nowMs);
+        }
+        if (!step.decide) continue;
+        const input = { spec, concurrency: 1, readyCount: step.ready, nowMs };
+        const a = kpaDecide(fresh, input);
+        const b = kpaDecide(allocated, input);
+        assert.deepEqual(a.decision, b.decision);
+        fresh = a.state;
+        allocated = b.state;
+      }
+    }),
+    { numRuns: 300 },
+  );
+});

@@ -63,6 +63,8 @@ export interface KpaState {
   /** After a failover: no scale-down below the ready count until then; null otherwise. */
   noScaleDownUntilMs: number | null;
   ring: KpaRing;
+  /** Zero records in the newest bucket while `ring` is still the empty one (see kpaRecord). */
+  unobservedZeros: number;
   /** Newest bucket written; null before the first record. */
   lastBucket: number | null;
   /** First bucket of the current stable / panic series; reset after a window with no record. */
@@ -134,6 +136,7 @@ export function kpaInitialState(
     initialHoldUntilMs: reconstructed ? nowMs : nowMs + stableMs,
     noScaleDownUntilMs: reconstructed ? nowMs + stableMs : null,
     ring: unobservedRing,
+    unobservedZeros: 0,
     lastBucket: null,
     stableFirstBucket: null,
     panicFirstBucket: null,
@@ -165,18 +168,29 @@ export function kpaRecord(
   const bucket = Math.floor(nowMs / bucketMs);
   const last = state.lastBucket;
   if (last !== null && bucket <= last - length) return state;
-  const ring = kpaRingFor(state.ring, length, last);
-  const slot = kpaSlot(bucket, length);
-  if (ring.bucketIds[slot] !== bucket) {
-    ring.bucketIds[slot] = bucket;
-    ring.sums[slot] = 0;
-    ring.counts[slot] = 0;
-  }
-  ring.sums[slot] += observedConcurrency;
-  ring.counts[slot] += 1;
   const isNewest = last === null || bucket >= last;
+  const unobserved = state.ring.bucketIds.length === 0;
+  if (observedConcurrency === 0 && unobserved) {
+    // A zero into a window never observed changes no average (an empty window reads 0, as a
+    // window of zeros does), so the window is allocated by the first demand, not by the CP's
+    // first tick of a function nobody has invoked. Only the zeros of the newest bucket are
+    // counted: a demand recorded later in that bucket is averaged with them.
+    if (last === null || bucket > last) state.unobservedZeros = 1;
+    else if (bucket === last) state.unobservedZeros += 1;
+  } else {
+    const ring = kpaRingFor(state.ring, length, last);
+    const slot = kpaSlot(bucket, length);
+    if (ring.bucketIds[slot] !== bucket) {
+      ring.bucketIds[slot] = bucket;
+      ring.sums[slot] = 0;
+      ring.counts[slot] = unobserved && bucket === last ? state.unobservedZeros : 0;
+    }
+    ring.sums[slot] += observedConcurrency;
+    ring.counts[slot] += 1;
+    state.ring = ring;
+    state.unobservedZeros = 0;
+  }
   // The state is consumed (module header): its fields are updated in place, no copy per record.
-  state.ring = ring;
   state.stableFirstBucket = kpaFirstBucket(state.stableFirstBucket, last, bucket, length);
   state.panicFirstBucket = kpaFirstBucket(state.panicFirstBucket, last, bucket, kpaPanicBuckets(spec, length));
   if (observedConcurrency > 0) state.lastDemandBucket = Math.max(bucket, state.lastDemandBucket ?? bucket);
