@@ -120,11 +120,11 @@ export const controlPlaneDefaults = Object.freeze({
   heartbeatTimeoutMs: 3_000,
   /**
    * How often the health monitor and reconciler look at the cluster. A tick visits only the
-   * functions due then (their record, decision or retry), so a short period spreads that work
-   * into short pieces: at 3,000 cold starts/s (24,000 active functions) a 250 ms tick held the
-   * loop up to 40-60 ms, a 50 ms one under 30 ms, for the same CPU.
+   * functions due then (their record, decision or retry). 50 ms cut the longest CP stalls at
+   * 3,000 cold starts/s (41-62 -> 28-29 ms), but after a leader kill the first cold start then
+   * took ~3.1 s in two of three runs against ~2.1 s at 250 ms (cause not found yet): 250 stays.
    */
-  monitorPeriodMs: 50,
+  monitorPeriodMs: 250,
   /** A creation with no answer from the worker after this long counts as failed. */
   creationTimeoutMs: 30_000,
   /**
