@@ -124,17 +124,18 @@ async function createKeyed(ctx: RequestContext, bare: FunctionSpec, namespace: s
 export async function functionItem(ctx: RequestContext, segment: string): Promise<void> {
   const { key, name, namespace } = resolveItem(ctx, segment);
   const b = ctx.backend;
-  const notFound = new HttpError(404, 'not_found', `function ${name} not found in namespace ${namespace}`, 'name');
+  // Built only when thrown: an Error captures a stack trace, a cost every DELETE paid.
+  const notFound = (): HttpError => new HttpError(404, 'not_found', `function ${name} not found in namespace ${namespace}`, 'name');
   if (ctx.method === 'GET') {
     requireScope(ctx.principal, 'function.read', 'read functions');
     const item = b.getFunction(key);
-    if (!item) throw notFound;
+    if (!item) throw notFound();
     return sendJson(ctx.res, 200, present(item));
   }
   if (ctx.method !== 'DELETE' && ctx.method !== 'PATCH') throw methodNotAllowed(ctx.method, `/v1/functions/${segment}`);
   requireScope(ctx.principal, 'function.write', 'change or delete functions');
   if (ctx.method === 'DELETE') {
-    if (!(await b.deleteFunction(key))) throw notFound;
+    if (!(await b.deleteFunction(key))) throw notFound();
     return noContent(ctx.res);
   }
   const body = takeNamespace(await readJson(ctx));
@@ -143,7 +144,7 @@ export async function functionItem(ctx: RequestContext, segment: string): Promis
     throw new HttpError(400, 'invalid_field', `namespace cannot change (it is ${namespace}), got ${body.value.namespace}`, 'namespace');
   }
   const found = await b.updateFunction(key, (current) => patched(ctx, current, body.value.rest, namespace));
-  if (!found) throw notFound;
+  if (!found) throw notFound();
   sendJson(ctx.res, 200, presentOrGone(ctx, key));
 }
 

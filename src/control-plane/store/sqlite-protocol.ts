@@ -1,6 +1,7 @@
 /**
  * @module control-plane/store/sqlite-protocol
- * Messages between `SqliteStore` (CP thread) and `sqlite-thread` (its worker_thread).
+ * Messages between `SqliteStore` (CP thread) and `sqlite-thread` (its worker_thread). The CP
+ * posts the requests of one event-loop turn as one array, in order.
  */
 
 export type StoreRequest = { seq: number } & (

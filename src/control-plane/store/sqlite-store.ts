@@ -18,6 +18,8 @@ export class SqliteStore implements Store {
   private readonly thread: Worker;
   private readonly pending = new Map<number, Pending>();
   private seq = 0;
+  /** Requests of this event-loop turn, posted to the thread together (one message per turn). */
+  private outbox: StoreRequest[] = [];
   private failure: Error | null = null;
   private commits = 0;
   private writes = 0;
@@ -93,9 +95,18 @@ export class SqliteStore implements Store {
     const seq = this.seq;
     return new Promise((resolve, reject) => {
       this.pending.set(seq, { resolve, reject });
-      this.thread.postMessage({ ...body, seq } as StoreRequest);
+      if (this.outbox.length === 0) setImmediate(this.flush);
+      this.outbox.push({ ...body, seq } as StoreRequest);
     });
   }
+
+  /** A cross-thread message costs about as much as a small write: one per turn, not per write. */
+  private readonly flush = (): void => {
+    const requests = this.outbox;
+    this.outbox = [];
+    if (this.failure) return; // failAll rejected them
+    this.thread.postMessage(requests);
+  };
 
   /** Commits and the writes they carried since start (commits per second vs writes per second). */
   stats(): { commits: number; writes: number } {

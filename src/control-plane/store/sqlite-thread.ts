@@ -90,20 +90,24 @@ function load(seq: number): void {
   reply({ seq, ok: true, contents: { functions, workers, dataPlanes, tokens: bodies('tokens'), namespaces: bodies('namespaces') } });
 }
 
-port.on('message', (req: StoreRequest) => {
-  if (req.op === 'load') {
-    commit();
-    return load(req.seq);
+/** The requests of one CP event-loop turn, in order. */
+port.on('message', (requests: StoreRequest[]) => {
+  for (const req of requests) {
+    if (req.op === 'load') {
+      commit();
+      load(req.seq);
+      continue;
+    }
+    if (req.op === 'close') {
+      commit();
+      db.close();
+      reply({ seq: req.seq, ok: true });
+      port.close();
+      return;
+    }
+    queue.push(req);
   }
-  if (req.op === 'close') {
-    commit();
-    db.close();
-    reply({ seq: req.seq, ok: true });
-    port.close();
-    return;
-  }
-  queue.push(req);
-  if (!scheduled) {
+  if (!scheduled && queue.length > 0) {
     scheduled = true;
     setImmediate(commit);
   }
