@@ -6,7 +6,6 @@
  */
 import assert from 'node:assert/strict';
 import { Agent, request } from 'node:http';
-import { connect } from 'node:net';
 import { describe, it } from 'node:test';
 import type { FunctionSpec } from '../../api/types.js';
 import { scalingDefaults } from '../../config/defaults.js';
@@ -123,42 +122,6 @@ describe('emulated responder', () => {
         assert.equal(ports.size, 1, 'one connection served all three requests');
       } finally {
         agent.destroy();
-      }
-    }),
-  );
-
-  it('serves plain and chunked requests on one connection (lean path, then Node after the hand-over)', opts, () =>
-    withResponder(async (responder) => {
-      const socket = connect(responder.port, responder.host);
-      try {
-        let text = '';
-        socket.on('data', (d: Buffer) => { text += d.toString('latin1'); });
-        const answers = (n: number) => new Promise<string[]>((resolve, reject) => {
-          const check = () => {
-            const heads = text.split('HTTP/1.1 ').slice(1);
-            if (heads.length >= n && text.endsWith('}')) resolve(heads);
-          };
-          socket.on('data', check);
-          socket.once('error', reject);
-          check();
-        });
-        socket.write('GET / HTTP/1.1\r\nHost: x\r\nx-dirigent-sandbox: sb-lean\r\n\r\n');
-        const [first] = await answers(1);
-        assert.match(first!, /^200 /);
-        assert.match(first!, /\{"sandbox":"sb-lean","durationMs":0\}$/);
-        // Chunked bodies are not read on the lean path: Node's server takes the connection.
-        socket.write('POST / HTTP/1.1\r\nHost: x\r\nx-dirigent-sandbox: sb-node\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n');
-        const both = await answers(2);
-        assert.equal(responder.leanStats.requests, 1);
-        assert.equal(responder.leanStats.handOffs.size, 1, 'one hand-over, for the chunked body');
-        assert.match(both[1]!, /^200 /);
-        assert.match(both[1]!, /\{"sandbox":"sb-node","durationMs":0\}$/);
-        socket.write('GET / HTTP/1.1\r\nHost: x\r\nx-emulated-duration-ms: soon\r\n\r\n');
-        const three = await answers(3);
-        assert.match(three[2]!, /^400 /);
-        assert.match(three[2]!, /"field":"x-emulated-duration-ms"/);
-      } finally {
-        socket.destroy();
       }
     }),
   );

@@ -7,21 +7,13 @@
  * Scale is the point: one process will emulate 10,000 workers, so a sandbox costs one map entry
  * (plus one timer while it is being created) and all runtimes share one responder server.
  * An emulated sandbox never crashes by itself; `crash()` lets tests and simulations say it did.
- *
- * The responder stands in for the functions, so it should cost next to nothing beside the
- * platform it is measured with on the same cores: plain HTTP/1.1 requests are read and answered
- * by the lean path (shared/http1/lean-h1), and any other request (a chunked or large body,
- * HTTP/1.0, Expect...) hands its connection to Node's HTTP server, which answers the same way.
  */
-import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { createServer as createNetServer, type AddressInfo, type Server as NetServer, type Socket } from 'node:net';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { ErrorCode, Header, type ApiErrorBody } from '../../api/types.js';
 import { functionLimits } from '../../config/defaults.js';
 import { assert } from '../../shared/assert.js';
 import type { Clock } from '../../shared/clock.js';
-import { systemClock } from '../../shared/clock.js';
-import { LeanConnections, type LeanHost, type LeanRequest, type LeanResponse, type LeanStats } from '../../shared/http1/lean-h1.js';
-import { silentLogger, type Logger } from '../../shared/logger.js';
 import type {
   CreateResult,
   ExitListener,
@@ -38,21 +30,12 @@ const emulatedDurationMsMax = functionLimits.timeoutMs[1];
  * client side closes first and never sends into a socket the server is closing.
  */
 const responderKeepAliveMs = 65_000;
-/** Node's defaults for a server's header and request timeouts, kept on the lean path. */
-const responderHeadersTimeoutMs = 60_000;
-const responderRequestTimeoutMs = 300_000;
-/** How often the lean path checks its connections' timeouts. */
-const responderSweepPeriodMs = 5_000;
-/** Bodies up to this size are read whole on the lean path; larger ones stream through Node's server. */
-const responderLeanBodyBytesMax = 65_536;
 
 export interface EmulatedResponder {
   readonly host: string;
   readonly port: number;
   /** host:port, the address of every emulated sandbox using this responder. */
   readonly address: string;
-  /** Requests the lean path served, and connections it handed to Node's server by reason. */
-  readonly leanStats: LeanStats;
   close(): Promise<void>;
 }
 
@@ -77,37 +60,9 @@ export function createEmulatedRuntime(opts: EmulatedRuntimeOptions): EmulatedRun
 export function startEmulatedResponder(opts: {
   host: string;
   port: number; // 0 = ephemeral
-  log?: Logger;
 }): Promise<EmulatedResponder> {
-  const log = opts.log ?? silentLogger;
-  // Node's server never listens: it is handed the connections the lean path does not serve.
-  const node = createServer({ keepAlive: true, noDelay: true }, respondEmulated);
-  node.keepAliveTimeout = responderKeepAliveMs;
-  node.headersTimeout = responderHeadersTimeoutMs;
-  node.requestTimeout = responderRequestTimeoutMs;
-  node.emit('listening'); // starts the check of its header and request timeouts
-  const host: LeanHost = {
-    accepts: () => true,
-    serve: respondEmulatedLean,
-    handOff: (socket) => node.emit('connection', socket),
-  };
-  const lean = new LeanConnections(host, {
-    limits: { bodyBytesMax: responderLeanBodyBytesMax },
-    timeouts: { headersTimeoutMs: responderHeadersTimeoutMs, requestTimeoutMs: responderRequestTimeoutMs, keepAliveTimeoutMs: responderKeepAliveMs },
-    sweepPeriodMs: responderSweepPeriodMs,
-    logPrefix: 'emulated',
-    guard: (kind, event, fn) => {
-      try {
-        fn();
-      } catch (err) {
-        log.error(`emulated.${kind}_failed`, { event, error: err instanceof Error ? err.message : String(err) });
-      }
-    },
-  }, systemClock, log);
-  const server = createNetServer({ noDelay: true }, (socket: Socket) => {
-    socket.on('error', () => socket.destroy()); // a peer's reset; the sandbox answer is lost with it
-    lean.accept(socket, null);
-  });
+  const server = createServer({ keepAlive: true, noDelay: true }, respondEmulated);
+  server.keepAliveTimeout = responderKeepAliveMs;
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen({ host: opts.host, port: opts.port }, () => {
@@ -117,8 +72,7 @@ export function startEmulatedResponder(opts: {
         host: opts.host,
         port,
         address: `${opts.host}:${port}`,
-        leanStats: lean.stats,
-        close: () => closeResponder(server, lean, node),
+        close: () => closeResponder(server),
       });
     });
   });
@@ -200,39 +154,29 @@ class EmulatedSandboxRuntime implements EmulatedRuntime {
   }
 }
 
-/** The answer both paths give: 200 {"sandbox", "durationMs"} after the sleep; 400 for a bad header. */
-type EmulatedAnswer = ServerResponse | LeanResponse;
-
-function answer(headers: IncomingHttpHeaders, res: EmulatedAnswer): void {
-  const sandboxHeader = headers[Header.sandbox];
-  const sandbox = typeof sandboxHeader === 'string' ? sandboxHeader : null;
-  const duration = parseEmulatedDurationMs(headers[Header.emulatedDurationMs]);
-  if (!duration.ok) {
-    respondEmulatedJson(res, 400, duration.error);
-    return;
-  }
-  const body = { sandbox, durationMs: duration.durationMs };
-  if (duration.durationMs === 0) {
-    respondEmulatedJson(res, 200, body);
-    return;
-  }
-  const timer = setTimeout(() => respondEmulatedJson(res, 200, body), duration.durationMs);
-  res.once('close', () => clearTimeout(timer)); // the client gave up: free the timer now
-}
-
-/** A request the lean path read whole (its body, if any, is already consumed). */
-function respondEmulatedLean(req: LeanRequest, res: LeanResponse): void {
-  answer(req.headers, res);
-}
-
-/** A request on Node's server: answered once its body is drained. */
+/** 200 {"sandbox", "durationMs"} after the requested sleep; 400 when the header is bad. */
 function respondEmulated(req: IncomingMessage, res: ServerResponse): void {
+  const sandboxHeader = req.headers[Header.sandbox];
+  const sandbox = typeof sandboxHeader === 'string' ? sandboxHeader : null;
+  const duration = parseEmulatedDurationMs(req.headers[Header.emulatedDurationMs]);
   req.on('error', () => res.destroy());
-  req.once('end', () => answer(req.headers, res));
+  req.once('end', () => {
+    if (!duration.ok) {
+      respondEmulatedJson(res, 400, duration.error);
+      return;
+    }
+    const body = { sandbox, durationMs: duration.durationMs };
+    if (duration.durationMs === 0) {
+      respondEmulatedJson(res, 200, body);
+      return;
+    }
+    const timer = setTimeout(() => respondEmulatedJson(res, 200, body), duration.durationMs);
+    res.once('close', () => clearTimeout(timer)); // the client gave up: free the timer now
+  });
   req.resume(); // drain the body: a keep-alive connection is reusable only once it is read
 }
 
-function respondEmulatedJson(res: EmulatedAnswer, status: number, body: unknown): void {
+function respondEmulatedJson(res: ServerResponse, status: number, body: unknown): void {
   const text = JSON.stringify(body);
   res.writeHead(status, {
     'content-type': 'application/json',
@@ -261,12 +205,9 @@ export function parseEmulatedDurationMs(value: string | string[] | undefined): D
   };
 }
 
-function closeResponder(server: NetServer, lean: LeanConnections, node: Server): Promise<void> {
+function closeResponder(server: Server): Promise<void> {
   return new Promise((resolve) => {
     server.close(() => resolve());
-    // Idle keep-alive sockets would hold close() for 65 s.
-    lean.close();
-    node.closeAllConnections();
-    node.close();
+    server.closeAllConnections(); // idle keep-alive sockets would hold close() for 65 s
   });
 }

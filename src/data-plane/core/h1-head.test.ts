@@ -3,7 +3,7 @@
  * request whose framing or form it does not fully understand to Node's server (never guessing).
  * Method: examples per rule, and a property over generated heads (fast-check): a head built from
  * valid parts reads back exactly; any head with one part made invalid is never lean. The shell
- * test (shared/http1/lean-h1.test.ts) checks the accepted heads against Node's own parser.
+ * test (shell/lean-h1.test.ts) checks the accepted heads against Node's own parser.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';

@@ -1,7 +1,6 @@
 /**
- * @module shared/http1/lean-h1
- * The lean HTTP/1.1 server path (issue 12, part 2): the DP's invocation port and the emulated
- * sandboxes' responder: a connection reads request
+ * @module data-plane/shell/lean-h1
+ * The lean HTTP/1.1 path of the invocation port (issue 12, part 2): a connection reads request
  * heads itself (core/h1-head) and answers through a small response object that writes the head
  * and the first body chunk in one socket write. Per request it allocates a request record and a
  * response emitter, not Node's IncomingMessage/ServerResponse streams, parser callbacks and
@@ -22,11 +21,12 @@
 import { EventEmitter } from 'node:events';
 import { STATUS_CODES, type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http';
 import type { Socket } from 'node:net';
-import type { Clock } from '../clock.js';
-import type { Logger } from '../logger.js';
+import type { Clock } from '../../shared/clock.js';
+import type { Logger } from '../../shared/logger.js';
 import { ErrorCode } from '../../api/types.js';
-import { parseLeanHead, type LeanHead, type LeanLimits } from './core/h1-head.js';
+import { parseLeanHead, type LeanHead, type LeanLimits } from '../core/h1-head.js';
 import { ByteAccumulator } from './byte-accumulator.js';
+import { runGuarded } from './guard.js';
 
 /** Node's default `maxHeaderSize`: a longer head goes to Node, which answers 431. */
 export const leanHeadBytesMax = 16_384;
@@ -36,19 +36,6 @@ export interface LeanTimeouts {
   headersTimeoutMs: number;
   requestTimeoutMs: number;
   keepAliveTimeoutMs: number;
-}
-
-/** Runs an event-loop callback so that an exception is logged by the component's own guard. */
-export type LeanGuard = (kind: 'timer' | 'callback', event: string, fn: () => void) => void;
-
-export interface LeanServerOptions {
-  limits: LeanLimits;
-  timeouts: LeanTimeouts;
-  /** How often one timer checks every connection's timeouts. */
-  sweepPeriodMs: number;
-  /** Prefix of log events and guarded callbacks ('proxy', 'emulated'). */
-  logPrefix: string;
-  guard: LeanGuard;
 }
 
 /** A request the lean path read in full (head and body). */
@@ -255,13 +242,14 @@ export class LeanConnection {
     readonly socket: Socket,
     first: Buffer | null,
     private readonly host: LeanHost,
-    private readonly opts: LeanServerOptions,
+    private readonly limits: LeanLimits,
+    timeouts: LeanTimeouts,
     private readonly clock: Clock,
     private readonly log: Logger,
     private readonly onGone: (c: LeanConnection) => void,
     private readonly stats: LeanStats,
   ) {
-    this.keepAliveS = Math.max(1, Math.floor(opts.timeouts.keepAliveTimeoutMs / 1000));
+    this.keepAliveS = Math.max(1, Math.floor(timeouts.keepAliveTimeoutMs / 1000));
     this.idleSinceMs = clock.nowMs();
     socket.on('readable', this.onReadable);
     socket.on('close', this.onClose);
@@ -319,7 +307,7 @@ export class LeanConnection {
     const res = this.current;
     this.current = null;
     this.onGone(this);
-    if (res !== null) this.opts.guard('callback', `${this.opts.logPrefix}.lean_client_closed`, () => res.socketClosed());
+    if (res !== null) runGuarded(this.log, 'callback', 'proxy.lean_client_closed', () => res.socketClosed());
   };
 
   private take(chunk: Buffer): void {
@@ -343,9 +331,9 @@ export class LeanConnection {
         this.handOff('head size');
         return;
       }
-      const verdict = parseLeanHead(buf.toString('latin1', 0, end), this.opts.limits);
+      const verdict = parseLeanHead(buf.toString('latin1', 0, end), this.limits);
       if (verdict.kind === 'node') {
-        if (this.log.isDebugEnabled()) this.log.debug(`${this.opts.logPrefix}.lean_hand_off`, { why: verdict.why });
+        if (this.log.isDebugEnabled()) this.log.debug('proxy.lean_hand_off', { why: verdict.why });
         this.handOff(verdict.why);
         return;
       }
@@ -367,7 +355,7 @@ export class LeanConnection {
     this.requestStartMs = this.pending === null ? 0 : this.clock.nowMs();
     const res = new LeanResponse(this, h.method === 'HEAD', h.keepAlive);
     this.current = res;
-    this.opts.guard('callback', `${this.opts.logPrefix}.request`, () => this.host.serve(req, res));
+    runGuarded(this.log, 'callback', 'proxy.request', () => this.host.serve(req, res));
   }
 
   /** Node's server takes the connection, starting with the bytes not consumed here. */
@@ -401,17 +389,19 @@ export class LeanConnections {
 
   constructor(
     private readonly host: LeanHost,
-    private readonly opts: LeanServerOptions,
+    private readonly limits: LeanLimits,
+    private readonly timeouts: LeanTimeouts,
     private readonly clock: Clock,
     private readonly log: Logger,
+    private readonly sweepPeriodMs: number,
   ) {}
 
   accept(socket: Socket, first: Buffer | null): void {
     if (this.sweep === null) {
-      this.sweep = setInterval(() => this.opts.guard('timer', `${this.opts.logPrefix}.lean_sweep`, () => this.checkAll()), this.opts.sweepPeriodMs);
+      this.sweep = setInterval(() => runGuarded(this.log, 'timer', 'proxy.lean_sweep', () => this.checkAll()), this.sweepPeriodMs);
       this.sweep.unref();
     }
-    this.open.add(new LeanConnection(socket, first, this.host, this.opts, this.clock, this.log, (c) => this.open.delete(c), this.stats));
+    this.open.add(new LeanConnection(socket, first, this.host, this.limits, this.timeouts, this.clock, this.log, (c) => this.open.delete(c), this.stats));
   }
 
   get size(): number {
@@ -428,6 +418,6 @@ export class LeanConnections {
 
   private checkAll(): void {
     const nowMs = this.clock.nowMs();
-    for (const c of this.open) c.check(nowMs, this.opts.timeouts);
+    for (const c of this.open) c.check(nowMs, this.timeouts);
   }
 }
