@@ -81,7 +81,9 @@ describe("lean request heads against Node's parser", () => {
       const nodeHeaders = { ...seen.headers };
       delete nodeHeaders.connection; // added by this test
       assert.deepEqual(Object.entries(nodeHeaders).sort(), Object.entries(v.head.headers).sort());
-    }), { numRuns: 400 });
-    assert.ok(compared > 100, `only ${compared} heads compared`);
+    }), { numRuns: 800 });
+    // About 30 % of the generated heads are lean (240 of 800 on average, 13 s.d.); the bound
+    // only guards against a generator that stopped producing them.
+    assert.ok(compared > 150, `only ${compared} heads compared`);
   });
 });
