@@ -41,9 +41,16 @@ describe('lean request head', () => {
   });
 
   it('a header named like an Object.prototype member is a plain header', () => {
-    const v = lean('GET / HTTP/1.1\r\nHost: f\r\nConstructor: x\r\n__proto__: y');
+    const v = lean('GET / HTTP/1.1\r\nHost: f\r\nConstructor: x\r\ntoString: y');
     assert.equal(v.head.headers.constructor, 'x');
-    assert.equal(v.head.headers.__proto__, 'y');
+    assert.equal(v.head.headers.tostring, 'y');
+  });
+
+  it('a __proto__ header goes to Node, which drops it (read as lean it would reach the sandbox)', () => {
+    // Found by the property test against Node's parser: Node's headers object is a plain one,
+    // so assigning `__proto__` sets no header.
+    toNode('GET / HTTP/1.1\r\nHost: f\r\n__proto__: y', '__proto__');
+    toNode('GET / HTTP/1.1\r\nHost: f\r\n__PROTO__: y', '__proto__');
   });
 
   it('leaves to Node what it does not fully understand', () => {
@@ -76,7 +83,7 @@ describe('lean request head', () => {
   const value = fc.tuple(visible, fc.string({ unit: fc.constantFrom(' ', '\t', 'a', 'Z', '=', '"'), maxLength: 4 }), visible)
     .map(([a, mid, b]) => `${a}${mid}${b}`.trim());
   const headerList = fc.uniqueArray(fc.tuple(token, value), { maxLength: 12, selector: ([n]) => n.toLowerCase() })
-    .map((hs) => hs.filter(([n]) => !['host', 'content-length', 'transfer-encoding', 'expect', 'upgrade', 'connection', 'http2-settings'].includes(n.toLowerCase())));
+    .map((hs) => hs.filter(([n]) => !['host', 'content-length', 'transfer-encoding', 'expect', 'upgrade', 'connection', 'http2-settings', '__proto__'].includes(n.toLowerCase())));
   const request = fc.record({
     method: fc.constantFrom(...leanMethods),
     target: visible.map((t) => `/${t}`),

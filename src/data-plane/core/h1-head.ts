@@ -22,8 +22,11 @@ export const leanMethods: ReadonlySet<string> = new Set(['GET', 'POST', 'PUT', '
 /** More header lines than this and the request goes to Node (which keeps its own limits). */
 export const leanHeaderLinesMax = 64;
 
-/** Headers whose presence means framing or semantics the lean path leaves to Node. */
-const nodeOnlyHeaders: ReadonlySet<string> = new Set(['transfer-encoding', 'expect', 'upgrade', 'http2-settings']);
+/**
+ * Headers whose presence means framing or semantics the lean path leaves to Node. `__proto__`:
+ * Node's headers object is a plain one, so Node drops that header; read as lean it would go on.
+ */
+const nodeOnlyHeaders: ReadonlySet<string> = new Set(['transfer-encoding', 'expect', 'upgrade', 'http2-settings', '__proto__']);
 
 export interface LeanHead {
   method: string;
