@@ -75,9 +75,10 @@ export class CpRuntime {
     const done = new Promise<ApiResult>((resolve) => this.requests.set(requestId, resolve));
     const wallMs = this.clock.wallMs();
     let ok: boolean;
-    if (op.kind === 'api_create') ok = this.handle({ ...op, requestId, uid: randomUUID(), wallMs });
-    else if (op.kind === 'api_update') ok = this.handle({ ...op, requestId, wallMs });
-    else ok = this.handle({ ...op, requestId });
+    // Spelled out, not `{ ...op, requestId }`: V8 adds properties after a spread on a slow path.
+    if (op.kind === 'api_create') ok = this.handle({ kind: op.kind, spec: op.spec, requestId, uid: randomUUID(), wallMs });
+    else if (op.kind === 'api_update') ok = this.handle({ kind: op.kind, name: op.name, patch: op.patch, requestId, wallMs });
+    else ok = this.handle({ kind: op.kind, name: op.name, requestId });
     if (!ok && this.requests.delete(requestId)) return Promise.reject(new Error(`${op.kind} failed; see control-plane log`));
     return done;
   }
