@@ -86,6 +86,7 @@ const dpFlags: FlagSpec[] = [
   { flag: 'invocation-request-timeout-ms', key: 'invocationRequestTimeoutMs', help: `time for a whole request to arrive (default ${dataPlaneDefaults.invocationRequestTimeoutMs})` },
   { flag: 'invocation-keep-alive-timeout-ms', key: 'invocationKeepAliveTimeoutMs', help: `idle keep-alive connection limit (default ${dataPlaneDefaults.invocationKeepAliveTimeoutMs})` },
   { flag: 'invocation-connections-max', key: 'invocationConnectionsMax', help: `open client connections (default ${dataPlaneDefaults.invocationConnectionsMax})` },
+  { flag: 'invocation-sync-hold-ms-max', key: 'invocationSyncHoldMsMax', help: `connections arriving before the first routing snapshot wait for it, unread, until this long after start; then they get 503 not_ready (default ${dataPlaneDefaults.invocationSyncHoldMsMax}; 0 = no wait)` },
   { flag: 'auth', key: 'auth', help: 'token: functions with auth "token" need a bearer token (default) | none: serve every function to anyone, loopback addresses only' },
   { flag: 'cluster-token-file', key: 'clusterTokenFile', help: `token to join the control plane with (default ${dataPlaneDefaults.clusterTokenFile})` },
   { flag: 'tls-cert-file', key: 'tlsCertFile', help: 'PEM certificate (chain) for the invocation port: serve HTTPS' },

@@ -186,6 +186,7 @@ export const dataPlaneKnobs = {
   invocationRequestTimeoutMs: int(1, hourMs),
   invocationKeepAliveTimeoutMs: int(1, hourMs),
   invocationConnectionsMax: int(1, 1_000_000),
+  invocationSyncHoldMsMax: int(0, hourMs),
   auth: oneOf(['token', 'none']),
   clusterTokenFile: text(0, pathLengthMax),
   tlsCertFile: text(0, pathLengthMax),

@@ -236,6 +236,12 @@ export const dataPlaneDefaults = Object.freeze({
   /** Invocation port: open client connections; more are refused. */
   invocationConnectionsMax: 10_000,
   /**
+   * Invocation port: a connection that arrives before the first routing snapshot (a restarted DP
+   * a front end still sends to) waits unread for it, and is served then, instead of being told
+   * 503 not_ready; this long after start the DP stops waiting and answers not_ready (0: never waits).
+   */
+  invocationSyncHoldMsMax: 2_000,
+  /**
    * 'token': functions with `auth: token` need a bearer token of their namespace. 'none' serves
    * every function to anyone, and only on a loopback address.
    */

@@ -83,6 +83,7 @@ export async function startDataPlane(cfg: DataPlaneConfig, log: Logger): Promise
           processes?.routing(core.term, u);
         }
         runEffects(r.effects);
+        proxy.routingApplied();
       },
       onInvalid: resync,
       admitTerm: (term) => core.admitTerm(term),

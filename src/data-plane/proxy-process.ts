@@ -116,6 +116,7 @@ function run({ cfg, index, delegateAddress, connectionsMax }: ProxyProcessInit['
       const r = replica.applyRouting(update, nowMs);
       if (!r.ok) post(['resync']);
       runEffects(r.effects);
+      proxy.routingApplied();
       // Held slots of sandboxes or functions that are gone go back now, not when they idle out.
       admission.expireHeld(nowMs);
     }

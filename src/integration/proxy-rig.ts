@@ -70,6 +70,7 @@ export class ProxyRig {
     const r = this.core.applyRouting(u, systemClock.nowMs());
     assert.ok(r.ok);
     this.run(r.effects);
+    this.proxy.routingApplied();
   }
 
   deleteF(): void {

@@ -297,28 +297,49 @@ for (const httpParser of httpParsers) {
 }
 
 for (const httpParser of httpParsers) {
+  describe(`invocation port without a routing snapshot past invocationSyncHoldMsMax (${httpParser})`, () => {
+    const rig = new ProxyRig(httpParser, { invocationSyncHoldMsMax: 150 });
+    before(() => rig.start());
+    after(() => rig.stop());
+
+    it('answers 503 not_ready (not 404: the function may well exist), to the check too, once it stops waiting', async () => {
+      const invoked = await call(rig.proxyPort, {});
+      assert.equal(invoked.status, 503, invoked.body);
+      assert.match(invoked.body, /not_ready/);
+      const check = await call(rig.proxyPort, { headers: { 'x-dirigent-ready-check': '1' } });
+      assert.equal(check.status, 503, check.body);
+      assert.equal(rig.proxy.heldConnections, 0);
+      rig.route();
+      assert.equal((await call(rig.proxyPort, {})).status, 200);
+    });
+  });
+
   describe(`readiness check of the invocation port (${httpParser})`, () => {
     const rig = new ProxyRig(httpParser);
     before(() => rig.start());
     after(() => rig.stop());
 
-    it('answers the front end 503 until the first routing snapshot, 200 after, and never proxies the check', async () => {
+    it('holds connections that arrive before the first routing snapshot and serves them when it comes; the check is never proxied', async () => {
+      // A restarted DP that a front end still sends to (its health check has not yet marked it
+      // down): the requests wait for the table instead of failing with 503.
       const headers = { 'x-dirigent-ready-check': '1' };
-      const before = await call(rig.proxyPort, { headers });
-      assert.equal(before.status, 503, before.body);
-      assert.match(before.body, /not_ready/);
-      // An invocation in that window is not told its function does not exist (it may well exist).
-      const invoked = await call(rig.proxyPort, {});
-      assert.equal(invoked.status, 503, invoked.body);
-      assert.match(invoked.body, /not_ready/);
+      const check = call(rig.proxyPort, { headers });
+      const invoked = call(rig.proxyPort, {});
+      await settle('both connections held', () => rig.proxy.heldConnections === 2);
       rig.route();
+      const [c, i] = await Promise.all([check, invoked]);
+      assert.equal(c.status, 200, c.body);
+      assert.equal(i.status, 200, i.body);
+      assert.equal(i.body, 'ok');
+      assert.equal(rig.upstreamSeen.length, 1, 'the invocation reached the sandbox, the check did not');
+      assert.equal(rig.proxy.heldConnections, 0);
       const after = await call(rig.proxyPort, { headers });
       assert.equal(after.status, 200, after.body);
-      assert.equal(rig.upstreamSeen.length, 0, 'the check never reaches a sandbox');
     });
 
     it('while the async side is still starting, an async request is answered 503; a sync one is served', async () => {
       rig.route();
+      rig.upstreamSeen.length = 0;
       rig.proxy.starting = true;
       const asyncCall = await call(rig.proxyPort, { headers: { prefer: 'respond-async' } });
       assert.equal(asyncCall.status, 503, asyncCall.body);

@@ -61,6 +61,8 @@ export interface ProxyConfig {
   /** An idle keep-alive connection is closed after this. */
   invocationKeepAliveTimeoutMs: number;
   invocationConnectionsMax: number;
+  /** Connections before the first routing snapshot wait for it until this long after start (0: no wait). */
+  invocationSyncHoldMsMax: number;
   /** 'token' | 'none' ('none': every function is public; loopback only, checked at start). */
   auth: string;
   /** 'all': the reference's async mode, every request is stored (see data-plane/async/compat). */
@@ -139,6 +141,13 @@ export class InvocationProxy {
   private readonly admission: Admission;
   /** The lean HTTP/1.1 path's connections; null with TLS or `httpParser: node`. */
   private readonly lean: LeanConnections | null;
+  /**
+   * Connections that arrived before the first routing snapshot, unread, with what serves them
+   * (see `invocationSyncHoldMsMax`). Null once the DP stopped holding: it synced, or waited long
+   * enough.
+   */
+  private held: Map<Socket, () => void> | null = new Map();
+  private holdTimer: NodeJS.Timeout | null = null;
 
   /**
    * `core` answers what the routing table knows (functions, tokens, readiness); `admission` (the
@@ -181,7 +190,14 @@ export class InvocationProxy {
     const h2 = createH2Server({ maxSessionMemory: 64 }, onRequest);
     h2.on('checkContinue', onContinue);
     h2.setTimeout(cfg.invocationKeepAliveTimeoutMs);
-    this.server = tls ? tlsListener(tls, cfg, log, (alpn) => (alpn === 'h2' ? h2 : this.h1)) : createNetServer((socket: Socket) => {
+    if (cfg.invocationSyncHoldMsMax > 0 && !core.synced) {
+      this.holdTimer = setTimeout(guarded(log, 'timer', 'proxy.sync_hold', () => this.stopHolding()), cfg.invocationSyncHoldMsMax);
+      this.holdTimer.unref();
+    } else {
+      this.held = null;
+    }
+    const hold = (serve: (socket: Socket) => void) => (socket: Socket): void => this.holdUntilSynced(socket, serve);
+    this.server = tls ? tlsListener(tls, cfg, log, hold, (alpn) => (alpn === 'h2' ? h2 : this.h1)) : createNetServer(hold((socket: Socket) => {
       socket.setNoDelay(true);
       // A client may reset before the HTTP servers own the socket: without a listener that
       // error would be uncaught and end the process.
@@ -203,7 +219,7 @@ export class InvocationProxy {
       // Until the first bytes decide the protocol, the header timeout applies here.
       socket.setTimeout(cfg.invocationHeadersTimeoutMs, () => socket.destroy());
       socket.once('readable', () => socket.setTimeout(0));
-    });
+    }));
     this.server.maxConnections = cfg.invocationConnectionsMax;
   }
 
@@ -217,6 +233,48 @@ export class InvocationProxy {
       socket.on('error', () => socket.destroy());
       this.h1.emit('connection', socket);
     });
+  }
+
+  /**
+   * The routing table changed: once it holds a snapshot, held connections are served (call after
+   * every applied update; it does nothing once the DP stopped holding).
+   */
+  routingApplied(): void {
+    if (this.held !== null && this.core.synced) this.stopHolding();
+  }
+
+  /** Connections waiting for the first routing snapshot. */
+  get heldConnections(): number {
+    return this.held?.size ?? 0;
+  }
+
+  private holdUntilSynced(socket: Socket, serve: (socket: Socket) => void): void {
+    const held = this.held;
+    if (held === null || this.core.synced) {
+      serve(socket);
+      return;
+    }
+    // Unread meanwhile: what the client sends stays in the socket (TCP pushes back).
+    const gone = (): void => {
+      held.delete(socket);
+      socket.destroy();
+    };
+    socket.on('error', gone);
+    socket.on('close', gone);
+    held.set(socket, () => {
+      socket.removeListener('error', gone);
+      socket.removeListener('close', gone);
+      serve(socket);
+    });
+  }
+
+  private stopHolding(): void {
+    const held = this.held;
+    if (held === null) return;
+    this.held = null;
+    if (this.holdTimer !== null) clearTimeout(this.holdTimer);
+    this.holdTimer = null;
+    for (const release of held.values()) runGuarded(this.log, 'callback', 'proxy.connection', release);
   }
 
   /** The lean path's counts (null when it is off: TLS, or `httpParser: node`). */
@@ -274,6 +332,10 @@ export class InvocationProxy {
   }
 
   async close(): Promise<void> {
+    if (this.holdTimer !== null) clearTimeout(this.holdTimer);
+    this.holdTimer = null;
+    for (const socket of this.held?.keys() ?? []) socket.destroy();
+    this.held = null;
     this.h1.close(() => {}); // stops the timeout-checking timer
     this.lean?.close();
     if (this.leanPoolSweep !== null) clearInterval(this.leanPoolSweep);
@@ -595,7 +657,8 @@ export class InvocationProxy {
 }
 
 /** The TLS invocation listener: the protocol ALPN settled on (h2 or http/1.1) picks the server. */
-function tlsListener(tls: ServerTls, cfg: ProxyConfig, log: Logger, serverFor: (alpn: string | false) => { emit(e: 'connection', s: TLSSocket): boolean }): Server {
+function tlsListener(tls: ServerTls, cfg: ProxyConfig, log: Logger, hold: (serve: (socket: Socket) => void) => (socket: Socket) => void,
+  serverFor: (alpn: string | false) => { emit(e: 'connection', s: TLSSocket): boolean }): Server {
   const server = createTlsServer({
     cert: tls.certPem,
     key: tls.keyPem,
@@ -608,7 +671,7 @@ function tlsListener(tls: ServerTls, cfg: ProxyConfig, log: Logger, serverFor: (
       if (log.isDebugEnabled()) log.debug('proxy.connection_failed', { error: err.message });
       socket.destroy();
     });
-    serverFor(socket.alpnProtocol ?? false).emit('connection', socket);
+    hold((s) => serverFor((s as TLSSocket).alpnProtocol ?? false).emit('connection', s as TLSSocket))(socket);
   }));
   server.on('tlsClientError', (err) => {
     if (log.isDebugEnabled()) log.debug('proxy.tls_failed', { error: err.message });
