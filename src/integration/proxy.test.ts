@@ -229,6 +229,14 @@ async function deadAddress(): Promise<string> {
   return `127.0.0.1:${port}`;
 }
 
+/** `n` distinct addresses nothing listens on (all bound at once, then closed). */
+async function deadAddresses(n: number): Promise<string[]> {
+  const servers = Array.from({ length: n }, () => createServer());
+  const ports = await Promise.all(servers.map((s) => listen(s)));
+  await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
+  return ports.map((port) => `127.0.0.1:${port}`);
+}
+
 for (const httpParser of httpParsers) {
   describe(`a sandbox that died (its port refuses connections) before the CP said so (${httpParser})`, () => {
     const rig = new ProxyRig(httpParser);
@@ -283,8 +291,9 @@ for (const httpParser of httpParsers) {
     });
 
     it('when every try is refused the client gets 502 naming the refusal, and no slot leaks', async () => {
-      const dead = await deadAddress();
-      const many: [string, string][] = [1, 2, 3, 4, 5, 6].map((i) => [`d${i}`, dead]);
+      // Each at its own dead address: a refusal takes out every sandbox of the function at its
+      // address, so sandboxes sharing one would all go at the first try.
+      const many: [string, string][] = (await deadAddresses(6)).map((address, i) => [`d${i + 1}`, address]);
       rig.routeTo(many);
       const r = await call(rig.proxyPort, {});
       assert.equal(r.status, 502, r.body);

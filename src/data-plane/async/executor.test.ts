@@ -38,12 +38,13 @@ describe('async executor and a dead sandbox', { timeout: 20_000 }, () => {
   const pools = new Map<string, Pool>();
   const upstream = createServer((req, res) => req.pipe(res));
   let live = '';
-  let dead = '';
+  /** Addresses nothing listens on, distinct: a refusal takes out every sandbox at its address. */
+  let dead: string[] = [];
   before(async () => {
     live = `127.0.0.1:${await listen(upstream)}`;
-    const gone = createServer();
-    dead = `127.0.0.1:${await listen(gone)}`;
-    await new Promise((r) => gone.close(r));
+    const gone = [1, 2, 3, 4, 5].map(() => createServer());
+    dead = (await Promise.all(gone.map((g) => listen(g)))).map((port) => `127.0.0.1:${port}`);
+    await Promise.all(gone.map((g) => new Promise((r) => g.close(r))));
   });
   after(async () => {
     await Promise.all([...pools.values()].map((p) => p.destroy()));
@@ -69,7 +70,7 @@ describe('async executor and a dead sandbox', { timeout: 20_000 }, () => {
   }
 
   it('the attempt runs on the live sandbox; the dead ones leave the rotation', async () => {
-    const { core, deps } = rig([endpoint('d1', dead), endpoint('d2', dead), endpoint('live', live)]);
+    const { core, deps } = rig([endpoint('d1', dead[0]!), endpoint('d2', dead[0]!), endpoint('d3', dead[1]!), endpoint('live', live)]);
     for (let i = 0; i < 3; i += 1) {
       const out = await executeAsync(deps, invocation(`hello ${i}`));
       assert.equal(out.kind, 'done');
@@ -82,7 +83,7 @@ describe('async executor and a dead sandbox', { timeout: 20_000 }, () => {
   });
 
   it('every sandbox refusing: the attempt fails as a 502 (for the retry policy), nothing leaks', async () => {
-    const { core, deps } = rig([1, 2, 3, 4, 5].map((i) => endpoint(`d${i}`, dead)));
+    const { core, deps } = rig(dead.map((address, i) => endpoint(`d${i + 1}`, address)));
     const out = await executeAsync(deps, invocation('x'));
     assert.equal(out.kind, 'done');
     if (out.kind !== 'done') return;

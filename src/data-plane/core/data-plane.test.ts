@@ -333,6 +333,22 @@ describe('DataPlaneCore', () => {
     assert.equal(g.w.state, 'cancelled');
   });
 
+  it('a refused connection takes every sandbox of the function at that address out of rotation', () => {
+    // Nothing listens there: emulated sandboxes of one worker share its responder's address, so
+    // a killed worker process took them all. Retrying one by one used up the tries on dead ones.
+    const c = new DataPlaneCore({ queueDepthMax: 10, queueWaitMsMax: 1000, loadBalancing: 'least-loaded', upstreamRetriesMax: 2 }, seededRng(1), silentLogger);
+    const at = (id: string, address: string): EndpointMsg => ({ ...ep(id), address });
+    c.applyRouting(snapshot(1, [fnSpec('f')], [at('d1', 'dead:1'), at('d2', 'dead:1'), at('d3', 'dead:1'), at('d4', 'dead:1')]), 0);
+    const a = admit(c, 'f', 0);
+    assert.equal(a.w.endpoint!.address, 'dead:1');
+    c.applyRouting(delta(2, { addEndpoints: [at('ok', 'live:1')] }), 1);
+    c.retry(a.w, 2, 'refused');
+    assert.equal(a.w.state, 'dispatched');
+    assert.equal(a.w.endpoint!.id, 'ok', 'the next try goes to the live address');
+    assert.deepEqual(c.functions.get('f')!.endpoints.map((e) => e.id), ['ok']);
+    assert.deepEqual([...c.endpoints.keys()], ['ok']);
+  });
+
   it('gives up after upstreamRetriesMax refusals: 502 sandbox_failure, counts back to zero', () => {
     const c = new DataPlaneCore({ queueDepthMax: 10, queueWaitMsMax: 1000, loadBalancing: 'least-loaded', upstreamRetriesMax: 2 }, seededRng(1), silentLogger);
     c.applyRouting(snapshot(1, [fnSpec('f')], [ep('s1'), ep('s22'), ep('s333'), ep('s4444')]), 0);

@@ -162,8 +162,9 @@ export class DataPlaneCore {
   /**
    * A dispatched request got nothing back from its sandbox and may be tried again:
    * - `refused`: nothing listens at the sandbox's address (it died) and none of the request
-   *   reached it. The sandbox leaves this DP's rotation now rather than when the CP's removal
-   *   comes (the worker reports the death on its own; until then every request sent there fails).
+   *   reached it. The sandbox, and every other sandbox of the function at that address, leave
+   *   this DP's rotation now rather than when the CP's removal comes (the worker reports the
+   *   death on its own; until then every request sent there fails).
    * - `reset`: the connection closed before any answer, and the shell found the request safe to
    *   repeat (idempotent, no body). The sandbox stays: a new connection tells whether it lives.
    * The request goes back to the head of its function's queue, keeping its arrival time and so its
@@ -174,8 +175,12 @@ export class DataPlaneCore {
     if (w.state !== 'dispatched') return [];
     const effects: DpEffect[] = [];
     const { ep, fn, before } = this.freeSlot(w);
-    if (ep.state === 'routable' && cause === 'refused') this.table.evict(ep, effects);
-    else if (ep.state === 'routable') fn.lb.update(ep, before);
+    if (ep.state === 'routable' && cause === 'refused') {
+      this.table.evict(ep, effects);
+      // Nothing listens at that address, so no other sandbox of the function there answers either
+      // (emulated sandboxes of one worker share its responder; a killed worker took them all).
+      for (const other of fn.endpoints.filter((o) => o.address === ep.address)) this.table.evict(other, effects);
+    } else if (ep.state === 'routable') fn.lb.update(ep, before);
     else if (ep.inflight === 0) this.table.retire(ep, effects);
     w.endpoint = null;
     w.retries = (w.retries ?? 0) + 1;
