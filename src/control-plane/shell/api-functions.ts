@@ -126,7 +126,7 @@ async function createKeyed(ctx: RequestContext, bare: FunctionSpec, namespace: s
 export async function functionItem(ctx: RequestContext, segment: string): Promise<void> {
   const { key, name, namespace } = resolveItem(ctx, segment);
   const b = ctx.backend;
-  // Built only when thrown: an Error captures a stack trace, a cost every DELETE paid.
+  // Built only when thrown: an Error captures a stack trace, a cost every lookup paid.
   const notFound = (): HttpError => new HttpError(404, 'not_found', `function ${name} not found in namespace ${namespace}`, 'name');
   if (ctx.method === 'GET') {
     requireScope(ctx.principal, 'function.read', 'read functions');
