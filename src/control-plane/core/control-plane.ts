@@ -30,8 +30,8 @@ import * as health from './health.js';
 import { applyDelete, applyUpsert, Registry } from './registry.js';
 import type { RoutingTable } from './routing.js';
 import * as sandboxes from './sandboxes.js';
-import { maybeFailUnschedulable, onDemand, reconcileDirty, tickFunction } from './scaler.js';
-import { addResources, CoreState, type ControlPlaneCoreConfig } from './state.js';
+import { logScaleSummary, maybeFailUnschedulable, onDemand, reconcileDirty, tickFunction } from './scaler.js';
+import { addResources, CoreState, type ControlPlaneCoreConfig, type ScaleDecisionCounts } from './state.js';
 import type { CpEffect, CpEvent, DataPlaneRec, SandboxRec, WorkerRec } from './types.js';
 
 export type { ControlPlaneCoreConfig } from './state.js';
@@ -52,6 +52,8 @@ export class ControlPlaneCore {
   get dataPlanes(): ReadonlyMap<string, DataPlaneRec> { return this.s.dataPlanes; }
   get sandboxes(): ReadonlyMap<string, SandboxRec> { return this.s.sandboxes; }
   get routing(): RoutingTable { return this.s.routing; }
+  /** The autoscaler's scale decisions since this core started. */
+  get scaleDecisions(): Readonly<ScaleDecisionCounts> { return this.s.scaleDecisions; }
 
   /**
    * The leader term this core acts under (0 until set: no election, old tests). The shell writes
@@ -90,6 +92,7 @@ export class ControlPlaneCore {
     this.runDeadlines(nowMs);
     for (const name of this.s.takeDue(nowMs)) tickFunction(this.s, name, nowMs);
     reconcileDirty(this.s, nowMs);
+    logScaleSummary(this.s, nowMs);
     return this.s.flush();
   }
 

@@ -5,8 +5,9 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { seededRng } from '../../shared/rng.js';
-import { silentLogger } from '../../shared/logger.js';
+import { memoryLogger, silentLogger, type RecordedLog } from '../../shared/logger.js';
 import { ControlPlaneCore } from './control-plane.js';
+import { scaleSummaryIntervalMs } from './state.js';
 import { config, spec, record, demand, creates, deltas, core, info, worker } from './testkit.js';
 
 describe('Scaler (control-plane core)', () => {
@@ -50,6 +51,37 @@ describe('Scaler (control-plane core)', () => {
       assert.equal(creates(cp.handle({ kind: 'dp_demand', dataPlaneId: 'dp1', report: demand('f', 'u1', ready, 3) }, 150)).length, 0);
       cp.checkInvariants();
     }
+  });
+
+  it('logs each decision at debug and their counts at info, at most every 10 s, nothing when quiet', () => {
+    const logs: RecordedLog[] = [];
+    const cp = new ControlPlaneCore(config, seededRng(11), memoryLogger(logs));
+    cp.handle({ kind: 'dp_connected', hello: { dataPlaneId: 'dp1', proxyAddress: 'p:1', internalAddress: 'i:1' } }, 0);
+    cp.handle({ kind: 'worker_connected', hello: worker('w1') }, 0);
+    const summaries = (): Record<string, unknown>[] => logs.filter((l) => l.event === 'autoscaler.decisions').map((l) => l.fields);
+    cp.tick(0);
+    for (const name of ['f', 'g']) {
+      cp.handle({ kind: 'function_upserted', record: record(name, `u-${name}`) }, 0);
+      const [c] = creates(cp.handle({ kind: 'dp_demand', dataPlaneId: 'dp1', report: demand(name, `u-${name}`, 0, 1) }, 10));
+      cp.handle({ kind: 'sandbox_ready', workerId: c!.worker, sandbox: info(c!.id, name, `u-${name}`), creationMs: 40 }, 60);
+    }
+    const scaled = logs.filter((l) => l.event === 'function.scaled');
+    assert.deepEqual(scaled.map((l) => [l.level, l.fields.fn, l.fields.from, l.fields.to]), [['debug', 'f', 0, 1], ['debug', 'g', 0, 1]]);
+    cp.tick(scaleSummaryIntervalMs - 1);
+    assert.deepEqual(summaries(), [], 'not before the interval');
+    cp.tick(scaleSummaryIntervalMs);
+    assert.deepEqual(summaries(), [{ up: 2, fromZero: 2, down: 0, toZero: 0, windowMs: scaleSummaryIntervalMs }]);
+    assert.equal(logs.find((l) => l.event === 'autoscaler.decisions')!.level, 'info');
+    // Demand gone: both scale to zero within the stable window; the next line counts them.
+    for (const name of ['f', 'g']) cp.handle({ kind: 'dp_demand', dataPlaneId: 'dp1', report: demand(name, `u-${name}`, 0, 0, false) }, 10_100);
+    for (let t = 10_100; t <= 40_000; t += 100) cp.tick(t);
+    assert.deepEqual(summaries()[1], { up: 0, fromZero: 0, down: 2, toZero: 2, windowMs: scaleSummaryIntervalMs });
+    assert.equal(summaries().length, 2, 'a quiet spell logs nothing');
+    assert.deepEqual(cp.scaleDecisions, { up: 2, down: 2, fromZero: 2, toZero: 2 });
+    // The first decision after the quiet spell: logged with the spell as its window.
+    cp.handle({ kind: 'dp_demand', dataPlaneId: 'dp1', report: demand('f', 'u-f', 0, 1) }, 40_050);
+    cp.tick(40_100);
+    assert.deepEqual(summaries()[2], { up: 1, fromZero: 1, down: 0, toZero: 0, windowMs: 20_100 });
   });
 
   it('ignores demand for an unknown uid (a deleted and re-created function)', () => {

@@ -15,7 +15,7 @@ import { placeWith } from '../../policy/placement/placement.js';
 import { demandTotals, recordPeriodMs, sandboxInflight, type FnState } from './functions.js';
 import { isQuotaReason } from './quotas.js';
 import { createSandbox, drain } from './sandboxes.js';
-import type { CoreState } from './state.js';
+import { scaleSummaryIntervalMs, type CoreState, type ScaleDecisionCounts } from './state.js';
 
 /**
  * Runtime capability a function needs from a worker: 'process' for a command, 'image' for an
@@ -102,11 +102,44 @@ export function decide(s: CoreState, fn: FnState, nowMs: number): void {
   fn.kpa = state;
   fn.nextDecisionAtMs = nowMs + spec.scaling.tickS * 1000;
   if (decision.desired !== fn.desired) {
-    s.log.info('function.scaled', { fn: spec.name, from: fn.desired, to: decision.desired, mode: decision.mode, reason: decision.reason });
+    countDecision(s.scaleDecisions, fn.desired, decision.desired);
+    if (s.log.isDebugEnabled()) {
+      s.log.debug('function.scaled', { fn: spec.name, from: fn.desired, to: decision.desired, mode: decision.mode, reason: decision.reason });
+    }
   }
   fn.desired = decision.desired;
   fn.lastDecision = decision;
   s.markDirty(spec.name);
+}
+
+function countDecision(c: ScaleDecisionCounts, from: number, to: number): void {
+  if (to > from) {
+    c.up += 1;
+    if (from === 0) c.fromZero += 1;
+  } else {
+    c.down += 1;
+    if (to === 0) c.toZero += 1;
+  }
+}
+
+/**
+ * At most every `scaleSummaryIntervalMs`, one info line with the decisions since the last one.
+ * A quiet spell logs nothing; the first decision after it is logged with the whole spell as
+ * its window. The per-decision line is debug.
+ */
+export function logScaleSummary(s: CoreState, nowMs: number): void {
+  const last = s.scaleSummary;
+  if (last.atMs < 0) last.atMs = nowMs;
+  const c = s.scaleDecisions;
+  if (nowMs - last.atMs < scaleSummaryIntervalMs || (c.up === last.up && c.down === last.down)) return;
+  s.log.info('autoscaler.decisions', {
+    up: c.up - last.up,
+    fromZero: c.fromZero - last.fromZero,
+    down: c.down - last.down,
+    toZero: c.toZero - last.toZero,
+    windowMs: nowMs - last.atMs,
+  });
+  s.scaleSummary = { atMs: nowMs, up: c.up, down: c.down, fromZero: c.fromZero, toZero: c.toZero };
 }
 
 export function reconcileDirty(s: CoreState, nowMs: number): void {

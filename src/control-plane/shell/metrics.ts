@@ -38,6 +38,20 @@ export function createMetrics(core: ControlPlaneCore): CpMetrics {
       for (const [state, n] of Object.entries(counts)) this.set({ state }, n);
     },
   });
+  new client.Counter({
+    name: 'dirigent_scale_decisions_total',
+    help: 'Autoscaler decisions that changed a function\'s desired sandboxes, by direction (from_zero and to_zero are included in up and down)',
+    labelNames: ['direction'],
+    registers: [registry],
+    collect() {
+      const c = core.scaleDecisions;
+      this.reset();
+      this.inc({ direction: 'up' }, c.up);
+      this.inc({ direction: 'down' }, c.down);
+      this.inc({ direction: 'from_zero' }, c.fromZero);
+      this.inc({ direction: 'to_zero' }, c.toZero);
+    },
+  });
   new client.Gauge({
     name: 'dirigent_workers', help: 'Workers by health', labelNames: ['state'], registers: [registry],
     collect() {
