@@ -1,21 +1,28 @@
 /**
  * Goal: the codec is the only door from another process into a core, so (1) a valid plain
- * message survives encode -> bytes -> decode unchanged, and (2) whatever a peer sends, decoding
- * never throws: it yields a message or an error that names the field. Method: fast-check over
- * plain messages and over arbitrary (hostile) field values, through real protobuf bytes.
+ * message survives encode -> bytes -> decode unchanged, and the simulator, which hands the
+ * encoded object to the decoder without bytes, gets the same message; (2) whatever a peer sends,
+ * decoding never throws: it yields a message or an error that names the field. Method: fast-check
+ * over plain messages and over arbitrary (hostile) field values; bytes are those the shells
+ * write (the compiled codec), read back by protobuf-es.
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
+import { create, fromBinary, type DescMessage } from '@bufbuild/protobuf';
+import { fastCodec } from './fast-codec.js';
 import type { DataPlaneEventMsg, FunctionSpecMsg, RoutingUpdateMsg, WorkerEventMsg } from '../api/cluster.js';
 import {
+  DataPlaneBatchSchema,
   DataPlaneEventSchema,
   RoutingBatchSchema,
   RoutingUpdateSchema,
   WorkerCommandBatchSchema,
   WorkerCommandSchema,
   WorkerEventSchema,
+  type DataPlaneBatch,
+  type RoutingBatch,
+  type WorkerCommandBatch,
 } from '../gen/dirigent/v1/cluster_pb.js';
 import {
   decodeBatchHeader,
@@ -23,6 +30,7 @@ import {
   decodeRoutingUpdate,
   decodeWorkerCommand,
   decodeWorkerEvent,
+  encodeDataPlaneBatch,
   encodeDataPlaneEvent,
   encodeRoutingBatch,
   encodeRoutingUpdate,
@@ -88,38 +96,48 @@ function plain(v: unknown): unknown {
   return JSON.parse(JSON.stringify(v, (k, x) => (k === '$typeName' ? undefined : x)));
 }
 
+/** What a peer reads: the shells' bytes (the compiled codec), decoded by protobuf-es. */
+function wire<T>(desc: DescMessage, m: unknown): T {
+  return fromBinary(desc, fastCodec(desc).encode(m)) as T;
+}
+
 describe('wire codec round trip', () => {
   test('worker events', () => {
     fc.assert(fc.property(workerEvent, (msg) => {
-      const bytes = toBinary(WorkerEventSchema, encodeWorkerEvent(msg));
-      const d = decodeWorkerEvent(fromBinary(WorkerEventSchema, bytes));
+      const d = decodeWorkerEvent(wire(WorkerEventSchema, encodeWorkerEvent(msg)));
       assert.ok(d.ok, JSON.stringify(d));
       assert.deepEqual(plain(d.msg), plain(msg));
+      assert.deepEqual(plain(decodeWorkerEvent(encodeWorkerEvent(msg))), plain(d), 'the simulator\'s path (no bytes)');
     }));
   });
 
   test('data-plane events', () => {
     fc.assert(fc.property(dpEvent, (msg) => {
-      const d = decodeDataPlaneEvent(fromBinary(DataPlaneEventSchema, toBinary(DataPlaneEventSchema, encodeDataPlaneEvent(msg))));
+      const d = decodeDataPlaneEvent(wire(DataPlaneEventSchema, encodeDataPlaneEvent(msg)));
       assert.ok(d.ok, JSON.stringify(d));
       assert.deepEqual(plain(d.msg), plain(msg));
+      assert.deepEqual(plain(decodeDataPlaneEvent(encodeDataPlaneEvent(msg))), plain(d), 'the simulator\'s path (no bytes)');
+      const batch = wire<DataPlaneBatch>(DataPlaneBatchSchema, encodeDataPlaneBatch([msg, msg]));
+      assert.deepEqual(batch.events.map((e) => plain(decodeDataPlaneEvent(e))), [plain(d), plain(d)]);
     }));
   });
 
   test('routing updates', () => {
     fc.assert(fc.property(routing, (msg) => {
-      const d = decodeRoutingUpdate(fromBinary(RoutingUpdateSchema, toBinary(RoutingUpdateSchema, encodeRoutingUpdate(msg))));
+      const d = decodeRoutingUpdate(wire(RoutingUpdateSchema, encodeRoutingUpdate(msg)));
       assert.ok(d.ok, JSON.stringify(d));
       assert.deepEqual(plain(d.msg), plain(msg));
+      assert.deepEqual(plain(decodeRoutingUpdate(encodeRoutingUpdate(msg))), plain(d), 'the simulator\'s path (no bytes)');
     }));
   });
 
   test('worker commands', () => {
     fc.assert(fc.property(id, spec, fc.boolean(), (sandboxId, fn, isCreate) => {
       const msg = isCreate ? { case: 'create' as const, value: { sandboxId, function: fn } } : { case: 'delete' as const, value: { sandboxId } };
-      const d = decodeWorkerCommand(fromBinary(WorkerCommandSchema, toBinary(WorkerCommandSchema, encodeWorkerCommand(msg))));
+      const d = decodeWorkerCommand(wire(WorkerCommandSchema, encodeWorkerCommand(msg)));
       assert.ok(d.ok, JSON.stringify(d));
       assert.deepEqual(plain(d.msg), plain(msg));
+      assert.deepEqual(plain(decodeWorkerCommand(encodeWorkerCommand(msg))), plain(d), 'the simulator\'s path (no bytes)');
     }));
   });
 
@@ -127,8 +145,8 @@ describe('wire codec round trip', () => {
     const header = fc.record({ term: fc.oneof(fc.nat(), fc.constant(Number.MAX_SAFE_INTEGER)), leaderAddress: fc.string({ maxLength: 60 }) });
     fc.assert(fc.property(header, routing, id, (h, update, sandboxId) => {
       const cmd = encodeWorkerCommand({ case: 'delete', value: { sandboxId } });
-      const wb = fromBinary(WorkerCommandBatchSchema, toBinary(WorkerCommandBatchSchema, encodeWorkerCommandBatch(h, [cmd])));
-      const rb = fromBinary(RoutingBatchSchema, toBinary(RoutingBatchSchema, encodeRoutingBatch(h, [encodeRoutingUpdate(update)])));
+      const wb = wire<WorkerCommandBatch>(WorkerCommandBatchSchema, encodeWorkerCommandBatch(h, [cmd]));
+      const rb = wire<RoutingBatch>(RoutingBatchSchema, encodeRoutingBatch(h, [encodeRoutingUpdate(update)]));
       for (const b of [wb, rb]) assert.deepEqual(decodeBatchHeader(b), { ok: true, msg: { term: h.term, leaderAddress: h.leaderAddress } });
       assert.equal(wb.commands.length, 1);
       assert.deepEqual(plain(decodeRoutingUpdate(rb.updates[0]!)), plain({ ok: true, msg: update }));

@@ -8,13 +8,11 @@
  * No exception from a timer, a stream callback or a runtime promise ends the process silently:
  * each callback is wrapped and logs `worker.callback_failed {event}` before the error goes on.
  */
-import { create } from '@bufbuild/protobuf';
 import type * as grpc from '@grpc/grpc-js';
 import type { FunctionSpecMsg } from '../api/cluster.js';
 import type { Resources } from '../api/types.js';
 import {
   ControlPlane,
-  WorkerBatchSchema,
   type WorkerBatch,
   type WorkerCommandBatch,
   type WorkerEvent,
@@ -27,6 +25,7 @@ import { WorkerCore } from './core/worker-core.js';
 import { WorkerDriver, type RuntimePort } from './driver.js';
 import type { SandboxRuntime } from './runtime/runtime.js';
 import { runtimeSpec } from './wire.js';
+import { encodeWorkerBatch } from '../wire/codec.js';
 
 /** How long past the back-off a connect waits for the channel before trying again. */
 const channelReadyWaitMs = 2_000;
@@ -124,7 +123,7 @@ export class WorkerDaemon {
   }
 
   private write(events: WorkerEvent[]): void {
-    this.stream?.write(create(WorkerBatchSchema, { events }));
+    this.stream?.write(encodeWorkerBatch(events));
   }
 
   /**

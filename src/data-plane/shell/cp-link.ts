@@ -12,23 +12,19 @@
  * highest seen comes from a deposed leader and is ignored whole (`cp_link.stale_term`, once per
  * stream).
  */
-import { create, type MessageInitShape } from '@bufbuild/protobuf';
 import type * as grpc from '@grpc/grpc-js';
 import {
   ControlPlane,
-  DataPlaneBatchSchema,
   type DataPlaneBatch,
-  DataPlaneEventSchema,
   type RoutingBatch,
 } from '../../gen/dirigent/v1/cluster_pb.js';
-import type { RoutingUpdateMsg, TermVerdict } from '../../api/cluster.js';
-import { decodeBatchHeader, decodeRoutingUpdate } from '../../wire/codec.js';
+import type { DataPlaneEventMsg, RoutingUpdateMsg, TermVerdict } from '../../api/cluster.js';
+import { decodeBatchHeader, decodeRoutingUpdate, encodeDataPlaneBatch } from '../../wire/codec.js';
 import { Batcher, isUnauthenticated, makeClient, openStream, type BidiStream, type LinkSecurity } from '../../shared/grpc.js';
 import type { Logger } from '../../shared/logger.js';
 import { CpAddresses } from '../../shared/cp-addresses.js';
 import { guarded, runGuarded } from './guard.js';
 
-type EventInit = NonNullable<MessageInitShape<typeof DataPlaneEventSchema>['event']>;
 
 /**
  * At most one resync per this period for invalid messages: a CP that keeps sending a bad
@@ -49,9 +45,9 @@ export class ControlPlaneLink {
   connected = false;
   /** Refusals of our cluster token are logged once per streak (the back-off retries go on). */
   private refusedLogged = false;
-  private readonly out = new Batcher<EventInit>((events) => runGuarded(this.log, 'callback', 'cp_link.flush', () => {
+  private readonly out = new Batcher<DataPlaneEventMsg>((events) => runGuarded(this.log, 'callback', 'cp_link.flush', () => {
     if (!this.stream || !this.connected) return;
-    this.stream.write(create(DataPlaneBatchSchema, { events: events.map((event) => ({ event })) }));
+    this.stream.write(encodeDataPlaneBatch(events));
   }));
 
   constructor(
@@ -78,7 +74,7 @@ export class ControlPlaneLink {
     this.connect();
   }
 
-  send(event: EventInit): void {
+  send(event: DataPlaneEventMsg): void {
     this.out.push(event);
   }
 
@@ -177,7 +173,7 @@ export class ControlPlaneLink {
     }));
     stream.on('end', guarded(this.log, 'callback', 'cp_link.end', () => lost('stream ended')));
     stream.on('close', guarded(this.log, 'callback', 'cp_link.close', () => lost('stream closed')));
-    stream.write(create(DataPlaneBatchSchema, { events: [{ event: { case: 'hello', value: this.opts.hello } }] }));
+    stream.write(encodeDataPlaneBatch([{ case: 'hello', value: this.opts.hello }]));
     // The hello is the first frame; later events wait until the CP has answered once.
     this.connected = false;
   }
