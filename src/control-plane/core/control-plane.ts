@@ -41,6 +41,9 @@ export class ControlPlaneCore {
   private readonly s: CoreState;
   private readonly registry: Registry;
   private termNow = 0;
+  /** Visits taken from the schedule and not made yet (from `pendingVisitsAt` on); see `tick`. */
+  private readonly pendingVisits: string[] = [];
+  private pendingVisitsAt = 0;
 
   constructor(config: ControlPlaneCoreConfig, rng: Rng, log: Logger) {
     this.s = new CoreState(config, rng, log);
@@ -52,6 +55,8 @@ export class ControlPlaneCore {
   get dataPlanes(): ReadonlyMap<string, DataPlaneRec> { return this.s.dataPlanes; }
   get sandboxes(): ReadonlyMap<string, SandboxRec> { return this.s.sandboxes; }
   get routing(): RoutingTable { return this.s.routing; }
+  /** Functions due for an autoscaler visit that a `tick` with a `visitsMax` left for the next. */
+  get visitsPending(): number { return this.pendingVisits.length - this.pendingVisitsAt; }
   /** The autoscaler's scale decisions since this core started. */
   get scaleDecisions(): Readonly<ScaleDecisionCounts> { return this.s.scaleDecisions; }
 
@@ -88,9 +93,21 @@ export class ControlPlaneCore {
     return this.s.flush();
   }
 
-  tick(nowMs: number): CpEffect[] {
+  /**
+   * Timeouts, then the autoscaler's visits to the functions due by `nowMs`: at most `visitsMax`
+   * of them; the rest wait in `visitsPending` for the next call (the shell calls again at once,
+   * after the I/O that waits, so that a tick of thousands of visits is not one long stall).
+   */
+  tick(nowMs: number, visitsMax = Number.POSITIVE_INFINITY): CpEffect[] {
     this.runDeadlines(nowMs);
-    for (const name of this.s.takeDue(nowMs)) tickFunction(this.s, name, nowMs);
+    const due = this.s.takeDueInto(nowMs, this.pendingVisits);
+    const n = Math.min(visitsMax, due.length - this.pendingVisitsAt);
+    for (let i = 0; i < n; i += 1) tickFunction(this.s, due[this.pendingVisitsAt + i]!, nowMs);
+    this.pendingVisitsAt += n;
+    if (this.pendingVisitsAt === due.length) {
+      due.length = 0;
+      this.pendingVisitsAt = 0;
+    }
     reconcileDirty(this.s, nowMs);
     logScaleSummary(this.s, nowMs);
     return this.s.flush();

@@ -11,7 +11,8 @@ import { silentLogger } from '../../shared/logger.js';
 import { seededRng } from '../../shared/rng.js';
 import { newFnState } from './functions.js';
 import { CoreState, scheduleBucketMs } from './state.js';
-import { config, core, record } from './testkit.js';
+import { ControlPlaneCore } from './control-plane.js';
+import { config, core, creates, demand, info, record } from './testkit.js';
 
 function state(names: string[]): CoreState {
   const s = new CoreState(config, seededRng(3), silentLogger);
@@ -84,5 +85,40 @@ describe('a registered function nobody invokes', () => {
     const fn = cp.functions.get('f')!;
     assert.ok(fn.kpa.lastBucket !== null, 'recorded');
     assert.equal(fn.kpa.ring.bucketIds.length, 0);
+  });
+});
+
+describe('a tick with a visit limit', () => {
+  it('visits at most that many; the next calls visit the rest, and the end state is that of one unbounded tick', () => {
+    const build = (): ControlPlaneCore => {
+      const cp = core();
+      for (let i = 0; i < 40; i += 1) {
+        cp.handle({ kind: 'function_upserted', record: record(`f${i}`, `u${i}`, { resources: { cpuMillis: 10, memoryMiB: 8 } }) }, 0);
+        // One sandbox from zero at once, ready at 50 ms; then more in flight than it has slots:
+        // the tick's decision asks for more.
+        for (const c of creates(cp.handle({ kind: 'dp_demand', dataPlaneId: 'dp1', report: demand(`f${i}`, `u${i}`, 0, 1) }, 10))) {
+          cp.handle({ kind: 'sandbox_ready', workerId: c.worker, sandbox: info(c.id, `f${i}`, `u${i}`), creationMs: 40 }, 50);
+        }
+        cp.handle({ kind: 'dp_demand', dataPlaneId: 'dp1', report: demand(`f${i}`, `u${i}`, 2 + (i % 3), 0, false) }, 60);
+      }
+      return cp;
+    };
+    const whole = build();
+    const sliced = build();
+    const wholeCreates = creates(whole.tick(1_100)).length;
+    let slicedCreates = 0;
+    const pendingAfter: number[] = [];
+    for (let call = 0; call < 20; call += 1) {
+      slicedCreates += creates(sliced.tick(1_100, 7)).length;
+      pendingAfter.push(sliced.visitsPending);
+      if (sliced.visitsPending === 0) break;
+    }
+    assert.deepEqual(pendingAfter, [33, 26, 19, 12, 5, 0], '40 due, 7 per call');
+    assert.ok(wholeCreates > 0);
+    assert.equal(slicedCreates, wholeCreates);
+    for (let i = 0; i < 40; i += 1) assert.equal(sliced.status(`f${i}`)!.desired, whole.status(`f${i}`)!.desired, `f${i}`);
+    // Nothing is visited twice or left behind: the next due time is the same for both.
+    assert.equal(creates(sliced.tick(5_000)).length, creates(whole.tick(5_000)).length);
+    sliced.checkInvariants();
   });
 });

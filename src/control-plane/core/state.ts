@@ -190,13 +190,19 @@ export class CoreState {
     else names.push(fn.record.spec.name);
   }
 
-  /**
-   * The functions to visit at this tick: the newly active and those due by `nowMs`. An entry
-   * left behind by a move to an earlier bucket, or by a deleted function, is skipped.
-   */
+  /** The functions to visit at this tick (see `takeDueInto`). */
   takeDue(nowMs: number): string[] {
+    return this.takeDueInto(nowMs, []);
+  }
+
+  /**
+   * Appends to `due` the functions to visit at this tick: the newly active and those due by
+   * `nowMs`, and returns it. An entry left behind by a move to an earlier bucket, or by a
+   * deleted function, is skipped.
+   */
+  takeDueInto(nowMs: number, due: string[]): string[] {
     const now = Math.floor(nowMs / scheduleBucketMs);
-    const due = this.activated;
+    for (const name of this.activated) due.push(name);
     this.activated = [];
     for (const [bucket, names] of this.schedule) {
       if (bucket > now) continue;
