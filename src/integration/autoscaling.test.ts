@@ -58,5 +58,11 @@ describe('autoscaling seen from outside (emulated runtime)', { timeout: 60_000 }
     }
     await pool.close();
     assert.ok(zeroAtMs >= 0 && zeroAtMs <= 12_000, `0 sandboxes ${zeroAtMs} ms after the load stopped`);
+    // The decisions are counted on /metrics: one from zero up (at least), and down to zero.
+    const metrics = (await c.get(`${c.api}/metrics`)).text;
+    const count = (direction: string): number => Number(new RegExp(`dirigent_scale_decisions_total\\{direction="${direction}"\\} (\\d+)`).exec(metrics)?.[1] ?? -1);
+    assert.equal(count('from_zero'), 1, metrics.slice(0, 200));
+    assert.equal(count('to_zero'), 1);
+    assert.ok(count('up') >= 1 && count('down') >= 1);
   });
 });
