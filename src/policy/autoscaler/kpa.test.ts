@@ -15,6 +15,7 @@ import {
   kpaTarget,
   kpaWindowAverage,
   type KpaState,
+  type KpaDecideInput,
   type ScaleDecision,
 } from './kpa.js';
 
@@ -302,10 +303,10 @@ test('scale from zero: the first demand is served at once, from the latest obser
   assert.match(decision.reason, /scale from zero: observed 6 → 6/);
   // One request, unlimited concurrency (target 100): still one sandbox at once.
   const one = kpaRecord(kpaInitialState(spec, t0Ms), spec, 1, t0Ms + 100);
-  const unlimited = kpaDecide(one, { ...input, concurrency: 0, nowMs: t0Ms + 100 });
+  const unlimited = decideOnCopy(one, { ...input, concurrency: 0, nowMs: t0Ms + 100 });
   assert.equal(unlimited.decision.desired, 1);
   // A stale observation (a whole window ago, no report since) does not keep it up.
-  const stale = kpaDecide(one, { ...input, nowMs: t0Ms + 100 + 61_000 });
+  const stale = decideOnCopy(one, { ...input, nowMs: t0Ms + 100 + 61_000 });
   assert.equal(stale.decision.desired, 0);
 });
 
@@ -370,6 +371,11 @@ const stepArb = fc.record({
   ready: fc.integer({ min: 0, max: 60 }),
 });
 
+/** A what-if decision: kpaDecide consumes its state, so each of several is made on a copy. */
+function decideOnCopy(state: KpaState, input: KpaDecideInput): { decision: ScaleDecision; state: KpaState } {
+  return kpaDecide(structuredClone(state), input);
+}
+
 function deepFreeze<T>(x: T): T {
   if (x !== null && typeof x === 'object' && !Object.isFrozen(x)) {
     Object.freeze(x);
@@ -380,9 +386,9 @@ function deepFreeze<T>(x: T): T {
 
 test('property: desired within [min, max], never below the rate bound, inputs untouched', () => {
   // Goal: invariants over arbitrary specs and demand. Method: random steps on deep-frozen specs
-  // (a write would throw); kpaDecide leaves its state as it was; kpaRecord, which consumes its
-  // state (the ring is written in place), gives what it gives on a fresh copy of that state;
-  // every decision is checked; the state survives a JSON round trip (serializable).
+  // (a write would throw); kpaRecord and kpaDecide, which consume their state (written in
+  // place), give what they give on a fresh copy of that state; every decision is checked; the
+  // state survives a JSON round trip (serializable).
   fc.assert(
     fc.property(
       specArb,
@@ -401,14 +407,17 @@ test('property: desired within [min, max], never below the rate bound, inputs un
             assert.deepEqual(state, onCopy);
           }
           if (!step.decide) continue;
-          const before = structuredClone(state);
-          const out = kpaDecide(deepFreeze(state), { spec, concurrency, readyCount: step.ready, nowMs });
-          assert.deepEqual(state, before);
+          const input = { spec, concurrency, readyCount: step.ready, nowMs };
+          const onCopy = kpaDecide(structuredClone(state), input);
+          const out = kpaDecide(state, input);
+          assert.deepEqual(out.state, onCopy.state);
+          assert.deepEqual(out.decision, onCopy.decision);
+          assert.equal(out.decision.reason, onCopy.decision.reason);
           const { desired, bounds } = out.decision;
           assert.ok(Number.isInteger(desired));
           assert.ok(desired >= spec.min && desired <= spec.max, `${desired}`);
           assert.ok(desired >= Math.min(spec.max, bounds.maxDown), 'halving bound');
-          state = structuredClone(out.state); // unfrozen: the next record writes its ring
+          state = out.state;
         }
         assert.deepEqual(JSON.parse(JSON.stringify(state)), state);
       },
@@ -446,21 +455,21 @@ test('queue floor: never fewer sandboxes than requests in flight or queued right
   const d = new Driver(specWith({}), { ready: 12 });
   d.run(60, 12);
   const input = { spec: d.spec, concurrency: 1, readyCount: 12, nowMs: d.nowMs };
-  const without = kpaDecide(d.state, input).decision;
+  const without = decideOnCopy(d.state, input).decision;
   assert.equal(without.desired, 12);
-  const withFloor = kpaDecide(d.state, { ...input, queueFloor: 16 }).decision;
+  const withFloor = decideOnCopy(d.state, { ...input, queueFloor: 16 }).decision;
   assert.equal(withFloor.desired, 16);
   assert.match(withFloor.reason, /queue floor: 16 in flight or queued → 16/);
   // Concurrency 4: 30 requests need 8 sandboxes; a floor below the KPA's answer changes nothing.
-  assert.equal(kpaDecide(d.state, { ...input, concurrency: 4, queueFloor: 30 }).decision.desired, 8);
-  assert.equal(kpaDecide(d.state, { ...input, queueFloor: 5 }).decision.desired, 12);
+  assert.equal(decideOnCopy(d.state, { ...input, concurrency: 4, queueFloor: 30 }).decision.desired, 8);
+  assert.equal(decideOnCopy(d.state, { ...input, queueFloor: 5 }).decision.desired, 12);
   // Unlimited concurrency never queues behind a busy sandbox: no floor.
   const unlimited = { ...input, concurrency: 0 };
-  assert.equal(kpaDecide(d.state, { ...unlimited, queueFloor: 5_000 }).decision.desired, kpaDecide(d.state, unlimited).decision.desired);
+  assert.equal(decideOnCopy(d.state, { ...unlimited, queueFloor: 5_000 }).decision.desired, decideOnCopy(d.state, unlimited).decision.desired);
   // The floor is clamped to max like any decision.
   const capped = new Driver(specWith({ max: 14 }), { ready: 12 });
   capped.run(60, 12);
-  assert.equal(kpaDecide(capped.state, { ...input, spec: capped.spec, queueFloor: 16 }).decision.desired, 14);
+  assert.equal(decideOnCopy(capped.state, { ...input, spec: capped.spec, queueFloor: 16 }).decision.desired, 14);
 });
 
 test('property: the queue floor only raises the decision, and never past max', () => {
@@ -470,8 +479,8 @@ test('property: the queue floor only raises the decision, and never past max', (
       const d = new Driver(specWith({ max }), { ready: 1, concurrency });
       d.run(10, observed);
       const input = { spec: d.spec, concurrency, readyCount: 1, nowMs: d.nowMs };
-      const plain = kpaDecide(d.state, input).decision.desired;
-      const floored = kpaDecide(d.state, { ...input, queueFloor: floor }).decision.desired;
+      const plain = decideOnCopy(d.state, input).decision.desired;
+      const floored = decideOnCopy(d.state, { ...input, queueFloor: floor }).decision.desired;
       assert.ok(floored >= plain && floored <= max, `${plain} -> ${floored}`);
       if (concurrency > 0) assert.ok(floored >= Math.min(max, Math.ceil(floor / concurrency)));
     }));

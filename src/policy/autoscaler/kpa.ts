@@ -8,13 +8,13 @@
  * the initial-scale hold and the no-scale-down hold after a control-plane failover.
  *
  * Invariants: state is plain JSON-serializable data; the decision is always within
- * [spec.min, spec.max]; specs and inputs are never mutated, with one exception: `kpaRecord`
- * consumes the state it is given. It writes the observation into that state (its ring and its
- * fields) in place and returns it; the caller keeps only that one. (A copy of the ring per record
- * cost ~6 µs and ~1.5 KB that lived a second, so every young-generation GC copied it: at 24,000
- * active functions, most of the control plane's GC time; a copy of the state object was most of
- * what was left of a record.) `kpaDecide` returns a new state and leaves
- * the one given untouched.
+ * [spec.min, spec.max]; specs and inputs are never mutated, with one exception: `kpaRecord` and
+ * `kpaDecide` consume the state they are given. They write into that state (its ring, its delay
+ * window and its fields) in place and return it; the caller keeps only that one. (A copy of the
+ * ring per record cost ~6 µs and ~1.5 KB that lived a second, so every young-generation GC
+ * copied it: at 24,000 active functions, most of the control plane's GC time. A copy of the
+ * state object and its delay window per decision, kept until the next decision, was 75 % of the
+ * GC time of the CP core's ticks in a microbenchmark of 20,000 active functions.)
  * Formulas: reference/workload-and-policies.md §3, reference/dirigent.md §4 (Autoscaler).
  * Must not import anything but `api/` types and `shared/` helpers: no clock, no I/O.
  *
@@ -24,6 +24,7 @@
  *                                                      state is consumed: its ring is reused)
  *   ({ decision, state } = kpaDecide(state, {...}))    every spec.tickS, and at once on the
  *                                                      first demand while no sandbox is ready
+ *                                                      (the state is consumed, as by a record)
  */
 import type { ScalingSpec } from '../../api/types.js';
 import { assert } from '../../shared/assert.js';
@@ -249,8 +250,8 @@ export function kpaDecide(
     desired = floor;
   }
   const delayed = kpaDelayStep(state.delay, spec, desired, m.nowBucket);
-  if (delayed.desired > desired) d.delayHolds = delayed.desired;
-  desired = delayed.desired;
+  if (delayed > desired) d.delayHolds = delayed;
+  desired = delayed;
   d.idleMs = kpaGraceHold(state, spec, desired, readyCount, nowMs);
   if (d.idleMs !== null) desired = 1;
   if (nowMs < state.initialHoldUntilMs && desired < spec.initial) {
@@ -261,14 +262,11 @@ export function kpaDecide(
   d.clamped = clamped !== desired;
   d.desired = clamped;
 
-  const next: KpaState = {
-    ...state,
-    panicStartMs: panic.panicStartMs,
-    maxPanicPods: panic.panicking ? maxPanicPods : 0,
-    delay: delayed.window,
-    lastDesired: clamped,
-  };
-  return { decision: d, state: next };
+  // The state is consumed (module header): updated in place, no copy per decision.
+  state.panicStartMs = panic.panicStartMs;
+  state.maxPanicPods = panic.panicking ? maxPanicPods : 0;
+  state.lastDesired = clamped;
+  return { decision: d, state };
 }
 
 /** target = max(0.01, total × targetUtilization); total = concurrency, or 100 if unlimited. */
@@ -393,26 +391,36 @@ function kpaFromZero(state: KpaState, m: KpaMeasurement, readyCount: number): nu
 }
 
 /**
- * Step 6. Records the pre-delay desired in its 1 s bucket and returns the maximum over the
- * buckets in (now − delay, now]. With delay 4 s and ticks every 2 s, a drop from 5 to 1 at
- * t = 10 s is applied at t = 14 s.
+ * Step 6. Records the pre-delay desired in its 1 s bucket of `window` (in place: the window is
+ * the consumed state's) and returns the maximum over the buckets in (now − delay, now]. With
+ * delay 4 s and ticks every 2 s, a drop from 5 to 1 at t = 10 s is applied at t = 14 s.
  */
 function kpaDelayStep(
-  window: readonly { bucket: number; desired: number }[],
+  window: { bucket: number; desired: number }[],
   spec: ScalingSpec,
   desired: number,
   nowBucket: number,
-): { desired: number; window: { bucket: number; desired: number }[] } {
-  if (spec.scaleDownDelayS <= 0) return { desired, window: [] };
+): number {
+  if (spec.scaleDownDelayS <= 0) {
+    window.length = 0;
+    return desired;
+  }
   const delayBuckets = Math.max(1, Math.ceil(spec.scaleDownDelayS));
-  const kept = window.filter(
-    (e) => e.bucket > nowBucket - delayBuckets && e.bucket < nowBucket,
-  );
-  const same = window.find((e) => e.bucket === nowBucket);
-  kept.push({ bucket: nowBucket, desired: Math.max(desired, same?.desired ?? 0) });
+  let same = -1;
+  let kept = 0;
+  for (let i = 0; i < window.length; i += 1) {
+    const e = window[i]!;
+    if (e.bucket === nowBucket) {
+      if (same < 0) same = e.desired;
+    } else if (e.bucket > nowBucket - delayBuckets && e.bucket < nowBucket) {
+      window[kept++] = e;
+    }
+  }
+  window.length = kept;
+  window.push({ bucket: nowBucket, desired: Math.max(desired, same < 0 ? 0 : same) });
   let max = 0;
-  for (const e of kept) max = Math.max(max, e.desired);
-  return { desired: max, window: kept };
+  for (const e of window) max = Math.max(max, e.desired);
+  return max;
 }
 
 /**
