@@ -232,11 +232,11 @@ function createMetrics(core: DataPlaneCore, proxy: InvocationProxy, hub: () => P
   client.collectDefaultMetrics({ register: registry, prefix: 'dirigent_dp_' });
   new client.Gauge({
     name: 'dirigent_dp_inflight', help: 'Requests in flight to sandboxes', registers: [registry],
-    collect() { let n = 0; for (const f of core.functions.values()) n += f.inflight; this.set(n); },
+    collect() { this.set(core.inflightTotal); },
   });
   new client.Gauge({
     name: 'dirigent_dp_queued', help: 'Requests waiting for a sandbox', registers: [registry],
-    collect() { let n = 0; for (const f of core.functions.values()) n += f.queued; this.set(n); },
+    collect() { this.set(core.queuedTotal); },
   });
   new client.Gauge({
     name: 'dirigent_dp_endpoints', help: 'Routable sandboxes', registers: [registry],

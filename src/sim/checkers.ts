@@ -19,13 +19,14 @@
  *     overshoot max legitimately until the next scale-down; that window is one stable window
  *     plus the longest creation plus a tick;
  *  S5 every request is answered at most once (asserted in the ledger);
- *  S6 no DP function has a negative in-flight level, queued count or demand level;
+ *  S6 no DP function has a negative in-flight level, queued count or demand level; the DP's
+ *     totals (what its metrics read) are the functions' queued sum and at least their in-flight sum;
  *  S7 no worker stops a sandbox (on its core's order, not a crash) while a request runs on it,
  *     unless the request, or the CP's drain of the sandbox, has lasted past the drain limit
  *     (drain before delete; a DP partitioned from the CP may route to it after the drain began).
  * Liveness, after the quiet phase:
  *  L1 no accepted request is still pending (none lost from a queue: every admitted request
- *     ended served or failed with a status); every DP queue and inflight count is 0;
+ *     ended served or failed with a status); every DP queue and inflight count, and total, is 0;
  *  L2 every DP's functions and per-function endpoint ids equal the CP routing table, at the
  *     same version;
  *  L3 per function: desired = ready, creating = 0, draining = 0, min ≤ ready ≤ max;
@@ -46,10 +47,19 @@ export function checkStep(c: Cluster): string | null {
 function checkLevels(c: Cluster): string | null {
   for (const dp of c.dps) {
     if (dp.down) continue;
+    let inflight = 0;
+    let queued = 0;
     for (const fn of dp.core.functions.values()) {
       if (fn.inflight < 0 || fn.queued < 0 || fn.level < 0) {
         return `S6 ${dp.id} ${fn.name} inflight ${fn.inflight} queued ${fn.queued} level ${fn.level}`;
       }
+      inflight += fn.inflight;
+      queued += fn.queued;
+    }
+    // The totals the metrics read: queued ones only on live functions (a delete fails them at
+    // once); in-flight ones also on deleted functions still settling.
+    if (dp.core.queuedTotal !== queued || dp.core.inflightTotal < inflight) {
+      return `S6 ${dp.id} totals: queued ${dp.core.queuedTotal} (functions ${queued}), inflight ${dp.core.inflightTotal} (functions ${inflight})`;
     }
   }
   return null;
@@ -160,6 +170,9 @@ function checkRequests(c: Cluster): string | null {
       if (fn.queued !== 0 || fn.inflight !== 0) {
         return `L1 ${dp.id} ${fn.name} queued ${fn.queued} inflight ${fn.inflight}`;
       }
+    }
+    if (dp.core.queuedTotal !== 0 || dp.core.inflightTotal !== 0) {
+      return `L1 ${dp.id} totals: queued ${dp.core.queuedTotal} inflight ${dp.core.inflightTotal}`;
     }
   }
   return null;

@@ -49,6 +49,19 @@ export class DataPlaneCore {
   /** Functions with a queue now (only with `trackQueued`): a queue that lasts is recalled again. */
   private readonly withQueue = new Set<DpFunction>();
   trackQueued = false;
+  /** See `inflightTotal` and `queuedTotal`. */
+  private inflightCount = 0;
+  private queuedCount = 0;
+
+  /** Requests on sandboxes now, over every function (a deleted one's still settling too). O(1). */
+  get inflightTotal(): number {
+    return this.inflightCount;
+  }
+
+  /** Requests waiting for a sandbox now, over every function. O(1). */
+  get queuedTotal(): number {
+    return this.queuedCount;
+  }
 
   constructor(
     private readonly config: DataPlaneCoreConfig,
@@ -133,6 +146,7 @@ export class DataPlaneCore {
     w.queueNode = fn.queue.push(w);
     w.expiryNode = this.expiry.push(w);
     fn.queued += 1;
+    this.queuedCount += 1;
     if (this.trackQueued) this.queuedMore(fn);
     // Queued behind busy sandboxes (not for lack of any): the CP's queue floor adds sandboxes
     // only if it hears of the queue before the next periodic report.
@@ -197,6 +211,7 @@ export class DataPlaneCore {
     w.queueNode = fn.queue.unshift(w);
     w.expiryNode = this.expiry.insertBeforeFirst(w, (o) => o.arrivalMs > w.arrivalMs);
     fn.queued += 1;
+    this.queuedCount += 1;
     if (this.trackQueued) this.queuedMore(fn);
     if (fn.endpoints.length === 0) this.markUrgent(fn, effects);
     else this.dispatchQueued(fn, nowMs, effects);
@@ -307,6 +322,7 @@ export class DataPlaneCore {
     const before = ep.inflight;
     ep.inflight -= 1;
     fn.inflight -= 1;
+    this.inflightCount -= 1;
     assert(ep.inflight >= 0 && fn.inflight >= 0, `inflight below zero on ${ep.id} of ${fn.name}/${fn.uid}`);
     return { ep, fn, before };
   }
@@ -317,6 +333,7 @@ export class DataPlaneCore {
     const before = ep.inflight;
     ep.inflight += 1;
     ep.owner.inflight += 1;
+    this.inflightCount += 1;
     ep.owner.lb.update(ep, before);
     w.state = 'dispatched';
     w.endpoint = ep;
@@ -330,6 +347,7 @@ export class DataPlaneCore {
       if (!ep) return;
       this.unlink(head);
       fn.queued -= 1;
+      this.queuedCount -= 1;
       if (this.trackQueued && fn.queued === 0) this.withQueue.delete(fn);
       this.startOn(ep, head, nowMs);
       effects.push({ kind: 'dispatch', waiter: head });
@@ -355,6 +373,7 @@ export class DataPlaneCore {
     this.unlink(w);
     w.state = 'cancelled';
     fn.queued -= 1;
+    this.queuedCount -= 1;
     if (this.trackQueued && fn.queued === 0) this.withQueue.delete(fn);
     assert(fn.queued === fn.queue.length, `queued ${fn.queued} != queue length ${fn.queue.length} of ${fn.name}`);
     this.changeLevel(fn, -1, nowMs, []);
