@@ -4,8 +4,9 @@
  * messages of `api/cluster.ts` that the cores use. Decoding validates: whatever another process
  * sent is checked here (lengths, counts, finite non-negative numbers) and a bad message becomes
  * a typed error naming the field, never an exception deeper in a core. Encoding wraps a plain
- * message in its stream type as a plain object (see `streamMessage`). Every shell (CP stream server, DP link, worker daemon) and the simulator
- * use these same functions, so the simulator crosses the same boundary the real shells do.
+ * message in its stream type as a plain object (see `streamMessage`). Every shell (CP stream
+ * server, DP link, worker daemon) and the simulator use these same functions, so the simulator
+ * crosses the same boundary the real shells do.
  */
 import type {
   BatchHeaderMsg,
@@ -45,8 +46,8 @@ import {
 /**
  * A stream message as the compiled codec (`fast-codec`) takes it: a plain object with the type's
  * name and the given fields, not protobuf-es's `create()`, which walks the descriptor to fill in
- * every default and copy every nested message (0.8 us per message in a microbenchmark, 5 % of the
- * CP's CPU per cold start in a profile). The codec reads fields by name and takes an absent field
+ * every default and copy every nested message (0.8 us per message in a microbenchmark; 5 % of
+ * the CP's busy time in the cold-start window of a 2,000/s profile). The codec reads fields by name and takes an absent field
  * for its default (fast-codec.test: a plain init object encodes to the bytes of `create()` of
  * it). The plain messages of `api/cluster.ts` have every field of their stream type, so the
  * simulator, which hands these objects to the decoders without bytes, sees what bytes would give.

@@ -73,7 +73,8 @@ export class CpRuntime {
   /**
    * One tick of the core: at most `tickVisitsPerTurnMax` autoscaler visits per event-loop turn.
    * The rest follow in the next turns (setImmediate), after the I/O that waited, until none is
-   * left or the runtime is closed.
+   * left or the runtime is closed. A tick that threw is not continued at once: the next timer
+   * tick retries, so a bug cannot turn into a busy loop of errors.
    */
   tick(): void {
     if (this.closed) return;
@@ -81,6 +82,7 @@ export class CpRuntime {
       this.exec(this.core.tick(this.clock.nowMs(), tickVisitsPerTurnMax));
     } catch (err) {
       this.log.error('control_plane.tick_failed', { error: String(err), stack: (err as Error).stack });
+      return;
     }
     if (this.core.visitsPending > 0 && !this.tickContinues) {
       this.tickContinues = true;

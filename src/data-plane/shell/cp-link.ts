@@ -25,7 +25,6 @@ import type { Logger } from '../../shared/logger.js';
 import { CpAddresses } from '../../shared/cp-addresses.js';
 import { guarded, runGuarded } from './guard.js';
 
-
 /**
  * At most one resync per this period for invalid messages: a CP that keeps sending a bad
  * snapshot must not turn the link into a snapshot/resync busy loop.
