@@ -16,6 +16,7 @@ import { join } from 'node:path';
 import { after, before, describe, it, type TestContext } from 'node:test';
 import { fixture, freePort, sleep, stopProc, TestCluster, waitFor, type Proc } from './harness.js';
 import { redisServerAvailable, TestRedis } from './redis.js';
+import { unrecordedPerCapacityMax } from '../data-plane/async/dispatcher.js';
 
 const invocationsTotal = 10_000;
 const submitsInFlight = 64;
@@ -54,8 +55,9 @@ class Scenario {
   /** Accepted outside the 10,000 (the header check): they may run but are not counted. */
   readonly otherIds = new Set<string>();
   readonly recordFile: string;
-  /** For each DP kill: dirigent_dp_async_held read just before it (a diagnostic). */
+  /** For each DP kill: dirigent_dp_async_held and _unrecorded read just before it (a diagnostic). */
   readonly heldAtKills: number[] = [];
+  readonly unrecordedAtKills: number[] = [];
   /** When each DP kill happened (to match re-runs against kills in the logs). */
   readonly killTimes: string[] = [];
   /** Seconds since the run began at each step (kills, restarts, all accepted, all succeeded). */
@@ -106,6 +108,7 @@ class Scenario {
   async killDp(dp: Dp, staysDead: boolean): Promise<void> {
     const m = await this.c.get(`http://127.0.0.1:${dp.internalPort}/metrics`).catch(() => null);
     this.heldAtKills.push(Number(/^dirigent_dp_async_held (\d+)/m.exec(m?.text ?? '')?.[1] ?? -1));
+    this.unrecordedAtKills.push(Number(/^dirigent_dp_async_unrecorded (\d+)/m.exec(m?.text ?? '')?.[1] ?? -1));
     const proc = dp.proc!;
     this.killTimes.push(new Date().toISOString());
     dp.proc = null;
@@ -213,7 +216,7 @@ class Scenario {
     const patterns: Record<string, number> = {};
     for (const r of runs.values()) if (r.length > 1) patterns[r.join(',')] = (patterns[r.join(',')] ?? 0) + 1;
     const note = `${label}: accepted ${want.size}, executions ${lines}, duplicates ${duplicates} (${sameAttempt} ids re-run with the same attempt number; `
-      + `runs of re-run ids ${JSON.stringify(patterns)}), bound ${bound}, held at the DP kills ${JSON.stringify(this.heldAtKills)} at ${JSON.stringify(this.killTimes)}, `
+      + `runs of re-run ids ${JSON.stringify(patterns)}), bound ${bound}, held / unrecorded at the DP kills ${JSON.stringify(this.heldAtKills)} / ${JSON.stringify(this.unrecordedAtKills)} at ${JSON.stringify(this.killTimes)}, `
       + `steps ${this.steps.join(' ')}, wall ${Math.round((Date.now() - startedMs) / 1000)} s`;
     t.diagnostic(note);
     console.log(`async-at-least-once ${note}`);
@@ -228,13 +231,13 @@ class Scenario {
 
 /**
  * The bound on duplicates: a kill re-runs only invocations whose execution had started and whose
- * finishing store write had not resolved. The dispatcher counts exactly those as running (from
- * the start of `execute` until `record` returned) and starts one only while fewer than
- * `capacity(fn)` run, so each DP kill adds at most `asyncCapacityPerDp`. A CP kill adds none: the
- * DPs and sandboxes keep running. This holds while no live DP lets a lease lapse (renewed every
- * lease/3), which the short lease risks only under a stall of seconds.
+ * finishing store write had not resolved. The dispatcher starts one only while fewer than
+ * `capacity(fn)` run and fewer than `unrecordedPerCapacityMax x capacity(fn)` are running or
+ * answered and still being recorded, so each DP kill adds at most that many. A CP kill adds
+ * none: the DPs and sandboxes keep running. This holds while no live DP lets a lease lapse
+ * (renewed every lease/3), which the short lease risks only under a stall of seconds.
  */
-const duplicateBound = (dpKills: number): number => dpKills * asyncCapacityPerDp;
+const duplicateBound = (dpKills: number): number => dpKills * unrecordedPerCapacityMax * asyncCapacityPerDp;
 
 const dpArgs = (store: string[]): string[] => [...store, '--async-claim-lease-ms', String(claimLeaseMs), '--async-concurrency-share', String(asyncShare)];
 

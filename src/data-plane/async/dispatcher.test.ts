@@ -121,6 +121,43 @@ describe('AsyncDispatcher', () => {
     await d.close();
   });
 
+  it('starts no more while as many answered executions as its capacity wait for their records', async () => {
+    // A DP killed now runs again every execution that started and is not durable: running ones
+    // and answered ones whose record is still being written. Both are bounded by the capacity.
+    const claims: ReturnType<typeof deferred<AsyncInvocation[]>>[] = [];
+    const completes: ReturnType<typeof deferred<string>>[] = [];
+    const started: string[] = [];
+    const store = {
+      claim: () => { const c = deferred<AsyncInvocation[]>(); claims.push(c); return c.promise; },
+      complete: () => { const c = deferred<string>(); completes.push(c); return c.promise; },
+      renew: async () => 'ok',
+    } as unknown as AsyncStore;
+    const d = new AsyncDispatcher({
+      store, consumerId: 'dp', clock: { nowMs: () => 1_000, wallMs: () => 1_000 }, rng: seededRng(1), log: silentLogger,
+      policy: retryPolicyDefaults, claimLeaseMs: 3_000, capacity: () => 1, ready: () => true, retried: () => {}, finished: () => {},
+      execute: async (i) => { started.push(i.id); return ok; },
+    });
+    d.poke();
+    claims[0]!.resolve([inv('a'), inv('b'), inv('c'), inv('d')]);
+    await settle();
+    assert.deepEqual(started, ['a', 'b'], 'a is being recorded while b runs and answers; c waits');
+    assert.equal(d.unrecordedCount, 2);
+    completes[0]!.resolve('ok');
+    await settle();
+    assert.deepEqual(started, ['a', 'b', 'c'], 'a is durable: one more may run');
+    assert.equal(d.heldCount, 3);
+    completes[1]!.resolve('ok');
+    completes[2]!.resolve('ok');
+    await settle();
+    await settle();
+    assert.deepEqual(started, ['a', 'b', 'c', 'd']);
+    completes[3]!.resolve('ok');
+    await settle();
+    assert.equal(d.heldCount, 0);
+    assert.equal(d.unrecordedCount, 0);
+    await d.close();
+  });
+
   it('renews the leases of everything it holds at once, not one after another', async () => {
     const renewed: string[] = [];
     const claims: ReturnType<typeof deferred<AsyncInvocation[]>>[] = [];

@@ -45,13 +45,20 @@ export interface DispatcherDeps {
 export const asyncClaimPeriodMs = 200;
 /** Most lease renewals one DP has in flight at once (each is one store round trip). */
 export const asyncRenewInFlightMax = 64;
-/** Most invocations held (running or waiting for capacity) by one DP. */
+/** Most invocations held (running, being recorded or waiting for capacity) by one DP. */
 export const asyncHeldMax = 2_048;
+/**
+ * Most executions of a function started and not yet durable (running plus answered and being
+ * recorded), in multiples of its async capacity. A kill of the DP runs each of them again.
+ */
+export const unrecordedPerCapacityMax = 2;
 
 export class AsyncDispatcher implements AsyncRunner {
   private readonly held = new Map<string, AsyncInvocation>();
   private readonly waiting = new Map<string, AsyncInvocation[]>();
   private readonly running = new Map<string, number>();
+  /** Per function: executions that answered and whose record is not durable yet. */
+  private readonly recording = new Map<string, number>();
   /**
    * Ids whose run ended while a claim was in flight: that claim may hand them back (a lease that
    * lapsed under load is claimable by its own consumer too), and starting one again would run a
@@ -94,9 +101,17 @@ export class AsyncDispatcher implements AsyncRunner {
     if (this.renewTimer) clearInterval(this.renewTimer);
   }
 
-  /** Invocations this DP holds: running plus waiting for capacity. */
+  /** Invocations this DP holds: running, being recorded, or waiting for capacity. */
   get heldCount(): number {
     return this.held.size;
+  }
+
+  /** Executions that started and are not durable yet: what a kill of this DP would run again. */
+  get unrecordedCount(): number {
+    let n = 0;
+    for (const c of this.running.values()) n += c;
+    for (const c of this.recording.values()) n += c;
+    return n;
   }
 
   private async claimOnce(): Promise<void> {
@@ -122,31 +137,51 @@ export class AsyncDispatcher implements AsyncRunner {
     for (const fn of new Set(claimed.map((i) => i.functionKey))) this.pump(fn);
   }
 
-  /** Starts waiting invocations of `fn` while it has async capacity. */
+  /**
+   * Starts waiting invocations of `fn` while it has async capacity: fewer than `capacity(fn)`
+   * running, and fewer than `capacity(fn)` more answered but not yet durable. The slot is free once
+   * the function answered (the record, a group commit and its fsync, follows; the invocation
+   * stays held and leased until then), so a slow store does not halve the function's async
+   * throughput. Both counts are bounded because a DP killed now runs each of them again: at most
+   * twice the capacity per function and kill.
+   */
   private pump(fn: string): void {
     const q = this.waiting.get(fn);
-    while (q && q.length > 0 && !this.closed && (this.running.get(fn) ?? 0) < this.d.capacity(fn)) {
+    while (q && q.length > 0 && !this.closed && this.mayStart(fn)) {
       const inv = q.shift()!;
-      this.running.set(fn, (this.running.get(fn) ?? 0) + 1);
-      // The slot is the function's capacity: it is free once the function answered. The record
-      // (a group commit and its fsync) is written after; the invocation stays held and leased until then.
-      let slotHeld = true;
-      const freeSlot = (): void => {
-        if (!slotHeld) return;
-        slotHeld = false;
-        this.running.set(fn, (this.running.get(fn) ?? 1) - 1);
+      this.bump(this.running, fn, 1);
+      let phase: 'running' | 'recording' | 'ended' = 'running';
+      const answered = (): void => {
+        if (phase !== 'running') return;
+        phase = 'recording';
+        this.bump(this.running, fn, -1);
+        this.bump(this.recording, fn, 1);
         this.pump(fn);
       };
-      void this.runOne(inv, freeSlot).finally(() => {
+      void this.runOne(inv, answered).finally(() => {
         this.held.delete(inv.id);
         if (this.claiming) this.endedDuringClaim.add(inv.id);
-        freeSlot();
+        this.bump(phase === 'running' ? this.running : this.recording, fn, -1);
+        phase = 'ended';
+        this.pump(fn);
       });
     }
     if (q && q.length === 0) this.waiting.delete(fn);
   }
 
-  private async runOne(inv: AsyncInvocation, executed: () => void): Promise<void> {
+  private mayStart(fn: string): boolean {
+    const capacity = this.d.capacity(fn);
+    const running = this.running.get(fn) ?? 0;
+    return running < capacity && running + (this.recording.get(fn) ?? 0) < unrecordedPerCapacityMax * capacity;
+  }
+
+  private bump(counts: Map<string, number>, fn: string, by: number): void {
+    const n = (counts.get(fn) ?? 0) + by;
+    if (n === 0) counts.delete(fn);
+    else counts.set(fn, n);
+  }
+
+  private async runOne(inv: AsyncInvocation, answered: () => void): Promise<void> {
     const { store, consumerId, clock } = this.d;
     const policy = this.policyFor(inv.functionKey);
     const startMs = clock.nowMs();
@@ -160,7 +195,7 @@ export class AsyncDispatcher implements AsyncRunner {
       try {
         out = await this.d.execute(inv);
       } finally {
-        executed();
+        answered();
       }
       if (out.kind === 'function_not_found') {
         const now = clock.nowMs();

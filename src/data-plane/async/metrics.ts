@@ -32,8 +32,13 @@ export function registerAsyncMetrics(registry: client.Registry, service: AsyncSe
     },
   });
   new client.Gauge({
-    name: 'dirigent_dp_async_held', help: 'Async invocations this DP holds (running or waiting for capacity)', registers: [registry],
+    name: 'dirigent_dp_async_held', help: 'Async invocations this DP holds (running, being recorded or waiting for capacity)', registers: [registry],
     collect() { this.set(dispatcher().heldCount); },
+  });
+  new client.Gauge({
+    name: 'dirigent_dp_async_unrecorded', registers: [registry],
+    help: 'Async executions this DP started whose outcome is not durable yet (running or being recorded): a crash of the DP runs them again',
+    collect() { this.set(dispatcher().unrecordedCount); },
   });
   const deadLetters = new client.Counter({
     name: 'dirigent_dp_async_dead_letters_total', help: 'Async invocations this DP moved to the dead-letter state (attempts exhausted, too old, function gone)',
