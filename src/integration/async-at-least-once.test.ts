@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { after, before, describe, it, type TestContext } from 'node:test';
 import { fixture, freePort, sleep, stopProc, TestCluster, waitFor, type Proc } from './harness.js';
 import { redisServerAvailable, TestRedis } from './redis.js';
-import { unrecordedPerCapacityMax } from '../data-plane/async/dispatcher.js';
+import { asyncUnrecordedMax } from '../data-plane/async/dispatcher.js';
 
 const invocationsTotal = 10_000;
 const submitsInFlight = 64;
@@ -24,8 +24,6 @@ const submitsInFlight = 64;
 const sandboxes = 2;
 const slotsPerSandbox = 64;
 const asyncShare = 0.5;
-/** Most async executions one DP runs at once: ceil(share x slots) (asyncCapacity in wiring.ts). */
-const asyncCapacityPerDp = Math.ceil(asyncShare * sandboxes * slotsPerSandbox);
 /** Short, so the invocations a killed DP was running are claimed again soon. */
 const claimLeaseMs = 3_000;
 const submitRetryPauseMs = 100;
@@ -232,12 +230,12 @@ class Scenario {
 /**
  * The bound on duplicates: a kill re-runs only invocations whose execution had started and whose
  * finishing store write had not resolved. The dispatcher starts one only while fewer than
- * `capacity(fn)` run and fewer than `unrecordedPerCapacityMax x capacity(fn)` are running or
- * answered and still being recorded, so each DP kill adds at most that many. A CP kill adds
- * none: the DPs and sandboxes keep running. This holds while no live DP lets a lease lapse
- * (renewed every lease/3), which the short lease risks only under a stall of seconds.
+ * `asyncUnrecordedMax` are running or answered and still being recorded (and fewer than
+ * `capacity(fn)` run), so each DP kill adds at most that many. A CP kill adds none: the DPs and
+ * sandboxes keep running. This holds while no live DP lets a lease lapse (renewed every
+ * lease/3), which the short lease risks only under a stall of seconds.
  */
-const duplicateBound = (dpKills: number): number => dpKills * unrecordedPerCapacityMax * asyncCapacityPerDp;
+const duplicateBound = (dpKills: number): number => dpKills * asyncUnrecordedMax;
 
 const dpArgs = (store: string[]): string[] => [...store, '--async-claim-lease-ms', String(claimLeaseMs), '--async-concurrency-share', String(asyncShare)];
 

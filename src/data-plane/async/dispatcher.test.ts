@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { silentLogger } from '../../shared/logger.js';
 import { seededRng } from '../../shared/rng.js';
-import { AsyncDispatcher, type ExecOutcome } from './dispatcher.js';
+import { AsyncDispatcher, asyncUnrecordedMax, type ExecOutcome } from './dispatcher.js';
 import { retryPolicyDefaults } from './retry-policy.js';
 import type { AsyncStore } from './store.js';
 import type { AsyncInvocation } from './types.js';
@@ -121,9 +121,9 @@ describe('AsyncDispatcher', () => {
     await d.close();
   });
 
-  it('starts no more while as many answered executions as its capacity wait for their records', async () => {
+  it(`starts none while ${asyncUnrecordedMax} answered executions wait for their records; any function goes on when one is durable`, async () => {
     // A DP killed now runs again every execution that started and is not durable: running ones
-    // and answered ones whose record is still being written. Both are bounded by the capacity.
+    // and answered ones whose record is still being written. Both are bounded.
     const claims: ReturnType<typeof deferred<AsyncInvocation[]>>[] = [];
     const completes: ReturnType<typeof deferred<string>>[] = [];
     const started: string[] = [];
@@ -137,22 +137,31 @@ describe('AsyncDispatcher', () => {
       policy: retryPolicyDefaults, claimLeaseMs: 3_000, capacity: () => 1, ready: () => true, retried: () => {}, finished: () => {},
       execute: async (i) => { started.push(i.id); return ok; },
     });
+    const fnInvs = Array.from({ length: asyncUnrecordedMax + 2 }, (_, k) => inv(`f${k}`));
     d.poke();
-    claims[0]!.resolve([inv('a'), inv('b'), inv('c'), inv('d')]);
+    claims[0]!.resolve(fnInvs);
     await settle();
-    assert.deepEqual(started, ['a', 'b'], 'a is being recorded while b runs and answers; c waits');
-    assert.equal(d.unrecordedCount, 2);
+    assert.equal(started.length, asyncUnrecordedMax, 'each answers at once; the records do not resolve');
+    assert.equal(d.unrecordedCount, asyncUnrecordedMax);
+    d.poke();
+    await settle();
+    claims[1]!.resolve([{ ...inv('g0'), functionKey: 'other' }]);
+    await settle();
+    assert.equal(started.length, asyncUnrecordedMax, 'another function waits too');
     completes[0]!.resolve('ok');
     await settle();
-    assert.deepEqual(started, ['a', 'b', 'c'], 'a is durable: one more may run');
-    assert.equal(d.heldCount, 3);
+    assert.equal(started.length, asyncUnrecordedMax + 1, 'one record is durable: one more starts');
     completes[1]!.resolve('ok');
-    completes[2]!.resolve('ok');
+    await settle();
+    // The function that started one goes to the back of the waiting order: both go on.
+    assert.deepEqual(started.slice(asyncUnrecordedMax).sort(), [`f${asyncUnrecordedMax}`, 'g0']);
+    assert.equal(d.unrecordedCount, asyncUnrecordedMax);
+    for (const c of completes) c.resolve('ok');
     await settle();
     await settle();
-    assert.deepEqual(started, ['a', 'b', 'c', 'd']);
-    completes[3]!.resolve('ok');
+    for (const c of completes) c.resolve('ok');
     await settle();
+    assert.equal(started.length, asyncUnrecordedMax + 3);
     assert.equal(d.heldCount, 0);
     assert.equal(d.unrecordedCount, 0);
     await d.close();
