@@ -98,7 +98,7 @@ export function decide(s: CoreState, fn: FnState, nowMs: number): void {
     readyCount: fn.ready,
     nowMs,
     ...(queueFloorOn(s) ? { queueFloor: requestsNow(fn) } : {}),
-  }, fn.lastDecision);
+  });
   fn.kpa = state;
   fn.nextDecisionAtMs = nowMs + spec.scaling.tickS * 1000;
   if (decision.desired !== fn.desired) {
