@@ -141,6 +141,7 @@ export interface FunctionStatus {
   queueDepth: number;
   inflight: number;
   panicking: boolean;
+  /** Why the autoscaler last changed the desired count (or entered or left panic mode). */
   lastScaleReason: string;
   /** Why placement cannot start a sandbox now (e.g. "insufficient cpu"); absent when it can. */
   unschedulableReason?: string;

@@ -29,6 +29,28 @@ describe('Scaler (control-plane core)', () => {
     assert.equal(cp.status('f')!.queueDepth, 2);
   });
 
+  it('keeps the reason of the decision that last changed the count, not of every decision', () => {
+    const cp = core();
+    cp.handle({ kind: 'function_upserted', record: record('f', 'u1') }, 0);
+    cp.handle({ kind: 'dp_demand', dataPlaneId: 'dp1', report: demand('f', 'u1', 8, 0, false) }, 10);
+    cp.tick(1100);
+    assert.equal(cp.status('f')!.desired, 8);
+    const scaledUp = cp.status('f')!.lastScaleReason;
+    assert.ok(scaledUp.length > 0);
+    // Demand gone: the next decisions hold the count (delay, rate bound) with other figures.
+    cp.handle({ kind: 'dp_demand', dataPlaneId: 'dp1', report: demand('f', 'u1', 0, 0, false) }, 1200);
+    const reasons = new Set<string>();
+    let t = 1100;
+    while (cp.status('f')!.desired === 8 && t < 60_000) {
+      t += 250;
+      cp.tick(t);
+      if (cp.status('f')!.desired === 8) reasons.add(cp.status('f')!.lastScaleReason);
+    }
+    assert.deepEqual([...reasons], [scaledUp], 'held at 8: the reason is still the scale-up\'s');
+    assert.ok(cp.status('f')!.desired < 8, 'scaled down in the end');
+    assert.notEqual(cp.status('f')!.lastScaleReason, scaledUp, 'the scale-down has its own reason');
+  });
+
   it('queue floor: a queue behind busy sandboxes, reported at once, adds sandboxes without waiting for a tick', () => {
     for (const queueFloor of [true, false]) {
       const cp = new ControlPlaneCore({ ...config, queueFloor }, seededRng(11), silentLogger);

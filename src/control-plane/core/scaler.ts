@@ -107,8 +107,11 @@ export function decide(s: CoreState, fn: FnState, nowMs: number): void {
       s.log.debug('function.scaled', { fn: spec.name, from: fn.desired, to: decision.desired, mode: decision.mode, reason: decision.reason });
     }
   }
+  // Kept when it changed what `fn get` shows (the count or the mode): kept at every decision,
+  // each lived until the function's next one, long enough for young-generation GCs to copy it
+  // (core microbenchmark, 20,000 active functions: ticks 191-271 ms against 231-282 ms).
+  if (decision.desired !== fn.desired || fn.lastDecision === null || fn.lastDecision.mode !== decision.mode) fn.lastDecision = decision;
   fn.desired = decision.desired;
-  fn.lastDecision = decision;
   s.markDirty(spec.name);
 }
 
