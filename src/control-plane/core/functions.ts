@@ -29,6 +29,8 @@ export interface FnState {
   nextRecordAtMs: number;
   /** The tick schedule's bucket this function's next visit is in (CoreState.visitAt); -1: none. */
   visitBucket: number;
+  /** In CoreState.dirty (marked for a reconcile pass, not yet reconciled). */
+  dirty: boolean;
   sandboxIds: Set<string>;
   creating: number;
   ready: number;
@@ -90,6 +92,7 @@ export function newFnState(record: FunctionRecord, nowMs: number, reconstructed:
     nextDecisionAtMs: nowMs + scaling.tickS * 1000,
     nextRecordAtMs: nowMs,
     visitBucket: -1,
+    dirty: false,
     sandboxIds: new Set(),
     creating: 0,
     ready: 0,
