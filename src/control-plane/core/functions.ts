@@ -29,8 +29,6 @@ export interface FnState {
   nextRecordAtMs: number;
   /** The tick schedule's bucket this function's next visit is in (CoreState.visitAt); -1: none. */
   visitBucket: number;
-  /** In CoreState.dirty (marked for a reconcile pass, not yet reconciled). */
-  dirty: boolean;
   sandboxIds: Set<string>;
   creating: number;
   ready: number;
@@ -92,7 +90,6 @@ export function newFnState(record: FunctionRecord, nowMs: number, reconstructed:
     nextDecisionAtMs: nowMs + scaling.tickS * 1000,
     nextRecordAtMs: nowMs,
     visitBucket: -1,
-    dirty: false,
     sandboxIds: new Set(),
     creating: 0,
     ready: 0,

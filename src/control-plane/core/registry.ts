@@ -141,7 +141,7 @@ export function applyUpsert(s: CoreState, record: FunctionRecord, nowMs: number,
     s.functions.set(name, created);
     s.quotas.countFunction(name, 1);
     s.routing.upsertFunction(created.wire);
-    s.markDirty(created);
+    s.markDirty(name);
     s.log.info('function.registered', { fn: name, uid: record.uid, desired: created.desired });
     return;
   }
@@ -162,7 +162,7 @@ export function applyUpsert(s: CoreState, record: FunctionRecord, nowMs: number,
       else if (sb.state === 'creating') cancelSandbox(s, sb, 'spec changed');
     }
   }
-  s.markDirty(fn);
+  s.markDirty(name);
   s.log.info('function.updated', { fn: name, generation: record.generation, restart });
 }
 
@@ -182,5 +182,6 @@ export function applyDelete(s: CoreState, name: string, nowMs: number): void {
   s.functions.delete(name);
   s.quotas.countFunction(name, -1);
   s.active.delete(name);
+  s.dirty.delete(name);
   s.log.info('function.deleted', { fn: name, uid: fn.record.uid });
 }

@@ -36,7 +36,7 @@ export function onDemand(s: CoreState, dataPlaneId: string, report: DemandReport
     const instantaneous = d.inflight + d.queued;
     const value = report.firstDemand ? Math.max(instantaneous, d.concurrencyAvg) : d.concurrencyAvg;
     fn.demandByDp.set(dataPlaneId, { value, inflight: d.inflight, queued: d.queued, sandboxInflight: d.sandboxInflight });
-    s.markDirty(fn);
+    s.markDirty(d.function);
     // Scale from zero at once: do not wait for the next autoscaler tick. While nothing is
     // ready, a growing burst is decided on as it is reported (cold path only).
     if (instantaneous > 0 && fn.ready === 0 && (report.firstDemand || fn.creating === 0)) decide(s, fn, nowMs);
@@ -76,7 +76,7 @@ export function tickFunction(s: CoreState, name: string, nowMs: number): void {
   if (nowMs >= fn.nextDecisionAtMs) decide(s, fn, nowMs);
   if (fn.retryAtMs > 0 && nowMs >= fn.retryAtMs) {
     fn.retryAtMs = 0;
-    s.markDirty(fn);
+    s.markDirty(name);
   }
   const idle = fn.desired === 0 && fn.sandboxIds.size === 0 && demandTotals(fn).value === 0;
   if (idle && fn.record.spec.scaling.min === 0) {
@@ -112,7 +112,7 @@ export function decide(s: CoreState, fn: FnState, nowMs: number): void {
   // (core microbenchmark, 20,000 active functions: ticks 191-271 ms against 231-282 ms).
   if (decision.desired !== fn.desired || fn.lastDecision === null || fn.lastDecision.mode !== decision.mode) fn.lastDecision = decision;
   fn.desired = decision.desired;
-  s.markDirty(fn);
+  s.markDirty(spec.name);
 }
 
 function countDecision(c: ScaleDecisionCounts, from: number, to: number): void {
@@ -146,15 +146,11 @@ export function logScaleSummary(s: CoreState, nowMs: number): void {
 }
 
 export function reconcileDirty(s: CoreState, nowMs: number): void {
-  const marked = s.dirty;
-  // By index: a function marked during the pass is reconciled in it too (as a set's iteration did).
-  for (let i = 0; i < marked.length; i += 1) {
-    const fn = marked[i]!;
-    // Deleted (or deleted and re-created: a new FnState, marked on its own) since it was marked.
-    if (s.functions.get(fn.record.spec.name) === fn) reconcile(s, fn, nowMs);
+  for (const name of s.dirty) {
+    const fn = s.functions.get(name);
+    if (fn) reconcile(s, fn, nowMs);
   }
-  for (const fn of marked) fn.dirty = false;
-  marked.length = 0;
+  s.dirty.clear();
 }
 
 function reconcile(s: CoreState, fn: FnState, nowMs: number): void {

@@ -12,7 +12,6 @@ import { seededRng } from '../../shared/rng.js';
 import { newFnState } from './functions.js';
 import { CoreState, scheduleBucketMs } from './state.js';
 import { ControlPlaneCore } from './control-plane.js';
-import { reconcileDirty } from './scaler.js';
 import { config, core, creates, demand, info, record } from './testkit.js';
 
 function state(names: string[]): CoreState {
@@ -24,28 +23,10 @@ function state(names: string[]): CoreState {
 describe('tick schedule of active functions', () => {
   it('a newly active function is visited at the next tick, once', () => {
     const s = state(['f']);
-    s.markDirty(s.functions.get('f')!);
-    s.markDirty(s.functions.get('f')!);
+    s.markDirty('f');
+    s.markDirty('f');
     assert.deepEqual(s.takeDue(0), ['f']);
     assert.deepEqual(s.takeDue(10_000), []);
-  });
-
-  it('marks for a reconcile pass: each function once, in the order first marked, cleared by the pass', () => {
-    const s = state(['f', 'g']);
-    const [f, g] = [s.functions.get('f')!, s.functions.get('g')!];
-    s.markDirty(f);
-    s.markDirty(g);
-    s.markDirty(f);
-    assert.deepEqual(s.dirty.map((fn) => fn.record.spec.name), ['f', 'g']);
-    // Deleted and re-created after it was marked: the new one is marked on its own; the pass skips the old.
-    s.functions.set('f', newFnState(record('f', 'u-f2'), 0, false));
-    s.markDirty(s.functions.get('f')!);
-    assert.equal(s.dirty.length, 3);
-    reconcileDirty(s, 0);
-    assert.deepEqual(s.dirty, []);
-    assert.ok(!f.dirty && !g.dirty && !s.functions.get('f')!.dirty);
-    s.markDirty(g);
-    assert.deepEqual(s.dirty, [g], 'marked again after the pass');
   });
 
   it('a planned visit is due at the first tick at or after its time, not before', () => {
@@ -85,7 +66,7 @@ describe('tick schedule of active functions', () => {
   it('10,000 active functions, each due once a second: a tick 50 ms after a full one visits about 1/20 of them', () => {
     const names = Array.from({ length: 10_000 }, (_, i) => `f${i}`);
     const s = state(names);
-    for (const n of names) s.markDirty(s.functions.get(n)!);
+    for (const n of names) s.markDirty(n);
     assert.equal(s.takeDue(0).length, 10_000);
     // Each visit plans the next one a second later, staggered as their records are.
     names.forEach((n, i) => s.visitAt(s.functions.get(n)!, 1_000 + (i % 1_000)));

@@ -71,13 +71,8 @@ export class CoreState {
   readonly deadlines = new DeadlineHeap();
   /** Per-namespace quotas and the live usage they bound. */
   readonly quotas = new Quotas();
-  /**
-   * Functions that need a reconcile pass, each once (`FnState.dirty`), in the order first marked;
-   * and functions the ticker must look at. An array and a flag, not a set of names: a set
-   * hashed each name at every mark, and grew again after every clear (in a 3,000 cold starts/s
-   * profile, the set's add and clear were 6 % of the CP's busy time).
-   */
-  readonly dirty: FnState[] = [];
+  /** Functions that need a reconcile pass, and functions the ticker must look at. */
+  readonly dirty = new Set<string>();
   readonly active = new Set<string>();
   /**
    * When the ticker visits each active function: names by the bucket (`scheduleBucketMs` wide)
@@ -178,12 +173,8 @@ export class CoreState {
     return this.tombstones.has(sandboxId);
   }
 
-  markDirty(fn: FnState): void {
-    if (!fn.dirty) {
-      fn.dirty = true;
-      this.dirty.push(fn);
-    }
-    const name = fn.record.spec.name;
+  markDirty(name: string): void {
+    this.dirty.add(name);
     if (this.active.has(name)) return;
     this.active.add(name);
     this.activated.push(name);
@@ -227,10 +218,7 @@ export class CoreState {
   }
 
   markAllActiveDirty(): void {
-    for (const name of this.active) {
-      const fn = this.functions.get(name);
-      if (fn) this.markDirty(fn);
-    }
+    for (const name of this.active) this.dirty.add(name);
   }
 
   /** Seal the routing changes of this call into one broadcast delta, then hand out the effects. */
