@@ -55,6 +55,28 @@ function setup(): { d: AsyncDispatcher; claims: ReturnType<typeof deferred<Async
 
 const ok: ExecOutcome = { kind: 'done', attempt: { startedAtMs: 1_000, endedAtMs: 1_000, outcome: 'ok', statusCode: 200 } };
 
+/** Capacity 1, executions that answer at once, and claims and records the test resolves by hand. */
+function recordsByHand(): {
+  d: AsyncDispatcher; claims: ReturnType<typeof deferred<AsyncInvocation[]>>[]; completes: ReturnType<typeof deferred<string>>[]; started: string[]; finished: string[];
+} {
+  const claims: ReturnType<typeof deferred<AsyncInvocation[]>>[] = [];
+  const completes: ReturnType<typeof deferred<string>>[] = [];
+  const started: string[] = [];
+  const finished: string[] = [];
+  const store = {
+    claim: () => { const c = deferred<AsyncInvocation[]>(); claims.push(c); return c.promise; },
+    complete: () => { const c = deferred<string>(); completes.push(c); return c.promise; },
+    renew: async () => 'ok',
+  } as unknown as AsyncStore;
+  const d = new AsyncDispatcher({
+    store, consumerId: 'dp', clock: { nowMs: () => 1_000, wallMs: () => 1_000 }, rng: seededRng(1), log: silentLogger,
+    policy: retryPolicyDefaults, claimLeaseMs: 3_000, capacity: () => 1, ready: () => true, retried: () => {},
+    finished: (i) => finished.push(i.id),
+    execute: async (i) => { started.push(i.id); return ok; },
+  });
+  return { d, claims, completes, started, finished };
+}
+
 describe('AsyncDispatcher', () => {
   it('does not run again an invocation that finished while a claim handing it back was in flight', async () => {
     const { d, claims, runs, started } = setup();
@@ -91,22 +113,8 @@ describe('AsyncDispatcher', () => {
   });
 
   it('frees the execution slot when the function answered, not when its record is durable', async () => {
-    const claims: ReturnType<typeof deferred<AsyncInvocation[]>>[] = [];
-    const completes: ReturnType<typeof deferred<string>>[] = [];
-    const started: string[] = [];
-    const finished: string[] = [];
-    const store = {
-      claim: () => { const c = deferred<AsyncInvocation[]>(); claims.push(c); return c.promise; },
-      // The write of the first result waits (a group commit and its fsync): the next one still runs.
-      complete: () => { const c = deferred<string>(); completes.push(c); return c.promise; },
-      renew: async () => 'ok',
-    } as unknown as AsyncStore;
-    const d = new AsyncDispatcher({
-      store, consumerId: 'dp', clock: { nowMs: () => 1_000, wallMs: () => 1_000 }, rng: seededRng(1), log: silentLogger,
-      policy: retryPolicyDefaults, claimLeaseMs: 3_000, capacity: () => 1, ready: () => true, retried: () => {},
-      finished: (i) => finished.push(i.id),
-      execute: async (i) => { started.push(i.id); return ok; },
-    });
+    // The write of the first result waits (a group commit and its fsync): the next one still runs.
+    const { d, claims, completes, started, finished } = recordsByHand();
     d.poke();
     claims[0]!.resolve([inv('a'), inv('b')]);
     await settle();
@@ -124,19 +132,7 @@ describe('AsyncDispatcher', () => {
   it(`starts none while ${asyncUnrecordedMax} answered executions wait for their records; any function goes on when one is durable`, async () => {
     // A DP killed now runs again every execution that started and is not durable: running ones
     // and answered ones whose record is still being written. Both are bounded.
-    const claims: ReturnType<typeof deferred<AsyncInvocation[]>>[] = [];
-    const completes: ReturnType<typeof deferred<string>>[] = [];
-    const started: string[] = [];
-    const store = {
-      claim: () => { const c = deferred<AsyncInvocation[]>(); claims.push(c); return c.promise; },
-      complete: () => { const c = deferred<string>(); completes.push(c); return c.promise; },
-      renew: async () => 'ok',
-    } as unknown as AsyncStore;
-    const d = new AsyncDispatcher({
-      store, consumerId: 'dp', clock: { nowMs: () => 1_000, wallMs: () => 1_000 }, rng: seededRng(1), log: silentLogger,
-      policy: retryPolicyDefaults, claimLeaseMs: 3_000, capacity: () => 1, ready: () => true, retried: () => {}, finished: () => {},
-      execute: async (i) => { started.push(i.id); return ok; },
-    });
+    const { d, claims, completes, started } = recordsByHand();
     const fnInvs = Array.from({ length: asyncUnrecordedMax + 2 }, (_, k) => inv(`f${k}`));
     d.poke();
     claims[0]!.resolve(fnInvs);
