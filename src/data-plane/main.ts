@@ -24,7 +24,6 @@ import { DataPlaneCore, newWaiter, type DpEffect } from './core/data-plane.js';
 import { isHubWaiter, ProxyHub, resolveProxyThreads } from './core/proxy-link.js';
 import { ProxyProcesses } from './shell/proxy-processes.js';
 import { ControlPlaneLink } from './shell/cp-link.js';
-import { RoutingAcks } from './shell/routing-acks.js';
 import { guarded } from './shell/guard.js';
 import { InvocationProxy } from './shell/proxy.js';
 import { toLbPolicy } from './shell/lb-policy.js';
@@ -44,12 +43,6 @@ const demandPollsPerPeriod = 10;
 const demandPollMsMin = 20;
 /** How often queued requests are checked against the wait limit. */
 const expiryPeriodMs = 50;
-/**
- * An update that only moves endpoints is acked this much later, with whatever else was applied
- * meanwhile (see shell/routing-acks). Nothing waits on such an ack for long: an API call whose
- * version happens to be one of these is answered at most this much later.
- */
-const routingAckDeferMs = 20;
 
 export async function startDataPlane(cfg: DataPlaneConfig, log: Logger): Promise<RunningDataPlane> {
   checkAuthHost(cfg);
@@ -76,13 +69,6 @@ export async function startDataPlane(cfg: DataPlaneConfig, log: Logger): Promise
   const id = cfg.id || `dp-${cfg.host}-${proxyPort}`;
   // One ack per event-loop turn, carrying the latest applied version.
   const ack = new Batcher<number>((versions) => link.send({ case: 'ack', value: { version: Math.max(...versions) } }));
-  const acks = new RoutingAcks({
-    send: (version) => ack.push(version),
-    version: () => core.version,
-    generation: () => link.generation,
-    setTimer: (fn, ms) => setTimeout(guarded(log, 'timer', 'routing_ack', fn), ms).unref(),
-    clearTimer: (timer) => clearTimeout(timer as NodeJS.Timeout),
-  }, routingAckDeferMs);
   const resync = (): void => link.send({ case: 'resync', value: { haveVersion: core.version } });
   const link: ControlPlaneLink = new ControlPlaneLink(
     {
@@ -93,7 +79,7 @@ export async function startDataPlane(cfg: DataPlaneConfig, log: Logger): Promise
         const r = core.applyRouting(u, clock.nowMs());
         if (!r.ok) resync();
         else {
-          acks.applied(u);
+          ack.push(core.version);
           processes?.routing(core.term, u);
         }
         runEffects(r.effects);
@@ -109,7 +95,6 @@ export async function startDataPlane(cfg: DataPlaneConfig, log: Logger): Promise
   link.start();
   const asyncInv = await startAsync(cfg, id, proxyPort, core, proxy, runEffects, clock, log, registry).catch(async (err: unknown) => {
     // No async store (e.g. Redis down): fail the start without leaving the listeners open.
-    acks.close();
     link.close();
     await closeServer(proxy.server);
     await closeServer(internal);
@@ -119,7 +104,6 @@ export async function startDataPlane(cfg: DataPlaneConfig, log: Logger): Promise
   });
   const compat = await startAsyncCompat(cfg, withPeerReads(asyncInv.service, asyncInv.peers), coreAuthorizer(core, cfg.auth === 'none' ? 'none' : 'token'), log).catch(async (err: unknown) => {
     await asyncInv.close();
-    acks.close();
     link.close();
     await closeServer(proxy.server);
     await closeServer(internal);
@@ -160,7 +144,6 @@ export async function startDataPlane(cfg: DataPlaneConfig, log: Logger): Promise
       await asyncInv.close();
       clearInterval(demandTimer);
       clearInterval(expiryTimer);
-      acks.close();
       link.close();
       await closeServer(proxy.server);
       await closeServer(internal);

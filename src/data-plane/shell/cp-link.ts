@@ -42,8 +42,6 @@ export class ControlPlaneLink {
   /** The CP list and the standbys' redirects: which CP to dial next. */
   private readonly targets: CpAddresses;
   connected = false;
-  /** Streams opened so far: something prepared for one stream is not sent on the next. */
-  generation = 0;
   /** Refusals of our cluster token are logged once per streak (the back-off retries go on). */
   private refusedLogged = false;
   private readonly out = new Batcher<DataPlaneEventMsg>((events) => runGuarded(this.log, 'callback', 'cp_link.flush', () => {
@@ -113,7 +111,6 @@ export class ControlPlaneLink {
     this.client ??= makeClient(ControlPlane, address, this.opts.security.caPem);
     const stream = openStream<DataPlaneBatch, RoutingBatch>(this.client, ControlPlane, 'dataPlaneStream', this.opts.security.clusterToken());
     this.stream = stream;
-    this.generation += 1;
     let alive = true;
     let staleLogged = false;
     stream.on('data', guarded(this.log, 'callback', 'cp_link.data', (batch: RoutingBatch) => {
