@@ -141,4 +141,47 @@ describe('worker daemon', () => {
       cp.close();
     }
   });
+
+  it('starts its heartbeat ticks at its own phase, so daemons started together do not heartbeat together', { timeout: 30_000 }, async () => {
+    // Period 3 s. A starts first with phase 0: its first tick comes before its stream is up, so
+    // its first heartbeat is one period later (3 s). B starts second with phase 2 s: it is
+    // connected by its first tick and heartbeats then (2 s). With one phase for all (the old
+    // timer started at start()), A would always heartbeat first.
+    const cp = await fakeCp();
+    const periodMs = 3_000;
+    const make = (id: string, heartbeatPhaseMs: number): WorkerDaemon => new WorkerDaemon(
+      {
+        id, address: '127.0.0.1:0', controlPlane: `127.0.0.1:${cp.port}`,
+        capacity: { cpuMillis: 1000, memoryMiB: 1024 }, capabilities: ['process'],
+        heartbeatPeriodMs: periodMs, heartbeatPhaseMs, backoffMs: [200, 1_000], replayEventsMax: 100,
+        security: { clusterToken: () => 'dgt_000000000000_test', clusterTokenFile: '(test)', caPem: null },
+      },
+      new MemoryRuntime(), systemClock, memoryLogger([]),
+    );
+    const a = make('w-a', 0);
+    const b = make('w-b', 2_000);
+    const order: string[] = [];
+    try {
+      a.start();
+      b.start();
+      await until('both hellos', () => cp.streams.length === 2 && cp.streams.every((s) => s.events.length > 0));
+      const idOf = (s: (typeof cp.streams)[number]): string => {
+        const hello = s.events[0]!;
+        assert.ok(hello.case === 'hello');
+        return hello.value.workerId;
+      };
+      await until('a heartbeat from each', () => {
+        for (const s of cp.streams) {
+          const id = idOf(s);
+          if (!order.includes(id) && s.events.some((e) => e.case === 'heartbeat')) order.push(id);
+        }
+        return order.length === 2;
+      });
+      assert.deepEqual(order, ['w-b', 'w-a'], 'the daemon with the later phase heartbeats first');
+    } finally {
+      await a.close();
+      await b.close();
+      cp.close();
+    }
+  });
 });

@@ -21,6 +21,7 @@ import type { Clock } from '../shared/clock.js';
 import { isUnauthenticated, makeClient, openStream, type BidiStream, type LinkSecurity } from '../shared/grpc.js';
 import type { Logger } from '../shared/logger.js';
 import { CpAddresses } from '../shared/cp-addresses.js';
+import { assert } from '../shared/assert.js';
 import { WorkerCore } from './core/worker-core.js';
 import { WorkerDriver, type RuntimePort } from './driver.js';
 import type { SandboxRuntime } from './runtime/runtime.js';
@@ -37,6 +38,13 @@ export interface WorkerDaemonOptions {
   capacity: Resources;
   capabilities: string[];
   heartbeatPeriodMs: number;
+  /**
+   * When the first heartbeat tick comes after start(), in [0, heartbeatPeriodMs); the ticks then
+   * follow every period. Daemons that start together (a cluster booting, the thousands of
+   * emulated workers of one process) would otherwise heartbeat in one burst each period, and the
+   * CP would take them all in one turn. Default: uniform at random over the period.
+   */
+  heartbeatPhaseMs?: number;
   backoffMs: readonly [number, number];
   /** Sandbox events kept while the stream is down. */
   replayEventsMax: number;
@@ -51,6 +59,7 @@ export class WorkerDaemon {
   private client: grpc.Client | null;
   private closed = false;
   private backoffMs: number;
+  /** The phase's one-shot timer until the first tick, then the periodic one. */
   private heartbeatTimer: NodeJS.Timeout | null = null;
   private reconnectTimer: NodeJS.Timeout | null = null;
   private readonly driver: WorkerDriver;
@@ -95,8 +104,16 @@ export class WorkerDaemon {
   }
 
   start(): void {
+    const periodMs = this.opts.heartbeatPeriodMs;
+    const phaseMs = this.opts.heartbeatPhaseMs ?? Math.floor(Math.random() * periodMs);
+    assert(phaseMs >= 0 && phaseMs < periodMs, 'heartbeatPhaseMs must be in [0, heartbeatPeriodMs)');
     this.connect();
-    this.heartbeatTimer = setInterval(() => this.guard('heartbeat', () => this.driver.tick(this.clock.nowMs())), this.opts.heartbeatPeriodMs);
+    const tick = (): void => this.guard('heartbeat', () => this.driver.tick(this.clock.nowMs()));
+    this.heartbeatTimer = setTimeout(() => {
+      if (this.closed) return;
+      this.heartbeatTimer = setInterval(tick, periodMs);
+      tick();
+    }, phaseMs);
   }
 
   get sandboxCount(): number {
@@ -105,7 +122,7 @@ export class WorkerDaemon {
 
   async close(): Promise<void> {
     this.closed = true;
-    if (this.heartbeatTimer) clearInterval(this.heartbeatTimer);
+    if (this.heartbeatTimer) clearTimeout(this.heartbeatTimer); // clears either kind of Node timer
     if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
     this.stream?.cancel();
     if (!this.opts.client) this.client?.close();
