@@ -1,5 +1,5 @@
 /**
- * Goal: the lean HTTP/1.1 path of the invocation port (shell/lean-h1, lean-upstream) keeps what
+ * Goal: the lean HTTP/1.1 path of the invocation port (shared/http1/lean-h1, lean-upstream) keeps what
  * a client and a sandbox see the same as Node's path: keep-alive and pipelined requests, the
  * hand-over of a connection to Node's server mid-way (with the bytes already read), HEAD,
  * Connection: close, the forwarded headers, sandbox responses of every framing, the request and

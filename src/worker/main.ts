@@ -65,7 +65,7 @@ export async function startWorker(cfg: WorkerConfig, log: Logger): Promise<Runni
     closers.push(() => real.close()); // after the daemons closed, so after their sandboxes
     daemons.push(newDaemon(cfg, baseId, `${cfg.host}:${port}`, capacity, real.capabilities, real.runtime, security, log));
   } else {
-    const responder = await startEmulatedResponder({ host: cfg.host, port: 0 });
+    const responder = await startEmulatedResponder({ host: cfg.host, port: 0, log });
     closers.push(() => responder.close());
     const client = cfg.count > 1 && !cfg.controlPlane.includes(',') ? makeClient(ControlPlane, cfg.controlPlane, security.caPem) : undefined;
     if (client) closers.push(async () => client.close());

@@ -11,7 +11,7 @@
  * ends in chunked; Content-Length; otherwise the body runs to the end of the connection. 1xx
  * answers other than 101 are skipped (the proxy sent no Expect, but a sandbox may send 103).
  */
-import { ByteAccumulator } from './byte-accumulator.js';
+import { ByteAccumulator } from '../../shared/http1/byte-accumulator.js';
 
 /** A head longer than this (as Node's `maxHeaderSize`) is refused. */
 export const responseHeadBytesMax = 16_384;

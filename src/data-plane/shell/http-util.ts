@@ -19,7 +19,7 @@ export interface RequestHead {
 }
 /**
  * What the invocation path does with an answer: Node's responses (h1, h2) and the lean path's
- * (shell/lean-h1) all have this shape.
+ * (shared/http1/lean-h1) all have this shape.
  */
 export interface ProxyRes {
   readonly headersSent: boolean;

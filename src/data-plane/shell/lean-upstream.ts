@@ -3,7 +3,7 @@
  * The lean path's client to sandboxes (issue 12, part 2): keep-alive TCP connections per sandbox
  * address, a request written as one string (head) plus its buffered body in one socket write,
  * and the response read by shell/h1-response straight into the client's answer, with
- * backpressure. It serves requests the lean path read whole (shell/lean-h1); requests with
+ * backpressure. It serves requests the lean path read whole (shared/http1/lean-h1); requests with
  * streamed bodies go through undici (shell/upstream-call).
  *
  * What undici's pool did and this keeps: at most `connectionsMax` connections per address (more

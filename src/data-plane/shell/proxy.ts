@@ -15,7 +15,7 @@
  *
  * With a certificate the listener speaks TLS instead, and ALPN (h2, http/1.1) picks the server.
  *
- * A plain HTTP/1.1 connection starts on the lean path (shell/lean-h1, issue 12 part 2): the
+ * A plain HTTP/1.1 connection starts on the lean path (shared/http1/lean-h1, issue 12 part 2): the
  * requests of the hot path (no body or a small Content-Length one) are read without Node's HTTP
  * server and sent to the sandbox over the lean client (shell/lean-upstream); the first request
  * it does not take hands the connection to Node's server. Both paths meet in `invoke`, so
@@ -41,7 +41,7 @@ import { invocationRoutes, invocationsPrefix, submitAsync, wantsAsync, type Asyn
 import { forwardedFromHeader } from '../async/owner.js';
 import { guarded, runGuarded } from './guard.js';
 import { UpstreamCall, type UpstreamEvents } from './upstream-call.js';
-import { LeanConnections, LeanRequest, type LeanHost, type LeanResponse, type LeanStats } from './lean-h1.js';
+import { LeanConnections, LeanRequest, type LeanHost, type LeanResponse, type LeanStats } from '../../shared/http1/lean-h1.js';
 import { LeanUpstreamCall, LeanUpstreamPool } from './lean-upstream.js';
 import {
   bodyTooLargeCode, ByteLimit, declaredLength, forwardHeaders, hashKeyOf, hasBody, readyCheckHeader, resolveFunction,
@@ -69,7 +69,7 @@ export interface ProxyConfig {
   asyncMode?: string;
   /**
    * 'lean' (default): plain HTTP/1.1 requests the lean reader takes are served without Node's
-   * HTTP server (shell/lean-h1); 'node': Node's server reads every request.
+   * HTTP server (shared/http1/lean-h1); 'node': Node's server reads every request.
    */
   httpParser?: string;
 }
@@ -178,6 +178,8 @@ export class InvocationProxy {
     // and request timeouts are checked by a timer Node starts on 'listening'.
     this.h1.emit('listening');
     const leanHost: LeanHost = {
+      name: 'proxy',
+      guard: (kind, event, fn) => runGuarded(log, kind, event, fn),
       accepts: (req) => this.leanServes(req),
       serve: (req, res) => this.onLeanRequest(req, res),
       handOff: (socket) => this.h1.emit('connection', socket),

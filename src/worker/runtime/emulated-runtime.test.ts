@@ -6,6 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { Agent, request } from 'node:http';
+import { connect } from 'node:net';
 import { describe, it } from 'node:test';
 import type { FunctionSpec } from '../../api/types.js';
 import { scalingDefaults } from '../../config/defaults.js';
@@ -126,6 +127,36 @@ describe('emulated responder', () => {
     }),
   );
 
+  it('answers plain requests on the lean path and hands the others to Node, with the same answers', opts, () =>
+    withResponder(async (responder) => {
+      const plain = await httpGet(responder.address, 'sb-lean', { 'x-emulated-duration-ms': '5' });
+      assert.equal(plain.status, 200);
+      assert.deepEqual(JSON.parse(plain.body), { sandbox: 'sb-lean', durationMs: 5 });
+      assert.equal(responder.lean.requests, 1);
+      assert.equal(responder.lean.handOffs.size, 0);
+      // A chunked body is not read whole by the lean path: Node's server takes the connection.
+      const chunked = await rawExchange(responder, [
+        'POST / HTTP/1.1\r\nhost: x\r\nx-dirigent-sandbox: sb-node\r\nx-emulated-duration-ms: soon\r\ntransfer-encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n',
+      ], 1);
+      assert.match(chunked[0]!, /^HTTP\/1\.1 400 /);
+      assert.match(chunked[0]!, /"field":"x-emulated-duration-ms"/);
+      assert.equal(responder.lean.requests, 1);
+      assert.deepEqual([...responder.lean.handOffs.keys()], ['transfer-encoding']);
+    }),
+  );
+
+  it('answers pipelined requests in order on one connection, a slow one first', opts, () =>
+    withResponder(async (responder) => {
+      const head = (sandbox: string, ms: number): string =>
+        `GET / HTTP/1.1\r\nhost: x\r\nx-dirigent-sandbox: ${sandbox}\r\nx-emulated-duration-ms: ${ms}\r\n\r\n`;
+      const answers = await rawExchange(responder, [head('sb-slow', 50) + head('sb-fast', 0)], 2);
+      assert.equal(answers.length, 2);
+      assert.match(answers[0]!, /"sandbox":"sb-slow"/);
+      assert.match(answers[1]!, /"sandbox":"sb-fast"/);
+      assert.equal(responder.lean.requests, 2);
+    }),
+  );
+
   it('parses the duration header', () => {
     assert.deepEqual(parseEmulatedDurationMs(undefined), { ok: true, durationMs: 0 });
     assert.deepEqual(parseEmulatedDurationMs(' 12.5 '), { ok: true, durationMs: 12.5 });
@@ -151,5 +182,42 @@ function postOnce(
     req.setTimeout(testTimeoutMs / 2, () => req.destroy(new Error('POST timed out')));
     req.on('error', reject);
     req.end(body);
+  });
+}
+
+/**
+ * Writes `writes` on one raw connection and collects `answers` whole responses (each a
+ * Content-Length answer: head and body as text).
+ */
+function rawExchange(responder: EmulatedResponder, writes: string[], answers: number): Promise<string[]> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(responder.port, responder.host);
+    let text = '';
+    const done: string[] = [];
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(new Error(`got ${done.length} of ${answers} answers: ${JSON.stringify(text)}`));
+    }, testTimeoutMs / 2);
+    socket.setEncoding('latin1');
+    socket.on('error', reject);
+    socket.on('data', (chunk: string) => {
+      text += chunk;
+      for (;;) {
+        const end = text.indexOf('\r\n\r\n');
+        if (end < 0) return;
+        const length = Number(/content-length: (\d+)/i.exec(text.slice(0, end))?.[1] ?? NaN);
+        assert.ok(Number.isFinite(length), `an answer without content-length: ${text.slice(0, end)}`);
+        if (text.length < end + 4 + length) return;
+        done.push(text.slice(0, end + 4 + length));
+        text = text.slice(end + 4 + length);
+        if (done.length === answers) {
+          clearTimeout(timer);
+          socket.destroy();
+          resolve(done);
+          return;
+        }
+      }
+    });
+    for (const w of writes) socket.write(w);
   });
 }

@@ -7,13 +7,21 @@
  * Scale is the point: one process will emulate 10,000 workers, so a sandbox costs one map entry
  * (plus one timer while it is being created) and all runtimes share one responder server.
  * An emulated sandbox never crashes by itself; `crash()` lets tests and simulations say it did.
+ *
+ * The responder stands in for user code, so what it costs is the emulator's overhead, paid on
+ * the cores of the cluster it is measuring: plain requests are read and answered on the lean
+ * HTTP/1.1 path (shared/http1/lean-h1: no IncomingMessage/ServerResponse streams per request);
+ * anything else (a chunked or large body, HTTP/1.0, Expect) goes to Node's HTTP server with
+ * the same answers.
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createNetServer, type AddressInfo, type Server as NetServer, type Socket } from 'node:net';
 import { ErrorCode, Header, type ApiErrorBody } from '../../api/types.js';
 import { functionLimits } from '../../config/defaults.js';
-import { assert } from '../../shared/assert.js';
-import type { Clock } from '../../shared/clock.js';
+import { assert, AssertionError } from '../../shared/assert.js';
+import { systemClock, type Clock } from '../../shared/clock.js';
+import { LeanConnections, type LeanHost, type LeanStats } from '../../shared/http1/lean-h1.js';
+import { silentLogger, type Logger } from '../../shared/logger.js';
 import type {
   CreateResult,
   ExitListener,
@@ -30,12 +38,21 @@ const emulatedDurationMsMax = functionLimits.timeoutMs[1];
  * client side closes first and never sends into a socket the server is closing.
  */
 const responderKeepAliveMs = 65_000;
+/** Node's own defaults for a server: a head within 60 s, a whole request within 300 s. */
+const responderHeadersTimeoutMs = 60_000;
+const responderRequestTimeoutMs = 300_000;
+/** How often idle and slow connections are checked against those limits. */
+const responderSweepPeriodMs = 30_000;
+/** A larger body is drained by Node's server as a stream instead of being read whole. */
+const responderLeanBodyBytesMax = 65_536;
 
 export interface EmulatedResponder {
   readonly host: string;
   readonly port: number;
   /** host:port, the address of every emulated sandbox using this responder. */
   readonly address: string;
+  /** Requests answered on the lean path, and connections handed to Node's server by reason. */
+  readonly lean: LeanStats;
   close(): Promise<void>;
 }
 
@@ -60,9 +77,35 @@ export function createEmulatedRuntime(opts: EmulatedRuntimeOptions): EmulatedRun
 export function startEmulatedResponder(opts: {
   host: string;
   port: number; // 0 = ephemeral
+  log?: Logger;
 }): Promise<EmulatedResponder> {
-  const server = createServer({ keepAlive: true, noDelay: true }, respondEmulated);
-  server.keepAliveTimeout = responderKeepAliveMs;
+  const log = opts.log ?? silentLogger;
+  const h1 = createServer({ keepAlive: true, noDelay: true }, respondEmulated);
+  h1.keepAliveTimeout = responderKeepAliveMs;
+  h1.headersTimeout = responderHeadersTimeoutMs;
+  h1.requestTimeout = responderRequestTimeoutMs;
+  // h1 never listens itself (the TCP listener hands it connections); Node starts its timeout
+  // checks on 'listening'.
+  h1.emit('listening');
+  const host: LeanHost = {
+    name: 'responder',
+    guard: (kind, event, fn) => guardResponder(log, kind, event, fn),
+    accepts: () => true,
+    serve: (req, res) => answerEmulated(req.headers, res),
+    handOff: (socket) => h1.emit('connection', socket),
+  };
+  const lean = new LeanConnections(host, { bodyBytesMax: responderLeanBodyBytesMax }, {
+    headersTimeoutMs: responderHeadersTimeoutMs,
+    requestTimeoutMs: responderRequestTimeoutMs,
+    keepAliveTimeoutMs: responderKeepAliveMs,
+  }, systemClock, log, responderSweepPeriodMs);
+  const server = createNetServer((socket: Socket) => {
+    socket.setNoDelay(true);
+    // A client may reset before a reader owns the socket: without a listener that error would
+    // be uncaught and end the process.
+    socket.on('error', () => socket.destroy());
+    lean.accept(socket, null);
+  });
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen({ host: opts.host, port: opts.port }, () => {
@@ -72,10 +115,21 @@ export function startEmulatedResponder(opts: {
         host: opts.host,
         port,
         address: `${opts.host}:${port}`,
-        close: () => closeResponder(server),
+        lean: lean.stats,
+        close: () => closeResponder(server, h1, lean),
       });
     });
   });
+}
+
+/** A throw in a responder callback is logged and the process goes on, unless it is our bug. */
+function guardResponder(log: Logger, kind: 'timer' | 'callback', event: string, fn: () => void): void {
+  try {
+    fn();
+  } catch (err) {
+    log.error(`worker.${kind}_failed`, { event, error: err instanceof Error ? err.message : String(err) });
+    if (err instanceof AssertionError) throw err;
+  }
 }
 
 /** A sandbox being created holds its timer; a ready one holds its record. */
@@ -154,29 +208,39 @@ class EmulatedSandboxRuntime implements EmulatedRuntime {
   }
 }
 
-/** 200 {"sandbox", "durationMs"} after the requested sleep; 400 when the header is bad. */
-function respondEmulated(req: IncomingMessage, res: ServerResponse): void {
-  const sandboxHeader = req.headers[Header.sandbox];
-  const sandbox = typeof sandboxHeader === 'string' ? sandboxHeader : null;
-  const duration = parseEmulatedDurationMs(req.headers[Header.emulatedDurationMs]);
-  req.on('error', () => res.destroy());
-  req.once('end', () => {
-    if (!duration.ok) {
-      respondEmulatedJson(res, 400, duration.error);
-      return;
-    }
-    const body = { sandbox, durationMs: duration.durationMs };
-    if (duration.durationMs === 0) {
-      respondEmulatedJson(res, 200, body);
-      return;
-    }
-    const timer = setTimeout(() => respondEmulatedJson(res, 200, body), duration.durationMs);
-    res.once('close', () => clearTimeout(timer)); // the client gave up: free the timer now
-  });
-  req.resume(); // drain the body: a keep-alive connection is reusable only once it is read
+/** What an answer needs of Node's ServerResponse and of the lean path's LeanResponse. */
+interface EmulatedAnswer {
+  writeHead(status: number, headers: Record<string, string | number>): unknown;
+  end(text: string): unknown;
+  once(event: 'close', listener: () => void): unknown;
 }
 
-function respondEmulatedJson(res: ServerResponse, status: number, body: unknown): void {
+/** Node's server: the body is drained first (a keep-alive connection is reusable only then). */
+function respondEmulated(req: IncomingMessage, res: ServerResponse): void {
+  req.on('error', () => res.destroy());
+  req.once('end', () => answerEmulated(req.headers, res));
+  req.resume();
+}
+
+/** 200 {"sandbox", "durationMs"} after the requested sleep; 400 when the header is bad. */
+function answerEmulated(headers: IncomingHttpHeaders, res: EmulatedAnswer): void {
+  const sandboxHeader = headers[Header.sandbox];
+  const sandbox = typeof sandboxHeader === 'string' ? sandboxHeader : null;
+  const duration = parseEmulatedDurationMs(headers[Header.emulatedDurationMs]);
+  if (!duration.ok) {
+    respondEmulatedJson(res, 400, duration.error);
+    return;
+  }
+  const body = { sandbox, durationMs: duration.durationMs };
+  if (duration.durationMs === 0) {
+    respondEmulatedJson(res, 200, body);
+    return;
+  }
+  const timer = setTimeout(() => respondEmulatedJson(res, 200, body), duration.durationMs);
+  res.once('close', () => clearTimeout(timer)); // the client gave up: free the timer now
+}
+
+function respondEmulatedJson(res: EmulatedAnswer, status: number, body: unknown): void {
   const text = JSON.stringify(body);
   res.writeHead(status, {
     'content-type': 'application/json',
@@ -205,9 +269,11 @@ export function parseEmulatedDurationMs(value: string | string[] | undefined): D
   };
 }
 
-function closeResponder(server: Server): Promise<void> {
+function closeResponder(server: NetServer, h1: Server, lean: LeanConnections): Promise<void> {
   return new Promise((resolve) => {
     server.close(() => resolve());
-    server.closeAllConnections(); // idle keep-alive sockets would hold close() for 65 s
+    lean.close(); // idle keep-alive sockets would hold close() for 65 s
+    h1.closeAllConnections();
+    h1.close();
   });
 }

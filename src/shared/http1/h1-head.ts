@@ -1,5 +1,5 @@
 /**
- * @module data-plane/core/h1-head
+ * @module shared/http1/h1-head
  * The lean invocation path's HTTP/1.1 request-head reader (issue 12, part 2). It accepts a strict
  * subset of HTTP/1.1: what a FaaS client sends on the hot path (a method of `leanMethods`, an
  * origin-form target, `HTTP/1.1`, single-valued headers of token names and visible-ASCII values,

@@ -10,7 +10,7 @@ import { createServer, type IncomingHttpHeaders } from 'node:http';
 import { connect, type AddressInfo, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import fc from 'fast-check';
-import { leanMethods, parseLeanHead } from '../core/h1-head.js';
+import { leanMethods, parseLeanHead } from './h1-head.js';
 
 interface Parsed { method: string; url: string; headers: IncomingHttpHeaders }
 

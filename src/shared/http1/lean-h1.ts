@@ -1,12 +1,12 @@
 /**
- * @module data-plane/shell/lean-h1
- * The lean HTTP/1.1 path of the invocation port (issue 12, part 2): a connection reads request
- * heads itself (core/h1-head) and answers through a small response object that writes the head
+ * @module shared/http1/lean-h1
+ * A lean HTTP/1.1 server path (issue 12, part 2), used by the DP's invocation port and by the
+ * emulated sandboxes' responder: a connection reads request heads itself (h1-head) and answers through a small response object that writes the head
  * and the first body chunk in one socket write. Per request it allocates a request record and a
  * response emitter, not Node's IncomingMessage/ServerResponse streams, parser callbacks and
  * their event traffic.
  *
- * A request the lean reader does not take (see core/h1-head), or one the proxy wants a full
+ * A request the lean reader does not take (see h1-head), or one the proxy wants a full
  * Node request for (`LeanHost.accepts`), hands the connection to Node's HTTP server with every
  * byte read so far put back: from then on Node serves that connection. A hand-over only happens
  * between exchanges, so each exchange has exactly one owner.
@@ -21,12 +21,11 @@
 import { EventEmitter } from 'node:events';
 import { STATUS_CODES, type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http';
 import type { Socket } from 'node:net';
-import type { Clock } from '../../shared/clock.js';
-import type { Logger } from '../../shared/logger.js';
+import type { Clock } from '../clock.js';
+import type { Logger } from '../logger.js';
 import { ErrorCode } from '../../api/types.js';
-import { parseLeanHead, type LeanHead, type LeanLimits } from '../core/h1-head.js';
+import { parseLeanHead, type LeanHead, type LeanLimits } from './h1-head.js';
 import { ByteAccumulator } from './byte-accumulator.js';
-import { runGuarded } from './guard.js';
 
 /** Node's default `maxHeaderSize`: a longer head goes to Node, which answers 431. */
 export const leanHeadBytesMax = 16_384;
@@ -49,13 +48,29 @@ export class LeanRequest {
   ) {}
 }
 
-/** What the proxy does with lean requests. */
+/** What the server does with lean requests. */
 export interface LeanHost {
+  /** Prefix of the events this path logs and guards ('proxy': `proxy.request`, ...). */
+  readonly name: string;
+  /** Runs a callback of the event loop so that a throw is logged naming `event`, not lost. */
+  guard(kind: 'timer' | 'callback', event: string, fn: () => void): void;
   /** False: this request needs Node's full request (async routes...): the connection goes to Node. */
   accepts(req: LeanRequest): boolean;
   serve(req: LeanRequest, res: LeanResponse): void;
   /** Node's HTTP/1.1 server takes the connection (its unread bytes are back on the socket). */
   handOff(socket: Socket): void;
+}
+
+/** The names a lean path logs and guards under, built once from `LeanHost.name`. */
+interface LeanEvents {
+  request: string;
+  clientClosed: string;
+  handOff: string;
+  sweep: string;
+}
+
+function leanEvents(name: string): LeanEvents {
+  return { request: `${name}.request`, clientClosed: `${name}.lean_client_closed`, handOff: `${name}.lean_hand_off`, sweep: `${name}.lean_sweep` };
 }
 
 /** What the lean path did since start: requests served, and hand-overs to Node by reason. */
@@ -248,6 +263,7 @@ export class LeanConnection {
     private readonly log: Logger,
     private readonly onGone: (c: LeanConnection) => void,
     private readonly stats: LeanStats,
+    private readonly events: LeanEvents,
   ) {
     this.keepAliveS = Math.max(1, Math.floor(timeouts.keepAliveTimeoutMs / 1000));
     this.idleSinceMs = clock.nowMs();
@@ -307,7 +323,7 @@ export class LeanConnection {
     const res = this.current;
     this.current = null;
     this.onGone(this);
-    if (res !== null) runGuarded(this.log, 'callback', 'proxy.lean_client_closed', () => res.socketClosed());
+    if (res !== null) this.host.guard('callback', this.events.clientClosed, () => res.socketClosed());
   };
 
   private take(chunk: Buffer): void {
@@ -333,7 +349,7 @@ export class LeanConnection {
       }
       const verdict = parseLeanHead(buf.toString('latin1', 0, end), this.limits);
       if (verdict.kind === 'node') {
-        if (this.log.isDebugEnabled()) this.log.debug('proxy.lean_hand_off', { why: verdict.why });
+        if (this.log.isDebugEnabled()) this.log.debug(this.events.handOff, { why: verdict.why });
         this.handOff(verdict.why);
         return;
       }
@@ -355,7 +371,7 @@ export class LeanConnection {
     this.requestStartMs = this.pending === null ? 0 : this.clock.nowMs();
     const res = new LeanResponse(this, h.method === 'HEAD', h.keepAlive);
     this.current = res;
-    runGuarded(this.log, 'callback', 'proxy.request', () => this.host.serve(req, res));
+    this.host.guard('callback', this.events.request, () => this.host.serve(req, res));
   }
 
   /** Node's server takes the connection, starting with the bytes not consumed here. */
@@ -386,6 +402,7 @@ export class LeanConnections {
   private readonly open = new Set<LeanConnection>();
   readonly stats: LeanStats = { requests: 0, handOffs: new Map() };
   private sweep: NodeJS.Timeout | null = null;
+  private readonly events: LeanEvents;
 
   constructor(
     private readonly host: LeanHost,
@@ -394,14 +411,16 @@ export class LeanConnections {
     private readonly clock: Clock,
     private readonly log: Logger,
     private readonly sweepPeriodMs: number,
-  ) {}
+  ) {
+    this.events = leanEvents(host.name);
+  }
 
   accept(socket: Socket, first: Buffer | null): void {
     if (this.sweep === null) {
-      this.sweep = setInterval(() => runGuarded(this.log, 'timer', 'proxy.lean_sweep', () => this.checkAll()), this.sweepPeriodMs);
+      this.sweep = setInterval(() => this.host.guard('timer', this.events.sweep, () => this.checkAll()), this.sweepPeriodMs);
       this.sweep.unref();
     }
-    this.open.add(new LeanConnection(socket, first, this.host, this.limits, this.timeouts, this.clock, this.log, (c) => this.open.delete(c), this.stats));
+    this.open.add(new LeanConnection(socket, first, this.host, this.limits, this.timeouts, this.clock, this.log, (c) => this.open.delete(c), this.stats, this.events));
   }
 
   get size(): number {

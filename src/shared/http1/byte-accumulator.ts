@@ -1,5 +1,5 @@
 /**
- * @module data-plane/shell/byte-accumulator
+ * @module shared/http1/byte-accumulator
  * Bytes of an unfinished message (a request or response head, a chunk-size line) gathered from
  * socket reads. Appending copies into a buffer that doubles when full, so a peer sending one byte
  * per packet costs O(n) copies, not the O(n²) of concatenating every read; `scanFrom` tells the
