@@ -5,7 +5,10 @@
 // Two transports: a grpc-js bidi stream (the internal links) and raw TCP with a 4-byte length
 // prefix. Prints wall time and each side's CPU per round trip (process.cpuUsage).
 //
-//   node scripts/stream-pingpong.mjs grpc|raw [roundTrips]
+// With an interval, the client waits that long after each reply before it sends again, so both
+// processes sleep between messages (as at a low cold-start rate) and each message pays a wakeup.
+//
+//   node scripts/stream-pingpong.mjs grpc|raw [roundTrips] [intervalMs]
 import { fork } from 'node:child_process';
 import net from 'node:net';
 import { fileURLToPath } from 'node:url';
@@ -13,7 +16,8 @@ import * as grpc from '@grpc/grpc-js';
 
 const mode = process.argv[2];
 const roundTrips = Number(process.argv[3] ?? 20_000);
-const role = process.argv[4] ?? 'client';
+const intervalMs = Number(process.argv[4] ?? 0);
+const role = process.argv[5] ?? 'client';
 const warmupRoundTrips = 2_000;
 const message = Buffer.alloc(40, 7);
 const same = (b) => b;
@@ -25,7 +29,7 @@ const service = {
 };
 
 if (mode !== 'grpc' && mode !== 'raw') {
-  console.error('usage: node scripts/stream-pingpong.mjs grpc|raw [roundTrips]');
+  console.error('usage: node scripts/stream-pingpong.mjs grpc|raw [roundTrips] [intervalMs]');
   process.exit(2);
 }
 
@@ -89,7 +93,7 @@ function serve() {
 }
 
 async function drive() {
-  const child = fork(fileURLToPath(import.meta.url), [mode, String(roundTrips), 'server']);
+  const child = fork(fileURLToPath(import.meta.url), [mode, String(roundTrips), '0', 'server']);
   const { port } = await new Promise((resolve) => child.once('message', resolve));
   let send;
   let onReply = () => {};
@@ -107,7 +111,8 @@ async function drive() {
   }
   const run = (count) => new Promise((resolve) => {
     let left = count;
-    onReply = () => (--left === 0 ? resolve() : send());
+    const next = intervalMs > 0 ? () => setTimeout(send, intervalMs) : send;
+    onReply = () => (--left === 0 ? resolve() : next());
     send();
   });
   await run(warmupRoundTrips);
@@ -123,7 +128,7 @@ async function drive() {
   const { serverCpuMs } = await serverDone;
   const perRoundTripUs = (ms) => Number(((1000 * ms) / measured).toFixed(1));
   console.log(JSON.stringify({
-    transport: mode, roundTrips: measured, wallUs: perRoundTripUs(wallMs),
+    transport: mode, intervalMs, roundTrips: measured, wallUs: perRoundTripUs(wallMs),
     clientCpuUs: perRoundTripUs(clientCpuMs), serverCpuUs: perRoundTripUs(serverCpuMs),
   }));
   child.kill();
