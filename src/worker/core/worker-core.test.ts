@@ -244,6 +244,17 @@ describe('worker core: leader terms (fencing)', () => {
     assert.equal(logs.filter((l) => l.event === 'worker.stale_term').length, 1, 'logged again on the new stream');
   });
 
+  it('the first term a worker sees is logged at debug (10,000 workers would log 10,000 lines); a new leader term at info', () => {
+    const logs: RecordedLog[] = [];
+    const core = newCore({}, logs);
+    core.handle({ kind: 'connected' }, 0);
+    core.handle(create('s1', 1), 10);
+    core.handle(create('s2', 1), 20);
+    core.handle(create('s3', 2), 30);
+    const adopted = logs.filter((l) => l.event === 'worker.term_adopted').map((l) => [l.level, l.fields.term, l.fields.previous]);
+    assert.deepEqual(adopted, [['debug', 1, 0], ['info', 2, 1]]);
+  });
+
   it('term 0 (no term) is accepted only while no term has been seen', () => {
     const core = newCore();
     core.handle({ kind: 'connected' }, 0);

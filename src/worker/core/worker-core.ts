@@ -220,7 +220,11 @@ export class WorkerCore {
       return false;
     }
     if (verdict === 'newer') {
-      this.log.info('worker.term_adopted', { workerId: this.config.workerId, term, previous: this.seenTerm });
+      // The first term seen is the leader the worker started under: routine, and 10,000 emulated
+      // workers would log 10,000 lines. A term after another one is a new leader: worth a line.
+      const fields = { workerId: this.config.workerId, term, previous: this.seenTerm };
+      if (this.seenTerm === 0) this.log.debug('worker.term_adopted', fields);
+      else this.log.info('worker.term_adopted', fields);
       this.seenTerm = term;
     }
     return true;
