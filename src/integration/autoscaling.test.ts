@@ -24,11 +24,13 @@ describe('autoscaling seen from outside (emulated runtime)', { timeout: 60_000 }
     const pool = new Pool(c.proxy, { connections: 8 });
     let running = true;
     let failures = 0;
+    let answered = 0;
     const loop = async (): Promise<void> => {
       while (running) {
         const res = await pool.request({ method: 'GET', path: '/', headers: { host: 'held', 'x-emulated-duration-ms': '500' } });
         await res.body.text();
         if (res.statusCode !== 200) failures += 1;
+        else answered += 1;
       }
     };
     const startedMs = Date.now();
@@ -45,6 +47,11 @@ describe('autoscaling seen from outside (emulated runtime)', { timeout: 60_000 }
     await Promise.all(clients);
     const stoppedMs = Date.now();
     assert.equal(failures, 0);
+    // Every answer came from the emulated responder's lean HTTP/1.1 path; none went to Node's.
+    const workerMetrics = (await c.get(`http://127.0.0.1:${c.workerPorts.get('worker-1')}/metrics`)).text;
+    const lean = /dirigent_worker_responder_lean_http\{what="requests"\} (\d+)/.exec(workerMetrics);
+    assert.equal(Number(lean?.[1]), answered, workerMetrics.split('\n').filter((l) => l.includes('lean')).join('\n'));
+    assert.doesNotMatch(workerMetrics, /dirigent_worker_responder_lean_http\{what="hand_off/);
     assert.ok(reachedAtMs >= 0 && reachedAtMs <= 4_000, `8 ready after ${reachedAtMs} ms`);
     assert.ok(peak <= 10, `peak ${peak} ready sandboxes`);
     let zeroAtMs = -1;

@@ -75,6 +75,8 @@ export class TestCluster {
   proxyPort = 0;
   internalPort = 0;
   workers: Proc[] = [];
+  /** Each worker's health and metrics port, by worker id. */
+  readonly workerPorts = new Map<string, number>();
   private cp: Proc | null = null;
   /** Workers and DPs join with this; made here so it exists before any of them starts. */
   readonly clusterTokenFile = join(this.stateDir, 'cluster.token');
@@ -139,6 +141,7 @@ export class TestCluster {
     const port = await freePort();
     const extra = this.opts.workerArgs ?? [];
     const isolation = extra.includes('--isolation') ? [] : ['--isolation', await testIsolation()];
+    this.workerPorts.set(id, port);
     const w = this.spawn(id, ['worker', '--id', id, '--port', String(port), '--control-plane', `127.0.0.1:${this.rpcPort}`, '--runtime', this.opts.runtime ?? 'process', '--state-dir', this.stateDir, '--heartbeat-period-ms', '250', '--cluster-token-file', this.clusterTokenFile, ...this.tlsArgs('worker'), ...isolation, ...extra]);
     this.workers.push(w);
     return w;

@@ -16,7 +16,7 @@ import { caOf, clusterTokenReader } from '../shared/tls-files.js';
 import type { Logger } from '../shared/logger.js';
 import { WorkerDaemon } from './daemon.js';
 import { startRealRuntimes } from './runtime-setup.js';
-import { createEmulatedRuntime, startEmulatedResponder } from './runtime/emulated-runtime.js';
+import { createEmulatedRuntime, startEmulatedResponder, type EmulatedResponder } from './runtime/emulated-runtime.js';
 import { runtimeCapabilities } from './runtime/multi-runtime.js';
 import type { SandboxRuntime } from './runtime/runtime.js';
 import client from 'prom-client';
@@ -67,6 +67,7 @@ export async function startWorker(cfg: WorkerConfig, log: Logger): Promise<Runni
   } else {
     const responder = await startEmulatedResponder({ host: cfg.host, port: 0, log });
     closers.push(() => responder.close());
+    registerResponderMetrics(registry, responder);
     const client = cfg.count > 1 && !cfg.controlPlane.includes(',') ? makeClient(ControlPlane, cfg.controlPlane, security.caPem) : undefined;
     if (client) closers.push(async () => client.close());
     const capabilities = runtimeCapabilities('emulated');
@@ -125,6 +126,19 @@ function newDaemon(
 function linkSecurity(cfg: WorkerConfig): LinkSecurity {
   const clusterTokenFile = cfg.clusterTokenFile !== '' ? cfg.clusterTokenFile : join(cfg.stateDir, 'cluster.token');
   return { clusterToken: clusterTokenReader(clusterTokenFile), clusterTokenFile, caPem: caOf(cfg.tlsCaFile) };
+}
+
+/** The emulated responder's lean HTTP/1.1 path: requests it answered, connections it handed to Node. */
+function registerResponderMetrics(registry: client.Registry, responder: EmulatedResponder): void {
+  new client.Gauge({
+    name: 'dirigent_worker_responder_lean_http',
+    help: "The emulated sandboxes' responder: requests its lean HTTP/1.1 path answered, and connections it handed to Node's server by reason",
+    labelNames: ['what'], registers: [registry],
+    collect() {
+      this.set({ what: 'requests' }, responder.lean.requests);
+      for (const [why, n] of responder.lean.handOffs) this.set({ what: `hand_off:${why}` }, n);
+    },
+  });
 }
 
 function startHealth(cfg: WorkerConfig, registry: client.Registry): Promise<Server> {
