@@ -1,13 +1,13 @@
 /**
  * @module shared/http1/lean-h1
  * A lean HTTP/1.1 server path (issue 12, part 2), used by the DP's invocation port and by the
- * emulated sandboxes' responder: a connection reads request heads itself (h1-head) and answers through a small response object that writes the head
- * and the first body chunk in one socket write. Per request it allocates a request record and a
- * response emitter, not Node's IncomingMessage/ServerResponse streams, parser callbacks and
- * their event traffic.
+ * emulated sandboxes' responder: a connection reads request heads itself (h1-head) and answers
+ * through a small response object that writes the head and the first body chunk in one socket
+ * write. Per request it allocates a request record and a response emitter, not Node's
+ * IncomingMessage/ServerResponse streams, parser callbacks and their event traffic.
  *
- * A request the lean reader does not take (see h1-head), or one the proxy wants a full
- * Node request for (`LeanHost.accepts`), hands the connection to Node's HTTP server with every
+ * A request the lean reader does not take (see h1-head), or one the host wants a full Node
+ * request for (`LeanHost.accepts`), hands the connection to Node's HTTP server with every
  * byte read so far put back: from then on Node serves that connection. A hand-over only happens
  * between exchanges, so each exchange has exactly one owner.
  *
