@@ -24,7 +24,7 @@ import { DataPlaneCore, newWaiter, type DpEffect } from './core/data-plane.js';
 import { isHubWaiter, ProxyHub, resolveProxyThreads } from './core/proxy-link.js';
 import { ProxyProcesses } from './shell/proxy-processes.js';
 import { ControlPlaneLink } from './shell/cp-link.js';
-import { guarded } from './shell/guard.js';
+import { guarded } from '../shared/guard.js';
 import { InvocationProxy } from './shell/proxy.js';
 import { toLbPolicy } from './shell/lb-policy.js';
 import { registerLoopDelayMetrics } from '../shared/loop-delay.js';

@@ -17,7 +17,7 @@ import { serverTlsOf } from '../shared/tls-files.js';
 import { DataPlaneCore, type DpEffect } from './core/data-plane.js';
 import { parseToProxy, RemoteAdmission, type ToPrimary } from './core/proxy-link.js';
 import { delegateTo } from './shell/delegate.js';
-import { guarded } from './shell/guard.js';
+import { guarded } from '../shared/guard.js';
 import { InvocationProxy } from './shell/proxy.js';
 import { toLbPolicy } from './shell/lb-policy.js';
 

@@ -23,7 +23,7 @@ import { decodeBatchHeader, decodeRoutingUpdate, encodeDataPlaneBatch } from '..
 import { Batcher, isUnauthenticated, makeClient, openStream, type BidiStream, type LinkSecurity } from '../../shared/grpc.js';
 import type { Logger } from '../../shared/logger.js';
 import { CpAddresses } from '../../shared/cp-addresses.js';
-import { guarded, runGuarded } from './guard.js';
+import { guarded, runGuarded } from '../../shared/guard.js';
 
 /**
  * At most one resync per this period for invalid messages: a CP that keeps sending a bad

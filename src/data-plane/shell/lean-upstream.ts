@@ -15,7 +15,7 @@
 import { connect, type Socket } from 'node:net';
 import type { Clock } from '../../shared/clock.js';
 import type { Logger } from '../../shared/logger.js';
-import { runGuarded } from './guard.js';
+import { runGuarded } from '../../shared/guard.js';
 import { H1ResponseReader, type ResponseHead, type ResponseSink } from './h1-response.js';
 import { hopByHop, type ProxyRes } from './http-util.js';
 import type { UpstreamEvents } from './upstream-call.js';

@@ -18,7 +18,7 @@ import type { Logger } from '../../shared/logger.js';
 import type { DataPlaneCore, DpEffect, DpFunction } from '../core/data-plane.js';
 import { parseToPrimary, type HubWaiter, type ProxyHub, type ToProxy } from '../core/proxy-link.js';
 import type { ProxyProcessInit } from '../proxy-process.js';
-import { guarded } from './guard.js';
+import { guarded } from '../../shared/guard.js';
 
 /** A proxy process that died comes back after this, doubled per quick death up to the max. */
 const respawnBackoffMsMin = 100;

@@ -39,7 +39,7 @@ import {
 import type { Admission } from '../core/proxy-link.js';
 import { invocationRoutes, invocationsPrefix, submitAsync, wantsAsync, type AsyncHttpDeps } from '../async/http-routes.js';
 import { forwardedFromHeader } from '../async/owner.js';
-import { guarded, runGuarded } from './guard.js';
+import { guarded, runGuarded } from '../../shared/guard.js';
 import { UpstreamCall, type UpstreamEvents } from './upstream-call.js';
 import { LeanConnections, LeanRequest, type LeanHost, type LeanResponse, type LeanStats } from '../../shared/http1/lean-h1.js';
 import { LeanUpstreamCall, LeanUpstreamPool } from './lean-upstream.js';

@@ -12,7 +12,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Dispatcher } from 'undici';
 import type { Logger } from '../../shared/logger.js';
-import { runGuarded } from './guard.js';
+import { runGuarded } from '../../shared/guard.js';
 import { hopByHop, type ProxyRes } from './http-util.js';
 
 /** What the proxy does with the phases of one call; each is called at most once, `end`/`failed` last. */

@@ -18,7 +18,8 @@ import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Serv
 import { createServer as createNetServer, type AddressInfo, type Server as NetServer, type Socket } from 'node:net';
 import { ErrorCode, Header, type ApiErrorBody } from '../../api/types.js';
 import { functionLimits } from '../../config/defaults.js';
-import { assert, AssertionError } from '../../shared/assert.js';
+import { assert } from '../../shared/assert.js';
+import { runGuardedAs } from '../../shared/guard.js';
 import { systemClock, type Clock } from '../../shared/clock.js';
 import { LeanConnections, type LeanHost, type LeanStats } from '../../shared/http1/lean-h1.js';
 import { silentLogger, type Logger } from '../../shared/logger.js';
@@ -89,7 +90,7 @@ export function startEmulatedResponder(opts: {
   h1.emit('listening');
   const host: LeanHost = {
     name: 'responder',
-    guard: (kind, event, fn) => guardResponder(log, kind, event, fn),
+    guard: (kind, event, fn) => runGuardedAs('worker', log, kind, event, fn),
     accepts: () => true,
     serve: (req, res) => answerEmulated(req.headers, res),
     handOff: (socket) => h1.emit('connection', socket),
@@ -123,15 +124,6 @@ export function startEmulatedResponder(opts: {
 }
 
 /** A throw in a responder callback is logged and the process goes on, unless it is our bug. */
-function guardResponder(log: Logger, kind: 'timer' | 'callback', event: string, fn: () => void): void {
-  try {
-    fn();
-  } catch (err) {
-    log.error(`worker.${kind}_failed`, { event, error: err instanceof Error ? err.message : String(err) });
-    if (err instanceof AssertionError) throw err;
-  }
-}
-
 /** A sandbox being created holds its timer; a ready one holds its record. */
 type EmulatedEntry =
   | { state: 'starting'; cancel: () => void }

@@ -5,9 +5,9 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { AssertionError } from '../../shared/assert.js';
-import { memoryLogger, type RecordedLog } from '../../shared/logger.js';
-import { guarded } from './guard.js';
+import { AssertionError } from './assert.js';
+import { memoryLogger, type RecordedLog } from './logger.js';
+import { guarded, runGuardedAs } from './guard.js';
 
 test('a failing timer is logged as dp.timer_failed naming it, and does not throw', () => {
   const logs: RecordedLog[] = [];
@@ -23,4 +23,10 @@ test('a broken invariant is logged and rethrown', () => {
   const cb = guarded(memoryLogger(logs), 'callback', 'proxy.release', (n: number) => { throw new AssertionError(`level ${n}`); });
   assert.throws(() => cb(-1), AssertionError);
   assert.deepEqual([logs[0]!.event, logs[0]!.fields.event], ['dp.callback_failed', 'proxy.release']);
+});
+
+test('another component names its failures with its own prefix', () => {
+  const logs: RecordedLog[] = [];
+  assert.doesNotThrow(() => runGuardedAs('worker', memoryLogger(logs), 'callback', 'responder.request', () => { throw new RangeError('bad'); }));
+  assert.deepEqual([logs[0]!.event, logs[0]!.fields.event, logs[0]!.fields.error], ['worker.callback_failed', 'responder.request', 'bad']);
 });
