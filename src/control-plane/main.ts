@@ -9,7 +9,6 @@
  * supervisor restarts it as a standby with empty memory (simpler and safer than un-learning
  * the state it built as leader).
  */
-import type { Server } from 'node:http';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { Etcd3 } from 'etcd3';
@@ -18,6 +17,7 @@ import { ConfigError, type ControlPlaneConfig } from '../config/compile.js';
 import { apiDefaults } from '../config/defaults.js';
 import { systemClock, type Clock } from '../shared/clock.js';
 import { bindServer } from '../shared/grpc.js';
+import { registerLeanHttpGauge } from '../shared/http1/lean-metrics.js';
 import type { Logger } from '../shared/logger.js';
 import { seededRng } from '../shared/rng.js';
 import { isLoopbackHost } from '../shared/loopback.js';
@@ -25,7 +25,7 @@ import { readOrCreateTokenFile } from '../shared/secrets.js';
 import { caOf, clusterTokenDigestOf, serverTlsOf } from '../shared/tls-files.js';
 import { ControlPlaneCore } from './core/control-plane.js';
 import type { ApiResult } from './core/types.js';
-import { startApiServer, type ApiBackend } from './shell/api-server.js';
+import { startApiServer, type ApiBackend, type ApiServer } from './shell/api-server.js';
 import { Tenancy } from './shell/api-auth.js';
 import { clusterView } from './shell/cluster-view.js';
 import { EtcdElection, leaderKey } from './shell/election-etcd.js';
@@ -90,7 +90,7 @@ export async function startControlPlane(cfg: ControlPlaneConfig, log: Logger, st
   if (solo) runtime.core.peersReachable(clock.nowMs());
   const cluster = async () => ({ ...clusterView(core, cfg, ports, clock.nowMs(), role.id), controlPlanes: await election.members() });
   const backend = withRole(apiBackend(runtime, clock, cluster, metrics.registry), role, election);
-  let api: Server;
+  let api: ApiServer;
   try {
     api = await startApiServer({ host: cfg.host, port: cfg.apiPort, bodyBytesMax: apiDefaults.bodyBytesMax, backend, tenancy, log, tls: links.tls, leaderCaPem: links.caPem });
   } catch (err) {
@@ -98,7 +98,11 @@ export async function startControlPlane(cfg: ControlPlaneConfig, log: Logger, st
     metrics.close();
     throw err;
   }
-  ports.api = (api.address() as { port: number }).port;
+  ports.api = api.port;
+  const leanStats = api.lean;
+  registerLeanHttpGauge(metrics.registry, 'dirigent_cp_api_lean_http',
+    "The management API's lean HTTP/1.1 path: requests it served, and connections it handed to Node's server by reason (none over HTTPS)",
+    () => leanStats);
   self.rpcAddress = `${advertised(cfg)}:${ports.rpc}`;
   self.apiAddress = `${advertised(cfg)}:${ports.api}`;
   log.info('control_plane.started', { id: self.id, api: self.apiAddress, rpc: self.rpcAddress, placement: cfg.placement, seed, store: cfg.store || 'sqlite' });
@@ -112,8 +116,7 @@ export async function startControlPlane(cfg: ControlPlaneConfig, log: Logger, st
     async close() {
       if (timers.ticker) clearInterval(timers.ticker);
       runtime.close();
-      api.closeAllConnections();
-      await new Promise<void>((r) => api.close(() => r()));
+      await api.close();
       rpc.server.forceShutdown();
       await election.close();
       await db.close();

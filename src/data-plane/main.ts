@@ -12,6 +12,7 @@ import { ConfigError } from '../config/compile.js';
 import { availableParallelism } from 'node:os';
 import { systemClock } from '../shared/clock.js';
 import { Batcher } from '../shared/grpc.js';
+import { registerLeanHttpGauge } from '../shared/http1/lean-metrics.js';
 import type { Logger } from '../shared/logger.js';
 import { isLoopbackHost } from '../shared/loopback.js';
 import { seededRng } from '../shared/rng.js';
@@ -258,16 +259,9 @@ function createMetrics(core: DataPlaneCore, proxy: InvocationProxy, hub: () => P
       this.set({ direction: 'in', unit: 'messages' }, c.messagesIn);
     },
   });
-  new client.Gauge({
-    name: 'dirigent_dp_lean_http', help: "The lean HTTP/1.1 path of this process's invocation port: requests it served, and connections it handed to Node's server by reason",
-    labelNames: ['what'], registers: [registry],
-    collect() {
-      const stats = proxy.leanStats();
-      if (!stats) return;
-      this.set({ what: 'requests' }, stats.requests);
-      for (const [why, n] of stats.handOffs) this.set({ what: `hand_off:${why}` }, n);
-    },
-  });
+  registerLeanHttpGauge(registry, 'dirigent_dp_lean_http',
+    "The lean HTTP/1.1 path of this process's invocation port: requests it served, and connections it handed to Node's server by reason",
+    () => proxy.leanStats());
   new client.Gauge({
     name: 'dirigent_dp_routing_version', help: 'Routing table version applied', registers: [registry],
     collect() { this.set(core.version); },

@@ -11,7 +11,7 @@ import type { Logger } from './logger.js';
 export type GuardKind = 'timer' | 'callback';
 
 /** The component whose log events name the failure: `dp.timer_failed`, `worker.callback_failed`. */
-export type GuardComponent = 'dp' | 'worker';
+export type GuardComponent = 'dp' | 'worker' | 'cp';
 
 export function runGuardedAs(component: GuardComponent, log: Logger, kind: GuardKind, event: string, fn: () => void): void {
   try {

@@ -12,11 +12,12 @@ import { ControlPlane } from '../gen/dirigent/v1/cluster_pb.js';
 import { systemClock } from '../shared/clock.js';
 import { join } from 'node:path';
 import { makeClient, type LinkSecurity } from '../shared/grpc.js';
+import { registerLeanHttpGauge } from '../shared/http1/lean-metrics.js';
 import { caOf, clusterTokenReader } from '../shared/tls-files.js';
 import type { Logger } from '../shared/logger.js';
 import { WorkerDaemon } from './daemon.js';
 import { startRealRuntimes } from './runtime-setup.js';
-import { createEmulatedRuntime, startEmulatedResponder, type EmulatedResponder } from './runtime/emulated-runtime.js';
+import { createEmulatedRuntime, startEmulatedResponder } from './runtime/emulated-runtime.js';
 import { runtimeCapabilities } from './runtime/multi-runtime.js';
 import type { SandboxRuntime } from './runtime/runtime.js';
 import client from 'prom-client';
@@ -67,7 +68,9 @@ export async function startWorker(cfg: WorkerConfig, log: Logger): Promise<Runni
   } else {
     const responder = await startEmulatedResponder({ host: cfg.host, port: 0, log });
     closers.push(() => responder.close());
-    registerResponderMetrics(registry, responder);
+    registerLeanHttpGauge(registry, 'dirigent_worker_responder_lean_http',
+      "The emulated sandboxes' responder: requests its lean HTTP/1.1 path answered, and connections it handed to Node's server by reason",
+      () => responder.lean);
     const client = cfg.count > 1 && !cfg.controlPlane.includes(',') ? makeClient(ControlPlane, cfg.controlPlane, security.caPem) : undefined;
     if (client) closers.push(async () => client.close());
     const capabilities = runtimeCapabilities('emulated');
@@ -129,18 +132,6 @@ function linkSecurity(cfg: WorkerConfig): LinkSecurity {
 }
 
 /** The emulated responder's lean HTTP/1.1 path: requests it answered, connections it handed to Node. */
-function registerResponderMetrics(registry: client.Registry, responder: EmulatedResponder): void {
-  new client.Gauge({
-    name: 'dirigent_worker_responder_lean_http',
-    help: "The emulated sandboxes' responder: requests its lean HTTP/1.1 path answered, and connections it handed to Node's server by reason",
-    labelNames: ['what'], registers: [registry],
-    collect() {
-      this.set({ what: 'requests' }, responder.lean.requests);
-      for (const [why, n] of responder.lean.handOffs) this.set({ what: `hand_off:${why}` }, n);
-    },
-  });
-}
-
 function startHealth(cfg: WorkerConfig, registry: client.Registry): Promise<Server> {
   const server = createServer((req, res) => {
     if (req.url === '/metrics') {

@@ -5,11 +5,10 @@
  * Method: a real server on a free loopback port, raw bytes over a socket.
  */
 import assert from 'node:assert/strict';
-import { connect, type AddressInfo } from 'node:net';
-import type { Server } from 'node:http';
+import { connect } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { silentLogger } from '../../shared/logger.js';
-import { startApiServer, type ApiBackend } from './api-server.js';
+import { startApiServer, type ApiBackend, type ApiServer } from './api-server.js';
 import { memoryTenancy } from './api-testkit.js';
 
 const backend = {} as ApiBackend; // never reached: the parser refuses before routing
@@ -34,13 +33,13 @@ function parse(answer: string): { status: number; contentType: string; body: unk
 }
 
 describe('api server: requests the HTTP parser refuses', { timeout: 10_000 }, () => {
-  let server: Server;
+  let server: ApiServer;
   let port = 0;
   before(async () => {
     server = await startApiServer({ host: '127.0.0.1', port: 0, bodyBytesMax: 4096, backend, tenancy: memoryTenancy(), log: silentLogger });
-    port = (server.address() as AddressInfo).port;
+    port = server.port;
   });
-  after(() => new Promise<void>((r) => server.close(() => r())));
+  after(() => server.close());
 
   for (const [what, bytes, status] of [
     ['a lowercase method', 'post /v1/functions HTTP/1.1\r\nHost: x\r\n\r\n', 400],

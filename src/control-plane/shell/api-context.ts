@@ -3,11 +3,10 @@
  * What every management route gets: the caller (already authenticated), the query, the body
  * limits, the backend and the tenancy state; plus the small checks all routes share.
  */
-import type { IncomingMessage, ServerResponse } from 'node:http';
 import { authorize, type Action, type Principal } from '../../api/tenancy.js';
 import type { FunctionSpec } from '../../api/types.js';
 import type { Tenancy } from './api-auth.js';
-import { HttpError, parseJson, readBody, requireJson, type BodyLimits } from './http-util.js';
+import { HttpError, parseJson, readBody, requireJson, type ApiRequest, type ApiResponse, type BodyLimits } from './http-util.js';
 
 /** What the API needs from the control plane. */
 export interface ApiBackend {
@@ -28,8 +27,8 @@ export interface ApiBackend {
 }
 
 export interface RequestContext {
-  req: IncomingMessage;
-  res: ServerResponse;
+  req: ApiRequest;
+  res: ApiResponse;
   method: string;
   query: URLSearchParams;
   principal: Principal;
@@ -54,7 +53,7 @@ export function methodNotAllowed(method: string, path: string): HttpError {
   return new HttpError(405, 'method_not_allowed', `${method} is not allowed on ${path}`);
 }
 
-export function noContent(res: ServerResponse): void {
+export function noContent(res: ApiResponse): void {
   res.writeHead(204);
   res.end();
 }

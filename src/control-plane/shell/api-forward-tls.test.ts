@@ -5,16 +5,14 @@
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import type { Server } from 'node:http';
 import { request } from 'node:https';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { FunctionSpec } from '../../api/types.js';
 import { createCerts } from '../../cli/certs.js';
 import { silentLogger } from '../../shared/logger.js';
-import { startApiServer, type ApiBackend } from './api-server.js';
+import { startApiServer, type ApiBackend, type ApiServer } from './api-server.js';
 import { memoryTenancy } from './api-testkit.js';
 
 function backend(role: 'leader' | 'standby', leaderApi: () => string | null, created: string[]): ApiBackend {
@@ -43,9 +41,9 @@ describe('standby forwarding over HTTPS', () => {
   const tls = { certPem: readFileSync(certs.cert), keyPem: readFileSync(certs.key) };
   const ca = readFileSync(certs.ca);
   const created: string[] = [];
-  const servers: Server[] = [];
-  const port = (s: Server): number => (s.address() as AddressInfo).port;
-  let leader: Server;
+  const servers: ApiServer[] = [];
+  const port = (s: ApiServer): number => s.port;
+  let leader: ApiServer;
 
   const post = (p: number, name: string): Promise<{ status: number; text: string }> => new Promise((resolve, reject) => {
     const req = request({ host: '127.0.0.1', port: p, method: 'POST', path: '/v1/functions', headers: { 'content-type': 'application/json' }, ca }, (res) => {
@@ -62,10 +60,7 @@ describe('standby forwarding over HTTPS', () => {
     servers.push(leader);
   });
   after(async () => {
-    for (const s of servers) {
-      s.closeAllConnections();
-      await new Promise((r) => s.close(r));
-    }
+    for (const s of servers) await s.close();
     rmSync(dir, { recursive: true, force: true });
   });
 
@@ -76,6 +71,7 @@ describe('standby forwarding over HTTPS', () => {
     const r = await post(port(standby), 'via-standby');
     assert.equal(r.status, 201, r.text);
     assert.deepEqual(created, ['via-standby']);
+    assert.equal(standby.lean, null, 'HTTPS is served by Node alone');
   });
 
   it('answers 503 when it cannot verify the leader (no CA given: system roots)', async () => {

@@ -5,12 +5,12 @@
  * it), in-memory backends, raw node:http requests.
  */
 import assert from 'node:assert/strict';
-import { request, type Server } from 'node:http';
+import { request } from 'node:http';
 import { createServer, type AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import type { FunctionSpec } from '../../api/types.js';
 import { silentLogger } from '../../shared/logger.js';
-import { startApiServer, type ApiBackend } from './api-server.js';
+import { startApiServer, type ApiBackend, type ApiServer } from './api-server.js';
 import { memoryTenancy } from './api-testkit.js';
 
 function backend(role: 'leader' | 'standby', leaderApi: () => string | null, created: string[]): ApiBackend {
@@ -51,18 +51,15 @@ function send(port: number, method: string, path: string, body?: string): Promis
 describe('API on a standby control plane', () => {
   const created: string[] = [];
   let leaderAddress: string | null = '';
-  let leader: Server;
-  let standby: Server;
-  const port = (s: Server): number => (s.address() as AddressInfo).port;
+  let leader: ApiServer;
+  let standby: ApiServer;
+  const port = (s: ApiServer): number => s.port;
   before(async () => {
     leader = await startApiServer({ host: '127.0.0.1', port: 0, bodyBytesMax: 4096, backend: backend('leader', () => null, created), tenancy: memoryTenancy(), log: silentLogger });
     standby = await startApiServer({ host: '127.0.0.1', port: 0, bodyBytesMax: 4096, backend: backend('standby', () => leaderAddress, []), tenancy: memoryTenancy(), log: silentLogger });
   });
-  after(() => {
-    for (const s of [leader, standby]) {
-      s.closeAllConnections();
-      s.close();
-    }
+  after(async () => {
+    for (const s of [leader, standby]) await s.close();
   });
 
   it('reports its role on /health and 503 on /health/leader, the leader 200', async () => {
@@ -84,6 +81,10 @@ describe('API on a standby control plane', () => {
     const r = await send(port(standby), 'POST', '/v1/functions', JSON.stringify({ name: 'via-standby', image: 'emulated' }));
     assert.equal(r.status, 201);
     assert.deepEqual(created, ['via-standby']);
+    // A standby streams requests on: its connections go to Node's server; the leader reads lean.
+    assert.equal(standby.lean!.requests, 0);
+    assert.ok((standby.lean!.handOffs.get('route') ?? 0) > 0);
+    assert.ok(leader.lean!.requests > 0);
   });
 
   it('answers 503 leader_unavailable when the leader does not answer', async () => {

@@ -4,12 +4,12 @@
  * in-memory backend; raw node:http requests so chunked bodies and odd paths reach it unchanged.
  */
 import assert from 'node:assert/strict';
-import { request, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { Agent, request } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import type { FunctionSpec } from '../../api/types.js';
 import { silentLogger } from '../../shared/logger.js';
-import { startApiServer, type ApiBackend } from './api-server.js';
+import { newToken } from '../../shared/secrets.js';
+import { startApiServer, type ApiBackend, type ApiServer } from './api-server.js';
 import { memoryTenancy } from './api-testkit.js';
 
 const bodyBytesMax = 4096;
@@ -37,9 +37,9 @@ function memoryBackend(): ApiBackend {
 interface Reply { status: number; body: string }
 
 /** Sends `chunks` one write at a time (chunked encoding unless a content-length is given). */
-function send(port: number, method: string, path: string, headers: Record<string, string>, chunks: string[]): Promise<Reply> {
+function send(port: number, method: string, path: string, headers: Record<string, string>, chunks: string[], agent?: Agent): Promise<Reply> {
   return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, method, path, headers }, (res) => {
+    const req = request({ host: '127.0.0.1', port, method, path, headers, ...(agent ? { agent } : {}) }, (res) => {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (c: string) => (body += c));
@@ -54,13 +54,13 @@ function send(port: number, method: string, path: string, headers: Record<string
 const json = { 'content-type': 'application/json' };
 
 describe('api server: malformed client input', () => {
-  let server: Server;
+  let server: ApiServer;
   let port = 0;
   before(async () => {
     server = await startApiServer({ host: '127.0.0.1', port: 0, bodyBytesMax, backend: memoryBackend(), tenancy: memoryTenancy(), log: silentLogger });
-    port = (server.address() as AddressInfo).port;
+    port = server.port;
   });
-  after(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  after(() => server.close());
 
   it('a malformed percent-encoding in the path is a 400 naming the path', async () => {
     const r = await send(port, 'GET', '/v1/functions/%zz', {}, []);
@@ -75,12 +75,12 @@ describe('api server: malformed client input', () => {
     const deep = '['.repeat(200_000) + ']'.repeat(200_000);
     const server2 = await startApiServer({ host: '127.0.0.1', port: 0, bodyBytesMax: 1_048_576, backend: memoryBackend(), tenancy: memoryTenancy(), log: silentLogger });
     try {
-      const r = await send((server2.address() as AddressInfo).port, 'POST', '/v1/functions', json, [deep]);
+      const r = await send(server2.port, 'POST', '/v1/functions', json, [deep]);
       assert.equal(r.status, 400, r.body);
       assert.equal(JSON.parse(r.body).error.code, 'invalid_json');
       assert.equal(JSON.parse(r.body).error.field, 'body');
     } finally {
-      await new Promise<void>((resolve) => server2.close(() => resolve()));
+      await server2.close();
     }
   });
 
@@ -112,6 +112,63 @@ describe('api server: malformed client input', () => {
   });
 });
 
+describe('api server: the lean HTTP/1.1 path', () => {
+  let server: ApiServer;
+  let port = 0;
+  // One keep-alive connection for every call of a test, as a registration client keeps it.
+  const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+  const admin = newToken().token;
+  const auth = { authorization: `Bearer ${admin}` };
+  before(async () => {
+    server = await startApiServer({ host: '127.0.0.1', port: 0, bodyBytesMax, backend: memoryBackend(), tenancy: memoryTenancy('token', admin), log: silentLogger });
+    port = server.port;
+  });
+  after(async () => {
+    agent.destroy();
+    await server.close();
+  });
+  const sized = (body: string): Record<string, string> => ({ ...json, ...auth, 'content-length': String(Buffer.byteLength(body)) });
+  const handOffs = (): number => [...server.lean!.handOffs.values()].reduce((a, b) => a + b, 0);
+
+  it('serves create, read and delete with Content-Length bodies on one connection without Node requests', async () => {
+    const before = server.lean!.requests;
+    const body = JSON.stringify({ name: 'lean-f', command: ['node', 'x.js'] });
+    const created = await send(port, 'POST', '/v1/functions', sized(body), [body], agent);
+    assert.equal(created.status, 201, created.body);
+    assert.equal(JSON.parse(created.body).function.name, 'lean-f');
+    const got = await send(port, 'GET', '/v1/functions/lean-f', auth, [], agent);
+    assert.equal(got.status, 200, got.body);
+    const again = await send(port, 'POST', '/v1/functions', sized(body), [body], agent);
+    assert.equal(again.status, 409, again.body);
+    const gone = await send(port, 'DELETE', '/v1/functions/lean-f', auth, [], agent);
+    assert.equal(gone.status, 204, gone.body);
+    assert.equal(server.lean!.requests - before, 4);
+    assert.equal(handOffs(), 0);
+  });
+
+  it('errors on the lean path keep the error shape: bad JSON names the body, a missing token is 401', async () => {
+    const bad = '{"name":';
+    const r = await send(port, 'POST', '/v1/functions', sized(bad), [bad], agent);
+    assert.equal(r.status, 400, r.body);
+    assert.deepEqual([JSON.parse(r.body).error.code, JSON.parse(r.body).error.field], ['invalid_json', 'body']);
+    const unauth = await send(port, 'GET', '/v1/functions', { authorization: 'Bearer nope' }, [], agent);
+    assert.equal(unauth.status, 401, unauth.body);
+    assert.equal(JSON.parse(unauth.body).error.code, 'unauthorized');
+    assert.equal(handOffs(), 0);
+  });
+
+  it('a Content-Length body over the limit goes to Node and is answered 413; a chunked one too', async () => {
+    const big = JSON.stringify({ name: 'big', command: ['x'], env: { A: 'x'.repeat(bodyBytesMax) } });
+    // Each on its own connection: a connection handed to Node stays with Node.
+    const r = await send(port, 'POST', '/v1/functions', sized(big), [big], new Agent({ keepAlive: false }));
+    assert.equal(r.status, 413, r.body);
+    assert.equal(JSON.parse(r.body).error.code, 'body_too_large');
+    const chunked = await send(port, 'POST', '/v1/functions', { ...json, ...auth }, [big.slice(0, 100), big.slice(100)], new Agent({ keepAlive: false }));
+    assert.equal(chunked.status, 413, chunked.body);
+    assert.equal(handOffs(), 2);
+  });
+});
+
 describe('api server: a function deleted while its create or update is answered', () => {
   // The registry orders operations per name: a DELETE queued behind a PATCH (or right after a
   // create) runs before the first answer is written. Found by the live fuzzer (a 500).
@@ -128,13 +185,13 @@ describe('api server: a function deleted while its create or update is answered'
       updateFunction: (name, patch) => deleteRightAfter(name, b.updateFunction(name, patch)),
     };
   };
-  let server: Server;
+  let server: ApiServer;
   let port = 0;
   before(async () => {
     server = await startApiServer({ host: '127.0.0.1', port: 0, bodyBytesMax, backend: racing(), tenancy: memoryTenancy(), log: silentLogger });
-    port = (server.address() as AddressInfo).port;
+    port = server.port;
   });
-  after(() => new Promise<void>((r) => server.close(() => r())));
+  after(() => server.close());
 
   it('answers 404 naming the function, never a 500', async () => {
     const created = await send(port, 'POST', '/v1/functions', json, ['{"name":"gone","command":["x"]}']);

@@ -4,12 +4,20 @@
  * registration on `/` and `/registerService` so tools written for Dirigent (InVitro) work.
  * Every route but the health checks needs a bearer token (api-auth); a standby forwards
  * requests with their Authorization header and only the leader authenticates them.
+ *
+ * Plain HTTP is read on the shared lean HTTP/1.1 path (shared/http1/lean-h1: no Node request
+ * and response streams per call; issue 12, part 5); what it does not take (a body over 64 KiB,
+ * chunked, HTTP/1.0, ...) and every connection to a standby, which forwards request streams, go
+ * to Node's server with the connection. HTTPS is served by Node's server alone.
  */
 import { createServer, request as httpRequest, type IncomingMessage, type RequestOptions, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer, request as httpsRequest } from 'node:https';
-import { isIP } from 'node:net';
+import { createServer as createNetServer, isIP, type AddressInfo, type Server as NetServer, type Socket } from 'node:net';
 import { pipeline } from 'node:stream';
 import { apiDefaults } from '../../config/defaults.js';
+import { systemClock } from '../../shared/clock.js';
+import { runGuardedAs } from '../../shared/guard.js';
+import { LeanConnections, LeanRequest, type LeanHost, type LeanStats } from '../../shared/http1/lean-h1.js';
 import type { Logger } from '../../shared/logger.js';
 import { answerClientError } from '../../shared/http-client-error.js';
 import type { ServerTls } from '../../shared/grpc.js';
@@ -18,7 +26,7 @@ import { methodNotAllowed, requireScope, type ApiBackend, type RequestContext } 
 import { createFunctionForm, createFunctionJson, functionItem, listFunctions } from './api-functions.js';
 import { namespaceRoutes } from './api-namespaces.js';
 import { tokenRoutes } from './api-tokens.js';
-import { decodePathSegment, HttpError, sendError, sendJson } from './http-util.js';
+import { decodePathSegment, HttpError, sendError, sendJson, type ApiRequest, type ApiResponse } from './http-util.js';
 
 export type { ApiBackend } from './api-context.js';
 
@@ -26,6 +34,14 @@ export type { ApiBackend } from './api-context.js';
 const localPaths = new Set(['/health', '/health/leader', '/metrics']);
 /** Longest wait for the leader's answer to a forwarded request. */
 const forwardTimeoutMs = 30_000;
+/** Connection timeouts, on both paths: Node's server defaults, with a keep-alive past 60 s load balancers. */
+const apiKeepAliveTimeoutMs = 65_000;
+const apiHeadersTimeoutMs = 60_000;
+const apiRequestTimeoutMs = 300_000;
+/** How often the lean path checks its connections' timeouts. */
+const apiLeanSweepPeriodMs = 1_000;
+/** Largest body the lean path reads whole (a registration is ~1 KiB); a larger one streams through Node. */
+const apiLeanBodyBytesMax = 65_536;
 
 const functionPath = /^\/v1\/functions\/([^/]+)$/;
 
@@ -51,7 +67,16 @@ type RouteContext = Omit<RequestContext, 'req' | 'res' | 'method' | 'query' | 'p
   leaderLink: { https: boolean; ca: Buffer | null };
 };
 
-export function startApiServer(opts: ApiServerOptions): Promise<Server> {
+/** A listening management API. */
+export interface ApiServer {
+  readonly port: number;
+  /** What the lean path did (null: HTTPS, served by Node's server alone). */
+  readonly lean: LeanStats | null;
+  /** Stops listening and closes every connection. */
+  close(): Promise<void>;
+}
+
+export function startApiServer(opts: ApiServerOptions): Promise<ApiServer> {
   const ctx: RouteContext = {
     limits: {
       bodyBytesMax: opts.bodyBytesMax,
@@ -62,12 +87,12 @@ export function startApiServer(opts: ApiServerOptions): Promise<Server> {
     tenancy: opts.tenancy,
     leaderLink: { https: Boolean(opts.tls), ca: opts.leaderCaPem ?? null },
   };
-  const handler = (req: IncomingMessage, res: ServerResponse): void => {
+  const handler = (req: ApiRequest, res: ApiResponse): void => {
     route(req, res, ctx).catch((err: unknown) => {
       if (res.headersSent) return;
       if (err instanceof HttpError) {
         // An unread or partly read body must not be taken for the next request.
-        if (!req.complete) res.setHeader('connection', 'close');
+        if (!(req instanceof LeanRequest) && !req.complete) res.setHeader('connection', 'close');
         sendError(res, err.status, err.code, err.message, err.field);
         return;
       }
@@ -75,22 +100,76 @@ export function startApiServer(opts: ApiServerOptions): Promise<Server> {
       sendError(res, 500, 'internal', 'internal error; see control-plane log');
     });
   };
-  const server = opts.tls ? createHttpsServer({ cert: opts.tls.certPem, key: opts.tls.keyPem }, handler) : createServer(handler);
-  server.keepAliveTimeout = 65_000;
+  if (opts.tls) {
+    const server = createHttpsServer({ cert: opts.tls.certPem, key: opts.tls.keyPem }, handler);
+    withTimeouts(server);
+    return listen(server, opts, null, () => {
+      server.closeAllConnections();
+      return new Promise<void>((r) => server.close(() => r()));
+    });
+  }
+  // Node's server never listens itself: the TCP listener hands it the connections the lean path
+  // does not keep. Node starts its timeout checks on 'listening'.
+  const h1 = createServer({ keepAlive: true, noDelay: true }, handler);
+  withTimeouts(h1);
+  h1.emit('listening');
+  const host: LeanHost = {
+    name: 'api',
+    guard: (kind, event, fn) => runGuardedAs('cp', opts.log, kind, event, fn),
+    // A standby streams requests to the leader: Node's request objects do that.
+    accepts: () => (opts.backend.leaderApi?.() ?? null) === null,
+    serve: handler,
+    handOff: (socket) => h1.emit('connection', socket),
+  };
+  const lean = new LeanConnections(host, { bodyBytesMax: Math.min(apiLeanBodyBytesMax, opts.bodyBytesMax) }, {
+    headersTimeoutMs: apiHeadersTimeoutMs,
+    requestTimeoutMs: apiRequestTimeoutMs,
+    keepAliveTimeoutMs: apiKeepAliveTimeoutMs,
+  }, systemClock, opts.log, apiLeanSweepPeriodMs);
+  const server = createNetServer((socket: Socket) => {
+    socket.setNoDelay(true);
+    // A client may reset before a reader owns the socket: without a listener that error would
+    // be uncaught and end the process.
+    socket.on('error', () => socket.destroy());
+    lean.accept(socket, null);
+  });
+  return listen(server, opts, lean.stats, () => new Promise<void>((resolve) => {
+    server.close(() => resolve());
+    lean.close(); // idle keep-alive sockets would hold close() for 65 s
+    h1.closeAllConnections();
+    h1.close();
+  }));
+}
+
+function withTimeouts(server: Server): void {
+  server.keepAliveTimeout = apiKeepAliveTimeoutMs;
+  server.headersTimeout = apiHeadersTimeoutMs;
+  server.requestTimeout = apiRequestTimeoutMs;
   server.on('clientError', answerClientError);
+}
+
+function listen(server: NetServer, opts: ApiServerOptions, lean: LeanStats | null, close: () => Promise<void>): Promise<ApiServer> {
   return new Promise((resolve, reject) => {
     server.once('error', reject);
-    server.listen(opts.port, opts.host, () => resolve(server));
+    server.listen(opts.port, opts.host, () => {
+      server.off('error', reject);
+      resolve({ port: (server.address() as AddressInfo).port, lean, close });
+    });
   });
 }
 
-async function route(req: IncomingMessage, res: ServerResponse, opts: RouteContext): Promise<void> {
+async function route(req: ApiRequest, res: ApiResponse, opts: RouteContext): Promise<void> {
   const url = urlOf(req.url ?? '/');
   const path = url.pathname;
   const method = req.method ?? 'GET';
   const b = opts.backend;
   const leaderApi = b.leaderApi?.() ?? null;
-  if (leaderApi !== null && !localPaths.has(path)) return forward(req, res, leaderApi, opts.leaderLink);
+  if (leaderApi !== null && !localPaths.has(path)) {
+    // The lean path takes no connection of a standby (accepts); one that was read as this CP
+    // lost the lead is answered as any call during a change of leader.
+    if (req instanceof LeanRequest) return sendError(res, 503, 'leader_unknown', 'this control plane stopped leading; retry');
+    return forward(req, res as ServerResponse, leaderApi, opts.leaderLink);
+  }
   if (path === '/health') return sendJson(res, 200, { status: 'ok', ...(b.health?.() ?? { role: 'leader' }) });
   if (path === '/health/leader') {
     const role = b.health?.().role ?? 'leader';

@@ -3,8 +3,20 @@
  * Small helpers for the JSON management API: bounded body reading and error answers in the one
  * shape every client sees, `{"error":{"code","message","field"}}`.
  */
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingMessage, OutgoingHttpHeaders } from 'node:http';
 import { ErrorCode, type ApiErrorBody } from '../../api/types.js';
+import { LeanRequest } from '../../shared/http1/lean-h1.js';
+
+/** A request as the routes see it: Node's (streamed body) or one the lean path read whole. */
+export type ApiRequest = IncomingMessage | LeanRequest;
+
+/** What the routes write an answer through: Node's ServerResponse or the lean path's. */
+export interface ApiResponse {
+  readonly headersSent: boolean;
+  setHeader(name: string, value: string | number | readonly string[]): unknown;
+  writeHead(statusCode: number, headers?: OutgoingHttpHeaders): unknown;
+  end(chunk?: string | Buffer): unknown;
+}
 
 export class HttpError extends Error {
   constructor(
@@ -27,13 +39,22 @@ export interface BodyLimits {
   bodyDiscardBytesMax: number;
 }
 
+function bodyTooLarge(bodyBytesMax: number, declared: number): HttpError {
+  return new HttpError(413, ErrorCode.bodyTooLarge, `body exceeds ${bodyBytesMax} bytes${declared > 0 ? ` (declared ${declared})` : ''}`, 'body');
+}
+
 /** The body as text; a body past the limit is drained (bounded) and answered with 413. */
-export function readBody(req: IncomingMessage, limits: BodyLimits): Promise<string> {
+export function readBody(req: ApiRequest, limits: BodyLimits): Promise<string> {
+  if (req instanceof LeanRequest) {
+    // Read whole already (the lean path takes only bodies far under the limit; checked anyway).
+    const size = req.body?.length ?? 0;
+    if (size > limits.bodyBytesMax) return Promise.reject(bodyTooLarge(limits.bodyBytesMax, size));
+    return Promise.resolve(req.body === null ? '' : req.body.toString('utf8'));
+  }
   return new Promise((resolve, reject) => {
     const { bodyBytesMax, bodyDiscardBytesMax } = limits;
     const declared = Number(req.headers['content-length'] ?? 0);
-    const tooLarge = (): HttpError => new HttpError(413, ErrorCode.bodyTooLarge,
-      `body exceeds ${bodyBytesMax} bytes${declared > 0 ? ` (declared ${declared})` : ''}`, 'body');
+    const tooLarge = (): HttpError => bodyTooLarge(bodyBytesMax, declared);
     if (declared > bodyBytesMax + bodyDiscardBytesMax) {
       reject(tooLarge()); // not worth draining: answer now, the connection closes after it
       return;
@@ -54,12 +75,12 @@ export function readBody(req: IncomingMessage, limits: BodyLimits): Promise<stri
 }
 
 /** The media type of a request (lower case, without parameters), '' when absent. */
-function mediaType(req: IncomingMessage): string {
+function mediaType(req: ApiRequest): string {
   return (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
 }
 
 /** JSON routes read only JSON: a text/plain body is a client mistake, not JSON. */
-export function requireJson(req: IncomingMessage): void {
+export function requireJson(req: ApiRequest): void {
   const type = mediaType(req);
   if (type === 'application/json') return;
   throw new HttpError(415, ErrorCode.unsupportedMediaType,
@@ -105,7 +126,7 @@ export function decodePathSegment(segment: string, path: string): string {
   }
 }
 
-export function sendJson(res: ServerResponse, status: number, body: unknown): void {
+export function sendJson(res: ApiResponse, status: number, body: unknown): void {
   const text = JSON.stringify(body);
   res.writeHead(status, {
     'content-type': 'application/json',
@@ -114,7 +135,7 @@ export function sendJson(res: ServerResponse, status: number, body: unknown): vo
   res.end(text);
 }
 
-export function sendError(res: ServerResponse, status: number, code: string, message: string, field?: string): void {
+export function sendError(res: ApiResponse, status: number, code: string, message: string, field?: string): void {
   const body: ApiErrorBody = { error: { code, message, ...(field ? { field } : {}) } };
   sendJson(res, status, body);
 }
