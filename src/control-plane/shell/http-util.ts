@@ -117,6 +117,41 @@ function jsonNestingExceeds(text: string, depthMax: number): boolean {
   return false;
 }
 
+/** A request target's path (percent-encoding kept: segments are decoded one by one) and query. */
+export interface RequestTarget {
+  path: string;
+  query: URLSearchParams;
+}
+
+/** Path characters an http URL keeps as they are: no '%', '\\', '?', '#', space or controls. */
+const plainPath = /^\/(?!\/)[A-Za-z0-9\-._~!$&'()*+,;=:@/]*$/;
+/** A '.' or '..' segment, which URL parsing resolves. */
+const dotSegment = /\/\.\.?(?:\/|$)/;
+/**
+ * Visible ASCII but '#', not starting with '?' (URLSearchParams drops one leading '?'): a query
+ * whose parameters URL parsing gives the same (it percent-encodes what it changes).
+ */
+const plainQuery = /^(?!\?)[!-"$-~]*$/;
+
+/**
+ * The path and query of a request target, as `new URL(target, base)` gives them. A plain
+ * target (the API's own paths) is split directly: `new URL` was 1.5 % of the CP's busy time in a
+ * registration burst. Anything else takes the URL parser; one it refuses is the client's 400.
+ */
+export function parseTarget(target: string): RequestTarget {
+  const q = target.indexOf('?');
+  const path = q < 0 ? target : target.slice(0, q);
+  const search = q < 0 ? '' : target.slice(q + 1);
+  if (plainPath.test(path) && !dotSegment.test(path) && plainQuery.test(search)) return { path, query: new URLSearchParams(search) };
+  let url: URL;
+  try {
+    url = new URL(target, 'http://api');
+  } catch {
+    throw new HttpError(400, 'invalid_path', `request target ${JSON.stringify(target.slice(0, 200))} is not a valid URL path`, 'path');
+  }
+  return { path: url.pathname, query: url.searchParams };
+}
+
 /** Decodes one percent-encoded path segment; a malformed one is the client's 400. */
 export function decodePathSegment(segment: string, path: string): string {
   try {
