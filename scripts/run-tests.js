@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Runs every compiled test file (dist/**/*.test.js) with node's test runner, one file at a time
 // per worker process (integration suites start real processes on fixed loopback ports).
-import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
@@ -15,8 +15,16 @@ function find(dir, out) {
   return out;
 }
 
+/** dist/a/b.test.js comes from src/a/b.test.ts; a build does not delete what a moved or removed test left. */
+function hasSource(compiled) {
+  return existsSync(join('src', compiled.slice('dist/'.length).replace(/\.js$/, '.ts')));
+}
+
 const only = process.argv.slice(2);
-const files = find('dist', []).filter((f) => only.length === 0 || only.some((o) => f.includes(o))).sort();
+const compiled = find('dist', []);
+const stale = compiled.filter((f) => !hasSource(f));
+if (stale.length > 0) process.stderr.write(`run-tests: not running ${stale.length} compiled test file(s) whose source is gone (delete dist/ to drop them): ${stale.join(', ')}\n`);
+const files = compiled.filter((f) => hasSource(f) && (only.length === 0 || only.some((o) => f.includes(o)))).sort();
 if (files.length === 0) {
   process.stderr.write('run-tests: no test files found under dist/\n');
   process.exit(1);
