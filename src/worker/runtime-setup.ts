@@ -16,6 +16,7 @@ import { ConfigError, workerRuntimes } from '../config/compile.js';
 import { systemClock } from '../shared/clock.js';
 import type { Logger } from '../shared/logger.js';
 import { createContainerdRuntime } from './runtime/containerd/containerd-runtime.js';
+import { readHostPortRanges, warnOnEphemeralOverlap } from './runtime/ephemeral-ports.js';
 import { ImageCache } from './runtime/image/image-cache.js';
 import { isolationUnusableReason, resolveIsolation, startSandboxFirewall } from './runtime/isolation-setup.js';
 import { combineRuntimes, runtimeCapabilities } from './runtime/multi-runtime.js';
@@ -50,6 +51,7 @@ export async function startRealRuntimes(cfg: WorkerConfig, workerId: string, log
   const stateDir = join(cfg.stateDir, 'workers', workerId);
   const uids = createSandboxUids(cfg.sandboxUidRange);
   const ports = createPortAllocator(cfg.sandboxPortRange);
+  warnOnEphemeralOverlap(cfg.sandboxPortRange, readHostPortRanges(), log);
   const walled = isolation === 'bwrap' || images.length > 0;
   const firewall = walled ? await startSandboxFirewall(stateDir, uids.ranges, cfg.egressDenyCidrs, log) : undefined;
   const cache = images.length > 0

@@ -11,6 +11,7 @@ import type { FunctionSpec } from '../../api/types.js';
 import { scalingDefaults } from '../../config/defaults.js';
 import { systemClock } from '../../shared/clock.js';
 import { memoryLogger, type RecordedLog } from '../../shared/logger.js';
+import { ephemeralOverlap, readHostPortRanges } from './ephemeral-ports.js';
 import { testIsolation } from './isolation-setup.js';
 import {
   createProcessRuntime,
@@ -24,9 +25,17 @@ const portSliceSize = 40;
 
 /**
  * Hands each runtime its own slice of [base, top], so tests never share a port. Test files run
- * in parallel processes, so each file must pass a range no other file uses.
+ * in parallel processes, so each file must pass a range no other file uses. The range must lie
+ * outside the kernel's ephemeral range (see ephemeral-ports.ts); a range inside it throws.
  */
 export function portSlices(base: number, top: number): { next: () => [number, number] } {
+  const host = readHostPortRanges();
+  const clash = host && ephemeralOverlap([base, top], host.ephemeral, host.reserved);
+  if (clash) {
+    // An outgoing connection of any parallel test could take such a port between the runtime's
+    // free-port check and the sandbox's bind (seen in CI as 'bind: Address already in use').
+    throw new Error(`test ports ${base}-${top} overlap the kernel's ephemeral range ${host!.ephemeral.join('-')}; pick ports below it`);
+  }
   const slices = Math.floor((top - base + 1) / portSliceSize);
   let sliceNext = 0;
   return {

@@ -2,7 +2,7 @@
  * Cold start of the containerd runtime with the example image, measured, not asserted:
  * `node dist/worker/runtime/containerd/cold-start.bench.js [creates]` prints create->ready and
  * teardown p50/p99 over N sequential creates (default 50; the image is imported before the
- * first timed one), then one burst of 20 concurrent creates. Uses ports 33900-33999.
+ * first timed one), then one burst of 20 concurrent creates. Uses ports 30900-30999.
  */
 import { helloImageArchive, imageToolsMissing } from '../../../integration/image-registry.js';
 import { expectCreated } from '../runtime.contract.js';
@@ -24,7 +24,7 @@ async function main(): Promise<void> {
   const missing = await imageToolsMissing(imageTools);
   if (missing) throw new Error(missing);
   const creates = Number(process.argv[2] ?? 50);
-  const fixture = new ContainerdFixture([33900, 33999]);
+  const fixture = new ContainerdFixture([30_900, 30_999]);
   await fixture.start();
   const h = await fixture.runtime();
   try {

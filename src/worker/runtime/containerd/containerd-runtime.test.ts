@@ -1,7 +1,7 @@
 /**
  * The containerd runtime against a real, private containerd (one per test file) and the example
  * image: the shared runtime contract, then what only an image runtime has to get right.
- * Ports 33500-33999 belong to this file.
+ * Ports 30500-30899 belong to this file (below the kernel's ephemeral range).
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
@@ -17,7 +17,7 @@ import { connectRefused, expectCreated, runRuntimeContract } from '../runtime.co
 import { ContainerdFixture, imageSpec, imageTools, procCgroups, procStatus } from './containerd.testkit.js';
 
 const skip = await imageToolsMissing(imageTools);
-const fixture = new ContainerdFixture([33500, 33999]);
+const fixture = new ContainerdFixture([30_500, 30_899]);
 let archive = '';
 const t = { timeout: 60_000 };
 

@@ -23,6 +23,7 @@ import type { Logger } from '../../../shared/logger.js';
 import { assert } from '../../../shared/assert.js';
 import type { ImageCache } from '../image/image-cache.js';
 import { acquireCheckedPort, type PortAllocator } from '../port-allocator.js';
+import { portIsFree } from '../process-spawn.js';
 import { probeReadyOrExit } from '../readiness.js';
 import type { CreateResult, ExitListener, RuntimeSandbox, SandboxRuntime, SandboxSpec } from '../runtime.js';
 import { isValidSandboxId } from '../runtime.js';
@@ -32,7 +33,6 @@ import { ContainerdClient, errorText, isNotFound } from './client.js';
 import { daemonLogTail, daemonStartTimeoutMs, startPrivateDaemon, type PrivateDaemon } from './daemon.js';
 import { subscribeTaskEvents, type TaskEventSubscription } from './events.js';
 import { ImageImporter } from './image-import.js';
-import { portIsFree } from './port-check.js';
 import { endStartupBoost, removeLeftovers, startContainer, stopContainer } from './sandbox-container.js';
 import { buildSpec, containerIdFor } from './spec.js';
 

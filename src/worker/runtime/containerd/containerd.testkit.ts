@@ -13,6 +13,7 @@ import { systemClock } from '../../../shared/clock.js';
 import { memoryLogger, type RecordedLog } from '../../../shared/logger.js';
 import { ImageCache } from '../image/image-cache.js';
 import { createPortAllocator } from '../port-allocator.js';
+import { portSlices } from '../process-runtime.testkit.js';
 import { createSandboxUids } from '../sandbox-uids.js';
 import { ContainerdClient } from './client.js';
 import { createContainerdRuntime, containerdNamespace, type ContainerdRuntimeOptions } from './containerd-runtime.js';
@@ -20,8 +21,6 @@ import { daemonStartTimeoutMs, startPrivateDaemon, type PrivateDaemon } from './
 import type { SandboxRuntime } from '../runtime.js';
 
 export const imageTools = ['containerd', 'runc', 'skopeo', 'umoci', 'docker-registry', 'busybox'] as const;
-/** Ports per runtime; a burst of 10 fits with room for busy ports. */
-const portSliceSize = 40;
 /** Sandbox uids of these tests (outside the worker's default range, so no clash with a dev worker). */
 const uidRange: [number, number] = [3_300_000, 3_309_999];
 
@@ -36,10 +35,13 @@ export class ContainerdFixture {
   dir = '';
   daemon?: PrivateDaemon;
   images?: ImageCache;
-  private sliceNext = 0;
   private uidNext = uidRange[0];
+  private readonly nextPortRange: () => [number, number];
 
-  constructor(private readonly ports: readonly [number, number]) {}
+  /** `ports`: this file's share of the loopback ports, below the kernel's ephemeral range. */
+  constructor(ports: readonly [number, number]) {
+    this.nextPortRange = portSlices(ports[0], ports[1]).next;
+  }
 
   async start(): Promise<void> {
     this.dir = await mkdtemp(join(tmpdir(), 'dirigent-ctd-'));
@@ -71,9 +73,6 @@ export class ContainerdFixture {
   /** A runtime on its own state dir, port slice and uid slice; `socket: ''` = its own private containerd. */
   async runtime(over: Partial<ContainerdRuntimeOptions> = {}): Promise<TestRuntime> {
     const stateDir = over.stateDir ?? (await mkdtemp(join(this.dir, 'rt-')));
-    const [base, top] = this.ports;
-    const slices = Math.floor((top - base + 1) / portSliceSize);
-    const first = base + (this.sliceNext++ % slices) * portSliceSize;
     const uidFirst = this.uidNext;
     this.uidNext += 100;
     const logs: RecordedLog[] = [];
@@ -82,7 +81,7 @@ export class ContainerdFixture {
       stateDir,
       socket: this.daemon!.socket,
       images: this.images!,
-      ports: createPortAllocator([first, first + portSliceSize - 1]),
+      ports: createPortAllocator(this.nextPortRange()),
       uids: createSandboxUids([uidFirst, uidFirst + 99]),
       pidsMax: 64,
       tmpMiB: 16,

@@ -16,27 +16,18 @@ import { systemClock } from '../../../shared/clock.js';
 import { memoryLogger, type RecordedLog } from '../../../shared/logger.js';
 import { ImageCache } from '../image/image-cache.js';
 import { createPortAllocator, type PortAllocator } from '../port-allocator.js';
+import { portSlices } from '../process-runtime.testkit.js';
 import { createSandboxUids, type SandboxUids } from '../sandbox-uids.js';
 import { createOciRuntime, type OciRuntime } from './oci-runtime.js';
 
 const execFileAsync = promisify(execFile);
-/** Ports per runtime: a burst of 10 plus busy-port skips fits. */
-const portSliceSize = 40;
-/** This file's share of the loopback ports (tests of other files use other ranges). */
-const portBase = 33_000;
-const portTop = 33_499;
+/** This file's share of the loopback ports, below the kernel's ephemeral range (tests of other files use other ranges). */
+const nextPortRange = portSlices(30_000, 30_499).next;
 /** Uids of test sandboxes: far from every real account, and from other test files'. */
 const uidRange = [260_000, 260_999] as const;
 const imageBuildTimeoutMs = 120_000;
 
-let sliceNext = 0;
 let imageCache: ImageCache | undefined;
-
-function nextPortRange(): [number, number] {
-  const slices = Math.floor((portTop - portBase + 1) / portSliceSize);
-  const first = portBase + (sliceNext++ % slices) * portSliceSize;
-  return [first, first + portSliceSize - 1];
-}
 
 /**
  * One image cache per test process: every runtime shares its fetched layouts. `dir`, when
