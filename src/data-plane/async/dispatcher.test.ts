@@ -1,7 +1,8 @@
 /**
  * Goal: the dispatcher never starts an invocation it is running or has just finished, even when
  * a claim in flight hands it back (a lease that lapsed under load: the store lets its own
- * consumer take it over, and the claim's answer can arrive after the execution ended).
+ * consumer take it over, and the claim's answer can arrive after the execution ended); but it
+ * does start a retry that such a claim took after the retry was stored.
  * Method: AsyncDispatcher over a fake store whose claims the test answers by hand; poke() is
  * called directly (no timers); virtual time.
  */
@@ -91,6 +92,41 @@ describe('AsyncDispatcher', () => {
     claims[1]!.resolve([inv('a')]);
     await settle();
     assert.deepEqual(started, ['a']);
+    assert.equal(d.heldCount, 0);
+    await d.close();
+  });
+
+  it('runs a retry that a claim in flight took after the retry was stored', async () => {
+    // The claim leaves after the retry's write and is answered after it: with a short backoff the
+    // retry is already due when the store runs the claim. It is a new claim (one more attempt on
+    // the record), not a stale one; skipping it left it leased to this DP and idle for the lease.
+    const claims: ReturnType<typeof deferred<AsyncInvocation[]>>[] = [];
+    const retries: ReturnType<typeof deferred<string>>[] = [];
+    const started: string[] = [];
+    const store = {
+      claim: () => { const c = deferred<AsyncInvocation[]>(); claims.push(c); return c.promise; },
+      scheduleRetry: () => { const c = deferred<string>(); retries.push(c); return c.promise; },
+      complete: async () => 'ok',
+      renew: async () => 'ok',
+    } as unknown as AsyncStore;
+    const failed: ExecOutcome = { kind: 'done', attempt: { startedAtMs: 1_000, endedAtMs: 1_000, outcome: 'http_5xx', statusCode: 503 } };
+    const d = new AsyncDispatcher({
+      store, consumerId: 'dp', clock: { nowMs: () => 1_000, wallMs: () => 1_000 }, rng: seededRng(1), log: silentLogger,
+      policy: { ...retryPolicyDefaults, backoffBaseMs: 0, backoffCapMs: 0 }, claimLeaseMs: 3_000, capacity: () => 4, ready: () => true,
+      retried: () => {}, finished: () => {},
+      execute: async (i) => { started.push(i.id); return started.length === 1 ? failed : ok; },
+    });
+    d.poke();
+    claims[0]!.resolve([inv('a')]);
+    await settle();
+    assert.equal(retries.length, 1, 'the first attempt failed and its retry is being stored');
+    d.poke(); // a claim goes out behind the retry's write
+    await settle();
+    retries[0]!.resolve('ok');
+    await settle();
+    claims[1]!.resolve([{ ...inv('a'), attempts: [failed.attempt] }]);
+    await settle();
+    assert.deepEqual(started, ['a', 'a'], 'the retry ran');
     assert.equal(d.heldCount, 0);
     await d.close();
   });

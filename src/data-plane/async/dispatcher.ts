@@ -63,11 +63,14 @@ export class AsyncDispatcher implements AsyncRunner {
   /** Executions started and not durable yet (running or being recorded, all functions). */
   private unrecorded = 0;
   /**
-   * Ids whose run ended while a claim was in flight: that claim may hand them back (a lease that
-   * lapsed under load is claimable by its own consumer too), and starting one again would run a
-   * finished invocation twice. Cleared when the claim's answer has been taken in.
+   * Runs that ended while a claim was in flight, by id, with the number of attempts the record
+   * had when the run was claimed. That claim may hand the invocation back: read before the run's
+   * write (a lease that lapsed under load is claimable by its own consumer too), it still shows
+   * that many attempts, and starting it would run the attempt twice; read after a retry's write
+   * (a short backoff made it due at once), it shows one more, and is a new claim to run.
+   * Cleared when the claim's answer has been taken in.
    */
-  private readonly endedDuringClaim = new Set<string>();
+  private readonly endedDuringClaim = new Map<string, number>();
   private claimTimer: NodeJS.Timeout | null = null;
   private renewTimer: NodeJS.Timeout | null = null;
   private claiming = false;
@@ -125,10 +128,11 @@ export class AsyncDispatcher implements AsyncRunner {
       this.d.log.warn('async.claim_failed', { error: (err as Error).message });
       return;
     }
-    const ended = new Set(this.endedDuringClaim);
+    const ended = new Map(this.endedDuringClaim);
     this.endedDuringClaim.clear();
     for (const inv of claimed) {
-      if (this.held.has(inv.id) || ended.has(inv.id)) continue;
+      const endedAttempts = ended.get(inv.id);
+      if (this.held.has(inv.id) || (endedAttempts !== undefined && inv.attempts.length <= endedAttempts)) continue;
       this.held.set(inv.id, inv);
       const q = this.waiting.get(inv.functionKey) ?? [];
       q.push(inv);
@@ -160,7 +164,7 @@ export class AsyncDispatcher implements AsyncRunner {
       };
       void this.runOne(inv, answered).finally(() => {
         this.held.delete(inv.id);
-        if (this.claiming) this.endedDuringClaim.add(inv.id);
+        if (this.claiming) this.endedDuringClaim.set(inv.id, inv.attempts.length);
         answered();
         this.unrecordedEnded();
       });

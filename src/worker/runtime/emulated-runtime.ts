@@ -123,7 +123,6 @@ export function startEmulatedResponder(opts: {
   });
 }
 
-/** A throw in a responder callback is logged and the process goes on, unless it is our bug. */
 /** A sandbox being created holds its timer; a ready one holds its record. */
 type EmulatedEntry =
   | { state: 'starting'; cancel: () => void }
