@@ -1,16 +1,22 @@
 /**
  * Goal: the lean reader never reads a request differently from Node: every head it takes, Node's
- * HTTP parser takes too, with the same method, target and headers.
+ * HTTP parser takes too, with the same method, target and headers. A lean answer puts the same
+ * bytes on the wire whether it is written in one piece or in parts (head in Latin-1, body in
+ * UTF-8).
  * Method: fast-check heads (valid parts, sometimes one byte made invalid) sent over one
  * keep-alive connection to a Node HTTP server on loopback that reports what it parsed; for each
- * head the lean reader takes, Node's view must match it.
+ * head the lean reader takes, Node's view must match it. Answers: a LeanConnections server on
+ * loopback, read as raw bytes.
  */
 import assert from 'node:assert/strict';
 import { createServer, type IncomingHttpHeaders } from 'node:http';
-import { connect, type AddressInfo, type Socket } from 'node:net';
+import { connect, createServer as createNetServer, type AddressInfo, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import fc from 'fast-check';
+import { systemClock } from '../clock.js';
+import { silentLogger } from '../logger.js';
 import { leanMethods, parseLeanHead } from './h1-head.js';
+import { LeanConnections, type LeanHost } from './lean-h1.js';
 
 interface Parsed { method: string; url: string; headers: IncomingHttpHeaders }
 
@@ -87,3 +93,72 @@ describe("lean request heads against Node's parser", () => {
     assert.ok(compared > 150, `only ${compared} heads compared`);
   });
 });
+
+describe('lean answers on the wire', () => {
+  const body = '{"word":"naïve ✓"}';
+  // x-way picks how the answer is written: whole (end with the body), parts (write, then end), or
+  // a Latin-1 header value (which keeps head and body in separate writes).
+  const host: LeanHost = {
+    name: 'test',
+    guard: (_kind, _event, fn) => fn(),
+    accepts: () => true,
+    serve: (req, res) => {
+      const way = req.headers['x-way'];
+      const headers: Record<string, string | number> = { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) };
+      if (way === 'latin1') headers['x-name'] = 'café';
+      res.writeHead(200, headers);
+      if (way === 'parts') {
+        res.write(body);
+        res.end();
+      } else res.end(body);
+    },
+    handOff: (socket) => socket.destroy(),
+  };
+  const lean = new LeanConnections(host, { bodyBytesMax: 1_024 }, { headersTimeoutMs: 5_000, requestTimeoutMs: 5_000, keepAliveTimeoutMs: 5_000 }, systemClock, silentLogger, 1_000);
+  const server = createNetServer((socket) => {
+    socket.on('error', () => socket.destroy());
+    lean.accept(socket, null);
+  });
+  let port = 0;
+  before(() => new Promise<void>((r) => server.listen(0, '127.0.0.1', () => { port = (server.address() as AddressInfo).port; r(); })));
+  after(() => {
+    lean.close();
+    return new Promise<void>((r) => server.close(() => r()));
+  });
+
+  /** Two requests on one keep-alive connection; the raw bytes of both answers. */
+  function exchange(way: string): Promise<Buffer> {
+    return new Promise((resolve, reject) => {
+      const socket = connect(port, '127.0.0.1');
+      const got: Buffer[] = [];
+      const request = `GET / HTTP/1.1\r\nHost: t\r\nx-way: ${way}\r\n\r\n`;
+      socket.on('data', (d: Buffer) => {
+        got.push(d);
+        const text = Buffer.concat(got);
+        if (text.indexOf(Buffer.from(body)) !== text.lastIndexOf(Buffer.from(body))) socket.end();
+      });
+      socket.on('error', reject);
+      socket.on('close', () => resolve(Buffer.concat(got)));
+      socket.write(request + request);
+    });
+  }
+
+  const withoutDates = (b: Buffer): string => b.toString('latin1').replace(/date: [^\r]*\r\n/g, '');
+
+  it('writes the same bytes in one piece as in parts: head in Latin-1, body in UTF-8, twice on one connection', async () => {
+    const whole = await exchange('whole');
+    const parts = await exchange('parts');
+    assert.equal(withoutDates(whole), withoutDates(parts));
+    const bodyBytes = Buffer.from(body, 'utf8');
+    assert.equal(whole.indexOf(bodyBytes) > 0 && whole.lastIndexOf(bodyBytes) > whole.indexOf(bodyBytes), true, 'both UTF-8 bodies');
+    assert.match(whole.toString('latin1'), /^HTTP\/1\.1 200 OK\r\n/);
+    assert.match(whole.toString('latin1'), new RegExp(`content-length: ${bodyBytes.length}\r\n`));
+  });
+
+  it('keeps a Latin-1 header value one byte per character next to a UTF-8 body', async () => {
+    const bytes = await exchange('latin1');
+    assert.ok(bytes.includes(Buffer.from('x-name: caf\u00e9\r\n', 'latin1')), 'é as the byte 0xe9');
+    assert.ok(bytes.includes(Buffer.from(body, 'utf8')), 'the body in UTF-8');
+  });
+});
+

@@ -92,6 +92,7 @@ function httpDate(): string {
   return dateText;
 }
 
+const nonAscii = /[\u0080-\uffff]/;
 const headerNameOk = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 const headerValueBad = /[\r\n\0]/;
 
@@ -113,6 +114,8 @@ export class LeanResponse extends EventEmitter {
   private extra: Record<string, string | number | readonly string[]> | null = null;
   /** The head, built by writeHead and written with the first body bytes (one socket write). */
   private head: string | null = null;
+  /** The head is ASCII, so head and a string body can share one UTF-8 write. */
+  private headAscii = false;
   private chunked = false;
   private readonly bodyless: boolean;
 
@@ -165,6 +168,7 @@ export class LeanResponse extends EventEmitter {
     }
     text += this.keepAlive ? `connection: keep-alive\r\nkeep-alive: timeout=${this.conn.keepAliveS}\r\n\r\n` : 'connection: close\r\n\r\n';
     this.head = text;
+    this.headAscii = !nonAscii.test(text);
     this.headersSent = true;
     return this;
   }
@@ -195,6 +199,16 @@ export class LeanResponse extends EventEmitter {
     if (this.writableEnded || this.destroyed) return this;
     if (!this.headersSent) this.writeHead(this.statusCode);
     const socket = this.conn.socket;
+    if (typeof chunk === 'string' && this.head !== null && this.headAscii && !this.chunked && !this.bodyless) {
+      // A whole answer in one string (a JSON reply): one write, no cork and no writev of parts.
+      const text = this.head + chunk;
+      this.head = null;
+      this.writableEnded = true;
+      socket.write(text, 'utf8', (err) => {
+        if (!err) this.finished();
+      });
+      return this;
+    }
     socket.cork();
     if (chunk !== undefined && chunk.length > 0) this.write(chunk);
     if (this.head !== null) this.flushHead(socket);
