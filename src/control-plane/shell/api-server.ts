@@ -12,12 +12,13 @@
  */
 import { createServer, request as httpRequest, type IncomingMessage, type RequestOptions, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer, request as httpsRequest } from 'node:https';
-import { createServer as createNetServer, isIP, type AddressInfo, type Server as NetServer, type Socket } from 'node:net';
+import { isIP, type AddressInfo } from 'node:net';
 import { pipeline } from 'node:stream';
 import { apiDefaults } from '../../config/defaults.js';
 import { systemClock } from '../../shared/clock.js';
 import { runGuardedAs } from '../../shared/guard.js';
 import { LeanConnections, LeanRequest, type LeanHost, type LeanStats } from '../../shared/http1/lean-h1.js';
+import { startLeanListener } from '../../shared/http1/lean-listener.js';
 import type { Logger } from '../../shared/logger.js';
 import { answerClientError } from '../../shared/http-client-error.js';
 import type { ServerTls } from '../../shared/grpc.js';
@@ -103,16 +104,15 @@ export function startApiServer(opts: ApiServerOptions): Promise<ApiServer> {
   if (opts.tls) {
     const server = createHttpsServer({ cert: opts.tls.certPem, key: opts.tls.keyPem }, handler);
     withTimeouts(server);
-    return listen(server, opts, null, () => {
+    return listen(server, opts, () => {
       server.closeAllConnections();
       return new Promise<void>((r) => server.close(() => r()));
     });
   }
   // Node's server never listens itself: the TCP listener hands it the connections the lean path
-  // does not keep. Node starts its timeout checks on 'listening'.
+  // does not keep.
   const h1 = createServer({ keepAlive: true, noDelay: true }, handler);
   withTimeouts(h1);
-  h1.emit('listening');
   const host: LeanHost = {
     name: 'api',
     guard: (kind, event, fn) => runGuardedAs('cp', opts.log, kind, event, fn),
@@ -126,19 +126,7 @@ export function startApiServer(opts: ApiServerOptions): Promise<ApiServer> {
     requestTimeoutMs: apiRequestTimeoutMs,
     keepAliveTimeoutMs: apiKeepAliveTimeoutMs,
   }, systemClock, opts.log, apiLeanSweepPeriodMs);
-  const server = createNetServer((socket: Socket) => {
-    socket.setNoDelay(true);
-    // A client may reset before a reader owns the socket: without a listener that error would
-    // be uncaught and end the process.
-    socket.on('error', () => socket.destroy());
-    lean.accept(socket, null);
-  });
-  return listen(server, opts, lean.stats, () => new Promise<void>((resolve) => {
-    server.close(() => resolve());
-    lean.close(); // idle keep-alive sockets would hold close() for 65 s
-    h1.closeAllConnections();
-    h1.close();
-  }));
+  return startLeanListener(lean, h1, opts.host, opts.port).then((l) => ({ port: l.port, lean: lean.stats, close: () => l.close() }));
 }
 
 function withTimeouts(server: Server): void {
@@ -148,12 +136,12 @@ function withTimeouts(server: Server): void {
   server.on('clientError', answerClientError);
 }
 
-function listen(server: NetServer, opts: ApiServerOptions, lean: LeanStats | null, close: () => Promise<void>): Promise<ApiServer> {
+function listen(server: Server, opts: ApiServerOptions, close: () => Promise<void>): Promise<ApiServer> {
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen(opts.port, opts.host, () => {
       server.off('error', reject);
-      resolve({ port: (server.address() as AddressInfo).port, lean, close });
+      resolve({ port: (server.address() as AddressInfo).port, lean: null, close });
     });
   });
 }

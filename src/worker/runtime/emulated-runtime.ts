@@ -14,14 +14,14 @@
  * anything else (a chunked or large body, HTTP/1.0, Expect) goes to Node's HTTP server with
  * the same answers.
  */
-import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { createServer as createNetServer, type AddressInfo, type Server as NetServer, type Socket } from 'node:net';
+import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
 import { ErrorCode, Header, type ApiErrorBody } from '../../api/types.js';
 import { functionLimits } from '../../config/defaults.js';
 import { assert } from '../../shared/assert.js';
 import { runGuardedAs } from '../../shared/guard.js';
 import { systemClock, type Clock } from '../../shared/clock.js';
 import { LeanConnections, type LeanHost, type LeanStats } from '../../shared/http1/lean-h1.js';
+import { startLeanListener } from '../../shared/http1/lean-listener.js';
 import { silentLogger, type Logger } from '../../shared/logger.js';
 import type {
   CreateResult,
@@ -85,9 +85,6 @@ export function startEmulatedResponder(opts: {
   h1.keepAliveTimeout = responderKeepAliveMs;
   h1.headersTimeout = responderHeadersTimeoutMs;
   h1.requestTimeout = responderRequestTimeoutMs;
-  // h1 never listens itself (the TCP listener hands it connections); Node starts its timeout
-  // checks on 'listening'.
-  h1.emit('listening');
   const host: LeanHost = {
     name: 'responder',
     guard: (kind, event, fn) => runGuardedAs('worker', log, kind, event, fn),
@@ -100,27 +97,13 @@ export function startEmulatedResponder(opts: {
     requestTimeoutMs: responderRequestTimeoutMs,
     keepAliveTimeoutMs: responderKeepAliveMs,
   }, systemClock, log, responderSweepPeriodMs);
-  const server = createNetServer((socket: Socket) => {
-    socket.setNoDelay(true);
-    // A client may reset before a reader owns the socket: without a listener that error would
-    // be uncaught and end the process.
-    socket.on('error', () => socket.destroy());
-    lean.accept(socket, null);
-  });
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen({ host: opts.host, port: opts.port }, () => {
-      server.off('error', reject);
-      const { port } = server.address() as AddressInfo;
-      resolve({
-        host: opts.host,
-        port,
-        address: `${opts.host}:${port}`,
-        lean: lean.stats,
-        close: () => closeResponder(server, h1, lean),
-      });
-    });
-  });
+  return startLeanListener(lean, h1, opts.host, opts.port).then((listener) => ({
+    host: opts.host,
+    port: listener.port,
+    address: `${opts.host}:${listener.port}`,
+    lean: lean.stats,
+    close: () => listener.close(),
+  }));
 }
 
 /** A sandbox being created holds its timer; a ready one holds its record. */
@@ -258,13 +241,4 @@ export function parseEmulatedDurationMs(value: string | string[] | undefined): D
     ok: false,
     error: { error: { code: ErrorCode.invalidField, message, field: Header.emulatedDurationMs } },
   };
-}
-
-function closeResponder(server: NetServer, h1: Server, lean: LeanConnections): Promise<void> {
-  return new Promise((resolve) => {
-    server.close(() => resolve());
-    lean.close(); // idle keep-alive sockets would hold close() for 65 s
-    h1.closeAllConnections();
-    h1.close();
-  });
 }
