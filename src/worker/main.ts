@@ -131,7 +131,6 @@ function linkSecurity(cfg: WorkerConfig): LinkSecurity {
   return { clusterToken: clusterTokenReader(clusterTokenFile), clusterTokenFile, caPem: caOf(cfg.tlsCaFile) };
 }
 
-/** The emulated responder's lean HTTP/1.1 path: requests it answered, connections it handed to Node. */
 function startHealth(cfg: WorkerConfig, registry: client.Registry): Promise<Server> {
   const server = createServer((req, res) => {
     if (req.url === '/metrics') {

@@ -114,8 +114,6 @@ export class LeanResponse extends EventEmitter {
   private extra: Record<string, string | number | readonly string[]> | null = null;
   /** The head, built by writeHead and written with the first body bytes (one socket write). */
   private head: string | null = null;
-  /** The head is ASCII, so head and a string body can share one UTF-8 write. */
-  private headAscii = false;
   private chunked = false;
   private readonly bodyless: boolean;
 
@@ -168,7 +166,6 @@ export class LeanResponse extends EventEmitter {
     }
     text += this.keepAlive ? `connection: keep-alive\r\nkeep-alive: timeout=${this.conn.keepAliveS}\r\n\r\n` : 'connection: close\r\n\r\n';
     this.head = text;
-    this.headAscii = !nonAscii.test(text);
     this.headersSent = true;
     return this;
   }
@@ -199,8 +196,9 @@ export class LeanResponse extends EventEmitter {
     if (this.writableEnded || this.destroyed) return this;
     if (!this.headersSent) this.writeHead(this.statusCode);
     const socket = this.conn.socket;
-    if (typeof chunk === 'string' && this.head !== null && this.headAscii && !this.chunked && !this.bodyless) {
+    if (typeof chunk === 'string' && this.head !== null && !this.chunked && !this.bodyless && !nonAscii.test(this.head)) {
       // A whole answer in one string (a JSON reply): one write, no cork and no writev of parts.
+      // An ASCII head reads the same in UTF-8 as in Latin-1, so head and body share the write.
       const text = this.head + chunk;
       this.head = null;
       this.writableEnded = true;
