@@ -14,10 +14,10 @@ import {
 import { makeClient, openStream, type BidiStream } from '../shared/grpc.js';
 import { sleep, TestCluster, waitFor } from './harness.js';
 
-type DpStream = BidiStream<DataPlaneBatch, RoutingBatch>;
+type DpStream = BidiStream<DataPlaneBatch>;
 
 function openDp(rpcPort: number, token: string, id: string): { stream: DpStream; close(): void } {
-  const client = makeClient(ControlPlane, `127.0.0.1:${rpcPort}`, null);
+  const client = makeClient(`127.0.0.1:${rpcPort}`, null);
   const stream = openStream<DataPlaneBatch, RoutingBatch>(client, ControlPlane, 'dataPlaneStream', token);
   stream.on('error', () => {});
   stream.on('data', () => {});
@@ -64,7 +64,7 @@ describe('control plane stream boundary', { timeout: 60_000 }, () => {
   });
 
   it('ignores demand for an unknown function uid and for an event before hello', async () => {
-    const client = makeClient(ControlPlane, `127.0.0.1:${c.rpcPort}`, null);
+    const client = makeClient(`127.0.0.1:${c.rpcPort}`, null);
     const raw = openStream<DataPlaneBatch, RoutingBatch>(client, ControlPlane, 'dataPlaneStream', c.clusterToken);
     raw.on('error', () => {});
     raw.write(demandBatch('victim', 'nope', 3, true));
@@ -83,7 +83,7 @@ describe('control plane stream boundary', { timeout: 60_000 }, () => {
   });
 
   it('stays up when a worker sends a ready without sandbox, or an unknown failure kind', async () => {
-    const client = makeClient(ControlPlane, `127.0.0.1:${c.rpcPort}`, null);
+    const client = makeClient(`127.0.0.1:${c.rpcPort}`, null);
     const w = openStream<WorkerBatch, WorkerCommandBatch>(client, ControlPlane, 'workerStream', c.clusterToken);
     w.on('error', () => {});
     w.on('data', () => {});

@@ -1,28 +1,17 @@
 /**
  * @module shared/grpc
- * Binds protobuf-es generated service descriptors to @grpc/grpc-js, so the wire schema lives
- * only in `proto/` and the generated code. Every internal link is one bidirectional stream.
+ * Binds protobuf-es generated service descriptors to the gRPC ends of our links, so the wire
+ * schema lives only in `proto/` and the generated code: servers on @grpc/grpc-js, clients on the
+ * lean channel of grpc-link/. Every internal link is one bidirectional stream.
  */
 import * as grpc from '@grpc/grpc-js';
 import type { DescMessage } from '@bufbuild/protobuf';
 import type { GenService } from '@bufbuild/protobuf/codegenv2';
 import { fastCodec } from '../wire/fast-codec.js';
+import { GrpcChannel, type BidiStream } from './grpc-link/channel.js';
+import { grpcStatus } from './grpc-link/frames.js';
 
 type AnyService = GenService<Record<string, { methodKind: 'bidi_streaming'; input: DescMessage; output: DescMessage }>>;
-
-/** Channel options shared by both ends: generous stream limits, fast liveness detection. */
-const channelOptions: grpc.ChannelOptions = {
-  'grpc.keepalive_time_ms': 10_000,
-  'grpc.keepalive_timeout_ms': 5_000,
-  'grpc.keepalive_permit_without_calls': 1,
-  'grpc.http2.min_time_between_pings_ms': 5_000,
-  'grpc.max_receive_message_length': 64 * 1024 * 1024,
-  'grpc.max_send_message_length': 64 * 1024 * 1024,
-  // grpc-js's own reconnect back-off (1 s, x1.6, up to 120 s) would keep a channel refusing
-  // for seconds after a restarted CP listens again; the callers' back-off paces retries.
-  'grpc.initial_reconnect_backoff_ms': 100,
-  'grpc.max_reconnect_backoff_ms': 500,
-};
 
 export function serviceDefinition(service: AnyService): grpc.ServiceDefinition {
   const def: Record<string, grpc.MethodDefinition<unknown, unknown>> = {};
@@ -45,7 +34,8 @@ export function serviceDefinition(service: AnyService): grpc.ServiceDefinition {
   return def as grpc.ServiceDefinition;
 }
 
-export type BidiStream<Out, In> = grpc.ClientDuplexStream<Out, In>;
+export type { BidiStream } from './grpc-link/channel.js';
+export { CallError } from './grpc-link/channel.js';
 
 /**
  * How a worker or DP reaches the CP: the cluster token every stream carries, and the CA the CP's
@@ -59,31 +49,26 @@ export interface LinkSecurity {
   caPem: Buffer | null;
 }
 
-/** A typed client whose methods open bidi streams; TLS when a CA is given. */
-export function makeClient(service: AnyService, address: string, caPem: Buffer | null): grpc.Client {
-  const Ctor = grpc.makeGenericClientConstructor(serviceDefinition(service), service.typeName);
-  const creds = caPem ? grpc.credentials.createSsl(caPem) : grpc.credentials.createInsecure();
-  return new Ctor(address, creds, channelOptions);
+/** A client channel to the CP: one HTTP/2 connection, TLS when a CA is given (grpc-link/channel). */
+export function makeClient(address: string, caPem: Buffer | null): GrpcChannel {
+  return new GrpcChannel(address, caPem);
 }
 
-/** Opens a bidi stream whose call metadata carries `authorization: Bearer <clusterToken>`. */
-export function openStream<Out, In>(client: grpc.Client, service: AnyService, localName: string, clusterToken: string): BidiStream<Out, In> {
+/** Opens a bidi stream of `service` whose call carries `authorization: Bearer <clusterToken>`. */
+export function openStream<Out, In>(channel: GrpcChannel, service: AnyService, localName: string, clusterToken: string): BidiStream<Out> {
   const method = service.methods.find((m) => m.localName === localName);
   if (!method) throw new Error(`no method ${localName} on ${service.typeName}`);
-  const def = serviceDefinition(service)[localName]!;
-  const metadata = new grpc.Metadata();
-  metadata.set('authorization', `Bearer ${clusterToken}`);
-  return client.makeBidiStreamRequest(
-    def.path,
-    def.requestSerialize as (v: Out) => Buffer,
-    def.responseDeserialize as (b: Buffer) => In,
-    metadata,
-  ) as BidiStream<Out, In>;
+  const input = fastCodec(method.input);
+  const output = fastCodec(method.output);
+  return channel.openStream<Out, In>(
+    { path: `/${service.typeName}/${method.name}`, encodeFramed: input.encodeFramed as (m: Out) => Buffer, decode: output.decode as (b: Uint8Array) => In },
+    clusterToken,
+  );
 }
 
 /** Whether a stream's error is the CP refusing our cluster token. */
 export function isUnauthenticated(err: unknown): boolean {
-  return (err as { code?: unknown } | null)?.code === grpc.status.UNAUTHENTICATED;
+  return (err as { code?: unknown } | null)?.code === grpcStatus.UNAUTHENTICATED;
 }
 
 /** PEM certificate chain and key a server presents (null = plain TCP). */

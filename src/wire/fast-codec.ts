@@ -585,8 +585,13 @@ function scalarZero(vc: ValueCodec): () => unknown {
 /** Encodes and decodes one message type. */
 export interface FastCodec {
   encode(m: unknown): Buffer;
+  /** The message behind gRPC's 5-byte prefix (flag 0, big-endian length), in one buffer. */
+  encodeFramed(m: unknown): Buffer;
   decode(bytes: Uint8Array): unknown;
 }
+
+/** gRPC's message prefix: an uncompressed flag byte and the body's length. */
+const grpcPrefixBytes = 5;
 
 const compiled = new Map<string, FastCodec>();
 
@@ -596,15 +601,23 @@ export function fastCodec(desc: DescMessage): FastCodec {
   if (known) return known;
   const c = compile(desc);
   const lengths = new Lengths();
+  const encodeAt = (m: unknown, prefixBytes: number): Buffer => {
+    lengths.list.length = 0;
+    lengths.next = 0;
+    const n = c.size(m as Obj, lengths);
+    const w = new Writer(Buffer.allocUnsafe(prefixBytes + n), lengths);
+    w.pos = prefixBytes;
+    c.write(w, m as Obj);
+    if (w.pos !== prefixBytes + n) throw new Error(`fast-codec: ${desc.typeName} wrote ${w.pos - prefixBytes} bytes, sized ${n}`);
+    return w.buf;
+  };
   const codec: FastCodec = {
-    encode(m) {
-      lengths.list.length = 0;
-      lengths.next = 0;
-      const n = c.size(m as Obj, lengths);
-      const w = new Writer(Buffer.allocUnsafe(n), lengths);
-      c.write(w, m as Obj);
-      if (w.pos !== n) throw new Error(`fast-codec: ${desc.typeName} wrote ${w.pos} bytes, sized ${n}`);
-      return w.buf;
+    encode: (m) => encodeAt(m, 0),
+    encodeFramed(m) {
+      const buf = encodeAt(m, grpcPrefixBytes);
+      buf[0] = 0;
+      buf.writeUInt32BE(buf.length - grpcPrefixBytes, 1);
+      return buf;
     },
     decode(bytes) {
       const buf = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);

@@ -8,7 +8,6 @@
  * No exception from a timer, a stream callback or a runtime promise ends the process silently:
  * each callback is wrapped and logs `worker.callback_failed {event}` before the error goes on.
  */
-import type * as grpc from '@grpc/grpc-js';
 import type { FunctionSpecMsg } from '../api/cluster.js';
 import type { Resources } from '../api/types.js';
 import {
@@ -19,6 +18,7 @@ import {
 } from '../gen/dirigent/v1/cluster_pb.js';
 import type { Clock } from '../shared/clock.js';
 import { isUnauthenticated, makeClient, openStream, type BidiStream, type LinkSecurity } from '../shared/grpc.js';
+import type { GrpcChannel } from '../shared/grpc-link/channel.js';
 import type { Logger } from '../shared/logger.js';
 import { CpAddresses } from '../shared/cp-addresses.js';
 import { assert } from '../shared/assert.js';
@@ -49,14 +49,14 @@ export interface WorkerDaemonOptions {
   /** Sandbox events kept while the stream is down. */
   replayEventsMax: number;
   /** Share one gRPC channel among the daemons of one process. */
-  client?: grpc.Client;
+  client?: GrpcChannel;
   /** The cluster token and the CP's CA. */
   security: LinkSecurity;
 }
 
 export class WorkerDaemon {
-  private stream: BidiStream<WorkerBatch, WorkerCommandBatch> | null = null;
-  private client: grpc.Client | null;
+  private stream: BidiStream<WorkerBatch> | null = null;
+  private client: GrpcChannel | null;
   private closed = false;
   private backoffMs: number;
   /** The phase's one-shot timer until the first tick, then the periodic one. */
@@ -149,7 +149,7 @@ export class WorkerDaemon {
    */
   private connect(): void {
     if (this.closed) return;
-    const client = (this.client ??= makeClient(ControlPlane, this.targets.current(), this.opts.security.caPem));
+    const client = (this.client ??= makeClient(this.targets.current(), this.opts.security.caPem));
     client.waitForReady(Date.now() + this.backoffMs + channelReadyWaitMs, (err) => {
       this.guard('channel_ready', () => {
         if (this.closed) return;
@@ -173,7 +173,7 @@ export class WorkerDaemon {
     if (!now) this.backoffMs = Math.min(this.opts.backoffMs[1], this.backoffMs * 2);
   }
 
-  private openStream(client: grpc.Client): void {
+  private openStream(client: GrpcChannel): void {
     const stream = openStream<WorkerBatch, WorkerCommandBatch>(client, ControlPlane, 'workerStream', this.opts.security.clusterToken());
     this.stream = stream;
     let alive = true;

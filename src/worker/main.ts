@@ -71,7 +71,7 @@ export async function startWorker(cfg: WorkerConfig, log: Logger): Promise<Runni
     registerLeanHttpGauge(registry, 'dirigent_worker_responder_lean_http',
       "The emulated sandboxes' responder: requests its lean HTTP/1.1 path answered, and connections it handed to Node's server by reason",
       () => responder.lean);
-    const client = cfg.count > 1 && !cfg.controlPlane.includes(',') ? makeClient(ControlPlane, cfg.controlPlane, security.caPem) : undefined;
+    const client = cfg.count > 1 && !cfg.controlPlane.includes(',') ? makeClient(cfg.controlPlane, security.caPem) : undefined;
     if (client) closers.push(async () => client.close());
     const capabilities = runtimeCapabilities('emulated');
     for (let i = 0; i < cfg.count; i += 1) {

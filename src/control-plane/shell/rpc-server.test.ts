@@ -1,9 +1,9 @@
 /**
  * Goal: the CP answers a worker's or DP's stream with its response headers as soon as the stream
- * is accepted, before it has any command to send. grpc-js keeps every message a client writes on
- * a stream that has not received headers, for a transparent retry (up to 256 KiB per stream and
- * 16 MiB per channel); a worker that no sandbox has been placed on yet would otherwise keep all
- * its heartbeats in memory. With 10,000 emulated workers on one channel that was 12 % of the
+ * is accepted, before it has any command to send. A grpc-js client (ours until the lean channel
+ * of shared/grpc-link) keeps every message it writes on a stream that has not received headers,
+ * for a transparent retry (up to 256 KiB per stream and 16 MiB per channel); a worker that no
+ * sandbox has been placed on yet would otherwise keep all its heartbeats in memory. With 10,000 emulated workers on one channel that was 12 % of the
  * worker process's CPU in GC (BENCHMARKS "Scale").
  * Method: a real RpcServer on loopback and a real client stream carrying the cluster token; the
  * client sends its hello and waits for the headers while the server sends nothing.
@@ -12,9 +12,9 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { once } from 'node:events';
 import { create } from '@bufbuild/protobuf';
-import type * as grpc from '@grpc/grpc-js';
 import { ControlPlane, DataPlaneBatchSchema, WorkerBatchSchema, type DataPlaneBatch, type RoutingBatch, type WorkerBatch, type WorkerCommandBatch } from '../../gen/dirigent/v1/cluster_pb.js';
 import { bindServer, makeClient, openStream } from '../../shared/grpc.js';
+import type { GrpcChannel } from '../../shared/grpc-link/channel.js';
 import { silentLogger } from '../../shared/logger.js';
 import { sha256Hex } from '../../shared/secrets.js';
 import type { CpEvent } from '../core/types.js';
@@ -25,12 +25,12 @@ const clusterToken = 'rpc-server-test-token';
 describe('RpcServer streams', () => {
   const events: CpEvent[] = [];
   let rpc: RpcServer;
-  let client: grpc.Client;
+  let client: GrpcChannel;
 
   before(async () => {
     rpc = new RpcServer({ handle: (e) => { events.push(e); }, core: { term: 1 }, clusterTokenSha256Hex: sha256Hex(clusterToken) }, silentLogger);
     const port = await bindServer('127.0.0.1', 0, rpc.server);
-    client = makeClient(ControlPlane, `127.0.0.1:${port}`, null);
+    client = makeClient(`127.0.0.1:${port}`, null);
   });
 
   after(() => {

@@ -12,7 +12,6 @@
  * highest seen comes from a deposed leader and is ignored whole (`cp_link.stale_term`, once per
  * stream).
  */
-import type * as grpc from '@grpc/grpc-js';
 import {
   ControlPlane,
   type DataPlaneBatch,
@@ -21,6 +20,7 @@ import {
 import type { DataPlaneEventMsg, RoutingUpdateMsg, TermVerdict } from '../../api/cluster.js';
 import { decodeBatchHeader, decodeRoutingUpdate, encodeDataPlaneBatch } from '../../wire/codec.js';
 import { Batcher, isUnauthenticated, makeClient, openStream, type BidiStream, type LinkSecurity } from '../../shared/grpc.js';
+import type { GrpcChannel } from '../../shared/grpc-link/channel.js';
 import type { Logger } from '../../shared/logger.js';
 import { CpAddresses } from '../../shared/cp-addresses.js';
 import { guarded, runGuarded } from '../../shared/guard.js';
@@ -32,8 +32,8 @@ import { guarded, runGuarded } from '../../shared/guard.js';
 const invalidResyncMsMin = 1_000;
 
 export class ControlPlaneLink {
-  private client: grpc.Client | null = null;
-  private stream: BidiStream<DataPlaneBatch, RoutingBatch> | null = null;
+  private client: GrpcChannel | null = null;
+  private stream: BidiStream<DataPlaneBatch> | null = null;
   private backoffMs: number;
   private closed = false;
   private timer: NodeJS.Timeout | null = null;
@@ -108,7 +108,7 @@ export class ControlPlaneLink {
   private connect(): void {
     if (this.closed) return;
     const address = this.targets.current();
-    this.client ??= makeClient(ControlPlane, address, this.opts.security.caPem);
+    this.client ??= makeClient(address, this.opts.security.caPem);
     const stream = openStream<DataPlaneBatch, RoutingBatch>(this.client, ControlPlane, 'dataPlaneStream', this.opts.security.clusterToken());
     this.stream = stream;
     let alive = true;

@@ -1,0 +1,348 @@
+/**
+ * Goal: the lean client channel behaves as the links need against a real grpc-js server: many
+ * streams on one connection, each with its own messages in order; the bearer token reaches the
+ * server; every call ends exactly once, with the server's status (OK as 'end', anything else as a
+ * CallError naming the code), CANCELLED when we cancel, UNAVAILABLE when the connection goes; the
+ * channel dials again after a loss; TLS checks the CA; an unanswered ping ends the connection.
+ * Method: grpc-js servers (and one plain node:http2 server that stops reading) on 127.0.0.1, with
+ * a test service whose messages are raw bytes.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import { createCerts } from '../../cli/certs.js';
+import { bindServer } from '../grpc.js';
+import { CallError, GrpcChannel, defaultChannelLimits, type BidiStream, type StreamMethod } from './channel.js';
+import { framed, grpcStatus } from './frames.js';
+
+const raw = (b: Buffer): Buffer => b;
+const unary = { requestStream: true, responseStream: true, requestSerialize: raw, requestDeserialize: raw, responseSerialize: raw, responseDeserialize: raw };
+const serviceDef = {
+  echo: { path: '/t.T/Echo', ...unary },
+  refuse: { path: '/t.T/Refuse', ...unary },
+  whoami: { path: '/t.T/Whoami', ...unary },
+  big: { path: '/t.T/Big', ...unary },
+} as grpc.ServiceDefinition;
+type Call = grpc.ServerDuplexStream<Buffer, Buffer>;
+
+const method = (path: string): StreamMethod<Buffer, Buffer> => ({ path, encodeFramed: framed, decode: (b) => Buffer.from(b) });
+const echo = method('/t.T/Echo');
+
+let serverCancels = 0;
+function newServer(): grpc.Server {
+  const server = new grpc.Server();
+  server.addService(serviceDef, {
+    echo: (call: Call) => {
+      call.on('data', (b: Buffer) => call.write(b));
+      call.on('end', () => call.end());
+      call.on('cancelled', () => { serverCancels += 1; });
+      call.on('error', () => undefined);
+    },
+    refuse: (call: Call) => {
+      call.on('error', () => undefined);
+      call.emit('error', { code: grpc.status.UNAUTHENTICATED, details: 'refused: no token; see --cluster-token-file' });
+    },
+    whoami: (call: Call) => {
+      const v = call.metadata.get('authorization');
+      call.write(Buffer.from(v.length === 0 ? '(none)' : String(v[0])));
+      call.end();
+    },
+    big: (call: Call) => {
+      call.on('error', () => undefined);
+      call.write(Buffer.alloc(200, 1));
+      call.end();
+    },
+  });
+  return server;
+}
+
+/** How a call ended: 'end' (OK) or the CallError; 'close' must follow either, once. */
+function ending(s: BidiStream<Buffer>): Promise<{ ok: true } | { ok: false; err: CallError }> {
+  return new Promise((resolve, reject) => {
+    let outcome: { ok: true } | { ok: false; err: CallError } | null = null;
+    s.on('end', () => { if (outcome) reject(new Error('a second ending')); outcome = { ok: true }; });
+    s.on('error', (err: CallError) => { if (outcome) reject(new Error('a second ending')); outcome = { ok: false, err }; });
+    s.on('close', () => (outcome ? resolve(outcome) : reject(new Error('close before an ending'))));
+  });
+}
+
+function ready(ch: GrpcChannel, waitMs = 5_000): Promise<Error | null> {
+  return new Promise((resolve) => ch.waitForReady(Date.now() + waitMs, resolve));
+}
+
+describe('GrpcChannel against a grpc-js server', { timeout: 30_000 }, () => {
+  let server: grpc.Server;
+  let port = 0;
+  before(async () => {
+    server = newServer();
+    port = await bindServer('127.0.0.1', 0, server);
+  });
+  after(() => server.forceShutdown());
+
+  it('carries the messages of 40 streams on one connection, each in order, and ends them OK', async () => {
+    const ch = new GrpcChannel(`127.0.0.1:${port}`, null);
+    try {
+      assert.equal(await ready(ch), null);
+      const streams = Array.from({ length: 40 }, (_, i) => {
+        const s = ch.openStream(echo, 'tok');
+        const got: string[] = [];
+        s.on('data', (b: Buffer) => got.push(b.toString()));
+        const end = ending(s);
+        for (let k = 0; k < 50; k += 1) s.write(Buffer.from(`${i}:${k}`));
+        s.end();
+        return { got, end, i };
+      });
+      for (const { got, end, i } of streams) {
+        assert.deepEqual(await end, { ok: true });
+        assert.deepEqual(got, Array.from({ length: 50 }, (_, k) => `${i}:${k}`));
+      }
+    } finally {
+      ch.close();
+    }
+  });
+
+  it('sends the bearer token, and none when there is none', async () => {
+    const ch = new GrpcChannel(`127.0.0.1:${port}`, null);
+    try {
+      for (const [token, want] of [['s3cret', 'Bearer s3cret'], [null, '(none)']] as const) {
+        const s = ch.openStream(method('/t.T/Whoami'), token);
+        const got: string[] = [];
+        s.on('data', (b: Buffer) => got.push(b.toString()));
+        assert.deepEqual(await ending(s), { ok: true });
+        assert.deepEqual(got, [want]);
+      }
+    } finally {
+      ch.close();
+    }
+  });
+
+  it("ends a refused call with the server's code and message, and no 'end'", async () => {
+    const ch = new GrpcChannel(`127.0.0.1:${port}`, null);
+    try {
+      const s = ch.openStream(method('/t.T/Refuse'), null);
+      s.write(Buffer.from('hello'));
+      const r = await ending(s);
+      assert.ok(!r.ok);
+      assert.equal(r.err.code, grpcStatus.UNAUTHENTICATED);
+      assert.equal(r.err.details, 'refused: no token; see --cluster-token-file');
+      assert.match(r.err.message, /^16 UNAUTHENTICATED: refused/);
+    } finally {
+      ch.close();
+    }
+  });
+
+  it('names an unknown method UNIMPLEMENTED', async () => {
+    const ch = new GrpcChannel(`127.0.0.1:${port}`, null);
+    try {
+      const r = await ending(ch.openStream(method('/t.T/Nope'), null));
+      assert.ok(!r.ok);
+      assert.equal(r.err.code, grpcStatus.UNIMPLEMENTED);
+    } finally {
+      ch.close();
+    }
+  });
+
+  it('cancels: CANCELLED here, the server sees the call cancelled, writes after it are refused', async () => {
+    const ch = new GrpcChannel(`127.0.0.1:${port}`, null);
+    try {
+      const s = ch.openStream(echo, null);
+      const first = once(s, 'data');
+      s.write(Buffer.from('one'));
+      await first;
+      const before = serverCancels;
+      const end = ending(s);
+      s.cancel();
+      const r = await end;
+      assert.ok(!r.ok);
+      assert.equal(r.err.code, grpcStatus.CANCELLED);
+      assert.equal(s.write(Buffer.from('late')), false);
+      for (let i = 0; i < 100 && serverCancels === before; i += 1) await new Promise((res) => setTimeout(res, 10));
+      assert.equal(serverCancels, before + 1);
+    } finally {
+      ch.close();
+    }
+  });
+
+  it('refuses a message above its limit with RESOURCE_EXHAUSTED', async () => {
+    const ch = new GrpcChannel(`127.0.0.1:${port}`, null, { ...defaultChannelLimits, messageBytesMax: 100 });
+    try {
+      const s = ch.openStream(method('/t.T/Big'), null);
+      s.on('data', () => assert.fail('the big message must not come out'));
+      const r = await ending(s);
+      assert.ok(!r.ok);
+      assert.equal(r.err.code, grpcStatus.RESOURCE_EXHAUSTED);
+    } finally {
+      ch.close();
+    }
+  });
+
+  it('ends the call INTERNAL when a message fails to decode', async () => {
+    const ch = new GrpcChannel(`127.0.0.1:${port}`, null);
+    try {
+      const s = ch.openStream<Buffer, Buffer>({ ...echo, decode: () => { throw new Error('bad wire type 7'); } }, null);
+      s.write(Buffer.from('x'));
+      s.on('data', () => assert.fail('nothing decodes'));
+      const r = await ending(s);
+      assert.ok(!r.ok);
+      assert.equal(r.err.code, grpcStatus.INTERNAL);
+      assert.match(r.err.details, /bad wire type 7/);
+    } finally {
+      ch.close();
+    }
+  });
+});
+
+describe('GrpcChannel when the connection goes', { timeout: 30_000 }, () => {
+  it('fails waitForReady and streams with nobody listening, then connects once a server is there', async () => {
+    const probe = newServer();
+    const port = await bindServer('127.0.0.1', 0, probe);
+    probe.forceShutdown();
+    const ch = new GrpcChannel(`127.0.0.1:${port}`, null);
+    let server: grpc.Server | null = null;
+    try {
+      const err = await ready(ch);
+      assert.ok(err instanceof Error, 'nothing listens');
+      const r = await ending(ch.openStream(echo, null));
+      assert.ok(!r.ok);
+      assert.equal(r.err.code, grpcStatus.UNAVAILABLE);
+      server = newServer();
+      await bindServer('127.0.0.1', port, server);
+      assert.equal(await ready(ch), null);
+      const s = ch.openStream(echo, null);
+      const got = once(s, 'data');
+      s.write(Buffer.from('back'));
+      assert.equal(String((await got)[0]), 'back');
+      s.on('error', () => undefined);
+      s.cancel();
+    } finally {
+      ch.close();
+      server?.forceShutdown();
+    }
+  });
+
+  it('ends open streams UNAVAILABLE when the server goes, and dials again for the next', async () => {
+    let server = newServer();
+    const port = await bindServer('127.0.0.1', 0, server);
+    const ch = new GrpcChannel(`127.0.0.1:${port}`, null);
+    try {
+      const s = ch.openStream(echo, null);
+      const first = once(s, 'data');
+      s.write(Buffer.from('one'));
+      await first;
+      const end = ending(s);
+      server.forceShutdown();
+      const r = await end;
+      assert.ok(!r.ok);
+      assert.equal(r.err.code, grpcStatus.UNAVAILABLE);
+      server = newServer();
+      await bindServer('127.0.0.1', port, server);
+      assert.equal(await ready(ch), null);
+      const again = ch.openStream(echo, null);
+      const got = once(again, 'data');
+      again.write(Buffer.from('two'));
+      assert.equal(String((await got)[0]), 'two');
+      again.on('error', () => undefined);
+      again.cancel();
+    } finally {
+      ch.close();
+      server.forceShutdown();
+    }
+  });
+
+  it('ends the connection when a ping goes unanswered (a partition)', async () => {
+    const server = newServer();
+    const port = await bindServer('127.0.0.1', 0, server);
+    // A TCP relay that can stop moving bytes either way, as a network partition does.
+    const sockets: net.Socket[] = [];
+    let partitioned = false;
+    const relay = net.createServer((down) => {
+      const up = net.connect(port, '127.0.0.1');
+      sockets.push(down, up);
+      down.on('data', (b) => { if (!partitioned) up.write(b); });
+      up.on('data', (b) => { if (!partitioned) down.write(b); });
+      down.on('error', () => undefined);
+      up.on('error', () => undefined);
+    });
+    relay.listen(0, '127.0.0.1');
+    await once(relay, 'listening');
+    const relayPort = (relay.address() as net.AddressInfo).port;
+    const ch = new GrpcChannel(`127.0.0.1:${relayPort}`, null, { ...defaultChannelLimits, keepaliveMs: 50, keepaliveTimeoutMs: 100 });
+    try {
+      const s = ch.openStream(echo, null);
+      const first = once(s, 'data');
+      s.write(Buffer.from('one'));
+      await first;
+      const end = ending(s);
+      partitioned = true;
+      const r = await end;
+      assert.ok(!r.ok);
+      assert.equal(r.err.code, grpcStatus.UNAVAILABLE);
+      assert.match(r.err.details, /keepalive|connection/);
+    } finally {
+      ch.close();
+      for (const sock of sockets) sock.destroy();
+      relay.close();
+      server.forceShutdown();
+    }
+  });
+
+  it('refuses a channel closed by its owner', async () => {
+    const ch = new GrpcChannel('127.0.0.1:9', null);
+    ch.close();
+    assert.ok((await ready(ch)) instanceof Error);
+    const r = await ending(ch.openStream(echo, null));
+    assert.ok(!r.ok);
+    assert.equal(r.err.code, grpcStatus.UNAVAILABLE);
+  });
+});
+
+describe('GrpcChannel over TLS', { timeout: 30_000 }, () => {
+  const dir = mkdtempSync(join(tmpdir(), 'dirigent-grpc-link-'));
+  const other = mkdtempSync(join(tmpdir(), 'dirigent-grpc-link-other-'));
+  let server: grpc.Server;
+  let port = 0;
+  let ca: Buffer;
+  let wrongCa: Buffer;
+  before(async () => {
+    const p = createCerts({ dir, hosts: [], days: 1, force: false, nowMs: Date.now() });
+    wrongCa = readFileSync(createCerts({ dir: other, hosts: [], days: 1, force: false, nowMs: Date.now() }).ca);
+    ca = readFileSync(p.ca);
+    server = newServer();
+    port = await bindServer('127.0.0.1', 0, server, { certPem: readFileSync(p.cert), keyPem: readFileSync(p.key) });
+  });
+  after(() => {
+    server.forceShutdown();
+    rmSync(dir, { recursive: true, force: true });
+    rmSync(other, { recursive: true, force: true });
+  });
+
+  it('talks to a server whose certificate chains to the CA', async () => {
+    const ch = new GrpcChannel(`127.0.0.1:${port}`, ca);
+    try {
+      const s = ch.openStream(echo, null);
+      const got = once(s, 'data');
+      s.write(Buffer.from('tls'));
+      assert.equal(String((await got)[0]), 'tls');
+      s.on('error', () => undefined);
+      s.cancel();
+    } finally {
+      ch.close();
+    }
+  });
+
+  it('refuses a server whose certificate another CA signed', async () => {
+    const ch = new GrpcChannel(`127.0.0.1:${port}`, wrongCa);
+    try {
+      const err = await ready(ch);
+      assert.ok(err instanceof Error);
+      assert.match(err.message, /certificate/i);
+    } finally {
+      ch.close();
+    }
+  });
+});
