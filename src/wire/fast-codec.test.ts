@@ -63,6 +63,18 @@ describe('fast codec against protobuf-es', () => {
       }), { numRuns: 400 });
     });
 
+    test(`${what}: the framed encoding is gRPC's 5-byte prefix before the same bytes`, () => {
+      fc.assert(fc.property(message(desc), (init) => {
+        if (pbBytes(desc, init) === null) return;
+        const msg = create(desc, init);
+        const body = codec.encode(msg);
+        const wire = codec.encodeFramed(msg);
+        assert.equal(wire[0], 0, 'uncompressed');
+        assert.equal(wire.readUInt32BE(1), body.length);
+        assert.deepEqual(wire.subarray(5), body);
+      }), { numRuns: 200 });
+    });
+
     test(`${what}: a plain object (no $typeName, fields left out) encodes as create() of it`, () => {
       // wire/codec hands the codec plain objects, not protobuf-es messages.
       fc.assert(fc.property(message(desc), (init) => {
