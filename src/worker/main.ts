@@ -8,7 +8,6 @@ import { createServer, type Server } from 'node:http';
 import { cpus, hostname, totalmem } from 'node:os';
 import type { WorkerConfig } from '../config/compile.js';
 import { ConfigError } from '../config/compile.js';
-import { ControlPlane } from '../gen/dirigent/v1/cluster_pb.js';
 import { systemClock } from '../shared/clock.js';
 import { join } from 'node:path';
 import { makeClient, type LinkSecurity } from '../shared/grpc.js';
