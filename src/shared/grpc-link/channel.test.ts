@@ -291,6 +291,15 @@ describe('GrpcChannel when the connection goes', { timeout: 30_000 }, () => {
     }
   });
 
+  it('answers an address it cannot dial with an error, not a throw', async () => {
+    const ch = new GrpcChannel('no host:port:here', null);
+    assert.ok((await ready(ch)) instanceof Error);
+    const r = await ending(ch.openStream(echo, null));
+    assert.ok(!r.ok);
+    assert.equal(r.err.code, grpcStatus.UNAVAILABLE);
+    ch.close();
+  });
+
   it('refuses a channel closed by its owner', async () => {
     const ch = new GrpcChannel('127.0.0.1:9', null);
     ch.close();

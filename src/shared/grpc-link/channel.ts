@@ -93,7 +93,13 @@ export class GrpcChannel {
       process.nextTick(cb, new Error('channel closed'));
       return;
     }
-    const session = this.current();
+    let session: http2.ClientHttp2Session;
+    try {
+      session = this.current();
+    } catch (err) {
+      process.nextTick(cb, err as Error); // an address node:http2 cannot dial
+      return;
+    }
     if (this.connected && session === this.session) {
       process.nextTick(cb, null);
       return;
