@@ -11,6 +11,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import http2 from 'node:http2';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -288,6 +289,30 @@ describe('GrpcChannel when the connection goes', { timeout: 30_000 }, () => {
       for (const sock of sockets) sock.destroy();
       relay.close();
       server.forceShutdown();
+    }
+  });
+
+  it('ends UNKNOWN, not OK, when a server ends the call without a grpc-status', async () => {
+    const h2 = http2.createServer();
+    h2.on('stream', (stream) => {
+      stream.respond({ ':status': 200, 'content-type': 'application/grpc' });
+      stream.end(framed(Buffer.from('partial answer')));
+    });
+    h2.listen(0, '127.0.0.1');
+    await once(h2, 'listening');
+    const ch = new GrpcChannel(`127.0.0.1:${(h2.address() as net.AddressInfo).port}`, null);
+    try {
+      const s = ch.openStream(echo, null);
+      const got: string[] = [];
+      s.on('data', (b: Buffer) => got.push(b.toString()));
+      const r = await ending(s);
+      assert.deepEqual(got, ['partial answer']);
+      assert.ok(!r.ok);
+      assert.equal(r.err.code, grpcStatus.UNKNOWN);
+      assert.match(r.err.details, /without a grpc-status/);
+    } finally {
+      ch.close();
+      h2.close();
     }
   });
 

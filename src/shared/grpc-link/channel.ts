@@ -267,6 +267,8 @@ class LeanBidiStream<Out, In> extends EventEmitter implements BidiStream<Out> {
     // The server's side is over (its status came with it): the call is, even if ours is still
     // open, and the stream is released.
     req.on('end', () => {
+      // Trailers come before the end; a server that sent none broke the protocol.
+      this.status ??= statusOfTrailers({}, this.httpStatus);
       const status = this.closedStatus();
       if (!req.destroyed) req.close(http2.constants.NGHTTP2_NO_ERROR);
       this.finish(status);
