@@ -72,6 +72,51 @@ function ending(s: BidiStream<Buffer>): Promise<{ ok: true } | { ok: false; err:
   });
 }
 
+/** The CallError a call ended with; the test fails if it ended OK. */
+async function failure(end: ReturnType<typeof ending>): Promise<CallError> {
+  const r = await end;
+  assert.ok(!r.ok, 'the call must not end OK');
+  return r.err;
+}
+
+/** Opens an echo stream, checks that one message comes back, and cancels it. */
+async function echoesOnce(ch: GrpcChannel, text: string): Promise<void> {
+  const s = ch.openStream(echo, null);
+  const got = once(s, 'data');
+  s.write(Buffer.from(text));
+  assert.equal(String((await got)[0]), text);
+  s.on('error', () => undefined);
+  s.cancel();
+}
+
+/** An echo stream that has carried one message both ways. */
+async function openedEcho(ch: GrpcChannel): Promise<BidiStream<Buffer>> {
+  const s = ch.openStream(echo, null);
+  const first = once(s, 'data');
+  s.write(Buffer.from('one'));
+  await first;
+  return s;
+}
+
+/** A new server on `port`; the channel dials it again and a stream echoes. */
+async function serverBack(ch: GrpcChannel, port: number, text: string): Promise<grpc.Server> {
+  const server = newServer();
+  await bindServer('127.0.0.1', port, server);
+  assert.equal(await ready(ch), null);
+  await echoesOnce(ch, text);
+  return server;
+}
+
+/** Runs `fn` on a new channel to `address`, closed afterwards whatever happens. */
+async function onChannel(address: string, fn: (ch: GrpcChannel) => Promise<void>, limits = defaultChannelLimits, caPem: Buffer | null = null): Promise<void> {
+  const ch = new GrpcChannel(address, caPem, limits);
+  try {
+    await fn(ch);
+  } finally {
+    ch.close();
+  }
+}
+
 function ready(ch: GrpcChannel, waitMs = 5_000): Promise<Error | null> {
   return new Promise((resolve) => ch.waitForReady(Date.now() + waitMs, resolve));
 }
@@ -86,8 +131,7 @@ describe('GrpcChannel against a grpc-js server', { timeout: 30_000 }, () => {
   after(() => server.forceShutdown());
 
   it('carries the messages of 40 streams on one connection, each in order, and ends them OK', async () => {
-    const ch = new GrpcChannel(`127.0.0.1:${port}`, null);
-    try {
+    await onChannel(`127.0.0.1:${port}`, async (ch) => {
       assert.equal(await ready(ch), null);
       const streams = Array.from({ length: 40 }, (_, i) => {
         const s = ch.openStream(echo, 'tok');
@@ -102,14 +146,11 @@ describe('GrpcChannel against a grpc-js server', { timeout: 30_000 }, () => {
         assert.deepEqual(await end, { ok: true });
         assert.deepEqual(got, Array.from({ length: 50 }, (_, k) => `${i}:${k}`));
       }
-    } finally {
-      ch.close();
-    }
+    });
   });
 
   it('sends the bearer token, and none when there is none', async () => {
-    const ch = new GrpcChannel(`127.0.0.1:${port}`, null);
-    try {
+    await onChannel(`127.0.0.1:${port}`, async (ch) => {
       for (const [token, want] of [['s3cret', 'Bearer s3cret'], [null, '(none)']] as const) {
         const s = ch.openStream(method('/t.T/Whoami'), token);
         const got: string[] = [];
@@ -117,84 +158,59 @@ describe('GrpcChannel against a grpc-js server', { timeout: 30_000 }, () => {
         assert.deepEqual(await ending(s), { ok: true });
         assert.deepEqual(got, [want]);
       }
-    } finally {
-      ch.close();
-    }
+    });
   });
 
   it("ends a refused call with the server's code and message, and no 'end'", async () => {
-    const ch = new GrpcChannel(`127.0.0.1:${port}`, null);
-    try {
+    await onChannel(`127.0.0.1:${port}`, async (ch) => {
       const s = ch.openStream(method('/t.T/Refuse'), null);
       s.write(Buffer.from('hello'));
-      const r = await ending(s);
-      assert.ok(!r.ok);
-      assert.equal(r.err.code, grpcStatus.UNAUTHENTICATED);
-      assert.equal(r.err.details, 'refused: no token; see --cluster-token-file');
-      assert.match(r.err.message, /^16 UNAUTHENTICATED: refused/);
-    } finally {
-      ch.close();
-    }
+      const err = await failure(ending(s));
+      assert.equal(err.code, grpcStatus.UNAUTHENTICATED);
+      assert.equal(err.details, 'refused: no token; see --cluster-token-file');
+      assert.match(err.message, /^16 UNAUTHENTICATED: refused/);
+    });
   });
 
   it('names an unknown method UNIMPLEMENTED', async () => {
-    const ch = new GrpcChannel(`127.0.0.1:${port}`, null);
-    try {
-      const r = await ending(ch.openStream(method('/t.T/Nope'), null));
-      assert.ok(!r.ok);
-      assert.equal(r.err.code, grpcStatus.UNIMPLEMENTED);
-    } finally {
-      ch.close();
-    }
+    await onChannel(`127.0.0.1:${port}`, async (ch) => {
+      const err = await failure(ending(ch.openStream(method('/t.T/Nope'), null)));
+      assert.equal(err.code, grpcStatus.UNIMPLEMENTED);
+    });
   });
 
   it('cancels: CANCELLED here, the server sees the call cancelled, writes after it are refused', async () => {
-    const ch = new GrpcChannel(`127.0.0.1:${port}`, null);
-    try {
-      const s = ch.openStream(echo, null);
-      const first = once(s, 'data');
-      s.write(Buffer.from('one'));
-      await first;
+    await onChannel(`127.0.0.1:${port}`, async (ch) => {
+      const s = await openedEcho(ch);
       const before = serverCancels;
       const end = ending(s);
       s.cancel();
-      const r = await end;
-      assert.ok(!r.ok);
-      assert.equal(r.err.code, grpcStatus.CANCELLED);
+      const err = await failure(end);
+      assert.equal(err.code, grpcStatus.CANCELLED);
       assert.equal(s.write(Buffer.from('late')), false);
       for (let i = 0; i < 100 && serverCancels === before; i += 1) await new Promise((res) => setTimeout(res, 10));
       assert.equal(serverCancels, before + 1);
-    } finally {
-      ch.close();
-    }
+    });
   });
 
   it('refuses a message above its limit with RESOURCE_EXHAUSTED', async () => {
-    const ch = new GrpcChannel(`127.0.0.1:${port}`, null, { ...defaultChannelLimits, messageBytesMax: 100 });
-    try {
+    await onChannel(`127.0.0.1:${port}`, async (ch) => {
       const s = ch.openStream(method('/t.T/Big'), null);
       s.on('data', () => assert.fail('the big message must not come out'));
-      const r = await ending(s);
-      assert.ok(!r.ok);
-      assert.equal(r.err.code, grpcStatus.RESOURCE_EXHAUSTED);
-    } finally {
-      ch.close();
-    }
+      const err = await failure(ending(s));
+      assert.equal(err.code, grpcStatus.RESOURCE_EXHAUSTED);
+    }, { ...defaultChannelLimits, messageBytesMax: 100 });
   });
 
   it('ends the call INTERNAL when a message fails to decode', async () => {
-    const ch = new GrpcChannel(`127.0.0.1:${port}`, null);
-    try {
+    await onChannel(`127.0.0.1:${port}`, async (ch) => {
       const s = ch.openStream<Buffer, Buffer>({ ...echo, decode: () => { throw new Error('bad wire type 7'); } }, null);
       s.write(Buffer.from('x'));
       s.on('data', () => assert.fail('nothing decodes'));
-      const r = await ending(s);
-      assert.ok(!r.ok);
-      assert.equal(r.err.code, grpcStatus.INTERNAL);
-      assert.match(r.err.details, /bad wire type 7/);
-    } finally {
-      ch.close();
-    }
+      const err = await failure(ending(s));
+      assert.equal(err.code, grpcStatus.INTERNAL);
+      assert.match(err.details, /bad wire type 7/);
+    });
   });
 });
 
@@ -206,20 +222,9 @@ describe('GrpcChannel when the connection goes', { timeout: 30_000 }, () => {
     const ch = new GrpcChannel(`127.0.0.1:${port}`, null);
     let server: grpc.Server | null = null;
     try {
-      const err = await ready(ch);
-      assert.ok(err instanceof Error, 'nothing listens');
-      const r = await ending(ch.openStream(echo, null));
-      assert.ok(!r.ok);
-      assert.equal(r.err.code, grpcStatus.UNAVAILABLE);
-      server = newServer();
-      await bindServer('127.0.0.1', port, server);
-      assert.equal(await ready(ch), null);
-      const s = ch.openStream(echo, null);
-      const got = once(s, 'data');
-      s.write(Buffer.from('back'));
-      assert.equal(String((await got)[0]), 'back');
-      s.on('error', () => undefined);
-      s.cancel();
+      assert.ok((await ready(ch)) instanceof Error, 'nothing listens');
+      assert.equal((await failure(ending(ch.openStream(echo, null)))).code, grpcStatus.UNAVAILABLE);
+      server = await serverBack(ch, port, 'back');
     } finally {
       ch.close();
       server?.forceShutdown();
@@ -231,24 +236,12 @@ describe('GrpcChannel when the connection goes', { timeout: 30_000 }, () => {
     const port = await bindServer('127.0.0.1', 0, server);
     const ch = new GrpcChannel(`127.0.0.1:${port}`, null);
     try {
-      const s = ch.openStream(echo, null);
-      const first = once(s, 'data');
-      s.write(Buffer.from('one'));
-      await first;
+      const s = await openedEcho(ch);
       const end = ending(s);
       server.forceShutdown();
-      const r = await end;
-      assert.ok(!r.ok);
-      assert.equal(r.err.code, grpcStatus.UNAVAILABLE);
-      server = newServer();
-      await bindServer('127.0.0.1', port, server);
-      assert.equal(await ready(ch), null);
-      const again = ch.openStream(echo, null);
-      const got = once(again, 'data');
-      again.write(Buffer.from('two'));
-      assert.equal(String((await got)[0]), 'two');
-      again.on('error', () => undefined);
-      again.cancel();
+      const err = await failure(end);
+      assert.equal(err.code, grpcStatus.UNAVAILABLE);
+      server = await serverBack(ch, port, 'two');
     } finally {
       ch.close();
       server.forceShutdown();
@@ -274,16 +267,12 @@ describe('GrpcChannel when the connection goes', { timeout: 30_000 }, () => {
     const relayPort = (relay.address() as net.AddressInfo).port;
     const ch = new GrpcChannel(`127.0.0.1:${relayPort}`, null, { ...defaultChannelLimits, keepaliveMs: 50, keepaliveTimeoutMs: 100 });
     try {
-      const s = ch.openStream(echo, null);
-      const first = once(s, 'data');
-      s.write(Buffer.from('one'));
-      await first;
+      const s = await openedEcho(ch);
       const end = ending(s);
       partitioned = true;
-      const r = await end;
-      assert.ok(!r.ok);
-      assert.equal(r.err.code, grpcStatus.UNAVAILABLE);
-      assert.match(r.err.details, /keepalive|connection/);
+      const err = await failure(end);
+      assert.equal(err.code, grpcStatus.UNAVAILABLE);
+      assert.match(err.details, /keepalive|connection/);
     } finally {
       ch.close();
       for (const sock of sockets) sock.destroy();
@@ -305,11 +294,10 @@ describe('GrpcChannel when the connection goes', { timeout: 30_000 }, () => {
       const s = ch.openStream(echo, null);
       const got: string[] = [];
       s.on('data', (b: Buffer) => got.push(b.toString()));
-      const r = await ending(s);
+      const err = await failure(ending(s));
       assert.deepEqual(got, ['partial answer']);
-      assert.ok(!r.ok);
-      assert.equal(r.err.code, grpcStatus.UNKNOWN);
-      assert.match(r.err.details, /without a grpc-status/);
+      assert.equal(err.code, grpcStatus.UNKNOWN);
+      assert.match(err.details, /without a grpc-status/);
     } finally {
       ch.close();
       h2.close();
@@ -319,9 +307,8 @@ describe('GrpcChannel when the connection goes', { timeout: 30_000 }, () => {
   it('answers an address it cannot dial with an error, not a throw', async () => {
     const ch = new GrpcChannel('no host:port:here', null);
     assert.ok((await ready(ch)) instanceof Error);
-    const r = await ending(ch.openStream(echo, null));
-    assert.ok(!r.ok);
-    assert.equal(r.err.code, grpcStatus.UNAVAILABLE);
+    const err = await failure(ending(ch.openStream(echo, null)));
+    assert.equal(err.code, grpcStatus.UNAVAILABLE);
     ch.close();
   });
 
@@ -329,9 +316,8 @@ describe('GrpcChannel when the connection goes', { timeout: 30_000 }, () => {
     const ch = new GrpcChannel('127.0.0.1:9', null);
     ch.close();
     assert.ok((await ready(ch)) instanceof Error);
-    const r = await ending(ch.openStream(echo, null));
-    assert.ok(!r.ok);
-    assert.equal(r.err.code, grpcStatus.UNAVAILABLE);
+    const err = await failure(ending(ch.openStream(echo, null)));
+    assert.equal(err.code, grpcStatus.UNAVAILABLE);
   });
 });
 
@@ -356,27 +342,16 @@ describe('GrpcChannel over TLS', { timeout: 30_000 }, () => {
   });
 
   it('talks to a server whose certificate chains to the CA', async () => {
-    const ch = new GrpcChannel(`127.0.0.1:${port}`, ca);
-    try {
-      const s = ch.openStream(echo, null);
-      const got = once(s, 'data');
-      s.write(Buffer.from('tls'));
-      assert.equal(String((await got)[0]), 'tls');
-      s.on('error', () => undefined);
-      s.cancel();
-    } finally {
-      ch.close();
-    }
+    await onChannel(`127.0.0.1:${port}`, async (ch) => {
+      await echoesOnce(ch, 'tls');
+    }, defaultChannelLimits, ca);
   });
 
   it('refuses a server whose certificate another CA signed', async () => {
-    const ch = new GrpcChannel(`127.0.0.1:${port}`, wrongCa);
-    try {
+    await onChannel(`127.0.0.1:${port}`, async (ch) => {
       const err = await ready(ch);
       assert.ok(err instanceof Error);
       assert.match(err.message, /certificate/i);
-    } finally {
-      ch.close();
-    }
+    }, defaultChannelLimits, wrongCa);
   });
 });
