@@ -21,6 +21,7 @@
  * consumes the same list in the same order.
  */
 import { ScalarType, type DescField, type DescMessage } from '@bufbuild/protobuf';
+import { grpcPrefixBytes, writePrefix } from '../shared/grpc-link/frames.js';
 
 const wireVarint = 0;
 const wireFixed64 = 1;
@@ -590,8 +591,6 @@ export interface FastCodec {
   decode(bytes: Uint8Array): unknown;
 }
 
-/** gRPC's message prefix: an uncompressed flag byte and the body's length. */
-const grpcPrefixBytes = 5;
 
 const compiled = new Map<string, FastCodec>();
 
@@ -613,12 +612,7 @@ export function fastCodec(desc: DescMessage): FastCodec {
   };
   const codec: FastCodec = {
     encode: (m) => encodeAt(m, 0),
-    encodeFramed(m) {
-      const buf = encodeAt(m, grpcPrefixBytes);
-      buf[0] = 0;
-      buf.writeUInt32BE(buf.length - grpcPrefixBytes, 1);
-      return buf;
-    },
+    encodeFramed: (m) => writePrefix(encodeAt(m, grpcPrefixBytes)),
     decode(bytes) {
       const buf = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
       return c.read(new Reader(buf, 0, buf.length));

@@ -93,14 +93,13 @@ export class GrpcChannel {
       process.nextTick(cb, new Error('channel closed'));
       return;
     }
-    let session: http2.ClientHttp2Session;
     try {
-      session = this.current();
+      this.current();
     } catch (err) {
       process.nextTick(cb, err as Error); // an address node:http2 cannot dial
       return;
     }
-    if (this.connected && session === this.session) {
+    if (this.connected) {
       process.nextTick(cb, null);
       return;
     }
@@ -219,7 +218,6 @@ class LeanBidiStream<Out, In> extends EventEmitter implements BidiStream<Out> {
   private httpStatus = 0;
   private status: CallStatus | null = null;
   private ended = false;
-  private cancelled = false;
   private streamError: Error | null = null;
   private readonly deliver = (body: Buffer): void => {
     if (this.ended) return;
@@ -288,8 +286,6 @@ class LeanBidiStream<Out, In> extends EventEmitter implements BidiStream<Out> {
   }
 
   cancel(): void {
-    if (this.ended) return;
-    this.cancelled = true;
     this.fail({ code: grpcStatus.CANCELLED, details: 'cancelled by the client' });
   }
 
@@ -301,7 +297,6 @@ class LeanBidiStream<Out, In> extends EventEmitter implements BidiStream<Out> {
       }
       return this.status;
     }
-    if (this.cancelled) return { code: grpcStatus.CANCELLED, details: 'cancelled by the client' };
     const req = this.req;
     // A lost connection closes its streams too (node gives them rstCode CANCEL and detaches
     // them from the session); only a reset on a live connection is the server's word on the call.

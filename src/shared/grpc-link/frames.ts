@@ -171,11 +171,16 @@ export class MessageDeframer {
   }
 }
 
+/** Writes the prefix into the first 5 bytes of `frame`, whose remaining bytes are the body. */
+export function writePrefix(frame: Buffer): Buffer {
+  frame[0] = 0;
+  frame.writeUInt32BE(frame.length - grpcPrefixBytes, 1);
+  return frame;
+}
+
 /** A body with its prefix, in a new buffer (the link's encoders write the prefix in place instead). */
 export function framed(body: Uint8Array): Buffer {
   const out = Buffer.allocUnsafe(grpcPrefixBytes + body.length);
-  out[0] = 0;
-  out.writeUInt32BE(body.length, 1);
   out.set(body, grpcPrefixBytes);
-  return out;
+  return writePrefix(out);
 }
