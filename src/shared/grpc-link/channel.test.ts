@@ -304,6 +304,26 @@ describe('GrpcChannel when the connection goes', { timeout: 30_000 }, () => {
     }
   });
 
+  it('ends UNAVAILABLE, not UNKNOWN, when the server drops the connection in the middle of a call', async () => {
+    const h2 = http2.createServer();
+    h2.on('stream', (stream) => {
+      stream.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true });
+      stream.write(framed(Buffer.from('one')));
+      setImmediate(() => stream.session?.destroy());
+    });
+    h2.listen(0, '127.0.0.1');
+    await once(h2, 'listening');
+    const ch = new GrpcChannel(`127.0.0.1:${(h2.address() as net.AddressInfo).port}`, null);
+    try {
+      const s = ch.openStream(echo, null);
+      const err = await failure(ending(s));
+      assert.equal(err.code, grpcStatus.UNAVAILABLE, err.message);
+    } finally {
+      ch.close();
+      h2.close();
+    }
+  });
+
   it('answers an address it cannot dial with an error, not a throw', async () => {
     const ch = new GrpcChannel('no host:port:here', null);
     assert.ok((await ready(ch)) instanceof Error);

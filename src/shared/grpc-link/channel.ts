@@ -218,6 +218,8 @@ class LeanBidiStream<Out, In> extends EventEmitter implements BidiStream<Out> {
   private httpStatus = 0;
   private status: CallStatus | null = null;
   private ended = false;
+  /** The stream was cut before the server's side ended (a reset, or the connection gone). */
+  private aborted = false;
   private streamError: Error | null = null;
   private readonly deliver = (body: Buffer): void => {
     if (this.ended) return;
@@ -262,11 +264,15 @@ class LeanBidiStream<Out, In> extends EventEmitter implements BidiStream<Out> {
     req.on('error', (err: Error) => {
       this.streamError = err;
     });
+    req.on('aborted', () => {
+      this.aborted = true;
+    });
     // The server's side is over (its status came with it): the call is, even if ours is still
     // open, and the stream is released.
     req.on('end', () => {
-      // Trailers come before the end; a server that sent none broke the protocol.
-      this.status ??= statusOfTrailers({}, this.httpStatus);
+      // Trailers come before an orderly end; a server that sent none broke the protocol. A cut
+      // stream ends too, and closedStatus says why.
+      if (!this.aborted) this.status ??= statusOfTrailers({}, this.httpStatus);
       const status = this.closedStatus();
       if (!req.destroyed) req.close(http2.constants.NGHTTP2_NO_ERROR);
       this.finish(status);
