@@ -16,7 +16,6 @@ import type { FunctionSpec, FunctionStatus } from '../api/types.js';
 import { ConfigError, type ControlPlaneConfig } from '../config/compile.js';
 import { apiDefaults } from '../config/defaults.js';
 import { systemClock, type Clock } from '../shared/clock.js';
-import { bindServer } from '../shared/grpc.js';
 import { registerLeanHttpGauge } from '../shared/http1/lean-metrics.js';
 import type { Logger } from '../shared/logger.js';
 import { seededRng } from '../shared/rng.js';
@@ -85,7 +84,7 @@ export async function startControlPlane(cfg: ControlPlaneConfig, log: Logger, st
     core.peersNotYetReachable();
     await takeOver();
   }
-  const ports = { api: cfg.apiPort, rpc: await bindServer(cfg.host, cfg.rpcPort, rpc.server, links.tls) };
+  const ports = { api: cfg.apiPort, rpc: await rpc.listen(cfg.host, cfg.rpcPort, links.tls) };
   // It loaded its records before it listened: restored workers' grace starts now that they can connect.
   if (solo) runtime.core.peersReachable(clock.nowMs());
   const cluster = async () => ({ ...clusterView(core, cfg, ports, clock.nowMs(), role.id), controlPlanes: await election.members() });
@@ -94,7 +93,7 @@ export async function startControlPlane(cfg: ControlPlaneConfig, log: Logger, st
   try {
     api = await startApiServer({ host: cfg.host, port: cfg.apiPort, bodyBytesMax: apiDefaults.bodyBytesMax, backend, tenancy, log, tls: links.tls, leaderCaPem: links.caPem });
   } catch (err) {
-    rpc.server.forceShutdown();
+    rpc.close();
     metrics.close();
     throw err;
   }
@@ -117,7 +116,7 @@ export async function startControlPlane(cfg: ControlPlaneConfig, log: Logger, st
       if (timers.ticker) clearInterval(timers.ticker);
       runtime.close();
       await api.close();
-      rpc.server.forceShutdown();
+      rpc.close();
       await election.close();
       await db.close();
       // Group commit at work: commits against writes over the CP's life (BENCHMARKS.md, issue 12).
@@ -146,7 +145,7 @@ interface Role {
 /** Lost the lease: stop acting at once (no stream stays open) and exit for the supervisor. */
 function deposed(role: Role, rpc: RpcServer, log: Logger, reason: string): void {
   role.leading = false;
-  rpc.server.forceShutdown();
+  rpc.close();
   log.error('control_plane.deposed', { id: role.id, term: role.term, reason, exitCode: deposedExitCode });
   process.exit(deposedExitCode);
 }

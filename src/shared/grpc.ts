@@ -1,8 +1,10 @@
 /**
  * @module shared/grpc
  * Binds protobuf-es generated service descriptors to the gRPC ends of our links, so the wire
- * schema lives only in `proto/` and the generated code: servers on @grpc/grpc-js, clients on the
- * lean channel of grpc-link/. Every internal link is one bidirectional stream.
+ * schema lives only in `proto/` and the generated code: both ends on the lean HTTP/2 code of
+ * grpc-link/ (the CP's server, the workers' and DPs' channels). grpc-js stays for test doubles
+ * and interop tests (`serviceDefinition`, `bindServer`). Every internal link is one
+ * bidirectional stream.
  */
 import * as grpc from '@grpc/grpc-js';
 import type { DescMessage } from '@bufbuild/protobuf';
@@ -10,6 +12,7 @@ import type { GenService } from '@bufbuild/protobuf/codegenv2';
 import { fastCodec } from '../wire/fast-codec.js';
 import { GrpcChannel, type BidiStream } from './grpc-link/channel.js';
 import { grpcStatus } from './grpc-link/frames.js';
+import type { GrpcServer, ServerCall } from './grpc-link/server.js';
 
 type AnyService = GenService<Record<string, { methodKind: 'bidi_streaming'; input: DescMessage; output: DescMessage }>>;
 
@@ -32,6 +35,25 @@ export function serviceDefinition(service: AnyService): grpc.ServiceDefinition {
     };
   }
   return def as grpc.ServiceDefinition;
+}
+
+/** A handler of one method: it sees the call's decoded messages and writes typed ones. */
+export type StreamHandler<In, Out> = (call: ServerCall<Out> & { on(event: 'data', listener: (message: In) => void): unknown }) => void;
+
+/** Serves every method of `service` on the lean server, each with its handler (by local name). */
+export function serveService(server: GrpcServer, service: AnyService, handlers: Record<string, StreamHandler<never, never>>): void {
+  for (const method of service.methods) {
+    const handler = handlers[method.localName];
+    if (!handler) throw new Error(`no handler for ${service.typeName}.${method.localName}`);
+    const input = fastCodec(method.input);
+    const output = fastCodec(method.output);
+    server.addMethod({
+      path: `/${service.typeName}/${method.name}`,
+      decode: input.decode,
+      encodeFramed: output.encodeFramed as (m: unknown) => Buffer,
+      handler: handler as (call: ServerCall<unknown>) => void,
+    });
+  }
 }
 
 export type { BidiStream } from './grpc-link/channel.js';

@@ -13,7 +13,7 @@ import { after, before, describe, it } from 'node:test';
 import { once } from 'node:events';
 import { create } from '@bufbuild/protobuf';
 import { ControlPlane, DataPlaneBatchSchema, WorkerBatchSchema, type DataPlaneBatch, type RoutingBatch, type WorkerBatch, type WorkerCommandBatch } from '../../gen/dirigent/v1/cluster_pb.js';
-import { bindServer, makeClient, openStream } from '../../shared/grpc.js';
+import { makeClient, openStream } from '../../shared/grpc.js';
 import type { GrpcChannel } from '../../shared/grpc-link/channel.js';
 import { silentLogger } from '../../shared/logger.js';
 import { sha256Hex } from '../../shared/secrets.js';
@@ -29,13 +29,13 @@ describe('RpcServer streams', () => {
 
   before(async () => {
     rpc = new RpcServer({ handle: (e) => { events.push(e); }, core: { term: 1 }, clusterTokenSha256Hex: sha256Hex(clusterToken) }, silentLogger);
-    const port = await bindServer('127.0.0.1', 0, rpc.server);
+    const port = await rpc.listen('127.0.0.1', 0, null);
     client = makeClient(`127.0.0.1:${port}`, null);
   });
 
   after(() => {
     client.close();
-    rpc.server.forceShutdown();
+    rpc.close();
   });
 
   it('a worker stream gets its headers at once, with no command sent', { timeout: 10_000 }, async () => {

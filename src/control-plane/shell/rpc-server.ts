@@ -10,13 +10,9 @@
  * checked against the token's digest, in constant time, before any message is read or any
  * redirect is answered; a missing or wrong one ends the call UNAUTHENTICATED (`rpc.refused`).
  */
-import * as grpc from '@grpc/grpc-js';
-import { create } from '@bufbuild/protobuf';
 import type { DataPlaneEventMsg, WorkerEventMsg } from '../../api/cluster.js';
 import {
   ControlPlane,
-  RoutingBatchSchema,
-  WorkerCommandBatchSchema,
   type DataPlaneBatch,
   type RoutingBatch,
   type RoutingUpdate,
@@ -24,15 +20,17 @@ import {
   type WorkerCommand,
   type WorkerCommandBatch,
 } from '../../gen/dirigent/v1/cluster_pb.js';
-import { Batcher, serviceDefinition } from '../../shared/grpc.js';
+import { Batcher, serveService, type StreamHandler } from '../../shared/grpc.js';
+import { grpcStatus } from '../../shared/grpc-link/frames.js';
+import { GrpcServer, type ServerCall, type ServerTls } from '../../shared/grpc-link/server.js';
 import type { Logger } from '../../shared/logger.js';
 import { bearerOf, sameDigest, sha256Hex } from '../../shared/secrets.js';
-import { decodeDataPlaneEvent, decodeWorkerEvent, type Decoded } from '../../wire/codec.js';
+import { decodeDataPlaneEvent, decodeWorkerEvent, encodeRoutingBatch, encodeWorkerCommandBatch, type Decoded } from '../../wire/codec.js';
 import type { CpEvent } from '../core/types.js';
 import { dataPlaneEventToCp, workerEventToCp } from './peer-events.js';
 
-type WorkerCall = grpc.ServerDuplexStream<WorkerBatch, WorkerCommandBatch>;
-type DpCall = grpc.ServerDuplexStream<DataPlaneBatch, RoutingBatch>;
+type WorkerCall = ServerCall<WorkerCommandBatch>;
+type DpCall = ServerCall<RoutingBatch>;
 
 export interface RpcHooks {
   /** Feed one event to the core and carry out its effects. */
@@ -57,50 +55,50 @@ interface StreamHandlers<Batch, Msg> {
 const invalidMessagesPerStreamMax = 100;
 
 export class RpcServer {
-  readonly server = new grpc.Server({
-    'grpc.max_concurrent_streams': 100_000,
-    'grpc.keepalive_time_ms': 10_000,
-    'grpc.keepalive_timeout_ms': 5_000,
-    'grpc.keepalive_permit_without_calls': 1,
-    'grpc.http2.min_ping_interval_without_data_ms': 4_000,
-    'grpc.max_receive_message_length': 64 * 1024 * 1024,
-  });
+  /** Keepalive 10 s / 5 s, 64 MiB messages, 100,000 streams per connection (grpc-link defaults). */
+  private readonly server = new GrpcServer();
   private readonly workerOut = new Map<string, Batcher<WorkerCommand>>();
   private readonly dpOut = new Map<string, Batcher<RoutingUpdate>>();
 
   constructor(private readonly hooks: RpcHooks, private readonly log: Logger) {
-    this.server.addService(serviceDefinition(ControlPlane), {
-      workerStream: (call: WorkerCall) => {
-        if (this.refused(call, 'worker')) return;
-        if (!this.redirected(call, (leaderAddress) => create(WorkerCommandBatchSchema, { leaderAddress }))) this.onWorkerStream(call);
-      },
-      dataPlaneStream: (call: DpCall) => {
-        if (this.refused(call, 'data_plane')) return;
-        if (!this.redirected(call, (leaderAddress) => create(RoutingBatchSchema, { leaderAddress }))) this.onDataPlaneStream(call);
-      },
-    });
+    const workerStream: StreamHandler<WorkerBatch, WorkerCommandBatch> = (call) => {
+      if (this.refused(call, 'worker')) return;
+      if (!this.redirected(call, (leaderAddress) => encodeWorkerCommandBatch({ term: 0, leaderAddress }, []))) this.onWorkerStream(call);
+    };
+    const dataPlaneStream: StreamHandler<DataPlaneBatch, RoutingBatch> = (call) => {
+      if (this.refused(call, 'data_plane')) return;
+      if (!this.redirected(call, (leaderAddress) => encodeRoutingBatch({ term: 0, leaderAddress }, []))) this.onDataPlaneStream(call);
+    };
+    serveService(this.server, ControlPlane, { workerStream, dataPlaneStream } as Record<string, StreamHandler<never, never>>);
+  }
+
+  /** Listens for worker and DP streams; resolves with the port bound. */
+  listen(host: string, port: number, tls: ServerTls | null): Promise<number> {
+    return this.server.listen(host, port, tls);
+  }
+
+  /** Ends every stream and stops listening (peers see the connection go and dial again). */
+  close(): void {
+    this.server.close();
   }
 
   /** A stream without the cluster token ends UNAUTHENTICATED before anything of it is read. */
   private refused(call: WorkerCall | DpCall, stream: 'worker' | 'data_plane'): boolean {
-    const values = call.metadata.get('authorization');
-    const token = values.length === 1 && typeof values[0] === 'string' ? bearerOf(values[0]) : null;
+    const value = call.metadata['authorization'];
+    const token = typeof value === 'string' ? bearerOf(value) : null;
     if (token !== null && sameDigest(sha256Hex(token), this.hooks.clusterTokenSha256Hex)) return false;
-    this.log.warn('rpc.refused', { stream, peer: call.getPeer(), reason: token === null ? 'no cluster token' : 'wrong cluster token' });
-    call.on('error', () => undefined);
-    const err: Partial<grpc.StatusObject> = {
-      code: grpc.status.UNAUTHENTICATED,
+    this.log.warn('rpc.refused', { stream, peer: call.peer, reason: token === null ? 'no cluster token' : 'wrong cluster token' });
+    call.end({
+      code: grpcStatus.UNAUTHENTICATED,
       details: 'refused: this stream must carry the cluster token (authorization: Bearer <token>; see --cluster-token-file)',
-    };
-    call.emit('error', err);
+    });
     return true;
   }
 
   /** A standby answers a stream with one batch naming the leader and ends it (DESIGN §6). */
-  private redirected<T>(call: grpc.ServerDuplexStream<unknown, T>, batch: (leaderAddress: string) => T): boolean {
+  private redirected<T>(call: ServerCall<T>, batch: (leaderAddress: string) => T): boolean {
     const leader = this.hooks.standbyLeader?.() ?? null;
     if (leader === null) return false;
-    call.on('error', () => undefined);
     call.write(batch(leader));
     call.end();
     return true;
@@ -129,7 +127,7 @@ export class RpcServer {
 
   private onWorkerStream(call: WorkerCall): void {
     const out = new Batcher<WorkerCommand>((commands) => {
-      if (!call.destroyed && call.writable) call.write(create(WorkerCommandBatchSchema, { term: this.hooks.core.term, commands }));
+      call.write(encodeWorkerCommandBatch({ term: this.hooks.core.term, leaderAddress: '' }, commands));
     });
     this.serve<WorkerBatch, WorkerEventMsg>(call, {
       role: 'worker',
@@ -154,7 +152,7 @@ export class RpcServer {
 
   private onDataPlaneStream(call: DpCall): void {
     const out = new Batcher<RoutingUpdate>((updates) => {
-      if (!call.destroyed && call.writable) call.write(create(RoutingBatchSchema, { term: this.hooks.core.term, updates }));
+      call.write(encodeRoutingBatch({ term: this.hooks.core.term, leaderAddress: '' }, updates));
     });
     this.serve<DataPlaneBatch, DataPlaneEventMsg>(call, {
       role: 'data_plane',
@@ -174,11 +172,11 @@ export class RpcServer {
    */
   private serve<Batch, Msg extends { case: string }>(call: WorkerCall | DpCall, h: StreamHandlers<Batch, Msg>): void {
     const peer = { id: '', invalid: 0 };
-    // Headers at once: until a stream has them, grpc-js on the peer keeps every message the peer
-    // writes for a transparent retry (up to 256 KiB per stream), e.g. all the heartbeats of a
-    // worker that has had no sandbox placed on it yet.
-    call.sendMetadata(new grpc.Metadata());
-    call.on('data', (batch: Batch) => this.guarded(peer.id || call.getPeer(), `${h.role}.batch`, () => {
+    // Headers at once: until a stream has them, a grpc-js client keeps every message it writes
+    // for a transparent retry (up to 256 KiB per stream), e.g. all the heartbeats of a worker
+    // that has had no sandbox placed on it yet. Our own channel does not, but says it is up.
+    call.sendHeaders();
+    call.on('data', (batch: Batch) => this.guarded(peer.id || call.peer, `${h.role}.batch`, () => {
       for (const d of h.events(batch)) {
         if (!d.ok) {
           this.invalid(call, peer, h.role, d.field, d.reason);
@@ -209,20 +207,19 @@ export class RpcServer {
   /** Log and drop an invalid message; a peer that keeps sending them loses its stream. */
   private invalid(call: WorkerCall | DpCall, peer: { id: string; invalid: number }, role: string, field: string, reason: string): void {
     peer.invalid += 1;
-    this.log.warn('rpc.invalid_message', { peer: peer.id || call.getPeer(), role, field, reason });
+    this.log.warn('rpc.invalid_message', { peer: peer.id || call.peer, role, field, reason });
     if (peer.invalid === invalidMessagesPerStreamMax) {
-      this.log.warn('rpc.stream_closed', { peer: peer.id || call.getPeer(), role, reason: 'too many invalid messages' });
-      call.end();
+      this.log.warn('rpc.stream_closed', { peer: peer.id || call.peer, role, reason: 'too many invalid messages' });
+      call.end({ code: grpcStatus.INVALID_ARGUMENT, details: `${invalidMessagesPerStreamMax} invalid messages` });
     }
   }
 
+  /** The client half-closing ends the call (OK); a reset or a lost connection only closes it. */
   private onClose(call: WorkerCall | DpCall, closed: () => void): void {
     call.on('end', () => {
       closed();
       call.end();
     });
-    call.on('error', closed);
-    call.on('cancelled', closed);
     call.on('close', closed);
   }
 }

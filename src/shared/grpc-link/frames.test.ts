@@ -7,7 +7,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { MessageDeframer, framed, grpcPrefixBytes, grpcStatus, statusOfReset, statusOfTrailers } from './frames.js';
+import { MessageDeframer, framed, grpcPrefixBytes, grpcStatus, percentEncoded, statusOfReset, statusOfTrailers, statusTrailers } from './frames.js';
 
 function cutAt(bytes: Buffer, cuts: number[]): Buffer[] {
   const points = [...new Set(cuts.map((c) => c % (bytes.length + 1)))].sort((a, b) => a - b);
@@ -108,5 +108,23 @@ describe('statusOfReset', () => {
     assert.equal(statusOfReset(0xc).code, grpcStatus.PERMISSION_DENIED);
     assert.equal(statusOfReset(0x2).code, grpcStatus.INTERNAL);
     assert.equal(statusOfReset(0x0).code, grpcStatus.INTERNAL);
+  });
+});
+
+describe('statusTrailers', () => {
+  it('any status survives the trip through trailers, and grpc-message is printable ASCII', () => {
+    fc.assert(fc.property(fc.integer({ min: 0, max: 16 }), fc.string({ unit: 'grapheme', maxLength: 80 }), (code, details) => {
+      const trailers = statusTrailers({ code, details });
+      const message = trailers['grpc-message'] ?? '';
+      assert.match(message, /^[\x20-\x7e]*$/);
+      assert.deepEqual(statusOfTrailers(trailers, 200), { code, details });
+    }));
+  });
+
+  it('leaves printable text as it is and encodes only what it must', () => {
+    assert.equal(percentEncoded('refused: no token (see --cluster-token-file)'), 'refused: no token (see --cluster-token-file)');
+    assert.equal(percentEncoded('50% done\nnext'), '50%25 done%0Anext');
+    assert.equal(percentEncoded('ü'), '%C3%BC');
+    assert.deepEqual(statusTrailers({ code: 0, details: '' }), { 'grpc-status': '0' });
   });
 });

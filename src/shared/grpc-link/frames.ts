@@ -14,6 +14,7 @@ export const grpcStatus = {
   OK: 0,
   CANCELLED: 1,
   UNKNOWN: 2,
+  INVALID_ARGUMENT: 3,
   PERMISSION_DENIED: 7,
   RESOURCE_EXHAUSTED: 8,
   UNIMPLEMENTED: 12,
@@ -82,6 +83,26 @@ function percentDecoded(s: string): string {
   } catch {
     return s; // not valid percent-encoding: the raw text says more than nothing
   }
+}
+
+/**
+ * grpc-message as the wire carries it: bytes outside printable ASCII, and '%' itself, as %XX of
+ * their UTF-8 (PROTOCOL-HTTP2.md). Printable text, the usual case, goes as it is.
+ */
+export function percentEncoded(details: string): string {
+  if (/^[\x20-\x24\x26-\x7e]*$/.test(details)) return details;
+  let out = '';
+  for (const byte of Buffer.from(details, 'utf8')) {
+    out += byte >= 0x20 && byte <= 0x7e && byte !== 0x25 ? String.fromCharCode(byte) : `%${byte.toString(16).toUpperCase().padStart(2, '0')}`;
+  }
+  return out;
+}
+
+/** The trailers (or the headers of a trailers-only answer) that end a call with `status`. */
+export function statusTrailers(status: CallStatus): Record<string, string> {
+  const out: Record<string, string> = { 'grpc-status': String(status.code) };
+  if (status.details !== '') out['grpc-message'] = percentEncoded(status.details);
+  return out;
 }
 
 /** HTTP/2 error codes with a status of their own (RFC 9113 section 7). */
