@@ -35,6 +35,7 @@ export class NodeTable {
   private readonly runtimeBit = new Map<string, number>();
   /** More distinct runtimes than bits: every placement takes the object path. */
   private overflow = false;
+  private readonly pick = new BestPick();
   size = 0;
 
   /** The node list changed (forgotten, reordered): every row again, in list order. O(n). */
@@ -86,7 +87,7 @@ export class NodeTable {
     const { capCpu, capMemory, allocCpu, allocMemory, runtimeMask } = this;
     const capacity = { cpuMillis: 0, memoryMiB: 0 };
     const requested = { cpuMillis: 0, memoryMiB: 0 };
-    const pick = new BestPick();
+    const pick = this.pick.start();
     let found = 0;
     let examined = 0;
     // No node has a runtime the table never saw: the loop then only counts the nodes examined.
@@ -101,11 +102,11 @@ export class NodeTable {
       capacity.memoryMiB = capMemory[i];
       requested.cpuMillis = cpu;
       requested.memoryMiB = memory;
-      pick.offer(i, scoreLeastAllocated(capacity, requested) + scoreBalancedAllocation(capacity, requested), rng);
+      pick.offer(i, scoreLeastAllocated(capacity, requested) + scoreBalancedAllocation(capacity, requested));
     }
     const cursor = n > 0 ? (first + examined) % n : start;
     // Nothing fits: the object path names each node's reason (and examines the same nodes).
-    if (pick.index < 0) return { result: placeKubernetesFrom(nodes, req, rng, start).result, cursor };
+    if (pick.finish(rng) < 0) return { result: placeKubernetesFrom(nodes, req, rng, start).result, cursor };
     return { result: { kind: 'placed', nodeId: nodes[pick.index].id, score: pick.score }, cursor };
   }
 

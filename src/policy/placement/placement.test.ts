@@ -137,7 +137,7 @@ test('an empty cluster is unschedulable with the single reason "no nodes"', () =
   assert.equal(PlacementReason.noNodes, 'no nodes');
 });
 
-test('kubernetes ties are broken uniformly (reservoir sampling), reproducibly per seed', () => {
+test('kubernetes ties are broken uniformly (one draw among them), reproducibly per seed', () => {
   // Goal: no bias towards the first or last tied node. Method: 3 equal nodes plus a worse one,
   // 3000 placements: each tied node gets 1000 ± 150 (about 5 standard deviations); the same
   // seed gives the same sequence.

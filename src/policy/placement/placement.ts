@@ -4,7 +4,7 @@
  *
  * Pipeline (kube-scheduler's framework, reduced to what a sandbox needs):
  *
- *   nodes ──filter──► feasible ──score──► best total ──tie? reservoir-sample with rng──► placed
+ *   nodes ──filter──► feasible ──score──► best total ──tie? one uniform draw among the tied with rng──► placed
  *            │ (schedulable, runtime, cpu, memory)
  *            └─ every rejected node keeps one reason ──► unschedulable { reasons }
  *
@@ -103,7 +103,7 @@ export function placementFilter(node: NodeView, req: PlacementRequest): FilterRe
 /**
  * kube-scheduler's default: filter, then score = LeastAllocated + BalancedAllocation (weight 1
  * each) over requested = allocated + the new request. Highest total wins; ties are broken
- * uniformly by reservoir sampling (the k-th tied node replaces the pick with probability 1/k).
+ * uniformly: one rng draw among the tied nodes (the distribution of kube-scheduler's reservoir sampling).
  */
 /** kube-scheduler's minFeasibleNodesToFind: below this many nodes every node is scored. */
 const feasibleNodesToFindMin = 100;
@@ -139,7 +139,7 @@ export function placeKubernetes(
 /**
  * LeastAllocated + BalancedAllocation over the first `feasibleNodesToFind(n)` feasible nodes
  * found from `start`, wrapping around; the cursor moves past the nodes examined so the next
- * placement starts elsewhere (kube-scheduler's nextStartNodeIndex). Ties: reservoir sampling.
+ * placement starts elsewhere (kube-scheduler's nextStartNodeIndex). Ties: one uniform draw among them.
  */
 export function placeKubernetesFrom(
   nodes: readonly NodeView[],
@@ -150,7 +150,7 @@ export function placeKubernetesFrom(
   const n = nodes.length;
   const wanted = feasibleNodesToFind(n);
   const first = n > 0 ? ((start % n) + n) % n : 0;
-  const pick = new BestPick();
+  const pick = objectPick().start();
   let found = 0;
   let examined = 0;
   for (; examined < n && found < wanted; examined++) {
@@ -162,32 +162,53 @@ export function placeKubernetesFrom(
       cpuMillis: node.allocated.cpuMillis + req.resources.cpuMillis,
       memoryMiB: node.allocated.memoryMiB + req.resources.memoryMiB,
     };
-    pick.offer(i, scoreLeastAllocated(node.capacity, requested) + scoreBalancedAllocation(node.capacity, requested), rng);
+    pick.offer(i, scoreLeastAllocated(node.capacity, requested) + scoreBalancedAllocation(node.capacity, requested));
   }
   const cursor = n > 0 ? (first + examined) % n : start;
-  if (pick.index < 0) return { result: placementUnschedulable(nodes, req), cursor };
+  if (pick.finish(rng) < 0) return { result: placementUnschedulable(nodes, req), cursor };
   return { result: { kind: 'placed', nodeId: nodes[pick.index].id, score: pick.score }, cursor };
 }
 
 /**
- * The highest score offered wins; ties are broken uniformly by reservoir sampling (the k-th
- * tied candidate replaces the pick with probability 1/k, one rng draw per tie).
+ * The highest score offered wins; ties are broken uniformly: the tied candidates are kept and one
+ * is drawn at the end (one rng draw per placement, not one per tie: with thousands of idle nodes
+ * of one size most of the 500 scored are tied). The same distribution as kube-scheduler's
+ * reservoir sampling. One instance is reused; `start` clears it.
  */
 export class BestPick {
   index = -1;
   score = -1;
-  private ties = 0;
+  private tied: number[] = [];
 
-  offer(index: number, score: number, rng: Rng): void {
+  start(): this {
+    this.index = -1;
+    this.score = -1;
+    this.tied.length = 0;
+    return this;
+  }
+
+  offer(index: number, score: number): void {
     if (score > this.score) {
-      this.index = index;
       this.score = score;
-      this.ties = 1;
+      this.tied.length = 0;
+      this.tied.push(index);
     } else if (score === this.score) {
-      this.ties++;
-      if (rng.int(this.ties) === 0) this.index = index;
+      this.tied.push(index);
     }
   }
+
+  /** Draws the winner among the tied best; -1 when nothing was offered. */
+  finish(rng: Rng): number {
+    const n = this.tied.length;
+    this.index = n === 0 ? -1 : n === 1 ? this.tied[0]! : this.tied[rng.int(n)]!;
+    return this.index;
+  }
+}
+
+let objectPickShared: BestPick | null = null;
+/** The object path's pick, reused across placements (one thread, no reentry). */
+function objectPick(): BestPick {
+  return (objectPickShared ??= new BestPick());
 }
 
 /** Uniform among the feasible nodes (Dirigent's default placement, with the filters added). */
