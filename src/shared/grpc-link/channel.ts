@@ -3,7 +3,7 @@
  * The client end of our internal gRPC links (worker -> CP, DP -> CP), on node:http2 directly.
  * grpc-js's client puts every message through a call stack of filters, a retry buffer and its own
  * stream objects; on this link that cost a worker 2-3x the CPU per message of plain HTTP/2 and
- * 9 KiB of heap per open stream (BENCHMARKS, "A lean gRPC client"). The servers stay on grpc-js.
+ * 9 KiB of heap per open stream (BENCHMARKS, "A lean gRPC client"). The server end is server.ts.
  *
  * One channel is one HTTP/2 connection to one address, dialled when first needed and again after
  * it is lost; many streams share it (the emulated workers of one process). Liveness comes from
