@@ -18,8 +18,9 @@ import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { createCerts } from '../../cli/certs.js';
 import { bindServer } from '../grpc.js';
-import { CallError, GrpcChannel, defaultChannelLimits, type BidiStream, type StreamMethod } from './channel.js';
+import { GrpcChannel, defaultChannelLimits, type BidiStream, type StreamMethod } from './channel.js';
 import { framed, grpcStatus } from './frames.js';
+import { ending, failure, partitionRelay } from './calls.testkit.js';
 
 const raw = (b: Buffer): Buffer => b;
 const unary = { requestStream: true, responseStream: true, requestSerialize: raw, requestDeserialize: raw, responseSerialize: raw, responseDeserialize: raw };
@@ -60,23 +61,6 @@ function newServer(): grpc.Server {
     },
   });
   return server;
-}
-
-/** How a call ended: 'end' (OK) or the CallError; 'close' must follow either, once. */
-function ending(s: BidiStream<Buffer>): Promise<{ ok: true } | { ok: false; err: CallError }> {
-  return new Promise((resolve, reject) => {
-    let outcome: { ok: true } | { ok: false; err: CallError } | null = null;
-    s.on('end', () => { if (outcome) reject(new Error('a second ending')); outcome = { ok: true }; });
-    s.on('error', (err: CallError) => { if (outcome) reject(new Error('a second ending')); outcome = { ok: false, err }; });
-    s.on('close', () => (outcome ? resolve(outcome) : reject(new Error('close before an ending'))));
-  });
-}
-
-/** The CallError a call ended with; the test fails if it ended OK. */
-async function failure(end: ReturnType<typeof ending>): Promise<CallError> {
-  const r = await end;
-  assert.ok(!r.ok, 'the call must not end OK');
-  return r.err;
 }
 
 /** Opens an echo stream, checks that one message comes back, and cancels it. */
@@ -251,31 +235,17 @@ describe('GrpcChannel when the connection goes', { timeout: 30_000 }, () => {
   it('ends the connection when a ping goes unanswered (a partition)', async () => {
     const server = newServer();
     const port = await bindServer('127.0.0.1', 0, server);
-    // A TCP relay that can stop moving bytes either way, as a network partition does.
-    const sockets: net.Socket[] = [];
-    let partitioned = false;
-    const relay = net.createServer((down) => {
-      const up = net.connect(port, '127.0.0.1');
-      sockets.push(down, up);
-      down.on('data', (b) => { if (!partitioned) up.write(b); });
-      up.on('data', (b) => { if (!partitioned) down.write(b); });
-      down.on('error', () => undefined);
-      up.on('error', () => undefined);
-    });
-    relay.listen(0, '127.0.0.1');
-    await once(relay, 'listening');
-    const relayPort = (relay.address() as net.AddressInfo).port;
-    const ch = new GrpcChannel(`127.0.0.1:${relayPort}`, null, { ...defaultChannelLimits, keepaliveMs: 50, keepaliveTimeoutMs: 100 });
+    const relay = await partitionRelay(port);
+    const ch = new GrpcChannel(`127.0.0.1:${relay.port}`, null, { ...defaultChannelLimits, keepaliveMs: 50, keepaliveTimeoutMs: 100 });
     try {
       const s = await openedEcho(ch);
       const end = ending(s);
-      partitioned = true;
+      relay.partition();
       const err = await failure(end);
       assert.equal(err.code, grpcStatus.UNAVAILABLE);
       assert.match(err.details, /keepalive|connection/);
     } finally {
       ch.close();
-      for (const sock of sockets) sock.destroy();
       relay.close();
       server.forceShutdown();
     }

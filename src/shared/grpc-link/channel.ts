@@ -12,6 +12,7 @@
 import { EventEmitter } from 'node:events';
 import http2 from 'node:http2';
 import { MessageDeframer, grpcStatus, statusName, statusOfReset, statusOfTrailers, type CallStatus, type HeaderBag } from './frames.js';
+import { startKeepalive } from './keepalive.js';
 
 /** Limits of one channel. */
 export interface ChannelLimits {
@@ -158,13 +159,12 @@ export class GrpcChannel {
     });
     this.session = session;
     this.connected = false;
-    let keepalive: NodeJS.Timeout | null = null;
+    let stopKeepalive: (() => void) | null = null;
     session.once('connect', () => {
       if (this.session !== session) return;
       this.connected = true;
       session.setLocalWindowSize(limits.connectionWindowBytes);
-      keepalive = setInterval(() => this.ping(session), limits.keepaliveMs);
-      keepalive.unref();
+      stopKeepalive = startKeepalive(session, limits.keepaliveMs, limits.keepaliveTimeoutMs);
       const waiters = this.waiters;
       this.waiters = [];
       for (const w of waiters) w(null);
@@ -177,23 +177,12 @@ export class GrpcChannel {
       this.failWaiters(err);
     });
     session.once('close', () => {
-      if (keepalive) clearInterval(keepalive);
+      stopKeepalive?.();
       if (this.session !== session) return;
       this.drop(session);
       this.failWaiters(new Error(`connection to ${this.address} closed`));
     });
     return session;
-  }
-
-  private ping(session: http2.ClientHttp2Session): void {
-    if (session.destroyed) return;
-    const timer = setTimeout(() => session.destroy(new Error('keepalive ping unanswered')), this.limits.keepaliveTimeoutMs);
-    timer.unref();
-    const sent = session.ping((err) => {
-      clearTimeout(timer);
-      if (err && !session.destroyed) session.destroy(err);
-    });
-    if (!sent) clearTimeout(timer); // one still in flight: its own timer guards it
   }
 
   private drop(session: http2.ClientHttp2Session | null): void {

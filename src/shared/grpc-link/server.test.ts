@@ -15,13 +15,13 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import http2 from 'node:http2';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { createCerts } from '../../cli/certs.js';
-import { CallError, GrpcChannel, type BidiStream, type StreamMethod } from './channel.js';
+import { GrpcChannel, type StreamMethod } from './channel.js';
 import { framed, grpcStatus } from './frames.js';
+import { ending, failure, partitionRelay } from './calls.testkit.js';
 import { GrpcServer, defaultServerLimits, type ServerCall, type ServerLimits } from './server.js';
 
 const method = (path: string): StreamMethod<Buffer, Buffer> => ({ path, encodeFramed: framed, decode: (b) => Buffer.from(b) });
@@ -59,22 +59,6 @@ function newServer(seen: Seen, limits: ServerLimits = defaultServerLimits): Grpc
 }
 
 const newSeen = (): Seen => ({ closes: 0, opened: [], authorization: [] });
-
-/** How a call ended: 'end' (OK) or the CallError; 'close' must follow either, once. */
-function ending(s: BidiStream<Buffer>): Promise<{ ok: true } | { ok: false; err: CallError }> {
-  return new Promise((resolve, reject) => {
-    let outcome: { ok: true } | { ok: false; err: CallError } | null = null;
-    s.on('end', () => { if (outcome) reject(new Error('a second ending')); outcome = { ok: true }; });
-    s.on('error', (err: CallError) => { if (outcome) reject(new Error('a second ending')); outcome = { ok: false, err }; });
-    s.on('close', () => (outcome ? resolve(outcome) : reject(new Error('close before an ending'))));
-  });
-}
-
-async function failure(end: ReturnType<typeof ending>): Promise<CallError> {
-  const r = await end;
-  assert.ok(!r.ok, 'the call must not end OK');
-  return r.err;
-}
 
 async function until(what: string, ok: () => boolean, waitMs = 5_000): Promise<void> {
   const deadline = Date.now() + waitMs;
@@ -254,31 +238,19 @@ describe('GrpcServer connections', { timeout: 30_000 }, () => {
     const seen = newSeen();
     const server = newServer(seen, { ...defaultServerLimits, keepaliveMs: 50, keepaliveTimeoutMs: 100 });
     const port = await server.listen('127.0.0.1', 0);
-    let partitioned = false;
-    const sockets: net.Socket[] = [];
-    const relay = net.createServer((down) => {
-      const up = net.connect(port, '127.0.0.1');
-      sockets.push(down, up);
-      down.on('data', (b) => { if (!partitioned) up.write(b); });
-      up.on('data', (b) => { if (!partitioned) down.write(b); });
-      down.on('error', () => undefined);
-      up.on('error', () => undefined);
-    });
-    relay.listen(0, '127.0.0.1');
-    await once(relay, 'listening');
+    const relay = await partitionRelay(port);
     // The client's own keepalive is slower than the test, so only the server's ping decides.
-    const ch = new GrpcChannel(`127.0.0.1:${(relay.address() as net.AddressInfo).port}`, null, { keepaliveMs: 60_000, keepaliveTimeoutMs: 60_000, messageBytesMax: 1024, sessionMemoryMiBMax: 16, streamWindowBytes: 65_535, connectionWindowBytes: 65_535 });
+    const ch = new GrpcChannel(`127.0.0.1:${relay.port}`, null, { keepaliveMs: 60_000, keepaliveTimeoutMs: 60_000, messageBytesMax: 1024, sessionMemoryMiBMax: 16, streamWindowBytes: 65_535, connectionWindowBytes: 65_535 });
     try {
       const s = ch.openStream(method(echoPath), null);
       s.on('error', () => undefined);
       const first = once(s, 'data');
       s.write(Buffer.from('one'));
       await first;
-      partitioned = true;
+      relay.partition();
       await until('the call closed on the server', () => seen.closes === 1);
     } finally {
       ch.close();
-      for (const sock of sockets) sock.destroy();
       relay.close();
       server.close();
     }

@@ -16,6 +16,7 @@ import { EventEmitter } from 'node:events';
 import http2 from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import { MessageDeframer, grpcStatus, statusTrailers, type CallStatus, type HeaderBag } from './frames.js';
+import { startKeepalive } from './keepalive.js';
 
 /** Limits of one server. */
 export interface ServerLimits {
@@ -124,11 +125,10 @@ export class GrpcServer {
     const limits = this.limits;
     // A client may have gone before the connection is set up; a window of a closed one is moot.
     if (!session.destroyed) session.setLocalWindowSize(limits.connectionWindowBytes);
-    const keepalive = setInterval(() => ping(session, limits.keepaliveTimeoutMs), limits.keepaliveMs);
-    keepalive.unref();
+    const stopKeepalive = startKeepalive(session, limits.keepaliveMs, limits.keepaliveTimeoutMs);
     session.on('error', () => undefined); // the session closes next; its calls see that
     session.once('close', () => {
-      clearInterval(keepalive);
+      stopKeepalive();
       this.sessions.delete(session);
     });
   }
@@ -147,17 +147,6 @@ export class GrpcServer {
     }
     method.handler(new LeanServerCall(stream, headers, method, this.limits.messageBytesMax));
   }
-}
-
-function ping(session: http2.ServerHttp2Session, timeoutMs: number): void {
-  if (session.destroyed) return;
-  const timer = setTimeout(() => session.destroy(new Error('keepalive ping unanswered')), timeoutMs);
-  timer.unref();
-  const sent = session.ping((err) => {
-    clearTimeout(timer);
-    if (err && !session.destroyed) session.destroy(err);
-  });
-  if (!sent) clearTimeout(timer); // one still in flight: its own timer guards it
 }
 
 class LeanServerCall<In, Out> extends EventEmitter implements ServerCall<Out> {
