@@ -108,6 +108,21 @@ describe('ControlPlaneCore', () => {
     cp.checkInvariants();
   });
 
+  it('any event from a worker counts as a heartbeat: a busy worker that skips its heartbeats stays schedulable, and one marked silent recovers', () => {
+    const cp = cluster(1000);
+    for (let t = 900; t <= 3_600; t += 900) {
+      cp.handle({ kind: 'sandbox_deleted', workerId: 'w1', sandboxId: `gone-${t}` }, t);
+      cp.handle({ kind: 'worker_heartbeat', workerId: 'w2', heartbeat: { sandboxCount: 0 } }, t);
+      cp.tick(t + 50);
+    }
+    assert.equal(cp.workers.get('w1')!.schedulable, true, 'events every 900 ms keep it alive without a heartbeat');
+    cp.tick(5_000);
+    assert.equal(cp.workers.get('w1')!.schedulable, false, 'silent for 1.4 s: lost');
+    cp.handle({ kind: 'sandbox_deleted', workerId: 'w1', sandboxId: 'late' }, 5_100);
+    assert.equal(cp.workers.get('w1')!.schedulable, true, 'heard from again: recovered');
+    cp.checkInvariants();
+  });
+
   it('backs off after creation failures and fails queued requests fast after the limit', () => {
     const cp = cluster();
     const [a] = creates(cp.handle({ kind: 'dp_demand', dataPlaneId: 'dp1', report: demand('f', 0, 1, true) }, 0));

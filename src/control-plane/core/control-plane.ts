@@ -176,9 +176,15 @@ export class ControlPlaneCore {
       case 'worker_connected': return health.onWorkerHello(s, event.hello, nowMs);
       case 'worker_disconnected': return health.onWorkerGone(s, event.workerId, 'stream closed', nowMs);
       case 'worker_heartbeat': return health.onHeartbeat(s, event.workerId, event.heartbeat, nowMs);
-      case 'sandbox_ready': return sandboxes.onSandboxReady(s, event.workerId, event.sandbox, nowMs);
-      case 'sandbox_failed': return sandboxes.onSandboxFailed(s, event.sandboxId, event.failure, event.reason, nowMs);
-      case 'sandbox_deleted': return sandboxes.onSandboxDeleted(s, event.sandboxId);
+      case 'sandbox_ready':
+        health.onWorkerAlive(s, event.workerId, nowMs);
+        return sandboxes.onSandboxReady(s, event.workerId, event.sandbox, nowMs);
+      case 'sandbox_failed':
+        health.onWorkerAlive(s, event.workerId, nowMs);
+        return sandboxes.onSandboxFailed(s, event.sandboxId, event.failure, event.reason, nowMs);
+      case 'sandbox_deleted':
+        health.onWorkerAlive(s, event.workerId, nowMs);
+        return sandboxes.onSandboxDeleted(s, event.sandboxId);
       case 'dp_connected': return health.onDataPlaneHello(s, event.hello, (id) => this.sendSnapshot(id));
       case 'dp_disconnected': return health.onDataPlaneGone(s, event.dataPlaneId, nowMs);
       case 'dp_demand': return onDemand(s, event.dataPlaneId, event.report, nowMs);

@@ -76,13 +76,24 @@ export function onWorkerGone(s: CoreState, workerId: string, reason: string, now
 export function onHeartbeat(s: CoreState, workerId: string, hb: HeartbeatMsg, nowMs: number): void {
   const w = s.workers.get(workerId);
   if (!w) return;
-  w.lastHeartbeatMs = nowMs;
   const capacity = hb.capacity ? fromWire(hb.capacity) : w.capacity;
   if (capacity.cpuMillis !== w.capacity.cpuMillis || capacity.memoryMiB !== w.capacity.memoryMiB) {
     w.capacity = capacity;
     s.workerChanged(w);
     s.capacityEpoch += 1;
   }
+  onWorkerAlive(s, workerId, nowMs);
+}
+
+/**
+ * Any message from a worker proves it alive, not only a heartbeat: a worker that sent events
+ * within a period skips its heartbeat (worker core), so 10,000 busy workers do not send 1,000
+ * heartbeats a second on top of their sandbox events.
+ */
+export function onWorkerAlive(s: CoreState, workerId: string, nowMs: number): void {
+  const w = s.workers.get(workerId);
+  if (!w) return;
+  w.lastHeartbeatMs = nowMs;
   if (w.connected && !w.schedulable) {
     w.schedulable = true;
     s.workerChanged(w);

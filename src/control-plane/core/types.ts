@@ -97,6 +97,7 @@ export interface WorkerRec {
   /** Sum of the resources of its sandboxes, kept exact by the core (NodeView). */
   allocated: Resources;
   runtimes: string[];
+  /** When the worker was last heard from: its hello, a heartbeat or any sandbox event. */
   lastHeartbeatMs: number;
   /** When the stream closed; 0 while connected. */
   disconnectedAtMs: number;

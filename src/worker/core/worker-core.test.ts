@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import fc from 'fast-check';
 import type { FunctionSpecMsg, WorkerEventMsg } from '../../api/cluster.js';
 import { memoryLogger, type RecordedLog } from '../../shared/logger.js';
 import { WorkerCore, type WorkerCoreConfig, type WorkerEffect } from './worker-core.js';
@@ -261,5 +262,47 @@ describe('worker core: leader terms (fencing)', () => {
     assert.equal(core.handle(create('s1', 0), 10).length, 1);
     assert.equal(core.handle(create('s2', 1), 10).length, 1);
     assert.deepEqual(core.handle(create('s3', 0), 10), []);
+  });
+});
+
+describe('worker core: events stand in for heartbeats', () => {
+  it('a worker that sent an event within the period skips the heartbeat; a silent one sends it', () => {
+    const core = runningCore({ heartbeatPeriodMs: 1_000 }); // its ready event went out at 50
+    core.handle(create('s2'), 700);
+    core.handle(ok('s2', 900), 900); // 'ready' at 900: the next heartbeat is due at 1,900
+    core.flush();
+    core.tick(1_000);
+    assert.deepEqual(cases(sent(core.flush())), [], 'an event 100 ms ago says enough');
+    core.tick(2_000);
+    assert.deepEqual(cases(sent(core.flush())), ['heartbeat'], 'silent for 1.1 periods');
+  });
+
+  it('the CP hears from a worker at least every 1.5 periods, whatever the events and ticks', () => {
+    fc.assert(fc.property(fc.array(fc.integer({ min: 1, max: 20_000 }), { maxLength: 30 }), fc.integer({ min: 0, max: 999 }), (eventTimes, phaseMs) => {
+      const core = newCore({ heartbeatPeriodMs: 1_000 });
+      core.handle({ kind: 'connected' }, 0);
+      const times = [...new Set(eventTimes)].sort((a, b) => a - b);
+      let lastHeardMs = 0;
+      let gapMaxMs = 0;
+      let next = 0;
+      const heard = (nowMs: number, effects: WorkerEffect[]): void => {
+        if (sent(effects).length === 0) return;
+        gapMaxMs = Math.max(gapMaxMs, nowMs - lastHeardMs);
+        lastHeardMs = nowMs;
+      };
+      for (let tickMs = phaseMs; tickMs <= 20_000; tickMs += 1_000) {
+        while (next < times.length && times[next]! <= tickMs) {
+          const t = times[next]!;
+          next += 1;
+          // a sandbox of its own each time: every event is a ready one
+          core.handle(create(`s${t}`), t);
+          core.handle(ok(`s${t}`, t), t);
+          heard(t, core.flush());
+        }
+        core.tick(tickMs);
+        heard(tickMs, core.flush());
+      }
+      assert.ok(gapMaxMs <= 1_500, `silent for ${gapMaxMs} ms`);
+    }));
   });
 });

@@ -84,6 +84,8 @@ export class WorkerCore {
   private readonly outbox: Outbox;
   private connected = false;
   private nextHeartbeatMs = 0;
+  /** An event was emitted during the current `handle` (it defers the next heartbeat). */
+  private spoke = false;
   private effects: WorkerEffect[] = [];
   private seenTerm = 0;
   /** A stale command was logged on this stream (one line per stream, not per command). */
@@ -127,18 +129,26 @@ export class WorkerCore {
       case 'runtime_deleted': this.onRuntimeDeleted(event.sandboxId); break;
       case 'exited': this.onExited(event.sandboxId, event.reason); break;
     }
+    // An event on the stream tells the CP we are alive as a heartbeat would: the next heartbeat
+    // is due a period after it (the CP counts any message; control-plane/core/health).
+    if (this.spoke) {
+      this.spoke = false;
+      if (this.connected) this.nextHeartbeatMs = nowMs + this.config.heartbeatPeriodMs;
+    }
     return this.takeEffects();
   }
 
   /**
-   * Heartbeats when due (only while connected: a heartbeat is never replayed). The shell ticks
-   * once per period with timer jitter either way, so half a period of slack keeps it at one
-   * heartbeat per tick instead of skipping every other one.
+   * Heartbeats when due: a period after the last message sent (only while connected: a
+   * heartbeat is never replayed). The shell ticks once per period with timer jitter either way,
+   * so half a period of slack keeps it at one heartbeat per tick instead of skipping every
+   * other one; the CP hears from the worker at least every 1.5 periods.
    */
   tick(nowMs: number): WorkerEffect[] {
     if (this.connected && nowMs >= this.nextHeartbeatMs - this.config.heartbeatPeriodMs / 2) {
       this.nextHeartbeatMs = nowMs + this.config.heartbeatPeriodMs;
       this.emit({ case: 'heartbeat', value: this.heartbeat() });
+      this.spoke = false;
     }
     return this.takeEffects();
   }
@@ -157,6 +167,7 @@ export class WorkerCore {
 
   private emit(event: WorkerEventMsg): void {
     this.outbox.push(event, this.connected);
+    this.spoke = true;
   }
 
   // ---------------------------------------------------------------- stream
