@@ -56,11 +56,12 @@ const invalidMessagesPerStreamMax = 100;
 
 export class RpcServer {
   /** Keepalive 10 s / 5 s, 64 MiB messages, 100,000 streams per connection (grpc-link defaults). */
-  private readonly server = new GrpcServer();
+  private readonly server: GrpcServer;
   private readonly workerOut = new Map<string, Batcher<WorkerCommand>>();
   private readonly dpOut = new Map<string, Batcher<RoutingUpdate>>();
 
   constructor(private readonly hooks: RpcHooks, private readonly log: Logger) {
+    this.server = new GrpcServer(undefined, (err) => log.error('rpc.server_error', { error: String(err) }));
     const workerStream: StreamHandler<WorkerBatch, WorkerCommandBatch> = (call) => {
       if (this.refused(call, 'worker')) return;
       if (!this.redirected(call, (leaderAddress) => encodeWorkerCommandBatch({ term: 0, leaderAddress }, []))) this.onWorkerStream(call);

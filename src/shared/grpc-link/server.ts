@@ -84,7 +84,8 @@ export class GrpcServer {
   private readonly sessions = new Set<http2.ServerHttp2Session>();
   private server: http2.Http2Server | http2.Http2SecureServer | null = null;
 
-  constructor(private readonly limits: ServerLimits = defaultServerLimits) {}
+  /** `onError`: what the listening socket reports after listen (e.g. EMFILE on accept). */
+  constructor(private readonly limits: ServerLimits = defaultServerLimits, private readonly onError: (err: Error) => void = () => undefined) {}
 
   addMethod<In, Out>(method: ServerMethod<In, Out>): void {
     if (this.methods.has(method.path)) throw new Error(`method ${method.path} added twice`);
@@ -108,6 +109,7 @@ export class GrpcServer {
       server.once('error', reject);
       server.listen(port, host, () => {
         server.off('error', reject);
+        server.on('error', this.onError);
         resolve((server.address() as AddressInfo).port);
       });
     });
