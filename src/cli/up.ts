@@ -60,8 +60,9 @@ export interface UpOptions {
 /**
  * Heartbeats of many emulated workers in one process: up to 1,000 workers beat every second;
  * beyond that the period grows with the count (10,000 workers: every 10 s) so heartbeats stay
- * near 1,000 messages per second. Stream loss is still detected at once; the CP's silence limit
- * is heartbeatTimeoutFactor periods.
+ * at most near 1,000 messages per second (fewer under load: a worker that sent a sandbox event
+ * within the period skips its heartbeat). Stream loss is still detected at once; the CP's
+ * silence limit is heartbeatTimeoutFactor periods.
  */
 const heartbeatsPerSecondMax = 1_000;
 const heartbeatPeriodMsMin = 1_000;
