@@ -15,6 +15,7 @@ import fc from 'fast-check';
 import { create, fromBinary, toBinary, type DescMessage } from '@bufbuild/protobuf';
 import {
   DataPlaneBatchSchema,
+  FunctionSpecSchema,
   ResourcesSchema,
   RoutingBatchSchema,
   SandboxFailedSchema,
@@ -144,6 +145,16 @@ describe('fast codec: hand-checked bytes', () => {
     const m = codec.decode(Uint8Array.from([0x10, 0x05, 0x1a, 0x01, 0x61])) as { term: number; leaderAddress: string };
     assert.equal(m.term, 0);
     assert.equal(m.leaderAddress, 'a');
+  });
+
+  test('a map key named like an Object.prototype member survives: "__proto__" and "constructor" are entries', () => {
+    // A function's env may name a variable __proto__ (the API accepts it); it must reach the
+    // worker. protobuf-es drops that key when it decodes; our decoder must not.
+    const codec = fastCodec(FunctionSpecSchema);
+    const env: Record<string, string> = Object.fromEntries([['__proto__', 'p'], ['constructor', 'c'], ['PATH', '/bin']]);
+    const back = codec.decode(codec.encode({ name: 'f', env })) as { env: Record<string, string> };
+    assert.deepEqual(Object.entries(back.env), [['__proto__', 'p'], ['constructor', 'c'], ['PATH', '/bin']]);
+    assert.equal(Object.getPrototypeOf(back.env), Object.prototype, 'the map is still a plain object');
   });
 
   test('non-ASCII and long strings survive both paths', () => {

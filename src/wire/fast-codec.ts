@@ -442,7 +442,11 @@ function mapField(name: string, no: number, valueCodec: ValueCodec): FieldCodec 
         else skipField(r, wt, fieldNo, 0);
       }
       r.end = outerEnd;
-      (m[name] as Obj)[key] = value;
+      const map = m[name] as Obj;
+      // An assignment to "__proto__" would set the map's prototype (and drop the entry): that
+      // key is defined as an own property instead.
+      if (key === '__proto__') Object.defineProperty(map, key, { value, enumerable: true, writable: true, configurable: true });
+      else map[key] = value;
     },
   };
 }
