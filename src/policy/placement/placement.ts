@@ -150,7 +150,7 @@ export function placeKubernetesFrom(
   const n = nodes.length;
   const wanted = feasibleNodesToFind(n);
   const first = n > 0 ? ((start % n) + n) % n : 0;
-  const pick = objectPick().start();
+  const pick = objectPick.start();
   let found = 0;
   let examined = 0;
   for (; examined < n && found < wanted; examined++) {
@@ -205,11 +205,8 @@ export class BestPick {
   }
 }
 
-let objectPickShared: BestPick | null = null;
 /** The object path's pick, reused across placements (one thread, no reentry). */
-function objectPick(): BestPick {
-  return (objectPickShared ??= new BestPick());
-}
+const objectPick = new BestPick();
 
 /** Uniform among the feasible nodes (Dirigent's default placement, with the filters added). */
 export function placeRandom(
