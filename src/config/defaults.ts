@@ -218,7 +218,7 @@ export const dataPlaneDefaults = Object.freeze({
    */
   proxyThreads: 0,
   /**
-   * Invocation port, plain HTTP/1.1: 'lean' reads the requests FaaS clients send on the hot path
+   * Invocation port, HTTP/1.1 (plain or TLS): 'lean' reads the requests FaaS clients send on the hot path
    * itself (no chunked body, at most 64 KiB, no Expect or Upgrade) and hands any other
    * connection to Node's HTTP server; 'node' has Node's server read every request.
    */

@@ -100,7 +100,7 @@ export async function startControlPlane(cfg: ControlPlaneConfig, log: Logger, st
   ports.api = api.port;
   const leanStats = api.lean;
   registerLeanHttpGauge(metrics.registry, 'dirigent_cp_api_lean_http',
-    "The management API's lean HTTP/1.1 path: requests it served, and connections it handed to Node's server by reason (none over HTTPS)",
+    "The management API's lean HTTP/1.1 path: requests it served, and connections it handed to Node's server by reason",
     () => leanStats);
   self.rpcAddress = `${advertised(cfg)}:${ports.rpc}`;
   self.apiAddress = `${advertised(cfg)}:${ports.api}`;

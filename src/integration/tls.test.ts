@@ -2,7 +2,8 @@
  * Goal: the TLS layout works end to end with `dirigent certs create` (issue #10 part 2). Method:
  * certificates from `certs create` in a temp dir; a real CP (HTTPS API, TLS gRPC), DP (TLS
  * invocation port) and worker (CA for the CP); deploy over HTTPS, invoke over h1 and h2 with the
- * CA; a plain-HTTP request to the API port and a worker without the CA get nowhere.
+ * CA (HTTP/1.1 read on the lean paths); a plain-HTTP request to the API port and a worker
+ * without the CA get nowhere.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -50,11 +51,18 @@ describe('TLS everywhere with certs create', { timeout: 120_000 }, () => {
     assert.match(c.api, /^https:/);
     const created = await c.deploy({ name: 'echo', command: ['node', fixture('echo-server.js')] });
     assert.equal(created.status, 201, created.text);
+    // HTTPS/1.1 is read on the lean paths of both ports (h2 goes to Node's h2 server).
+    const lean = (text: string, name: string): number => Number(new RegExp(`${name}\\{what="requests"\\} (\\d+)`).exec(text)?.[1] ?? 0);
+    const dpLean = async (): Promise<number> => lean((await c.get(`http://127.0.0.1:${c.internalPort}/metrics`)).text, 'dirigent_dp_lean_http');
+    const dpLeanBefore = await dpLean();
     // By path: a Host-routed name (echo) would also be the TLS server name, not in the SANs.
     const h1 = await c.send('POST', `${c.proxy}/function/echo/`, 'hi');
     assert.equal(h1.status, 200, `${h1.text}\n${c.dumpLogs()}`);
     const h2 = await h2Get(c.proxy, '/function/echo/', readFileSync(certs.ca));
     assert.equal(h2.status, 200, h2.body);
+    assert.equal(await dpLean() - dpLeanBefore, 1);
+    const cpMetrics = (await c.get(`${c.api}/metrics`)).text;
+    assert.ok(lean(cpMetrics, 'dirigent_cp_api_lean_http') >= 1, cpMetrics.split('\n').filter((l) => l.includes('lean')).join('\n'));
   });
 
   it('lets the CLI talk HTTPS with the CA from DIRIGENT_CA', async () => {

@@ -5,14 +5,14 @@
  * Every route but the health checks needs a bearer token (api-auth); a standby forwards
  * requests with their Authorization header and only the leader authenticates them.
  *
- * Plain HTTP is read on the shared lean HTTP/1.1 path (shared/http1/lean-h1: no Node request
- * and response streams per call; issue 12, part 5); what it does not take (a body over 64 KiB,
- * chunked, HTTP/1.0, ...) and every connection to a standby, which forwards request streams, go
- * to Node's server with the connection. HTTPS is served by Node's server alone.
+ * Requests are read on the shared lean HTTP/1.1 path (shared/http1/lean-h1: no Node request
+ * and response streams per call; issue 12, part 5), over plain TCP or TLS alike; what it does not
+ * take (a body over 64 KiB, chunked, HTTP/1.0, ...) and every connection to a standby, which
+ * forwards request streams, go to Node's server with the connection.
  */
 import { createServer, request as httpRequest, type IncomingMessage, type RequestOptions, type Server, type ServerResponse } from 'node:http';
-import { createServer as createHttpsServer, request as httpsRequest } from 'node:https';
-import { isIP, type AddressInfo } from 'node:net';
+import { request as httpsRequest } from 'node:https';
+import { isIP } from 'node:net';
 import { pipeline } from 'node:stream';
 import { apiDefaults } from '../../config/defaults.js';
 import { systemClock } from '../../shared/clock.js';
@@ -71,8 +71,8 @@ type RouteContext = Omit<RequestContext, 'req' | 'res' | 'method' | 'query' | 'p
 /** A listening management API. */
 export interface ApiServer {
   readonly port: number;
-  /** What the lean path did (null: HTTPS, served by Node's server alone). */
-  readonly lean: LeanStats | null;
+  /** What the lean path did. */
+  readonly lean: LeanStats;
   /** Stops listening and closes every connection. */
   close(): Promise<void>;
 }
@@ -101,14 +101,6 @@ export function startApiServer(opts: ApiServerOptions): Promise<ApiServer> {
       sendError(res, 500, 'internal', 'internal error; see control-plane log');
     });
   };
-  if (opts.tls) {
-    const server = createHttpsServer({ cert: opts.tls.certPem, key: opts.tls.keyPem }, handler);
-    withTimeouts(server);
-    return listen(server, opts, () => {
-      server.closeAllConnections();
-      return new Promise<void>((r) => server.close(() => r()));
-    });
-  }
   // Node's server never listens itself: the TCP listener hands it the connections the lean path
   // does not keep.
   const h1 = createServer({ keepAlive: true, noDelay: true }, handler);
@@ -126,7 +118,9 @@ export function startApiServer(opts: ApiServerOptions): Promise<ApiServer> {
     requestTimeoutMs: apiRequestTimeoutMs,
     keepAliveTimeoutMs: apiKeepAliveTimeoutMs,
   }, systemClock, opts.log, apiLeanSweepPeriodMs);
-  return startLeanListener(lean, h1, opts.host, opts.port).then((l) => ({ port: l.port, lean: lean.stats, close: () => l.close() }));
+  // The handshake counts against the header timeout, as on the DP's TLS listener.
+  const tls = opts.tls ? { certPem: opts.tls.certPem, keyPem: opts.tls.keyPem, handshakeTimeoutMs: apiHeadersTimeoutMs } : null;
+  return startLeanListener(lean, h1, opts.host, opts.port, tls).then((l) => ({ port: l.port, lean: lean.stats, close: () => l.close() }));
 }
 
 function withTimeouts(server: Server): void {
@@ -134,16 +128,6 @@ function withTimeouts(server: Server): void {
   server.headersTimeout = apiHeadersTimeoutMs;
   server.requestTimeout = apiRequestTimeoutMs;
   server.on('clientError', answerClientError);
-}
-
-function listen(server: Server, opts: ApiServerOptions, close: () => Promise<void>): Promise<ApiServer> {
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(opts.port, opts.host, () => {
-      server.off('error', reject);
-      resolve({ port: (server.address() as AddressInfo).port, lean: null, close });
-    });
-  });
 }
 
 async function route(req: ApiRequest, res: ApiResponse, opts: RouteContext): Promise<void> {

@@ -15,7 +15,7 @@
  *
  * With a certificate the listener speaks TLS instead, and ALPN (h2, http/1.1) picks the server.
  *
- * A plain HTTP/1.1 connection starts on the lean path (shared/http1/lean-h1, issue 12 part 2): the
+ * An HTTP/1.1 connection, plain or TLS, starts on the lean path (shared/http1/lean-h1, issue 12 part 2): the
  * requests of the hot path (no body or a small Content-Length one) are read without Node's HTTP
  * server and sent to the sandbox over the lean client (shell/lean-upstream); the first request
  * it does not take hands the connection to Node's server. Both paths meet in `invoke`, so
@@ -68,7 +68,7 @@ export interface ProxyConfig {
   /** 'all': the reference's async mode, every request is stored (see data-plane/async/compat). */
   asyncMode?: string;
   /**
-   * 'lean' (default): plain HTTP/1.1 requests the lean reader takes are served without Node's
+   * 'lean' (default): HTTP/1.1 requests (plain or TLS) the lean reader takes are served without Node's
    * HTTP server (shared/http1/lean-h1); 'node': Node's server reads every request.
    */
   httpParser?: string;
@@ -139,7 +139,7 @@ export class InvocationProxy {
    */
   delegate: ((req: Req, res: Res) => void) | null = null;
   private readonly admission: Admission;
-  /** The lean HTTP/1.1 path's connections; null with TLS or `httpParser: node`. */
+  /** The lean HTTP/1.1 path's connections; null with `httpParser: node`. */
   private readonly lean: LeanConnections | null;
   /**
    * Connections that arrived before the first routing snapshot, unread, with what serves them
@@ -184,7 +184,7 @@ export class InvocationProxy {
       serve: (req, res) => this.onLeanRequest(req, res),
       handOff: (socket) => this.h1.emit('connection', socket),
     };
-    this.lean = tls || cfg.httpParser === 'node' ? null : new LeanConnections(leanHost, { bodyBytesMax: Math.min(leanBodyBytesMax, cfg.requestBodyBytesMax) }, {
+    this.lean = cfg.httpParser === 'node' ? null : new LeanConnections(leanHost, { bodyBytesMax: Math.min(leanBodyBytesMax, cfg.requestBodyBytesMax) }, {
       headersTimeoutMs: cfg.invocationHeadersTimeoutMs,
       requestTimeoutMs: cfg.invocationRequestTimeoutMs,
       keepAliveTimeoutMs: cfg.invocationKeepAliveTimeoutMs,
@@ -199,7 +199,13 @@ export class InvocationProxy {
       this.held = null;
     }
     const hold = (serve: (socket: Socket) => void) => (socket: Socket): void => this.holdUntilSynced(socket, serve);
-    this.server = tls ? tlsListener(tls, cfg, log, hold, (alpn) => (alpn === 'h2' ? h2 : this.h1)) : createNetServer(hold((socket: Socket) => {
+    // Over TLS, ALPN has told the protocols apart: HTTP/1.1 starts on the lean path as over TCP.
+    const serveTls = (socket: TLSSocket): void => {
+      if (socket.alpnProtocol === 'h2') h2.emit('connection', socket);
+      else if (this.lean !== null) this.lean.accept(socket, null);
+      else this.h1.emit('connection', socket);
+    };
+    this.server = tls ? tlsListener(tls, cfg, log, hold, serveTls) : createNetServer(hold((socket: Socket) => {
       socket.setNoDelay(true);
       // A client may reset before the HTTP servers own the socket: without a listener that
       // error would be uncaught and end the process.
@@ -279,7 +285,7 @@ export class InvocationProxy {
     for (const release of held.values()) runGuarded(this.log, 'callback', 'proxy.connection', release);
   }
 
-  /** The lean path's counts (null when it is off: TLS, or `httpParser: node`). */
+  /** The lean path's counts (null when it is off: `httpParser: node`). */
   leanStats(): LeanStats | null {
     return this.lean?.stats ?? null;
   }
@@ -660,7 +666,7 @@ export class InvocationProxy {
 
 /** The TLS invocation listener: the protocol ALPN settled on (h2 or http/1.1) picks the server. */
 function tlsListener(tls: ServerTls, cfg: ProxyConfig, log: Logger, hold: (serve: (socket: Socket) => void) => (socket: Socket) => void,
-  serverFor: (alpn: string | false) => { emit(e: 'connection', s: TLSSocket): boolean }): Server {
+  serve: (socket: TLSSocket) => void): Server {
   const server = createTlsServer({
     cert: tls.certPem,
     key: tls.keyPem,
@@ -673,7 +679,7 @@ function tlsListener(tls: ServerTls, cfg: ProxyConfig, log: Logger, hold: (serve
       if (log.isDebugEnabled()) log.debug('proxy.connection_failed', { error: err.message });
       socket.destroy();
     });
-    hold((s) => serverFor((s as TLSSocket).alpnProtocol ?? false).emit('connection', s as TLSSocket))(socket);
+    hold((s) => serve(s as TLSSocket))(socket);
   }));
   server.on('tlsClientError', (err) => {
     if (log.isDebugEnabled()) log.debug('proxy.tls_failed', { error: err.message });

@@ -6,7 +6,7 @@
 import client from 'prom-client';
 import type { LeanStats } from './lean-h1.js';
 
-/** `stats` returns null while the listener has no lean path (TLS, or Node's parser chosen). */
+/** `stats` returns null while the listener has no lean path (Node's parser chosen). */
 export function registerLeanHttpGauge(registry: client.Registry, name: string, help: string, stats: () => LeanStats | null): void {
   new client.Gauge({
     name, help, labelNames: ['what'], registers: [registry],
