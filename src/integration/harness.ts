@@ -7,6 +7,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { randomInt } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -29,30 +30,45 @@ export interface Proc {
 /** Ports freePort() already gave out in this process: a component may not have bound its own yet. */
 const portsGivenOut = new Set<number>();
 const freePortTriesMax = 100;
+/** Lowest port freePort() gives out; the range ends below the kernel's ephemeral ports. */
+const testPortLow = 20_000;
+/** Linux's default ephemeral range starts here; used when /proc does not say. */
+const ephemeralPortLowDefault = 32_768;
 
 /**
- * A loopback port nothing listens on now and that this process has not been given before (CI saw
- * the kernel hand a worker the port just probed for a data plane that had not bound it yet).
+ * A loopback port nothing listens on now and that this process has not been given before. It
+ * lies below the kernel's ephemeral range: a port the kernel picked (bind to port 0) could be
+ * picked again for another socket before the component bound it (CI saw a worker handed the
+ * port just probed for a data plane), and any outgoing connection may take an ephemeral port
+ * as its local one meanwhile. Ports are drawn at random so that test files running at the same
+ * time rarely draw the same one; each is probed by binding it.
  */
 export async function freePort(): Promise<number> {
+  const high = ephemeralPortLow();
   for (let i = 0; i < freePortTriesMax; i += 1) {
-    const port = await probePort();
-    if (!portsGivenOut.has(port)) {
-      portsGivenOut.add(port);
-      return port;
-    }
+    const port = testPortLow + randomInt(high - testPortLow);
+    if (portsGivenOut.has(port) || !(await canBind(port))) continue;
+    portsGivenOut.add(port);
+    return port;
   }
-  throw new Error(`no loopback port not given out before in ${freePortTriesMax} tries`);
+  throw new Error(`no free loopback port in ${testPortLow}-${high - 1} in ${freePortTriesMax} tries`);
 }
 
-function probePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
+/** The first port of the kernel's ephemeral range (net.ipv4.ip_local_port_range). */
+export function ephemeralPortLow(): number {
+  try {
+    const low = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]);
+    return Number.isInteger(low) && low > testPortLow ? low : ephemeralPortLowDefault;
+  } catch {
+    return ephemeralPortLowDefault;
+  }
+}
+
+function canBind(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
     const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
+    s.once('error', () => resolve(false));
+    s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
   });
 }
 
