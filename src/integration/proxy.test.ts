@@ -1,7 +1,8 @@
 /**
  * Goal: the invocation proxy frees a sandbox slot whenever an exchange ends (client abort,
  * deadline, body errors on either side, half-closed client), drains before acknowledging,
- * supports `Expect: 100-continue`, and closes slowloris connections.
+ * supports `Expect: 100-continue`, closes slowloris connections, and ends the connection of an
+ * h2c client that floods it with pings.
  * Method: the real proxy and core in-process, routing applied directly to the core, a real
  * upstream HTTP server on loopback whose handlers the test controls, and raw clients
  * (node:http, node:net). Waits poll state with generous bounds; nothing asserts a duration.
@@ -9,6 +10,8 @@
 import assert from 'node:assert/strict';
 import { createServer, request as httpRequest, type IncomingMessage } from 'node:http';
 import { connect } from 'node:net';
+import { connect as connectH2, constants as h2constants, type ClientHttp2Session } from 'node:http2';
+import { once } from 'node:events';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import { sleep, waitFor } from './harness.js';
 import { bodyBytesMax, call, headersTimeoutMs, listen, ProxyRig } from './proxy-rig.js';
@@ -358,3 +361,51 @@ for (const httpParser of httpParsers) {
     });
   });
 }
+
+describe('h2c clients of the invocation port and their pings', () => {
+  const rig = new ProxyRig('lean');
+  before(async () => {
+    await rig.start();
+    rig.route();
+  });
+  after(() => rig.stop());
+
+  const h2Get = (session: ClientHttp2Session): Promise<{ status: number; body: string }> => new Promise((resolve, reject) => {
+    const req = session.request({ ':method': 'GET', ':path': '/function/f/x' });
+    let body = '';
+    let status = 0;
+    req.on('response', (h) => (status = Number(h[':status'])));
+    req.on('data', (b: Buffer) => (body += b.toString()));
+    req.on('end', () => resolve({ status, body }));
+    req.on('error', reject);
+  });
+
+  it('a client that floods the port with pings loses its connection (GOAWAY too_many_pings); a new one is served', async () => {
+    const flooder = connectH2(`http://127.0.0.1:${rig.proxyPort}`);
+    flooder.on('error', () => {});
+    const goaway = once(flooder, 'goaway') as Promise<[number, number, Buffer | undefined]>;
+    try {
+      assert.deepEqual(await h2Get(flooder), { status: 200, body: 'ok' });
+      let answered = 0;
+      for (let i = 0; i < 1_000 && !flooder.destroyed; i++) {
+        const acked = await new Promise<boolean>((resolve) => {
+          if (!flooder.ping((err) => resolve(!err))) resolve(false);
+        });
+        if (!acked) break;
+        answered += 1;
+      }
+      const [code, , data] = await goaway;
+      assert.equal(code, h2constants.NGHTTP2_ENHANCE_YOUR_CALM);
+      assert.equal(String(data), 'too_many_pings');
+      assert.ok(answered >= 10 && answered <= 12, `${answered} pings answered`);
+    } finally {
+      flooder.destroy();
+    }
+    const fresh = connectH2(`http://127.0.0.1:${rig.proxyPort}`);
+    try {
+      assert.deepEqual(await h2Get(fresh), { status: 200, body: 'ok' });
+    } finally {
+      fresh.destroy();
+    }
+  });
+});

@@ -61,7 +61,8 @@ export class RpcServer {
   private readonly dpOut = new Map<string, Batcher<RoutingUpdate>>();
 
   constructor(private readonly hooks: RpcHooks, private readonly log: Logger) {
-    this.server = new GrpcServer(undefined, (err) => log.error('rpc.server_error', { error: String(err) }));
+    this.server = new GrpcServer(undefined, (err) => log.error('rpc.server_error', { error: String(err) }),
+      (peer, reason) => log.warn('rpc.peer_refused', { peer, reason }));
     const workerStream: StreamHandler<WorkerBatch, WorkerCommandBatch> = (call) => {
       if (this.refused(call, 'worker')) return;
       if (!this.redirected(call, (leaderAddress) => encodeWorkerCommandBatch({ term: 0, leaderAddress }, []))) this.onWorkerStream(call);

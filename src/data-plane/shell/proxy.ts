@@ -22,7 +22,7 @@
  * routing, tokens, queueing, deadlines and retries are one code.
  */
 import { createServer as createH1Server, type IncomingMessage, type ServerResponse } from 'node:http';
-import { createServer as createH2Server } from 'node:http2';
+import { createServer as createH2Server, type ServerHttp2Session } from 'node:http2';
 import { createServer as createNetServer, type Server, type Socket } from 'node:net';
 import { createServer as createTlsServer, type TLSSocket } from 'node:tls';
 import { pipeline } from 'node:stream';
@@ -40,6 +40,7 @@ import type { Admission } from '../core/proxy-link.js';
 import { invocationRoutes, invocationsPrefix, submitAsync, wantsAsync, type AsyncHttpDeps } from '../async/http-routes.js';
 import { forwardedFromHeader } from '../async/owner.js';
 import { guarded, runGuarded } from '../../shared/guard.js';
+import { guardPings } from '../../shared/ping-budget.js';
 import { UpstreamCall, type UpstreamEvents } from './upstream-call.js';
 import { LeanConnections, LeanRequest, type LeanHost, type LeanResponse, type LeanStats } from '../../shared/http1/lean-h1.js';
 import { LeanUpstreamCall, LeanUpstreamPool } from './lean-upstream.js';
@@ -111,6 +112,8 @@ const notReadyRetryAfterS = 1;
  * server). Invocation payloads are mostly far below it.
  */
 const leanBodyBytesMax = 65_536;
+/** HTTP/2 pings a client of the invocation port may send: 10 at once, then one a second. */
+const invocationPingLimits = { burstMax: 10, refillMs: 1_000 };
 
 export class InvocationProxy {
   readonly server: Server;
@@ -190,6 +193,8 @@ export class InvocationProxy {
       keepAliveTimeoutMs: cfg.invocationKeepAliveTimeoutMs,
     }, clock, log, Math.min(connectionsCheckingIntervalMs, cfg.invocationHeadersTimeoutMs));
     const h2 = createH2Server({ maxSessionMemory: 64 }, onRequest);
+    // Pings cost us a frame each and need no token: a client past its budget loses its connection.
+    h2.on('session', (session: ServerHttp2Session) => guardPings(session, invocationPingLimits, (peer, reason) => log.warn('proxy.peer_refused', { peer, reason })));
     h2.on('checkContinue', onContinue);
     h2.setTimeout(cfg.invocationKeepAliveTimeoutMs);
     if (cfg.invocationSyncHoldMsMax > 0 && !core.synced) {

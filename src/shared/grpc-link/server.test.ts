@@ -5,7 +5,8 @@
  * we do not serve is UNIMPLEMENTED, a request that is not gRPC gets HTTP 415; a message above the
  * limit, a compressed one and one that fails to decode end the call with the status gRPC names;
  * a client's cancel, the server's close and an unanswered keepalive ping close the call on the
- * server; TLS works with our certificates.
+ * server; a peer flooding it with pings loses its connection (GOAWAY too_many_pings) while
+ * others are served; TLS works with our certificates.
  * Method: GrpcServer on 127.0.0.1 with a test service whose messages are raw bytes; grpc-js's
  * generic client, our GrpcChannel, a plain node:http2 client for what a client should never send,
  * and a TCP relay that stops forwarding for the keepalive case.
@@ -34,8 +35,8 @@ interface Seen {
   authorization: string[];
 }
 
-function newServer(seen: Seen, limits: ServerLimits = defaultServerLimits): GrpcServer {
-  const server = new GrpcServer(limits);
+function newServer(seen: Seen, limits: ServerLimits = defaultServerLimits, refused: string[] = []): GrpcServer {
+  const server = new GrpcServer(limits, () => undefined, (peer, reason) => refused.push(`${peer} ${reason}`));
   const add = (path: string, handler: (call: ServerCall<Buffer>) => void): void =>
     server.addMethod<Buffer, Buffer>({ path, decode: (b) => Buffer.from(b), encodeFramed: framed, handler: (call) => {
       seen.opened.push(call);
@@ -252,6 +253,54 @@ describe('GrpcServer connections', { timeout: 30_000 }, () => {
     } finally {
       ch.close();
       relay.close();
+      server.close();
+    }
+  });
+});
+
+describe('GrpcServer and pings', { timeout: 30_000 }, () => {
+  it('ends the connection of a peer that floods it with pings (GOAWAY ENHANCE_YOUR_CALM too_many_pings) and keeps serving the others', async () => {
+    const seen = newSeen();
+    const refused: string[] = [];
+    const server = newServer(seen, defaultServerLimits, refused);
+    const port = await server.listen('127.0.0.1', 0);
+    const ch = new GrpcChannel(`127.0.0.1:${port}`, null);
+    const flooder = http2.connect(`http://127.0.0.1:${port}`);
+    flooder.on('error', () => undefined);
+    const connected = once(flooder, 'connect');
+    try {
+      const s = ch.openStream(method(echoPath), null);
+      const got: string[] = [];
+      s.on('data', (b: Buffer) => got.push(b.toString()));
+      const end = ending(s);
+      s.write(Buffer.from('one'));
+      await until('the first echo', () => got.length === 1);
+      const goaway = once(flooder, 'goaway') as Promise<[number, number, Buffer | undefined]>;
+      await connected;
+      let answered = 0;
+      for (let i = 0; i < 1_000 && !flooder.destroyed; i++) {
+        const acked = await new Promise<boolean>((resolve) => {
+          if (!flooder.ping((err) => resolve(!err))) resolve(false);
+        });
+        if (!acked) break;
+        answered += 1;
+      }
+      const [code, , data] = await goaway;
+      assert.equal(code, http2.constants.NGHTTP2_ENHANCE_YOUR_CALM);
+      assert.equal(String(data), 'too_many_pings');
+      // The burst (10), maybe one refilled ping, maybe the ack of the refused one.
+      assert.ok(answered >= defaultServerLimits.pingBurstMax && answered <= defaultServerLimits.pingBurstMax + 2, `${answered} pings answered`);
+      await until('the flooder disconnected', () => flooder.destroyed || flooder.closed);
+      assert.equal(refused.length, 1);
+      assert.match(refused[0]!, /^127\.0\.0\.1:\d+ too_many_pings$/);
+      s.write(Buffer.from('two'));
+      await until('the well-behaved client still served', () => got.length === 2);
+      assert.deepEqual(got, ['one', 'two']);
+      s.end();
+      assert.deepEqual(await end, { ok: true });
+    } finally {
+      flooder.destroy();
+      ch.close();
       server.close();
     }
   });

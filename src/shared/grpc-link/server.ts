@@ -10,13 +10,15 @@
  * the call's status in the trailers (or in the headers alone when the call ends before any
  * message). Unknown methods end UNIMPLEMENTED; a request that is not gRPC gets HTTP 415.
  * Liveness comes from HTTP/2 pings: a connection whose peer does not answer one is closed, and
- * with it every call on it.
+ * with it every call on it. A peer that sends pings faster than its budget (ping-budget) gets
+ * GOAWAY ENHANCE_YOUR_CALM "too_many_pings" and loses its connection, as gRPC servers do.
  */
 import { EventEmitter } from 'node:events';
 import http2 from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import { MessageDeframer, grpcStatus, statusTrailers, type CallStatus, type HeaderBag } from './frames.js';
 import { startKeepalive } from './keepalive.js';
+import { guardPings } from '../ping-budget.js';
 
 /** Limits of one server. */
 export interface ServerLimits {
@@ -32,6 +34,9 @@ export interface ServerLimits {
   /** Flow-control windows we grant. */
   streamWindowBytes: number;
   connectionWindowBytes: number;
+  /** Pings a peer may send at once, and one more per pingRefillMs (ping-budget). */
+  pingBurstMax: number;
+  pingRefillMs: number;
 }
 
 export const defaultServerLimits: ServerLimits = {
@@ -42,6 +47,8 @@ export const defaultServerLimits: ServerLimits = {
   sessionMemoryMiBMax: 256,
   streamWindowBytes: 1024 * 1024,
   connectionWindowBytes: 16 * 1024 * 1024,
+  pingBurstMax: 10,
+  pingRefillMs: 1_000,
 };
 
 /** PEM certificate chain and key the server presents (null = plain TCP). */
@@ -84,8 +91,15 @@ export class GrpcServer {
   private readonly sessions = new Set<http2.ServerHttp2Session>();
   private server: http2.Http2Server | http2.Http2SecureServer | null = null;
 
-  /** `onError`: what the listening socket reports after listen (e.g. EMFILE on accept). */
-  constructor(private readonly limits: ServerLimits = defaultServerLimits, private readonly onError: (err: Error) => void = () => undefined) {}
+  /**
+   * `onError`: what the listening socket reports after listen (e.g. EMFILE on accept).
+   * `onPeerRefused`: a connection was ended for its peer's behaviour (reason: too_many_pings).
+   */
+  constructor(
+    private readonly limits: ServerLimits = defaultServerLimits,
+    private readonly onError: (err: Error) => void = () => undefined,
+    private readonly onPeerRefused: (peer: string, reason: string) => void = () => undefined,
+  ) {}
 
   addMethod<In, Out>(method: ServerMethod<In, Out>): void {
     if (this.methods.has(method.path)) throw new Error(`method ${method.path} added twice`);
@@ -128,6 +142,7 @@ export class GrpcServer {
     // A client may have gone before the connection is set up; a window of a closed one is moot.
     if (!session.destroyed) session.setLocalWindowSize(limits.connectionWindowBytes);
     const stopKeepalive = startKeepalive(session, limits.keepaliveMs, limits.keepaliveTimeoutMs);
+    guardPings(session, { burstMax: limits.pingBurstMax, refillMs: limits.pingRefillMs }, this.onPeerRefused);
     session.on('error', () => undefined); // the session closes next; its calls see that
     session.once('close', () => {
       stopKeepalive();
