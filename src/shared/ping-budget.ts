@@ -3,10 +3,10 @@
  * How many HTTP/2 pings a server answers from one peer: a token bucket of `burstMax` pings that
  * refills one ping per `refillMs`. Answering a ping costs the server a frame and a write; without
  * a bound, any peer that can open a TCP connection (no token is needed for that) keeps a loop
- * busy answering tens of thousands of them a second (20,000/s took one core here). gRPC servers
- * bound them too ("ping strikes") and end such a connection with GOAWAY ENHANCE_YOUR_CALM
- * "too_many_pings"; keepalive pings from well-behaved clients (every 10 s or slower) never come
- * near the bound. `guardPings` applies it to an HTTP/2 session.
+ * busy answering tens of thousands of them a second (here one core ran a client and a server
+ * through 20,000 pings a second). gRPC servers bound them too ("ping strikes") and end such a
+ * connection with GOAWAY ENHANCE_YOUR_CALM "too_many_pings"; keepalive pings from well-behaved
+ * clients (every 10 s or slower) never come near the bound. `guardPings` applies it to an HTTP/2 session.
  * The budget is pure: time comes in as an argument.
  */
 import http2 from 'node:http2';
