@@ -12,6 +12,7 @@ import { createServer, request as httpRequest, type IncomingMessage } from 'node
 import { connect } from 'node:net';
 import { connect as connectH2, constants as h2constants, type ClientHttp2Session } from 'node:http2';
 import { once } from 'node:events';
+import { pingUntilRefused } from '../shared/ping-flood.testkit.js';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import { sleep, waitFor } from './harness.js';
 import { bodyBytesMax, call, headersTimeoutMs, listen, ProxyRig } from './proxy-rig.js';
@@ -386,14 +387,7 @@ describe('h2c clients of the invocation port and their pings', () => {
     const goaway = once(flooder, 'goaway') as Promise<[number, number, Buffer | undefined]>;
     try {
       assert.deepEqual(await h2Get(flooder), { status: 200, body: 'ok' });
-      let answered = 0;
-      for (let i = 0; i < 1_000 && !flooder.destroyed; i++) {
-        const acked = await new Promise<boolean>((resolve) => {
-          if (!flooder.ping((err) => resolve(!err))) resolve(false);
-        });
-        if (!acked) break;
-        answered += 1;
-      }
+      const answered = await pingUntilRefused(flooder);
       const [code, , data] = await goaway;
       assert.equal(code, h2constants.NGHTTP2_ENHANCE_YOUR_CALM);
       assert.equal(String(data), 'too_many_pings');

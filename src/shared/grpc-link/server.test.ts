@@ -23,6 +23,7 @@ import { createCerts } from '../../cli/certs.js';
 import { GrpcChannel, type StreamMethod } from './channel.js';
 import { framed, grpcStatus } from './frames.js';
 import { ending, failure, partitionRelay } from './calls.testkit.js';
+import { pingUntilRefused } from '../ping-flood.testkit.js';
 import { GrpcServer, defaultServerLimits, type ServerCall, type ServerLimits } from './server.js';
 
 const method = (path: string): StreamMethod<Buffer, Buffer> => ({ path, encodeFramed: framed, decode: (b) => Buffer.from(b) });
@@ -277,14 +278,7 @@ describe('GrpcServer and pings', { timeout: 30_000 }, () => {
       await until('the first echo', () => got.length === 1);
       const goaway = once(flooder, 'goaway') as Promise<[number, number, Buffer | undefined]>;
       await connected;
-      let answered = 0;
-      for (let i = 0; i < 1_000 && !flooder.destroyed; i++) {
-        const acked = await new Promise<boolean>((resolve) => {
-          if (!flooder.ping((err) => resolve(!err))) resolve(false);
-        });
-        if (!acked) break;
-        answered += 1;
-      }
+      const answered = await pingUntilRefused(flooder);
       const [code, , data] = await goaway;
       assert.equal(code, http2.constants.NGHTTP2_ENHANCE_YOUR_CALM);
       assert.equal(String(data), 'too_many_pings');
