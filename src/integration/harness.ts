@@ -32,7 +32,7 @@ const portsGivenOut = new Set<number>();
 const freePortTriesMax = 100;
 /** Lowest port freePort() gives out; the range ends below the kernel's ephemeral ports. */
 const testPortLow = 20_000;
-/** Linux's default ephemeral range starts here; used when /proc does not say. */
+/** Linux's default ephemeral range starts here; used when /proc does not say, or names a range starting at or below testPortLow. */
 const ephemeralPortLowDefault = 32_768;
 
 /**
