@@ -39,11 +39,14 @@ function backend(role: 'leader' | 'standby', leaderApi: () => string | null, cre
   };
 }
 
+/** One CA and server certificate for every server of this file. */
+const certDir = mkdtempSync(join(tmpdir(), 'dirigent-api-tls-'));
+const certs = createCerts({ dir: certDir, hosts: [], days: 1, force: false, nowMs: Date.now() });
+const tls = { certPem: readFileSync(certs.cert), keyPem: readFileSync(certs.key) };
+const ca = readFileSync(certs.ca);
+after(() => rmSync(certDir, { recursive: true, force: true }));
+
 describe('standby forwarding over HTTPS', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'dirigent-fwd-tls-'));
-  const certs = createCerts({ dir, hosts: [], days: 1, force: false, nowMs: Date.now() });
-  const tls = { certPem: readFileSync(certs.cert), keyPem: readFileSync(certs.key) };
-  const ca = readFileSync(certs.ca);
   const created: string[] = [];
   const servers: ApiServer[] = [];
   const port = (s: ApiServer): number => s.port;
@@ -65,7 +68,6 @@ describe('standby forwarding over HTTPS', () => {
   });
   after(async () => {
     for (const s of servers) await s.close();
-    rmSync(dir, { recursive: true, force: true });
   });
 
   it('forwards to the leader over HTTPS with the CA', async () => {
@@ -94,10 +96,6 @@ describe('standby forwarding over HTTPS', () => {
 });
 
 describe('HTTPS on the lean path', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'dirigent-api-tls-'));
-  const certs = createCerts({ dir, hosts: [], days: 1, force: false, nowMs: Date.now() });
-  const tls = { certPem: readFileSync(certs.cert), keyPem: readFileSync(certs.key) };
-  const ca = readFileSync(certs.ca);
   const created: string[] = [];
   let server: ApiServer;
 
@@ -130,7 +128,6 @@ describe('HTTPS on the lean path', () => {
   });
   after(async () => {
     await server.close();
-    rmSync(dir, { recursive: true, force: true });
   });
 
   it('reads keep-alive requests on one TLS connection without Node request objects', async () => {
