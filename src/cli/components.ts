@@ -72,6 +72,7 @@ const dpFlags: FlagSpec[] = [
   { flag: 'id', key: 'id', help: 'data-plane identity (default dp-<host>-<port>)' },
   { flag: 'proxy-port', key: 'proxyPort', help: `invocation port (default ${dataPlaneDefaults.proxyPort})` },
   { flag: 'internal-port', key: 'internalPort', help: `health and metrics port (default ${dataPlaneDefaults.internalPort})` },
+  { flag: 'internal-host', key: 'internalHost', help: `address of the health and metrics port, plain HTTP without auth (default ${dataPlaneDefaults.internalHost}, also when --host is another)` },
   { flag: 'control-plane', key: 'controlPlane', help: `CP gRPC address, or several comma-separated (replicas: any one leads to the leader) (default ${dataPlaneDefaults.controlPlane})` },
   { flag: 'load-balancing', key: 'loadBalancing', help: `load-balancing policy (default ${dataPlaneDefaults.loadBalancing})` },
   { flag: 'queue-depth-max', key: 'queueDepthMax', help: `requests queued per function before 503 (default ${dataPlaneDefaults.queueDepthMax})` },

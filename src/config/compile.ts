@@ -168,6 +168,7 @@ export const dataPlaneKnobs = {
   ...common,
   id: text(0, hostLengthMax),
   proxyPort: port,
+  internalHost: text(1, hostLengthMax),
   internalPort: port,
   controlPlane: addressList(),
   loadBalancing: oneOf(lbPolicyNames as unknown as ['least-loaded']),

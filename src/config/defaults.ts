@@ -189,6 +189,11 @@ export const autoProxyThreadsCoresMin = 4;
 export const dataPlaneDefaults = Object.freeze({
   host: '127.0.0.1',
   proxyPort: ports.dpProxy,
+  /**
+   * Address of the internal port (health and metrics, plain HTTP, no auth): loopback unless an
+   * operator opens it, also when `host` serves invocations to the network.
+   */
+  internalHost: '127.0.0.1',
   internalPort: ports.dpInternal,
   controlPlane: `127.0.0.1:${ports.cpRpc}`,
   loadBalancing: 'least-loaded' as 'least-loaded' | 'round-robin' | 'random' | 'knative' | 'consistent-hash',

@@ -66,7 +66,7 @@ export async function startDataPlane(cfg: DataPlaneConfig, log: Logger): Promise
   const registry = createMetrics(core, proxy, () => hub, () => processes);
   const stopLoopDelay = registerLoopDelayMetrics(registry);
   const internal = createInternalServer(core, registry, () => link.connected, () => processes?.pids.length ?? 0);
-  const internalPort = await listen(internal, cfg.internalPort, cfg.host);
+  const internalPort = await listen(internal, cfg.internalPort, cfg.internalHost);
   const id = cfg.id || `dp-${cfg.host}-${proxyPort}`;
   // One ack per event-loop turn, carrying the latest applied version.
   const ack = new Batcher<number>((versions) => link.send({ case: 'ack', value: { version: Math.max(...versions) } }));
@@ -74,7 +74,7 @@ export async function startDataPlane(cfg: DataPlaneConfig, log: Logger): Promise
   const link: ControlPlaneLink = new ControlPlaneLink(
     {
       address: cfg.controlPlane,
-      hello: { dataPlaneId: id, proxyAddress: `${cfg.host}:${proxyPort}`, internalAddress: `${cfg.host}:${internalPort}` },
+      hello: { dataPlaneId: id, proxyAddress: `${cfg.host}:${proxyPort}`, internalAddress: `${cfg.internalHost}:${internalPort}` },
       backoffMs: cfg.reconnectBackoffMs,
       onUpdate: (u) => {
         const r = core.applyRouting(u, clock.nowMs());
@@ -103,7 +103,7 @@ export async function startDataPlane(cfg: DataPlaneConfig, log: Logger): Promise
     stopLoopDelay();
     throw err;
   });
-  const compat = await startAsyncCompat(cfg, withPeerReads(asyncInv.service, asyncInv.peers), coreAuthorizer(core, cfg.auth === 'none' ? 'none' : 'token'), log).catch(async (err: unknown) => {
+  const compat = await startAsyncCompat(cfg, withPeerReads(asyncInv.service, asyncInv.peers), coreAuthorizer(core, cfg.auth === 'none' ? 'none' : 'token'), log, tls).catch(async (err: unknown) => {
     await asyncInv.close();
     link.close();
     await closeServer(proxy.server);
@@ -132,7 +132,7 @@ export async function startDataPlane(cfg: DataPlaneConfig, log: Logger): Promise
     // A queue that outlasts a recall's hold-off is recalled again (held slots would keep it waiting).
     if (processes && core.functionsWithQueue.size > 0) processes.recall([...core.functionsWithQueue]);
   }), expiryPeriodMs);
-  log.info('data_plane.started', { id, proxy: `${cfg.host}:${proxyPort}`, internal: `${cfg.host}:${internalPort}`, controlPlane: cfg.controlPlane, loadBalancing: cfg.loadBalancing, auth: cfg.auth, proxyThreads });
+  log.info('data_plane.started', { id, proxy: `${cfg.host}:${proxyPort}`, internal: `${cfg.internalHost}:${internalPort}`, controlPlane: cfg.controlPlane, loadBalancing: cfg.loadBalancing, auth: cfg.auth, proxyThreads });
   return {
     proxyPort,
     internalPort,

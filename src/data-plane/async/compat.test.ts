@@ -6,6 +6,11 @@
 import { strict as assert } from 'node:assert';
 import { after, before, describe, it } from 'node:test';
 import type { Server } from 'node:http';
+import { request as httpsRequest } from 'node:https';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createCerts } from '../../cli/certs.js';
 import type { AddressInfo } from 'node:net';
 import { silentLogger } from '../../shared/logger.js';
 import { newToken, sha256Hex } from '../../shared/secrets.js';
@@ -166,4 +171,28 @@ describe('startAsyncCompat', () => {
       await compat.close();
     }
   });
+
+  it("with the DP's certificate the results port speaks HTTPS, and plain HTTP gets no answer", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'dirigent-compat-tls-'));
+    const certs = createCerts({ dir, hosts: [], days: 1, force: false, nowMs: Date.now() });
+    const service = new FakeService();
+    const compat = await startAsyncCompat(cfg, service, allowAll, silentLogger, { certPem: readFileSync(certs.cert), keyPem: readFileSync(certs.key) });
+    try {
+      const { id } = await service.submit({ functionKey: 'f', method: 'POST', path: '/', query: '', headers: {}, body: new Uint8Array() }, 1) as { id: string };
+      const status = await new Promise<number>((resolve, reject) => {
+        const req = httpsRequest({ host: '127.0.0.1', port: compat.results!.port, method: 'POST', ca: readFileSync(certs.ca), servername: 'localhost' }, (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        });
+        req.on('error', reject);
+        req.end(id);
+      });
+      assert.equal(status, 204, 'queued, read over TLS');
+      await assert.rejects(fetch(`http://127.0.0.1:${compat.results!.port}`, { method: 'POST', body: id }));
+    } finally {
+      await compat.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });
+

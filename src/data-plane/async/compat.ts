@@ -13,6 +13,8 @@
  */
 import type { SubmitInput, SubmitResult } from './service.js';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import type { ServerTls } from '../../shared/grpc.js';
 import { ConfigError } from '../../config/compile.js';
 import type { Logger } from '../../shared/logger.js';
 import { forwardHeaders, resolveFunction, sendError } from '../shell/http-util.js';
@@ -169,14 +171,18 @@ export interface RunningResultsServer {
   close(): Promise<void>;
 }
 
-/** Starts the results port (the reference's 8082). */
-export async function startResultsServer(service: AsyncServicePort, opts: CompatOptions, log: Logger): Promise<RunningResultsServer> {
-  const server = createServer(compatResultsHandler(service, log));
+/**
+ * Starts the results port (the reference's 8082). With `tls` (the DP's certificate) it speaks
+ * HTTPS only: results are function output and travel as privately as the invocations did.
+ */
+export async function startResultsServer(service: AsyncServicePort, opts: CompatOptions, log: Logger, tls: ServerTls | null = null): Promise<RunningResultsServer> {
+  const handler = compatResultsHandler(service, log);
+  const server: Server = tls ? createHttpsServer({ cert: tls.certPem, key: tls.keyPem }, handler) : createServer(handler);
   const port = await new Promise<number>((resolve, reject) => {
     server.once('error', reject);
     server.listen(opts.asyncResultsPort, opts.host, () => resolve((server.address() as { port: number }).port));
   });
-  log.info('async_compat.results_listening', { address: `${opts.host}:${port}` });
+  log.info('async_compat.results_listening', { address: `${opts.host}:${port}`, tls: tls !== null });
   return {
     port,
     server,
@@ -214,14 +220,16 @@ export interface RunningCompat {
  * Compatibility mode from the DP's config: `asyncMode: all` gives the proxy-port server to
  * listen with and starts the results port; `off` starts nothing. Called from data-plane/main.
  */
-export async function startAsyncCompat(cfg: CompatConfig, service: AsyncServicePort, authorize: Authorize, log: Logger): Promise<RunningCompat> {
+export async function startAsyncCompat(
+  cfg: CompatConfig, service: AsyncServicePort, authorize: Authorize, log: Logger, tls: ServerTls | null = null,
+): Promise<RunningCompat> {
   if (cfg.asyncMode !== 'off' && cfg.asyncMode !== 'all') {
     throw new ConfigError(`data plane: asyncMode must be off or all, got ${cfg.asyncMode}`);
   }
   if (cfg.asyncMode === 'off') return { submit: null, results: null, close: async () => undefined };
   const opts: CompatOptions = { host: cfg.host, asyncResultsPort: cfg.asyncResultsPort, asyncBodyBytesMax: cfg.asyncBodyBytesMax, authorize };
   const submit = compatSubmitHandler(service, opts, Date.now, log);
-  const results = await startResultsServer(service, opts, log);
+  const results = await startResultsServer(service, opts, log, tls);
   log.info('async_compat.started', { resultsPort: results.port });
   return { submit, results, close: () => results.close() };
 }
