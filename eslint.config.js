@@ -25,6 +25,7 @@ const coreImportAllowed = [
   'src/shared/linked-list.ts',
   'src/shared/logger.ts',
   'src/shared/loop-delay-window.ts',
+  'src/shared/metric-prefix.ts',
   'src/shared/rng.ts',
 ];
 /** Paths a core may import types from (erased at compile time, so no I/O comes along). */

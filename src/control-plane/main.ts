@@ -20,6 +20,7 @@ import { registerLeanHttpGauge } from '../shared/http1/lean-metrics.js';
 import type { Logger } from '../shared/logger.js';
 import { seededRng } from '../shared/rng.js';
 import { isLoopbackHost } from '../shared/loopback.js';
+import { metricsText } from '../shared/metrics-select.js';
 import { readOrCreateTokenFile } from '../shared/secrets.js';
 import { caOf, clusterTokenDigestOf, serverTlsOf } from '../shared/tls-files.js';
 import { ControlPlaneCore } from './core/control-plane.js';
@@ -303,8 +304,8 @@ function apiBackend(runtime: CpRuntime, clock: Clock, cluster: () => unknown, re
     dataPlaneAddresses() {
       return [...core.dataPlanes.values()].filter((d) => d.connected).map((d) => d.proxyAddress);
     },
-    async metrics() {
-      return { contentType: registry.contentType, body: await registry.metrics() };
+    async metrics(selection) {
+      return { contentType: registry.contentType, body: await metricsText(registry, selection) };
     },
   };
 }

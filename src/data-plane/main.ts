@@ -29,6 +29,8 @@ import { guarded } from '../shared/guard.js';
 import { InvocationProxy } from './shell/proxy.js';
 import { toLbPolicy } from './shell/lb-policy.js';
 import { registerLoopDelayMetrics } from '../shared/loop-delay.js';
+import { defaultMetricsPrefix } from '../shared/metric-prefix.js';
+import { serveMetrics, splitTarget } from '../shared/metrics-select.js';
 
 export interface RunningDataPlane {
   proxyPort: number;
@@ -201,14 +203,14 @@ function effectRunner(
 }
 
 function createInternalServer(core: DataPlaneCore, metrics: client.Registry, connected: () => boolean, proxyProcesses: () => number): HttpServer {
-  return createServer(async (req, res) => {
-    if (req.url === '/health') {
+  return createServer((req, res) => {
+    const target = splitTarget(req.url ?? '');
+    if (target?.path === '/health') {
       const ok = connected();
       res.writeHead(ok ? 200 : 503, { 'content-type': 'application/json' });
       res.end(JSON.stringify({ status: ok ? 'ok' : 'control plane unreachable', routingVersion: core.version, proxyProcesses: proxyProcesses() }));
-    } else if (req.url === '/metrics') {
-      res.writeHead(200, { 'content-type': metrics.contentType });
-      res.end(await metrics.metrics());
+    } else if (target?.path === '/metrics') {
+      serveMetrics(metrics, target.query, res);
     } else {
       res.writeHead(404, { 'content-type': 'application/json' });
       res.end(JSON.stringify({ error: { code: 'not_found', message: 'try /health or /metrics' } }));
@@ -230,7 +232,7 @@ function closeServer(server: Server | HttpServer): Promise<void> {
 
 function createMetrics(core: DataPlaneCore, proxy: InvocationProxy, hub: () => ProxyHub | null, processes: () => ProxyProcesses | null) {
   const registry = new client.Registry();
-  client.collectDefaultMetrics({ register: registry, prefix: 'dirigent_dp_' });
+  client.collectDefaultMetrics({ register: registry, prefix: defaultMetricsPrefix.dataPlane });
   new client.Gauge({
     name: 'dirigent_dp_inflight', help: 'Requests in flight to sandboxes', registers: [registry],
     collect() { this.set(core.inflightTotal); },

@@ -21,6 +21,8 @@ import { runtimeCapabilities } from './runtime/multi-runtime.js';
 import type { SandboxRuntime } from './runtime/runtime.js';
 import client from 'prom-client';
 import { registerLoopDelayMetrics } from '../shared/loop-delay.js';
+import { defaultMetricsPrefix } from '../shared/metric-prefix.js';
+import { serveMetrics, splitTarget } from '../shared/metrics-select.js';
 
 export interface RunningWorker {
   port: number;
@@ -45,7 +47,7 @@ export async function startWorker(cfg: WorkerConfig, log: Logger): Promise<Runni
   };
   const security = linkSecurity(cfg);
   const registry = new client.Registry();
-  client.collectDefaultMetrics({ register: registry, prefix: 'dirigent_worker_' });
+  client.collectDefaultMetrics({ register: registry, prefix: defaultMetricsPrefix.worker });
   const stopLoopDelay = registerLoopDelayMetrics(registry);
   const health = await startHealth(cfg, registry).catch((err: Error) => {
     stopLoopDelay();
@@ -132,18 +134,14 @@ function linkSecurity(cfg: WorkerConfig): LinkSecurity {
 
 function startHealth(cfg: WorkerConfig, registry: client.Registry): Promise<Server> {
   const server = createServer((req, res) => {
-    if (req.url === '/metrics') {
-      registry.metrics().then((text) => {
-        res.writeHead(200, { 'content-type': registry.contentType });
-        res.end(text);
-      }, () => {
-        res.writeHead(500, { 'content-type': 'application/json' });
-        res.end('{"error":{"code":"internal","message":"metrics unavailable"}}');
-      });
+    const target = splitTarget(req.url ?? '');
+    if (target?.path === '/metrics') {
+      serveMetrics(registry, target.query, res);
       return;
     }
-    res.writeHead(req.url === '/health' ? 200 : 404, { 'content-type': 'application/json' });
-    res.end(req.url === '/health' ? '{"status":"ok"}' : '{"error":{"code":"not_found","message":"try /health or /metrics"}}');
+    const health = target?.path === '/health';
+    res.writeHead(health ? 200 : 404, { 'content-type': 'application/json' });
+    res.end(health ? '{"status":"ok"}' : '{"error":{"code":"not_found","message":"try /health or /metrics"}}');
   });
   return new Promise((resolve, reject) => {
     server.once('error', reject);

@@ -5,6 +5,7 @@
  */
 import { authorize, type Action, type Principal } from '../../api/tenancy.js';
 import type { FunctionSpec } from '../../api/types.js';
+import type { SelectedMetrics } from '../../shared/metrics-select.js';
 import type { Tenancy } from './api-auth.js';
 import { HttpError, parseJson, readBody, requireJson, type ApiRequest, type ApiResponse, type BodyLimits } from './http-util.js';
 
@@ -19,7 +20,8 @@ export interface ApiBackend {
   functionKeys(): string[];
   cluster(): unknown;
   dataPlaneAddresses(): string[];
-  metrics(): Promise<{ contentType: string; body: string }>;
+  /** The registry's exposition text, all of it or the named metrics only (`/metrics?name=`). */
+  metrics(selection: SelectedMetrics): Promise<{ contentType: string; body: string }>;
   /** This CP's role for `GET /health` (absent: a lone CP, always the leader). */
   health?(): { role: 'leader' | 'standby'; term: number; pid: number; id: string };
   /** null while this CP leads; on a standby the leader's API `host:port` ('' = unknown). */

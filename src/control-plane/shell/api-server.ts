@@ -14,6 +14,7 @@ import { createServer, request as httpRequest, type IncomingMessage, type Reques
 import { request as httpsRequest } from 'node:https';
 import { isIP } from 'node:net';
 import { pipeline } from 'node:stream';
+import { ErrorCode } from '../../api/types.js';
 import { apiDefaults } from '../../config/defaults.js';
 import { systemClock } from '../../shared/clock.js';
 import { runGuardedAs } from '../../shared/guard.js';
@@ -21,6 +22,7 @@ import { LeanConnections, LeanRequest, type LeanHost, type LeanStats } from '../
 import { startLeanListener } from '../../shared/http1/lean-listener.js';
 import type { Logger } from '../../shared/logger.js';
 import { answerClientError } from '../../shared/http-client-error.js';
+import { metricsSelection } from '../../shared/metrics-select.js';
 import type { ServerTls } from '../../shared/grpc.js';
 import type { Tenancy } from './api-auth.js';
 import { methodNotAllowed, requireScope, type ApiBackend, type RequestContext } from './api-context.js';
@@ -161,7 +163,9 @@ async function route(req: ApiRequest, res: ApiResponse, opts: RouteContext): Pro
   };
   if (path === '/metrics' && method === 'GET') {
     requireScope(principal, 'cluster.read', 'read metrics');
-    const m = await b.metrics();
+    const selection = metricsSelection(url.query);
+    if (selection.kind === 'invalid') throw new HttpError(400, ErrorCode.invalidField, selection.message, selection.field);
+    const m = await b.metrics(selection);
     res.writeHead(200, { 'content-type': m.contentType });
     res.end(m.body);
     return;

@@ -11,6 +11,7 @@
  */
 import { z } from 'zod';
 import { loopStallThresholdMs, type LoopDelayWindow } from '../../shared/loop-delay-window.js';
+import { defaultMetricsPrefix } from '../../shared/metric-prefix.js';
 
 export const loopDelayMetricNames = Object.freeze({
   maxSeconds: 'dirigent_event_loop_delay_max_seconds',
@@ -18,6 +19,16 @@ export const loopDelayMetricNames = Object.freeze({
   stallsTotal: 'dirigent_event_loop_stalls_total',
   windowsTotal: 'dirigent_event_loop_windows_total',
 });
+
+/** prom-client's GC histogram of each component kind, by the prefix its defaults carry. */
+const gcHistogramNames = Object.values(defaultMetricsPrefix).map((prefix) => `${prefix}nodejs_gc_duration_seconds`);
+
+/**
+ * The query a poll sends: only what parseLoopDelayMetrics reads, so a component collects five
+ * metrics rather than all of them (that cost 2-3 ms of its loop per poll) while the bench
+ * measures its loop.
+ */
+export const loopDelayQuery = `?${[...Object.values(loopDelayMetricNames), ...gcHistogramNames].map((n) => `name=${n}`).join('&')}`;
 
 /** One scrape of one process: its window count, stall count and its last window. */
 export interface LoopDelayScrape {

@@ -13,6 +13,7 @@ import { loopDelayWindowMs } from '../../shared/loop-delay-window.js';
 import {
   kindSummary,
   LoopDelayTrack,
+  loopDelayQuery,
   loopDelayTargets,
   parseLoopDelayMetrics,
   unknownEventLoopDelay,
@@ -100,7 +101,7 @@ class Poller {
   private async scrape(url: string, track: LoopDelayTrack): Promise<void> {
     const headers: Record<string, string> = this.controlPlanes.has(url) && this.token !== '' ? { authorization: `Bearer ${this.token}` } : {};
     try {
-      const res = await fetch(url, { headers, signal: AbortSignal.timeout(scrapeTimeoutMs) });
+      const res = await fetch(url + loopDelayQuery, { headers, signal: AbortSignal.timeout(scrapeTimeoutMs) });
       const text = await res.text();
       const s = res.status === 200 ? parseLoopDelayMetrics(text) : null;
       if (s !== null) track.observe(s);
