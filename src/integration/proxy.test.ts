@@ -381,6 +381,49 @@ describe('h2c clients of the invocation port and their pings', () => {
     req.on('error', reject);
   });
 
+  it("a client that pings on each DATA frame it reads (gRPC's BDP estimate) keeps its connection through a long streamed answer", async () => {
+    const chunks = 40;
+    rig.handler = (_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/octet-stream' });
+      let sent = 0;
+      const next = (): void => {
+        if (sent === chunks) return void res.end();
+        sent += 1;
+        res.write(Buffer.alloc(1_024, 97));
+        setTimeout(next, 2);
+      };
+      next();
+    };
+    const client = connectH2(`http://127.0.0.1:${rig.proxyPort}`);
+    client.on('error', () => {});
+    let goaway = false;
+    client.on('goaway', () => (goaway = true));
+    try {
+      const { bytes, pings } = await new Promise<{ bytes: number; pings: number }>((resolve, reject) => {
+        const req = client.request({ ':method': 'GET', ':path': '/function/f/stream' });
+        let bytes = 0;
+        let pings = 0;
+        let outstanding = false;
+        req.on('data', (b: Buffer) => {
+          bytes += b.length;
+          if (outstanding) return;
+          // As grpc-go's BDP estimator: one ping at a time, sent when data arrives.
+          outstanding = client.ping(() => (outstanding = false));
+          if (outstanding) pings += 1;
+        });
+        req.on('end', () => resolve({ bytes, pings }));
+        req.on('error', reject);
+      });
+      assert.equal(bytes, chunks * 1_024);
+      assert.ok(pings > 15, `${pings} pings sent: more than a fresh connection's burst`);
+      assert.equal(goaway, false, 'no GOAWAY');
+      assert.equal(client.destroyed, false);
+    } finally {
+      client.destroy();
+      rig.handler = (_req, res) => res.end('ok');
+    }
+  });
+
   it('a client that floods the port with pings loses its connection (GOAWAY too_many_pings); a new one is served', async () => {
     const flooder = connectH2(`http://127.0.0.1:${rig.proxyPort}`);
     flooder.on('error', () => {});

@@ -42,4 +42,19 @@ describe('PingBudget', () => {
     for (let t = 0; t < 60_000; t += 1) if (b.take(t)) allowed++; // a ping every millisecond for a minute
     assert.equal(allowed, 10 + 59);
   });
+
+  it('a ping after the server sent something is free, one per send, as gRPC servers count pings', () => {
+    const b = new PingBudget(limits, 0);
+    for (let i = 0; i < 10; i++) b.take(0);
+    assert.equal(b.take(1), false, 'the bucket is empty');
+    for (let i = 0; i < 100; i++) {
+      b.credit(); // a DATA frame went out; the peer pings once per frame it reads (BDP estimate)
+      assert.equal(b.take(2), true, `ping ${i} after a send`);
+    }
+    b.credit();
+    b.credit();
+    assert.equal(b.take(3), true);
+    assert.equal(b.take(3), false, 'two sends before one ping still pay for one ping only');
+  });
 });
+

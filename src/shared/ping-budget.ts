@@ -21,14 +21,31 @@ export interface PingBudgetLimits {
 export class PingBudget {
   private tokens: number;
   private lastMs: number;
+  /** The server sent something since the last ping: the next one is free. */
+  private sentSincePing = false;
 
   constructor(private readonly limits: PingBudgetLimits, nowMs: number) {
     this.tokens = limits.burstMax;
     this.lastMs = nowMs;
   }
 
+  /**
+   * The server sent the peer response headers or data. Its next ping may be answering that:
+   * gRPC clients estimate bandwidth by pinging as data arrives (grpc-go's BDP estimator, netty's
+   * flow-control tuning), many times a second through a long answer. gRPC servers forgive a ping
+   * that follows a send; so does this budget. A peer gets one free ping per send, so free pings
+   * are bounded by what the server chose to send.
+   */
+  credit(): void {
+    this.sentSincePing = true;
+  }
+
   /** A ping arrived at `nowMs`: whether it is within the budget (false: the peer floods). */
   take(nowMs: number): boolean {
+    if (this.sentSincePing) {
+      this.sentSincePing = false;
+      return true;
+    }
     const refilled = Math.floor((nowMs - this.lastMs) / this.limits.refillMs);
     if (refilled > 0) {
       this.tokens = Math.min(this.limits.burstMax, this.tokens + refilled);
@@ -46,9 +63,10 @@ const tooManyPings = Buffer.from('too_many_pings');
 
 /**
  * Ends `session` with GOAWAY ENHANCE_YOUR_CALM "too_many_pings" once its peer's pings exceed the
- * budget; `onRefused` hears the peer's address first.
+ * budget; `onRefused` hears the peer's address first. Returns the budget, for a server that
+ * streams answers to `credit` what it sends.
  */
-export function guardPings(session: http2.Http2Session, limits: PingBudgetLimits, onRefused: (peer: string, reason: string) => void): void {
+export function guardPings(session: http2.Http2Session, limits: PingBudgetLimits, onRefused: (peer: string, reason: string) => void): PingBudget {
   const budget = new PingBudget(limits, Date.now());
   session.on('ping', () => {
     if (budget.take(Date.now()) || session.destroyed) return;
@@ -57,4 +75,5 @@ export function guardPings(session: http2.Http2Session, limits: PingBudgetLimits
     session.goaway(http2.constants.NGHTTP2_ENHANCE_YOUR_CALM, 0, tooManyPings);
     session.destroy();
   });
+  return budget;
 }

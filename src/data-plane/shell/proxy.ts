@@ -22,7 +22,7 @@
  * routing, tokens, queueing, deadlines and retries are one code.
  */
 import { createServer as createH1Server, type IncomingMessage, type ServerResponse } from 'node:http';
-import { createServer as createH2Server, type ServerHttp2Session } from 'node:http2';
+import { createServer as createH2Server, type Http2ServerRequest, type ServerHttp2Session } from 'node:http2';
 import { createServer as createNetServer, type Server, type Socket } from 'node:net';
 import { createServer as createTlsServer, type TLSSocket } from 'node:tls';
 import { pipeline } from 'node:stream';
@@ -40,7 +40,7 @@ import type { Admission } from '../core/proxy-link.js';
 import { invocationRoutes, invocationsPrefix, submitAsync, wantsAsync, type AsyncHttpDeps } from '../async/http-routes.js';
 import { forwardedFromHeader } from '../async/owner.js';
 import { guarded, runGuarded } from '../../shared/guard.js';
-import { guardPings } from '../../shared/ping-budget.js';
+import { guardPings, type PingBudget } from '../../shared/ping-budget.js';
 import { UpstreamCall, type UpstreamEvents } from './upstream-call.js';
 import { LeanConnections, LeanRequest, type LeanHost, type LeanResponse, type LeanStats } from '../../shared/http1/lean-h1.js';
 import { LeanUpstreamCall, LeanUpstreamPool } from './lean-upstream.js';
@@ -144,6 +144,8 @@ export class InvocationProxy {
   private readonly admission: Admission;
   /** The lean HTTP/1.1 path's connections; null with `httpParser: node`. */
   private readonly lean: LeanConnections | null;
+  /** Each h2c/h2 client connection's ping budget, credited as answers stream to it. */
+  private readonly pingBudgets = new WeakMap<ServerHttp2Session, PingBudget>();
   /**
    * Connections that arrived before the first routing snapshot, unread, with what serves them
    * (see `invocationSyncHoldMsMax`). Null once the DP stopped holding: it synced, or waited long
@@ -194,7 +196,9 @@ export class InvocationProxy {
     }, clock, log, Math.min(connectionsCheckingIntervalMs, cfg.invocationHeadersTimeoutMs));
     const h2 = createH2Server({ maxSessionMemory: 64 }, onRequest);
     // Pings cost us a frame each and need no token: a client past its budget loses its connection.
-    h2.on('session', (session: ServerHttp2Session) => guardPings(session, invocationPingLimits, (peer, reason) => log.warn('proxy.peer_refused', { peer, reason })));
+    h2.on('session', (session: ServerHttp2Session) => {
+      this.pingBudgets.set(session, guardPings(session, invocationPingLimits, (peer, reason) => log.warn('proxy.peer_refused', { peer, reason })));
+    });
     h2.on('checkContinue', onContinue);
     h2.setTimeout(cfg.invocationKeepAliveTimeoutMs);
     if (cfg.invocationSyncHoldMsMax > 0 && !core.synced) {
@@ -317,7 +321,8 @@ export class InvocationProxy {
     const headers = forwardHeaders(req);
     if (x.stripAuth) delete headers.authorization;
     headers[Header.sandbox] = ep.id;
-    const call = new UpstreamCall(x.res, events, this.log);
+    const pings = req.httpVersionMajor === 2 ? this.pingBudgets.get((req as Http2ServerRequest).stream.session as ServerHttp2Session) ?? null : null;
+    const call = new UpstreamCall(x.res, events, this.log, pings);
     x.upstream = call;
     // One deadline (above) bounds the whole exchange; undici's own timers stay off.
     // A try after a refused connection sends the same body: the refusal came before any of it was read.

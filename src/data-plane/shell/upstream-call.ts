@@ -12,6 +12,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Dispatcher } from 'undici';
 import type { Logger } from '../../shared/logger.js';
+import type { PingBudget } from '../../shared/ping-budget.js';
 import { runGuarded } from '../../shared/guard.js';
 import { hopByHop, type ProxyRes } from './http-util.js';
 
@@ -32,7 +33,8 @@ export class UpstreamCall implements Dispatcher.DispatchHandler {
   private finished = false;
   private waitingForDrain = false;
 
-  constructor(private readonly res: ProxyRes, private readonly events: UpstreamEvents, private readonly log: Logger) {}
+  /** `pings`: an HTTP/2 client's ping budget, credited for each part of the answer sent to it. */
+  constructor(private readonly res: ProxyRes, private readonly events: UpstreamEvents, private readonly log: Logger, private readonly pings: PingBudget | null = null) {}
 
   /** Ends the call from our side (client gone, deadline); nothing is reported after this. */
   abort(reason: Error): void {
@@ -55,13 +57,17 @@ export class UpstreamCall implements Dispatcher.DispatchHandler {
       if (v !== undefined && !hopByHop.has(k)) out[k] = v;
     }
     this.guard('proxy.upstream_head', () => {
-      if (this.events.head(statusCode, out)) this.headSent = true;
+      if (this.events.head(statusCode, out)) {
+        this.headSent = true;
+        this.pings?.credit();
+      }
       else this.abort(new Error('exchange over before the response head'));
     });
   }
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
     if (this.finished) return;
+    this.pings?.credit();
     if (this.res.write(chunk) || this.waitingForDrain) return;
     // The client reads slower than the sandbox writes: stop reading the sandbox until it drains.
     this.waitingForDrain = true;
