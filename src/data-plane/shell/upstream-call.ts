@@ -60,8 +60,9 @@ export class UpstreamCall implements Dispatcher.DispatchHandler {
       if (this.events.head(statusCode, out)) {
         this.headSent = true;
         this.pings?.credit();
+      } else {
+        this.abort(new Error('exchange over before the response head'));
       }
-      else this.abort(new Error('exchange over before the response head'));
     });
   }
 
