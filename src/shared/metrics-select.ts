@@ -9,6 +9,7 @@
  */
 import type { ServerResponse } from 'node:http';
 import type client from 'prom-client';
+import { ErrorCode } from '../api/types.js';
 
 /** Most names one request may ask for; a longer list is refused, not truncated. */
 export const metricNamesPerRequestMax = 64;
@@ -63,7 +64,7 @@ export function serveMetrics(registry: client.Registry, query: URLSearchParams, 
   const selection = metricsSelection(query);
   if (selection.kind === 'invalid') {
     res.writeHead(400, { 'content-type': 'application/json' });
-    res.end(JSON.stringify({ error: { code: 'invalid_field', message: selection.message, field: selection.field } }));
+    res.end(JSON.stringify({ error: { code: ErrorCode.invalidField, message: selection.message, field: selection.field } }));
     return;
   }
   metricsText(registry, selection).then((text) => {
@@ -71,6 +72,6 @@ export function serveMetrics(registry: client.Registry, query: URLSearchParams, 
     res.end(text);
   }, () => {
     res.writeHead(500, { 'content-type': 'application/json' });
-    res.end(JSON.stringify({ error: { code: 'internal', message: 'metrics unavailable' } }));
+    res.end(JSON.stringify({ error: { code: ErrorCode.internal, message: 'metrics unavailable' } }));
   });
 }
