@@ -124,6 +124,18 @@ describe('lean HTTP/1.1 path: clients', () => {
     });
   });
 
+  it('bodies around the one-write limit arrive whole both ways (copied behind the head up to 16 KiB, written beside it above)', async () => {
+    await withClient(rig.proxyPort, async (c) => {
+      const sizes = [1, 16_383, 16_384, 16_385, 70_000];
+      const bodies = sizes.map((n, i) => Array.from({ length: n }, (_, j) => String.fromCharCode(97 + ((i + j) % 26))).join(''));
+      for (const body of bodies) c.send(`POST /function/f/x HTTP/1.1\r\nHost: x\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
+      const rs = await c.responses(bodies.length);
+      assert.deepEqual(rs.map((r) => r.status), sizes.map(() => 200));
+      rs.forEach((r, i) => assert.ok(r.body === `POST /x ${bodies[i]!}`, `body of ${sizes[i]!} bytes came back whole`));
+    });
+    assert.deepEqual(rig.upstreamSeen.map((u) => u.bytes), [1, 16_383, 16_384, 16_385, 70_000]);
+  });
+
   it('pipelined requests in one write, and a lean request followed in the same write by one Node must read', async () => {
     await withClient(rig.proxyPort, async (c) => {
       c.send('GET /function/f/a HTTP/1.1\r\nHost: x\r\n\r\nPOST /function/f/b HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nxyz' +

@@ -16,6 +16,7 @@ import { connect, type Socket } from 'node:net';
 import type { Clock } from '../../shared/clock.js';
 import type { Logger } from '../../shared/logger.js';
 import { runGuarded } from '../../shared/guard.js';
+import { headWithBody, oneWriteBodyBytesMax } from '../../shared/http1/one-write.js';
 import { H1ResponseReader, type ResponseHead, type ResponseSink } from './h1-response.js';
 import { hopByHop, type ProxyRes } from './http-util.js';
 import type { UpstreamEvents } from './upstream-call.js';
@@ -223,6 +224,10 @@ export class LeanUpstreamCall implements ResponseSink {
     const socket = conn.socket;
     if (this.body === null) {
       socket.write(this.requestHead, 'latin1');
+      return;
+    }
+    if (this.body.length <= oneWriteBodyBytesMax) {
+      socket.write(headWithBody(this.requestHead, this.body));
       return;
     }
     socket.cork();

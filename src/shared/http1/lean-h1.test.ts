@@ -110,13 +110,24 @@ describe('lean answers on the wire', () => {
       if (way === 'parts') {
         res.write(body);
         res.end();
+      } else if (way === 'buffer') {
+        // As the DP relays a sandbox's answer: the head, the body as bytes, then end().
+        res.write(Buffer.from(body));
+        res.end();
       } else res.end(body);
     },
     handOff: (socket) => socket.destroy(),
   };
   const lean = new LeanConnections(host, { bodyBytesMax: 1_024 }, { headersTimeoutMs: 5_000, requestTimeoutMs: 5_000, keepAliveTimeoutMs: 5_000 }, systemClock, silentLogger, 1_000);
+  /** Writes handed to the kernel per connection (each `_write` or `_writev` is one syscall). */
+  let socketWrites = 0;
   const server = createNetServer((socket) => {
     socket.on('error', () => socket.destroy());
+    const counted = socket as unknown as { _write: (...a: unknown[]) => void; _writev: (...a: unknown[]) => void };
+    const write = counted._write.bind(socket);
+    const writev = counted._writev.bind(socket);
+    counted._write = (...a) => { socketWrites += 1; write(...a); };
+    counted._writev = (...a) => { socketWrites += 1; writev(...a); };
     lean.accept(socket, null);
   });
   let port = 0;
@@ -153,6 +164,17 @@ describe('lean answers on the wire', () => {
     assert.equal(whole.indexOf(bodyBytes) > 0 && whole.lastIndexOf(bodyBytes) > whole.indexOf(bodyBytes), true, 'both UTF-8 bodies');
     assert.match(whole.toString('latin1'), /^HTTP\/1\.1 200 OK\r\n/);
     assert.match(whole.toString('latin1'), new RegExp(`content-length: ${bodyBytes.length}\r\n`));
+  });
+
+  it('writes an answer given in parts, as text or as bytes, in one socket write, and end() adds none', async () => {
+    const whole = await exchange('whole');
+    for (const way of ['parts', 'buffer']) {
+      socketWrites = 0;
+      const bytes = await exchange(way);
+      assert.equal(withoutDates(bytes), withoutDates(whole), way);
+      // Two answers on the connection (the second proves the first one finished).
+      assert.equal(socketWrites, 2, `${way}: one write per answer`);
+    }
   });
 
   it('keeps a Latin-1 header value one byte per character next to a UTF-8 body', async () => {

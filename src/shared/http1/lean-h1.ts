@@ -26,6 +26,7 @@ import type { Logger } from '../logger.js';
 import { ErrorCode } from '../../api/types.js';
 import { parseLeanHead, type LeanHead, type LeanLimits } from './h1-head.js';
 import { ByteAccumulator } from './byte-accumulator.js';
+import { headWithBody, oneWriteBodyBytesMax } from './one-write.js';
 
 /** Node's default `maxHeaderSize`: a longer head goes to Node, which answers 431. */
 export const leanHeadBytesMax = 16_384;
@@ -178,6 +179,12 @@ export class LeanResponse extends EventEmitter {
       if (this.head !== null) this.flushHead(socket);
       return !socket.writableNeedDrain;
     }
+    if (this.head !== null && !this.chunked && typeof chunk !== 'string' && chunk.length <= oneWriteBodyBytesMax) {
+      // The usual relayed answer (head, then the sandbox's bytes): one buffer, one plain write.
+      const head = this.head;
+      this.head = null;
+      return socket.write(headWithBody(head, chunk));
+    }
     socket.cork();
     if (this.head !== null) this.flushHead(socket);
     let ok: boolean;
@@ -207,17 +214,22 @@ export class LeanResponse extends EventEmitter {
       });
       return this;
     }
-    socket.cork();
     if (chunk !== undefined && chunk.length > 0) this.write(chunk);
-    if (this.head !== null) this.flushHead(socket);
-    if (this.chunked) socket.write('0\r\n\r\n', 'latin1');
     this.writableEnded = true;
-    // An empty write carries the callback: it runs once everything before it reached the kernel
-    // (with an error if the socket was destroyed first: 'close' follows then).
-    socket.write('', 'latin1', (err) => {
+    // The last bytes carry the callback: it runs once everything reached the kernel (with an
+    // error if the socket was destroyed first: 'close' follows then).
+    const done = (err?: Error | null): void => {
       if (!err) this.finished();
-    });
-    socket.uncork();
+    };
+    let last = this.head;
+    this.head = null;
+    if (this.chunked) last = last === null ? '0\r\n\r\n' : `${last}0\r\n\r\n`;
+    if (last !== null) socket.write(last, 'latin1', done);
+    // Everything is with the kernel already (the usual case: the body went out in a write that
+    // completed at once): no empty write, which would cost a syscall of its own.
+    else if (socket.writableLength === 0 && !socket.destroyed) process.nextTick(done);
+    // Writes still queued (the client reads slowly): an empty write behind them carries the callback.
+    else socket.write('', 'latin1', done);
     return this;
   }
 
