@@ -5,7 +5,7 @@
  * timeouts are deadlines in the heap (one pending entry per worker), never a scan.
  */
 import type { DataPlaneHelloMsg, HeartbeatMsg, WorkerHelloMsg } from '../../api/cluster.js';
-import { adoptOrDelete, drainWorkerSandboxes, dropWorkerSandboxes, maybeFinishDrain } from './sandboxes.js';
+import { adoptOrDelete, drainWorkerSandboxes, dropDrainPending, dropWorkerSandboxes, maybeFinishDrain } from './sandboxes.js';
 import { fromWire, type CoreState } from './state.js';
 import type { WorkerRec } from './types.js';
 
@@ -207,7 +207,7 @@ export function onForgetDataPlaneDeadline(s: CoreState, dataPlaneId: string, now
   s.dataPlanes.delete(dataPlaneId);
   s.routing.removePeer(dataPlaneId);
   for (const sb of s.sandboxes.values()) {
-    if (sb.state === 'draining' && sb.drainPending.delete(dataPlaneId)) maybeFinishDrain(s, sb);
+    if (sb.state === 'draining' && dropDrainPending(sb, dataPlaneId)) maybeFinishDrain(s, sb);
   }
   s.effects.push({ kind: 'forget_data_plane', id: dataPlaneId });
   s.log.info('data_plane.forgotten', { dataPlaneId, goneMs: nowMs - dp.disconnectedAtMs });

@@ -56,7 +56,7 @@ function newRec(fn: FnState, id: string, workerId: string, nowMs: number): Sandb
     resources: { ...fn.record.spec.resources },
     requestedAtMs: nowMs,
     readyAtMs: 0,
-    drainPending: new Set(),
+    drainPending: null,
     drainStartedAtMs: 0,
     drainDeadlineMs: 0,
     deleteSent: false,
@@ -88,7 +88,7 @@ export function drain(s: CoreState, sb: SandboxRec, fn: FnState, nowMs: number):
   sb.drainDeadlineMs = nowMs + drainLimitMs(s, fn);
   s.routing.drainEndpoint(sb.id);
   addDrainPending(s, sb);
-  if (sb.drainPending.size > 0) s.deadlines.push({ dueMs: sb.drainDeadlineMs, kind: 'drain', key: sb.id });
+  if (sb.drainPending !== null) s.deadlines.push({ dueMs: sb.drainDeadlineMs, kind: 'drain', key: sb.id });
   maybeFinishDrain(s, sb);
 }
 
@@ -98,11 +98,18 @@ export function drain(s: CoreState, sb: SandboxRec, fn: FnState, nowMs: number):
  * comes back costs the drain limit (and is forgotten after `peerForgetAfterMs`).
  */
 function addDrainPending(s: CoreState, sb: SandboxRec): void {
-  for (const dp of s.dataPlanes.values()) sb.drainPending.add(dp.id);
+  for (const dp of s.dataPlanes.values()) (sb.drainPending ??= new Set()).add(dp.id);
+}
+
+/** `dataPlaneId` reported the sandbox idle: whether the drain waited for it (the set goes once empty). */
+export function dropDrainPending(sb: SandboxRec, dataPlaneId: string): boolean {
+  if (sb.drainPending === null || !sb.drainPending.delete(dataPlaneId)) return false;
+  if (sb.drainPending.size === 0) sb.drainPending = null;
+  return true;
 }
 
 export function maybeFinishDrain(s: CoreState, sb: SandboxRec): void {
-  if (sb.drainPending.size > 0 || sb.deleteSent) return;
+  if (sb.drainPending !== null || sb.deleteSent) return;
   sb.deleteSent = true;
   s.deleteOnWorker(sb.workerId, sb.id);
 }
@@ -156,7 +163,7 @@ function drainLeftover(s: CoreState, w: WorkerRec, info: SandboxInfoMsg, fn: FnS
   const sb: SandboxRec = {
     id: info.sandboxId, fn: info.function, fnUid: info.functionUid, workerId: w.id, address: info.address,
     state: 'draining', resources: fromWire(info.resources), requestedAtMs: nowMs, readyAtMs: nowMs,
-    drainPending: new Set(), drainStartedAtMs: nowMs, drainDeadlineMs: nowMs + limitMs, deleteSent: false,
+    drainPending: null, drainStartedAtMs: nowMs, drainDeadlineMs: nowMs + limitMs, deleteSent: false,
   };
   s.sandboxes.set(sb.id, sb);
   s.quotas.countSandbox(sb.fn, sb.resources, 1);
@@ -168,7 +175,7 @@ function drainLeftover(s: CoreState, w: WorkerRec, info: SandboxInfoMsg, fn: FnS
   }
   s.routing.drainUnrouted(sb.id);
   addDrainPending(s, sb);
-  if (sb.drainPending.size > 0) s.deadlines.push({ dueMs: sb.drainDeadlineMs, kind: 'drain', key: sb.id });
+  if (sb.drainPending !== null) s.deadlines.push({ dueMs: sb.drainDeadlineMs, kind: 'drain', key: sb.id });
   maybeFinishDrain(s, sb);
 }
 
@@ -253,7 +260,7 @@ export function onSandboxDeleted(s: CoreState, sandboxId: string): void {
 export function onDrained(s: CoreState, dataPlaneId: string, sandboxIds: string[]): void {
   for (const id of sandboxIds) {
     const sb = s.sandboxes.get(id);
-    if (sb && sb.state === 'draining' && sb.drainPending.delete(dataPlaneId)) maybeFinishDrain(s, sb);
+    if (sb && sb.state === 'draining' && dropDrainPending(sb, dataPlaneId)) maybeFinishDrain(s, sb);
   }
 }
 
@@ -273,9 +280,9 @@ export function onCreationDeadline(s: CoreState, sandboxId: string, nowMs: numbe
 /** A drain deadline popped: DPs that have not reported are skipped; the sandbox goes. */
 export function onDrainDeadline(s: CoreState, sandboxId: string, nowMs: number): void {
   const sb = s.sandboxes.get(sandboxId);
-  if (!sb || sb.state !== 'draining' || sb.drainPending.size === 0 || nowMs < sb.drainDeadlineMs) return;
+  if (!sb || sb.state !== 'draining' || sb.drainPending === null || nowMs < sb.drainDeadlineMs) return;
   s.log.info('sandbox.drain_timed_out', { id: sb.id, fn: sb.fn, pending: [...sb.drainPending] });
-  sb.drainPending.clear();
+  sb.drainPending = null;
   maybeFinishDrain(s, sb);
 }
 
