@@ -30,6 +30,7 @@ import { InvocationProxy } from './shell/proxy.js';
 import { toLbPolicy } from './shell/lb-policy.js';
 import { registerLoopDelayMetrics } from '../shared/loop-delay.js';
 import { defaultMetricsPrefix } from '../shared/metric-prefix.js';
+import { collectProcessMetrics } from '../shared/process-metrics.js';
 import { serveMetrics, splitTarget } from '../shared/metrics-select.js';
 
 export interface RunningDataPlane {
@@ -232,7 +233,7 @@ function closeServer(server: Server | HttpServer): Promise<void> {
 
 function createMetrics(core: DataPlaneCore, proxy: InvocationProxy, hub: () => ProxyHub | null, processes: () => ProxyProcesses | null) {
   const registry = new client.Registry();
-  client.collectDefaultMetrics({ register: registry, prefix: defaultMetricsPrefix.dataPlane });
+  collectProcessMetrics(registry, defaultMetricsPrefix.dataPlane);
   new client.Gauge({
     name: 'dirigent_dp_inflight', help: 'Requests in flight to sandboxes', registers: [registry],
     collect() { this.set(core.inflightTotal); },

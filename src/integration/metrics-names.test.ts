@@ -32,6 +32,11 @@ describe('/metrics?name= on every component', { timeout: 60_000 }, () => {
       assert.equal(all.status, 200);
       assert.match(all.text, new RegExp(`^${windows} \\d`, 'm'), kind);
       assert.match(all.text, /nodejs_heap_size_used_bytes/, `${kind}: the default metrics too`);
+      assert.match(all.text, /process_cpu_user_seconds_total/, kind);
+      assert.match(all.text, /^# TYPE dirigent_[a-z]+_nodejs_gc_duration_seconds histogram$/m, kind);
+      // One event-loop monitor per process (ours, every 2 ms): prom-client's own would be a
+      // second timer waking the process every 10 ms for the same figure.
+      assert.doesNotMatch(all.text, /nodejs_eventloop_lag/, `${kind}: no second loop monitor`);
     }
   });
 

@@ -22,6 +22,7 @@ import type { SandboxRuntime } from './runtime/runtime.js';
 import client from 'prom-client';
 import { registerLoopDelayMetrics } from '../shared/loop-delay.js';
 import { defaultMetricsPrefix } from '../shared/metric-prefix.js';
+import { collectProcessMetrics } from '../shared/process-metrics.js';
 import { serveMetrics, splitTarget } from '../shared/metrics-select.js';
 
 export interface RunningWorker {
@@ -47,7 +48,7 @@ export async function startWorker(cfg: WorkerConfig, log: Logger): Promise<Runni
   };
   const security = linkSecurity(cfg);
   const registry = new client.Registry();
-  client.collectDefaultMetrics({ register: registry, prefix: defaultMetricsPrefix.worker });
+  collectProcessMetrics(registry, defaultMetricsPrefix.worker);
   const stopLoopDelay = registerLoopDelayMetrics(registry);
   const health = await startHealth(cfg, registry).catch((err: Error) => {
     stopLoopDelay();

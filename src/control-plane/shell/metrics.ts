@@ -6,6 +6,7 @@ import client from 'prom-client';
 import type { ControlPlaneCore } from '../core/control-plane.js';
 import { registerLoopDelayMetrics } from '../../shared/loop-delay.js';
 import { defaultMetricsPrefix } from '../../shared/metric-prefix.js';
+import { collectProcessMetrics } from '../../shared/process-metrics.js';
 
 export interface CpMetrics {
   registry: client.Registry;
@@ -17,7 +18,7 @@ export interface CpMetrics {
 
 export function createMetrics(core: ControlPlaneCore): CpMetrics {
   const registry = new client.Registry();
-  client.collectDefaultMetrics({ register: registry, prefix: defaultMetricsPrefix.controlPlane });
+  collectProcessMetrics(registry, defaultMetricsPrefix.controlPlane);
   const stopLoopDelay = registerLoopDelayMetrics(registry);
   const failures = new client.Counter({ name: 'dirigent_sandbox_failures_total', help: 'Sandbox creations or runs that failed', registers: [registry] });
   const created = new client.Counter({ name: 'dirigent_sandboxes_created_total', help: 'Sandboxes that became ready', registers: [registry] });
