@@ -104,6 +104,12 @@ describe('lean answers on the wire', () => {
     accepts: () => true,
     serve: (req, res) => {
       const way = req.headers['x-way'];
+      if (way === 'chunked') {
+        // No length: the body goes chunked, and end() with it sends the last chunk too.
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(Buffer.from(body));
+        return;
+      }
       const headers: Record<string, string | number> = { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) };
       if (way === 'latin1') headers['x-name'] = 'café';
       res.writeHead(200, headers);
@@ -149,7 +155,15 @@ describe('lean answers on the wire', () => {
         if (text.indexOf(Buffer.from(body)) !== text.lastIndexOf(Buffer.from(body))) socket.end();
       });
       socket.on('error', reject);
-      socket.on('close', () => resolve(Buffer.concat(got)));
+      // Bounded: an answer that never comes fails the test instead of hanging it.
+      const timer = setTimeout(() => {
+        socket.destroy();
+        reject(new Error(`${way}: no two answers within 5 s, got ${JSON.stringify(Buffer.concat(got).toString('latin1'))}`));
+      }, 5_000);
+      socket.on('close', () => {
+        clearTimeout(timer);
+        resolve(Buffer.concat(got));
+      });
       socket.write(request + request);
     });
   }
@@ -175,6 +189,12 @@ describe('lean answers on the wire', () => {
       // Two answers on the connection (the second proves the first one finished).
       assert.equal(socketWrites, 2, `${way}: one write per answer`);
     }
+    socketWrites = 0;
+    const chunked = (await exchange('chunked')).toString('latin1');
+    assert.equal(chunked.split('transfer-encoding: chunked\r\n').length, 3, chunked);
+    assert.equal(chunked.split(`${Buffer.byteLength(body).toString(16)}\r\n`).length, 3, chunked);
+    assert.ok(chunked.endsWith('\r\n0\r\n\r\n'), chunked);
+    assert.equal(socketWrites, 2, 'chunked: head, body and last chunk in one write per answer');
   });
 
   it('keeps a Latin-1 header value one byte per character next to a UTF-8 body', async () => {

@@ -214,7 +214,12 @@ export class LeanResponse extends EventEmitter {
       });
       return this;
     }
-    if (chunk !== undefined && chunk.length > 0) this.write(chunk);
+    // A last chunk given here leaves in one write with what follows it (the chunked terminator).
+    const withChunk = chunk !== undefined && chunk.length > 0;
+    if (withChunk) {
+      socket.cork();
+      this.write(chunk);
+    }
     this.writableEnded = true;
     // The last bytes carry the callback: it runs once everything reached the kernel (with an
     // error if the socket was destroyed first: 'close' follows then).
@@ -225,9 +230,11 @@ export class LeanResponse extends EventEmitter {
     this.head = null;
     if (this.chunked) last = last === null ? '0\r\n\r\n' : `${last}0\r\n\r\n`;
     if (last !== null) socket.write(last, 'latin1', done);
+    if (withChunk) socket.uncork();
+    if (last !== null) return this;
     // Everything is with the kernel already (the usual case: the body went out in a write that
     // completed at once): no empty write, which would cost a syscall of its own.
-    else if (socket.writableLength === 0 && !socket.destroyed) process.nextTick(done);
+    if (socket.writableLength === 0 && !socket.destroyed) process.nextTick(done);
     // Writes still queued (the client reads slowly): an empty write behind them carries the callback.
     else socket.write('', 'latin1', done);
     return this;
