@@ -1,5 +1,6 @@
-// Heap the control-plane core keeps per function: once registered, and once active (its first
-// demand, the autoscaler window that starts, and one ready sandbox routed to a DP). The core runs
+// Heap the control-plane core keeps per function: once registered, once active (its first
+// demand, the autoscaler window that starts, and one ready sandbox routed to a DP), and once idle
+// again (its demand back to zero, its sandbox drained and deleted). The core runs
 // alone (no store, no streams), so this is the core's share of what `up` holds; the process adds
 // the store's cache and the streams. Usage, after a build:
 //   node --expose-gc scripts/core-memory.mjs [count, default 20000] [default|sweep] [repo root]
@@ -60,8 +61,35 @@ const sandboxes = created.length;
 created = [];
 const active = heapUsed();
 cp.checkInvariants();
+
+// Idle again: every DP reports zero demand; ticks run past the scale-to-zero grace; drains are
+// acknowledged at once and deletions confirmed, as a DP and a worker would.
+const idleReport = { firstDemand: false, functions: [] };
+for (let i = 0; i < count; i += 1) idleReport.functions.push({ function: `fn-${i}`, functionUid: `uid-${i}`, inflight: 0, queued: 0, concurrencyAvg: 0, sandboxInflight: {} });
+const answer = (effects) => {
+  const drained = [];
+  const deleted = [];
+  for (const e of effects) {
+    if ((e.kind === 'dp_broadcast' || e.kind === 'dp_send') && e.update.case === 'delta') drained.push(...e.update.value.drainEndpoints);
+    if (e.kind === 'worker_send' && e.command.case === 'delete') deleted.push([e.workerId, e.command.value.sandboxId]);
+  }
+  if (drained.length > 0) answer(run({ kind: 'dp_drained', dataPlaneId: 'dp1', sandboxIds: drained }));
+  for (const [workerId, sandboxId] of deleted) answer(run({ kind: 'sandbox_deleted', workerId, sandboxId }));
+};
+const idleUntilMs = nowMs + (scaling.stableWindowS + scaling.scaleToZeroGraceS + scaling.scaleDownDelayS + 10) * 1000;
+for (; nowMs <= idleUntilMs; nowMs += 1000) {
+  answer(run({ kind: 'dp_demand', dataPlaneId: 'dp1', report: idleReport }));
+  answer(cp.tick(nowMs));
+  ack();
+}
+idleReport.functions = [];
+const left = cp.sandboxes.size;
+const idle = heapUsed();
+cp.checkInvariants();
 console.log(JSON.stringify({
   functions: count, sandboxes, scaling: presetName,
   bytesPerRegisteredFunction: Math.round((registered - before) / count),
   bytesPerActivation: Math.round((active - registered) / count),
+  bytesPerFunctionIdleAgain: Math.round((idle - before) / count),
+  sandboxesLeft: left,
 }));

@@ -246,13 +246,22 @@ export class ControlPlaneCore {
       assert(sum.memoryMiB === w.allocated.memoryMiB, `worker ${w.id} memory allocation drifted`);
     }
     let readyTotal = 0;
+    const listed = new Map<FnState, number>();
+    for (const sb of s.sandboxes.values()) {
+      const fn = s.fnOf(sb);
+      if (fn) listed.set(fn, (listed.get(fn) ?? 0) + 1);
+    }
     for (const fn of s.functions.values()) {
       const n = { creating: 0, ready: 0, draining: 0 };
       for (const id of fn.sandboxIds) n[s.sandboxes.get(id)!.state] += 1;
       assert(n.creating === fn.creating && n.ready === fn.ready && n.draining === fn.draining, `counters of ${fn.record.spec.name}`);
+      const name = fn.record.spec.name;
+      assert(fn.sandboxIds.length === (listed.get(fn) ?? 0) && new Set(fn.sandboxIds).size === fn.sandboxIds.length, `sandbox list of ${name}`);
+      assert(new Set(fn.demand.map((d) => d.dataPlaneId)).size === fn.demand.length, `demand of ${name} listed twice for a DP`);
       readyTotal += n.ready;
     }
     assert(readyTotal === s.routing.endpointCount(), 'routing table differs from ready sandboxes');
+    assert(s.routing.indexIsExact(), 'routing table: endpoints by function drifted');
     this.checkUsage();
   }
 

@@ -8,6 +8,7 @@ import type { FunctionRecord, FunctionStatus } from '../../api/types.js';
 import { kpaInitialState, type KpaState, type ScaleDecision } from '../../policy/autoscaler/kpa.js';
 
 export interface DpDemand {
+  dataPlaneId: string;
   value: number;
   inflight: number;
   queued: number;
@@ -29,11 +30,20 @@ export interface FnState {
   nextRecordAtMs: number;
   /** The tick schedule's bucket this function's next visit is in (CoreState.visitAt); -1: none. */
   visitBucket: number;
-  sandboxIds: Set<string>;
+  /**
+   * Its sandboxes in the order they were added; the shared empty `noSandboxes` while it has
+   * none (change it only with addSandboxId / removeSandboxId).
+   */
+  sandboxIds: readonly string[];
   creating: number;
   ready: number;
   draining: number;
-  demandByDp: Map<string, DpDemand>;
+  /**
+   * The latest report of each DP that counts anything for it (a report of all zeros is not
+   * kept); the shared empty `noDemand` while none does. Change it only with setDemand /
+   * dropDemand.
+   */
+  demand: readonly DpDemand[];
   /** Consecutive failed creations; drives back-off and fail-fast. */
   failures: number;
   retryAtMs: number;
@@ -61,9 +71,10 @@ export function toWireSpec(record: FunctionRecord): WireSpec {
   return {
     name: s.name,
     image: s.image,
-    command: [...s.command],
+    // Shared with the record, which is never written after it is built (an update is a new one).
+    command: s.command,
     port: s.port,
-    env: { ...s.env },
+    env: s.env,
     resources: { cpuMillis: s.resources.cpuMillis, memoryMib: s.resources.memoryMiB },
     concurrency: s.concurrency,
     timeoutMs: s.timeoutMs,
@@ -90,11 +101,11 @@ export function newFnState(record: FunctionRecord, nowMs: number, reconstructed:
     nextDecisionAtMs: nowMs + scaling.tickS * 1000,
     nextRecordAtMs: nowMs,
     visitBucket: -1,
-    sandboxIds: new Set(),
+    sandboxIds: noSandboxes,
     creating: 0,
     ready: 0,
     draining: 0,
-    demandByDp: new Map(),
+    demand: noDemand,
     failures: 0,
     retryAtMs: 0,
     blockedEpoch: -1,
@@ -108,11 +119,68 @@ export function newFnState(record: FunctionRecord, nowMs: number, reconstructed:
   };
 }
 
+/*
+ * Most registered functions are idle: they hold the shared empty lists below rather than a Map
+ * and a Set of their own (304 and 152 bytes of heap each while empty). An active function holds
+ * a list of one or a few entries; data planes are few, and a function's sandboxes are removed
+ * about in the order they were added, so a scan from the front finds them.
+ */
+/** The sandbox list of a function that has none (frozen: a write would throw). */
+export const noSandboxes: readonly string[] = Object.freeze([]);
+/** The demand list of a function no DP counts anything for (frozen). */
+export const noDemand: readonly DpDemand[] = Object.freeze([]);
+
+export function addSandboxId(fn: FnState, id: string): void {
+  if (fn.sandboxIds.length === 0) fn.sandboxIds = [id];
+  else (fn.sandboxIds as string[]).push(id);
+}
+
+/** Removes one sandbox id, keeping the order of the rest; false if it was not there. */
+export function removeSandboxId(fn: FnState, id: string): boolean {
+  const ids = fn.sandboxIds as string[];
+  const i = ids.indexOf(id);
+  if (i < 0) return false;
+  if (ids.length === 1) fn.sandboxIds = noSandboxes;
+  else ids.splice(i, 1);
+  return true;
+}
+
+/** Replaces a DP's report for the function; a report of all zeros removes it. */
+export function setDemand(fn: FnState, d: DpDemand): void {
+  const list = fn.demand as DpDemand[];
+  let i = 0;
+  while (i < list.length && list[i].dataPlaneId !== d.dataPlaneId) i += 1;
+  const counts = d.value !== 0 || d.inflight !== 0 || d.queued !== 0 || hasKeys(d.sandboxInflight);
+  if (i < list.length) {
+    if (counts) list[i] = d;
+    else dropAt(fn, i);
+  } else if (counts) {
+    if (list.length === 0) fn.demand = [d];
+    else list.push(d);
+  }
+}
+
+/** Forgets a DP's report for the function (the DP is gone). */
+export function dropDemand(fn: FnState, dataPlaneId: string): void {
+  const i = fn.demand.findIndex((d) => d.dataPlaneId === dataPlaneId);
+  if (i >= 0) dropAt(fn, i);
+}
+
+function dropAt(fn: FnState, i: number): void {
+  if (fn.demand.length === 1) fn.demand = noDemand;
+  else (fn.demand as DpDemand[]).splice(i, 1);
+}
+
+function hasKeys(r: Record<string, number>): boolean {
+  for (const _ in r) return true;
+  return false;
+}
+
 export function demandTotals(fn: FnState): { value: number; inflight: number; queued: number } {
   let value = 0;
   let inflight = 0;
   let queued = 0;
-  for (const d of fn.demandByDp.values()) {
+  for (const d of fn.demand) {
     value += d.value;
     inflight += d.inflight;
     queued += d.queued;
@@ -123,7 +191,7 @@ export function demandTotals(fn: FnState): { value: number; inflight: number; qu
 /** Requests in flight on one sandbox, summed over data planes (as last reported). */
 export function sandboxInflight(fn: FnState, sandboxId: string): number {
   let n = 0;
-  for (const d of fn.demandByDp.values()) n += d.sandboxInflight[sandboxId] ?? 0;
+  for (const d of fn.demand) n += d.sandboxInflight[sandboxId] ?? 0;
   return n;
 }
 

@@ -6,6 +6,7 @@
  */
 import type { DataPlaneHelloMsg, HeartbeatMsg, WorkerHelloMsg } from '../../api/cluster.js';
 import { adoptOrDelete, drainWorkerSandboxes, dropDrainPending, dropWorkerSandboxes, maybeFinishDrain } from './sandboxes.js';
+import { dropDemand } from './functions.js';
 import { fromWire, type CoreState } from './state.js';
 import type { WorkerRec } from './types.js';
 
@@ -162,7 +163,7 @@ export function onDataPlaneGone(s: CoreState, dataPlaneId: string, nowMs: number
   if (!dp || !dp.connected) return;
   dp.connected = false;
   dp.disconnectedAtMs = nowMs;
-  for (const fn of s.functions.values()) fn.demandByDp.delete(dataPlaneId);
+  for (const fn of s.functions.values()) dropDemand(fn, dataPlaneId);
   // Drains it owes stay pending: the DP may be alive with requests on those sandboxes (a broken
   // stream, not a dead process). It acknowledges them from its next snapshot, or the drain
   // limit ends the wait.

@@ -11,7 +11,7 @@
  */
 import type { SandboxInfoMsg } from '../../api/cluster.js';
 import { assert } from '../../shared/assert.js';
-import { specGenerationOf, type FnState } from './functions.js';
+import { addSandboxId, removeSandboxId, specGenerationOf, type FnState } from './functions.js';
 import { drainTimeoutMsMax, fromWire, type CoreState } from './state.js';
 import type { SandboxRec, WorkerRec } from './types.js';
 
@@ -20,7 +20,7 @@ const retryBackoffMsMax = 10_000;
 function attach(s: CoreState, sb: SandboxRec, fn: FnState, w: WorkerRec): void {
   s.sandboxes.set(sb.id, sb);
   s.quotas.countSandbox(sb.fn, sb.resources, 1);
-  fn.sandboxIds.add(sb.id);
+  addSandboxId(fn, sb.id);
   if (sb.state === 'creating') fn.creating += 1;
   else fn.ready += 1;
   w.sandboxes.add(sb.id);
@@ -35,7 +35,7 @@ function detach(s: CoreState, sb: SandboxRec): void {
   s.capacityEpoch += 1;
   const fn = s.fnOf(sb);
   if (fn) {
-    fn.sandboxIds.delete(sb.id);
+    removeSandboxId(fn, sb.id);
     if (sb.state === 'creating') fn.creating -= 1;
     else if (sb.state === 'ready') fn.ready -= 1;
     else fn.draining -= 1;
@@ -53,7 +53,9 @@ function newRec(fn: FnState, id: string, workerId: string, nowMs: number): Sandb
     workerId,
     address: '',
     state: 'creating',
-    resources: { ...fn.record.spec.resources },
+    // Shared with the record (never written; an update makes a new one): a sandbox keeps the
+    // resources it was created with.
+    resources: fn.record.spec.resources,
     requestedAtMs: nowMs,
     readyAtMs: 0,
     drainPending: null,
@@ -170,7 +172,7 @@ function drainLeftover(s: CoreState, w: WorkerRec, info: SandboxInfoMsg, fn: FnS
   w.sandboxes.add(sb.id);
   s.allocate(w, sb.resources, 1);
   if (fn) {
-    fn.sandboxIds.add(sb.id);
+    addSandboxId(fn, sb.id);
     fn.draining += 1;
   }
   s.routing.drainUnrouted(sb.id);

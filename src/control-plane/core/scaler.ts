@@ -9,10 +9,10 @@
  * told to fail its queued requests (503) instead of letting them wait for the queue limit.
  */
 import type { DemandReportMsg } from '../../api/cluster.js';
-import { kpaDecide, kpaRecord } from '../../policy/autoscaler/kpa.js';
+import { kpaDecide, kpaRecord, kpaRelease } from '../../policy/autoscaler/kpa.js';
 import { chooseVictims } from '../../policy/eviction.js';
 import { placeWith } from '../../policy/placement/placement.js';
-import { demandTotals, recordPeriodMs, sandboxInflight, type FnState } from './functions.js';
+import { demandTotals, recordPeriodMs, sandboxInflight, setDemand, type FnState } from './functions.js';
 import { isQuotaReason } from './quotas.js';
 import { createSandbox, drain } from './sandboxes.js';
 import { scaleSummaryIntervalMs, type CoreState, type ScaleDecisionCounts } from './state.js';
@@ -35,7 +35,7 @@ export function onDemand(s: CoreState, dataPlaneId: string, report: DemandReport
     }
     const instantaneous = d.inflight + d.queued;
     const value = report.firstDemand ? Math.max(instantaneous, d.concurrencyAvg) : d.concurrencyAvg;
-    fn.demandByDp.set(dataPlaneId, { value, inflight: d.inflight, queued: d.queued, sandboxInflight: d.sandboxInflight });
+    setDemand(fn, { dataPlaneId, value, inflight: d.inflight, queued: d.queued, sandboxInflight: d.sandboxInflight });
     s.markDirty(d.function);
     // Scale from zero at once: do not wait for the next autoscaler tick. While nothing is
     // ready, a growing burst is decided on as it is reported (cold path only).
@@ -70,7 +70,10 @@ export function tickFunction(s: CoreState, name: string, nowMs: number): void {
     return;
   }
   if (nowMs >= fn.nextRecordAtMs) {
-    fn.kpa = kpaRecord(fn.kpa, fn.record.spec.scaling, demandTotals(fn).value, nowMs);
+    const value = demandTotals(fn).value;
+    fn.kpa = kpaRecord(fn.kpa, fn.record.spec.scaling, value, nowMs);
+    // A function idle for a whole stable window gives its window back (~1.6 KiB at 60 s).
+    if (value === 0) fn.kpa = kpaRelease(fn.kpa);
     fn.nextRecordAtMs = nowMs + recordPeriodMs;
   }
   if (nowMs >= fn.nextDecisionAtMs) decide(s, fn, nowMs);
@@ -78,7 +81,7 @@ export function tickFunction(s: CoreState, name: string, nowMs: number): void {
     fn.retryAtMs = 0;
     s.markDirty(name);
   }
-  const idle = fn.desired === 0 && fn.sandboxIds.size === 0 && demandTotals(fn).value === 0;
+  const idle = fn.desired === 0 && fn.sandboxIds.length === 0 && demandTotals(fn).value === 0;
   if (idle && fn.record.spec.scaling.min === 0) {
     // Nothing to watch until demand returns. The KPA state is kept: its windows treat the
     // silent gap as zeros, and a fresh state would re-apply the initial-scale hold.

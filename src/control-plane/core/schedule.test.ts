@@ -9,10 +9,11 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { silentLogger } from '../../shared/logger.js';
 import { seededRng } from '../../shared/rng.js';
-import { newFnState } from './functions.js';
+import { newFnState, noDemand, noSandboxes } from './functions.js';
 import { CoreState, scheduleBucketMs } from './state.js';
 import { ControlPlaneCore } from './control-plane.js';
-import { config, core, creates, demand, info, record } from './testkit.js';
+import { config, core, creates, deletes, deltas, demand, info, record } from './testkit.js';
+import type { CpEffect } from './types.js';
 
 function state(names: string[]): CoreState {
   const s = new CoreState(config, seededRng(3), silentLogger);
@@ -85,6 +86,45 @@ describe('a registered function nobody invokes', () => {
     const fn = cp.functions.get('f')!;
     assert.ok(fn.kpa.lastBucket !== null, 'recorded');
     assert.equal(fn.kpa.ring.bucketIds.length, 0);
+  });
+});
+
+describe('a function invoked once, then idle', () => {
+  it('gives back its demand list, its sandbox list and its window once scaled to zero, and starts again on the next demand', () => {
+    // Goal: an idle function holds what a never-invoked one holds (shared empty lists, no
+    // window), so a cluster of many rarely invoked functions does not keep one of each per
+    // function. Method: the core alone; drains acknowledged and deletions confirmed at once, as a
+    // DP and a worker would; invariants checked at every step.
+    const cp = core();
+    cp.handle({ kind: 'function_upserted', record: record('f', 'u1') }, 0);
+    const fn = cp.functions.get('f')!;
+    assert.equal(fn.demand, noDemand, 'a registered function holds the shared empty demand list');
+    assert.equal(fn.sandboxIds, noSandboxes);
+    const [c] = creates(cp.handle({ kind: 'dp_demand', dataPlaneId: 'dp1', report: demand('f', 'u1', 0, 1) }, 10));
+    assert.ok(c, 'scale from zero');
+    cp.handle({ kind: 'sandbox_ready', workerId: c.worker, sandbox: info(c.id, 'f', 'u1'), creationMs: 40 }, 50);
+    assert.deepEqual([...fn.sandboxIds], [c.id]);
+    assert.equal(fn.demand.length, 1);
+    cp.handle({ kind: 'dp_demand', dataPlaneId: 'dp1', report: demand('f', 'u1', 0, 0, false) }, 100);
+    assert.equal(fn.demand, noDemand, 'a report of all zeros is not kept');
+    const answer = (eff: CpEffect[], nowMs: number): void => {
+      const drained = deltas(eff).flatMap((d) => d.drainEndpoints);
+      if (drained.length > 0) answer(cp.handle({ kind: 'dp_drained', dataPlaneId: 'dp1', sandboxIds: drained }, nowMs), nowMs);
+      for (const id of deletes(eff)) answer(cp.handle({ kind: 'sandbox_deleted', workerId: c.worker, sandboxId: id }, nowMs), nowMs);
+    };
+    for (let t = 150; t <= 70_000; t += 50) {
+      answer(cp.tick(t), t);
+      cp.checkInvariants();
+    }
+    assert.equal(cp.sandboxes.size, 0, 'scaled to zero');
+    assert.equal(fn.sandboxIds, noSandboxes, 'the sandbox list is the shared empty one again');
+    assert.equal(fn.kpa.ring.bucketIds.length, 0, 'the window of zeros was given back');
+    assert.equal(cp.status('f')!.desired, 0);
+    // (The worker sent no heartbeat in these 70 s, so no sandbox can be placed; the decision is what counts.)
+    cp.handle({ kind: 'dp_demand', dataPlaneId: 'dp1', report: demand('f', 'u1', 0, 1) }, 70_010);
+    assert.equal(cp.status('f')!.desired, 1, 'a new demand scales it from zero again');
+    assert.equal(fn.kpa.ring.bucketIds.length, fn.record.spec.scaling.stableWindowS, 'with a window of its own');
+    cp.checkInvariants();
   });
 });
 

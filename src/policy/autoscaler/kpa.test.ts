@@ -12,6 +12,7 @@ import {
   kpaDecide,
   kpaInitialState,
   kpaRecord,
+  kpaRelease,
   kpaTarget,
   kpaWindowAverage,
   type KpaState,
@@ -521,4 +522,67 @@ test('zeros recorded into a window never observed allocate none; every decision 
     }),
     { numRuns: 300 },
   );
+});
+
+test('a window of zeros is given back after a full stable window without demand, and not before', () => {
+  const spec: ScalingSpec = { ...scalingDefaults, stableWindowS: 6, panicWindowS: 2 };
+  let s = kpaInitialState(spec, t0Ms);
+  s = kpaRecord(s, spec, 3, t0Ms); // bucket b0 gets demand: the window is allocated
+  assert.equal(s.ring.bucketIds.length, 6);
+  const b0 = Math.floor(t0Ms / 1000);
+  for (let b = b0 + 1; b <= b0 + 5; b++) {
+    s = kpaRelease(kpaRecord(s, spec, 0, b * 1000));
+    assert.equal(s.ring.bucketIds.length, 6, `bucket ${b}: the demand of ${b0} is still in the window`);
+  }
+  s = kpaRecord(s, spec, 0, (b0 + 6) * 1000);
+  s = kpaRecord(s, spec, 0, (b0 + 6) * 1000 + 500);
+  s = kpaRelease(s);
+  assert.equal(s.ring.bucketIds.length, 0, 'released once the demand left the window');
+  assert.equal(s.unobservedZeros, 2, 'the two zeros of the newest bucket are kept');
+  // Demand later in the same bucket is averaged with those zeros, as in a kept window: (0 + 0 + 9) / 3.
+  s = kpaRecord(s, spec, 9, (b0 + 6) * 1000 + 900);
+  assert.equal(s.ring.bucketIds.length, 6);
+  const d = kpaDecide(s, { spec, concurrency: 1, readyCount: 1, nowMs: (b0 + 6) * 1000 + 900 }).decision;
+  assert.equal(d.panicAvg, 3 / 2, 'panic window of 2 buckets: (0 + 3) / 2');
+});
+
+test('property: giving a window of zeros back changes no decision', () => {
+  // Goal: kpaRelease only drops memory. Method: the same random history (demand, zeros, long
+  // gaps) on two states, one of them released after every record and before every decision;
+  // equal decisions at every step.
+  const zeroHeavyStep = fc.record({
+    advanceMs: fc.integer({ min: 0, max: 12_000 }),
+    observed: fc.option(fc.oneof(fc.constant(0), fc.constant(0), fc.integer({ min: 0, max: 50 })), { nil: null }),
+    decide: fc.boolean(),
+    ready: fc.integer({ min: 0, max: 20 }),
+  });
+  let releasesTotal = 0;
+  fc.assert(
+    fc.property(specArb, fc.boolean(), fc.array(zeroHeavyStep, { maxLength: 60 }), (spec, reconstructed, steps) => {
+      let kept = kpaInitialState(spec, t0Ms, { reconstructed });
+      let released = kpaInitialState(spec, t0Ms, { reconstructed });
+      let nowMs = t0Ms;
+      for (const step of steps) {
+        nowMs += step.advanceMs;
+        if (step.observed !== null) {
+          kept = kpaRecord(kept, spec, step.observed, nowMs);
+          const had = released.ring.bucketIds.length;
+          released = kpaRelease(kpaRecord(released, spec, step.observed, nowMs));
+          if (had > 0 && released.ring.bucketIds.length === 0) releasesTotal += 1;
+        }
+        if (!step.decide) continue;
+        const input = { spec, concurrency: 1, readyCount: step.ready, nowMs };
+        const a = kpaDecide(kept, input);
+        const b = kpaDecide(kpaRelease(released), input);
+        assert.deepEqual(
+          { desired: a.decision.desired, mode: a.decision.mode, stableAvg: a.decision.stableAvg, panicAvg: a.decision.panicAvg, reason: a.decision.reason },
+          { desired: b.decision.desired, mode: b.decision.mode, stableAvg: b.decision.stableAvg, panicAvg: b.decision.panicAvg, reason: b.decision.reason },
+        );
+        kept = a.state;
+        released = b.state;
+      }
+    }),
+    { numRuns: 500 },
+  );
+  assert.ok(releasesTotal >= 100, `the histories released a window ${releasesTotal} times`);
 });

@@ -25,6 +25,8 @@
  *   ({ decision, state } = kpaDecide(state, {...}))    every spec.tickS, and at once on the
  *                                                      first demand while no sandbox is ready
  *                                                      (the state is consumed, as by a record)
+ *   state = kpaRelease(state)                          after a record of zero: drops a window
+ *                                                      of zeros (changes no decision)
  */
 import type { ScalingSpec } from '../../api/types.js';
 import { assert } from '../../shared/assert.js';
@@ -207,6 +209,28 @@ function kpaQueueFloor(input: KpaDecideInput): number {
   if (input.queueFloor === undefined || input.concurrency <= 0) return 0;
   if (!(Number.isFinite(input.queueFloor) && input.queueFloor >= 0)) assert(false, `kpaDecide: queueFloor ${input.queueFloor}`);
   return Math.ceil(input.queueFloor / input.concurrency - ceilEpsilon);
+}
+
+/**
+ * Gives the window back once it holds nothing but zeros: when no bucket of the ring, which ends
+ * at the newest bucket, got a value above 0, every average reads 0, as the shared empty ring's
+ * do, so the ring is dropped for it and the zeros of the newest bucket are kept as
+ * `unobservedZeros` (what the empty ring counts). The next demand allocates a window again.
+ * O(1); the state is consumed, as by a record. Without it, a function invoked once keeps its
+ * window (three arrays of stableWindowS slots, ~1.6 KiB at 60 s) for as long as it exists.
+ *
+ *   ring (length 6), newest bucket 20, last demand in bucket 14 (≤ 20 − 6): released
+ *   last demand in bucket 15: kept (bucket 15 is still in the window)
+ */
+export function kpaRelease(state: KpaState): KpaState {
+  const length = state.ring.bucketIds.length;
+  const last = state.lastBucket;
+  if (length === 0 || last === null) return state;
+  if (state.lastDemandBucket !== null && state.lastDemandBucket > last - length) return state;
+  const slot = kpaSlot(last, length);
+  state.unobservedZeros = state.ring.bucketIds[slot] === last ? state.ring.counts[slot] : 0;
+  state.ring = unobservedRing;
+  return state;
 }
 
 /**
