@@ -10,6 +10,7 @@
 import type { ServerResponse } from 'node:http';
 import type client from 'prom-client';
 import { ErrorCode } from '../api/types.js';
+import { metricFamily } from './process-metrics.js';
 
 /** Most names one request may ask for; a longer list is refused, not truncated. */
 export const metricNamesPerRequestMax = 64;
@@ -43,7 +44,10 @@ export async function metricsText(registry: client.Registry, selection: Selected
   if (selection.kind === 'all') return registry.metrics();
   const parts: string[] = [];
   for (const name of selection.names) {
-    if (registry.getSingleMetric(name) !== undefined) parts.push(await registry.getSingleMetricAsString(name));
+    if (registry.getSingleMetric(name) === undefined) continue;
+    // A family that sets all its values in one member's collect: run the others' collect first.
+    for (const sibling of metricFamily(registry, name)) if (sibling !== name) await registry.getSingleMetric(sibling)?.get();
+    parts.push(await registry.getSingleMetricAsString(name));
   }
   return parts.length === 0 ? '' : `${parts.join('\n')}\n`;
 }

@@ -10,6 +10,10 @@
  * by one from `collectDefaultMetrics.metricsList`, each from its module in prom-client's
  * `lib/metrics` (the names are that list's; a version that moved them fails the first start,
  * and `metrics-names.test` checks what a scrape shows).
+ *
+ * Several families set all their metrics from one member's collect (heap used from the heap
+ * total's, CPU user and system from the total's): `metricFamily` names a metric's siblings so
+ * that a scrape of one name (shared/metrics-select) collects them.
  */
 import { createRequire } from 'node:module';
 import client from 'prom-client';
@@ -17,15 +21,28 @@ import client from 'prom-client';
 /** The default families left out: the loop-lag one (see the module header). */
 const skipped = new Set(['eventLoopLag']);
 
-type DefaultMetric = (registry: client.Registry, config: { prefix: string }) => void;
+type DefaultMetric = ((registry: client.Registry, config: { prefix: string }) => void) & { metricNames?: string[] };
 
 const load = createRequire(import.meta.url);
 let families: DefaultMetric[] | null = null;
+/** Per registry: each process metric's name to the names of its family (itself included). */
+const familiesByRegistry = new WeakMap<client.Registry, Map<string, readonly string[]>>();
 
 /** prom-client's default metrics but the loop-lag family, named `${prefix}...`, into `registry`. */
 export function collectProcessMetrics(registry: client.Registry, prefix: string): void {
   families ??= client.collectDefaultMetrics.metricsList
     .filter((name) => !skipped.has(name))
     .map((name) => load(`prom-client/lib/metrics/${name}.js`) as DefaultMetric);
-  for (const family of families) family(registry, { prefix });
+  let byName = familiesByRegistry.get(registry);
+  if (!byName) familiesByRegistry.set(registry, (byName = new Map()));
+  for (const family of families) {
+    family(registry, { prefix });
+    const names = (family.metricNames ?? []).map((n) => prefix + n);
+    for (const n of names) byName.set(n, names);
+  }
+}
+
+/** The metrics collected together with `name` (its family, itself included); [name] for any other. */
+export function metricFamily(registry: client.Registry, name: string): readonly string[] {
+  return familiesByRegistry.get(registry)?.get(name) ?? [name];
 }
