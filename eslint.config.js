@@ -27,6 +27,7 @@ const coreImportAllowed = [
   'src/shared/loop-delay-window.ts',
   'src/shared/metric-prefix.ts',
   'src/shared/rng.ts',
+  'src/shared/small-set.ts',
 ];
 /** Paths a core may import types from (erased at compile time, so no I/O comes along). */
 const coreTypeImportAllowed = ['src/shared/clock.ts'];

@@ -256,7 +256,8 @@ export class ControlPlaneCore {
       for (const id of fn.sandboxIds) n[s.sandboxes.get(id)!.state] += 1;
       assert(n.creating === fn.creating && n.ready === fn.ready && n.draining === fn.draining, `counters of ${fn.record.spec.name}`);
       const name = fn.record.spec.name;
-      assert(fn.sandboxIds.length === (listed.get(fn) ?? 0) && new Set(fn.sandboxIds).size === fn.sandboxIds.length, `sandbox list of ${name}`);
+      const ids = [...fn.sandboxIds];
+      assert(ids.length === (listed.get(fn) ?? 0) && new Set(ids).size === ids.length, `sandbox list of ${name}`);
       assert(new Set(fn.demand.map((d) => d.dataPlaneId)).size === fn.demand.length, `demand of ${name} listed twice for a DP`);
       readyTotal += n.ready;
     }

@@ -6,6 +6,7 @@
 import type { FunctionSpecMsg as WireSpec } from '../../api/cluster.js';
 import type { FunctionRecord, FunctionStatus } from '../../api/types.js';
 import { kpaInitialState, type KpaState, type ScaleDecision } from '../../policy/autoscaler/kpa.js';
+import { emptySmallSet, smallSetAdd, smallSetDelete, type SmallSet } from '../../shared/small-set.js';
 
 export interface DpDemand {
   dataPlaneId: string;
@@ -30,11 +31,8 @@ export interface FnState {
   nextRecordAtMs: number;
   /** The tick schedule's bucket this function's next visit is in (CoreState.visitAt); -1: none. */
   visitBucket: number;
-  /**
-   * Its sandboxes in the order they were added; the shared empty `noSandboxes` while it has
-   * none (change it only with addSandboxId / removeSandboxId).
-   */
-  sandboxIds: readonly string[];
+  /** Its sandboxes, in the order they were added (change it only with addSandboxId / removeSandboxId). */
+  sandboxIds: SmallSet;
   creating: number;
   ready: number;
   draining: number;
@@ -101,7 +99,7 @@ export function newFnState(record: FunctionRecord, nowMs: number, reconstructed:
     nextDecisionAtMs: nowMs + scaling.tickS * 1000,
     nextRecordAtMs: nowMs,
     visitBucket: -1,
-    sandboxIds: noSandboxes,
+    sandboxIds: emptySmallSet,
     creating: 0,
     ready: 0,
     draining: 0,
@@ -120,29 +118,20 @@ export function newFnState(record: FunctionRecord, nowMs: number, reconstructed:
 }
 
 /*
- * Most registered functions are idle: they hold the shared empty lists below rather than a Map
- * and a Set of their own (304 and 152 bytes of heap each while empty). An active function holds
- * a list of one or a few entries; data planes are few, and a function's sandboxes are removed
- * about in the order they were added, so a scan from the front finds them.
+ * Most registered functions are idle: they hold shared empty containers rather than a Map and
+ * a Set of their own (304 and 152 bytes of heap each while empty). An active function's sandbox
+ * ids are a SmallSet (a list while few); its demand is a list with an entry per DP that counts
+ * anything for it, and DPs are few.
  */
-/** The sandbox list of a function that has none (frozen: a write would throw). */
-export const noSandboxes: readonly string[] = Object.freeze([]);
-/** The demand list of a function no DP counts anything for (frozen). */
+/** The demand list of a function no DP counts anything for (frozen: a write would throw). */
 export const noDemand: readonly DpDemand[] = Object.freeze([]);
 
 export function addSandboxId(fn: FnState, id: string): void {
-  if (fn.sandboxIds.length === 0) fn.sandboxIds = [id];
-  else (fn.sandboxIds as string[]).push(id);
+  fn.sandboxIds = smallSetAdd(fn.sandboxIds, id);
 }
 
-/** Removes one sandbox id, keeping the order of the rest; false if it was not there. */
-export function removeSandboxId(fn: FnState, id: string): boolean {
-  const ids = fn.sandboxIds as string[];
-  const i = ids.indexOf(id);
-  if (i < 0) return false;
-  if (ids.length === 1) fn.sandboxIds = noSandboxes;
-  else ids.splice(i, 1);
-  return true;
+export function removeSandboxId(fn: FnState, id: string): void {
+  fn.sandboxIds = smallSetDelete(fn.sandboxIds, id);
 }
 
 /** Replaces a DP's report for the function; a report of all zeros removes it. */

@@ -15,6 +15,7 @@ import type {
   RoutingDeltaMsg as RoutingDelta,
   RoutingSnapshotMsg as RoutingSnapshot,
 } from '../../api/cluster.js';
+import { emptySmallSet, smallSetAdd, smallSetDelete, smallSetSize, type SmallSet } from '../../shared/small-set.js';
 
 function emptyDelta(): RoutingDelta {
   return { version: 0, upsertFunctions: [], deleteFunctions: [], addEndpoints: [], removeEndpoints: [], drainEndpoints: [], failures: [], upsertTokens: [], revokeTokens: [], upsertPeers: [], removePeers: [] };
@@ -26,10 +27,9 @@ export class RoutingTable {
   private readonly endpoints = new Map<string, Endpoint>();
   /**
    * Endpoint ids per function, so deleting a function is O(its endpoints); a function without
-   * endpoints has no entry. A list rather than a Set (56 bytes of heap for one id against 152):
-   * endpoints mostly leave in the order they came, so the scan that removes one is short.
+   * endpoints has no entry (a SmallSet: a list while few).
    */
-  private readonly byFunction = new Map<string, string[]>();
+  private readonly byFunction = new Map<string, SmallSet>();
   /** Tokens that may invoke `auth: token` functions, by id (only their hashes). */
   private readonly tokens = new Map<string, InvokeTokenMsg>();
   /** Data planes by id: each DP forwards reads of another's async invocations to it. */
@@ -58,11 +58,10 @@ export class RoutingTable {
   }
 
   addEndpoint(ep: Endpoint): void {
-    const known = this.endpoints.has(ep.sandboxId);
     this.endpoints.set(ep.sandboxId, ep);
-    const ids = this.byFunction.get(ep.function);
-    if (!ids) this.byFunction.set(ep.function, [ep.sandboxId]);
-    else if (!known) ids.push(ep.sandboxId);
+    const ids = this.byFunction.get(ep.function) ?? emptySmallSet;
+    const next = smallSetAdd(ids, ep.sandboxId);
+    if (next !== ids) this.byFunction.set(ep.function, next);
     this.pending.addEndpoints.push(ep);
     this.dirty = true;
   }
@@ -103,9 +102,9 @@ export class RoutingTable {
     this.endpoints.delete(sandboxId);
     const ids = this.byFunction.get(ep.function);
     if (ids) {
-      const i = ids.indexOf(sandboxId);
-      if (ids.length === 1 && i === 0) this.byFunction.delete(ep.function);
-      else if (i >= 0) ids.splice(i, 1);
+      const next = smallSetDelete(ids, sandboxId);
+      if (smallSetSize(next) === 0) this.byFunction.delete(ep.function);
+      else if (next !== ids) this.byFunction.set(ep.function, next);
     }
     return true;
   }
@@ -197,7 +196,8 @@ export class RoutingTable {
   /** Invariant (simulator): every endpoint is listed once under its function, and no list is empty. */
   indexIsExact(): boolean {
     let listed = 0;
-    for (const [fn, ids] of this.byFunction) {
+    for (const [fn, set] of this.byFunction) {
+      const ids = [...set];
       if (ids.length === 0 || new Set(ids).size !== ids.length) return false;
       for (const id of ids) if (this.endpoints.get(id)?.function !== fn) return false;
       listed += ids.length;

@@ -10,6 +10,7 @@
  */
 import type { DemandReportMsg } from '../../api/cluster.js';
 import { kpaDecide, kpaRecord, kpaRelease } from '../../policy/autoscaler/kpa.js';
+import { smallSetSize } from '../../shared/small-set.js';
 import { chooseVictims } from '../../policy/eviction.js';
 import { placeWith } from '../../policy/placement/placement.js';
 import { demandTotals, recordPeriodMs, sandboxInflight, setDemand, type FnState } from './functions.js';
@@ -81,7 +82,7 @@ export function tickFunction(s: CoreState, name: string, nowMs: number): void {
     fn.retryAtMs = 0;
     s.markDirty(name);
   }
-  const idle = fn.desired === 0 && fn.sandboxIds.length === 0 && demandTotals(fn).value === 0;
+  const idle = fn.desired === 0 && smallSetSize(fn.sandboxIds) === 0 && demandTotals(fn).value === 0;
   if (idle && fn.record.spec.scaling.min === 0) {
     // Nothing to watch until demand returns. The KPA state is kept: its windows treat the
     // silent gap as zeros, and a fresh state would re-apply the initial-scale hold.

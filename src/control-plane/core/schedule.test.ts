@@ -9,7 +9,8 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { silentLogger } from '../../shared/logger.js';
 import { seededRng } from '../../shared/rng.js';
-import { newFnState, noDemand, noSandboxes } from './functions.js';
+import { emptySmallSet } from '../../shared/small-set.js';
+import { newFnState, noDemand } from './functions.js';
 import { CoreState, scheduleBucketMs } from './state.js';
 import { ControlPlaneCore } from './control-plane.js';
 import { config, core, creates, deletes, deltas, demand, info, record } from './testkit.js';
@@ -99,7 +100,7 @@ describe('a function invoked once, then idle', () => {
     cp.handle({ kind: 'function_upserted', record: record('f', 'u1') }, 0);
     const fn = cp.functions.get('f')!;
     assert.equal(fn.demand, noDemand, 'a registered function holds the shared empty demand list');
-    assert.equal(fn.sandboxIds, noSandboxes);
+    assert.equal(fn.sandboxIds, emptySmallSet);
     const [c] = creates(cp.handle({ kind: 'dp_demand', dataPlaneId: 'dp1', report: demand('f', 'u1', 0, 1) }, 10));
     assert.ok(c, 'scale from zero');
     cp.handle({ kind: 'sandbox_ready', workerId: c.worker, sandbox: info(c.id, 'f', 'u1'), creationMs: 40 }, 50);
@@ -117,7 +118,7 @@ describe('a function invoked once, then idle', () => {
       cp.checkInvariants();
     }
     assert.equal(cp.sandboxes.size, 0, 'scaled to zero');
-    assert.equal(fn.sandboxIds, noSandboxes, 'the sandbox list is the shared empty one again');
+    assert.equal(fn.sandboxIds, emptySmallSet, 'the sandbox list is the shared empty one again');
     assert.equal(fn.kpa.ring.bucketIds.length, 0, 'the window of zeros was given back');
     assert.equal(cp.status('f')!.desired, 0);
     // (The worker sent no heartbeat in these 70 s, so no sandbox can be placed; the decision is what counts.)
