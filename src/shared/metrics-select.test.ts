@@ -70,8 +70,15 @@ describe('a process metric selected alone', () => {
     const value = (text: string, name: string): number => Number(/^(\S+) (\S+)$/m.exec(text.split('\n').filter((l) => l.startsWith(name)).join('\n'))?.[2]);
     const used = await metricsText(registry, { kind: 'names', names: ['t_nodejs_heap_size_used_bytes'] });
     assert.ok(value(used, 't_nodejs_heap_size_used_bytes') > 1e6, used);
-    const cpu = await metricsText(registry, { kind: 'names', names: ['t_process_cpu_system_seconds_total'] });
-    assert.ok(value(cpu, 't_process_cpu_system_seconds_total') > 0, cpu);
+    // The CPU counters count from registration: burn 2 ms of this process's CPU first, so the
+    // total (set in the user counter's collect) cannot honestly read 0. System time alone can.
+    const cpuStart = process.cpuUsage();
+    const cpuSpentMicros = (): number => { const now = process.cpuUsage(cpuStart); return now.user + now.system; };
+    let sink = 0;
+    while (cpuSpentMicros() < 2000) for (let i = 0; i < 10_000; i += 1) sink += Math.sqrt(i);
+    assert.ok(sink > 0);
+    const cpu = await metricsText(registry, { kind: 'names', names: ['t_process_cpu_seconds_total'] });
+    assert.ok(value(cpu, 't_process_cpu_seconds_total') >= 0.002, cpu);
     assert.ok(!used.includes('t_nodejs_heap_size_total_bytes'), 'only the name asked for is served');
   });
 });
