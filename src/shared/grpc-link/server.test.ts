@@ -298,6 +298,56 @@ describe('GrpcServer and pings', { timeout: 30_000 }, () => {
       server.close();
     }
   });
+  it('forgives a ping after each message it sent, as a gRPC client estimating bandwidth sends them, and still refuses a flood on the same connection', async () => {
+    // grpc-go's and netty's clients ping as data arrives (BDP estimation): many pings a second
+    // through a busy stream. The server answered the first 10 and then ended the connection.
+    const refused: string[] = [];
+    const server = newServer(newSeen(), defaultServerLimits, refused);
+    const port = await server.listen('127.0.0.1', 0);
+    const client = http2.connect(`http://127.0.0.1:${port}`);
+    client.on('error', () => undefined);
+    const messages = defaultServerLimits.pingBurstMax * 4;
+    try {
+      const req = client.request({ ':method': 'POST', ':path': echoPath, 'content-type': 'application/grpc', te: 'trailers' });
+      req.on('error', () => undefined);
+      const ping = (): Promise<boolean> => new Promise((resolve) => {
+        if (!client.ping((err) => resolve(!err))) resolve(false);
+      });
+      let echoed = 0;
+      let pending = Buffer.alloc(0);
+      const echo = (): Promise<void> => new Promise((resolve, reject) => {
+        const onData = (chunk: Buffer): void => {
+          pending = Buffer.concat([pending, chunk]);
+          if (pending.length < 5 || pending.length < 5 + pending.readUInt32BE(1)) return;
+          pending = pending.subarray(5 + pending.readUInt32BE(1));
+          req.off('data', onData);
+          req.off('close', onClose);
+          resolve();
+        };
+        const onClose = (): void => reject(new Error(`the call closed after ${echoed} echoes`));
+        req.on('data', onData);
+        req.on('close', onClose);
+      });
+      for (let i = 0; i < messages; i += 1) {
+        const got = echo();
+        req.write(framed(Buffer.from(`m${i}`)));
+        await got;
+        echoed += 1;
+        assert.ok(await ping(), `the ping after echo ${i} was answered`);
+      }
+      assert.equal(echoed, messages);
+      assert.deepEqual(refused, []);
+      // Pings with nothing sent in between are still bounded on this connection.
+      const goaway = once(client, 'goaway') as Promise<[number, number, Buffer | undefined]>;
+      const answered = await pingUntilRefused(client);
+      assert.equal(String((await goaway)[2]), 'too_many_pings');
+      assert.ok(answered <= defaultServerLimits.pingBurstMax + 2, `${answered} pings answered`);
+      assert.equal(refused.length, 1);
+    } finally {
+      client.destroy();
+      server.close();
+    }
+  });
 });
 
 describe('GrpcServer over TLS', { timeout: 30_000 }, () => {

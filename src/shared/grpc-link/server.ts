@@ -11,14 +11,16 @@
  * message). Unknown methods end UNIMPLEMENTED; a request that is not gRPC gets HTTP 415.
  * Liveness comes from HTTP/2 pings: a connection whose peer does not answer one is closed, and
  * with it every call on it. A peer that sends pings faster than its budget (ping-budget) gets
- * GOAWAY ENHANCE_YOUR_CALM "too_many_pings" and loses its connection, as gRPC servers do.
+ * GOAWAY ENHANCE_YOUR_CALM "too_many_pings" and loses its connection, as gRPC servers do; a ping
+ * that follows something the server sent (headers or a message) is free, as gRPC servers count
+ * them, since gRPC clients ping as data arrives to size their windows.
  */
 import { EventEmitter } from 'node:events';
 import http2 from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import { MessageDeframer, grpcStatus, statusTrailers, type CallStatus, type HeaderBag } from './frames.js';
 import { startKeepalive } from './keepalive.js';
-import { guardPings } from '../ping-budget.js';
+import { guardPings, type PingBudget } from '../ping-budget.js';
 
 /** Limits of one server. */
 export interface ServerLimits {
@@ -89,6 +91,8 @@ const httpUnsupportedMediaType = 415;
 export class GrpcServer {
   private readonly methods = new Map<string, ServerMethod<unknown, unknown>>();
   private readonly sessions = new Set<http2.ServerHttp2Session>();
+  /** Each connection's ping budget, credited by what its calls send. */
+  private readonly pingBudgets = new WeakMap<http2.ServerHttp2Session, PingBudget>();
   private server: http2.Http2Server | http2.Http2SecureServer | null = null;
 
   /**
@@ -142,7 +146,7 @@ export class GrpcServer {
     // A client may have gone before the connection is set up; a window of a closed one is moot.
     if (!session.destroyed) session.setLocalWindowSize(limits.connectionWindowBytes);
     const stopKeepalive = startKeepalive(session, limits.keepaliveMs, limits.keepaliveTimeoutMs);
-    guardPings(session, { burstMax: limits.pingBurstMax, refillMs: limits.pingRefillMs }, this.onPeerRefused);
+    this.pingBudgets.set(session, guardPings(session, { burstMax: limits.pingBurstMax, refillMs: limits.pingRefillMs }, this.onPeerRefused));
     session.on('error', () => undefined); // the session closes next; its calls see that
     session.once('close', () => {
       stopKeepalive();
@@ -162,7 +166,7 @@ export class GrpcServer {
       stream.respond({ ':status': 200, 'content-type': grpcContentType, ...statusTrailers({ code: grpcStatus.UNIMPLEMENTED, details: `unknown method ${String(headers[':path']).slice(0, 200)}` }) }, { endStream: true });
       return;
     }
-    method.handler(new LeanServerCall(stream, headers, method, this.limits.messageBytesMax));
+    method.handler(new LeanServerCall(stream, headers, method, this.limits.messageBytesMax, this.pingBudgets.get(stream.session as http2.ServerHttp2Session) ?? null));
   }
 }
 
@@ -190,6 +194,8 @@ class LeanServerCall<In, Out> extends EventEmitter implements ServerCall<Out> {
     readonly metadata: HeaderBag,
     private readonly method: ServerMethod<In, Out>,
     messageBytesMax: number,
+    /** The connection's ping budget: what this call sends earns its peer a ping. */
+    private readonly pings: PingBudget | null,
   ) {
     super();
     const socket = stream.session?.socket;
@@ -218,12 +224,14 @@ class LeanServerCall<In, Out> extends EventEmitter implements ServerCall<Out> {
   sendHeaders(): void {
     if (this.headersSent || this.status || this.stream.destroyed) return;
     this.headersSent = true;
+    this.pings?.credit();
     this.stream.respond({ ':status': 200, 'content-type': grpcContentType }, { waitForTrailers: true });
   }
 
   write(message: Out): boolean {
     if (!this.writable) return false;
     this.sendHeaders();
+    this.pings?.credit();
     return this.stream.write(this.method.encodeFramed(message));
   }
 
