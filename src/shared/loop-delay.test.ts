@@ -1,13 +1,17 @@
 /**
  * Goal: a component's registry shows the four event-loop delay metrics in a form the bench's
- * parser reads, several registries in one process share one monitor, and it stops with the last.
- * Method: real prom-client registries; no waiting (window 0 is the state before any window ends).
+ * parser reads, several registries in one process share one monitor, and it stops with the last;
+ * the monitor turns its fine timer off in an idle process and a stall that begins then is still
+ * counted (and turns it back on).
+ * Method: real prom-client registries; no waiting (window 0 is the state before any window ends),
+ * but for the adaptive case, which waits on the real timers (bounded) and stalls this process by
+ * spinning for 60 ms.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import client from 'prom-client';
 import { parseLoopDelayMetrics } from '../loadgen/core/loop-delay.js';
-import { loopDelayMonitorUsers, registerLoopDelayMetrics } from './loop-delay.js';
+import { loopDelayMonitorFine, loopDelayMonitorUsers, loopDelayState, registerLoopDelayMetrics } from './loop-delay.js';
 
 describe('registerLoopDelayMetrics', () => {
   it('exposes max, p99, stalls and windows, parsed back by the bench', async () => {
@@ -33,5 +37,52 @@ describe('registerLoopDelayMetrics', () => {
     assert.equal(loopDelayMonitorUsers(), users + 1, 'still running for the second registry');
     stops[1]!();
     assert.equal(loopDelayMonitorUsers(), users, 'stopped with the last one');
+  });
+
+  it('goes coarse while the process is idle, and counts a stall that starts then', async () => {
+    const until = async (what: string, ok: () => boolean, waitMs = 5_000): Promise<void> => {
+      const deadline = Date.now() + waitMs;
+      while (!ok()) {
+        if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    };
+    const stop = registerLoopDelayMetrics(new client.Registry());
+    try {
+      assert.equal(loopDelayMonitorFine(), true, 'a new monitor starts fine');
+      await until('the monitor to go coarse', () => !loopDelayMonitorFine());
+      // The window that held this process's start (and any stall in it) closes first.
+      const windows = loopDelayState().windows;
+      await until('a window to close', () => loopDelayState().windows > windows);
+      await until('the monitor coarse again', () => !loopDelayMonitorFine());
+      const stallsBefore = loopDelayState().stalls;
+      const spinUntil = Date.now() + 60;
+      while (Date.now() < spinUntil) { /* a 60 ms stall */ }
+      await until('busy again: the fine timer back', () => loopDelayMonitorFine(), 500);
+      await until('the stall counted', () => loopDelayState().stalls > stallsBefore, 3_000);
+      // A coarse spell inside one window (a window's close resets the timer too): the fine
+      // timer's restart must not read the spell (200 ms or more) as one delay.
+      const spin = (ms: number): void => {
+        const until = Date.now() + ms;
+        while (Date.now() < until) { /* work */ }
+      };
+      const windowsAt = loopDelayState().windows;
+      await until('a window to close', () => loopDelayState().windows > windowsAt);
+      spin(3);
+      await until('fine at the start of the window', () => loopDelayMonitorFine(), 500);
+      await until('coarse again', () => !loopDelayMonitorFine(), 1_000);
+      await new Promise((r) => setTimeout(r, 200));
+      spin(3);
+      await until('work: the fine timer back', () => loopDelayMonitorFine(), 500);
+      const maxima: number[] = [];
+      for (let w = loopDelayState().windows; maxima.length < 2; w += 1) {
+        await until('a window to close', () => loopDelayState().windows > w);
+        maxima.push(loopDelayState().last?.maxMs ?? -1);
+      }
+      // A busy machine delays an idle process by a few ms; the coarse spell would read 200+.
+      assert.ok(maxima.every((ms) => ms >= 0 && ms < 150), `window maxima after the restart: ${maxima.join(', ')} ms`);
+    } finally {
+      stop();
+    }
   });
 });

@@ -2,26 +2,44 @@
  * @module shared/loop-delay
  * Event-loop delay of this process on a component's /metrics (issue #12): one perf_hooks
  * histogram per process (emulated workers, or tests running several components in one process,
- * share it), rotated every loopDelayWindowMs. Each registry that asks gets:
+ * share it), rotated every loopDelayWindowMs, adaptive: its fine timer runs only while the loop
+ * has work (loop-delay-window, "The adaptive monitor"). Each registry that asks gets:
  *   dirigent_event_loop_delay_max_seconds   max delay of the last complete window
  *   dirigent_event_loop_delay_p99_seconds   p99 delay of the last complete window
  *   dirigent_event_loop_stalls_total        windows whose max passed loopStallThresholdMs
  *   dirigent_event_loop_windows_total       complete windows (lets a poller tell windows apart)
- * The window timer is unref'd and stops with the last registry that released the monitor.
+ * Its timers are unref'd and stop with the last registry that released the monitor.
  */
-import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
+import { createHistogram, monitorEventLoopDelay, performance, type EventLoopUtilization, type IntervalHistogram, type RecordableHistogram } from 'node:perf_hooks';
 import client from 'prom-client';
 import {
   closeWindow,
+  coarseSampleNs,
   initialLoopDelayState,
+  initialLoopMonitorMode,
   loopDelayResolutionMs,
   loopDelayWindowMs,
+  loopMonitorLimits,
+  mergeReadings,
+  nextLoopMonitorMode,
+  type LoopDelayReading,
   type LoopDelayState,
+  type LoopMonitorMode,
 } from './loop-delay-window.js';
 
 interface SharedMonitor {
-  histogram: IntervalHistogram;
-  timer: NodeJS.Timeout;
+  /** The perf_hooks timer every loopDelayResolutionMs; enabled while the mode is fine. */
+  fine: IntervalHistogram;
+  /** The coarse ticks' samples, while the mode is coarse (loop-delay-window). */
+  coarse: RecordableHistogram;
+  /** The fine readings of this window from before the fine timer last restarted. */
+  held: LoopDelayReading;
+  mode: LoopMonitorMode;
+  /** The loop's utilization and the time at the last check. */
+  elu: EventLoopUtilization;
+  lastCheckMs: number;
+  checkTimer: NodeJS.Timeout;
+  windowTimer: NodeJS.Timeout;
   state: LoopDelayState;
   users: number;
 }
@@ -33,27 +51,75 @@ function acquire(): SharedMonitor {
     shared.users += 1;
     return shared;
   }
-  const histogram = monitorEventLoopDelay({ resolution: loopDelayResolutionMs });
-  histogram.enable();
-  const m: SharedMonitor = { histogram, timer: setInterval(() => rotate(m), loopDelayWindowMs), state: initialLoopDelayState, users: 1 };
+  const fine = monitorEventLoopDelay({ resolution: loopDelayResolutionMs });
+  fine.enable();
+  const m: SharedMonitor = {
+    fine,
+    coarse: createHistogram(),
+    held: noReading,
+    mode: initialLoopMonitorMode,
+    elu: performance.eventLoopUtilization(),
+    lastCheckMs: performance.now(),
+    checkTimer: setTimeout(() => check(m), loopMonitorLimits.fineCheckMs),
+    windowTimer: setInterval(() => rotate(m), loopDelayWindowMs),
+    state: initialLoopDelayState,
+    users: 1,
+  };
   // Measuring must never keep a process alive that has nothing else to do.
-  m.timer.unref();
+  m.checkTimer.unref();
+  m.windowTimer.unref();
   shared = m;
   return m;
 }
 
+/** One check of the adaptive monitor: a coarse tick's delay, then the mode for what comes next. */
+function check(m: SharedMonitor): void {
+  const nowMs = performance.now();
+  const elapsedMs = nowMs - m.lastCheckMs;
+  const elu = performance.eventLoopUtilization();
+  const busyMs = elu.active - m.elu.active;
+  m.elu = elu;
+  m.lastCheckMs = nowMs;
+  if (!m.mode.fine) m.coarse.record(coarseSampleNs(elapsedMs, loopMonitorLimits.coarseCheckMs));
+  const next = nextLoopMonitorMode(m.mode, busyMs, elapsedMs);
+  if (next.fine && !m.mode.fine) {
+    // Enabled again as it was, the timer's first sample would be the whole coarse spell: keep
+    // what this window holds, then start from a reset histogram.
+    m.held = mergeReadings(m.held, readingOf(m.fine));
+    m.fine.reset();
+    m.fine.enable();
+  } else if (!next.fine && m.mode.fine) {
+    m.fine.disable();
+  }
+  m.mode = next;
+  m.checkTimer = setTimeout(() => check(m), next.fine ? loopMonitorLimits.fineCheckMs : loopMonitorLimits.coarseCheckMs);
+  m.checkTimer.unref();
+}
+
+const noReading: LoopDelayReading = Object.freeze({ count: 0, maxNs: 0, p99Ns: 0 });
+
+const readingOf = (h: IntervalHistogram | RecordableHistogram): LoopDelayReading =>
+  ({ count: h.count, maxNs: h.max, p99Ns: h.count > 0 ? h.percentile(99) : 0 });
+
 function rotate(m: SharedMonitor): void {
-  const h = m.histogram;
-  m.state = closeWindow(m.state, { count: h.count, maxNs: h.max, p99Ns: h.count > 0 ? h.percentile(99) : 0 });
-  h.reset();
+  m.state = closeWindow(m.state, mergeReadings(m.held, mergeReadings(readingOf(m.fine), readingOf(m.coarse))));
+  m.held = noReading;
+  m.fine.reset();
+  m.coarse.reset();
 }
 
 function release(m: SharedMonitor): void {
   m.users -= 1;
   if (m.users > 0) return;
-  clearInterval(m.timer);
-  m.histogram.disable();
+  clearTimeout(m.checkTimer);
+  clearInterval(m.windowTimer);
+  m.fine.disable();
   if (shared === m) shared = null;
+}
+
+/** Whether this process's monitor runs its fine timer now (false: coarse, the loop was idle). */
+export function loopDelayMonitorFine(): boolean {
+  return shared?.mode.fine ?? false;
 }
 
 /** The current state of this process's monitor; the initial state when none runs. */
