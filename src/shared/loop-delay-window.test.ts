@@ -2,15 +2,14 @@
  * Goal: one window's histogram readings become its delay (interval minus the resolution) and
  * windows whose max passes 5 ms count as stalls; the adaptive monitor turns its fine timer off
  * only after a loop stayed idle, and back on at the first check that saw work, so a busy loop is
- * always measured finely; a coarse tick's lateness reads as the same delay the fine timer would
- * report. Method: readings and busy times given by hand (no timers), a property over check runs.
+ * always measured finely; the coarse timer's intervals read as delays as the fine one's do. Method: readings and busy times given by hand (no timers), a property over check runs.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import {
   closeWindow,
-  coarseSampleNs,
+  asFineReading,
   initialLoopDelayState,
   initialLoopMonitorMode,
   loopDelayResolutionMs,
@@ -49,24 +48,24 @@ describe('loop-delay windows', () => {
 describe('the adaptive loop monitor', () => {
   const L = loopMonitorLimits;
   const run = (checks: [busyMs: number, elapsedMs: number][]): LoopMonitorMode => checks.reduce((m, [b, e]) => nextLoopMonitorMode(m, b, e), initialLoopMonitorMode);
+  const idle: [number, number] = [L.idleBusyShareMax * L.checkMs, L.checkMs];
+  const busy: [number, number] = [L.idleBusyShareMax * L.checkMs + 0.01, L.checkMs];
 
-  it('starts fine, goes coarse after idle checks in a row, and back to fine at the first check with work', () => {
-    const idle: [number, number] = [L.idleBusyShareMax * L.fineCheckMs, L.fineCheckMs];
-    const busy: [number, number] = [L.idleBusyShareMax * L.fineCheckMs + 0.01, L.fineCheckMs];
+  it('starts fine, goes coarse after idle checks in a row, and back to fine at the first busy check', () => {
     assert.deepEqual(initialLoopMonitorMode, { fine: true, idleChecks: 0 });
     const almost = Array.from({ length: L.idleChecksToCoarse - 1 }, () => idle);
     assert.equal(run(almost).fine, true);
     assert.equal(run([...almost, busy, ...almost]).fine, true, 'a busy check starts the count again');
     const coarse = run([...almost, idle]);
     assert.deepEqual(coarse, { fine: false, idleChecks: 0 });
-    assert.equal(nextLoopMonitorMode(coarse, L.wakeBusyMsMin - 0.01, L.coarseCheckMs).fine, false);
-    assert.deepEqual(nextLoopMonitorMode(coarse, L.wakeBusyMsMin, L.coarseCheckMs), { fine: true, idleChecks: 0 });
-    // A coarse tick 40 ms late was a stall: its busy time turns the fine timer on.
-    assert.equal(nextLoopMonitorMode(coarse, 40, L.coarseCheckMs + 40).fine, true);
+    assert.equal(nextLoopMonitorMode(coarse, ...idle).fine, false);
+    assert.deepEqual(nextLoopMonitorMode(coarse, ...busy), { fine: true, idleChecks: 0 });
+    // A check 60 ms late behind a 60 ms stall: busy, so fine again.
+    assert.equal(nextLoopMonitorMode(coarse, 60, L.checkMs + 60).fine, true);
     assert.equal(initialLoopMonitorMode.fine, true, 'the initial mode is not mutated');
   });
 
-  it('is fine at every check after one that saw work, whatever came before (property)', () => {
+  it('is fine after every busy check, and goes coarse only after the run of idle ones (property)', () => {
     const check = fc.tuple(fc.double({ min: 0, max: 200, noNaN: true }), fc.double({ min: 1, max: 200, noNaN: true }));
     fc.assert(fc.property(fc.array(check, { maxLength: 60 }), (checks) => {
       let m = initialLoopMonitorMode;
@@ -74,20 +73,21 @@ describe('the adaptive loop monitor', () => {
       for (const [busyMs, elapsedMs] of checks) {
         const wasFine = m.fine;
         m = nextLoopMonitorMode(m, busyMs, elapsedMs);
-        const sawWork = wasFine ? busyMs > L.idleBusyShareMax * elapsedMs : busyMs >= L.wakeBusyMsMin;
+        const sawWork = busyMs > L.idleBusyShareMax * elapsedMs;
         if (sawWork) assert.equal(m.fine, true);
         idleRun = wasFine && !sawWork ? idleRun + 1 : 0;
-        // Coarse only after the configured run of idle fine checks.
         if (wasFine && !m.fine) assert.equal(idleRun, L.idleChecksToCoarse);
       }
     }), { numRuns: 500 });
   });
 
-  it('reads a coarse tick\'s lateness as the delay the fine timer would report', () => {
-    const sample = (elapsedMs: number) => windowOf({ count: 1, maxNs: coarseSampleNs(elapsedMs, L.coarseCheckMs), p99Ns: coarseSampleNs(elapsedMs, L.coarseCheckMs) });
-    assert.deepEqual(sample(L.coarseCheckMs + 37.5), { maxMs: 37.5, p99Ms: 37.5 });
-    assert.deepEqual(sample(L.coarseCheckMs - 0.4), { maxMs: 0, p99Ms: 0 }, 'early (libuv\'s millisecond clock) is no delay');
-    assert.equal(coarseSampleNs(12, 10, loopDelayResolutionMs), 4e6);
+  it('reads a coarse timer\'s intervals as the delay over its own resolution', () => {
+    const coarse = (intervalMs: number) => windowOf(asFineReading({ count: 3, maxNs: ms(intervalMs), p99Ns: ms(intervalMs) }, L.coarseResolutionMs));
+    assert.deepEqual(coarse(L.coarseResolutionMs + 37.5), { maxMs: 37.5, p99Ms: 37.5 });
+    assert.deepEqual(coarse(L.coarseResolutionMs - 0.4), { maxMs: 0, p99Ms: 0 }, 'early (libuv\'s millisecond clock) is no delay');
+    assert.deepEqual(coarse(1), { maxMs: 0, p99Ms: 0 });
+    assert.deepEqual(asFineReading({ count: 0, maxNs: 0, p99Ns: 0 }, L.coarseResolutionMs), { count: 0, maxNs: 0, p99Ns: 0 });
+    assert.equal(loopDelayResolutionMs < L.coarseResolutionMs, true);
   });
 
   it('merges a window\'s fine and coarse readings: counts add, the max is exact, the p99 the larger', () => {
@@ -98,7 +98,7 @@ describe('the adaptive loop monitor', () => {
     assert.deepEqual(mergeReadings(coarse, fine), { count: 420, maxNs: 9e6, p99Ns: 9e6 });
     assert.deepEqual(mergeReadings(fine, none), fine);
     assert.deepEqual(mergeReadings(none, coarse), coarse);
-    // An empty fine histogram reports max 0 and any p99 (perf_hooks): it must not count.
+    // An empty histogram's fields say nothing (perf_hooks): it must not count.
     assert.deepEqual(mergeReadings({ count: 0, maxNs: 0, p99Ns: 7e6 }, coarse), coarse);
   });
 });

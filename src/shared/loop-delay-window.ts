@@ -65,38 +65,35 @@ export function closeWindow(
 
 /**
  * The adaptive monitor. The fine timer wakes a sleeping process every loopDelayResolutionMs
- * (about 1,000 wakeups a second with libuv's clock; ~7-9 ms of CPU a second per process, 30 of
- * an idle cluster's 75; BENCHMARKS, "What the event-loop monitor costs"). A loop that is idle
- * cannot stall, so while it stays idle the fine timer is off and a coarse timer measures
- * instead: its own lateness is the delay, and the loop's busy time since the last check says
- * when work came back. The price: a stall that begins while the monitor is coarse and ends before
- * the next coarse tick (a stall under coarseCheckMs at the very start of a busy spell) is not
- * seen; one that runs past the tick reads short by at most coarseCheckMs.
+ * (about 470 wakeups a second here, with libuv's millisecond clock; BENCHMARKS, "What the
+ * event-loop monitor costs"). A loop that is idle cannot stall, so while it stays idle a coarse
+ * timer of the same kind measures instead, at coarseResolutionMs; a check every checkMs reads
+ * the loop's busy time and moves between the two. Both timers are perf_hooks' native ones: a
+ * JavaScript timer as the coarse one cost more per wakeup than it saved (measured, see
+ * BENCHMARKS). The price: while coarse, a stall reads short by up to coarseResolutionMs, and a
+ * stall under that at the start of a busy spell may not be seen at all.
  */
 export interface LoopMonitorLimits {
-  /** How often the fine monitor checks whether its loop went idle. */
-  fineCheckMs: number;
-  /** Period of the coarse timer that measures delay while the loop is idle and looks for work. */
-  coarseCheckMs: number;
-  /** A fine check whose loop was busy for at most this share of it counts as idle. */
+  /** How often the busy share is checked, in either mode. */
+  checkMs: number;
+  /** Resolution of the coarse timer that measures while the loop is idle. */
+  coarseResolutionMs: number;
+  /** A check whose loop was busy for at most this share of it counts as idle. */
   idleBusyShareMax: number;
-  /** Idle fine checks in a row before the monitor goes coarse. */
+  /** Idle checks in a row before the monitor goes coarse; one busy check turns it fine. */
   idleChecksToCoarse: number;
-  /** Busy ms in one coarse check that turn the fine monitor back on. */
-  wakeBusyMsMin: number;
 }
 
 export const loopMonitorLimits: LoopMonitorLimits = Object.freeze({
-  fineCheckMs: 100,
-  coarseCheckMs: 10,
+  checkMs: 100,
+  coarseResolutionMs: 10,
   idleBusyShareMax: 0.02,
   idleChecksToCoarse: 3,
-  wakeBusyMsMin: 1,
 });
 
 export interface LoopMonitorMode {
   fine: boolean;
-  /** Idle fine checks in a row. */
+  /** Idle checks in a row while fine. */
   idleChecks: number;
 }
 
@@ -105,25 +102,27 @@ export const initialLoopMonitorMode: LoopMonitorMode = Object.freeze({ fine: tru
 /**
  * The mode after one check that found the loop busy for `busyMs` of the `elapsedMs` since the
  * previous check. Fine goes coarse after idleChecksToCoarse idle checks in a row; coarse goes
- * fine on the first check with wakeBusyMsMin of work (a late coarse tick was itself a stall,
- * and its busy time says so).
+ * fine at the first busy check (a stall is busy time, so the check after one is busy).
  */
 export function nextLoopMonitorMode(m: LoopMonitorMode, busyMs: number, elapsedMs: number, limits: LoopMonitorLimits = loopMonitorLimits): LoopMonitorMode {
-  if (!m.fine) return busyMs >= limits.wakeBusyMsMin ? { fine: true, idleChecks: 0 } : m;
-  if (busyMs > limits.idleBusyShareMax * elapsedMs) return m.idleChecks === 0 ? m : { fine: true, idleChecks: 0 };
+  const busy = busyMs > limits.idleBusyShareMax * elapsedMs;
+  if (!m.fine) return busy ? { fine: true, idleChecks: 0 } : m;
+  if (busy) return m.idleChecks === 0 ? m : { fine: true, idleChecks: 0 };
   const idleChecks = m.idleChecks + 1;
   return idleChecks >= limits.idleChecksToCoarse ? { fine: false, idleChecks: 0 } : { fine: true, idleChecks };
 }
 
 /**
- * A coarse tick as a sample of the fine histogram's kind (a tick interval in ns, from which
- * windowOf takes the fine resolution): its lateness plus the fine resolution.
+ * A coarse timer's reading as the fine timer's kind (tick intervals from which windowOf takes
+ * the fine resolution): each interval shortened by the difference of the two resolutions.
  */
-export function coarseSampleNs(elapsedMs: number, periodMs: number, resolutionMs = loopDelayResolutionMs): number {
-  return Math.round((Math.max(0, elapsedMs - periodMs) + resolutionMs) * 1e6);
+export function asFineReading(r: LoopDelayReading, coarseResolutionMs: number, fineResolutionMs = loopDelayResolutionMs): LoopDelayReading {
+  if (r.count === 0) return r;
+  const shiftNs = (coarseResolutionMs - fineResolutionMs) * 1e6;
+  return { count: r.count, maxNs: Math.max(0, r.maxNs - shiftNs), p99Ns: Math.max(0, r.p99Ns - shiftNs) };
 }
 
-/** One window's reading from the fine histogram's and the coarse ticks' (a window may hold both). */
+/** One window's reading from two parts of it (fine and coarse spells). */
 export function mergeReadings(a: LoopDelayReading, b: LoopDelayReading): LoopDelayReading {
   if (a.count === 0) return b;
   if (b.count === 0) return a;

@@ -10,11 +10,11 @@
  *   dirigent_event_loop_windows_total       complete windows (lets a poller tell windows apart)
  * Its timers are unref'd and stop with the last registry that released the monitor.
  */
-import { createHistogram, monitorEventLoopDelay, performance, type EventLoopUtilization, type IntervalHistogram, type RecordableHistogram } from 'node:perf_hooks';
+import { monitorEventLoopDelay, performance, type EventLoopUtilization, type IntervalHistogram } from 'node:perf_hooks';
 import client from 'prom-client';
 import {
+  asFineReading,
   closeWindow,
-  coarseSampleNs,
   initialLoopDelayState,
   initialLoopMonitorMode,
   loopDelayResolutionMs,
@@ -28,12 +28,14 @@ import {
 } from './loop-delay-window.js';
 
 interface SharedMonitor {
-  /** The perf_hooks timer every loopDelayResolutionMs; enabled while the mode is fine. */
+  /** perf_hooks' timer every loopDelayResolutionMs; enabled while the mode is fine. */
   fine: IntervalHistogram;
-  /** The coarse ticks' samples, while the mode is coarse (loop-delay-window). */
-  coarse: RecordableHistogram;
-  /** The fine readings of this window from before the fine timer last restarted. */
+  /** The same every coarseResolutionMs; enabled while the mode is coarse. */
+  coarse: IntervalHistogram;
+  /** This window's readings from before a timer restarted (as fine readings). */
   held: LoopDelayReading;
+  /** The timer of the mode just left, still enabled until the next check. */
+  lingering: IntervalHistogram | null;
   mode: LoopMonitorMode;
   /** The loop's utilization and the time at the last check. */
   elu: EventLoopUtilization;
@@ -46,6 +48,8 @@ interface SharedMonitor {
 
 let shared: SharedMonitor | null = null;
 
+const noReading: LoopDelayReading = Object.freeze({ count: 0, maxNs: 0, p99Ns: 0 });
+
 function acquire(): SharedMonitor {
   if (shared !== null) {
     shared.users += 1;
@@ -55,12 +59,13 @@ function acquire(): SharedMonitor {
   fine.enable();
   const m: SharedMonitor = {
     fine,
-    coarse: createHistogram(),
+    coarse: monitorEventLoopDelay({ resolution: loopMonitorLimits.coarseResolutionMs }),
     held: noReading,
+    lingering: null,
     mode: initialLoopMonitorMode,
     elu: performance.eventLoopUtilization(),
     lastCheckMs: performance.now(),
-    checkTimer: setTimeout(() => check(m), loopMonitorLimits.fineCheckMs),
+    checkTimer: setInterval(() => check(m), loopMonitorLimits.checkMs),
     windowTimer: setInterval(() => rotate(m), loopDelayWindowMs),
     state: initialLoopDelayState,
     users: 1,
@@ -72,37 +77,39 @@ function acquire(): SharedMonitor {
   return m;
 }
 
-/** One check of the adaptive monitor: a coarse tick's delay, then the mode for what comes next. */
-function check(m: SharedMonitor): void {
-  const nowMs = performance.now();
-  const elapsedMs = nowMs - m.lastCheckMs;
-  const elu = performance.eventLoopUtilization();
-  const busyMs = elu.active - m.elu.active;
-  m.elu = elu;
-  m.lastCheckMs = nowMs;
-  if (!m.mode.fine) m.coarse.record(coarseSampleNs(elapsedMs, loopMonitorLimits.coarseCheckMs));
-  const next = nextLoopMonitorMode(m.mode, busyMs, elapsedMs);
-  if (next.fine && !m.mode.fine) {
-    // Enabled again as it was, the timer's first sample would be the whole coarse spell: keep
-    // what this window holds, then start from a reset histogram.
-    m.held = mergeReadings(m.held, readingOf(m.fine));
-    m.fine.reset();
-    m.fine.enable();
-  } else if (!next.fine && m.mode.fine) {
-    m.fine.disable();
-  }
-  m.mode = next;
-  m.checkTimer = setTimeout(() => check(m), next.fine ? loopMonitorLimits.fineCheckMs : loopMonitorLimits.coarseCheckMs);
-  m.checkTimer.unref();
-}
-
-const noReading: LoopDelayReading = Object.freeze({ count: 0, maxNs: 0, p99Ns: 0 });
-
-const readingOf = (h: IntervalHistogram | RecordableHistogram): LoopDelayReading =>
+const readingOf = (h: IntervalHistogram): LoopDelayReading =>
   ({ count: h.count, maxNs: h.max, p99Ns: h.count > 0 ? h.percentile(99) : 0 });
 
+/** Both timers' readings so far in this window, as fine readings. */
+const windowReading = (m: SharedMonitor): LoopDelayReading =>
+  mergeReadings(m.held, mergeReadings(readingOf(m.fine), asFineReading(readingOf(m.coarse), loopMonitorLimits.coarseResolutionMs)));
+
+/** One check of the adaptive monitor: the loop's busy time since the last one sets the mode. */
+function check(m: SharedMonitor): void {
+  const nowMs = performance.now();
+  const elu = performance.eventLoopUtilization();
+  const next = nextLoopMonitorMode(m.mode, elu.active - m.elu.active, nowMs - m.lastCheckMs);
+  m.elu = elu;
+  m.lastCheckMs = nowMs;
+  m.lingering?.disable();
+  m.lingering = null;
+  if (next.fine !== m.mode.fine) {
+    // A timer enabled again as it was would read the whole spell it slept through as its first
+    // interval: keep what it holds of this window, then restart it from a reset.
+    const starting = next.fine ? m.fine : m.coarse;
+    const reading = readingOf(starting);
+    m.held = mergeReadings(m.held, next.fine ? reading : asFineReading(reading, loopMonitorLimits.coarseResolutionMs));
+    starting.reset();
+    starting.enable();
+    // The other one runs until the next check: a stall that ended just before this check is
+    // still owed its late tick (timers due at once run in no set order).
+    m.lingering = next.fine ? m.coarse : m.fine;
+  }
+  m.mode = next;
+}
+
 function rotate(m: SharedMonitor): void {
-  m.state = closeWindow(m.state, mergeReadings(m.held, mergeReadings(readingOf(m.fine), readingOf(m.coarse))));
+  m.state = closeWindow(m.state, windowReading(m));
   m.held = noReading;
   m.fine.reset();
   m.coarse.reset();
@@ -111,9 +118,11 @@ function rotate(m: SharedMonitor): void {
 function release(m: SharedMonitor): void {
   m.users -= 1;
   if (m.users > 0) return;
-  clearTimeout(m.checkTimer);
+  clearInterval(m.checkTimer);
   clearInterval(m.windowTimer);
   m.fine.disable();
+  m.coarse.disable();
+  m.lingering = null;
   if (shared === m) shared = null;
 }
 
