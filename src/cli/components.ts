@@ -112,7 +112,8 @@ const dpFlags: FlagSpec[] = [
 
 const workerFlags: FlagSpec[] = [
   { flag: 'id', key: 'id', help: 'worker identity; keep it stable across restarts (default worker-<hostname>-<port>)' },
-  { flag: 'port', key: 'port', help: `health port (default ${workerDefaults.port})` },
+  { flag: 'port', key: 'port', help: `health and metrics port (default ${workerDefaults.port})` },
+  { flag: 'internal-host', key: 'internalHost', help: `address of the health and metrics port, plain HTTP without auth (default ${workerDefaults.internalHost}, also when --host is another)` },
   { flag: 'control-plane', key: 'controlPlane', help: `CP gRPC address, or several comma-separated (replicas: any one leads to the leader) (default ${workerDefaults.controlPlane})` },
   { flag: 'runtime', key: 'runtime', help: `sandbox runtimes, comma-separated: process, oci, containerd; or emulated (default ${workerDefaults.runtime})` },
   { flag: 'isolation', key: 'isolation', help: `process sandboxes: bwrap (namespaces, own uid, cgroup limits, packet filter; needs bubblewrap and nftables, root) | none (unisolated: trusted code only) | auto (bwrap when usable, else none) (default ${workerDefaults.isolation})` },

@@ -213,6 +213,7 @@ export const dataPlaneKnobs = {
 export const workerKnobs = {
   ...common,
   id: text(0, hostLengthMax),
+  internalHost: text(1, hostLengthMax),
   stateDir: text(1, pathLengthMax),
   count: int(1, emulatedWorkersMax),
   port,

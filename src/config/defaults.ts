@@ -291,7 +291,13 @@ export const dataPlaneDefaults = Object.freeze({
 });
 
 export const workerDefaults = Object.freeze({
+  /** Address the worker's sandboxes listen on and the worker advertises to the CP. */
   host: '127.0.0.1',
+  /**
+   * Address of the health and metrics port (plain HTTP, no auth): loopback unless an operator
+   * opens it, also when `host` puts the sandboxes on the network.
+   */
+  internalHost: '127.0.0.1',
   port: ports.worker,
   controlPlane: `127.0.0.1:${ports.cpRpc}`,
   /**

@@ -146,6 +146,7 @@ function startHealth(cfg: WorkerConfig, registry: client.Registry): Promise<Serv
   });
   return new Promise((resolve, reject) => {
     server.once('error', reject);
-    server.listen(cfg.port, cfg.host, () => resolve(server));
+    // Unauthenticated: on internalHost (loopback by default), not where the sandboxes listen.
+    server.listen(cfg.port, cfg.internalHost, () => resolve(server));
   });
 }
