@@ -9,7 +9,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { DataPlaneConfig } from '../config/compile.js';
@@ -18,18 +17,7 @@ import { startDataPlane, type RunningDataPlane } from '../data-plane/main.js';
 import { silentLogger } from '../shared/logger.js';
 import { readOrCreateTokenFile } from '../shared/secrets.js';
 import { FakeControlPlane } from './fake-cp.js';
-import { waitFor } from './harness.js';
-
-/** Whether a TCP connect to host:port is accepted. */
-function accepts(host: string, port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect({ host, port }, () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.on('error', () => resolve(false));
-  });
-}
+import { accepts, waitFor } from './harness.js';
 
 describe('data plane listeners', { timeout: 60_000 }, () => {
   const cp = new FakeControlPlane();

@@ -9,7 +9,6 @@
 import assert from 'node:assert/strict';
 import { after, describe, it } from 'node:test';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { WorkerConfig } from '../config/compile.js';
@@ -17,17 +16,7 @@ import { workerDefaults } from '../config/defaults.js';
 import { silentLogger } from '../shared/logger.js';
 import { readOrCreateTokenFile } from '../shared/secrets.js';
 import { startWorker, type RunningWorker } from '../worker/main.js';
-
-/** Whether a TCP connect to host:port is accepted. */
-function accepts(host: string, port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect({ host, port }, () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.on('error', () => resolve(false));
-  });
-}
+import { accepts } from './harness.js';
 
 describe('worker listeners', { timeout: 60_000 }, () => {
   const dir = mkdtempSync(join(tmpdir(), 'dirigent-worker-listeners-'));
