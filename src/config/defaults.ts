@@ -119,6 +119,12 @@ export const controlPlaneDefaults = Object.freeze({
   /** A worker silent for this long is unschedulable and its sandboxes are replaced. */
   heartbeatTimeoutMs: 3_000,
   /**
+   * gRPC port: pings a worker or DP connection may send at once, and one more per refill; past
+   * that it ends with GOAWAY too_many_pings (shared/ping-budget). A ping after a send is free.
+   */
+  rpcPingBurstMax: 10,
+  rpcPingRefillMs: 1_000,
+  /**
    * How often the health monitor and reconciler look at the cluster. A tick visits only the
    * functions due then (their record, decision or retry). 50 ms cut the longest CP stalls at
    * 3,000 cold starts/s (41-62 -> 28-29 ms), but after a leader kill the first cold start then
@@ -240,6 +246,13 @@ export const dataPlaneDefaults = Object.freeze({
   invocationKeepAliveTimeoutMs: 65_000,
   /** Invocation port: open client connections; more are refused. */
   invocationConnectionsMax: 10_000,
+  /**
+   * Invocation port, HTTP/2: pings a client may send at once, and one more per refill; past
+   * that its connection ends with GOAWAY too_many_pings (shared/ping-budget). A ping after part
+   * of an answer is free.
+   */
+  invocationPingBurstMax: 10,
+  invocationPingRefillMs: 1_000,
   /**
    * Invocation port: a connection that arrives before the first routing snapshot (a restarted DP
    * a front end still sends to) waits unread for it, and is served then, instead of being told

@@ -71,6 +71,7 @@ export async function startControlPlane(cfg: ControlPlaneConfig, log: Logger, st
     handle: (e) => runtime.handle(e),
     standbyLeader: () => (role.leading ? null : (otherLeader(election, role)?.rpcAddress ?? '')),
     clusterTokenSha256Hex: links.clusterTokenSha256Hex,
+    pingLimits: { burstMax: cfg.rpcPingBurstMax, refillMs: cfg.rpcPingRefillMs },
   }, log);
   runtime.rpc = rpc;
   const timers: { ticker: NodeJS.Timeout | null } = { ticker: null };

@@ -446,3 +446,26 @@ describe('h2c clients of the invocation port and their pings', () => {
     }
   });
 });
+
+describe('a configured ping budget on the invocation port', () => {
+  const rig = new ProxyRig('lean', { invocationPingBurstMax: 3, invocationPingRefillMs: 60_000 });
+  before(async () => {
+    await rig.start();
+    rig.route();
+  });
+  after(() => rig.stop());
+
+  it('ends a connection past --invocation-ping-burst-max pings, not past the default 10', async () => {
+    const flooder = connectH2(`http://127.0.0.1:${rig.proxyPort}`);
+    flooder.on('error', () => {});
+    const goaway = once(flooder, 'goaway') as Promise<[number, number, Buffer | undefined]>;
+    try {
+      await once(flooder, 'connect');
+      const answered = await pingUntilRefused(flooder);
+      assert.equal(String((await goaway)[2]), 'too_many_pings');
+      assert.ok(answered >= 3 && answered <= 4, `${answered} pings answered`);
+    } finally {
+      flooder.destroy();
+    }
+  });
+});

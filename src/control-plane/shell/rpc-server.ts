@@ -22,7 +22,7 @@ import {
 } from '../../gen/dirigent/v1/cluster_pb.js';
 import { Batcher, serveService, type StreamHandler } from '../../shared/grpc.js';
 import { grpcStatus } from '../../shared/grpc-link/frames.js';
-import { GrpcServer, type ServerCall, type ServerTls } from '../../shared/grpc-link/server.js';
+import { GrpcServer, defaultServerLimits, type ServerCall, type ServerTls } from '../../shared/grpc-link/server.js';
 import type { Logger } from '../../shared/logger.js';
 import { bearerOf, sameDigest, sha256Hex } from '../../shared/secrets.js';
 import { decodeDataPlaneEvent, decodeWorkerEvent, encodeRoutingBatch, encodeWorkerCommandBatch, type Decoded } from '../../wire/codec.js';
@@ -41,6 +41,8 @@ export interface RpcHooks {
   standbyLeader?(): string | null;
   /** SHA-256 (hex) of the cluster token every worker and DP stream must present. */
   readonly clusterTokenSha256Hex: string;
+  /** HTTP/2 pings a connection may send at once, and one more per refill (default: grpc-link's). */
+  readonly pingLimits?: { burstMax: number; refillMs: number };
 }
 
 interface StreamHandlers<Batch, Msg> {
@@ -55,13 +57,14 @@ interface StreamHandlers<Batch, Msg> {
 const invalidMessagesPerStreamMax = 100;
 
 export class RpcServer {
-  /** Keepalive 10 s / 5 s, 64 MiB messages, 100,000 streams per connection (grpc-link defaults). */
+  /** Keepalive 10 s / 5 s, 64 MiB messages, 100,000 streams per connection (grpc-link defaults); pings as configured. */
   private readonly server: GrpcServer;
   private readonly workerOut = new Map<string, Batcher<WorkerCommand>>();
   private readonly dpOut = new Map<string, Batcher<RoutingUpdate>>();
 
   constructor(private readonly hooks: RpcHooks, private readonly log: Logger) {
-    this.server = new GrpcServer(undefined, (err) => log.error('rpc.server_error', { error: String(err) }),
+    const limits = hooks.pingLimits ? { ...defaultServerLimits, pingBurstMax: hooks.pingLimits.burstMax, pingRefillMs: hooks.pingLimits.refillMs } : defaultServerLimits;
+    this.server = new GrpcServer(limits, (err) => log.error('rpc.server_error', { error: String(err) }),
       (peer, reason) => log.warn('rpc.peer_refused', { peer, reason }));
     const workerStream: StreamHandler<WorkerBatch, WorkerCommandBatch> = (call) => {
       if (this.refused(call, 'worker')) return;

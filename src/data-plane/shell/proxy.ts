@@ -62,6 +62,9 @@ export interface ProxyConfig {
   /** An idle keep-alive connection is closed after this. */
   invocationKeepAliveTimeoutMs: number;
   invocationConnectionsMax: number;
+  /** HTTP/2 pings a client may send at once, and one more per refill (shared/ping-budget). */
+  invocationPingBurstMax: number;
+  invocationPingRefillMs: number;
   /** Connections before the first routing snapshot wait for it until this long after start (0: no wait). */
   invocationSyncHoldMsMax: number;
   /** 'token' | 'none' ('none': every function is public; loopback only, checked at start). */
@@ -112,8 +115,6 @@ const notReadyRetryAfterS = 1;
  * server). Invocation payloads are mostly far below it.
  */
 const leanBodyBytesMax = 65_536;
-/** HTTP/2 pings a client of the invocation port may send: 10 at once, then one a second. */
-const invocationPingLimits = { burstMax: 10, refillMs: 1_000 };
 
 export class InvocationProxy {
   readonly server: Server;
@@ -196,8 +197,9 @@ export class InvocationProxy {
     }, clock, log, Math.min(connectionsCheckingIntervalMs, cfg.invocationHeadersTimeoutMs));
     const h2 = createH2Server({ maxSessionMemory: 64 }, onRequest);
     // Pings cost us a frame each and need no token: a client past its budget loses its connection.
+    const pingLimits = { burstMax: cfg.invocationPingBurstMax, refillMs: cfg.invocationPingRefillMs };
     h2.on('session', (session: ServerHttp2Session) => {
-      this.pingBudgets.set(session, guardPings(session, invocationPingLimits, (peer, reason) => log.warn('proxy.peer_refused', { peer, reason })));
+      this.pingBudgets.set(session, guardPings(session, pingLimits, (peer, reason) => log.warn('proxy.peer_refused', { peer, reason })));
     });
     h2.on('checkContinue', onContinue);
     h2.setTimeout(cfg.invocationKeepAliveTimeoutMs);
