@@ -40,7 +40,7 @@ describe('registerLoopDelayMetrics', () => {
     assert.equal(loopDelayMonitorUsers(), users, 'stopped with the last one');
   });
 
-  it('goes coarse while the process is idle, and counts a stall that starts then', async () => {
+  it('goes coarse while the process is idle, and counts a stall that starts then', { timeout: 60_000 }, async () => {
     const until = async (what: string, ok: () => boolean, waitMs = 5_000): Promise<void> => {
       const deadline = Date.now() + waitMs;
       while (!ok()) {
@@ -51,13 +51,14 @@ describe('registerLoopDelayMetrics', () => {
     const stop = registerLoopDelayMetrics(new client.Registry());
     try {
       assert.equal(loopDelayMonitorFine(), true, 'a new monitor starts fine');
-      await until('the monitor to go coarse', () => !loopDelayMonitorFine());
+      await until('the monitor to go coarse', () => !loopDelayMonitorFine(), 10_000);
       // The window that held this process's start (and any stall in it) closes first.
       const windows = loopDelayState().windows;
       await until('a window to close', () => loopDelayState().windows > windows);
       // Coarse for two checks in a row: the fine timer no longer lingers (it runs one check on).
-      for (let settled = false; !settled;) {
-        await until('the monitor coarse again', () => !loopDelayMonitorFine());
+      for (let settled = false, tries = 0; !settled; tries += 1) {
+        assert.ok(tries < 20, 'the monitor settles coarse in an idle process');
+        await until('the monitor coarse again', () => !loopDelayMonitorFine(), 10_000);
         await new Promise((r) => setTimeout(r, 2 * loopMonitorLimits.checkMs + 20));
         settled = !loopDelayMonitorFine();
       }
@@ -82,7 +83,9 @@ describe('registerLoopDelayMetrics', () => {
       await until('a window to close', () => loopDelayState().windows > windowsAt);
       spin(5);
       await until('fine at the start of the window', () => loopDelayMonitorFine(), 500);
-      await until('coarse again', () => !loopDelayMonitorFine(), 1_000);
+      // (If this takes past the window's end, the check below cannot fail: a window's close
+      // resets the timer. It never fails falsely.)
+      await until('coarse again', () => !loopDelayMonitorFine(), 10_000);
       await new Promise((r) => setTimeout(r, 200));
       spin(5);
       await until('work: the fine timer back', () => loopDelayMonitorFine(), 500);
