@@ -12,7 +12,7 @@ import { createServer, request as httpRequest, type IncomingMessage } from 'node
 import { connect } from 'node:net';
 import { connect as connectH2, constants as h2constants, type ClientHttp2Session } from 'node:http2';
 import { once } from 'node:events';
-import { pingUntilRefused } from '../shared/ping-flood.testkit.js';
+import { floodFreshConnection, pingUntilRefused } from '../shared/ping-flood.testkit.js';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import { sleep, waitFor } from './harness.js';
 import { bodyBytesMax, call, headersTimeoutMs, listen, ProxyRig } from './proxy-rig.js';
@@ -456,16 +456,8 @@ describe('a configured ping budget on the invocation port', () => {
   after(() => rig.stop());
 
   it('ends a connection past --invocation-ping-burst-max pings, not past the default 10', async () => {
-    const flooder = connectH2(`http://127.0.0.1:${rig.proxyPort}`);
-    flooder.on('error', () => {});
-    const goaway = once(flooder, 'goaway') as Promise<[number, number, Buffer | undefined]>;
-    try {
-      await once(flooder, 'connect');
-      const answered = await pingUntilRefused(flooder);
-      assert.equal(String((await goaway)[2]), 'too_many_pings');
-      assert.ok(answered >= 3 && answered <= 4, `${answered} pings answered`);
-    } finally {
-      flooder.destroy();
-    }
+    const flood = await floodFreshConnection(`http://127.0.0.1:${rig.proxyPort}`);
+    assert.equal(flood.goawayData, 'too_many_pings');
+    assert.ok(flood.answered >= 3 && flood.answered <= 4, `${flood.answered} pings answered`);
   });
 });

@@ -11,7 +11,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { once } from 'node:events';
-import http2 from 'node:http2';
 import { create } from '@bufbuild/protobuf';
 import { ControlPlane, DataPlaneBatchSchema, WorkerBatchSchema, type DataPlaneBatch, type RoutingBatch, type WorkerBatch, type WorkerCommandBatch } from '../../gen/dirigent/v1/cluster_pb.js';
 import { makeClient, openStream } from '../../shared/grpc.js';
@@ -19,7 +18,7 @@ import type { GrpcChannel } from '../../shared/grpc-link/channel.js';
 import { silentLogger } from '../../shared/logger.js';
 import { sha256Hex } from '../../shared/secrets.js';
 import type { CpEvent } from '../core/types.js';
-import { pingUntilRefused } from '../../shared/ping-flood.testkit.js';
+import { floodFreshConnection } from '../../shared/ping-flood.testkit.js';
 import { RpcServer } from './rpc-server.js';
 
 const clusterToken = 'rpc-server-test-token';
@@ -68,16 +67,11 @@ describe('RpcServer ping budget', () => {
   it('ends a connection past --rpc-ping-burst-max pings (GOAWAY too_many_pings)', { timeout: 10_000 }, async () => {
     const rpc = new RpcServer({ handle: () => undefined, core: { term: 1 }, clusterTokenSha256Hex: sha256Hex(clusterToken), pingLimits: { burstMax: 2, refillMs: 60_000 } }, silentLogger);
     const port = await rpc.listen('127.0.0.1', 0, null);
-    const flooder = http2.connect(`http://127.0.0.1:${port}`);
-    flooder.on('error', () => undefined);
-    const goaway = once(flooder, 'goaway') as Promise<[number, number, Buffer | undefined]>;
     try {
-      await once(flooder, 'connect');
-      const answered = await pingUntilRefused(flooder);
-      assert.equal(String((await goaway)[2]), 'too_many_pings');
-      assert.ok(answered >= 2 && answered <= 3, `${answered} pings answered`);
+      const flood = await floodFreshConnection(`http://127.0.0.1:${port}`);
+      assert.equal(flood.goawayData, 'too_many_pings');
+      assert.ok(flood.answered >= 2 && flood.answered <= 3, `${flood.answered} pings answered`);
     } finally {
-      flooder.destroy();
       rpc.close();
     }
   });
