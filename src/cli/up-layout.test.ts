@@ -114,6 +114,24 @@ describe('planUp', () => {
     assert.deepEqual(names(planUp({ ...base, asyncStore: 'redis' }))[0], ['control-plane', 'redis']);
   });
 
+  it('lists every port a component will listen on, with the flag that sets it', () => {
+    const ports = (l: ReturnType<typeof planUp>): [string, number, string][] =>
+      l.stages.flat().flatMap((c) => c.listens.map((x): [string, number, string] => [c.name, x.port, x.flag]));
+    assert.deepEqual(ports(planUp(base)), [
+      ['control-plane', 9091, '--api-port'], ['control-plane', 9090, '--rpc-port'],
+      ['data-plane', 8080, '--proxy-port'], ['data-plane', 8081, '--internal-port'], ['worker', 10010, '--worker-port'],
+    ]);
+    const ha = ports(planUp({ ...base, store: 'etcd', controlPlanes: 2, dataPlanes: 2, runtime: 'process', workers: 2, asyncStore: 'redis', redisPort: 6400 }));
+    assert.deepEqual(ha.filter(([name]) => ['etcd', 'redis', 'frontend', 'worker-2', 'control-plane-1', 'data-plane-1'].includes(name)), [
+      ['etcd', 2379, '--etcd-port'], ['etcd', 2380, '--etcd-port'], ['redis', 6400, '--redis-port'],
+      ['control-plane-1', 9191, '--api-port'], ['control-plane-1', 9190, '--rpc-port'],
+      ['data-plane-1', 8180, '--proxy-port'], ['data-plane-1', 8181, '--internal-port'], ['worker-2', 10011, '--worker-port'],
+      ['frontend', 8079, '--frontend-port'], ['frontend', 9092, '--frontend-api-port'],
+    ]);
+    // Each port once: two components never plan the same one.
+    assert.equal(new Set(ha.map(([, port]) => port)).size, ha.length);
+  });
+
   it('refuses several CPs on SQLite', () => {
     assert.throws(() => planUp({ ...base, controlPlanes: 3 }), /--store etcd/);
   });

@@ -60,6 +60,13 @@ export interface PlannedComponent {
   healthUrl?: string;
   /** Its Prometheus /metrics (event-loop delay for the benches; cluster.json lists it). */
   metricsUrl?: string;
+  /** Ports it listens on (on 127.0.0.1), each with the `up` flag that moves it. */
+  listens: Listen[];
+}
+
+export interface Listen {
+  port: number;
+  flag: string;
 }
 
 export interface UpLayout {
@@ -82,7 +89,9 @@ export interface UpLayout {
 /** The Redis port `up --async-store redis` uses unless told. */
 export const redisPortDefault = 6379;
 
-const host = '127.0.0.1';
+/** Every component `up` starts listens here. */
+export const upHost = '127.0.0.1';
+const host = upHost;
 
 export function planUp(i: UpLayoutInput): UpLayout {
   const ha = i.store === 'etcd' || i.controlPlanes > 1 || i.dataPlanes > 1;
@@ -122,6 +131,7 @@ function redis(i: UpLayoutInput, port: number): PlannedComponent {
     name: 'redis',
     kind: 'redis',
     args: ['--port', String(port), '--bind', host, '--dir', redisDataDir(i.stateDir), '--appendonly', 'yes', '--appendfsync', 'always', '--save', ''],
+    listens: [{ port, flag: '--redis-port' }],
   };
 }
 
@@ -141,6 +151,7 @@ function etcd(i: UpLayoutInput, clientUrl: string): PlannedComponent {
     args: ['--name', 'dirigent', '--data-dir', join(i.stateDir, 'etcd'), '--listen-client-urls', clientUrl, '--advertise-client-urls', clientUrl,
       '--listen-peer-urls', peerUrl, '--initial-advertise-peer-urls', peerUrl, '--initial-cluster', `dirigent=${peerUrl}`],
     healthUrl: `${clientUrl}/health`,
+    listens: [{ port: i.etcdPort, flag: '--etcd-port' }, { port: i.etcdPort + 1, flag: '--etcd-port' }],
   };
 }
 
@@ -153,7 +164,8 @@ function controlPlane(i: UpLayoutInput, k: number, api: string, rpcPort: number,
   if (!single) args.push('--store', etcdUrl.replace(/^http:/, 'etcd:'), '--id', `cp-${k}`);
   args.push(...tlsArgs(i, 'server'));
   const base = `${i.tls ? 'https' : 'http'}://${api}`;
-  return { name: single ? 'control-plane' : `control-plane-${k}`, kind: 'control-plane', args, healthUrl: `${base}/health`, metricsUrl: `${base}/metrics` };
+  return { name: single ? 'control-plane' : `control-plane-${k}`, kind: 'control-plane', args, healthUrl: `${base}/health`, metricsUrl: `${base}/metrics`,
+    listens: [{ port: Number(api.split(':')[1]), flag: '--api-port' }, { port: rpcPort, flag: '--rpc-port' }] };
 }
 
 function dataPlane(i: UpLayoutInput, k: number, cps: string, proxyPort: number, internalPort: number, redisUrl: string | undefined): PlannedComponent {
@@ -167,7 +179,7 @@ function dataPlane(i: UpLayoutInput, k: number, cps: string, proxyPort: number, 
   args.push('--async-callback-allow-private', 'true');
   args.push(...tlsArgs(i, 'server'));
   return { name: single ? 'data-plane' : `data-plane-${k}`, kind: 'data-plane', args, healthUrl: `http://${host}:${internalPort}/health`,
-    metricsUrl: `http://${host}:${internalPort}/metrics` };
+    metricsUrl: `http://${host}:${internalPort}/metrics`, listens: [{ port: proxyPort, flag: '--proxy-port' }, { port: internalPort, flag: '--internal-port' }] };
 }
 
 function workers(i: UpLayoutInput, cps: string): PlannedComponent[] {
@@ -179,7 +191,7 @@ function workers(i: UpLayoutInput, cps: string): PlannedComponent[] {
   if (i.runtime === 'emulated') {
     // Many emulated workers share one process: one component to supervise.
     return [{ name: 'worker', kind: 'worker', args: [...base, '--id', 'worker', '--port', String(i.workerPort), '--count', String(i.workers)],
-      metricsUrl: `http://${host}:${i.workerPort}/metrics` }];
+      metricsUrl: `http://${host}:${i.workerPort}/metrics`, listens: [{ port: i.workerPort, flag: '--worker-port' }] }];
   }
   // Workers on one host must not share sandbox uids (the uid is a sandbox's wall) nor race
   // for the same ports: each gets its own slice of the default ranges.
@@ -191,6 +203,7 @@ function workers(i: UpLayoutInput, cps: string): PlannedComponent[] {
     args: [...base, '--id', `worker-${k + 1}`, '--port', String(i.workerPort + k),
       '--sandbox-uid-range', uids[k]!.join(','), '--sandbox-port-range', ports[k]!.join(',')],
     metricsUrl: `http://${host}:${i.workerPort + k}/metrics`,
+    listens: [{ port: i.workerPort + k, flag: '--worker-port' }],
   }));
 }
 
@@ -208,7 +221,8 @@ function frontend(i: UpLayoutInput, cpApis: string[], dpProxies: string[]): Plan
   if (cpApis.length === 1) args.push('--api-health-path', '/health');
   // With --tls HAProxy serves the certificate too, and checks the CPs' and DPs' against the CA.
   args.push(...tlsArgs(i, 'server'));
-  return { name: 'frontend', kind: 'frontend', args, healthUrl: `${i.tls ? 'https' : 'http'}://${host}:${i.frontendApiPort}/health` };
+  return { name: 'frontend', kind: 'frontend', args, healthUrl: `${i.tls ? 'https' : 'http'}://${host}:${i.frontendApiPort}/health`,
+    listens: [{ port: i.frontendPort, flag: '--frontend-port' }, { port: i.frontendApiPort, flag: '--frontend-api-port' }] };
 }
 
 /** The admin token `up` makes (every CP replica shares it; the CLI reads it from here). */

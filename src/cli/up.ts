@@ -22,7 +22,8 @@ import { parentPidEnv } from '../shared/parent-watch.js';
 import { Agent, setGlobalDispatcher } from 'undici';
 import { certFiles, createCerts } from './certs.js';
 import { Supervisor, type Supervised } from './supervisor.js';
-import { adminTokenPath, clusterTokenPath, planUp, redisDataDir, redisPortDefault, type PlannedComponent, type UpLayout, type UpLayoutInput } from './up-layout.js';
+import { adminTokenPath, clusterTokenPath, planUp, redisDataDir, redisPortDefault, upHost, type PlannedComponent, type UpLayout, type UpLayoutInput } from './up-layout.js';
+import { firstPortTaken, portTakenMessage } from './up-ports.js';
 import { readOrCreateTokenFile } from '../shared/secrets.js';
 import { waitHealthy, waitWorkers } from './up-wait.js';
 import { printBanner } from './up-banner.js';
@@ -157,6 +158,12 @@ async function runUp(o: UpOptions): Promise<void> {
   } catch (err) {
     process.stderr.write(`dirigent up: ${(err as Error).message}\n`);
     process.exit(2);
+  }
+  // Before anything starts or --fresh deletes a state directory another cluster may be using.
+  const taken = await firstPortTaken(layout.stages.flat(), upHost);
+  if (taken) {
+    process.stderr.write(`dirigent up: ${portTakenMessage(taken, upHost)}\n`);
+    process.exit(1);
   }
   if (o.fresh) rmSync(stateDir, { recursive: true, force: true });
   mkdirSync(join(stateDir, 'logs'), { recursive: true });
