@@ -181,7 +181,7 @@ function addComponent(
   const all = [...common, ...flags];
   for (const f of all) cmd.addOption(flagOption(f, knobs));
   cmd.action(async (opts: Record<string, string | undefined>) => {
-    const close = await asUsageError(() => run(gather(all, opts)));
+    const close = await asUsageError(name.replace('-', ' '), () => run(gather(all, opts)));
     let stopping = false;
     const stop = (signal: string): void => {
       if (stopping) return;
@@ -208,13 +208,23 @@ function flagOption(f: FlagSpec, knobs: Record<string, Knob>): Option {
 }
 
 /** A bad config is the user's command line: one line and exit code 2, never a stack. */
-async function asUsageError<T>(fn: () => Promise<T>): Promise<T> {
+async function asUsageError<T>(what: string, fn: () => Promise<T>): Promise<T> {
   try {
     return await fn();
   } catch (err) {
     if (err instanceof ConfigError) throw new CliError(err.message, ExitCode.usage);
+    const listen = listenFailure(err);
+    if (listen) throw new CliError(`${what}: ${listen}`, ExitCode.failed);
     throw err;
   }
+}
+
+/** A port that cannot be bound is the machine's state, not a bug: one line, exit 1. */
+function listenFailure(err: unknown): string | null {
+  const e = err as NodeJS.ErrnoException & { address?: string; port?: number };
+  if (e === null || typeof e !== 'object' || e.syscall !== 'listen') return null;
+  const reason = e.code === 'EADDRINUSE' ? 'address already in use' : e.code === 'EACCES' ? 'permission denied' : String(e.code);
+  return `cannot listen on ${e.address ?? '?'}:${e.port ?? '?'}: ${reason}`;
 }
 
 

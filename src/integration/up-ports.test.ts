@@ -4,7 +4,9 @@
  * the component died on EADDRINUSE, was restarted with backoff, and `up` reported "fewer than N
  * workers registered" after 30 s; with a cluster already on the API port its health check even
  * passed against the other cluster, and `--fresh` had already deleted the state directory.
- * Method: a plain TCP server holds the RPC port; `up` runs with free ports for the rest.
+ * A component started on its own (`dirigent data-plane`, ...) on a taken port says so in one line
+ * and exits 1; before, it logged an "unhandled rejection" and exited 70, as for a bug.
+ * Method: a plain TCP server holds the port; the rest are free.
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -14,6 +16,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, describe, it } from 'node:test';
+import { readOrCreateTokenFile } from '../shared/secrets.js';
 import { freePort } from './harness.js';
 
 const mainJs = fileURLToPath(new URL('../cli/main.js', import.meta.url));
@@ -28,10 +31,10 @@ function holdPort(port: number): Promise<Server> {
   });
 }
 
-function runUp(args: string[]): Promise<{ code: number | null; err: string; elapsedMs: number }> {
+function runDirigent(args: string[]): Promise<{ code: number | null; err: string; elapsedMs: number }> {
   return new Promise((resolve) => {
     const startMs = Date.now();
-    const p = spawn(process.execPath, [mainJs, 'up', ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const p = spawn(process.execPath, [mainJs, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
     let err = '';
     p.stderr!.on('data', (b: Buffer) => { err += b.toString(); });
     const killer = setTimeout(() => p.kill('SIGINT'), upExitWaitMs);
@@ -57,7 +60,7 @@ describe('dirigent up on a port in use', { timeout: 60_000 }, () => {
     mkdirSync(stateDir);
     const keep = join(stateDir, 'keep-me');
     writeFileSync(keep, 'another cluster may own this');
-    const r = await runUp(['--runtime', 'emulated', '--workers', '1', '--state-dir', stateDir, '--fresh', '--api-port', String(api), '--rpc-port', String(rpc),
+    const r = await runDirigent(['up', '--runtime', 'emulated', '--workers', '1', '--state-dir', stateDir, '--fresh', '--api-port', String(api), '--rpc-port', String(rpc),
       '--proxy-port', String(proxy), '--internal-port', String(internal), '--worker-port', String(worker)]);
     assert.equal(r.code, 1, `exit code; stderr: ${r.err}`);
     assert.ok(r.elapsedMs < upExitWaitMs, `up gave up after ${r.elapsedMs} ms`);
@@ -66,5 +69,15 @@ describe('dirigent up on a port in use', { timeout: 60_000 }, () => {
     assert.match(r.err, /--rpc-port/);
     assert.ok(existsSync(keep), '--fresh must not delete a state directory before up knows it can start');
     assert.ok(!existsSync(join(stateDir, 'logs', 'control-plane.log')), 'no component was started');
+  });
+
+  it('a data plane started on its own on a taken port exits 1 with one line naming it', async () => {
+    const [proxy, internal, cp] = await Promise.all([freePort(), freePort(), freePort()]);
+    held.push(await holdPort(proxy));
+    readOrCreateTokenFile(join(workDir, 'cluster.token'));
+    const r = await runDirigent(['data-plane', '--proxy-port', String(proxy), '--internal-port', String(internal), '--control-plane', `127.0.0.1:${cp}`,
+      '--state-dir', join(workDir, 'dp'), '--cluster-token-file', join(workDir, 'cluster.token'), '--log-level', 'error']);
+    assert.equal(r.code, 1, `exit code; stderr: ${r.err}`);
+    assert.match(r.err, new RegExp(`^error: data plane: cannot listen on 127\\.0\\.0\\.1:${proxy}: address already in use$`, 'm'));
   });
 });
