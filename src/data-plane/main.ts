@@ -32,6 +32,7 @@ import { registerLoopDelayMetrics } from '../shared/loop-delay.js';
 import { defaultMetricsPrefix } from '../shared/metric-prefix.js';
 import { collectProcessMetrics } from '../shared/process-metrics.js';
 import { serveMetrics, splitTarget } from '../shared/metrics-select.js';
+import { TimedWorkTimers } from './shell/timed-work.js';
 
 export interface RunningDataPlane {
   proxyPort: number;
@@ -62,7 +63,26 @@ export async function startDataPlane(cfg: DataPlaneConfig, log: Logger): Promise
   let processes: ProxyProcesses | null = null;
   let delegateServer: Server | null = null;
   let hub: ProxyHub | null = null;
-  const runEffects = effectRunner(core, log, () => proxy, () => link, () => processes);
+  const timed = new TimedWorkTimers([
+    {
+      name: 'demand',
+      periodMs: Math.max(demandPollMsMin, cfg.demandReportPeriodMs / demandPollsPerPeriod),
+      run: guarded(log, 'timer', 'demand', () => {
+        const functions = core.takeDemand(clock.nowMs(), cfg.demandReportPeriodMs);
+        if (functions.length > 0) link.send({ case: 'demand', value: { functions, firstDemand: false } });
+      }),
+    },
+    {
+      name: 'expiry',
+      periodMs: expiryPeriodMs,
+      run: guarded(log, 'timer', 'expiry', () => {
+        runEffects(core.expire(clock.nowMs()));
+        // A queue that outlasts a recall's hold-off is recalled again (held slots would keep it waiting).
+        if (processes && core.functionsWithQueue.size > 0) processes.recall([...core.functionsWithQueue]);
+      }),
+    },
+  ], () => core.hasTimedWork);
+  const runEffects = effectRunner(core, log, () => proxy, () => link, () => processes, () => timed.wake());
   const proxy = new InvocationProxy(core, cfg, clock, log, runEffects, tls);
   proxy.starting = true;
   const proxyPort = await listen(proxy.server, cfg.proxyPort, cfg.host);
@@ -99,6 +119,7 @@ export async function startDataPlane(cfg: DataPlaneConfig, log: Logger): Promise
   link.start();
   const asyncInv = await startAsync(cfg, id, proxyPort, core, proxy, runEffects, clock, log, registry).catch(async (err: unknown) => {
     // No async store (e.g. Redis down): fail the start without leaving the listeners open.
+    timed.close();
     link.close();
     await closeServer(proxy.server);
     await closeServer(internal);
@@ -108,6 +129,7 @@ export async function startDataPlane(cfg: DataPlaneConfig, log: Logger): Promise
   });
   const compat = await startAsyncCompat(cfg, withPeerReads(asyncInv.service, asyncInv.peers), coreAuthorizer(core, cfg.auth === 'none' ? 'none' : 'token'), log, tls).catch(async (err: unknown) => {
     await asyncInv.close();
+    timed.close();
     link.close();
     await closeServer(proxy.server);
     await closeServer(internal);
@@ -126,15 +148,6 @@ export async function startDataPlane(cfg: DataPlaneConfig, log: Logger): Promise
     processes.start();
   }
   proxy.starting = false;
-  const demandTimer = setInterval(guarded(log, 'timer', 'demand', () => {
-    const functions = core.takeDemand(clock.nowMs(), cfg.demandReportPeriodMs);
-    if (functions.length > 0) link.send({ case: 'demand', value: { functions, firstDemand: false } });
-  }), Math.max(demandPollMsMin, cfg.demandReportPeriodMs / demandPollsPerPeriod));
-  const expiryTimer = setInterval(guarded(log, 'timer', 'expiry', () => {
-    runEffects(core.expire(clock.nowMs()));
-    // A queue that outlasts a recall's hold-off is recalled again (held slots would keep it waiting).
-    if (processes && core.functionsWithQueue.size > 0) processes.recall([...core.functionsWithQueue]);
-  }), expiryPeriodMs);
   log.info('data_plane.started', { id, proxy: `${cfg.host}:${proxyPort}`, internal: `${cfg.internalHost}:${internalPort}`, controlPlane: cfg.controlPlane, loadBalancing: cfg.loadBalancing, auth: cfg.auth, proxyThreads });
   return {
     proxyPort,
@@ -146,8 +159,7 @@ export async function startDataPlane(cfg: DataPlaneConfig, log: Logger): Promise
       if (delegateServer) await closeServer(delegateServer);
       await compat.close();
       await asyncInv.close();
-      clearInterval(demandTimer);
-      clearInterval(expiryTimer);
+      timed.close();
       link.close();
       await closeServer(proxy.server);
       await closeServer(internal);
@@ -166,7 +178,7 @@ export function checkAuthHost(cfg: Pick<DataPlaneConfig, 'auth' | 'host'>): void
 
 /** Carries out what a core call returned: proxy work, drain acks, the first-demand report. */
 function effectRunner(
-  core: DataPlaneCore, log: Logger, proxy: () => InvocationProxy, link: () => ControlPlaneLink, processes: () => ProxyProcesses | null,
+  core: DataPlaneCore, log: Logger, proxy: () => InvocationProxy, link: () => ControlPlaneLink, processes: () => ProxyProcesses | null, wakeTimers: () => void,
 ): (effects: DpEffect[]) => void {
   let coldReportScheduled = false;
   const reportFirstDemand = guarded(log, 'timer', 'first_demand', () => {
@@ -185,6 +197,7 @@ function effectRunner(
       else if (fx.kind === 'fail') proxy().fail(fx.waiter, fx.status, fx.code, fx.message);
       else if (fx.kind === 'close_pool') proxy().closePool(fx.endpoint);
       else if (fx.kind === 'drained') sandboxIds.push(fx.sandboxId);
+      else if (fx.kind === 'timed_work') wakeTimers();
       else if (!coldReportScheduled) {
         // One first-demand report per event-loop turn, so a burst arriving together goes whole.
         coldReportScheduled = true;

@@ -30,7 +30,9 @@ function core(queueDepthMax = 3, queueWaitMsMax = 100): DataPlaneCore {
   return new DataPlaneCore({ queueDepthMax, queueWaitMsMax, loadBalancing: 'least-loaded' }, seededRng(1), silentLogger);
 }
 
-const kinds = (fx: DpEffect[]): string[] => fx.map((e) => e.kind);
+/** Effect kinds, without `timed_work` (its own test below says when it comes). */
+const kinds = (fx: DpEffect[]): string[] => fx.flatMap((e) => (e.kind === 'timed_work' ? [] : [e.kind]));
+const timedWork = (fx: DpEffect[]): number => fx.filter((e) => e.kind === 'timed_work').length;
 const drained = (fx: DpEffect[]): string[] => fx.flatMap((e) => (e.kind === 'drained' ? [e.sandboxId] : []));
 const fails = (fx: DpEffect[]): [Waiter, number, string][] => fx.flatMap((e) => (e.kind === 'fail' ? [[e.waiter, e.status, e.code] as [Waiter, number, string]] : []));
 
@@ -70,6 +72,38 @@ describe('DataPlaneCore', () => {
     assert.deepEqual(c.firstDemandReport(), []);
     assert.deepEqual(kinds(admit(c, 'f', 102).effects), ['first_demand']);
     assert.deepEqual(c.firstDemandReport().map((d) => d.queued), [3]);
+  });
+
+  it('says when its periodic calls have work again: once per start of demand or of a queue', () => {
+    const c = core(3, 100);
+    c.applyRouting(snapshot(1, [fnSpec('f'), fnSpec('g')], [ep('s1')]), 0);
+    assert.equal(c.hasTimedWork, false, 'a fresh core: nothing to report or expire');
+    const first = admit(c, 'f', 10);
+    assert.equal(first.kind, 'dispatched');
+    assert.equal(timedWork(first.effects), 1, 'demand begins');
+    assert.equal(c.hasTimedWork, true);
+    const queued = admit(c, 'f', 11);
+    assert.equal(queued.kind, 'queued');
+    assert.equal(timedWork(queued.effects), 0, 'already awake');
+    assert.equal(timedWork(admit(c, 'g', 12).effects), 0, 'another function while awake');
+    // Demand ends: one more report at zero for each, then nothing.
+    c.release(first.w, 20);
+    const g = c.expire(10_000);
+    assert.equal(fails(g).length, 1, 'g has no sandbox: its request expires');
+    c.release(queued.w, 30);
+    assert.equal(c.hasTimedWork, true, 'zero reports still owed');
+    c.takeDemand(1_000);
+    assert.equal(c.hasTimedWork, true, 'reported at zero once; dropped at the next report');
+    c.takeDemand(2_000);
+    assert.equal(c.hasTimedWork, false);
+    // Asleep again: the next queued request wakes the timers (here queued, since g has no sandbox).
+    const again = admit(c, 'g', 3_000);
+    assert.equal(again.kind, 'queued');
+    assert.equal(timedWork(again.effects), 1);
+    assert.equal(c.expire(3_000 + 100).length, 1);
+    c.takeDemand(4_000);
+    c.takeDemand(5_000);
+    assert.equal(c.hasTimedWork, false);
   });
 
   it('never puts more than `concurrency` requests on a sandbox; a release hands the slot to the queue head', () => {

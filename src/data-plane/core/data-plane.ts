@@ -144,6 +144,7 @@ export class DataPlaneCore {
     this.changeLevel(fn, 1, nowMs, effects);
     w.state = 'queued';
     w.queueNode = fn.queue.push(w);
+    this.noteTimedWork(effects);
     w.expiryNode = this.expiry.push(w);
     fn.queued += 1;
     this.queuedCount += 1;
@@ -209,6 +210,7 @@ export class DataPlaneCore {
     // queued for this function arrived after it (dispatch is FIFO), but not every other function's.
     w.state = 'queued';
     w.queueNode = fn.queue.unshift(w);
+    this.noteTimedWork(effects);
     w.expiryNode = this.expiry.insertBeforeFirst(w, (o) => o.arrivalMs > w.arrivalMs);
     fn.queued += 1;
     this.queuedCount += 1;
@@ -285,6 +287,15 @@ export class DataPlaneCore {
       if (fn.level === 0 && avg === 0) this.reporting.delete(fn);
     }
     return out;
+  }
+
+  /**
+   * Whether `takeDemand` or `expire` has anything to do: a request waits, or a function has
+   * demand to report (once more at zero). False: the shell may stop calling them until a
+   * `timed_work` effect.
+   */
+  get hasTimedWork(): boolean {
+    return this.reporting.size > 0 || this.expiry.length > 0;
   }
 
   /** Functions with queued requests now (only with `trackQueued`). */
@@ -384,6 +395,7 @@ export class DataPlaneCore {
     assert(fn.level >= 0, `demand level of ${fn.name}/${fn.uid} below zero`);
     if (fn.deleted) return; // nobody reports a deleted function; its requests still settle here
     if (!this.reporting.has(fn)) {
+      this.noteTimedWork(effects);
       this.reporting.add(fn);
       fn.integral = 0;
       fn.levelSinceMs = nowMs;
@@ -393,6 +405,11 @@ export class DataPlaneCore {
       fn.levelSinceMs = nowMs;
     }
     if (delta > 0 && fn.endpoints.length === 0) this.markUrgent(fn, effects);
+  }
+
+  /** Called before a waiter joins `expiry` or a function joins `reporting`: the first wakes the shell's timers. */
+  private noteTimedWork(effects: DpEffect[]): void {
+    if (!this.hasTimedWork) effects.push({ kind: 'timed_work' });
   }
 
   /** The function goes in the next urgent report (`firstDemandReport`), sent at once. */

@@ -82,7 +82,12 @@ export type DpEffect =
   /** No request will use this endpoint again: its upstream connections may go. */
   | { kind: 'close_pool'; endpoint: DpEndpoint }
   /** A function got demand without a sandbox: send `firstDemandReport()` soon. */
-  | { kind: 'first_demand' };
+  | { kind: 'first_demand' }
+  /**
+   * The core had nothing for its periodic calls (`takeDemand`, `expire`) and now has: a request
+   * queued or demand to report. The shell runs its timers again until `hasTimedWork` is false.
+   */
+  | { kind: 'timed_work' };
 
 /** Why a dispatched request is tried again: connection refused, or closed before any answer. */
 export type RetryCause = 'refused' | 'reset';
