@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { silentLogger } from '../../shared/logger.js';
 import { seededRng } from '../../shared/rng.js';
-import { AsyncDispatcher, asyncUnrecordedMax, type ExecOutcome } from './dispatcher.js';
+import { AsyncDispatcher, asyncClaimIdlePeriodMsMax, asyncClaimPeriodMs, asyncUnrecordedMax, claimPeriodMs, type ExecOutcome } from './dispatcher.js';
 import { retryPolicyDefaults } from './retry-policy.js';
 import type { AsyncStore } from './store.js';
 import type { AsyncInvocation } from './types.js';
@@ -221,5 +221,21 @@ describe('AsyncDispatcher', () => {
     } finally {
       await d.close();
     }
+  });
+});
+
+describe('claimPeriodMs', () => {
+  it('polls every asyncClaimPeriodMs while claims find work, doubling per empty claim up to the idle maximum', () => {
+    assert.equal(claimPeriodMs(0), asyncClaimPeriodMs);
+    assert.equal(claimPeriodMs(1), 2 * asyncClaimPeriodMs);
+    assert.equal(claimPeriodMs(2), 4 * asyncClaimPeriodMs);
+    for (let idle = 0; idle < 100; idle += 1) {
+      const p = claimPeriodMs(idle);
+      assert.ok(p >= asyncClaimPeriodMs && p <= asyncClaimIdlePeriodMsMax, `period ${p} after ${idle} empty claims`);
+      assert.ok(p <= claimPeriodMs(idle + 1), 'never shorter after one more empty claim');
+    }
+    assert.equal(claimPeriodMs(100), asyncClaimIdlePeriodMsMax);
+    // A lease that lapsed (its consumer died) is claimed well inside one lease of the default.
+    assert.ok(asyncClaimIdlePeriodMsMax <= 2_000);
   });
 });
