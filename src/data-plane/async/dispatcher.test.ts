@@ -4,10 +4,11 @@
  * consumer take it over, and the claim's answer can arrive after the execution ended); but it
  * does start a retry that such a claim took after the retry was stored.
  * Method: AsyncDispatcher over a fake store whose claims the test answers by hand; poke() is
- * called directly (no timers); virtual time.
+ * called directly (no timers); virtual time. Its timed claims (after start()) back off while it
+ * is idle: node:test's mock timers, claims counted at each period's last millisecond and at it.
  */
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { describe, it, mock } from 'node:test';
 import { silentLogger } from '../../shared/logger.js';
 import { seededRng } from '../../shared/rng.js';
 import { AsyncDispatcher, asyncClaimIdlePeriodMsMax, asyncClaimPeriodMs, asyncUnrecordedMax, claimPeriodMs, type ExecOutcome } from './dispatcher.js';
@@ -220,6 +221,48 @@ describe('AsyncDispatcher', () => {
       assert.deepEqual([...renewed].sort(), ['a', 'b', 'c']);
     } finally {
       await d.close();
+    }
+  });
+});
+
+describe('AsyncDispatcher timed claims', () => {
+  it('back off while claims find nothing and nothing is held, and come back to every 200 ms when one finds work', async () => {
+    mock.timers.enable({ apis: ['setTimeout', 'setInterval'] });
+    try {
+      const { d, claims, runs, started } = setup();
+      d.start();
+      /** Exactly one timed claim, `ms` after the last claim ended. */
+      const claimAfter = async (ms: number): Promise<void> => {
+        const before = claims.length;
+        mock.timers.tick(ms - 1);
+        await settle();
+        assert.equal(claims.length, before, `no claim before ${ms} ms`);
+        mock.timers.tick(1);
+        await settle();
+        assert.equal(claims.length, before + 1, `a claim at ${ms} ms`);
+      };
+      const answer = async (found: AsyncInvocation[]): Promise<void> => {
+        claims.at(-1)!.resolve(found);
+        await settle();
+      };
+      for (const ms of [200, 400, 800, 1_600, asyncClaimIdlePeriodMsMax]) {
+        await claimAfter(ms);
+        await answer([]);
+      }
+      // A submit pokes at once, whatever the wait; its claim finds work.
+      d.poke();
+      await settle();
+      await answer([inv('a')]);
+      assert.deepEqual(started, ['a']);
+      await claimAfter(200);
+      await answer([]); // nothing new, but 'a' is held: no back-off
+      await claimAfter(200);
+      await answer([]);
+      runs[0]!.resolve(ok);
+      await settle();
+      await d.close();
+    } finally {
+      mock.timers.reset();
     }
   });
 });
