@@ -65,7 +65,6 @@ export async function startDataPlane(cfg: DataPlaneConfig, log: Logger): Promise
   let hub: ProxyHub | null = null;
   const timed = new TimedWorkTimers([
     {
-      name: 'demand',
       periodMs: Math.max(demandPollMsMin, cfg.demandReportPeriodMs / demandPollsPerPeriod),
       run: guarded(log, 'timer', 'demand', () => {
         const functions = core.takeDemand(clock.nowMs(), cfg.demandReportPeriodMs);
@@ -73,7 +72,6 @@ export async function startDataPlane(cfg: DataPlaneConfig, log: Logger): Promise
       }),
     },
     {
-      name: 'expiry',
       periodMs: expiryPeriodMs,
       run: guarded(log, 'timer', 'expiry', () => {
         runEffects(core.expire(clock.nowMs()));

@@ -14,8 +14,8 @@ describe('TimedWorkTimers', () => {
       let work = 0;
       const runs: string[] = [];
       const t = new TimedWorkTimers([
-        { name: 'demand', periodMs: 100, run: () => runs.push('demand') },
-        { name: 'expiry', periodMs: 50, run: () => { runs.push('expiry'); work = Math.max(0, work - 1); } },
+        { periodMs: 100, run: () => runs.push('demand') },
+        { periodMs: 50, run: () => { runs.push('expiry'); work = Math.max(0, work - 1); } },
       ], () => work > 0);
       mock.timers.tick(1_000);
       assert.deepEqual(runs, [], 'asleep until woken');

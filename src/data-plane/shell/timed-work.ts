@@ -7,7 +7,6 @@
  */
 
 export interface TimedJob {
-  name: string;
   periodMs: number;
   run: () => void;
 }
