@@ -3,7 +3,7 @@
  * Text output: the per-invocation CSV of a trace replay and the human summaries. Pure.
  */
 import { formatLoopDelay, type EventLoopDelayMs } from './loop-delay.js';
-import type { BenchSummary, CpuSeconds } from './stats.js';
+import type { BenchSummary, CpuSeconds, LatencySummaryMs } from './stats.js';
 import type { InvocationRow, TraceSummary } from './trace-metrics.js';
 
 export const traceCsvHeader = [
@@ -50,8 +50,16 @@ export function formatBench(s: BenchSummary): string {
     s.bench === 'register' ? registerHeadline(s) : requestHeadline(s),
     `latency ms: p50 ${s.latencyMs.p50}  p90 ${s.latencyMs.p90}  p99 ${s.latencyMs.p99}  ` +
       `max ${s.latencyMs.max}`,
-    formatErrors(s.errors),
   ];
+  const parts: [string, LatencySummaryMs | undefined][] = [
+    ['waiting for a connection here', s.clientWaitMs as LatencySummaryMs | undefined],
+    ['in the DP\'s queue', s.dpQueueMs as LatencySummaryMs | undefined],
+    ['the rest', s.beyondQueuesMs as LatencySummaryMs | undefined],
+  ];
+  for (const [what, ms] of parts) {
+    if (ms !== undefined) lines.push(`  of it ${what}: p50 ${ms.p50}  p99 ${ms.p99}  max ${ms.max}`);
+  }
+  lines.push(formatErrors(s.errors));
   if (typeof s.coldStartRatio === 'number') {
     lines.push(`cold-start header true: ${(100 * s.coldStartRatio).toFixed(1)}% of responses`);
   }

@@ -1,8 +1,10 @@
 /**
  * @module loadgen/core/recorder
  * The outcome sink of the request benches: counts every finished request, and for the ones in
- * the measured window records latency (µs HDR histogram), errors by status or code, and the
- * cold-start header. O(1) per outcome and no allocation after construction. No I/O: times
+ * the measured window records latency (µs HDR histogram), errors by status or code, the
+ * cold-start header, and each success's latency split three ways: waiting in this client for a
+ * free connection, waiting in the DP's queue for a sandbox (its x-dirigent-queue-ms header), and
+ * the rest (the network both ways, the proxying, the sandbox's answer). O(1) per outcome and no allocation after construction. No I/O: times
  * come in the outcomes.
  */
 import { isOkStatus, newHistogram, recordMs, tally, type Histogram } from './stats.js';
@@ -19,6 +21,8 @@ export interface Outcome {
   readonly coldStart: number;
   /** x-dirigent-queue-ms, NaN when absent. */
   readonly queueMs: number;
+  /** When the request went out on a connection (after waiting for a free one), NaN if never. */
+  readonly writtenMs: number;
   /** The body as text when it was captured, else ''. */
   bodyText(): string;
 }
@@ -29,6 +33,12 @@ export interface OutcomeSink {
 
 export class RunRecorder implements OutcomeSink {
   readonly latency: Histogram = newHistogram();
+  /** Successes: from the send call to the write on a connection (undici's queue). */
+  readonly clientWait: Histogram = newHistogram();
+  /** Successes with a queue header: the time the DP held each waiting for a sandbox. */
+  readonly dpQueue: Histogram = newHistogram();
+  /** The same successes: latency minus both waits. */
+  readonly beyondQueues: Histogram = newHistogram();
   readonly errors = new Map<string, number>();
   /** All outcomes, measured or not. */
   completed = 0;
@@ -80,6 +90,12 @@ export class RunRecorder implements OutcomeSink {
     if (o.coldStart >= 0) {
       this.coldStartHeader++;
       if (o.coldStart === 1) this.coldStartTrue++;
+    }
+    const clientWaitMs = o.writtenMs >= o.startMs ? o.writtenMs - o.startMs : 0;
+    recordMs(this.clientWait, clientWaitMs);
+    if (o.queueMs >= 0) {
+      recordMs(this.dpQueue, o.queueMs);
+      recordMs(this.beyondQueues, o.endMs - o.startMs - clientWaitMs - o.queueMs);
     }
   }
 }

@@ -11,9 +11,9 @@ import { defaultSaturationRule } from './saturation.js';
 import { newHistogram, type BenchSummary } from './stats.js';
 import { benchErrorRateMax, cdfOf, errorRateVerdict, openLoopSummary, summaryReasons, sweepSummary } from './summaries.js';
 
-function outcome(tag: number, startMs: number, endMs: number, status = 200): Outcome {
+function outcome(tag: number, startMs: number, endMs: number, status = 200, more: Partial<Outcome> = {}): Outcome {
   return { tag, status, error: status === 0 ? 'ECONNREFUSED' : '', startMs, endMs, coldStart: 1,
-    queueMs: 1, bodyText: () => '' };
+    queueMs: 1, writtenMs: startMs, bodyText: () => '', ...more };
 }
 
 const cpu = { controlPlane: 0.5, dataPlane: null, workers: 0.25, loadgen: 0.1 };
@@ -39,6 +39,40 @@ test('open-loop summary from 100 cold starts at 100 rps, one 503 and one refused
   assert.deepEqual(summaryReasons(s, defaultSaturationRule), ['error rate 1.96% > 1%']);
   assert.ok(cdfOf(s).length > 0);
   assert.equal(JSON.parse(JSON.stringify(s)).latencyMs.p50, 1.5);
+});
+
+/** HDR histograms keep 3 significant digits: percentiles read within 0.1 %. */
+function assertNearMs(actual: unknown, expected: { p50: number; p90: number; p99: number; max: number }): void {
+  const a = actual as Record<string, number>;
+  for (const [k, v] of Object.entries(expected)) assert.ok(Math.abs(a[k] - v) <= v * 0.001, `${k}: ${a[k]} against ${v}`);
+}
+
+test('latency split: waiting for a connection here, in the DP\'s queue, and the rest', () => {
+  const rec = new RunRecorder();
+  // 100 ms in all: written on a connection after 30 ms, 50 ms in the DP's queue, 20 ms the rest.
+  for (let i = 0; i < 10; i++) rec.onOutcome(outcome(i, 1000 * i, 1000 * i + 100, 200, { writtenMs: 1000 * i + 30, queueMs: 50 }));
+  // No queue header (a cluster without one): counted in the connection wait only.
+  rec.onOutcome(outcome(10, 20_000, 20_010, 200, { writtenMs: 20_004, queueMs: Number.NaN }));
+  // Failures and never-written requests are not split.
+  rec.onOutcome(outcome(11, 30_000, 30_500, 503, { writtenMs: 30_400, queueMs: 0 }));
+  rec.onOutcome(outcome(12, 31_000, 31_500, 0, { writtenMs: Number.NaN, queueMs: Number.NaN }));
+  const s = openLoopSummary('cold', 1, rec,
+    { startMs: 0, endMs: 31_500, lateness: newHistogram(), undrained: 0, inflightMax: 1 }, cpu);
+  assertNearMs(s.clientWaitMs, { p50: 30, p90: 30, p99: 30, max: 30 });
+  assert.equal(rec.clientWait.totalCount, 11);
+  assertNearMs(s.dpQueueMs, { p50: 50, p90: 50, p99: 50, max: 50 });
+  assertNearMs(s.beyondQueuesMs, { p50: 20, p90: 20, p99: 20, max: 20 });
+  assert.equal(rec.dpQueue.totalCount, 10);
+});
+
+test('latency split: no queue header anywhere, no DP fields', () => {
+  const rec = new RunRecorder();
+  rec.onOutcome(outcome(0, 0, 10, 200, { writtenMs: 2, queueMs: Number.NaN }));
+  const s = openLoopSummary('warm', 1, rec,
+    { startMs: 0, endMs: 10, lateness: newHistogram(), undrained: 0, inflightMax: 1 }, cpu);
+  assertNearMs(s.clientWaitMs, { p50: 2, p90: 2, p99: 2, max: 2 });
+  assert.equal(s.dpQueueMs, undefined);
+  assert.equal(s.beyondQueuesMs, undefined);
 });
 
 test('open loop: successes bunched early do not pass for the offered rate', () => {

@@ -72,6 +72,11 @@ function requestSummary(
     summary.coldStarts = rec.coldStartTrue;
     summary.coldStartRatio = round(rec.coldStartTrue / rec.ok, 4);
   }
+  if (rec.ok > 0) summary.clientWaitMs = summarizeMs(rec.clientWait);
+  if (rec.dpQueue.totalCount > 0) {
+    summary.dpQueueMs = summarizeMs(rec.dpQueue);
+    summary.beyondQueuesMs = summarizeMs(rec.beyondQueues);
+  }
   return attachCdf(summary, rec.latency);
 }
 

@@ -122,6 +122,7 @@ class InvocationHandler implements Outcome {
   endMs = 0;
   coldStart = -1;
   queueMs = Number.NaN;
+  writtenMs = Number.NaN;
   private chunks: Buffer[] | null;
   private bytes = 0;
   private finished = false;
@@ -135,7 +136,10 @@ class InvocationHandler implements Outcome {
     this.chunks = captureBody ? [] : null;
   }
 
-  onConnect(): void {}
+  /** undici calls this as it writes the request on a connection (after any wait for one). */
+  onConnect(): void {
+    this.writtenMs = performance.now();
+  }
 
   onHeaders(statusCode: number, rawHeaders: Buffer[]): boolean {
     // 1xx informational responses come first and are not the answer.
