@@ -83,8 +83,8 @@ function action<T extends unknown[]>(io: CommandIo, fn: (...args: T) => Promise<
 }
 
 type ColdValues = CommonValues & {
-  rate?: number; rates?: number[]; duration: number; registerConcurrency: number;
-  connections: number; timeoutMs: number; functionDurationMs: number; functionCommand?: string; functionImage?: string;
+  rate?: number; rates?: number[]; duration: number; warmup: number; registerConcurrency: number;
+  connections?: number; timeoutMs: number; functionDurationMs: number; functionCommand?: string; functionImage?: string;
   cpuMillis: number; memoryMib: number; keep: boolean; cooldown: number;
 };
 
@@ -94,9 +94,13 @@ function addCold(bench: Command, io: CommandIo): void {
     .addOption(opt.rate('offered cold starts per second (default 100)'))
     .addOption(opt.rates('sweep, e.g. 100,500,1000; stops past saturation'))
     .addOption(opt.duration('seconds of sending per rate', 10))
+    .option('--warmup <s>', 'seconds of cold starts at each rate first, reported apart',
+      numberIn('--warmup', 0, lim.durationSMax), coldDefaults.warmupS)
     .addOption(opt.registerConcurrency(coldDefaults.registerConcurrency))
-    .addOption(opt.connections('keep-alive connections to the data plane',
-      senderDefaults.connections))
+    .option('--connections <n>', 'keep-alive connections to the data plane at most (default: ' +
+      `enough for ${coldDefaults.connectionHoldS} s per request at the highest rate, at least ` +
+      `${senderDefaults.connections}; opened as needed)`,
+      numberIn('--connections', 1, lim.connectionsMax, true))
     .addOption(opt.timeoutMs(cliDefaults.requestTimeoutMs))
     .addOption(opt.functionDurationMs())
     .addOption(opt.functionCommand())
@@ -111,8 +115,8 @@ function addCold(bench: Command, io: CommandIo): void {
   cmd.action(action(io, async (v: ColdValues) => {
     const { summary, runs } = await runColdBench({
       apiUrl: v.api, proxyUrl: v.proxy, stateDir: v.stateDir, durationS: v.duration,
-      registerConcurrency: v.registerConcurrency, connections: v.connections,
-      timeoutMs: v.timeoutMs, functionDurationMs: v.functionDurationMs,
+      registerConcurrency: v.registerConcurrency, connections: v.connections ?? null,
+      warmupS: v.warmup, timeoutMs: v.timeoutMs, functionDurationMs: v.functionDurationMs,
       runtime: functionRuntime(v.functionCommand, process.cwd(), v.functionImage), keep: v.keep,
       resources: { cpuMillis: v.cpuMillis, memoryMiB: v.memoryMib },
       cooldownS: v.cooldown, entropy: entropy(), io,

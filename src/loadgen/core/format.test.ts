@@ -1,11 +1,11 @@
 /**
  * Goal: the per-invocation CSV has the documented columns in order and empty cells for
- * unknown values.
- * Method: format two hand rows.
+ * unknown values; a bench's text names each part of the latency split and the warm-up.
+ * Method: format two hand rows and one hand summary.
  */
 import assert from 'node:assert/strict';
 import test from 'node:test';
-import { traceCsvHeader, traceCsvLine } from './format.js';
+import { traceCsvHeader, traceCsvLine, formatBench } from './format.js';
 import type { InvocationRow } from './trace-metrics.js';
 
 test('CSV header and rows', () => {
@@ -21,4 +21,18 @@ test('CSV header and rows', () => {
     error: 'UND_ERR_SOCKET, "x"' };
   assert.equal(traceCsvLine(failed),
     'trace-func-3-abc,min2.inv5,2,1700000000123456,45124,10000,,,,0,"UND_ERR_SOCKET, ""x"""');
+});
+
+test('formatBench: the latency split and the warm-up, each on its own line', () => {
+  const ms = (p50: number, p99: number) => ({ p50, p90: p99, p99, max: p99 });
+  const text = formatBench({
+    bench: 'cold', offeredRps: 100, achievedRps: 100, latencyMs: ms(60, 90), errors: {}, count: 100, ok: 100,
+    durationS: 1, cpuSeconds: { controlPlane: null, dataPlane: null, workers: null, loadgen: 0.1 },
+    clientWaitMs: ms(0.1, 2), dpQueueMs: ms(45, 70), beyondQueuesMs: ms(10, 20),
+    warmup: { seconds: 2, count: 200, ok: 199, latencyMs: ms(150, 400), dpQueueMs: ms(140, 380) },
+  });
+  assert.match(text, /\n {2}of it waiting for a connection here: p50 0\.1 {2}p99 2 {2}max 2\n/);
+  assert.match(text, /\n {2}of it in the DP's queue: p50 45 {2}p99 70 {2}max 70\n/);
+  assert.match(text, /\n {2}of it the rest: p50 10 {2}p99 20 {2}max 20\n/);
+  assert.match(text, /\nwarm-up \(2 s first, not counted\): 199 of 200 ok, latency ms p50 150 {2}p99 400\n/);
 });

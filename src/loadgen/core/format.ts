@@ -60,6 +60,11 @@ export function formatBench(s: BenchSummary): string {
     if (ms !== undefined) lines.push(`  of it ${what}: p50 ${ms.p50}  p99 ${ms.p99}  max ${ms.max}`);
   }
   lines.push(formatErrors(s.errors));
+  const warmup = s.warmup as { seconds: number; count: number; ok: number; latencyMs: LatencySummaryMs } | undefined;
+  if (warmup !== undefined) {
+    lines.push(`warm-up (${warmup.seconds} s first, not counted): ${warmup.ok} of ${warmup.count} ok, ` +
+      `latency ms p50 ${warmup.latencyMs.p50}  p99 ${warmup.latencyMs.p99}`);
+  }
   if (typeof s.coldStartRatio === 'number') {
     lines.push(`cold-start header true: ${(100 * s.coldStartRatio).toFixed(1)}% of responses`);
   }

@@ -9,12 +9,20 @@ import test from 'node:test';
 import fc from 'fast-check';
 import { seededRng } from '../../shared/rng.js';
 import {
+  coldPoolConnections,
   coldStartPlan,
   dueEnd,
   exponentialScheduleMs,
   fixedRateScheduleMs,
   sendCount,
 } from './schedule.js';
+
+test('coldPoolConnections: room for each request to hold a connection for holdS at the highest rate', () => {
+  assert.equal(coldPoolConnections(100, 0.5, 256), 256);
+  assert.equal(coldPoolConnections(512, 0.5, 256), 256);
+  assert.equal(coldPoolConnections(3_000, 0.5, 256), 1_500);
+  assert.equal(coldPoolConnections(4_001, 0.5, 256), 2_001);
+});
 
 test('sendCount is ceil(R·S), immune to float noise', () => {
   assert.equal(sendCount(0.1, 30), 3); // 0.1 * 30 = 3.0000000000000004

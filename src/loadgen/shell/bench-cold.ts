@@ -1,10 +1,11 @@
 /**
  * @module loadgen/shell/bench-cold
  * `bench cold`: the cold-start sweep of InVitro's RPS mode with a 100 % cold ratio. Before a
- * rate runs, ceil(R·S) fresh functions (scale 0..1, coldStartSweep preset) are registered;
- * then send i goes to function i at i/R s, so every request needs a new sandbox. Afterwards
- * the functions are deleted (unless --keep). A sweep runs rates in ascending order and stops
- * at the first saturated one.
+ * rate runs, ceil(R·(W+S)) fresh functions (scale 0..1, coldStartSweep preset) are
+ * registered; then send i goes to function i at i/R s, so every request needs a new sandbox.
+ * The first W seconds (--warmup) warm the cluster up and are reported apart; the measured S
+ * seconds follow without a pause. Afterwards the functions are deleted (unless --keep). A
+ * sweep runs rates in ascending order and stops at the first saturated one.
  */
 import type { Dispatcher } from 'undici';
 import { capacityBinding } from '../../api/capacity.js';
@@ -18,15 +19,15 @@ import {
 } from '../core/functions.js';
 import { RunRecorder } from '../core/recorder.js';
 import { sweepOrder, type SaturationRule } from '../core/saturation.js';
-import { coldStartPlan } from '../core/schedule.js';
+import { coldPoolConnections, coldStartPlan, sendCount } from '../core/schedule.js';
 import {
   openLoopSummary,
   summaryReasons,
   sweepSummary,
   type BenchRuns,
 } from '../core/summaries.js';
-import { round, type BenchSummary } from '../core/stats.js';
-import { createSenderPool, prewarmPool } from './http-sender.js';
+import { round, summarizeMs, type BenchSummary } from '../core/stats.js';
+import { createSenderPool, prewarmPool, senderDefaults } from './http-sender.js';
 import { deleteQuietly, registerOrThrow } from './lifecycle.js';
 import { benchToken, createManagementClient, type ManagementClient } from './management.js';
 import { loopDelayFields } from './loop-delay.js';
@@ -38,6 +39,14 @@ export const coldDefaults = Object.freeze({
   /** Pause between sweep steps so the previous rate's sandboxes are gone. */
   cooldownS: 2,
   drainSlackMs: 5_000,
+  /**
+   * Cold starts at the run's rate before the measured window. The first cold starts after a
+   * cluster starts run unoptimized code: at 3,000/s on a fresh `up` the DP queue's p50 was
+   * 170-260 ms for the first 1.5-3.5 s, and 45-60 ms after.
+   */
+  warmupS: 2,
+  /** Seconds each request may hold a connection at the highest rate before the client binds. */
+  connectionHoldS: 0.5,
 });
 
 export interface ColdBenchOptions {
@@ -46,7 +55,9 @@ export interface ColdBenchOptions {
   stateDir: string;
   durationS: number;
   registerConcurrency: number;
-  connections: number;
+  /** null: sized for the highest rate (see `coldPoolConnections`). */
+  connections: number | null;
+  warmupS: number;
   timeoutMs: number;
   /** x-emulated-duration-ms sent with every request (0 = answer at once). */
   functionDurationMs: number;
@@ -66,15 +77,17 @@ export async function runColdBench(
   rule: SaturationRule,
 ): Promise<BenchRuns> {
   const mgmt = createManagementClient(o.apiUrl, o.registerConcurrency, benchToken(o.stateDir));
-  const pool = createSenderPool({ origin: o.proxyUrl, connections: o.connections,
-    timeoutMs: o.timeoutMs });
+  const connections = o.connections
+    ?? coldPoolConnections(Math.max(...rates), coldDefaults.connectionHoldS, senderDefaults.connections);
+  const pool = createSenderPool({ origin: o.proxyUrl, connections, timeoutMs: o.timeoutMs });
   const runs: BenchSummary[] = [];
   try {
-    await prewarmPool(pool, o.connections);
+    // Opens the connections a warm run uses; the rest open only if requests wait for them.
+    await prewarmPool(pool, Math.min(connections, senderDefaults.connections));
     const ordered = sweepOrder(rates);
     for (const [step, rate] of ordered.entries()) {
       if (step > 0) await new Promise((r) => setTimeout(r, o.cooldownS * 1000));
-      const run = await coldRate(o, rate, step, mgmt, pool);
+      const run = await coldRate(o, rate, step, mgmt, pool, connections);
       runs.push(run);
       const reasons = summaryReasons(run, rule);
       if (ordered.length > 1 && reasons.length > 0) {
@@ -90,8 +103,9 @@ export async function runColdBench(
 }
 
 async function coldRate(o: ColdBenchOptions, rateRps: number, step: number,
-  mgmt: ManagementClient, pool: Dispatcher): Promise<BenchSummary> {
-  const plan = coldStartPlan(rateRps, o.durationS);
+  mgmt: ManagementClient, pool: Dispatcher, connections: number): Promise<BenchSummary> {
+  const plan = coldStartPlan(rateRps, o.warmupS + o.durationS);
+  const warmupSends = Math.min(plan.functionCount, sendCount(rateRps, o.warmupS));
   const prefix = runPrefix('cold', o.entropy + step);
   const names = Array.from({ length: plan.functionCount }, (_, i) => benchFunctionName(prefix, i));
   const registered = await registerOrThrow(o, mgmt,
@@ -103,16 +117,25 @@ async function coldRate(o: ColdBenchOptions, rateRps: number, step: number,
       method: 'GET',
       headers: ['host', name, Header.emulatedDurationMs, duration],
     }));
-    const recorder = new RunRecorder();
+    const warm = new RunRecorder();
+    const recorder = new RunRecorder((x) => x.tag >= warmupSends, (x) => {
+      if (x.tag < warmupSends) warm.onOutcome(x);
+    });
     const run = await runOpenMeasurement({
-      pool, scheduleMs: plan.scheduleMs, recorder,
+      pool, scheduleMs: plan.scheduleMs, recorder, measuredFrom: warmupSends,
       optionsFor: (i) => options[plan.functionOfSend[i]],
       drainTimeoutMs: o.timeoutMs + coldDefaults.drainSlackMs, captureBody: false,
       stateDir: o.stateDir, io: o.io, label: `cold ${rateRps} rps`,
     });
     const summary = openLoopSummary('cold', rateRps, recorder, run, run.cpu.cpu);
+    if (warmupSends > 0) {
+      summary.warmup = {
+        seconds: o.warmupS, count: warm.counted, ok: warm.ok,
+        latencyMs: summarizeMs(warm.latency), dpQueueMs: summarizeMs(warm.dpQueue),
+      };
+    }
     summary.functions = plan.functionCount;
-    summary.connections = o.connections;
+    summary.connections = connections;
     summary.registrationsPerSecond = round((registered.ok * 1000) / registered.elapsedMs, 1);
     if (run.cpu.note !== '') summary.cpuNote = run.cpu.note;
     Object.assign(summary, loopDelayFields(run.cpu.loopDelay));

@@ -29,7 +29,7 @@ async function withCluster(fn: (c: FakeCluster, common: string[]) => Promise<voi
 test('bench cold: one request per fresh function, all cold, all deleted', limit, async () => {
   await withCluster(async (c, common) => {
     const plot = join(tmpdir(), `cold-${process.pid}.svg`);
-    const run = await runCli(['bench', 'cold', '--rate', '50', '--duration', '1', ...common,
+    const run = await runCli(['bench', 'cold', '--rate', '50', '--duration', '1', '--warmup', '0', ...common,
       '--connections', '16', '--plot', plot]);
     assert.equal(run.exitCode, 0, run.err.join('\n'));
     const s = JSON.parse(run.out[0]) as Record<string, any>;
@@ -37,6 +37,9 @@ test('bench cold: one request per fresh function, all cold, all deleted', limit,
     assert.equal(s.count, 50);
     assert.equal(s.ok, 50);
     assert.equal(s.coldStartRatio, 1);
+    assert.equal(s.warmup, undefined);
+    // The fake answers each cold start with x-dirigent-queue-ms: its creation time.
+    assert.ok(s.dpQueueMs.p50 > 0 && typeof s.clientWaitMs.p50 === 'number' && typeof s.beyondQueuesMs.p50 === 'number', JSON.stringify(s));
     assert.ok(Math.abs(s.achievedRps - 50) / 50 < 0.1, `achieved ${s.achievedRps}`);
     assert.equal(typeof s.cpuSeconds.controlPlane, 'number');
     // The fake's cluster.json names no /metrics: unknown is null, never 0, and the bench still passes.
@@ -52,23 +55,44 @@ test('bench cold: one request per fresh function, all cold, all deleted', limit,
 test('bench cold: a cluster whose capacity binds is named in a warning and in the JSON', limit, async () => {
   const full = { schedulable: true, capacity: { cpuMillis: 2_000, memoryMiB: 4_096 }, allocated: { cpuMillis: 2_000, memoryMiB: 512 } };
   await withCluster(async (_c, common) => {
-    const run = await runCli(['bench', 'cold', '--rate', '20', '--duration', '0.5', ...common]);
+    const run = await runCli(['bench', 'cold', '--rate', '20', '--duration', '0.5', '--warmup', '0', ...common]);
     assert.equal(run.exitCode, 0, run.err.join('\n'));
     const s = JSON.parse(run.out[0]) as Record<string, any>;
     assert.match(s.capacityNote, /^CPU 100% allocated \(2,000 of 2,000 millis\) on 1 schedulable worker/);
     assert.match(run.err.join('\n'), /bench cold: warning: 20\/s: the cluster's capacity binds: CPU 100%/);
   }, { workers: [full] });
   await withCluster(async (_c, common) => {
-    const run = await runCli(['bench', 'cold', '--rate', '20', '--duration', '0.5', ...common]);
+    const run = await runCli(['bench', 'cold', '--rate', '20', '--duration', '0.5', '--warmup', '0', ...common]);
     assert.equal(JSON.parse(run.out[0]).capacityNote, undefined);
     assert.doesNotMatch(run.err.join('\n'), /capacity binds/);
+  });
+});
+
+test('bench cold --warmup: the first seconds warm the cluster up, reported apart and not counted', limit, async () => {
+  await withCluster(async (c, common) => {
+    const run = await runCli(['bench', 'cold', '--rate', '40', '--duration', '0.5', '--warmup', '0.5', ...common]);
+    assert.equal(run.exitCode, 0, run.err.join('\n'));
+    const s = JSON.parse(run.out[0]) as Record<string, any>;
+    // One fresh function per send, the warm-up's included: all cold, all deleted.
+    assert.equal(s.functions, 40);
+    assert.deepEqual(c.counters, { registered: 40, deleted: 40, invocations: 40 });
+    assert.equal(s.count, 20);
+    assert.equal(s.ok, 20);
+    assert.equal(s.warmup.seconds, 0.5);
+    assert.equal(s.warmup.count, 20);
+    assert.equal(s.warmup.ok, 20);
+    assert.ok(s.warmup.latencyMs.p50 > 0 && s.warmup.dpQueueMs.p50 > 0, JSON.stringify(s.warmup));
+    // The measured window is the last 0.5 s only.
+    assert.ok(s.durationS < 0.9, `window ${s.durationS} s`);
+    // No --connections: sized for the rate, never below the warm pool's 256.
+    assert.equal(s.connections, 256);
   });
 });
 
 test('bench cold --rates: a sweep reports every rate and stops at saturation', limit, async () => {
   await withCluster(async (c, common) => {
     const run = await runCli(['bench', 'cold', '--rates', '40,20', '--duration', '0.5',
-      '--cooldown', '0', ...common]);
+      '--warmup', '0', '--cooldown', '0', ...common]);
     assert.equal(run.exitCode, 0, run.err.join('\n'));
     const s = JSON.parse(run.out[0]) as Record<string, any>;
     assert.deepEqual(s.runs.map((r: { offeredRps: number }) => r.offeredRps), [20, 40]);
@@ -119,12 +143,13 @@ test('bench register: N registrations, then N deletions', limit, async () => {
 });
 
 test('a cluster that is not there: one error line, exit code 1', limit, async () => {
+  // 5/s over the 2 s default warm-up and the 1 s measured: 15 functions.
   const run = await runCli(['bench', 'cold', '--rate', '5', '--duration', '1', '--api',
     'http://127.0.0.1:1', '--proxy', 'http://127.0.0.1:1', '--json']);
   assert.equal(run.exitCode, 1);
   assert.equal(run.out.length, 0);
   assert.match(run.err[0],
-    /^error: registration failed for 5 of 5 functions; first: .*unreachable/);
+    /^error: registration failed for 15 of 15 functions; first: .*unreachable/);
 });
 
 test('loadgen trace: invitro-example, 2 minutes at speed 60', { ...limit, skip: samplesSkip },
@@ -182,7 +207,7 @@ test('bench warm: errors are not work; past the error limit it says why and exit
 
 test('bench cold: an open loop with failures exits 1 and counts successes only', limit, async () => {
   await withCluster(async (_c, common) => {
-    const run = await runCli(['bench', 'cold', '--rate', '40', '--duration', '0.5', ...common]);
+    const run = await runCli(['bench', 'cold', '--rate', '40', '--duration', '0.5', '--warmup', '0', ...common]);
     assert.equal(run.exitCode, 1);
     const s = JSON.parse(run.out[0]) as Record<string, any>;
     assert.equal(s.ok, 10);

@@ -2,12 +2,13 @@
  * @module loadgen/shell/open-run
  * One open-loop measurement: walk the schedule with the pacer, send through the pool, wait
  * until every request has an outcome (or the drain deadline passes), and sample CPU around
- * exactly that window.
+ * exactly that window. Sends before `measuredFrom` are a warm-up: the window (CPU, event-loop
+ * delay, start time) begins at that send instead, with no pause between the two.
  */
 import type { Dispatcher } from 'undici';
 import type { RunRecorder } from '../core/recorder.js';
 import type { Histogram } from '../core/stats.js';
-import { startCpuSampler, type CpuSample } from './cpu.js';
+import { startCpuSampler, type CpuSample, type CpuSampler } from './cpu.js';
 import { send } from './http-sender.js';
 import type { CommandIo } from './output.js';
 import { runOpenLoop } from './pacer.js';
@@ -26,6 +27,11 @@ export interface OpenRunInput {
   extraCpuPids?: number[];
   io: CommandIo;
   label: string;
+  /**
+   * The first send of the measured window (default 0): the ones before warm the cluster up. The
+   * recorder decides which outcomes it counts; this moves the CPU sampler and `startMs`.
+   */
+  measuredFrom?: number;
 }
 
 export interface OpenRunResult {
@@ -45,7 +51,11 @@ export interface OpenRunResult {
 export async function runOpenMeasurement(input: OpenRunInput): Promise<OpenRunResult> {
   const total = input.scheduleMs.length;
   const baseline = input.recorder.completed;
-  const cpu = await startCpuSampler(input.stateDir, input.extraCpuPids);
+  const from = Math.min(input.measuredFrom ?? 0, total);
+  const startCpu = (): Promise<CpuSampler> => startCpuSampler(input.stateDir, input.extraCpuPids);
+  // Without a warm-up the sampler's baseline is read before the first send; after one, as the
+  // first measured send goes out (its reads then overlap the sending for a few ms).
+  let cpu: Promise<CpuSampler> | null = from === 0 ? Promise.resolve(await startCpu()) : null;
   const progress = startProgress(input.label, total, () => input.recorder.completed - baseline,
     input.io.progressStream);
   const { pool, recorder, captureBody } = input;
@@ -53,14 +63,17 @@ export async function runOpenMeasurement(input: OpenRunInput): Promise<OpenRunRe
   const loop = await runOpenLoop(input.scheduleMs, (i, nowMs) => {
     const inflight = baseline + i - recorder.completed;
     if (inflight > inflightMax) inflightMax = inflight;
+    if (i === from && cpu === null) cpu = startCpu();
     send(pool, input.optionsFor(i), i, nowMs, recorder, captureBody);
   });
   const drained = await withTimeout(recorder.whenCompleted(baseline + total), input.drainTimeoutMs);
   const endMs = performance.now();
   progress.stop();
-  const sample = await cpu.finish();
+  cpu ??= startCpu();
+  const sample = await (await cpu).finish();
   const undrained = drained ? 0 : baseline + total - recorder.completed;
-  return { startMs: loop.startMs, endMs, lateness: loop.lateness, undrained, inflightMax,
+  const startMs = from < total ? loop.startMs + input.scheduleMs[from] : endMs;
+  return { startMs, endMs, lateness: loop.lateness, undrained, inflightMax,
     cpu: sample };
 }
 
