@@ -24,6 +24,30 @@ test('coldPoolConnections: room for each request to hold a connection for holdS 
   assert.equal(coldPoolConnections(4_001, 0.5, 256), 2_001);
 });
 
+test('coldStartPlan with a warm-up: a linear ramp to the rate, then the measured sends at the rate without a pause', () => {
+  fc.assert(fc.property(fc.integer({ min: 1, max: 5_000 }), fc.integer({ min: 1, max: 40 }), fc.integer({ min: 1, max: 40 }),
+    (rate, durationTenths, warmupTenths) => {
+      const durationS = durationTenths / 10;
+      const warmupS = warmupTenths / 10;
+      const plan = coldStartPlan(rate, durationS, warmupS);
+      const ramp = plan.measuredFrom;
+      assert.equal(ramp, Math.ceil((rate * warmupS) / 2 - 1e-9));
+      assert.equal(plan.functionCount, ramp + Math.ceil(rate * durationS - 1e-9));
+      assert.equal(new Set(plan.functionOfSend).size, plan.functionCount, 'no function twice');
+      for (let i = 1; i < plan.functionCount; i++) assert.ok(plan.scheduleMs[i] > plan.scheduleMs[i - 1], `send ${i} in order`);
+      if (ramp > 0) assert.ok(plan.scheduleMs[ramp - 1] < warmupS * 1000);
+      for (let j = 0; ramp + j < plan.functionCount; j++) {
+        assert.ok(Math.abs(plan.scheduleMs[ramp + j] - (ramp > 0 ? warmupS * 1000 : 0) - (j * 1000) / rate) < 1e-6);
+      }
+    }));
+  // The ramp's rate grows linearly: its second half carries three times the sends of its first.
+  const plan = coldStartPlan(1_000, 1, 2);
+  const firstHalf = plan.scheduleMs.subarray(0, plan.measuredFrom).filter((t) => t < 1_000).length;
+  assert.equal(plan.measuredFrom, 1_000);
+  assert.ok(Math.abs(firstHalf - 250) <= 1, `first half of the ramp: ${firstHalf} sends`);
+  assert.equal(coldStartPlan(1_000, 1).measuredFrom, 0);
+});
+
 test('sendCount is ceil(R·S), immune to float noise', () => {
   assert.equal(sendCount(0.1, 30), 3); // 0.1 * 30 = 3.0000000000000004
   assert.equal(sendCount(100, 1), 100);

@@ -63,22 +63,35 @@ export function arrivalScheduleMs(
 }
 
 /**
- * The cold-start plan: ceil(R·S) functions, function i invoked once at offset i/R s.
- * `functionOfSend[i] = i` is spelled out so the "one request per function" invariant is data a
- * test can check.
+ * The cold-start plan: function i invoked once, at offset t_i. `functionOfSend[i] = i` is
+ * spelled out so the "one request per function" invariant is data a test can check.
+ *
+ * With a warm-up of W s, the first ceil(R·W/2) sends ramp linearly from 0 to R over [0, W)
+ * (send i at sqrt(2·W·i/R) s): code paths and heaps warm up while the load grows, rather than
+ * under the full rate at once. The ceil(R·S) measured sends follow at W + j/R s, so the rate
+ * never pauses between the two.
  */
 export interface ColdStartPlan {
   functionCount: number;
   scheduleMs: Float64Array;
   /** The function each send goes to. */
   functionOfSend: Uint32Array;
+  /** The first measured send; the ones before it are the warm-up ramp. */
+  measuredFrom: number;
 }
 
-export function coldStartPlan(rateRps: number, durationS: number): ColdStartPlan {
-  const count = sendCount(rateRps, durationS);
+export function coldStartPlan(rateRps: number, durationS: number, warmupS = 0): ColdStartPlan {
+  const rampCount = sendCount(rateRps / 2, warmupS);
+  const measured = sendCount(rateRps, durationS);
+  const count = rampCount + measured;
   const functionOfSend = new Uint32Array(count);
   for (let i = 0; i < count; i++) functionOfSend[i] = i;
-  return { functionCount: count, scheduleMs: fixedRateScheduleMs(rateRps, count), functionOfSend };
+  const scheduleMs = new Float64Array(count);
+  for (let i = 0; i < rampCount; i++) scheduleMs[i] = Math.sqrt((2 * warmupS * i) / rateRps) * 1000;
+  const periodMs = 1000 / rateRps;
+  const rampEndMs = rampCount > 0 ? warmupS * 1000 : 0;
+  for (let j = 0; j < measured; j++) scheduleMs[rampCount + j] = rampEndMs + j * periodMs;
+  return { functionCount: count, scheduleMs, functionOfSend, measuredFrom: rampCount };
 }
 
 /**

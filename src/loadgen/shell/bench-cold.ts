@@ -1,10 +1,10 @@
 /**
  * @module loadgen/shell/bench-cold
  * `bench cold`: the cold-start sweep of InVitro's RPS mode with a 100 % cold ratio. Before a
- * rate runs, ceil(R·(W+S)) fresh functions (scale 0..1, coldStartSweep preset) are
- * registered; then send i goes to function i at i/R s, so every request needs a new sandbox.
- * The first W seconds (--warmup) warm the cluster up and are reported apart; the measured S
- * seconds follow without a pause. Afterwards the functions are deleted (unless --keep). A
+ * rate runs, ceil(R·W/2) + ceil(R·S) fresh functions (scale 0..1, coldStartSweep preset) are
+ * registered; then send i goes to function i, so every request needs a new sandbox. The first
+ * W seconds (--warmup) ramp from 0 to R and warm the cluster up, reported apart; the measured
+ * S seconds at R follow without a pause (see `coldStartPlan`). Afterwards the functions are deleted (unless --keep). A
  * sweep runs rates in ascending order and stops at the first saturated one.
  */
 import type { Dispatcher } from 'undici';
@@ -19,7 +19,7 @@ import {
 } from '../core/functions.js';
 import { RunRecorder } from '../core/recorder.js';
 import { sweepOrder, type SaturationRule } from '../core/saturation.js';
-import { coldPoolConnections, coldStartPlan, sendCount } from '../core/schedule.js';
+import { coldPoolConnections, coldStartPlan } from '../core/schedule.js';
 import {
   openLoopSummary,
   summaryReasons,
@@ -40,9 +40,10 @@ export const coldDefaults = Object.freeze({
   cooldownS: 2,
   drainSlackMs: 5_000,
   /**
-   * Cold starts at the run's rate before the measured window. The first cold starts after a
-   * cluster starts run unoptimized code: at 3,000/s on a fresh `up` the DP queue's p50 was
-   * 170-260 ms for the first 1.5-3.5 s, and 45-60 ms after.
+   * Seconds of cold starts ramping up to the run's rate before the measured window. The first
+   * cold starts after a cluster starts run code not yet optimized, on heaps not yet grown: at
+   * 3,000/s at once on a fresh `up` the DP queue's p50 was 130-210 ms for the first 2 s (the
+   * machine's two cores 90-96 % busy, the bench's own share 2-3x its later one), 45-60 ms after.
    */
   warmupS: 2,
   /** Seconds each request may hold a connection at the highest rate before the client binds. */
@@ -104,8 +105,8 @@ export async function runColdBench(
 
 async function coldRate(o: ColdBenchOptions, rateRps: number, step: number,
   mgmt: ManagementClient, pool: Dispatcher, connections: number): Promise<BenchSummary> {
-  const plan = coldStartPlan(rateRps, o.warmupS + o.durationS);
-  const warmupSends = Math.min(plan.functionCount, sendCount(rateRps, o.warmupS));
+  const plan = coldStartPlan(rateRps, o.durationS, o.warmupS);
+  const warmupSends = plan.measuredFrom;
   const prefix = runPrefix('cold', o.entropy + step);
   const names = Array.from({ length: plan.functionCount }, (_, i) => benchFunctionName(prefix, i));
   const registered = await registerOrThrow(o, mgmt,

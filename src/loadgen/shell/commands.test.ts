@@ -68,19 +68,20 @@ test('bench cold: a cluster whose capacity binds is named in a warning and in th
   });
 });
 
-test('bench cold --warmup: the first seconds warm the cluster up, reported apart and not counted', limit, async () => {
+test('bench cold --warmup: a ramp to the rate warms the cluster up first, reported apart and not counted', limit, async () => {
   await withCluster(async (c, common) => {
     const run = await runCli(['bench', 'cold', '--rate', '40', '--duration', '0.5', '--warmup', '0.5', ...common]);
     assert.equal(run.exitCode, 0, run.err.join('\n'));
     const s = JSON.parse(run.out[0]) as Record<string, any>;
-    // One fresh function per send, the warm-up's included: all cold, all deleted.
-    assert.equal(s.functions, 40);
-    assert.deepEqual(c.counters, { registered: 40, deleted: 40, invocations: 40 });
+    // One fresh function per send, the warm-up's included (a ramp from 0 to 40/s over 0.5 s:
+    // 10 sends): all cold, all deleted.
+    assert.equal(s.functions, 30);
+    assert.deepEqual(c.counters, { registered: 30, deleted: 30, invocations: 30 });
     assert.equal(s.count, 20);
     assert.equal(s.ok, 20);
     assert.equal(s.warmup.seconds, 0.5);
-    assert.equal(s.warmup.count, 20);
-    assert.equal(s.warmup.ok, 20);
+    assert.equal(s.warmup.count, 10);
+    assert.equal(s.warmup.ok, 10);
     assert.ok(s.warmup.latencyMs.p50 > 0 && s.warmup.dpQueueMs.p50 > 0, JSON.stringify(s.warmup));
     // The measured window is the last 0.5 s only.
     assert.ok(s.durationS < 0.9, `window ${s.durationS} s`);
@@ -143,13 +144,13 @@ test('bench register: N registrations, then N deletions', limit, async () => {
 });
 
 test('a cluster that is not there: one error line, exit code 1', limit, async () => {
-  // 5/s over the 2 s default warm-up and the 1 s measured: 15 functions.
+  // 5 for the default warm-up (a 2 s ramp to 5/s), 5 for the measured second.
   const run = await runCli(['bench', 'cold', '--rate', '5', '--duration', '1', '--api',
     'http://127.0.0.1:1', '--proxy', 'http://127.0.0.1:1', '--json']);
   assert.equal(run.exitCode, 1);
   assert.equal(run.out.length, 0);
   assert.match(run.err[0],
-    /^error: registration failed for 15 of 15 functions; first: .*unreachable/);
+    /^error: registration failed for 10 of 10 functions; first: .*unreachable/);
 });
 
 test('loadgen trace: invitro-example, 2 minutes at speed 60', { ...limit, skip: samplesSkip },
