@@ -94,7 +94,7 @@ function addCold(bench: Command, io: CommandIo): void {
     .addOption(opt.rate('offered cold starts per second (default 100)'))
     .addOption(opt.rates('sweep, e.g. 100,500,1000; stops past saturation'))
     .addOption(opt.duration('seconds of sending per rate', 10))
-    .option('--warmup <s>', 'seconds of cold starts at each rate first, reported apart',
+    .option('--warmup <s>', 'seconds of cold starts ramping up to each rate first, reported apart',
       numberIn('--warmup', 0, lim.durationSMax), coldDefaults.warmupS)
     .addOption(opt.registerConcurrency(coldDefaults.registerConcurrency))
     .option('--connections <n>', 'keep-alive connections to the data plane at most (default: ' +

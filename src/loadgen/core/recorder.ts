@@ -3,9 +3,9 @@
  * The outcome sink of the request benches: counts every finished request, and for the ones in
  * the measured window records latency (µs HDR histogram), errors by status or code, the
  * cold-start header, and each success's latency split three ways: waiting in this client for a
- * free connection, waiting in the DP's queue for a sandbox (its x-dirigent-queue-ms header), and
- * the rest (the network both ways, the proxying, the sandbox's answer). O(1) per outcome and no allocation after construction. No I/O: times
- * come in the outcomes.
+ * free connection, waiting in the DP's queue for a sandbox (its x-dirigent-queue-ms header),
+ * and the rest (the network both ways, the proxying, the sandbox's answer). O(1) per outcome
+ * and no allocation after construction. No I/O: times come in the outcomes.
  */
 import { isOkStatus, newHistogram, recordMs, tally, type Histogram } from './stats.js';
 

@@ -4,8 +4,9 @@
  * rate runs, ceil(R·W/2) + ceil(R·S) fresh functions (scale 0..1, coldStartSweep preset) are
  * registered; then send i goes to function i, so every request needs a new sandbox. The first
  * W seconds (--warmup) ramp from 0 to R and warm the cluster up, reported apart; the measured
- * S seconds at R follow without a pause (see `coldStartPlan`). Afterwards the functions are deleted (unless --keep). A
- * sweep runs rates in ascending order and stops at the first saturated one.
+ * S seconds at R follow without a pause (see `coldStartPlan`). Afterwards the functions are
+ * deleted (unless --keep). A sweep runs rates in ascending order and stops at the first
+ * saturated one.
  */
 import type { Dispatcher } from 'undici';
 import { capacityBinding } from '../../api/capacity.js';
