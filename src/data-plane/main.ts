@@ -13,6 +13,7 @@ import { availableParallelism } from 'node:os';
 import { systemClock } from '../shared/clock.js';
 import { Batcher } from '../shared/grpc.js';
 import { registerLeanHttpGauge } from '../shared/http1/lean-metrics.js';
+import { listenBacklog } from '../shared/listen-backlog.js';
 import type { Logger } from '../shared/logger.js';
 import { isLoopbackHost } from '../shared/loopback.js';
 import { seededRng } from '../shared/rng.js';
@@ -233,7 +234,7 @@ function createInternalServer(core: DataPlaneCore, metrics: client.Registry, con
 function listen(server: Server | HttpServer, port: number, host: string): Promise<number> {
   return new Promise((resolve, reject) => {
     server.once('error', reject);
-    server.listen(port, host, () => resolve((server.address() as { port: number }).port));
+    server.listen({ port, host, backlog: listenBacklog }, () => resolve((server.address() as { port: number }).port));
   });
 }
 

@@ -10,6 +10,7 @@ import type { WorkerConfig } from '../config/compile.js';
 import { ConfigError } from '../config/compile.js';
 import { systemClock } from '../shared/clock.js';
 import { join } from 'node:path';
+import { listenBacklog } from '../shared/listen-backlog.js';
 import { makeClient, type LinkSecurity } from '../shared/grpc.js';
 import { registerLeanHttpGauge } from '../shared/http1/lean-metrics.js';
 import { caOf, clusterTokenReader } from '../shared/tls-files.js';
@@ -147,6 +148,6 @@ function startHealth(cfg: WorkerConfig, registry: client.Registry): Promise<Serv
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     // Unauthenticated: on internalHost (loopback by default), not where the sandboxes listen.
-    server.listen(cfg.port, cfg.internalHost, () => resolve(server));
+    server.listen({ port: cfg.port, host: cfg.internalHost, backlog: listenBacklog }, () => resolve(server));
   });
 }

@@ -18,6 +18,7 @@
 import { EventEmitter } from 'node:events';
 import http2 from 'node:http2';
 import type { AddressInfo } from 'node:net';
+import { listenBacklog } from '../listen-backlog.js';
 import { MessageDeframer, grpcStatus, statusTrailers, type CallStatus, type HeaderBag } from './frames.js';
 import { startKeepalive } from './keepalive.js';
 import { guardPings, type PingBudget } from '../ping-budget.js';
@@ -125,7 +126,7 @@ export class GrpcServer {
     server.on('stream', (stream: http2.ServerHttp2Stream, headers: HeaderBag) => this.onStream(stream, headers));
     return new Promise((resolve, reject) => {
       server.once('error', reject);
-      server.listen(port, host, () => {
+      server.listen({ port, host, backlog: listenBacklog }, () => {
         server.off('error', reject);
         server.on('error', this.onError);
         resolve((server.address() as AddressInfo).port);

@@ -12,6 +12,7 @@ import type { Server as HttpServer } from 'node:http';
 import { createServer as createNetServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { createServer as createTlsServer } from 'node:tls';
 import type { LeanConnections } from './lean-h1.js';
+import { listenBacklog } from '../listen-backlog.js';
 
 /** Certificate and key of a TLS listener, and how long a handshake may take. */
 export interface LeanListenerTls {
@@ -59,7 +60,7 @@ export function startLeanListener(
       reject(err);
     };
     server.once('error', failed);
-    server.listen({ host, port }, () => {
+    server.listen({ host, port, backlog: listenBacklog }, () => {
       server.off('error', failed);
       resolve({ port: (server.address() as AddressInfo).port, close });
     });
