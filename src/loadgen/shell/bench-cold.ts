@@ -43,8 +43,9 @@ export const coldDefaults = Object.freeze({
   /**
    * Seconds of cold starts ramping up to the run's rate before the measured window. The first
    * cold starts after a cluster starts run code not yet optimized, on heaps not yet grown: at
-   * 3,000/s at once on a fresh `up` the DP queue's p50 was 130-210 ms for the first 2 s (the
-   * machine's two cores 90-96 % busy, the bench's own share 2-3x its later one), 45-60 ms after.
+   * 3,000/s at once on a fresh `up` the DP queue's p50 was 130-260 ms for the first 1.5-3.5 s
+   * (the machine's two cores 88-96 % busy, the bench's own share 2-3x its later one), 45-60 ms
+   * after.
    */
   warmupS: 2,
   /** Seconds each request may hold a connection at the highest rate before the client binds. */
