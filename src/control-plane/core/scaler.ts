@@ -262,7 +262,7 @@ export function maybeFailUnschedulable(s: CoreState, fn: FnState, nowMs: number)
 
 /** What a worker must have for a capability, in words an operator can act on. */
 function runtimeLabel(runtime: string): string {
-  if (runtime === 'image') return 'an image runtime (start workers with --runtime oci or containerd)';
+  if (runtime === 'image') return 'an image runtime (start workers with --runtime oci or containerd, or emulated to benchmark)';
   if (runtime === 'process') return 'the process runtime (start workers with --runtime process)';
   return `runtime ${runtime}`;
 }

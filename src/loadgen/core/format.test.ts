@@ -36,3 +36,14 @@ test('formatBench: the latency split and the warm-up, each on its own line', () 
   assert.match(text, /\n {2}of it the rest: p50 10 {2}p99 20 {2}max 20\n/);
   assert.match(text, /\nwarm-up \(2 s first, not counted\): 199 of 200 ok, latency ms p50 150 {2}p99 400\n/);
 });
+
+test('formatBench: each kind of error with the first message the cluster gave for it', () => {
+  const ms = { p50: 0, p90: 0, p99: 0, max: 0 };
+  const text = formatBench({
+    bench: 'cold', offeredRps: 20, achievedRps: 0, latencyMs: ms, errors: { 503: 40, ECONNRESET: 2 }, count: 42, ok: 0,
+    durationS: 2, cpuSeconds: { controlPlane: null, dataPlane: null, workers: null, loadgen: 0.1 },
+    errorMessages: { 503: 'unschedulable: 0/1 workers available: 1 without an image runtime' },
+  });
+  assert.match(text, /\nerrors: 503×40, ECONNRESET×2\n {2}first 503: unschedulable: 0\/1 workers available: 1 without an image runtime\n/);
+  assert.doesNotMatch(text, /first ECONNRESET/);
+});

@@ -38,10 +38,14 @@ function formatCpu(cpu: CpuSeconds): string {
     `workers ${f(cpu.workers)}, loadgen ${f(cpu.loadgen)}`;
 }
 
-function formatErrors(errors: Record<string, number>): string {
+function formatErrors(errors: Record<string, number>, messages: Record<string, string> = {}): string {
   const entries = Object.entries(errors);
   if (entries.length === 0) return 'errors: none';
-  return `errors: ${entries.map(([k, n]) => `${k}×${n}`).join(', ')}`;
+  const lines = [`errors: ${entries.map(([k, n]) => `${k}×${n}`).join(', ')}`];
+  for (const [k] of entries) {
+    if (messages[k] !== undefined) lines.push(`  first ${k}: ${messages[k]}`);
+  }
+  return lines.join('\n');
 }
 
 /** A few lines describing one bench run. */
@@ -59,7 +63,7 @@ export function formatBench(s: BenchSummary): string {
   for (const [what, ms] of parts) {
     if (ms !== undefined) lines.push(`  of it ${what}: p50 ${ms.p50}  p99 ${ms.p99}  max ${ms.max}`);
   }
-  lines.push(formatErrors(s.errors));
+  lines.push(formatErrors(s.errors, s.errorMessages));
   const warmup = s.warmup as { seconds: number; count: number; ok: number; latencyMs: LatencySummaryMs } | undefined;
   if (warmup !== undefined) {
     lines.push(`warm-up (${warmup.seconds} s first, not counted): ${warmup.ok} of ${warmup.count} ok, ` +

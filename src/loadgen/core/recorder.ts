@@ -1,13 +1,14 @@
 /**
  * @module loadgen/core/recorder
  * The outcome sink of the request benches: counts every finished request, and for the ones in
- * the measured window records latency (µs HDR histogram), errors by status or code, the
+ * the measured window records latency (µs HDR histogram), errors by status or code (with the
+ * first message of each), the
  * cold-start header, and each success's latency split three ways: waiting in this client for a
  * free connection, waiting in the DP's queue for a sandbox (its x-dirigent-queue-ms header),
  * and the rest (the network both ways, the proxying, the sandbox's answer). O(1) per outcome
  * and no allocation after construction. No I/O: times come in the outcomes.
  */
-import { isOkStatus, newHistogram, recordMs, tally, type Histogram } from './stats.js';
+import { errorBodyMessage, isOkStatus, newHistogram, recordMs, tally, type Histogram } from './stats.js';
 
 /** A finished request as the sender reports it. Valid only during `onOutcome`. */
 export interface Outcome {
@@ -23,7 +24,7 @@ export interface Outcome {
   readonly queueMs: number;
   /** When the request went out on a connection (after waiting for a free one), NaN if never. */
   readonly writtenMs: number;
-  /** The body as text when it was captured, else ''. */
+  /** The body as text when it was captured (always for a non-2xx answer), else ''. */
   bodyText(): string;
 }
 
@@ -40,6 +41,8 @@ export class RunRecorder implements OutcomeSink {
   /** The same successes: latency minus both waits. */
   readonly beyondQueues: Histogram = newHistogram();
   readonly errors = new Map<string, number>();
+  /** The first message of each kind of error that came with a body: why the cluster said no. */
+  readonly errorMessages = new Map<string, string>();
   /** All outcomes, measured or not. */
   completed = 0;
   /** Outcomes inside the measured window. */
@@ -80,7 +83,12 @@ export class RunRecorder implements OutcomeSink {
   private record(o: Outcome): void {
     this.counted++;
     if (!isOkStatus(o.status)) {
-      tally(this.errors, o.status === 0 ? o.error : String(o.status));
+      const kind = o.status === 0 ? o.error : String(o.status);
+      tally(this.errors, kind);
+      if (o.status !== 0 && !this.errorMessages.has(kind)) {
+        const message = errorBodyMessage(o.bodyText());
+        if (message !== '') this.errorMessages.set(kind, message);
+      }
       return;
     }
     this.ok++;

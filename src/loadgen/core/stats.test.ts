@@ -7,6 +7,8 @@ import assert from 'node:assert/strict';
 import test from 'node:test';
 import {
   completionRateRps,
+  errorBodyMessage,
+  errorMessageCharsMax,
   histogramCdfMs,
   newHistogram,
   recordMs,
@@ -57,4 +59,18 @@ test('tally sorts keys', () => {
   const m = new Map<string, number>();
   for (const k of ['503', 'ECONNRESET', '503', '404']) tally(m, k);
   assert.deepEqual(Object.entries(tallyToObject(m)), [['404', 1], ['503', 2], ['ECONNRESET', 1]]);
+});
+
+test('an error body\'s message: Dirigent\'s JSON error, other JSON shapes, plain text, cut to one short line', () => {
+  assert.equal(errorBodyMessage('{"error":{"code":"unschedulable","message":"unschedulable: 0/1 workers available"}}'),
+    'unschedulable: 0/1 workers available');
+  assert.equal(errorBodyMessage('{"error":"no such function"}'), 'no such function');
+  assert.equal(errorBodyMessage('{"message":"rate limited"}'), 'rate limited');
+  assert.equal(errorBodyMessage('{"error":{"code":"x"}}'), '{"error":{"code":"x"}}', 'no message: the JSON itself');
+  assert.equal(errorBodyMessage('  upstream\n  timed out\n'), 'upstream timed out');
+  assert.equal(errorBodyMessage(''), '');
+  assert.equal(errorBodyMessage('null'), 'null');
+  const long = errorBodyMessage('x'.repeat(5000));
+  assert.equal(long.length, errorMessageCharsMax);
+  assert.ok(long.endsWith('…'));
 });

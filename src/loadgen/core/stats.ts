@@ -39,6 +39,8 @@ export interface BenchSummary {
   latencyMs: LatencySummaryMs;
   /** Non-2xx statuses by number, transport failures by error code. */
   errors: Record<string, number>;
+  /** For each kind of error that came with a body, the message of the first one. */
+  errorMessages?: Record<string, string>;
   /** Requests counted (sent in the measured window). */
   count: number;
   ok: number;
@@ -110,6 +112,35 @@ export function completionRateRps(ok: number, firstDoneMs: number, lastDoneMs: n
   const spanMs = lastDoneMs - firstDoneMs;
   if (ok < 2 || !(spanMs > 0)) return fallbackS > 0 ? ok / fallbackS : 0;
   return ((ok - 1) * 1000) / spanMs;
+}
+
+/** An error message is cut to this many characters: enough for a reason, not for a page. */
+export const errorMessageCharsMax = 300;
+
+/**
+ * What an error body says, in one line: the `message` of Dirigent's `{"error": {...}}` (or of
+ * `{"error": "..."}` / `{"message": "..."}`), else the text itself; '' for an empty body.
+ */
+export function errorBodyMessage(text: string): string {
+  const trimmed = text.trim();
+  if (trimmed === '') return '';
+  let message = trimmed;
+  try {
+    const body = JSON.parse(trimmed) as unknown;
+    const found = messageIn(body) ?? messageIn((body as { error?: unknown } | null)?.error);
+    if (found !== null) message = found;
+  } catch {
+    // Not JSON: the text is the message.
+  }
+  const oneLine = message.replace(/\s+/g, ' ');
+  return oneLine.length <= errorMessageCharsMax ? oneLine : `${oneLine.slice(0, errorMessageCharsMax - 1)}…`;
+}
+
+function messageIn(v: unknown): string | null {
+  if (typeof v === 'string' && v !== '') return v;
+  if (v === null || typeof v !== 'object') return null;
+  const m = (v as { message?: unknown }).message;
+  return typeof m === 'string' && m !== '' ? m : null;
 }
 
 /** Whether an HTTP status counts as a success. */

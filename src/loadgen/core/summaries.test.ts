@@ -116,4 +116,25 @@ test('error-rate verdict: at the limit passes, past it or with nothing counted f
   assert.equal(errorRateVerdict({ count: 7500, errors: { 503: 5000, ECONNRESET: 390 } }),
     '5390 of 7500 requests failed (71.87 %, limit 1 %): 503 x5000, ECONNRESET x390');
   assert.equal(errorRateVerdict({ count: 0, errors: {} }), 'no request was counted in the measured window');
+  assert.equal(errorRateVerdict({ count: 40, errors: { 503: 40 }, errorMessages: { 503: 'unschedulable: no workers registered' } }),
+    '40 of 40 requests failed (100 %, limit 1 %): 503 x40 (unschedulable: no workers registered)');
+});
+
+test('errors keep the first message of each kind; transport errors and empty bodies keep none', () => {
+  const rec = new RunRecorder((o) => o.tag >= 0);
+  const body = (code: string, message: string) => () => JSON.stringify({ error: { code, message } });
+  rec.onOutcome(outcome(-1, 0, 1, 502, { bodyText: body('x', 'in the warm-up, not counted') }));
+  rec.onOutcome(outcome(0, 0, 1, 503, { bodyText: body('unschedulable', 'unschedulable: no workers registered') }));
+  rec.onOutcome(outcome(1, 0, 1, 503, { bodyText: body('queue_full', 'a later 503') }));
+  rec.onOutcome(outcome(2, 0, 1, 0));
+  rec.onOutcome(outcome(3, 0, 1, 429));
+  rec.onOutcome(outcome(4, 0, 1, 200, { bodyText: body('x', 'a success is no error') }));
+  const s = openLoopSummary('cold', 100, rec,
+    { startMs: 0, endMs: 1000, lateness: newHistogram(), undrained: 0, inflightMax: 1 }, cpu);
+  assert.deepEqual(s.errors, { 429: 1, 503: 2, ECONNREFUSED: 1 });
+  assert.deepEqual(s.errorMessages, { 503: 'unschedulable: no workers registered' });
+  const clean = new RunRecorder();
+  clean.onOutcome(outcome(0, 0, 1));
+  assert.equal(openLoopSummary('cold', 100, clean,
+    { startMs: 0, endMs: 1000, lateness: newHistogram(), undrained: 0, inflightMax: 1 }, cpu).errorMessages, undefined);
 });

@@ -24,13 +24,17 @@ import {
 export const benchErrorRateMax = 0.01;
 
 /** Why a bench's numbers cannot stand (too many errors, or nothing counted); null when they can. */
-export function errorRateVerdict(s: { count: number; errors: Record<string, number> },
+export function errorRateVerdict(
+  s: { count: number; errors: Record<string, number>; errorMessages?: Record<string, string> },
   errorRateMax = benchErrorRateMax): string | null {
   const failed = errorCount(s.errors);
   if (s.count === 0) return 'no request was counted in the measured window';
   const rate = failed / s.count;
   if (rate <= errorRateMax) return null;
-  const kinds = Object.entries(s.errors).map(([k, n]) => `${k} x${n}`).join(', ');
+  const kinds = Object.entries(s.errors).map(([k, n]) => {
+    const message = s.errorMessages?.[k];
+    return message === undefined ? `${k} x${n}` : `${k} x${n} (${message})`;
+  }).join(', ');
   return `${failed} of ${s.count} requests failed (${round(rate * 100, 2)} %, limit ` +
     `${round(errorRateMax * 100, 2)} %): ${kinds}`;
 }
@@ -68,6 +72,7 @@ function requestSummary(
     cpuSeconds: cpu,
     cpuMsPerRequest: cpuPerRequestMs(cpu, rec.counted),
   };
+  if (rec.errorMessages.size > 0) summary.errorMessages = Object.fromEntries(rec.errorMessages);
   if (rec.coldStartHeader > 0) {
     summary.coldStarts = rec.coldStartTrue;
     summary.coldStartRatio = round(rec.coldStartTrue / rec.ok, 4);

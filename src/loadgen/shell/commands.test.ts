@@ -202,7 +202,8 @@ test('bench warm: errors are not work; past the error limit it says why and exit
     const s = JSON.parse(run.out[0]) as Record<string, any>;
     assert.ok(s.errors['503'] > 0 && s.ok > 0 && s.ok + s.errors['503'] === s.count, JSON.stringify(s));
     assert.ok(Math.abs(s.achievedRps - s.ok / 0.5) <= 1, `achieved ${s.achievedRps} counts ok only`);
-    assert.match(run.err.join('\n'), /bench warm: \d+ of \d+ requests failed \(\d+(\.\d+)? %, limit 1 %\): 503 x\d+/);
+    assert.match(run.err.join('\n'), /bench warm: \d+ of \d+ requests failed \(\d+(\.\d+)? %, limit 1 %\): 503 x\d+ \(injected failure\)/);
+    assert.deepEqual(s.errorMessages, { 503: 'injected failure' });
   }, { failEveryNth: 2 });
 });
 
@@ -214,6 +215,6 @@ test('bench cold: an open loop with failures exits 1 and counts successes only',
     assert.equal(s.ok, 10);
     assert.equal(s.errors['503'], 10);
     assert.ok(s.achievedRps <= 25, `achieved ${s.achievedRps} from 10 successes in 0.5 s`);
-    assert.match(run.err.join('\n'), /bench cold: 10 of 20 requests failed/);
+    assert.match(run.err.join('\n'), /bench cold: 10 of 20 requests failed \(50 %, limit 1 %\): 503 x10 \(injected failure\)/);
   }, { failEveryNth: 2 });
 });

@@ -4,7 +4,7 @@
  * dispatch handler per request. The handler object is the only allocation we add per request
  * (undici needs one); it doubles as the outcome record handed to the sink, and it uses
  * undici's raw-header callbacks so no header object is built. Only the two Dirigent headers
- * are decoded.
+ * are decoded, and a body is kept only when asked for or when the answer is not a 2xx.
  */
 import { Pool } from 'undici';
 import type { Dispatcher } from 'undici';
@@ -22,6 +22,8 @@ export const senderDefaults = Object.freeze({
   connectTimeoutMs: 10_000,
   /** Response bytes kept when the body is needed (trace replay reads `durationMs`). */
   responseBodyBytesMax: 65_536,
+  /** Bytes kept of a non-2xx answer's body, always: its message says why (see the recorder). */
+  errorBodyBytesMax: 4_096,
   /**
    * Requests sent before measuring: the first round opens the connections, the rest get
    * undici's and our send path optimized by the JIT. Measured here: with 512 the first 0.5 s
@@ -125,6 +127,7 @@ class InvocationHandler implements Outcome {
   writtenMs = Number.NaN;
   private chunks: Buffer[] | null;
   private bytes = 0;
+  private bytesMax: number = senderDefaults.responseBodyBytesMax;
   private finished = false;
 
   constructor(
@@ -145,6 +148,10 @@ class InvocationHandler implements Outcome {
     // 1xx informational responses come first and are not the answer.
     if (statusCode < 200) return true;
     this.status = statusCode;
+    if (this.chunks === null && statusCode >= 300) {
+      this.chunks = [];
+      this.bytesMax = senderDefaults.errorBodyBytesMax;
+    }
     for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
       const len = rawHeaders[i].length;
       if (len !== coldStartLength && len !== queueMsLength) continue;
@@ -157,7 +164,7 @@ class InvocationHandler implements Outcome {
   }
 
   onData(chunk: Buffer): boolean {
-    if (this.chunks !== null && this.bytes < senderDefaults.responseBodyBytesMax) {
+    if (this.chunks !== null && this.bytes < this.bytesMax) {
       this.chunks.push(chunk);
       this.bytes += chunk.length;
     }
