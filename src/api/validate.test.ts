@@ -329,6 +329,9 @@ describe('validateFunctionCreate: scaling knobs', () => {
         assert.equal(message,
           `${field} must be ${kind} in [${low}, ${high}]${named}, got ${JSON.stringify(value)}`);
       }
+      for (const value of [Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY, true, [1], { n: 1 }]) {
+        expectError(validateFunctionCreate(body({ scaling: { [key]: value } })), 'invalid_field', field);
+      }
     });
   }
 

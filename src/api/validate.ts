@@ -18,9 +18,10 @@
  * - `scalingPreset` resets `scaling` to the preset before the body's `scaling` overlays it.
  * - Giving `image` clears `command` and vice versa, so one field switches the runtime kind.
  *
- * Every field's type and range is a zod schema (api/fields); the walk over the fields stays
- * explicit because the API promises the FIRST error in the order above with our own wording,
- * while zod reports every issue in its words. Imports only `api/` and `config/defaults`.
+ * Every string, array and object field is a zod schema and every number a hand check
+ * (api/fields); the walk over the fields stays explicit because the API promises the FIRST
+ * error in the order above with our own wording, while zod reports every issue in its words.
+ * Imports only `api/` and `config/defaults`.
  */
 import { ErrorCode, type FunctionSpec, type ScalingSpec } from './types.js';
 import { isNamespaceName } from './tenancy.js';

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import { bearerLengthMax, bearerOf, newToken, readOrCreateTokenFile, readTokenFile, sameDigest, sha256Hex, tokenId } from './secrets.js';
+import { bearerLengthMax, bearerOf, newToken, readOrCreateTokenFile, readTokenFile, sameDigest, sha256Hex, tokenId, TokenDigests, tokenDigestsEntriesMax } from './secrets.js';
 
 test('a new token carries its id and is unique', () => {
   const a = newToken();
@@ -53,4 +53,18 @@ test('a token file is created 0600 once, then read back; a file without a token 
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('remembered token digests are the SHA-256 of the token, and at most entriesMax are kept, oldest out first', () => {
+  const digests = new TokenDigests(2);
+  const [a, b, c] = [newToken().token, newToken().token, newToken().token];
+  assert.equal(digests.of(a), sha256Hex(a));
+  assert.equal(digests.of(a), sha256Hex(a), 'a remembered digest is the same digest');
+  assert.equal(digests.of(b), sha256Hex(b));
+  assert.equal(digests.size, 2);
+  assert.equal(digests.of(c), sha256Hex(c));
+  assert.equal(digests.size, 2, 'the oldest (a) made room');
+  assert.equal(digests.of(a), sha256Hex(a), 'a forgotten token is hashed again');
+  assert.equal(new TokenDigests().of('x'), sha256Hex('x'));
+  assert.equal(tokenDigestsEntriesMax, 1_024);
 });

@@ -8,7 +8,7 @@
 import type { InvokeTokenMsg } from '../../api/cluster.js';
 import { anonymousAdmin, type Principal } from '../../api/tenancy.js';
 import type { NamespaceQuotas, NamespaceRecord, TokenRecord, TokenScope } from '../../api/types.js';
-import { bearerOf, newToken, sameDigest, sha256Hex, tokenId } from '../../shared/secrets.js';
+import { bearerOf, newToken, sameDigest, sha256Hex, tokenId, TokenDigests } from '../../shared/secrets.js';
 import type { Store } from '../store/store.js';
 
 /** The id the bootstrap admin token (from `adminTokenFile`) is listed under. */
@@ -37,6 +37,7 @@ export class Tenancy {
   private readonly bootstrap: TokenRecord | null;
   /** The bootstrap token's own id (in its text): DPs look tokens up by it, not by the listed 'bootstrap'. */
   private readonly bootstrapOwnId: string;
+  private readonly digests = new TokenDigests();
 
   /**
    * `mode` 'none': every caller is the anonymous admin (loopback only, checked at start).
@@ -74,7 +75,7 @@ export class Tenancy {
     const token = bearerOf(header);
     const id = token === null ? null : tokenId(token);
     if (token === null || id === null) return null;
-    const digest = sha256Hex(token);
+    const digest = this.digests.of(token);
     const candidates = [this.bootstrap, this.tokens.get(id) ?? null];
     for (const t of candidates) {
       if (t !== null && sameDigest(digest, t.sha256Hex)) return { tokenId: t.id, scope: t.scope, namespace: t.namespace };

@@ -32,7 +32,7 @@ import type { Clock } from '../../shared/clock.js';
 import type { ServerTls } from '../../shared/grpc.js';
 import { answerClientError } from '../../shared/http-client-error.js';
 import type { Logger } from '../../shared/logger.js';
-import { bearerOf, sha256Hex, tokenId } from '../../shared/secrets.js';
+import { bearerOf, tokenId, TokenDigests } from '../../shared/secrets.js';
 import {
   newWaiter, type DataPlaneCore, type DpEffect, type DpEndpoint, type DpFunction, type PresentedToken, type RetryCause, type Waiter,
 } from '../core/data-plane.js';
@@ -126,6 +126,8 @@ export class InvocationProxy {
   private readonly pools = new Map<string, { pool: Pool; users: Set<string> }>();
   /** The lean path's connections to sandboxes, keyed and shared as `pools`. */
   private readonly leanPools = new Map<string, { pool: LeanUpstreamPool; users: Set<string> }>();
+  /** Digests of the bearer tokens invocations present (`auth: token` functions). */
+  private readonly tokenDigests = new TokenDigests();
   private leanPoolSweep: NodeJS.Timeout | null = null;
   /** Async invocations (issue #11); null until the DP wires its async service. */
   asyncHttp: Omit<AsyncHttpDeps, 'authorize' | 'mayRead'> | null = null;
@@ -501,7 +503,7 @@ export class InvocationProxy {
     if (fn.spec.auth !== 'token') return true;
     const bearer = bearerOf(req.headers.authorization);
     const id = bearer === null ? null : tokenId(bearer);
-    return id !== null && this.core.invokeVerdict(fn, { id, sha256Hex: sha256Hex(bearer!) }) === 'allowed';
+    return id !== null && this.core.invokeVerdict(fn, { id, sha256Hex: this.tokenDigests.of(bearer!) }) === 'allowed';
   }
 
   private runAsync(what: string, work: Promise<void>, res: Res): void {
@@ -515,7 +517,7 @@ export class InvocationProxy {
   private invokeAllowed(req: RequestHead, res: ProxyRes, fn: DpFunction): boolean {
     const bearer = bearerOf(req.headers.authorization);
     const id = bearer === null ? null : tokenId(bearer);
-    const presented: PresentedToken | null = id === null ? null : { id, sha256Hex: sha256Hex(bearer!) };
+    const presented: PresentedToken | null = id === null ? null : { id, sha256Hex: this.tokenDigests.of(bearer!) };
     const verdict = this.core.invokeVerdict(fn, presented);
     if (verdict === 'allowed') return true;
     if (this.log.isDebugEnabled()) this.log.debug('proxy.invoke_refused', { fn: fn.name, verdict, tokenId: id ?? '' });
