@@ -6,6 +6,14 @@
  *   api op ──▶ queue(name) ──▶ store_function / store_delete_function effect ──▶ shell awaits
  *   the store ──▶ persisted ──▶ apply (routing, sandboxes) ──▶ api_done ──▶ next op of name
  *
+ * A create is announced to the DPs (a routing upsert) when its store write starts, so the DPs
+ * apply it while the commit runs; it becomes live here (autoscaler, quotas, sandboxes) only
+ * once persisted, and the API answers only after the commit and every DP's ack of the
+ * announcement. A commit that fails takes the announcement back (a routing delete). Until it
+ * is persisted, a DP may queue an invocation of it, and the CP ignores that DP's demand for it
+ * (it is not live yet): the DP's next periodic report asks again. Updates and deletes change
+ * the routing only once persisted.
+ *
  * so 50 concurrent PATCHes all apply (each patches the result of the previous one), a DELETE
  * racing a PATCH never answers 204 and then sees the function come back, and 50 concurrent
  * creates of one name store exactly one record. The queue per name is bounded.
@@ -20,6 +28,8 @@ interface InFlight {
   op: ApiOp;
   opId: number;
   record: FunctionRecord | null;
+  /** A create announced to the DPs while its commit runs: the routing version carrying it; else 0. */
+  announcedVersion: number;
 }
 
 interface NameQueue {
@@ -54,7 +64,7 @@ export class Registry {
       this.done(f.op, 'deleted');
     } else {
       applyUpsert(this.s, f.record!, nowMs, false);
-      this.done(f.op, f.op.kind === 'api_create' ? 'created' : 'updated');
+      this.done(f.op, f.op.kind === 'api_create' ? 'created' : 'updated', f.announcedVersion);
     }
     this.next(name, q, nowMs);
   }
@@ -63,6 +73,8 @@ export class Registry {
     const { name, q, f } = this.take(opId) ?? {};
     if (!name || !q || !f) return;
     this.s.log.error('function.store_failed', { fn: name, op: f.op.kind, error });
+    // An announced create that did not commit: the DPs forget it (no record of it is live here).
+    if (f.announcedVersion > 0 && !this.s.functions.has(name)) this.s.routing.deleteFunction(name);
     this.done(f.op, 'store_failed');
     this.next(name, q, nowMs);
   }
@@ -97,7 +109,12 @@ export class Registry {
     if (op.kind === 'api_create') {
       if (current) return this.finishNow(name, q, op, 'exists', nowMs);
       const record: FunctionRecord = { spec: op.spec, uid: op.uid, generation: 1, createdAtMs: op.wallMs, updatedAtMs: op.wallMs };
-      return this.store(name, q, op, record);
+      this.store(name, q, op, record);
+      // Announced now, so the DPs apply it while the store commits: the answer still waits for
+      // both, but for the longer of the two instead of their sum.
+      q.inFlight!.announcedVersion = this.s.routing.nextVersion;
+      this.s.routing.upsertFunction(toWireSpec(record));
+      return;
     }
     if (!current) return this.finishNow(name, q, op, 'not_found', nowMs);
     if (op.kind === 'api_delete') return this.store(name, q, op, null);
@@ -118,15 +135,15 @@ export class Registry {
   private store(name: string, q: NameQueue, op: ApiOp, record: FunctionRecord | null): void {
     this.opSeq += 1;
     const opId = this.opSeq;
-    q.inFlight = { op, opId, record };
+    q.inFlight = { op, opId, record, announcedVersion: 0 };
     this.byOpId.set(opId, name);
     if (record) this.s.effects.push({ kind: 'store_function', opId, record });
     else this.s.effects.push({ kind: 'store_delete_function', opId, name });
   }
 
-  private done(op: ApiOp, result: ApiResult): void {
-    // routingVersion is filled in by flush(), after this call's routing changes are sealed.
-    this.s.effects.push({ kind: 'api_done', requestId: op.requestId, result, routingVersion: 0 });
+  /** `routingVersion` 0: filled in by flush(), after this call's routing changes are sealed. */
+  private done(op: ApiOp, result: ApiResult, routingVersion = 0): void {
+    this.s.effects.push({ kind: 'api_done', requestId: op.requestId, result, routingVersion });
   }
 }
 

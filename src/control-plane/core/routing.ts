@@ -41,10 +41,26 @@ export class RoutingTable {
     return this.versionNow;
   }
 
+  /** The version the changes made now are sealed into (the next `seal()`). */
+  get nextVersion(): number {
+    return this.versionNow + 1;
+  }
+
+  /**
+   * A function's spec, new or changed. The same uid and generation the table already holds is
+   * the same record (a generation is never reused): no delta, as when a create announced while
+   * its commit ran becomes live.
+   */
   upsertFunction(spec: WireSpec): void {
+    const held = this.functions.get(spec.name);
     this.functions.set(spec.name, spec);
+    if (held !== undefined && held.uid === spec.uid && held.generation === spec.generation) return;
     this.pending.upsertFunctions.push(spec);
     this.dirty = true;
+  }
+
+  hasFunction(name: string): boolean {
+    return this.functions.has(name);
   }
 
   deleteFunction(name: string): void {

@@ -225,7 +225,7 @@ export class CoreState {
   flush(): CpEffect[] {
     const delta = this.routing.seal();
     if (delta) this.effects.push({ kind: 'dp_broadcast', update: { case: 'delta', value: delta } });
-    for (const e of this.effects) if (e.kind === 'api_done') e.routingVersion = this.routing.version;
+    for (const e of this.effects) if (e.kind === 'api_done' && e.routingVersion === 0) e.routingVersion = this.routing.version;
     const out = this.effects;
     this.effects = [];
     return out;

@@ -38,6 +38,9 @@ export class CpRuntime {
   /** False once this CP may have lost leadership: from then on it sends and writes nothing. */
   mayAct: () => boolean = () => true;
   private readonly requests = new Map<number, (r: ApiResult) => void>();
+  /** API operations of this turn, handed to the core together (see `submit`). */
+  private apiOps: CpEvent[] = [];
+  private readonly apiOpRejects = new Map<number, (err: Error) => void>();
   private requestSeq = 0;
   private readonly routingWaiters = new Set<{ version: number; resolve: () => void }>();
   private completions: CpEvent[] = [];
@@ -93,19 +96,43 @@ export class CpRuntime {
     }
   }
 
-  /** One registry operation through the core; resolves with its result once routed. */
+  /**
+   * One registry operation through the core; resolves with its result once routed. The
+   * operations of one event-loop turn go to the core together, so the creates among them are
+   * announced to the DPs in one routing delta (one write and one ack per DP), not one each.
+   */
   submit(op: ApiOpInit): Promise<ApiResult> {
     this.requestSeq += 1;
     const requestId = this.requestSeq;
-    const done = new Promise<ApiResult>((resolve) => this.requests.set(requestId, resolve));
+    const done = new Promise<ApiResult>((resolve, reject) => {
+      this.requests.set(requestId, resolve);
+      this.apiOpRejects.set(requestId, reject);
+    });
     const wallMs = this.clock.wallMs();
-    let ok: boolean;
     // Spelled out, not `{ ...op, requestId }`: V8 adds properties after a spread on a slow path.
-    if (op.kind === 'api_create') ok = this.handle({ kind: op.kind, spec: op.spec, requestId, uid: randomUUID(), wallMs });
-    else if (op.kind === 'api_update') ok = this.handle({ kind: op.kind, name: op.name, patch: op.patch, requestId, wallMs });
-    else ok = this.handle({ kind: op.kind, name: op.name, requestId });
-    if (!ok && this.requests.delete(requestId)) return Promise.reject(new Error(`${op.kind} failed; see control-plane log`));
+    if (op.kind === 'api_create') this.apiOps.push({ kind: op.kind, spec: op.spec, requestId, uid: randomUUID(), wallMs });
+    else if (op.kind === 'api_update') this.apiOps.push({ kind: op.kind, name: op.name, patch: op.patch, requestId, wallMs });
+    else this.apiOps.push({ kind: op.kind, name: op.name, requestId });
+    if (this.apiOps.length === 1) setImmediate(() => this.handleApiOps());
     return done;
+  }
+
+  private handleApiOps(): void {
+    const events = this.apiOps;
+    this.apiOps = [];
+    let failed = false;
+    try {
+      this.exec(this.core.handleAll(events, this.clock.nowMs()));
+    } catch (err) {
+      failed = true;
+      this.log.error('control_plane.event_failed', { event: 'api_ops', count: events.length, error: String(err), stack: (err as Error).stack });
+    }
+    for (const e of events) {
+      if (e.kind !== 'api_create' && e.kind !== 'api_update' && e.kind !== 'api_delete') continue;
+      const reject = this.apiOpRejects.get(e.requestId);
+      this.apiOpRejects.delete(e.requestId);
+      if (failed && this.requests.delete(e.requestId)) reject?.(new Error(`${e.kind} failed; see control-plane log`));
+    }
   }
 
   /**
