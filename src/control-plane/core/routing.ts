@@ -59,10 +59,6 @@ export class RoutingTable {
     this.dirty = true;
   }
 
-  hasFunction(name: string): boolean {
-    return this.functions.has(name);
-  }
-
   deleteFunction(name: string): void {
     const spec = this.functions.get(name);
     if (!spec) return;
