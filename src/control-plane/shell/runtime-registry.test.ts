@@ -2,7 +2,8 @@
  * Goal: a registration is answered only when it is durable and every connected DP applied it,
  * whichever comes last; the creates of one event-loop turn are announced to the DPs in one
  * routing delta, sent before their commit ends; a commit that fails takes the announcement back
- * and rejects nothing else.
+ * and rejects nothing else. A core that throws on a turn's operations rejects each of them
+ * (a bug is logged, never left hanging) and the next turn works.
  * Method: a real core behind the runtime, a fake store whose writes complete when the test
  * says, a fake RPC server recording broadcasts, acks fed as the RPC server would. No durations
  * are asserted.
@@ -108,6 +109,27 @@ describe('CpRuntime registrations', () => {
     assert.deepEqual(last.case === 'delta' ? last.value.deleteFunctions.map((f) => f.name) : [], ['bad']);
     assert.equal(core.record('bad'), null);
     assert.deepEqual(core.routing.snapshot([]).functions.map((f) => f.name), ['good']);
+    rt.close();
+  });
+
+  it('a core that throws on the operations of a turn rejects each of them; the next turn works', async () => {
+    const { core, rt, writes, ack } = rig();
+    const handleAll = core.handleAll.bind(core);
+    core.handleAll = () => { throw new Error('bug'); };
+    const a = track(rt.submit({ kind: 'api_create', spec: spec('a') }));
+    const b = track(rt.submit({ kind: 'api_delete', name: 'b' }));
+    await turn();
+    await turn();
+    assert.match(a.error?.message ?? '', /api_create failed/);
+    assert.match(b.error?.message ?? '', /api_delete failed/);
+    core.handleAll = handleAll;
+    const c = track(rt.submit({ kind: 'api_create', spec: spec('c') }));
+    await turn();
+    ack();
+    writes[0]!.ok();
+    await turn();
+    await turn();
+    assert.equal(c.result, 'created');
     rt.close();
   });
 });

@@ -13,7 +13,7 @@ import type { Clock } from '../../shared/clock.js';
 import type { Logger } from '../../shared/logger.js';
 import { encodeRoutingUpdate, encodeWorkerCommand } from '../../wire/codec.js';
 import type { ControlPlaneCore } from '../core/control-plane.js';
-import type { ApiResult, CpEffect, CpEvent } from '../core/types.js';
+import type { ApiOp, ApiResult, CpEffect, CpEvent } from '../core/types.js';
 import type { Store } from '../store/store.js';
 import type { CpMetrics } from './metrics.js';
 import type { RpcServer } from './rpc-server.js';
@@ -37,10 +37,9 @@ export class CpRuntime {
   rpc: RpcServer | null = null;
   /** False once this CP may have lost leadership: from then on it sends and writes nothing. */
   mayAct: () => boolean = () => true;
-  private readonly requests = new Map<number, (r: ApiResult) => void>();
+  private readonly requests = new Map<number, { resolve: (r: ApiResult) => void; reject: (err: Error) => void }>();
   /** API operations of this turn, handed to the core together (see `submit`). */
-  private apiOps: CpEvent[] = [];
-  private readonly apiOpRejects = new Map<number, (err: Error) => void>();
+  private apiOps: ApiOp[] = [];
   private requestSeq = 0;
   private readonly routingWaiters = new Set<{ version: number; resolve: () => void }>();
   private completions: CpEvent[] = [];
@@ -104,10 +103,7 @@ export class CpRuntime {
   submit(op: ApiOpInit): Promise<ApiResult> {
     this.requestSeq += 1;
     const requestId = this.requestSeq;
-    const done = new Promise<ApiResult>((resolve, reject) => {
-      this.requests.set(requestId, resolve);
-      this.apiOpRejects.set(requestId, reject);
-    });
+    const done = new Promise<ApiResult>((resolve, reject) => this.requests.set(requestId, { resolve, reject }));
     const wallMs = this.clock.wallMs();
     // Spelled out, not `{ ...op, requestId }`: V8 adds properties after a spread on a slow path.
     if (op.kind === 'api_create') this.apiOps.push({ kind: op.kind, spec: op.spec, requestId, uid: randomUUID(), wallMs });
@@ -120,18 +116,16 @@ export class CpRuntime {
   private handleApiOps(): void {
     const events = this.apiOps;
     this.apiOps = [];
-    let failed = false;
     try {
       this.exec(this.core.handleAll(events, this.clock.nowMs()));
     } catch (err) {
-      failed = true;
       this.log.error('control_plane.event_failed', { event: 'api_ops', count: events.length, error: String(err), stack: (err as Error).stack });
-    }
-    for (const e of events) {
-      if (e.kind !== 'api_create' && e.kind !== 'api_update' && e.kind !== 'api_delete') continue;
-      const reject = this.apiOpRejects.get(e.requestId);
-      this.apiOpRejects.delete(e.requestId);
-      if (failed && this.requests.delete(e.requestId)) reject?.(new Error(`${e.kind} failed; see control-plane log`));
+      for (const e of events) {
+        const r = this.requests.get(e.requestId);
+        if (!r) continue;
+        this.requests.delete(e.requestId);
+        r.reject(new Error(`${e.kind} failed; see control-plane log`));
+      }
     }
   }
 
@@ -217,9 +211,10 @@ export class CpRuntime {
   }
 
   private answer(requestId: number, result: ApiResult, version: number): void {
-    const resolve = this.requests.get(requestId);
-    if (!resolve) return;
+    const r = this.requests.get(requestId);
+    if (!r) return;
     this.requests.delete(requestId);
+    const resolve = r.resolve;
     const changed = result === 'created' || result === 'updated' || result === 'deleted';
     if (!changed) return resolve(result);
     void this.routingApplied(version).then(() => resolve(result));
