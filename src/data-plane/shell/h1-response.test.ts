@@ -3,7 +3,9 @@
  * the bytes are split across reads, and refuses what a hostile sandbox could use to confuse the
  * proxy (bad status lines, conflicting lengths, bad chunk sizes, oversized heads).
  * Method: responses fed whole, byte by byte, and (property, fast-check) in random splits with
- * random bodies under each framing; the body read back must equal the body sent.
+ * random bodies under each framing; the body read back must equal the body sent. The head is
+ * read by a scan of character codes; a second property checks it against the rules written as
+ * regular expressions (`oracleHead` below) on heads built from hostile pieces.
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
@@ -44,7 +46,7 @@ describe('sandbox response reader', () => {
       const got = feedIn(text, splits);
       assert.equal(got.heads.length, 1);
       assert.equal(got.heads[0]!.statusCode, 200);
-      assert.deepEqual({ ...got.heads[0]!.headers }, { 'content-type': 'text/plain', 'content-length': '5', 'set-cookie': ['a', 'b'] });
+      assert.deepEqual(got.heads[0]!.fields, ['content-type', 'text/plain', 'content-length', '5', 'set-cookie', 'a', 'set-cookie', 'b']);
       assert.equal(got.heads[0]!.keepAlive, true);
       assert.equal(got.body.toString(), 'hello');
       assert.equal(got.ended, 1);
@@ -91,7 +93,7 @@ describe('sandbox response reader', () => {
     const both = feedIn('HTTP/1.1 200 OK\r\nContent-Length: 100\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n', []);
     assert.equal(both.body.toString(), 'ok');
     assert.equal(both.heads[0]!.keepAlive, false);
-    assert.equal(both.heads[0]!.headers['content-length'], undefined, 'the ignored length is not relayed');
+    assert.deepEqual(both.heads[0]!.fields, ['transfer-encoding', 'chunked'], 'the ignored length is not relayed');
   });
 
   it('bytes after the response mark the connection as not reusable', () => {
@@ -163,4 +165,83 @@ describe('sandbox response reader', () => {
       assert.equal(r.trailingBytes, false);
     }), { numRuns: 300 });
   });
+
+  it('property: the scanned head agrees with the rules as regular expressions, for any head', () => {
+    // Pieces a hostile sandbox could send: tokens, separators, whitespace JS trims, controls, Latin-1.
+    const piece = fc.constantFrom('a', 'Z', 'x-Y', ':', ' ', '\t', '\r', '\n', '\v', '\f', '\u0000', '\u007f', '\u00a0', '\u00e9', '(', '/', '1', 'close', 'keep-alive', 'timeout=7', ',', ';');
+    const text = fc.array(piece, { maxLength: 12 }).map((p) => p.join(''));
+    const name = fc.oneof({ arbitrary: fc.constantFrom('Content-Length', 'content-length', 'Transfer-Encoding', 'Connection', 'Keep-Alive', 'X-A', 'set-cookie', 'Zeta', 'ETag'), weight: 4 }, { arbitrary: text, weight: 1 });
+    const value = fc.oneof(fc.constantFrom('0', '5', '12', 'chunked', 'gzip, chunked', 'close', 'keep-alive', 'timeout=3'), text);
+    // Mostly well-formed lines and status lines, so that many heads get through whole.
+    const line = fc.oneof({ arbitrary: fc.tuple(name, fc.constantFrom(':', ': ', ' :', ':\t'), value).map(([n, sep, v]) => n + sep + v), weight: 6 }, { arbitrary: text, weight: 1 });
+    const status = fc.oneof(
+      { arbitrary: fc.constantFrom('HTTP/1.1 200 OK', 'HTTP/1.0 204', 'HTTP/1.1 304 Not Modified', 'HTTP/1.1 103 Early', 'HTTP/1.0 500'), weight: 8 },
+      { arbitrary: fc.constantFrom('HTTP/1.1 999 X', 'HTTP/1.2 200 OK', 'HTTP/1.1 200 O\rK', 'HTTP/1.1 101 Up'), weight: 1 },
+      { arbitrary: text, weight: 1 },
+    );
+    fc.assert(fc.property(status, fc.array(line, { maxLength: 6 }), (statusLine, lines) => {
+      const head = [statusLine, ...lines].join('\r\n');
+      if (`${head}\r\n\r\n`.indexOf('\r\n\r\n') !== head.length) return; // a head ends at its first empty line
+      const want = oracleHead(head);
+      const heads: ResponseHead[] = [];
+      let error: string | null = null;
+      try {
+        new H1ResponseReader(true).feed(Buffer.from(`${head}\r\n\r\n`, 'latin1'), { head: (h) => heads.push(h), data: () => {}, end: () => {} });
+      } catch (err) {
+        assert.ok(err instanceof SandboxProtocolError, String(err));
+        error = err.message;
+      }
+      if ('error' in want) {
+        assert.equal(error, `sandbox response: ${want.error}`, JSON.stringify(head));
+      } else {
+        assert.equal(error, null, JSON.stringify(head));
+        assert.deepEqual(heads, want.statusCode < 200 ? [] : [{ statusCode: want.statusCode, fields: want.fields, keepAlive: want.keepAlive, keepAliveTimeoutMs: want.keepAliveTimeoutMs }], JSON.stringify(head));
+      }
+    }), { numRuns: 3_000 });
+  });
 });
+
+/** The head rules as regular expressions (the reader's first version): what the scan must agree with. */
+function oracleHead(text: string): { error: string } | { statusCode: number; fields: string[]; keepAlive: boolean; keepAliveTimeoutMs: number } {
+  const lines = text.split('\r\n');
+  const m = /^HTTP\/1\.([01]) ([1-9]\d\d)(?: [^\r\n]*)?$/.exec(lines[0]!);
+  if (m === null) return { error: 'bad status line' };
+  const http10 = m[1] === '0';
+  const statusCode = Number(m[2]);
+  if (statusCode > 599) return { error: `status ${statusCode}` };
+  const fields: string[] = [];
+  let length = -1;
+  let teSeen = false;
+  let close = http10;
+  let keepAliveTimeoutMs = 0;
+  for (const line of lines.slice(1)) {
+    const colon = line.indexOf(':');
+    if (colon <= 0) return { error: 'bad header line' };
+    const name = line.slice(0, colon).toLowerCase();
+    if (!/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(name)) return { error: 'bad header name' };
+    const value = line.slice(colon + 1).trim();
+    // eslint-disable-next-line no-control-regex
+    if (/[\x00-\x08\x0a-\x1f\x7f]/.test(value)) return { error: `bad character in header ${name}` };
+    fields.push(name, value);
+    if (name === 'content-length') {
+      if (!/^\d{1,15}$/.test(value)) return { error: 'bad content-length' };
+      if (length >= 0 && Number(value) !== length) return { error: 'conflicting content-length' };
+      length = Number(value);
+    } else if (name === 'transfer-encoding') {
+      teSeen = true;
+    } else if (name === 'connection') {
+      const v = value.toLowerCase();
+      if (v.includes('close')) close = true;
+      else if (http10 && v.includes('keep-alive')) close = false;
+    } else if (name === 'keep-alive') {
+      const t = /(?:^|[,;\s])timeout=(\d{1,9})/i.exec(value);
+      if (t !== null) keepAliveTimeoutMs = Number(t[1]) * 1000;
+    }
+  }
+  if (statusCode === 101) return { error: '101 Switching Protocols to a request that asked for none' };
+  if (teSeen && length >= 0) {
+    close = true;
+    for (let i = fields.length - 2; i >= 0; i -= 2) if (fields[i] === 'content-length') fields.splice(i, 2);
+  }
+  return { statusCode, fields, keepAlive: !close, keepAliveTimeoutMs };
+}

@@ -25,8 +25,12 @@ export class SandboxProtocolError extends Error {
 
 export interface ResponseHead {
   statusCode: number;
-  /** Lower-case names; repeated headers as arrays, in order. */
-  headers: Record<string, string | string[]>;
+  /**
+   * The header fields in order, flat: a lower-case name, then its value, then the next name.
+   * A repeated name appears once per line. (A flat list, not an object: building a dictionary
+   * of names never seen before took a third of the time of reading a head.)
+   */
+  fields: string[];
   /** The connection may carry another request after this response. */
   keepAlive: boolean;
   /** The sandbox's `Keep-Alive: timeout=<s>`, in ms (0: none given). */
@@ -43,13 +47,43 @@ type State = 'head' | 'length' | 'chunk-size' | 'chunk-data' | 'chunk-crlf' | 't
 
 const crlf2 = Buffer.from('\r\n\r\n');
 const crlf = Buffer.from('\r\n');
-const tchar = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+/** 1 for the token characters of a header name (RFC 9110 §5.6.2), by ASCII code. */
+const tcharCodes = new Uint8Array(128);
+for (const c of "!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz") tcharCodes[c.charCodeAt(0)] = 1;
 // eslint-disable-next-line no-control-regex
 const badValueChar = /[\x00-\x08\x0a-\x1f\x7f]/;
-const statusLine = /^HTTP\/1\.([01]) ([1-9]\d\d)(?: [^\r\n]*)?$/;
 const decimal = /^\d{1,15}$/;
 const hex = /^[0-9a-fA-F]{1,15}$/;
 const keepAliveTimeout = /(?:^|[,;\s])timeout=(\d{1,9})/i;
+
+/** Latin-1 characters String.prototype.trim removes from a header value's ends. */
+function trimmedByJs(c: number): boolean {
+  return c === 32 || (c >= 9 && c <= 13) || c === 160;
+}
+
+/** A control character other than HTAB, or DEL: not allowed in a header value. */
+function badValueCode(c: number): boolean {
+  return c < 32 ? c !== 9 : c === 127;
+}
+
+/** `HTTP/1.[01] [1-9]dd` then nothing or a space and a reason without CR or LF: the code, else -1. */
+function statusCodeOf(text: string, end: number): number {
+  if (end < 12 || !text.startsWith('HTTP/1.', 0)) return -1;
+  const minor = text.charCodeAt(7);
+  if ((minor !== 48 && minor !== 49) || text.charCodeAt(8) !== 32) return -1;
+  const d0 = text.charCodeAt(9) - 48;
+  const d1 = text.charCodeAt(10) - 48;
+  const d2 = text.charCodeAt(11) - 48;
+  if (d0 < 1 || d0 > 9 || d1 < 0 || d1 > 9 || d2 < 0 || d2 > 9) return -1;
+  if (end > 12) {
+    if (text.charCodeAt(12) !== 32) return -1;
+    for (let i = 13; i < end; i++) {
+      const c = text.charCodeAt(i);
+      if (c === 13 || c === 10) return -1;
+    }
+  }
+  return d0 * 100 + d1 * 10 + d2;
+}
 
 function fail(message: string): never {
   throw new SandboxProtocolError(`sandbox response: ${message}`);
@@ -150,30 +184,43 @@ export class H1ResponseReader {
   }
 
   private onHead(text: string, sink: ResponseSink): void {
-    const lines = text.split('\r\n');
-    const m = statusLine.exec(lines[0]!);
-    if (m === null) fail('bad status line');
-    const http10 = m[1] === '0';
-    const statusCode = Number(m[2]);
+    // A scan by character codes: no split into lines, no regular expression per line (the
+    // regex version cost 2.2 us of the DP's ~60 us per warm request; see BENCHMARKS).
+    const first = text.indexOf('\r\n');
+    const statusEnd = first < 0 ? text.length : first;
+    const statusCode = statusCodeOf(text, statusEnd);
+    if (statusCode < 0) fail('bad status line');
     if (statusCode > 599) fail(`status ${statusCode}`);
-    const headers: Record<string, string | string[]> = Object.create(null) as Record<string, string | string[]>;
+    const http10 = text.charCodeAt(7) === 48; // HTTP/1.0
+    const fields: string[] = [];
     let length = -1;
     let chunked = false;
     let teSeen = false;
     let close = http10;
     let keepAliveTimeoutMs = 0;
-    for (let i = 1; i < lines.length; i++) {
-      const line = lines[i]!;
-      const colon = line.indexOf(':');
-      if (colon <= 0) fail('bad header line');
-      const name = line.slice(0, colon).toLowerCase();
-      if (!tchar.test(name)) fail('bad header name');
-      const value = line.slice(colon + 1).trim();
-      if (badValueChar.test(value)) fail(`bad character in header ${name}`);
-      const prior = headers[name];
-      if (prior === undefined) headers[name] = value;
-      else if (typeof prior === 'string') headers[name] = [prior, value];
-      else prior.push(value);
+    let lineEnd = statusEnd;
+    while (lineEnd < text.length) {
+      const pos = lineEnd + 2;
+      const next = text.indexOf('\r\n', pos);
+      lineEnd = next < 0 ? text.length : next;
+      const colon = text.indexOf(':', pos);
+      if (colon <= pos || colon >= lineEnd) fail('bad header line');
+      let upper = false;
+      for (let i = pos; i < colon; i++) {
+        const c = text.charCodeAt(i);
+        if (c >= 128 || tcharCodes[c] === 0) fail('bad header name');
+        if (c <= 90 && c >= 65) upper = true;
+      }
+      const name = upper ? text.slice(pos, colon).toLowerCase() : text.slice(pos, colon);
+      let from = colon + 1;
+      let to = lineEnd;
+      while (from < to && trimmedByJs(text.charCodeAt(from))) from++;
+      while (to > from && trimmedByJs(text.charCodeAt(to - 1))) to--;
+      for (let i = from; i < to; i++) {
+        if (badValueCode(text.charCodeAt(i))) fail(`bad character in header ${name}`);
+      }
+      const value = text.slice(from, to);
+      fields.push(name, value);
       if (name === 'content-length') {
         if (!decimal.test(value)) fail('bad content-length');
         const n = Number(value);
@@ -200,9 +247,9 @@ export class H1ResponseReader {
     // relayed (the client would wait for bytes that never come), and the connection is not reused.
     if (teSeen && length >= 0) {
       close = true;
-      delete headers['content-length'];
+      for (let i = fields.length - 2; i >= 0; i -= 2) if (fields[i] === 'content-length') fields.splice(i, 2);
     }
-    sink.head({ statusCode, headers, keepAlive: !close, keepAliveTimeoutMs });
+    sink.head({ statusCode, fields, keepAlive: !close, keepAliveTimeoutMs });
     if (this.isHeadRequest || statusCode === 204 || statusCode === 304) {
       this.finish(sink);
     } else if (teSeen) {

@@ -194,7 +194,7 @@ export class LeanUpstreamCall implements ResponseSink {
     private readonly body: Buffer | null,
     isHeadRequest: boolean,
     private readonly res: ProxyRes,
-    private readonly events: UpstreamEvents,
+    private readonly events: UpstreamEvents<string[]>,
     private readonly log: Logger,
   ) {
     this.reader = new H1ResponseReader(isHeadRequest);
@@ -266,8 +266,9 @@ export class LeanUpstreamCall implements ResponseSink {
     if (this.finished) return;
     this.keepAlive = h.keepAlive;
     this.keepAliveMs = h.keepAliveTimeoutMs;
-    const out: Record<string, string | string[]> = {};
-    for (const k in h.headers) if (!hopByHop.has(k)) out[k] = h.headers[k]!;
+    const out: string[] = [];
+    const fields = h.fields;
+    for (let i = 0; i < fields.length; i += 2) if (!hopByHop.has(fields[i]!)) out.push(fields[i]!, fields[i + 1]!);
     runGuarded(this.log, 'callback', 'proxy.upstream_head', () => {
       if (this.events.head(h.statusCode, out)) this.headSent = true;
       else this.abort(new Error('exchange over before the response head'));

@@ -41,8 +41,9 @@ import { invocationRoutes, invocationsPrefix, submitAsync, wantsAsync, type Asyn
 import { forwardedFromHeader } from '../async/owner.js';
 import { guarded, runGuarded } from '../../shared/guard.js';
 import { guardPings, type PingBudget } from '../../shared/ping-budget.js';
-import { UpstreamCall, type UpstreamEvents } from './upstream-call.js';
-import { LeanConnections, LeanRequest, type LeanHost, type LeanResponse, type LeanStats } from '../../shared/http1/lean-h1.js';
+import { UpstreamCall, type RelayedHeaders, type UpstreamEvents } from './upstream-call.js';
+import { LeanConnections, LeanRequest, type LeanHost, LeanResponse, type LeanStats } from '../../shared/http1/lean-h1.js';
+import { assert } from '../../shared/assert.js';
 import { LeanUpstreamCall, LeanUpstreamPool } from './lean-upstream.js';
 import {
   bodyTooLargeCode, ByteLimit, declaredLength, forwardHeaders, hashKeyOf, hasBody, readyCheckHeader, resolveFunction,
@@ -308,7 +309,7 @@ export class InvocationProxy {
     const ep = x.endpoint!;
     const timeoutMs = x.owner!.spec.timeoutMs;
     if (timeoutMs > 0) x.deadline = setTimeout(guarded(this.log, 'timer', 'deadline', () => this.deadlinePassed(x, timeoutMs)), timeoutMs);
-    const events: UpstreamEvents = {
+    const events: UpstreamEvents<RelayedHeaders> = {
       head: (statusCode, out) => this.relayHead(x, statusCode, out),
       end: () => this.responseEnded(x),
       failed: (err, headSent) => this.callFailed(x, err, headSent),
@@ -560,15 +561,23 @@ export class InvocationProxy {
   }
 
   /** The sandbox's response head: relayed unless the exchange is over or the client left. */
-  private relayHead(x: Exchange, statusCode: number, out: Record<string, string | string[]>): boolean {
+  private relayHead(x: Exchange, statusCode: number, out: RelayedHeaders): boolean {
     if (x.state !== 'dispatched') return false;
     const { res } = x;
     if (res.headersSent || res.destroyed) {
       this.done(x, 'client_gone');
       return false;
     }
-    out[Header.coldStart] = x.cold ? 'true' : 'false';
-    out[Header.queueMs] = (x.dispatchedAtMs - x.arrivalMs).toFixed(3);
+    const cold = x.cold ? 'true' : 'false';
+    const queueMs = (x.dispatchedAtMs - x.arrivalMs).toFixed(3);
+    if (Array.isArray(out)) {
+      assert(res instanceof LeanResponse, 'a flat header list comes from the lean upstream, which serves lean requests only');
+      out.push(Header.coldStart, cold, Header.queueMs, queueMs);
+      res.writeHead(statusCode, out);
+      return true;
+    }
+    out[Header.coldStart] = cold;
+    out[Header.queueMs] = queueMs;
     res.writeHead(statusCode, out);
     return true;
   }

@@ -16,10 +16,13 @@ import type { PingBudget } from '../../shared/ping-budget.js';
 import { runGuarded } from '../../shared/guard.js';
 import { hopByHop, type ProxyRes } from './http-util.js';
 
+/** A response head's headers as relayed: an object from undici, a flat list (name, value, ...) from the lean upstream. */
+export type RelayedHeaders = Record<string, string | string[]> | string[];
+
 /** What the proxy does with the phases of one call; each is called at most once, `end`/`failed` last. */
-export interface UpstreamEvents {
-  /** The response head arrived; false if the exchange is over (the call is then aborted). */
-  head(statusCode: number, headers: Record<string, string | string[]>): boolean;
+export interface UpstreamEvents<H extends RelayedHeaders = Record<string, string | string[]>> {
+  /** The response head arrived, hop-by-hop headers left out; false if the exchange is over (the call is then aborted). */
+  head(statusCode: number, headers: H): boolean;
   /** The whole response body was handed to the client's response. */
   end(): void;
   /** The call failed before (`headSent` false) or after the response head was relayed. */

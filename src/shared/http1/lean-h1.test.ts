@@ -110,6 +110,14 @@ describe('lean answers on the wire', () => {
         res.end(Buffer.from(body));
         return;
       }
+      if (way === 'flat') {
+        // As the DP relays a sandbox's head: a flat list of names and values, repeats kept.
+        res.setHeader('content-type', 'text/plain');
+        res.setHeader('x-extra', '1');
+        res.writeHead(200, ['Content-Type', 'application/json', 'content-length', String(Buffer.byteLength(body)), 'set-cookie', 'a=1', 'set-cookie', 'b=2']);
+        res.end(body);
+        return;
+      }
       const headers: Record<string, string | number> = { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) };
       if (way === 'latin1') headers['x-name'] = 'café';
       res.writeHead(200, headers);
@@ -202,5 +210,16 @@ describe('lean answers on the wire', () => {
     assert.ok(bytes.includes(Buffer.from('x-name: caf\u00e9\r\n', 'latin1')), 'é as the byte 0xe9');
     assert.ok(bytes.includes(Buffer.from(body, 'utf8')), 'the body in UTF-8');
   });
-});
 
+  it('takes the head as a flat list of names and values: repeats kept, a name given there replaces its setHeader value', async () => {
+    const bytes = await exchange('flat');
+    const text = bytes.toString('latin1');
+    const first = text.slice(0, text.indexOf('\r\n\r\n'));
+    assert.equal(first.split('\r\n').filter((l) => /^content-type:/i.test(l)).join('|'), 'Content-Type: application/json', first);
+    assert.match(first, /\r\nset-cookie: a=1\r\nset-cookie: b=2\r\n/);
+    assert.match(first, /\r\nx-extra: 1\r\n/);
+    assert.match(first, /\r\nconnection: keep-alive\r\n/);
+    const bodyBytes = Buffer.from(body, 'utf8');
+    assert.ok(bytes.indexOf(bodyBytes) > 0 && bytes.lastIndexOf(bodyBytes) > bytes.indexOf(bodyBytes), 'both answers whole');
+  });
+});

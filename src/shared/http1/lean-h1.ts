@@ -102,6 +102,18 @@ function checkHeader(name: string, value: string): void {
   if (headerValueBad.test(value)) throw new TypeError(`invalid character in response header ${name}`);
 }
 
+function isFlatList(headers: OutgoingHttpHeaders | readonly string[] | undefined): headers is readonly string[] {
+  return Array.isArray(headers);
+}
+
+/** Whether writeHead's `headers` name `lowerName` (set there, it replaces a setHeader value). */
+function givesHeader(headers: OutgoingHttpHeaders | readonly string[] | undefined, lowerName: string): boolean {
+  if (headers === undefined) return false;
+  if (!isFlatList(headers)) return lowerName in headers;
+  for (let i = 0; i < headers.length; i += 2) if (headers[i]!.toLowerCase() === lowerName) return true;
+  return false;
+}
+
 /**
  * The answer to one lean request: the subset of ServerResponse the proxy uses (setHeader,
  * writeHead, write with backpressure and 'drain', end, destroy, 'finish' and 'close').
@@ -129,7 +141,11 @@ export class LeanResponse extends EventEmitter {
     return this;
   }
 
-  writeHead(statusCode: number, headers?: OutgoingHttpHeaders): this {
+  /**
+   * `headers`: an object, or (as Node's `writeHead` takes too) a flat list of names and values,
+   * the form the lean upstream reads a sandbox's head in.
+   */
+  writeHead(statusCode: number, headers?: OutgoingHttpHeaders | readonly string[]): this {
     if (this.headersSent) throw new Error('headers already sent');
     this.statusCode = statusCode;
     let text = `HTTP/1.1 ${statusCode} ${STATUS_CODES[statusCode] ?? 'unknown'}\r\n`;
@@ -156,8 +172,9 @@ export class LeanResponse extends EventEmitter {
         text += `${k}: ${s}\r\n`;
       }
     };
-    if (this.extra) for (const k in this.extra) if (headers === undefined || !(k in headers)) add(k, this.extra[k]);
-    if (headers) for (const k in headers) add(k, headers[k] as string | number | readonly string[] | undefined);
+    if (this.extra) for (const k in this.extra) if (!givesHeader(headers, k)) add(k, this.extra[k]);
+    if (isFlatList(headers)) for (let i = 0; i + 1 < headers.length; i += 2) add(headers[i]!, headers[i + 1]);
+    else if (headers) for (const k in headers) add(k, headers[k] as string | number | readonly string[] | undefined);
     if (!date) text += `date: ${httpDate()}\r\n`;
     // RFC 9112 §6.3: 1xx, 204 and 304 answers and answers to HEAD have no body.
     const noBody = this.bodyless || statusCode < 200 || statusCode === 204 || statusCode === 304;
