@@ -289,6 +289,23 @@ describe('lean HTTP/1.1 path: sandboxes', () => {
     await waitFor(() => rig.inflight() === 0, 5_000, 'slots back');
   });
 
+  it('relays the sandbox\'s headers in order, repeats kept, without hop-by-hop ones; the DP\'s own headers cannot be spoofed', async () => {
+    answer = () => 'HTTP/1.1 200 OK\r\nSet-Cookie: a=1\r\nX-Dirigent-Cold-Start: spoofed\r\nKeep-Alive: timeout=9\r\n' +
+      'x-dirigent-queue-ms: 999\r\nSet-Cookie: b=2\r\nUpgrade: h2c\r\nContent-Length: 2\r\n\r\nok';
+    await withClient(rig.proxyPort, async (c) => {
+      c.send('GET /function/f/h HTTP/1.1\r\nHost: x\r\n\r\n');
+      const [r] = await c.responses(1);
+      assert.equal(r!.body, 'ok');
+      const lines = r!.head.split('\r\n').slice(1).map((l) => l.toLowerCase());
+      assert.deepEqual(lines.filter((l) => l.startsWith('set-cookie:')), ['set-cookie: a=1', 'set-cookie: b=2']);
+      assert.deepEqual(lines.filter((l) => l.startsWith('x-dirigent-cold-start:')), ['x-dirigent-cold-start: false']);
+      const queue = lines.filter((l) => l.startsWith('x-dirigent-queue-ms:'));
+      assert.equal(queue.length, 1, r!.head);
+      assert.notEqual(queue[0], 'x-dirigent-queue-ms: 999');
+      assert.ok(!lines.some((l) => l.startsWith('upgrade:') || l === 'keep-alive: timeout=9'), r!.head);
+    });
+  });
+
   it('upstreamConnectionsMax bounds the connections to one address; requests beyond it wait their turn', async () => {
     delayMs = 30;
     const rs = await Promise.all([call(rig.proxyPort), call(rig.proxyPort), call(rig.proxyPort)]);

@@ -111,6 +111,20 @@ const upstreamKeepAliveMs = 60_000;
 const upstreamKeepAliveMsMax = 600_000;
 /** Retry-After (s) of a not_ready answer: a restarted DP gets its snapshot within a second or so. */
 const notReadyRetryAfterS = 1;
+/** Headers the DP sets on every relayed answer: a sandbox cannot set (or spoof) them. */
+const dpOwnedHeaders: ReadonlySet<string> = new Set([Header.coldStart, Header.queueMs]);
+
+/** Removes, in place, the DP's own headers from a flat list of a sandbox's (lower-case names). */
+function dropDpOwned(fields: string[]): void {
+  let kept = 0;
+  for (let i = 0; i + 1 < fields.length; i += 2) {
+    if (dpOwnedHeaders.has(fields[i]!)) continue;
+    fields[kept++] = fields[i]!;
+    fields[kept++] = fields[i + 1]!;
+  }
+  fields.length = kept;
+}
+
 /**
  * Largest body the lean path reads whole before dispatching (a larger one streams through Node's
  * server). Invocation payloads are mostly far below it.
@@ -572,6 +586,7 @@ export class InvocationProxy {
     const queueMs = (x.dispatchedAtMs - x.arrivalMs).toFixed(3);
     if (Array.isArray(out)) {
       assert(res instanceof LeanResponse, 'a flat header list comes from the lean upstream, which serves lean requests only');
+      dropDpOwned(out);
       out.push(Header.coldStart, cold, Header.queueMs, queueMs);
       res.writeHead(statusCode, out);
       return true;
