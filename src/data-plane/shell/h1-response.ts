@@ -12,6 +12,7 @@
  * answers other than 101 are skipped (the proxy sent no Expect, but a sandbox may send 103).
  */
 import { ByteAccumulator } from '../../shared/http1/byte-accumulator.js';
+import { lowerHeaderName } from '../../shared/http1/header-name.js';
 
 /** A head longer than this (as Node's `maxHeaderSize`) is refused. */
 export const responseHeadBytesMax = 16_384;
@@ -47,9 +48,6 @@ type State = 'head' | 'length' | 'chunk-size' | 'chunk-data' | 'chunk-crlf' | 't
 
 const crlf2 = Buffer.from('\r\n\r\n');
 const crlf = Buffer.from('\r\n');
-/** 1 for the token characters of a header name (RFC 9110 §5.6.2), by ASCII code. */
-const tcharCodes = new Uint8Array(128);
-for (const c of "!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz") tcharCodes[c.charCodeAt(0)] = 1;
 // eslint-disable-next-line no-control-regex
 const badValueChar = /[\x00-\x08\x0a-\x1f\x7f]/;
 const decimal = /^\d{1,15}$/;
@@ -205,13 +203,8 @@ export class H1ResponseReader {
       lineEnd = next < 0 ? text.length : next;
       const colon = text.indexOf(':', pos);
       if (colon <= pos || colon >= lineEnd) fail('bad header line');
-      let upper = false;
-      for (let i = pos; i < colon; i++) {
-        const c = text.charCodeAt(i);
-        if (c >= 128 || tcharCodes[c] === 0) fail('bad header name');
-        if (c <= 90 && c >= 65) upper = true;
-      }
-      const name = upper ? text.slice(pos, colon).toLowerCase() : text.slice(pos, colon);
+      const name = lowerHeaderName(text, pos, colon);
+      if (name === null) fail('bad header name');
       let from = colon + 1;
       let to = lineEnd;
       while (from < to && trimmedByJs(text.charCodeAt(from))) from++;

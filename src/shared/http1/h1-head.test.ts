@@ -40,6 +40,24 @@ describe('lean request head', () => {
     assert.equal(v.head.keepAlive, false);
   });
 
+  it('Connection: the close and upgrade tokens in any case and order, with spaces; other tokens change nothing', () => {
+    const keepAlive = (value: string): boolean => lean(`GET / HTTP/1.1\r\nHost: f\r\nConnection: ${value}`).head.keepAlive;
+    assert.equal(keepAlive('keep-alive'), true);
+    assert.equal(keepAlive('Keep-Alive'), true);
+    assert.equal(keepAlive('closed, x-close, close-ish'), true);
+    assert.equal(keepAlive(''), true);
+    assert.equal(keepAlive('x , \tCLOSE\t'), false);
+    assert.equal(keepAlive(',close,'), false);
+    toNode('GET / HTTP/1.1\r\nHost: f\r\nConnection: close ,  UpGrade', 'connection: upgrade');
+    assert.equal(keepAlive('upgraded, upgrades'), true);
+  });
+
+  it('a common name is read the same in any case, and a name that starts like one is its own', () => {
+    const v = lean('GET / HTTP/1.1\r\nHOST: f\r\nContent-Type: a\r\nuser-agent: b\r\nhosts: c\r\naccept-encodings: d\r\nAccept: e');
+    assert.deepEqual({ ...v.head.headers }, { host: 'f', 'content-type': 'a', 'user-agent': 'b', hosts: 'c', 'accept-encodings': 'd', accept: 'e' });
+    toNode('GET / HTTP/1.1\r\nhost: f\r\nHost: g', 'repeated header');
+  });
+
   it('a header named like an Object.prototype member is a plain header', () => {
     const v = lean('GET / HTTP/1.1\r\nHost: f\r\nConstructor: x\r\ntoString: y');
     assert.equal(v.head.headers.constructor, 'x');

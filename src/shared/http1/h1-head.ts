@@ -16,6 +16,8 @@
  * Pure: it reads the head's text (latin1, without the final CRLF CRLF).
  */
 
+import { lowerHeaderName } from './header-name.js';
+
 /** Methods the lean path serves; others (CONNECT, TRACE, extension methods) go to Node. */
 export const leanMethods: ReadonlySet<string> = new Set(['GET', 'POST', 'PUT', 'DELETE', 'PATCH', 'HEAD', 'OPTIONS']);
 
@@ -47,17 +49,26 @@ export interface LeanLimits {
   bodyBytesMax: number;
 }
 
-/** tchar of RFC 9110 §5.6.2, by char code. */
-const tchar = new Uint8Array(128);
-for (const c of "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ") tchar[c.charCodeAt(0)] = 1;
+const connectionClose = 1;
+const connectionUpgrade = 2;
 
-function isToken(s: string, from: number, to: number): boolean {
-  if (to <= from) return false;
-  for (let i = from; i < to; i++) {
-    const c = s.charCodeAt(i);
-    if (c >= 128 || tchar[c] === 0) return false;
+/** The `close` and `upgrade` tokens of a Connection value (any case, comma-separated, spaces around). */
+function connectionTokens(value: string): number {
+  if (value === 'keep-alive') return 0;
+  const v = value.toLowerCase();
+  let found = 0;
+  for (let from = 0; from <= v.length; ) {
+    let to = v.indexOf(',', from);
+    if (to < 0) to = v.length;
+    let a = from;
+    let b = to;
+    while (a < b && isSpace(v.charCodeAt(a))) a++;
+    while (b > a && isSpace(v.charCodeAt(b - 1))) b--;
+    if (b - a === 5 && v.startsWith('close', a)) found |= connectionClose;
+    else if (b - a === 7 && v.startsWith('upgrade', a)) found |= connectionUpgrade;
+    from = to + 1;
   }
-  return true;
+  return found;
 }
 
 /** Visible ASCII only (0x21-0x7e): no spaces, controls or bytes past ASCII. */
@@ -113,13 +124,13 @@ export function parseLeanHead(text: string, limits: LeanLimits): HeadVerdict {
     let end = text.indexOf('\r\n', at);
     if (end < 0) end = text.length;
     const colon = text.indexOf(':', at);
-    if (colon < 0 || colon > end || !isToken(text, at, colon)) return node('header name');
+    const name = colon < 0 || colon > end ? null : lowerHeaderName(text, at, colon);
+    if (name === null) return node('header name');
     let v0 = colon + 1;
     let v1 = end;
     while (v0 < v1 && isSpace(text.charCodeAt(v0))) v0++;
     while (v1 > v0 && isSpace(text.charCodeAt(v1 - 1))) v1--;
     if (!isFieldValue(text, v0, v1)) return node('header value');
-    const name = text.slice(at, colon).toLowerCase();
     if (name in headers) return node('repeated header');
     if (nodeOnlyHeaders.has(name)) return node(name);
     const value = text.slice(v0, v1);
@@ -128,9 +139,9 @@ export function parseLeanHead(text: string, limits: LeanLimits): HeadVerdict {
       contentLength = Number(value);
       if (contentLength > limits.bodyBytesMax) return node('body size');
     } else if (name === 'connection') {
-      const tokens = value.toLowerCase().split(',').map((t) => t.trim());
-      if (tokens.includes('upgrade')) return node('connection: upgrade');
-      if (tokens.includes('close')) keepAlive = false;
+      const tokens = connectionTokens(value);
+      if ((tokens & connectionUpgrade) !== 0) return node('connection: upgrade');
+      if ((tokens & connectionClose) !== 0) keepAlive = false;
     }
     headers[name] = value;
     at = end + 2;
