@@ -7,7 +7,7 @@
  */
 
 /** 1 for the token characters of RFC 9110 §5.6.2, by ASCII code. */
-export const tcharCodes = new Uint8Array(128);
+const tcharCodes = new Uint8Array(128);
 for (const c of "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ") tcharCodes[c.charCodeAt(0)] = 1;
 
 const commonNames = [
