@@ -28,8 +28,8 @@ export interface ResponseHead {
   statusCode: number;
   /**
    * The header fields in order, flat: a lower-case name, then its value, then the next name.
-   * A repeated name appears once per line. (A flat list, not an object: building a dictionary
-   * of names never seen before took a third of the time of reading a head.)
+   * A repeated name appears once per line. (A flat list, not an object: no dictionary of names
+   * is built per head, and the proxy relays the list as it is.)
    */
   fields: string[];
   /** The connection may carry another request after this response. */
@@ -182,8 +182,8 @@ export class H1ResponseReader {
   }
 
   private onHead(text: string, sink: ResponseSink): void {
-    // A scan by character codes: no split into lines, no regular expression per line (the
-    // regex version cost 2.2 us of the DP's ~60 us per warm request; see BENCHMARKS).
+    // A scan by character codes: no split into lines, no regular expression per line (reading
+    // and relaying a head took 3.7 us per answer that way, 2.7 us this way; see BENCHMARKS).
     const first = text.indexOf('\r\n');
     const statusEnd = first < 0 ? text.length : first;
     const statusCode = statusCodeOf(text, statusEnd);
