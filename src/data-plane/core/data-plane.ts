@@ -26,10 +26,9 @@ export type { AdmitResult, DataPlaneCoreConfig, DpEffect, DpEndpoint, DpFunction
 export type { InvokeVerdict, PresentedToken } from './invoke-auth.js';
 
 /** A waiter for `admit`; shells extend it with their own fields. */
+/** A waiter with every field from the start: all waiters share one object shape. */
 export function newWaiter(fn: string, arrivalMs: number, key?: string): Waiter {
-  const w: Waiter = { fn, arrivalMs, state: 'new', owner: null, endpoint: null, cold: false, dispatchedAtMs: 0 };
-  if (key !== undefined) w.key = key;
-  return w;
+  return { fn, arrivalMs, state: 'new', owner: null, endpoint: null, cold: false, dispatchedAtMs: 0, retries: 0, key, queueNode: null, expiryNode: null };
 }
 
 export class DataPlaneCore {

@@ -40,6 +40,7 @@ export interface ResponseHead {
 
 export interface ResponseSink {
   head(h: ResponseHead): void;
+  /** `chunk` is valid only during the call (it may be a view of a reused read buffer). */
   data(chunk: Buffer): void;
   end(): void;
 }
@@ -169,6 +170,16 @@ export class H1ResponseReader {
           return;
       }
     }
+  }
+
+  /**
+   * The bytes fed last will be overwritten (the upstream reads into one reused buffer): what the
+   * reader holds of an unfinished head or line is copied. Body bytes are not held here: the sink
+   * gets them during `feed` and keeps copies if it keeps them.
+   */
+  detachInput(): void {
+    this.head.detach();
+    this.lines.detach();
   }
 
   /** The connection ended: completes a body that runs to it; anything else was cut short. */

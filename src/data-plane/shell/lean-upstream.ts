@@ -37,21 +37,34 @@ function lostConnection(message: string): Error {
   return Object.assign(new Error(message), { code: 'ECONNRESET' });
 }
 
+/**
+ * Bytes per socket read from a sandbox. Every upstream connection of the process reads into one
+ * buffer of this size (Node's `onread`): no buffer is allocated per read and no stream machinery
+ * runs for it, and nothing is kept of it after the read's callback (see `UpstreamConnection`).
+ */
+const upstreamReadBytes = 65_536;
+let sharedReadBuffer: Buffer | null = null;
+
 /** One TCP connection to a sandbox address, with the call it serves (null: idle). */
 class UpstreamConnection {
   call: LeanUpstreamCall | null = null;
   idleUntilMs = 0;
+  readonly socket: Socket;
 
-  constructor(readonly socket: Socket, private readonly pool: LeanUpstreamPool, connectTimeoutMs: number) {
+  constructor(host: string, port: number, private readonly pool: LeanUpstreamPool, connectTimeoutMs: number) {
+    // A read's bytes live until the next read of any connection: the call's reader copies what
+    // it holds across reads (detachInput) and the call copies body bytes it relays.
+    const socket = connect({
+      host,
+      port,
+      onread: { buffer: (sharedReadBuffer ??= Buffer.allocUnsafe(upstreamReadBytes)), callback: this.onRead },
+    });
+    this.socket = socket;
     socket.setNoDelay(true);
     socket.setTimeout(connectTimeoutMs, () => {
       socket.destroy(Object.assign(new Error(`connect to the sandbox timed out after ${connectTimeoutMs} ms`), { code: 'DIRIGENT_CONNECT_TIMEOUT' }));
     });
     socket.once('connect', () => socket.setTimeout(0));
-    socket.on('data', (chunk: Buffer) => {
-      if (this.call !== null) this.call.onData(chunk);
-      else socket.destroy(); // bytes nobody asked for: the connection's framing is unknown now
-    });
     socket.on('end', () => {
       if (this.call !== null) this.call.onEnd();
       socket.destroy();
@@ -68,6 +81,12 @@ class UpstreamConnection {
       call?.onError(lostConnection('the sandbox closed the connection before the response was complete'));
     });
   }
+
+  private readonly onRead = (bytes: number, buf: Buffer): boolean => {
+    if (this.call !== null) this.call.onData(buf.subarray(0, bytes));
+    else this.socket.destroy(); // bytes nobody asked for: the connection's framing is unknown now
+    return true;
+  };
 }
 
 /** The connections to one sandbox address (emulated sandboxes of a worker share one). */
@@ -163,7 +182,7 @@ export class LeanUpstreamPool {
   }
 
   private connect(): UpstreamConnection {
-    const conn = new UpstreamConnection(connect({ host: this.host, port: this.port }), this, this.limits.connectTimeoutMs);
+    const conn = new UpstreamConnection(this.host, this.port, this, this.limits.connectTimeoutMs);
     this.open.add(conn);
     return conn;
   }
@@ -240,6 +259,7 @@ export class LeanUpstreamCall implements ResponseSink {
     if (this.finished) return;
     try {
       this.reader.feed(chunk, this);
+      this.reader.detachInput();
     } catch (err) {
       this.fail(err as Error);
       return;
@@ -277,7 +297,8 @@ export class LeanUpstreamCall implements ResponseSink {
 
   data(chunk: Buffer): void {
     if (this.finished || chunk.length === 0) return;
-    if (this.res.write(chunk) || this.waitingForDrain) return;
+    // A copy: `chunk` is a view of the shared read buffer, and a write may keep its buffer.
+    if (this.res.write(Buffer.from(chunk)) || this.waitingForDrain) return;
     // The client reads slower than the sandbox writes: stop reading the sandbox until it drains.
     this.waitingForDrain = true;
     this.conn?.socket.pause();

@@ -34,7 +34,7 @@ import { answerClientError } from '../../shared/http-client-error.js';
 import type { Logger } from '../../shared/logger.js';
 import { bearerOf, tokenId, TokenDigests } from '../../shared/secrets.js';
 import {
-  newWaiter, type DataPlaneCore, type DpEffect, type DpEndpoint, type DpFunction, type PresentedToken, type RetryCause, type Waiter,
+  type DataPlaneCore, type DpEffect, type DpEndpoint, type DpFunction, type PresentedToken, type RetryCause, type Waiter,
 } from '../core/data-plane.js';
 import type { Admission } from '../core/proxy-link.js';
 import { invocationRoutes, invocationsPrefix, submitAsync, wantsAsync, type AsyncHttpDeps } from '../async/http-routes.js';
@@ -93,6 +93,18 @@ interface Exchange extends Waiter {
   deadline: NodeJS.Timeout | null;
   /** The caller's Authorization was checked here: function code never sees the token. */
   stripAuth: boolean;
+}
+
+/**
+ * The core's waiter fields (as `newWaiter` makes them) and the exchange's, in one literal: one
+ * object shape for every exchange, no properties added to a made object (0.4 % of the DP's
+ * samples went to adding them with Object.assign at 32 warm connections).
+ */
+function newExchange(fn: string, nowMs: number, key: string | undefined, req: Req | LeanRequest, res: ProxyRes, path: string, stripAuth: boolean): Exchange {
+  return {
+    fn, arrivalMs: nowMs, state: 'new', owner: null, endpoint: null, cold: false, dispatchedAtMs: 0, retries: 0, key, queueNode: null, expiryNode: null,
+    req, res, path, upstream: null, body: undefined, deadline: null, stripAuth,
+  };
 }
 
 /** A connection that ended before any answer: reset, broken pipe, or closed by the other side (undici). */
@@ -471,7 +483,7 @@ export class InvocationProxy {
       return;
     }
     const nowMs = this.clock.nowMs();
-    const x: Exchange = Object.assign(newWaiter(route.fn, nowMs, hashKeyOf(req)), { req, res, path: route.path, upstream: null, body: undefined, deadline: null, stripAuth });
+    const x = newExchange(route.fn, nowMs, hashKeyOf(req), req, res, route.path, stripAuth);
     res.once('close', guarded(this.log, 'callback', 'proxy.client_closed', () => this.clientClosed(x)));
     const r = this.admission.admit(route.fn, x, nowMs);
     if (r.kind === 'not_found') sendError(res, 404, 'function_not_found', `function ${route.fn} not found`);

@@ -49,6 +49,16 @@ export class ByteAccumulator {
     return this.length;
   }
 
+  /**
+   * The caller's last chunk is about to be overwritten (a socket that reads into one reused
+   * buffer): a held chunk that is still the caller's is copied now.
+   */
+  detach(): void {
+    if (this.store === null || this.owned) return;
+    this.store = Buffer.from(this.store.subarray(0, this.length));
+    this.owned = true;
+  }
+
   /** Lets go of the bytes (they were consumed). */
   clear(): void {
     this.store = null;
