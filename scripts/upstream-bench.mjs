@@ -10,7 +10,10 @@
 //
 // Give a build's root to compare two builds (their `dist/` must be built):
 //
-//   node scripts/upstream-bench.mjs [root]
+//   taskset -c 1 node scripts/upstream-bench.mjs [root]
+//
+// Both processes on one CPU (taskset) make runs repeatable on a shared 2-vCPU machine: unpinned,
+// whether the two land on one CPU or two moves a run by up to 1.5x. Alternate the builds.
 import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
