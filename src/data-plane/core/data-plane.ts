@@ -25,8 +25,7 @@ import type { AdmitResult, DataPlaneCoreConfig, DpEffect, DpEndpoint, DpFunction
 export type { AdmitResult, DataPlaneCoreConfig, DpEffect, DpEndpoint, DpFunction, RetryCause, Waiter } from './types.js';
 export type { InvokeVerdict, PresentedToken } from './invoke-auth.js';
 
-/** A waiter for `admit`; shells extend it with their own fields. */
-/** A waiter with every field from the start: all waiters share one object shape. */
+/** A waiter for `admit`, every field set from the start (one object shape); shells extend it with their own fields. */
 export function newWaiter(fn: string, arrivalMs: number, key?: string): Waiter {
   return { fn, arrivalMs, state: 'new', owner: null, endpoint: null, cold: false, dispatchedAtMs: 0, retries: 0, key, queueNode: null, expiryNode: null };
 }
