@@ -196,6 +196,15 @@ export type RoutingUpdateMsg =
   | { case: 'snapshot'; value: RoutingSnapshotMsg }
   | { case: 'delta'; value: RoutingDeltaMsg };
 
+/** A delta that only drains endpoints (a scale-down): nothing waits on it, it may wait to share a write. */
+export function onlyDrains(u: RoutingUpdateMsg): boolean {
+  if (u.case !== 'delta') return false;
+  const d = u.value;
+  return d.drainEndpoints.length > 0 && d.upsertFunctions.length === 0 && d.deleteFunctions.length === 0 &&
+    d.addEndpoints.length === 0 && d.removeEndpoints.length === 0 && d.failures.length === 0 &&
+    d.upsertTokens.length === 0 && d.revokeTokens.length === 0 && (d.upsertPeers?.length ?? 0) === 0 && (d.removePeers?.length ?? 0) === 0;
+}
+
 // ---------------------------------------------------------------- leader terms (fencing)
 
 /**

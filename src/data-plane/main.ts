@@ -210,7 +210,7 @@ function effectRunner(
     }
     if (sandboxIds.length > 0) {
       log.info('sandbox.drained', { sandboxIds });
-      link().send({ case: 'drained', value: { sandboxIds } });
+      link().send({ case: 'drained', value: { sandboxIds } }, true);
     }
   };
 }

@@ -112,24 +112,48 @@ export function bindServer(host: string, port: number, server: grpc.Server, tls:
 }
 
 /**
+ * How long a link's deferrable messages (drains, deletions) wait for others to share a write:
+ * at 500 cold starts/s each message otherwise wakes its peer alone, and waking is the largest
+ * single cost on a VM (BENCHMARKS, "Sandbox reads into one reused buffer").
+ */
+export const deferrableFlushMs = 5;
+
+/**
  * Coalesces items produced within one event-loop turn into one batch, so a burst of events
- * costs one stream frame. `flush` runs on setImmediate (after pending I/O callbacks).
+ * costs one stream frame. `flush` runs on setImmediate (after pending I/O callbacks), or after
+ * `deferMs` when only deferrable items wait.
  */
 export class Batcher<T> {
   private items: T[] = [];
-  private scheduled = false;
-  constructor(private readonly flush: (items: T[]) => void) {}
+  private immediate = false;
+  private timer: NodeJS.Timeout | null = null;
 
-  push(item: T): void {
+  /** `deferMs`: how long a batch of only deferrable items waits for company (0: it does not). */
+  constructor(private readonly flush: (items: T[]) => void, private readonly deferMs = 0) {}
+
+  /**
+   * Queues `item`; everything queued leaves together at the end of this turn. A `deferrable`
+   * item (nothing waits on it: a drain, a deletion, a heartbeat) alone waits up to `deferMs`, so
+   * that the messages of many cold starts at a low rate share one write and one wake-up of the
+   * peer; an urgent item queued meanwhile takes it along at the end of its turn, in order.
+   */
+  push(item: T, deferrable = false): void {
     this.items.push(item);
-    if (!this.scheduled) {
-      this.scheduled = true;
-      setImmediate(this.run);
+    if (this.immediate) return;
+    if (deferrable && this.deferMs > 0) {
+      this.timer ??= setTimeout(this.run, this.deferMs);
+      return;
     }
+    this.immediate = true;
+    setImmediate(this.run);
   }
 
-  private run = (): void => {
-    this.scheduled = false;
+  private readonly run = (): void => {
+    this.immediate = false;
+    if (this.timer !== null) {
+      clearTimeout(this.timer);
+      this.timer = null;
+    }
     const items = this.items;
     if (items.length === 0) return;
     this.items = [];

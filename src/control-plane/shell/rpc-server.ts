@@ -20,7 +20,7 @@ import {
   type WorkerCommand,
   type WorkerCommandBatch,
 } from '../../gen/dirigent/v1/cluster_pb.js';
-import { Batcher, serveService, type StreamHandler } from '../../shared/grpc.js';
+import { Batcher, deferrableFlushMs, serveService, type StreamHandler } from '../../shared/grpc.js';
 import { grpcStatus } from '../../shared/grpc-link/frames.js';
 import { GrpcServer, defaultServerLimits, type ServerCall, type ServerTls } from '../../shared/grpc-link/server.js';
 import type { Logger } from '../../shared/logger.js';
@@ -109,16 +109,17 @@ export class RpcServer {
     return true;
   }
 
-  sendWorker(workerId: string, command: WorkerCommand): void {
-    this.workerOut.get(workerId)?.push(command);
+  /** `deferrable`: nothing waits on it (see `Batcher.push`). */
+  sendWorker(workerId: string, command: WorkerCommand, deferrable = false): void {
+    this.workerOut.get(workerId)?.push(command, deferrable);
   }
 
-  sendDataPlane(dataPlaneId: string, update: RoutingUpdate): void {
-    this.dpOut.get(dataPlaneId)?.push(update);
+  sendDataPlane(dataPlaneId: string, update: RoutingUpdate, deferrable = false): void {
+    this.dpOut.get(dataPlaneId)?.push(update, deferrable);
   }
 
-  broadcastDataPlanes(update: RoutingUpdate): void {
-    for (const out of this.dpOut.values()) out.push(update);
+  broadcastDataPlanes(update: RoutingUpdate, deferrable = false): void {
+    for (const out of this.dpOut.values()) out.push(update, deferrable);
   }
 
   /** Runs a stream callback; whatever it throws is logged with the peer and never escapes. */
@@ -133,7 +134,7 @@ export class RpcServer {
   private onWorkerStream(call: WorkerCall): void {
     const out = new Batcher<WorkerCommand>((commands) => {
       call.write(encodeWorkerCommandBatch({ term: this.hooks.core.term, leaderAddress: '' }, commands));
-    });
+    }, deferrableFlushMs);
     this.serve<WorkerBatch, WorkerEventMsg>(call, {
       role: 'worker',
       events: (batch) => batch.events.map(decodeWorkerEvent),
@@ -158,7 +159,7 @@ export class RpcServer {
   private onDataPlaneStream(call: DpCall): void {
     const out = new Batcher<RoutingUpdate>((updates) => {
       call.write(encodeRoutingBatch({ term: this.hooks.core.term, leaderAddress: '' }, updates));
-    });
+    }, deferrableFlushMs);
     this.serve<DataPlaneBatch, DataPlaneEventMsg>(call, {
       role: 'data_plane',
       events: (batch) => batch.events.map(decodeDataPlaneEvent),

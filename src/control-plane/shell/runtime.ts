@@ -7,7 +7,7 @@
  * process from a timer or stream callback.
  */
 import { randomUUID } from 'node:crypto';
-import type { InvokeTokenMsg } from '../../api/cluster.js';
+import { onlyDrains, type InvokeTokenMsg } from '../../api/cluster.js';
 import type { FunctionSpec, NamespaceQuotas, NamespaceRecord } from '../../api/types.js';
 import type { Clock } from '../../shared/clock.js';
 import type { Logger } from '../../shared/logger.js';
@@ -166,9 +166,9 @@ export class CpRuntime {
   private execOne(e: CpEffect): void {
     const rpc = this.rpc!;
     switch (e.kind) {
-      case 'worker_send': return rpc.sendWorker(e.workerId, encodeWorkerCommand(e.command));
-      case 'dp_send': return rpc.sendDataPlane(e.dataPlaneId, encodeRoutingUpdate(e.update));
-      case 'dp_broadcast': return rpc.broadcastDataPlanes(encodeRoutingUpdate(e.update));
+      case 'worker_send': return rpc.sendWorker(e.workerId, encodeWorkerCommand(e.command), e.command.case === 'delete');
+      case 'dp_send': return rpc.sendDataPlane(e.dataPlaneId, encodeRoutingUpdate(e.update), onlyDrains(e.update));
+      case 'dp_broadcast': return rpc.broadcastDataPlanes(encodeRoutingUpdate(e.update), onlyDrains(e.update));
       case 'persist_worker': return this.background(this.db.putWorker({ id: e.id, address: e.address }));
       case 'persist_data_plane':
         return this.background(this.db.putDataPlane({ id: e.id, proxyAddress: e.proxyAddress, internalAddress: e.internalAddress }));

@@ -19,7 +19,7 @@ import {
 } from '../../gen/dirigent/v1/cluster_pb.js';
 import type { DataPlaneEventMsg, RoutingUpdateMsg, TermVerdict } from '../../api/cluster.js';
 import { decodeBatchHeader, decodeRoutingUpdate, encodeDataPlaneBatch } from '../../wire/codec.js';
-import { Batcher, isUnauthenticated, makeClient, openStream, type BidiStream, type LinkSecurity } from '../../shared/grpc.js';
+import { Batcher, deferrableFlushMs, isUnauthenticated, makeClient, openStream, type BidiStream, type LinkSecurity } from '../../shared/grpc.js';
 import type { GrpcChannel } from '../../shared/grpc-link/channel.js';
 import type { Logger } from '../../shared/logger.js';
 import { CpAddresses } from '../../shared/cp-addresses.js';
@@ -47,7 +47,7 @@ export class ControlPlaneLink {
   private readonly out = new Batcher<DataPlaneEventMsg>((events) => runGuarded(this.log, 'callback', 'cp_link.flush', () => {
     if (!this.stream || !this.connected) return;
     this.stream.write(encodeDataPlaneBatch(events));
-  }));
+  }), deferrableFlushMs);
 
   constructor(
     private readonly opts: {
@@ -73,8 +73,9 @@ export class ControlPlaneLink {
     this.connect();
   }
 
-  send(event: DataPlaneEventMsg): void {
-    this.out.push(event);
+  /** `deferrable`: nothing waits on it (see `Batcher.push`). */
+  send(event: DataPlaneEventMsg, deferrable = false): void {
+    this.out.push(event, deferrable);
   }
 
   close(): void {
