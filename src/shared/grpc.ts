@@ -133,7 +133,7 @@ export class Batcher<T> {
 
   /**
    * Queues `item`; everything queued leaves together at the end of this turn. A `deferrable`
-   * item (nothing waits on it: a drain, a deletion, a heartbeat) alone waits up to `deferMs`, so
+   * item (no request waits on it: a drain, a deletion) alone waits up to `deferMs`, so
    * that the messages of many cold starts at a low rate share one write and one wake-up of the
    * peer; an urgent item queued meanwhile takes it along at the end of its turn, in order.
    */
