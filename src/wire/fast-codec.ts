@@ -1,8 +1,9 @@
 /**
  * @module wire/fast-codec
- * A protobuf binary codec for the internal stream messages, compiled once per message type from
- * the protobuf-es descriptors into plain closures: no reflection per message, one exact-size
- * Buffer per encode, strings written and read without a TextEncoder round trip when ASCII.
+ * A protobuf binary codec for the internal stream messages, generated once per message type from
+ * the protobuf-es descriptors as JavaScript specialized to the type (see `generate`): no
+ * reflection per message, one exact-size Buffer per encode, strings written and read without a
+ * TextEncoder round trip when ASCII.
  * protobuf-es's reflective `toBinary` took 6-17 µs per stream item and `fromBinary` 1.3-3.3 µs
  * (BENCHMARKS "Stream codec"); every cold start crosses four such items.
  *
@@ -14,7 +15,8 @@
  * declared type regardless).
  *
  * Supported: proto3 implicit-presence scalars (string, bool, double, uint32, int32), enums,
- * messages, oneofs, repeated strings and messages, maps from strings to scalars. Anything else fails at compile time (module load), never on a live stream.
+ * messages, oneofs, repeated strings and messages, maps from strings to scalars. Anything else
+ * fails when the codec of a type (or of any type it contains) is made, never on a live stream.
  *
  * Encoding is two passes over the message: `size` computes every length-delimited length
  * (strings' UTF-8 lengths and nested messages' sizes) into one list in pre-order, `write`
@@ -187,55 +189,6 @@ function readString(r: Reader): string {
   return r.buf.toString('utf8', start, start + n);
 }
 
-function readDouble(r: Reader): number {
-  if (r.end - r.pos < 8) fail('truncated double');
-  const v = r.buf.readDoubleLE(r.pos);
-  r.pos += 8;
-  return v;
-}
-
-// ---------------------------------------------------------------- compiled field codecs
-
-/** How one value (a field's value, a list item, a map key or value) is sized, written and read. */
-interface ValueCodec {
-  wireType: number;
-  /** Whether this is the type's default (an implicit-presence field then stays off the wire). */
-  isDefault(v: unknown): boolean;
-  /** Bytes of the value itself (without tag); may push lengths for `write`. */
-  size(v: unknown, l: Lengths): number;
-  write(w: Writer, v: unknown): void;
-  read(r: Reader): unknown;
-  zero(): unknown;
-}
-
-const stringCodec: ValueCodec = {
-  wireType: wireDelimited,
-  isDefault: (v) => v === '' || v === undefined,
-  size(v, l) {
-    const n = utf8Length(v as string);
-    l.list.push(n);
-    return varintSize(n) + n;
-  },
-  write(w, v) {
-    const n = w.lengths.list[w.lengths.next++]!;
-    writeVarint(w, n);
-    writeString(w, v as string, n);
-  },
-  read: readString,
-  zero: () => '',
-};
-
-const boolCodec: ValueCodec = {
-  wireType: wireVarint,
-  isDefault: (v) => v !== true,
-  size: () => 1,
-  write(w, v) {
-    w.buf[w.pos++] = v === true ? 1 : 0;
-  },
-  read: readVarintNonZero,
-  zero: () => false,
-};
-
 /** Whether a varint of up to ten bytes has any bit set (a bool: 2^35 is true too). */
 function readVarintNonZero(r: Reader): boolean {
   const buf = r.buf;
@@ -249,338 +202,280 @@ function readVarintNonZero(r: Reader): boolean {
   return fail('varint longer than 10 bytes');
 }
 
-const doubleCodec: ValueCodec = {
-  wireType: wireFixed64,
-  // -0 === 0: left out like 0, as protobuf-es does.
-  isDefault: (v) => v === undefined || v === 0,
-  size: () => 8,
-  write(w, v) {
-    w.pos = w.buf.writeDoubleLE(v as number, w.pos);
-  },
-  read: readDouble,
-  zero: () => 0,
-};
-
-const uint32Codec: ValueCodec = {
-  wireType: wireVarint,
-  isDefault: (v) => v === 0 || v === undefined,
-  size: (v) => varintSize((v as number) >>> 0),
-  write(w, v) {
-    writeVarint(w, (v as number) >>> 0);
-  },
-  read: readVarint32,
-  zero: () => 0,
-};
-
-const int32Codec: ValueCodec = {
-  wireType: wireVarint,
-  isDefault: (v) => v === 0 || v === undefined,
-  size: (v) => int32Size((v as number) | 0),
-  write(w, v) {
-    writeInt32(w, (v as number) | 0);
-  },
-  read: (r) => readVarint32(r) | 0,
-  zero: () => 0,
-};
-
-function scalarCodec(t: ScalarType, where: string): ValueCodec {
-  switch (t) {
-    case ScalarType.STRING: return stringCodec;
-    case ScalarType.BOOL: return boolCodec;
-    case ScalarType.DOUBLE: return doubleCodec;
-    case ScalarType.UINT32: return uint32Codec;
-    case ScalarType.INT32: return int32Codec;
-    default: throw new Error(`fast-codec: scalar type ${ScalarType[t]} of ${where} is not supported`);
-  }
+function readDouble(r: Reader): number {
+  if (r.end - r.pos < 8) fail('truncated double');
+  const v = r.buf.readDoubleLE(r.pos);
+  r.pos += 8;
+  return v;
 }
 
-function messageCodec(desc: DescMessage): ValueCodec {
-  // Compiled lazily: the schema may refer to a message before it is compiled (or to itself).
-  let c: MessageCodec | undefined;
-  const get = (): MessageCodec => (c ??= compile(desc));
-  return {
-    wireType: wireDelimited,
-    isDefault: (v) => v === undefined,
-    size(v, l) {
-      const at = l.list.length;
-      l.list.push(0);
-      const n = get().size(v as Obj, l);
-      l.list[at] = n;
-      return varintSize(n) + n;
-    },
-    write(w, v) {
-      const n = w.lengths.list[w.lengths.next++]!;
-      writeVarint(w, n);
-      const end = w.pos + n;
-      get().write(w, v as Obj);
-      if (w.pos !== end) throw new Error(`fast-codec: ${desc.typeName} wrote ${w.pos - end + n} bytes, sized ${n}`);
-    },
-    read(r) {
-      const n = readVarint32(r);
-      if (n > r.end - r.pos) fail(`truncated ${desc.typeName}`);
-      const outerEnd = r.end;
-      r.end = r.pos + n;
-      const m = get().read(r);
-      r.end = outerEnd;
-      return m;
-    },
-    zero: () => undefined,
-  };
-}
+// ---------------------------------------------------------------- generated message codecs
 
-function tagBytes(fieldNo: number, wireType: number): { tag: number; size: number } {
-  const tag = ((fieldNo << 3) | wireType) >>> 0;
-  return { tag, size: varintSize(tag) };
-}
-
-/** One field of a message: sizes and writes its part of the message, reads one occurrence. */
-interface FieldCodec {
-  number: number;
-  size(m: Obj, l: Lengths): number;
-  write(w: Writer, m: Obj): void;
-  /** Reads one occurrence (wire type already checked) into the message under construction. */
-  read(r: Reader, m: Obj, wireType: number): void;
-}
-
-function singularField(name: string, no: number, vc: ValueCodec, alwaysWrite: boolean): FieldCodec {
-  const { tag, size: tagSize } = tagBytes(no, vc.wireType);
-  return {
-    number: no,
-    size(m, l) {
-      const v = m[name];
-      if (!alwaysWrite && vc.isDefault(v)) return 0;
-      return tagSize + vc.size(v, l);
-    },
-    write(w, m) {
-      const v = m[name];
-      if (!alwaysWrite && vc.isDefault(v)) return;
-      writeVarint(w, tag);
-      vc.write(w, v);
-    },
-    read(r, m, wireType) {
-      if (wireType !== vc.wireType) return skipField(r, wireType, no, 0);
-      m[name] = vc.read(r);
-    },
-  };
-}
-
-function listField(name: string, no: number, vc: ValueCodec): FieldCodec {
-  const { tag, size: tagSize } = tagBytes(no, vc.wireType);
-  return {
-    number: no,
-    size(m, l) {
-      const list = m[name] as unknown[] | undefined;
-      if (!list) return 0;
-      let n = 0;
-      for (let i = 0; i < list.length; i += 1) n += tagSize + vc.size(list[i], l);
-      return n;
-    },
-    write(w, m) {
-      const list = m[name] as unknown[] | undefined;
-      if (!list) return;
-      for (let i = 0; i < list.length; i += 1) {
-        writeVarint(w, tag);
-        vc.write(w, list[i]);
-      }
-    },
-    read(r, m, wireType) {
-      if (wireType !== vc.wireType) return skipField(r, wireType, no, 0);
-      (m[name] as unknown[]).push(vc.read(r));
-    },
-  };
-}
-
-function mapField(name: string, no: number, valueCodec: ValueCodec): FieldCodec {
-  const { tag, size: tagSize } = tagBytes(no, wireDelimited);
-  const keyTag = tagBytes(1, wireDelimited);
-  const valueTag = tagBytes(2, valueCodec.wireType);
-  return {
-    number: no,
-    size(m, l) {
-      const map = m[name] as Obj | undefined;
-      if (!map) return 0;
-      let n = 0;
-      for (const k of Object.keys(map)) {
-        const at = l.list.length;
-        l.list.push(0);
-        const entry = keyTag.size + stringCodec.size(k, l) + valueTag.size + valueCodec.size(map[k], l);
-        l.list[at] = entry;
-        n += tagSize + varintSize(entry) + entry;
-      }
-      return n;
-    },
-    write(w, m) {
-      const map = m[name] as Obj | undefined;
-      if (!map) return;
-      for (const k of Object.keys(map)) {
-        writeVarint(w, tag);
-        writeVarint(w, w.lengths.list[w.lengths.next++]!);
-        writeVarint(w, keyTag.tag);
-        stringCodec.write(w, k);
-        writeVarint(w, valueTag.tag);
-        valueCodec.write(w, map[k]);
-      }
-    },
-    read(r, m, wireType) {
-      if (wireType !== wireDelimited) return skipField(r, wireType, no, 0);
-      const n = readVarint32(r);
-      if (n > r.end - r.pos) fail(`truncated map entry of ${name}`);
-      const outerEnd = r.end;
-      r.end = r.pos + n;
-      let key = '';
-      let value = valueCodec.zero();
-      while (r.pos < r.end) {
-        const t = readVarint32(r);
-        const wt = t & 7;
-        const fieldNo = t >>> 3;
-        if (fieldNo === 1 && wt === wireDelimited) key = readString(r);
-        else if (fieldNo === 2 && wt === valueCodec.wireType) value = valueCodec.read(r);
-        else skipField(r, wt, fieldNo, 0);
-      }
-      r.end = outerEnd;
-      const map = m[name] as Obj;
-      // An assignment to "__proto__" would set the map's prototype (and drop the entry): that
-      // key is defined as an own property instead.
-      if (key === '__proto__') Object.defineProperty(map, key, { value, enumerable: true, writable: true, configurable: true });
-      else map[key] = value;
-    },
-  };
-}
-
-/** The fields of one oneof group: the set case is always written, even at its default value. */
-function oneofFields(name: string, cases: { localName: string; number: number; vc: ValueCodec }[]): FieldCodec[] {
-  return cases.map(({ localName, number: no, vc }) => {
-    const { tag, size: tagSize } = tagBytes(no, vc.wireType);
-    return {
-      number: no,
-      size(m, l) {
-        const o = m[name] as { case?: string; value?: unknown } | undefined;
-        if (!o || o.case !== localName) return 0;
-        return tagSize + vc.size(o.value, l);
-      },
-      write(w, m) {
-        const o = m[name] as { case?: string; value?: unknown } | undefined;
-        if (!o || o.case !== localName) return;
-        writeVarint(w, tag);
-        vc.write(w, o.value);
-      },
-      read(r, m, wireType) {
-        if (wireType !== vc.wireType) return skipField(r, wireType, no, 0);
-        m[name] = { case: localName, value: vc.read(r) };
-      },
-    };
-  });
-}
-
-// ---------------------------------------------------------------- messages
-
+/**
+ * One message type's codec. Each is generated once as JavaScript source specialized to the
+ * type (`new Function` over the descriptor, at module load or first use), so every field is a
+ * named property load, every tag a constant, and the empty message one object literal. The
+ * closures it replaced shared one body among all types: their calls per field and their loads
+ * by computed name were megamorphic, and the empty message was a spread of a template.
+ * Only the schema shapes the source (names as JSON string literals, numbers from the
+ * descriptor); no input from a peer does.
+ */
 interface MessageCodec {
   size(m: Obj, l: Lengths): number;
   write(w: Writer, m: Obj): void;
   read(r: Reader): Obj;
 }
 
-function valueCodecOf(f: DescField, where: string): ValueCodec {
-  switch (f.fieldKind) {
-    case 'scalar': return scalarCodec(f.scalar, where);
-    case 'enum': return int32Codec;
-    case 'message': return messageCodec(f.message);
-    default: throw new Error(`fast-codec: ${where} is not a singular field`);
+/** How one value (a field's value, a list item, a map value) is sized, written and read. */
+type ValueKind = 'string' | 'bool' | 'double' | 'uint32' | 'int32' | { message: number };
+
+function scalarKind(t: ScalarType, where: string): ValueKind {
+  switch (t) {
+    case ScalarType.STRING: return 'string';
+    case ScalarType.BOOL: return 'bool';
+    case ScalarType.DOUBLE: return 'double';
+    case ScalarType.UINT32: return 'uint32';
+    case ScalarType.INT32: return 'int32';
+    default: throw new Error(`fast-codec: scalar type ${ScalarType[t]} of ${where} is not supported`);
   }
 }
 
-function compile(desc: DescMessage): MessageCodec {
-  const fields: FieldCodec[] = [];
-  /** Builds the empty message, every field at its default, in declaration order. */
-  const zeros: [string, () => unknown][] = [];
+function wireTypeOf(k: ValueKind): number {
+  if (typeof k === 'object' || k === 'string') return wireDelimited;
+  return k === 'double' ? wireFixed64 : wireVarint;
+}
+
+/** Source of a JS expression: whether value `v` is the type's default (an implicit-presence field then stays off the wire). */
+function isDefaultSrc(k: ValueKind, v: string): string {
+  if (typeof k === 'object') return `${v} === undefined`;
+  switch (k) {
+    case 'string': return `(${v} === '' || ${v} === undefined)`;
+    case 'bool': return `${v} !== true`;
+    // -0 === 0: left out like 0, as protobuf-es does.
+    case 'double': return `(${v} === undefined || ${v} === 0)`;
+    default: return `(${v} === 0 || ${v} === undefined)`;
+  }
+}
+
+/** Source of the zero a map value starts at before its entry is read. */
+function zeroSrc(k: ValueKind): string {
+  if (typeof k === 'object') return 'undefined';
+  return k === 'string' ? "''" : k === 'bool' ? 'false' : '0';
+}
+
+/** Statements adding to `acc` the bytes of tag (`tagSize` bytes) and value `v`; may push lengths for `write`. */
+function sizeSrc(k: ValueKind, v: string, acc: string, tagSize: number): string {
+  if (typeof k === 'object') {
+    return `{ const at = L.length; L.push(0); const k = S${k.message}.size(${v}, l); L[at] = k; ${acc} += ${tagSize} + varintSize(k) + k; }`;
+  }
+  switch (k) {
+    case 'string': return `{ const k = utf8Length(${v}); L.push(k); ${acc} += ${tagSize} + varintSize(k) + k; }`;
+    case 'bool': return `${acc} += ${tagSize + 1};`;
+    case 'double': return `${acc} += ${tagSize + 8};`;
+    case 'uint32': return `${acc} += ${tagSize} + varintSize(${v} >>> 0);`;
+    case 'int32': return `${acc} += ${tagSize} + int32Size(${v} | 0);`;
+  }
+}
+
+/** Statements writing a varint known at generation time. */
+function constVarintSrc(n: number): string {
+  const bytes: number[] = [];
+  let v = n >>> 0;
+  while (v >= 0x80) {
+    bytes.push((v & 0x7f) | 0x80);
+    v >>>= 7;
+  }
+  bytes.push(v);
+  return bytes.map((b) => `buf[w.pos++] = ${b};`).join(' ');
+}
+
+/** Statements writing value `v` (its tag already written). */
+function writeSrc(k: ValueKind, v: string, typeName: string): string {
+  if (typeof k === 'object') {
+    return `{ const k = LL[w.lengths.next++]; writeVarint(w, k); const e = w.pos + k; S${k.message}.write(w, ${v}); ` +
+      `if (w.pos !== e) throw new Error(${JSON.stringify(`fast-codec: a message in ${typeName} wrote a size other than it sized`)}); }`;
+  }
+  switch (k) {
+    case 'string': return `{ const k = LL[w.lengths.next++]; writeVarint(w, k); writeString(w, ${v}, k); }`;
+    case 'bool': return `buf[w.pos++] = ${v} === true ? 1 : 0;`;
+    case 'double': return `w.pos = buf.writeDoubleLE(${v}, w.pos);`;
+    case 'uint32': return `writeVarint(w, ${v} >>> 0);`;
+    case 'int32': return `writeInt32(w, ${v} | 0);`;
+  }
+}
+
+/** Statements reading one value into `target` (an assignable expression or `let` name). */
+function readSrc(k: ValueKind, assign: (expr: string) => string, what: string): string {
+  if (typeof k === 'object') {
+    return `{ const k = readVarint32(r); if (k > r.end - r.pos) fail(${JSON.stringify(`truncated ${what}`)}); ` +
+      `const oe = r.end; r.end = r.pos + k; const x = S${k.message}.read(r); r.end = oe; ${assign('x')} }`;
+  }
+  switch (k) {
+    case 'string': return assign('readString(r)');
+    case 'bool': return assign('readVarintNonZero(r)');
+    case 'double': return assign('readDouble(r)');
+    case 'uint32': return assign('readVarint32(r)');
+    case 'int32': return assign('(readVarint32(r) | 0)');
+  }
+}
+
+function tagOf(fieldNo: number, wireType: number): number {
+  return ((fieldNo << 3) | wireType) >>> 0;
+}
+
+/** An own enumerable property, also for the key "__proto__" (an assignment would set the prototype). */
+function defineOwn(o: Obj, key: string, value: unknown): void {
+  Object.defineProperty(o, key, { value, enumerable: true, writable: true, configurable: true });
+}
+
+const helpers = {
+  varintSize, writeVarint, writeInt32, int32Size, utf8Length, writeString, readVarint32,
+  readVarintNonZero, readString, readDouble, skipField, fail, defineOwn,
+};
+const helperNames = Object.keys(helpers);
+const helperValues = Object.values(helpers);
+
+/** Every message type's codec; a holder is registered before its source is generated, so types may refer to each other (or themselves). */
+const messageCodecs = new Map<string, MessageCodec>();
+
+function unready(): never {
+  throw new Error('fast-codec: codec used before it was generated');
+}
+
+function messageCodecOf(desc: DescMessage): MessageCodec {
+  const known = messageCodecs.get(desc.typeName);
+  if (known) return known;
+  const holder: MessageCodec = { size: unready, write: unready, read: unready };
+  messageCodecs.set(desc.typeName, holder);
+  try {
+    const made = generate(desc);
+    holder.size = made.size;
+    holder.write = made.write;
+    holder.read = made.read;
+  } catch (e) {
+    messageCodecs.delete(desc.typeName);
+    throw e;
+  }
+  return holder;
+}
+
+function generate(desc: DescMessage): MessageCodec {
+  const typeName = desc.typeName;
+  const nested: MessageCodec[] = [];
+  const kindOf = (f: DescField, where: string): ValueKind => {
+    switch (f.fieldKind) {
+      case 'scalar': return scalarKind(f.scalar, where);
+      case 'enum': return 'int32';
+      case 'message': return messageKind(f.message);
+      default: throw new Error(`fast-codec: ${where} is not a singular field`);
+    }
+  };
+  const messageKind = (d: DescMessage): ValueKind => {
+    nested.push(messageCodecOf(d));
+    return { message: nested.length - 1 };
+  };
+  const key = (name: string): string => {
+    if (name === '__proto__') throw new Error(`fast-codec: ${typeName} has a field named __proto__`);
+    return JSON.stringify(name);
+  };
+  const empty: string[] = [`"$typeName": ${JSON.stringify(typeName)}`];
+  const size: string[] = [];
+  const write: string[] = [];
+  const read: string[] = [];
   const seenOneofs = new Set<string>();
   for (const f of desc.fields) {
-    const where = `${desc.typeName}.${f.name}`;
+    const where = `${typeName}.${f.name}`;
     if (f.oneof) {
       const o = f.oneof;
       if (seenOneofs.has(o.localName)) continue;
       seenOneofs.add(o.localName);
-      fields.push(...oneofFields(o.localName, o.fields.map((of) => ({ localName: of.localName, number: of.number, vc: valueCodecOf(of, `${desc.typeName}.${of.name}`) }))));
-      zeros.push([o.localName, () => ({ case: undefined })]);
+      const ok = key(o.localName);
+      empty.push(`${ok}: { case: undefined }`);
+      // The set case is always written, even at its default value.
+      for (const of of o.fields) {
+        const k = kindOf(of, `${typeName}.${of.name}`);
+        const tag = tagOf(of.number, wireTypeOf(k));
+        const c = JSON.stringify(of.localName);
+        size.push(`{ const o = m[${ok}]; if (o && o.case === ${c}) { const v = o.value; ${sizeSrc(k, 'v', 'n', varintSize(tag))} } }`);
+        write.push(`{ const o = m[${ok}]; if (o && o.case === ${c}) { const v = o.value; ${constVarintSrc(tag)} ${writeSrc(k, 'v', typeName)} } }`);
+        read.push(`case ${tag}: ${readSrc(k, (x) => `m[${ok}] = { case: ${c}, value: ${x} };`, `${typeName}.${of.name}`)} break;`);
+      }
       continue;
     }
+    const fk = key(f.localName);
     switch (f.fieldKind) {
       case 'scalar':
       case 'enum':
-        if (f.presence !== 2) throw new Error(`fast-codec: ${where} has explicit presence (proto3 implicit only)`);
-        fields.push(singularField(f.localName, f.number, valueCodecOf(f, where), false));
-        zeros.push([f.localName, scalarZero(valueCodecOf(f, where))]);
+      case 'message': {
+        if (f.fieldKind !== 'message' && f.presence !== 2) throw new Error(`fast-codec: ${where} has explicit presence (proto3 implicit only)`);
+        const k = kindOf(f, where);
+        const tag = tagOf(f.number, wireTypeOf(k));
+        if (typeof k !== 'object') empty.push(`${fk}: ${zeroSrc(k)}`);
+        size.push(`{ const v = m[${fk}]; if (!(${isDefaultSrc(k, 'v')})) { ${sizeSrc(k, 'v', 'n', varintSize(tag))} } }`);
+        write.push(`{ const v = m[${fk}]; if (!(${isDefaultSrc(k, 'v')})) { ${constVarintSrc(tag)} ${writeSrc(k, 'v', typeName)} } }`);
+        read.push(`case ${tag}: ${readSrc(k, (x) => `m[${fk}] = ${x};`, where)} break;`);
         break;
-      case 'message':
-        fields.push(singularField(f.localName, f.number, valueCodecOf(f, where), false));
-        break;
+      }
       case 'list': {
-        const vc = f.listKind === 'message' ? messageCodec(f.message)
-          : f.listKind === 'scalar' && f.scalar === ScalarType.STRING ? stringCodec
+        const k = f.listKind === 'message' ? messageKind(f.message)
+          : f.listKind === 'scalar' && f.scalar === ScalarType.STRING ? 'string'
             : null;
-        if (!vc) throw new Error(`fast-codec: ${where}: only repeated strings and messages are supported`);
-        fields.push(listField(f.localName, f.number, vc));
-        zeros.push([f.localName, () => []]);
+        if (!k) throw new Error(`fast-codec: ${where}: only repeated strings and messages are supported`);
+        const tag = tagOf(f.number, wireTypeOf(k));
+        empty.push(`${fk}: []`);
+        size.push(`{ const list = m[${fk}]; if (list) for (let i = 0; i < list.length; i += 1) { const v = list[i]; ${sizeSrc(k, 'v', 'n', varintSize(tag))} } }`);
+        write.push(`{ const list = m[${fk}]; if (list) for (let i = 0; i < list.length; i += 1) { const v = list[i]; ${constVarintSrc(tag)} ${writeSrc(k, 'v', typeName)} } }`);
+        read.push(`case ${tag}: ${readSrc(k, (x) => `m[${fk}].push(${x});`, where)} break;`);
         break;
       }
       case 'map': {
         if (f.mapKey !== ScalarType.STRING) throw new Error(`fast-codec: ${where}: only string map keys are supported`);
-        const vc = f.mapKind === 'scalar' ? scalarCodec(f.scalar, where) : null;
-        if (!vc) throw new Error(`fast-codec: ${where}: map values of kind ${f.mapKind} are not supported`);
-        fields.push(mapField(f.localName, f.number, vc));
-        zeros.push([f.localName, () => ({})]);
+        if (f.mapKind !== 'scalar') throw new Error(`fast-codec: ${where}: map values of kind ${f.mapKind} are not supported`);
+        const vk = scalarKind(f.scalar, where);
+        const tag = tagOf(f.number, wireDelimited);
+        const valueTag = tagOf(2, wireTypeOf(vk));
+        empty.push(`${fk}: {}`);
+        // An entry is its key (field 1) and its value (field 2), both always written.
+        size.push(`{ const mp = m[${fk}]; if (mp) { const ks = Object.keys(mp); for (let i = 0; i < ks.length; i += 1) { ` +
+          `const key = ks[i]; const v = mp[key]; const at = L.length; L.push(0); let e = 0; ` +
+          `${sizeSrc('string', 'key', 'e', 1)} ${sizeSrc(vk, 'v', 'e', varintSize(valueTag))} ` +
+          `L[at] = e; n += ${varintSize(tag)} + varintSize(e) + e; } } }`);
+        write.push(`{ const mp = m[${fk}]; if (mp) { const ks = Object.keys(mp); for (let i = 0; i < ks.length; i += 1) { ` +
+          `const key = ks[i]; const v = mp[key]; ${constVarintSrc(tag)} writeVarint(w, LL[w.lengths.next++]); ` +
+          `${constVarintSrc(tagOf(1, wireDelimited))} ${writeSrc('string', 'key', typeName)} ${constVarintSrc(valueTag)} ${writeSrc(vk, 'v', typeName)} } } }`);
+        read.push(`case ${tag}: { const k = readVarint32(r); if (k > r.end - r.pos) fail(${JSON.stringify(`truncated map entry of ${f.localName}`)}); ` +
+          `const oe = r.end; r.end = r.pos + k; let key = ''; let value = ${zeroSrc(vk)}; ` +
+          `while (r.pos < r.end) { const t = readVarint32(r); ` +
+          `if (t === ${tagOf(1, wireDelimited)}) key = readString(r); ` +
+          `else if (t === ${valueTag}) { ${readSrc(vk, (x) => `value = ${x};`, where)} } ` +
+          `else skipField(r, t & 7, t >>> 3, 0); } ` +
+          `r.end = oe; const mp = m[${fk}]; if (key === '__proto__') defineOwn(mp, key, value); else mp[key] = value; break; }`);
         break;
       }
     }
   }
-  const byNumber = new Map(fields.map((f) => [f.number, f]));
-  const maxNumber = Math.max(0, ...fields.map((f) => f.number));
-  const table: (FieldCodec | undefined)[] = [];
-  for (let i = 0; i <= maxNumber; i += 1) table.push(byNumber.get(i));
-  const typeName = desc.typeName;
-  // Scalars are copied from a template (one shape for every message of the type); lists, maps
-  // and oneofs get fresh objects.
-  const template: Obj = { $typeName: typeName };
-  const fresh: [string, () => unknown][] = [];
-  for (const [k, z] of zeros) {
-    const v = z();
-    template[k] = typeof v === 'object' ? undefined : v;
-    if (typeof v === 'object') fresh.push([k, z]);
-  }
-  const empty = (): Obj => {
-    const m: Obj = { ...template };
-    for (let i = 0; i < fresh.length; i += 1) m[fresh[i]![0]] = fresh[i]![1]();
-    return m;
-  };
-  return {
-    size(m, l) {
-      let n = 0;
-      for (let i = 0; i < fields.length; i += 1) n += fields[i]!.size(m, l);
-      return n;
-    },
-    write(w, m) {
-      for (let i = 0; i < fields.length; i += 1) fields[i]!.write(w, m);
-    },
-    read(r) {
-      const m = empty();
-      while (r.pos < r.end) {
-        const tag = readVarint32(r);
-        const wireType = tag & 7;
-        const no = tag >>> 3;
-        if (no === 0) fail(`field number 0 in ${typeName}`);
-        if (wireType === wireEndGroup) fail(`unexpected end group in ${typeName}`);
-        const f = no < table.length ? table[no] : undefined;
-        if (f) f.read(r, m, wireType);
-        else skipField(r, wireType, no, 0);
-      }
-      return m;
-    },
-  };
+  const source = `"use strict";
+${nested.map((_, i) => `const S${i} = nested[${i}];`).join('\n')}
+function empty() { return { ${empty.join(', ')} }; }
+function size(m, l) { const L = l.list; let n = 0;
+${size.join('\n')}
+return n; }
+function write(w, m) { const buf = w.buf; const LL = w.lengths.list;
+${write.join('\n')}
 }
-
-function scalarZero(vc: ValueCodec): () => unknown {
-  const z = vc.zero();
-  return () => z;
+function read(r) { const m = empty();
+while (r.pos < r.end) { const tag = readVarint32(r);
+switch (tag) {
+${read.join('\n')}
+default: { const wt = tag & 7; const no = tag >>> 3;
+if (no === 0) fail(${JSON.stringify(`field number 0 in ${typeName}`)});
+if (wt === ${wireEndGroup}) fail(${JSON.stringify(`unexpected end group in ${typeName}`)});
+skipField(r, wt, no, 0); } } }
+return m; }
+return { size, write, read };`;
+  // Source built from the schema only (see MessageCodec).
+  const make = new Function(...helperNames, 'nested', source) as (...args: unknown[]) => MessageCodec;
+  return make(...helperValues, nested);
 }
 
 /** Encodes and decodes one message type. */
@@ -598,7 +493,7 @@ const compiled = new Map<string, FastCodec>();
 export function fastCodec(desc: DescMessage): FastCodec {
   const known = compiled.get(desc.typeName);
   if (known) return known;
-  const c = compile(desc);
+  const c = messageCodecOf(desc);
   const lengths = new Lengths();
   const encodeAt = (m: unknown, prefixBytes: number): Buffer => {
     lengths.list.length = 0;
