@@ -31,6 +31,10 @@ export interface FnState {
   nextRecordAtMs: number;
   /** The tick schedule's bucket this function's next visit is in (CoreState.visitAt); -1: none. */
   visitBucket: number;
+  /** Waiting for a reconcile pass (in CoreState.dirtyList; see CoreState.markDirty). */
+  dirty: boolean;
+  /** Watched by the ticker (until it is idle; see CoreState.markDirty). */
+  active: boolean;
   /** Its sandboxes, in the order they were added (change it only with addSandboxId / removeSandboxId). */
   sandboxIds: SmallSet;
   creating: number;
@@ -99,6 +103,8 @@ export function newFnState(record: FunctionRecord, nowMs: number, reconstructed:
     nextDecisionAtMs: nowMs + scaling.tickS * 1000,
     nextRecordAtMs: nowMs,
     visitBucket: -1,
+    dirty: false,
+    active: false,
     sandboxIds: emptySmallSet,
     creating: 0,
     ready: 0,

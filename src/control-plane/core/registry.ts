@@ -158,7 +158,7 @@ export function applyUpsert(s: CoreState, record: FunctionRecord, nowMs: number,
     s.functions.set(name, created);
     s.quotas.countFunction(name, 1);
     s.routing.upsertFunction(created.wire);
-    s.markDirty(name);
+    s.markDirty(created);
     s.log.info('function.registered', { fn: name, uid: record.uid, desired: created.desired });
     return;
   }
@@ -179,7 +179,7 @@ export function applyUpsert(s: CoreState, record: FunctionRecord, nowMs: number,
       else if (sb.state === 'creating') cancelSandbox(s, sb, 'spec changed');
     }
   }
-  s.markDirty(name);
+  s.markDirty(fn);
   s.log.info('function.updated', { fn: name, generation: record.generation, restart });
 }
 
@@ -198,7 +198,7 @@ export function applyDelete(s: CoreState, name: string, nowMs: number): void {
   s.routing.deleteFunction(name);
   s.functions.delete(name);
   s.quotas.countFunction(name, -1);
-  s.active.delete(name);
-  s.dirty.delete(name);
+  fn.active = false;
+  fn.dirty = false;
   s.log.info('function.deleted', { fn: name, uid: fn.record.uid });
 }

@@ -129,7 +129,8 @@ export function dropWorkerSandboxes(s: CoreState, w: WorkerRec, reason: string, 
     const sb = s.sandboxes.get(id)!;
     detach(s, sb);
     if (tellWorker) s.deleteOnWorker(w.id, id);
-    if (s.fnOf(sb)) s.markDirty(sb.fn);
+    const fn = s.fnOf(sb);
+    if (fn) s.markDirty(fn);
   }
   if (dropped > 0) s.log.info('worker.sandboxes_dropped', { workerId: w.id, reason, dropped });
 }
@@ -149,7 +150,7 @@ export function drainWorkerSandboxes(s: CoreState, w: WorkerRec, nowMs: number):
     moved += 1;
     if (sb.state === 'ready' && fn) drain(s, sb, fn, nowMs);
     else cancelSandbox(s, sb, 'worker silent');
-    if (fn) s.markDirty(sb.fn);
+    if (fn) s.markDirty(fn);
   }
   if (moved > 0) s.log.info('worker.sandboxes_drained', { workerId: w.id, reason: 'heartbeat timeout', sandboxes: moved });
 }
@@ -204,7 +205,7 @@ export function adoptOrDelete(s: CoreState, w: WorkerRec, info: SandboxInfoMsg, 
   const sb: SandboxRec = { ...newRec(fn, info.sandboxId, w.id, nowMs), state: 'ready', address: info.address, resources, readyAtMs: nowMs };
   attach(s, sb, fn, w);
   s.routing.addEndpoint(endpointOf(sb));
-  s.markDirty(fn.record.spec.name);
+  s.markDirty(fn);
 }
 
 export function onSandboxReady(s: CoreState, workerId: string, info: SandboxInfoMsg, nowMs: number): void {
@@ -224,7 +225,7 @@ export function onSandboxReady(s: CoreState, workerId: string, info: SandboxInfo
   fn.ready += 1;
   fn.failures = 0;
   s.routing.addEndpoint(endpointOf(sb));
-  s.markDirty(sb.fn);
+  s.markDirty(fn);
   if (s.log.isDebugEnabled()) {
     s.log.debug('sandbox.ready', { id: sb.id, fn: sb.fn, workerId, coldMs: nowMs - sb.requestedAtMs });
   }
@@ -248,7 +249,7 @@ export function onSandboxFailed(s: CoreState, sandboxId: string, kind: 'create' 
       s.routing.failFunction(sb.fn, 'sandbox_failure', `sandbox failed to start: ${reason}`);
     }
   }
-  s.markDirty(sb.fn);
+  s.markDirty(fn);
 }
 
 export function onSandboxDeleted(s: CoreState, sandboxId: string): void {
@@ -256,7 +257,8 @@ export function onSandboxDeleted(s: CoreState, sandboxId: string): void {
   if (!sb) return;
   detach(s, sb);
   s.capacityEpoch += 1;
-  if (s.fnOf(sb)) s.markDirty(sb.fn);
+  const fn = s.fnOf(sb);
+  if (fn) s.markDirty(fn);
 }
 
 export function onDrained(s: CoreState, dataPlaneId: string, sandboxIds: string[]): void {
@@ -276,7 +278,7 @@ export function onCreationDeadline(s: CoreState, sandboxId: string, nowMs: numbe
   fn.failures += 1;
   fn.retryAtMs = nowMs + s.config.retryBackoffMs;
   s.visitAt(fn, fn.retryAtMs);
-  s.markDirty(sb.fn);
+  s.markDirty(fn);
 }
 
 /** A drain deadline popped: DPs that have not reported are skipped; the sandbox goes. */

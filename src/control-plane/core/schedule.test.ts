@@ -25,8 +25,8 @@ function state(names: string[]): CoreState {
 describe('tick schedule of active functions', () => {
   it('a newly active function is visited at the next tick, once', () => {
     const s = state(['f']);
-    s.markDirty('f');
-    s.markDirty('f');
+    s.markDirty(s.functions.get('f')!);
+    s.markDirty(s.functions.get('f')!);
     assert.deepEqual(s.takeDue(0), ['f']);
     assert.deepEqual(s.takeDue(10_000), []);
   });
@@ -68,7 +68,7 @@ describe('tick schedule of active functions', () => {
   it('10,000 active functions, each due once a second: a tick 50 ms after a full one visits about 1/20 of them', () => {
     const names = Array.from({ length: 10_000 }, (_, i) => `f${i}`);
     const s = state(names);
-    for (const n of names) s.markDirty(n);
+    for (const n of names) s.markDirty(s.functions.get(n)!);
     assert.equal(s.takeDue(0).length, 10_000);
     // Each visit plans the next one a second later, staggered as their records are.
     names.forEach((n, i) => s.visitAt(s.functions.get(n)!, 1_000 + (i % 1_000)));
