@@ -17,7 +17,7 @@ import {
   type WorkerEvent,
 } from '../gen/dirigent/v1/cluster_pb.js';
 import type { Clock } from '../shared/clock.js';
-import { deferrableFlushMs, isUnauthenticated, makeClient, openStream, type BidiStream, type LinkSecurity } from '../shared/grpc.js';
+import { isUnauthenticated, makeClient, openStream, type BidiStream, type LinkSecurity } from '../shared/grpc.js';
 import type { GrpcChannel } from '../shared/grpc-link/channel.js';
 import type { Logger } from '../shared/logger.js';
 import { CpAddresses } from '../shared/cp-addresses.js';
@@ -95,10 +95,7 @@ export class WorkerDaemon {
     const io = {
       write: (events: WorkerEvent[]) => this.write(events),
       runtime: port,
-      defer: (fn: () => void, mayWait: boolean) => {
-        if (mayWait) setTimeout(() => this.guard('flush', fn), deferrableFlushMs);
-        else setImmediate(() => this.guard('flush', fn));
-      },
+      defer: (fn: () => void) => setImmediate(() => this.guard('flush', fn)),
     };
     this.driver = new WorkerDriver(core, io, log, opts.id);
     runtime.onExit((sandboxId, reason) => {

@@ -25,8 +25,6 @@ function setup() {
   const log = memoryLogger(logs);
   const batches: WorkerEvent[][] = [];
   const deferred: (() => void)[] = [];
-  /** Flushes that may wait (only `deleted` events queued), run by `runLater`. */
-  const later: (() => void)[] = [];
   const calls: string[] = [];
   const core = new WorkerCore(
     { workerId: 'w', address: 'w:1', capacity: { cpuMillis: 1000, memoryMib: 1024 }, runtimes: ['process'], heartbeatPeriodMs: 1000, replayEventsMax: 10 },
@@ -35,15 +33,12 @@ function setup() {
   const driver = new WorkerDriver(core, {
     write: (events) => batches.push(events),
     runtime: { create: (id) => calls.push(`create ${id}`), delete: (id) => calls.push(`delete ${id}`) },
-    defer: (fn, mayWait) => (mayWait ? later : deferred).push(fn),
+    defer: (fn) => deferred.push(fn),
   }, log, 'w');
   const runDeferred = (): void => {
     for (const fn of deferred.splice(0)) fn();
   };
-  const runLater = (): void => {
-    for (const fn of later.splice(0)) fn();
-  };
-  return { logs, batches, calls, driver, runDeferred, runLater, deferred, later };
+  return { logs, batches, calls, driver, runDeferred };
 }
 
 describe('worker driver', () => {
@@ -84,50 +79,5 @@ describe('worker driver', () => {
     assert.deepEqual(t.calls, ['create s1']);
     assert.equal(t.logs.filter((l) => l.event === 'worker.stale_term').length, 1);
     assert.equal(t.logs.find((l) => l.event === 'worker.invalid_command')?.fields.field, 'batch.term');
-  });
-
-  it('a deleted event alone waits to share a write; anything else queued meanwhile takes it along at once, in order', () => {
-    const t = setup();
-    t.driver.connected(0);
-    const create = (id: string): WorkerCommand => encodeWorkerCommand({ case: 'create', value: { sandboxId: id, function: spec } });
-    const ready = (id: string, nowMs: number): void => t.driver.created(id, { ok: true, address: `a:${id}`, createdAtMs: nowMs, startMs: 0, readinessMs: 0 }, nowMs);
-    /** The CP's delete, then the runtime's report that the sandbox is gone. */
-    const del = (id: string, nowMs: number): void => {
-      t.driver.commands(batch([encodeWorkerCommand({ case: 'delete', value: { sandboxId: id } })]), nowMs);
-      t.driver.deleted(id, nowMs);
-    };
-    t.driver.commands(batch(['s1', 's2', 's3', 's4', 's5'].map(create)), 1);
-    for (const id of ['s1', 's2', 's3', 's4']) ready(id, 2);
-    t.runDeferred();
-    assert.equal(t.batches.length, 2);
-
-    // Deletions alone: no flush at the end of the turn, one that may wait.
-    del('s1', 3);
-    assert.equal(t.deferred.length, 0, 'no flush at the end of the turn for a deletion alone');
-    assert.equal(t.later.length, 1);
-    del('s2', 3);
-    assert.equal(t.later.length, 1, 'one waiting flush, however many deletions queue');
-
-    // The wait ends by itself.
-    t.runLater();
-    assert.equal(t.batches.length, 3);
-    assert.deepEqual(t.batches[2]!.map((e) => e.event.case), ['deleted', 'deleted']);
-
-    // A deletion, then something urgent: both leave at the end of the turn, in order, and the
-    // waiting flush finds nothing left to send.
-    del('s3', 4);
-    ready('s5', 4);
-    assert.equal(t.deferred.length, 1);
-    t.runDeferred();
-    assert.equal(t.batches.length, 4);
-    assert.deepEqual(t.batches[3]!.map((e) => e.event.case), ['deleted', 'ready']);
-    t.runLater();
-    assert.equal(t.batches.length, 4, 'an overtaken waiting flush sends nothing');
-
-    // After that overtaken one, a new deletion still gets its own waiting flush.
-    del('s4', 5);
-    assert.equal(t.later.length, 1);
-    t.runLater();
-    assert.deepEqual(t.batches[4]!.map((e) => e.event.case), ['deleted']);
   });
 });

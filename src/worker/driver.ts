@@ -5,8 +5,7 @@
  * (an invalid one is logged and dropped, never reaching the core), the core's effects are carried
  * out through a runtime port, and events leave encoded, one batch per flush. The driver does no
  * I/O itself: the caller supplies the stream writer, the runtime port and how to defer a flush
- * (the daemon: setImmediate, i.e. once per event-loop turn, or a few milliseconds when only
- * `deleted` events wait; the simulator: end of the step).
+ * (the daemon: setImmediate, i.e. once per event-loop turn; the simulator: end of the step).
  */
 import type { FunctionSpecMsg } from '../api/cluster.js';
 import type { WorkerCommandBatch, WorkerEvent } from '../gen/dirigent/v1/cluster_pb.js';
@@ -24,18 +23,12 @@ export interface DriverIo {
   /** Writes one batch on the current stream. */
   write(events: WorkerEvent[]): void;
   runtime: RuntimePort;
-  /**
-   * Runs `fn` once the current turn's work is done; when `mayWait`, up to a few milliseconds
-   * later (only `deleted` events are queued: they may wait to share a write).
-   */
-  defer(fn: () => void, mayWait: boolean): void;
+  /** Runs `fn` once the current turn's work is done. */
+  defer(fn: () => void): void;
 }
 
 export class WorkerDriver {
-  /** The flush already asked for: none, at the end of this turn, or one that may wait. */
-  private flushScheduled: 'none' | 'now' | 'later' = 'none';
-  /** Bumped by every flush, so a flush asked for earlier and overtaken does nothing. */
-  private flushRound = 0;
+  private flushScheduled = false;
   invalidCommandCount = 0;
 
   constructor(
@@ -94,8 +87,7 @@ export class WorkerDriver {
 
   /** Sends what is queued now (the deferred flush calls this). */
   flush(): void {
-    this.flushScheduled = 'none';
-    this.flushRound += 1;
+    this.flushScheduled = false;
     this.exec(this.core.flush());
   }
 
@@ -109,18 +101,9 @@ export class WorkerDriver {
       else if (e.kind === 'runtime_create') this.io.runtime.create(e.sandboxId, e.spec);
       else this.io.runtime.delete(e.sandboxId);
     }
-    this.scheduleFlush();
-  }
-
-  /** Asks for a flush of what is queued: at once if anything urgent is, else one that may wait. */
-  private scheduleFlush(): void {
-    if (this.core.queuedEventCount === 0 || !this.core.isConnected || this.flushScheduled === 'now') return;
-    const urgent = this.core.hasUrgentEvents;
-    if (!urgent && this.flushScheduled === 'later') return;
-    this.flushScheduled = urgent ? 'now' : 'later';
-    const round = this.flushRound;
-    this.io.defer(() => {
-      if (round === this.flushRound) this.flush();
-    }, !urgent);
+    if (this.core.queuedEventCount > 0 && this.core.isConnected && !this.flushScheduled) {
+      this.flushScheduled = true;
+      this.io.defer(() => this.flush());
+    }
   }
 }

@@ -10,11 +10,6 @@
  *    oldest is dropped and counted. A dropped event loses nothing the CP needs: on a reconnect the
  *    CP forgets what it attributed to the worker and rebuilds it from the hello's list, so a
  *    sandbox whose crash report was dropped is simply not in it.
- *
- * A `deleted` event alone may wait a few milliseconds for company (`hasUrgent` is false): the CP
- * only frees the sandbox's room on it, and at a low rate of cold starts each message sent alone
- * wakes the CP once (BENCHMARKS "Sandbox reads into one reused buffer"). Anything else makes the
- * whole queue urgent, and it leaves in order.
  */
 import type { WorkerEventMsg } from '../../api/cluster.js';
 
@@ -23,8 +18,6 @@ export class Outbox {
   private queue: WorkerEventMsg[] = [];
   /** Events dropped past the bound since the last reconnect. */
   droppedCount = 0;
-  /** Whether an event other than `deleted` is queued (then the next flush should not wait). */
-  hasUrgent = false;
 
   constructor(private readonly replayEventsMax: number) {}
 
@@ -34,7 +27,6 @@ export class Outbox {
 
   /** Queues an event; `connected` says whether it may wait only for the next flush. */
   push(event: WorkerEventMsg, connected: boolean): void {
-    if (event.case !== 'deleted') this.hasUrgent = true;
     if (connected) {
       this.queue.push(event);
       return;
@@ -60,7 +52,6 @@ export class Outbox {
   take(): WorkerEventMsg[] {
     const out = this.queue;
     this.queue = [];
-    this.hasUrgent = false;
     return out;
   }
 

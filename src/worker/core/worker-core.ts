@@ -120,11 +120,6 @@ export class WorkerCore {
     return this.outbox.size;
   }
 
-  /** Whether a queued event should leave at the next turn; if not, only `deleted` events wait (see outbox.ts). */
-  get hasUrgentEvents(): boolean {
-    return this.outbox.hasUrgent;
-  }
-
   handle(event: WorkerCoreEvent, nowMs: number): WorkerEffect[] {
     switch (event.kind) {
       case 'connected': this.onConnected(nowMs); break;
