@@ -42,7 +42,7 @@ export class ControlPlaneCore {
   private readonly registry: Registry;
   private termNow = 0;
   /** Visits taken from the schedule and not made yet (from `pendingVisitsAt` on); see `tick`. */
-  private readonly pendingVisits: string[] = [];
+  private readonly pendingVisits: FnState[] = [];
   private pendingVisitsAt = 0;
 
   constructor(config: ControlPlaneCoreConfig, rng: Rng, log: Logger) {

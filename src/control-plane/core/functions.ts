@@ -35,6 +35,8 @@ export interface FnState {
   dirty: boolean;
   /** Watched by the ticker (until it is idle; see CoreState.markDirty). */
   active: boolean;
+  /** Deleted (or replaced under its name): a visit the schedule still holds for it is skipped. */
+  removed: boolean;
   /** Its sandboxes, in the order they were added (change it only with addSandboxId / removeSandboxId). */
   sandboxIds: SmallSet;
   creating: number;
@@ -105,6 +107,7 @@ export function newFnState(record: FunctionRecord, nowMs: number, reconstructed:
     visitBucket: -1,
     dirty: false,
     active: false,
+    removed: false,
     sandboxIds: emptySmallSet,
     creating: 0,
     ready: 0,

@@ -200,5 +200,6 @@ export function applyDelete(s: CoreState, name: string, nowMs: number): void {
   s.quotas.countFunction(name, -1);
   fn.active = false;
   fn.dirty = false;
+  fn.removed = true;
   s.log.info('function.deleted', { fn: name, uid: fn.record.uid });
 }

@@ -64,9 +64,9 @@ function needsMore(fn: FnState): boolean {
   return slots > 0 && requestsNow(fn) > (fn.ready + fn.creating) * slots;
 }
 
-export function tickFunction(s: CoreState, name: string, nowMs: number): void {
-  const fn = s.functions.get(name);
-  if (!fn) return;
+/** One visit of the ticker; a function deleted since the visit was planned is skipped. */
+export function tickFunction(s: CoreState, fn: FnState, nowMs: number): void {
+  if (fn.removed) return;
   if (nowMs >= fn.nextRecordAtMs) {
     const value = demandTotals(fn).value;
     fn.kpa = kpaRecord(fn.kpa, fn.record.spec.scaling, value, nowMs);

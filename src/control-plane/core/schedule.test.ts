@@ -13,8 +13,14 @@ import { emptySmallSet } from '../../shared/small-set.js';
 import { newFnState, noDemand } from './functions.js';
 import { CoreState, scheduleBucketMs } from './state.js';
 import { ControlPlaneCore } from './control-plane.js';
+import { applyDelete } from './registry.js';
 import { config, core, creates, deletes, deltas, demand, info, record } from './testkit.js';
 import type { CpEffect } from './types.js';
+
+/** The names of the functions a tick would visit, in order. */
+function due(s: CoreState, nowMs: number): string[] {
+  return s.takeDue(nowMs).map((fn) => fn.record.spec.name);
+}
 
 function state(names: string[]): CoreState {
   const s = new CoreState(config, seededRng(3), silentLogger);
@@ -27,8 +33,8 @@ describe('tick schedule of active functions', () => {
     const s = state(['f']);
     s.markDirty(s.functions.get('f')!);
     s.markDirty(s.functions.get('f')!);
-    assert.deepEqual(s.takeDue(0), ['f']);
-    assert.deepEqual(s.takeDue(10_000), []);
+    assert.deepEqual(due(s, 0), ['f']);
+    assert.deepEqual(due(s, 10_000), []);
   });
 
   it('a planned visit is due at the first tick at or after its time, not before', () => {
@@ -36,10 +42,10 @@ describe('tick schedule of active functions', () => {
     s.visitAt(s.functions.get('f')!, 1_010);
     // Buckets are scheduleBucketMs wide, and a visit is never early: 1,010 falls in the bucket from 1,050.
     assert.equal(scheduleBucketMs, 50);
-    assert.deepEqual(s.takeDue(1_000), []);
-    assert.deepEqual(s.takeDue(1_049), []);
-    assert.deepEqual(s.takeDue(1_050), ['f']);
-    assert.deepEqual(s.takeDue(5_000), []);
+    assert.deepEqual(due(s, 1_000), []);
+    assert.deepEqual(due(s, 1_049), []);
+    assert.deepEqual(due(s, 1_050), ['f']);
+    assert.deepEqual(due(s, 5_000), []);
   });
 
   it('the earlier of two planned visits wins; the later entry is skipped', () => {
@@ -49,20 +55,35 @@ describe('tick schedule of active functions', () => {
     s.visitAt(f, 500); // moved earlier
     s.visitAt(f, 3_000); // later: ignored
     s.visitAt(s.functions.get('g')!, 2_000);
-    assert.deepEqual(s.takeDue(600), ['f']);
-    assert.deepEqual(s.takeDue(2_000), ['g']);
-    assert.deepEqual(s.takeDue(4_000), []);
+    assert.deepEqual(due(s, 600), ['f']);
+    assert.deepEqual(due(s, 2_000), ['g']);
+    assert.deepEqual(due(s, 4_000), []);
   });
 
   it('a deleted function, or one re-created under its name, is not visited for the old entry', () => {
-    const s = state(['f']);
+    const s = state(['f', 'g']);
     s.visitAt(s.functions.get('f')!, 100);
-    s.functions.delete('f');
-    assert.deepEqual(s.takeDue(1_000), []);
+    s.markDirty(s.functions.get('g')!); // newly active: due at the next tick
+    applyDelete(s, 'f', 50);
+    applyDelete(s, 'g', 50);
+    assert.deepEqual(due(s, 1_000), []);
     s.functions.set('f', newFnState(record('f', 'u-2'), 1_000, false));
     s.visitAt(s.functions.get('f')!, 1_200);
-    assert.deepEqual(s.takeDue(1_100), []);
-    assert.deepEqual(s.takeDue(1_200), ['f']);
+    assert.deepEqual(due(s, 1_100), []);
+    assert.deepEqual(due(s, 1_200), ['f']);
+    assert.equal(due(s, 1_200)[0], undefined);
+  });
+
+  it('a function deleted and re-created under its name between planning and the tick: only the new one is visited, once', () => {
+    const s = state(['f']);
+    s.visitAt(s.functions.get('f')!, 1_000);
+    applyDelete(s, 'f', 500);
+    s.functions.set('f', newFnState(record('f', 'u-2'), 500, false));
+    const fresh = s.functions.get('f')!;
+    s.visitAt(fresh, 1_000);
+    const visits = s.takeDue(1_000);
+    assert.equal(visits.length, 1);
+    assert.equal(visits[0], fresh);
   });
 
   it('10,000 active functions, each due once a second: a tick 50 ms after a full one visits about 1/20 of them', () => {

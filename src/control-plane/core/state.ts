@@ -79,14 +79,14 @@ export class CoreState {
    */
   readonly dirtyList: FnState[] = [];
   /**
-   * When the ticker visits each active function: names by the bucket (`scheduleBucketMs` wide)
+   * When the ticker visits each active function: functions by the bucket (`scheduleBucketMs` wide)
    * of their next record, decision or retry. A tick visits only the functions that are due, not
    * every active one (at 24,000 active functions a tick that visited all of them stalled the
    * loop for tens of ms, four times a second).
    */
-  private readonly schedule = new Map<number, string[]>();
+  private readonly schedule = new Map<number, FnState[]>();
   /** Functions that became active since the last tick: visited at the next one. */
-  private activated: string[] = [];
+  private activated: FnState[] = [];
   /** The workers in a stable order (placement walks it); change it only through `addWorker` or `workersChanged`. */
   workerList: WorkerRec[] = [];
   /** Placement's copy of every worker's capacity, allocation, schedulable flag and runtimes. */
@@ -185,7 +185,7 @@ export class CoreState {
     }
     if (fn.active) return;
     fn.active = true;
-    this.activated.push(fn.record.spec.name);
+    this.activated.push(fn);
   }
 
   /** The ticker visits `fn` at the first tick at or after `atMs` (an earlier visit already planned stands). */
@@ -193,13 +193,13 @@ export class CoreState {
     const bucket = Math.ceil(atMs / scheduleBucketMs);
     if (fn.visitBucket !== -1 && fn.visitBucket <= bucket) return;
     fn.visitBucket = bucket;
-    const names = this.schedule.get(bucket);
-    if (names === undefined) this.schedule.set(bucket, [fn.record.spec.name]);
-    else names.push(fn.record.spec.name);
+    const fns = this.schedule.get(bucket);
+    if (fns === undefined) this.schedule.set(bucket, [fn]);
+    else fns.push(fn);
   }
 
   /** The functions to visit at this tick (see `takeDueInto`). */
-  takeDue(nowMs: number): string[] {
+  takeDue(nowMs: number): FnState[] {
     return this.takeDueInto(nowMs, []);
   }
 
@@ -208,18 +208,17 @@ export class CoreState {
    * `nowMs`, and returns it. An entry left behind by a move to an earlier bucket, or by a
    * deleted function, is skipped.
    */
-  takeDueInto(nowMs: number, due: string[]): string[] {
+  takeDueInto(nowMs: number, due: FnState[]): FnState[] {
     const now = Math.floor(nowMs / scheduleBucketMs);
-    for (const name of this.activated) due.push(name);
+    for (const fn of this.activated) if (!fn.removed) due.push(fn);
     this.activated = [];
-    for (const [bucket, names] of this.schedule) {
+    for (const [bucket, fns] of this.schedule) {
       if (bucket > now) continue;
       this.schedule.delete(bucket);
-      for (const name of names) {
-        const fn = this.functions.get(name);
-        if (fn === undefined || fn.visitBucket !== bucket) continue;
+      for (const fn of fns) {
+        if (fn.removed || fn.visitBucket !== bucket) continue;
         fn.visitBucket = -1;
-        due.push(name);
+        due.push(fn);
       }
     }
     return due;
