@@ -198,7 +198,7 @@ export function applyDelete(s: CoreState, name: string, nowMs: number): void {
   s.routing.deleteFunction(name);
   s.functions.delete(name);
   s.quotas.countFunction(name, -1);
-  fn.active = false;
+  s.deactivate(fn);
   fn.dirty = false;
   fn.removed = true;
   s.log.info('function.deleted', { fn: name, uid: fn.record.uid });

@@ -83,7 +83,7 @@ export function tickFunction(s: CoreState, fn: FnState, nowMs: number): void {
   if (idle && fn.record.spec.scaling.min === 0) {
     // Nothing to watch until demand returns. The KPA state is kept: its windows treat the
     // silent gap as zeros, and a fresh state would re-apply the initial-scale hold.
-    fn.active = false;
+    s.deactivate(fn);
     return;
   }
   if (!fn.active) return;

@@ -14,6 +14,7 @@ import { newFnState, noDemand } from './functions.js';
 import { CoreState, scheduleBucketMs } from './state.js';
 import { ControlPlaneCore } from './control-plane.js';
 import { applyDelete } from './registry.js';
+import { reconcileDirty } from './scaler.js';
 import { config, core, creates, deletes, deltas, demand, info, record } from './testkit.js';
 import type { CpEffect } from './types.js';
 
@@ -84,6 +85,19 @@ describe('tick schedule of active functions', () => {
     const visits = s.takeDue(1_000);
     assert.equal(visits.length, 1);
     assert.equal(visits[0], fresh);
+  });
+
+  it('a change of capacity marks every watched function for a reconcile pass, and only those', () => {
+    const s = state(['f', 'g', 'h', 'i']);
+    for (const n of ['f', 'g', 'h']) s.markDirty(s.functions.get(n)!);
+    reconcileDirty(s, 0);
+    assert.equal(s.dirtyList.length, 0);
+    s.deactivate(s.functions.get('g')!); // idle: the ticker stops watching it
+    applyDelete(s, 'h', 0);
+    s.markAllActiveDirty();
+    assert.deepEqual(s.dirtyList.map((fn) => fn.record.spec.name), ['f']);
+    s.markAllActiveDirty();
+    assert.equal(s.dirtyList.length, 1, 'a function waits once, however often it is marked');
   });
 
   it('10,000 active functions, each due once a second: a tick 50 ms after a full one visits about 1/20 of them', () => {

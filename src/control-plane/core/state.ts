@@ -79,6 +79,11 @@ export class CoreState {
    */
   readonly dirtyList: FnState[] = [];
   /**
+   * The functions flagged `active`, in the order they became active (`markAllActiveDirty` walks
+   * it). Changed only when a function starts or stops being watched, not at every mark.
+   */
+  private readonly activeFns = new Set<FnState>();
+  /**
    * When the ticker visits each active function: functions by the bucket (`scheduleBucketMs` wide)
    * of their next record, decision or retry. A tick visits only the functions that are due, not
    * every active one (at 24,000 active functions a tick that visited all of them stalled the
@@ -185,7 +190,14 @@ export class CoreState {
     }
     if (fn.active) return;
     fn.active = true;
+    this.activeFns.add(fn);
     this.activated.push(fn);
+  }
+
+  /** The ticker stops watching `fn` (idle, or deleted) until it is marked again. */
+  deactivate(fn: FnState): void {
+    fn.active = false;
+    this.activeFns.delete(fn);
   }
 
   /** The ticker visits `fn` at the first tick at or after `atMs` (an earlier visit already planned stands). */
@@ -226,8 +238,8 @@ export class CoreState {
 
   /** Every function the ticker watches needs a reconcile pass (capacity or workers changed). */
   markAllActiveDirty(): void {
-    for (const fn of this.functions.values()) {
-      if (!fn.active || fn.dirty) continue;
+    for (const fn of this.activeFns) {
+      if (fn.dirty) continue;
       fn.dirty = true;
       this.dirtyList.push(fn);
     }
