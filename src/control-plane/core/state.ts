@@ -73,9 +73,10 @@ export class CoreState {
   readonly quotas = new Quotas();
   /**
    * Functions that need a reconcile pass, in the order first marked, each flagged `dirty` while
-   * it waits. Which functions the ticker must look at is each one's `active` flag. Flags on the
-   * function rather than sets of names: at 3,000 cold starts/s two set operations on 24,000
-   * names per mark were 5 % of the CP's main thread (BENCHMARKS "A codec generated per type").
+   * it waits. Which functions the ticker must look at is each one's `active` flag (and
+   * `activeFns`). Flags on the function rather than sets of names: at 3,000 cold starts/s two
+   * set operations on 24,000 names per mark were 5 % of the CP's main thread (BENCHMARKS "A
+   * codec generated per type"). A deleted function is flagged `removed` and never marked again.
    */
   readonly dirtyList: FnState[] = [];
   /**
@@ -184,6 +185,7 @@ export class CoreState {
 
   /** `fn` needs a reconcile pass; the ticker watches it from the next tick if it did not already. */
   markDirty(fn: FnState): void {
+    if (fn.removed) return; // a stale reference: the function was deleted (or replaced)
     if (!fn.dirty) {
       fn.dirty = true;
       this.dirtyList.push(fn);
