@@ -65,8 +65,11 @@ describe('tick schedule of active functions', () => {
     const s = state(['f', 'g']);
     s.visitAt(s.functions.get('f')!, 100);
     s.markDirty(s.functions.get('g')!); // newly active: due at the next tick
+    const oldF = s.functions.get('f')!;
     applyDelete(s, 'f', 50);
     applyDelete(s, 'g', 50);
+    s.markDirty(oldF); // a stale reference marks nothing
+    assert.equal(s.dirtyList.includes(oldF), false);
     assert.deepEqual(due(s, 1_000), []);
     s.functions.set('f', newFnState(record('f', 'u-2'), 1_000, false));
     s.visitAt(s.functions.get('f')!, 1_200);
