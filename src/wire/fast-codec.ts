@@ -304,7 +304,7 @@ function writeSrc(k: ValueKind, v: string, typeName: string): string {
   }
 }
 
-/** Statements reading one value into `target` (an assignable expression or `let` name). */
+/** Statements reading one value; `assign` turns the expression read into the statement that stores it. */
 function readSrc(k: ValueKind, assign: (expr: string) => string, what: string): string {
   if (typeof k === 'object') {
     return `{ const k = readVarint32(r); if (k > r.end - r.pos) fail(${JSON.stringify(`truncated ${what}`)}); ` +
