@@ -75,6 +75,17 @@ describe('dirigent cluster status', { timeout: 10_000 }, () => {
     assert.doesNotMatch(roomy.out(), /capacity:/);
   });
 
+  test('placements no worker could take are counted, with the last reason; none, no line', async () => {
+    answer = { ...cluster, placementRefusals: { total: 1234, lastReason: '0/2 workers available: 2 insufficient cpu' } };
+    const io = captureIo();
+    assert.equal(await runCli(['cluster', 'status', '--api', cp.url], io), 0);
+    assert.match(io.out(), /\nplacement: 1,234 sandboxes found no worker able to take them since the leader started \(last: 0\/2 workers available: 2 insufficient cpu\)\n$/);
+    answer = { ...cluster, placementRefusals: { total: 0, lastReason: '' } };
+    const none = captureIo();
+    assert.equal(await runCli(['cluster', 'status', '--api', cp.url], none), 0);
+    assert.doesNotMatch(none.out(), /placement:/);
+  });
+
   test('an empty cluster without a leader is shown as such', async () => {
     answer = { leader: null, workers: [], dataPlanes: [] };
     const io = captureIo();

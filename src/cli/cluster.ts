@@ -55,6 +55,7 @@ function formatCluster(status: ClusterReply): string {
     dp.id, dp.proxyAddress, dp.connected ? 'yes' : 'no',
   ]);
   const binding = status.workers.length === 0 ? null : capacityBinding(status.workers);
+  const refused = status.placementRefusals;
   return [
     leader,
     `\nworkers (${workers.length}):\n`,
@@ -65,5 +66,7 @@ function formatCluster(status: ClusterReply): string {
     dataPlanes.length === 0 ? '  none connected\n'
       : formatTable(['ID', 'PROXY', 'CONNECTED'], dataPlanes),
     binding === null ? '' : `\ncapacity: ${binding}\n`,
+    refused === undefined || refused.total === 0 ? ''
+      : `\nplacement: ${refused.total.toLocaleString('en-US')} sandbox${refused.total === 1 ? '' : 'es'} found no worker able to take ${refused.total === 1 ? 'it' : 'them'} since the leader started (last: ${refused.lastReason})\n`,
   ].join('');
 }

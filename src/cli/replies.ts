@@ -60,6 +60,8 @@ export const clusterReply = z.object({
     proxyAddress: z.string(),
     connected: z.boolean(),
   }).passthrough()),
+  /** Absent from a CP older than the field. */
+  placementRefusals: z.object({ total: z.number().int().nonnegative(), lastReason: z.string() }).optional(),
 });
 export type ClusterReply = z.infer<typeof clusterReply>;
 

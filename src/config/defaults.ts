@@ -368,10 +368,12 @@ export const workerDefaults = Object.freeze({
   emulatedCreateMs: 40,
   /**
    * Emulated runtime: the node size advertised when cpuMillis/memoryMiB are 0. A scale test
-   * emulates servers, not this VM: 32 cores and 128 GiB hold 3,200 minimum-size sandboxes.
+   * emulates servers, not this VM: 64 cores and 256 GiB hold 6,400 minimum-size sandboxes. The
+   * cold bench at R/s keeps about 8·R of them placed (the sweep preset's 6 s window), so `up
+   * --workers 10` has room up to 8,000/s; with 32 cores a run at 4,000/s filled it at its end.
    */
-  emulatedNodeCpuMillis: 32_000,
-  emulatedNodeMemoryMiB: 131_072,
+  emulatedNodeCpuMillis: 64_000,
+  emulatedNodeMemoryMiB: 262_144,
   stopGraceMs: 0,
   reconnectBackoffMs: [50, 500] as const,
   /** Sandbox events (crashes, deletions) kept while the stream to the CP is down; oldest dropped past it. */

@@ -31,7 +31,7 @@ import { applyDelete, applyUpsert, Registry } from './registry.js';
 import type { RoutingTable } from './routing.js';
 import * as sandboxes from './sandboxes.js';
 import { logScaleSummary, maybeFailUnschedulable, onDemand, reconcileDirty, tickFunction } from './scaler.js';
-import { addResources, CoreState, type ControlPlaneCoreConfig, type ScaleDecisionCounts } from './state.js';
+import { addResources, CoreState, type ControlPlaneCoreConfig, type PlacementRefusals, type ScaleDecisionCounts } from './state.js';
 import type { CpEffect, CpEvent, DataPlaneRec, SandboxRec, WorkerRec } from './types.js';
 
 export type { ControlPlaneCoreConfig } from './state.js';
@@ -59,6 +59,8 @@ export class ControlPlaneCore {
   get visitsPending(): number { return this.pendingVisits.length - this.pendingVisitsAt; }
   /** The autoscaler's scale decisions since this core started. */
   get scaleDecisions(): Readonly<ScaleDecisionCounts> { return this.s.scaleDecisions; }
+  /** Placements that found no worker able to take the sandbox, since this core started. */
+  get placementRefusals(): Readonly<PlacementRefusals> { return this.s.placementRefusals; }
 
   /**
    * The leader term this core acts under (0 until set: no election, old tests). The shell writes

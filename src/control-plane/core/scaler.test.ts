@@ -142,6 +142,23 @@ describe('Scaler (control-plane core)', () => {
     assert.deepEqual(deltas(cp.tick(5000)).flatMap((d) => d.failures), []);
   });
 
+  it('counts every placement no worker could take, and keeps the count once room is back', () => {
+    const cp = core();
+    assert.deepEqual(cp.placementRefusals, { total: 0, lastReason: '' });
+    cp.handle({ kind: 'function_upserted', record: record('hog', 'h1', { resources: { cpuMillis: 2000, memoryMiB: 256 } }) }, 0);
+    cp.handle({ kind: 'dp_demand', dataPlaneId: 'dp1', report: demand('hog', 'h1', 0, 1) }, 0);
+    assert.equal(cp.placementRefusals.total, 0, 'the hog fits');
+    cp.handle({ kind: 'function_upserted', record: record('f', 'u1') }, 0);
+    cp.handle({ kind: 'dp_demand', dataPlaneId: 'dp1', report: demand('f', 'u1', 0, 2) }, 10);
+    assert.equal(cp.placementRefusals.total, 1);
+    assert.match(cp.placementRefusals.lastReason, /^0\/1 workers available: 1 insufficient cpu/);
+    // A new worker brings room: f is placed, and the count of the moment it had none stays.
+    const placed = creates(cp.handle({ kind: 'worker_connected', hello: worker('w2') }, 20));
+    assert.ok(placed.length > 0 && placed.every((c) => c.worker === 'w2'), JSON.stringify(placed));
+    assert.equal(cp.placementRefusals.total, 1);
+    assert.equal(cp.status('f')!.unschedulableReason ?? '', '');
+  });
+
   it('no worker connected (a CP restart) is waiting, not a failure', () => {
     const cp = new ControlPlaneCore(config, seededRng(12), silentLogger);
     cp.handle({ kind: 'dp_connected', hello: { dataPlaneId: 'dp1', proxyAddress: 'p:1', internalAddress: 'i:1' } }, 0);

@@ -191,6 +191,8 @@ function scaleUp(s: CoreState, fn: FnState, missing: number, nowMs: number): voi
     if (result.kind === 'unschedulable') {
       fn.blockedEpoch = s.capacityEpoch;
       const why = summarizeReasons(result.reasons, runtime);
+      s.placementRefusals.total += 1;
+      s.placementRefusals.lastReason = why;
       if (why !== fn.lastUnschedulable) {
         s.log.warn('function.unschedulable', { fn: spec.name, missing: n - i, reasons: why });
         fn.lastUnschedulable = why;

@@ -50,6 +50,17 @@ export const scheduleBucketMs = 50;
 export const scaleSummaryIntervalMs = 10_000;
 
 /** Scale decisions since this CP started: the metrics read them, the summary logs their deltas. */
+/**
+ * Placements that found no worker able to take the sandbox: a cumulative count (a blocked
+ * function tries again each time capacity may have appeared, and each try counts) and the last
+ * reason. Shown in `GET /v1/cluster`; `bench cold` compares it before and after a run, so a run
+ * that hit the node size for a moment says so even when room is back at its end.
+ */
+export interface PlacementRefusals {
+  total: number;
+  lastReason: string;
+}
+
 export interface ScaleDecisionCounts {
   up: number;
   down: number;
@@ -102,6 +113,8 @@ export class CoreState {
   capacityEpoch = 0;
   sandboxSeq = 0;
   readonly scaleDecisions: ScaleDecisionCounts = { up: 0, down: 0, fromZero: 0, toZero: 0 };
+  /** Sandboxes the scaler wanted that no worker could take (capacity, runtime), since this core started. */
+  readonly placementRefusals: PlacementRefusals = { total: 0, lastReason: '' };
   /** The counts at the last summary and when it was logged (-1: the first tick starts the window). */
   scaleSummary: ScaleDecisionCounts & { atMs: number } = { atMs: -1, up: 0, down: 0, fromZero: 0, toZero: 0 };
   readonly idPrefix: string;

@@ -1,7 +1,8 @@
 /**
  * @module control-plane/shell/cluster-view
  * The body of `GET /v1/cluster`: the leader's addresses, workers and data planes as the core
- * knows them (peers remembered from the store show as disconnected until they return).
+ * knows them (peers remembered from the store show as disconnected until they return), and the
+ * placements no worker could take since this leader started.
  */
 import type { ControlPlaneConfig } from '../../config/compile.js';
 import type { ControlPlaneCore } from '../core/control-plane.js';
@@ -21,5 +22,6 @@ export function clusterView(core: ControlPlaneCore, cfg: ControlPlaneConfig, por
       lastHeartbeatAgoMs: Math.round(nowMs - w.lastHeartbeatMs),
     })),
     dataPlanes: [...core.dataPlanes.values()].map((d) => ({ id: d.id, proxyAddress: d.proxyAddress, connected: d.connected })),
+    placementRefusals: { ...core.placementRefusals },
   };
 }

@@ -54,6 +54,15 @@ export function createMetrics(core: ControlPlaneCore): CpMetrics {
       this.inc({ direction: 'to_zero' }, c.toZero);
     },
   });
+  new client.Counter({
+    name: 'dirigent_placement_refusals_total',
+    help: 'Sandboxes the autoscaler wanted that no worker could take (capacity, runtime); a blocked function counts again at each retry',
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(core.placementRefusals.total);
+    },
+  });
   new client.Gauge({
     name: 'dirigent_workers', help: 'Workers by health', labelNames: ['state'], registers: [registry],
     collect() {

@@ -19,7 +19,7 @@ export interface Resources {
  * request leaves a sandbox alive until scale-down (coldStartSweep: ~6 s stable window), so R
  * cold starts/s keep about 8·R sandboxes placed; at 100m each a 2-core worker would refuse the
  * 21st ("insufficient cpu") and the bench would measure placement capacity instead of
- * cold-start throughput. Emulated workers advertise a 32-core node for the same reason.
+ * cold-start throughput. Emulated workers advertise a 64-core node for the same reason.
  */
 export const coldResourceDefaults: Readonly<Resources> = Object.freeze({
   cpuMillis: sandboxBounds.cpuMillisMin,

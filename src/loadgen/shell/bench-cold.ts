@@ -9,7 +9,7 @@
  * saturated one.
  */
 import type { Dispatcher } from 'undici';
-import { capacityBinding } from '../../api/capacity.js';
+import { capacityBinding, refusalsBetween } from '../../api/capacity.js';
 import { Header } from '../../api/types.js';
 import {
   benchFunctionName,
@@ -114,6 +114,7 @@ async function coldRate(o: ColdBenchOptions, rateRps: number, step: number,
   const registered = await registerOrThrow(o, mgmt,
     names.map((name) => coldFunctionBody(name, o.runtime, o.resources)));
   try {
+    const clusterBefore = await mgmt.cluster();
     const duration = String(o.functionDurationMs);
     const options: Dispatcher.DispatchOptions[] = names.map((name) => ({
       path: '/',
@@ -143,13 +144,15 @@ async function coldRate(o: ColdBenchOptions, rateRps: number, step: number,
     if (run.cpu.note !== '') summary.cpuNote = run.cpu.note;
     Object.assign(summary, loopDelayFields(run.cpu.loopDelay));
     // Right after the run its sandboxes are still allocated: a bound cluster measures its node
-    // size, not cold starts, and the bench says so.
-    const workers = await mgmt.workers();
-    const binding = workers === null ? null : capacityBinding(workers);
-    if (binding !== null) {
-      summary.capacityNote = binding;
-      o.io.err(`bench cold: warning: ${rateRps}/s: the cluster's capacity binds: ${binding}`);
-    }
+    // size, not cold starts, and the bench says so. It also says so when cold starts waited for
+    // room during the run only (the first sandboxes gone before the last ones came).
+    const clusterAfter = await mgmt.cluster();
+    const binding = clusterAfter === null ? null : capacityBinding(clusterAfter.workers);
+    const refused = refusalsBetween(clusterBefore, clusterAfter);
+    if (binding !== null) o.io.err(`bench cold: warning: ${rateRps}/s: the cluster's capacity binds: ${binding}`);
+    if (refused !== null) o.io.err(`bench cold: warning: ${rateRps}/s: the cluster's capacity bound during the run: ${refused}`);
+    const notes = [binding, refused].filter((n): n is string => n !== null);
+    if (notes.length > 0) summary.capacityNote = notes.join('; ');
     return summary;
   } finally {
     if (!o.keep) await deleteQuietly(o, mgmt, names);

@@ -64,8 +64,20 @@ test('bench cold: a cluster whose capacity binds is named in a warning and in th
   await withCluster(async (_c, common) => {
     const run = await runCli(['bench', 'cold', '--rate', '20', '--duration', '0.5', '--warmup', '0', ...common]);
     assert.equal(JSON.parse(run.out[0]).capacityNote, undefined);
-    assert.doesNotMatch(run.err.join('\n'), /capacity binds/);
+    assert.doesNotMatch(run.err.join('\n'), /capacity bin|capacity bound/);
   });
+});
+
+test('bench cold: placements refused during the run are named, though the cluster has room at its end', limit, async () => {
+  await withCluster(async (_c, common) => {
+    const run = await runCli(['bench', 'cold', '--rate', '20', '--duration', '0.5', '--warmup', '0', ...common]);
+    assert.equal(run.exitCode, 0, run.err.join('\n'));
+    const s = JSON.parse(run.out[0]) as Record<string, any>;
+    // The fake adds 7 at each read: the bench reads before the run and after it.
+    assert.match(s.capacityNote, /^7 placements found no worker able to take the sandbox during the run \(last: 0\/1 workers available: 1 insufficient cpu\): .*--worker-cpu-millis/);
+    assert.match(run.err.join('\n'), /bench cold: warning: 20\/s: the cluster's capacity bound during the run: 7 placements/);
+    assert.doesNotMatch(run.err.join('\n'), /capacity binds/);
+  }, { refusalsPerClusterRead: 7 });
 });
 
 test('bench cold --warmup: a ramp to the rate warms the cluster up first, reported apart and not counted', limit, async () => {

@@ -12,7 +12,7 @@ import { clusterReply } from '../../cli/replies.js';
 import { cliAuthForStateDir } from '../../cli/token-source.js';
 import { hostNamingConnector } from '../../cli/http.js';
 import { clusterCa } from './cluster-trust.js';
-import type { WorkerCapacityView } from '../../api/capacity.js';
+import type { ClusterCapacityView } from '../../api/capacity.js';
 
 const managementDefaults = Object.freeze({
   requestTimeoutMs: 30_000,
@@ -45,8 +45,8 @@ export interface ManagementClient {
   register(body: RegistrationBody): Promise<CallOutcome>;
   remove(name: string): Promise<CallOutcome>;
   status(name: string): Promise<FunctionStatusView | CallOutcome>;
-  /** The workers' capacity and allocation (GET /v1/cluster); null when the answer is not one. */
-  workers(): Promise<WorkerCapacityView[] | null>;
+  /** The workers' capacity and allocation and the placements refused (GET /v1/cluster); null when the answer is not one. */
+  cluster(): Promise<ClusterCapacityView | null>;
   close(): Promise<void>;
 }
 
@@ -88,19 +88,21 @@ export function createManagementClient(apiUrl: string, connections: number, toke
       if (res.status !== 200) return toOutcome(res);
       return parseStatus(res.text) ?? rejected(res.status, 'bad_status_body', res.text);
     },
-    async workers() {
+    async cluster() {
       const res = await call('GET', '/v1/cluster');
-      return res.status === 200 ? parseWorkers(res.text) : null;
+      return res.status === 200 ? parseCluster(res.text) : null;
     },
     close: () => pool.close(),
   };
 }
 
-/** The workers of a /v1/cluster answer, checked with the CLI's schema (another process's output). */
-function parseWorkers(text: string): WorkerCapacityView[] | null {
+/** The capacity fields of a /v1/cluster answer, checked with the CLI's schema (another process's output). */
+function parseCluster(text: string): ClusterCapacityView | null {
   try {
     const parsed = clusterReply.safeParse(JSON.parse(text));
-    return parsed.success ? parsed.data.workers : null;
+    if (!parsed.success) return null;
+    const { workers, placementRefusals } = parsed.data;
+    return placementRefusals === undefined ? { workers } : { workers, placementRefusals };
   } catch {
     return null;
   }

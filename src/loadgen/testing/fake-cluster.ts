@@ -35,6 +35,8 @@ export interface FakeClusterOptions {
   failEveryNth?: number;
   /** Workers GET /v1/cluster reports (default: one with room). */
   workers?: WorkerCapacityView[];
+  /** Placements refused added to the count GET /v1/cluster reports, at each read (default 0). */
+  refusalsPerClusterRead?: number;
 }
 
 const roomyWorker: WorkerCapacityView = {
@@ -47,9 +49,17 @@ export async function startFakeCluster(opts: FakeClusterOptions = {}): Promise<F
   const functions = new Map<string, FakeFunction>();
   const counters = { registered: 0, deleted: 0, invocations: 0 };
   const workers = opts.workers ?? [roomyWorker];
+  const placementRefusals = { total: 0, lastReason: '' };
   const api = createServer((req, res) => {
     if (req.method === 'GET' && req.url === '/v1/cluster') {
-      return json(res, 200, { leader: null, workers: workers.map((w, i) => ({ id: `w-${i}`, address: '', sandboxes: 0, lastHeartbeatAgoMs: 0, ...w })), dataPlanes: [] });
+      if ((opts.refusalsPerClusterRead ?? 0) > 0) {
+        placementRefusals.total += opts.refusalsPerClusterRead!;
+        placementRefusals.lastReason = `0/${workers.length} workers available: ${workers.length} insufficient cpu`;
+      }
+      return json(res, 200, {
+        leader: null, workers: workers.map((w, i) => ({ id: `w-${i}`, address: '', sandboxes: 0, lastHeartbeatAgoMs: 0, ...w })),
+        dataPlanes: [], placementRefusals,
+      });
     }
     void handleApi(req, res, functions, counters);
   });
