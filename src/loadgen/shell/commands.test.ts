@@ -68,6 +68,17 @@ test('bench cold: a cluster whose capacity binds is named in a warning and in th
   });
 });
 
+test('bench cold: a full cluster is named also when its answer lists thousands of sandboxes', limit, async () => {
+  const full = { schedulable: true, capacity: { cpuMillis: 64_000, memoryMiB: 262_144 }, allocated: { cpuMillis: 64_000, memoryMiB: 51_200 } };
+  await withCluster(async (_c, common) => {
+    const run = await runCli(['bench', 'cold', '--rate', '20', '--duration', '0.5', '--warmup', '0', ...common]);
+    assert.equal(run.exitCode, 0, run.err.join('\n'));
+    // 4 workers x 6,400 sandbox ids: an answer of about 1.2 MB.
+    assert.match(JSON.parse(run.out[0]).capacityNote, /^CPU 100% allocated \(256,000 of 256,000 millis\) on 4 schedulable workers/);
+    assert.match(run.err.join('\n'), /capacity binds: CPU 100%/);
+  }, { workers: [full, full, full, full], sandboxIdsPerWorker: 6_400, refusalsPerClusterRead: 1 });
+});
+
 test('bench cold: placements refused during the run are named, though the cluster has room at its end', limit, async () => {
   await withCluster(async (_c, common) => {
     const run = await runCli(['bench', 'cold', '--rate', '20', '--duration', '0.5', '--warmup', '0', ...common]);

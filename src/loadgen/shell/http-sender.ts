@@ -63,8 +63,9 @@ export function send(
   startMs: number,
   sink: OutcomeSink,
   captureBody = false,
+  bodyBytesMax: number = senderDefaults.responseBodyBytesMax,
 ): void {
-  pool.dispatch(options, new InvocationHandler(tag, startMs, sink, captureBody));
+  pool.dispatch(options, new InvocationHandler(tag, startMs, sink, captureBody, bodyBytesMax));
 }
 
 export interface Reply {
@@ -73,18 +74,23 @@ export interface Reply {
   /** Transport error code when status is 0. */
   error: string;
   text: string;
+  /** The body was longer than the bytes kept: `text` is its start only. */
+  truncated: boolean;
 }
 
 /**
  * One request as a promise, on the same lean handler as the hot path (no stream objects):
- * the management calls of `bench register` are themselves what is being timed.
+ * the management calls of `bench register` are themselves what is being timed. Keeps at most
+ * `bodyBytesMax` bytes of the body (`truncated` says when there was more).
  */
-export function call(pool: Dispatcher, options: Dispatcher.DispatchOptions): Promise<Reply> {
+export function call(pool: Dispatcher, options: Dispatcher.DispatchOptions,
+  bodyBytesMax: number = senderDefaults.responseBodyBytesMax): Promise<Reply> {
   return new Promise((resolve) => {
     const sink: OutcomeSink = {
-      onOutcome: (o) => resolve({ status: o.status, error: o.error, text: o.bodyText() }),
+      onOutcome: () => resolve({ status: handler.status, error: handler.error, text: handler.bodyText(), truncated: handler.truncated }),
     };
-    send(pool, options, 0, performance.now(), sink, true);
+    const handler = new InvocationHandler(0, performance.now(), sink, true, bodyBytesMax);
+    pool.dispatch(options, handler);
   });
 }
 
@@ -125,9 +131,11 @@ class InvocationHandler implements Outcome {
   coldStart = -1;
   queueMs = Number.NaN;
   writtenMs = Number.NaN;
+  /** Body bytes arrived past `bytesMax` and were not kept. */
+  truncated = false;
   private chunks: Buffer[] | null;
   private bytes = 0;
-  private bytesMax: number = senderDefaults.responseBodyBytesMax;
+  private bytesMax: number;
   private finished = false;
 
   constructor(
@@ -135,8 +143,10 @@ class InvocationHandler implements Outcome {
     readonly startMs: number,
     private readonly sink: OutcomeSink,
     captureBody: boolean,
+    bodyBytesMax: number,
   ) {
     this.chunks = captureBody ? [] : null;
+    this.bytesMax = bodyBytesMax;
   }
 
   /** undici calls this as it writes the request on a connection (after any wait for one). */
@@ -164,9 +174,12 @@ class InvocationHandler implements Outcome {
   }
 
   onData(chunk: Buffer): boolean {
-    if (this.chunks !== null && this.bytes < this.bytesMax) {
+    if (this.chunks === null) return true;
+    if (this.bytes < this.bytesMax) {
       this.chunks.push(chunk);
       this.bytes += chunk.length;
+    } else {
+      this.truncated = true;
     }
     return true;
   }

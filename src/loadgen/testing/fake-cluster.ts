@@ -37,6 +37,8 @@ export interface FakeClusterOptions {
   workers?: WorkerCapacityView[];
   /** Placements refused added to the count GET /v1/cluster reports, at each read (default 0). */
   refusalsPerClusterRead?: number;
+  /** Sandbox ids each worker lists in GET /v1/cluster (default 0): a full cluster's answer is large. */
+  sandboxIdsPerWorker?: number;
 }
 
 const roomyWorker: WorkerCapacityView = {
@@ -50,6 +52,7 @@ export async function startFakeCluster(opts: FakeClusterOptions = {}): Promise<F
   const counters = { registered: 0, deleted: 0, invocations: 0 };
   const workers = opts.workers ?? [roomyWorker];
   const placementRefusals = { total: 0, lastReason: '' };
+  const sandboxIds = Array.from({ length: opts.sandboxIdsPerWorker ?? 0 }, (_, i) => `fn-with-a-long-name-${i}-sb-0123456789`);
   const api = createServer((req, res) => {
     if (req.method === 'GET' && req.url === '/v1/cluster') {
       if ((opts.refusalsPerClusterRead ?? 0) > 0) {
@@ -57,7 +60,8 @@ export async function startFakeCluster(opts: FakeClusterOptions = {}): Promise<F
         placementRefusals.lastReason = `0/${workers.length} workers available: ${workers.length} insufficient cpu`;
       }
       return json(res, 200, {
-        leader: null, workers: workers.map((w, i) => ({ id: `w-${i}`, address: '', sandboxes: 0, lastHeartbeatAgoMs: 0, ...w })),
+        leader: null,
+        workers: workers.map((w, i) => ({ id: `w-${i}`, address: '', sandboxes: sandboxIds.length, sandboxIds, lastHeartbeatAgoMs: 0, ...w })),
         dataPlanes: [], placementRefusals,
       });
     }
