@@ -151,7 +151,7 @@ async function coldRate(o: ColdBenchOptions, rateRps: number, step: number,
     const refused = refusalsBetween(clusterBefore, clusterAfter);
     if (clusterAfter === null) o.io.err(`bench cold: warning: ${rateRps}/s: the cluster's capacity was not checked: GET /v1/cluster gave no readable answer`);
     if (binding !== null) o.io.err(`bench cold: warning: ${rateRps}/s: the cluster's capacity binds: ${binding}`);
-    if (refused !== null) o.io.err(`bench cold: warning: ${rateRps}/s: the cluster's capacity bound during the run: ${refused}`);
+    if (refused !== null) o.io.err(`bench cold: warning: ${rateRps}/s: the cluster's capacity bound: ${refused}`);
     const notes = [binding, refused].filter((n): n is string => n !== null);
     if (notes.length > 0) summary.capacityNote = notes.join('; ');
     return summary;

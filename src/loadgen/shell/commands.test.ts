@@ -86,7 +86,7 @@ test('bench cold: placements refused during the run are named, though the cluste
     const s = JSON.parse(run.out[0]) as Record<string, any>;
     // The fake adds 7 at each read: the bench reads before the run and after it.
     assert.match(s.capacityNote, /^7 placements found no worker able to take the sandbox during the run \(last: 0\/1 workers available: 1 insufficient cpu\): .*--worker-cpu-millis/);
-    assert.match(run.err.join('\n'), /bench cold: warning: 20\/s: the cluster's capacity bound during the run: 7 placements/);
+    assert.match(run.err.join('\n'), /bench cold: warning: 20\/s: the cluster's capacity bound: 7 placements found no worker able to take the sandbox during the run/);
     assert.doesNotMatch(run.err.join('\n'), /capacity binds/);
   }, { refusalsPerClusterRead: 7 });
 });
