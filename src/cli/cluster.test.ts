@@ -37,7 +37,7 @@ describe('dirigent cluster status', { timeout: 10_000 }, () => {
     answer = cluster;
     const io = captureIo();
     assert.equal(await runCli(['cluster', 'status', '--api', cp.url], io), 0);
-    assert.equal(cp.requests.at(-1)?.url, '/v1/cluster');
+    assert.equal(cp.requests.at(-1)?.url, '/v1/cluster?sandboxIds=false', 'the table needs no sandbox ids');
     assert.equal(io.out(), [
       'leader: cp-1 (127.0.0.1:9091)',
       '',
@@ -60,6 +60,7 @@ describe('dirigent cluster status', { timeout: 10_000 }, () => {
     answer = { ...cluster, term: 7 };
     const io = captureIo();
     assert.equal(await runCli(['cluster', 'status', '--json', '--api', cp.url], io), 0);
+    assert.equal(cp.requests.at(-1)?.url, '/v1/cluster');
     assert.deepEqual(JSON.parse(io.out()), { ...cluster, term: 7 });
   });
 

@@ -31,7 +31,9 @@ Examples:
     .action(async (flags: StatusFlags, command: Command) => {
       const ctx = cliContext(command);
       const apiUrl = resolveApiUrl(flags.api, ctx.env);
-      const reply = await withApiClient(apiUrl, (api) => api.call('GET', '/v1/cluster'), cliAuth(ctx.env, ctx.cwd), ctx);
+      // The table shows counts only: the ids are left out unless the answer is printed as sent.
+      const path = flags.json ? '/v1/cluster' : '/v1/cluster?sandboxIds=false';
+      const reply = await withApiClient(apiUrl, (api) => api.call('GET', path), cliAuth(ctx.env, ctx.cwd), ctx);
       ctx.stdout.write(flags.json
         ? `${JSON.stringify(expectJson(reply, [200], rawJson), null, 2)}\n`
         : formatCluster(expectJson(reply, [200], clusterReply)));

@@ -27,7 +27,7 @@ import { ControlPlaneCore } from './core/control-plane.js';
 import type { ApiResult } from './core/types.js';
 import { startApiServer, type ApiBackend, type ApiServer } from './shell/api-server.js';
 import { Tenancy } from './shell/api-auth.js';
-import { clusterView } from './shell/cluster-view.js';
+import { clusterView, type ClusterViewOptions } from './shell/cluster-view.js';
 import { EtcdElection, leaderKey } from './shell/election-etcd.js';
 import { SoloElection, type CpMember, type Election } from './shell/election.js';
 import { HttpError } from './shell/http-util.js';
@@ -89,7 +89,7 @@ export async function startControlPlane(cfg: ControlPlaneConfig, log: Logger, st
   const ports = { api: cfg.apiPort, rpc: await rpc.listen(cfg.host, cfg.rpcPort, links.tls) };
   // It loaded its records before it listened: restored workers' grace starts now that they can connect.
   if (solo) runtime.core.peersReachable(clock.nowMs());
-  const cluster = async () => ({ ...clusterView(core, cfg, ports, clock.nowMs(), role.id), controlPlanes: await election.members() });
+  const cluster = async (view: ClusterViewOptions) => ({ ...clusterView(core, cfg, ports, clock.nowMs(), role.id, view), controlPlanes: await election.members() });
   const backend = withRole(apiBackend(runtime, clock, cluster, metrics.registry), role, election);
   let api: ApiServer;
   try {
@@ -267,7 +267,7 @@ function openBackends(cfg: ControlPlaneConfig, self: CpMember, clock: Clock, log
   return { db: store ?? new SqliteStore(path), election };
 }
 /** The management API's view of the CP: registry operations go through the core, in order. */
-function apiBackend(runtime: CpRuntime, clock: Clock, cluster: () => unknown, registry: ReturnType<typeof createMetrics>['registry']): ApiBackend {
+function apiBackend(runtime: CpRuntime, clock: Clock, cluster: (view: ClusterViewOptions) => unknown, registry: ReturnType<typeof createMetrics>['registry']): ApiBackend {
   const core = runtime.core;
   const item = (name: string) => {
     const r = core.record(name);

@@ -119,7 +119,7 @@ async function runFrontend(o: FrontendOptions): Promise<void> {
   const scheme = tlsFiles.certFile === null ? 'http' : 'https';
   const agent = tlsFiles.caFile === null ? new Agent() : tlsAgent(readFileSync(tlsFiles.caFile));
   const timer = periodMs > 0
-    ? startDiscovery(`${scheme}://${apiHost}:${apiPort}/v1/cluster`, agent, periodMs, staticDps, table, haproxy, log, discoveryAuth(o.stateDir, o.tokenFile))
+    ? startDiscovery(`${scheme}://${apiHost}:${apiPort}/v1/cluster?sandboxIds=false`, agent, periodMs, staticDps, table, haproxy, log, discoveryAuth(o.stateDir, o.tokenFile))
     : null;
   let stopping = false;
   const stop = (why: string): void => {

@@ -7,6 +7,7 @@ import { authorize, type Action, type Principal } from '../../api/tenancy.js';
 import type { FunctionSpec } from '../../api/types.js';
 import type { SelectedMetrics } from '../../shared/metrics-select.js';
 import type { Tenancy } from './api-auth.js';
+import type { ClusterViewOptions } from './cluster-view.js';
 import { HttpError, parseJson, readBody, requireJson, type ApiRequest, type ApiResponse, type BodyLimits } from './http-util.js';
 
 /** What the API needs from the control plane. */
@@ -18,7 +19,8 @@ export interface ApiBackend {
   listFunctions(): { function: FunctionSpec; status: unknown }[];
   /** The keys of every function (cheap: no status), for namespace listings. */
   functionKeys(): string[];
-  cluster(): unknown;
+  /** `GET /v1/cluster`; `sandboxIds: false` leaves out each worker's list of sandbox ids. */
+  cluster(view: ClusterViewOptions): unknown;
   dataPlaneAddresses(): string[];
   /** The registry's exposition text, all of it or the named metrics only (`/metrics?name=`). */
   metrics(selection: SelectedMetrics): Promise<{ contentType: string; body: string }>;

@@ -28,7 +28,7 @@ function memoryBackend(): ApiBackend {
     getFunction: (name) => (functions.has(name) ? { function: functions.get(name)!, status: {} } : null),
     listFunctions: () => [...functions.values()].map((f) => ({ function: f, status: {} })),
     functionKeys: () => [...functions.keys()],
-    cluster: () => ({}),
+    cluster: (view) => ({ view }),
     dataPlaneAddresses: () => ['127.0.0.1:8080'],
     metrics: async () => ({ contentType: 'text/plain', body: '' }),
   };
@@ -95,6 +95,19 @@ describe('api server: malformed client input', () => {
     const r = await send(port, 'POST', '/v1/functions', json, Array.from({ length: 16 }, () => chunk));
     assert.equal(r.status, 413, r.body);
     assert.equal(JSON.parse(r.body).error.code, 'body_too_large');
+  });
+
+  it('GET /v1/cluster?sandboxIds=false asks for the view without sandbox ids; another value is a 400 naming the field', async () => {
+    assert.deepEqual(JSON.parse((await send(port, 'GET', '/v1/cluster', {}, [])).body), { view: { sandboxIds: true } });
+    assert.deepEqual(JSON.parse((await send(port, 'GET', '/v1/cluster?sandboxIds=false', {}, [])).body), { view: { sandboxIds: false } });
+    assert.deepEqual(JSON.parse((await send(port, 'GET', '/v1/cluster?sandboxIds=true', {}, [])).body), { view: { sandboxIds: true } });
+    for (const bad of ['sandboxIds=no', 'sandboxIds=', 'sandboxIds=false&sandboxIds=true']) {
+      const r = await send(port, 'GET', `/v1/cluster?${bad}`, {}, []);
+      assert.equal(r.status, 400, `${bad}: ${r.body}`);
+      const e = JSON.parse(r.body).error;
+      assert.equal(e.code, 'invalid_field');
+      assert.equal(e.field, 'sandboxIds');
+    }
   });
 
   it('a text/plain body on a JSON route is a 415', async () => {

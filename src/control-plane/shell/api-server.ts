@@ -29,6 +29,7 @@ import { methodNotAllowed, requireScope, type ApiBackend, type RequestContext } 
 import { createFunctionForm, createFunctionJson, functionItem, listFunctions } from './api-functions.js';
 import { namespaceRoutes } from './api-namespaces.js';
 import { tokenRoutes } from './api-tokens.js';
+import { clusterViewOptionsOf } from './cluster-view.js';
 import { decodePathSegment, HttpError, parseTarget, sendError, sendJson, type ApiRequest, type ApiResponse } from './http-util.js';
 
 export type { ApiBackend } from './api-context.js';
@@ -172,7 +173,9 @@ async function route(req: ApiRequest, res: ApiResponse, opts: RouteContext): Pro
   }
   if (path === '/v1/cluster' && method === 'GET') {
     requireScope(principal, 'cluster.read', 'read the cluster status');
-    return sendJson(res, 200, await b.cluster());
+    const view = clusterViewOptionsOf(url.query);
+    if (view.kind === 'invalid') throw new HttpError(400, ErrorCode.invalidField, view.message, view.field);
+    return sendJson(res, 200, await b.cluster(view.view));
   }
   if (path === '/v1/functions') {
     if (method === 'GET') return listFunctions(ctx);

@@ -80,7 +80,7 @@ test('bench cold: a full cluster is named also when its answer lists thousands o
 });
 
 test('bench cold: placements refused during the run are named, though the cluster has room at its end', limit, async () => {
-  await withCluster(async (_c, common) => {
+  await withCluster(async (c, common) => {
     const run = await runCli(['bench', 'cold', '--rate', '20', '--duration', '0.5', '--warmup', '0', ...common]);
     assert.equal(run.exitCode, 0, run.err.join('\n'));
     const s = JSON.parse(run.out[0]) as Record<string, any>;
@@ -88,6 +88,7 @@ test('bench cold: placements refused during the run are named, though the cluste
     assert.match(s.capacityNote, /^7 placements found no worker able to take the sandbox during the run \(last: 0\/1 workers available: 1 insufficient cpu\): .*--worker-cpu-millis/);
     assert.match(run.err.join('\n'), /bench cold: warning: 20\/s: the cluster's capacity bound: 7 placements found no worker able to take the sandbox during the run/);
     assert.doesNotMatch(run.err.join('\n'), /capacity binds/);
+    assert.deepEqual(c.clusterUrls, ['/v1/cluster?sandboxIds=false', '/v1/cluster?sandboxIds=false'], 'before and after the run, without the ids');
   }, { refusalsPerClusterRead: 7 });
 });
 

@@ -95,7 +95,7 @@ export function createManagementClient(apiUrl: string, connections: number, toke
       return parseStatus(res.text) ?? rejected(res.status, 'bad_status_body', res.text);
     },
     async cluster() {
-      const res = await call('GET', '/v1/cluster');
+      const res = await call('GET', '/v1/cluster?sandboxIds=false');
       return res.status === 200 && !res.truncated ? parseCluster(res.text) : null;
     },
     close: () => pool.close(),

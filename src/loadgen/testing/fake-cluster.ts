@@ -20,6 +20,8 @@ export interface FakeCluster {
   functions: Map<string, FakeFunction>;
   /** Registrations and deletions seen, for assertions. */
   counters: { registered: number; deleted: number; invocations: number };
+  /** The URLs of the GET /v1/cluster requests seen, in order. */
+  clusterUrls: string[];
   close(): Promise<void>;
 }
 
@@ -50,11 +52,14 @@ export async function startFakeCluster(opts: FakeClusterOptions = {}): Promise<F
   const failEveryNth = opts.failEveryNth ?? 0;
   const functions = new Map<string, FakeFunction>();
   const counters = { registered: 0, deleted: 0, invocations: 0 };
+  const clusterUrls: string[] = [];
   const workers = opts.workers ?? [roomyWorker];
   const placementRefusals = { total: 0, lastReason: '' };
   const sandboxIds = Array.from({ length: opts.sandboxIdsPerWorker ?? 0 }, (_, i) => `fn-with-a-long-name-${i}-sb-0123456789`);
   const api = createServer((req, res) => {
-    if (req.method === 'GET' && req.url === '/v1/cluster') {
+    if (req.method === 'GET' && (req.url === '/v1/cluster' || req.url?.startsWith('/v1/cluster?'))) {
+      // Answered as a CP older than `?sandboxIds=false` would: with the ids, whatever the query.
+      clusterUrls.push(req.url);
       if ((opts.refusalsPerClusterRead ?? 0) > 0) {
         placementRefusals.total += opts.refusalsPerClusterRead!;
         placementRefusals.lastReason = `0/${workers.length} workers available: ${workers.length} insufficient cpu`;
@@ -78,7 +83,7 @@ export async function startFakeCluster(opts: FakeClusterOptions = {}): Promise<F
     workers: [{ pid, id: 'worker-1' }],
   }));
   return {
-    apiUrl, proxyUrl, stateDir, functions, counters,
+    apiUrl, proxyUrl, stateDir, functions, counters, clusterUrls,
     async close() {
       api.closeAllConnections();
       proxy.closeAllConnections();
