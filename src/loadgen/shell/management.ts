@@ -17,9 +17,10 @@ import type { ClusterCapacityView } from '../../api/capacity.js';
 const managementDefaults = Object.freeze({
   requestTimeoutMs: 30_000,
   /**
-   * Bytes read of a management answer. `GET /v1/cluster` lists every sandbox id, about 40
-   * bytes each: 1.3 MB for the 32,000 sandboxes of a full 10-worker cluster at 3,200 each, and
-   * a bench checks the capacity exactly when the cluster is full.
+   * Bytes read of a management answer. `GET /v1/cluster` lists every sandbox id, about 30
+   * bytes each (1.9 MB for the 64,000 sandboxes of a full 10-worker cluster), unless asked not
+   * to, which a CP older than `?sandboxIds=false` ignores; and a bench checks the capacity
+   * exactly when the cluster is full.
    */
   answerBytesMax: 64 * 1_048_576,
   /**
