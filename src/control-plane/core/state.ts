@@ -49,7 +49,6 @@ export const scheduleBucketMs = 50;
  */
 export const scaleSummaryIntervalMs = 10_000;
 
-/** Scale decisions since this CP started: the metrics read them, the summary logs their deltas. */
 /**
  * Placements that found no worker able to take the sandbox: a cumulative count (a blocked
  * function tries again each time capacity may have appeared, and each try counts) and the last
@@ -61,6 +60,7 @@ export interface PlacementRefusals {
   lastReason: string;
 }
 
+/** Scale decisions since this CP started: the metrics read them, the summary logs their deltas. */
 export interface ScaleDecisionCounts {
   up: number;
   down: number;
