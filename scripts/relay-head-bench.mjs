@@ -11,7 +11,7 @@
 import { fileURLToPath } from 'node:url';
 
 const root = process.argv[2] ?? fileURLToPath(new URL('..', import.meta.url));
-const { H1ResponseReader } = await import(`${root}/dist/data-plane/shell/h1-response.js`);
+const { H1ResponseReader } = await import(`${root}/dist/shared/http1/h1-response.js`);
 const { LeanResponse } = await import(`${root}/dist/shared/http1/lean-h1.js`);
 const { hopByHop } = await import(`${root}/dist/data-plane/shell/http-util.js`);
 

@@ -2,7 +2,7 @@
  * @module data-plane/shell/lean-upstream
  * The lean path's client to sandboxes (issue 12, part 2): keep-alive TCP connections per sandbox
  * address, a request written as one string (head) plus its buffered body in one socket write,
- * and the response read by shell/h1-response straight into the client's answer, with
+ * and the response read by shared/http1/h1-response straight into the client's answer, with
  * backpressure. It serves requests the lean path read whole (shared/http1/lean-h1); requests with
  * streamed bodies go through undici (shell/upstream-call).
  *
@@ -17,7 +17,7 @@ import type { Clock } from '../../shared/clock.js';
 import type { Logger } from '../../shared/logger.js';
 import { runGuarded } from '../../shared/guard.js';
 import { headWithBody, oneWriteBodyBytesMax } from '../../shared/http1/one-write.js';
-import { H1ResponseReader, type ResponseHead, type ResponseSink } from './h1-response.js';
+import { H1ResponseReader, type ResponseHead, type ResponseSink } from '../../shared/http1/h1-response.js';
 import { hopByHop, type ProxyRes } from './http-util.js';
 import type { UpstreamEvents } from './upstream-call.js';
 

@@ -28,7 +28,7 @@ import {
   type BenchRuns,
 } from '../core/summaries.js';
 import { round, summarizeMs, type BenchSummary } from '../core/stats.js';
-import { createSenderPool, prewarmPool, senderDefaults } from './http-sender.js';
+import { createBodilessSenderPool, prewarmPool, senderDefaults, type SenderPool } from './http-sender.js';
 import { deleteQuietly, registerOrThrow } from './lifecycle.js';
 import { benchToken, createManagementClient, type ManagementClient } from './management.js';
 import { loopDelayFields } from './loop-delay.js';
@@ -82,7 +82,7 @@ export async function runColdBench(
   const mgmt = createManagementClient(o.apiUrl, o.registerConcurrency, benchToken(o.stateDir));
   const connections = o.connections
     ?? coldPoolConnections(Math.max(...rates), coldDefaults.connectionHoldS, senderDefaults.connections);
-  const pool = createSenderPool({ origin: o.proxyUrl, connections, timeoutMs: o.timeoutMs });
+  const pool = createBodilessSenderPool({ origin: o.proxyUrl, connections, timeoutMs: o.timeoutMs });
   const runs: BenchSummary[] = [];
   try {
     // Opens the connections a warm run uses; the rest open only if requests wait for them.
@@ -106,7 +106,7 @@ export async function runColdBench(
 }
 
 async function coldRate(o: ColdBenchOptions, rateRps: number, step: number,
-  mgmt: ManagementClient, pool: Dispatcher, connections: number): Promise<BenchSummary> {
+  mgmt: ManagementClient, pool: SenderPool, connections: number): Promise<BenchSummary> {
   const plan = coldStartPlan(rateRps, o.durationS, o.warmupS);
   const warmupSends = plan.measuredFrom;
   const prefix = runPrefix('cold', o.entropy + step);

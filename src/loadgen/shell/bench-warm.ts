@@ -21,7 +21,7 @@ import type { BenchSummary } from '../core/stats.js';
 import { closedLoopSummary, openLoopSummary } from '../core/summaries.js';
 import { startCpuSampler, type CpuSampler } from './cpu.js';
 import { loopDelayFields } from './loop-delay.js';
-import { createSenderPool, prewarmPool, send } from './http-sender.js';
+import { createBodilessSenderPool, prewarmPool, send, type SenderPool } from './http-sender.js';
 import { BenchSetupError, deleteQuietly, registerOrThrow } from './lifecycle.js';
 import { benchToken, createManagementClient, waitReady, type ManagementClient } from './management.js';
 import { runOpenMeasurement, withTimeout } from './open-run.js';
@@ -64,7 +64,7 @@ export interface WarmBenchOptions {
 export async function runWarmBench(o: WarmBenchOptions): Promise<BenchSummary> {
   const mgmt = createManagementClient(o.apiUrl, 1, benchToken(o.stateDir));
   const name = o.functionName ?? benchFunctionName(runPrefix('warm', o.entropy), 0);
-  const pool = createSenderPool({ origin: o.proxyUrl, connections: o.connections,
+  const pool = createBodilessSenderPool({ origin: o.proxyUrl, connections: o.connections,
     timeoutMs: o.timeoutMs });
   try {
     if (o.functionName === null) await registerWarm(o, mgmt, name);
@@ -98,7 +98,7 @@ async function registerWarm(o: WarmBenchOptions, mgmt: ManagementClient, name: s
 }
 
 /** C loops back to back; outcomes count when their request started inside the window. */
-async function closedLoop(o: WarmBenchOptions, pool: Dispatcher,
+async function closedLoop(o: WarmBenchOptions, pool: SenderPool,
   options: Dispatcher.DispatchOptions): Promise<BenchSummary> {
   const t0 = performance.now();
   const warmEndMs = t0 + o.warmupS * 1000;
@@ -134,7 +134,7 @@ async function closedLoop(o: WarmBenchOptions, pool: Dispatcher,
 }
 
 /** Warm-up at the same rate (discarded), then the measured run. */
-async function openLoop(o: WarmBenchOptions, rateRps: number, pool: Dispatcher,
+async function openLoop(o: WarmBenchOptions, rateRps: number, pool: SenderPool,
   options: Dispatcher.DispatchOptions): Promise<BenchSummary> {
   const rng = seededRng(o.seed);
   const phase = async (seconds: number, label: string) => {

@@ -10,7 +10,9 @@ import { Pool } from 'undici';
 import type { Dispatcher } from 'undici';
 import { Header } from '../../api/types.js';
 import { hostNamingConnector } from '../../cli/http.js';
+import { assert } from '../../shared/assert.js';
 import { clusterCa } from './cluster-trust.js';
+import { LeanSenderPool, type LeanHandler, type LeanRequest } from './lean-sender.js';
 import type { Outcome, OutcomeSink } from '../core/recorder.js';
 
 export const senderDefaults = Object.freeze({
@@ -52,12 +54,35 @@ export function createSenderPool(o: SenderPoolOptions): Pool {
 }
 
 /**
+ * The pool of `bench cold` and `bench warm`: their requests have no body, so over plain HTTP
+ * they go through the load generator's own lean client (loadgen/shell/lean-sender), which leaves
+ * more of the shared cores to the cluster being measured; over HTTPS through undici.
+ */
+export type SenderPool = Dispatcher | LeanSenderPool;
+
+export function createBodilessSenderPool(o: SenderPoolOptions): SenderPool {
+  if (!o.origin.startsWith('http:')) return createSenderPool(o);
+  return new LeanSenderPool(o.origin, {
+    connectionsMax: o.connections,
+    connectTimeoutMs: senderDefaults.connectTimeoutMs,
+    requestTimeoutMs: o.timeoutMs,
+  });
+}
+
+function leanRequestOf(options: Dispatcher.DispatchOptions): LeanRequest {
+  assert(options.body === undefined || options.body === null, 'the lean sender sends bodiless requests only');
+  assert(options.headers === undefined || options.headers === null || Array.isArray(options.headers),
+    'the lean sender takes headers as a flat list');
+  return { path: options.path, method: options.method, headers: (options.headers ?? []) as readonly string[] };
+}
+
+/**
  * Sends one request now. `startMs` is the caller's clock reading (performance.now()) taken
  * at the send, so the pacer and the latency share one clock read. The sink is called exactly
  * once.
  */
 export function send(
-  pool: Dispatcher,
+  pool: SenderPool,
   options: Dispatcher.DispatchOptions,
   tag: number,
   startMs: number,
@@ -65,7 +90,9 @@ export function send(
   captureBody = false,
   bodyBytesMax: number = senderDefaults.responseBodyBytesMax,
 ): void {
-  pool.dispatch(options, new InvocationHandler(tag, startMs, sink, captureBody, bodyBytesMax));
+  const handler = new InvocationHandler(tag, startMs, sink, captureBody, bodyBytesMax);
+  if (pool instanceof LeanSenderPool) pool.dispatch(leanRequestOf(options), handler);
+  else pool.dispatch(options, handler);
 }
 
 export interface Reply {
@@ -104,7 +131,7 @@ const prewarmHost = 'loadgen-prewarm';
  * warm-up, which shows up as a latency spike that belongs to the generator, not the system
  * under test. Any response (404 included) counts.
  */
-export async function prewarmPool(pool: Dispatcher, connections: number): Promise<void> {
+export async function prewarmPool(pool: SenderPool, connections: number): Promise<void> {
   const rounds = Math.max(1, Math.ceil(senderDefaults.prewarmRequests / connections));
   const options: Dispatcher.DispatchOptions = {
     path: '/',
@@ -123,8 +150,11 @@ export async function prewarmPool(pool: Dispatcher, connections: number): Promis
 const coldStartLength = Header.coldStart.length;
 const queueMsLength = Header.queueMs.length;
 
-/** undici's raw handler interface: fewer allocations than the controller-based one. */
-class InvocationHandler implements Outcome {
+/**
+ * undici's raw handler interface (fewer allocations than the controller-based one), and the
+ * lean sender's.
+ */
+class InvocationHandler implements Outcome, LeanHandler {
   status = 0;
   error = '';
   endMs = 0;
@@ -171,6 +201,27 @@ class InvocationHandler implements Outcome {
       else if (key === Header.queueMs) this.queueMs = Number(value);
     }
     return true;
+  }
+
+  /** The lean sender's head: header names come lower-case, values as text. */
+  onHead(statusCode: number, fields: readonly string[]): void {
+    if (statusCode < 200) return;
+    this.status = statusCode;
+    if (this.chunks === null && statusCode >= 300) {
+      this.chunks = [];
+      this.bytesMax = senderDefaults.errorBodyBytesMax;
+    }
+    for (let i = 0; i + 1 < fields.length; i += 2) {
+      const key = fields[i]!;
+      if (key.length !== coldStartLength && key.length !== queueMsLength) continue;
+      if (key === Header.coldStart) this.coldStart = fields[i + 1] === 'true' ? 1 : 0;
+      else if (key === Header.queueMs) this.queueMs = Number(fields[i + 1]);
+    }
+  }
+
+  /** The lean sender's body bytes: a view of its shared read buffer, so kept ones are copied. */
+  onBodyChunk(chunk: Buffer): void {
+    if (this.chunks !== null) this.onData(Buffer.from(chunk));
   }
 
   onData(chunk: Buffer): boolean {

@@ -9,13 +9,13 @@ import type { Dispatcher } from 'undici';
 import type { RunRecorder } from '../core/recorder.js';
 import type { Histogram } from '../core/stats.js';
 import { startCpuSampler, type CpuSample, type CpuSampler } from './cpu.js';
-import { send } from './http-sender.js';
+import { send, type SenderPool } from './http-sender.js';
 import type { CommandIo } from './output.js';
 import { runOpenLoop } from './pacer.js';
 import { startProgress } from './progress.js';
 
 export interface OpenRunInput {
-  pool: Dispatcher;
+  pool: SenderPool;
   scheduleMs: Float64Array;
   /** Request options of send i (prebuilt: no allocation while sending). */
   optionsFor(index: number): Dispatcher.DispatchOptions;

@@ -1,7 +1,8 @@
 /**
- * @module data-plane/shell/h1-response
- * Reads one HTTP/1.1 response from a sandbox, incrementally, for the lean upstream client
- * (shell/lean-upstream). The sandbox runs a stranger's code, so everything it sends is checked:
+ * @module shared/http1/h1-response
+ * Reads one HTTP/1.1 response, incrementally: from a sandbox for the DP's lean upstream client
+ * (data-plane/shell/lean-upstream), and from the DP for the load generator's lean sender
+ * (loadgen/shell/lean-sender). A sandbox runs a stranger's code, so everything it sends is checked:
  * a status line of HTTP/1.x and three digits, header names that are tokens, values without
  * control characters, one Content-Length (or repeats of the same one), chunk sizes in hex of a
  * bounded length, and bounded head, chunk-size and trailer sizes. Anything else is a
@@ -11,8 +12,8 @@
  * ends in chunked; Content-Length; otherwise the body runs to the end of the connection. 1xx
  * answers other than 101 are skipped (the proxy sent no Expect, but a sandbox may send 103).
  */
-import { ByteAccumulator } from '../../shared/http1/byte-accumulator.js';
-import { lowerHeaderName } from '../../shared/http1/header-name.js';
+import { ByteAccumulator } from './byte-accumulator.js';
+import { lowerHeaderName } from './header-name.js';
 
 /** A head longer than this (as Node's `maxHeaderSize`) is refused. */
 export const responseHeadBytesMax = 16_384;
