@@ -1,10 +1,11 @@
 /**
  * @module loadgen/shell/http-sender
- * The hot path of every bench: one keep-alive undici Pool per target origin and a minimal
- * dispatch handler per request. The handler object is the only allocation we add per request
- * (undici needs one); it doubles as the outcome record handed to the sink, and it uses
- * undici's raw-header callbacks so no header object is built. Only the two Dirigent headers
- * are decoded, and a body is kept only when asked for or when the answer is not a 2xx.
+ * The hot path of every bench: one keep-alive pool per target origin (the load generator's own
+ * lean client for the bodiless requests of `bench cold` and `bench warm` over plain HTTP,
+ * undici's Pool otherwise) and a minimal handler per request. The handler object is the only
+ * allocation we add per request (both clients need one); it doubles as the outcome record handed
+ * to the sink, and it takes raw header lines so no header object is built. Only the two Dirigent
+ * headers are decoded, and a body is kept only when asked for or when the answer is not a 2xx.
  */
 import { Pool } from 'undici';
 import type { Dispatcher } from 'undici';
