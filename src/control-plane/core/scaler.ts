@@ -79,15 +79,30 @@ export function tickFunction(s: CoreState, fn: FnState, nowMs: number): void {
     fn.retryAtMs = 0;
     s.markDirty(fn);
   }
-  const idle = fn.desired === 0 && smallSetSize(fn.sandboxIds) === 0 && demandTotals(fn).value === 0;
-  if (idle && fn.record.spec.scaling.min === 0) {
-    // Nothing to watch until demand returns. The KPA state is kept: its windows treat the
-    // silent gap as zeros, and a fresh state would re-apply the initial-scale hold.
+  if (atRest(fn)) {
+    // Nothing to watch until demand returns or one of its sandboxes comes or goes (each marks
+    // it again). The KPA state is kept: its windows treat the silent gap as zeros, and a fresh
+    // state would re-apply the initial-scale hold.
     s.deactivate(fn);
     return;
   }
   if (!fn.active) return;
   s.visitAt(fn, Math.min(fn.nextRecordAtMs, fn.nextDecisionAtMs, fn.retryAtMs > 0 ? fn.retryAtMs : Number.POSITIVE_INFINITY));
+}
+
+/**
+ * No demand, and a count no decision would change: scaled to zero; or held at its floor (`min`
+ * ready sandboxes, none coming or going, no retry planned) with its window of zeros given back,
+ * so what a tick would record is zeros and what it would decide is `min` again. At 40,000
+ * functions held at one sandbox each, visiting them anyway cost the leader about 12 % of a core
+ * with no traffic at all (BENCHMARKS.md, "A function held at its floor is not ticked").
+ */
+function atRest(fn: FnState): boolean {
+  if (demandTotals(fn).value !== 0) return false;
+  const min = fn.record.spec.scaling.min;
+  if (min === 0) return fn.desired === 0 && smallSetSize(fn.sandboxIds) === 0;
+  return fn.desired === min && fn.ready === min && fn.creating === 0 && smallSetSize(fn.sandboxIds) === min &&
+    fn.retryAtMs === 0 && fn.kpa.ring.bucketIds.length === 0;
 }
 
 export function decide(s: CoreState, fn: FnState, nowMs: number): void {

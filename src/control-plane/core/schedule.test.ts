@@ -15,7 +15,7 @@ import { CoreState, scheduleBucketMs } from './state.js';
 import { ControlPlaneCore } from './control-plane.js';
 import { applyDelete } from './registry.js';
 import { reconcileDirty } from './scaler.js';
-import { config, core, creates, deletes, deltas, demand, info, record } from './testkit.js';
+import { config, core, creates, deletes, deltas, demand, info, record, spec } from './testkit.js';
 import type { CpEffect } from './types.js';
 
 /** The names of the functions a tick would visit, in order. */
@@ -199,5 +199,61 @@ describe('a tick with a visit limit', () => {
     // Nothing is visited twice or left behind: the next due time is the same for both.
     assert.equal(creates(sliced.tick(5_000)).length, creates(whole.tick(5_000)).length);
     sliced.checkInvariants();
+  });
+});
+
+describe('a function held at its floor (scaling.min 1)', () => {
+  it('leaves the schedule once its sandbox is ready and its window is given back, and comes back for demand and for a lost sandbox', () => {
+    // Goal: a function nobody invokes, held at one sandbox, costs the ticker nothing (40,000 of
+    // them cost the leader ~12 % of a core while the cluster was idle), yet demand still scales
+    // it up and down, and a sandbox it loses is replaced. Method: the core alone; creations
+    // answered ready, drains acknowledged and deletions confirmed at once, as a worker and a DP
+    // would; invariants checked at every step.
+    const cp = core();
+    const answer = (eff: CpEffect[], nowMs: number): void => {
+      for (const c of creates(eff)) answer(cp.handle({ kind: 'sandbox_ready', workerId: c.worker, sandbox: info(c.id, 'f', 'u1'), creationMs: 40 }, nowMs), nowMs);
+      const drained = deltas(eff).flatMap((d) => d.drainEndpoints);
+      if (drained.length > 0) answer(cp.handle({ kind: 'dp_drained', dataPlaneId: 'dp1', sandboxIds: drained }, nowMs), nowMs);
+      for (const id of deletes(eff)) answer(cp.handle({ kind: 'sandbox_deleted', workerId: 'w1', sandboxId: id }, nowMs), nowMs);
+    };
+    const run = (from: number, to: number): void => {
+      for (let t = from; t <= to; t += 50) {
+        answer(cp.tick(t), t);
+        cp.checkInvariants();
+      }
+    };
+    answer(cp.handle({ kind: 'function_upserted', record: record('f', 'u1', { resources: { cpuMillis: 100, memoryMiB: 64 }, scaling: { ...spec('f').scaling, min: 1, max: 4 } }) }, 0), 0);
+    const fn = cp.functions.get('f')!;
+    run(50, 2_000);
+    assert.equal(cp.sandboxes.size, 1, 'held at min');
+    assert.equal(fn.active, false, 'at its floor with no demand: not watched');
+    const idleAt = cp.visitsPending;
+    run(2_050, 10_000);
+    assert.equal(cp.visitsPending, idleAt);
+    assert.equal(fn.active, false);
+
+    // Demand: watched again, and scaled up.
+    answer(cp.handle({ kind: 'dp_demand', dataPlaneId: 'dp1', report: demand('f', 'u1', 1, 3) }, 10_010), 10_010);
+    assert.equal(fn.active, true);
+    run(10_050, 12_000);
+    assert.ok(cp.status('f')!.desired > 1, `scaled up for 4 requests, desired ${cp.status('f')!.desired}`);
+    assert.ok(cp.sandboxes.size > 1);
+    // Demand gone: back to one sandbox, then off the schedule once the window is all zeros.
+    answer(cp.handle({ kind: 'dp_demand', dataPlaneId: 'dp1', report: demand('f', 'u1', 0, 0, false) }, 12_010), 12_010);
+    run(12_050, 40_000);
+    assert.equal(cp.status('f')!.desired, 1);
+    assert.equal(cp.sandboxes.size, 1);
+    assert.equal(fn.kpa.ring.bucketIds.length, 0, 'the window of zeros was given back');
+    assert.equal(fn.active, false, 'at its floor again: not watched');
+
+    // Its sandbox crashes: watched again, and replaced.
+    const [lost] = [...cp.sandboxes.keys()];
+    const eff = cp.handle({ kind: 'sandbox_failed', workerId: 'w1', sandboxId: lost!, failure: 'crash', reason: 'exit code 137' }, 40_010);
+    assert.equal(fn.active, true);
+    answer(eff, 40_010);
+    run(40_050, 42_000);
+    assert.equal(cp.sandboxes.size, 1);
+    assert.ok(!cp.sandboxes.has(lost!), 'a new sandbox in its place');
+    assert.equal(fn.active, false);
   });
 });
