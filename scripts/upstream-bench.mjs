@@ -14,25 +14,11 @@
 //
 // Both processes on one CPU (taskset) make runs repeatable on a shared 2-vCPU machine: unpinned,
 // whether the two land on one CPU or two moves a run by up to 1.5x. Alternate the builds.
-import { fork } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { forkStandIn, measureRounds, runStandIn, standInFlag } from './loopback-closed-loop.mjs';
 
-if (process.argv[2] === '--stand-in') {
-  const net = await import('node:net');
-  const body = '{"sandbox":"sb-0123456789abcdef","durationMs":0}';
-  const answer = Buffer.from(
-    'HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n' +
-      `content-length: ${body.length}\r\nconnection: keep-alive\r\nkeep-alive: timeout=5\r\n\r\n${body}`,
-    'latin1',
-  );
-  const server = net.createServer((c) => {
-    c.setNoDelay(true);
-    c.on('data', (d) => {
-      // One answer per request head in the read (the bench sends GETs without bodies).
-      for (let i = d.indexOf('\r\n\r\n'); i >= 0; i = d.indexOf('\r\n\r\n', i + 4)) c.write(answer);
-    });
-  });
-  server.listen(0, '127.0.0.1', () => process.send(server.address().port));
+if (process.argv[2] === standInFlag) {
+  runStandIn();
 } else {
   const root = process.argv[2] ?? fileURLToPath(new URL('..', import.meta.url));
   const { LeanUpstreamPool, LeanUpstreamCall } = await import(`${root}/dist/data-plane/shell/lean-upstream.js`);
@@ -40,11 +26,7 @@ if (process.argv[2] === '--stand-in') {
   const { silentLogger } = await import(`${root}/dist/shared/logger.js`);
 
   const inFlight = 32;
-  const rounds = 7;
-  const roundMs = 3_000;
-  const warmupMs = 2_000;
-  const standIn = fork(fileURLToPath(import.meta.url), ['--stand-in'], { stdio: 'inherit' });
-  const port = await new Promise((resolve) => standIn.once('message', resolve));
+  const { child, port } = await forkStandIn(fileURLToPath(import.meta.url));
   const pool = new LeanUpstreamPool('127.0.0.1', port, { connectionsMax: inFlight, connectTimeoutMs: 5_000, keepAliveMs: 4_000, keepAliveMsMax: 60_000 }, systemClock);
   const head = `GET /invoke HTTP/1.1\r\nhost: 127.0.0.1:${port}\r\nx-dirigent-sandbox: sb-0123456789abcdef\r\n\r\n`;
   const res = { write: () => true, once() {}, writableNeedDrain: false };
@@ -65,26 +47,11 @@ if (process.argv[2] === '--stand-in') {
     };
     pool.dispatch(new LeanUpstreamCall(pool, head, null, false, res, events, silentLogger));
   };
-  for (let i = 0; i < inFlight; i++) one();
-  await new Promise((r) => setTimeout(r, warmupMs));
-  const perCallUs = [];
-  const userPerCallUs = [];
-  const perSecond = [];
-  for (let r = 0; r < rounds; r++) {
-    const cpu0 = process.cpuUsage();
-    const calls0 = calls;
-    const t0 = performance.now();
-    await new Promise((resolve) => setTimeout(resolve, roundMs));
-    const cpu = process.cpuUsage(cpu0);
-    const n = calls - calls0;
-    perCallUs.push((cpu.user + cpu.system) / n);
-    userPerCallUs.push(cpu.user / n);
-    perSecond.push((n / (performance.now() - t0)) * 1000);
-  }
+  const result = await measureRounds(() => { for (let i = 0; i < inFlight; i++) one(); }, () => calls);
   running = false;
+  const failedBefore = failures;
   pool.destroy();
-  standIn.kill();
-  const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-  if (failures > 0) console.log(`${failures} calls failed (not counted)`);
-  console.log(`${median(perCallUs).toFixed(2)} us of CPU per call, ${median(userPerCallUs).toFixed(2)} of it in user space (medians of ${rounds}; all, total/user: ${perCallUs.map((x, i) => `${x.toFixed(1)}/${userPerCallUs[i].toFixed(1)}`).join(' ')}), ${Math.round(median(perSecond))} calls/s`);
+  child.kill();
+  if (failedBefore > 0) console.log(`${failedBefore} calls failed (not counted)`);
+  console.log(result.text);
 }

@@ -12,10 +12,11 @@
  * closing) or after `keepAliveMs` when it names none, and a connection that answered out of turn,
  * was cut short or said `Connection: close` is never reused.
  */
-import { connect, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import type { Clock } from '../../shared/clock.js';
 import type { Logger } from '../../shared/logger.js';
 import { runGuarded } from '../../shared/guard.js';
+import { connectSharedReads } from '../../shared/http1/client-socket.js';
 import { headWithBody, oneWriteBodyBytesMax } from '../../shared/http1/one-write.js';
 import { H1ResponseReader, type ResponseHead, type ResponseSink } from '../../shared/http1/h1-response.js';
 import { hopByHop, type ProxyRes } from './http-util.js';
@@ -37,14 +38,6 @@ function lostConnection(message: string): Error {
   return Object.assign(new Error(message), { code: 'ECONNRESET' });
 }
 
-/**
- * Bytes per socket read from a sandbox. Every upstream connection of the process reads into one
- * buffer of this size (Node's `onread`): no buffer is allocated per read and no stream machinery
- * runs for it, and nothing is kept of it after the read's callback (see `UpstreamConnection`).
- */
-const upstreamReadBytes = 65_536;
-let sharedReadBuffer: Buffer | null = null;
-
 /** One TCP connection to a sandbox address, with the call it serves (null: idle). */
 class UpstreamConnection {
   call: LeanUpstreamCall | null = null;
@@ -54,17 +47,9 @@ class UpstreamConnection {
   constructor(host: string, port: number, private readonly pool: LeanUpstreamPool, connectTimeoutMs: number) {
     // A read's bytes live until the next read of any connection: the call's reader copies what
     // it holds across reads (detachInput) and the call copies body bytes it relays.
-    const socket = connect({
-      host,
-      port,
-      onread: { buffer: (sharedReadBuffer ??= Buffer.allocUnsafe(upstreamReadBytes)), callback: this.onRead },
-    });
+    const socket = connectSharedReads(host, port, connectTimeoutMs, this.onRead, () =>
+      Object.assign(new Error(`connect to the sandbox timed out after ${connectTimeoutMs} ms`), { code: 'DIRIGENT_CONNECT_TIMEOUT' }));
     this.socket = socket;
-    socket.setNoDelay(true);
-    socket.setTimeout(connectTimeoutMs, () => {
-      socket.destroy(Object.assign(new Error(`connect to the sandbox timed out after ${connectTimeoutMs} ms`), { code: 'DIRIGENT_CONNECT_TIMEOUT' }));
-    });
-    socket.once('connect', () => socket.setTimeout(0));
     socket.on('end', () => {
       if (this.call !== null) this.call.onEnd();
       socket.destroy();

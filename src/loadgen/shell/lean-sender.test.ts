@@ -176,8 +176,37 @@ test('close() fails the requests in flight and those waiting, once each', { time
     await pool.close();
     assert.deepEqual(errors.sort(), ['ECONNABORTED', 'ECONNABORTED']);
     pool.dispatch({ path: '/', method: 'GET', headers: ['host', 'c'] }, handler());
+    assert.equal(errors.length, 2, 'a request after close fails, but not from inside the call');
+    await new Promise((r) => process.nextTick(r));
     assert.equal(errors.length, 3, 'a request after close fails at once');
   } finally {
+    await server.close();
+  }
+});
+
+test('an answer to HEAD has no body, whatever its Content-Length says', { timeout: 10_000 }, async () => {
+  const server = await serve((_req, res) => {
+    res.writeHead(200, { 'content-length': '1000' });
+    res.end();
+  });
+  const pool = new LeanSenderPool(server.url, { connectionsMax: 1, connectTimeoutMs: 5_000, requestTimeoutMs: 5_000 });
+  try {
+    for (let i = 0; i < 2; i++) {
+      const status = await new Promise<number>((resolve, reject) => {
+        let code = 0;
+        pool.dispatch({ path: '/', method: 'HEAD', headers: [] }, {
+          onConnect: () => {},
+          onHead: (s) => (code = s),
+          onBodyChunk: () => reject(new Error('a body for HEAD')),
+          onComplete: () => resolve(code),
+          onError: reject,
+        });
+      });
+      assert.equal(status, 200);
+    }
+    assert.equal(server.accepted(), 1, 'the connection is reused after a HEAD answer');
+  } finally {
+    await pool.close();
     await server.close();
   }
 });

@@ -13,7 +13,8 @@
  * connection that was cut short, said `Connection: close` or sent bytes after its answer is never
  * reused. Requests with a body, and HTTPS, stay on undici (loadgen/shell/http-sender).
  */
-import { connect, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
+import { connectSharedReads } from '../../shared/http1/client-socket.js';
 import { H1ResponseReader, type ResponseHead, type ResponseSink } from '../../shared/http1/h1-response.js';
 
 /** How a request is sent: the path, the method and the header lines, flat (name, value, ...). */
@@ -42,9 +43,6 @@ export interface LeanSenderLimits {
   requestTimeoutMs: number;
 }
 
-/** Bytes per socket read; one buffer serves every connection of the process. */
-const readBytes = 65_536;
-let sharedReadBuffer: Buffer | null = null;
 /** How often requests in flight are checked against their timeout, at most. */
 const timeoutCheckMsMax = 1_000;
 
@@ -66,13 +64,15 @@ export function leanRequestHead(r: LeanRequest, authority: string): string {
 
 /** One request on its way: the handler, its reader, and when it was written. */
 class Exchange implements ResponseSink {
-  readonly reader = new H1ResponseReader(false);
+  readonly reader: H1ResponseReader;
   writtenMs = 0;
   headSeen = false;
   done = false;
   keepAlive = false;
 
-  constructor(readonly requestHead: string, readonly handler: LeanHandler) {}
+  constructor(readonly requestHead: string, readonly handler: LeanHandler, isHeadRequest: boolean) {
+    this.reader = new H1ResponseReader(isHeadRequest);
+  }
 
   head(h: ResponseHead): void {
     this.headSeen = true;
@@ -93,17 +93,9 @@ class Connection {
   readonly socket: Socket;
 
   constructor(host: string, port: number, private readonly pool: LeanSenderPool, connectTimeoutMs: number) {
-    const socket = connect({
-      host,
-      port,
-      onread: { buffer: (sharedReadBuffer ??= Buffer.allocUnsafe(readBytes)), callback: this.onRead },
-    });
+    const socket = connectSharedReads(host, port, connectTimeoutMs, this.onRead, () =>
+      coded(`connect to ${host}:${port} timed out after ${connectTimeoutMs} ms`, 'ETIMEDOUT'));
     this.socket = socket;
-    socket.setNoDelay(true);
-    socket.setTimeout(connectTimeoutMs, () => {
-      socket.destroy(coded(`connect to ${host}:${port} timed out after ${connectTimeoutMs} ms`, 'ETIMEDOUT'));
-    });
-    socket.once('connect', () => socket.setTimeout(0));
     socket.on('end', () => {
       const x = this.exchange;
       if (x !== null) {
@@ -176,11 +168,12 @@ export class LeanSenderPool {
 
   /** Sends `r` now, or as soon as a connection is free. */
   dispatch(r: LeanRequest, handler: LeanHandler): void {
-    const x = new Exchange(leanRequestHead(r, this.authority), handler);
     if (this.closed) {
-      handler.onError(coded('the sender is closed', 'ECONNABORTED'));
+      // Not from inside the call: a closed loop that sends again on each outcome would recurse.
+      process.nextTick(() => handler.onError(coded('the sender is closed', 'ECONNABORTED')));
       return;
     }
+    const x = new Exchange(leanRequestHead(r, this.authority), handler, r.method === 'HEAD');
     let conn: Connection | undefined;
     while ((conn = this.idle.pop()) !== undefined) {
       if (conn.socket.writable) {
