@@ -16,6 +16,7 @@
 import type { Socket } from 'node:net';
 import { connectSharedReads } from '../../shared/http1/client-socket.js';
 import { H1ResponseReader, type ResponseHead, type ResponseSink } from '../../shared/http1/h1-response.js';
+import { LinkedList } from '../../shared/linked-list.js';
 
 /** How a request is sent: the path, the method and the header lines, flat (name, value, ...). */
 export interface LeanRequest {
@@ -150,8 +151,8 @@ export class LeanSenderPool {
   private readonly open = new Set<Connection>();
   /** Idle connections, most recently used last (reused first). */
   private readonly idle: Connection[] = [];
-  private readonly waiting: Exchange[] = [];
-  private waitingHead = 0;
+  /** Requests waiting for a connection, in the order they were sent. */
+  private readonly waiting = new LinkedList<Exchange>();
   private readonly timeoutCheck: NodeJS.Timeout;
   private closed = false;
 
@@ -197,19 +198,19 @@ export class LeanSenderPool {
   close(): Promise<void> {
     this.closed = true;
     clearInterval(this.timeoutCheck);
-    for (const x of this.takeWaiting()) x.handler.onError(coded('the sender is closed', 'ECONNABORTED'));
+    for (let x = this.waiting.shift(); x !== undefined; x = this.waiting.shift()) x.handler.onError(coded('the sender is closed', 'ECONNABORTED'));
     for (const conn of [...this.open]) conn.fail(coded('the sender is closed', 'ECONNABORTED'));
     for (const conn of this.idle.splice(0)) conn.socket.destroy();
     return Promise.resolve();
   }
 
-  /** The answer on `conn` is complete: the handler hears, the connection serves the next. */
+  /** The answer on `conn` is complete: the connection serves the next request (or idles), then the handler hears. */
   finished(conn: Connection, x: Exchange): void {
     conn.exchange = null;
     // The connection is free (or gone) before the handler hears, so a request the handler sends
     // at once can take it.
     if (x.keepAlive && !x.reader.trailingBytes && !x.reader.closeDelimited && conn.socket.writable && !this.closed) {
-      const next = this.nextWaiting();
+      const next = this.waiting.shift();
       if (next !== undefined) this.run(conn, next);
       else this.idle.push(conn);
     } else {
@@ -224,7 +225,7 @@ export class LeanSenderPool {
     const i = this.idle.indexOf(conn);
     if (i >= 0) this.idle.splice(i, 1);
     if (this.closed) return;
-    const next = this.nextWaiting();
+    const next = this.waiting.shift();
     if (next !== undefined) this.run(this.connect(), next);
   }
 
@@ -248,23 +249,5 @@ export class LeanSenderPool {
     x.writtenMs = performance.now();
     conn.socket.write(x.requestHead, 'latin1');
     x.handler.onConnect();
-  }
-
-  private nextWaiting(): Exchange | undefined {
-    if (this.waitingHead >= this.waiting.length) return undefined;
-    const x = this.waiting[this.waitingHead]!;
-    this.waiting[this.waitingHead++] = undefined as unknown as Exchange;
-    if (this.waitingHead === this.waiting.length) {
-      this.waiting.length = 0;
-      this.waitingHead = 0;
-    }
-    return x;
-  }
-
-  private takeWaiting(): Exchange[] {
-    const rest = this.waiting.slice(this.waitingHead);
-    this.waiting.length = 0;
-    this.waitingHead = 0;
-    return rest;
   }
 }
