@@ -13,7 +13,7 @@ import { functionLimits } from '../config/defaults.js';
 const dirigentScaling: ScalingSpec = {
   min: 0, max: 10_000, initial: 0, targetUtilization: 1, stableWindowS: 60, panicWindowS: 6,
   panicThreshold: 2, maxScaleUpRate: 1000, maxScaleDownRate: 2, scaleToZeroGraceS: 0,
-  scaleDownDelayS: 0, tickS: 2,
+  scaleDownDelayS: 0, tickS: 2, keepAliveWindowS: 0,
 };
 const sweepScaling: ScalingSpec = { ...dirigentScaling, max: 1, stableWindowS: 6, panicWindowS: 2 };
 

@@ -35,7 +35,7 @@ const anyValue = fc.oneof(
   fc.constantFrom(Number.NaN, Infinity, -Infinity, -0, 2 ** 53, -1, 1e308, '', '__proto__', null),
 );
 const scalingKeys = ['min', 'max', 'initial', 'targetUtilization', 'stableWindowS', 'panicWindowS', 'panicThreshold',
-  'maxScaleUpRate', 'maxScaleDownRate', 'scaleToZeroGraceS', 'scaleDownDelayS', 'tickS', 'bogus'];
+  'maxScaleUpRate', 'maxScaleDownRate', 'scaleToZeroGraceS', 'scaleDownDelayS', 'tickS', 'keepAliveWindowS', 'bogus'];
 const topKeys = ['name', 'image', 'command', 'workingDir', 'port', 'env', 'egress', 'resources', 'concurrency',
   'timeoutMs', 'scalingPreset', 'scaling', 'extra', '__proto__', 'constructor'];
 const nearValid = fc.record({

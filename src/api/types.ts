@@ -23,6 +23,12 @@ export interface ScalingSpec {
   scaleToZeroGraceS: number;
   scaleDownDelayS: number;
   tickS: number;
+  /**
+   * The hybrid histogram keep-alive's range (policy/autoscaler/keep-alive): after a busy spell,
+   * one sandbox may be held (or pre-warmed) for up to this long, as the function's idle times
+   * say. 0 = off: the KPA alone, as the reference.
+   */
+  keepAliveWindowS: number;
 }
 
 export interface FunctionSpec {

@@ -16,7 +16,7 @@ import { scalingLimits, scalingPresets, functionLimits } from '../config/default
 const defaultScaling: ScalingSpec = {
   min: 0, max: 10_000, initial: 0, targetUtilization: 1, stableWindowS: 60, panicWindowS: 6,
   panicThreshold: 2, maxScaleUpRate: 1000, maxScaleDownRate: 2, scaleToZeroGraceS: 0,
-  scaleDownDelayS: 0, tickS: 2,
+  scaleDownDelayS: 0, tickS: 2, keepAliveWindowS: 0,
 };
 
 const helloSpec: FunctionSpec = {
@@ -118,6 +118,11 @@ describe('validateFunctionCreate: good bodies, edge cases', () => {
     })));
     assert.equal(spec.name, name);
     assert.equal(spec.port, 65_535);
+  });
+
+  test('the keep-alive window: off by default, up to four hours', () => {
+    assert.equal(expectSpec(validateFunctionCreate(body({}))).scaling.keepAliveWindowS, 0);
+    assert.equal(expectSpec(validateFunctionCreate(body({ scaling: { keepAliveWindowS: 14_400 } }))).scaling.keepAliveWindowS, 14_400);
   });
 
   test('an env key "__proto__" is an own key, not a prototype change', () => {
@@ -278,6 +283,9 @@ describe('validateFunctionCreate: scalar fields', () => {
     ['resources', { memoryMiB: 1.5 }, 'resources.memoryMiB'],
     ['resources', { memoryMiB: functionLimits.memoryMiB[1] + 1 }, 'resources.memoryMiB'],
     ['scaling', [], 'scaling'],
+    ['scaling', { keepAliveWindowS: -1 }, 'scaling.keepAliveWindowS'],
+    ['scaling', { keepAliveWindowS: 14_401 }, 'scaling.keepAliveWindowS'],
+    ['scaling', { keepAliveWindowS: '600' }, 'scaling.keepAliveWindowS'],
   ];
   for (const [key, value, field] of cases) {
     test(`${key} = ${JSON.stringify(value)} fails on ${field}`, () => {

@@ -74,7 +74,8 @@ function formatScale(scaling: Record<string, number>): string {
 
 function formatAutoscaler(scaling: Record<string, number>): string {
   return `target utilization ${scaling.targetUtilization}, ` +
-    `panic threshold ${scaling.panicThreshold}, scale-to-zero grace ${scaling.scaleToZeroGraceS} s`;
+    `panic threshold ${scaling.panicThreshold}, scale-to-zero grace ${scaling.scaleToZeroGraceS} s` +
+    (scaling.keepAliveWindowS ? `, keep-alive histogram over ${scaling.keepAliveWindowS} s` : '');
 }
 
 function formatWindows(scaling: Record<string, number>): string {

@@ -37,6 +37,7 @@ export const scalingDefaults: Readonly<ScalingSpec> = Object.freeze({
   scaleToZeroGraceS: 0,
   scaleDownDelayS: 0,
   tickS: 2,
+  keepAliveWindowS: 0,
 });
 
 /** Named scaling presets; a registration picks one, then per-field overrides apply. */
@@ -63,6 +64,8 @@ export const scalingLimits = Object.freeze({
   scaleToZeroGraceS: [0, 3600],
   scaleDownDelayS: [0, 3600],
   tickS: [0.1, 60],
+  /** Up to the paper's 4 hours. */
+  keepAliveWindowS: [0, 14_400],
 } as const satisfies Record<keyof ScalingSpec, readonly [number, number]>);
 
 export const functionDefaults = Object.freeze({

@@ -5,7 +5,7 @@
  * so it may read the clock (for unique run names) and process state.
  */
 import { Option, type Command } from 'commander';
-import { cliDefaults } from '../config/defaults.js';
+import { cliDefaults, scalingLimits } from '../config/defaults.js';
 import { formatBench, formatSweep, formatTrace } from './core/format.js';
 import { cdfFromSorted, cdfPlot, sweepPlot, type PlotSpec } from './core/plot.js';
 import { defaultSaturationRule } from './core/saturation.js';
@@ -267,7 +267,7 @@ function runsTable(runs: BenchSummary[]) {
 type TraceValues = CommonValues & {
   warmupMinutes: number; minutes: number; iat: ReturnType<typeof iatOption>; seed: number;
   speed: number; functionCommand?: string; functionImage?: string; functionWorkdir: string; registerConcurrency: number;
-  cpuMillis?: number; memoryMib?: number;
+  cpuMillis?: number; memoryMib?: number; keepAliveWindow?: number;
   connections: number; timeoutMs: number; keep: boolean; out?: string; dryRun: boolean;
 };
 
@@ -292,6 +292,9 @@ function addTrace(loadgen: Command, io: CommandIo): void {
       numberIn('--cpu-millis', 1, 1_000_000, true))
     .option('--memory-mib <n>', 'override InVitro\'s memory request (pct100/10) of every function',
       numberIn('--memory-mib', 1, 4_194_304, true))
+    .option('--keep-alive-window <s>', 'register every function with the hybrid histogram keep-alive over ' +
+      'this many seconds (scaling.keepAliveWindowS; default: the cluster\'s, off)',
+      numberIn('--keep-alive-window', 0, scalingLimits.keepAliveWindowS[1]))
     .addOption(opt.registerConcurrency(coldDefaults.registerConcurrency))
     .addOption(opt.connections('keep-alive connections to the data plane',
       traceDefaults.connections))
@@ -313,6 +316,7 @@ function addTrace(loadgen: Command, io: CommandIo): void {
       speed: v.speed, runtime: functionRuntime(v.functionCommand, v.functionWorkdir, v.functionImage),
       registerConcurrency: v.registerConcurrency, connections: v.connections,
       resourceOverride: { cpuMillis: v.cpuMillis, memoryMiB: v.memoryMib },
+      ...(v.keepAliveWindow === undefined ? {} : { keepAliveWindowS: v.keepAliveWindow }),
       timeoutMs: v.timeoutMs, keep: v.keep, outCsv: v.out ?? null, entropy: entropy(), io,
     });
     emit(io, v.json, summary, formatTrace(summary, summary.cpuSeconds, summary.eventLoopDelayMs));

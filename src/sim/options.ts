@@ -77,6 +77,8 @@ export interface FnShape {
   stableWindowS?: number;
   panicWindowS?: number;
   tickS?: number;
+  /** scaling.keepAliveWindowS; absent: 0 (off). */
+  keepAliveWindowS?: number;
 }
 
 export function functionRecord(f: FnShape): FunctionRecord {
@@ -87,6 +89,7 @@ export function functionRecord(f: FnShape): FunctionRecord {
     stableWindowS: f.stableWindowS ?? 6,
     panicWindowS: f.panicWindowS ?? 2,
     tickS: f.tickS ?? 1,
+    keepAliveWindowS: f.keepAliveWindowS ?? 0,
   };
   const spec = {
     name: f.name, image: '', command: ['sim'], workingDir: '', port: 8080, env: {}, egress: false, auth: 'none' as const,
@@ -132,15 +135,19 @@ export function swarmOptions(seed: number, rng: Rng): SimOptions {
       name: `fn${i}`, concurrency: pickOf(rng, [1, 1, 2, 4, 10, 0]),
       min: rng.next() < 0.7 ? 0 : 1, max: 1 + rng.int(10),
       cpuMillis: pickOf(rng, [100, 250, 500, 1000]), memoryMiB: pickOf(rng, [128, 256, 512]),
+      // A window longer than the quiet phase: a function kept alive is still held, settled, at its end.
+      keepAliveWindowS: rng.next() < 0.3 ? 120 : 0,
     });
   }
   o.functions = shapes.map(functionRecord);
-  // Every worker fits every function's minimum at once, so the settled state is reachable.
+  // Every worker fits every function's minimum at once (one sandbox held by a keep-alive
+  // counts), so the settled state is reachable.
   let minCpu = 0;
   let minMem = 0;
   for (const s of shapes) {
-    minCpu += s.min * s.cpuMillis;
-    minMem += s.min * s.memoryMiB;
+    const held = Math.max(s.min, s.keepAliveWindowS ? 1 : 0);
+    minCpu += held * s.cpuMillis;
+    minMem += held * s.memoryMiB;
   }
   const workerCount = 1 + rng.int(5);
   for (let i = 0; i < workerCount; i += 1) {

@@ -6,6 +6,7 @@
 import type { FunctionSpecMsg as WireSpec } from '../../api/cluster.js';
 import type { FunctionRecord, FunctionStatus } from '../../api/types.js';
 import { kpaInitialState, type KpaState, type ScaleDecision } from '../../policy/autoscaler/kpa.js';
+import type { KeepAliveState } from '../../policy/autoscaler/keep-alive.js';
 import { emptySmallSet, smallSetAdd, smallSetDelete, type SmallSet } from '../../shared/small-set.js';
 
 export interface DpDemand {
@@ -68,6 +69,15 @@ export interface FnState {
    * knows are still expected back (they report its sandboxes; bounded by the heartbeat timeout).
    */
   restored: boolean;
+  /**
+   * The keep-alive policy's idle times (scaling.keepAliveWindowS > 0); null while it is off or
+   * the function has not been busy yet.
+   */
+  keepAlive: KeepAliveState | null;
+  /** When the keep-alive floor changes next (a pre-warm or a release); 0: none planned. */
+  keepAliveWakeAtMs: number;
+  /** What the keep-alive floor holds now, for `fn get` ('' when it holds nothing the KPA did not want). */
+  keepAliveNote: string;
 }
 
 export function toWireSpec(record: FunctionRecord): WireSpec {
@@ -123,6 +133,9 @@ export function newFnState(record: FunctionRecord, nowMs: number, reconstructed:
     unschedulableFailedAtMs: 0,
     noScaleDownUntilMs: reconstructed ? nowMs + scaling.stableWindowS * 1000 : 0,
     restored: reconstructed,
+    keepAlive: null,
+    keepAliveWakeAtMs: 0,
+    keepAliveNote: '',
   };
 }
 
@@ -203,7 +216,9 @@ export function fnStatus(fn: FnState): FunctionStatus {
     queueDepth: totals.queued,
     inflight: totals.inflight,
     panicking: fn.lastDecision?.mode === 'panic',
-    lastScaleReason: fn.lastDecision?.reason ?? '',
+    lastScaleReason: fn.keepAliveNote
+      ? `${fn.lastDecision?.reason ?? ''}; ${fn.keepAliveNote}`
+      : fn.lastDecision?.reason ?? '',
     ...(fn.unschedulableReason
       ? { unschedulableReason: fn.unschedulableReason, unschedulableSinceMs: fn.unschedulableSinceMs }
       : {}),

@@ -170,6 +170,11 @@ export function applyUpsert(s: CoreState, record: FunctionRecord, nowMs: number,
   fn.retryAtMs = 0;
   fn.blockedEpoch = -1;
   fn.desired = Math.min(record.spec.scaling.max, Math.max(record.spec.scaling.min, fn.desired));
+  if (record.spec.scaling.keepAliveWindowS === 0) {
+    fn.keepAlive = null;
+    fn.keepAliveWakeAtMs = 0;
+    fn.keepAliveNote = '';
+  }
   s.routing.upsertFunction(wire);
   if (restart) {
     // Running sandboxes run the old spec: drain them all; reconcile starts new ones.

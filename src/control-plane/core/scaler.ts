@@ -10,6 +10,7 @@
  */
 import type { DemandReportMsg } from '../../api/cluster.js';
 import { kpaDecide, kpaRecord, kpaRelease } from '../../policy/autoscaler/kpa.js';
+import { keepAliveFloor, keepAliveInitialState, keepAliveObserve, keepAliveWindows } from '../../policy/autoscaler/keep-alive.js';
 import { smallSetSize } from '../../shared/small-set.js';
 import { chooseVictims } from '../../policy/eviction.js';
 import { placeWith } from '../../policy/placement/placement.js';
@@ -72,9 +73,10 @@ export function tickFunction(s: CoreState, fn: FnState, nowMs: number): void {
     fn.kpa = kpaRecord(fn.kpa, fn.record.spec.scaling, value, nowMs);
     // A function idle for a whole stable window gives its window back (~1.6 KiB at 60 s).
     if (value === 0) fn.kpa = kpaRelease(fn.kpa);
+    observeKeepAlive(fn, nowMs);
     fn.nextRecordAtMs = nowMs + recordPeriodMs;
   }
-  if (nowMs >= fn.nextDecisionAtMs) decide(s, fn, nowMs);
+  if (nowMs >= fn.nextDecisionAtMs || (fn.keepAliveWakeAtMs > 0 && nowMs >= fn.keepAliveWakeAtMs)) decide(s, fn, nowMs);
   if (fn.retryAtMs > 0 && nowMs >= fn.retryAtMs) {
     fn.retryAtMs = 0;
     s.markDirty(fn);
@@ -87,7 +89,47 @@ export function tickFunction(s: CoreState, fn: FnState, nowMs: number): void {
     return;
   }
   if (!fn.active) return;
-  s.visitAt(fn, Math.min(fn.nextRecordAtMs, fn.nextDecisionAtMs, fn.retryAtMs > 0 ? fn.retryAtMs : Number.POSITIVE_INFINITY));
+  s.visitAt(fn, Math.min(fn.nextRecordAtMs, fn.nextDecisionAtMs, fn.retryAtMs > 0 ? fn.retryAtMs : Number.POSITIVE_INFINITY,
+    fn.keepAliveWakeAtMs > 0 ? fn.keepAliveWakeAtMs : Number.POSITIVE_INFINITY));
+}
+
+/**
+ * Feeds the keep-alive policy whether the function is busy: a request in flight or queued, or
+ * any in the DPs' last report period (a 100 ms request between two records still counts).
+ */
+function observeKeepAlive(fn: FnState, nowMs: number): void {
+  const windowS = fn.record.spec.scaling.keepAliveWindowS;
+  if (windowS === 0) return;
+  const t = demandTotals(fn);
+  const busy = t.value > 0 || t.inflight > 0 || t.queued > 0;
+  if (fn.keepAlive === null) {
+    if (!busy) return;
+    fn.keepAlive = keepAliveInitialState();
+  }
+  fn.keepAlive = keepAliveObserve(fn.keepAlive, busy, nowMs, windowS);
+}
+
+/**
+ * The KPA's count, raised to the keep-alive policy's floor (one sandbox in its window after a
+ * busy spell; scaling.max permitting). Plans the visit at which that floor changes next.
+ */
+function withKeepAlive(fn: FnState, kpaDesired: number, nowMs: number): number {
+  const windowS = fn.record.spec.scaling.keepAliveWindowS;
+  if (windowS === 0 || fn.keepAlive === null) {
+    fn.keepAliveWakeAtMs = 0;
+    fn.keepAliveNote = '';
+    return kpaDesired;
+  }
+  const { floor, wakeAtMs } = keepAliveFloor(fn.keepAlive, nowMs, windowS);
+  fn.keepAliveWakeAtMs = wakeAtMs;
+  const held = Math.min(floor, fn.record.spec.scaling.max);
+  if (held <= kpaDesired) {
+    fn.keepAliveNote = '';
+    return kpaDesired;
+  }
+  fn.keepAliveNote = `keep-alive holds ${held} sandbox for ${Math.ceil((wakeAtMs - nowMs) / 1000)} s more ` +
+    `(${keepAliveWindows(fn.keepAlive, windowS).basis} window)`;
+  return held;
 }
 
 /**
@@ -98,7 +140,7 @@ export function tickFunction(s: CoreState, fn: FnState, nowMs: number): void {
  * with no traffic at all (BENCHMARKS.md, "A function held at its floor is not ticked").
  */
 function atRest(fn: FnState): boolean {
-  if (demandTotals(fn).value !== 0) return false;
+  if (demandTotals(fn).value !== 0 || fn.keepAliveWakeAtMs !== 0) return false;
   const min = fn.record.spec.scaling.min;
   if (min === 0) return fn.desired === 0 && smallSetSize(fn.sandboxIds) === 0;
   return fn.desired === min && fn.ready === min && fn.creating === 0 && smallSetSize(fn.sandboxIds) === min &&
@@ -108,6 +150,7 @@ function atRest(fn: FnState): boolean {
 export function decide(s: CoreState, fn: FnState, nowMs: number): void {
   const spec = fn.record.spec;
   fn.kpa = kpaRecord(fn.kpa, spec.scaling, demandTotals(fn).value, nowMs);
+  observeKeepAlive(fn, nowMs);
   const { decision, state } = kpaDecide(fn.kpa, {
     spec: spec.scaling,
     concurrency: spec.concurrency,
@@ -117,17 +160,18 @@ export function decide(s: CoreState, fn: FnState, nowMs: number): void {
   });
   fn.kpa = state;
   fn.nextDecisionAtMs = nowMs + spec.scaling.tickS * 1000;
-  if (decision.desired !== fn.desired) {
-    countDecision(s.scaleDecisions, fn.desired, decision.desired);
+  const desired = withKeepAlive(fn, decision.desired, nowMs);
+  if (desired !== fn.desired) {
+    countDecision(s.scaleDecisions, fn.desired, desired);
     if (s.log.isDebugEnabled()) {
-      s.log.debug('function.scaled', { fn: spec.name, from: fn.desired, to: decision.desired, mode: decision.mode, reason: decision.reason });
+      s.log.debug('function.scaled', { fn: spec.name, from: fn.desired, to: desired, mode: decision.mode, reason: decision.reason, keepAlive: fn.keepAliveNote });
     }
   }
   // Kept when it changed what `fn get` shows (the count or the mode): kept at every decision,
   // each lived until the function's next one, long enough for young-generation GCs to copy it
   // (core microbenchmark, 20,000 active functions: ticks 191-271 ms against 231-282 ms).
-  if (decision.desired !== fn.desired || fn.lastDecision === null || fn.lastDecision.mode !== decision.mode) fn.lastDecision = decision;
-  fn.desired = decision.desired;
+  if (desired !== fn.desired || fn.lastDecision === null || fn.lastDecision.mode !== decision.mode) fn.lastDecision = decision;
+  fn.desired = desired;
   s.markDirty(fn);
 }
 

@@ -257,3 +257,107 @@ describe('a function held at its floor (scaling.min 1)', () => {
     assert.equal(fn.active, false);
   });
 });
+
+describe('a function with the keep-alive policy (scaling.keepAliveWindowS)', () => {
+  // Goal: a function invoked every few minutes keeps, or gets back before it is due, one
+  // sandbox the KPA alone would have given up a stable window after each call, and gives it up
+  // when the policy's window ends; without the policy the same calls scale it to zero each time.
+  // Method: the core alone in virtual time; creations answered ready, drains acknowledged and
+  // deletions confirmed at once, heartbeats every 10 s; invariants checked at every step.
+  const windowS = 600;
+  function cluster(keepAliveWindowS: number) {
+    const cp = core();
+    const answer = (eff: CpEffect[], nowMs: number): void => {
+      for (const c of creates(eff)) answer(cp.handle({ kind: 'sandbox_ready', workerId: c.worker, sandbox: info(c.id, 'k', 'u1'), creationMs: 40 }, nowMs), nowMs);
+      const drained = deltas(eff).flatMap((d) => d.drainEndpoints);
+      if (drained.length > 0) answer(cp.handle({ kind: 'dp_drained', dataPlaneId: 'dp1', sandboxIds: drained }, nowMs), nowMs);
+      for (const id of deletes(eff)) answer(cp.handle({ kind: 'sandbox_deleted', workerId: 'w1', sandboxId: id }, nowMs), nowMs);
+    };
+    let nowMs = 0;
+    const runTo = (toMs: number): void => {
+      for (let t = nowMs + 250; t <= toMs; t += 250) {
+        if (t % 10_000 === 0) answer(cp.handle({ kind: 'worker_heartbeat', workerId: 'w1', heartbeat: { sandboxCount: cp.sandboxes.size } }, t), t);
+        answer(cp.tick(t), t);
+        cp.checkInvariants();
+      }
+      nowMs = toMs;
+    };
+    /** One call of `busyMs`: demand reported at its start, a report of zeros at its end. */
+    const call = (atMs: number, busyMs = 1000): void => {
+      runTo(atMs);
+      answer(cp.handle({ kind: 'dp_demand', dataPlaneId: 'dp1', report: demand('k', 'u1', 1, 0) }, atMs), atMs);
+      runTo(atMs + busyMs);
+      answer(cp.handle({ kind: 'dp_demand', dataPlaneId: 'dp1', report: demand('k', 'u1', 0, 0, false) }, atMs + busyMs), atMs + busyMs);
+    };
+    cp.handle({ kind: 'function_upserted', record: record('k', 'u1', { resources: { cpuMillis: 100, memoryMiB: 64 }, scaling: { ...spec('k').scaling, keepAliveWindowS } }) }, 0);
+    return { cp, fn: cp.functions.get('k')!, runTo, call };
+  }
+
+  it('holds one sandbox for the whole window after a call while its idle times are unknown, then gives it up', () => {
+    const off = cluster(0);
+    off.call(1000);
+    off.runTo(60_000);
+    assert.equal(off.cp.sandboxes.size, 0, 'without the policy: scaled to zero a stable window after the call');
+
+    const k = cluster(windowS);
+    k.call(1000);
+    k.runTo(60_000);
+    assert.equal(k.cp.sandboxes.size, 1, 'held after the KPA would have scaled to zero');
+    assert.equal(k.cp.status('k')!.desired, 1);
+    assert.match(k.cp.status('k')!.lastScaleReason, /keep-alive holds 1 sandbox for \d+ s more \(standard window\)/);
+    k.runTo(2000 + windowS * 1000 - 5000);
+    assert.equal(k.cp.sandboxes.size, 1, 'still held near the window end');
+    k.runTo(2000 + windowS * 1000 + 5000);
+    assert.equal(k.cp.sandboxes.size, 0, 'given up once the window ended');
+    assert.equal(k.cp.status('k')!.desired, 0);
+    k.runTo(2000 + windowS * 1000 + 30_000);
+    assert.equal(k.fn.active, false, 'at rest again: off the schedule');
+    assert.equal(k.fn.keepAliveWakeAtMs, 0);
+  });
+
+  it('learns a regular idle time: gives the sandbox up between calls and brings it back before the next one is due', () => {
+    const k = cluster(windowS);
+    const gapMs = 270_000; // 4.5 minutes idle: bin 4
+    let at = 1000;
+    for (let i = 0; i < 7; i += 1, at += gapMs + 1000) k.call(at);
+    k.runTo(at - gapMs + 2000); // the next record sees the last call's end
+    const idleSince = k.fn.keepAlive!.idleSinceMs;
+    assert.ok(!k.fn.keepAlive!.busy && idleSince > at - gapMs - 1000, `idle since the last call's end, not ${idleSince}`);
+    assert.equal(k.fn.keepAlive!.samples, 6);
+    assert.equal(k.fn.keepAlive!.bins![4], 6);
+    // The histogram: pre-warm at 0.9 x 4 min = 216 s, held until 1.1 x 5 min = 330 s.
+    k.runTo(idleSince + 100_000);
+    assert.equal(k.cp.sandboxes.size, 0, 'given up between calls');
+    assert.equal(k.fn.active, true, 'watched for the pre-warm');
+    k.runTo(idleSince + 218_000);
+    assert.equal(k.cp.sandboxes.size, 1, 'pre-warmed before the call is due, with no demand');
+    assert.match(k.cp.status('k')!.lastScaleReason, /histogram window/);
+    k.runTo(idleSince + 325_000);
+    assert.equal(k.cp.sandboxes.size, 1);
+    k.runTo(idleSince + 340_000);
+    assert.equal(k.cp.sandboxes.size, 0, 'the call did not come: given up at the window end');
+  });
+
+  it('a call that finds the pre-warmed sandbox is not a cold start', () => {
+    const k = cluster(windowS);
+    const gapMs = 270_000;
+    let at = 1000;
+    for (let i = 0; i < 7; i += 1, at += gapMs + 1000) k.call(at);
+    k.runTo(at - 1000);
+    const before = [...k.cp.sandboxes.keys()];
+    assert.equal(before.length, 1);
+    k.call(at);
+    assert.deepEqual([...k.cp.sandboxes.keys()], before, 'served by the sandbox already there');
+  });
+
+  it('turned off by an update: the floor goes at the next decision', () => {
+    const k = cluster(windowS);
+    k.call(1000);
+    k.runTo(60_000);
+    assert.equal(k.cp.sandboxes.size, 1);
+    k.cp.handle({ kind: 'function_upserted', record: { ...record('k', 'u1', { resources: { cpuMillis: 100, memoryMiB: 64 }, scaling: { ...spec('k').scaling, keepAliveWindowS: 0 } }), generation: 2 } }, 60_000);
+    k.runTo(70_000);
+    assert.equal(k.cp.sandboxes.size, 0);
+    assert.equal(k.fn.keepAlive, null);
+  });
+});

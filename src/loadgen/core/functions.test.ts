@@ -39,6 +39,9 @@ test('bodies: cold is 0..1 with the sweep preset; warm is kept at min 1', () => 
   const trace = traceFunctionBody('t', { kind: 'emulated' }, { cpuMillis: 100, memoryMiB: 15 });
   assert.deepEqual(trace.resources, { cpuMillis: 100, memoryMiB: 15 });
   assert.equal(trace.concurrency, 1);
+  assert.equal(trace.scaling, undefined, 'the cluster default');
+  const kept = traceFunctionBody('t', { kind: 'emulated' }, { cpuMillis: 100, memoryMiB: 15 }, 1200);
+  assert.deepEqual(kept.scaling, { keepAliveWindowS: 1200 });
 });
 
 test('splitArgv: whitespace, quotes, escapes, errors', () => {

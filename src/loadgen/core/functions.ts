@@ -119,14 +119,19 @@ export function registerBenchBody(name: string): RegistrationBody {
 
 /**
  * Trace replay: InVitro's deployment requests (CPU 100m, memory pct100/10) and Knative's
- * containerConcurrency 1 (workload-and-policies §1.9); scaling left at the cluster default.
+ * containerConcurrency 1 (workload-and-policies §1.9); scaling left at the cluster default unless a
+ * keep-alive window is given (scaling.keepAliveWindowS, `loadgen trace --keep-alive-window`).
  */
 export function traceFunctionBody(
   name: string,
   runtime: FunctionRuntime,
   resources: Resources,
+  keepAliveWindowS?: number,
 ): RegistrationBody {
-  return { name, ...runtimeFields(runtime), resources, concurrency: 1 };
+  return {
+    name, ...runtimeFields(runtime), resources, concurrency: 1,
+    ...(keepAliveWindowS === undefined ? {} : { scaling: { keepAliveWindowS } }),
+  };
 }
 
 /** Trace function names keep InVitro's `trace-func-<row>` stem plus the run id. */

@@ -362,7 +362,7 @@ const specArb = fc
     scaleDownDelayS: fc.integer({ min: 0, max: 10 }),
   })
   .map(
-    ({ span, ...rest }): ScalingSpec => ({ ...rest, max: rest.min + span, tickS: 2 }),
+    ({ span, ...rest }): ScalingSpec => ({ ...rest, max: rest.min + span, tickS: 2, keepAliveWindowS: 0 }),
   );
 
 const stepArb = fc.record({
