@@ -23,6 +23,20 @@ function due(s: CoreState, nowMs: number): string[] {
   return s.takeDue(nowMs).map((fn) => fn.record.spec.name);
 }
 
+/**
+ * Answers a core's effects as one worker (w1) and one DP (dp1) would, at once: creations ready,
+ * drains acknowledged, deletions confirmed; and what the core does in return, until nothing is left.
+ */
+function answerer(cp: ControlPlaneCore, fn: string, uid: string): (eff: CpEffect[], nowMs: number) => void {
+  const answer = (eff: CpEffect[], nowMs: number): void => {
+    for (const c of creates(eff)) answer(cp.handle({ kind: 'sandbox_ready', workerId: c.worker, sandbox: info(c.id, fn, uid), creationMs: 40 }, nowMs), nowMs);
+    const drained = deltas(eff).flatMap((d) => d.drainEndpoints);
+    if (drained.length > 0) answer(cp.handle({ kind: 'dp_drained', dataPlaneId: 'dp1', sandboxIds: drained }, nowMs), nowMs);
+    for (const id of deletes(eff)) answer(cp.handle({ kind: 'sandbox_deleted', workerId: 'w1', sandboxId: id }, nowMs), nowMs);
+  };
+  return answer;
+}
+
 function state(names: string[]): CoreState {
   const s = new CoreState(config, seededRng(3), silentLogger);
   for (const n of names) s.functions.set(n, newFnState(record(n, `u-${n}`), 0, false));
@@ -210,12 +224,7 @@ describe('a function held at its floor (scaling.min 1)', () => {
     // answered ready, drains acknowledged and deletions confirmed at once, as a worker and a DP
     // would; invariants checked at every step.
     const cp = core();
-    const answer = (eff: CpEffect[], nowMs: number): void => {
-      for (const c of creates(eff)) answer(cp.handle({ kind: 'sandbox_ready', workerId: c.worker, sandbox: info(c.id, 'f', 'u1'), creationMs: 40 }, nowMs), nowMs);
-      const drained = deltas(eff).flatMap((d) => d.drainEndpoints);
-      if (drained.length > 0) answer(cp.handle({ kind: 'dp_drained', dataPlaneId: 'dp1', sandboxIds: drained }, nowMs), nowMs);
-      for (const id of deletes(eff)) answer(cp.handle({ kind: 'sandbox_deleted', workerId: 'w1', sandboxId: id }, nowMs), nowMs);
-    };
+    const answer = answerer(cp, 'f', 'u1');
     const run = (from: number, to: number): void => {
       for (let t = from; t <= to; t += 50) {
         answer(cp.tick(t), t);
@@ -267,12 +276,7 @@ describe('a function with the keep-alive policy (scaling.keepAliveWindowS)', () 
   const windowS = 600;
   function cluster(keepAliveWindowS: number) {
     const cp = core();
-    const answer = (eff: CpEffect[], nowMs: number): void => {
-      for (const c of creates(eff)) answer(cp.handle({ kind: 'sandbox_ready', workerId: c.worker, sandbox: info(c.id, 'k', 'u1'), creationMs: 40 }, nowMs), nowMs);
-      const drained = deltas(eff).flatMap((d) => d.drainEndpoints);
-      if (drained.length > 0) answer(cp.handle({ kind: 'dp_drained', dataPlaneId: 'dp1', sandboxIds: drained }, nowMs), nowMs);
-      for (const id of deletes(eff)) answer(cp.handle({ kind: 'sandbox_deleted', workerId: 'w1', sandboxId: id }, nowMs), nowMs);
-    };
+    const answer = answerer(cp, 'k', 'u1');
     let nowMs = 0;
     const runTo = (toMs: number): void => {
       for (let t = nowMs + 250; t <= toMs; t += 250) {
