@@ -26,6 +26,7 @@ const fieldPatches: { body: Record<string, unknown>; check: (spec: Spec) => unkn
   { body: { scaling: { scaleToZeroGraceS: 11 } }, check: (s) => s.scaling.scaleToZeroGraceS, want: 11 },
   { body: { scaling: { scaleDownDelayS: 4 } }, check: (s) => s.scaling.scaleDownDelayS, want: 4 },
   { body: { scaling: { tickS: 0.5 } }, check: (s) => s.scaling.tickS, want: 0.5 },
+  { body: { scaling: { keepAliveWindowS: 900 } }, check: (s) => s.scaling.keepAliveWindowS, want: 900 },
 ];
 
 interface Spec {
