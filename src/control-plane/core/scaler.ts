@@ -128,7 +128,7 @@ function withKeepAlive(fn: FnState, kpaDesired: number, nowMs: number): number {
     return kpaDesired;
   }
   fn.keepAliveNote = `keep-alive holds ${held} sandbox for ${Math.ceil((wakeAtMs - nowMs) / 1000)} s more ` +
-    `(${keepAliveWindows(fn.keepAlive, windowS).basis} window)`;
+    `(${keepAliveWindows(fn.keepAlive, windowS).basis} window; the KPA alone: ${kpaDesired})`;
   return held;
 }
 

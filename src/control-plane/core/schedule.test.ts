@@ -308,7 +308,7 @@ describe('a function with the keep-alive policy (scaling.keepAliveWindowS)', () 
     k.runTo(60_000);
     assert.equal(k.cp.sandboxes.size, 1, 'held after the KPA would have scaled to zero');
     assert.equal(k.cp.status('k')!.desired, 1);
-    assert.match(k.cp.status('k')!.lastScaleReason, /keep-alive holds 1 sandbox for \d+ s more \(standard window\)/);
+    assert.match(k.cp.status('k')!.lastScaleReason, /keep-alive holds 1 sandbox for \d+ s more \(standard window; the KPA alone: 0\)/);
     k.runTo(2000 + windowS * 1000 - 5000);
     assert.equal(k.cp.sandboxes.size, 1, 'still held near the window end');
     k.runTo(2000 + windowS * 1000 + 5000);
