@@ -24,6 +24,7 @@ export interface SpecFlags {
   timeoutMs?: number;
   min?: number;
   max?: number;
+  keepAlive?: number;
   preset?: string;
   scaling?: string;
   asyncRetryOn4xx?: boolean;
@@ -52,10 +53,12 @@ export function addSpecOptions(command: Command): Command {
     .option('--timeout-ms <n>', 'longest run of one invocation, in ms', numberArg)
     .option('--min <n>', 'fewest sandboxes kept (scaling.min)', numberArg)
     .option('--max <n>', 'most sandboxes allowed (scaling.max)', numberArg)
+    .option('--keep-alive <s>', 'hold a sandbox after each busy spell as the idle times say, over up to this ' +
+      'many seconds (hybrid histogram keep-alive, scaling.keepAliveWindowS; 0 = off, the default)', numberArg)
     .addOption(new Option('--preset <name>', 'autoscaling preset the scaling knobs start from')
       .choices(Object.keys(scalingPresets)))
     .option('--scaling <json>',
-      'scaling knobs as JSON, e.g. \'{"stableWindowS":30}\'; --min/--max win over it')
+      'scaling knobs as JSON, e.g. \'{"stableWindowS":30}\'; --min/--max/--keep-alive win over it')
     .option('--async-retry-on-4xx', 'async invocations also retry 4xx answers (default: only 5xx, timeouts, transport errors)')
     .option('--no-async-retry-on-4xx', 'async invocations do not retry 4xx answers')
     .option('--async-attempts-max <n>', "attempts per async invocation, the first included (default: the data plane's)", numberArg)
@@ -84,6 +87,7 @@ export function specBodyFromFlags(flags: SpecFlags, cwd: string): SpecBody {
   const scaling = flags.scaling === undefined ? {} : parseScalingFlag(flags.scaling);
   if (flags.min !== undefined) scaling.min = flags.min;
   if (flags.max !== undefined) scaling.max = flags.max;
+  if (flags.keepAlive !== undefined) scaling.keepAliveWindowS = flags.keepAlive;
   if (Object.keys(scaling).length > 0) body.scaling = scaling;
   const asyncSettings: Record<string, unknown> = {};
   if (flags.asyncRetryOn4xx !== undefined) asyncSettings.retryOn4xx = flags.asyncRetryOn4xx;

@@ -116,17 +116,17 @@ describe('fn deploy', { timeout: 10_000 }, () => {
     });
   });
 
-  test('deploy sends every spec flag; --min/--max win over --scaling', async () => {
+  test('deploy sends every spec flag; --min/--max/--keep-alive win over --scaling', async () => {
     const { code, err } = await run(['fn', 'deploy', 'img', '--image', 'r/img:1', '--port', '80',
       '--env', 'A=1', '--env', 'B=x=y', '--cpu', '250', '--memory', '256', '--concurrency', '4',
-      '--timeout-ms', '5000', '--min', '1', '--max', '3', '--preset', 'knative',
+      '--timeout-ms', '5000', '--min', '1', '--max', '3', '--keep-alive', '1200', '--preset', 'knative',
       '--scaling', '{"stableWindowS":30,"min":0}', ...api()]);
     assert.equal(err, '');
     assert.equal(code, 0);
     assert.deepEqual(sentBody(), {
       name: 'img', image: 'r/img:1', port: 80, env: { A: '1', B: 'x=y' },
       resources: { cpuMillis: 250, memoryMiB: 256 }, concurrency: 4, timeoutMs: 5000,
-      scalingPreset: 'knative', scaling: { stableWindowS: 30, min: 1, max: 3 },
+      scalingPreset: 'knative', scaling: { stableWindowS: 30, min: 1, max: 3, keepAliveWindowS: 1200 },
     });
   });
 
