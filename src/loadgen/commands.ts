@@ -28,6 +28,7 @@ import {
   commonOptions,
   functionRuntime,
   iatOption,
+  scalingJsonOption,
   numberIn,
   opt,
   optionLimits as lim,
@@ -267,7 +268,7 @@ function runsTable(runs: BenchSummary[]) {
 type TraceValues = CommonValues & {
   warmupMinutes: number; minutes: number; iat: ReturnType<typeof iatOption>; seed: number;
   speed: number; functionCommand?: string; functionImage?: string; functionWorkdir: string; registerConcurrency: number;
-  cpuMillis?: number; memoryMib?: number; keepAliveWindow?: number;
+  cpuMillis?: number; memoryMib?: number; keepAliveWindow?: number; scaling?: Record<string, unknown>;
   connections: number; timeoutMs: number; keep: boolean; out?: string; dryRun: boolean;
 };
 
@@ -295,6 +296,8 @@ function addTrace(loadgen: Command, io: CommandIo): void {
     .option('--keep-alive-window <s>', 'register every function with the hybrid histogram keep-alive over ' +
       'this many seconds (scaling.keepAliveWindowS; default: the cluster\'s, off)',
       numberIn('--keep-alive-window', 0, scalingLimits.keepAliveWindowS[1]))
+    .option('--scaling <json>', 'scaling knobs of every function as JSON, e.g. \'{"scaleDownDelayS":60}\' ' +
+      '(default: the cluster\'s); --keep-alive-window wins over it', scalingJsonOption)
     .addOption(opt.registerConcurrency(coldDefaults.registerConcurrency))
     .addOption(opt.connections('keep-alive connections to the data plane',
       traceDefaults.connections))
@@ -316,7 +319,7 @@ function addTrace(loadgen: Command, io: CommandIo): void {
       speed: v.speed, runtime: functionRuntime(v.functionCommand, v.functionWorkdir, v.functionImage),
       registerConcurrency: v.registerConcurrency, connections: v.connections,
       resourceOverride: { cpuMillis: v.cpuMillis, memoryMiB: v.memoryMib },
-      ...(v.keepAliveWindow === undefined ? {} : { keepAliveWindowS: v.keepAliveWindow }),
+      scaling: { ...v.scaling, ...(v.keepAliveWindow === undefined ? {} : { keepAliveWindowS: v.keepAliveWindow }) },
       timeoutMs: v.timeoutMs, keep: v.keep, outCsv: v.out ?? null, entropy: entropy(), io,
     });
     emit(io, v.json, summary, formatTrace(summary, summary.cpuSeconds, summary.eventLoopDelayMs));

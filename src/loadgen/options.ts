@@ -50,6 +50,23 @@ function rateList(option: string): (value: string) => number[] {
   };
 }
 
+/**
+ * `--scaling '{"scaleDownDelayS":60}'`: a JSON object of scaling knobs, sent as given (the API
+ * checks each knob and names the one it refuses).
+ */
+export function scalingJsonOption(value: string): Record<string, unknown> {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(value);
+  } catch (err) {
+    throw new InvalidArgumentError(`--scaling: not JSON (${String(err)})`);
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    throw new InvalidArgumentError(`--scaling: ${JSON.stringify(value)} is not a JSON object like '{"scaleDownDelayS":60}'`);
+  }
+  return { ...(parsed as Record<string, unknown>) };
+}
+
 export function iatOption(value: string): IatMode {
   const mode = parseIatMode(value);
   if (mode === null) {

@@ -40,8 +40,8 @@ test('bodies: cold is 0..1 with the sweep preset; warm is kept at min 1', () => 
   assert.deepEqual(trace.resources, { cpuMillis: 100, memoryMiB: 15 });
   assert.equal(trace.concurrency, 1);
   assert.equal(trace.scaling, undefined, 'the cluster default');
-  const kept = traceFunctionBody('t', { kind: 'emulated' }, { cpuMillis: 100, memoryMiB: 15 }, 1200);
-  assert.deepEqual(kept.scaling, { keepAliveWindowS: 1200 });
+  const kept = traceFunctionBody('t', { kind: 'emulated' }, { cpuMillis: 100, memoryMiB: 15 }, { keepAliveWindowS: 1200, scaleDownDelayS: 60 });
+  assert.deepEqual(kept.scaling, { keepAliveWindowS: 1200, scaleDownDelayS: 60 });
 });
 
 test('splitArgv: whitespace, quotes, escapes, errors', () => {

@@ -45,7 +45,7 @@ export interface RegistrationBody {
   workingDir?: string;
   resources: Resources;
   concurrency: number;
-  scaling?: Record<string, number>;
+  scaling?: Record<string, unknown>;
   scalingPreset?: 'coldStartSweep';
 }
 
@@ -120,17 +120,17 @@ export function registerBenchBody(name: string): RegistrationBody {
 /**
  * Trace replay: InVitro's deployment requests (CPU 100m, memory pct100/10) and Knative's
  * containerConcurrency 1 (workload-and-policies §1.9); scaling left at the cluster default unless a
- * keep-alive window is given (scaling.keepAliveWindowS, `loadgen trace --keep-alive-window`).
+ * replay names knobs (`loadgen trace --scaling`, `--keep-alive-window`).
  */
 export function traceFunctionBody(
   name: string,
   runtime: FunctionRuntime,
   resources: Resources,
-  keepAliveWindowS?: number,
+  scaling: Record<string, unknown> = {},
 ): RegistrationBody {
   return {
     name, ...runtimeFields(runtime), resources, concurrency: 1,
-    ...(keepAliveWindowS === undefined ? {} : { scaling: { keepAliveWindowS } }),
+    ...(Object.keys(scaling).length === 0 ? {} : { scaling: { ...scaling } }),
   };
 }
 

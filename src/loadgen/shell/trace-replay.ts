@@ -62,8 +62,8 @@ export interface TraceReplayOptions {
   registerConcurrency: number;
   /** Replaces InVitro's requests when set (e.g. to fit many sandboxes on one machine). */
   resourceOverride: { cpuMillis?: number; memoryMiB?: number };
-  /** scaling.keepAliveWindowS of every function; absent: the cluster's default. */
-  keepAliveWindowS?: number;
+  /** Scaling knobs of every function (as the API takes them); empty: the cluster's defaults. */
+  scaling: Record<string, unknown>;
   connections: number;
   timeoutMs: number;
   keep: boolean;
@@ -102,7 +102,7 @@ export async function runTraceReplay(o: TraceReplayOptions): Promise<TraceReplay
   const names = functions.map((f) => traceFunctionName(runId, f.rowIndex));
   const mgmt = createManagementClient(o.apiUrl, o.registerConcurrency, benchToken(o.stateDir));
   const bodies = functions.map((f, i) =>
-    traceFunctionBody(names[i], o.runtime, resourcesOf(f, o.resourceOverride), o.keepAliveWindowS));
+    traceFunctionBody(names[i], o.runtime, resourcesOf(f, o.resourceOverride), o.scaling));
   await registerOrThrow(o, mgmt, bodies);
   try {
     const { summary, rows } = await replay(o, plan, names);
