@@ -233,6 +233,11 @@ describe('fn list and get', { timeout: 10_000 }, () => {
       /status: +desired 2, ready 1, creating 1, draining 0, queue 3, in flight 1\n/);
     assert.match(got.out, /last scaling: +demand 3 over target 1\n/);
     assert.doesNotMatch(got.out, /port:/, 'a process function listens on $PORT, not spec.port');
+    assert.doesNotMatch(got.out, /keep-alive|scale-down delay/, 'knobs that are off are not listed');
+    await run(['fn', 'deploy', 'kept', '--command', 'node s.js', '--keep-alive', '1200', '--scaling', '{"scaleDownDelayS":30}', ...api()]);
+    const kept = await run(['fn', 'get', 'kept', ...api()]);
+    assert.match(kept.out, /autoscaler: .*, keep-alive histogram over 1200 s\n/);
+    assert.match(kept.out, /windows: .*, scale-down delay 30 s\n/);
     const json = await run(['fn', 'get', 'hello', '--json', ...api()]);
     assert.deepEqual(JSON.parse(json.out), { function: functions.get('hello'), status });
     const missing = await run(['fn', 'get', 'nope', ...api()]);

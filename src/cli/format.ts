@@ -80,7 +80,7 @@ function formatAutoscaler(scaling: Record<string, number>): string {
 
 function formatWindows(scaling: Record<string, number>): string {
   return `stable ${scaling.stableWindowS} s, panic ${scaling.panicWindowS} s, ` +
-    `tick ${scaling.tickS} s`;
+    `tick ${scaling.tickS} s` + (scaling.scaleDownDelayS ? `, scale-down delay ${scaling.scaleDownDelayS} s` : '');
 }
 
 function formatStatus(status: FunctionReply['status']): string {
