@@ -2,7 +2,8 @@
  * @module control-plane/core/scaler
  * Demand in, sandboxes out: records DP demand reports (matched by function uid), runs the KPA
  * on its schedule (and at once for a scale from zero or, with the queue floor, for a queue
- * behind busy sandboxes), and reconciles desired against creating + ready by placing new
+ * behind busy sandboxes), raises its count to the keep-alive policy's floor where a function
+ * asks for it (scaling.keepAliveWindowS), and reconciles desired against creating + ready by placing new
  * sandboxes or draining the cheapest victims. A function placement cannot serve is unschedulable: the
  * reason shows in its status. If no worker could host it even when empty (runtime missing,
  * request larger than any worker), once that has lasted `unschedulableFailAfterMs` the DPs are

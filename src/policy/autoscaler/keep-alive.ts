@@ -20,6 +20,10 @@
  *   - most idle times longer than the window: nothing is held (the paper predicts these with
  *     ARIMA; not built here, so such a function scales to zero as without the policy).
  *
+ * The idle times live in the control plane's memory, like the KPA's windows: after a CP
+ * failover a function starts with none (and so with the standard keep-alive after its next busy
+ * spell).
+ *
  * Invariants: plain data; `keepAliveObserve` consumes the state it is given (writes in place);
  * `keepAliveFloor` is a pure read. No clock, no I/O: callers pass `nowMs`.
  *
