@@ -100,6 +100,21 @@ test('a function idle longer than the window most of the time holds nothing', ()
   assert.deepEqual(keepAliveFloor(s, idleAt, windowS), { floor: 0, wakeAtMs: 0 });
 });
 
+test('a full bin halves every bin: the shape stays, the count matches the bins', () => {
+  const s = keepAliveInitialState();
+  spells(s, t0Ms, 1000, [2 * minuteMs]);
+  s.bins![3] = 0xffff;
+  s.bins![7] = 11;
+  s.samples = 0xffff + 11 + 1;
+  const end = spells(s, t0Ms + 3_600_000, 1000, [3 * minuteMs + 1000]);
+  assert.equal(s.bins![3], (0xffff >> 1) + 1);
+  assert.equal(s.bins![7], 5);
+  assert.equal(s.bins![2], 0, 'one idle time halves to none');
+  assert.equal(s.samples, s.bins!.reduce((a, b) => a + b, 0));
+  assert.equal(keepAliveWindows(s, windowS).basis, 'histogram');
+  assert.equal(keepAliveFloor(s, end + 2 * minuteMs, windowS).floor, 0, 'before the pre-warm (90 % of 3 min)');
+});
+
 test('a changed window starts the histogram again', () => {
   const s = keepAliveInitialState();
   const end = spells(s, t0Ms, 1000, Array<number>(6).fill(2 * minuteMs));
