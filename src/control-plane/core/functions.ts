@@ -76,6 +76,8 @@ export interface FnState {
   keepAlive: KeepAliveState | null;
   /** When the keep-alive floor changes next (a pre-warm or a release); 0: none planned. */
   keepAliveWakeAtMs: number;
+  /** Sandboxes the keep-alive holds beyond what the KPA wants (its count then), else 0. */
+  keepAliveHeld: number;
   /** What the keep-alive floor holds now, for `fn get` ('' when it holds nothing the KPA did not want). */
   keepAliveNote: string;
 }
@@ -135,6 +137,7 @@ export function newFnState(record: FunctionRecord, nowMs: number, reconstructed:
     restored: reconstructed,
     keepAlive: null,
     keepAliveWakeAtMs: 0,
+    keepAliveHeld: 0,
     keepAliveNote: '',
   };
 }

@@ -173,6 +173,7 @@ export function applyUpsert(s: CoreState, record: FunctionRecord, nowMs: number,
   if (record.spec.scaling.keepAliveWindowS === 0) {
     fn.keepAlive = null;
     fn.keepAliveWakeAtMs = 0;
+    fn.keepAliveHeld = 0;
     fn.keepAliveNote = '';
   }
   s.routing.upsertFunction(wire);

@@ -85,8 +85,10 @@ export function tickFunction(s: CoreState, fn: FnState, nowMs: number): void {
   if (atRest(fn)) {
     // Nothing to watch until demand returns or one of its sandboxes comes or goes (each marks
     // it again). The KPA state is kept: its windows treat the silent gap as zeros, and a fresh
-    // state would re-apply the initial-scale hold.
+    // state would re-apply the initial-scale hold. A keep-alive's pre-warm or release is the
+    // one change planned ahead: a single visit then, not a visit every second until then.
     s.deactivate(fn);
+    if (fn.keepAliveWakeAtMs > 0) s.visitAt(fn, fn.keepAliveWakeAtMs);
     return;
   }
   if (!fn.active) return;
@@ -118,6 +120,7 @@ function withKeepAlive(fn: FnState, kpaDesired: number, nowMs: number): number {
   const windowS = fn.record.spec.scaling.keepAliveWindowS;
   if (windowS === 0 || fn.keepAlive === null) {
     fn.keepAliveWakeAtMs = 0;
+    fn.keepAliveHeld = 0;
     fn.keepAliveNote = '';
     return kpaDesired;
   }
@@ -125,26 +128,29 @@ function withKeepAlive(fn: FnState, kpaDesired: number, nowMs: number): number {
   fn.keepAliveWakeAtMs = wakeAtMs;
   const held = Math.min(floor, fn.record.spec.scaling.max);
   if (held <= kpaDesired) {
+    fn.keepAliveHeld = 0;
     fn.keepAliveNote = '';
     return kpaDesired;
   }
+  fn.keepAliveHeld = held;
   fn.keepAliveNote = `keep-alive holds ${held} sandbox for ${Math.ceil((wakeAtMs - nowMs) / 1000)} s more ` +
     `(${keepAliveWindows(fn.keepAlive, windowS).basis} window; the KPA alone: ${kpaDesired})`;
   return held;
 }
 
 /**
- * No demand, and a count no decision would change: scaled to zero; or held at its floor (`min`
- * ready sandboxes, none coming or going, no retry planned) with its window of zeros given back,
- * so what a tick would record is zeros and what it would decide is `min` again. At 40,000
- * functions held at one sandbox each, visiting them anyway cost the leader about 12 % of a core
- * with no traffic at all (BENCHMARKS.md, "A function held at its floor is not ticked").
+ * No demand, and a count no decision would change before the keep-alive's next change (if one
+ * is planned): scaled to zero; or held at its floor (`min` ready sandboxes, or the one the
+ * keep-alive holds; none coming or going, no retry planned) with its window of zeros given
+ * back, so what a tick would record is zeros and what it would decide is the floor again. At
+ * 40,000 functions held at one sandbox each, visiting them anyway cost the leader about 12 % of
+ * a core with no traffic at all (BENCHMARKS.md, "A function held at its floor is not ticked").
  */
 function atRest(fn: FnState): boolean {
-  if (demandTotals(fn).value !== 0 || fn.keepAliveWakeAtMs !== 0) return false;
-  const min = fn.record.spec.scaling.min;
-  if (min === 0) return fn.desired === 0 && smallSetSize(fn.sandboxIds) === 0;
-  return fn.desired === min && fn.ready === min && fn.creating === 0 && smallSetSize(fn.sandboxIds) === min &&
+  if (demandTotals(fn).value !== 0) return false;
+  const floor = Math.max(fn.record.spec.scaling.min, fn.keepAliveHeld);
+  if (floor === 0) return fn.desired === 0 && smallSetSize(fn.sandboxIds) === 0;
+  return fn.desired === floor && fn.ready === floor && fn.creating === 0 && smallSetSize(fn.sandboxIds) === floor &&
     fn.retryAtMs === 0 && fn.kpa.ring.bucketIds.length === 0;
 }
 

@@ -309,6 +309,10 @@ describe('a function with the keep-alive policy (scaling.keepAliveWindowS)', () 
     assert.equal(k.cp.sandboxes.size, 1, 'held after the KPA would have scaled to zero');
     assert.equal(k.cp.status('k')!.desired, 1);
     assert.match(k.cp.status('k')!.lastScaleReason, /keep-alive holds 1 sandbox for \d+ s more \(standard window; the KPA alone: 0\)/);
+    assert.equal(k.fn.active, false, 'held with nothing to change until the window ends: off the ticker');
+    const endMs = k.fn.keepAliveWakeAtMs;
+    assert.ok(endMs >= 2000 + windowS * 1000 && endMs <= 3000 + windowS * 1000, `the window ends ${windowS} s after the call's end, not at ${endMs}`);
+    assert.equal(k.fn.visitBucket, Math.ceil(endMs / scheduleBucketMs), 'one visit planned, at the window end');
     k.runTo(2000 + windowS * 1000 - 5000);
     assert.equal(k.cp.sandboxes.size, 1, 'still held near the window end');
     k.runTo(2000 + windowS * 1000 + 5000);
@@ -332,7 +336,8 @@ describe('a function with the keep-alive policy (scaling.keepAliveWindowS)', () 
     // The histogram: pre-warm at 0.9 x 4 min = 216 s, held until 1.1 x 5 min = 330 s.
     k.runTo(idleSince + 100_000);
     assert.equal(k.cp.sandboxes.size, 0, 'given up between calls');
-    assert.equal(k.fn.active, true, 'watched for the pre-warm');
+    assert.equal(k.fn.active, false, 'off the ticker between calls');
+    assert.equal(k.fn.visitBucket, Math.ceil(k.fn.keepAliveWakeAtMs / scheduleBucketMs), 'one visit planned, at the pre-warm');
     k.runTo(idleSince + 218_000);
     assert.equal(k.cp.sandboxes.size, 1, 'pre-warmed before the call is due, with no demand');
     assert.match(k.cp.status('k')!.lastScaleReason, /histogram window/);
