@@ -103,3 +103,65 @@ describe('lean upstream: one read buffer for all connections', () => {
     }
   });
 });
+
+/**
+ * Goal: when a sandbox's connection is lost before any answer (its worker was killed, or its
+ * process restarted), the pool's idle connections to that address are suspect: the proxy tries the
+ * request again at once, and an idle connection whose close it has not read yet would lose that
+ * try too (a killed worker's every try failed so: 502 after 4 tries). The next call opens a new
+ * connection, which a dead address refuses (the core then takes the sandbox out of rotation).
+ * Method: three calls at once leave three idle connections; the sandbox then drops the next
+ * request's connection without answering. The call after it must arrive on a fourth connection.
+ */
+describe('lean upstream: a connection lost before any answer', () => {
+  let server: Server;
+  let port = 0;
+  const sockets: Socket[] = [];
+  let dropNext = false;
+
+  before(async () => {
+    server = createServer((s) => {
+      sockets.push(s);
+      s.on('error', () => {});
+      s.on('data', () => {
+        if (dropNext) {
+          dropNext = false;
+          s.destroy();
+          return;
+        }
+        // Answered a little later, so that calls made at once need connections of their own.
+        setTimeout(() => s.write('HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok'), 10);
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    port = (server.address() as { port: number }).port;
+  });
+
+  after(async () => {
+    for (const s of sockets) s.destroy();
+    await new Promise((r) => server.close(r));
+  });
+
+  it('drops the idle connections to that address, so the next call connects anew', async () => {
+    const pool = new LeanUpstreamPool('127.0.0.1', port, { connectionsMax: 3, connectTimeoutMs: 5_000, keepAliveMs: 4_000, keepAliveMsMax: 60_000 }, systemClock);
+    const one = (): Promise<string> => new Promise((resolve) => {
+      const res = { write: () => true, once: () => res } as unknown as ProxyRes;
+      const events = {
+        head: () => true,
+        end: () => resolve('ok'),
+        failed: (err: Error) => resolve((err as { code?: string }).code ?? err.message),
+      };
+      pool.dispatch(new LeanUpstreamCall(pool, `GET / HTTP/1.1\r\nhost: 127.0.0.1:${port}\r\n\r\n`, null, false, res, events, silentLogger));
+    });
+    try {
+      assert.deepEqual(await Promise.all([one(), one(), one()]), ['ok', 'ok', 'ok']);
+      assert.equal(sockets.length, 3);
+      dropNext = true;
+      assert.equal(await one(), 'ECONNRESET');
+      assert.equal(await one(), 'ok');
+      assert.equal(sockets.length, 4, 'the call after the lost one went on an idle connection of before');
+    } finally {
+      pool.destroy();
+    }
+  });
+});

@@ -10,7 +10,8 @@
  * requests wait in order), a connect timeout, idle connections dropped after the sandbox's own
  * `Keep-Alive: timeout` less a margin (so a request is never written to a socket the sandbox is
  * closing) or after `keepAliveMs` when it names none, and a connection that answered out of turn,
- * was cut short or said `Connection: close` is never reused.
+ * was cut short or said `Connection: close` is never reused. A connection lost before any answer
+ * takes the address's idle connections with it (the proxy's retry then connects anew).
  */
 import type { Socket } from 'node:net';
 import type { Clock } from '../../shared/clock.js';
@@ -142,6 +143,16 @@ export class LeanUpstreamPool {
     // A waiting call gets a new connection in the place of the closed one.
     const next = this.waiting.shift();
     if (next !== undefined) this.run(this.connect(), next);
+  }
+
+  /**
+   * A connection was lost before any answer: the sandbox (or its worker) may have died, and the
+   * idle connections to it may be closed already without our having read so. The proxy tries the
+   * request again at once; on one of those it would be lost again, so they go, and the next call
+   * connects anew (refused if nothing listens there any more).
+   */
+  lostBeforeAnswer(): void {
+    for (const conn of this.idle.splice(0)) conn.socket.destroy();
   }
 
   /** Drops idle connections past their time (called now and then). */
@@ -321,6 +332,7 @@ export class LeanUpstreamCall implements ResponseSink {
     if (conn !== null) {
       conn.call = null;
       conn.socket.destroy();
+      if (!this.headSent) this.pool.lostBeforeAnswer();
     }
     runGuarded(this.log, 'callback', 'proxy.upstream_failed', () => this.events.failed(err, this.headSent));
   }
