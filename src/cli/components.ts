@@ -41,6 +41,7 @@ const common: FlagSpec[] = [
 const cpFlags: FlagSpec[] = [
   { flag: 'rpc-port', key: 'rpcPort', help: `internal gRPC port (default ${controlPlaneDefaults.rpcPort})` },
   { flag: 'api-port', key: 'apiPort', help: `management API port (default ${controlPlaneDefaults.apiPort})` },
+  { flag: 'api-fd', key: 'apiFd', help: 'listen for the API on this inherited socket, already bound, instead of binding --api-port (`up` passes one and keeps it across restarts) (default -1: none)' },
   { flag: 'state-dir', key: 'stateDir', help: `directory for the SQLite store (default ${controlPlaneDefaults.stateDir})` },
   { flag: 'placement', key: 'placement', help: `placement policy (default ${controlPlaneDefaults.placement})` },
   { flag: 'heartbeat-timeout-ms', key: 'heartbeatTimeoutMs', help: `worker silence before it is declared lost (default ${controlPlaneDefaults.heartbeatTimeoutMs})` },
@@ -73,6 +74,7 @@ const cpFlags: FlagSpec[] = [
 const dpFlags: FlagSpec[] = [
   { flag: 'id', key: 'id', help: 'data-plane identity (default dp-<host>-<port>)' },
   { flag: 'proxy-port', key: 'proxyPort', help: `invocation port (default ${dataPlaneDefaults.proxyPort})` },
+  { flag: 'proxy-fd', key: 'proxyFd', help: 'listen for invocations on this inherited socket, already bound, instead of binding --proxy-port (`up` passes one and keeps it across restarts) (default -1: none)' },
   { flag: 'internal-port', key: 'internalPort', help: `health and metrics port (default ${dataPlaneDefaults.internalPort})` },
   { flag: 'internal-host', key: 'internalHost', help: `address of the health and metrics port, plain HTTP without auth (default ${dataPlaneDefaults.internalHost}, also when --host is another)` },
   { flag: 'control-plane', key: 'controlPlane', help: `CP gRPC address, or several comma-separated (replicas: any one leads to the leader) (default ${dataPlaneDefaults.controlPlane})` },

@@ -16,6 +16,8 @@ export interface ComponentSpec {
   /** Where stdout and stderr go (appended across restarts). */
   log: string;
   env?: NodeJS.ProcessEnv;
+  /** Descriptors the child inherits as 3, 4, ... (held listening sockets: cli/held-listener). */
+  fds?: number[];
 }
 
 export interface Supervised {
@@ -45,7 +47,7 @@ export class Supervisor {
   private spawn(spec: ComponentSpec): ChildProcess {
     const fd = openSync(spec.log, 'a');
     try {
-      return spawn(spec.command, spec.args, { stdio: ['ignore', fd, fd], env: spec.env ?? process.env });
+      return spawn(spec.command, spec.args, { stdio: ['ignore', fd, fd, ...(spec.fds ?? [])], env: spec.env ?? process.env });
     } finally {
       closeSync(fd); // the child holds its own copy
     }

@@ -62,7 +62,23 @@ export interface PlannedComponent {
   metricsUrl?: string;
   /** Ports it listens on (on 127.0.0.1), each with the `up` flag that moves it. */
   listens: Listen[];
+  /**
+   * Ports `up` binds itself and hands over as inherited descriptors (cli/held-listener), each
+   * named to the component by its flag. Connections made while the component restarts then wait
+   * for the new process instead of being refused. A port `up` cannot hold is bound by the
+   * component itself, as without this.
+   */
+  held?: HeldPort[];
 }
+
+export interface HeldPort {
+  port: number;
+  /** The component's flag taking the descriptor's number. */
+  fdFlag: string;
+}
+
+/** The first inherited descriptor after stdin, stdout and stderr. */
+export const heldFdFirst = 3;
 
 export interface Listen {
   port: number;
@@ -164,8 +180,9 @@ function controlPlane(i: UpLayoutInput, k: number, api: string, rpcPort: number,
   if (!single) args.push('--store', etcdUrl.replace(/^http:/, 'etcd:'), '--id', `cp-${k}`);
   args.push(...tlsArgs(i, 'server'));
   const base = `${i.tls ? 'https' : 'http'}://${api}`;
+  const apiPort = Number(api.split(':')[1]);
   return { name: single ? 'control-plane' : `control-plane-${k}`, kind: 'control-plane', args, healthUrl: `${base}/health`, metricsUrl: `${base}/metrics`,
-    listens: [{ port: Number(api.split(':')[1]), flag: '--api-port' }, { port: rpcPort, flag: '--rpc-port' }] };
+    listens: [{ port: apiPort, flag: '--api-port' }, { port: rpcPort, flag: '--rpc-port' }], held: [{ port: apiPort, fdFlag: '--api-fd' }] };
 }
 
 function dataPlane(i: UpLayoutInput, k: number, cps: string, proxyPort: number, internalPort: number, redisUrl: string | undefined): PlannedComponent {
@@ -179,7 +196,7 @@ function dataPlane(i: UpLayoutInput, k: number, cps: string, proxyPort: number, 
   args.push('--async-callback-allow-private', 'true');
   args.push(...tlsArgs(i, 'server'));
   return { name: single ? 'data-plane' : `data-plane-${k}`, kind: 'data-plane', args, healthUrl: `http://${host}:${internalPort}/health`,
-    metricsUrl: `http://${host}:${internalPort}/metrics`, listens: [{ port: proxyPort, flag: '--proxy-port' }, { port: internalPort, flag: '--internal-port' }] };
+    metricsUrl: `http://${host}:${internalPort}/metrics`, listens: [{ port: proxyPort, flag: '--proxy-port' }, { port: internalPort, flag: '--internal-port' }], held: [{ port: proxyPort, fdFlag: '--proxy-fd' }] };
 }
 
 function workers(i: UpLayoutInput, cps: string): PlannedComponent[] {

@@ -18,11 +18,13 @@ import { diesWithParent, findBinary } from '../frontend/binary.js';
 import { lbPolicyNames } from '../policy/load-balancing/lb.js';
 import { placementPolicyNames } from '../policy/placement/placement.js';
 import { pinoLogger, type LogLevel } from '../shared/pino-logger.js';
+import type { Logger } from '../shared/logger.js';
 import { parentPidEnv } from '../shared/parent-watch.js';
 import { Agent, setGlobalDispatcher } from 'undici';
 import { certFiles, createCerts } from './certs.js';
 import { Supervisor, type Supervised } from './supervisor.js';
-import { adminTokenPath, clusterTokenPath, planUp, redisDataDir, redisPortDefault, upHost, type PlannedComponent, type UpLayout, type UpLayoutInput } from './up-layout.js';
+import { adminTokenPath, clusterTokenPath, heldFdFirst, planUp, redisDataDir, redisPortDefault, upHost, type PlannedComponent, type UpLayout, type UpLayoutInput } from './up-layout.js';
+import { holdListener } from './held-listener.js';
 import { firstPortTaken, portTakenMessage } from './up-ports.js';
 import { readOrCreateTokenFile } from '../shared/secrets.js';
 import { waitHealthy, waitWorkers } from './up-wait.js';
@@ -181,13 +183,18 @@ async function runUp(o: UpOptions): Promise<void> {
   process.on('SIGINT', () => void stopAll(0));
   process.on('SIGTERM', () => void stopAll(0));
   const profileArgs = o.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${resolve(o.cpuProfDir)}`] : [];
-  const start = (c: PlannedComponent): Supervised => sup.start({
-    name: c.name,
-    ...(c.kind === 'etcd' || c.kind === 'redis' ? diesWithParent(c.kind === 'etcd' ? etcdBin : redisBin, c.args) : { command: process.execPath, args: [...profileArgs, mainJs, ...c.args, '--log-level', o.logLevel] }),
-    log: join(stateDir, 'logs', `${c.name}.log`),
-    // Children stop themselves if `up` dies without stopping them (SIGKILL, OOM).
-    env: { ...process.env, [parentPidEnv]: String(process.pid) },
-  });
+  const held = holdPorts(layout.stages.flat(), log);
+  const start = (c: PlannedComponent): Supervised => {
+    const h = held.get(c.name) ?? { args: [], fds: [] };
+    return sup.start({
+      name: c.name,
+      ...(c.kind === 'etcd' || c.kind === 'redis' ? diesWithParent(c.kind === 'etcd' ? etcdBin : redisBin, c.args) : { command: process.execPath, args: [...profileArgs, mainJs, ...c.args, ...h.args, '--log-level', o.logLevel] }),
+      log: join(stateDir, 'logs', `${c.name}.log`),
+      // Children stop themselves if `up` dies without stopping them (SIGKILL, OOM).
+      env: { ...process.env, [parentPidEnv]: String(process.pid) },
+      fds: h.fds,
+    });
+  };
   try {
     for (const stage of layout.stages) {
       const started = stage.map(start);
@@ -201,6 +208,29 @@ async function runUp(o: UpOptions): Promise<void> {
   }
   writeClusterFile(stateDir, layout, sup.children);
   printBanner(o, layout, stateDir);
+}
+
+/**
+ * Binds the ports components get from `up` (cli/held-listener), so that each survives its
+ * component's restarts; per component, the flags naming the descriptors and the descriptors.
+ * A port that cannot be held is logged and left to the component.
+ */
+function holdPorts(components: PlannedComponent[], log: Logger): Map<string, { args: string[]; fds: number[] }> {
+  const byName = new Map<string, { args: string[]; fds: number[] }>();
+  for (const c of components) {
+    const mine = { args: [] as string[], fds: [] as number[] };
+    for (const p of c.held ?? []) {
+      const h = holdListener(upHost, p.port);
+      if (h instanceof Error) {
+        log.warn('up.port_not_held', { name: c.name, port: p.port, error: h.message });
+        continue;
+      }
+      mine.args.push(p.fdFlag, String(heldFdFirst + mine.fds.length));
+      mine.fds.push(h.fd);
+    }
+    byName.set(c.name, mine);
+  }
+  return byName;
 }
 
 /**

@@ -25,6 +25,8 @@ const logLevels = Object.freeze(['debug', 'info', 'warn', 'error', 'silent'] as 
 export const workerRuntimeNames = Object.freeze(['process', 'emulated', 'oci', 'containerd'] as const);
 export type WorkerRuntimeName = (typeof workerRuntimeNames)[number];
 const portRange = [0, 65_535] as const;
+/** Largest inherited descriptor number a component takes (`proxyFd`, `apiFd`). */
+const inheritedFdMax = 65_535;
 /** Longest host name (RFC 1035), also the bound of ids and addresses built from one. */
 const hostLengthMax = 253;
 const pathLengthMax = 4096;
@@ -133,6 +135,7 @@ export const controlPlaneKnobs = {
   ...common,
   rpcPort: port,
   apiPort: port,
+  apiFd: int(-1, inheritedFdMax),
   stateDir: text(1, pathLengthMax),
   placement: oneOf(placementPolicyNames as unknown as ['kubernetes']),
   heartbeatTimeoutMs: int(100, hourMs),
@@ -170,6 +173,7 @@ export const dataPlaneKnobs = {
   ...common,
   id: text(0, hostLengthMax),
   proxyPort: port,
+  proxyFd: int(-1, inheritedFdMax),
   internalHost: text(1, hostLengthMax),
   internalPort: port,
   controlPlane: addressList(),

@@ -117,6 +117,8 @@ export const controlPlaneDefaults = Object.freeze({
   host: '127.0.0.1',
   rpcPort: ports.cpRpc,
   apiPort: ports.cpApi,
+  /** An inherited socket bound to the API port, to listen on instead of binding `apiPort` (-1: none; see `proxyFd` of the DP). */
+  apiFd: -1,
   stateDir: '.dirigent',
   placement: 'kubernetes' as 'kubernetes' | 'random' | 'round-robin',
   /** A worker silent for this long is unschedulable and its sandboxes are replaced. */
@@ -198,6 +200,12 @@ export const autoProxyThreadsCoresMin = 4;
 export const dataPlaneDefaults = Object.freeze({
   host: '127.0.0.1',
   proxyPort: ports.dpProxy,
+  /**
+   * An inherited socket, bound to the invocation port, to listen on instead of binding
+   * `proxyPort` (-1: none). `up` passes it and keeps its own copy, so connections made while this
+   * DP restarts wait for the new process instead of being refused (cli/held-listener).
+   */
+  proxyFd: -1,
   /**
    * Address of the internal port (health and metrics, plain HTTP, no auth): loopback unless an
    * operator opens it, also when `host` serves invocations to the network.

@@ -93,7 +93,7 @@ export async function startControlPlane(cfg: ControlPlaneConfig, log: Logger, st
   const backend = withRole(apiBackend(runtime, clock, cluster, metrics.registry), role, election);
   let api: ApiServer;
   try {
-    api = await startApiServer({ host: cfg.host, port: cfg.apiPort, bodyBytesMax: apiDefaults.bodyBytesMax, backend, tenancy, log, tls: links.tls, leaderCaPem: links.caPem });
+    api = await startApiServer({ host: cfg.host, port: cfg.apiPort, fd: cfg.apiFd, bodyBytesMax: apiDefaults.bodyBytesMax, backend, tenancy, log, tls: links.tls, leaderCaPem: links.caPem });
   } catch (err) {
     rpc.close();
     metrics.close();

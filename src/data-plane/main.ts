@@ -13,7 +13,7 @@ import { availableParallelism } from 'node:os';
 import { systemClock } from '../shared/clock.js';
 import { Batcher } from '../shared/grpc.js';
 import { registerLeanHttpGauge } from '../shared/http1/lean-metrics.js';
-import { listenBacklog } from '../shared/listen-backlog.js';
+import { listenOptions } from '../shared/listen-backlog.js';
 import type { Logger } from '../shared/logger.js';
 import { isLoopbackHost } from '../shared/loopback.js';
 import { seededRng } from '../shared/rng.js';
@@ -84,7 +84,7 @@ export async function startDataPlane(cfg: DataPlaneConfig, log: Logger): Promise
   const runEffects = effectRunner(core, log, () => proxy, () => link, () => processes, () => timed.wake());
   const proxy = new InvocationProxy(core, cfg, clock, log, runEffects, tls);
   proxy.starting = true;
-  const proxyPort = await listen(proxy.server, cfg.proxyPort, cfg.host);
+  const proxyPort = await listen(proxy.server, cfg.proxyPort, cfg.host, cfg.proxyFd);
   const registry = createMetrics(core, proxy, () => hub, () => processes);
   const stopLoopDelay = registerLoopDelayMetrics(registry);
   const internal = createInternalServer(core, registry, () => link.connected, () => processes?.pids.length ?? 0);
@@ -231,10 +231,10 @@ function createInternalServer(core: DataPlaneCore, metrics: client.Registry, con
   });
 }
 
-function listen(server: Server | HttpServer, port: number, host: string): Promise<number> {
+function listen(server: Server | HttpServer, port: number, host: string, fd = -1): Promise<number> {
   return new Promise((resolve, reject) => {
     server.once('error', reject);
-    server.listen({ port, host, backlog: listenBacklog }, () => resolve((server.address() as { port: number }).port));
+    server.listen(listenOptions(host, port, fd), () => resolve((server.address() as { port: number }).port));
   });
 }
 

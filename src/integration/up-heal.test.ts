@@ -6,17 +6,37 @@
  * default name), and the CLI run beside it needs no token argument.
  * Issue #12: cluster.json names each component's /metrics, which shows its event-loop delay, and
  * `bench warm --json` run beside `up` reports that delay per component kind.
+ * `up` holds the invocation and API ports across restarts: a request sent on a new connection
+ * while the data plane (or the control plane) is dead waits for the new process and succeeds,
+ * where it was refused before.
  */
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { request as httpRequest } from 'node:http';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { alive, freePort, sleep, TestCluster, waitFor } from './harness.js';
 
 const mainJs = fileURLToPath(new URL('../cli/main.js', import.meta.url));
+
+/** A GET on a connection of its own (no pool: a pooled one would have died with the process). */
+function freshGet(url: string, headers: Record<string, string>): Promise<{ status: number; text: string }> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(url, { agent: false, headers, timeout: 30_000 }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => { text += d; });
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
+      res.on('error', reject);
+    });
+    req.on('timeout', () => req.destroy(new Error(`no answer from ${url} within 30 s`)));
+    req.on('error', reject);
+    req.end();
+  });
+}
 
 interface ClusterFile {
   controlPlane: { pid: number; metricsUrl?: string };
@@ -117,9 +137,12 @@ describe('dirigent up heals its components', { timeout: 120_000 }, () => {
     }
   });
 
-  it('restarts a SIGKILLed data plane', async () => {
+  it('restarts a SIGKILLed data plane; an invocation sent while it is dead waits for the new one', async () => {
     const before = clusterFile().dataPlanes[0]!.pid;
     process.kill(before, 'SIGKILL');
+    await waitFor(() => !alive(before), 5_000, 'the data plane gone');
+    const during = await freshGet(c.proxy + '/', { host: 'healer' });
+    assert.equal(during.status, 200, during.text);
     await waitFor(() => restarts('data-plane') === 1, 15_000, 'the restart log line');
     await waitFor(() => clusterFile().dataPlanes[0]!.pid !== before, 15_000, 'a new data-plane pid');
     await waitFor(invokeOk, 30_000, `invocations after the DP restart\n${output.slice(-3000)}`);
@@ -131,9 +154,12 @@ describe('dirigent up heals its components', { timeout: 120_000 }, () => {
     assert.equal(typeof fields['backoffMs'], 'number');
   });
 
-  it('restarts a SIGKILLed control plane; the function still answers', async () => {
+  it('restarts a SIGKILLed control plane; the function still answers; an API call sent while it is dead waits', async () => {
     const before = clusterFile().controlPlane.pid;
     process.kill(before, 'SIGKILL');
+    await waitFor(() => !alive(before), 5_000, 'the control plane gone');
+    const during = await freshGet(`${c.api}/v1/functions/healer`, { authorization: `Bearer ${c.adminToken()}` });
+    assert.equal(during.status, 200, during.text);
     await waitFor(() => restarts('control-plane') === 1, 15_000, 'the restart log line');
     await waitFor(async () => (await c.get(`${c.api}/v1/functions/healer`)).status === 200, 30_000, 'the API after the CP restart');
     await waitFor(invokeOk, 30_000, `invocations after the CP restart\n${output.slice(-3000)}`);

@@ -11,3 +11,11 @@
 
 /** What listen(2) is asked for; the kernel takes min(this, net.core.somaxconn). */
 export const listenBacklog = 65_535;
+
+/**
+ * What a server listens with: host and port, or `fd` >= 0, an inherited socket already bound
+ * (cli/held-listener), whose address and port are whatever it was bound to.
+ */
+export function listenOptions(host: string, port: number, fd = -1): { host: string; port: number; backlog: number } | { fd: number; backlog: number } {
+  return fd >= 0 ? { fd, backlog: listenBacklog } : { host, port, backlog: listenBacklog };
+}

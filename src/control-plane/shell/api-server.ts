@@ -52,6 +52,8 @@ const functionPath = /^\/v1\/functions\/([^/]+)$/;
 export interface ApiServerOptions {
   host: string;
   port: number;
+  /** An inherited socket bound to the API port, listened on instead of host:port (-1 or absent: none). */
+  fd?: number;
   bodyBytesMax: number;
   /** Defaults: config/defaults.ts apiDefaults. */
   bodyDiscardBytesMax?: number;
@@ -123,7 +125,7 @@ export function startApiServer(opts: ApiServerOptions): Promise<ApiServer> {
   }, systemClock, opts.log, apiLeanSweepPeriodMs);
   // The handshake counts against the header timeout, as on the DP's TLS listener.
   const tls = opts.tls ? { certPem: opts.tls.certPem, keyPem: opts.tls.keyPem, handshakeTimeoutMs: apiHeadersTimeoutMs } : null;
-  return startLeanListener(lean, h1, opts.host, opts.port, tls).then((l) => ({ port: l.port, lean: lean.stats, close: () => l.close() }));
+  return startLeanListener(lean, h1, opts.host, opts.port, tls, opts.fd ?? -1).then((l) => ({ port: l.port, lean: lean.stats, close: () => l.close() }));
 }
 
 function withTimeouts(server: Server): void {

@@ -12,7 +12,7 @@ import type { Server as HttpServer } from 'node:http';
 import { createServer as createNetServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { createServer as createTlsServer } from 'node:tls';
 import type { LeanConnections } from './lean-h1.js';
-import { listenBacklog } from '../listen-backlog.js';
+import { listenOptions } from '../listen-backlog.js';
 
 /** Certificate and key of a TLS listener, and how long a handshake may take. */
 export interface LeanListenerTls {
@@ -30,6 +30,8 @@ export interface LeanListener {
 
 export function startLeanListener(
   lean: LeanConnections, h1: HttpServer, host: string, port: number, tls: LeanListenerTls | null = null,
+  /** An inherited socket bound to the port, listened on instead of host:port (-1: none). */
+  fd = -1,
 ): Promise<LeanListener> {
   // Node starts the header and request timeout checks of a server on 'listening'.
   h1.emit('listening');
@@ -60,7 +62,7 @@ export function startLeanListener(
       reject(err);
     };
     server.once('error', failed);
-    server.listen({ host, port, backlog: listenBacklog }, () => {
+    server.listen(listenOptions(host, port, fd), () => {
       server.off('error', failed);
       resolve({ port: (server.address() as AddressInfo).port, close });
     });
