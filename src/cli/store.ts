@@ -7,16 +7,15 @@
  */
 import type { Command } from 'commander';
 import { controlPlaneDefaults } from '../config/defaults.js';
-import { openEtcdStore, parseEtcdUrl } from '../control-plane/store/etcd-store.js';
-import { SqliteStore } from '../control-plane/store/sqlite-store.js';
+import { parseEtcdUrl } from '../control-plane/store/store-url.js';
 import type { Store } from '../control-plane/store/store.js';
 import { cliContext, usageError } from './context.js';
 
-/** `sqlite:<path>` or `etcd://h:p[,h:p...]` (keys under `prefix`). */
-function openStoreUrl(url: string, prefix: string, flag: string): Store {
+/** `sqlite:<path>` or `etcd://h:p[,h:p...]` (keys under `prefix`); a store's client loads only when used. */
+async function openStoreUrl(url: string, prefix: string, flag: string): Promise<Store> {
   const endpoints = parseEtcdUrl(url);
-  if (endpoints) return openEtcdStore(endpoints, prefix);
-  if (url.startsWith('sqlite:') && url.length > 'sqlite:'.length) return new SqliteStore(url.slice('sqlite:'.length));
+  if (endpoints) return (await import('../control-plane/store/etcd-store.js')).openEtcdStore(endpoints, prefix);
+  if (url.startsWith('sqlite:') && url.length > 'sqlite:'.length) return new (await import('../control-plane/store/sqlite-store.js')).SqliteStore(url.slice('sqlite:'.length));
   throw usageError(`--${flag} must be sqlite:<path> or etcd://host:port[,host:port...], got ${JSON.stringify(url)}`);
 }
 
@@ -41,8 +40,11 @@ export function registerStoreCommands(program: Command): void {
     .requiredOption('--to <store>', 'target: sqlite:<path> or etcd://host:port[,host:port...]')
     .option('--store-prefix <prefix>', 'etcd key prefix of both sides', controlPlaneDefaults.storePrefix)
     .action(async (opts: { from: string; to: string; storePrefix: string }, cmd: Command) => {
-      const from = openStoreUrl(opts.from, opts.storePrefix, 'from');
-      const to = openStoreUrl(opts.to, opts.storePrefix, 'to');
+      const from = await openStoreUrl(opts.from, opts.storePrefix, 'from');
+      const to = await openStoreUrl(opts.to, opts.storePrefix, 'to').catch(async (err: unknown) => {
+        await from.close();
+        throw err;
+      });
       try {
         const n = await migrateStore(from, to);
         cliContext(cmd).stdout.write(`copied ${n.functions} functions, ${n.workers} workers, ${n.dataPlanes} data planes, ${n.tokens} tokens, ${n.namespaces} namespaces from ${opts.from} to ${opts.to}\n`);

@@ -11,7 +11,6 @@
  */
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { Etcd3 } from 'etcd3';
 import type { FunctionSpec, FunctionStatus } from '../api/types.js';
 import { ConfigError, type ControlPlaneConfig } from '../config/compile.js';
 import { apiDefaults } from '../config/defaults.js';
@@ -28,13 +27,12 @@ import type { ApiResult } from './core/types.js';
 import { startApiServer, type ApiBackend, type ApiServer } from './shell/api-server.js';
 import { Tenancy } from './shell/api-auth.js';
 import { clusterView, type ClusterViewOptions } from './shell/cluster-view.js';
-import { EtcdElection, leaderKey } from './shell/election-etcd.js';
 import { SoloElection, type CpMember, type Election } from './shell/election.js';
 import { HttpError } from './shell/http-util.js';
 import { createMetrics } from './shell/metrics.js';
 import { RpcServer } from './shell/rpc-server.js';
 import { CpRuntime } from './shell/runtime.js';
-import { EtcdStore, etcdClientOptions, parseEtcdUrl } from './store/etcd-store.js';
+import { parseEtcdUrl } from './store/store-url.js';
 import { SqliteStore } from './store/sqlite-store.js';
 import { nextSqliteTerm } from './store/sqlite-term.js';
 import type { Store } from './store/store.js';
@@ -62,7 +60,7 @@ export async function startControlPlane(cfg: ControlPlaneConfig, log: Logger, st
   const role: Role = { leading: false, term: 0, id: cpId(cfg) };
   // Addresses are known once the ports are bound; the election reads them when it campaigns.
   const self: CpMember = { id: role.id, rpcAddress: '', apiAddress: '', pid: process.pid };
-  const { db, election } = openBackends(cfg, self, clock, log, store);
+  const { db, election, fence } = await openBackends(cfg, self, clock, log, store);
   const runtime = new CpRuntime(core, db, clock, metrics, log);
   runtime.mayAct = () => election.holdsLease();
   const tenancy = newTenancy(cfg, adminToken, db, runtime, clock);
@@ -75,7 +73,7 @@ export async function startControlPlane(cfg: ControlPlaneConfig, log: Logger, st
   }, log);
   runtime.rpc = rpc;
   const timers: { ticker: NodeJS.Timeout | null } = { ticker: null };
-  const takeOver = (): Promise<void> => lead(election, db, runtime, tenancy, clock, log).then((term) => {
+  const takeOver = (): Promise<void> => lead(election, db, fence, runtime, tenancy, clock, log).then((term) => {
     role.term = term;
     role.leading = true;
     timers.ticker = setInterval(() => runtime.tick(), cfg.monitorPeriodMs);
@@ -201,10 +199,10 @@ function advertised(cfg: ControlPlaneConfig): string {
 }
 
 /** Waits for leadership, then takes over: term, fenced store, records from the store. */
-async function lead(election: Election, db: Store, runtime: CpRuntime, tenancy: Tenancy, clock: Clock, log: Logger): Promise<number> {
+async function lead(election: Election, db: Store, fence: (term: number) => void, runtime: CpRuntime, tenancy: Tenancy, clock: Clock, log: Logger): Promise<number> {
   const term = await election.campaign();
   runtime.core.setTerm(term);
-  if (db instanceof EtcdStore) db.fence(leaderKey, String(term));
+  fence(term);
   const loaded = await db.load();
   for (const record of loaded.functions) runtime.handle({ kind: 'function_upserted', record, reconstructed: true });
   runtime.core.loadPeers(loaded.workers, loaded.dataPlanes, clock.nowMs());
@@ -254,17 +252,25 @@ function newTenancy(cfg: ControlPlaneConfig, adminToken: string | null, db: Stor
 }
 
 /** The store and the election its URL implies: SQLite and solo, or etcd for both. */
-function openBackends(cfg: ControlPlaneConfig, self: CpMember, clock: Clock, log: Logger, store?: Store): { db: Store; election: Election } {
+/**
+ * `fence` makes the store's writes conditional on this leader's term (etcd); etcd's client is
+ * loaded only for an etcd store, so a SQLite CP (re)starts without it.
+ */
+async function openBackends(cfg: ControlPlaneConfig, self: CpMember, clock: Clock, log: Logger, store?: Store): Promise<{ db: Store; election: Election; fence: (term: number) => void }> {
   const endpoints = parseEtcdUrl(cfg.store);
   if (endpoints) {
+    const [{ Etcd3 }, { EtcdElection, leaderKey }, { EtcdStore, etcdClientOptions }] = await Promise.all([
+      import('etcd3'), import('./shell/election-etcd.js'), import('./store/etcd-store.js'),
+    ]);
     const client = new Etcd3(etcdClientOptions(endpoints));
     const ns = client.namespace(cfg.storePrefix);
     const election = new EtcdElection(ns, { self, leaseTtlS: cfg.leaseTtlS, pollMs: cfg.electionPollMs }, clock, log);
-    return { db: store ?? new EtcdStore(ns, client), election };
+    const db = store ?? new EtcdStore(ns, client);
+    return { db, election, fence: (term) => { if (db instanceof EtcdStore) db.fence(leaderKey, String(term)); } };
   }
   const path = cfg.store.startsWith('sqlite:') ? cfg.store.slice('sqlite:'.length) : join(cfg.stateDir, 'control-plane.db');
   const election = new SoloElection(self, () => nextSqliteTerm(path));
-  return { db: store ?? new SqliteStore(path), election };
+  return { db: store ?? new SqliteStore(path), election, fence: () => {} };
 }
 /** The management API's view of the CP: registry operations go through the core, in order. */
 function apiBackend(runtime: CpRuntime, clock: Clock, cluster: (view: ClusterViewOptions) => unknown, registry: ReturnType<typeof createMetrics>['registry']): ApiBackend {

@@ -177,12 +177,7 @@ export class EtcdStore implements Store {
   }
 }
 
-/** Parses `etcd://h:p[,h:p...]` into its endpoints; null if `url` is not an etcd URL. */
-export function parseEtcdUrl(url: string): string[] | null {
-  if (!url.startsWith('etcd://')) return null;
-  const endpoints = url.slice('etcd://'.length).split(',').map((s) => s.trim()).filter((s) => s !== '');
-  return endpoints.length > 0 ? endpoints : null;
-}
+export { parseEtcdUrl } from './store-url.js';
 
 /** A store on its own client; `prefix` scopes every key (e.g. `/dirigent/`). */
 export function openEtcdStore(endpoints: string[], prefix: string): EtcdStore {
