@@ -24,7 +24,7 @@ import { Agent, setGlobalDispatcher } from 'undici';
 import { certFiles, createCerts } from './certs.js';
 import { Supervisor, type Supervised } from './supervisor.js';
 import { adminTokenPath, clusterTokenPath, heldFdFirst, planUp, redisDataDir, redisPortDefault, upHost, type PlannedComponent, type UpLayout, type UpLayoutInput } from './up-layout.js';
-import { holdListener } from './held-listener.js';
+import { holdListener, type HeldListener } from './held-listener.js';
 import { firstPortTaken, portTakenMessage } from './up-ports.js';
 import { readOrCreateTokenFile } from '../shared/secrets.js';
 import { waitHealthy, waitWorkers } from './up-wait.js';
@@ -176,16 +176,18 @@ async function runUp(o: UpOptions): Promise<void> {
   if (o.tls) trustUpCa(stateDir);
   const log = pinoLogger('up', o.logLevel as LogLevel);
   const sup = new Supervisor(log, () => writeClusterFile(stateDir, layout, sup.children));
+  // Held ports (cli/held-listener): up's copies stay referenced and open until its children stop.
+  const held = holdPorts(layout.stages.flat(), log);
   const stopAll = async (code: number): Promise<never> => {
     await sup.stopAll();
+    for (const h of held.listeners) h.close();
     process.exit(code);
   };
   process.on('SIGINT', () => void stopAll(0));
   process.on('SIGTERM', () => void stopAll(0));
   const profileArgs = o.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${resolve(o.cpuProfDir)}`] : [];
-  const held = holdPorts(layout.stages.flat(), log);
   const start = (c: PlannedComponent): Supervised => {
-    const h = held.get(c.name) ?? { args: [], fds: [] };
+    const h = held.byName.get(c.name) ?? { args: [], fds: [] };
     return sup.start({
       name: c.name,
       ...(c.kind === 'etcd' || c.kind === 'redis' ? diesWithParent(c.kind === 'etcd' ? etcdBin : redisBin, c.args) : { command: process.execPath, args: [...profileArgs, mainJs, ...c.args, ...h.args, '--log-level', o.logLevel] }),
@@ -215,8 +217,9 @@ async function runUp(o: UpOptions): Promise<void> {
  * component's restarts; per component, the flags naming the descriptors and the descriptors.
  * A port that cannot be held is logged and left to the component.
  */
-function holdPorts(components: PlannedComponent[], log: Logger): Map<string, { args: string[]; fds: number[] }> {
+function holdPorts(components: PlannedComponent[], log: Logger): { byName: Map<string, { args: string[]; fds: number[] }>; listeners: HeldListener[] } {
   const byName = new Map<string, { args: string[]; fds: number[] }>();
+  const listeners: HeldListener[] = [];
   for (const c of components) {
     const mine = { args: [] as string[], fds: [] as number[] };
     for (const p of c.held ?? []) {
@@ -227,10 +230,11 @@ function holdPorts(components: PlannedComponent[], log: Logger): Map<string, { a
       }
       mine.args.push(p.fdFlag, String(heldFdFirst + mine.fds.length));
       mine.fds.push(h.fd);
+      listeners.push(h);
     }
     byName.set(c.name, mine);
   }
-  return byName;
+  return { byName, listeners };
 }
 
 /**
