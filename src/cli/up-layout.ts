@@ -64,9 +64,9 @@ export interface PlannedComponent {
   listens: Listen[];
   /**
    * Ports `up` binds itself and hands over as inherited descriptors (cli/held-listener), each
-   * named to the component by its flag. Connections made while the component restarts then wait
-   * for the new process instead of being refused. A port `up` cannot hold is bound by the
-   * component itself, as without this.
+   * named to the component by its flag: the API and invocation ports of the single-node layout.
+   * Connections made while the component restarts then wait for the new process instead of being
+   * refused. A port `up` cannot hold is bound by the component itself, as without this.
    */
   held?: HeldPort[];
 }
@@ -121,6 +121,13 @@ export function planUp(i: UpLayoutInput): UpLayout {
   const cps = range(i.controlPlanes).map((k) => controlPlane(i, k, cpApis[k]!, nth(i.rpcPort, k), etcdUrl));
   const redisUrl = i.asyncStore === 'redis' ? `redis://${host}:${i.redisPort ?? redisPortDefault}` : undefined;
   const dps = range(i.dataPlanes).map((k) => dataPlane(i, k, cpRpcs.join(','), nth(i.proxyPort, k), nth(i.internalPort, k), redisUrl));
+  // Without a front end, up holds the ports users reach (see PlannedComponent.held). Behind one,
+  // it does not: a refused connection is how the front end fails over to another replica at once,
+  // where a held port would keep the request waiting for the dead one's restart.
+  if (!ha) {
+    for (const cp of cps) cp.held = [{ port: i.apiPort, fdFlag: '--api-fd' }];
+    for (const dp of dps) dp.held = [{ port: i.proxyPort, fdFlag: '--proxy-fd' }];
+  }
   const stages: PlannedComponent[][] = [];
   if (etcdUrl) stages.push([etcd(i, etcdUrl)]);
   stages.push(cps, [...dps, ...workers(i, cpRpcs.join(','))]);
@@ -182,7 +189,7 @@ function controlPlane(i: UpLayoutInput, k: number, api: string, rpcPort: number,
   const base = `${i.tls ? 'https' : 'http'}://${api}`;
   const apiPort = Number(api.split(':')[1]);
   return { name: single ? 'control-plane' : `control-plane-${k}`, kind: 'control-plane', args, healthUrl: `${base}/health`, metricsUrl: `${base}/metrics`,
-    listens: [{ port: apiPort, flag: '--api-port' }, { port: rpcPort, flag: '--rpc-port' }], held: [{ port: apiPort, fdFlag: '--api-fd' }] };
+    listens: [{ port: apiPort, flag: '--api-port' }, { port: rpcPort, flag: '--rpc-port' }] };
 }
 
 function dataPlane(i: UpLayoutInput, k: number, cps: string, proxyPort: number, internalPort: number, redisUrl: string | undefined): PlannedComponent {
@@ -196,7 +203,7 @@ function dataPlane(i: UpLayoutInput, k: number, cps: string, proxyPort: number, 
   args.push('--async-callback-allow-private', 'true');
   args.push(...tlsArgs(i, 'server'));
   return { name: single ? 'data-plane' : `data-plane-${k}`, kind: 'data-plane', args, healthUrl: `http://${host}:${internalPort}/health`,
-    metricsUrl: `http://${host}:${internalPort}/metrics`, listens: [{ port: proxyPort, flag: '--proxy-port' }, { port: internalPort, flag: '--internal-port' }], held: [{ port: proxyPort, fdFlag: '--proxy-fd' }] };
+    metricsUrl: `http://${host}:${internalPort}/metrics`, listens: [{ port: proxyPort, flag: '--proxy-port' }, { port: internalPort, flag: '--internal-port' }] };
 }
 
 function workers(i: UpLayoutInput, cps: string): PlannedComponent[] {
