@@ -251,10 +251,10 @@ function newTenancy(cfg: ControlPlaneConfig, adminToken: string | null, db: Stor
   });
 }
 
-/** The store and the election its URL implies: SQLite and solo, or etcd for both. */
 /**
- * `fence` makes the store's writes conditional on this leader's term (etcd); etcd's client is
- * loaded only for an etcd store, so a SQLite CP (re)starts without it.
+ * The store and the election its URL implies: SQLite and solo, or etcd for both. `fence` makes
+ * the store's writes conditional on this leader's term (etcd); etcd's client is loaded only for an
+ * etcd store, so a SQLite CP (re)starts without it.
  */
 async function openBackends(cfg: ControlPlaneConfig, self: CpMember, clock: Clock, log: Logger, store?: Store): Promise<{ db: Store; election: Election; fence: (term: number) => void }> {
   const endpoints = parseEtcdUrl(cfg.store);
