@@ -71,7 +71,7 @@ export interface FnState {
   restored: boolean;
   /**
    * The keep-alive policy's idle times (scaling.keepAliveWindowS > 0); null while it is off or
-   * the function has not been busy yet.
+   * the function has not been busy yet (nor had a sandbox adopted after a CP failover).
    */
   keepAlive: KeepAliveState | null;
   /** When the keep-alive floor changes next (a pre-warm or a release); 0: none planned. */

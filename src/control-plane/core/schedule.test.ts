@@ -15,7 +15,7 @@ import { CoreState, scheduleBucketMs } from './state.js';
 import { ControlPlaneCore } from './control-plane.js';
 import { applyDelete } from './registry.js';
 import { reconcileDirty } from './scaler.js';
-import { config, core, creates, deletes, deltas, demand, info, record, spec } from './testkit.js';
+import { config, core, creates, deletes, deltas, demand, info, record, spec, worker } from './testkit.js';
 import type { CpEffect } from './types.js';
 
 /** The names of the functions a tick would visit, in order. */
@@ -357,6 +357,57 @@ describe('a function with the keep-alive policy (scaling.keepAliveWindowS)', () 
     assert.equal(before.length, 1);
     k.call(at);
     assert.deepEqual([...k.cp.sandboxes.keys()], before, 'served by the sandbox already there');
+  });
+
+  it('after a CP failover, the sandbox it held is adopted and held for the window; the idle time since the takeover is not recorded', () => {
+    const k = cluster(windowS);
+    k.call(1000);
+    k.runTo(60_000);
+    const [held] = [...k.cp.sandboxes.keys()];
+    assert.ok(held, 'held by the old leader');
+    // The new leader: the function rebuilt from the store, the worker reporting what it runs.
+    // Its clock has another origin (monotonic time is per process).
+    const t0 = 500_000;
+    const cp = new ControlPlaneCore(config, seededRng(5), silentLogger);
+    const kaSpec = { resources: { cpuMillis: 100, memoryMiB: 64 }, scaling: { ...spec('k').scaling, keepAliveWindowS: windowS } };
+    cp.handle({ kind: 'function_upserted', record: record('k', 'u1', kaSpec), reconstructed: true }, t0);
+    cp.handle({ kind: 'dp_connected', hello: { dataPlaneId: 'dp1', proxyAddress: 'p:1', internalAddress: 'i:1' } }, t0);
+    cp.handle({ kind: 'worker_connected', hello: worker('w1', [info(held, 'k', 'u1')]) }, t0 + 10);
+    const answer = answerer(cp, 'k', 'u1');
+    let now = t0;
+    const runTo = (toMs: number): void => {
+      for (let t = now + 250; t <= toMs; t += 250) {
+        if (t % 10_000 === 0) answer(cp.handle({ kind: 'worker_heartbeat', workerId: 'w1', heartbeat: { sandboxCount: cp.sandboxes.size } }, t), t);
+        answer(cp.tick(t), t);
+        cp.checkInvariants();
+      }
+      now = toMs;
+    };
+    runTo(t0 + 300_000);
+    assert.deepEqual([...cp.sandboxes.keys()], [held], 'still held long after the adoption hold (one stable window) ended');
+    assert.match(cp.status('k')!.lastScaleReason, /keep-alive holds 1 sandbox .*standard window/);
+    answer(cp.handle({ kind: 'dp_demand', dataPlaneId: 'dp1', report: demand('k', 'u1', 1, 0) }, now), now);
+    runTo(now + 1000);
+    answer(cp.handle({ kind: 'dp_demand', dataPlaneId: 'dp1', report: demand('k', 'u1', 0, 0, false) }, now), now);
+    assert.deepEqual([...cp.sandboxes.keys()], [held], 'the call found it: no cold start');
+    runTo(now + 2000);
+    const ka = cp.functions.get('k')!.keepAlive!;
+    assert.equal(ka.samples + ka.outOfRange, 0, 'the time since the takeover is not an idle time (its start is unknown)');
+    runTo(now + windowS * 1000 + 5000);
+    assert.equal(cp.sandboxes.size, 0, 'given up a window after the call, as on the old leader');
+  });
+
+  it('after a CP failover, a function that held nothing gets nothing', () => {
+    const t0 = 500_000;
+    const cp = new ControlPlaneCore(config, seededRng(5), silentLogger);
+    const kaSpec = { resources: { cpuMillis: 100, memoryMiB: 64 }, scaling: { ...spec('k').scaling, keepAliveWindowS: windowS } };
+    cp.handle({ kind: 'function_upserted', record: record('k', 'u1', kaSpec), reconstructed: true }, t0);
+    cp.handle({ kind: 'dp_connected', hello: { dataPlaneId: 'dp1', proxyAddress: 'p:1', internalAddress: 'i:1' } }, t0);
+    cp.handle({ kind: 'worker_connected', hello: worker('w1') }, t0 + 10);
+    for (let t = t0 + 250; t <= t0 + 120_000; t += 250) {
+      assert.deepEqual(creates(cp.tick(t)), [], `nothing created at ${t}`);
+    }
+    assert.equal(cp.functions.get('k')!.keepAlive, null);
   });
 
   it('turned off by an update: the floor goes at the next decision', () => {

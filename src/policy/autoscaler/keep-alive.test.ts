@@ -8,6 +8,7 @@ import fc from 'fast-check';
 import {
   binCv,
   keepAliveBinMs,
+  keepAliveAdoptedState,
   keepAliveFloor,
   keepAliveInitialState,
   keepAliveObserve,
@@ -54,6 +55,17 @@ test('without idle times to go by, one sandbox is held for the whole window afte
   keepAliveObserve(s, true, idleAt + 1000, windowS);
   assert.deepEqual(keepAliveFloor(s, idleAt + 1000, windowS), { floor: 0, wakeAtMs: 0 });
   assert.equal(s.samples, 1);
+});
+
+test('a sandbox adopted with no history is held for the window from the adoption; the idle time before the next call is not recorded', () => {
+  const s = keepAliveAdoptedState(t0Ms);
+  assert.deepEqual(keepAliveFloor(s, t0Ms, windowS), { floor: 1, wakeAtMs: t0Ms + windowS * 1000 });
+  keepAliveObserve(s, true, t0Ms + 3 * minuteMs, windowS);
+  assert.equal(s.samples + s.outOfRange, 0, 'the idle spell began before the adoption: its length is unknown');
+  keepAliveObserve(s, false, t0Ms + 3 * minuteMs + 500, windowS);
+  keepAliveObserve(s, true, t0Ms + 5 * minuteMs + 500, windowS);
+  assert.equal(s.samples, 1, 'the idle spells after it are recorded');
+  assert.equal(s.bins![2], 1, 'a 2-minute idle time: bin 2');
 });
 
 test('a function idle 4-5 minutes between calls is pre-warmed at 90 % of 4 minutes and held to 110 % of 5', () => {

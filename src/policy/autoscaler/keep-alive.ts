@@ -21,8 +21,10 @@
  *     ARIMA; not built here, so such a function scales to zero as without the policy).
  *
  * The idle times live in the control plane's memory, like the KPA's windows: after a CP
- * failover a function starts with none (and so with the standard keep-alive after its next busy
- * spell).
+ * failover a function starts with none. A sandbox the new leader adopts for a function with no
+ * history starts an idle spell at the adoption (`keepAliveAdoptedState`), so the sandbox the old
+ * leader held is held for the standard window instead of being scaled to zero; that spell's
+ * start is unknown, so its idle time is not recorded.
  *
  * Invariants: plain data; `keepAliveObserve` consumes the state it is given (writes in place);
  * `keepAliveFloor` is a pure read. No clock, no I/O: callers pass `nowMs`.
@@ -59,6 +61,8 @@ export interface KeepAliveState {
   busy: boolean;
   /** When the latest busy spell ended; -1 before the first one. */
   idleSinceMs: number;
+  /** Whether idleSinceMs is when the function went idle (not when its sandbox was adopted). */
+  idleStartKnown: boolean;
 }
 
 export interface KeepAliveWindows {
@@ -69,7 +73,16 @@ export interface KeepAliveWindows {
 }
 
 export function keepAliveInitialState(): KeepAliveState {
-  return { bins: null, samples: 0, outOfRange: 0, busy: false, idleSinceMs: -1 };
+  return { bins: null, samples: 0, outOfRange: 0, busy: false, idleSinceMs: -1, idleStartKnown: false };
+}
+
+/**
+ * A function found with a sandbox and no history (a new leader adopted it after a CP failover):
+ * idle from nowMs, so the floor holds that sandbox for the standard window; the next busy spell
+ * records no idle time, since how long the function was idle before nowMs is unknown.
+ */
+export function keepAliveAdoptedState(nowMs: number): KeepAliveState {
+  return { bins: null, samples: 0, outOfRange: 0, busy: false, idleSinceMs: nowMs, idleStartKnown: false };
 }
 
 function binCount(windowS: number): number {
@@ -78,16 +91,18 @@ function binCount(windowS: number): number {
 
 /**
  * Records whether the function is busy at nowMs. A busy spell that starts after an idle one
- * records the idle time; the first busy spell records none (nothing was idle before it).
+ * records the idle time; the first busy spell records none (nothing was idle before it), nor
+ * the first after an adoption (the idle spell's start is unknown).
  */
 export function keepAliveObserve(state: KeepAliveState, busy: boolean, nowMs: number, windowS: number): KeepAliveState {
   if (busy === state.busy) return state;
   state.busy = busy;
   if (!busy) {
     state.idleSinceMs = nowMs;
+    state.idleStartKnown = true;
     return state;
   }
-  if (state.idleSinceMs < 0) return state;
+  if (!state.idleStartKnown) return state;
   const idleMs = Math.max(0, nowMs - state.idleSinceMs);
   const n = binCount(windowS);
   // The window changed since the bins were made: what was counted was counted against another
