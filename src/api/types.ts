@@ -90,6 +90,23 @@ export interface FunctionRecord {
   updatedAtMs: number;
 }
 
+/**
+ * A function's learned idle times: the keep-alive policy's histogram
+ * (policy/autoscaler/keep-alive), stored so that a new leader after a CP failover keeps what
+ * the old one learned. Only the counts: when the function went idle is the old leader's
+ * monotonic time, meaningless to another process.
+ */
+export interface IdleHistoryRecord {
+  /** The function's name and uid: a history of an older function under the name is ignored. */
+  function: string;
+  functionUid: string;
+  /** scaling.keepAliveWindowS the bins were counted against (one bin per minute of it). */
+  windowS: number;
+  bins: number[];
+  samples: number;
+  outOfRange: number;
+}
+
 export interface WorkerNodeRecord {
   id: string;
   address: string;

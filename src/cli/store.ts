@@ -1,7 +1,7 @@
 /**
  * @module cli/store
  * `dirigent store migrate --from <store> --to <store>`: copies every Function, WorkerNode,
- * DataPlane, token and namespace record from one store to another, e.g. from the embedded SQLite file to etcd when a
+ * DataPlane, token, namespace and idle-history record from one store to another, e.g. from the embedded SQLite file to etcd when a
  * single-CP cluster becomes a replicated one. Stop the control planes first: the copy is a
  * snapshot of the source, and records in the target with the same keys are overwritten.
  */
@@ -19,7 +19,7 @@ async function openStoreUrl(url: string, prefix: string, flag: string): Promise<
   throw usageError(`--${flag} must be sqlite:<path> or etcd://host:port[,host:port...], got ${JSON.stringify(url)}`);
 }
 
-export async function migrateStore(from: Store, to: Store): Promise<{ functions: number; workers: number; dataPlanes: number; tokens: number; namespaces: number }> {
+export async function migrateStore(from: Store, to: Store): Promise<{ functions: number; workers: number; dataPlanes: number; tokens: number; namespaces: number; idleHistories: number }> {
   const c = await from.load();
   await Promise.all([
     ...c.functions.map((r) => to.putFunction(r)),
@@ -27,9 +27,10 @@ export async function migrateStore(from: Store, to: Store): Promise<{ functions:
     ...c.dataPlanes.map((r) => to.putDataPlane(r)),
     ...c.tokens.map((r) => to.putToken(r)),
     ...c.namespaces.map((r) => to.putNamespace(r)),
+    to.putIdleHistories(c.idleHistories),
   ]);
   const counts = { functions: c.functions.length, workers: c.workers.length, dataPlanes: c.dataPlanes.length };
-  return { ...counts, tokens: c.tokens.length, namespaces: c.namespaces.length };
+  return { ...counts, tokens: c.tokens.length, namespaces: c.namespaces.length, idleHistories: c.idleHistories.length };
 }
 
 export function registerStoreCommands(program: Command): void {
@@ -47,7 +48,7 @@ export function registerStoreCommands(program: Command): void {
       });
       try {
         const n = await migrateStore(from, to);
-        cliContext(cmd).stdout.write(`copied ${n.functions} functions, ${n.workers} workers, ${n.dataPlanes} data planes, ${n.tokens} tokens, ${n.namespaces} namespaces from ${opts.from} to ${opts.to}\n`);
+        cliContext(cmd).stdout.write(`copied ${n.functions} functions, ${n.workers} workers, ${n.dataPlanes} data planes, ${n.tokens} tokens, ${n.namespaces} namespaces, ${n.idleHistories} idle histories from ${opts.from} to ${opts.to}\n`);
       } finally {
         await Promise.all([from.close(), to.close()]);
       }

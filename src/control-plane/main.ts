@@ -204,11 +204,12 @@ async function lead(election: Election, db: Store, fence: (term: number) => void
   runtime.core.setTerm(term);
   fence(term);
   const loaded = await db.load();
-  for (const record of loaded.functions) runtime.handle({ kind: 'function_upserted', record, reconstructed: true });
+  const idle = new Map(loaded.idleHistories.map((h) => [h.function, h]));
+  for (const record of loaded.functions) runtime.handle({ kind: 'function_upserted', record, reconstructed: true, idleHistory: idle.get(record.spec.name) });
   runtime.core.loadPeers(loaded.workers, loaded.dataPlanes, clock.nowMs());
   tenancy.load(loaded.tokens, loaded.namespaces);
   log.info('control_plane.restored', { term, functions: loaded.functions.length, workers: loaded.workers.length, dataPlanes: loaded.dataPlanes.length,
-    tokens: loaded.tokens.length, namespaces: loaded.namespaces.length });
+    tokens: loaded.tokens.length, namespaces: loaded.namespaces.length, idleHistories: loaded.idleHistories.length });
   return term;
 }
 

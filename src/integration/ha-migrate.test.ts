@@ -23,7 +23,7 @@ describe('dirigent store migrate', { timeout: 60_000 }, () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('copies functions, workers, data planes, tokens and namespaces from SQLite to etcd', async () => {
+  it('copies functions, workers, data planes, tokens, namespaces and idle histories from SQLite to etcd', async () => {
     const path = join(dir, 'control-plane.db');
     const src = new SqliteStore(path);
     const fn = (name: string) => ({
@@ -33,21 +33,22 @@ describe('dirigent store migrate', { timeout: 60_000 }, () => {
     });
     const token = { id: '0123456789ab', sha256Hex: 'cd'.repeat(32), scope: 'read' as const, namespace: 'team-a', description: 'x', createdAtMs: 9 };
     const ns = { name: 'team-a', quotas: { functions: 3, sandboxes: 0, cpuMillis: 0, memoryMiB: 0 } };
+    const idle = { function: 'a', functionUid: 'a-uid', windowS: 180, bins: [0, 4, 1], samples: 5, outOfRange: 2 };
     await Promise.all([src.putFunction(fn('a')), src.putFunction(fn('b')), src.putWorker({ id: 'w1', address: 'h:1' }),
-      src.putDataPlane({ id: 'dp1', proxyAddress: 'p:1', internalAddress: 'i:1' }), src.putToken(token), src.putNamespace(ns)]);
+      src.putDataPlane({ id: 'dp1', proxyAddress: 'p:1', internalAddress: 'i:1' }), src.putToken(token), src.putNamespace(ns), src.putIdleHistories([idle])]);
     await src.close();
     const out: string[] = [];
     const io = { stdout: { write: (s: string) => out.push(s) }, stderr: { write: (s: string) => out.push(s) } };
     const code = await runCli(['store', 'migrate', '--from', `sqlite:${path}`, '--to', etcd.url, '--store-prefix', '/migrated/'], io);
     assert.equal(code, 0, out.join(''));
-    assert.match(out.join(''), /copied 2 functions, 1 workers, 1 data planes, 1 tokens, 1 namespaces/);
+    assert.match(out.join(''), /copied 2 functions, 1 workers, 1 data planes, 1 tokens, 1 namespaces, 1 idle histories/);
     const dst = openEtcdStore([etcd.endpoint], '/migrated/');
     try {
       const c = await dst.load();
       assert.deepEqual(c.functions.sort((x, y) => x.spec.name.localeCompare(y.spec.name)), [fn('a'), fn('b')]);
       assert.deepEqual(c.workers, [{ id: 'w1', address: 'h:1' }]);
       assert.deepEqual(c.dataPlanes, [{ id: 'dp1', proxyAddress: 'p:1', internalAddress: 'i:1' }]);
-      assert.deepEqual([c.tokens, c.namespaces], [[token], [ns]]);
+      assert.deepEqual([c.tokens, c.namespaces, c.idleHistories], [[token], [ns], [idle]]);
     } finally {
       await dst.close();
     }

@@ -8,7 +8,8 @@
  * `bench warm --json` run beside `up` reports that delay per component kind.
  * `up` holds the invocation and API ports across restarts: a request sent on a new connection
  * while the data plane (or the control plane) is dead waits for the new process and succeeds,
- * where it was refused before.
+ * where it was refused before. A sandbox the keep-alive holds stays held across a CP restart,
+ * and the idle times it learned are loaded by the new CP.
  */
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -155,6 +156,17 @@ describe('dirigent up heals its components', { timeout: 120_000 }, () => {
   });
 
   it('restarts a SIGKILLed control plane; the function still answers; an API call sent while it is dead waits', async () => {
+    // A function the keep-alive holds (two calls: one idle time learned and stored), to see
+    // that the new CP keeps its sandbox and its idle times.
+    const kept = await c.deploy({ name: 'kept', image: 'emulated', scaling: { stableWindowS: 2, panicWindowS: 1, keepAliveWindowS: 300 } });
+    assert.equal(kept.status, 201, kept.text);
+    const keptStatus = async (): Promise<{ ready: number; lastScaleReason: string }> =>
+      ((await c.get(`${c.api}/v1/functions/kept`)).json as { status: { ready: number; lastScaleReason: string } }).status;
+    assert.equal((await c.invoke('kept')).status, 200);
+    await sleep(2_500);
+    assert.equal((await c.invoke('kept')).status, 200);
+    await waitFor(async () => /keep-alive holds 1 sandbox/.test((await keptStatus()).lastScaleReason), 15_000, 'the keep-alive holding kept');
+    await sleep(1_000); // the idle history is stored at the tick after it changes
     const before = clusterFile().controlPlane.pid;
     process.kill(before, 'SIGKILL');
     await waitFor(() => !alive(before), 5_000, 'the control plane gone');
@@ -164,6 +176,13 @@ describe('dirigent up heals its components', { timeout: 120_000 }, () => {
     await waitFor(async () => (await c.get(`${c.api}/v1/functions/healer`)).status === 200, 30_000, 'the API after the CP restart');
     await waitFor(invokeOk, 30_000, `invocations after the CP restart\n${output.slice(-3000)}`);
     assert.notEqual(clusterFile().controlPlane.pid, before);
+    const cpLog = readFileSync(join(stateDir, 'logs', 'control-plane.log'), 'utf8').split('\n').filter((l) => l.includes('control_plane.restored'));
+    assert.equal((JSON.parse(cpLog.at(-1)!) as { idleHistories: number }).idleHistories, 1, 'the new CP loaded kept\'s idle times');
+    // Past the adoption hold (one 2 s stable window) and a few decisions: still held.
+    await sleep(4_000);
+    const after = await keptStatus();
+    assert.equal(after.ready, 1, JSON.stringify(after));
+    assert.match(after.lastScaleReason, /keep-alive holds 1 sandbox/);
   });
 
   it('restarts the emulated workers as one component; they register again', async () => {

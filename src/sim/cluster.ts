@@ -12,7 +12,7 @@
  * Periods (virtual): step 10 ms, CP tick 100 ms, DP expiry 50 ms, DP demand report 1000 ms,
  * worker heartbeat 250 ms. Faults (`options.faults`, `options.churn`) stop at the quiet phase.
  */
-import type { FunctionRecord, FunctionSpec } from '../api/types.js';
+import type { FunctionRecord, FunctionSpec, IdleHistoryRecord } from '../api/types.js';
 import { ControlPlaneCore } from '../control-plane/core/control-plane.js';
 import type { CpEffect, CpEvent } from '../control-plane/core/types.js';
 import { DataPlaneCore, newWaiter, type DpEffect, type Waiter } from '../data-plane/core/data-plane.js';
@@ -64,6 +64,8 @@ export class Cluster {
   /** Worker and DP records, as the store keeps them for a restarted CP. */
   private readonly storedWorkers = new Map<string, { id: string; address: string }>();
   private readonly storedDps = new Map<string, { id: string; proxyAddress: string; internalAddress: string }>();
+  /** The keep-alive's idle histories, as the store keeps them for a new leader. */
+  readonly idleHistories = new Map<string, IdleHistoryRecord>();
   private apiSeq = 0;
   readonly workers = new Map<string, FakeWorker>();
   readonly dps: SimDataPlane[] = [];
@@ -217,7 +219,17 @@ export class Cluster {
         this.storeWrite(e.opId, () => this.records.set(record.spec.name, record), nowMs);
       } else if (e.kind === 'store_delete_function') {
         const name = e.name;
-        this.storeWrite(e.opId, () => this.records.delete(name), nowMs);
+        this.storeWrite(e.opId, () => {
+          this.records.delete(name);
+          this.idleHistories.delete(name);
+        }, nowMs);
+      } else if (e.kind === 'store_idle_histories') {
+        const cp = this.cp;
+        const records = e.records;
+        this.timers.at(nowMs + storeLatencyMs, () => {
+          if (this.cp !== cp) return; // the CP died before the write
+          for (const r of records) this.idleHistories.set(r.function, r);
+        });
       }
       else if (e.kind === 'persist_worker') this.storedWorkers.set(e.id, { id: e.id, address: e.address });
       else if (e.kind === 'persist_data_plane') this.storedDps.set(e.id, { id: e.id, proxyAddress: e.proxyAddress, internalAddress: e.internalAddress });
@@ -390,7 +402,7 @@ export class Cluster {
     this.dpNet.refuse = false;
     this.lastAdoptionRiskMs = nowMs;
     for (const r of this.records.values()) {
-      this.cpHandle({ kind: 'function_upserted', record: r, reconstructed: true }, nowMs);
+      this.cpHandle({ kind: 'function_upserted', record: r, reconstructed: true, idleHistory: this.idleHistories.get(r.spec.name) }, nowMs);
     }
     this.cp.loadPeers([...this.storedWorkers.values()], [...this.storedDps.values()], nowMs);
     this.exec(this.cp.tick(nowMs), nowMs);

@@ -30,7 +30,7 @@ import * as health from './health.js';
 import { applyDelete, applyUpsert, Registry } from './registry.js';
 import type { RoutingTable } from './routing.js';
 import * as sandboxes from './sandboxes.js';
-import { logScaleSummary, maybeFailUnschedulable, onDemand, reconcileDirty, tickFunction } from './scaler.js';
+import { logScaleSummary, maybeFailUnschedulable, onDemand, reconcileDirty, saveIdleHistories, tickFunction } from './scaler.js';
 import { addResources, CoreState, type ControlPlaneCoreConfig, type PlacementRefusals, type ScaleDecisionCounts } from './state.js';
 import type { CpEffect, CpEvent, DataPlaneRec, SandboxRec, WorkerRec } from './types.js';
 
@@ -112,6 +112,7 @@ export class ControlPlaneCore {
     }
     reconcileDirty(this.s, nowMs);
     logScaleSummary(this.s, nowMs);
+    saveIdleHistories(this.s, nowMs);
     return this.s.flush();
   }
 
@@ -173,7 +174,7 @@ export class ControlPlaneCore {
       case 'api_create': case 'api_update': case 'api_delete': return this.registry.submit(event, nowMs);
       case 'persisted': return this.registry.onPersisted(event.opId, nowMs);
       case 'persist_failed': return this.registry.onPersistFailed(event.opId, event.error, nowMs);
-      case 'function_upserted': return applyUpsert(s, event.record, nowMs, event.reconstructed === true);
+      case 'function_upserted': return applyUpsert(s, event.record, nowMs, event.reconstructed === true, event.idleHistory);
       case 'function_deleted': return applyDelete(s, event.name, nowMs);
       case 'worker_connected': return health.onWorkerHello(s, event.hello, nowMs);
       case 'worker_disconnected': return health.onWorkerGone(s, event.workerId, 'stream closed', nowMs);

@@ -4,9 +4,9 @@
  * function to its wire form. Pure data plus small helpers; no I/O.
  */
 import type { FunctionSpecMsg as WireSpec } from '../../api/cluster.js';
-import type { FunctionRecord, FunctionStatus } from '../../api/types.js';
+import type { FunctionRecord, FunctionStatus, IdleHistoryRecord } from '../../api/types.js';
 import { kpaInitialState, type KpaState, type ScaleDecision } from '../../policy/autoscaler/kpa.js';
-import type { KeepAliveState } from '../../policy/autoscaler/keep-alive.js';
+import { keepAliveRestoredState, type KeepAliveState } from '../../policy/autoscaler/keep-alive.js';
 import { emptySmallSet, smallSetAdd, smallSetDelete, type SmallSet } from '../../shared/small-set.js';
 
 export interface DpDemand {
@@ -71,9 +71,11 @@ export interface FnState {
   restored: boolean;
   /**
    * The keep-alive policy's idle times (scaling.keepAliveWindowS > 0); null while it is off or
-   * the function has not been busy yet (nor had a sandbox adopted after a CP failover).
+   * the function has not been busy yet (nor had a sandbox adopted, nor a history restored).
    */
   keepAlive: KeepAliveState | null;
+  /** Whether the store has keepAlive's counts as they are now (else it waits in `idleUnsaved`). */
+  keepAliveSaved: boolean;
   /** When the keep-alive floor changes next (a pre-warm or a release); 0: none planned. */
   keepAliveWakeAtMs: number;
   /** Sandboxes the keep-alive holds beyond what the KPA wants (its count then), else 0. */
@@ -106,8 +108,10 @@ export function toWireSpec(record: FunctionRecord): WireSpec {
   };
 }
 
-export function newFnState(record: FunctionRecord, nowMs: number, reconstructed: boolean): FnState {
+export function newFnState(record: FunctionRecord, nowMs: number, reconstructed: boolean, idleHistory?: IdleHistoryRecord): FnState {
   const scaling = record.spec.scaling;
+  // A history of this function (not an older one under its name), counted against its window.
+  const history = idleHistory && idleHistory.functionUid === record.uid && idleHistory.windowS === scaling.keepAliveWindowS ? idleHistory : null;
   return {
     record,
     wire: toWireSpec(record),
@@ -135,7 +139,8 @@ export function newFnState(record: FunctionRecord, nowMs: number, reconstructed:
     unschedulableFailedAtMs: 0,
     noScaleDownUntilMs: reconstructed ? nowMs + scaling.stableWindowS * 1000 : 0,
     restored: reconstructed,
-    keepAlive: null,
+    keepAlive: history ? keepAliveRestoredState(history.bins, history.samples, history.outOfRange) : null,
+    keepAliveSaved: true,
     keepAliveWakeAtMs: 0,
     keepAliveHeld: 0,
     keepAliveNote: '',

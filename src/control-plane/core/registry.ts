@@ -18,7 +18,7 @@
  * racing a PATCH never answers 204 and then sees the function come back, and 50 concurrent
  * creates of one name store exactly one record. The queue per name is bounded.
  */
-import type { FunctionRecord } from '../../api/types.js';
+import type { FunctionRecord, IdleHistoryRecord } from '../../api/types.js';
 import { newFnState, sandboxSpecChanged, specGenerationOf, toWireSpec } from './functions.js';
 import { cancelSandbox, drain } from './sandboxes.js';
 import type { CoreState } from './state.js';
@@ -148,13 +148,13 @@ export class Registry {
 }
 
 /** Make a stored record live: routing, and sandboxes of an old spec drained. */
-export function applyUpsert(s: CoreState, record: FunctionRecord, nowMs: number, reconstructed: boolean): void {
+export function applyUpsert(s: CoreState, record: FunctionRecord, nowMs: number, reconstructed: boolean, idleHistory?: IdleHistoryRecord): void {
   const name = record.spec.name;
   const existing = s.functions.get(name);
   if (existing && existing.record.uid !== record.uid) applyDelete(s, name, nowMs);
   const fn = s.functions.get(name);
   if (!fn) {
-    const created = newFnState(record, nowMs, reconstructed);
+    const created = newFnState(record, nowMs, reconstructed, idleHistory);
     s.functions.set(name, created);
     s.quotas.countFunction(name, 1);
     s.routing.upsertFunction(created.wire);

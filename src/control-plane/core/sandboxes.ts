@@ -10,7 +10,7 @@
  * function never touch a re-created function of the same name.
  */
 import type { SandboxInfoMsg } from '../../api/cluster.js';
-import { keepAliveAdoptedState } from '../../policy/autoscaler/keep-alive.js';
+import { keepAliveAdopt } from '../../policy/autoscaler/keep-alive.js';
 import { assert } from '../../shared/assert.js';
 import { addSandboxId, removeSandboxId, specGenerationOf, type FnState } from './functions.js';
 import { drainTimeoutMsMax, fromWire, type CoreState } from './state.js';
@@ -206,8 +206,8 @@ export function adoptOrDelete(s: CoreState, w: WorkerRec, info: SandboxInfoMsg, 
   const sb: SandboxRec = { ...newRec(fn, info.sandboxId, w.id, nowMs), state: 'ready', address: info.address, resources, readyAtMs: nowMs };
   attach(s, sb, fn, w);
   s.routing.addEndpoint(endpointOf(sb));
-  // The old leader's keep-alive may have held it: the policy holds it for a window from now.
-  if (fn.keepAlive === null && fn.record.spec.scaling.keepAliveWindowS > 0) fn.keepAlive = keepAliveAdoptedState(nowMs);
+  // The old leader's keep-alive may have held it: the policy holds it from now.
+  if (fn.record.spec.scaling.keepAliveWindowS > 0) fn.keepAlive = keepAliveAdopt(fn.keepAlive, nowMs);
   s.markDirty(fn);
 }
 

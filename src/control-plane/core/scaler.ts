@@ -10,15 +10,16 @@
  * told to fail its queued requests (503) instead of letting them wait for the queue limit.
  */
 import type { DemandReportMsg } from '../../api/cluster.js';
+import type { IdleHistoryRecord } from '../../api/types.js';
 import { kpaDecide, kpaRecord, kpaRelease } from '../../policy/autoscaler/kpa.js';
-import { keepAliveFloor, keepAliveInitialState, keepAliveObserve, keepAliveWindows } from '../../policy/autoscaler/keep-alive.js';
+import { keepAliveBinCount, keepAliveFloor, keepAliveInitialState, keepAliveObserve, keepAliveWindows } from '../../policy/autoscaler/keep-alive.js';
 import { smallSetSize } from '../../shared/small-set.js';
 import { chooseVictims } from '../../policy/eviction.js';
 import { placeWith } from '../../policy/placement/placement.js';
 import { demandTotals, recordPeriodMs, sandboxInflight, setDemand, type FnState } from './functions.js';
 import { isQuotaReason } from './quotas.js';
 import { createSandbox, drain } from './sandboxes.js';
-import { scaleSummaryIntervalMs, type CoreState, type ScaleDecisionCounts } from './state.js';
+import { idleHistorySaveIntervalMs, scaleSummaryIntervalMs, type CoreState, type ScaleDecisionCounts } from './state.js';
 
 /**
  * Runtime capability a function needs from a worker: 'process' for a command, 'image' for an
@@ -74,7 +75,7 @@ export function tickFunction(s: CoreState, fn: FnState, nowMs: number): void {
     fn.kpa = kpaRecord(fn.kpa, fn.record.spec.scaling, value, nowMs);
     // A function idle for a whole stable window gives its window back (~1.6 KiB at 60 s).
     if (value === 0) fn.kpa = kpaRelease(fn.kpa);
-    observeKeepAlive(fn, nowMs);
+    observeKeepAlive(s, fn, nowMs);
     fn.nextRecordAtMs = nowMs + recordPeriodMs;
   }
   if (nowMs >= fn.nextDecisionAtMs || (fn.keepAliveWakeAtMs > 0 && nowMs >= fn.keepAliveWakeAtMs)) decide(s, fn, nowMs);
@@ -100,7 +101,7 @@ export function tickFunction(s: CoreState, fn: FnState, nowMs: number): void {
  * Feeds the keep-alive policy whether the function is busy: a request in flight or queued, or
  * any in the DPs' last report period (a 100 ms request between two records still counts).
  */
-function observeKeepAlive(fn: FnState, nowMs: number): void {
+function observeKeepAlive(s: CoreState, fn: FnState, nowMs: number): void {
   const windowS = fn.record.spec.scaling.keepAliveWindowS;
   if (windowS === 0) return;
   const t = demandTotals(fn);
@@ -109,7 +110,38 @@ function observeKeepAlive(fn: FnState, nowMs: number): void {
     if (!busy) return;
     fn.keepAlive = keepAliveInitialState();
   }
+  const counted = fn.keepAlive.samples + fn.keepAlive.outOfRange;
+  const bins = fn.keepAlive.bins;
   fn.keepAlive = keepAliveObserve(fn.keepAlive, busy, nowMs, windowS);
+  const changed = fn.keepAlive.samples + fn.keepAlive.outOfRange !== counted || fn.keepAlive.bins !== bins;
+  if (changed && fn.keepAliveSaved) {
+    fn.keepAliveSaved = false;
+    s.idleUnsaved.push(fn);
+  }
+}
+
+/**
+ * Stores the idle times that changed, at most once per `idleHistorySaveIntervalMs`: a new
+ * leader starts from them, losing at most that interval's learning. One record per function
+ * (its whole histogram: at most 240 counts), in one effect.
+ */
+export function saveIdleHistories(s: CoreState, nowMs: number): void {
+  if (s.idleUnsaved.length === 0 || nowMs < s.idleSaveAtMs) return;
+  const records: IdleHistoryRecord[] = [];
+  for (const fn of s.idleUnsaved) {
+    fn.keepAliveSaved = true;
+    const ka = fn.keepAlive;
+    if (fn.removed || ka === null || (ka.bins === null && ka.outOfRange === 0)) continue;
+    const windowS = fn.record.spec.scaling.keepAliveWindowS;
+    if (windowS === 0) continue;
+    records.push({
+      function: fn.record.spec.name, functionUid: fn.record.uid, windowS,
+      bins: ka.bins ? [...ka.bins] : new Array<number>(keepAliveBinCount(windowS)).fill(0), samples: ka.samples, outOfRange: ka.outOfRange,
+    });
+  }
+  s.idleUnsaved.length = 0;
+  s.idleSaveAtMs = nowMs + idleHistorySaveIntervalMs;
+  if (records.length > 0) s.effects.push({ kind: 'store_idle_histories', records });
 }
 
 /**
@@ -157,7 +189,7 @@ function atRest(fn: FnState): boolean {
 export function decide(s: CoreState, fn: FnState, nowMs: number): void {
   const spec = fn.record.spec;
   fn.kpa = kpaRecord(fn.kpa, spec.scaling, demandTotals(fn).value, nowMs);
-  observeKeepAlive(fn, nowMs);
+  observeKeepAlive(s, fn, nowMs);
   const { decision, state } = kpaDecide(fn.kpa, {
     spec: spec.scaling,
     concurrency: spec.concurrency,

@@ -16,6 +16,7 @@ import { ControlPlaneCore } from './control-plane.js';
 import { applyDelete } from './registry.js';
 import { reconcileDirty } from './scaler.js';
 import { config, core, creates, deletes, deltas, demand, info, record, spec, worker } from './testkit.js';
+import type { IdleHistoryRecord } from '../../api/types.js';
 import type { CpEffect } from './types.js';
 
 /** The names of the functions a tick would visit, in order. */
@@ -274,14 +275,21 @@ describe('a function with the keep-alive policy (scaling.keepAliveWindowS)', () 
   // Method: the core alone in virtual time; creations answered ready, drains acknowledged and
   // deletions confirmed at once, heartbeats every 10 s; invariants checked at every step.
   const windowS = 600;
-  function cluster(keepAliveWindowS: number) {
-    const cp = core();
+  const kaSpec = (keepAliveWindowS: number) => ({ resources: { cpuMillis: 100, memoryMiB: 64 }, scaling: { ...spec('k').scaling, keepAliveWindowS } });
+  /**
+   * Drives `cp` from `startMs` (a multiple of 10 s): ticks every 250 ms, heartbeats every 10 s,
+   * calls of function k; keeps the idle histories the core asks to store.
+   */
+  function driver(cp: ControlPlaneCore, startMs: number) {
     const answer = answerer(cp, 'k', 'u1');
-    let nowMs = 0;
+    const saved: { atMs: number; records: IdleHistoryRecord[] }[] = [];
+    let nowMs = startMs;
     const runTo = (toMs: number): void => {
       for (let t = nowMs + 250; t <= toMs; t += 250) {
         if (t % 10_000 === 0) answer(cp.handle({ kind: 'worker_heartbeat', workerId: 'w1', heartbeat: { sandboxCount: cp.sandboxes.size } }, t), t);
-        answer(cp.tick(t), t);
+        const eff = cp.tick(t);
+        for (const e of eff) if (e.kind === 'store_idle_histories') saved.push({ atMs: t, records: e.records });
+        answer(eff, t);
         cp.checkInvariants();
       }
       nowMs = toMs;
@@ -293,8 +301,20 @@ describe('a function with the keep-alive policy (scaling.keepAliveWindowS)', () 
       runTo(atMs + busyMs);
       answer(cp.handle({ kind: 'dp_demand', dataPlaneId: 'dp1', report: demand('k', 'u1', 0, 0, false) }, atMs + busyMs), atMs + busyMs);
     };
-    cp.handle({ kind: 'function_upserted', record: record('k', 'u1', { resources: { cpuMillis: 100, memoryMiB: 64 }, scaling: { ...spec('k').scaling, keepAliveWindowS } }) }, 0);
-    return { cp, fn: cp.functions.get('k')!, runTo, call };
+    return { runTo, call, saved, answer, now: () => nowMs };
+  }
+  function cluster(keepAliveWindowS: number) {
+    const cp = core();
+    cp.handle({ kind: 'function_upserted', record: record('k', 'u1', kaSpec(keepAliveWindowS)) }, 0);
+    return { cp, fn: cp.functions.get('k')!, ...driver(cp, 0) };
+  }
+  /** A new leader at t0 (its own clock): k rebuilt from the store, worker w1 reporting `running`. */
+  function newLeader(t0: number, idleHistory: IdleHistoryRecord | undefined, running: string[]) {
+    const cp = new ControlPlaneCore(config, seededRng(5), silentLogger);
+    cp.handle({ kind: 'function_upserted', record: record('k', 'u1', kaSpec(windowS)), reconstructed: true, idleHistory }, t0);
+    cp.handle({ kind: 'dp_connected', hello: { dataPlaneId: 'dp1', proxyAddress: 'p:1', internalAddress: 'i:1' } }, t0);
+    cp.handle({ kind: 'worker_connected', hello: worker('w1', running.map((id) => info(id, 'k', 'u1'))) }, t0);
+    return { cp, fn: cp.functions.get('k')!, ...driver(cp, t0) };
   }
 
   it('holds one sandbox for the whole window after a call while its idle times are unknown, then gives it up', () => {
@@ -365,49 +385,67 @@ describe('a function with the keep-alive policy (scaling.keepAliveWindowS)', () 
     k.runTo(60_000);
     const [held] = [...k.cp.sandboxes.keys()];
     assert.ok(held, 'held by the old leader');
-    // The new leader: the function rebuilt from the store, the worker reporting what it runs.
-    // Its clock has another origin (monotonic time is per process).
+    // The new leader stored nothing of k (no idle time yet); its clock has another origin.
     const t0 = 500_000;
-    const cp = new ControlPlaneCore(config, seededRng(5), silentLogger);
-    const kaSpec = { resources: { cpuMillis: 100, memoryMiB: 64 }, scaling: { ...spec('k').scaling, keepAliveWindowS: windowS } };
-    cp.handle({ kind: 'function_upserted', record: record('k', 'u1', kaSpec), reconstructed: true }, t0);
-    cp.handle({ kind: 'dp_connected', hello: { dataPlaneId: 'dp1', proxyAddress: 'p:1', internalAddress: 'i:1' } }, t0);
-    cp.handle({ kind: 'worker_connected', hello: worker('w1', [info(held, 'k', 'u1')]) }, t0 + 10);
-    const answer = answerer(cp, 'k', 'u1');
-    let now = t0;
-    const runTo = (toMs: number): void => {
-      for (let t = now + 250; t <= toMs; t += 250) {
-        if (t % 10_000 === 0) answer(cp.handle({ kind: 'worker_heartbeat', workerId: 'w1', heartbeat: { sandboxCount: cp.sandboxes.size } }, t), t);
-        answer(cp.tick(t), t);
-        cp.checkInvariants();
-      }
-      now = toMs;
-    };
-    runTo(t0 + 300_000);
-    assert.deepEqual([...cp.sandboxes.keys()], [held], 'still held long after the adoption hold (one stable window) ended');
-    assert.match(cp.status('k')!.lastScaleReason, /keep-alive holds 1 sandbox .*standard window/);
-    answer(cp.handle({ kind: 'dp_demand', dataPlaneId: 'dp1', report: demand('k', 'u1', 1, 0) }, now), now);
-    runTo(now + 1000);
-    answer(cp.handle({ kind: 'dp_demand', dataPlaneId: 'dp1', report: demand('k', 'u1', 0, 0, false) }, now), now);
-    assert.deepEqual([...cp.sandboxes.keys()], [held], 'the call found it: no cold start');
-    runTo(now + 2000);
-    const ka = cp.functions.get('k')!.keepAlive!;
+    const l = newLeader(t0, undefined, [held]);
+    l.runTo(t0 + 300_000);
+    assert.deepEqual([...l.cp.sandboxes.keys()], [held], 'still held long after the adoption hold (one stable window) ended');
+    assert.match(l.cp.status('k')!.lastScaleReason, /keep-alive holds 1 sandbox .*standard window/);
+    l.call(l.now());
+    assert.deepEqual([...l.cp.sandboxes.keys()], [held], 'the call found it: no cold start');
+    l.runTo(l.now() + 1000);
+    const ka = l.fn.keepAlive!;
     assert.equal(ka.samples + ka.outOfRange, 0, 'the time since the takeover is not an idle time (its start is unknown)');
-    runTo(now + windowS * 1000 + 5000);
-    assert.equal(cp.sandboxes.size, 0, 'given up a window after the call, as on the old leader');
+    l.runTo(l.now() + windowS * 1000 + 5000);
+    assert.equal(l.cp.sandboxes.size, 0, 'given up a window after the call, as on the old leader');
   });
 
   it('after a CP failover, a function that held nothing gets nothing', () => {
     const t0 = 500_000;
-    const cp = new ControlPlaneCore(config, seededRng(5), silentLogger);
-    const kaSpec = { resources: { cpuMillis: 100, memoryMiB: 64 }, scaling: { ...spec('k').scaling, keepAliveWindowS: windowS } };
-    cp.handle({ kind: 'function_upserted', record: record('k', 'u1', kaSpec), reconstructed: true }, t0);
-    cp.handle({ kind: 'dp_connected', hello: { dataPlaneId: 'dp1', proxyAddress: 'p:1', internalAddress: 'i:1' } }, t0);
-    cp.handle({ kind: 'worker_connected', hello: worker('w1') }, t0 + 10);
+    const l = newLeader(t0, undefined, []);
     for (let t = t0 + 250; t <= t0 + 120_000; t += 250) {
-      assert.deepEqual(creates(cp.tick(t)), [], `nothing created at ${t}`);
+      assert.deepEqual(creates(l.cp.tick(t)), [], `nothing created at ${t}`);
     }
-    assert.equal(cp.functions.get('k')!.keepAlive, null);
+    assert.equal(l.fn.keepAlive, null);
+  });
+
+  it('the leader stores what it learns, a batch at most every 10 s; a new leader pre-warms from it as the old one did', () => {
+    const k = cluster(windowS);
+    const gapMs = 270_000;
+    let at = 1000;
+    for (let i = 0; i < 7; i += 1, at += gapMs + 1000) k.call(at);
+    k.runTo(at);
+    assert.equal(k.saved.length, 6, 'one batch per idle time recorded (the calls are minutes apart)');
+    for (let i = 1; i < k.saved.length; i += 1) assert.ok(k.saved[i]!.atMs - k.saved[i - 1]!.atMs >= 10_000);
+    const last = k.saved.at(-1)!.records;
+    assert.equal(last.length, 1);
+    const stored = last[0]!;
+    assert.deepEqual({ ...stored, bins: stored.bins[4] }, { function: 'k', functionUid: 'u1', windowS, bins: 6, samples: 6, outOfRange: 0 });
+    assert.deepEqual(stored.bins, k.fn.keepAlive!.bins);
+    assert.notEqual(stored.bins, k.fn.keepAlive!.bins, 'a copy: the core goes on counting in its own');
+
+    // The leader dies between calls, holding nothing (before the pre-warm). The new one:
+    const t0 = 2_000_000;
+    const l = newLeader(t0, stored, []);
+    assert.equal(l.fn.keepAlive!.samples, 6, 'starts from the stored counts');
+    l.call(t0 + 10_000);
+    l.runTo(t0 + 13_000); // the next record sees the call's end
+    assert.equal(l.fn.keepAlive!.samples, 6, 'the idle time before its first call began before it led: not recorded');
+    const idleSince = l.fn.keepAlive!.idleSinceMs;
+    assert.ok(!l.fn.keepAlive!.busy && idleSince > t0 + 10_000, `idle since the call's end, not ${idleSince}`);
+    l.runTo(idleSince + 100_000);
+    assert.equal(l.cp.sandboxes.size, 0, 'given up between calls, as the old leader did (the standard window would hold it)');
+    l.runTo(idleSince + 218_000);
+    assert.equal(l.cp.sandboxes.size, 1, 'pre-warmed at 90 % of 4 minutes, from the stored idle times');
+    assert.match(l.cp.status('k')!.lastScaleReason, /histogram window/);
+    assert.equal(l.saved.length, 0, 'nothing new learned: nothing written');
+  });
+
+  it('a stored history of an older function under the name, or of another window, is not used', () => {
+    const stored = { function: 'k', functionUid: 'u1', windowS, bins: [0, 0, 0, 0, 6, 0, 0, 0, 0, 0], samples: 6, outOfRange: 0 };
+    assert.equal(newLeader(0, { ...stored, functionUid: 'u0' }, []).fn.keepAlive, null);
+    assert.equal(newLeader(0, { ...stored, windowS: 300, bins: [0, 0, 0, 0, 6] }, []).fn.keepAlive, null);
+    assert.equal(newLeader(0, stored, []).fn.keepAlive!.samples, 6);
   });
 
   it('turned off by an update: the floor goes at the next decision', () => {

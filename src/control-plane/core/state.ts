@@ -48,6 +48,11 @@ export const scheduleBucketMs = 50;
  * (1.6 per cold start) was 9 % of the CP's busy time in a profile (pino and its writes).
  */
 export const scaleSummaryIntervalMs = 10_000;
+/**
+ * How often the leader stores the keep-alive's changed idle times: what a failover can lose of
+ * them, and a bound on the writes they cost (one batch per interval, whatever the call rate).
+ */
+export const idleHistorySaveIntervalMs = 10_000;
 
 /**
  * Placements that found no worker able to take the sandbox: a cumulative count (a blocked
@@ -90,6 +95,13 @@ export class CoreState {
    * codec generated per type"). A deleted function is flagged `removed` and never marked again.
    */
   readonly dirtyList: FnState[] = [];
+  /**
+   * Functions whose keep-alive counts changed since they were last stored (`keepAliveSaved`
+   * false); written together every `idleHistorySaveIntervalMs`.
+   */
+  readonly idleUnsaved: FnState[] = [];
+  /** When the next batch of idle histories may be written. */
+  idleSaveAtMs = 0;
   /**
    * The functions flagged `active`, in the order they became active (`markAllActiveDirty` walks
    * it). Changed only when a function starts or stops being watched, not at every mark.

@@ -16,7 +16,7 @@ import type {
   WorkerCommandMsg,
   WorkerHelloMsg,
 } from '../../api/cluster.js';
-import type { FunctionRecord, FunctionSpec, NamespaceQuotas, NamespaceRecord, Resources } from '../../api/types.js';
+import type { FunctionRecord, FunctionSpec, IdleHistoryRecord, NamespaceQuotas, NamespaceRecord, Resources } from '../../api/types.js';
 
 /** Registry operations from the management API; each completes with one `api_done`. */
 export type ApiOp =
@@ -27,7 +27,8 @@ export type ApiOp =
 export type CpEvent =
   | ApiOp
   /** Restore from the store at start-up (and the simulator's registry): applied at once. */
-  | { kind: 'function_upserted'; record: FunctionRecord; reconstructed?: boolean }
+  /** `idleHistory`: the keep-alive's stored idle times, when rebuilt from the store. */
+  | { kind: 'function_upserted'; record: FunctionRecord; reconstructed?: boolean; idleHistory?: IdleHistoryRecord }
   | { kind: 'function_deleted'; name: string }
   /** The store finished (or failed) the write the core asked for with `opId`. */
   | { kind: 'persisted'; opId: number }
@@ -64,6 +65,8 @@ export type CpEffect =
   /** Write (or delete) a function record; answer with `persisted`/`persist_failed` and `opId`. */
   | { kind: 'store_function'; opId: number; record: FunctionRecord }
   | { kind: 'store_delete_function'; opId: number; name: string }
+  /** The keep-alive's idle times that changed, for a later leader; nothing waits on the write. */
+  | { kind: 'store_idle_histories'; records: IdleHistoryRecord[] }
   /** Answer API request `requestId` once every DP applied `routingVersion` (bounded wait). */
   | { kind: 'api_done'; requestId: number; result: ApiResult; routingVersion: number };
 

@@ -176,6 +176,7 @@ export class CpRuntime {
       case 'forget_data_plane': return this.background(this.db.deleteDataPlane(e.id));
       case 'store_function': return this.stored(e.opId, this.db.putFunction(e.record));
       case 'store_delete_function': return this.stored(e.opId, this.db.deleteFunction(e.name));
+      case 'store_idle_histories': return this.background(this.db.putIdleHistories(e.records));
       case 'api_done': return this.answer(e.requestId, e.result, e.routingVersion);
     }
   }

@@ -1,7 +1,7 @@
 /**
  * @module control-plane/store/etcd-store
  * The HA Store: records as JSON values under a key prefix in etcd (`functions/<name>`,
- * `workers/<id>`, `data-planes/<id>`, `tokens/<id>`, `namespaces/<name>`). Writes of one event-loop turn share one transaction per
+ * `workers/<id>`, `data-planes/<id>`, `tokens/<id>`, `namespaces/<name>`, `idle/<name>`). Writes of one event-loop turn share one transaction per
  * `etcdTxnOpsMax` keys (group commit; the last write of a key in a turn wins, as etcd refuses a
  * key twice in one transaction), and batches commit one after another so writes apply in order.
  *
@@ -12,7 +12,8 @@
  */
 import { upgradeFunctionRecord } from './record-upgrade.js';
 import { Etcd3, type IOptions, type Namespace } from 'etcd3';
-import type { DataPlaneRecord, FunctionRecord, NamespaceRecord, TokenRecord, WorkerNodeRecord } from '../../api/types.js';
+import type { DataPlaneRecord, FunctionRecord, IdleHistoryRecord, NamespaceRecord, TokenRecord, WorkerNodeRecord } from '../../api/types.js';
+import { parseIdleHistories } from './idle-history.js';
 import { StoreError, type Store, type StoreContents } from './store.js';
 
 /** etcd's default --max-txn-ops: a transaction holds at most this many operations. */
@@ -25,6 +26,7 @@ const workersDir = 'workers/';
 const dataPlanesDir = 'data-planes/';
 const tokensDir = 'tokens/';
 const namespacesDir = 'namespaces/';
+const idleDir = 'idle/';
 
 type Write = { value: string | null; waiters: { resolve: () => void; reject: (e: Error) => void }[] };
 
@@ -56,14 +58,15 @@ export class EtcdStore implements Store {
   /** Sees every write asked for before it (they are committed first). */
   async load(): Promise<StoreContents> {
     if (this.flushing || this.pending.size > 0) await new Promise<void>((resolve) => this.drained.push(resolve));
-    const dirs = [functionsDir, workersDir, dataPlanesDir, tokensDir, namespacesDir];
-    const [functions, workers, dataPlanes, tokens, namespaces] = await Promise.all(dirs.map((dir) => this.list(dir)));
+    const dirs = [functionsDir, workersDir, dataPlanesDir, tokensDir, namespacesDir, idleDir];
+    const [functions, workers, dataPlanes, tokens, namespaces, idle] = await Promise.all(dirs.map((dir) => this.list(dir)));
     return {
       functions: functions!.map((v) => withDefaults(JSON.parse(v) as FunctionRecord)),
       workers: workers!.map((v) => JSON.parse(v) as WorkerNodeRecord),
       dataPlanes: dataPlanes!.map((v) => JSON.parse(v) as DataPlaneRecord),
       tokens: tokens!.map((v) => JSON.parse(v) as TokenRecord),
       namespaces: namespaces!.map((v) => JSON.parse(v) as NamespaceRecord),
+      idleHistories: parseIdleHistories(idle!),
     };
   }
 
@@ -71,8 +74,12 @@ export class EtcdStore implements Store {
     return this.write(functionsDir + record.spec.name, JSON.stringify(record));
   }
 
-  deleteFunction(name: string): Promise<void> {
-    return this.write(functionsDir + name, null);
+  async deleteFunction(name: string): Promise<void> {
+    await Promise.all([this.write(functionsDir + name, null), this.write(idleDir + name, null)]);
+  }
+
+  async putIdleHistories(records: IdleHistoryRecord[]): Promise<void> {
+    await Promise.all(records.map((r) => this.write(idleDir + r.function, JSON.stringify(r))));
   }
 
   putWorker(record: WorkerNodeRecord): Promise<void> {

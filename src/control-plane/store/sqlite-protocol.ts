@@ -8,6 +8,7 @@ export type StoreRequest = { seq: number } & (
   | { op: 'load' }
   | { op: 'close' }
   | { op: 'putFunction'; name: string; body: string }
+  | { op: 'putIdleHistory'; name: string; body: string }
   | { op: 'deleteFunction'; name: string }
   | { op: 'putWorker'; id: string; address: string }
   | { op: 'deleteWorker'; id: string }
@@ -27,6 +28,8 @@ export interface LoadedRows {
   /** JSON bodies of TokenRecords and NamespaceRecords. */
   tokens: string[];
   namespaces: string[];
+  /** JSON bodies of IdleHistoryRecords. */
+  idleHistories: string[];
 }
 
 /**

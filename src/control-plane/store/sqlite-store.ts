@@ -7,7 +7,8 @@
  */
 import { upgradeFunctionRecord } from './record-upgrade.js';
 import { Worker } from 'node:worker_threads';
-import type { DataPlaneRecord, FunctionRecord, NamespaceRecord, TokenRecord, WorkerNodeRecord } from '../../api/types.js';
+import type { DataPlaneRecord, FunctionRecord, IdleHistoryRecord, NamespaceRecord, TokenRecord, WorkerNodeRecord } from '../../api/types.js';
+import { parseIdleHistories } from './idle-history.js';
 import type { LoadedRows, StoreReply, StoreRequest } from './sqlite-protocol.js';
 import { StoreError, type Store, type StoreContents } from './store.js';
 
@@ -39,6 +40,7 @@ export class SqliteStore implements Store {
       dataPlanes: rows.dataPlanes,
       tokens: rows.tokens.map((body) => JSON.parse(body) as TokenRecord),
       namespaces: rows.namespaces.map((body) => JSON.parse(body) as NamespaceRecord),
+      idleHistories: parseIdleHistories(rows.idleHistories),
     };
   }
 
@@ -48,6 +50,10 @@ export class SqliteStore implements Store {
 
   async deleteFunction(name: string): Promise<void> {
     await this.request({ op: 'deleteFunction', name });
+  }
+
+  async putIdleHistories(records: IdleHistoryRecord[]): Promise<void> {
+    await Promise.all(records.map((r) => this.request({ op: 'putIdleHistory', name: r.function, body: JSON.stringify(r) })));
   }
 
   async putWorker(record: WorkerNodeRecord): Promise<void> {

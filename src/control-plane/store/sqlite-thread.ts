@@ -26,10 +26,13 @@ db.exec(`
     id TEXT PRIMARY KEY, proxy_address TEXT NOT NULL, internal_address TEXT NOT NULL);
   CREATE TABLE IF NOT EXISTS tokens (id TEXT PRIMARY KEY, body TEXT NOT NULL);
   CREATE TABLE IF NOT EXISTS namespaces (name TEXT PRIMARY KEY, body TEXT NOT NULL);
+  CREATE TABLE IF NOT EXISTS idle_histories (name TEXT PRIMARY KEY, body TEXT NOT NULL);
 `);
 const stmts = {
   putFunction: db.prepare('INSERT OR REPLACE INTO functions (name, body) VALUES (?, ?)'),
   deleteFunction: db.prepare('DELETE FROM functions WHERE name = ?'),
+  putIdleHistory: db.prepare('INSERT OR REPLACE INTO idle_histories (name, body) VALUES (?, ?)'),
+  deleteIdleHistory: db.prepare('DELETE FROM idle_histories WHERE name = ?'),
   putWorker: db.prepare('INSERT OR REPLACE INTO workers (id, address) VALUES (?, ?)'),
   deleteWorker: db.prepare('DELETE FROM workers WHERE id = ?'),
   putDataPlane: db.prepare('INSERT OR REPLACE INTO data_planes (id, proxy_address, internal_address) VALUES (?, ?, ?)'),
@@ -51,7 +54,11 @@ function reply(r: StoreReply): void {
 function apply(req: StoreRequest): void {
   switch (req.op) {
     case 'putFunction': stmts.putFunction.run(req.name, req.body); break;
-    case 'deleteFunction': stmts.deleteFunction.run(req.name); break;
+    case 'deleteFunction':
+      stmts.deleteFunction.run(req.name);
+      stmts.deleteIdleHistory.run(req.name);
+      break;
+    case 'putIdleHistory': stmts.putIdleHistory.run(req.name, req.body); break;
     case 'putWorker': stmts.putWorker.run(req.id, req.address); break;
     case 'deleteWorker': stmts.deleteWorker.run(req.id); break;
     case 'putDataPlane': stmts.putDataPlane.run(req.id, req.proxyAddress, req.internalAddress); break;
@@ -87,7 +94,8 @@ function load(seq: number): void {
     id: string; proxy_address: string; internal_address: string;
   }[]).map((r) => ({ id: r.id, proxyAddress: r.proxy_address, internalAddress: r.internal_address }));
   const bodies = (table: string): string[] => (db.prepare(`SELECT body FROM ${table}`).all() as { body: string }[]).map((r) => r.body);
-  reply({ seq, ok: true, contents: { functions, workers, dataPlanes, tokens: bodies('tokens'), namespaces: bodies('namespaces') } });
+  reply({ seq, ok: true, contents: { functions, workers, dataPlanes, tokens: bodies('tokens'), namespaces: bodies('namespaces'),
+    idleHistories: bodies('idle_histories') } });
 }
 
 /** The requests of one CP event-loop turn, in order. */

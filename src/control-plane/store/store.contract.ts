@@ -39,7 +39,7 @@ const cases: [string, Case][] = [
   ['starts empty', async (open, freshDir) => {
     const s = await open(freshDir());
     try {
-      assert.deepEqual(await s.load(), { functions: [], workers: [], dataPlanes: [], tokens: [], namespaces: [] });
+      assert.deepEqual(await s.load(), { functions: [], workers: [], dataPlanes: [], tokens: [], namespaces: [], idleHistories: [] });
     } finally {
       await s.close();
     }
@@ -62,7 +62,7 @@ const cases: [string, Case][] = [
       await s.deleteDataPlane('dp1');
       await s.deleteFunction('never-there');
       c = await s.load();
-      assert.deepEqual(c, { functions: [fnRecord('b')], workers: [], dataPlanes: [], tokens: [], namespaces: [] });
+      assert.deepEqual(c, { functions: [fnRecord('b')], workers: [], dataPlanes: [], tokens: [], namespaces: [], idleHistories: [] });
     } finally {
       await s.close();
     }
@@ -120,6 +120,24 @@ const cases: [string, Case][] = [
       const c = await s2.load();
       assert.deepEqual(c.tokens, [tokenRecord('0123456789ab', 'ci')]);
       assert.deepEqual(c.namespaces, [nsRecord('team-a', 4)]);
+    } finally {
+      await s2.close();
+    }
+  }],
+  ['keeps idle histories across a reopen: the latest per function, deleted with its function', async (open, freshDir) => {
+    const dir = freshDir();
+    const idle = (fn: string, samples: number) => ({ function: fn, functionUid: `${fn}-u`, windowS: 120, bins: [samples, 0], samples, outOfRange: 1 });
+    const s1 = await open(dir);
+    await Promise.all([s1.putFunction(fnRecord('a', 1)), s1.putFunction(fnRecord('b', 1)), s1.putFunction(fnRecord('c', 1))]);
+    await s1.putIdleHistories([idle('a', 1), idle('b', 1), idle('c', 1)]);
+    await s1.putIdleHistories([idle('a', 3)]);
+    await Promise.all([s1.deleteFunction('b'), s1.putIdleHistories([])]);
+    await s1.close();
+    const s2 = await open(dir);
+    try {
+      const c = await s2.load();
+      assert.deepEqual(c.idleHistories.sort((x, y) => x.function.localeCompare(y.function)), [idle('a', 3), idle('c', 1)]);
+      assert.deepEqual(c.functions.map((f) => f.spec.name).sort(), ['a', 'c']);
     } finally {
       await s2.close();
     }

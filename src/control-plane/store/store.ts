@@ -1,10 +1,10 @@
 /**
  * @module control-plane/store/store
  * The Store port: durable Function, DataPlane and WorkerNode records (DESIGN §3), API tokens (their
- * hashes only) and namespace quotas. Sandbox state
+ * hashes only), namespace quotas, and the keep-alive policy's idle-time histograms. Sandbox state
  * is never stored. Writes resolve once durable; implementations may group-commit.
  */
-import type { DataPlaneRecord, FunctionRecord, NamespaceRecord, TokenRecord, WorkerNodeRecord } from '../../api/types.js';
+import type { DataPlaneRecord, FunctionRecord, IdleHistoryRecord, NamespaceRecord, TokenRecord, WorkerNodeRecord } from '../../api/types.js';
 
 export interface StoreContents {
   functions: FunctionRecord[];
@@ -12,12 +12,17 @@ export interface StoreContents {
   dataPlanes: DataPlaneRecord[];
   tokens: TokenRecord[];
   namespaces: NamespaceRecord[];
+  /** Validated on load: a malformed one is left out (`parseIdleHistory`). */
+  idleHistories: IdleHistoryRecord[];
 }
 
 export interface Store {
   load(): Promise<StoreContents>;
   putFunction(record: FunctionRecord): Promise<void>;
+  /** Deletes the function's idle history too. */
   deleteFunction(name: string): Promise<void>;
+  /** One write per record, keyed by function name (the latest wins). */
+  putIdleHistories(records: IdleHistoryRecord[]): Promise<void>;
   putWorker(record: WorkerNodeRecord): Promise<void>;
   putDataPlane(record: DataPlaneRecord): Promise<void>;
   /** Forget a worker or data plane gone for good; a missing id is not an error. */

@@ -8,9 +8,10 @@ import fc from 'fast-check';
 import {
   binCv,
   keepAliveBinMs,
-  keepAliveAdoptedState,
+  keepAliveAdopt,
   keepAliveFloor,
   keepAliveInitialState,
+  keepAliveRestoredState,
   keepAliveObserve,
   keepAliveSamplesMin,
   keepAliveWindows,
@@ -58,7 +59,7 @@ test('without idle times to go by, one sandbox is held for the whole window afte
 });
 
 test('a sandbox adopted with no history is held for the window from the adoption; the idle time before the next call is not recorded', () => {
-  const s = keepAliveAdoptedState(t0Ms);
+  const s = keepAliveAdopt(null, t0Ms);
   assert.deepEqual(keepAliveFloor(s, t0Ms, windowS), { floor: 1, wakeAtMs: t0Ms + windowS * 1000 });
   keepAliveObserve(s, true, t0Ms + 3 * minuteMs, windowS);
   assert.equal(s.samples + s.outOfRange, 0, 'the idle spell began before the adoption: its length is unknown');
@@ -66,6 +67,29 @@ test('a sandbox adopted with no history is held for the window from the adoption
   keepAliveObserve(s, true, t0Ms + 5 * minuteMs + 500, windowS);
   assert.equal(s.samples, 1, 'the idle spells after it are recorded');
   assert.equal(s.bins![2], 1, 'a 2-minute idle time: bin 2');
+});
+
+test('a restored history: the first busy spell records nothing; an adoption holds from the adoption to where the windows end at the latest', () => {
+  const learned = keepAliveInitialState();
+  spells(learned, t0Ms, 500, new Array(8).fill(4.5 * minuteMs));
+  assert.equal(learned.samples, 8);
+  const w = keepAliveWindows(learned, windowS);
+  assert.equal(w.basis, 'histogram');
+  assert.ok(w.prewarmMs > 0, 'pre-warm at 90 % of 4 minutes');
+
+  const quiet = keepAliveRestoredState(learned.bins!, learned.samples, learned.outOfRange);
+  assert.deepEqual(keepAliveFloor(quiet, t0Ms, windowS), { floor: 0, wakeAtMs: 0 }, 'no spell under way: nothing held');
+  keepAliveObserve(quiet, true, t0Ms + minuteMs, windowS);
+  assert.equal(quiet.samples, 8, 'the spell before the first busy one began before the restore: not recorded');
+  keepAliveObserve(quiet, false, t0Ms + minuteMs + 500, windowS);
+  assert.deepEqual(keepAliveFloor(quiet, t0Ms + minuteMs + 500, windowS), { floor: 0, wakeAtMs: t0Ms + minuteMs + 500 + w.prewarmMs }, 'then the learned pre-warm');
+
+  const adopted = keepAliveAdopt(keepAliveRestoredState(learned.bins!, learned.samples, learned.outOfRange), t0Ms);
+  const endMs = t0Ms + w.prewarmMs + w.keepAliveMs;
+  assert.deepEqual(keepAliveFloor(adopted, t0Ms, windowS), { floor: 1, wakeAtMs: endMs }, 'held at once, no pre-warm gap');
+  assert.deepEqual(keepAliveFloor(adopted, endMs, windowS), { floor: 0, wakeAtMs: 0 });
+  keepAliveAdopt(adopted, t0Ms + minuteMs);
+  assert.equal(adopted.idleSinceMs, t0Ms, 'a second adoption in the same spell does not move it');
 });
 
 test('a function idle 4-5 minutes between calls is pre-warmed at 90 % of 4 minutes and held to 110 % of 5', () => {

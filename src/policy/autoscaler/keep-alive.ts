@@ -20,11 +20,13 @@
  *   - most idle times longer than the window: nothing is held (the paper predicts these with
  *     ARIMA; not built here, so such a function scales to zero as without the policy).
  *
- * The idle times live in the control plane's memory, like the KPA's windows: after a CP
- * failover a function starts with none. A sandbox the new leader adopts for a function with no
- * history starts an idle spell at the adoption (`keepAliveAdoptedState`), so the sandbox the old
- * leader held is held for the standard window instead of being scaled to zero; that spell's
- * start is unknown, so its idle time is not recorded.
+ * Across a CP failover: the leader stores each function's bins (not when it went idle: that is
+ * its own monotonic time) a few seconds after they change, and a new leader starts from them
+ * (`keepAliveRestoredState`). A sandbox the new leader adopts starts an idle spell at the
+ * adoption (`keepAliveAdopt`): the spell's true start is unknown but earlier, so the sandbox is
+ * held from the adoption, without a pre-warm gap, to where the windows end at the latest, and
+ * the spell's idle time is not recorded. Without that, the KPA would scale the sandbox the old
+ * leader held to zero one stable window after the takeover.
  *
  * Invariants: plain data; `keepAliveObserve` consumes the state it is given (writes in place);
  * `keepAliveFloor` is a pure read. No clock, no I/O: callers pass `nowMs`.
@@ -32,6 +34,8 @@
  * Call pattern (the control plane's scaler):
  *   state = keepAliveObserve(state, busy, nowMs, windowS)   on every record and decision
  *   { floor, wakeAtMs } = keepAliveFloor(state, nowMs, windowS)   at each decision
+ *   state = keepAliveAdopt(state, nowMs)   when it adopts a sandbox of the function
+ *   state = keepAliveRestoredState(bins, samples, outOfRange)   from a stored history
  */
 
 /** Width of one histogram bin (the paper's). */
@@ -76,16 +80,24 @@ export function keepAliveInitialState(): KeepAliveState {
   return { bins: null, samples: 0, outOfRange: 0, busy: false, idleSinceMs: -1, idleStartKnown: false };
 }
 
-/**
- * A function found with a sandbox and no history (a new leader adopted it after a CP failover):
- * idle from nowMs, so the floor holds that sandbox for the standard window; the next busy spell
- * records no idle time, since how long the function was idle before nowMs is unknown.
- */
-export function keepAliveAdoptedState(nowMs: number): KeepAliveState {
-  return { bins: null, samples: 0, outOfRange: 0, busy: false, idleSinceMs: nowMs, idleStartKnown: false };
+/** The idle times a previous leader stored (counts checked by the store's reader). */
+export function keepAliveRestoredState(bins: readonly number[], samples: number, outOfRange: number): KeepAliveState {
+  return { bins: [...bins], samples, outOfRange, busy: false, idleSinceMs: -1, idleStartKnown: false };
 }
 
-function binCount(windowS: number): number {
+/**
+ * A sandbox of the function was adopted at nowMs (a new leader after a CP failover): with no
+ * idle spell under way, one starts at nowMs whose true start is unknown, so the floor holds the
+ * sandbox from nowMs and the next busy spell records no idle time. `state` null: no history.
+ */
+export function keepAliveAdopt(state: KeepAliveState | null, nowMs: number): KeepAliveState {
+  const s = state ?? keepAliveInitialState();
+  if (!s.busy && s.idleSinceMs < 0) s.idleSinceMs = nowMs;
+  return s;
+}
+
+/** Bins of a window: one per started minute. */
+export function keepAliveBinCount(windowS: number): number {
   return Math.max(1, Math.ceil((windowS * 1000) / keepAliveBinMs));
 }
 
@@ -104,7 +116,7 @@ export function keepAliveObserve(state: KeepAliveState, busy: boolean, nowMs: nu
   }
   if (!state.idleStartKnown) return state;
   const idleMs = Math.max(0, nowMs - state.idleSinceMs);
-  const n = binCount(windowS);
+  const n = keepAliveBinCount(windowS);
   // The window changed since the bins were made: what was counted was counted against another
   // range, so the histogram starts again.
   if (state.bins !== null && state.bins.length !== n) {
@@ -179,8 +191,9 @@ export function keepAliveFloor(state: KeepAliveState, nowMs: number, windowS: nu
   if (state.busy || state.idleSinceMs < 0 || windowS <= 0) return { floor: 0, wakeAtMs: 0 };
   const w = keepAliveWindows(state, windowS);
   if (w.keepAliveMs === 0) return { floor: 0, wakeAtMs: 0 };
-  const startMs = state.idleSinceMs + w.prewarmMs;
-  const endMs = startMs + w.keepAliveMs;
+  const endMs = state.idleSinceMs + w.prewarmMs + w.keepAliveMs;
+  // An adopted sandbox's spell began before idleSinceMs: it may be past its pre-warm already.
+  const startMs = state.idleStartKnown ? state.idleSinceMs + w.prewarmMs : state.idleSinceMs;
   if (nowMs < startMs) return { floor: 0, wakeAtMs: startMs };
   if (nowMs < endMs) return { floor: 1, wakeAtMs: endMs };
   return { floor: 0, wakeAtMs: 0 };
