@@ -210,6 +210,9 @@ async function lead(election: Election, db: Store, fence: (term: number) => void
   tenancy.load(loaded.tokens, loaded.namespaces);
   log.info('control_plane.restored', { term, functions: loaded.functions.length, workers: loaded.workers.length, dataPlanes: loaded.dataPlanes.length,
     tokens: loaded.tokens.length, namespaces: loaded.namespaces.length, idleHistories: loaded.idleHistories.length });
+  if (loaded.idleHistoriesDropped > 0) {
+    log.warn('store.idle_histories_dropped', { count: loaded.idleHistoriesDropped, reason: 'malformed (counts out of range, or bins that are not one per minute of the window)' });
+  }
   return term;
 }
 

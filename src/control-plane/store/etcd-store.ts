@@ -66,7 +66,7 @@ export class EtcdStore implements Store {
       dataPlanes: dataPlanes!.map((v) => JSON.parse(v) as DataPlaneRecord),
       tokens: tokens!.map((v) => JSON.parse(v) as TokenRecord),
       namespaces: namespaces!.map((v) => JSON.parse(v) as NamespaceRecord),
-      idleHistories: parseIdleHistories(idle!),
+      ...parseIdleHistories(idle!),
     };
   }
 

@@ -37,8 +37,8 @@ describe('parseIdleHistory', () => {
     });
   }
 
-  it('parseIdleHistories keeps the valid ones in order', () => {
+  it('parseIdleHistories keeps the valid ones in order and counts the others', () => {
     const b = { ...valid, function: 'g' };
-    assert.deepEqual(parseIdleHistories([JSON.stringify(valid), 'null', JSON.stringify(b)]), [valid, b]);
+    assert.deepEqual(parseIdleHistories([JSON.stringify(valid), 'null', JSON.stringify(b), '{']), { idleHistories: [valid, b], idleHistoriesDropped: 2 });
   });
 });

@@ -1,8 +1,9 @@
 /**
  * @module control-plane/store/idle-history
  * An idle history read back from a store is another process's bytes: checked here, at the
- * boundary, before the core trusts its counts. A malformed one is dropped (the function then
- * learns its idle times again), never thrown on: one bad row must not keep a CP from leading.
+ * boundary, before the core trusts its counts. A malformed one is dropped and counted (the CP
+ * logs the count; the function learns its idle times again), never thrown on: one bad row must
+ * not keep a CP from leading.
  */
 import type { IdleHistoryRecord } from '../../api/types.js';
 import { scalingLimits } from '../../config/defaults.js';
@@ -35,12 +36,12 @@ export function parseIdleHistory(body: string): IdleHistoryRecord | null {
   return { function: r.function, functionUid: r.functionUid, windowS, bins: bins as number[], samples: r.samples, outOfRange: r.outOfRange };
 }
 
-/** The records among `bodies` (JSON), malformed ones left out. */
-export function parseIdleHistories(bodies: readonly string[]): IdleHistoryRecord[] {
-  const out: IdleHistoryRecord[] = [];
+/** The records among `bodies` (JSON), and how many malformed ones were left out. */
+export function parseIdleHistories(bodies: readonly string[]): { idleHistories: IdleHistoryRecord[]; idleHistoriesDropped: number } {
+  const idleHistories: IdleHistoryRecord[] = [];
   for (const body of bodies) {
     const r = parseIdleHistory(body);
-    if (r) out.push(r);
+    if (r) idleHistories.push(r);
   }
-  return out;
+  return { idleHistories, idleHistoriesDropped: bodies.length - idleHistories.length };
 }

@@ -40,7 +40,7 @@ export class SqliteStore implements Store {
       dataPlanes: rows.dataPlanes,
       tokens: rows.tokens.map((body) => JSON.parse(body) as TokenRecord),
       namespaces: rows.namespaces.map((body) => JSON.parse(body) as NamespaceRecord),
-      idleHistories: parseIdleHistories(rows.idleHistories),
+      ...parseIdleHistories(rows.idleHistories),
     };
   }
 

@@ -39,7 +39,7 @@ const cases: [string, Case][] = [
   ['starts empty', async (open, freshDir) => {
     const s = await open(freshDir());
     try {
-      assert.deepEqual(await s.load(), { functions: [], workers: [], dataPlanes: [], tokens: [], namespaces: [], idleHistories: [] });
+      assert.deepEqual(await s.load(), { functions: [], workers: [], dataPlanes: [], tokens: [], namespaces: [], idleHistories: [], idleHistoriesDropped: 0 });
     } finally {
       await s.close();
     }
@@ -62,7 +62,7 @@ const cases: [string, Case][] = [
       await s.deleteDataPlane('dp1');
       await s.deleteFunction('never-there');
       c = await s.load();
-      assert.deepEqual(c, { functions: [fnRecord('b')], workers: [], dataPlanes: [], tokens: [], namespaces: [], idleHistories: [] });
+      assert.deepEqual(c, { functions: [fnRecord('b')], workers: [], dataPlanes: [], tokens: [], namespaces: [], idleHistories: [], idleHistoriesDropped: 0 });
     } finally {
       await s.close();
     }

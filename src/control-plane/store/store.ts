@@ -12,8 +12,9 @@ export interface StoreContents {
   dataPlanes: DataPlaneRecord[];
   tokens: TokenRecord[];
   namespaces: NamespaceRecord[];
-  /** Validated on load: a malformed one is left out (`parseIdleHistory`). */
+  /** Validated on load: a malformed one is left out (`parseIdleHistory`) and counted. */
   idleHistories: IdleHistoryRecord[];
+  idleHistoriesDropped: number;
 }
 
 export interface Store {
