@@ -23,6 +23,16 @@ describe('planUp', () => {
     assert.equal(argAfter(worker.args, '--control-plane'), '127.0.0.1:9090');
   });
 
+  it('--rpc-thread reaches every CP as given; auto leaves each CP its own default', () => {
+    const cps = planUp({ ...base, store: 'etcd', controlPlanes: 2, rpcThread: 'thread' }).stages.flat().filter((c) => c.kind === 'control-plane');
+    assert.equal(cps.length, 2);
+    for (const cp of cps) assert.equal(argAfter(cp.args, '--rpc-thread'), 'thread');
+    const loop = planUp({ ...base, rpcThread: 'loop' }).stages.flat().filter((c) => c.kind === 'control-plane');
+    assert.equal(argAfter(loop[0]!.args, '--rpc-thread'), 'loop');
+    const auto = planUp({ ...base, rpcThread: 'auto' }).stages.flat().filter((c) => c.kind === 'control-plane');
+    assert.ok(!auto[0]!.args.includes('--rpc-thread'));
+  });
+
   it('--queue-floor off reaches every CP (plain KPA, as the reference); on is the CPs\' default', () => {
     const off = planUp({ ...base, store: 'etcd', controlPlanes: 3, queueFloor: 'off' });
     const cps = off.stages.flat().filter((c) => c.kind === 'control-plane');

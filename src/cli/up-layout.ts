@@ -30,6 +30,8 @@ export interface UpLayoutInput {
   loadBalancing: string;
   /** Passed to every CP unless it is the default. */
   queueFloor?: 'on' | 'off';
+  /** Where each CP serves its worker and DP streams (absent: the CP's default, auto). */
+  rpcThread?: 'auto' | 'thread' | 'loop';
   /** Processes per data plane serving its invocation port (absent: the DP's default). */
   proxyThreads?: number;
   workerCpuMillis?: string;
@@ -184,6 +186,7 @@ function controlPlane(i: UpLayoutInput, k: number, api: string, rpcPort: number,
     '--placement', i.placement, '--heartbeat-timeout-ms', String(i.heartbeatTimeoutMs),
     '--admin-token-file', adminTokenPath(i.stateDir), '--cluster-token-file', clusterTokenPath(i.stateDir)];
   if (i.queueFloor === 'off') args.push('--queue-floor', 'off');
+  if (i.rpcThread !== undefined && i.rpcThread !== 'auto') args.push('--rpc-thread', i.rpcThread);
   if (!single) args.push('--store', etcdUrl.replace(/^http:/, 'etcd:'), '--id', `cp-${k}`);
   args.push(...tlsArgs(i, 'server'));
   const base = `${i.tls ? 'https' : 'http'}://${api}`;

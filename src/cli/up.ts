@@ -12,7 +12,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync, rmSync } from 'node
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Option, type Command } from 'commander';
-import { controlPlaneDefaults, dataPlaneDefaults, ports, proxyThreadsMax } from '../config/defaults.js';
+import { autoRpcThreadCoresMin, controlPlaneDefaults, dataPlaneDefaults, ports, proxyThreadsMax } from '../config/defaults.js';
 import { frontendDefaults } from '../frontend/command.js';
 import { diesWithParent, findBinary } from '../frontend/binary.js';
 import { lbPolicyNames } from '../policy/load-balancing/lb.js';
@@ -43,6 +43,7 @@ export interface UpOptions {
   placement: string;
   loadBalancing: string;
   queueFloor: 'on' | 'off';
+  rpcThread: 'auto' | 'thread' | 'loop';
   proxyThreads: string;
   logLevel: string;
   workerCpuMillis?: string;
@@ -96,6 +97,7 @@ export function registerUpCommand(program: Command): void {
     .option('--worker-port <port>', 'first worker health port', String(ports.worker))
     .addOption(new Option('--placement <policy>', 'placement policy').choices(placementPolicyNames).default(controlPlaneDefaults.placement))
     .addOption(new Option('--load-balancing <policy>', 'load-balancing policy').choices(lbPolicyNames).default(dataPlaneDefaults.loadBalancing))
+    .addOption(new Option('--rpc-thread <auto|thread|loop>', `where each CP serves its worker and DP streams: thread (sockets, HTTP/2 and decoding on a worker thread, off the decision loop), loop, auto (thread from ${autoRpcThreadCoresMin} cores up)`).choices(['auto', 'thread', 'loop']).default(controlPlaneDefaults.rpcThread))
     .addOption(new Option('--queue-floor <on|off>', 'autoscaler: never fewer sandboxes than requests in flight or queued (off: plain KPA, as the reference)').choices(['on', 'off']).default(controlPlaneDefaults.queueFloor))
     .option('--proxy-threads <n>', 'processes serving each data plane\'s invocation port (N-1 proxy processes share its socket, slots and queues; 0 = the core count from 4 cores up, else 1)', String(dataPlaneDefaults.proxyThreads))
     .addOption(new Option('--store <kind>', 'control-plane store: sqlite (one CP) | etcd (a local etcd, CP replicas)').choices(['sqlite', 'etcd']).default('sqlite'))
@@ -132,7 +134,7 @@ export function layoutInput(o: UpOptions, stateDir: string): UpLayoutInput {
     runtime: o.runtime, isolation: o.isolation, workers, stateDir,
     apiPort: port('api-port', o.apiPort), rpcPort: port('rpc-port', o.rpcPort), proxyPort: port('proxy-port', o.proxyPort),
     internalPort: port('internal-port', o.internalPort), workerPort: port('worker-port', o.workerPort),
-    placement: o.placement, loadBalancing: o.loadBalancing, queueFloor: o.queueFloor,
+    placement: o.placement, loadBalancing: o.loadBalancing, queueFloor: o.queueFloor, rpcThread: o.rpcThread,
     proxyThreads: intOption('proxy-threads', o.proxyThreads, 0, proxyThreadsMax),
     ...(o.workerCpuMillis ? { workerCpuMillis: o.workerCpuMillis } : {}),
     ...(o.workerMemoryMib ? { workerMemoryMib: o.workerMemoryMib } : {}),

@@ -141,6 +141,7 @@ export const controlPlaneKnobs = {
   heartbeatTimeoutMs: int(100, hourMs),
   rpcPingBurstMax: int(1, 1_000_000),
   rpcPingRefillMs: int(1, hourMs),
+  rpcThread: oneOf(['auto', 'thread', 'loop']),
   monitorPeriodMs: int(10, 60_000),
   creationTimeoutMs: int(100, hourMs),
   drainTimeoutMs: int(0, hourMs),

@@ -130,6 +130,12 @@ export const controlPlaneDefaults = Object.freeze({
   rpcPingBurstMax: 10,
   rpcPingRefillMs: 1_000,
   /**
+   * Where the worker and DP streams are served: 'thread' runs their sockets, HTTP/2, gRPC framing
+   * and message decoding on a worker thread, so the decision loop only handles events and effects;
+   * 'loop' keeps them on the loop; 'auto' = 'thread' from `autoRpcThreadCoresMin` cores up.
+   */
+  rpcThread: 'auto' as 'auto' | 'thread' | 'loop',
+  /**
    * How often the health monitor and reconciler look at the cluster. A tick visits only the
    * functions due then (their record, decision or retry). 50 ms cut the longest CP stalls at
    * 3,000 cold starts/s (41-62 -> 28-29 ms), but after a leader kill the first cold start then
@@ -191,6 +197,13 @@ export const controlPlaneDefaults = Object.freeze({
   namespaceCpuMillisMax: 0,
   namespaceMemoryMiBMax: 0,
 });
+
+/**
+ * `rpcThread: 'auto'` moves the CP's streams to a thread from this many cores up. Below, the
+ * thread has no core of its own and costs more than it gives (BENCHMARKS.md, "The CP's streams
+ * on a thread").
+ */
+export const autoRpcThreadCoresMin = 4;
 
 /** Proxy processes of one data plane (`proxyThreads`). */
 export const proxyThreadsMax = 256;

@@ -30,7 +30,9 @@ import { clusterView, type ClusterViewOptions } from './shell/cluster-view.js';
 import { SoloElection, type CpMember, type Election } from './shell/election.js';
 import { HttpError } from './shell/http-util.js';
 import { createMetrics } from './shell/metrics.js';
-import { RpcServer } from './shell/rpc-server.js';
+import { rpcOnThread, type RpcLinks } from './shell/rpc-links.js';
+import { RpcServer, type RpcHooks } from './shell/rpc-server.js';
+import { RpcThreadLinks } from './shell/rpc-thread-links.js';
 import { CpRuntime } from './shell/runtime.js';
 import { parseEtcdUrl } from './store/store-url.js';
 import { SqliteStore } from './store/sqlite-store.js';
@@ -64,13 +66,14 @@ export async function startControlPlane(cfg: ControlPlaneConfig, log: Logger, st
   const runtime = new CpRuntime(core, db, clock, metrics, log);
   runtime.mayAct = () => election.holdsLease();
   const tenancy = newTenancy(cfg, adminToken, db, runtime, clock);
-  const rpc = new RpcServer({
+  const rpcHooks: RpcHooks = {
     core,
     handle: (e) => runtime.handle(e),
     standbyLeader: () => (role.leading ? null : (otherLeader(election, role)?.rpcAddress ?? '')),
     clusterTokenSha256Hex: links.clusterTokenSha256Hex,
     pingLimits: { burstMax: cfg.rpcPingBurstMax, refillMs: cfg.rpcPingRefillMs },
-  }, log);
+  };
+  const rpc: RpcLinks = rpcOnThread(cfg.rpcThread) ? new RpcThreadLinks(rpcHooks, log) : new RpcServer(rpcHooks, log);
   runtime.rpc = rpc;
   const timers: { ticker: NodeJS.Timeout | null } = { ticker: null };
   const takeOver = (): Promise<void> => lead(election, db, fence, runtime, tenancy, clock, log).then((term) => {
@@ -93,7 +96,7 @@ export async function startControlPlane(cfg: ControlPlaneConfig, log: Logger, st
   try {
     api = await startApiServer({ host: cfg.host, port: cfg.apiPort, fd: cfg.apiFd, bodyBytesMax: apiDefaults.bodyBytesMax, backend, tenancy, log, tls: links.tls, leaderCaPem: links.caPem });
   } catch (err) {
-    rpc.close();
+    await rpc.close();
     metrics.close();
     throw err;
   }
@@ -104,7 +107,7 @@ export async function startControlPlane(cfg: ControlPlaneConfig, log: Logger, st
     () => leanStats);
   self.rpcAddress = `${advertised(cfg)}:${ports.rpc}`;
   self.apiAddress = `${advertised(cfg)}:${ports.api}`;
-  log.info('control_plane.started', { id: self.id, api: self.apiAddress, rpc: self.rpcAddress, placement: cfg.placement, seed, store: cfg.store || 'sqlite' });
+  log.info('control_plane.started', { id: self.id, api: self.apiAddress, rpc: self.rpcAddress, rpcOn: rpc instanceof RpcThreadLinks ? 'thread' : 'loop', placement: cfg.placement, seed, store: cfg.store || 'sqlite' });
   election.onLost((reason) => deposed(role, rpc, log, reason));
   if (!solo) takeOver().catch((err: unknown) => deposed(role, rpc, log, `taking over failed: ${String(err)}`));
 
@@ -116,7 +119,7 @@ export async function startControlPlane(cfg: ControlPlaneConfig, log: Logger, st
       if (timers.ticker) clearInterval(timers.ticker);
       runtime.close();
       await api.close();
-      rpc.close();
+      await rpc.close();
       await election.close();
       await db.close();
       // Group commit at work: commits against writes over the CP's life (BENCHMARKS.md, issue 12).
@@ -143,9 +146,9 @@ interface Role {
 }
 
 /** Lost the lease: stop acting at once (no stream stays open) and exit for the supervisor. */
-function deposed(role: Role, rpc: RpcServer, log: Logger, reason: string): void {
+function deposed(role: Role, rpc: RpcLinks, log: Logger, reason: string): void {
   role.leading = false;
-  rpc.close();
+  void rpc.close(); // streams served on a thread end with the process, below
   log.error('control_plane.deposed', { id: role.id, term: role.term, reason, exitCode: deposedExitCode });
   process.exit(deposedExitCode);
 }

@@ -148,8 +148,15 @@ export class TestCluster {
     await this.startControlPlane();
   }
 
+  /**
+   * Its streams are served on a thread (`--rpc-thread thread`, what a machine of 4 cores or more
+   * gets by default) unless cpArgs say otherwise: the suites that start the CP in-process or
+   * through `up` on a smaller machine cover the streams on the loop.
+   */
   async startControlPlane(): Promise<void> {
-    this.cp = this.spawn('control-plane', ['control-plane', '--state-dir', this.stateDir, '--api-port', String(this.apiPort), '--rpc-port', String(this.rpcPort), '--monitor-period-ms', '100', '--heartbeat-timeout-ms', '2000', ...this.tlsArgs('control-plane'), ...(this.opts.cpArgs ?? [])]);
+    const cpArgs = this.opts.cpArgs ?? [];
+    const rpcThread = cpArgs.includes('--rpc-thread') ? [] : ['--rpc-thread', 'thread'];
+    this.cp = this.spawn('control-plane', ['control-plane', '--state-dir', this.stateDir, '--api-port', String(this.apiPort), '--rpc-port', String(this.rpcPort), '--monitor-period-ms', '100', '--heartbeat-timeout-ms', '2000', ...this.tlsArgs('control-plane'), ...rpcThread, ...cpArgs]);
     await waitFor(async () => (await this.get(`${this.api}/health`)).status === 200, 15_000, 'control plane healthy');
   }
 

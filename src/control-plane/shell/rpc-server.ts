@@ -28,6 +28,7 @@ import { bearerOf, sameDigest, sha256Hex } from '../../shared/secrets.js';
 import { decodeDataPlaneEvent, decodeWorkerEvent, encodeRoutingBatch, encodeWorkerCommandBatch, type Decoded } from '../../wire/codec.js';
 import type { CpEvent } from '../core/types.js';
 import { dataPlaneEventToCp, workerEventToCp } from './peer-events.js';
+import type { RpcLinks } from './rpc-links.js';
 
 type WorkerCall = ServerCall<WorkerCommandBatch>;
 type DpCall = ServerCall<RoutingBatch>;
@@ -56,11 +57,14 @@ interface StreamHandlers<Batch, Msg> {
 /** Events before hello, or invalid messages, tolerated per stream before it is closed. */
 const invalidMessagesPerStreamMax = 100;
 
-export class RpcServer {
+export class RpcServer implements RpcLinks {
   /** Keepalive 10 s / 5 s, 64 MiB messages, 100,000 streams per connection (grpc-link defaults); pings as configured. */
   private readonly server: GrpcServer;
   private readonly workerOut = new Map<string, Batcher<WorkerCommand>>();
   private readonly dpOut = new Map<string, Batcher<RoutingUpdate>>();
+  /** Peer streams open now, and whether their reading is paused (`pauseReading`). */
+  private readonly calls = new Set<WorkerCall | DpCall>();
+  private readingPaused = false;
 
   constructor(private readonly hooks: RpcHooks, private readonly log: Logger) {
     const limits = hooks.pingLimits ? { ...defaultServerLimits, pingBurstMax: hooks.pingLimits.burstMax, pingRefillMs: hooks.pingLimits.refillMs } : defaultServerLimits;
@@ -83,8 +87,9 @@ export class RpcServer {
   }
 
   /** Ends every stream and stops listening (peers see the connection go and dial again). */
-  close(): void {
+  close(): Promise<void> {
     this.server.close();
+    return Promise.resolve();
   }
 
   /** A stream without the cluster token ends UNAUTHENTICATED before anything of it is read. */
@@ -107,6 +112,21 @@ export class RpcServer {
     call.write(batch(leader));
     call.end();
     return true;
+  }
+
+  /**
+   * Stops reading every peer stream, and each new one, until `resumeReading`: whoever consumes
+   * the events is behind (see rpc-thread). HTTP/2 flow control then holds the peers' messages
+   * on their side.
+   */
+  pauseReading(): void {
+    this.readingPaused = true;
+    for (const c of this.calls) c.pause();
+  }
+
+  resumeReading(): void {
+    this.readingPaused = false;
+    for (const c of this.calls) c.resume();
   }
 
   /** `deferrable`: nothing waits on it (see `Batcher.push`). */
@@ -178,6 +198,8 @@ export class RpcServer {
    */
   private serve<Batch, Msg extends { case: string }>(call: WorkerCall | DpCall, h: StreamHandlers<Batch, Msg>): void {
     const peer = { id: '', invalid: 0 };
+    this.calls.add(call);
+    if (this.readingPaused) call.pause();
     // Headers at once: until a stream has them, a grpc-js client keeps every message it writes
     // for a transparent retry (up to 256 KiB per stream), e.g. all the heartbeats of a worker
     // that has had no sandbox placed on it yet. Our own channel does not, but says it is up.
@@ -196,6 +218,7 @@ export class RpcServer {
       }
     }));
     const closed = (): void => this.guarded(peer.id, `${h.role}.closed`, () => {
+      this.calls.delete(call);
       if (peer.id) h.closed(peer.id);
       peer.id = '';
     });

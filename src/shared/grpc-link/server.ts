@@ -76,6 +76,9 @@ export interface ServerCall<Out> extends EventEmitter {
   write(message: Out): boolean;
   /** Ends the call with `status` (OK unless given). */
   end(status?: CallStatus): void;
+  /** Stops reading the client's messages (HTTP/2 flow control then stops the client) until `resume`. */
+  pause(): void;
+  resume(): void;
 }
 
 export interface ServerMethod<In, Out> {
@@ -248,5 +251,13 @@ class LeanServerCall<In, Out> extends EventEmitter implements ServerCall<Out> {
       stream.end(); // 'wantTrailers' sends the status
     }
     // What the client still sends is read (the 'data' listener stays) and dropped.
+  }
+
+  pause(): void {
+    this.stream.pause();
+  }
+
+  resume(): void {
+    this.stream.resume();
   }
 }
