@@ -47,7 +47,7 @@ const cpFlags: FlagSpec[] = [
   { flag: 'heartbeat-timeout-ms', key: 'heartbeatTimeoutMs', help: `worker silence before it is declared lost (default ${controlPlaneDefaults.heartbeatTimeoutMs})` },
   { flag: 'rpc-ping-burst-max', key: 'rpcPingBurstMax', help: `HTTP/2 pings a gRPC connection may send at once; past the budget it ends with GOAWAY too_many_pings (default ${controlPlaneDefaults.rpcPingBurstMax})` },
   { flag: 'rpc-ping-refill-ms', key: 'rpcPingRefillMs', help: `one more ping allowed per this long (default ${controlPlaneDefaults.rpcPingRefillMs})` },
-  { flag: 'rpc-thread', key: 'rpcThread', help: `where worker and DP streams are served: thread (sockets, HTTP/2 and decoding on a worker thread), loop (on the decision loop), auto (thread from ${autoRpcThreadCoresMin} cores up; default ${controlPlaneDefaults.rpcThread})` },
+  { flag: 'rpc-thread', key: 'rpcThread', help: `where worker and DP streams are served: thread (sockets, TLS, HTTP/2 and gRPC framing on a worker thread), loop (on the decision loop), auto (thread from ${autoRpcThreadCoresMin} cores up; default ${controlPlaneDefaults.rpcThread})` },
   { flag: 'monitor-period-ms', key: 'monitorPeriodMs', help: `autoscaler/health tick (default ${controlPlaneDefaults.monitorPeriodMs})` },
   { flag: 'drain-timeout-ms', key: 'drainTimeoutMs', help: `longest wait for in-flight requests before deletion (default ${controlPlaneDefaults.drainTimeoutMs})` },
   { flag: 'seed', key: 'seed', help: 'seed for placement tie-breaks (default: random)' },

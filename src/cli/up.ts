@@ -97,7 +97,7 @@ export function registerUpCommand(program: Command): void {
     .option('--worker-port <port>', 'first worker health port', String(ports.worker))
     .addOption(new Option('--placement <policy>', 'placement policy').choices(placementPolicyNames).default(controlPlaneDefaults.placement))
     .addOption(new Option('--load-balancing <policy>', 'load-balancing policy').choices(lbPolicyNames).default(dataPlaneDefaults.loadBalancing))
-    .addOption(new Option('--rpc-thread <auto|thread|loop>', `where each CP serves its worker and DP streams: thread (sockets, HTTP/2 and decoding on a worker thread, off the decision loop), loop, auto (thread from ${autoRpcThreadCoresMin} cores up)`).choices(['auto', 'thread', 'loop']).default(controlPlaneDefaults.rpcThread))
+    .addOption(new Option('--rpc-thread <auto|thread|loop>', `where each CP serves its worker and DP streams: thread (sockets, TLS, HTTP/2 and gRPC framing on a worker thread, off the decision loop), loop, auto (thread from ${autoRpcThreadCoresMin} cores up)`).choices(['auto', 'thread', 'loop']).default(controlPlaneDefaults.rpcThread))
     .addOption(new Option('--queue-floor <on|off>', 'autoscaler: never fewer sandboxes than requests in flight or queued (off: plain KPA, as the reference)').choices(['on', 'off']).default(controlPlaneDefaults.queueFloor))
     .option('--proxy-threads <n>', 'processes serving each data plane\'s invocation port (N-1 proxy processes share its socket, slots and queues; 0 = the core count from 4 cores up, else 1)', String(dataPlaneDefaults.proxyThreads))
     .addOption(new Option('--store <kind>', 'control-plane store: sqlite (one CP) | etcd (a local etcd, CP replicas)').choices(['sqlite', 'etcd']).default('sqlite'))

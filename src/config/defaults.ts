@@ -130,9 +130,9 @@ export const controlPlaneDefaults = Object.freeze({
   rpcPingBurstMax: 10,
   rpcPingRefillMs: 1_000,
   /**
-   * Where the worker and DP streams are served: 'thread' runs their sockets, HTTP/2, gRPC framing
-   * and message decoding on a worker thread, so the decision loop only handles events and effects;
-   * 'loop' keeps them on the loop; 'auto' = 'thread' from `autoRpcThreadCoresMin` cores up.
+   * Where the worker and DP streams are served: 'thread' runs their sockets, TLS, HTTP/2 and gRPC
+   * framing on a worker thread (message bytes cross; decoding and every decision stay on the
+   * loop); 'loop' keeps them on the loop; 'auto' = 'thread' from `autoRpcThreadCoresMin` cores up.
    */
   rpcThread: 'auto' as 'auto' | 'thread' | 'loop',
   /**

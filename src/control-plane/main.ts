@@ -30,9 +30,7 @@ import { clusterView, type ClusterViewOptions } from './shell/cluster-view.js';
 import { SoloElection, type CpMember, type Election } from './shell/election.js';
 import { HttpError } from './shell/http-util.js';
 import { createMetrics } from './shell/metrics.js';
-import { rpcOnThread, type RpcLinks } from './shell/rpc-links.js';
-import { RpcServer, type RpcHooks } from './shell/rpc-server.js';
-import { RpcThreadLinks } from './shell/rpc-thread-links.js';
+import { RpcServer, rpcOnThread, type RpcHooks } from './shell/rpc-server.js';
 import { CpRuntime } from './shell/runtime.js';
 import { parseEtcdUrl } from './store/store-url.js';
 import { SqliteStore } from './store/sqlite-store.js';
@@ -73,7 +71,7 @@ export async function startControlPlane(cfg: ControlPlaneConfig, log: Logger, st
     clusterTokenSha256Hex: links.clusterTokenSha256Hex,
     pingLimits: { burstMax: cfg.rpcPingBurstMax, refillMs: cfg.rpcPingRefillMs },
   };
-  const rpc: RpcLinks = rpcOnThread(cfg.rpcThread) ? new RpcThreadLinks(rpcHooks, log) : new RpcServer(rpcHooks, log);
+  const rpc = new RpcServer(rpcHooks, log, { onThread: rpcOnThread(cfg.rpcThread) });
   runtime.rpc = rpc;
   const timers: { ticker: NodeJS.Timeout | null } = { ticker: null };
   const takeOver = (): Promise<void> => lead(election, db, fence, runtime, tenancy, clock, log).then((term) => {
@@ -107,7 +105,7 @@ export async function startControlPlane(cfg: ControlPlaneConfig, log: Logger, st
     () => leanStats);
   self.rpcAddress = `${advertised(cfg)}:${ports.rpc}`;
   self.apiAddress = `${advertised(cfg)}:${ports.api}`;
-  log.info('control_plane.started', { id: self.id, api: self.apiAddress, rpc: self.rpcAddress, rpcOn: rpc instanceof RpcThreadLinks ? 'thread' : 'loop', placement: cfg.placement, seed, store: cfg.store || 'sqlite' });
+  log.info('control_plane.started', { id: self.id, api: self.apiAddress, rpc: self.rpcAddress, rpcOn: rpcOnThread(cfg.rpcThread) ? 'thread' : 'loop', placement: cfg.placement, seed, store: cfg.store || 'sqlite' });
   election.onLost((reason) => deposed(role, rpc, log, reason));
   if (!solo) takeOver().catch((err: unknown) => deposed(role, rpc, log, `taking over failed: ${String(err)}`));
 
@@ -146,7 +144,7 @@ interface Role {
 }
 
 /** Lost the lease: stop acting at once (no stream stays open) and exit for the supervisor. */
-function deposed(role: Role, rpc: RpcLinks, log: Logger, reason: string): void {
+function deposed(role: Role, rpc: RpcServer, log: Logger, reason: string): void {
   role.leading = false;
   void rpc.close(); // streams served on a thread end with the process, below
   log.error('control_plane.deposed', { id: role.id, term: role.term, reason, exitCode: deposedExitCode });

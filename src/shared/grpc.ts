@@ -12,7 +12,7 @@ import type { GenService } from '@bufbuild/protobuf/codegenv2';
 import { fastCodec } from '../wire/fast-codec.js';
 import { GrpcChannel, type BidiStream } from './grpc-link/channel.js';
 import { grpcStatus } from './grpc-link/frames.js';
-import type { GrpcServer, ServerCall } from './grpc-link/server.js';
+import type { GrpcServing, ServerCall } from './grpc-link/server.js';
 
 type AnyService = GenService<Record<string, { methodKind: 'bidi_streaming'; input: DescMessage; output: DescMessage }>>;
 
@@ -41,7 +41,7 @@ export function serviceDefinition(service: AnyService): grpc.ServiceDefinition {
 export type StreamHandler<In, Out> = (call: ServerCall<Out> & { on(event: 'data', listener: (message: In) => void): unknown }) => void;
 
 /** Serves every method of `service` on the lean server, each with its handler (by local name). */
-export function serveService(server: GrpcServer, service: AnyService, handlers: Record<string, StreamHandler<never, never>>): void {
+export function serveService(server: GrpcServing, service: AnyService, handlers: Record<string, StreamHandler<never, never>>): void {
   for (const method of service.methods) {
     const handler = handlers[method.localName];
     if (!handler) throw new Error(`no handler for ${service.typeName}.${method.localName}`);

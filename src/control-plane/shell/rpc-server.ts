@@ -5,12 +5,16 @@
  * batched per event-loop turn. An invalid message is logged (`rpc.invalid_message`, naming the
  * peer and the field) and dropped: nothing another process sends reaches a core assertion. An
  * exception while handling a batch is logged with the event and never ends the process.
+ * With `rpcThread` on, the streams' sockets, TLS, HTTP/2 and framing run on a worker thread
+ * (shared/grpc-link/thread-server); everything here stays on the loop and works the same.
  *
  * Every stream must carry the cluster token (`authorization: Bearer <token>` metadata): it is
  * checked against the token's digest, in constant time, before any message is read or any
  * redirect is answered; a missing or wrong one ends the call UNAUTHENTICATED (`rpc.refused`).
  */
+import { availableParallelism } from 'node:os';
 import type { DataPlaneEventMsg, WorkerEventMsg } from '../../api/cluster.js';
+import { autoRpcThreadCoresMin } from '../../config/defaults.js';
 import {
   ControlPlane,
   type DataPlaneBatch,
@@ -22,13 +26,13 @@ import {
 } from '../../gen/dirigent/v1/cluster_pb.js';
 import { Batcher, deferrableFlushMs, serveService, type StreamHandler } from '../../shared/grpc.js';
 import { grpcStatus } from '../../shared/grpc-link/frames.js';
-import { GrpcServer, defaultServerLimits, type ServerCall, type ServerTls } from '../../shared/grpc-link/server.js';
+import { GrpcServer, defaultServerLimits, type GrpcServing, type ServerCall, type ServerTls } from '../../shared/grpc-link/server.js';
+import { ThreadGrpcServer } from '../../shared/grpc-link/thread-server.js';
 import type { Logger } from '../../shared/logger.js';
 import { bearerOf, sameDigest, sha256Hex } from '../../shared/secrets.js';
 import { decodeDataPlaneEvent, decodeWorkerEvent, encodeRoutingBatch, encodeWorkerCommandBatch, type Decoded } from '../../wire/codec.js';
 import type { CpEvent } from '../core/types.js';
 import { dataPlaneEventToCp, workerEventToCp } from './peer-events.js';
-import type { RpcLinks } from './rpc-links.js';
 
 type WorkerCall = ServerCall<WorkerCommandBatch>;
 type DpCall = ServerCall<RoutingBatch>;
@@ -54,22 +58,46 @@ interface StreamHandlers<Batch, Msg> {
   closed(id: string): void;
 }
 
+/**
+ * Where the streams' sockets, HTTP/2 and framing run: on this loop, or on a worker thread
+ * (`rpcThread`; decoding, validation and every decision stay on the loop either way).
+ * `messagesPendingMax`: see thread-server (tests set a small one).
+ */
+export interface RpcServing {
+  onThread: boolean;
+  messagesPendingMax?: number;
+}
+
+/** `rpcThread` as configured ('auto', 'thread' or 'loop'; checked by the config), for a machine of `cores` cores. */
+export function rpcOnThread(mode: string, cores: number = availableParallelism()): boolean {
+  if (mode === 'auto') return cores >= autoRpcThreadCoresMin;
+  return mode === 'thread';
+}
+
 /** Events before hello, or invalid messages, tolerated per stream before it is closed. */
 const invalidMessagesPerStreamMax = 100;
 
-export class RpcServer implements RpcLinks {
+export class RpcServer {
   /** Keepalive 10 s / 5 s, 64 MiB messages, 100,000 streams per connection (grpc-link defaults); pings as configured. */
-  private readonly server: GrpcServer;
+  private readonly server: GrpcServing;
   private readonly workerOut = new Map<string, Batcher<WorkerCommand>>();
   private readonly dpOut = new Map<string, Batcher<RoutingUpdate>>();
-  /** Peer streams open now, and whether their reading is paused (`pauseReading`). */
-  private readonly calls = new Set<WorkerCall | DpCall>();
-  private readingPaused = false;
 
-  constructor(private readonly hooks: RpcHooks, private readonly log: Logger) {
+  constructor(private readonly hooks: RpcHooks, private readonly log: Logger, serving: RpcServing = { onThread: false }) {
     const limits = hooks.pingLimits ? { ...defaultServerLimits, pingBurstMax: hooks.pingLimits.burstMax, pingRefillMs: hooks.pingLimits.refillMs } : defaultServerLimits;
-    this.server = new GrpcServer(limits, (err) => log.error('rpc.server_error', { error: String(err) }),
-      (peer, reason) => log.warn('rpc.peer_refused', { peer, reason }));
+    const onError = (err: Error): void => log.error('rpc.server_error', { error: String(err) });
+    const onPeerRefused = (peer: string, reason: string): void => log.warn('rpc.peer_refused', { peer, reason });
+    this.server = serving.onThread
+      ? new ThreadGrpcServer({
+        limits, onError, onPeerRefused, messagesPendingMax: serving.messagesPendingMax,
+        onFlow: (what, pending) => log[what === 'paused' ? 'warn' : 'info'](`rpc.reading_${what}`, { messagesPending: pending }),
+        onThreadLost: (err) => {
+          // Every stream went with it: the CP cannot serve; its supervisor restarts it.
+          log.error('rpc.thread_failed', { error: String(err), stack: err.stack });
+          throw err;
+        },
+      })
+      : new GrpcServer(limits, onError, onPeerRefused);
     const workerStream: StreamHandler<WorkerBatch, WorkerCommandBatch> = (call) => {
       if (this.refused(call, 'worker')) return;
       if (!this.redirected(call, (leaderAddress) => encodeWorkerCommandBatch({ term: 0, leaderAddress }, []))) this.onWorkerStream(call);
@@ -87,9 +115,8 @@ export class RpcServer implements RpcLinks {
   }
 
   /** Ends every stream and stops listening (peers see the connection go and dial again). */
-  close(): Promise<void> {
-    this.server.close();
-    return Promise.resolve();
+  async close(): Promise<void> {
+    await this.server.close();
   }
 
   /** A stream without the cluster token ends UNAUTHENTICATED before anything of it is read. */
@@ -112,21 +139,6 @@ export class RpcServer implements RpcLinks {
     call.write(batch(leader));
     call.end();
     return true;
-  }
-
-  /**
-   * Stops reading every peer stream, and each new one, until `resumeReading`: whoever consumes
-   * the events is behind (see rpc-thread). HTTP/2 flow control then holds the peers' messages
-   * on their side.
-   */
-  pauseReading(): void {
-    this.readingPaused = true;
-    for (const c of this.calls) c.pause();
-  }
-
-  resumeReading(): void {
-    this.readingPaused = false;
-    for (const c of this.calls) c.resume();
   }
 
   /** `deferrable`: nothing waits on it (see `Batcher.push`). */
@@ -198,8 +210,6 @@ export class RpcServer implements RpcLinks {
    */
   private serve<Batch, Msg extends { case: string }>(call: WorkerCall | DpCall, h: StreamHandlers<Batch, Msg>): void {
     const peer = { id: '', invalid: 0 };
-    this.calls.add(call);
-    if (this.readingPaused) call.pause();
     // Headers at once: until a stream has them, a grpc-js client keeps every message it writes
     // for a transparent retry (up to 256 KiB per stream), e.g. all the heartbeats of a worker
     // that has had no sandbox placed on it yet. Our own channel does not, but says it is up.
@@ -218,7 +228,6 @@ export class RpcServer implements RpcLinks {
       }
     }));
     const closed = (): void => this.guarded(peer.id, `${h.role}.closed`, () => {
-      this.calls.delete(call);
       if (peer.id) h.closed(peer.id);
       peer.id = '';
     });

@@ -16,7 +16,7 @@ import type { ControlPlaneCore } from '../core/control-plane.js';
 import type { ApiOp, ApiResult, CpEffect, CpEvent } from '../core/types.js';
 import type { Store } from '../store/store.js';
 import type { CpMetrics } from './metrics.js';
-import type { RpcLinks } from './rpc-links.js';
+import type { RpcServer } from './rpc-server.js';
 
 /** Longest wait for data planes to acknowledge a routing change before answering the API. */
 const routingAckWaitMsMax = 2_000;
@@ -34,7 +34,7 @@ type ApiOpInit =
   | { kind: 'api_delete'; name: string };
 
 export class CpRuntime {
-  rpc: RpcLinks | null = null;
+  rpc: RpcServer | null = null;
   /** False once this CP may have lost leadership: from then on it sends and writes nothing. */
   mayAct: () => boolean = () => true;
   private readonly requests = new Map<number, { resolve: (r: ApiResult) => void; reject: (err: Error) => void }>();

@@ -92,7 +92,16 @@ const grpcContentType = 'application/grpc';
 /** HTTP status for a request that is not gRPC (PROTOCOL-HTTP2.md: 415 Unsupported Media Type). */
 const httpUnsupportedMediaType = 415;
 
-export class GrpcServer {
+/** What a service needs of a server: `GrpcServer`, or `ThreadGrpcServer` (thread-server). */
+export interface GrpcServing {
+  addMethod<In, Out>(method: ServerMethod<In, Out>): void;
+  /** Listens on host:port (0 = any free port); resolves with the port bound. */
+  listen(host: string, port: number, tls?: ServerTls | null): Promise<number>;
+  /** Stops listening and ends every call. */
+  close(): void | Promise<void>;
+}
+
+export class GrpcServer implements GrpcServing {
   private readonly methods = new Map<string, ServerMethod<unknown, unknown>>();
   private readonly sessions = new Set<http2.ServerHttp2Session>();
   /** Each connection's ping budget, credited by what its calls send. */

@@ -1,6 +1,6 @@
 /**
- * Goal: the CP's streams behave the same served on the decision loop (`RpcServer`) and on a
- * worker thread (`RpcThreadLinks`, `--rpc-thread thread`): events reach the core in the order
+ * Goal: the CP's streams behave the same with their sockets and HTTP/2 on the decision loop and
+ * on a worker thread (`--rpc-thread thread`, shared/grpc-link/thread-server): events reach the core in the order
  * peers sent them, commands reach their peer with the leader's term, a stream without the
  * cluster token is refused before it is read, an invalid message is logged with its field, a
  * standby redirects to the leader until it leads itself, and closing ends every stream.
@@ -18,11 +18,9 @@ import { memoryLogger, type RecordedLog } from '../../shared/logger.js';
 import { sha256Hex } from '../../shared/secrets.js';
 import { encodeWorkerCommand } from '../../wire/codec.js';
 import type { CpEvent } from '../core/types.js';
-import { rpcOnThread, type RpcLinks } from './rpc-links.js';
-import { RpcServer, type RpcHooks } from './rpc-server.js';
-import { RpcThreadLinks } from './rpc-thread-links.js';
+import { RpcServer, rpcOnThread, type RpcHooks } from './rpc-server.js';
 
-const clusterToken = 'rpc-links-test-token';
+const clusterToken = 'rpc-streams-test-token';
 const waitMsMax = 5_000;
 
 async function until(what: string, ok: () => boolean): Promise<void> {
@@ -34,17 +32,17 @@ async function until(what: string, ok: () => boolean): Promise<void> {
 }
 
 interface Rig {
-  links: RpcLinks;
+  links: RpcServer;
   events: CpEvent[];
   logs: RecordedLog[];
   hooks: { term: number; leader: string | null };
   port: number;
 }
 
-type Make = (hooks: RpcHooks, logs: RecordedLog[]) => RpcLinks;
+type Make = (hooks: RpcHooks, logs: RecordedLog[]) => RpcServer;
 const kinds: [string, Make][] = [
   ['on the loop', (hooks, logs) => new RpcServer(hooks, memoryLogger(logs))],
-  ['on a thread', (hooks, logs) => new RpcThreadLinks(hooks, memoryLogger(logs))],
+  ['on a thread', (hooks, logs) => new RpcServer(hooks, memoryLogger(logs), { onThread: true })],
 ];
 
 async function rig(make: Make, leader: string | null = null): Promise<Rig> {
@@ -132,13 +130,10 @@ for (const [name, make] of kinds) {
         const [batch] = (await once(first, 'data')) as [WorkerCommandBatch];
         assert.equal(batch.leaderAddress, '10.0.0.9:9090');
         r.hooks.leader = null; // this CP took over
-        // A thread learns of it within its poll; a stream may meanwhile be redirected again.
-        for (let tries = 0; tries < 50 && !r.events.some((e) => e.kind === 'worker_connected'); tries += 1) {
-          const s = openStream<WorkerBatch, WorkerCommandBatch>(client, ControlPlane, 'workerStream', clusterToken);
-          s.on('error', () => undefined);
-          s.write(hello(`w-after-${tries}`));
-          await new Promise((resolve) => setTimeout(resolve, 100));
-        }
+        const served = openStream<WorkerBatch, WorkerCommandBatch>(client, ControlPlane, 'workerStream', clusterToken);
+        served.on('error', () => undefined);
+        served.write(hello('w-after'));
+        await until('the hello after the takeover', () => r.events.some((e) => e.kind === 'worker_connected'));
         assert.ok(r.events.some((e) => e.kind === 'worker_connected'), 'a stream opened after the takeover reached the core');
       } finally {
         client.close();
@@ -181,7 +176,7 @@ describe('CP streams on a thread, behind a slow loop', () => {
     const events: CpEvent[] = [];
     const logs: RecordedLog[] = [];
     let blockedOnce = false;
-    const links = new RpcThreadLinks({
+    const links = new RpcServer({
       handle: (e) => {
         if (!blockedOnce) {
           blockedOnce = true; // the loop is busy elsewhere for a while: the thread reads on meanwhile
@@ -192,7 +187,7 @@ describe('CP streams on a thread, behind a slow loop', () => {
       },
       core: { term: 1 },
       clusterTokenSha256Hex: sha256Hex(clusterToken),
-    }, memoryLogger(logs), 10);
+    }, memoryLogger(logs), { onThread: true, messagesPendingMax: 10 });
     const port = await links.listen('127.0.0.1', 0, null);
     const client = makeClient(`127.0.0.1:${port}`, null);
     try {
