@@ -183,6 +183,18 @@ export class GrpcServer implements GrpcServing {
   }
 }
 
+/** Emits a call's next message; one that fails to decode ends the call INTERNAL instead. */
+export function emitDecoded<In>(call: ServerCall<unknown>, decode: (body: Uint8Array) => In, body: Uint8Array): void {
+  let message: In;
+  try {
+    message = decode(body);
+  } catch (err) {
+    call.end({ code: grpcStatus.INTERNAL, details: `a message failed to decode: ${(err as Error).message}` });
+    return;
+  }
+  call.emit('data', message);
+}
+
 class LeanServerCall<In, Out> extends EventEmitter implements ServerCall<Out> {
   readonly peer: string;
   private readonly deframer: MessageDeframer;
@@ -191,15 +203,7 @@ class LeanServerCall<In, Out> extends EventEmitter implements ServerCall<Out> {
   private status: CallStatus | null = null;
   private closed = false;
   private readonly deliver = (body: Buffer): void => {
-    if (this.status) return;
-    let message: In;
-    try {
-      message = this.method.decode(body);
-    } catch (err) {
-      this.end({ code: grpcStatus.INTERNAL, details: `a message failed to decode: ${(err as Error).message}` });
-      return;
-    }
-    this.emit('data', message);
+    if (!this.status) emitDecoded(this, this.method.decode, body);
   };
 
   constructor(

@@ -13,7 +13,7 @@
 import { EventEmitter } from 'node:events';
 import { Worker } from 'node:worker_threads';
 import { grpcStatus, type CallStatus, type HeaderBag } from './frames.js';
-import { defaultServerLimits, type GrpcServing, type ServerCall, type ServerLimits, type ServerMethod, type ServerTls } from './server.js';
+import { defaultServerLimits, emitDecoded, type GrpcServing, type ServerCall, type ServerLimits, type ServerMethod, type ServerTls } from './server.js';
 import { TurnBytes, type CallIn, type CallOp, type FromServerThread, type ThreadServerInit, type ToServerThread } from './thread-protocol.js';
 
 /**
@@ -213,15 +213,7 @@ class RemoteCall<In, Out> extends EventEmitter implements ServerCall<Out> {
   }
 
   message(body: Uint8Array): void {
-    if (this.status) return;
-    let message: In;
-    try {
-      message = this.method.decode(body);
-    } catch (err) {
-      this.end({ code: grpcStatus.INTERNAL, details: `a message failed to decode: ${(err as Error).message}` });
-      return;
-    }
-    this.emit('data', message);
+    if (!this.status) emitDecoded(this, this.method.decode, body);
   }
 
   ended(): void {
