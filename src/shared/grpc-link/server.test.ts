@@ -4,6 +4,7 @@
  * read the status we end with (in trailers, or alone in the headers before any message); a method
  * we do not serve is UNIMPLEMENTED, a request that is not gRPC gets HTTP 415; a message above the
  * limit, a compressed one and one that fails to decode end the call with the status gRPC names;
+ * a paused call reads nothing until resumed;
  * a client's cancel, the server's close and an unanswered keepalive ping close the call on the
  * server; a peer flooding it with pings loses its connection (GOAWAY too_many_pings) while
  * others are served; TLS works with our certificates.
@@ -194,6 +195,26 @@ for (const kind of ['GrpcServer', 'ThreadGrpcServer'] as const) {
       await closed;
       assert.equal(call.writable, false);
       assert.equal(call.write(Buffer.from('late')), false, 'a closed call takes no more messages');
+    });
+
+    it('a paused call reads nothing until it is resumed, then everything in order', async () => {
+      const s = ch.openStream(method(echoPath), null);
+      const got: string[] = [];
+      s.on('data', (b: Buffer) => got.push(b.toString()));
+      s.write(Buffer.from('one'));
+      await until('the first echo', () => got.length === 1);
+      const call = seen.opened[seen.opened.length - 1]!;
+      call.pause();
+      await new Promise((r) => setTimeout(r, 50)); // the pause reaches the thread, where there is one
+      s.write(Buffer.from('two'));
+      s.write(Buffer.from('three'));
+      await new Promise((r) => setTimeout(r, 200));
+      assert.deepEqual(got, ['one'], 'nothing was read while paused');
+      call.resume();
+      await until('the held echoes', () => got.length === 3);
+      assert.deepEqual(got, ['one', 'two', 'three']);
+      s.end();
+      assert.deepEqual(await ending(s), { ok: true });
     });
 
     it('interoperates with grpc-js’s client: messages both ways, OK, a refusal, an unknown method', async () => {

@@ -19,6 +19,8 @@ const init = workerData as ThreadServerInit;
 const post = (m: FromServerThread, transfer: ArrayBuffer[] = []): void => port.postMessage(m, transfer);
 const pending = new Int32Array(init.pending);
 const calls = new Map<number, ServerCall<Uint8Array>>();
+/** Calls the owner paused itself: they stay paused when the thread reads on after its own pause. */
+const ownerPaused = new Set<number>();
 let nextId = 1;
 let ins: CallIn[] = [];
 let messages = 0;
@@ -49,7 +51,7 @@ function pause(): void {
     if (Atomics.load(pending, 0) > init.messagesPendingMax / 2) return;
     clearInterval(pausedCheck!);
     pausedCheck = null;
-    for (const c of calls.values()) c.resume();
+    for (const [id, c] of calls) if (!ownerPaused.has(id)) c.resume();
     post({ kind: 'resumed', pending: Atomics.load(pending, 0) });
   }, pausedCheckMs);
 }
@@ -73,6 +75,7 @@ for (const path of init.paths) {
       call.on('end', () => queue({ id, ev: 'end' }));
       call.on('close', () => {
         calls.delete(id);
+        ownerPaused.delete(id);
         queue({ id, ev: 'close' });
       });
     },
@@ -94,8 +97,13 @@ port.on('message', (m: ToServerThread) => {
         if (o.op === 'headers') call.sendHeaders();
         else if (o.op === 'write') call.write(new Uint8Array(m.bytes, o.offset, o.length));
         else if (o.op === 'end') call.end(o.status);
-        else if (o.op === 'pause') call.pause();
-        else if (pausedCheck === null) call.resume(); // not while the owner is far behind
+        else if (o.op === 'pause') {
+          ownerPaused.add(o.id);
+          call.pause();
+        } else {
+          ownerPaused.delete(o.id);
+          if (pausedCheck === null) call.resume(); // not while the owner is far behind
+        }
       }
       return;
     case 'close':
