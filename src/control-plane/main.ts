@@ -71,7 +71,8 @@ export async function startControlPlane(cfg: ControlPlaneConfig, log: Logger, st
     clusterTokenSha256Hex: links.clusterTokenSha256Hex,
     pingLimits: { burstMax: cfg.rpcPingBurstMax, refillMs: cfg.rpcPingRefillMs },
   };
-  const rpc = new RpcServer(rpcHooks, log, { onThread: rpcOnThread(cfg.rpcThread) });
+  const onThread = rpcOnThread(cfg.rpcThread);
+  const rpc = new RpcServer(rpcHooks, log, { onThread });
   runtime.rpc = rpc;
   const timers: { ticker: NodeJS.Timeout | null } = { ticker: null };
   const takeOver = (): Promise<void> => lead(election, db, fence, runtime, tenancy, clock, log).then((term) => {
@@ -105,7 +106,7 @@ export async function startControlPlane(cfg: ControlPlaneConfig, log: Logger, st
     () => leanStats);
   self.rpcAddress = `${advertised(cfg)}:${ports.rpc}`;
   self.apiAddress = `${advertised(cfg)}:${ports.api}`;
-  log.info('control_plane.started', { id: self.id, api: self.apiAddress, rpc: self.rpcAddress, rpcOn: rpcOnThread(cfg.rpcThread) ? 'thread' : 'loop', placement: cfg.placement, seed, store: cfg.store || 'sqlite' });
+  log.info('control_plane.started', { id: self.id, api: self.apiAddress, rpc: self.rpcAddress, rpcOn: onThread ? 'thread' : 'loop', placement: cfg.placement, seed, store: cfg.store || 'sqlite' });
   election.onLost((reason) => deposed(role, rpc, log, reason));
   if (!solo) takeOver().catch((err: unknown) => deposed(role, rpc, log, `taking over failed: ${String(err)}`));
 

@@ -162,7 +162,9 @@ for (const [name, make] of kinds) {
       const events: CpEvent[] = [];
       const links = make({ handle: (e) => { events.push(e); }, core: { term: 1 }, clusterTokenSha256Hex: sha256Hex(clusterToken) }, []);
       try {
-        await assert.rejects(links.listen('127.0.0.1', (taken.address() as { port: number }).port, null), { code: 'EADDRINUSE' });
+        const port = (taken.address() as { port: number }).port;
+        // The fields the CLI's one-line bind error reads, on the thread as on the loop.
+        await assert.rejects(links.listen('127.0.0.1', port, null), { code: 'EADDRINUSE', syscall: 'listen', address: '127.0.0.1', port });
       } finally {
         await links.close();
         taken.close();

@@ -48,7 +48,8 @@ export type ToServerThread =
 
 export type FromServerThread =
   | { kind: 'listening'; port: number }
-  | { kind: 'listen_failed'; message: string; code: string }
+  /** The listen error's own fields, so that the owner reports it as a local bind failure. */
+  | { kind: 'listen_failed'; message: string; code: string; syscall: string; address: string; port: number }
   | { kind: 'in'; ins: CallIn[]; bytes: ArrayBuffer }
   /** The listening socket failed after listen (e.g. EMFILE on accept). */
   | { kind: 'server_error'; message: string }

@@ -87,7 +87,9 @@ port.on('message', (m: ToServerThread) => {
     case 'listen':
       server.listen(m.host, m.port, m.tls).then(
         (bound) => post({ kind: 'listening', port: bound }),
-        (err: NodeJS.ErrnoException) => post({ kind: 'listen_failed', message: err.message, code: err.code ?? '' }),
+        (err: NodeJS.ErrnoException & { address?: string; port?: number }) => post({
+          kind: 'listen_failed', message: err.message, code: err.code ?? '', syscall: err.syscall ?? '', address: err.address ?? m.host, port: err.port ?? m.port,
+        }),
       );
       return;
     case 'ops':

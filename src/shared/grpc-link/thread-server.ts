@@ -118,7 +118,7 @@ export class ThreadGrpcServer implements GrpcServing {
         this.listening = null;
         return;
       case 'listen_failed':
-        this.listening?.reject(Object.assign(new Error(m.message), { code: m.code }));
+        this.listening?.reject(Object.assign(new Error(m.message), { code: m.code, syscall: m.syscall, address: m.address, port: m.port }));
         this.listening = null;
         return;
       case 'server_error':
