@@ -223,6 +223,13 @@ export class Cluster {
           this.records.delete(name);
           this.idleHistories.delete(name);
         }, nowMs);
+      } else if (e.kind === 'store_delete_idle_history') {
+        const cp = this.cp;
+        const name = e.name;
+        this.timers.at(nowMs + storeLatencyMs, () => {
+          if (this.cp !== cp) return; // the CP died before the write
+          this.idleHistories.delete(name);
+        });
       } else if (e.kind === 'store_idle_histories') {
         const cp = this.cp;
         const records = e.records;

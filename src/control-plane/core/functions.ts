@@ -108,10 +108,14 @@ export function toWireSpec(record: FunctionRecord): WireSpec {
   };
 }
 
+/** A stored idle history is this function's (not an older one under its name), counted against its window. */
+export function idleHistoryFits(record: FunctionRecord, idleHistory: IdleHistoryRecord): boolean {
+  return idleHistory.functionUid === record.uid && idleHistory.windowS === record.spec.scaling.keepAliveWindowS;
+}
+
 export function newFnState(record: FunctionRecord, nowMs: number, reconstructed: boolean, idleHistory?: IdleHistoryRecord): FnState {
   const scaling = record.spec.scaling;
-  // A history of this function (not an older one under its name), counted against its window.
-  const history = idleHistory && idleHistory.functionUid === record.uid && idleHistory.windowS === scaling.keepAliveWindowS ? idleHistory : null;
+  const history = idleHistory && idleHistoryFits(record, idleHistory) ? idleHistory : null;
   return {
     record,
     wire: toWireSpec(record),

@@ -19,7 +19,7 @@
  * creates of one name store exactly one record. The queue per name is bounded.
  */
 import type { FunctionRecord, IdleHistoryRecord } from '../../api/types.js';
-import { newFnState, sandboxSpecChanged, specGenerationOf, toWireSpec } from './functions.js';
+import { idleHistoryFits, newFnState, sandboxSpecChanged, specGenerationOf, toWireSpec } from './functions.js';
 import { cancelSandbox, drain } from './sandboxes.js';
 import type { CoreState } from './state.js';
 import type { ApiOp, ApiResult } from './types.js';
@@ -155,6 +155,9 @@ export function applyUpsert(s: CoreState, record: FunctionRecord, nowMs: number,
   const fn = s.functions.get(name);
   if (!fn) {
     const created = newFnState(record, nowMs, reconstructed, idleHistory);
+    // A stored history that does not fit (the keep-alive was off, or its window changed, when the
+    // last leader went) would never be read again: the store forgets it.
+    if (idleHistory && !idleHistoryFits(record, idleHistory)) s.effects.push({ kind: 'store_delete_idle_history', name });
     s.functions.set(name, created);
     s.quotas.countFunction(name, 1);
     s.routing.upsertFunction(created.wire);
@@ -164,6 +167,7 @@ export function applyUpsert(s: CoreState, record: FunctionRecord, nowMs: number,
   }
   const wire = toWireSpec(record);
   const restart = sandboxSpecChanged(fn.wire, wire);
+  const keptAlive = fn.record.spec.scaling.keepAliveWindowS !== 0;
   fn.record = record;
   fn.wire = wire;
   fn.failures = 0;
@@ -175,6 +179,9 @@ export function applyUpsert(s: CoreState, record: FunctionRecord, nowMs: number,
     fn.keepAliveWakeAtMs = 0;
     fn.keepAliveHeld = 0;
     fn.keepAliveNote = '';
+    // The learned idle times go with the policy, in the store as here: a later leader must not
+    // bring back what this update turned off.
+    if (keptAlive) s.effects.push({ kind: 'store_delete_idle_history', name });
   }
   s.routing.upsertFunction(wire);
   if (restart) {

@@ -448,6 +448,29 @@ describe('a function with the keep-alive policy (scaling.keepAliveWindowS)', () 
     assert.equal(newLeader(0, stored, []).fn.keepAlive!.samples, 6);
   });
 
+  it('a stored history is forgotten when an update turns the keep-alive off, or when a new leader finds it does not fit', () => {
+    // Goal: the store never keeps idle times no leader will use, so a restart cannot bring back
+    // what an update turned off. Method: the effects of upserts on a fresh core.
+    const forgets = (effects: readonly CpEffect[]): string[] => effects.flatMap((e) => (e.kind === 'store_delete_idle_history' ? [e.name] : []));
+    const cp = core();
+    const upsert = (keepAliveWindowS: number, generation: number): CpEffect[] =>
+      cp.handle({ kind: 'function_upserted', record: { ...record('k', 'u1', kaSpec(keepAliveWindowS)), generation } }, generation * 1000);
+    assert.deepEqual(forgets(upsert(windowS, 1)), [], 'registered with the keep-alive on');
+    assert.deepEqual(forgets(upsert(windowS * 2, 2)), [], 'another window: the next save replaces the history');
+    assert.deepEqual(forgets(upsert(0, 3)), ['k'], 'turned off: forgotten');
+    assert.deepEqual(forgets(upsert(0, 4)), [], 'off already: nothing to forget');
+    assert.deepEqual(forgets(upsert(windowS, 5)), [], 'on again: learns from nothing');
+
+    const stored = { function: 'k', functionUid: 'u1', windowS, bins: [0, 0, 0, 0, 6, 0, 0, 0, 0, 0], samples: 6, outOfRange: 0 };
+    const load = (keepAliveWindowS: number, idleHistory: IdleHistoryRecord): string[] =>
+      forgets(new ControlPlaneCore(config, seededRng(5), silentLogger)
+        .handle({ kind: 'function_upserted', record: record('k', 'u1', kaSpec(keepAliveWindowS)), reconstructed: true, idleHistory }, 0));
+    assert.deepEqual(load(windowS, stored), [], 'a history that fits is used, and kept');
+    assert.deepEqual(load(0, stored), ['k'], 'stored while on, found with the keep-alive off');
+    assert.deepEqual(load(windowS / 2, stored), ['k'], 'of another window');
+    assert.deepEqual(load(windowS, { ...stored, functionUid: 'u0' }), ['k'], 'of an older function under the name');
+  });
+
   it('turned off by an update: the floor goes at the next decision', () => {
     const k = cluster(windowS);
     k.call(1000);

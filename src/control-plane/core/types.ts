@@ -67,6 +67,8 @@ export type CpEffect =
   | { kind: 'store_delete_function'; opId: number; name: string }
   /** The keep-alive's idle times that changed, for a later leader; nothing waits on the write. */
   | { kind: 'store_idle_histories'; records: IdleHistoryRecord[] }
+  /** The keep-alive was turned off (or its stored history no longer fits): forget the history. */
+  | { kind: 'store_delete_idle_history'; name: string }
   /** Answer API request `requestId` once every DP applied `routingVersion` (bounded wait). */
   | { kind: 'api_done'; requestId: number; result: ApiResult; routingVersion: number };
 

@@ -177,6 +177,7 @@ export class CpRuntime {
       case 'store_function': return this.stored(e.opId, this.db.putFunction(e.record));
       case 'store_delete_function': return this.stored(e.opId, this.db.deleteFunction(e.name));
       case 'store_idle_histories': return this.background(this.db.putIdleHistories(e.records));
+      case 'store_delete_idle_history': return this.background(this.db.deleteIdleHistory(e.name));
       case 'api_done': return this.answer(e.requestId, e.result, e.routingVersion);
     }
   }

@@ -82,6 +82,10 @@ export class EtcdStore implements Store {
     await Promise.all(records.map((r) => this.write(idleDir + r.function, JSON.stringify(r))));
   }
 
+  deleteIdleHistory(name: string): Promise<void> {
+    return this.write(idleDir + name, null);
+  }
+
   putWorker(record: WorkerNodeRecord): Promise<void> {
     return this.write(workersDir + record.id, JSON.stringify({ id: record.id, address: record.address }));
   }

@@ -9,6 +9,7 @@ export type StoreRequest = { seq: number } & (
   | { op: 'close' }
   | { op: 'putFunction'; name: string; body: string }
   | { op: 'putIdleHistory'; name: string; body: string }
+  | { op: 'deleteIdleHistory'; name: string }
   | { op: 'deleteFunction'; name: string }
   | { op: 'putWorker'; id: string; address: string }
   | { op: 'deleteWorker'; id: string }

@@ -56,6 +56,10 @@ export class SqliteStore implements Store {
     await Promise.all(records.map((r) => this.request({ op: 'putIdleHistory', name: r.function, body: JSON.stringify(r) })));
   }
 
+  async deleteIdleHistory(name: string): Promise<void> {
+    await this.request({ op: 'deleteIdleHistory', name });
+  }
+
   async putWorker(record: WorkerNodeRecord): Promise<void> {
     await this.request({ op: 'putWorker', id: record.id, address: record.address });
   }

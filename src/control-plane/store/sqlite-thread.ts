@@ -59,6 +59,7 @@ function apply(req: StoreRequest): void {
       stmts.deleteIdleHistory.run(req.name);
       break;
     case 'putIdleHistory': stmts.putIdleHistory.run(req.name, req.body); break;
+    case 'deleteIdleHistory': stmts.deleteIdleHistory.run(req.name); break;
     case 'putWorker': stmts.putWorker.run(req.id, req.address); break;
     case 'deleteWorker': stmts.deleteWorker.run(req.id); break;
     case 'putDataPlane': stmts.putDataPlane.run(req.id, req.proxyAddress, req.internalAddress); break;

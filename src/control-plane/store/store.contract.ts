@@ -124,6 +124,23 @@ const cases: [string, Case][] = [
       await s2.close();
     }
   }],
+  ['forgets one idle history on its own, keeping its function; a missing one is not an error', async (open, freshDir) => {
+    const dir = freshDir();
+    const idle = (fn: string) => ({ function: fn, functionUid: `${fn}-u`, windowS: 120, bins: [2, 0], samples: 2, outOfRange: 0 });
+    const s1 = await open(dir);
+    await Promise.all([s1.putFunction(fnRecord('a', 1)), s1.putFunction(fnRecord('b', 1))]);
+    await s1.putIdleHistories([idle('a'), idle('b')]);
+    await Promise.all([s1.deleteIdleHistory('a'), s1.deleteIdleHistory('never-stored')]);
+    await s1.close();
+    const s2 = await open(dir);
+    try {
+      const c = await s2.load();
+      assert.deepEqual(c.idleHistories, [idle('b')]);
+      assert.deepEqual(c.functions.map((f) => f.spec.name).sort(), ['a', 'b']);
+    } finally {
+      await s2.close();
+    }
+  }],
   ['keeps idle histories across a reopen: the latest per function, deleted with its function', async (open, freshDir) => {
     const dir = freshDir();
     const idle = (fn: string, samples: number) => ({ function: fn, functionUid: `${fn}-u`, windowS: 120, bins: [samples, 0], samples, outOfRange: 1 });

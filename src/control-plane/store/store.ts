@@ -24,6 +24,8 @@ export interface Store {
   deleteFunction(name: string): Promise<void>;
   /** One write per record, keyed by function name (the latest wins). */
   putIdleHistories(records: IdleHistoryRecord[]): Promise<void>;
+  /** Forgets one function's idle history (its keep-alive was turned off); a missing one is not an error. */
+  deleteIdleHistory(name: string): Promise<void>;
   putWorker(record: WorkerNodeRecord): Promise<void>;
   putDataPlane(record: DataPlaneRecord): Promise<void>;
   /** Forget a worker or data plane gone for good; a missing id is not an error. */
