@@ -69,7 +69,11 @@ type SandboxState = 'creating' | 'running' | 'deleting';
 interface Sandbox {
   id: string;
   state: SandboxState;
-  /** Null for a delete of an id this worker never knew. */
+  /**
+   * What to create; null once created (`info` keeps what is reported: a decoded spec is a few
+   * hundred bytes per sandbox that would otherwise live as long as it) and for a delete of an id
+   * this worker never knew.
+   */
   spec: FunctionSpecMsg | null;
   /** A delete came while creating: delete as soon as the creation ends. */
   cancelled: boolean;
@@ -209,7 +213,7 @@ export class WorkerCore {
     const allocated = { cpuMillis: 0, memoryMib: 0 };
     let running = 0;
     for (const sb of this.sandboxes.values()) {
-      const r = sb.spec?.resources ?? noResources;
+      const r = sb.info?.resources ?? sb.spec?.resources ?? noResources;
       allocated.cpuMillis += r.cpuMillis;
       allocated.memoryMib += r.memoryMib;
       if (sb.state === 'running') running += 1;
@@ -301,6 +305,7 @@ export class WorkerCore {
       resources: spec.resources ?? noResources,
       createdAtMs: result.createdAtMs,
     };
+    sb.spec = null;
     if (sb.cancelled) {
       this.startDelete(sb);
       return;
