@@ -20,7 +20,7 @@ import { arrivalScheduleMs, sendCount, type ArrivalProcess } from '../core/sched
 import type { BenchSummary } from '../core/stats.js';
 import { closedLoopSummary, openLoopSummary } from '../core/summaries.js';
 import { startCpuSampler, type CpuSampler } from './cpu.js';
-import { loopDelayFields } from './loop-delay.js';
+import { loopDelayFields, primeLoopDelayScrapes } from './loop-delay.js';
 import { createBodilessSenderPool, prewarmPool, send, type SenderPool } from './http-sender.js';
 import { BenchSetupError, deleteQuietly, registerOrThrow } from './lifecycle.js';
 import { benchToken, createManagementClient, waitReady, type ManagementClient } from './management.js';
@@ -100,6 +100,7 @@ async function registerWarm(o: WarmBenchOptions, mgmt: ManagementClient, name: s
 /** C loops back to back; outcomes count when their request started inside the window. */
 async function closedLoop(o: WarmBenchOptions, pool: SenderPool,
   options: Dispatcher.DispatchOptions): Promise<BenchSummary> {
+  await primeLoopDelayScrapes(o.stateDir);
   const t0 = performance.now();
   const warmEndMs = t0 + o.warmupS * 1000;
   const endMs = warmEndMs + o.durationS * 1000;

@@ -45,6 +45,18 @@ export function loopDelayFields(s: LoopDelaySample): { eventLoopDelayMs: EventLo
 }
 
 /**
+ * One scrape of every component, its answer dropped. A bench calls it before its load starts:
+ * a component's first answer on the metrics path (and this process's first request to it) runs
+ * code never run before, in every component at once, and the sampler's baseline scrape comes as
+ * the measured period starts (see BENCHMARKS, "The bench's scrapes").
+ */
+export async function primeLoopDelayScrapes(stateDir: string, token = benchToken(stateDir)): Promise<void> {
+  const found = await readTargets(stateDir);
+  if ('note' in found) return;
+  await new Poller(found.targets, token).scrapeAll();
+}
+
+/**
  * Starts polling after one baseline scrape. `token` is sent to control planes only (their
  * /metrics needs cluster.read): DIRIGENT_TOKEN, else the admin.token in stateDir, else ./.dirigent.
  */

@@ -9,6 +9,7 @@ import type { Dispatcher } from 'undici';
 import type { RunRecorder } from '../core/recorder.js';
 import type { Histogram } from '../core/stats.js';
 import { startCpuSampler, type CpuSample, type CpuSampler } from './cpu.js';
+import { primeLoopDelayScrapes } from './loop-delay.js';
 import { send, type SenderPool } from './http-sender.js';
 import type { CommandIo } from './output.js';
 import { runOpenLoop } from './pacer.js';
@@ -53,6 +54,7 @@ export async function runOpenMeasurement(input: OpenRunInput): Promise<OpenRunRe
   const baseline = input.recorder.completed;
   const from = Math.min(input.measuredFrom ?? 0, total);
   const startCpu = (): Promise<CpuSampler> => startCpuSampler(input.stateDir, input.extraCpuPids);
+  await primeLoopDelayScrapes(input.stateDir);
   // Without a warm-up the sampler's baseline is read before the first send; after one, as the
   // first measured send goes out (its reads then overlap the sending for a few ms).
   let cpu: Promise<CpuSampler> | null = from === 0 ? Promise.resolve(await startCpu()) : null;
