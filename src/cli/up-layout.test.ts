@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { planUp, type UpLayoutInput } from './up-layout.js';
+import { nodeHeapArgs, planUp, type UpLayoutInput } from './up-layout.js';
 
 const base: UpLayoutInput = {
   runtime: 'emulated', workers: 4, stateDir: '/s', apiPort: 9091, rpcPort: 9090, proxyPort: 8080, internalPort: 8081, workerPort: 10010,
@@ -153,5 +153,12 @@ describe('planUp', () => {
 
   it('refuses several CPs on SQLite', () => {
     assert.throws(() => planUp({ ...base, controlPlanes: 3 }), /--store etcd/);
+  });
+});
+
+describe('nodeHeapArgs', () => {
+  it('sets V8\'s first old-generation limit, or leaves V8\'s own at 0', () => {
+    assert.deepEqual(nodeHeapArgs(256), ['--initial-old-space-size=256']);
+    assert.deepEqual(nodeHeapArgs(0), []);
   });
 });

@@ -252,6 +252,11 @@ function frontend(i: UpLayoutInput, cpApis: string[], dpProxies: string[]): Plan
     listens: [{ port: i.frontendPort, flag: '--frontend-port' }, { port: i.frontendApiPort, flag: '--frontend-api-port' }] };
 }
 
+/** The Node flags `up` starts a CP, DP or worker with: V8's first old-generation limit (upDefaults). */
+export function nodeHeapArgs(initialOldSpaceMiB: number): string[] {
+  return initialOldSpaceMiB > 0 ? [`--initial-old-space-size=${initialOldSpaceMiB}`] : [];
+}
+
 /** The admin token `up` makes (every CP replica shares it; the CLI reads it from here). */
 export function adminTokenPath(stateDir: string): string {
   return join(stateDir, 'admin.token');

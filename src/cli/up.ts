@@ -12,7 +12,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync, rmSync } from 'node
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Option, type Command } from 'commander';
-import { autoRpcThreadCoresMin, controlPlaneDefaults, dataPlaneDefaults, ports, proxyThreadsMax } from '../config/defaults.js';
+import { autoRpcThreadCoresMin, controlPlaneDefaults, dataPlaneDefaults, initialOldSpaceMiBMax, ports, proxyThreadsMax, upDefaults } from '../config/defaults.js';
 import { frontendDefaults } from '../frontend/command.js';
 import { diesWithParent, findBinary } from '../frontend/binary.js';
 import { lbPolicyNames } from '../policy/load-balancing/lb.js';
@@ -23,7 +23,7 @@ import { parentPidEnv } from '../shared/parent-watch.js';
 import { Agent, setGlobalDispatcher } from 'undici';
 import { certFiles, createCerts } from './certs.js';
 import { Supervisor, type Supervised } from './supervisor.js';
-import { adminTokenPath, clusterTokenPath, heldFdFirst, planUp, redisDataDir, redisPortDefault, upHost, type PlannedComponent, type UpLayout, type UpLayoutInput } from './up-layout.js';
+import { adminTokenPath, clusterTokenPath, heldFdFirst, nodeHeapArgs, planUp, redisDataDir, redisPortDefault, upHost, type PlannedComponent, type UpLayout, type UpLayoutInput } from './up-layout.js';
 import { holdListener, type HeldListener } from './held-listener.js';
 import { firstPortTaken, portTakenMessage } from './up-ports.js';
 import { readOrCreateTokenFile } from '../shared/secrets.js';
@@ -59,6 +59,7 @@ export interface UpOptions {
   redisPort: string;
   tls?: boolean;
   cpuProfDir?: string;
+  initialOldSpaceMib: string;
 }
 
 /**
@@ -111,6 +112,7 @@ export function registerUpCommand(program: Command): void {
     .option('--log-level <level>', 'component log level (logs go to <state-dir>/logs)', 'info')
     .option('--worker-cpu-millis <m>', 'CPU capacity each worker advertises (default: cores x 1000; emulated: 64,000, a 64-core node)')
     .option('--worker-memory-mib <n>', 'memory capacity each worker advertises (default: total memory; emulated: 262,144, 256 GiB)')
+    .option('--initial-old-space-mib <n>', 'V8\'s first old-generation limit for each Node component (node --initial-old-space-size): fewer mark-compacts under load; 0 = V8\'s own', String(upDefaults.initialOldSpaceMiB))
     .option('--cpu-prof-dir <dir>', 'profile every Node component (node --cpu-prof); profiles are written here when `up` stops them')
     .option('--fresh', 'delete the state directory first (forget registered functions)')
     .option('--tls', 'TLS everywhere: certificates from `certs create` in <state-dir>/tls (made when absent)')
@@ -152,10 +154,12 @@ export function layoutInput(o: UpOptions, stateDir: string): UpLayoutInput {
 async function runUp(o: UpOptions): Promise<void> {
   const stateDir = resolve(o.stateDir);
   let layout: UpLayout;
+  let heapMiB = 0;
   let etcdBin = '';
   let redisBin = '';
   try {
     layout = planUp(layoutInput(o, stateDir));
+    heapMiB = intOption('initial-old-space-mib', o.initialOldSpaceMib, 0, initialOldSpaceMiBMax);
     if (layout.etcdUrl) etcdBin = findBinary('etcd', 'etcd-server');
     if (layout.redisUrl) redisBin = findBinary('redis-server', 'redis-server');
     if (layout.ha) findBinary('haproxy', 'haproxy');
@@ -187,12 +191,15 @@ async function runUp(o: UpOptions): Promise<void> {
   };
   process.on('SIGINT', () => void stopAll(0));
   process.on('SIGTERM', () => void stopAll(0));
-  const profileArgs = o.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${resolve(o.cpuProfDir)}`] : [];
+  const nodeArgs = [
+    ...nodeHeapArgs(heapMiB),
+    ...(o.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${resolve(o.cpuProfDir)}`] : []),
+  ];
   const start = (c: PlannedComponent): Supervised => {
     const h = held.byName.get(c.name) ?? { args: [], fds: [] };
     return sup.start({
       name: c.name,
-      ...(c.kind === 'etcd' || c.kind === 'redis' ? diesWithParent(c.kind === 'etcd' ? etcdBin : redisBin, c.args) : { command: process.execPath, args: [...profileArgs, mainJs, ...c.args, ...h.args, '--log-level', o.logLevel] }),
+      ...(c.kind === 'etcd' || c.kind === 'redis' ? diesWithParent(c.kind === 'etcd' ? etcdBin : redisBin, c.args) : { command: process.execPath, args: [...nodeArgs, mainJs, ...c.args, ...h.args, '--log-level', o.logLevel] }),
       log: join(stateDir, 'logs', `${c.name}.log`),
       // Children stop themselves if `up` dies without stopping them (SIGKILL, OOM).
       env: { ...process.env, [parentPidEnv]: String(process.pid) },

@@ -321,7 +321,7 @@ export class RemoteAdmission implements Admission {
     const known = this.replica.endpoints.get(sandboxId);
     if (known && known.address === address) return known;
     const owner = w.owner!;
-    return { id: sandboxId, fn: owner.name, owner, address, workerId: '', inflight: 0, slots: 0, state: 'removed', addedAtMs: 0, index: -1 };
+    return { id: sandboxId, fn: owner.name, owner, address, workerId: '', inflight: 0, slots: 0, state: 'removed', addedAtMs: 0, index: -1, lbNode: null };
   }
 }
 

@@ -201,6 +201,7 @@ export class RoutingTable {
 
   /** New slot counts: the load-balancing index is rebuilt (a rare update, not a request). */
   private reindex(fn: DpFunction): void {
+    for (const ep of fn.endpoints) fn.lb.remove(ep); // an endpoint is in one index at a time
     fn.lb = createLbIndex(this.policy, fn.spec.concurrency);
     for (const ep of fn.endpoints) {
       ep.slots = fn.spec.concurrency;
@@ -227,11 +228,14 @@ export class RoutingTable {
     // A draining endpoint the CP routes again (e.g. a new CP adopted it) keeps its requests.
     const ep: DpEndpoint = waking ?? {
       id: e.sandboxId, fn: fn.name, owner: fn, address: e.address, workerId: e.workerId, inflight: 0,
-      slots: fn.spec.concurrency, state: 'routable', addedAtMs: nowMs, index: -1,
+      slots: fn.spec.concurrency, state: 'routable', addedAtMs: nowMs, index: -1, lbNode: null,
     };
     ep.state = 'routable';
     ep.index = fn.endpoints.length;
-    fn.endpoints.push(ep);
+    // The first one in an array of its size: a push into the empty one grows it to 17 slots, and
+    // most functions have one sandbox (136 bytes of heap per function in the data plane).
+    if (fn.endpoints.length === 0) fn.endpoints = [ep];
+    else fn.endpoints.push(ep);
     fn.lb.add(ep);
     this.endpoints.set(ep.id, ep);
     return ep;

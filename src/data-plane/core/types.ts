@@ -28,6 +28,8 @@ export interface DpEndpoint {
   addedAtMs: number;
   /** Position in `owner.endpoints` while routable (O(1) removal), else -1. */
   index: number;
+  /** The load-balancing index's node (see LbEndpoint.lbNode). */
+  lbNode: ListNode<unknown> | null;
 }
 
 export type WaiterState = 'new' | 'queued' | 'dispatched' | 'done' | 'cancelled';

@@ -12,11 +12,17 @@ import { createLbIndex, type LbIndex } from './lb-index.js';
 import { lbHasFreeSlot, lbPolicyNames, type LbEndpoint, type LbPolicyName } from './lb.js';
 
 class Owner {
-  readonly index: LbIndex<LbEndpoint>;
+  index: LbIndex<LbEndpoint>;
   readonly members: LbEndpoint[] = [];
-  constructor(policy: LbPolicyName, readonly slots: number, n: number) {
+  constructor(readonly policy: LbPolicyName, readonly slots: number, n: number) {
     this.index = createLbIndex(policy, slots);
     for (let i = 0; i < n; i++) this.join(`e${i}`);
+  }
+  /** A new index over the same members, as the data plane does when a function's concurrency changes. */
+  reindex(): void {
+    for (const e of this.members) this.index.remove(e);
+    this.index = createLbIndex(this.policy, this.slots);
+    for (const e of this.members) this.index.add(e);
   }
   join(id: string): LbEndpoint {
     const e = { id, inflight: 0, slots: this.slots };
@@ -46,7 +52,7 @@ test('property: every index picks only members with a free slot, and null only i
       fc.constantFrom(...lbPolicyNames),
       fc.integer({ min: 0, max: 4 }),
       fc.integer({ min: 0, max: 6 }),
-      fc.array(fc.tuple(fc.constantFrom('take', 'release', 'join', 'leave'), fc.nat(), fc.string({ maxLength: 3 })), { maxLength: 60 }),
+      fc.array(fc.tuple(fc.constantFrom('take', 'release', 'join', 'leave', 'reindex'), fc.nat(), fc.string({ maxLength: 3 })), { maxLength: 60 }),
       fc.integer(),
       (policy, slots, n, ops, seed) => {
         const o = new Owner(policy, slots, n);
@@ -69,12 +75,26 @@ test('property: every index picks only members with a free slot, and null only i
             o.join(`j${joined++}`);
           } else if (op === 'leave' && o.members.length > 0) {
             o.leave(o.members[k % o.members.length]!);
+          } else if (op === 'reindex') {
+            o.reindex();
           }
         }
       },
     ),
     { numRuns: 500 },
   );
+});
+
+test('an endpoint moved to a new index is picked by it, and never by the old one', () => {
+  for (const policy of lbPolicyNames) {
+    const o = new Owner(policy, 1, 2);
+    const old = o.index;
+    o.reindex();
+    const first = o.take();
+    const second = o.take();
+    assert.deepEqual([first?.id, second?.id].sort(), ['e0', 'e1'], `${policy}: both free endpoints from the new index`);
+    assert.equal(old.pick(seededRng(1), 'k'), null, `${policy}: the old index holds nothing`);
+  }
 });
 
 test('least-loaded: fewest in flight; idle endpoints take turns', () => {

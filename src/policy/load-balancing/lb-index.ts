@@ -47,10 +47,14 @@ export function createLbIndex<E extends LbEndpoint>(policy: LbPolicyName, concur
   }
 }
 
-/** Free endpoints in lists by load level; `min` is the lowest level that may be non-empty. */
+/**
+ * Free endpoints in lists by load level; `min` is the lowest level that may be non-empty. An
+ * endpoint's list node is kept on the endpoint (`lbNode`), not in a map of the index: a map per
+ * function was its largest part in the data plane (an empty one is ~180 bytes, and the table of
+ * levels, grown by one push, held 17 slots for the one level of a function of concurrency 1).
+ */
 class LeastLoadedIndex<E extends LbEndpoint> implements LbIndex<E> {
-  private readonly levels: LinkedList<E>[] = [];
-  private readonly nodes = new Map<E, ListNode<E>>();
+  private levels: LinkedList<E>[] = [];
   private min = 0;
 
   add(e: E): void {
@@ -58,10 +62,10 @@ class LeastLoadedIndex<E extends LbEndpoint> implements LbIndex<E> {
   }
 
   remove(e: E): void {
-    const node = this.nodes.get(e);
+    const node = e.lbNode;
     if (!node) return;
-    node.list!.remove(node);
-    this.nodes.delete(e);
+    node.list?.remove(node);
+    e.lbNode = null;
   }
 
   update(e: E, _before: number): void {
@@ -70,32 +74,38 @@ class LeastLoadedIndex<E extends LbEndpoint> implements LbIndex<E> {
   }
 
   pick(): E | null {
-    while (this.min < this.levels.length && (this.levels[this.min]?.length ?? 0) === 0) this.min += 1;
+    while (this.min < this.levels.length && this.levels[this.min]!.length === 0) this.min += 1;
     return this.levels[this.min]?.peek() ?? null;
   }
 
   private insert(e: E): void {
     const level = e.inflight;
-    while (this.levels.length <= level) this.levels.push(new LinkedList());
-    this.nodes.set(e, this.levels[level]!.push(e));
+    if (this.levels.length <= level) this.levels = lbLevelsTo(this.levels, level);
+    e.lbNode = this.levels[level]!.push(e);
     if (level < this.min) this.min = level;
   }
 }
 
-/** Round robin over the free endpoints: the head serves and moves to the tail. */
+/** `levels` with a list for every level up to `level`, in an array of exactly that size. */
+function lbLevelsTo<E>(levels: LinkedList<E>[], level: number): LinkedList<E>[] {
+  const out = new Array<LinkedList<E>>(level + 1);
+  for (let i = 0; i <= level; i++) out[i] = levels[i] ?? new LinkedList<E>();
+  return out;
+}
+
+/** Round robin over the free endpoints: the head serves and moves to the tail (nodes on the endpoints). */
 class RotationIndex<E extends LbEndpoint> implements LbIndex<E> {
   private readonly ring = new LinkedList<E>();
-  private readonly nodes = new Map<E, ListNode<E>>();
 
   add(e: E): void {
-    if (lbHasFreeSlot(e) && !this.nodes.has(e)) this.nodes.set(e, this.ring.push(e));
+    if (lbHasFreeSlot(e) && e.lbNode?.list !== this.ring) e.lbNode = this.ring.push(e);
   }
 
   remove(e: E): void {
-    const node = this.nodes.get(e);
+    const node = e.lbNode;
     if (!node) return;
-    this.ring.remove(node);
-    this.nodes.delete(e);
+    this.ring.remove(node as ListNode<E>);
+    e.lbNode = null;
   }
 
   update(e: E, _before: number): void {

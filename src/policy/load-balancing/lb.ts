@@ -20,6 +20,7 @@
  * state. Must not import anything but `shared/` helpers.
  */
 import { unreachable } from '../../shared/assert.js';
+import type { ListNode } from '../../shared/linked-list.js';
 import type { Rng } from '../../shared/rng.js';
 
 export interface LbEndpoint {
@@ -27,6 +28,12 @@ export interface LbEndpoint {
   inflight: number;
   /** 0 = unlimited. */
   slots: number;
+  /**
+   * Written by the index of `lb-index.ts` that holds the endpoint (least-loaded, round-robin):
+   * its node in the index's list, or null. An endpoint is in one index at a time; an owner that
+   * replaces an index removes every endpoint from the old one first.
+   */
+  lbNode?: ListNode<unknown> | null;
 }
 
 /** Every policy name, for config validation ("must be one of …"). */
