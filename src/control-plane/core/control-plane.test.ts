@@ -76,6 +76,26 @@ describe('ControlPlaneCore', () => {
     cp.checkInvariants();
   });
 
+  it('a sandbox holds a creation deadline only while creating and a drain deadline only while a DP owes a report', () => {
+    const cp = cluster();
+    const [a] = creates(cp.handle({ kind: 'dp_demand', dataPlaneId: 'dp1', report: demand('f', 1, 0, true) }, 0));
+    cp.checkInvariants(); // creating: its deadline is in the heap
+    cp.handle({ kind: 'sandbox_ready', workerId: a!.worker, sandbox: info(a!.id, 'f'), creationMs: 1 }, 50);
+    cp.checkInvariants(); // ready: the creation deadline left at once, not after creationTimeoutMs
+    cp.handle({ kind: 'dp_demand', dataPlaneId: 'dp1', report: demand('f', 0, 0, false) }, 1000);
+    for (let t = 1000; t <= 9000 && cp.status('f')!.draining === 0; t += 100) cp.tick(t);
+    assert.equal(cp.status('f')!.draining, 1);
+    cp.checkInvariants(); // draining, dp1 has not reported: a drain deadline
+    cp.handle({ kind: 'dp_drained', dataPlaneId: 'dp1', sandboxIds: [a!.id] }, 9100);
+    cp.checkInvariants(); // delete sent: the drain deadline left
+    // A creation that never reports: its deadline pops at the timeout and cancels it.
+    const [b] = creates(cp.handle({ kind: 'dp_demand', dataPlaneId: 'dp1', report: demand('f', 1, 0, false) }, 9200));
+    assert.ok(b);
+    const eff = cp.tick(9200 + config.creationTimeoutMs + 1);
+    assert.ok(deletes(eff).includes(b.id), 'timed out: the worker is told to delete it');
+    cp.checkInvariants();
+  });
+
   it('replaces the sandboxes of a worker whose stream drops, on another worker', () => {
     const cp = cluster();
     const first = creates(cp.handle({ kind: 'function_upserted', record: record('g', { min: 2 }) }, 0));

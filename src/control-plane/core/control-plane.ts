@@ -17,7 +17,9 @@
  *  - placement's node table says what the workers say (capacity, allocation, schedulable, runtimes);
  *  - a function's creating/ready/draining counters equal the states of its sandboxes;
  *  - the routing table holds exactly the ready sandboxes;
- *  - a namespace's sandbox usage equals the sum over its live sandboxes.
+ *  - a namespace's sandbox usage equals the sum over its live sandboxes;
+ *  - the deadline heap holds a creation or drain deadline for exactly the sandboxes waiting for
+ *    one (creating, or draining on a DP that has not reported).
  */
 import type { FunctionRecord, FunctionStatus } from '../../api/types.js';
 import { namespaceOf } from '../../api/tenancy.js';
@@ -267,6 +269,19 @@ export class ControlPlaneCore {
     assert(readyTotal === s.routing.endpointCount(), 'routing table differs from ready sandboxes');
     assert(s.routing.indexIsExact(), 'routing table: endpoints by function drifted');
     this.checkUsage();
+    this.checkWaits();
+  }
+
+  private checkWaits(): void {
+    let waits = 0;
+    for (const sb of this.s.sandboxes.values()) {
+      const waiting = sb.state === 'creating' || (sb.state === 'draining' && sb.drainPending !== null && !sb.deleteSent);
+      const held = sb.deadline !== null && sb.deadline.at >= 0;
+      assert(waiting === held, `sandbox ${sb.id} (${sb.state}) ${held ? 'holds a deadline it no longer waits for' : 'waits without a deadline'}`);
+      if (held) waits += 1;
+    }
+    const inHeap = this.s.deadlines.countOf('creation') + this.s.deadlines.countOf('drain');
+    assert(inHeap === waits, `${inHeap - waits} creation or drain deadlines of sandboxes that no longer wait`);
   }
 
   private checkUsage(): void {

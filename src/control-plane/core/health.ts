@@ -59,7 +59,7 @@ export function onWorkerHello(s: CoreState, hello: WorkerHelloMsg, nowMs: number
 function watchHeartbeat(s: CoreState, w: WorkerRec): void {
   if (w.heartbeatWatched) return;
   w.heartbeatWatched = true;
-  s.deadlines.push({ dueMs: w.lastHeartbeatMs + s.config.heartbeatTimeoutMs + 1, kind: 'heartbeat', key: w.id });
+  s.deadlines.push(w.lastHeartbeatMs + s.config.heartbeatTimeoutMs + 1, 'heartbeat', w.id);
 }
 
 export function onWorkerGone(s: CoreState, workerId: string, reason: string, nowMs: number): void {
@@ -70,7 +70,7 @@ export function onWorkerGone(s: CoreState, workerId: string, reason: string, now
   s.workerChanged(w);
   w.disconnectedAtMs = nowMs;
   dropWorkerSandboxes(s, w, reason, false);
-  s.deadlines.push({ dueMs: nowMs + s.peerForgetAfterMs, kind: 'forget_worker', key: w.id });
+  s.deadlines.push(nowMs + s.peerForgetAfterMs, 'forget_worker', w.id);
   s.log.warn('worker.lost', { workerId, reason, atMs: nowMs });
 }
 
@@ -167,7 +167,7 @@ export function onDataPlaneGone(s: CoreState, dataPlaneId: string, nowMs: number
   // Drains it owes stay pending: the DP may be alive with requests on those sandboxes (a broken
   // stream, not a dead process). It acknowledges them from its next snapshot, or the drain
   // limit ends the wait.
-  s.deadlines.push({ dueMs: nowMs + s.peerForgetAfterMs, kind: 'forget_dp', key: dataPlaneId });
+  s.deadlines.push(nowMs + s.peerForgetAfterMs, 'forget_dp', dataPlaneId);
   s.log.warn('data_plane.lost', { dataPlaneId });
 }
 
@@ -196,9 +196,9 @@ export function onPeersNotYetReachable(s: CoreState): void {
 
 export function onPeersReachable(s: CoreState, nowMs: number): void {
   s.peersReachableFromMs = nowMs;
-  for (const id of s.workersExpectedBack) s.deadlines.push({ dueMs: nowMs + s.config.heartbeatTimeoutMs, kind: 'worker_expected', key: id });
+  for (const id of s.workersExpectedBack) s.deadlines.push(nowMs + s.config.heartbeatTimeoutMs, 'worker_expected', id);
   for (const dp of s.dataPlanes.values()) {
-    if (dp.expectedBack) s.deadlines.push({ dueMs: nowMs + restoredDataPlaneGraceMs, kind: 'dp_expected', key: dp.id });
+    if (dp.expectedBack) s.deadlines.push(nowMs + restoredDataPlaneGraceMs, 'dp_expected', dp.id);
   }
 }
 
@@ -228,11 +228,11 @@ export function onPeersLoaded(
     if (s.workers.has(r.id)) continue;
     const hello = { workerId: r.id, address: r.address, runtimes: [], sandboxes: [] };
     s.workers.set(r.id, { ...newWorker(hello, nowMs), connected: false, schedulable: false, disconnectedAtMs: nowMs });
-    s.deadlines.push({ dueMs: nowMs + s.peerForgetAfterMs, kind: 'forget_worker', key: r.id });
+    s.deadlines.push(nowMs + s.peerForgetAfterMs, 'forget_worker', r.id);
     // Its sandboxes come back with its hello; until then (or the grace) restored functions do
     // not start replacements, which would run beside the ones it is about to report.
     s.workersExpectedBack.add(r.id);
-    s.deadlines.push({ dueMs: nowMs + s.config.heartbeatTimeoutMs, kind: 'worker_expected', key: r.id });
+    s.deadlines.push(nowMs + s.config.heartbeatTimeoutMs, 'worker_expected', r.id);
   }
   s.workersChanged();
   for (const r of dataPlanes) {
@@ -240,7 +240,7 @@ export function onPeersLoaded(
     s.dataPlanes.set(r.id, { ...r, connected: false, disconnectedAtMs: nowMs, expectedBack: true, ackedVersion: 0 });
     // Its async invocations stay readable through the others (forwarded) once it is back.
     s.routing.upsertPeer({ dataPlaneId: r.id, proxyAddress: r.proxyAddress });
-    s.deadlines.push({ dueMs: nowMs + s.peerForgetAfterMs, kind: 'forget_dp', key: r.id });
-    s.deadlines.push({ dueMs: nowMs + restoredDataPlaneGraceMs, kind: 'dp_expected', key: r.id });
+    s.deadlines.push(nowMs + s.peerForgetAfterMs, 'forget_dp', r.id);
+    s.deadlines.push(nowMs + restoredDataPlaneGraceMs, 'dp_expected', r.id);
   }
 }

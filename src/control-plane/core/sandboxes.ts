@@ -31,6 +31,7 @@ function attach(s: CoreState, sb: SandboxRec, fn: FnState, w: WorkerRec): void {
 /** Forget a sandbox entirely: counters, allocation, routing. */
 function detach(s: CoreState, sb: SandboxRec): void {
   s.sandboxes.delete(sb.id);
+  endWait(s, sb);
   s.quotas.countSandbox(sb.fn, sb.resources, -1);
   // Quota room may have appeared for a blocked function of its namespace.
   s.capacityEpoch += 1;
@@ -63,6 +64,7 @@ function newRec(fn: FnState, id: string, workerId: string, nowMs: number): Sandb
     drainStartedAtMs: 0,
     drainDeadlineMs: 0,
     deleteSent: false,
+    deadline: null,
   };
 }
 
@@ -70,7 +72,7 @@ export function createSandbox(s: CoreState, fn: FnState, w: WorkerRec, nowMs: nu
   s.sandboxSeq += 1;
   const sb = newRec(fn, `sb-${s.idPrefix}-${s.sandboxSeq.toString(36)}`, w.id, nowMs);
   attach(s, sb, fn, w);
-  s.deadlines.push({ dueMs: nowMs + s.config.creationTimeoutMs, kind: 'creation', key: sb.id });
+  sb.deadline = s.deadlines.push(nowMs + s.config.creationTimeoutMs, 'creation', sb.id);
   s.sendWorker(w.id, { case: 'create', value: { sandboxId: sb.id, function: fn.wire } });
 }
 
@@ -91,8 +93,15 @@ export function drain(s: CoreState, sb: SandboxRec, fn: FnState, nowMs: number):
   sb.drainDeadlineMs = nowMs + drainLimitMs(s, fn);
   s.routing.drainEndpoint(sb.id);
   addDrainPending(s, sb);
-  if (sb.drainPending !== null) s.deadlines.push({ dueMs: sb.drainDeadlineMs, kind: 'drain', key: sb.id });
+  if (sb.drainPending !== null) sb.deadline = s.deadlines.push(sb.drainDeadlineMs, 'drain', sb.id);
   maybeFinishDrain(s, sb);
+}
+
+/** The sandbox's wait (its creation or its drain) is over: its deadline leaves the heap. */
+function endWait(s: CoreState, sb: SandboxRec): void {
+  if (sb.deadline === null) return;
+  s.deadlines.remove(sb.deadline);
+  sb.deadline = null;
 }
 
 /**
@@ -114,6 +123,7 @@ export function dropDrainPending(sb: SandboxRec, dataPlaneId: string): boolean {
 export function maybeFinishDrain(s: CoreState, sb: SandboxRec): void {
   if (sb.drainPending !== null || sb.deleteSent) return;
   sb.deleteSent = true;
+  endWait(s, sb);
   s.deleteOnWorker(sb.workerId, sb.id);
 }
 
@@ -167,7 +177,7 @@ function drainLeftover(s: CoreState, w: WorkerRec, info: SandboxInfoMsg, fn: FnS
   const sb: SandboxRec = {
     id: info.sandboxId, fn: info.function, fnUid: info.functionUid, workerId: w.id, address: info.address,
     state: 'draining', resources: fromWire(info.resources), requestedAtMs: nowMs, readyAtMs: nowMs,
-    drainPending: null, drainStartedAtMs: nowMs, drainDeadlineMs: nowMs + limitMs, deleteSent: false,
+    drainPending: null, drainStartedAtMs: nowMs, drainDeadlineMs: nowMs + limitMs, deleteSent: false, deadline: null,
   };
   s.sandboxes.set(sb.id, sb);
   s.quotas.countSandbox(sb.fn, sb.resources, 1);
@@ -179,7 +189,7 @@ function drainLeftover(s: CoreState, w: WorkerRec, info: SandboxInfoMsg, fn: FnS
   }
   s.routing.drainUnrouted(sb.id);
   addDrainPending(s, sb);
-  if (sb.drainPending !== null) s.deadlines.push({ dueMs: sb.drainDeadlineMs, kind: 'drain', key: sb.id });
+  if (sb.drainPending !== null) sb.deadline = s.deadlines.push(sb.drainDeadlineMs, 'drain', sb.id);
   maybeFinishDrain(s, sb);
 }
 
@@ -224,6 +234,7 @@ export function onSandboxReady(s: CoreState, workerId: string, info: SandboxInfo
   sb.state = 'ready';
   sb.address = info.address;
   sb.readyAtMs = nowMs;
+  endWait(s, sb);
   fn.creating -= 1;
   fn.ready += 1;
   fn.failures = 0;

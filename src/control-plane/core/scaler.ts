@@ -341,7 +341,7 @@ function setUnschedulable(s: CoreState, fn: FnState, reason: string, nowMs: numb
   if (reason === fn.unschedulableReason) return;
   if (reason && !fn.unschedulableReason) {
     fn.unschedulableSinceMs = nowMs;
-    s.deadlines.push({ dueMs: nowMs + s.unschedulableFailAfterMs, kind: 'unschedulable', key: fn.record.spec.name });
+    s.deadlines.push(nowMs + s.unschedulableFailAfterMs, 'unschedulable', fn.record.spec.name);
   }
   if (!reason) {
     fn.unschedulableSinceMs = 0;

@@ -17,6 +17,7 @@ import type {
   WorkerHelloMsg,
 } from '../../api/cluster.js';
 import type { FunctionRecord, FunctionSpec, IdleHistoryRecord, NamespaceQuotas, NamespaceRecord, Resources } from '../../api/types.js';
+import type { Deadline } from './deadlines.js';
 
 /** Registry operations from the management API; each completes with one `api_done`. */
 export type ApiOp =
@@ -90,6 +91,8 @@ export interface SandboxRec {
   drainDeadlineMs: number;
   /** The worker was told to delete it (drain finished): no second delete. */
   deleteSent: boolean;
+  /** Its creation or drain deadline while it waits for one (removed when the wait ends), else null. */
+  deadline: Deadline | null;
 }
 
 export interface WorkerRec {
