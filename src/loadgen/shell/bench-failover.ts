@@ -193,7 +193,7 @@ function scheduleKill(o: FailoverBenchOptions, cluster: FailoverCluster,
   seen: { polls: HealthPoll[]; statsBefore: Map<string, number> | null }, t0: number):
   Promise<KillResult> {
   return new Promise((resolve, reject) => {
-    setTimeout(() => {
+    notBefore(t0 + o.killAtS * 1000, () => {
       void Promise.all([readCluster(o.stateDir).catch(() => cluster),
         seen.statsBefore === null ? null : frontendStats(o.stateDir)]).then(([now, stats]) => {
         const leader = [...seen.polls].reverse().find((p) => p.role === 'leader' && p.pid > 0);
@@ -206,8 +206,19 @@ function scheduleKill(o: FailoverBenchOptions, cluster: FailoverCluster,
         o.io.err(`killed ${v.what} at ${(atMs / 1000).toFixed(3)} s`);
         resolve({ ...v, atMs });
       }).catch(reject);
-    }, Math.max(0, t0 + o.killAtS * 1000 - performance.now()));
+    });
   });
+}
+
+/**
+ * Runs `run` once performance.now() has reached `atMs`. A timer alone may fire up to a
+ * millisecond early by that clock (libuv's loop time is in whole milliseconds, taken before the
+ * timer was armed): the kill of `--kill-at 0.3` came at 0.299 s. It then waits out the rest.
+ */
+function notBefore(atMs: number, run: () => void): void {
+  const waitMs = atMs - performance.now();
+  if (waitMs <= 0) run();
+  else setTimeout(() => notBefore(atMs, run), Math.ceil(waitMs));
 }
 
 /**
