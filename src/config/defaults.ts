@@ -414,10 +414,10 @@ export const workerDefaults = Object.freeze({
  * its limit, raising it each time: a fresh component under load ran 5-8 of them in one
  * `bench cold` at 4,000/s (its registrations included), the large ones with 26-61 ms of marking
  * steps on its event loop (up to 15.5 ms at a time) while its helper threads took the cores the
- * loops needed. With a first limit of
- * `initialOldSpaceMiB` (node --initial-old-space-size) the DP and the worker ran none there and
- * the CP one. It is a threshold, not a reservation: memory grows only with what is allocated,
- * and V8's memory reducer still collects an idle process. 0 leaves V8's own.
+ * loops needed. With a first limit of `initialOldSpaceMiB` (node --initial-old-space-size) the
+ * DP and the worker ran none there and the CP one. It is a threshold, not a reservation: memory
+ * grows only with what is allocated, and V8's memory reducer still collects an idle process.
+ * 0 leaves V8's own.
  */
 export const upDefaults = Object.freeze({
   initialOldSpaceMiB: 256,

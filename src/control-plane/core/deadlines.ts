@@ -4,10 +4,10 @@
  * a timed wait (a creation, a drain, a silent worker, a gone peer) and pops only what is due,
  * so a tick costs O(due · log n), not a scan of every sandbox and worker. An entry knows its
  * place in the heap, so its owner can remove it early in O(log n): a sandbox's creation and
- * drain deadlines leave when the wait ends (a sandbox is ready in tens of milliseconds, and at
- * 4,000 cold starts/s waits that stayed for their 30 s limits held 120,000 entries each of the
- * control plane's live heap). Other entries stay until due: when one pops, the caller checks
- * that it still applies (lazy invalidation).
+ * drain deadlines leave when the wait ends (a sandbox is ready in tens of milliseconds; left
+ * for their 30 s limits, they kept 120,000 entries of each kind in the control plane's live heap
+ * at 4,000 cold starts/s). Other entries stay until due: when one pops, the caller checks that
+ * it still applies (lazy invalidation).
  */
 
 export type DeadlineKind = 'creation' | 'drain' | 'heartbeat' | 'forget_worker' | 'forget_dp' | 'dp_expected' | 'worker_expected' | 'unschedulable';
