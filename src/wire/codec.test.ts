@@ -221,3 +221,69 @@ describe('wire codec against hostile input', () => {
     }));
   });
 });
+
+describe('wire codec: the field a refusal names', () => {
+  // Goal: the path a refusal names is exact at every nesting (list index, nested message, map
+  // key), so a peer's bad message can be found from the log line. Method: one valid message per
+  // decoder, one field broken at a time.
+  const longId = 'x'.repeat(257);
+  const goodSpec = { name: 'f', uid: 'u', auth: 'none', resources: { cpuMillis: 1, memoryMib: 1 }, asyncSettings: { retryOn4xx: false, attemptsMax: 3, eventAgeMsMax: 1 } };
+  const goodSandbox = { sandboxId: 's', function: 'f', functionUid: 'u', functionGeneration: 1, address: 'a', resources: { cpuMillis: 1, memoryMib: 1 }, createdAtMs: 1 };
+  const goodEndpoint = { sandboxId: 's', function: 'f', functionUid: 'u', address: 'a', workerId: 'w' };
+  const field = (d: { ok: boolean; field?: string }): string | null => (d.ok ? null : d.field ?? '');
+  const routing = (value: object, kind: 'delta' | 'snapshot' = 'delta') => field(decodeRoutingUpdate(create(RoutingUpdateSchema, { update: { case: kind, value: { version: 1, ...value } } } as never)));
+  const worker = (event: object) => field(decodeWorkerEvent(create(WorkerEventSchema, { event } as never)));
+  const dp = (event: object) => field(decodeDataPlaneEvent(create(DataPlaneEventSchema, { event } as never)));
+
+  test('routing updates: functions, endpoints, ids, tokens, peers, failures', () => {
+    assert.equal(routing({ upsertFunctions: [goodSpec, { ...goodSpec, name: '' }] }), 'delta.upsertFunctions[1].name');
+    assert.equal(routing({ upsertFunctions: [{ ...goodSpec, port: 70_000 }] }), 'delta.upsertFunctions[0].port');
+    assert.equal(routing({ upsertFunctions: [{ ...goodSpec, resources: { cpuMillis: -1, memoryMib: 1 } }] }), 'delta.upsertFunctions[0].resources.cpuMillis');
+    assert.equal(routing({ upsertFunctions: [{ ...goodSpec, auth: 'magic' }] }), 'delta.upsertFunctions[0].auth');
+    assert.equal(routing({ upsertFunctions: [{ ...goodSpec, asyncSettings: { retryOn4xx: false, attemptsMax: 1, eventAgeMsMax: -1 } }] }), 'delta.upsertFunctions[0].asyncSettings.eventAgeMsMax');
+    assert.equal(routing({ deleteFunctions: [{ name: 'f' }, { name: '' }] }), 'delta.deleteFunctions[1].name');
+    assert.equal(routing({ addEndpoints: [goodEndpoint, goodEndpoint, { ...goodEndpoint, workerId: longId }] }), 'delta.addEndpoints[2].workerId');
+    assert.equal(routing({ addEndpoints: [{ ...goodEndpoint, sandboxId: '' }] }), 'delta.addEndpoints[0].sandboxId');
+    assert.equal(routing({ removeEndpoints: ['a', ''] }), 'delta.removeEndpoints[1]');
+    assert.equal(routing({ drainEndpoints: [longId] }), 'delta.drainEndpoints[0]');
+    assert.equal(routing({ upsertTokens: [{ id: 't', sha256Hex: 'nothex', scope: 'invoke', namespace: '' }] }), 'delta.upsertTokens[0].sha256Hex');
+    assert.equal(routing({ upsertTokens: [{ id: 't', sha256Hex: 'a'.repeat(64), scope: 'root', namespace: '' }] }), 'delta.upsertTokens[0].scope');
+    assert.equal(routing({ revokeTokens: ['t', ''] }), 'delta.revokeTokens[1]');
+    assert.equal(routing({ upsertPeers: [{ dataPlaneId: 'd', proxyAddress: '' }] }), 'delta.upsertPeers[0].proxyAddress');
+    assert.equal(routing({ removePeers: [''] }), 'delta.removePeers[0]');
+    assert.equal(routing({ failures: [{ function: 'f', functionUid: 'u', code: 'nope', reason: '' }] }), 'delta.failures[0].code');
+    assert.equal(routing({ failures: [{ function: 'f', functionUid: 'u', code: 'unschedulable', reason: 'r'.repeat(9000) }] }), 'delta.failures[0].reason');
+    assert.equal(routing({ functions: [goodSpec, { ...goodSpec, uid: longId }] }, 'snapshot'), 'snapshot.functions[1].uid');
+    assert.equal(routing({ endpoints: [{ ...goodEndpoint, address: 'a'.repeat(600) }] }, 'snapshot'), 'snapshot.endpoints[0].address');
+    assert.equal(routing({ drainEndpoints: [''] }, 'snapshot'), 'snapshot.drainEndpoints[0]');
+    assert.equal(routing({ tokens: [{ id: '', sha256Hex: 'a'.repeat(64), scope: 'invoke', namespace: '' }] }, 'snapshot'), 'snapshot.tokens[0].id');
+    assert.equal(routing({ peers: [{ dataPlaneId: '', proxyAddress: 'p' }] }, 'snapshot'), 'snapshot.peers[0].dataPlaneId');
+    assert.equal(routing({ upsertFunctions: [goodSpec], addEndpoints: [goodEndpoint], failures: [{ function: 'f', functionUid: 'u', code: '', reason: '' }] }), null);
+  });
+
+  test('worker events and commands: sandboxes and their resources, the create spec', () => {
+    assert.equal(worker({ case: 'hello', value: { workerId: 'w', sandboxes: [goodSandbox, { ...goodSandbox, createdAtMs: -1 }] } }), 'hello.sandboxes[1].createdAtMs');
+    assert.equal(worker({ case: 'hello', value: { workerId: 'w', sandboxes: [{ ...goodSandbox, resources: { cpuMillis: 1, memoryMib: Number.NaN } }] } }), 'hello.sandboxes[0].resources.memoryMib');
+    assert.equal(worker({ case: 'hello', value: { workerId: 'w', capacity: { cpuMillis: -2, memoryMib: 1 } } }), 'hello.capacity.cpuMillis');
+    assert.equal(worker({ case: 'ready', value: { sandbox: { ...goodSandbox, functionGeneration: -1 } } }), 'ready.sandbox.functionGeneration');
+    assert.equal(worker({ case: 'ready', value: { sandbox: { ...goodSandbox, function: '' } } }), 'ready.sandbox.function');
+    assert.equal(worker({ case: 'ready', value: { sandbox: goodSandbox, breakdown: { totalMs: 1, startMs: -1, readinessMs: 0 } } }), 'ready.breakdown.startMs');
+    assert.equal(worker({ case: 'heartbeat', value: { capacity: { cpuMillis: 1, memoryMib: 1 }, allocated: { cpuMillis: Infinity, memoryMib: 1 } } }), 'heartbeat.allocated.cpuMillis');
+    assert.equal(worker({ case: 'ready', value: { sandbox: goodSandbox } }), null);
+    const cmd = (spec: object) => field(decodeWorkerCommand(create(WorkerCommandSchema, { command: { case: 'create', value: { sandboxId: 's', function: spec } } } as never)));
+    assert.equal(cmd({ ...goodSpec, generation: -1 }), 'create.function.generation');
+    assert.equal(cmd({ ...goodSpec, resources: { cpuMillis: 1, memoryMib: -1 } }), 'create.function.resources.memoryMib');
+    assert.equal(cmd({ ...goodSpec, asyncSettings: { retryOn4xx: false, attemptsMax: 101, eventAgeMsMax: 1 } }), 'create.function.asyncSettings.attemptsMax');
+    assert.equal(cmd(goodSpec), null);
+  });
+
+  test('data plane events: demand entries and their per-sandbox counts, drained ids', () => {
+    const good = { function: 'f', functionUid: 'u', concurrencyAvg: 1, inflight: 1, queued: 0, sandboxInflight: { s1: 1 } };
+    assert.equal(dp({ case: 'demand', value: { functions: [good, { ...good, queued: -1 }] } }), 'demand.functions[1].queued');
+    assert.equal(dp({ case: 'demand', value: { functions: [{ ...good, functionUid: longId }] } }), 'demand.functions[0].functionUid');
+    assert.equal(dp({ case: 'demand', value: { functions: [{ ...good, sandboxInflight: { s1: 1, s2: -1 } }] } }), 'demand.functions[0].sandboxInflight[s2]');
+    assert.equal(dp({ case: 'demand', value: { functions: [good, { ...good, sandboxInflight: { [longId]: 1 } }] } }), 'demand.functions[1].sandboxInflight');
+    assert.equal(dp({ case: 'drained', value: { sandboxIds: ['a', 'b', ''] } }), 'drained.sandboxIds[2]');
+    assert.equal(dp({ case: 'demand', value: { functions: [good] } }), null);
+  });
+});

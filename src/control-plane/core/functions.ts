@@ -200,21 +200,45 @@ function hasKeys(r: Record<string, number>): boolean {
 }
 
 export function demandTotals(fn: FnState): { value: number; inflight: number; queued: number } {
-  let value = 0;
-  let inflight = 0;
-  let queued = 0;
-  for (const d of fn.demand) {
-    value += d.value;
-    inflight += d.inflight;
-    queued += d.queued;
-  }
-  return { value, inflight, queued };
+  return { value: demandValue(fn), inflight: demandInflight(fn), queued: demandQueued(fn) };
+}
+
+/*
+ * The sums one at a time, with indexed loops: the autoscaler reads them several times per visit
+ * of every active function, and a totals object (or a for-of over the shared frozen empty list,
+ * which takes the iterator's slow path) per read was 11 % of what the CP allocated at 4,000
+ * cold starts/s (sampling heap profile; BENCHMARKS.md, "Fewer bytes per cold start").
+ */
+
+/** The DPs' reported concurrency (their window averages), summed. */
+export function demandValue(fn: FnState): number {
+  const list = fn.demand;
+  let n = 0;
+  for (let i = 0; i < list.length; i += 1) n += list[i]!.value;
+  return n;
+}
+
+/** Requests in flight, summed over the DPs' latest reports. */
+export function demandInflight(fn: FnState): number {
+  const list = fn.demand;
+  let n = 0;
+  for (let i = 0; i < list.length; i += 1) n += list[i]!.inflight;
+  return n;
+}
+
+/** Requests queued, summed over the DPs' latest reports. */
+export function demandQueued(fn: FnState): number {
+  const list = fn.demand;
+  let n = 0;
+  for (let i = 0; i < list.length; i += 1) n += list[i]!.queued;
+  return n;
 }
 
 /** Requests in flight on one sandbox, summed over data planes (as last reported). */
 export function sandboxInflight(fn: FnState, sandboxId: string): number {
+  const list = fn.demand;
   let n = 0;
-  for (const d of fn.demand) n += d.sandboxInflight[sandboxId] ?? 0;
+  for (let i = 0; i < list.length; i += 1) n += list[i]!.sandboxInflight[sandboxId] ?? 0;
   return n;
 }
 

@@ -16,7 +16,7 @@ import { keepAliveBinCount, keepAliveFloor, keepAliveInitialState, keepAliveObse
 import { smallSetSize } from '../../shared/small-set.js';
 import { chooseVictims } from '../../policy/eviction.js';
 import { placeWith } from '../../policy/placement/placement.js';
-import { demandTotals, recordPeriodMs, sandboxInflight, setDemand, type FnState } from './functions.js';
+import { demandInflight, demandQueued, demandValue, recordPeriodMs, sandboxInflight, setDemand, type FnState } from './functions.js';
 import { isQuotaReason } from './quotas.js';
 import { createSandbox, drain } from './sandboxes.js';
 import { idleHistorySaveIntervalMs, scaleSummaryIntervalMs, type CoreState, type ScaleDecisionCounts } from './state.js';
@@ -57,8 +57,7 @@ function queueFloorOn(s: CoreState): boolean {
 
 /** Requests in flight or queued now, summed over the DPs' latest reports. */
 function requestsNow(fn: FnState): number {
-  const t = demandTotals(fn);
-  return t.inflight + t.queued;
+  return demandInflight(fn) + demandQueued(fn);
 }
 
 /** More requests now than slots on the ready and creating sandboxes (concurrency-limited only). */
@@ -71,7 +70,7 @@ function needsMore(fn: FnState): boolean {
 export function tickFunction(s: CoreState, fn: FnState, nowMs: number): void {
   if (fn.removed) return;
   if (nowMs >= fn.nextRecordAtMs) {
-    const value = demandTotals(fn).value;
+    const value = demandValue(fn);
     fn.kpa = kpaRecord(fn.kpa, fn.record.spec.scaling, value, nowMs);
     // A function idle for a whole stable window gives its window back (~1.6 KiB at 60 s).
     if (value === 0) fn.kpa = kpaRelease(fn.kpa);
@@ -104,8 +103,7 @@ export function tickFunction(s: CoreState, fn: FnState, nowMs: number): void {
 function observeKeepAlive(s: CoreState, fn: FnState, nowMs: number): void {
   const windowS = fn.record.spec.scaling.keepAliveWindowS;
   if (windowS === 0) return;
-  const t = demandTotals(fn);
-  const busy = t.value > 0 || t.inflight > 0 || t.queued > 0;
+  const busy = demandValue(fn) > 0 || demandInflight(fn) > 0 || demandQueued(fn) > 0;
   if (fn.keepAlive === null) {
     if (!busy) return;
     fn.keepAlive = keepAliveInitialState();
@@ -179,7 +177,7 @@ function withKeepAlive(fn: FnState, kpaDesired: number, nowMs: number): number {
  * a core with no traffic at all (BENCHMARKS.md, "A function held at its floor is not ticked").
  */
 function atRest(fn: FnState): boolean {
-  if (demandTotals(fn).value !== 0) return false;
+  if (demandValue(fn) !== 0) return false;
   const floor = Math.max(fn.record.spec.scaling.min, fn.keepAliveHeld);
   if (floor === 0) return fn.desired === 0 && smallSetSize(fn.sandboxIds) === 0;
   return fn.desired === floor && fn.ready === floor && fn.creating === 0 && smallSetSize(fn.sandboxIds) === floor &&
@@ -188,14 +186,14 @@ function atRest(fn: FnState): boolean {
 
 export function decide(s: CoreState, fn: FnState, nowMs: number): void {
   const spec = fn.record.spec;
-  fn.kpa = kpaRecord(fn.kpa, spec.scaling, demandTotals(fn).value, nowMs);
+  fn.kpa = kpaRecord(fn.kpa, spec.scaling, demandValue(fn), nowMs);
   observeKeepAlive(s, fn, nowMs);
   const { decision, state } = kpaDecide(fn.kpa, {
     spec: spec.scaling,
     concurrency: spec.concurrency,
     readyCount: fn.ready,
     nowMs,
-    ...(queueFloorOn(s) ? { queueFloor: requestsNow(fn) } : {}),
+    queueFloor: queueFloorOn(s) ? requestsNow(fn) : undefined,
   });
   fn.kpa = state;
   fn.nextDecisionAtMs = nowMs + spec.scaling.tickS * 1000;
@@ -354,7 +352,7 @@ function setUnschedulable(s: CoreState, fn: FnState, reason: string, nowMs: numb
 export function maybeFailUnschedulable(s: CoreState, fn: FnState, nowMs: number): void {
   if (!fn.unschedulableReason || !fn.unschedulableForGood) return;
   if (nowMs - fn.unschedulableSinceMs < s.unschedulableFailAfterMs) return;
-  if (fn.unschedulableFailedAtMs === nowMs || demandTotals(fn).queued === 0) return;
+  if (fn.unschedulableFailedAtMs === nowMs || demandQueued(fn) === 0) return;
   fn.unschedulableFailedAtMs = nowMs;
   if (isQuotaReason(fn.unschedulableReason)) s.routing.failFunction(fn.record.spec.name, 'quota_exceeded', fn.unschedulableReason);
   else s.routing.failFunction(fn.record.spec.name, 'unschedulable', `unschedulable: ${fn.unschedulableReason}`);

@@ -247,9 +247,10 @@ export function kpaDecide(
   const { spec, readyCount, nowMs } = input;
   if (!(Number.isInteger(readyCount) && readyCount >= 0)) assert(false, `kpaDecide: readyCount ${readyCount}`);
   if (!(spec.min <= spec.max)) assert(false, `kpaDecide: min ${spec.min} > max ${spec.max}`);
-  const m = kpaMeasure(state, input);
-  const panic = kpaPanicStep(state, spec, m, nowMs);
-  const d = new KpaDecision(spec, m, panic.panicking);
+  // One object per decision: the measurement and the panic step write into it.
+  const d = new KpaDecision(spec);
+  const m = kpaMeasure(state, input, d);
+  const panic = kpaPanicStep(state, spec, m, nowMs, d);
   let desired = panic.panicking ? Math.max(m.stablePods, m.panicPods) : m.stablePods;
   if (state.noScaleDownUntilMs !== null && nowMs < state.noScaleDownUntilMs) {
     if (readyCount > desired) d.failoverReady = readyCount;
@@ -261,7 +262,7 @@ export function kpaDecide(
     maxPanicPods = Math.max(maxPanicPods, desired);
     desired = maxPanicPods;
   }
-  const fromZero = kpaFromZero(state, m, readyCount);
+  const fromZero = kpaFromZero(state, spec, m, readyCount);
   if (fromZero > desired) {
     d.observed = state.latestObserved;
     d.fromZero = fromZero;
@@ -342,14 +343,13 @@ interface KpaMeasurement {
   dppc: number;
   stablePods: number;
   panicPods: number;
-  panicWindowBuckets: number;
 }
 
-/** Step 1: averages, rate bounds and the raw stable / panic pod counts. */
-function kpaMeasure(state: KpaState, input: KpaDecideInput): KpaMeasurement {
+/** Step 1: averages, rate bounds and the raw stable / panic pod counts, written into `m`. */
+function kpaMeasure(state: KpaState, input: KpaDecideInput, m: KpaMeasurement): KpaMeasurement {
   const { spec } = input;
   const length = Math.min(kpaStableBuckets(spec), state.ring.bucketIds.length);
-  const panicWindowBuckets = kpaPanicBuckets(spec, length);
+  const panicWindowBuckets = kpaPanicWindowBuckets(state, spec);
   const nowBucket = Math.floor(input.nowMs / bucketMs);
   const endBucket = Math.max(nowBucket, state.lastBucket ?? nowBucket);
   const target = kpaTarget(spec.targetUtilization, input.concurrency);
@@ -366,41 +366,52 @@ function kpaMeasure(state: KpaState, input: KpaDecideInput): KpaMeasurement {
   const maxDown = Math.floor(ready / spec.maxScaleDownRate);
   const dspc = kpaCeil(stableAvg / target);
   const dppc = kpaCeil(panicAvg / target);
-  return {
-    nowBucket: endBucket,
-    target,
-    stableAvg,
-    panicAvg,
-    ready,
-    maxUp,
-    maxDown,
-    dspc,
-    dppc,
-    stablePods: kpaClamp(dspc, maxDown, maxUp),
-    panicPods: kpaClamp(dppc, maxDown, maxUp),
-    panicWindowBuckets,
-  };
+  m.nowBucket = endBucket;
+  m.target = target;
+  m.stableAvg = stableAvg;
+  m.panicAvg = panicAvg;
+  m.ready = ready;
+  m.maxUp = maxUp;
+  m.maxDown = maxDown;
+  m.dspc = dspc;
+  m.dppc = dppc;
+  m.stablePods = kpaClamp(dspc, maxDown, maxUp);
+  m.panicPods = kpaClamp(dppc, maxDown, maxUp);
+  return m;
+}
+
+/** The panic step's outcome (kept on the decision: no object per step). */
+interface KpaPanicOutcome {
+  panicking: boolean;
+  panicStartMs: number | null;
+  maxPanicPods: number;
 }
 
 /**
  * Step 2. Entering or staying over the threshold refreshes panicStartMs; panic ends only when
  * not over the threshold and a whole stable window has passed since the last over-threshold
- * tick (the surge has then reached the stable average).
+ * tick (the surge has then reached the stable average). Written into `out`.
  */
 function kpaPanicStep(
   state: KpaState,
   spec: ScalingSpec,
   m: KpaMeasurement,
   nowMs: number,
-): { panicking: boolean; panicStartMs: number | null; maxPanicPods: number } {
+  out: KpaPanicOutcome,
+): KpaPanicOutcome {
   const over = m.dppc / m.ready >= spec.panicThreshold;
-  if (over) return { panicking: true, panicStartMs: nowMs, maxPanicPods: state.maxPanicPods };
   const start = state.panicStartMs;
-  if (start === null) return { panicking: false, panicStartMs: null, maxPanicPods: 0 };
-  if (start + spec.stableWindowS * 1000 < nowMs) {
-    return { panicking: false, panicStartMs: null, maxPanicPods: 0 };
-  }
-  return { panicking: true, panicStartMs: start, maxPanicPods: state.maxPanicPods };
+  if (over) return kpaSetPanic(out, true, nowMs, state.maxPanicPods);
+  if (start === null) return kpaSetPanic(out, false, null, 0);
+  if (start + spec.stableWindowS * 1000 < nowMs) return kpaSetPanic(out, false, null, 0);
+  return kpaSetPanic(out, true, start, state.maxPanicPods);
+}
+
+function kpaSetPanic(out: KpaPanicOutcome, panicking: boolean, panicStartMs: number | null, maxPanicPods: number): KpaPanicOutcome {
+  out.panicking = panicking;
+  out.panicStartMs = panicStartMs;
+  out.maxPanicPods = maxPanicPods;
+  return out;
 }
 
 /**
@@ -408,9 +419,9 @@ function kpaPanicStep(
  * at least ceil(observed / target), bounded: the first request must not wait for averages.
  * Returns 0 when the rule does not apply.
  */
-function kpaFromZero(state: KpaState, m: KpaMeasurement, readyCount: number): number {
+function kpaFromZero(state: KpaState, spec: ScalingSpec, m: KpaMeasurement, readyCount: number): number {
   if (readyCount > 0 || state.latestObserved <= 0 || state.lastBucket === null) return 0;
-  if (m.nowBucket - state.lastBucket >= m.panicWindowBuckets) return 0;
+  if (m.nowBucket - state.lastBucket >= kpaPanicWindowBuckets(state, spec)) return 0;
   return kpaClamp(kpaCeil(state.latestObserved / m.target), Math.max(1, m.maxDown), m.maxUp);
 }
 
@@ -472,18 +483,23 @@ function kpaGraceHold(state: KpaState, spec: ScalingSpec, desired: number, ready
  * Built eagerly, the strings made the core's ticks 25-75 % slower (microbenchmark, 20,000
  * active functions: 922-961 ms of ticks against 540-750 ms).
  */
-class KpaDecision implements ScaleDecision {
+class KpaDecision implements ScaleDecision, KpaMeasurement, KpaPanicOutcome {
   desired = 0;
-  readonly mode: 'stable' | 'panic';
-  readonly stableAvg: number;
-  readonly panicAvg: number;
-  readonly target: number;
-  private readonly maxUp: number;
-  private readonly maxDown: number;
-  private readonly dspc: number;
-  private readonly dppc: number;
-  private readonly stablePods: number;
-  private readonly ready: number;
+  // The measurement (step 1), the panic step (step 2), then what moved `desired` after them.
+  nowBucket = 0;
+  target = 0;
+  stableAvg = 0;
+  panicAvg = 0;
+  ready = 1;
+  maxUp = 0;
+  maxDown = 0;
+  dspc = 0;
+  dppc = 0;
+  stablePods = 0;
+  panicPods = 0;
+  panicking = false;
+  panicStartMs: number | null = null;
+  maxPanicPods = 0;
   /** What moved `desired` after the base step, in order; -1, null or false: that step did not. */
   failoverReady = -1;
   highWater = -1;
@@ -496,17 +512,10 @@ class KpaDecision implements ScaleDecision {
   initialHeld = false;
   clamped = false;
 
-  constructor(private readonly spec: ScalingSpec, m: KpaMeasurement, panicking: boolean) {
-    this.mode = panicking ? 'panic' : 'stable';
-    this.stableAvg = m.stableAvg;
-    this.panicAvg = m.panicAvg;
-    this.target = m.target;
-    this.maxUp = m.maxUp;
-    this.maxDown = m.maxDown;
-    this.dspc = m.dspc;
-    this.dppc = m.dppc;
-    this.stablePods = m.stablePods;
-    this.ready = m.ready;
+  constructor(private readonly spec: ScalingSpec) {}
+
+  get mode(): 'stable' | 'panic' {
+    return this.panicking ? 'panic' : 'stable';
   }
 
   get bounds(): { maxUp: number; maxDown: number } {
@@ -547,6 +556,11 @@ class KpaDecision implements ScaleDecision {
 
 function kpaStableBuckets(spec: ScalingSpec): number {
   return Math.max(1, Math.ceil(spec.stableWindowS));
+}
+
+/** The panic window a decision reads: at most the ring's length (an empty ring: 0 buckets). */
+function kpaPanicWindowBuckets(state: KpaState, spec: ScalingSpec): number {
+  return kpaPanicBuckets(spec, Math.min(kpaStableBuckets(spec), state.ring.bucketIds.length));
 }
 
 function kpaPanicBuckets(spec: ScalingSpec, stableBuckets: number): number {

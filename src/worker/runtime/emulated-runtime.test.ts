@@ -68,6 +68,22 @@ describe('emulated runtime', () => {
     }),
   );
 
+  it('a sandbox deleted while it starts fails its creation; a starting one is neither listed nor crashable; its id is free again', opts, () =>
+    withResponder(async (responder) => {
+      const runtime = createEmulatedRuntime({ createMs: 60_000, responder, clock: systemClock });
+      const creating = runtime.create({ sandboxId: 'sb-1', fn: emulatedSpec('f') });
+      assert.deepEqual(await runtime.create({ sandboxId: 'sb-1', fn: emulatedSpec('f') }), { ok: false, reason: "sandbox 'sb-1' already exists" });
+      assert.deepEqual(runtime.list(), []);
+      assert.equal(runtime.crash('sb-1', 'injected'), false);
+      await runtime.delete('sb-1');
+      // The 60 s timer is cleared: the creation settles now, and the test ends without waiting for it.
+      assert.deepEqual(await creating, { ok: false, reason: 'deleted during start' });
+      const second = runtime.create({ sandboxId: 'sb-1', fn: emulatedSpec('g') });
+      await runtime.close();
+      assert.deepEqual(await second, { ok: false, reason: 'deleted during start' });
+    }),
+  );
+
   it('crash() fires exit listeners and forgets the sandbox', opts, () =>
     withResponder(async (responder) => {
       const runtime = createEmulatedRuntime({ createMs: 0, responder, clock: systemClock });
