@@ -17,8 +17,24 @@ import type {
 } from '../../api/cluster.js';
 import { emptySmallSet, smallSetAdd, smallSetDelete, smallSetSize, type SmallSet } from '../../shared/small-set.js';
 
+/**
+ * A delta's lists start as one shared frozen empty list and get their own on their first entry:
+ * a delta is sealed per turn that changed the table (one per sandbox ready at 4,000 cold
+ * starts/s), and most of its ten lists stay empty (ten arrays per delta were 5 % of what the CP
+ * allocated; BENCHMARKS.md, "Fewer bytes per cold start"). Sealed deltas are read, never written.
+ */
+const noEntries: readonly never[] = Object.freeze([]);
+
 function emptyDelta(): RoutingDelta {
-  return { version: 0, upsertFunctions: [], deleteFunctions: [], addEndpoints: [], removeEndpoints: [], drainEndpoints: [], failures: [], upsertTokens: [], revokeTokens: [], upsertPeers: [], removePeers: [] };
+  const none = noEntries as never[];
+  return { version: 0, upsertFunctions: none, deleteFunctions: none, addEndpoints: none, removeEndpoints: none, drainEndpoints: none, failures: none, upsertTokens: none, revokeTokens: none, upsertPeers: none, removePeers: none };
+}
+
+/** `list` with `item` appended: a list of its own for the first entry, in place after. */
+function pushed<T>(list: T[], item: T): T[] {
+  if (list === (noEntries as unknown)) return [item];
+  list.push(item);
+  return list;
 }
 
 export class RoutingTable {
@@ -55,7 +71,7 @@ export class RoutingTable {
     const held = this.functions.get(spec.name);
     this.functions.set(spec.name, spec);
     if (held !== undefined && held.uid === spec.uid && held.generation === spec.generation) return;
-    this.pending.upsertFunctions.push(spec);
+    this.pending.upsertFunctions = pushed(this.pending.upsertFunctions, spec);
     this.dirty = true;
   }
 
@@ -65,7 +81,7 @@ export class RoutingTable {
     this.functions.delete(name);
     for (const id of this.byFunction.get(name) ?? []) this.endpoints.delete(id);
     this.byFunction.delete(name);
-    this.pending.deleteFunctions.push({ name, uid: spec.uid });
+    this.pending.deleteFunctions = pushed(this.pending.deleteFunctions, { name, uid: spec.uid });
     this.dirty = true;
   }
 
@@ -74,7 +90,7 @@ export class RoutingTable {
     const ids = this.byFunction.get(ep.function) ?? emptySmallSet;
     const next = smallSetAdd(ids, ep.sandboxId);
     if (next !== ids) this.byFunction.set(ep.function, next);
-    this.pending.addEndpoints.push(ep);
+    this.pending.addEndpoints = pushed(this.pending.addEndpoints, ep);
     this.dirty = true;
   }
 
@@ -82,7 +98,7 @@ export class RoutingTable {
   removeEndpoint(sandboxId: string): void {
     if (!this.forget(sandboxId)) return;
     this.unadd(sandboxId);
-    this.pending.removeEndpoints.push(sandboxId);
+    this.pending.removeEndpoints = pushed(this.pending.removeEndpoints, sandboxId);
     this.dirty = true;
   }
 
@@ -94,7 +110,7 @@ export class RoutingTable {
   drainEndpoint(sandboxId: string): void {
     if (!this.forget(sandboxId)) return;
     this.unadd(sandboxId);
-    this.pending.drainEndpoints.push(sandboxId);
+    this.pending.drainEndpoints = pushed(this.pending.drainEndpoints, sandboxId);
     this.dirty = true;
   }
 
@@ -104,7 +120,7 @@ export class RoutingTable {
    */
   drainUnrouted(sandboxId: string): void {
     if (this.endpoints.has(sandboxId)) return this.drainEndpoint(sandboxId);
-    this.pending.drainEndpoints.push(sandboxId);
+    this.pending.drainEndpoints = pushed(this.pending.drainEndpoints, sandboxId);
     this.dirty = true;
   }
 
@@ -130,7 +146,7 @@ export class RoutingTable {
   /** DPs fail the function's queued requests now: 502 for 'sandbox_failure', 503 for 'unschedulable'. */
   failFunction(name: string, code: FunctionFailureCode, reason: string): void {
     const functionUid = this.functions.get(name)?.uid ?? '';
-    this.pending.failures.push({ function: name, functionUid, code, reason });
+    this.pending.failures = pushed(this.pending.failures, { function: name, functionUid, code, reason });
     this.dirty = true;
   }
 
@@ -144,7 +160,7 @@ export class RoutingTable {
       if (next.has(id)) continue;
       this.tokens.delete(id);
       this.pending.upsertTokens = this.pending.upsertTokens.filter((t) => t.id !== id);
-      this.pending.revokeTokens.push(id);
+      this.pending.revokeTokens = pushed(this.pending.revokeTokens, id);
       this.dirty = true;
     }
     for (const t of next.values()) {
@@ -152,7 +168,7 @@ export class RoutingTable {
       if (known && sameToken(known, t)) continue;
       this.tokens.set(t.id, { ...t });
       this.pending.revokeTokens = this.pending.revokeTokens.filter((id) => id !== t.id);
-      this.pending.upsertTokens.push({ ...t });
+      this.pending.upsertTokens = pushed(this.pending.upsertTokens, { ...t });
       this.dirty = true;
     }
   }
@@ -162,7 +178,7 @@ export class RoutingTable {
     if (this.peers.get(peer.dataPlaneId)?.proxyAddress === peer.proxyAddress) return;
     this.peers.set(peer.dataPlaneId, { ...peer });
     this.pending.removePeers = this.pending.removePeers!.filter((id) => id !== peer.dataPlaneId);
-    this.pending.upsertPeers!.push({ ...peer });
+    this.pending.upsertPeers = pushed(this.pending.upsertPeers!, { ...peer });
     this.dirty = true;
   }
 
@@ -170,7 +186,7 @@ export class RoutingTable {
   removePeer(dataPlaneId: string): void {
     if (!this.peers.delete(dataPlaneId)) return;
     this.pending.upsertPeers = this.pending.upsertPeers!.filter((p) => p.dataPlaneId !== dataPlaneId);
-    this.pending.removePeers!.push(dataPlaneId);
+    this.pending.removePeers = pushed(this.pending.removePeers!, dataPlaneId);
     this.dirty = true;
   }
 

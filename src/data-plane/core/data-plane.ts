@@ -418,8 +418,17 @@ export class DataPlaneCore {
   }
 }
 
+/** The per-sandbox counts of a report with none in flight: one frozen object, read only. */
+const noSandboxInflight: Readonly<Record<string, number>> = Object.freeze({});
+
 function demandOf(fn: DpFunction, avg: number): FunctionDemandMsg {
-  const sandboxInflight: Record<string, number> = {};
-  for (const ep of fn.endpoints) if (ep.inflight > 0) sandboxInflight[ep.id] = ep.inflight;
+  let sandboxInflight = noSandboxInflight as Record<string, number>;
+  const endpoints = fn.endpoints;
+  for (let i = 0; i < endpoints.length; i += 1) {
+    const ep = endpoints[i]!;
+    if (ep.inflight === 0) continue;
+    if (sandboxInflight === noSandboxInflight) sandboxInflight = {};
+    sandboxInflight[ep.id] = ep.inflight;
+  }
   return { function: fn.name, functionUid: fn.uid, concurrencyAvg: avg, inflight: fn.inflight, queued: fn.queued, sandboxInflight };
 }
