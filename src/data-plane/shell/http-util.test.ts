@@ -2,7 +2,7 @@
  * The head of the DP's request to a sandbox on the lean path: the client's headers pass but the
  * hop-by-hop ones, the Host becomes the sandbox's address with the client's in x-forwarded-host,
  * the sandbox header is the DP's own (last), and the bearer token goes only when asked. Method:
- * exact bytes for a sample, then two heads in a row (the head bytes are reused between heads).
+ * the exact head for two samples.
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
@@ -17,11 +17,9 @@ test("a request's head for a sandbox: forwarded headers, the DP's own last, the 
     },
   };
   const head = upstreamRequestHead(req, '/p?q=1', '127.0.0.1:9000', 'sb-1', true);
-  assert.equal(head.toString('latin1'),
+  assert.equal(head,
     'POST /p?q=1 HTTP/1.1\r\nhost: 127.0.0.1:9000\r\ncontent-length: 3\r\nx-many: a\r\nx-many: b\r\n' +
     'x-forwarded-host: fn.example\r\nx-dirigent-sandbox: sb-1\r\n\r\n');
   const kept = upstreamRequestHead({ headers: { host: 'h', authorization: 'Bearer t' } }, '/', 'a:1', 'sb-2', false);
-  assert.equal(kept.toString('latin1'), 'GET / HTTP/1.1\r\nhost: a:1\r\nauthorization: Bearer t\r\nx-forwarded-host: h\r\nx-dirigent-sandbox: sb-2\r\n\r\n');
-  // The first head is a buffer of its own, unchanged by the second.
-  assert.ok(head.toString('latin1').endsWith('sb-1\r\n\r\n'));
+  assert.equal(kept, 'GET / HTTP/1.1\r\nhost: a:1\r\nauthorization: Bearer t\r\nx-forwarded-host: h\r\nx-dirigent-sandbox: sb-2\r\n\r\n');
 });

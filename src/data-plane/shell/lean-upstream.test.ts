@@ -85,7 +85,7 @@ describe('lean upstream: one read buffer for all connections', () => {
           end: () => resolve({ status, fields, kept }),
           failed: (err: Error) => reject(err),
         };
-        pool.dispatch(new LeanUpstreamCall(pool, Buffer.from(`GET / HTTP/1.1\r\nhost: 127.0.0.1:${port}\r\n\r\n`, 'latin1'), null, false, res, events, silentLogger));
+        pool.dispatch(new LeanUpstreamCall(pool, `GET / HTTP/1.1\r\nhost: 127.0.0.1:${port}\r\n\r\n`, null, false, res, events, silentLogger));
       });
       const results = await Promise.all([one(), one()]);
       assert.equal(sent.length, 2);
@@ -151,7 +151,7 @@ describe('lean upstream: a connection lost before any answer', () => {
         end: () => resolve('ok'),
         failed: (err: Error) => resolve((err as { code?: string }).code ?? err.message),
       };
-      pool.dispatch(new LeanUpstreamCall(pool, Buffer.from(`GET / HTTP/1.1\r\nhost: 127.0.0.1:${port}\r\n\r\n`, 'latin1'), null, false, res, events, silentLogger));
+      pool.dispatch(new LeanUpstreamCall(pool, `GET / HTTP/1.1\r\nhost: 127.0.0.1:${port}\r\n\r\n`, null, false, res, events, silentLogger));
     });
     try {
       assert.deepEqual(await Promise.all([one(), one(), one()]), ['ok', 'ok', 'ok']);

@@ -205,7 +205,7 @@ export class LeanUpstreamCall implements ResponseSink {
 
   constructor(
     private readonly pool: LeanUpstreamPool,
-    private readonly requestHead: Buffer,
+    private readonly requestHead: string,
     private readonly body: Buffer | null,
     isHeadRequest: boolean,
     private readonly res: ProxyRes,
@@ -238,7 +238,7 @@ export class LeanUpstreamCall implements ResponseSink {
     this.conn = conn;
     const socket = conn.socket;
     if (this.body === null) {
-      socket.write(this.requestHead);
+      socket.write(this.requestHead, 'latin1');
       return;
     }
     if (this.body.length <= oneWriteBodyBytesMax) {
@@ -246,7 +246,7 @@ export class LeanUpstreamCall implements ResponseSink {
       return;
     }
     socket.cork();
-    socket.write(this.requestHead);
+    socket.write(this.requestHead, 'latin1');
     socket.write(this.body);
     socket.uncork();
   }

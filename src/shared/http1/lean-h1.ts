@@ -26,8 +26,7 @@ import type { Logger } from '../logger.js';
 import { ErrorCode } from '../../api/types.js';
 import { parseLeanHead, type LeanHead, type LeanLimits } from './h1-head.js';
 import { ByteAccumulator } from './byte-accumulator.js';
-import { oneWriteBodyBytesMax } from './one-write.js';
-import { HeadBytes } from './head-bytes.js';
+import { headWithBody, oneWriteBodyBytesMax } from './one-write.js';
 
 /** Node's default `maxHeaderSize`: a longer head goes to Node, which answers 431. */
 export const leanHeadBytesMax = 16_384;
@@ -94,23 +93,13 @@ function httpDate(): string {
   return dateText;
 }
 
-const sawLength = 1;
-const sawDate = 2;
-
+const nonAscii = /[\u0080-\uffff]/;
 const headerNameOk = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 const headerValueBad = /[\r\n\0]/;
 
 function checkHeader(name: string, value: string): void {
   if (!headerNameOk.test(name)) throw new TypeError(`invalid response header name: ${JSON.stringify(name)}`);
   if (headerValueBad.test(value)) throw new TypeError(`invalid character in response header ${name}`);
-}
-
-function headerLine(hb: HeadBytes, name: string, value: string): void {
-  checkHeader(name, value);
-  hb.put(name);
-  hb.put(': ');
-  hb.put(value);
-  hb.put('\r\n');
 }
 
 function isFlatList(headers: OutgoingHttpHeaders | readonly string[] | undefined): headers is readonly string[] {
@@ -136,11 +125,8 @@ export class LeanResponse extends EventEmitter {
   writableFinished = false;
   statusCode = 200;
   private extra: Record<string, string | number | readonly string[]> | null = null;
-  /**
-   * Whether a head built by writeHead waits in the connection's head bytes, to be written with
-   * the first body bytes (one socket write).
-   */
-  private headWaits = false;
+  /** The head, built by writeHead and written with the first body bytes (one socket write). */
+  private head: string | null = null;
   private chunked = false;
   private readonly bodyless: boolean;
 
@@ -162,55 +148,44 @@ export class LeanResponse extends EventEmitter {
   writeHead(statusCode: number, headers?: OutgoingHttpHeaders | readonly string[]): this {
     if (this.headersSent) throw new Error('headers already sent');
     this.statusCode = statusCode;
-    const hb = this.conn.headBytes;
-    hb.reset();
-    hb.put('HTTP/1.1 ');
-    hb.putInt(statusCode);
-    hb.put(' ');
-    hb.put(STATUS_CODES[statusCode] ?? 'unknown');
-    hb.put('\r\n');
-    let seen = 0;
-    if (this.extra) for (const k in this.extra) if (!givesHeader(headers, k)) seen |= this.addHeader(hb, k, this.extra[k]);
-    if (isFlatList(headers)) for (let i = 0; i + 1 < headers.length; i += 2) seen |= this.addHeader(hb, headers[i]!, headers[i + 1]);
-    else if (headers) for (const k in headers) seen |= this.addHeader(hb, k, headers[k] as string | number | readonly string[] | undefined);
-    if ((seen & sawDate) === 0) {
-      hb.put('date: ');
-      hb.put(httpDate());
-      hb.put('\r\n');
-    }
+    let text = `HTTP/1.1 ${statusCode} ${STATUS_CODES[statusCode] ?? 'unknown'}\r\n`;
+    let length = false;
+    let date = false;
+    const add = (k: string, v: string | number | readonly string[] | undefined): void => {
+      if (v === undefined) return;
+      const name = k.toLowerCase();
+      if (name === 'connection') {
+        if (String(v).toLowerCase().includes('close')) this.keepAlive = false;
+        return;
+      }
+      if (name === 'transfer-encoding' || name === 'keep-alive') return;
+      if (name === 'content-length') length = true;
+      else if (name === 'date') date = true;
+      if (typeof v === 'object') {
+        for (const one of v) {
+          checkHeader(k, one);
+          text += `${k}: ${one}\r\n`;
+        }
+      } else {
+        const s = typeof v === 'number' ? String(v) : v;
+        checkHeader(k, s);
+        text += `${k}: ${s}\r\n`;
+      }
+    };
+    if (this.extra) for (const k in this.extra) if (!givesHeader(headers, k)) add(k, this.extra[k]);
+    if (isFlatList(headers)) for (let i = 0; i + 1 < headers.length; i += 2) add(headers[i]!, headers[i + 1]);
+    else if (headers) for (const k in headers) add(k, headers[k] as string | number | readonly string[] | undefined);
+    if (!date) text += `date: ${httpDate()}\r\n`;
     // RFC 9112 §6.3: 1xx, 204 and 304 answers and answers to HEAD have no body.
     const noBody = this.bodyless || statusCode < 200 || statusCode === 204 || statusCode === 304;
-    if (!noBody && (seen & sawLength) === 0) {
+    if (!noBody && !length) {
       this.chunked = true;
-      hb.put('transfer-encoding: chunked\r\n');
+      text += 'transfer-encoding: chunked\r\n';
     }
-    hb.put(this.keepAlive ? this.conn.keepAliveLines : 'connection: close\r\n\r\n');
-    this.headWaits = true;
+    text += this.keepAlive ? `connection: keep-alive\r\nkeep-alive: timeout=${this.conn.keepAliveS}\r\n\r\n` : 'connection: close\r\n\r\n';
+    this.head = text;
     this.headersSent = true;
     return this;
-  }
-
-  /** One header's lines into the head; returns what it was (`sawLength`, `sawDate`), 0 otherwise. */
-  private addHeader(hb: HeadBytes, k: string, v: string | number | readonly string[] | undefined): number {
-    if (v === undefined) return 0;
-    const name = k.toLowerCase();
-    if (name === 'connection') {
-      if (String(v).toLowerCase().includes('close')) this.keepAlive = false;
-      return 0;
-    }
-    if (name === 'transfer-encoding' || name === 'keep-alive') return 0;
-    if (typeof v === 'object') {
-      for (const one of v) headerLine(hb, k, one);
-    } else if (typeof v === 'number') {
-      checkHeader(k, '');
-      hb.put(k);
-      hb.put(': ');
-      hb.putInt(v);
-      hb.put('\r\n');
-    } else {
-      headerLine(hb, k, v);
-    }
-    return name === 'content-length' ? sawLength : name === 'date' ? sawDate : 0;
   }
 
   write(chunk: Buffer | string): boolean {
@@ -218,16 +193,17 @@ export class LeanResponse extends EventEmitter {
     if (!this.headersSent) this.writeHead(this.statusCode);
     const socket = this.conn.socket;
     if (this.bodyless || chunk.length === 0) {
-      if (this.headWaits) this.flushHead(socket);
+      if (this.head !== null) this.flushHead(socket);
       return !socket.writableNeedDrain;
     }
-    if (this.headWaits && !this.chunked && typeof chunk !== 'string' && chunk.length <= oneWriteBodyBytesMax) {
+    if (this.head !== null && !this.chunked && typeof chunk !== 'string' && chunk.length <= oneWriteBodyBytesMax) {
       // The usual relayed answer (head, then the sandbox's bytes): one buffer, one plain write.
-      this.headWaits = false;
-      return socket.write(this.conn.headBytes.takeWith(chunk));
+      const head = this.head;
+      this.head = null;
+      return socket.write(headWithBody(head, chunk));
     }
     socket.cork();
-    if (this.headWaits) this.flushHead(socket);
+    if (this.head !== null) this.flushHead(socket);
     let ok: boolean;
     if (this.chunked) {
       socket.write(`${Buffer.byteLength(chunk).toString(16)}\r\n`, 'latin1');
@@ -244,12 +220,13 @@ export class LeanResponse extends EventEmitter {
     if (this.writableEnded || this.destroyed) return this;
     if (!this.headersSent) this.writeHead(this.statusCode);
     const socket = this.conn.socket;
-    if (typeof chunk === 'string' && this.headWaits && !this.chunked && !this.bodyless) {
-      // A whole answer given as a string (a JSON reply): the head's bytes and the body's UTF-8
-      // in one buffer, one write, no cork and no writev of parts.
-      this.headWaits = false;
+    if (typeof chunk === 'string' && this.head !== null && !this.chunked && !this.bodyless && !nonAscii.test(this.head)) {
+      // A whole answer in one string (a JSON reply): one write, no cork and no writev of parts.
+      // An ASCII head reads the same in UTF-8 as in Latin-1, so head and body share the write.
+      const text = this.head + chunk;
+      this.head = null;
       this.writableEnded = true;
-      socket.write(this.conn.headBytes.takeWithText(chunk), (err) => {
+      socket.write(text, 'utf8', (err) => {
         if (!err) this.finished();
       });
       return this;
@@ -266,14 +243,9 @@ export class LeanResponse extends EventEmitter {
     const done = (err?: Error | null): void => {
       if (!err) this.finished();
     };
-    let last: Buffer | string | null = null;
-    if (this.headWaits) {
-      this.headWaits = false;
-      if (this.chunked) this.conn.headBytes.put('0\r\n\r\n');
-      last = this.conn.headBytes.take();
-    } else if (this.chunked) {
-      last = '0\r\n\r\n';
-    }
+    let last = this.head;
+    this.head = null;
+    if (this.chunked) last = last === null ? '0\r\n\r\n' : `${last}0\r\n\r\n`;
     if (last !== null) socket.write(last, 'latin1', done);
     if (withChunk) socket.uncork();
     if (last !== null) return this;
@@ -300,8 +272,8 @@ export class LeanResponse extends EventEmitter {
   }
 
   private flushHead(socket: Socket): void {
-    this.headWaits = false;
-    socket.write(this.conn.headBytes.take());
+    socket.write(this.head!, 'latin1');
+    this.head = null;
   }
 
   private finished(): void {
@@ -328,10 +300,6 @@ export class LeanConnection {
   private handedOff = false;
   private closed = false;
   readonly keepAliveS: number;
-  /** The last lines of a kept-alive answer's head (they end it). */
-  readonly keepAliveLines: string;
-  /** The head of the answer being built (see LeanResponse.writeHead). */
-  readonly headBytes = new HeadBytes();
 
   constructor(
     readonly socket: Socket,
@@ -346,7 +314,6 @@ export class LeanConnection {
     private readonly events: LeanEvents,
   ) {
     this.keepAliveS = Math.max(1, Math.floor(timeouts.keepAliveTimeoutMs / 1000));
-    this.keepAliveLines = `connection: keep-alive\r\nkeep-alive: timeout=${this.keepAliveS}\r\n\r\n`;
     this.idleSinceMs = clock.nowMs();
     socket.on('readable', this.onReadable);
     socket.on('close', this.onClose);

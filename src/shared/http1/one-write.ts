@@ -9,10 +9,10 @@
 /** Bodies up to this size are copied behind their head; a larger one is written as it is (the copy would cost more than the writev saves). */
 export const oneWriteBodyBytesMax = 16_384;
 
-/** `head`'s bytes followed by `body`'s. */
-export function headWithBody(head: Uint8Array, body: Uint8Array): Buffer {
+/** `head` (Latin-1, one byte per character, as a socket writes it with 'latin1') followed by `body`. */
+export function headWithBody(head: string, body: Buffer): Buffer {
   const out = Buffer.allocUnsafe(head.length + body.length);
-  out.set(head, 0);
-  out.set(body, head.length);
+  out.write(head, 0, 'latin1');
+  body.copy(out, head.length);
   return out;
 }
