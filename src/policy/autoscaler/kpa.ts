@@ -263,7 +263,7 @@ export function kpaDecide(
     maxPanicPods = Math.max(maxPanicPods, desired);
     desired = maxPanicPods;
   }
-  const fromZero = kpaFromZero(state, spec, m, readyCount);
+  const fromZero = kpaFromZero(state, m, readyCount);
   if (fromZero > desired) {
     d.observed = state.latestObserved;
     d.fromZero = fromZero;
@@ -344,6 +344,7 @@ interface KpaMeasurement {
   dppc: number;
   stablePods: number;
   panicPods: number;
+  panicWindowBuckets: number;
 }
 
 /**
@@ -352,7 +353,7 @@ interface KpaMeasurement {
  * for the young generation to count against the next scavenge.
  */
 const measureScratch: KpaMeasurement = {
-  nowBucket: 0, target: 0, stableAvg: 0, panicAvg: 0, ready: 1, maxUp: 0, maxDown: 0, dspc: 0, dppc: 0, stablePods: 0, panicPods: 0,
+  nowBucket: 0, target: 0, stableAvg: 0, panicAvg: 0, ready: 1, maxUp: 0, maxDown: 0, dspc: 0, dppc: 0, stablePods: 0, panicPods: 0, panicWindowBuckets: 1,
 };
 const panicScratch: KpaPanicOutcome = { panicking: false, panicStartMs: null, maxPanicPods: 0 };
 
@@ -360,7 +361,7 @@ const panicScratch: KpaPanicOutcome = { panicking: false, panicStartMs: null, ma
 function kpaMeasure(state: KpaState, input: KpaDecideInput, m: KpaMeasurement): KpaMeasurement {
   const { spec } = input;
   const length = Math.min(kpaStableBuckets(spec), state.ring.bucketIds.length);
-  const panicWindowBuckets = kpaPanicWindowBuckets(state, spec);
+  const panicWindowBuckets = kpaPanicBuckets(spec, length);
   const nowBucket = Math.floor(input.nowMs / bucketMs);
   const endBucket = Math.max(nowBucket, state.lastBucket ?? nowBucket);
   const target = kpaTarget(spec.targetUtilization, input.concurrency);
@@ -388,6 +389,7 @@ function kpaMeasure(state: KpaState, input: KpaDecideInput, m: KpaMeasurement): 
   m.dppc = dppc;
   m.stablePods = kpaClamp(dspc, maxDown, maxUp);
   m.panicPods = kpaClamp(dppc, maxDown, maxUp);
+  m.panicWindowBuckets = panicWindowBuckets;
   return m;
 }
 
@@ -430,9 +432,9 @@ function kpaSetPanic(out: KpaPanicOutcome, panicking: boolean, panicStartMs: num
  * at least ceil(observed / target), bounded: the first request must not wait for averages.
  * Returns 0 when the rule does not apply.
  */
-function kpaFromZero(state: KpaState, spec: ScalingSpec, m: KpaMeasurement, readyCount: number): number {
+function kpaFromZero(state: KpaState, m: KpaMeasurement, readyCount: number): number {
   if (readyCount > 0 || state.latestObserved <= 0 || state.lastBucket === null) return 0;
-  if (m.nowBucket - state.lastBucket >= kpaPanicWindowBuckets(state, spec)) return 0;
+  if (m.nowBucket - state.lastBucket >= m.panicWindowBuckets) return 0;
   return kpaClamp(kpaCeil(state.latestObserved / m.target), Math.max(1, m.maxDown), m.maxUp);
 }
 
@@ -569,11 +571,6 @@ class KpaDecision implements ScaleDecision {
 
 function kpaStableBuckets(spec: ScalingSpec): number {
   return Math.max(1, Math.ceil(spec.stableWindowS));
-}
-
-/** The panic window a decision reads: at most the ring's length (an empty ring: 0 buckets). */
-function kpaPanicWindowBuckets(state: KpaState, spec: ScalingSpec): number {
-  return kpaPanicBuckets(spec, Math.min(kpaStableBuckets(spec), state.ring.bucketIds.length));
 }
 
 function kpaPanicBuckets(spec: ScalingSpec, stableBuckets: number): number {
